@@ -1,0 +1,83 @@
+package runtime
+
+import (
+	"maps"
+	"time"
+)
+
+// DefaultRetries is how many times Execute retries a command whose append
+// lost a race with another writer before it gives up with the conflict.
+const DefaultRetries = 10
+
+// Option configures a Repository (generated New<A>Repository functions
+// take them).
+type Option func(*repoOptions)
+
+type repoOptions struct {
+	retries       int
+	snapshotEvery uint64
+	snapshotSet   bool
+	now           func() time.Time
+	onError       func(error)
+}
+
+// WithRetries sets how many times Execute retries after a version conflict
+// (default DefaultRetries). 0 disables retries.
+func WithRetries(n int) Option {
+	return func(o *repoOptions) {
+		if n >= 0 {
+			o.retries = n
+		}
+	}
+}
+
+// WithSnapshotEvery overrides the aggregate's snapshot=N directive: a
+// snapshot is saved whenever a stream's version crosses a multiple of n.
+// 0 disables snapshots.
+func WithSnapshotEvery(n uint64) Option {
+	return func(o *repoOptions) { o.snapshotEvery, o.snapshotSet = n, true }
+}
+
+// WithClock sets the clock that stamps appended events (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(o *repoOptions) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// WithErrorHandler receives errors that do not fail the call that met them:
+// a snapshot that could not be saved, or a stored snapshot that could not be
+// decoded and was ignored. By default they are dropped.
+func WithErrorHandler(f func(error)) Option {
+	return func(o *repoOptions) { o.onError = f }
+}
+
+// ExecOption configures one Repository.Execute call.
+type ExecOption func(*execOptions)
+
+type execOptions struct {
+	key      string
+	metadata map[string]string
+}
+
+// IdempotencyKey makes Execute idempotent under key: the first successful
+// execution records its resulting version atomically with its events, and
+// any later Execute with the same key returns that version without loading
+// or deciding again, across restarts and processes. A command rejected by
+// its Handle method records nothing, so it may be retried with the same key.
+func IdempotencyKey(key string) ExecOption {
+	return func(o *execOptions) { o.key = key }
+}
+
+// Metadata attaches md to every event the command appends, on top of any
+// metadata in the context (see ContextWithMetadata).
+func Metadata(md map[string]string) ExecOption {
+	return func(o *execOptions) {
+		if o.metadata == nil {
+			o.metadata = make(map[string]string, len(md))
+		}
+		maps.Copy(o.metadata, md)
+	}
+}
