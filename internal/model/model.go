@@ -51,9 +51,7 @@ type Event struct {
 	Version uint32
 	// Struct is the event's fields.
 	Struct *Struct
-	// ApplyPointer reports whether Apply<Event> has a pointer receiver
-	// (it must; kept for messages).
-	Pos Pos
+	Pos    Pos
 }
 
 // Command is a type annotated //cqrs:command A.
