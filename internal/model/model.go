@@ -140,3 +140,13 @@ type Type struct {
 	// Struct is the struct of StructKind.
 	Struct *Struct
 }
+
+// Error is a problem in the user's package, positioned at the construct it
+// is about. Every generator error is one of these so that all problems can
+// be collected, sorted and printed as file:line:col: message.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e Error) Error() string { return e.Pos.String() + ": " + e.Msg }
