@@ -1,0 +1,390 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// SupportPackageIsVersion1 is referenced by generated code
+// (`const _ = runtime.SupportPackageIsVersion1`) so that code generated for
+// a runtime it does not match fails to compile instead of misbehaving. It is
+// bumped, and the old constant removed, when the contract between generated
+// code and this package changes incompatibly.
+const SupportPackageIsVersion1 = true
+
+// NoCommand is the command type of an aggregate that has no commands. It
+// has no values other than nil, so such an aggregate cannot Execute.
+type NoCommand interface{ noCommand() }
+
+// Aggregate describes one aggregate type to the generic Repository: its
+// stream type, how events change its state, how it decides commands, and
+// how its events and state are encoded. cqrsgen emits one per aggregate;
+// everything here is a plain function so the generated code stays
+// reflection-free.
+type Aggregate[S, E, C any] struct {
+	// Type is the stable stream type name.
+	Type string
+	// StateSchema identifies the shape of S; snapshots saved under another
+	// schema are ignored and the state is rebuilt from events.
+	StateSchema string
+	// SnapshotEvery saves a snapshot whenever a stream's version crosses a
+	// multiple of it; 0 disables snapshots.
+	SnapshotEvery uint64
+	// Apply evolves state by one event.
+	Apply func(state *S, event E)
+	// Decide turns a command into events, or rejects it with an error. It
+	// must not modify state. Nil when the aggregate has no commands.
+	Decide func(state *S, command C) ([]E, error)
+	// EncodeEvent encodes an event and names it (Name, Schema and Data).
+	EncodeEvent func(event E) (EventData, error)
+	// DecodeEvent decodes a stored event into its current type, upcasting
+	// older schema versions. An unknown name or version returns a
+	// *UnknownEventError.
+	DecodeEvent func(name string, schema uint32, data []byte) (E, error)
+	// EncodeState and DecodeState encode the state for snapshots. Nil
+	// disables snapshots.
+	EncodeState func(state *S) ([]byte, error)
+	DecodeState func(data []byte, state *S) error
+}
+
+// Repository is the typed repository of one aggregate type over a Store.
+// Generated <A>Repository types wrap it. It is safe for concurrent use.
+type Repository[S, E, C any] struct {
+	store Store
+	agg   *Aggregate[S, E, C]
+	opts  repoOptions
+	locks keyedMutex
+}
+
+// NewRepository returns a repository of agg's aggregates stored in store.
+func NewRepository[S, E, C any](store Store, agg *Aggregate[S, E, C], opts ...Option) *Repository[S, E, C] {
+	o := repoOptions{retries: DefaultRetries, now: time.Now, snapshotEvery: agg.SnapshotEvery}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if agg.EncodeState == nil || agg.DecodeState == nil {
+		o.snapshotEvery = 0
+	}
+	return &Repository[S, E, C]{store: store, agg: agg, opts: o}
+}
+
+// Store returns the store the repository reads and writes.
+func (r *Repository[S, E, C]) Store() Store { return r.store }
+
+// Stream returns the stream id of the aggregate with the given id.
+func (r *Repository[S, E, C]) Stream(id string) StreamID {
+	return StreamID{Type: r.agg.Type, ID: id}
+}
+
+// Load returns the current state of aggregate id and its version: the
+// latest usable snapshot plus the events after it. A missing aggregate is
+// the zero state at version 0 with a nil error.
+func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, error) {
+	stream := r.Stream(id)
+	if err := ValidateStream(stream); err != nil {
+		return nil, 0, err
+	}
+	state, version := r.loadSnapshot(ctx, stream)
+	for rec, err := range r.store.ReadStream(ctx, stream, version) {
+		if err != nil {
+			return nil, 0, err
+		}
+		e, err := r.decode(rec)
+		if err != nil {
+			return nil, 0, err
+		}
+		r.agg.Apply(state, e)
+		version = rec.Version
+	}
+	return state, version, nil
+}
+
+// loadSnapshot returns the state from the stream's snapshot when there is a
+// usable one, else the zero state at version 0. A snapshot that cannot be
+// used (other schema, undecodable) is reported to the error handler and
+// ignored: events are the source of truth.
+func (r *Repository[S, E, C]) loadSnapshot(ctx context.Context, stream StreamID) (*S, uint64) {
+	state := new(S)
+	if r.agg.DecodeState == nil {
+		return state, 0
+	}
+	snap, err := r.store.LoadSnapshot(ctx, stream)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return state, 0
+	case err != nil:
+		r.report(fmt.Errorf("cqrsgen: loading snapshot of %s (rebuilding from events): %w", stream, err))
+		return state, 0
+	case snap.Schema != r.agg.StateSchema:
+		return state, 0
+	}
+	if err := r.agg.DecodeState(snap.Data, state); err != nil {
+		r.report(&DecodeError{Stream: stream, Version: snap.Version, What: "snapshot", Err: err})
+		return new(S), 0
+	}
+	return state, snap.Version
+}
+
+func (r *Repository[S, E, C]) report(err error) {
+	if r.opts.onError != nil {
+		r.opts.onError(err)
+	}
+}
+
+func (r *Repository[S, E, C]) decode(rec Record) (E, error) {
+	e, err := r.agg.DecodeEvent(rec.Name, rec.Schema, rec.Data)
+	if err != nil {
+		var zero E
+		return zero, &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "event " + rec.Name, Err: err}
+	}
+	return e, nil
+}
+
+// Append appends events to aggregate id if its version is expected (an
+// exact version, NoStream, StreamExists or AnyVersion) and returns the new
+// version. A mismatch returns a *ConflictError; the batch is atomic.
+// Metadata from ctx (ContextWithMetadata) is attached to every event.
+func (r *Repository[S, E, C]) Append(ctx context.Context, id string, expected uint64, events ...E) (uint64, error) {
+	stream := r.Stream(id)
+	res, err := r.append(ctx, stream, expected, events, MetadataFromContext(ctx), "")
+	if err != nil {
+		return 0, err
+	}
+	if r.crossesSnapshot(res.FirstVersion-1, res.LastVersion) {
+		// The caller holds no state: rebuild it (snapshot + tail) once per
+		// snapshot interval, and save it.
+		if state, v, err := r.Load(ctx, id); err != nil {
+			r.report(err)
+		} else {
+			r.saveSnapshot(ctx, stream, state, v)
+		}
+	}
+	return res.LastVersion, nil
+}
+
+func (r *Repository[S, E, C]) append(ctx context.Context, stream StreamID, expected uint64, events []E, md map[string]string, key string) (AppendResult, error) {
+	if len(events) == 0 {
+		return AppendResult{}, fmt.Errorf("%w: append to %s with no events", ErrInvalid, stream)
+	}
+	now := r.opts.now().UTC()
+	data := make([]EventData, len(events))
+	for i, e := range events {
+		d, err := r.agg.EncodeEvent(e)
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("cqrsgen: encoding event %d for %s: %w", i, stream, err)
+		}
+		d.Time = now
+		if len(md) > 0 {
+			d.Metadata = md
+		}
+		data[i] = d
+	}
+	return r.store.Append(ctx, AppendRequest{Stream: stream, Expected: expected, Events: data, IdempotencyKey: key})
+}
+
+func (r *Repository[S, E, C]) crossesSnapshot(from, to uint64) bool {
+	n := r.opts.snapshotEvery
+	return n > 0 && to/n > from/n
+}
+
+func (r *Repository[S, E, C]) saveSnapshot(ctx context.Context, stream StreamID, state *S, version uint64) {
+	data, err := r.agg.EncodeState(state)
+	if err != nil {
+		r.report(fmt.Errorf("cqrsgen: encoding snapshot of %s at version %d: %w", stream, version, err))
+		return
+	}
+	err = r.store.SaveSnapshot(ctx, Snapshot{Stream: stream, Version: version, Schema: r.agg.StateSchema, Data: data, Time: r.opts.now().UTC()})
+	if err != nil {
+		r.report(fmt.Errorf("cqrsgen: saving snapshot of %s at version %d: %w", stream, version, err))
+	}
+}
+
+// Execute runs command c against aggregate id: load (snapshot + tail),
+// decide, append with the loaded version, and return the new version.
+// Commands on one id from this repository are serialised; a conflict with
+// another writer (another process or repository) is retried from a fresh
+// load up to the configured number of times. An error from the command's
+// Handle method is returned as is and nothing is appended. A command that
+// decides no events returns the current version.
+//
+// With IdempotencyKey(k), a key that already succeeded returns its first
+// result without loading or deciding again; the key is recorded atomically
+// with the events, so this holds across restarts and processes.
+func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts ...ExecOption) (uint64, error) {
+	if r.agg.Decide == nil {
+		return 0, fmt.Errorf("%w: aggregate %s has no commands", ErrInvalid, r.agg.Type)
+	}
+	var o execOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	stream := r.Stream(id)
+	if err := ValidateStream(stream); err != nil {
+		return 0, err
+	}
+	if o.key != "" {
+		if err := ValidateKey("idempotency key", o.key); err != nil {
+			return 0, err
+		}
+		rec, err := r.store.LoadIdempotency(ctx, o.key)
+		switch {
+		case err == nil:
+			return idempotentResult(stream, rec)
+		case !errors.Is(err, ErrNotFound):
+			return 0, err
+		}
+	}
+	md := MetadataFromContext(ctx)
+	if len(o.metadata) > 0 {
+		md = maps.Clone(md)
+		if md == nil {
+			md = make(map[string]string, len(o.metadata))
+		}
+		maps.Copy(md, o.metadata)
+	}
+
+	unlock := r.locks.lock(id)
+	defer unlock()
+	for attempt := 0; ; attempt++ {
+		state, version, err := r.Load(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		events, err := r.agg.Decide(state, c)
+		if err != nil {
+			return 0, err
+		}
+		if len(events) == 0 {
+			if o.key != "" {
+				err := r.store.SaveIdempotency(ctx, IdempotencyRecord{Key: o.key, Stream: stream, Version: version, Time: r.opts.now().UTC()})
+				if dup := (*DuplicateError)(nil); errors.As(err, &dup) {
+					return idempotentResult(stream, dup.Existing)
+				} else if err != nil {
+					return 0, err
+				}
+			}
+			return version, nil
+		}
+		res, err := r.append(ctx, stream, version, events, md, o.key)
+		if err == nil {
+			if r.crossesSnapshot(version, res.LastVersion) {
+				for _, e := range events {
+					r.agg.Apply(state, e)
+				}
+				r.saveSnapshot(ctx, stream, state, res.LastVersion)
+			}
+			return res.LastVersion, nil
+		}
+		if dup := (*DuplicateError)(nil); errors.As(err, &dup) {
+			return idempotentResult(stream, dup.Existing)
+		}
+		if !errors.Is(err, ErrConflict) || attempt >= r.opts.retries {
+			return 0, err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// idempotentResult returns the first result recorded under a key, or an
+// error when the key was used for another stream (a key names one
+// operation; reusing it elsewhere is a bug the caller must hear about).
+func idempotentResult(stream StreamID, rec IdempotencyRecord) (uint64, error) {
+	if rec.Stream != stream {
+		return 0, &DuplicateError{Existing: rec}
+	}
+	return rec.Version, nil
+}
+
+// backoff sleeps a jittered, exponentially growing interval (capped at
+// about 50ms) before retry attempt+1, or returns ctx's error.
+func backoff(ctx context.Context, attempt int) error {
+	limit := time.Millisecond << min(attempt, 6)
+	d := time.Duration(rand.Int64N(int64(limit))) + 100*time.Microsecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("cqrsgen: retrying command: %w", ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
+
+// Events yields the typed events of aggregate id with version > after, in
+// order. A decoding failure is yielded as a *DecodeError and ends the
+// sequence.
+func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint64) iter.Seq2[Envelope[E], error] {
+	return func(yield func(Envelope[E], error) bool) {
+		stream := r.Stream(id)
+		if err := ValidateStream(stream); err != nil {
+			yield(Envelope[E]{}, err)
+			return
+		}
+		for rec, err := range r.store.ReadStream(ctx, stream, after) {
+			if err != nil {
+				yield(Envelope[E]{}, err)
+				return
+			}
+			e, err := r.decode(rec)
+			if err != nil {
+				yield(Envelope[E]{}, err)
+				return
+			}
+			if !yield(EnvelopeOf(rec, e), nil) {
+				return
+			}
+		}
+	}
+}
+
+// EnvelopeOf wraps a decoded event with its record's envelope fields.
+func EnvelopeOf[E any](rec Record, e E) Envelope[E] {
+	return Envelope[E]{
+		ID: rec.Stream.ID, Type: rec.Stream.Type, Version: rec.Version, Position: rec.Position,
+		Time: rec.Time, Name: rec.Name, Schema: rec.Schema, Event: e, Metadata: rec.Metadata,
+	}
+}
+
+// keyedMutex serialises work per key without keeping a mutex per key
+// forever: entries are reference-counted and removed when unused.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = make(map[string]*keyedEntry)
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
