@@ -1,0 +1,376 @@
+// Package postgres is a cqrsgen event store on PostgreSQL: one event log
+// shared by many processes on many machines.
+//
+// [Open] connects (through a github.com/jackc/pgx/v5 pool), creates or
+// migrates its tables in one schema (default "cqrsgen", see [WithSchema])
+// under an advisory lock, and returns a [Store] that satisfies
+// runtime.Store.
+//
+// Guarantees, all enforced by the database rather than by this process:
+//
+//   - An append is one transaction. The expected version is checked against
+//     the stream's row, locked for the transaction, and a unique index on
+//     (stream type, stream id, version) backs it up, so of two writers on
+//     two machines appending at the same version exactly one wins; the other
+//     gets a *runtime.ConflictError with the version it lost to.
+//   - Global positions are taken from a single-row counter updated in the
+//     append's transaction. The row lock is held until commit, so positions
+//     are gap-free and in commit order: a reader of the whole log never
+//     skips an event that commits later with a lower position. The cost is
+//     that appends serialise on that row for the duration of their commit;
+//     docs/storage-postgres.md has the reasoning and measurements.
+//   - An idempotency key is recorded in the append's transaction.
+//   - Append returns after COMMIT, which with PostgreSQL's default
+//     synchronous_commit=on means the events are on disk; events become
+//     visible to readers only then, so Head, ReadAll and Wait only expose
+//     durable positions.
+//   - The append's transaction sends a NOTIFY, delivered on commit, that
+//     wakes Wait in every process; polling (see [WithPollInterval]) is the
+//     fallback when notifications are lost or disabled.
+//
+// Stream types, stream ids, event names, keys and metadata are stored as
+// bytea, so they may hold any bytes.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultSchema is the schema Open uses unless WithSchema says otherwise.
+const DefaultSchema = "cqrsgen"
+
+// DefaultPollInterval is how often Wait re-reads the head when no
+// notification arrives.
+const DefaultPollInterval = time.Second
+
+// pageSize is how many rows a read fetches per query. Reads fetch a page,
+// return the connection to the pool, then yield it, so a slow consumer
+// never holds a connection.
+const pageSize = 1000
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	schema   string
+	poll     time.Duration
+	maxConns int32
+	notify   bool
+	now      func() time.Time
+}
+
+// WithSchema puts the store's tables in the named PostgreSQL schema
+// (created if missing; default DefaultSchema). Stores in different schemas
+// of one database are independent.
+func WithSchema(name string) Option {
+	return func(o *options) { o.schema = name }
+}
+
+// WithPollInterval sets how often Wait re-reads the head when no
+// notification wakes it (default DefaultPollInterval). It bounds how late
+// a waiter learns of an append when notifications are lost.
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.poll = d
+		}
+	}
+}
+
+// WithMaxConns sets the size of the connection pool (default: the pgx
+// default, or pool_max_conns from the DSN). Wait uses one more, dedicated
+// connection for LISTEN.
+func WithMaxConns(n int32) Option {
+	return func(o *options) { o.maxConns = n }
+}
+
+// WithNotify turns LISTEN/NOTIFY on or off (default on). Off, appends send
+// no notification and Wait only polls.
+func WithNotify(on bool) Option {
+	return func(o *options) { o.notify = on }
+}
+
+// WithClock sets the clock that stamps events appended with a zero time
+// (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// Store is a runtime.Store on PostgreSQL. It is safe for concurrent use;
+// open one per process and share it.
+type Store struct {
+	pool    *pgxpool.Pool
+	connCfg *pgx.ConnConfig
+	opt     options
+	q       queries
+	channel string // NOTIFY channel
+
+	mu       sync.RWMutex
+	closed   bool
+	inflight sync.WaitGroup
+	done     chan struct{} // closed by Close
+
+	sigMu   sync.Mutex
+	changed chan struct{} // closed and replaced when the head may have moved
+
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+
+	// testHookBeforeCommit, when set, runs after an append has taken its
+	// positions and before it commits.
+	testHookBeforeCommit func()
+}
+
+var _ runtime.Store = (*Store)(nil)
+
+// Open connects to the PostgreSQL server named by dsn (a URL or keyword/value
+// string, as pgx accepts), creates or migrates the store's schema, and
+// returns the store. It fails fast, naming the host and the cause but never
+// the password, when the server is unreachable or refuses the login, and
+// with a *SchemaVersionError when the schema is newer than this code.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := options{schema: DefaultSchema, poll: DefaultPollInterval, notify: true, now: time.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.schema == "" {
+		return nil, fmt.Errorf("cqrsgen: postgres: %w: empty schema name", runtime.ErrInvalid)
+	}
+	if err := runtime.ContextErr(ctx, "postgres: open"); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx redacts the password in parse errors.
+		return nil, fmt.Errorf("cqrsgen: postgres: %w: bad DSN: %v", runtime.ErrInvalid, err)
+	}
+	if o.maxConns > 0 {
+		cfg.MaxConns = o.maxConns
+	}
+	where := describe(cfg.ConnConfig)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cqrsgen: postgres: connecting to %s: %w", where, err)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cqrsgen: postgres: connecting to %s: %w", where, err)
+	}
+	_, err = migrate(ctx, conn.Conn(), o.schema)
+	conn.Release()
+	if err != nil {
+		pool.Close()
+		var sv *SchemaVersionError
+		if errors.As(err, &sv) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cqrsgen: postgres: preparing schema %q on %s: %w", o.schema, where, err)
+	}
+	s := &Store{
+		pool:       pool,
+		connCfg:    cfg.ConnConfig,
+		opt:        o,
+		q:          newQueries(pgx.Identifier{o.schema}.Sanitize()),
+		channel:    "cqrsgen:" + o.schema,
+		done:       make(chan struct{}),
+		changed:    make(chan struct{}),
+		listenDone: make(chan struct{}),
+	}
+	if len(s.channel) > 63 { // NAMEDATALEN-1: longer channel names are truncated
+		s.channel = s.channel[:63]
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	s.stopListen = cancel
+	if o.notify {
+		go s.listen(lctx)
+	} else {
+		close(s.listenDone)
+	}
+	return s, nil
+}
+
+// describe names the server for error messages: host and port (or socket
+// directory), user and database, never the password.
+func describe(c *pgx.ConnConfig) string {
+	return fmt.Sprintf("host=%s port=%d user=%s database=%s", c.Host, c.Port, c.User, c.Database)
+}
+
+// enter registers an in-flight call; it fails with ErrClosed after Close.
+func (s *Store) enter(op string) (func(), error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, fmt.Errorf("cqrsgen: postgres: %s: %w", op, runtime.ErrClosed)
+	}
+	s.inflight.Add(1)
+	return s.inflight.Done, nil
+}
+
+// begin combines enter with the context check every method starts with.
+func (s *Store) begin(ctx context.Context, op string) (func(), error) {
+	leave, err := s.enter(op)
+	if err != nil {
+		return nil, err
+	}
+	if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
+		leave()
+		return nil, err
+	}
+	return leave, nil
+}
+
+// fail wraps a database error with op, and with ctx's error when the
+// context ended (pgx reports that in several ways).
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("cqrsgen: postgres: %s: %w (%w)", op, cerr, err)
+	}
+	return fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+}
+
+// Close waits for in-flight calls, stops the notification listener and
+// closes the pool. Every later call, including a second Close, returns an
+// error wrapping runtime.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("cqrsgen: postgres: close: %w", runtime.ErrClosed)
+	}
+	s.closed = true
+	close(s.done)
+	s.mu.Unlock()
+	s.inflight.Wait()
+	s.stopListen()
+	<-s.listenDone
+	s.pool.Close()
+	return nil
+}
+
+// signal wakes every Wait so that it re-reads the head.
+func (s *Store) signal() {
+	s.sigMu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.sigMu.Unlock()
+}
+
+func (s *Store) changedCh() <-chan struct{} {
+	s.sigMu.Lock()
+	defer s.sigMu.Unlock()
+	return s.changed
+}
+
+// listen holds a dedicated connection in LISTEN and wakes waiters on every
+// notification. After a lost connection it reconnects and wakes them too,
+// since notifications may have been missed meanwhile.
+func (s *Store) listen(ctx context.Context) {
+	defer close(s.listenDone)
+	for {
+		conn, err := pgx.ConnectConfig(ctx, s.connCfg.Copy())
+		if err == nil {
+			_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
+			if err == nil {
+				s.signal()
+				for {
+					if _, err = conn.WaitForNotification(ctx); err != nil {
+						break
+					}
+					s.signal()
+				}
+			}
+			conn.Close(context.Background())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.opt.poll):
+		}
+	}
+}
+
+// Head returns the last committed (and so durable) global position.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	leave, err := s.begin(ctx, "head")
+	if err != nil {
+		return 0, err
+	}
+	defer leave()
+	return s.head(ctx)
+}
+
+func (s *Store) head(ctx context.Context) (uint64, error) {
+	var h int64
+	if err := s.pool.QueryRow(ctx, s.q.head).Scan(&h); err != nil {
+		return 0, s.fail(ctx, "head", err)
+	}
+	return uint64(h), nil
+}
+
+// Wait blocks until the head is past after and returns it. A NOTIFY sent by
+// any process's append wakes it; without one it re-reads the head every
+// poll interval.
+func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
+	leave, err := s.begin(ctx, "wait")
+	if err != nil {
+		return 0, err
+	}
+	defer leave()
+	timer := time.NewTimer(s.opt.poll)
+	defer timer.Stop()
+	for {
+		ch := s.changedCh()
+		h, err := s.head(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if h > after {
+			return h, nil
+		}
+		timer.Reset(s.opt.poll)
+		select {
+		case <-ch:
+		case <-timer.C:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("cqrsgen: postgres: wait after position %d: %w", after, ctx.Err())
+		case <-s.done:
+			return 0, fmt.Errorf("cqrsgen: postgres: wait after position %d: %w", after, runtime.ErrClosed)
+		}
+	}
+}
+
+// Flush returns once everything appended is durable. Every append is
+// durable when it returns (its COMMIT waited for the WAL flush), so Flush
+// only checks the store and the context.
+func (s *Store) Flush(ctx context.Context) error {
+	leave, err := s.begin(ctx, "flush")
+	if err != nil {
+		return err
+	}
+	leave()
+	return nil
+}
+
+// isUniqueViolation reports a unique_violation (23505) on the named
+// constraint or, when constraint is empty, on any.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -1,0 +1,188 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/jackc/pgx/v5"
+)
+
+// ReadStream yields the stream's events with version > after in version
+// order, a page of rows per query.
+func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after uint64) iter.Seq2[runtime.Record, error] {
+	return func(yield func(runtime.Record, error) bool) {
+		op := "read stream " + stream.String()
+		if err := runtime.ValidateStream(stream); err != nil {
+			yield(runtime.Record{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err))
+			return
+		}
+		if after >= math.MaxInt64 {
+			after = math.MaxInt64
+		}
+		typ, id := []byte(stream.Type), []byte(stream.ID)
+		for {
+			page, err := s.page(ctx, op, s.q.readStream, typ, id, int64(after), pageSize)
+			if err != nil {
+				yield(runtime.Record{}, err)
+				return
+			}
+			for _, r := range page {
+				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
+					yield(runtime.Record{}, err)
+					return
+				}
+				if !yield(r, nil) {
+					return
+				}
+				after = r.Version
+			}
+			if len(page) < pageSize {
+				return
+			}
+		}
+	}
+}
+
+// ReadAll yields the events of all streams with position > after, in
+// position order, up to the head read when iteration starts. Positions
+// are committed in order, so every position up to that head is visible.
+func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Record, error] {
+	return func(yield func(runtime.Record, error) bool) {
+		op := fmt.Sprintf("read all after position %d", after)
+		leave, err := s.begin(ctx, op)
+		if err != nil {
+			yield(runtime.Record{}, err)
+			return
+		}
+		head, err := s.head(ctx)
+		leave()
+		if err != nil {
+			yield(runtime.Record{}, err)
+			return
+		}
+		for after < head {
+			page, err := s.page(ctx, op, s.q.readAll, int64(after), int64(head), pageSize)
+			if err != nil {
+				yield(runtime.Record{}, err)
+				return
+			}
+			if len(page) == 0 {
+				return
+			}
+			for _, r := range page {
+				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
+					yield(runtime.Record{}, err)
+					return
+				}
+				if !yield(r, nil) {
+					return
+				}
+				after = r.Position
+			}
+		}
+	}
+}
+
+// page runs one read query and decodes its rows.
+func (s *Store) page(ctx context.Context, op, sql string, args ...any) ([]runtime.Record, error) {
+	leave, err := s.begin(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	defer rows.Close()
+	var out []runtime.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return out, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	return out, nil
+}
+
+// scanRecord decodes one events row. Bytes that do not decode become a
+// *runtime.DecodeError naming the stream, version and position.
+func scanRecord(rows pgx.Rows) (runtime.Record, error) {
+	var (
+		pos, ver, schema, secs int64
+		nsec                   int32
+		typ, id, name, md      []byte
+		data                   []byte
+	)
+	if err := rows.Scan(&pos, &typ, &id, &ver, &name, &schema, &secs, &nsec, &md, &data); err != nil {
+		return runtime.Record{}, &runtime.DecodeError{What: "envelope", Err: err}
+	}
+	r := runtime.Record{
+		Stream:   runtime.StreamID{Type: string(typ), ID: string(id)},
+		Version:  uint64(ver),
+		Position: uint64(pos),
+		Name:     string(name),
+		Schema:   uint32(schema),
+		Data:     data,
+	}
+	bad := func(format string, a ...any) (runtime.Record, error) {
+		return runtime.Record{}, &runtime.DecodeError{Stream: r.Stream, Version: r.Version, Position: r.Position,
+			What: "envelope", Err: fmt.Errorf(format, a...)}
+	}
+	switch {
+	case pos <= 0:
+		return bad("position %d out of range", pos)
+	case ver <= 0 || uint64(ver) > runtime.MaxVersion:
+		return bad("version %d out of range", ver)
+	case schema < 0 || schema > math.MaxUint32:
+		return bad("schema version %d out of range", schema)
+	case nsec < 0 || nsec >= 1e9:
+		return bad("time nanoseconds %d out of range", nsec)
+	case len(name) == 0:
+		return bad("empty event name")
+	}
+	m, err := decodeMetadata(md)
+	if err != nil {
+		return bad("%w", err)
+	}
+	r.Metadata = m
+	r.Time = time.Unix(secs, int64(nsec)).UTC()
+	if r.Data == nil {
+		r.Data = []byte{}
+	}
+	return r, nil
+}
+
+// StreamVersion returns the stream's committed version, 0 when it has none.
+func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uint64, error) {
+	op := "stream version of " + stream.String()
+	leave, err := s.begin(ctx, op)
+	if err != nil {
+		return 0, err
+	}
+	defer leave()
+	if err := runtime.ValidateStream(stream); err != nil {
+		return 0, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+	}
+	var v int64
+	err = s.pool.QueryRow(ctx, s.q.streamVersion, []byte(stream.Type), []byte(stream.ID)).Scan(&v)
+	if isNoRows(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("cqrsgen: postgres: %s: %w", op,
+			&runtime.DecodeError{Stream: stream, What: "stream head", Err: fmt.Errorf("negative version %d", v)})
+	}
+	return uint64(v), nil
+}
