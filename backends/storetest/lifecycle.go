@@ -13,62 +13,62 @@ import (
 // yielded) and how many records an iterator yielded.
 type method struct {
 	name string
-	call func(c context.Context, s runtime.Store) (error, int)
+	call func(c context.Context, s runtime.Store) (int, error)
 }
 
 func methods(st runtime.StreamID) []method {
-	iterErr := func(seq func(func(runtime.Record, error) bool)) (error, int) {
+	iterErr := func(seq func(func(runtime.Record, error) bool)) (int, error) {
 		n := 0
 		for _, err := range seq {
 			if err != nil {
-				return err, n
+				return n, err
 			}
 			n++
 		}
-		return nil, n
+		return n, nil
 	}
 	return []method{
-		{"Append", func(c context.Context, s runtime.Store) (error, int) {
+		{"Append", func(c context.Context, s runtime.Store) (int, error) {
 			_, err := s.Append(c, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: Events(1)})
-			return err, 0
+			return 0, err
 		}},
-		{"AppendKeyed", func(c context.Context, s runtime.Store) (error, int) {
+		{"AppendKeyed", func(c context.Context, s runtime.Store) (int, error) {
 			_, err := s.Append(c, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: Events(1), IdempotencyKey: "fresh"})
-			return err, 0
+			return 0, err
 		}},
-		{"ReadStream", func(c context.Context, s runtime.Store) (error, int) { return iterErr(s.ReadStream(c, st, 0)) }},
-		{"ReadAll", func(c context.Context, s runtime.Store) (error, int) { return iterErr(s.ReadAll(c, 0)) }},
-		{"StreamVersion", func(c context.Context, s runtime.Store) (error, int) {
+		{"ReadStream", func(c context.Context, s runtime.Store) (int, error) { return iterErr(s.ReadStream(c, st, 0)) }},
+		{"ReadAll", func(c context.Context, s runtime.Store) (int, error) { return iterErr(s.ReadAll(c, 0)) }},
+		{"StreamVersion", func(c context.Context, s runtime.Store) (int, error) {
 			_, err := s.StreamVersion(c, st)
-			return err, 0
+			return 0, err
 		}},
-		{"Head", func(c context.Context, s runtime.Store) (error, int) { _, err := s.Head(c); return err, 0 }},
-		{"Wait", func(c context.Context, s runtime.Store) (error, int) {
+		{"Head", func(c context.Context, s runtime.Store) (int, error) { _, err := s.Head(c); return 0, err }},
+		{"Wait", func(c context.Context, s runtime.Store) (int, error) {
 			// After the head, so that only the error can end it.
 			_, err := s.Wait(c, 1<<40)
-			return err, 0
+			return 0, err
 		}},
-		{"SaveSnapshot", func(c context.Context, s runtime.Store) (error, int) {
-			return s.SaveSnapshot(c, runtime.Snapshot{Stream: st, Version: 10, Data: []byte("s")}), 0
+		{"SaveSnapshot", func(c context.Context, s runtime.Store) (int, error) {
+			return 0, s.SaveSnapshot(c, runtime.Snapshot{Stream: st, Version: 10, Data: []byte("s")})
 		}},
-		{"LoadSnapshot", func(c context.Context, s runtime.Store) (error, int) {
+		{"LoadSnapshot", func(c context.Context, s runtime.Store) (int, error) {
 			_, err := s.LoadSnapshot(c, st)
-			return err, 0
+			return 0, err
 		}},
-		{"SaveCheckpoint", func(c context.Context, s runtime.Store) (error, int) { return s.SaveCheckpoint(c, "p", 99), 0 }},
-		{"LoadCheckpoint", func(c context.Context, s runtime.Store) (error, int) {
+		{"SaveCheckpoint", func(c context.Context, s runtime.Store) (int, error) { return 0, s.SaveCheckpoint(c, "p", 99) }},
+		{"LoadCheckpoint", func(c context.Context, s runtime.Store) (int, error) {
 			_, err := s.LoadCheckpoint(c, "p")
-			return err, 0
+			return 0, err
 		}},
-		{"SaveIdempotency", func(c context.Context, s runtime.Store) (error, int) {
-			return s.SaveIdempotency(c, runtime.IdempotencyRecord{Key: "other", Stream: st, Version: 1}), 0
+		{"SaveIdempotency", func(c context.Context, s runtime.Store) (int, error) {
+			return 0, s.SaveIdempotency(c, runtime.IdempotencyRecord{Key: "other", Stream: st, Version: 1})
 		}},
-		{"LoadIdempotency", func(c context.Context, s runtime.Store) (error, int) {
+		{"LoadIdempotency", func(c context.Context, s runtime.Store) (int, error) {
 			_, err := s.LoadIdempotency(c, "k")
-			return err, 0
+			return 0, err
 		}},
-		{"Stats", func(c context.Context, s runtime.Store) (error, int) { _, err := s.Stats(c); return err, 0 }},
-		{"Flush", func(c context.Context, s runtime.Store) (error, int) { return s.Flush(c), 0 }},
+		{"Stats", func(c context.Context, s runtime.Store) (int, error) { _, err := s.Stats(c); return 0, err }},
+		{"Flush", func(c context.Context, s runtime.Store) (int, error) { return 0, s.Flush(c) }},
 	}
 }
 
@@ -97,7 +97,7 @@ func (h *harness) testClosed(t *testing.T) {
 	}
 	for _, m := range methods(st) {
 		t.Run(m.name, func(t *testing.T) {
-			err, n := m.call(ctx(t), s)
+			n, err := m.call(ctx(t), s)
 			if !errors.Is(err, runtime.ErrClosed) {
 				t.Errorf("%s after Close: %v, want ErrClosed", m.name, err)
 			}
@@ -124,7 +124,7 @@ func (h *harness) testContext(t *testing.T) {
 			before := capture(t, s, st)
 			ck, ckErr := s.LoadCheckpoint(ctx(t), "p")
 			snap, snapErr := s.LoadSnapshot(ctx(t), st)
-			err, n := m.call(cancelled, s)
+			n, err := m.call(cancelled, s)
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("%s with a cancelled context: %v, want context.Canceled", m.name, err)
 			}
