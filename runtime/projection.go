@@ -1,0 +1,968 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Projection describes a read model fed by the whole event log of a store:
+// events of any stream, in global position order. cqrsgen emits one for
+// each //cqrs:projection type; it can also be written by hand. All fields
+// are plain values and functions, so the generated code stays
+// reflection-free.
+//
+// A projection runs in one of two delivery modes, chosen by Position:
+//
+//   - At-least-once (Position is nil): the runner keeps the projection's
+//     checkpoint in the store (Store.SaveCheckpoint under Name) and saves it
+//     after handling, every few events (see CheckpointEvery), when it has
+//     caught up with the head, when it stops and before it fails. After a
+//     crash the events handled since the last saved checkpoint are handled
+//     again, so handlers must tolerate seeing an event twice (upserts keyed
+//     by stream and version, or by Envelope.Position).
+//   - Exactly-once (Position is set): the projection owns its checkpoint.
+//     Each successful Handle call must commit the read model's writes
+//     together with rec.Position (Envelope.Position), atomically: in the
+//     same SQL transaction, the same Pebble batch, or under the same lock.
+//     Position returns the last position so committed, and the runner
+//     resumes after it; it never writes the store checkpoint. Since state
+//     and position move together, a crash at any point loses nothing and
+//     applies nothing twice.
+type Projection struct {
+	// Name is the projection's stable checkpoint name, unique per store
+	// among running projections. Names starting with "cqrsgen:" are
+	// reserved.
+	Name string
+	// Events lists the wire names the projection consumes. Records with
+	// other names are skipped without calling Handle (so without decoding
+	// them). A nil Events hands every record to Handle.
+	Events []string
+	// Handle applies one record to the read model. Generated code decodes
+	// the record by rec.Name (returning a *DecodeError when that fails) and
+	// calls the user's On<Event> method with an Envelope built by
+	// EnvelopeOf. An error is retried with back-off (see HandlerRetry), and
+	// then stops the projection with a *ProjectionError. Errors that match
+	// ErrCorrupt are not retried: the bytes will not change.
+	Handle func(ctx context.Context, rec Record) error
+	// Reset empties the read model; it is called by a rebuild before the
+	// log is replayed from the start. It must be idempotent (a crash during
+	// a rebuild makes the runner call it again). In exactly-once mode it
+	// must also set the committed position to 0, atomically with emptying
+	// the model. Nil when the projection has no Reset method: then a
+	// rebuild is refused with an error matching ErrInvalid.
+	Reset func(ctx context.Context) error
+	// Position, when set, puts the projection in exactly-once mode (see
+	// above): it returns the last position committed together with the read
+	// model, 0 for an empty model.
+	Position func(ctx context.Context) (uint64, error)
+}
+
+// reservedPrefix starts checkpoint names the runtime uses for itself.
+const reservedPrefix = "cqrsgen:"
+
+// rebuildMarker is the checkpoint name that records an unfinished rebuild
+// of an at-least-once projection (value 1 while one is in progress).
+func rebuildMarker(name string) string { return reservedPrefix + "rebuild:" + name }
+
+func (p *Projection) validate() error {
+	if err := ValidateKey("projection name", p.Name); err != nil {
+		return err
+	}
+	if strings.HasPrefix(p.Name, reservedPrefix) {
+		return fmt.Errorf("%w: projection name %q uses the reserved prefix %q", ErrInvalid, p.Name, reservedPrefix)
+	}
+	if len(rebuildMarker(p.Name)) > MaxIDLength {
+		return fmt.Errorf("%w: projection name is %d bytes, limit %d", ErrTooLarge, len(p.Name), MaxIDLength-len(rebuildMarker("")))
+	}
+	if p.Handle == nil {
+		return fmt.Errorf("%w: projection %q has no Handle function", ErrInvalid, p.Name)
+	}
+	for _, e := range p.Events {
+		if e == "" {
+			return fmt.Errorf("%w: projection %q consumes an empty event name", ErrInvalid, p.Name)
+		}
+	}
+	return nil
+}
+
+// Defaults of the projection options.
+const (
+	// DefaultCheckpointEvents is how many records an at-least-once
+	// projection processes between checkpoint saves.
+	DefaultCheckpointEvents = 100
+	// DefaultCheckpointInterval is the longest an at-least-once projection
+	// goes, while processing records, without saving its checkpoint.
+	DefaultCheckpointInterval = time.Second
+	// DefaultHandlerAttempts is how many times a failing Handle call is
+	// tried before the projection stops.
+	DefaultHandlerAttempts = 3
+	// DefaultHandlerRetryDelay is the delay before the first retry; each
+	// further retry waits twice as long, up to MaxHandlerRetryDelay.
+	DefaultHandlerRetryDelay = 100 * time.Millisecond
+	// MaxHandlerRetryDelay caps the back-off between handler attempts.
+	MaxHandlerRetryDelay = 30 * time.Second
+)
+
+// ProjectionOption configures how projections run. Options given to
+// NewProjectionGroup apply to every projection of the group; options given
+// to ProjectionGroup.Add or RunProjection override them for one.
+type ProjectionOption func(*projectionConfig)
+
+type projectionConfig struct {
+	checkpointEvents   int
+	checkpointInterval time.Duration
+	attempts           int
+	retryDelay         time.Duration
+}
+
+func defaultProjectionConfig() projectionConfig {
+	return projectionConfig{
+		checkpointEvents:   DefaultCheckpointEvents,
+		checkpointInterval: DefaultCheckpointInterval,
+		attempts:           DefaultHandlerAttempts,
+		retryDelay:         DefaultHandlerRetryDelay,
+	}
+}
+
+// CheckpointEvery sets how often an at-least-once projection saves its
+// checkpoint while it processes records: after every n records (handled or
+// skipped; n ≤ 0 means no count limit) or once interval has passed since
+// the last save (interval ≤ 0 means no time limit), whichever comes first.
+// Whatever the setting, the checkpoint is also saved whenever the
+// projection has caught up with the head, when it stops and before it
+// fails. CheckpointEvery(1, 0) saves after every record: after a crash at
+// most the one event being handled is handled again. With larger values up
+// to n-1 records, or interval's worth, are replayed after a crash.
+// Exactly-once projections ignore it.
+func CheckpointEvery(n int, interval time.Duration) ProjectionOption {
+	return func(c *projectionConfig) {
+		c.checkpointEvents, c.checkpointInterval = max(n, 0), max(interval, 0)
+	}
+}
+
+// HandlerRetry sets how a failing Handle call is retried: up to attempts
+// calls in all (attempts ≤ 1 disables retries), waiting base before the
+// second, then doubling each time up to MaxHandlerRetryDelay. Errors that
+// match ErrCorrupt are never retried, and a done context ends the waiting.
+func HandlerRetry(attempts int, base time.Duration) ProjectionOption {
+	return func(c *projectionConfig) {
+		c.attempts, c.retryDelay = max(attempts, 1), max(base, 0)
+	}
+}
+
+// retryDelayFor returns the wait before attempt n+1 (n ≥ 1 failed attempts).
+func (c *projectionConfig) retryDelayFor(n int) time.Duration {
+	d := c.retryDelay
+	for i := 1; i < n && d < MaxHandlerRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, MaxHandlerRetryDelay)
+}
+
+// ProjectionError reports why a projection stopped. When a record was
+// being handled, Stream, Version, Event and Position name it and Attempts
+// says how many times Handle was called; otherwise (a store failure while
+// reading, saving the checkpoint or rebuilding) Event is empty and
+// Position is where the projection had got to. Unwrap returns the cause,
+// so errors.Is and errors.As see through it.
+type ProjectionError struct {
+	// Projection is the projection's name.
+	Projection string
+	// Position is the global position of the failing record, or the last
+	// position processed when no record was involved.
+	Position uint64
+	// Stream and Version locate the failing record.
+	Stream  StreamID
+	Version uint64
+	// Event is the failing record's wire name, "" when no record was
+	// involved.
+	Event string
+	// Attempts is how many times Handle was called for the record.
+	Attempts int
+	// Err is the cause.
+	Err error
+}
+
+func (e *ProjectionError) Error() string {
+	if e.Event == "" {
+		return fmt.Sprintf("cqrsgen: projection %q stopped after position %d: %v", e.Projection, e.Position, e.Err)
+	}
+	return fmt.Sprintf("cqrsgen: projection %q failed at position %d (stream %s version %d, event %s) after %d attempt(s): %v",
+		e.Projection, e.Position, e.Stream, e.Version, e.Event, e.Attempts, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ProjectionError) Unwrap() error { return e.Err }
+
+// ProjectionState is the life-cycle state of a projection in a group.
+type ProjectionState int
+
+// Projection states.
+const (
+	// ProjectionStopped: not running (not started yet, or its group's
+	// context is done).
+	ProjectionStopped ProjectionState = iota
+	// ProjectionRunning: catching up or following the log live.
+	ProjectionRunning
+	// ProjectionFailed: stopped by an error (ProjectionStatus.LastError)
+	// until it is rebuilt or its group is run again.
+	ProjectionFailed
+)
+
+// String returns "stopped", "running" or "failed".
+func (s ProjectionState) String() string {
+	switch s {
+	case ProjectionStopped:
+		return "stopped"
+	case ProjectionRunning:
+		return "running"
+	case ProjectionFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("ProjectionState(%d)", int(s))
+}
+
+// ProjectionStatus is a snapshot of a projection's progress.
+type ProjectionStatus struct {
+	// Name is the projection's name.
+	Name string
+	// State is running, stopped or failed.
+	State ProjectionState
+	// ExactlyOnce reports that the projection owns its checkpoint.
+	ExactlyOnce bool
+	// Position is the last global position processed (handled or
+	// skipped) in this process, or the checkpoint it resumed from.
+	Position uint64
+	// Checkpoint is the last position known to be durable: the saved
+	// checkpoint (at-least-once), or the position the read model last
+	// committed (exactly-once; records skipped after it do not move it).
+	Checkpoint uint64
+	// Head is the store's head when the status was taken, and Lag is
+	// Head - Position (0 when the projection is ahead of that reading).
+	Head, Lag uint64
+	// Handled counts successful Handle calls by this group since it was
+	// created, across rebuilds and runs.
+	Handled uint64
+	// Rebuilds counts completed rebuilds since the group was created.
+	Rebuilds uint64
+	// LastError is the error that failed the projection (a
+	// *ProjectionError), nil when it has not failed since its last start.
+	LastError error
+}
+
+// errInterrupted ends a run so that its goroutine can serve a rebuild
+// request; errRetryRebuild tells Rebuild its request was not served
+// because the group stopped.
+var (
+	errInterrupted  = errors.New("cqrsgen: projection interrupted for a rebuild")
+	errRetryRebuild = errors.New("cqrsgen: projection group stopped before the rebuild")
+)
+
+// runner runs one projection. The fields above mu are set once; the
+// counters are atomics; the rest is guarded by mu.
+type runner struct {
+	store       Store
+	p           Projection
+	cfg         projectionConfig
+	consumes    map[string]struct{} // nil: everything
+	exactlyOnce bool
+
+	position   atomic.Uint64
+	checkpoint atomic.Uint64
+	handled    atomic.Uint64
+	rebuilds   atomic.Uint64
+	waiters    atomic.Int64
+
+	mu        sync.Mutex
+	state     ProjectionState
+	lastErr   error
+	notify    chan struct{} // closed and replaced on progress (when waited for) and state changes
+	cancelSub context.CancelFunc
+	accepting bool         // a group goroutine serves rebuild requests
+	pending   []chan error // rebuild requests not yet served
+	wake      chan struct{}
+}
+
+func newRunner(store Store, p Projection, cfg projectionConfig) *runner {
+	r := &runner{
+		store:       store,
+		p:           p,
+		cfg:         cfg,
+		exactlyOnce: p.Position != nil,
+		notify:      make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+	}
+	if p.Events != nil {
+		r.consumes = make(map[string]struct{}, len(p.Events))
+		for _, e := range p.Events {
+			r.consumes[e] = struct{}{}
+		}
+	}
+	return r
+}
+
+// broadcastLocked wakes WaitFor callers. r.mu must be held.
+func (r *runner) broadcastLocked() {
+	close(r.notify)
+	r.notify = make(chan struct{})
+}
+
+func (r *runner) setState(s ProjectionState, err error) {
+	r.mu.Lock()
+	r.state, r.lastErr = s, err
+	r.broadcastLocked()
+	r.mu.Unlock()
+}
+
+// progress publishes a new position.
+func (r *runner) progress(pos uint64) {
+	r.position.Store(pos)
+	if r.waiters.Load() > 0 {
+		r.mu.Lock()
+		r.broadcastLocked()
+		r.mu.Unlock()
+	}
+}
+
+func (r *runner) status(head uint64) ProjectionStatus {
+	r.mu.Lock()
+	st := ProjectionStatus{Name: r.p.Name, State: r.state, LastError: r.lastErr, ExactlyOnce: r.exactlyOnce}
+	r.mu.Unlock()
+	st.Position = r.position.Load()
+	st.Checkpoint = r.checkpoint.Load()
+	st.Handled = r.handled.Load()
+	st.Rebuilds = r.rebuilds.Load()
+	st.Head = head
+	if head > st.Position {
+		st.Lag = head - st.Position
+	}
+	return st
+}
+
+func (r *runner) fail(pos uint64, err error) *ProjectionError {
+	return &ProjectionError{Projection: r.p.Name, Position: pos, Err: err}
+}
+
+// start finds where to resume: the projection's own position
+// (exactly-once) or the stored checkpoint, finishing a rebuild that a crash
+// interrupted first.
+func (r *runner) start(ctx context.Context) (uint64, error) {
+	if r.exactlyOnce {
+		pos, err := r.p.Position(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("reading the projection's position: %w", err)
+		}
+		return pos, nil
+	}
+	marker, err := r.store.LoadCheckpoint(ctx, rebuildMarker(r.p.Name))
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return 0, err
+	case marker != 0:
+		if err := r.finishRebuild(ctx); err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	pos, err := r.store.LoadCheckpoint(ctx, r.p.Name)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	return pos, err
+}
+
+// rebuild resets the read model and its checkpoint to zero. The caller
+// replays afterwards. In at-least-once mode a marker checkpoint makes the
+// three steps crash-safe: a start that finds it set resets again before
+// replaying, so no event is ever applied on top of old state.
+func (r *runner) rebuild(ctx context.Context) error {
+	if r.p.Reset == nil {
+		return fmt.Errorf("%w: projection %q has no Reset method, so it cannot be rebuilt", ErrInvalid, r.p.Name)
+	}
+	if r.exactlyOnce {
+		if err := r.p.Reset(ctx); err != nil {
+			return fmt.Errorf("cqrsgen: resetting projection %q: %w", r.p.Name, err)
+		}
+		pos, err := r.p.Position(ctx)
+		if err != nil {
+			return fmt.Errorf("cqrsgen: reading the position of projection %q after Reset: %w", r.p.Name, err)
+		}
+		if pos != 0 {
+			return fmt.Errorf("%w: projection %q is at position %d after Reset; Reset must set it to 0", ErrInvalid, r.p.Name, pos)
+		}
+	} else {
+		if err := r.store.SaveCheckpoint(ctx, rebuildMarker(r.p.Name), 1); err != nil {
+			return fmt.Errorf("cqrsgen: starting the rebuild of projection %q: %w", r.p.Name, err)
+		}
+		if err := r.finishRebuild(ctx); err != nil {
+			return err
+		}
+	}
+	r.position.Store(0)
+	r.checkpoint.Store(0)
+	r.rebuilds.Add(1)
+	r.progress(0)
+	return nil
+}
+
+// finishRebuild is the part of an at-least-once rebuild after the marker
+// is set.
+func (r *runner) finishRebuild(ctx context.Context) error {
+	if r.p.Reset == nil {
+		return fmt.Errorf("%w: projection %q has an unfinished rebuild but no Reset method", ErrInvalid, r.p.Name)
+	}
+	if err := r.p.Reset(ctx); err != nil {
+		return fmt.Errorf("cqrsgen: resetting projection %q: %w", r.p.Name, err)
+	}
+	if err := r.store.SaveCheckpoint(ctx, r.p.Name, 0); err != nil {
+		return fmt.Errorf("cqrsgen: zeroing the checkpoint of projection %q: %w", r.p.Name, err)
+	}
+	if err := r.store.SaveCheckpoint(ctx, rebuildMarker(r.p.Name), 0); err != nil {
+		return fmt.Errorf("cqrsgen: finishing the rebuild of projection %q: %w", r.p.Name, err)
+	}
+	return nil
+}
+
+// serve performs the pending rebuild requests, if any, and answers them.
+func (r *runner) serve(ctx context.Context) error {
+	r.mu.Lock()
+	reqs := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	if len(reqs) == 0 {
+		return nil
+	}
+	err := r.rebuild(ctx)
+	for _, reply := range reqs {
+		reply <- err
+	}
+	if err != nil {
+		return r.fail(r.position.Load(), err)
+	}
+	return nil
+}
+
+// run processes the log from the projection's checkpoint until ctx is done
+// (nil), a rebuild is requested (errInterrupted), or it fails (a
+// *ProjectionError).
+func (r *runner) run(ctx context.Context) error {
+	if err := r.serve(ctx); err != nil {
+		return err
+	}
+	pos, err := r.start(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return r.fail(0, err)
+	}
+	r.checkpoint.Store(pos)
+	r.progress(pos)
+	r.setState(ProjectionRunning, nil)
+
+	sub, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.mu.Lock()
+	r.cancelSub = cancel
+	interrupted := len(r.pending) > 0
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.cancelSub = nil
+		r.mu.Unlock()
+	}()
+	if interrupted {
+		return errInterrupted
+	}
+
+	saved, unsaved, lastSave := pos, 0, time.Now()
+	save := func(ctx context.Context) error {
+		if r.exactlyOnce || pos == saved {
+			return nil
+		}
+		if err := r.store.SaveCheckpoint(ctx, r.p.Name, pos); err != nil {
+			return r.fail(pos, fmt.Errorf("saving checkpoint: %w", err))
+		}
+		saved, unsaved, lastSave = pos, 0, time.Now()
+		r.checkpoint.Store(pos)
+		return nil
+	}
+	// checkpointNow saves the checkpoint; when ctx ends meanwhile, the run
+	// stops cleanly, still saving it.
+	checkpointNow := func() error {
+		err := save(ctx)
+		if err != nil && ctx.Err() != nil {
+			return save(context.WithoutCancel(ctx))
+		}
+		return err
+	}
+	// stop ends the run after sub is done: cleanly when ctx is done (the
+	// checkpoint is saved even so), for a rebuild, or on a store failure.
+	stop := func(cause error) error {
+		switch {
+		case ctx.Err() != nil:
+			return save(context.WithoutCancel(ctx))
+		case sub.Err() != nil:
+			return errInterrupted
+		}
+		if err := save(ctx); err != nil {
+			return err
+		}
+		return r.fail(pos, cause)
+	}
+
+	for {
+		for rec, err := range r.store.ReadAll(sub, pos) {
+			if err != nil {
+				return stop(err)
+			}
+			if sub.Err() != nil {
+				return stop(sub.Err())
+			}
+			if rec.Position <= pos {
+				continue // never deliver a position twice
+			}
+			if r.wants(rec.Name) {
+				if err := r.handle(ctx, rec); err != nil {
+					if serr := checkpointNow(); serr != nil || ctx.Err() != nil {
+						return serr
+					}
+					return err
+				}
+				r.handled.Add(1)
+				if r.exactlyOnce {
+					r.checkpoint.Store(rec.Position)
+				}
+			}
+			pos = rec.Position
+			r.progress(pos)
+			unsaved++
+			if (r.cfg.checkpointEvents > 0 && unsaved >= r.cfg.checkpointEvents) ||
+				(r.cfg.checkpointInterval > 0 && time.Since(lastSave) >= r.cfg.checkpointInterval) {
+				if err := checkpointNow(); err != nil || ctx.Err() != nil {
+					return err
+				}
+			}
+		}
+		// Caught up: make the checkpoint durable before waiting.
+		if err := checkpointNow(); err != nil || ctx.Err() != nil {
+			return err
+		}
+		if _, err := r.store.Wait(sub, pos); err != nil {
+			return stop(err)
+		}
+	}
+}
+
+func (r *runner) wants(name string) bool {
+	if r.consumes == nil {
+		return true
+	}
+	_, ok := r.consumes[name]
+	return ok
+}
+
+// handle calls Handle with retries. It returns nil once the record is
+// applied, ctx's error when ctx ends the retrying, or a *ProjectionError.
+func (r *runner) handle(ctx context.Context, rec Record) error {
+	for attempt := 1; ; attempt++ {
+		err := r.p.Handle(ctx, rec)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt >= r.cfg.attempts || errors.Is(err, ErrCorrupt) {
+			return &ProjectionError{Projection: r.p.Name, Position: rec.Position, Stream: rec.Stream,
+				Version: rec.Version, Event: rec.Name, Attempts: attempt, Err: err}
+		}
+		t := time.NewTimer(r.cfg.retryDelayFor(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if r.exactlyOnce {
+			// The failed call may have committed before it failed (a lost
+			// commit acknowledgement): trust the projection's position.
+			if p, perr := r.p.Position(ctx); perr == nil && p >= rec.Position {
+				return nil
+			}
+		}
+	}
+}
+
+// waitFor blocks until the projection has processed position, fails, or
+// ctx is done.
+func (r *runner) waitFor(ctx context.Context, position uint64) error {
+	r.waiters.Add(1)
+	defer r.waiters.Add(-1)
+	for {
+		r.mu.Lock()
+		ch, state, lastErr := r.notify, r.state, r.lastErr
+		r.mu.Unlock()
+		if r.position.Load() >= position {
+			return nil
+		}
+		if state == ProjectionFailed {
+			return lastErr
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cqrsgen: waiting for projection %q to reach position %d: %w", r.p.Name, position, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// registry holds the names of the projections running in this process,
+// per store, so that two runners never share a checkpoint.
+var registry = struct {
+	mu      sync.Mutex
+	running map[registryKey]struct{}
+}{running: make(map[registryKey]struct{})}
+
+type registryKey struct {
+	store Store
+	name  string
+}
+
+// isComparable reports whether s can be a map key (every store shipped is a
+// pointer; a store of a non-comparable type is not checked across groups).
+func isComparable(s Store) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_ = map[Store]struct{}{s: {}}
+	return true
+}
+
+// register claims names on store for this process, all or none.
+func register(store Store, names []string) (release func(), err error) {
+	if !isComparable(store) {
+		return func() {}, nil
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	for _, n := range names {
+		if _, ok := registry.running[registryKey{store, n}]; ok {
+			return nil, fmt.Errorf("%w: a projection named %q is already running on this store in this process", ErrInvalid, n)
+		}
+	}
+	for _, n := range names {
+		registry.running[registryKey{store, n}] = struct{}{}
+	}
+	return func() {
+		registry.mu.Lock()
+		defer registry.mu.Unlock()
+		for _, n := range names {
+			delete(registry.running, registryKey{store, n})
+		}
+	}, nil
+}
+
+// RunProjection runs one projection on store until ctx is done, which is a
+// clean stop (nil), or until it fails, returning a *ProjectionError. It
+// resumes from the projection's checkpoint, processes the whole log after
+// it, then follows new events as they become durable. opts override the
+// defaults (CheckpointEvery, HandlerRetry). A projection of the same name
+// already running on the same store in this process is an error matching
+// ErrInvalid. Use a ProjectionGroup to run several, watch their status and
+// rebuild them.
+func RunProjection(ctx context.Context, store Store, p Projection, opts ...ProjectionOption) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	cfg := defaultProjectionConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	release, err := register(store, []string{p.Name})
+	if err != nil {
+		return err
+	}
+	defer release()
+	r := newRunner(store, p, cfg)
+	err = r.run(ctx)
+	r.setState(ProjectionStopped, nil)
+	return err
+}
+
+// ProjectionGroup runs several projections over one store, each in its own
+// goroutine with its own subscription to the log, so that a slow or failed
+// projection never delays appends or the other projections. It reports
+// their status and rebuilds them. Its methods are safe for concurrent use.
+type ProjectionGroup struct {
+	store Store
+	cfg   projectionConfig
+
+	mu      sync.Mutex // guards runners and order
+	runners map[string]*runner
+	order   []*runner
+
+	life    sync.Mutex // serialises Run's start and end with direct rebuilds
+	running bool
+}
+
+// NewProjectionGroup returns an empty group over store; opts are the
+// defaults for the projections added to it.
+func NewProjectionGroup(store Store, opts ...ProjectionOption) *ProjectionGroup {
+	cfg := defaultProjectionConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &ProjectionGroup{store: store, cfg: cfg, runners: make(map[string]*runner)}
+}
+
+// Add adds a projection to the group, with opts overriding the group's
+// options. It fails with an error matching ErrInvalid when p is invalid
+// (empty or reserved name, no Handle), when the group already has a
+// projection of that name, or when the group is running.
+func (g *ProjectionGroup) Add(p Projection, opts ...ProjectionOption) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	cfg := g.cfg
+	for _, o := range opts {
+		o(&cfg)
+	}
+	g.life.Lock()
+	defer g.life.Unlock()
+	if g.running {
+		return fmt.Errorf("%w: adding projection %q to a running group", ErrInvalid, p.Name)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.runners[p.Name]; ok {
+		return fmt.Errorf("%w: two projections named %q", ErrInvalid, p.Name)
+	}
+	r := newRunner(g.store, p, cfg)
+	g.runners[p.Name] = r
+	g.order = append(g.order, r)
+	return nil
+}
+
+func (g *ProjectionGroup) runner(name string) (*runner, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r, ok := g.runners[name]
+	if !ok {
+		return nil, fmt.Errorf("cqrsgen: projection %q: %w", name, ErrNotFound)
+	}
+	return r, nil
+}
+
+func (g *ProjectionGroup) list() []*runner {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]*runner(nil), g.order...)
+}
+
+// Run runs every projection of the group, each in its own goroutine, until
+// ctx is done; then it waits for all of them to stop (saving their
+// checkpoints) and returns. A projection that fails stops alone, in state
+// ProjectionFailed with its error in its status, and stays so until it is
+// rebuilt (or the group is run again); the others carry on. Run returns nil
+// when no projection was failed at the end, else the failures joined
+// (errors.Join of *ProjectionError). It returns an error matching
+// ErrInvalid at once when the group is already running, or when a
+// projection of one of its names is already running on the same store in
+// this process.
+func (g *ProjectionGroup) Run(ctx context.Context) error {
+	runners := g.list()
+	names := make([]string, len(runners))
+	for i, r := range runners {
+		names[i] = r.p.Name
+	}
+	g.life.Lock()
+	if g.running {
+		g.life.Unlock()
+		return fmt.Errorf("%w: projection group is already running", ErrInvalid)
+	}
+	release, err := register(g.store, names)
+	if err != nil {
+		g.life.Unlock()
+		return err
+	}
+	g.running = true
+	for _, r := range runners {
+		r.mu.Lock()
+		r.accepting = true
+		r.mu.Unlock()
+	}
+	g.life.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(runners))
+	for i, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.loop(ctx)
+		}()
+	}
+	wg.Wait()
+	release()
+	g.life.Lock()
+	g.running = false
+	g.life.Unlock()
+	return errors.Join(errs...)
+}
+
+// loop is a group's goroutine for one projection: it runs it, serves
+// rebuild requests, and after a failure waits for one. It returns the
+// failure the projection was in when ctx ended, if any.
+func (r *runner) loop(ctx context.Context) (failure error) {
+	defer func() {
+		r.mu.Lock()
+		r.accepting = false
+		for _, reply := range r.pending {
+			reply <- errRetryRebuild
+		}
+		r.pending = nil
+		if r.state == ProjectionRunning {
+			r.state = ProjectionStopped
+		}
+		r.broadcastLocked()
+		r.mu.Unlock()
+	}()
+	// Clear the state a previous Run left.
+	r.setState(ProjectionStopped, nil)
+	for {
+		err := r.run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil || errors.Is(err, errInterrupted) {
+			continue
+		}
+		r.setState(ProjectionFailed, err)
+		for {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-r.wake:
+			}
+			r.mu.Lock()
+			n := len(r.pending)
+			r.mu.Unlock()
+			if n > 0 {
+				break
+			}
+		}
+	}
+}
+
+// Rebuild rebuilds the named projection: it empties the read model (the
+// projection's Reset), sets its checkpoint to zero and replays the whole
+// log, so that the result equals a read model built once, with no event
+// applied on top of old state. A projection without Reset is refused with
+// an error matching ErrInvalid; an unknown name matches ErrNotFound.
+//
+// When the group is running, the projection's own goroutine does the work
+// between two records (so Reset never runs concurrently with Handle) and
+// Rebuild returns once the reset is done and the replay has begun; a failed
+// projection is restarted this way. Use WaitFor to wait for the replay.
+// When the group is not running, Rebuild resets the read model and the
+// checkpoint itself and the replay happens on the next Run.
+//
+// If ctx is done first, Rebuild returns its error; a request already
+// handed to the running projection is still carried out.
+func (g *ProjectionGroup) Rebuild(ctx context.Context, name string) error {
+	r, err := g.runner(name)
+	if err != nil {
+		return err
+	}
+	if r.p.Reset == nil {
+		return fmt.Errorf("%w: projection %q has no Reset method, so it cannot be rebuilt", ErrInvalid, name)
+	}
+	for {
+		g.life.Lock()
+		r.mu.Lock()
+		if !r.accepting {
+			r.mu.Unlock()
+			err := r.rebuild(ctx)
+			if err == nil {
+				r.setState(ProjectionStopped, nil)
+			}
+			g.life.Unlock()
+			return err
+		}
+		reply := make(chan error, 1)
+		r.pending = append(r.pending, reply)
+		cancel := r.cancelSub
+		r.mu.Unlock()
+		g.life.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case err := <-reply:
+			if errors.Is(err, errRetryRebuild) {
+				continue
+			}
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("cqrsgen: rebuilding projection %q: %w", name, ctx.Err())
+		}
+	}
+}
+
+// Status returns the named projection's status, with Head and Lag taken
+// from the store now. An unknown name matches ErrNotFound; if the store's
+// head cannot be read the status is returned with the error, Head and Lag
+// left at 0.
+func (g *ProjectionGroup) Status(ctx context.Context, name string) (ProjectionStatus, error) {
+	r, err := g.runner(name)
+	if err != nil {
+		return ProjectionStatus{}, err
+	}
+	head, err := g.store.Head(ctx)
+	if err != nil {
+		return r.status(0), err
+	}
+	return r.status(head), nil
+}
+
+// Statuses returns the status of every projection, in the order they were
+// added, against one reading of the store's head (if it cannot be read the
+// statuses are returned with the error, Head and Lag left at 0).
+func (g *ProjectionGroup) Statuses(ctx context.Context) ([]ProjectionStatus, error) {
+	head, herr := g.store.Head(ctx)
+	if herr != nil {
+		head = 0
+	}
+	runners := g.list()
+	out := make([]ProjectionStatus, len(runners))
+	for i, r := range runners {
+		out[i] = r.status(head)
+	}
+	return out, herr
+}
+
+// WaitFor blocks until the named projection has processed every record up
+// to position (read-your-writes: pass the LastPosition of an append), and
+// returns nil. It returns the projection's error if it is or becomes
+// failed first, and an error wrapping ctx's if ctx is done first. It does
+// not start the projection: while the group is not running it waits.
+func (g *ProjectionGroup) WaitFor(ctx context.Context, name string, position uint64) error {
+	r, err := g.runner(name)
+	if err != nil {
+		return err
+	}
+	return r.waitFor(ctx, position)
+}
