@@ -36,7 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+
 	"sync"
 	"time"
 
@@ -366,11 +366,8 @@ func (s *Store) Flush(ctx context.Context) error {
 	return nil
 }
 
-// isUniqueViolation reports a unique_violation (23505) on the named
-// constraint or, when constraint is empty, on any.
+// isUniqueViolation reports a unique_violation (23505).
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
-
-func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
