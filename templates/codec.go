@@ -1,0 +1,472 @@
+package templates
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/dave/jennifer/jen"
+)
+
+// WirePath is the import path of the byte-level MessagePack helpers the
+// generated codecs call, and WireAlias the name the generated file imports
+// it as (listed by CodecNames, since a package-level identifier of the same
+// name would collide with it).
+const (
+	WirePath  = "github.com/cqrsgen/cqrsgen/runtime/wire"
+	WireAlias = "cqrswire"
+)
+
+// MarshalFunc is the generated encoder of s:
+// func cqrsMarshal<S>(v *S) ([]byte, error).
+func MarshalFunc(s *model.Struct) string { return "cqrsMarshal" + s.GoName }
+
+// UnmarshalFunc is the generated decoder of s:
+// func cqrsUnmarshal<S>(data []byte, v *S) error.
+func UnmarshalFunc(s *model.Struct) string { return "cqrsUnmarshal" + s.GoName }
+
+// appendFunc appends s to a buffer: func(b []byte, v *S, depth int) ([]byte, error).
+func appendFunc(s *model.Struct) string { return "cqrsAppend" + s.GoName }
+
+// decodeFunc decodes s from the front of a buffer and returns the rest:
+// func(b []byte, v *S, depth int) ([]byte, error).
+func decodeFunc(s *model.Struct) string { return "cqrsDecode" + s.GoName }
+
+// CodecNames lists every file- or package-level identifier that Codecs
+// declares for pkg (including the wire import name), sorted, for collision
+// checks.
+func CodecNames(pkg *model.Package) []string {
+	out := []string{WireAlias}
+	for _, s := range pkg.Structs {
+		out = append(out, appendFunc(s), decodeFunc(s), MarshalFunc(s), UnmarshalFunc(s))
+	}
+	sortStrings(out)
+	return out
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// Codecs emits, for every struct S of pkg.Structs (in that order), a
+// reflection-free MessagePack codec:
+//
+//	func cqrsMarshal<S>(v *S) ([]byte, error)
+//	func cqrsUnmarshal<S>(data []byte, v *S) error
+//
+// and the helpers they share (cqrsAppend<S>, cqrsDecode<S>). A struct is a
+// map keyed by wire key, in field order; decoding skips unknown keys,
+// leaves missing fields zero, resets *v first, and rejects trailing bytes.
+// The byte format is what msgpack/v5 reads and writes by reflection; see
+// package runtime/wire for the details and the one difference (time.Time
+// decodes in UTC).
+func Codecs(f *jen.File, pkg *model.Package) {
+	if len(pkg.Structs) == 0 {
+		return
+	}
+	f.ImportAlias(WirePath, WireAlias)
+	for _, s := range pkg.Structs {
+		emitMarshal(f, s)
+		emitUnmarshal(f, s)
+		emitAppend(f, s)
+		emitDecode(f, s)
+	}
+}
+
+func wire(name string) *jen.Statement { return jen.Qual(WirePath, name) }
+
+func emitMarshal(f *jen.File, s *model.Struct) {
+	// Start with room for the fixed-size part and the top-level strings, so
+	// a typical event is encoded with one allocation.
+	size := 5
+	var extra []jen.Code
+	for _, fd := range s.Fields {
+		size += len(fd.Key) + 5 + staticSize(fd.Type)
+		if fd.Type.Kind == model.String || fd.Type.Kind == model.Bytes {
+			extra = append(extra, jen.Len(jen.Id("v").Dot(fd.GoName)))
+		}
+	}
+	capExpr := jen.Lit(size)
+	for _, e := range extra {
+		capExpr = capExpr.Op("+").Add(e)
+	}
+	f.Commentf("%s encodes v as a MessagePack map keyed by field name.", MarshalFunc(s))
+	f.Func().Id(MarshalFunc(s)).Params(jen.Id("v").Op("*").Id(s.GoName)).Params(jen.Index().Byte(), jen.Error()).Block(
+		jen.Return(jen.Id(appendFunc(s)).Call(jen.Make(jen.Index().Byte(), jen.Lit(0), capExpr), jen.Id("v"), jen.Lit(0))),
+	)
+}
+
+func staticSize(t *model.Type) int {
+	switch t.Kind {
+	case model.Bool:
+		return 1
+	case model.Time:
+		return 15
+	case model.String, model.Bytes:
+		return 5
+	case model.Array:
+		if t.Len < 64 && t.Elem.Kind != model.StructKind {
+			return 5 + int(t.Len)*staticSize(t.Elem)
+		}
+		return 16
+	case model.Pointer, model.Slice, model.Map, model.StructKind:
+		return 16
+	}
+	return 9 // numbers
+}
+
+func emitUnmarshal(f *jen.File, s *model.Struct) {
+	f.Commentf("%s decodes data, a whole MessagePack value written by %s (or by msgpack.Marshal), into v.", UnmarshalFunc(s), MarshalFunc(s))
+	f.Func().Id(UnmarshalFunc(s)).Params(jen.Id("data").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName)).Error().Block(
+		jen.List(jen.Id("rest"), jen.Err()).Op(":=").Id(decodeFunc(s)).Call(jen.Id("data"), jen.Id("v"), jen.Lit(0)),
+		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+		jen.If(jen.Len(jen.Id("rest")).Op("!=").Lit(0)).Block(
+			jen.Return(structErr(s, wire("TrailingError").Call(jen.Len(jen.Id("rest"))))),
+		),
+		jen.Return(jen.Nil()),
+	)
+}
+
+func structErr(s *model.Struct, err jen.Code) *jen.Statement {
+	return wire("NewStructError").Call(jen.Lit(s.GoName), err)
+}
+
+func fieldErr(s *model.Struct, key jen.Code) *jen.Statement {
+	return wire("NewFieldError").Call(jen.Lit(s.GoName), key, jen.Err())
+}
+
+// val is a Go expression for an addressable value being encoded or decoded.
+// star marks a dereference *p (ptr holds p), which must be parenthesised
+// before indexing or slicing, and whose address is p itself.
+type val struct {
+	x    jen.Code
+	ptr  jen.Code
+	star bool
+}
+
+func (v val) code() *jen.Statement { return jen.Add(v.x) }
+
+func (v val) base() *jen.Statement {
+	if v.star {
+		return jen.Parens(v.x)
+	}
+	return jen.Add(v.x)
+}
+
+func (v val) addr() *jen.Statement {
+	if v.ptr != nil {
+		return jen.Add(v.ptr)
+	}
+	return jen.Op("&").Add(v.x)
+}
+
+func deref(p jen.Code) val { return val{x: jen.Op("*").Add(p), ptr: p, star: true} }
+
+// emitter holds per-function state: a counter for fresh local names, and
+// whether err is used.
+type emitter struct {
+	s      *model.Struct
+	n      int
+	usesEr bool
+	onErr  func() jen.Code // the statement run when err != nil
+}
+
+func (e *emitter) fresh(prefix string) string {
+	name := prefix + strconv.Itoa(e.n)
+	e.n++
+	return name
+}
+
+// try runs assign (which sets err) and then the error path if err != nil.
+func (e *emitter) try(assign jen.Code) jen.Code {
+	e.usesEr = true
+	return jen.If(assign, jen.Err().Op("!=").Nil()).Block(e.onErr())
+}
+
+// ---- encoding ----
+
+func emitAppend(f *jen.File, s *model.Struct) {
+	e := &emitter{s: s}
+	e.onErr = func() jen.Code { return jen.Return(jen.Id("b"), jen.Err()) }
+	var body []jen.Code
+	body = append(body, jen.If(jen.Id("depth").Op(">").Add(wire("MaxDepth"))).Block(
+		jen.Return(jen.Id("b"), structErr(s, wire("ErrTooDeep"))),
+	))
+	body = append(body, appendRaw(mapHeader(len(s.Fields))))
+	for _, fd := range s.Fields {
+		body = append(body, appendRaw(strHeader(fd.Key)+fd.Key))
+		p := val{x: jen.Id("v").Dot(fd.GoName)}
+		body = append(body, e.enc(fd.Type, p)...)
+	}
+	body = append(body, jen.Return(jen.Id("b"), jen.Nil()))
+	if e.usesEr {
+		body = append([]jen.Code{jen.Var().Err().Error()}, body...)
+	}
+	f.Commentf("%s appends v to b as a MessagePack map keyed by field name.", appendFunc(s))
+	f.Func().Id(appendFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
+		Params(jen.Index().Byte(), jen.Error()).Block(body...)
+}
+
+// appendRaw appends constant bytes (a header and a key) in one go.
+func appendRaw(raw string) jen.Code {
+	return jen.Id("b").Op("=").Append(jen.Id("b"), jen.Lit(raw).Op("..."))
+}
+
+func mapHeader(n int) string {
+	switch {
+	case n <= 15:
+		return string([]byte{byte(0x80 | n)})
+	case n <= 0xffff:
+		return string([]byte{0xde, byte(n >> 8), byte(n)})
+	}
+	return string([]byte{0xdf, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+func strHeader(s string) string {
+	n := len(s)
+	switch {
+	case n <= 31:
+		return string([]byte{byte(0xa0 | n)})
+	case n <= 0xff:
+		return string([]byte{0xd9, byte(n)})
+	case n <= 0xffff:
+		return string([]byte{0xda, byte(n >> 8), byte(n)})
+	}
+	return string([]byte{0xdb, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// basic describes how a number, bool or string kind is written and read.
+type basic struct {
+	goType   string // the Go type the wire function takes or returns
+	appendFn string
+	appendAs string // the argument type of appendFn, when it differs from goType
+	readFn   string
+}
+
+var basics = map[model.Kind]basic{
+	model.Bool:    {"bool", "AppendBool", "", "ReadBool"},
+	model.Int:     {"int", "AppendInt", "int64", "ReadInt"},
+	model.Int8:    {"int8", "AppendInt", "int64", "ReadInt8"},
+	model.Int16:   {"int16", "AppendInt", "int64", "ReadInt16"},
+	model.Int32:   {"int32", "AppendInt", "int64", "ReadInt32"},
+	model.Int64:   {"int64", "AppendInt", "", "ReadInt64"},
+	model.Uint:    {"uint", "AppendUint", "uint64", "ReadUint"},
+	model.Uint8:   {"uint8", "AppendUint", "uint64", "ReadUint8"},
+	model.Uint16:  {"uint16", "AppendUint", "uint64", "ReadUint16"},
+	model.Uint32:  {"uint32", "AppendUint", "uint64", "ReadUint32"},
+	model.Uint64:  {"uint64", "AppendUint", "", "ReadUint64"},
+	model.Float32: {"float32", "AppendFloat32", "", "ReadFloat32"},
+	model.Float64: {"float64", "AppendFloat64", "", "ReadFloat64"},
+	model.String:  {"string", "AppendString", "", "ReadString"},
+}
+
+// typeExpr is the Go type expression of t in the generated package.
+func typeExpr(t *model.Type) *jen.Statement {
+	if t.Name != "" {
+		if t.PkgPath != "" {
+			return jen.Qual(t.PkgPath, t.Name)
+		}
+		return jen.Id(t.Name)
+	}
+	if b, ok := basics[t.Kind]; ok {
+		return jen.Id(b.goType)
+	}
+	switch t.Kind {
+	case model.Bytes:
+		return jen.Index().Byte()
+	case model.Time:
+		return jen.Qual("time", "Time")
+	case model.Pointer:
+		return jen.Op("*").Add(typeExpr(t.Elem))
+	case model.Slice:
+		return jen.Index().Add(typeExpr(t.Elem))
+	case model.Array:
+		return jen.Index(jen.Lit(int(t.Len))).Add(typeExpr(t.Elem))
+	case model.Map:
+		return jen.Map(typeExpr(t.Key)).Add(typeExpr(t.Elem))
+	case model.StructKind:
+		return jen.Id(t.Struct.GoName)
+	}
+	panic(fmt.Sprintf("templates: codec for unsupported kind %v", t.Kind)) // typemap never yields it
+}
+
+// byteArray reports whether t is an array of plain bytes, which msgpack
+// writes as bin.
+func byteArray(t *model.Type) bool {
+	return t.Kind == model.Array && t.Elem.Kind == model.Uint8 && t.Elem.Name == ""
+}
+
+func (e *emitter) enc(t *model.Type, v val) []jen.Code {
+	app := func(fn string, args ...jen.Code) jen.Code {
+		return jen.Id("b").Op("=").Add(wire(fn)).Call(append([]jen.Code{jen.Id("b")}, args...)...)
+	}
+	if b, ok := basics[t.Kind]; ok {
+		arg := v.code()
+		switch {
+		case b.appendAs != "":
+			arg = jen.Id(b.appendAs).Call(v.code())
+		case t.Name != "":
+			arg = jen.Id(b.goType).Call(v.code())
+		}
+		return []jen.Code{app(b.appendFn, arg)}
+	}
+	switch t.Kind {
+	case model.Time:
+		return []jen.Code{app("AppendTime", v.code())}
+	case model.Bytes:
+		return []jen.Code{app("AppendBytes", v.code())}
+	case model.StructKind:
+		return []jen.Code{e.try(jen.List(jen.Id("b"), jen.Err()).Op("=").Id(appendFunc(t.Struct)).Call(
+			jen.Id("b"), v.addr(), jen.Id("depth").Op("+").Lit(1)))}
+	case model.Pointer:
+		return []jen.Code{jen.If(v.code().Op("==").Nil()).Block(app("AppendNil")).Else().Block(
+			e.enc(t.Elem, deref(v.code()))...)}
+	case model.Slice:
+		i := e.fresh("i")
+		loop := jen.For(jen.Id(i).Op(":=").Range().Add(v.code())).Block(
+			e.enc(t.Elem, val{x: v.base().Index(jen.Id(i))})...)
+		return []jen.Code{jen.If(v.code().Op("==").Nil()).Block(app("AppendNil")).Else().Block(
+			app("AppendArrayHeader", jen.Len(v.code())), loop)}
+	case model.Array:
+		if byteArray(t) {
+			return []jen.Code{app("AppendBytes", v.base().Index(jen.Op(":")))}
+		}
+		i := e.fresh("i")
+		return []jen.Code{
+			app("AppendArrayHeader", jen.Lit(int(t.Len))),
+			jen.For(jen.Id(i).Op(":=").Range().Add(v.base())).Block(
+				e.enc(t.Elem, val{x: v.base().Index(jen.Id(i))})...),
+		}
+	case model.Map:
+		k, x := e.fresh("k"), e.fresh("e")
+		var body []jen.Code
+		body = append(body, e.enc(t.Key, val{x: jen.Id(k)})...)
+		body = append(body, e.enc(t.Elem, val{x: jen.Id(x)})...)
+		return []jen.Code{jen.If(v.code().Op("==").Nil()).Block(app("AppendNil")).Else().Block(
+			app("AppendMapHeader", jen.Len(v.code())),
+			jen.For(jen.List(jen.Id(k), jen.Id(x)).Op(":=").Range().Add(v.code())).Block(body...))}
+	}
+	panic(fmt.Sprintf("templates: codec for unsupported kind %v", t.Kind)) // typemap never yields it
+}
+
+// ---- decoding ----
+
+func emitDecode(f *jen.File, s *model.Struct) {
+	var cases []jen.Code
+	for _, fd := range s.Fields {
+		key := fd.Key
+		e := &emitter{s: s}
+		e.onErr = func() jen.Code { return jen.Return(jen.Id("b"), fieldErr(s, jen.Lit(key))) }
+		cases = append(cases, jen.Case(jen.Lit(fd.Key)).Block(e.dec(fd.Type, val{x: jen.Id("v").Dot(fd.GoName)})...))
+	}
+	cases = append(cases, jen.Default().Block(
+		jen.If(jen.List(jen.Id("b"), jen.Err()).Op("=").Add(wire("Skip")).Call(jen.Id("b")), jen.Err().Op("!=").Nil()).Block(
+			jen.Return(jen.Id("b"), fieldErr(s, jen.String().Call(jen.Id("fk")))),
+		),
+	))
+	structFail := jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("b"), structErr(s, jen.Err())))
+	f.Commentf("%s decodes one %s from the front of b into v (reset first) and returns the rest of b.", decodeFunc(s), s.GoName)
+	f.Func().Id(decodeFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
+		Params(jen.Index().Byte(), jen.Error()).Block(
+		jen.If(jen.Id("depth").Op(">").Add(wire("MaxDepth"))).Block(
+			jen.Return(jen.Id("b"), structErr(s, wire("ErrTooDeep"))),
+		),
+		jen.List(jen.Id("n"), jen.Id("b"), jen.Err()).Op(":=").Add(wire("ReadMapHeader")).Call(jen.Id("b")),
+		structFail,
+		jen.Op("*").Id("v").Op("=").Id(s.GoName).Values(),
+		jen.For(jen.Id("i").Op(":=").Lit(0), jen.Id("i").Op("<").Id("n"), jen.Id("i").Op("++")).Block(
+			jen.Var().Id("fk").Index().Byte(),
+			jen.If(jen.List(jen.Id("fk"), jen.Id("b"), jen.Err()).Op("=").Add(wire("ReadStringBytes")).Call(jen.Id("b")), jen.Err().Op("!=").Nil()).Block(
+				jen.Return(jen.Id("b"), structErr(s, jen.Err())),
+			),
+			jen.Switch(jen.String().Call(jen.Id("fk"))).Block(cases...),
+		),
+		jen.Return(jen.Id("b"), jen.Nil()),
+	)
+}
+
+// read3 is `dst, b, err = wire.fn(b)` followed by the error path.
+func (e *emitter) read3(dst jen.Code, fn string) jen.Code {
+	return e.try(jen.List(dst, jen.Id("b"), jen.Err()).Op("=").Add(wire(fn)).Call(jen.Id("b")))
+}
+
+func (e *emitter) dec(t *model.Type, v val) []jen.Code {
+	if bs, ok := basics[t.Kind]; ok {
+		if t.Name == "" {
+			return []jen.Code{e.read3(v.code(), bs.readFn)}
+		}
+		x := e.fresh("x")
+		return []jen.Code{
+			jen.Var().Id(x).Id(bs.goType),
+			e.read3(jen.Id(x), bs.readFn),
+			v.code().Op("=").Add(typeExpr(t)).Call(jen.Id(x)),
+		}
+	}
+	switch t.Kind {
+	case model.Time:
+		return []jen.Code{e.read3(v.code(), "ReadTime")}
+	case model.Bytes:
+		return []jen.Code{e.read3(v.code(), "ReadBytes")}
+	case model.StructKind:
+		return []jen.Code{e.try(jen.List(jen.Id("b"), jen.Err()).Op("=").Id(decodeFunc(t.Struct)).Call(
+			jen.Id("b"), v.addr(), jen.Id("depth").Op("+").Lit(1)))}
+	case model.Pointer:
+		p := e.fresh("p")
+		inner := []jen.Code{jen.Id(p).Op(":=").New(typeExpr(t.Elem))}
+		inner = append(inner, e.dec(t.Elem, deref(jen.Id(p)))...)
+		inner = append(inner, v.code().Op("=").Id(p))
+		return []jen.Code{jen.If(wire("IsNil").Call(jen.Id("b"))).Block(
+			jen.Id("b").Op("=").Id("b").Index(jen.Lit(1), jen.Empty()),
+			v.code().Op("=").Nil(),
+		).Else().Block(inner...)}
+	case model.Slice:
+		n, s, i := e.fresh("n"), e.fresh("s"), e.fresh("i")
+		return []jen.Code{
+			jen.Var().Id(n).Int(),
+			e.read3(jen.Id(n), "ReadArrayHeader"),
+			jen.If(jen.Id(n).Op("<").Lit(0)).Block(v.code().Op("=").Nil()).Else().Block(
+				jen.Id(s).Op(":=").Make(typeExpr(t), jen.Id(n)),
+				jen.For(jen.Id(i).Op(":=").Range().Id(s)).Block(e.dec(t.Elem, val{x: jen.Id(s).Index(jen.Id(i))})...),
+				v.code().Op("=").Id(s),
+			),
+		}
+	case model.Array:
+		if byteArray(t) {
+			return []jen.Code{e.try(jen.List(jen.Id("b"), jen.Err()).Op("=").Add(wire("ReadBytesInto")).Call(
+				jen.Id("b"), v.base().Index(jen.Op(":"))))}
+		}
+		n, i := e.fresh("n"), e.fresh("i")
+		e.usesEr = true
+		return []jen.Code{
+			jen.Var().Id(n).Int(),
+			e.read3(jen.Id(n), "ReadArrayHeader"),
+			jen.If(jen.Id(n).Op("<").Lit(0)).Block(v.code().Op("=").Add(typeExpr(t)).Values()).
+				Else().If(jen.Id(n).Op("!=").Lit(int(t.Len))).Block(
+				jen.Err().Op("=").Add(wire("LengthError")).Call(jen.Lit(int(t.Len)), jen.Id(n)),
+				e.onErr(),
+			).Else().Block(
+				jen.For(jen.Id(i).Op(":=").Range().Add(v.base())).Block(e.dec(t.Elem, val{x: v.base().Index(jen.Id(i))})...),
+			),
+		}
+	case model.Map:
+		n, m, i, k, x := e.fresh("n"), e.fresh("m"), e.fresh("i"), e.fresh("k"), e.fresh("e")
+		body := []jen.Code{jen.Var().Id(k).Add(typeExpr(t.Key)), jen.Var().Id(x).Add(typeExpr(t.Elem))}
+		body = append(body, e.dec(t.Key, val{x: jen.Id(k)})...)
+		body = append(body, e.dec(t.Elem, val{x: jen.Id(x)})...)
+		body = append(body, jen.Id(m).Index(jen.Id(k)).Op("=").Id(x))
+		return []jen.Code{
+			jen.Var().Id(n).Int(),
+			e.read3(jen.Id(n), "ReadMapHeader"),
+			jen.If(jen.Id(n).Op("<").Lit(0)).Block(v.code().Op("=").Nil()).Else().Block(
+				jen.Id(m).Op(":=").Make(typeExpr(t), jen.Id(n)),
+				jen.For(jen.Id(i).Op(":=").Lit(0), jen.Id(i).Op("<").Id(n), jen.Id(i).Op("++")).Block(body...),
+				v.code().Op("=").Id(m),
+			),
+		}
+	}
+	panic(fmt.Sprintf("templates: codec for unsupported kind %v", t.Kind)) // typemap never yields it
+}
