@@ -1,0 +1,131 @@
+// Command cqrsgen generates typed event-sourcing code (sealed event and
+// command interfaces, apply/decide dispatch, reflection-free codecs and a
+// typed repository) from //cqrs:… directives. Run it with go generate:
+//
+//	//go:generate go tool cqrsgen
+//
+// Usage:
+//
+//	cqrsgen [-check] [-output file] [packages]
+//
+// Without packages it generates for the package in the current directory
+// (under go generate: the package of $GOFILE). It writes one file per
+// package with directives, cqrs_gen.go unless -output says otherwise,
+// leaves an unchanged file alone, and removes a generated file whose
+// package no longer has directives. With -check it writes nothing and
+// fails when any file would change.
+//
+// Problems in the input are printed as file:line:col: message, all of
+// them, sorted, and nothing is written. Exit status: 0 success, 1 problems
+// in the input or (with -check) stale files, 2 bad usage. Every directive
+// and error is described in docs/directives.md.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cqrsgen/cqrsgen/internal/generate"
+	"github.com/cqrsgen/cqrsgen/internal/write"
+)
+
+func main() {
+	err := run(os.Args[1:], os.Stderr)
+	var usage usageError
+	switch {
+	case err == nil:
+		os.Exit(0)
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "cqrsgen: %v\nusage: cqrsgen [-check] [-output file] [packages]\n", usage.err)
+		os.Exit(2)
+	case errors.Is(err, errReported):
+		os.Exit(1)
+	default:
+		fmt.Fprintf(os.Stderr, "cqrsgen: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a bad command line (exit status 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+// errReported means the problems were already printed (exit status 1).
+var errReported = errors.New("problems reported")
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cqrsgen", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	check := fs.Bool("check", false, "write nothing; exit 1 if any generated file is stale")
+	output := fs.String("output", generate.DefaultOutput, "base name of the generated file in each package")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *output == "" || *output != filepath.Base(*output) || !strings.HasSuffix(*output, ".go") || strings.HasSuffix(*output, "_test.go") {
+		return usageError{fmt.Errorf("-output %q: want a file name ending in .go (not _test.go), without a directory", *output)}
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	// go generate runs us in the directory of $GOFILE, so "." is its
+	// package.
+	patterns := fs.Args()
+	if len(patterns) == 0 {
+		patterns = []string{"."}
+	}
+	outs, err := generate.Generate(generate.Config{Dir: cwd, Patterns: patterns, Output: *output})
+	var problems generate.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%s:%d:%d: %s\n", relative(cwd, p.Pos.File), p.Pos.Line, p.Pos.Col, p.Msg)
+		}
+		return errReported
+	}
+	if err != nil {
+		return err
+	}
+	if *check {
+		res, err := write.Check(outs)
+		if err != nil {
+			return err
+		}
+		stale := false
+		for _, r := range res {
+			if r.Change != write.Unchanged {
+				stale = true
+				fmt.Fprintf(stderr, "%s: stale: go generate would have %s it\n", relative(cwd, r.Path), r.Change)
+			}
+		}
+		if stale {
+			return errReported
+		}
+		return nil
+	}
+	_, err = write.Apply(outs)
+	return err
+}
+
+// relative shortens file to a path relative to dir the way the go command
+// does: ./x.go below dir, the shorter of relative and absolute otherwise.
+func relative(dir, file string) string {
+	if file == "" {
+		return "-"
+	}
+	rel, err := filepath.Rel(dir, file)
+	switch {
+	case err != nil:
+		return file
+	case !strings.HasPrefix(rel, ".."):
+		return "." + string(filepath.Separator) + rel
+	case len(rel) < len(file):
+		return rel
+	}
+	return file
+}

@@ -1,0 +1,30 @@
+package templates
+
+import (
+	"fmt"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/cqrsgen/cqrsgen/internal/model"
+)
+
+// Constants emits the stable wire names of an aggregate and its events,
+// kept apart from the Go identifiers so that types can be renamed without
+// breaking stored data.
+func Constants(f *jen.File, a *model.Aggregate) {
+	f.Comment(fmt.Sprintf("Stable names of the %s aggregate and its events as they are stored. They must", a.GoName))
+	f.Comment("not change once data exists; the Go types can be renamed freely.")
+	f.Const().DefsFunc(func(g *jen.Group) {
+		g.Comment(fmt.Sprintf("%s is the stream type name of %s aggregates.", StreamTypeConst(a), a.GoName))
+		g.Id(StreamTypeConst(a)).Op("=").Lit(a.WireName)
+		g.Comment(fmt.Sprintf("%s identifies the shape of %s's state: snapshots saved", StateSchemaConst(a), a.GoName))
+		g.Comment("under another shape are ignored and the state is rebuilt from events.")
+		g.Id(StateSchemaConst(a)).Op("=").Lit(StateSchema(a.State))
+		for _, e := range a.Events {
+			g.Comment(fmt.Sprintf("%s is the wire name of %s events.", EventNameConst(e), e.GoName))
+			g.Id(EventNameConst(e)).Op("=").Lit(e.WireName)
+			g.Comment(fmt.Sprintf("%s is the schema version %s events are written with.", SchemaVersionConst(e), e.GoName))
+			g.Id(SchemaVersionConst(e)).Uint32().Op("=").Lit(int(e.Version))
+		}
+	})
+}

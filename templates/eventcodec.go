@@ -1,0 +1,60 @@
+package templates
+
+import (
+	"fmt"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/cqrsgen/cqrsgen/internal/model"
+)
+
+// EventCodec emits the functions that encode any event of an aggregate
+// into runtime.EventData (wire name, schema version, bytes) and decode it
+// back from its stored name and schema version, using the struct codecs.
+func EventCodec(f *jen.File, a *model.Aggregate) {
+	ev := EventInterface(a)
+	data := jen.Qual(RuntimePath, "EventData")
+	f.Comment(fmt.Sprintf("%s encodes an event of %s with its wire name and schema version.", EncodeEventFunc(a), a.GoName))
+	f.Func().Id(EncodeEventFunc(a)).Params(jen.Id("e").Id(ev)).Params(data.Clone(), jen.Error()).Block(
+		jen.Switch(jen.Id("e").Op(":=").Id("e").Assert(jen.Type())).BlockFunc(func(g *jen.Group) {
+			for _, e := range a.Events {
+				g.Case(jen.Id(e.GoName)).Block(
+					jen.List(jen.Id("data"), jen.Err()).Op(":=").Id(MarshalFunc(e.Struct)).Call(jen.Op("&").Id("e")),
+					jen.If(jen.Err().Op("!=").Nil()).Block(
+						jen.Return(data.Clone().Values(), jen.Qual("fmt", "Errorf").Call(
+							jen.Lit("cqrsgen: encoding event "+e.GoName+": %w"), jen.Err())),
+					),
+					jen.Return(data.Clone().Values(jen.Dict{
+						jen.Id("Name"):   jen.Id(EventNameConst(e)),
+						jen.Id("Schema"): jen.Id(SchemaVersionConst(e)),
+						jen.Id("Data"):   jen.Id("data"),
+					}), jen.Nil()),
+				)
+			}
+		}),
+		jen.Return(data.Clone().Values(), jen.Qual("fmt", "Errorf").Call(
+			jen.Lit(fmt.Sprintf("cqrsgen: %%T is not an event of %s: %%w", a.GoName)), jen.Id("e"), jen.Qual(RuntimePath, "ErrInvalid"))),
+	)
+
+	f.Comment(fmt.Sprintf("%s decodes a stored event of %s from its wire name and schema", DecodeEventFunc(a), a.GoName))
+	f.Comment("version. An unknown name or version is a *runtime.UnknownEventError.")
+	f.Func().Id(DecodeEventFunc(a)).Params(jen.Id("name").String(), jen.Id("schema").Uint32(), jen.Id("data").Index().Byte()).
+		Params(jen.Id(ev), jen.Error()).Block(
+		jen.Switch(jen.Id("name")).BlockFunc(func(g *jen.Group) {
+			for _, e := range a.Events {
+				g.Case(jen.Id(EventNameConst(e))).Block(
+					jen.If(jen.Id("schema").Op("!=").Id(SchemaVersionConst(e))).Block(jen.Break()),
+					jen.Var().Id("e").Id(e.GoName),
+					jen.If(jen.Err().Op(":=").Id(UnmarshalFunc(e.Struct)).Call(jen.Id("data"), jen.Op("&").Id("e")), jen.Err().Op("!=").Nil()).Block(
+						jen.Return(jen.Nil(), jen.Err()),
+					),
+					jen.Return(jen.Id("e"), jen.Nil()),
+				)
+			}
+		}),
+		jen.Return(jen.Nil(), jen.Op("&").Qual(RuntimePath, "UnknownEventError").Values(jen.Dict{
+			jen.Id("Name"):   jen.Id("name"),
+			jen.Id("Schema"): jen.Id("schema"),
+		})),
+	)
+}

@@ -1,0 +1,16 @@
+package templates
+
+import "github.com/dave/jennifer/jen"
+
+// GuardConst is the runtime constant generated code refers to: a runtime
+// whose contract with generated code changed no longer declares it, so
+// stale generated code fails to compile instead of misbehaving.
+const GuardConst = "SupportPackageIsVersion1"
+
+// Guard emits the compile-time check that the generated code and the
+// runtime package it is compiled against match.
+func Guard(f *jen.File) {
+	f.Comment("This is a compile-time assertion that this generated file is compatible")
+	f.Comment("with the runtime package it is compiled against.")
+	f.Const().Id("_").Op("=").Qual(RuntimePath, GuardConst)
+}

@@ -1,0 +1,90 @@
+package templates
+
+import (
+	"fmt"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/cqrsgen/cqrsgen/internal/model"
+)
+
+// Repository emits the typed repository of an aggregate: a struct wrapping
+// runtime.Repository, its constructor (which carries the runtime.Aggregate
+// description) and explicit, documented Load, Append, Execute (when the
+// aggregate has commands) and Events methods.
+func Repository(f *jen.File, a *model.Aggregate) {
+	ev := EventInterface(a)
+	var cmd jen.Code = jen.Qual(RuntimePath, "NoCommand")
+	if len(a.Commands) > 0 {
+		cmd = jen.Id(CommandInterface(a))
+	}
+	typeArgs := func() *jen.Statement { return jen.Types(jen.Id(a.GoName), jen.Id(ev), cmd) }
+	repo, recv := RepositoryType(a), jen.Id("r").Op("*").Id(RepositoryType(a))
+	ctx := jen.Id("ctx").Qual("context", "Context")
+
+	f.Comment(fmt.Sprintf("%s stores %s aggregates as event streams of type %s", repo, a.GoName, StreamTypeConst(a)))
+	f.Comment("in a runtime.Store. It is safe for concurrent use.")
+	f.Type().Id(repo).Struct(jen.Id("r").Op("*").Qual(RuntimePath, "Repository").Add(typeArgs()))
+
+	f.Comment(fmt.Sprintf("%s returns a repository of %s aggregates stored in s.", NewRepositoryFunc(a), a.GoName))
+	if a.SnapshotEvery > 0 {
+		f.Comment(fmt.Sprintf("It saves a snapshot every %d events unless runtime.WithSnapshotEvery says otherwise.", a.SnapshotEvery))
+	}
+	fields := jen.Dict{
+		jen.Id("Type"):          jen.Id(StreamTypeConst(a)),
+		jen.Id("StateSchema"):   jen.Id(StateSchemaConst(a)),
+		jen.Id("SnapshotEvery"): jen.Lit(int(a.SnapshotEvery)),
+		jen.Id("Apply"):         jen.Parens(jen.Op("*").Id(a.GoName)).Dot(ApplyMethod),
+		jen.Id("EncodeEvent"):   jen.Id(EncodeEventFunc(a)),
+		jen.Id("DecodeEvent"):   jen.Id(DecodeEventFunc(a)),
+		jen.Id("EncodeState"):   jen.Id(MarshalFunc(a.State)),
+		jen.Id("DecodeState"):   jen.Id(UnmarshalFunc(a.State)),
+	}
+	if len(a.Commands) > 0 {
+		fields[jen.Id("Decide")] = jen.Parens(jen.Op("*").Id(a.GoName)).Dot(DecideMethod)
+	}
+	f.Func().Id(NewRepositoryFunc(a)).Params(jen.Id("s").Qual(RuntimePath, "Store"), jen.Id("opts").Op("...").Qual(RuntimePath, "Option")).
+		Op("*").Id(repo).Block(
+		jen.Id("agg").Op(":=").Op("&").Qual(RuntimePath, "Aggregate").Add(typeArgs()).Values(fields),
+		jen.Return(jen.Op("&").Id(repo).Values(jen.Dict{
+			jen.Id("r"): jen.Qual(RuntimePath, "NewRepository").Call(jen.Id("s"), jen.Id("agg"), jen.Id("opts").Op("...")),
+		})),
+	)
+
+	f.Comment(fmt.Sprintf("Load returns the current state of the %s with the given id and its version:", a.GoName))
+	f.Comment("the latest usable snapshot plus the events after it. A missing aggregate is")
+	f.Comment("the zero state at version 0 with a nil error.")
+	f.Func().Params(recv.Clone()).Id("Load").Params(ctx.Clone(), jen.Id("id").String()).
+		Params(jen.Op("*").Id(a.GoName), jen.Uint64(), jen.Error()).Block(
+		jen.Return(jen.Id("r").Dot("r").Dot("Load").Call(jen.Id("ctx"), jen.Id("id"))),
+	)
+
+	f.Comment(fmt.Sprintf("Append atomically appends events to the %s with the given id if its version", a.GoName))
+	f.Comment("is expected (an exact version, runtime.NoStream, runtime.StreamExists or")
+	f.Comment("runtime.AnyVersion) and returns the new version. A mismatch is a")
+	f.Comment("*runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).")
+	f.Func().Params(recv.Clone()).Id("Append").Params(ctx.Clone(), jen.Id("id").String(), jen.Id("expected").Uint64(), jen.Id("events").Op("...").Id(ev)).
+		Params(jen.Uint64(), jen.Error()).Block(
+		jen.Return(jen.Id("r").Dot("r").Dot("Append").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("expected"), jen.Id("events").Op("..."))),
+	)
+
+	if len(a.Commands) > 0 {
+		f.Comment(fmt.Sprintf("Execute loads the %s with the given id, decides c against it and appends", a.GoName))
+		f.Comment("the resulting events at the loaded version, retrying on conflicts, and")
+		f.Comment("returns the new version. An error from the Handle method is returned as is")
+		f.Comment("and nothing is appended. With runtime.IdempotencyKey a repeated key returns")
+		f.Comment("the first result without deciding again.")
+		f.Func().Params(recv.Clone()).Id("Execute").Params(ctx.Clone(), jen.Id("id").String(), jen.Id("c").Id(CommandInterface(a)), jen.Id("opts").Op("...").Qual(RuntimePath, "ExecOption")).
+			Params(jen.Uint64(), jen.Error()).Block(
+			jen.Return(jen.Id("r").Dot("r").Dot("Execute").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("c"), jen.Id("opts").Op("..."))),
+		)
+	}
+
+	f.Comment(fmt.Sprintf("Events yields the events of the %s with the given id whose version is", a.GoName))
+	f.Comment("greater than after, in order, each in an envelope with its version, position,")
+	f.Comment("time and metadata.")
+	f.Func().Params(recv.Clone()).Id("Events").Params(ctx.Clone(), jen.Id("id").String(), jen.Id("after").Uint64()).
+		Qual("iter", "Seq2").Types(jen.Qual(RuntimePath, "Envelope").Types(jen.Id(ev)), jen.Error()).Block(
+		jen.Return(jen.Id("r").Dot("r").Dot("Events").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("after"))),
+	)
+}
