@@ -83,9 +83,94 @@ func (h *harness) testWait(t *testing.T) {
 }
 
 func (h *harness) testConcurrency(t *testing.T) {
-	t.Run("OneStream", h.concurrentOneStream)
+	t.Run("OneStream", h.concurrentRounds)
+	t.Run("OneStreamFreeRun", h.concurrentOneStream)
 	t.Run("ManyStreams", h.concurrentManyStreams)
 	t.Run("CatchUp", h.concurrentCatchUp)
+}
+
+// concurrentRounds races 32 goroutines on one stream in rounds: in each
+// round all of them read the same version, then all append with it as the
+// expected version at once. Exactly one wins; every loser gets a
+// *ConflictError whose Actual is the winner's new version.
+func (h *harness) concurrentRounds(t *testing.T) {
+	s := h.open(t)
+	st := stream("T", "rounds")
+	const (
+		goroutines = 32
+		rounds     = 16
+	)
+	var want []string
+	for round := range rounds {
+		var (
+			read, done sync.WaitGroup
+			results    [goroutines]runtime.AppendResult
+			errs       [goroutines]error
+			seen       [goroutines]uint64
+		)
+		start := make(chan struct{})
+		for g := range goroutines {
+			read.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				v, err := s.StreamVersion(ctx(t), st)
+				seen[g] = v
+				read.Done()
+				if err != nil {
+					errs[g] = err
+					return
+				}
+				<-start
+				evs := make([]runtime.EventData, 1+g%3)
+				for i := range evs {
+					evs[i] = runtime.EventData{Name: "Raced", Data: fmt.Appendf(nil, "r%d-g%d-e%d", round, g, i)}
+				}
+				results[g], errs[g] = s.Append(ctx(t), runtime.AppendRequest{Stream: st, Expected: v, Events: evs})
+			}()
+		}
+		read.Wait()
+		close(start)
+		done.Wait()
+		before := uint64(len(want))
+		winner := -1
+		for g := range goroutines {
+			if seen[g] != before {
+				t.Fatalf("round %d: goroutine %d read version %d, want %d", round, g, seen[g], before)
+			}
+			if errs[g] == nil {
+				if winner >= 0 {
+					t.Fatalf("round %d: goroutines %d and %d both appended with expected version %d", round, winner, g, before)
+				}
+				winner = g
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: no append succeeded: %v", round, errs[0])
+		}
+		n := uint64(1 + winner%3)
+		res := results[winner]
+		if res.FirstVersion != before+1 || res.LastVersion != before+n || res.FirstPosition != before+1 || res.LastPosition != before+n {
+			t.Errorf("round %d: winner got %+v, want versions and positions %d..%d", round, res, before+1, before+n)
+		}
+		for g := range goroutines {
+			if g != winner {
+				wantConflict(t, fmt.Sprintf("round %d loser %d", round, g), errs[g], st, before, before+n)
+			}
+		}
+		for i := range n {
+			want = append(want, fmt.Sprintf("r%d-g%d-e%d", round, winner, i))
+		}
+	}
+	recs := readStream(t, s, st, 0)
+	if len(recs) != len(want) {
+		t.Fatalf("stream has %d events, want %d", len(recs), len(want))
+	}
+	for i, r := range recs {
+		if r.Version != uint64(i+1) || r.Position != uint64(i+1) || string(r.Data) != want[i] {
+			t.Errorf("event %d: v%d p%d %q, want v%d p%d %q", i, r.Version, r.Position, r.Data, i+1, i+1, want[i])
+		}
+	}
 }
 
 type claim struct {
