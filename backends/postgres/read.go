@@ -25,11 +25,7 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		}
 		typ, id := []byte(stream.Type), []byte(stream.ID)
 		for {
-			page, err := s.page(ctx, op, s.q.readStream, typ, id, int64(after), pageSize)
-			if err != nil {
-				yield(runtime.Record{}, err)
-				return
-			}
+			page, perr := s.page(ctx, op, s.q.readStream, typ, id, int64(after), pageSize)
 			for _, r := range page {
 				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)
@@ -39,6 +35,10 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 					return
 				}
 				after = r.Version
+			}
+			if perr != nil {
+				yield(runtime.Record{}, perr)
+				return
 			}
 			if len(page) < pageSize {
 				return
@@ -65,14 +65,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 			return
 		}
 		for after < head {
-			page, err := s.page(ctx, op, s.q.readAll, int64(after), int64(head), pageSize)
-			if err != nil {
-				yield(runtime.Record{}, err)
-				return
-			}
-			if len(page) == 0 {
-				return
-			}
+			page, perr := s.page(ctx, op, s.q.readAll, int64(after), int64(head), pageSize)
 			for _, r := range page {
 				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)
@@ -83,11 +76,20 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 				}
 				after = r.Position
 			}
+			if perr != nil {
+				yield(runtime.Record{}, perr)
+				return
+			}
+			if len(page) == 0 {
+				return
+			}
 		}
 	}
 }
 
-// page runs one read query and decodes its rows.
+// page runs one read query and decodes its rows. On an error it returns
+// the rows decoded before it, so that readers yield every good record
+// before the error.
 func (s *Store) page(ctx context.Context, op, sql string, args ...any) ([]runtime.Record, error) {
 	leave, err := s.begin(ctx, op)
 	if err != nil {
@@ -108,7 +110,7 @@ func (s *Store) page(ctx context.Context, op, sql string, args ...any) ([]runtim
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, op, err)
+		return out, s.fail(ctx, op, err)
 	}
 	return out, nil
 }
