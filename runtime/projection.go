@@ -439,6 +439,11 @@ func (r *runner) serve(ctx context.Context) error {
 		return nil
 	}
 	err := r.rebuild(ctx)
+	if err == nil {
+		// Clear a failure before answering, so that a caller of Rebuild
+		// never sees the old error once it returns.
+		r.setState(ProjectionRunning, nil)
+	}
 	for _, reply := range reqs {
 		reply <- err
 	}
@@ -798,6 +803,7 @@ func (g *ProjectionGroup) Run(ctx context.Context) error {
 	for _, r := range runners {
 		r.mu.Lock()
 		r.accepting = true
+		r.state, r.lastErr = ProjectionStopped, nil // forget the last Run's failure
 		r.mu.Unlock()
 	}
 	g.life.Unlock()
@@ -836,8 +842,6 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 		r.broadcastLocked()
 		r.mu.Unlock()
 	}()
-	// Clear the state a previous Run left.
-	r.setState(ProjectionStopped, nil)
 	for {
 		err := r.run(ctx)
 		if ctx.Err() != nil {
