@@ -115,7 +115,7 @@ func (p *parser) file(f *ast.File) {
 			if decl.Lparen.IsValid() {
 				// Grouped: each spec has its own doc; the group's doc
 				// belongs to no single type.
-				p.misplaced(decl.Doc, "above a grouped type declaration; put it directly above the type inside the group")
+				p.misplaced(decl.Doc, "is above a grouped type declaration; put it directly above the type inside the group")
 				for _, spec := range decl.Specs {
 					ts := spec.(*ast.TypeSpec)
 					p.typeSpec(ts, ts.Doc)

@@ -66,7 +66,7 @@ func Generate(cfg Config) ([]write.Output, error) {
 	}
 	var outs []write.Output
 	for _, pkg := range pkgs {
-		out, errs := one(pkg)
+		out, errs := Package(pkg)
 		problems = append(problems, errs...)
 		if out != nil {
 			outs = append(outs, *out)
@@ -81,8 +81,10 @@ func Generate(cfg Config) ([]write.Output, error) {
 	return outs, nil
 }
 
-// one generates the output of one package.
-func one(pkg *load.Package) (*write.Output, []model.Error) {
+// Package generates the output of one loaded package: nil when it has no
+// directives and no generated file, a removal when it has only the
+// latter. The output is not formatted yet (Generate formats everything).
+func Package(pkg *load.Package) (*write.Output, []model.Error) {
 	dirs, errs := directive.Parse(pkg.Fset, pkg.Files)
 	if len(dirs) == 0 && len(errs) == 0 {
 		errs = typeErrors(pkg, &model.Package{}) // report real errors even so

@@ -75,6 +75,9 @@ func Check(pkg *model.Package, scope Scope, codecNames []string) []model.Error {
 		}
 	}
 	for _, name := range codecNames {
+		if prev, dup := seen[[2]string{"", name}]; dup {
+			errorf(prev.For, "cqrsgen would declare %s twice (also as a codec function); rename the type", name)
+		}
 		if pos, ok := scope.Lookup(name); ok {
 			errorf(pos, "%s collides with a codec function cqrsgen generates; rename it", name)
 		}

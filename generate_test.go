@@ -1,0 +1,424 @@
+package cqrsgen_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/internal/generate"
+	"github.com/cqrsgen/cqrsgen/internal/load"
+	"github.com/cqrsgen/cqrsgen/internal/testmod"
+	"github.com/cqrsgen/cqrsgen/internal/write"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/golden and testdata/errors")
+
+const goldenName = "cqrs_gen.go.golden"
+
+// toolPath is the cqrsgen binary built once by TestMain, so that tests
+// exercise the real command line: flags, output, exit status.
+var toolPath string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "cqrsgen-tool-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	toolPath = filepath.Join(dir, "cqrsgen")
+	if runtime.GOOS == "windows" {
+		toolPath += ".exe"
+	}
+	cmd := exec.Command("go", "build", "-o", toolPath, "./cmd/cqrsgen")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building cqrsgen: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// tool runs cqrsgen in dir and returns its stderr and exit status.
+func tool(t *testing.T, dir string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(toolPath, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOSUMDB=off", "GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return stderr.String(), 0
+	case errors.As(err, &exit):
+		return stderr.String(), exit.ExitCode()
+	}
+	t.Fatalf("running cqrsgen: %v", err)
+	return "", -1
+}
+
+func cases(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no cases in %s", dir)
+	}
+	return out
+}
+
+// generateCase runs the pipeline (no writes) on one testdata package.
+func generateCase(t *testing.T, dir string) []byte {
+	t.Helper()
+	outs, err := generate.Generate(generate.Config{Dir: dir, Patterns: []string{"."}})
+	if err != nil {
+		t.Fatalf("generate %s: %v", dir, err)
+	}
+	if len(outs) != 1 || filepath.Base(outs[0].Path) != generate.DefaultOutput {
+		t.Fatalf("generate %s: want one %s, got %d outputs", dir, generate.DefaultOutput, len(outs))
+	}
+	return outs[0].Src
+}
+
+// TestGolden generates every testdata/golden/<case> package and compares
+// the output with <case>/cqrs_gen.go.golden (-update rewrites it).
+func TestGolden(t *testing.T) {
+	for _, name := range cases(t, "testdata/golden") {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "golden", name)
+			got := generateCase(t, dir)
+			golden := filepath.Join(dir, goldenName)
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestGolden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from the generated output (-want +got):\n%s", golden, diff(string(want), string(got)))
+			}
+			if _, err := os.Stat(filepath.Join(dir, generate.DefaultOutput)); err == nil {
+				t.Errorf("generating %s wrote %s", dir, generate.DefaultOutput)
+			}
+		})
+	}
+}
+
+// TestGoldenCompiles builds and vets every golden output with its input,
+// in a module of its own, as a user would.
+func TestGoldenCompiles(t *testing.T) {
+	files := map[string]string{}
+	for _, name := range cases(t, "testdata/golden") {
+		dir := filepath.Join("testdata", "golden", name)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := e.Name()
+			if target == goldenName {
+				target = generate.DefaultOutput
+			}
+			files[name+"/"+target] = string(data)
+		}
+	}
+	mod := testmod.New(t, "example.com/golden", files)
+	testmod.MustGo(t, mod, "vet", "./...")
+}
+
+// TestErrors runs the cqrsgen command on every testdata/errors/<case>
+// package and checks that it exits 1, prints exactly <case>/stderr.golden
+// (every problem, sorted, as ./file:line:col: message) and writes nothing.
+func TestErrors(t *testing.T) {
+	for _, name := range cases(t, "testdata/errors") {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "errors", name)
+			before := listDir(t, dir)
+			stderr, code := tool(t, dir)
+			after := listDir(t, dir)
+			if !slices.Equal(before, after) {
+				t.Errorf("cqrsgen changed the files of %s: before %v, after %v", dir, before, after)
+				for _, f := range after {
+					if !slices.Contains(before, f) {
+						os.Remove(filepath.Join(dir, f))
+					}
+				}
+			}
+			if code != 1 {
+				t.Errorf("exit status %d, want 1; stderr:\n%s", code, stderr)
+			}
+			golden := filepath.Join(dir, "stderr.golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(stderr), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stderr != string(want) {
+				t.Errorf("stderr differs from %s (-want +got):\n%s", golden, diff(string(want), stderr))
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+			if !slices.IsSortedFunc(lines, comparePositioned) {
+				t.Errorf("problems are not sorted by position:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// comparePositioned orders "./file:line:col: msg" lines by file, then
+// line and column numerically.
+func comparePositioned(a, b string) int {
+	pa, pb := strings.SplitN(a, ":", 4), strings.SplitN(b, ":", 4)
+	if len(pa) < 4 || len(pb) < 4 {
+		return strings.Compare(a, b)
+	}
+	if c := strings.Compare(pa[0], pb[0]); c != 0 {
+		return c
+	}
+	for i := 1; i <= 2; i++ {
+		var x, y int
+		fmt.Sscan(pa[i], &x)
+		fmt.Sscan(pb[i], &y)
+		if x != y {
+			return x - y
+		}
+	}
+	return strings.Compare(pa[3], pb[3])
+}
+
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestDeterministic generates each golden case twice, and again with the
+// package's files handed to the pipeline in shuffled orders: the bytes
+// must not change.
+func TestDeterministic(t *testing.T) {
+	for _, name := range cases(t, "testdata/golden") {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "golden", name)
+			first := generateCase(t, dir)
+			if again := generateCase(t, dir); !bytes.Equal(first, again) {
+				t.Fatalf("second run differs:\n%s", diff(string(first), string(again)))
+			}
+			pkgs, problems, err := load.Load(load.Config{Dir: dir, Patterns: []string{"."}, Output: generate.DefaultOutput})
+			if err != nil || len(problems) > 0 || len(pkgs) != 1 {
+				t.Fatalf("load: %v %v (%d packages)", err, problems, len(pkgs))
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range 5 {
+				pkg := pkgs[0]
+				rng.Shuffle(len(pkg.Files), func(i, j int) { pkg.Files[i], pkg.Files[j] = pkg.Files[j], pkg.Files[i] })
+				out, errs := generate.Package(pkg)
+				if len(errs) > 0 || out == nil {
+					t.Fatalf("shuffle %d: %v", i, errs)
+				}
+				// Generate formats; Package does not.
+				outs := []write.Output{*out}
+				if err := write.Format(outs); err != nil {
+					t.Fatal(err)
+				}
+				if got := outs[0].Src; !bytes.Equal(got, first) {
+					t.Fatalf("shuffle %d: output differs:\n%s", i, diff(string(first), string(got)))
+				}
+			}
+		})
+	}
+}
+
+// TestCheckAndWrite drives the command on a package in a module of its
+// own: -check on a missing file, generation, -check when fresh, unchanged
+// output left alone, -check when stale, and removal when the directives
+// are gone.
+func TestCheckAndWrite(t *testing.T) {
+	src, err := os.ReadFile("testdata/golden/account/account.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := testmod.New(t, "example.com/check", map[string]string{"account/account.go": string(src)})
+	dir := filepath.Join(mod, "account")
+	gen := filepath.Join(dir, generate.DefaultOutput)
+
+	stderr, code := tool(t, dir, "-check")
+	if code != 1 || !strings.Contains(stderr, "./"+generate.DefaultOutput+": stale") {
+		t.Fatalf("-check without a generated file: exit %d, stderr %q; want 1 naming the file", code, stderr)
+	}
+	if _, err := os.Stat(gen); err == nil {
+		t.Fatal("-check wrote the file")
+	}
+
+	if stderr, code := tool(t, dir); code != 0 {
+		t.Fatalf("generate: exit %d\n%s", code, stderr)
+	}
+	golden, err := os.ReadFile("testdata/golden/account/" + goldenName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(gen); !bytes.Equal(got, golden) {
+		t.Fatalf("written file differs from the golden output:\n%s", diff(string(golden), string(got)))
+	}
+	if stderr, code := tool(t, dir, "-check"); code != 0 || stderr != "" {
+		t.Fatalf("-check when fresh: exit %d, stderr %q", code, stderr)
+	}
+
+	// Unchanged output is not rewritten: the old mtime survives.
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := os.Chtimes(gen, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if stderr, code := tool(t, dir); code != 0 {
+		t.Fatalf("regenerate: exit %d\n%s", code, stderr)
+	}
+	if fi, err := os.Stat(gen); err != nil || !fi.ModTime().Equal(old) {
+		t.Fatalf("unchanged output was rewritten (mtime %v, want %v)", fi.ModTime(), old)
+	}
+
+	// A new event makes the file stale; -check says so and writes nothing.
+	stale := string(src) + "\n//cqrs:event Account\ntype Closed struct{}\n\nfunc (a *Account) ApplyClosed(Closed) { a.Open = false }\n"
+	if err := os.WriteFile(filepath.Join(dir, "account.go"), []byte(stale), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr, code = tool(t, dir, "-check")
+	if code != 1 || !strings.Contains(stderr, generate.DefaultOutput) {
+		t.Fatalf("-check when stale: exit %d, stderr %q; want 1 naming the file", code, stderr)
+	}
+	if got, _ := os.ReadFile(gen); !bytes.Equal(got, golden) {
+		t.Fatal("-check modified the stale file")
+	}
+	if stderr, code := tool(t, dir); code != 0 {
+		t.Fatalf("regenerate after change: exit %d\n%s", code, stderr)
+	}
+	if got, _ := os.ReadFile(gen); !bytes.Contains(got, []byte("ClosedEventName")) {
+		t.Fatal("regenerated file lacks the new event")
+	}
+
+	// Without directives the generated file is obsolete and removed.
+	plain := "package account\n\n// Account has no directives any more.\ntype Account struct{}\n"
+	if err := os.WriteFile(filepath.Join(dir, "account.go"), []byte(plain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stderr, code := tool(t, dir, "-check"); code != 1 || !strings.Contains(stderr, "removed") {
+		t.Fatalf("-check with an obsolete file: exit %d, stderr %q", code, stderr)
+	}
+	if stderr, code := tool(t, dir); code != 0 {
+		t.Fatalf("generate with no directives: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(gen); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("obsolete generated file still exists (%v)", err)
+	}
+}
+
+// TestUsage checks the command-line errors: exit status 2.
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{{"-nosuchflag"}, {"-output", "sub/x.go"}, {"-output", "x.txt"}, {"-output", "x_test.go"}} {
+		stderr, code := tool(t, ".", args...)
+		if code != 2 || !strings.Contains(stderr, "usage: cqrsgen") {
+			t.Errorf("cqrsgen %v: exit %d, stderr %q; want 2 with usage", args, code, stderr)
+		}
+	}
+}
+
+// TestE2E generates code for the golden account package in a module of
+// its own, then vets it and runs a behaviour test of the generated
+// repository on the memory store.
+func TestE2E(t *testing.T) {
+	src, err := os.ReadFile("testdata/golden/account/account.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	behaviour, err := os.ReadFile("testdata/e2e/account_test.go.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := testmod.New(t, "example.com/e2e", map[string]string{
+		"account/account.go":      string(src),
+		"account/account_test.go": string(behaviour),
+	})
+	dir := filepath.Join(mod, "account")
+	if stderr, code := tool(t, dir); code != 0 {
+		t.Fatalf("generate: exit %d\n%s", code, stderr)
+	}
+	testmod.MustGo(t, mod, "vet", "./...")
+	out := testmod.MustGo(t, mod, "test", "-race", "-count=1", "-v", "./...")
+	if !strings.Contains(out, "--- PASS: TestBehaviour") {
+		t.Fatalf("behaviour test did not run:\n%s", out)
+	}
+}
+
+// diff is a small line diff (longest common subsequence) in unified style,
+// enough to read a golden mismatch.
+func diff(want, got string) string {
+	a, b := strings.Split(want, "\n"), strings.Split(got, "\n")
+	n, m := len(a), len(b)
+	lcs := make([][]int, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var sb strings.Builder
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && a[i] == b[j]:
+			i, j = i+1, j+1
+		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
+			fmt.Fprintf(&sb, "@@ %d +%s\n", j+1, b[j])
+			j++
+		default:
+			fmt.Fprintf(&sb, "@@ %d -%s\n", i+1, a[i])
+			i++
+		}
+	}
+	return sb.String()
+}

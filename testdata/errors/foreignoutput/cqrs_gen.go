@@ -1,0 +1,3 @@
+// This file was written by hand; cqrsgen must not overwrite it.
+
+package foreignoutput
