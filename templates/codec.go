@@ -120,9 +120,14 @@ func staticSize(t *model.Type) int {
 }
 
 func emitUnmarshal(f *jen.File, s *model.Struct) {
+	// Strings are sliced from one copy of a small input (see wire.Source).
+	src := jen.Lit("")
+	if hasStrings(s) {
+		src = wire("Source").Call(jen.Id("data"))
+	}
 	f.Commentf("%s decodes data, a whole MessagePack value written by %s (or by msgpack.Marshal), into v.", UnmarshalFunc(s), MarshalFunc(s))
 	f.Func().Id(UnmarshalFunc(s)).Params(jen.Id("data").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName)).Error().Block(
-		jen.List(jen.Id("rest"), jen.Err()).Op(":=").Id(decodeFunc(s)).Call(jen.Id("data"), jen.Id("v"), jen.Lit(0)),
+		jen.List(jen.Id("rest"), jen.Err()).Op(":=").Id(decodeFunc(s)).Call(jen.Id("data"), src, jen.Id("v"), jen.Lit(0)),
 		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
 		jen.If(jen.Len(jen.Id("rest")).Op("!=").Lit(0)).Block(
 			jen.Return(structErr(s, wire("TrailingError").Call(jen.Len(jen.Id("rest"))))),
@@ -370,7 +375,7 @@ func emitDecode(f *jen.File, s *model.Struct) {
 	))
 	structFail := jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("b"), structErr(s, jen.Err())))
 	f.Commentf("%s decodes one %s from the front of b into v (reset first) and returns the rest of b.", decodeFunc(s), s.GoName)
-	f.Func().Id(decodeFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
+	f.Func().Id(decodeFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("src").String(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
 		Params(jen.Index().Byte(), jen.Error()).Block(
 		jen.If(jen.Id("depth").Op(">").Add(wire("MaxDepth"))).Block(
 			jen.Return(jen.Id("b"), structErr(s, wire("ErrTooDeep"))),
@@ -389,20 +394,60 @@ func emitDecode(f *jen.File, s *model.Struct) {
 	)
 }
 
+// hasStrings reports whether decoding s may read a string.
+func hasStrings(s *model.Struct) bool {
+	seen := map[*model.Struct]bool{}
+	var inStruct func(s *model.Struct) bool
+	var inType func(t *model.Type) bool
+	inType = func(t *model.Type) bool {
+		switch {
+		case t == nil:
+			return false
+		case t.Kind == model.String:
+			return true
+		case t.Kind == model.StructKind:
+			return inStruct(t.Struct)
+		}
+		return inType(t.Key) || inType(t.Elem)
+	}
+	inStruct = func(s *model.Struct) bool {
+		if seen[s] {
+			return false
+		}
+		seen[s] = true
+		for _, f := range s.Fields {
+			if inType(f.Type) {
+				return true
+			}
+		}
+		return false
+	}
+	return inStruct(s)
+}
+
 // read3 is `dst, b, err = wire.fn(b)` followed by the error path.
 func (e *emitter) read3(dst jen.Code, fn string) jen.Code {
 	return e.try(jen.List(dst, jen.Id("b"), jen.Err()).Op("=").Add(wire(fn)).Call(jen.Id("b")))
 }
 
+// readString is `dst, b, err = wire.ReadStringIn(b, src)` and the error path.
+func (e *emitter) readString(dst jen.Code, _ string) jen.Code {
+	return e.try(jen.List(dst, jen.Id("b"), jen.Err()).Op("=").Add(wire("ReadStringIn")).Call(jen.Id("b"), jen.Id("src")))
+}
+
 func (e *emitter) dec(t *model.Type, v val) []jen.Code {
 	if bs, ok := basics[t.Kind]; ok {
+		read := e.read3
+		if t.Kind == model.String {
+			read = e.readString
+		}
 		if t.Name == "" {
-			return []jen.Code{e.read3(v.code(), bs.readFn)}
+			return []jen.Code{read(v.code(), bs.readFn)}
 		}
 		x := e.fresh("x")
 		return []jen.Code{
 			jen.Var().Id(x).Id(bs.goType),
-			e.read3(jen.Id(x), bs.readFn),
+			read(jen.Id(x), bs.readFn),
 			v.code().Op("=").Add(typeExpr(t)).Call(jen.Id(x)),
 		}
 	}
@@ -413,7 +458,7 @@ func (e *emitter) dec(t *model.Type, v val) []jen.Code {
 		return []jen.Code{e.read3(v.code(), "ReadBytes")}
 	case model.StructKind:
 		return []jen.Code{e.try(jen.List(jen.Id("b"), jen.Err()).Op("=").Id(decodeFunc(t.Struct)).Call(
-			jen.Id("b"), v.addr(), jen.Id("depth").Op("+").Lit(1)))}
+			jen.Id("b"), jen.Id("src"), v.addr(), jen.Id("depth").Op("+").Lit(1)))}
 	case model.Pointer:
 		p := e.fresh("p")
 		inner := []jen.Code{jen.Id(p).Op(":=").New(typeExpr(t.Elem))}

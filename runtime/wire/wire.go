@@ -516,6 +516,35 @@ func ReadString(b []byte) (string, []byte, error) {
 	return string(rest[:n]), rest[n:], nil
 }
 
+// MaxShared is the largest input for which Source returns a shared copy.
+const MaxShared = 4096
+
+// Source returns the string copy of a whole input that ReadStringIn slices
+// string values from, or "" (one allocation per string) when data is over
+// MaxShared bytes. One copy of a small record is cheaper than one
+// allocation per string; the cost is that a retained string keeps the
+// record's bytes (at most MaxShared) alive.
+func Source(data []byte) string {
+	if len(data) > MaxShared {
+		return ""
+	}
+	return string(data)
+}
+
+// ReadStringIn reads a string like ReadString. src is Source of the whole
+// input, of which b is a suffix; when it is not empty the string is sliced
+// from it instead of allocated.
+func ReadStringIn(b []byte, src string) (string, []byte, error) {
+	n, rest, err := readLen(b, "string")
+	if err != nil || n <= 0 {
+		return "", rest, err
+	}
+	if off := len(src) - len(rest); src != "" && off >= 0 && off+n <= len(src) {
+		return src[off : off+n], rest[n:], nil
+	}
+	return string(rest[:n]), rest[n:], nil
+}
+
 // ReadStringBytes reads a str (or bin) and returns its bytes without
 // copying: they alias b. Generated decoders use it for map keys.
 func ReadStringBytes(b []byte) ([]byte, []byte, error) {
@@ -610,15 +639,23 @@ func ReadTime(b []byte) (time.Time, []byte, error) {
 	switch b[0] {
 	case cNil:
 		return time.Time{}, b[1:], nil
-	case cFixExt4:
-		n, rest = 4, b[1:]
-	case cFixExt8:
-		n, rest = 8, b[1:]
+	case cFixExt1, cFixExt2, cFixExt4, cFixExt8, cFixExt16:
+		n, rest = 1<<(b[0]-cFixExt1), b[1:]
 	case cExt8:
 		if len(b) < 2 {
 			return time.Time{}, b, ErrShort
 		}
 		n, rest = int(b[1]), b[2:]
+	case cExt16:
+		if len(b) < 3 {
+			return time.Time{}, b, ErrShort
+		}
+		n, rest = int(binary.BigEndian.Uint16(b[1:])), b[3:]
+	case cExt32:
+		if len(b) < 5 {
+			return time.Time{}, b, ErrShort
+		}
+		n, rest = int(binary.BigEndian.Uint32(b[1:])), b[5:]
 	default:
 		return time.Time{}, b, typeErr("time", b[0])
 	}

@@ -14,7 +14,7 @@ func cqrsMarshalAddress(v *Address) ([]byte, error) {
 
 // cqrsUnmarshalAddress decodes data, a whole MessagePack value written by cqrsMarshalAddress (or by msgpack.Marshal), into v.
 func cqrsUnmarshalAddress(data []byte, v *Address) error {
-	rest, err := cqrsDecodeAddress(data, v, 0)
+	rest, err := cqrsDecodeAddress(data, cqrswire.Source(data), v, 0)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func cqrsAppendAddress(b []byte, v *Address, depth int) ([]byte, error) {
 }
 
 // cqrsDecodeAddress decodes one Address from the front of b into v (reset first) and returns the rest of b.
-func cqrsDecodeAddress(b []byte, v *Address, depth int) ([]byte, error) {
+func cqrsDecodeAddress(b []byte, src string, v *Address, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Address", cqrswire.ErrTooDeep)
 	}
@@ -60,11 +60,11 @@ func cqrsDecodeAddress(b []byte, v *Address, depth int) ([]byte, error) {
 		}
 		switch string(fk) {
 		case "Street":
-			if v.Street, b, err = cqrswire.ReadString(b); err != nil {
+			if v.Street, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("Address", "Street", err)
 			}
 		case "city":
-			if v.City, b, err = cqrswire.ReadString(b); err != nil {
+			if v.City, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("Address", "city", err)
 			}
 		case "Zip":
@@ -73,7 +73,7 @@ func cqrsDecodeAddress(b []byte, v *Address, depth int) ([]byte, error) {
 				v.Zip = nil
 			} else {
 				p0 := new(string)
-				if *p0, b, err = cqrswire.ReadString(b); err != nil {
+				if *p0, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 					return b, cqrswire.NewFieldError("Address", "Zip", err)
 				}
 				v.Zip = p0
@@ -94,7 +94,7 @@ func cqrsMarshalNode(v *Node) ([]byte, error) {
 
 // cqrsUnmarshalNode decodes data, a whole MessagePack value written by cqrsMarshalNode (or by msgpack.Marshal), into v.
 func cqrsUnmarshalNode(data []byte, v *Node) error {
-	rest, err := cqrsDecodeNode(data, v, 0)
+	rest, err := cqrsDecodeNode(data, cqrswire.Source(data), v, 0)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func cqrsAppendNode(b []byte, v *Node, depth int) ([]byte, error) {
 }
 
 // cqrsDecodeNode decodes one Node from the front of b into v (reset first) and returns the rest of b.
-func cqrsDecodeNode(b []byte, v *Node, depth int) ([]byte, error) {
+func cqrsDecodeNode(b []byte, src string, v *Node, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Node", cqrswire.ErrTooDeep)
 	}
@@ -152,7 +152,7 @@ func cqrsDecodeNode(b []byte, v *Node, depth int) ([]byte, error) {
 		}
 		switch string(fk) {
 		case "Name":
-			if v.Name, b, err = cqrswire.ReadString(b); err != nil {
+			if v.Name, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("Node", "Name", err)
 			}
 		case "Next":
@@ -161,7 +161,7 @@ func cqrsDecodeNode(b []byte, v *Node, depth int) ([]byte, error) {
 				v.Next = nil
 			} else {
 				p0 := new(Node)
-				if b, err = cqrsDecodeNode(b, p0, depth+1); err != nil {
+				if b, err = cqrsDecodeNode(b, src, p0, depth+1); err != nil {
 					return b, cqrswire.NewFieldError("Node", "Next", err)
 				}
 				v.Next = p0
@@ -176,7 +176,7 @@ func cqrsDecodeNode(b []byte, v *Node, depth int) ([]byte, error) {
 			} else {
 				s1 := make([]Node, n0)
 				for i2 := range s1 {
-					if b, err = cqrsDecodeNode(b, &s1[i2], depth+1); err != nil {
+					if b, err = cqrsDecodeNode(b, src, &s1[i2], depth+1); err != nil {
 						return b, cqrswire.NewFieldError("Node", "Children", err)
 					}
 				}
@@ -198,7 +198,7 @@ func cqrsMarshalAll(v *All) ([]byte, error) {
 
 // cqrsUnmarshalAll decodes data, a whole MessagePack value written by cqrsMarshalAll (or by msgpack.Marshal), into v.
 func cqrsUnmarshalAll(data []byte, v *All) error {
-	rest, err := cqrsDecodeAll(data, v, 0)
+	rest, err := cqrsDecodeAll(data, cqrswire.Source(data), v, 0)
 	if err != nil {
 		return err
 	}
@@ -540,7 +540,7 @@ func cqrsAppendAll(b []byte, v *All, depth int) ([]byte, error) {
 }
 
 // cqrsDecodeAll decodes one All from the front of b into v (reset first) and returns the rest of b.
-func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
+func cqrsDecodeAll(b []byte, src string, v *All, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("All", cqrswire.ErrTooDeep)
 	}
@@ -608,7 +608,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				return b, cqrswire.NewFieldError("All", "Float64", err)
 			}
 		case "String":
-			if v.String, b, err = cqrswire.ReadString(b); err != nil {
+			if v.String, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("All", "String", err)
 			}
 		case "Bytes":
@@ -649,7 +649,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 			} else {
 				s1 := make(Tags, n0)
 				for i2 := range s1 {
-					if s1[i2], b, err = cqrswire.ReadString(b); err != nil {
+					if s1[i2], b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "Tags", err)
 					}
 				}
@@ -671,7 +671,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				for i2 := 0; i2 < n0; i2++ {
 					var k3 string
 					var e4 int
-					if k3, b, err = cqrswire.ReadString(b); err != nil {
+					if k3, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "Counts", err)
 					}
 					if e4, b, err = cqrswire.ReadInt(b); err != nil {
@@ -728,7 +728,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				v.PString = nil
 			} else {
 				p0 := new(string)
-				if *p0, b, err = cqrswire.ReadString(b); err != nil {
+				if *p0, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 					return b, cqrswire.NewFieldError("All", "PString", err)
 				}
 				v.PString = p0
@@ -768,7 +768,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				v.PAddr = nil
 			} else {
 				p0 := new(Address)
-				if b, err = cqrsDecodeAddress(b, p0, depth+1); err != nil {
+				if b, err = cqrsDecodeAddress(b, src, p0, depth+1); err != nil {
 					return b, cqrswire.NewFieldError("All", "PAddr", err)
 				}
 				v.PAddr = p0
@@ -799,7 +799,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 			} else {
 				s1 := make([]string, n0)
 				for i2 := range s1 {
-					if s1[i2], b, err = cqrswire.ReadString(b); err != nil {
+					if s1[i2], b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "Strings", err)
 					}
 				}
@@ -831,7 +831,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 			} else {
 				s1 := make([]Address, n0)
 				for i2 := range s1 {
-					if b, err = cqrsDecodeAddress(b, &s1[i2], depth+1); err != nil {
+					if b, err = cqrsDecodeAddress(b, src, &s1[i2], depth+1); err != nil {
 						return b, cqrswire.NewFieldError("All", "Addrs", err)
 					}
 				}
@@ -852,7 +852,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 						s1[i2] = nil
 					} else {
 						p3 := new(Address)
-						if b, err = cqrsDecodeAddress(b, p3, depth+1); err != nil {
+						if b, err = cqrsDecodeAddress(b, src, p3, depth+1); err != nil {
 							return b, cqrswire.NewFieldError("All", "PAddrs", err)
 						}
 						s1[i2] = p3
@@ -937,7 +937,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				return b, cqrswire.NewFieldError("All", "AddrArr", err)
 			} else {
 				for i1 := range v.AddrArr {
-					if b, err = cqrsDecodeAddress(b, &v.AddrArr[i1], depth+1); err != nil {
+					if b, err = cqrsDecodeAddress(b, src, &v.AddrArr[i1], depth+1); err != nil {
 						return b, cqrswire.NewFieldError("All", "AddrArr", err)
 					}
 				}
@@ -978,10 +978,10 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				for i2 := 0; i2 < n0; i2++ {
 					var k3 string
 					var e4 string
-					if k3, b, err = cqrswire.ReadString(b); err != nil {
+					if k3, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "ByString", err)
 					}
-					if e4, b, err = cqrswire.ReadString(b); err != nil {
+					if e4, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "ByString", err)
 					}
 					m1[k3] = e4
@@ -1003,7 +1003,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 					if k3, b, err = cqrswire.ReadInt(b); err != nil {
 						return b, cqrswire.NewFieldError("All", "ByInt", err)
 					}
-					if e4, b, err = cqrswire.ReadString(b); err != nil {
+					if e4, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "ByInt", err)
 					}
 					m1[k3] = e4
@@ -1056,7 +1056,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 					} else {
 						s6 := make([]string, n5)
 						for i7 := range s6 {
-							if s6[i7], b, err = cqrswire.ReadString(b); err != nil {
+							if s6[i7], b, err = cqrswire.ReadStringIn(b, src); err != nil {
 								return b, cqrswire.NewFieldError("All", "ByUint64", err)
 							}
 						}
@@ -1079,11 +1079,11 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 					var k3 ID
 					var e4 Address
 					var x5 string
-					if x5, b, err = cqrswire.ReadString(b); err != nil {
+					if x5, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "ByID", err)
 					}
 					k3 = ID(x5)
-					if b, err = cqrsDecodeAddress(b, &e4, depth+1); err != nil {
+					if b, err = cqrsDecodeAddress(b, src, &e4, depth+1); err != nil {
 						return b, cqrswire.NewFieldError("All", "ByID", err)
 					}
 					m1[k3] = e4
@@ -1112,7 +1112,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 						e4 = nil
 					} else {
 						p6 := new(Address)
-						if b, err = cqrsDecodeAddress(b, p6, depth+1); err != nil {
+						if b, err = cqrsDecodeAddress(b, src, p6, depth+1); err != nil {
 							return b, cqrswire.NewFieldError("All", "ByLevel", err)
 						}
 						e4 = p6
@@ -1133,7 +1133,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				for i2 := 0; i2 < n0; i2++ {
 					var k3 string
 					var e4 map[int64][]byte
-					if k3, b, err = cqrswire.ReadString(b); err != nil {
+					if k3, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "Nested", err)
 					}
 					var n5 int
@@ -1173,7 +1173,7 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				for i2 := 0; i2 < n0; i2++ {
 					var k3 string
 					var e4 time.Time
-					if k3, b, err = cqrswire.ReadString(b); err != nil {
+					if k3, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("All", "TimesByKey", err)
 					}
 					if e4, b, err = cqrswire.ReadTime(b); err != nil {
@@ -1184,15 +1184,15 @@ func cqrsDecodeAll(b []byte, v *All, depth int) ([]byte, error) {
 				v.TimesByKey = m1
 			}
 		case "Addr":
-			if b, err = cqrsDecodeAddress(b, &v.Addr, depth+1); err != nil {
+			if b, err = cqrsDecodeAddress(b, src, &v.Addr, depth+1); err != nil {
 				return b, cqrswire.NewFieldError("All", "Addr", err)
 			}
 		case "Tree":
-			if b, err = cqrsDecodeNode(b, &v.Tree, depth+1); err != nil {
+			if b, err = cqrsDecodeNode(b, src, &v.Tree, depth+1); err != nil {
 				return b, cqrswire.NewFieldError("All", "Tree", err)
 			}
 		case "renamed_key":
-			if v.Renamed, b, err = cqrswire.ReadString(b); err != nil {
+			if v.Renamed, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("All", "renamed_key", err)
 			}
 		case "hidden":
@@ -1215,7 +1215,7 @@ func cqrsMarshalDeposited(v *Deposited) ([]byte, error) {
 
 // cqrsUnmarshalDeposited decodes data, a whole MessagePack value written by cqrsMarshalDeposited (or by msgpack.Marshal), into v.
 func cqrsUnmarshalDeposited(data []byte, v *Deposited) error {
-	rest, err := cqrsDecodeDeposited(data, v, 0)
+	rest, err := cqrsDecodeDeposited(data, cqrswire.Source(data), v, 0)
 	if err != nil {
 		return err
 	}
@@ -1255,7 +1255,7 @@ func cqrsAppendDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 }
 
 // cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first) and returns the rest of b.
-func cqrsDecodeDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
+func cqrsDecodeDeposited(b []byte, src string, v *Deposited, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Deposited", cqrswire.ErrTooDeep)
 	}
@@ -1271,7 +1271,7 @@ func cqrsDecodeDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 		}
 		switch string(fk) {
 		case "Account":
-			if v.Account, b, err = cqrswire.ReadString(b); err != nil {
+			if v.Account, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("Deposited", "Account", err)
 			}
 		case "Amount":
@@ -1279,7 +1279,7 @@ func cqrsDecodeDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 				return b, cqrswire.NewFieldError("Deposited", "Amount", err)
 			}
 		case "Currency":
-			if v.Currency, b, err = cqrswire.ReadString(b); err != nil {
+			if v.Currency, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("Deposited", "Currency", err)
 			}
 		case "At":
@@ -1287,7 +1287,7 @@ func cqrsDecodeDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 				return b, cqrswire.NewFieldError("Deposited", "At", err)
 			}
 		case "Ref":
-			if v.Ref, b, err = cqrswire.ReadString(b); err != nil {
+			if v.Ref, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("Deposited", "Ref", err)
 			}
 		case "Meta":
@@ -1302,10 +1302,10 @@ func cqrsDecodeDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 				for i2 := 0; i2 < n0; i2++ {
 					var k3 string
 					var e4 string
-					if k3, b, err = cqrswire.ReadString(b); err != nil {
+					if k3, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("Deposited", "Meta", err)
 					}
-					if e4, b, err = cqrswire.ReadString(b); err != nil {
+					if e4, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 						return b, cqrswire.NewFieldError("Deposited", "Meta", err)
 					}
 					m1[k3] = e4
@@ -1328,7 +1328,7 @@ func cqrsMarshalEmpty(v *Empty) ([]byte, error) {
 
 // cqrsUnmarshalEmpty decodes data, a whole MessagePack value written by cqrsMarshalEmpty (or by msgpack.Marshal), into v.
 func cqrsUnmarshalEmpty(data []byte, v *Empty) error {
-	rest, err := cqrsDecodeEmpty(data, v, 0)
+	rest, err := cqrsDecodeEmpty(data, "", v, 0)
 	if err != nil {
 		return err
 	}
@@ -1348,7 +1348,7 @@ func cqrsAppendEmpty(b []byte, v *Empty, depth int) ([]byte, error) {
 }
 
 // cqrsDecodeEmpty decodes one Empty from the front of b into v (reset first) and returns the rest of b.
-func cqrsDecodeEmpty(b []byte, v *Empty, depth int) ([]byte, error) {
+func cqrsDecodeEmpty(b []byte, src string, v *Empty, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Empty", cqrswire.ErrTooDeep)
 	}
