@@ -422,3 +422,62 @@ func diff(want, got string) string {
 	}
 	return sb.String()
 }
+
+// syntheticPackage writes a package of aggregates × events (each event
+// with three fields, each aggregate with one command) for the generation
+// benchmark.
+func syntheticPackage(aggregates, events int) string {
+	var sb strings.Builder
+	sb.WriteString("package synthetic\n\nimport \"time\"\n\nvar _ time.Time\n")
+	for a := range aggregates {
+		fmt.Fprintf(&sb, "\n//cqrs:aggregate snapshot=100\ntype Agg%d struct {\n\tN int64\n\tName string\n\tAt time.Time\n}\n", a)
+		fmt.Fprintf(&sb, "\n//cqrs:command Agg%d\ntype Cmd%d struct{ N int64 }\n", a, a)
+		fmt.Fprintf(&sb, "\nfunc (s *Agg%d) HandleCmd%d(c Cmd%d) ([]Agg%dEvent, error) { return []Agg%dEvent{Ev%d_0{N: c.N}}, nil }\n", a, a, a, a, a, a)
+		for e := range events {
+			fmt.Fprintf(&sb, "\n//cqrs:event Agg%d\ntype Ev%d_%d struct {\n\tN int64\n\tLabel string\n\tTags []string\n}\n", a, a, e)
+			fmt.Fprintf(&sb, "\nfunc (s *Agg%d) ApplyEv%d_%d(e Ev%d_%d) { s.N += e.N }\n", a, a, e, a, e)
+		}
+	}
+	return sb.String()
+}
+
+// BenchmarkGenerate measures a whole generation (load through go list and
+// the type checker, parse, build, validate, emit, format) of a package of
+// 50 aggregates with 10 events each.
+func BenchmarkGenerate(b *testing.B) {
+	mod := testmod.New(b, "example.com/bench", map[string]string{"synthetic/s.go": syntheticPackage(50, 10)})
+	dir := filepath.Join(mod, "synthetic")
+	b.Setenv("GOFLAGS", "-mod=mod")
+	b.Setenv("GOPROXY", "off")
+	var size int
+	for b.Loop() {
+		outs, err := generate.Generate(generate.Config{Dir: dir, Patterns: []string{"."}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(outs[0].Src)
+	}
+	b.ReportMetric(float64(size), "output-bytes")
+}
+
+// BenchmarkEmit measures the pure part (parse directives, build, validate,
+// emit, format) on an already loaded package of 50 aggregates × 10 events.
+func BenchmarkEmit(b *testing.B) {
+	mod := testmod.New(b, "example.com/bench", map[string]string{"synthetic/s.go": syntheticPackage(50, 10)})
+	dir := filepath.Join(mod, "synthetic")
+	b.Setenv("GOFLAGS", "-mod=mod")
+	b.Setenv("GOPROXY", "off")
+	pkgs, problems, err := load.Load(load.Config{Dir: dir, Patterns: []string{"."}, Output: generate.DefaultOutput})
+	if err != nil || len(problems) > 0 {
+		b.Fatal(err, problems)
+	}
+	for b.Loop() {
+		out, errs := generate.Package(pkgs[0])
+		if len(errs) > 0 {
+			b.Fatal(errs)
+		}
+		if err := write.Format([]write.Output{*out}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

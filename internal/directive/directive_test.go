@@ -1,0 +1,103 @@
+package directive
+
+import (
+	"go/ast"
+	goparser "go/parser"
+	"go/token"
+	"strings"
+	"testing"
+)
+
+func parse(t *testing.T, src string) ([]Directive, []string) {
+	t.Helper()
+	fset := token.NewFileSet()
+	f, err := goparser.ParseFile(fset, "x.go", src, goparser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, errs := Parse(fset, []*ast.File{f})
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	return dirs, msgs
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want Directive // compared on Kind, Type, Target, Name, Snapshot, Version
+	}{
+		{"aggregate defaults", "package p\n//cqrs:aggregate\ntype A struct{}\n", Directive{Kind: Aggregate, Type: "A"}},
+		{"aggregate options", "package p\n// A doc.\n//\n//cqrs:aggregate name=bank.account  snapshot=25\ntype A struct{}\n",
+			Directive{Kind: Aggregate, Type: "A", Name: "bank.account", Snapshot: 25}},
+		{"snapshot zero", "package p\n//cqrs:aggregate snapshot=0\ntype A struct{}\n", Directive{Kind: Aggregate, Type: "A"}},
+		{"event", "package p\n//cqrs:event A name=a.x version=7\ntype X struct{}\n", Directive{Kind: Event, Type: "X", Target: "A", Name: "a.x", Version: 7}},
+		{"grouped event", "package p\ntype (\n\t//cqrs:event A\n\tX struct{}\n)\n", Directive{Kind: Event, Type: "X", Target: "A"}},
+		{"command with tab", "package p\n//cqrs:command\tA\ntype C struct{}\n", Directive{Kind: Command, Type: "C", Target: "A"}},
+		{"utf-8 name", "package p\n//cqrs:event A name=dépôt\ntype X struct{}\n", Directive{Kind: Event, Type: "X", Target: "A", Name: "dépôt"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dirs, errs := parse(t, tt.src)
+			if len(errs) > 0 || len(dirs) != 1 {
+				t.Fatalf("got %v, errors %v", dirs, errs)
+			}
+			d := dirs[0]
+			d.Pos, d.TypePos = tt.want.Pos, tt.want.TypePos
+			if d != tt.want {
+				t.Errorf("got %+v, want %+v", d, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"unknown directive", "package p\n//cqrs:agregate\ntype A struct{}\n", "x.go:2:1: unknown directive //cqrs:agregate"},
+		{"unknown option", "package p\n//cqrs:aggregate snap=1\ntype A struct{}\n", `x.go:2:18: //cqrs:aggregate: unknown option "snap"`},
+		{"negative snapshot", "package p\n//cqrs:aggregate snapshot=-2\ntype A struct{}\n", "x.go:2:27: //cqrs:aggregate: snapshot=-2: want a whole number"},
+		{"plus snapshot", "package p\n//cqrs:aggregate snapshot=+2\ntype A struct{}\n", "snapshot=+2: want a whole number"},
+		{"version zero", "package p\n//cqrs:event A version=0\ntype X struct{}\n", "version=0: want a schema version from 1"},
+		{"version overflow", "package p\n//cqrs:event A version=4294967296\ntype X struct{}\n", "version=4294967296: want a schema version"},
+		{"empty name", "package p\n//cqrs:event A name=\ntype X struct{}\n", "name= needs a value"},
+		{"long name", "package p\n//cqrs:event A name=" + strings.Repeat("n", 256) + "\ntype X struct{}\n", "name= is 256 bytes, limit 255"},
+		{"no target", "package p\n//cqrs:command\ntype C struct{}\n", "//cqrs:command needs the aggregate type"},
+		{"bad target", "package p\n//cqrs:event a.B\ntype X struct{}\n", `"a.B" is not a type name`},
+		{"on var", "package p\n//cqrs:aggregate\nvar A int\n", "misplaced directive //cqrs:aggregate"},
+		{"floating", "package p\n\n//cqrs:aggregate\n\ntype A struct{}\n", "x.go:3:1: misplaced directive //cqrs:aggregate"},
+		{"in a body", "package p\nfunc f() {\n\t//cqrs:aggregate\n\ttype A struct{}\n\t_ = A{}\n}\n", "x.go:3:2: misplaced directive"},
+		{"field", "package p\ntype A struct {\n\t//cqrs:event A\n\tX int\n}\n", "misplaced directive //cqrs:event"},
+		{"on func", "package p\n//cqrs:aggregate\nfunc f() {}\n", "not a func"},
+		{"upcast", "package p\n//cqrs:upcast\nfunc f() {}\n", "//cqrs:upcast is not supported yet"},
+		{"projection", "package p\n//cqrs:projection name=x\ntype P struct{}\n", "//cqrs:projection is not supported yet"},
+		{"group doc", "package p\n//cqrs:aggregate\ntype (\n\tA struct{}\n)\n", "is above a grouped type declaration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errs := parse(t, tt.src)
+			if len(errs) != 1 || !strings.Contains(errs[0], tt.want) {
+				t.Errorf("errors %q, want one containing %q", errs, tt.want)
+			}
+		})
+	}
+}
+
+// TestSpacedCommentIsNotADirective: "// cqrs:aggregate" is prose.
+func TestSpacedCommentIsNotADirective(t *testing.T) {
+	dirs, errs := parse(t, "package p\n// cqrs:aggregate\ntype A struct{}\n")
+	if len(dirs) != 0 || len(errs) != 0 {
+		t.Fatalf("got %v %v", dirs, errs)
+	}
+}
+
+// TestAllErrorsCollected: several problems in one file are all reported.
+func TestAllErrorsCollected(t *testing.T) {
+	_, errs := parse(t, "package p\n//cqrs:aggregate x=1 snapshot=y\ntype A struct{}\n//cqrs:nope\ntype B struct{}\n")
+	if len(errs) != 3 {
+		t.Fatalf("want 3 errors, got %q", errs)
+	}
+}
