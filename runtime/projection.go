@@ -534,7 +534,10 @@ func (r *runner) run(ctx context.Context) error {
 				continue // never deliver a position twice
 			}
 			if r.wants(rec.Name) {
-				if err := r.handle(ctx, rec); err != nil {
+				if err := r.handle(ctx, sub, rec); err != nil {
+					if errors.Is(err, errInterrupted) {
+						return err
+					}
 					if serr := checkpointNow(); serr != nil || ctx.Err() != nil {
 						return serr
 					}
@@ -574,8 +577,9 @@ func (r *runner) wants(name string) bool {
 }
 
 // handle calls Handle with retries. It returns nil once the record is
-// applied, ctx's error when ctx ends the retrying, or a *ProjectionError.
-func (r *runner) handle(ctx context.Context, rec Record) error {
+// applied, ctx's error when ctx ends the retrying, errInterrupted when a
+// rebuild request (sub done) cuts a back-off short, or a *ProjectionError.
+func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 	for attempt := 1; ; attempt++ {
 		err := r.p.Handle(ctx, rec)
 		if err == nil {
@@ -593,6 +597,12 @@ func (r *runner) handle(ctx context.Context, rec Record) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		case <-sub.Done():
+			t.Stop()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errInterrupted
 		case <-t.C:
 		}
 		if r.exactlyOnce {

@@ -783,6 +783,37 @@ func TestGroupFailureIsolatedAndRebuildRestarts(t *testing.T) {
 	}
 }
 
+// A rebuild requested while a handler backs off before a retry does not
+// wait for the back-off (an hour here: the test would hang).
+func TestRebuildInterruptsBackoff(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	appendEvents(t, store, 20)
+	m := newModel()
+	var fixed atomic.Bool
+	failing := make(chan struct{})
+	var once sync.Once
+	m.before = func(_ context.Context, rec runtime.Record) error {
+		if rec.Position == 10 && !fixed.Load() {
+			once.Do(func() { close(failing) })
+			return errors.New("transient")
+		}
+		return nil
+	}
+	g := runtime.NewProjectionGroup(store, runtime.HandlerRetry(5, time.Hour))
+	if err := g.Add(m.projection("balances", false)); err != nil {
+		t.Fatal(err)
+	}
+	startGroup(t, g)
+	<-failing
+	fixed.Store(true)
+	if err := g.Rebuild(ctx, "balances"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g, "balances", 20)
+	checkExact(t, store, m)
+}
+
 // One projection blocked in its handler holds up neither appends nor the
 // other projections.
 func TestSlowProjectionBlocksNobody(t *testing.T) {
