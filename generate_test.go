@@ -481,3 +481,22 @@ func BenchmarkEmit(b *testing.B) {
 		}
 	}
 }
+
+// TestDirectivesDocCurrent checks that docs/directives.md quotes every
+// error case's input and exact output, so the reference cannot drift from
+// the tool.
+func TestDirectivesDocCurrent(t *testing.T) {
+	doc, err := os.ReadFile("docs/directives.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range cases(t, "testdata/errors") {
+		stderr, err := os.ReadFile(filepath.Join("testdata", "errors", name, "stderr.golden"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(doc, stderr) {
+			t.Errorf("docs/directives.md lacks the current output of testdata/errors/%s:\n%s", name, stderr)
+		}
+	}
+}
