@@ -1,0 +1,8 @@
+//go:build !linux
+
+package bench
+
+import "os"
+
+// datasync flushes f to the disk (fsync where fdatasync is unavailable).
+func datasync(f *os.File) error { return f.Sync() }

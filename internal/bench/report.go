@@ -1,0 +1,285 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kinds of rows.
+const (
+	// KindCqrsgen is a row measuring cqrsgen code (a store, the runtime or
+	// generated code).
+	KindCqrsgen = "cqrsgen"
+	// KindLimit is a row measuring the layer beneath (raw Pebble, the
+	// disk's fsync rate, reflection msgpack) in the same run.
+	KindLimit = "limit"
+)
+
+// Row is one measured line of the report.
+type Row struct {
+	// Case is the workload case, e.g. "append/batch=1/writers=8"; -only
+	// selects cases by it.
+	Case string `json:"case"`
+	// Group is the workload: append, load, read, codec or fsync.
+	Group string `json:"group"`
+	// Subject names what was measured: "memory", "pebble", "raw pebble",
+	// "fsync", "generated", "reflection msgpack", …
+	Subject string `json:"subject"`
+	// Kind is KindCqrsgen or KindLimit.
+	Kind string `json:"kind"`
+	// Synced tells whether each operation waited for fsync; nil when
+	// durability does not apply (memory, codecs).
+	Synced *bool `json:"synced,omitempty"`
+	// Batch is the number of events per operation, Writers the number of
+	// concurrent goroutines.
+	Batch   int `json:"batch,omitempty"`
+	Writers int `json:"writers,omitempty"`
+	// Ops and Events count what was done; Seconds is wall time.
+	Ops     int64   `json:"ops"`
+	Events  int64   `json:"events"`
+	Seconds float64 `json:"seconds"`
+	// EventsPerSec and OpsPerSec are throughputs over Seconds.
+	EventsPerSec float64 `json:"events_per_sec,omitempty"`
+	OpsPerSec    float64 `json:"ops_per_sec,omitempty"`
+	// Latency summarises per-operation latencies, nil when not measured.
+	Latency *Percentiles `json:"latency,omitempty"`
+	// NsPerOp and AllocsPerOp are per-operation costs (codec rows).
+	NsPerOp     float64 `json:"ns_per_op,omitempty"`
+	AllocsPerOp float64 `json:"allocs_per_op,omitempty"`
+	// Limit is the Subject of the limit row this row is compared to, and
+	// Ratio = this row's speed / the limit's speed (1.0 = as fast as the
+	// limit) on the basis named by RatioBasis.
+	Limit      string  `json:"limit,omitempty"`
+	Ratio      float64 `json:"ratio,omitempty"`
+	RatioBasis string  `json:"ratio_basis,omitempty"`
+	// Note explains anything unusual (a time cap reached, a skipped part).
+	Note string `json:"note,omitempty"`
+}
+
+// Report is everything one run produced.
+type Report struct {
+	Machine Machine  `json:"machine"`
+	Setup   Setup    `json:"setup"`
+	Rows    []Row    `json:"rows"`
+	Targets []Target `json:"targets,omitempty"`
+}
+
+// Setup records how the run was configured.
+type Setup struct {
+	Command    string    `json:"command"`
+	Quick      bool      `json:"quick"`
+	Scale      float64   `json:"scale"`
+	Stores     []string  `json:"stores"`
+	DataDir    string    `json:"data_dir,omitempty"`
+	Fsync      string    `json:"fsync"`
+	Batches    []int     `json:"batch_sizes"`
+	Writers    []int     `json:"writers"`
+	EventBytes int       `json:"event_bytes"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+}
+
+// Target is one of the issue's ratio targets, evaluated on this run.
+type Target struct {
+	Name     string  `json:"name"`
+	Want     string  `json:"want"`
+	Measured string  `json:"measured"`
+	Met      bool    `json:"met"`
+	Value    float64 `json:"value"`
+}
+
+// WriteJSON writes r as indented JSON.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("bench: writing JSON report: %w", err)
+	}
+	return nil
+}
+
+// ReadJSON reads a report written by WriteJSON.
+func ReadJSON(rd io.Reader) (*Report, error) {
+	var r Report
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, fmt.Errorf("bench: reading JSON report: %w", err)
+	}
+	return &r, nil
+}
+
+// groups lists the report's sections in order, with their headings and
+// what their tables show.
+var groups = []struct{ name, title, intro string }{
+	{"fsync", "Disk", "Raw fsync rate of the data directory's disk: one goroutine writing 100 bytes and calling fdatasync in a loop. Every synced append pays at least one of these."},
+	{"append", "Append", "Events appended per second, each writer appending to its own stream with the expected version it last saw. Latency is per append call. Limit rows: raw Pebble writing the same number of keys and bytes in the same batch sizes, each writer committing its own `pebble.Sync` batch; for the memory store, a mutex-guarded slice append of the same bytes."},
+	{"load", "Load", "Latency of loading one aggregate (read, decode, apply) from a single goroutine. With snapshots, a snapshot exists at the aggregate's latest version, so a load reads the snapshot and an empty tail. Limit rows: the store's ReadStream alone (no decoding), and for Pebble raw bounded iteration over the same keys."},
+	{"read", "Whole-log read and catch-up", "Reading the whole log from position 0: `Store.ReadAll` and a `runtime.Subscribe` catch-up to the head. Limit rows: raw Pebble scanning the same event keys."},
+	{"codec", "Codec", "Encoding and decoding one event (`Deposited{Amount int64; Reference string}`). Limit rows: reflection msgpack (`msgpack.Marshal`/`Unmarshal`)."},
+}
+
+// WriteMarkdown writes r as Markdown: the machine, the setup, the targets
+// and one table per workload, each cqrsgen row next to its limit row.
+func WriteMarkdown(w io.Writer, r *Report) error {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "### Machine\n\n")
+	fmt.Fprintf(&b, "| | |\n| --- | --- |\n")
+	fmt.Fprintf(&b, "| CPU | %s |\n", mdEscape(m.CPUModel))
+	fmt.Fprintf(&b, "| cores (runtime.NumCPU) | %d (GOMAXPROCS %d) |\n", m.Cores, m.GOMAXPROCS)
+	fmt.Fprintf(&b, "| memory | %s |\n", formatBytes(m.MemoryBytes))
+	fmt.Fprintf(&b, "| data directory | `%s` on %s (%s, mounted at `%s`) |\n", mdEscape(r.Setup.DataDir), mdEscape(m.Filesystem.Type), mdEscape(m.Filesystem.Device), mdEscape(m.Filesystem.MountPoint))
+	fmt.Fprintf(&b, "| OS | %s %s |\n", m.OS, mdEscape(m.Kernel))
+	fmt.Fprintf(&b, "| Go | %s |\n", m.GoVersion)
+	s := r.Setup
+	fmt.Fprintf(&b, "| date | %s (%s run, %.0f s) |\n", s.Started.UTC().Format(time.RFC3339), runKind(s), s.Finished.Sub(s.Started).Seconds())
+	fmt.Fprintf(&b, "| command | `%s` |\n", mdEscape(s.Command))
+	fmt.Fprintf(&b, "| fsync | %s |\n", mdEscape(s.Fsync))
+	fmt.Fprintf(&b, "| batch sizes / writers | %s events per append / %s writers |\n", joinInts(s.Batches), joinInts(s.Writers))
+	fmt.Fprintf(&b, "| event body | %d bytes |\n\n", s.EventBytes)
+
+	if len(r.Targets) > 0 {
+		fmt.Fprintf(&b, "### Targets\n\n| target | wanted | measured | met |\n| --- | --- | --- | --- |\n")
+		for _, t := range r.Targets {
+			met := "no"
+			if t.Met {
+				met = "yes"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdEscape(t.Name), mdEscape(t.Want), mdEscape(t.Measured), met)
+		}
+		b.WriteString("\n")
+	}
+
+	for _, g := range groups {
+		var rows []Row
+		for _, row := range r.Rows {
+			if row.Group == g.name {
+				rows = append(rows, row)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "### %s\n\n%s\n\n", g.title, g.intro)
+		switch g.name {
+		case "codec":
+			b.WriteString("| case | subject | ns/op | allocs/op | ratio | note |\n| --- | --- | ---: | ---: | ---: | --- |\n")
+			for _, row := range rows {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", row.Case, subjectCell(row), formatFloat(row.NsPerOp), formatFloat(row.AllocsPerOp), ratioCell(row), mdEscape(row.Note))
+			}
+		default:
+			b.WriteString("| case | subject | synced | events/s | ops/s | p50 | p99 | p99.9 | max | ratio | note |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+			for _, row := range rows {
+				p50, p99, p999, mx := "–", "–", "–", "–"
+				if l := row.Latency; l != nil {
+					p50, p99, p999, mx = formatNs(l.P50), formatNs(l.P99), formatNs(l.P999), formatNs(l.Max)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+					row.Case, subjectCell(row), syncedCell(row.Synced), formatRate(row.EventsPerSec), formatRate(row.OpsPerSec),
+					p50, p99, p999, mx, ratioCell(row), mdEscape(row.Note))
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("Ratios are speed relative to the limit row of the same case in the same run (events/s, or the inverse of p50 latency or ns/op, as the row says): 1.00x means as fast as the limit.\n")
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("bench: writing Markdown report: %w", err)
+	}
+	return nil
+}
+
+func runKind(s Setup) string {
+	k := "full"
+	if s.Quick {
+		k = "quick"
+	}
+	if s.Scale != 1 {
+		k += fmt.Sprintf(", scale %g", s.Scale)
+	}
+	return k
+}
+
+func subjectCell(r Row) string {
+	if r.Kind == KindLimit {
+		return "*limit: " + mdEscape(r.Subject) + "*"
+	}
+	return "**" + mdEscape(r.Subject) + "**"
+}
+
+func syncedCell(s *bool) string {
+	switch {
+	case s == nil:
+		return "n/a"
+	case *s:
+		return "yes"
+	default:
+		return "no"
+	}
+}
+
+func ratioCell(r Row) string {
+	if r.Limit == "" || r.Ratio == 0 || math.IsInf(r.Ratio, 0) || math.IsNaN(r.Ratio) {
+		return ""
+	}
+	return fmt.Sprintf("%.2fx %s (%s)", r.Ratio, mdEscape(r.Limit), r.RatioBasis)
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+// formatRate prints a rate with three significant digits and a K/M suffix.
+func formatRate(v float64) string {
+	switch {
+	case v <= 0:
+		return "–"
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3gK", v/1e3)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+func formatFloat(v float64) string {
+	if v >= 100 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// formatNs prints nanoseconds in the unit that keeps three significant
+// digits readable.
+func formatNs(ns int64) string {
+	d := float64(ns)
+	switch {
+	case d >= 1e9:
+		return fmt.Sprintf("%.3g s", d/1e9)
+	case d >= 1e6:
+		return fmt.Sprintf("%.3g ms", d/1e6)
+	case d >= 1e3:
+		return fmt.Sprintf("%.3g µs", d/1e3)
+	default:
+		return fmt.Sprintf("%d ns", ns)
+	}
+}
+
+func formatBytes(n int64) string {
+	if n <= 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}

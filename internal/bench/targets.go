@@ -1,0 +1,81 @@
+package bench
+
+import (
+	"fmt"
+	goruntime "runtime"
+	"strings"
+)
+
+// findRow returns the first row of case c whose subject starts with
+// prefix.
+func findRow(rows []Row, c, prefix string) (Row, bool) {
+	for _, r := range rows {
+		if r.Case == c && strings.HasPrefix(r.Subject, prefix) {
+			return r, true
+		}
+	}
+	return Row{}, false
+}
+
+// evaluateTargets checks the targets against the rows that were
+// measured; a target whose rows are missing is left out.
+func evaluateTargets(rows []Row) []Target {
+	var ts []Target
+	ratioTarget := func(name, c, subject string, want float64) {
+		row, ok := findRow(rows, c, subject)
+		if !ok || row.Limit == "" {
+			return
+		}
+		ts = append(ts, Target{
+			Name: name, Want: fmt.Sprintf("≥ %.1fx %s", want, row.Limit),
+			Measured: fmt.Sprintf("%.2fx (%s vs %s events/s)", row.Ratio, formatRate(row.EventsPerSec), formatRate(row.EventsPerSec/row.Ratio)),
+			Met:      row.Ratio >= want, Value: row.Ratio,
+		})
+	}
+	ratioTarget("Pebble store, synced 100-event appends, 1 writer", "append/batch=100/writers=1", "pebble store", 0.8)
+	for _, w := range []int{8, 64, 256} {
+		ratioTarget(fmt.Sprintf("Pebble store, synced 1-event appends, %d writers", w), fmt.Sprintf("append/batch=1/writers=%d", w), "pebble store", 1.0)
+	}
+
+	// Memory append per core: the single-writer row uses one core.
+	for _, subject := range []string{"memory repository", "memory store"} {
+		row, ok := findRow(rows, "append/batch=1/writers=1", subject)
+		if !ok {
+			continue
+		}
+		how := "with generated encoding"
+		if subject == "memory store" {
+			how = "store only, events pre-encoded"
+		}
+		ts = append(ts, Target{
+			Name: "memory append, 1 event/append, 1 writer (one core)", Want: "≥ 1M events/s per core with encoding",
+			Measured: fmt.Sprintf("%s events/s (%s; %d cores)", formatRate(row.EventsPerSec), how, goruntime.NumCPU()),
+			Met:      row.EventsPerSec >= 1e6 && subject == "memory repository", Value: row.EventsPerSec,
+		})
+		break
+	}
+	for _, subject := range []string{"memory repository", "memory store"} {
+		row, ok := findRow(rows, "load/events=100/no-snapshot", subject)
+		if !ok || row.Latency == nil {
+			continue
+		}
+		how := "generated repository Load, decoding included"
+		if subject == "memory store" {
+			how = "ReadStream only, no decoding"
+		}
+		ts = append(ts, Target{
+			Name: "load of a 100-event stream from memory", Want: "p99 ≤ 11.9 µs including decoding",
+			Measured: fmt.Sprintf("p99 %s (%s)", formatNs(row.Latency.P99), how),
+			Met:      row.Latency.P99 <= 11_900 && subject == "memory repository", Value: float64(row.Latency.P99),
+		})
+		break
+	}
+	if row, ok := findRow(rows, "codec/decode", "generated"); ok && row.Limit != "" {
+		ts = append(ts, Target{
+			Name: "generated decode vs reflection msgpack", Want: "≥ 3.0x",
+			Measured: fmt.Sprintf("%.2fx (%s vs %s ns/op)", row.Ratio, formatFloat(row.NsPerOp), formatFloat(row.NsPerOp*row.Ratio)),
+			Met:      row.Ratio >= 3, Value: row.Ratio,
+		})
+	}
+	return ts
+}
