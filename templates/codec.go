@@ -36,6 +36,9 @@ func decodeFunc(s *model.Struct) string { return "cqrsDecode" + s.GoName }
 // declares for pkg (including the wire import name), sorted, for collision
 // checks.
 func CodecNames(pkg *model.Package) []string {
+	if len(pkg.Structs) == 0 {
+		return nil
+	}
 	out := []string{WireAlias}
 	for _, s := range pkg.Structs {
 		out = append(out, appendFunc(s), decodeFunc(s), MarshalFunc(s), UnmarshalFunc(s))

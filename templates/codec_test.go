@@ -3,10 +3,14 @@ package templates
 import (
 	"bytes"
 	"flag"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"go/types"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,5 +103,56 @@ func TestCodecBehaviour(t *testing.T) {
 		if err != nil {
 			t.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+	}
+}
+
+// TestCodecNamesCoverOutput checks that CodecNames lists exactly the
+// package-level identifiers (and the import name) the emitted file declares.
+func TestCodecNamesCoverOutput(t *testing.T) {
+	pkg, _ := loadCodecModel(t, codecDir)
+	src := renderCodecs(t, pkg)
+	f, err := parser.ParseFile(token.NewFileSet(), "codec_gen.go", src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var declared []string
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			declared = append(declared, d.Name.Name)
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.ImportSpec:
+					if s.Name != nil {
+						declared = append(declared, s.Name.Name)
+					}
+				case *ast.ValueSpec:
+					for _, n := range s.Names {
+						declared = append(declared, n.Name)
+					}
+				case *ast.TypeSpec:
+					declared = append(declared, s.Name.Name)
+				}
+			}
+		}
+	}
+	slices.Sort(declared)
+	names := CodecNames(pkg)
+	if !slices.IsSorted(names) {
+		t.Errorf("CodecNames not sorted: %v", names)
+	}
+	if !slices.Equal(declared, names) {
+		t.Errorf("declared %v\nCodecNames %v", declared, names)
+	}
+	for _, s := range pkg.Structs {
+		if !slices.Contains(names, MarshalFunc(s)) || !slices.Contains(names, UnmarshalFunc(s)) {
+			t.Errorf("%s: marshal/unmarshal missing from CodecNames", s.GoName)
+		}
+	}
+	// Nothing emitted for a package without structs, not even the import.
+	empty := renderCodecs(t, &model.Package{Path: "example.com/e", Name: "e"})
+	if bytes.Contains(empty, []byte(WirePath)) {
+		t.Errorf("empty package imports wire:\n%s", empty)
 	}
 }
