@@ -222,7 +222,7 @@ func (b *builder) checkApply(a *model.Aggregate, ev *types.TypeName) {
 		ok = false
 	}
 	if !ok {
-		b.errorf(b.pos(fd.Name.Pos()), "%s has the wrong signature: want %s, have %s", name, want, b.describe(fd, sig))
+		b.errorf(b.pos(fd.Name.Pos()), "%s has the wrong signature: want %s, have %s", name, want, b.describe(fd))
 	}
 }
 
@@ -261,7 +261,7 @@ func (b *builder) checkHandle(a *model.Aggregate, cmd *types.TypeName) bool {
 		ok = false
 	}
 	if !ok {
-		b.errorf(b.pos(fd.Name.Pos()), "%s has the wrong signature: want %s, have %s", name, want, b.describe(fd, sig))
+		b.errorf(b.pos(fd.Name.Pos()), "%s has the wrong signature: want %s, have %s", name, want, b.describe(fd))
 	}
 	return ptr
 }
@@ -280,7 +280,7 @@ func isSliceOf(x ast.Expr, elem string) bool {
 
 // describe renders a method's signature from its syntax, the way the
 // user wrote it (types may be invalid before the first run).
-func (b *builder) describe(fd *ast.FuncDecl, sig *types.Signature) string {
+func (b *builder) describe(fd *ast.FuncDecl) string {
 	var sb strings.Builder
 	sb.WriteString("func (")
 	if len(fd.Recv.List[0].Names) > 0 {

@@ -87,7 +87,7 @@ func Generate(cfg Config) ([]write.Output, error) {
 func Package(pkg *load.Package) (*write.Output, []model.Error) {
 	dirs, errs := directive.Parse(pkg.Fset, pkg.Files)
 	if len(dirs) == 0 && len(errs) == 0 {
-		errs = typeErrors(pkg, &model.Package{}) // report real errors even so
+		errs = typeErrors(pkg, &model.Package{}, nil) // report real errors even so
 		if pkg.OutputExists && len(errs) == 0 {
 			return &write.Output{Path: pkg.Output}, nil
 		}
@@ -96,7 +96,7 @@ func Package(pkg *load.Package) (*write.Output, []model.Error) {
 	res := typemap.NewResolver(pkg.Types, pkg.Fset)
 	mp, berrs := build.Build(pkg, dirs, res)
 	errs = append(errs, berrs...)
-	errs = append(errs, typeErrors(pkg, skeleton(dirs))...)
+	errs = append(errs, typeErrors(pkg, skeleton(dirs), templates.CodecNames(mp))...)
 	sc := scope{pkg}
 	errs = append(errs, validate.Check(mp, sc, templates.CodecNames(mp))...)
 	if len(errs) > 0 {
@@ -144,11 +144,15 @@ var (
 )
 
 // typeErrors returns the package's type errors except those about
-// identifiers the generated file will declare: before the first run (and
+// identifiers the generated file will declare (the skeleton's generated
+// names and the codec names): before the first run (and
 // while generating, since the generated file is hidden) the user's code
 // may refer to them.
-func typeErrors(pkg *load.Package, skel *model.Package) []model.Error {
+func typeErrors(pkg *load.Package, skel *model.Package, codecNames []string) []model.Error {
 	names := map[string]bool{}
+	for _, n := range codecNames {
+		names[n] = true
+	}
 	methods := map[[2]string]bool{}
 	for _, n := range templates.GeneratedNames(skel) {
 		if n.Recv == "" {
@@ -159,7 +163,7 @@ func typeErrors(pkg *load.Package, skel *model.Package) []model.Error {
 	}
 	var errs []model.Error
 	for _, te := range pkg.TypeErrors {
-		if m := undefinedRE.FindStringSubmatch(te.Msg); m != nil && (names[m[1]] || strings.HasPrefix(m[1], "cqrs")) {
+		if m := undefinedRE.FindStringSubmatch(te.Msg); m != nil && names[m[1]] {
 			continue
 		}
 		if m := noMethodRE.FindStringSubmatch(te.Msg); m != nil && methods[[2]string{m[1], m[2]}] {

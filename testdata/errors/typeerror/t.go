@@ -19,3 +19,9 @@ func replay(a *Account, evs []AccountEvent) {
 
 // ...but other type errors are reported.
 func broken() int { return undefinedThing + "x" }
+
+// A codec function of a struct that is not in the model is not generated.
+var _ = cqrsMarshalNothing
+
+// The codec functions of annotated structs are generated, so this is fine.
+var _ = cqrsMarshalDeposited
