@@ -11,6 +11,7 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
+	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
@@ -54,12 +55,50 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 			return err
 		}
 		ratioRate(&row, limit)
+		repoRow, err := r.repoAppend(ctx, name, store, batch, writers, maxOps)
+		if err != nil {
+			return err
+		}
+		ratioRate(&repoRow, limit)
 		if limit.Case == name {
 			r.add(limit)
 		}
 		r.add(row)
+		r.add(repoRow)
 	}
 	return nil
+}
+
+// repoAppend appends batches of Deposited events through the generated
+// AccountRepository (encoding included; snapshots off, so that no append
+// pays for a load), each writer to its own aggregate.
+func (r *runner) repoAppend(ctx context.Context, name, store string, batch, writers int, maxOps int64) (Row, error) {
+	s, closeStore, err := r.openStore(ctx, store)
+	if err != nil {
+		return Row{}, err
+	}
+	defer closeStore()
+	repo := account.NewAccountRepository(s, runtime.WithSnapshotEvery(0))
+	events := make([]account.AccountEvent, batch)
+	for i := range events {
+		events[i] = sampleDeposit
+	}
+	versions := make([]uint64, writers)
+	ids := make([]string, writers)
+	for w := range ids {
+		ids[w] = fmt.Sprintf("writer-%d", w)
+	}
+	res, err := drive(ctx, r.cfg.Progress, name+" "+store+" repository", writers, maxOps, r.lim.appendTime, func(ctx context.Context, w int) error {
+		v, err := repo.Append(ctx, ids[w], versions[w], events...)
+		versions[w] = v
+		return err
+	})
+	if err != nil {
+		return Row{}, err
+	}
+	row := Row{Case: name, Group: "append", Subject: store + " repository (generated, encoding included)", Kind: KindCqrsgen, Synced: durable(store), Batch: batch, Writers: writers}
+	res.fill(&row, batch)
+	return row, nil
 }
 
 // storeAppend appends batches of store-level events, each writer to its own
@@ -72,9 +111,13 @@ func (r *runner) storeAppend(ctx context.Context, name, store string, batch, wri
 	defer closeStore()
 	events := sampleBatch(batch)
 	versions := make([]uint64, writers)
+	streams := make([]runtime.StreamID, writers)
+	for w := range streams {
+		streams[w] = runtime.StreamID{Type: streamType, ID: fmt.Sprintf("writer-%d", w)}
+	}
 	res, err := drive(ctx, r.cfg.Progress, name+" "+store, writers, maxOps, r.lim.appendTime, func(ctx context.Context, w int) error {
 		out, err := s.Append(ctx, runtime.AppendRequest{
-			Stream:   runtime.StreamID{Type: streamType, ID: fmt.Sprintf("writer-%d", w)},
+			Stream:   streams[w],
 			Expected: versions[w],
 			Events:   events,
 		})

@@ -21,7 +21,7 @@ type codecImpl struct {
 
 // generatedCodec, when set (generated.go), returns the generated codec of
 // the bank example's Deposited event.
-var generatedCodec func() (codecImpl, error)
+var generatedCodec func() ([]codecImpl, error)
 
 func reflectionCodec() codecImpl {
 	encoded := samplePayload()
@@ -47,7 +47,7 @@ func (r *runner) codecCases(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		impls = append(impls, g)
+		impls = append(impls, g...)
 	}
 	limit := reflectionCodec()
 	for _, dir := range []string{"encode", "decode"} {
@@ -67,13 +67,21 @@ func (r *runner) codecCases(ctx context.Context) error {
 		}
 		limitRow.Note = "msgpack.Marshal / msgpack.Unmarshal of a struct"
 		r.add(limitRow)
+		// Each generated row is compared with the limit row just before it
+		// (the same path with reflection msgpack), or the raw one.
+		prev := limitRow
 		for _, c := range impls {
 			row, err := r.measureCodec(ctx, name, c.subject, c.kind, pick(c))
 			if err != nil {
 				return err
 			}
 			row.Note = c.note
-			ratioNs(&row, limitRow)
+			if c.kind == KindLimit {
+				ratioNs(&row, limitRow)
+				prev = row
+			} else {
+				ratioNs(&row, prev)
+			}
 			r.add(row)
 		}
 	}

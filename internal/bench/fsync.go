@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
 )
 
 // fsyncCase measures the data directory's raw fsync rate: one goroutine
@@ -49,4 +48,3 @@ func (r *runner) measureFsync(ctx context.Context) (Row, error) {
 	res.fill(&row, 1)
 	return row, nil
 }
-

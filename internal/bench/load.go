@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -131,20 +133,34 @@ func (r *runner) loadStore(ctx context.Context, store string, cases []int, raw *
 		return err
 	}
 	defer closeStore()
-	body := snapshotBody()
 	err = r.forEachAggregate(ctx, func(ctx context.Context, size int, snap bool, i int) error {
-		stream := runtime.StreamID{Type: streamType, ID: aggID(size, snap, i)}
+		every := uint64(0)
+		if snap {
+			every = uint64(size)
+		}
+		repo := account.NewAccountRepository(s, runtime.WithSnapshotEvery(every), runtime.WithErrorHandler(func(err error) {
+			fmt.Fprintf(r.cfg.Log, "cqrsbench: populating: %v\n", err)
+		}))
+		id := aggID(size, snap, i)
 		var v uint64
 		for v < uint64(size) {
 			n := min(100, size-int(v))
-			res, err := s.Append(ctx, runtime.AppendRequest{Stream: stream, Expected: v, Events: sampleBatch(n)})
-			if err != nil {
-				return fmt.Errorf("bench: populating %s: %w", stream, err)
+			events := make([]account.AccountEvent, n)
+			for j := range events {
+				events[j] = sampleDeposit
 			}
-			v = res.LastVersion
+			if v == 0 {
+				events[0] = account.Opened{Owner: "bench owner " + id, At: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+			}
+			var err error
+			if v, err = repo.Append(ctx, id, v, events...); err != nil {
+				return fmt.Errorf("bench: populating %s: %w", id, err)
+			}
 		}
 		if snap {
-			return s.SaveSnapshot(ctx, runtime.Snapshot{Stream: stream, Version: v, Schema: "bench", Data: body})
+			if _, err := s.LoadSnapshot(ctx, runtime.StreamID{Type: account.AccountStreamType, ID: id}); err != nil {
+				return fmt.Errorf("bench: no snapshot of %s after populating: %w", id, err)
+			}
 		}
 		return nil
 	})
@@ -198,6 +214,30 @@ func (r *runner) loadStore(ctx context.Context, store string, cases []int, raw *
 			r.add(limit)
 		}
 		r.add(row)
+
+		repo := account.NewAccountRepository(s)
+		next.Store(0)
+		res, err = drive(ctx, r.cfg.Progress, name+" "+store+" repository", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
+			id := aggID(size, snap, int(next.Add(1))%aggs)
+			state, v, err := repo.Load(ctx, id)
+			if err != nil {
+				return err
+			}
+			if v != uint64(size) || state.Deposits != size-1 {
+				return fmt.Errorf("bench: loaded %s at version %d with %d deposits, want %d and %d", id, v, state.Deposits, size, size-1)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		repoRow := Row{Case: name, Group: "load", Subject: store + " repository Load (generated decode + apply)", Kind: KindCqrsgen, Batch: size}
+		res.fill(&repoRow, size)
+		if snap {
+			repoRow.Events, repoRow.EventsPerSec = 0, 0
+		}
+		ratioP50(&repoRow, row)
+		r.add(repoRow)
 	}
 	return nil
 }
