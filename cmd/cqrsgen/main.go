@@ -84,6 +84,10 @@ func run(args []string, stderr io.Writer) error {
 	var problems generate.Problems
 	if errors.As(err, &problems) {
 		for _, p := range problems {
+			if p.Pos.File == "" { // a go list error about no file
+				fmt.Fprintf(stderr, "cqrsgen: %s\n", p.Msg)
+				continue
+			}
 			fmt.Fprintf(stderr, "%s:%d:%d: %s\n", relative(cwd, p.Pos.File), p.Pos.Line, p.Pos.Col, p.Msg)
 		}
 		return errReported
@@ -115,9 +119,6 @@ func run(args []string, stderr io.Writer) error {
 // relative shortens file to a path relative to dir the way the go command
 // does: ./x.go below dir, the shorter of relative and absolute otherwise.
 func relative(dir, file string) string {
-	if file == "" {
-		return "-"
-	}
 	rel, err := filepath.Rel(dir, file)
 	switch {
 	case err != nil:
