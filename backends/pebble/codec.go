@@ -1,0 +1,412 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// Key layout (see docs/storage.md). Every key starts with a one-byte tag,
+// so the key spaces never overlap.
+const (
+	tagMeta       = 'm' // m<name>                      → meta values (format, counters)
+	tagEvent      = 'p' // p<position:8>                → event record (envelope)
+	tagStream     = 's' // s<streamKey><version:8>      → position:8
+	tagSnapshot   = 'n' // n<streamKey>                 → snapshot envelope
+	tagIdem       = 'i' // i<key bytes>                 → idempotency envelope
+	tagCheckpoint = 'c' // c<name bytes>                → checkpoint envelope
+)
+
+var (
+	keyFormat   = []byte("mformat")
+	keyCounters = []byte("mcounters")
+)
+
+// envelope versions (first byte of every value we write).
+const (
+	recordV1     = 1
+	snapshotV1   = 1
+	idemV1       = 1
+	checkpointV1 = 1
+	countersV1   = 1
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errChecksum is the cause of a DecodeError when a value's checksum does
+// not match its bytes.
+var errChecksum = errors.New("checksum mismatch")
+
+// errTruncated is the cause when a value ends early or a length prefix
+// points past its end.
+var errTruncated = errors.New("truncated or malformed value")
+
+// appendStreamKey appends the injective encoding of s: uvarint length of
+// Type, Type, uvarint length of ID, ID. The encoding is prefix-free: no
+// stream's encoding is a prefix of another's.
+func appendStreamKey(b []byte, s runtime.StreamID) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s.Type)))
+	b = append(b, s.Type...)
+	b = binary.AppendUvarint(b, uint64(len(s.ID)))
+	return append(b, s.ID...)
+}
+
+func eventKey(b []byte, pos uint64) []byte {
+	b = append(b, tagEvent)
+	return binary.BigEndian.AppendUint64(b, pos)
+}
+
+func streamIndexPrefix(b []byte, s runtime.StreamID) []byte {
+	b = append(b, tagStream)
+	return appendStreamKey(b, s)
+}
+
+func streamIndexKey(b []byte, s runtime.StreamID, version uint64) []byte {
+	return binary.BigEndian.AppendUint64(streamIndexPrefix(b, s), version)
+}
+
+func snapshotKey(s runtime.StreamID) []byte {
+	return appendStreamKey([]byte{tagSnapshot}, s)
+}
+
+func idemKey(key string) []byte {
+	return append([]byte{tagIdem}, key...)
+}
+
+func checkpointKey(name string) []byte {
+	return append([]byte{tagCheckpoint}, name...)
+}
+
+// prefixEnd returns the smallest key greater than every key that starts
+// with prefix (nil when there is none).
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// sealed appends the crc32c of b to b.
+func seal(b []byte) []byte {
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// unseal checks the trailing checksum and returns the body without it.
+func unseal(b []byte) ([]byte, error) {
+	if len(b) < 5 {
+		return nil, errTruncated
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return nil, errChecksum
+	}
+	return body, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+// encodeRecord appends the record envelope of one event:
+//
+//	u8 version=1 | str type | str id | uvarint version | uvarint position |
+//	str name | uvarint schema | varint unix seconds | uvarint nanos |
+//	uvarint #metadata | (str key | str value)* | str data | u32 crc32c (LE)
+//
+// where str is a uvarint length followed by the bytes. Metadata pairs are
+// written in sorted key order so that equal records encode identically.
+func encodeRecord(b []byte, r *runtime.Record, sortedKeys []string) []byte {
+	start := len(b)
+	b = append(b, recordV1)
+	b = appendString(b, r.Stream.Type)
+	b = appendString(b, r.Stream.ID)
+	b = binary.AppendUvarint(b, r.Version)
+	b = binary.AppendUvarint(b, r.Position)
+	b = appendString(b, r.Name)
+	b = binary.AppendUvarint(b, uint64(r.Schema))
+	b = appendTime(b, r.Time)
+	b = binary.AppendUvarint(b, uint64(len(sortedKeys)))
+	for _, k := range sortedKeys {
+		b = appendString(b, k)
+		b = appendString(b, r.Metadata[k])
+	}
+	b = appendString(b, string(r.Data))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// reader decodes a value without ever allocating more than the bytes it
+// holds: every length is checked against what remains first.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.fail()
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) fail() {
+	if r.err == nil {
+		r.err = errTruncated
+	}
+	r.b = nil
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// bytes returns the next length-prefixed field, aliasing the input.
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) string() string { return string(r.bytes()) }
+
+func (r *reader) time() time.Time {
+	sec := r.varint()
+	nsec := r.uvarint()
+	if r.err != nil || nsec >= 1e9 {
+		r.fail()
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+func (r *reader) u32() uint32 {
+	v := r.uvarint()
+	if v > math.MaxUint32 {
+		r.fail()
+	}
+	return uint32(v)
+}
+
+// decodeRecord decodes a record envelope. It never panics and never trusts
+// a length before checking it against the remaining bytes.
+func decodeRecord(v []byte) (runtime.Record, error) {
+	body, err := unseal(v)
+	if err != nil {
+		return runtime.Record{}, err
+	}
+	return parseRecord(body)
+}
+
+// parseRecord parses a record body (without checksum verification).
+func parseRecord(body []byte) (runtime.Record, error) {
+	r := reader{b: body}
+	var rec runtime.Record
+	if ver := r.byte(); r.err == nil && ver != recordV1 {
+		return rec, fmt.Errorf("unknown record envelope version %d", ver)
+	}
+	rec.Stream.Type = r.string()
+	rec.Stream.ID = r.string()
+	rec.Version = r.uvarint()
+	rec.Position = r.uvarint()
+	rec.Name = r.string()
+	rec.Schema = r.u32()
+	rec.Time = r.time()
+	n := r.uvarint()
+	// Each pair takes at least two bytes, so n is bounded by what remains.
+	if r.err == nil && n > uint64(len(r.b))/2 {
+		r.fail()
+	}
+	if r.err == nil && n > 0 {
+		rec.Metadata = make(map[string]string, n)
+		for range n {
+			k := r.string()
+			rec.Metadata[k] = r.string()
+		}
+	}
+	if data := r.bytes(); r.err == nil {
+		rec.Data = append([]byte{}, data...)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	if r.err != nil {
+		return runtime.Record{}, r.err
+	}
+	return rec, nil
+}
+
+// peekRecordHeader returns the stream and version a damaged record claims,
+// for error messages only.
+func peekRecordHeader(v []byte) (runtime.StreamID, uint64, bool) {
+	r := reader{b: v}
+	r.byte()
+	var s runtime.StreamID
+	s.Type = r.string()
+	s.ID = r.string()
+	ver := r.uvarint()
+	return s, ver, r.err == nil
+}
+
+func encodeSnapshot(s runtime.Snapshot) []byte {
+	b := make([]byte, 0, 32+len(s.Schema)+len(s.Data))
+	b = append(b, snapshotV1)
+	b = binary.AppendUvarint(b, s.Version)
+	b = appendString(b, s.Schema)
+	b = appendTime(b, s.Time)
+	b = appendString(b, string(s.Data))
+	return seal(b)
+}
+
+func decodeSnapshot(stream runtime.StreamID, v []byte) (runtime.Snapshot, error) {
+	body, err := unseal(v)
+	if err != nil {
+		return runtime.Snapshot{}, err
+	}
+	r := reader{b: body}
+	if ver := r.byte(); r.err == nil && ver != snapshotV1 {
+		return runtime.Snapshot{}, fmt.Errorf("unknown snapshot envelope version %d", ver)
+	}
+	s := runtime.Snapshot{Stream: stream}
+	s.Version = r.uvarint()
+	s.Schema = r.string()
+	s.Time = r.time()
+	if d := r.bytes(); r.err == nil {
+		s.Data = append([]byte{}, d...)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	return s, r.err
+}
+
+func encodeIdem(rec runtime.IdempotencyRecord) []byte {
+	b := make([]byte, 0, 40+len(rec.Stream.Type)+len(rec.Stream.ID))
+	b = append(b, idemV1)
+	b = appendString(b, rec.Stream.Type)
+	b = appendString(b, rec.Stream.ID)
+	b = binary.AppendUvarint(b, rec.Version)
+	b = binary.AppendUvarint(b, rec.Position)
+	b = appendTime(b, rec.Time)
+	return seal(b)
+}
+
+func decodeIdem(key string, v []byte) (runtime.IdempotencyRecord, error) {
+	body, err := unseal(v)
+	if err != nil {
+		return runtime.IdempotencyRecord{}, err
+	}
+	r := reader{b: body}
+	if ver := r.byte(); r.err == nil && ver != idemV1 {
+		return runtime.IdempotencyRecord{}, fmt.Errorf("unknown idempotency envelope version %d", ver)
+	}
+	rec := runtime.IdempotencyRecord{Key: key}
+	rec.Stream.Type = r.string()
+	rec.Stream.ID = r.string()
+	rec.Version = r.uvarint()
+	rec.Position = r.uvarint()
+	rec.Time = r.time()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	return rec, r.err
+}
+
+func encodeCheckpoint(pos uint64) []byte {
+	b := []byte{checkpointV1}
+	return seal(binary.AppendUvarint(b, pos))
+}
+
+func decodeCheckpoint(v []byte) (uint64, error) {
+	body, err := unseal(v)
+	if err != nil {
+		return 0, err
+	}
+	r := reader{b: body}
+	if ver := r.byte(); r.err == nil && ver != checkpointV1 {
+		return 0, fmt.Errorf("unknown checkpoint envelope version %d", ver)
+	}
+	p := r.uvarint()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	return p, r.err
+}
+
+// counters are the store-wide figures kept in one key, rewritten in every
+// writer batch so they are always consistent with the data.
+type counters struct {
+	Events, Streams, Snapshots, Checkpoints, IdempotencyKeys uint64
+}
+
+func encodeCounters(c counters) []byte {
+	b := []byte{countersV1}
+	for _, v := range []uint64{c.Events, c.Streams, c.Snapshots, c.Checkpoints, c.IdempotencyKeys} {
+		b = binary.AppendUvarint(b, v)
+	}
+	return seal(b)
+}
+
+func decodeCounters(v []byte) (counters, error) {
+	body, err := unseal(v)
+	if err != nil {
+		return counters{}, err
+	}
+	r := reader{b: body}
+	if ver := r.byte(); r.err == nil && ver != countersV1 {
+		return counters{}, fmt.Errorf("unknown counters envelope version %d", ver)
+	}
+	var c counters
+	c.Events = r.uvarint()
+	c.Streams = r.uvarint()
+	c.Snapshots = r.uvarint()
+	c.Checkpoints = r.uvarint()
+	c.IdempotencyKeys = r.uvarint()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	return c, r.err
+}

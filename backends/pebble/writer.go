@@ -1,0 +1,482 @@
+package pebble
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+type opKind uint8
+
+const (
+	opAppend opKind = iota
+	opSnapshot
+	opCheckpoint
+	opIdem
+	opFlush
+)
+
+// op is one queued mutation and, once done is closed, its answer.
+type op struct {
+	kind opKind
+	ctx  context.Context
+
+	req  runtime.AppendRequest
+	snap runtime.Snapshot
+	name string
+	pos  uint64
+	idem runtime.IdempotencyRecord
+
+	res  runtime.AppendResult
+	err  error
+	done chan struct{}
+}
+
+func (o *op) size() int {
+	switch o.kind {
+	case opAppend:
+		n := 0
+		for _, e := range o.req.Events {
+			n += runtime.EventSize(e) + len(e.Name) + 64
+		}
+		return n
+	case opSnapshot:
+		return len(o.snap.Data) + len(o.snap.Schema)
+	}
+	return 64
+}
+
+// submit queues o for the writer and waits for its answer.
+func (s *Store) submit(opName string, o *op) error {
+	if err := runtime.ContextErr(o.ctx, opName); err != nil {
+		return err
+	}
+	if err := s.failure(); err != nil {
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", opName, err)
+	}
+	o.done = make(chan struct{})
+	s.qmu.Lock()
+	if s.qclosed {
+		s.qmu.Unlock()
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", opName, runtime.ErrClosed)
+	}
+	s.queue = append(s.queue, o)
+	s.qmu.Unlock()
+	s.signal()
+	<-o.done
+	return o.err
+}
+
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the writer goroutine.
+func (s *Store) run() {
+	defer close(s.done)
+	var tick <-chan time.Time
+	if s.opts.noSync && s.opts.syncEvery > 0 {
+		t := time.NewTicker(s.opts.syncEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	w := &writer{s: s, batch: s.db.NewBatch()}
+	defer func() { _ = w.batch.Close() }()
+	for {
+		s.qmu.Lock()
+		ops := s.queue
+		s.queue = nil
+		closing := s.qclosed
+		s.qmu.Unlock()
+		if len(ops) == 0 {
+			if closing {
+				if s.opts.noSync {
+					w.commit(nil, true)
+				}
+				return
+			}
+			select {
+			case <-s.wake:
+			case <-tick:
+				if s.acked != s.durableNow() {
+					w.commit(nil, true)
+				}
+			}
+			continue
+		}
+		for len(ops) > 0 {
+			n, bytes := 0, 0
+			for n < len(ops) && (n == 0 || bytes+ops[n].size() <= maxGroupBytes) {
+				bytes += ops[n].size()
+				n++
+			}
+			w.group(ops[:n])
+			ops = ops[n:]
+		}
+	}
+}
+
+func (s *Store) durableNow() uint64 {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.durable
+}
+
+// writer holds the writer goroutine's scratch state.
+type writer struct {
+	s     *Store
+	batch *pebbledb.Batch
+	buf   []byte
+	keys  []string
+
+	// per group
+	versions  map[string]uint64 // stream key → version after this group's earlier requests
+	newIdem   map[string]runtime.IdempotencyRecord
+	snapVers  map[string]uint64
+	newCkpt   map[string]bool
+	ctr       counters
+	pos       uint64
+	accepted  []*op
+	needsSync bool
+}
+
+// group checks, writes and commits ops as one batch.
+func (w *writer) group(ops []*op) {
+	s := w.s
+	if err := s.failure(); err != nil {
+		for _, o := range ops {
+			o.err = err
+			close(o.done)
+		}
+		return
+	}
+	w.versions = make(map[string]uint64)
+	w.newIdem = nil
+	w.snapVers = nil
+	w.newCkpt = nil
+	s.stateMu.Lock()
+	w.ctr = s.ctr
+	s.stateMu.Unlock()
+	w.pos = s.acked
+	w.accepted = w.accepted[:0]
+	w.needsSync = !s.opts.noSync
+	flush := false
+	for _, o := range ops {
+		if err := runtime.ContextErr(o.ctx, opNames[o.kind]); err != nil {
+			o.err = err
+			close(o.done)
+			continue
+		}
+		var err error
+		switch o.kind {
+		case opAppend:
+			err = w.append(o)
+		case opSnapshot:
+			err = w.snapshot(o)
+		case opCheckpoint:
+			err = w.checkpoint(o)
+		case opIdem:
+			err = w.saveIdem(o)
+		case opFlush:
+			w.needsSync, flush = true, true
+		}
+		if err != nil {
+			o.err = err
+			close(o.done)
+			continue
+		}
+		w.accepted = append(w.accepted, o)
+	}
+	if len(w.accepted) == 0 && !flush {
+		return
+	}
+	w.commit(w.accepted, w.needsSync)
+}
+
+var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush"}
+
+// commit writes the counters, commits the batch and answers ops.
+func (w *writer) commit(ops []*op, sync bool) {
+	s := w.s
+	if len(ops) == 0 {
+		s.stateMu.Lock()
+		w.ctr = s.ctr
+		s.stateMu.Unlock()
+		w.pos = s.acked
+		w.versions = nil
+	}
+	_ = w.batch.Set(keyCounters, encodeCounters(w.ctr), nil)
+	wo := pebbledb.NoSync
+	if sync {
+		wo = pebbledb.Sync
+	}
+	err := w.batch.Commit(wo)
+	if err == nil {
+		err = s.failure()
+	}
+	if w.batch.Len() > 4<<20 {
+		_ = w.batch.Close()
+		w.batch = s.db.NewBatch()
+	} else {
+		w.batch.Reset()
+	}
+	if err != nil {
+		err = fmt.Errorf("cqrsgen/pebble: commit: %w", err)
+		if s.failure() == nil {
+			ferr := fmt.Errorf("%w: %v", ErrFailed, err)
+			s.fatal.CompareAndSwap(nil, &ferr)
+		}
+		for _, o := range ops {
+			o.err = err
+			o.res = runtime.AppendResult{}
+			close(o.done)
+		}
+		return
+	}
+	s.stateMu.Lock()
+	s.ctr = w.ctr
+	for k, v := range w.versions {
+		s.heads[k] = v
+	}
+	if len(s.heads) > maxCachedHeads {
+		n := 0
+		for k := range s.heads { // drop an arbitrary tenth
+			delete(s.heads, k)
+			if n++; n > maxCachedHeads/10 {
+				break
+			}
+		}
+	}
+	s.stateMu.Unlock()
+
+	s.wmu.Lock()
+	s.acked = w.pos
+	if sync && s.durable != s.acked {
+		s.durable = s.acked
+		close(s.advanced)
+		s.advanced = make(chan struct{})
+	}
+	s.wmu.Unlock()
+	for _, o := range ops {
+		close(o.done)
+	}
+}
+
+const maxCachedHeads = 1 << 20
+
+// version returns the stream's version as of this group.
+func (w *writer) version(sk string, stream runtime.StreamID) (uint64, error) {
+	if v, ok := w.versions[sk]; ok {
+		return v, nil
+	}
+	s := w.s
+	s.stateMu.Lock()
+	v, ok := s.heads[sk]
+	s.stateMu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, _, err := streamHead(s.db, stream, ^uint64(0))
+	if err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// streamHead returns the last version of stream whose position is ≤ limit,
+// and that position.
+func streamHead(db *pebbledb.DB, stream runtime.StreamID, limit uint64) (uint64, uint64, error) {
+	prefix := streamIndexPrefix(nil, stream)
+	it, err := db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, 0, err
+	}
+	var ver, pos uint64
+	for ok := it.Last(); ok; ok = it.Prev() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return 0, 0, err
+		}
+		if len(k) != len(prefix)+8 || len(v) != 8 {
+			_ = it.Close()
+			return 0, 0, &runtime.DecodeError{Stream: stream, What: "stream index", Err: fmt.Errorf("malformed entry %x=%x", k, v)}
+		}
+		if p := binary.BigEndian.Uint64(v); p <= limit {
+			ver, pos = binary.BigEndian.Uint64(k[len(prefix):]), p
+			break
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return 0, 0, err
+	}
+	return ver, pos, nil
+}
+
+func (w *writer) lookupIdem(key string) (runtime.IdempotencyRecord, bool, error) {
+	if rec, ok := w.newIdem[key]; ok {
+		return rec, true, nil
+	}
+	v, err := w.s.get(idemKey(key))
+	if errors.Is(err, runtime.ErrNotFound) {
+		return runtime.IdempotencyRecord{}, false, nil
+	}
+	if err != nil {
+		return runtime.IdempotencyRecord{}, false, err
+	}
+	rec, err := decodeIdem(key, v)
+	if err != nil {
+		return rec, false, &runtime.DecodeError{What: "idempotency record", Err: fmt.Errorf("key %q: %w", key, err)}
+	}
+	return rec, true, nil
+}
+
+func (w *writer) putIdem(rec runtime.IdempotencyRecord) {
+	if w.newIdem == nil {
+		w.newIdem = make(map[string]runtime.IdempotencyRecord)
+	}
+	w.newIdem[rec.Key] = rec
+	w.ctr.IdempotencyKeys++
+	_ = w.batch.Set(idemKey(rec.Key), encodeIdem(rec), nil)
+}
+
+func (w *writer) append(o *op) error {
+	req := &o.req
+	if req.IdempotencyKey != "" {
+		existing, ok, err := w.lookupIdem(req.IdempotencyKey)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return &runtime.DuplicateError{Existing: existing}
+		}
+	}
+	sk := string(appendStreamKey(nil, req.Stream))
+	cur, err := w.version(sk, req.Stream)
+	if err != nil {
+		return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
+	}
+	if err := runtime.CheckExpected(req.Stream, req.Expected, cur); err != nil {
+		return err
+	}
+	if uint64(len(req.Events)) > runtime.MaxVersion-cur {
+		return fmt.Errorf("%w: append to %s would pass the maximum version", runtime.ErrTooLarge, req.Stream)
+	}
+	s := w.s
+	res := runtime.AppendResult{FirstVersion: cur + 1, FirstPosition: w.pos + 1}
+	var rec runtime.Record
+	rec.Stream = req.Stream
+	for _, e := range req.Events {
+		cur++
+		w.pos++
+		rec.Version, rec.Position = cur, w.pos
+		rec.Name, rec.Schema, rec.Metadata, rec.Data = e.Name, e.Schema, e.Metadata, e.Data
+		rec.Time = runtime.NormalizeTime(e.Time, s.opts.now)
+		w.keys = w.keys[:0]
+		for k := range e.Metadata {
+			w.keys = append(w.keys, k)
+		}
+		slices.Sort(w.keys)
+		w.buf = eventKey(w.buf[:0], w.pos)
+		klen := len(w.buf)
+		w.buf = encodeRecord(w.buf, &rec, w.keys)
+		_ = w.batch.Set(w.buf[:klen], w.buf[klen:], nil)
+		w.buf = streamIndexKey(w.buf[:0], req.Stream, cur)
+		klen = len(w.buf)
+		w.buf = binary.BigEndian.AppendUint64(w.buf, w.pos)
+		_ = w.batch.Set(w.buf[:klen], w.buf[klen:], nil)
+	}
+	res.LastVersion, res.LastPosition = cur, w.pos
+	if res.FirstVersion == 1 {
+		w.ctr.Streams++
+	}
+	w.ctr.Events += uint64(len(req.Events))
+	w.versions[sk] = cur
+	if req.IdempotencyKey != "" {
+		w.putIdem(runtime.IdempotencyRecord{
+			Key: req.IdempotencyKey, Stream: req.Stream, Version: cur, Position: w.pos,
+			Time: runtime.NormalizeTime(time.Time{}, s.opts.now),
+		})
+	}
+	o.res = res
+	return nil
+}
+
+func (w *writer) snapshot(o *op) error {
+	sn := o.snap
+	key := snapshotKey(sn.Stream)
+	cur, seen := w.snapVers[string(key)]
+	if !seen {
+		v, err := w.s.get(key)
+		switch {
+		case errors.Is(err, runtime.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("cqrsgen/pebble: save snapshot of %s: %w", sn.Stream, err)
+		default:
+			old, derr := decodeSnapshot(sn.Stream, v)
+			if derr != nil {
+				// A damaged snapshot is replaced, not kept.
+				cur = 0
+			} else {
+				cur = old.Version
+			}
+			seen = true
+		}
+	}
+	if seen && cur > sn.Version {
+		return nil // snapshots never go backwards
+	}
+	if !seen {
+		w.ctr.Snapshots++
+	}
+	if w.snapVers == nil {
+		w.snapVers = make(map[string]uint64)
+	}
+	w.snapVers[string(key)] = sn.Version
+	sn.Time = runtime.NormalizeTime(sn.Time, w.s.opts.now)
+	_ = w.batch.Set(key, encodeSnapshot(sn), nil)
+	return nil
+}
+
+func (w *writer) checkpoint(o *op) error {
+	key := checkpointKey(o.name)
+	if !w.newCkpt[o.name] {
+		_, err := w.s.get(key)
+		switch {
+		case errors.Is(err, runtime.ErrNotFound):
+			w.ctr.Checkpoints++
+		case err != nil:
+			return fmt.Errorf("cqrsgen/pebble: save checkpoint %q: %w", o.name, err)
+		}
+		if w.newCkpt == nil {
+			w.newCkpt = make(map[string]bool)
+		}
+		w.newCkpt[o.name] = true
+	}
+	_ = w.batch.Set(key, encodeCheckpoint(o.pos), nil)
+	return nil
+}
+
+func (w *writer) saveIdem(o *op) error {
+	existing, ok, err := w.lookupIdem(o.idem.Key)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return &runtime.DuplicateError{Existing: existing}
+	}
+	rec := o.idem
+	rec.Time = runtime.NormalizeTime(rec.Time, w.s.opts.now)
+	w.putIdem(rec)
+	return nil
+}
