@@ -51,7 +51,11 @@ type Event struct {
 	Version uint32
 	// Struct is the event's fields.
 	Struct *Struct
-	Pos    Pos
+	// FormerNames are older wire names that decode into this event (an
+	// upcaster renamed them), in source order. Projections and sagas
+	// consume them too.
+	FormerNames []string
+	Pos         Pos
 }
 
 // Command is a type annotated //cqrs:command A.
