@@ -46,3 +46,5 @@ require (
 	golang.org/x/tools v0.40.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
 )
+
+tool github.com/cqrsgen/cqrsgen/cmd/cqrsgen
