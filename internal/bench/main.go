@@ -119,5 +119,10 @@ func writeReports(dir string, rep *Report) error {
 	if err := write(MarkdownFile, WriteMarkdown); err != nil {
 		return err
 	}
+	for name, c := range Charts(rep.Rows) {
+		if err := write(name, func(w io.Writer, _ *Report) error { return c.WriteSVG(w) }); err != nil {
+			return err
+		}
+	}
 	return write(JSONFile, WriteJSON)
 }

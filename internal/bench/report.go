@@ -154,6 +154,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		b.WriteString("\n")
 	}
 
+	if links := chartLinks(r.Rows); links != "" {
+		fmt.Fprintf(&b, "### Charts\n\nDashed lines are limit rows.\n\n%s\n", links)
+	}
+
 	for _, g := range groups {
 		var rows []Row
 		for _, row := range r.Rows {

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"encoding/xml"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -182,5 +184,64 @@ func TestRunRefusesTmpfsAndBadInput(t *testing.T) {
 				t.Fatalf("Run error = %v, want one mentioning %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestChartsAreWellFormedSVG(t *testing.T) {
+	var rows []Row
+	for _, w := range appendWriters {
+		for _, subj := range []struct {
+			name, kind string
+			rate       float64
+		}{{"raw pebble", KindLimit, 1000 * float64(w)}, {"pebble store", KindCqrsgen, 800 * float64(w)}} {
+			rows = append(rows, Row{Case: "append", Group: "append", Subject: subj.name, Kind: subj.kind, Batch: 1, Writers: w, EventsPerSec: subj.rate})
+		}
+	}
+	rows = append(rows, Row{Case: "load/events=100/no-snapshot", Group: "load", Subject: "memory <store>", Kind: KindCqrsgen, Batch: 100,
+		Latency: &Percentiles{P50: 5_000, P99: 40_000, P999: 90_000, Max: 100_000}})
+	charts := Charts(rows)
+	for _, name := range []string{"append-batch1.svg", "load-p50.svg", "load-p99.svg", "load-p999.svg"} {
+		c, ok := charts[name]
+		if !ok {
+			t.Fatalf("no chart %s among %v", name, charts)
+		}
+		var buf bytes.Buffer
+		if err := c.WriteSVG(&buf); err != nil {
+			t.Fatal(err)
+		}
+		dec := xml.NewDecoder(&buf)
+		polylines, texts := 0, ""
+		for {
+			tok, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s is not well-formed XML: %v", name, err)
+			}
+			switch tok := tok.(type) {
+			case xml.StartElement:
+				if tok.Name.Local == "polyline" {
+					polylines++
+				}
+			case xml.CharData:
+				texts += string(tok) + "\n"
+			}
+		}
+		want := len(c.Series)
+		if name != "append-batch1.svg" {
+			want = 0 // one point per series: no line
+		}
+		if polylines != want {
+			t.Errorf("%s: %d polylines, want %d", name, polylines, want)
+		}
+		for _, s := range c.Series {
+			if !strings.Contains(texts, s.Name) {
+				t.Errorf("%s: legend lacks %q", name, s.Name)
+			}
+		}
+	}
+	if _, ok := charts["append-batch100.svg"]; ok {
+		t.Errorf("chart for batch 100 without rows")
 	}
 }
