@@ -15,6 +15,10 @@
 //     idempotency keys, and reads typed [Envelope] streams.
 //   - [Subscribe] follows the whole log of a store from a position: first
 //     what is already stored, then live, without loss or duplicates.
+//   - [ProjectionGroup] and [RunProjection] feed read models ([Projection])
+//     from the whole log: from a persisted checkpoint, then live;
+//     at-least-once, or exactly-once when the read model owns its position;
+//     exact, crash-safe rebuilds; a status per projection.
 //
 // Versions are per stream and 1-based: after n events a stream is at
 // version n, and a stream that does not exist is at version 0 ([NoStream]).
