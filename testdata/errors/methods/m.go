@@ -2,8 +2,8 @@ package methods
 
 //cqrs:aggregate
 type Account struct {
-	Balance       int64
-	ApplyAudited  func(Audited)
+	Balance      int64
+	ApplyAudited func(Audited)
 }
 
 //cqrs:event Account
