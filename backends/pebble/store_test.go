@@ -1,0 +1,444 @@
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func openT(t *testing.T, dir string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(dir, append([]Option{WithLogger(quiet)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ev(data string) runtime.EventData {
+	return runtime.EventData{Name: "E", Schema: 1, Data: []byte(data), Metadata: map[string]string{"k": data}}
+}
+
+func collect(t *testing.T, seq func(func(runtime.Record, error) bool)) ([]runtime.Record, error) {
+	t.Helper()
+	var out []runtime.Record
+	for r, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func TestStreamKeyInjective(t *testing.T) {
+	pairs := []runtime.StreamID{
+		{Type: "a", ID: "bc"}, {Type: "ab", ID: "c"}, {Type: "a", ID: "b"}, {Type: "a\x01", ID: "b"},
+		{Type: "a", ID: "b\x00"}, {Type: "\x01a", ID: "b"}, {Type: "a", ID: strings.Repeat("x", 200)},
+		{Type: "a", ID: strings.Repeat("x", 128)}, {Type: strings.Repeat("x", 128), ID: "a"},
+	}
+	seen := map[string]runtime.StreamID{}
+	for _, p := range pairs {
+		k := string(appendStreamKey(nil, p))
+		if q, ok := seen[k]; ok {
+			t.Fatalf("%v and %v share key %x", p, q, k)
+		}
+		seen[k] = p
+	}
+	for _, p := range pairs {
+		for _, q := range pairs {
+			if p != q && bytes.HasPrefix(appendStreamKey(nil, q), appendStreamKey(nil, p)) {
+				t.Errorf("key of %v is a prefix of the key of %v", p, q)
+			}
+		}
+	}
+}
+
+func TestRecordRoundTripAndDamage(t *testing.T) {
+	rec := runtime.Record{
+		Stream: runtime.StreamID{Type: "Account", ID: "a-1"}, Version: 7, Position: 1 << 40,
+		Name: "Deposited", Schema: 3, Time: time.Date(1500, 1, 2, 3, 4, 5, 6, time.UTC),
+		Metadata: map[string]string{"b": "2", "a": "1"}, Data: []byte("payload"),
+	}
+	enc := encodeRecord(nil, &rec, []string{"a", "b"})
+	got, err := decodeRecord(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Stream != rec.Stream || got.Version != rec.Version || got.Position != rec.Position || got.Name != rec.Name ||
+		got.Schema != rec.Schema || !got.Time.Equal(rec.Time) || string(got.Data) != "payload" || got.Metadata["a"] != "1" || got.Metadata["b"] != "2" || len(got.Metadata) != 2 {
+		t.Fatalf("round trip: got %+v, want %+v", got, rec)
+	}
+	// Every single-bit flip and every truncation is detected.
+	for i := range enc {
+		for bit := range 8 {
+			b := bytes.Clone(enc)
+			b[i] ^= 1 << bit
+			if _, err := decodeRecord(b); err == nil {
+				t.Fatalf("flip of bit %d of byte %d not detected", bit, i)
+			}
+		}
+	}
+	for n := range len(enc) {
+		if _, err := decodeRecord(enc[:n]); err == nil {
+			t.Fatalf("truncation to %d bytes not detected", n)
+		}
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	rec := runtime.Record{Stream: runtime.StreamID{Type: "T", ID: "i"}, Version: 1, Position: 1, Name: "E", Data: []byte("x")}
+	f.Add(encodeRecord(nil, &rec, nil))
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// Also bypass the checksum to exercise the parser on arbitrary bytes.
+		_, _ = decodeRecord(b)
+		_, _ = parseRecord(b)
+		_, _ = decodeSnapshot(runtime.StreamID{Type: "T", ID: "i"}, b)
+		_, _ = decodeIdem("k", b)
+		_, _ = decodeCounters(b)
+	})
+}
+
+func TestParseHugeLengthPrefix(t *testing.T) {
+	// A metadata count and a data length far beyond the value must fail
+	// without allocating them.
+	b := []byte{recordV1, 1, 'T', 1, 'i', 1, 1, 1, 'E', 1, 0, 0}
+	b = binary.AppendUvarint(b, 1<<40)
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := parseRecord(b); err == nil {
+			t.Fatal("huge metadata count accepted")
+		}
+	})
+	if allocs > 4 {
+		t.Errorf("%v allocations for a rejected value", allocs)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Run("DoubleOpen", func(t *testing.T) {
+		dir := t.TempDir()
+		s := openT(t, dir)
+		defer s.Close()
+		_, err := Open(dir, WithLogger(quiet))
+		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+			t.Fatalf("second Open: %v, want ErrLocked naming %s", err, dir)
+		}
+		// The first store is unharmed.
+		if _, err := s.Append(context.Background(), runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "x"}, Events: []runtime.EventData{ev("a")}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("NotAStore", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hi"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(dir, WithLogger(quiet))
+		if !errors.Is(err, ErrNotStore) || !strings.Contains(err.Error(), dir) {
+			t.Fatalf("Open: %v, want ErrNotStore naming %s", err, dir)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "LOCK")); err == nil {
+			t.Error("Open left a LOCK file in a foreign directory")
+		}
+	})
+	t.Run("OtherPebbleDB", func(t *testing.T) {
+		dir := t.TempDir()
+		db, err := pebbledb.Open(dir, &pebbledb.Options{Logger: &logger{s: &Store{}, l: quiet}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = db.Set([]byte("foreign"), []byte("x"), pebbledb.Sync)
+		_ = db.Close()
+		_, err = Open(dir, WithLogger(quiet))
+		if !errors.Is(err, ErrNotStore) {
+			t.Fatalf("Open: %v, want ErrNotStore", err)
+		}
+	})
+	t.Run("FileNotDir", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(f, WithLogger(quiet))
+		if err == nil || !strings.Contains(err.Error(), f) {
+			t.Fatalf("Open of a file: %v, want an error naming %s", err, f)
+		}
+	})
+	t.Run("NewerFormat", func(t *testing.T) {
+		dir := t.TempDir()
+		s := openT(t, dir)
+		s.Close()
+		db, err := pebbledb.Open(dir, &pebbledb.Options{Logger: &logger{s: &Store{}, l: quiet}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = db.Set(keyFormat, binary.AppendUvarint(nil, FormatVersion+1), pebbledb.Sync)
+		_ = db.Close()
+		_, err = Open(dir, WithLogger(quiet))
+		want := fmt.Sprintf("format version %d; this build reads format version %d", FormatVersion+1, FormatVersion)
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Open: %v, want ErrFormat naming %s and %q", err, dir, want)
+		}
+	})
+}
+
+// TestCorruptRecord damages a stored record through a raw Pebble handle and
+// expects typed errors naming the stream and version.
+func TestCorruptRecord(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openT(t, dir)
+	st := runtime.StreamID{Type: "Account", ID: "acc-9"}
+	for i := range 3 {
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{ev(fmt.Sprint("e", i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"FlipDataByte", func(b []byte) []byte { b[len(b)-6] ^= 0x40; return b }},
+		{"FlipHeaderByte", func(b []byte) []byte { b[3] ^= 0x01; return b }},
+		{"Truncate", func(b []byte) []byte { return b[:len(b)/2] }},
+		{"Empty", func([]byte) []byte { return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := pebbledb.Open(dir, &pebbledb.Options{Logger: &logger{s: &Store{}, l: quiet}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := eventKey(nil, 2)
+			v, c, err := db.Get(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig := bytes.Clone(v)
+			c.Close()
+			if err := db.Set(key, tc.damage(bytes.Clone(orig)), pebbledb.Sync); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			defer func() {
+				db, err := pebbledb.Open(dir, &pebbledb.Options{Logger: &logger{s: &Store{}, l: quiet}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = db.Set(key, orig, pebbledb.Sync)
+				db.Close()
+			}()
+
+			s := openT(t, dir)
+			defer s.Close()
+			recs, err := collect(t, s.ReadStream(ctx, st, 0))
+			var de *runtime.DecodeError
+			if !errors.As(err, &de) || !errors.Is(err, runtime.ErrCorrupt) || de.Stream != st || de.Version != 2 || de.Position != 2 {
+				t.Fatalf("ReadStream: %v, want a DecodeError for %s version 2", err, st)
+			}
+			if len(recs) != 1 || string(recs[0].Data) != "e0" {
+				t.Fatalf("ReadStream yielded %d records before the damage, want 1", len(recs))
+			}
+			recs, err = collect(t, s.ReadAll(ctx, 0))
+			if !errors.As(err, &de) || de.Position != 2 || len(recs) != 1 {
+				t.Fatalf("ReadAll: %v after %d records, want a DecodeError at position 2 after 1", err, len(recs))
+			}
+			if !strings.Contains(err.Error(), "position 2") {
+				t.Errorf("error %q does not name the position", err)
+			}
+		})
+	}
+}
+
+func TestCloseEndsOpenIterators(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, t.TempDir())
+	st := runtime.StreamID{Type: "T", ID: "x"}
+	for range 5 {
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{ev("a"), ev("b")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		seq  func() func(func(runtime.Record, error) bool)
+	}{
+		{"ReadStream", func() func(func(runtime.Record, error) bool) { return s.ReadStream(ctx, st, 0) }},
+		{"ReadAll", func() func(func(runtime.Record, error) bool) { return s.ReadAll(ctx, 0) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s2 := openT(t, t.TempDir())
+			_ = s2 // a second store whose iterators must not matter
+			var n int
+			var last error
+			ran := false
+			for _, err := range tc.seq() {
+				if err != nil {
+					last = err
+					break
+				}
+				n++
+				if n == 3 && !ran {
+					ran = true
+					if tc.name == "ReadAll" {
+						if err := s.Close(); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			s2.Close()
+			if tc.name == "ReadStream" {
+				// Break early: the iterator must be released.
+				for range s.ReadStream(ctx, st, 0) {
+					break
+				}
+				s.itersMu.Lock()
+				open := len(s.iters)
+				s.itersMu.Unlock()
+				if open != 0 {
+					t.Fatalf("%d iterators open after the loops ended", open)
+				}
+				return
+			}
+			if !errors.Is(last, runtime.ErrClosed) || n != 3 {
+				t.Fatalf("after Close mid-loop: %d records then %v, want 3 then ErrClosed", n, last)
+			}
+		})
+	}
+	if err := s.Close(); !errors.Is(err, runtime.ErrClosed) {
+		t.Fatalf("second Close: %v, want ErrClosed", err)
+	}
+	if _, err := s.Stats(ctx); !errors.Is(err, runtime.ErrClosed) {
+		t.Fatalf("Stats after Close: %v", err)
+	}
+}
+
+// TestFatalFailsStore simulates Pebble calling Logger.Fatalf: the process
+// must survive and the store refuse further work.
+func TestFatalFailsStore(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	st := runtime.StreamID{Type: "T", ID: "x"}
+	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Events: []runtime.EventData{ev("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	(&logger{s: s, l: quiet}).Fatalf("pebble: fatal commit error: %v", errors.New("disk on fire"))
+	_, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: 1, Events: []runtime.EventData{ev("b")}})
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Append after fatal: %v, want ErrFailed", err)
+	}
+	if _, err := s.StreamVersion(ctx, st); !errors.Is(err, ErrFailed) {
+		t.Fatalf("StreamVersion after fatal: %v, want ErrFailed", err)
+	}
+}
+
+// TestGroupConflictFailsAlone queues many appends with the same expected
+// version at once: exactly one per round wins, the rest conflict, and the
+// winners' positions are gap-free.
+func TestGroupConflictFailsAlone(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	st := runtime.StreamID{Type: "T", ID: "hot"}
+	const writers, rounds = 32, 20
+	for round := range rounds {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins, conflicts := 0, 0
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// A second stream per writer shares the group.
+				other := runtime.StreamID{Type: "T", ID: fmt.Sprint("w", w)}
+				if _, err := s.Append(ctx, runtime.AppendRequest{Stream: other, Expected: runtime.AnyVersion, Events: []runtime.EventData{ev("o")}}); err != nil {
+					t.Error(err)
+				}
+				_, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: uint64(round), Events: []runtime.EventData{ev("h")}})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, runtime.ErrConflict):
+					conflicts++
+				default:
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 || conflicts != writers-1 {
+			t.Fatalf("round %d: %d wins, %d conflicts", round, wins, conflicts)
+		}
+	}
+	recs, err := collect(t, s.ReadAll(ctx, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if r.Position != uint64(i+1) {
+			t.Fatalf("record %d has position %d", i, r.Position)
+		}
+	}
+	if want := rounds * (writers + 1); len(recs) != want {
+		t.Fatalf("%d records, want %d", len(recs), want)
+	}
+	stats, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Events != uint64(len(recs)) || stats.Streams != writers+1 || stats.Head != uint64(len(recs)) {
+		t.Fatalf("Stats = %+v", stats)
+	}
+}
+
+// TestNoSyncWatermark: with relaxed syncing, appends are acknowledged and
+// readable per stream at once, but the whole log only shows them after a
+// sync.
+func TestNoSyncWatermark(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, t.TempDir(), WithNoSync(0))
+	defer s.Close()
+	st := runtime.StreamID{Type: "T", ID: "x"}
+	res, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Events: []runtime.EventData{ev("a"), ev("b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.StreamVersion(ctx, st); err != nil || v != 2 {
+		t.Fatalf("StreamVersion = %d, %v", v, err)
+	}
+	if recs, err := collect(t, s.ReadStream(ctx, st, 0)); err != nil || len(recs) != 2 {
+		t.Fatalf("ReadStream: %d records, %v", len(recs), err)
+	}
+	if h, _ := s.Head(ctx); h != 0 {
+		t.Fatalf("Head = %d before any sync, want 0", h)
+	}
+	if recs, _ := collect(t, s.ReadAll(ctx, 0)); len(recs) != 0 {
+		t.Fatalf("ReadAll showed %d unsynced records", len(recs))
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := s.Head(ctx); h != res.LastPosition {
+		t.Fatalf("Head = %d after Flush, want %d", h, res.LastPosition)
+	}
+}
