@@ -16,6 +16,18 @@
 // persist set Factory.Reopen to add the "Reopen/..." subtests, which check
 // that everything survives closing and opening the store again.
 //
+// Where the runtime.Store doc leaves room, the suite checks this reading:
+//   - Saving a snapshot older than the stored one returns nil and keeps the
+//     newer one; saving one at the same version is not checked.
+//   - Reads naming an invalid stream (ReadStream, StreamVersion,
+//     LoadSnapshot) and loads of an empty checkpoint name or idempotency key
+//     fail with ErrInvalid, like the writes.
+//   - An iterator given a cancelled context or used on a closed store
+//     yields the error before any record.
+//   - Stats.Snapshots counts streams that have a snapshot;
+//     Stats.IdempotencyKeys counts keys from Append and SaveIdempotency.
+//   - A zero event Time is stamped within a second of the Append call.
+//
 // The suite uses no wall-clock limits: a store that deadlocks is caught by
 // go test's -timeout, a store that is slow only makes the suite slow.
 package storetest
