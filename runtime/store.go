@@ -117,10 +117,12 @@ type IdempotencyRecord struct {
 // Stats are a store's counters. Extra holds backend-specific figures
 // (for Pebble: compaction and cache metrics) under stable names.
 type Stats struct {
-	Events          uint64
-	Streams         uint64
-	Snapshots       uint64
-	Checkpoints     uint64
+	Events  uint64
+	Streams uint64
+	// Snapshots counts streams that have a snapshot.
+	Snapshots   uint64
+	Checkpoints uint64
+	// IdempotencyKeys counts keys recorded by Append and SaveIdempotency.
 	IdempotencyKeys uint64
 	// Head is the last durable global position.
 	Head uint64
@@ -134,6 +136,12 @@ type Stats struct {
 // promptly with an error wrapping ctx.Err() when the context is done before
 // the call takes effect, and a method called after Close returns an error
 // wrapping ErrClosed.
+//
+// Input rules shared by reads and writes: a method naming an invalid stream
+// (empty type or id, over the length limits), an empty checkpoint name or an
+// empty idempotency key fails with ErrInvalid or ErrTooLarge, whether it
+// reads or writes. A read sequence on a done context or a closed store
+// yields that error first, before any record.
 //
 // Durability and visibility: Append returns only once the events are
 // durable (unless the backend was explicitly opened with relaxed syncing),
@@ -166,7 +174,9 @@ type Store interface {
 	Wait(ctx context.Context, after uint64) (uint64, error)
 
 	// SaveSnapshot stores s as the stream's latest snapshot unless one at a
-	// higher version is already stored (snapshots never go backwards).
+	// higher version is already stored, in which case it returns nil and
+	// keeps the newer one (snapshots never go backwards). A snapshot at the
+	// stored version replaces it.
 	SaveSnapshot(ctx context.Context, s Snapshot) error
 	// LoadSnapshot returns the stream's latest snapshot or ErrNotFound.
 	LoadSnapshot(ctx context.Context, stream StreamID) (Snapshot, error)
