@@ -310,9 +310,9 @@ func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uin
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	sk := string(appendStreamKey(nil, stream))
+	sk := appendStreamKey(nil, stream)
 	s.stateMu.Lock()
-	v, ok := s.heads[sk]
+	v, ok := s.heads[string(sk)]
 	s.stateMu.Unlock()
 	if ok {
 		return v, nil

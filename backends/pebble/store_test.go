@@ -21,7 +21,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openT(t *testing.T, dir string, opts ...Option) *Store {
+func openT(t testing.TB, dir string, opts ...Option) *Store {
 	t.Helper()
 	s, err := Open(dir, append([]Option{WithLogger(quiet)}, opts...)...)
 	if err != nil {

@@ -1,0 +1,360 @@
+package pebble
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// The raw-Pebble baselines write the same keys and bytes as the store (an
+// event record under its position key and a stream index entry per event)
+// in the same batches, with the same cache and memtable options; they skip
+// only the store's checks, bookkeeping and counters key.
+
+func benchEvent(i int) runtime.EventData {
+	return runtime.EventData{Name: "Deposited", Schema: 1, Time: time.Unix(1700000000, int64(i)).UTC(),
+		Metadata: map[string]string{"user": "u-1"}, Data: make([]byte, 100)}
+}
+
+func openRaw(b *testing.B) *pebbledb.DB {
+	b.Helper()
+	cache := pebbledb.NewCache(DefaultCacheSize)
+	defer cache.Unref()
+	db, err := pebbledb.Open(b.TempDir(), &pebbledb.Options{Cache: cache, MemTableSize: DefaultMemTableSize,
+		FormatMajorVersion: pebbledb.FormatNewest, Logger: &logger{s: &Store{}, l: quiet}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// rawPut adds the store's two keys for one event to batch.
+func rawPut(batch *pebbledb.Batch, buf []byte, st runtime.StreamID, ver, pos uint64, e runtime.EventData) []byte {
+	rec := runtime.Record{Stream: st, Version: ver, Position: pos, Name: e.Name, Schema: e.Schema, Time: e.Time, Metadata: e.Metadata, Data: e.Data}
+	buf = eventKey(buf[:0], pos)
+	k := len(buf)
+	buf = encodeRecord(buf, &rec, []string{"user"})
+	_ = batch.Set(buf[:k], buf[k:], nil)
+	buf = streamIndexKey(buf[:0], st, ver)
+	k = len(buf)
+	buf = binary.BigEndian.AppendUint64(buf, pos)
+	_ = batch.Set(buf[:k], buf[k:], nil)
+	return buf
+}
+
+func BenchmarkAppend100(b *testing.B) {
+	evs := make([]runtime.EventData, 100)
+	for i := range evs {
+		evs[i] = benchEvent(i)
+	}
+	b.Run("store", func(b *testing.B) {
+		s := openT(b, b.TempDir())
+		defer s.Close()
+		ctx := context.Background()
+		b.ResetTimer()
+		for i := range b.N {
+			st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("a-", i%1000)}
+			if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: evs}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("raw", func(b *testing.B) {
+		db := openRaw(b)
+		defer db.Close()
+		versions := map[int]uint64{}
+		var pos uint64
+		var buf []byte
+		b.ResetTimer()
+		for i := range b.N {
+			st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("a-", i%1000)}
+			batch := db.NewBatch()
+			for _, e := range evs {
+				versions[i%1000]++
+				pos++
+				buf = rawPut(batch, buf, st, versions[i%1000], pos, runtime.EventData{Name: e.Name, Schema: e.Schema, Time: e.Time, Metadata: e.Metadata, Data: e.Data})
+			}
+			if err := batch.Commit(pebbledb.Sync); err != nil {
+				b.Fatal(err)
+			}
+			batch.Close()
+		}
+		b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// runWriters splits b.N operations among n goroutines.
+func runWriters(b *testing.B, n int, f func(w, i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				f(w, i)
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkConcurrentAppend1(b *testing.B) {
+	for _, n := range []int{1, 8, 64, 256} {
+		b.Run(fmt.Sprintf("store/writers=%d", n), func(b *testing.B) {
+			s := openT(b, b.TempDir())
+			defer s.Close()
+			ctx := context.Background()
+			runWriters(b, n, func(w, i int) {
+				st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
+				if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{benchEvent(i)}}); err != nil {
+					b.Error(err)
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("raw/writers=%d", n), func(b *testing.B) {
+			db := openRaw(b)
+			defer db.Close()
+			var pos atomic.Uint64
+			vers := make([]uint64, n)
+			runWriters(b, n, func(w, i int) {
+				st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
+				batch := db.NewBatch()
+				vers[w]++
+				rawPut(batch, nil, st, vers[w], pos.Add(1), benchEvent(i))
+				if err := batch.Commit(pebbledb.Sync); err != nil {
+					b.Error(err)
+				}
+				batch.Close()
+			})
+		})
+	}
+}
+
+// fill appends `events` events to stream in batches, interleaved with an
+// equal number of events of other streams so that the stream's records
+// are spread over the log as in a real store.
+func fill(t testing.TB, s *Store, stream runtime.StreamID, events int) {
+	ctx := context.Background()
+	for done := 0; done < events; {
+		n := min(100, events-done)
+		evs := make([]runtime.EventData, n)
+		for i := range evs {
+			evs[i] = benchEvent(done + i)
+		}
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: stream, Expected: runtime.AnyVersion, Events: evs}); err != nil {
+			t.Fatal(err)
+		}
+		other := runtime.StreamID{Type: "Noise", ID: fmt.Sprint(done)}
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: other, Expected: runtime.AnyVersion, Events: evs}); err != nil {
+			t.Fatal(err)
+		}
+		done += n
+	}
+}
+
+// reportPercentiles records p50 and p99 of the durations.
+func reportPercentiles(b *testing.B, d []time.Duration) {
+	slices.Sort(d)
+	p := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Nanoseconds()) / 1e3 }
+	b.ReportMetric(p(0.50), "p50-µs")
+	b.ReportMetric(p(0.99), "p99-µs")
+}
+
+// BenchmarkLoadStream times what a repository load costs the store:
+// LoadSnapshot, then ReadStream after the snapshot's version.
+func BenchmarkLoadStream(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		events   int
+		snapshot uint64 // 0: none
+	}{
+		{"events=10", 10, 0},
+		{"events=1000/no-snapshot", 1000, 0},
+		{"events=1000/snapshot@900", 1000, 900},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := openT(b, b.TempDir())
+			defer s.Close()
+			ctx := context.Background()
+			st := runtime.StreamID{Type: "Account", ID: "hot"}
+			fill(b, s, st, tc.events)
+			if tc.snapshot > 0 {
+				if err := s.SaveSnapshot(ctx, runtime.Snapshot{Stream: st, Version: tc.snapshot, Schema: "h", Data: make([]byte, 200)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			want := tc.events - int(tc.snapshot)
+			durs := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				after := uint64(0)
+				if sn, err := s.LoadSnapshot(ctx, st); err == nil {
+					after = sn.Version
+				}
+				n := 0
+				for _, err := range s.ReadStream(ctx, st, after) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				durs = append(durs, time.Since(t0))
+				if n != want {
+					b.Fatalf("read %d events, want %d", n, want)
+				}
+			}
+			reportPercentiles(b, durs)
+		})
+	}
+}
+
+func BenchmarkReadAll(b *testing.B) {
+	s := openT(b, b.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	const total = 100_000
+	for i := range total / 1000 {
+		fill(b, s, runtime.StreamID{Type: "Account", ID: fmt.Sprint(i)}, 500)
+	}
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		for _, err := range s.ReadAll(ctx, 0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != total {
+			b.Fatalf("read %d, want %d", n, total)
+		}
+	}
+	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkLayout compares, on raw Pebble, the two layouts the storage
+// notes name: A keeps event bodies under the stream key with a position
+// index pointing to them; B (the store's) keeps bodies under the position
+// key with a stream index pointing to them. 200 streams × 500 events,
+// written round-robin so a stream's events are spread over the log.
+func BenchmarkLayout(b *testing.B) {
+	const streams, per = 200, 500
+	for _, layout := range []string{"A-body-under-stream", "B-body-under-position"} {
+		db := openRaw(b)
+		batch := db.NewBatch()
+		var pos uint64
+		var buf []byte
+		for v := uint64(1); v <= per; v++ {
+			for si := range streams {
+				st := runtime.StreamID{Type: "Account", ID: fmt.Sprint(si)}
+				pos++
+				e := benchEvent(int(pos))
+				rec := runtime.Record{Stream: st, Version: v, Position: pos, Name: e.Name, Schema: e.Schema, Time: e.Time, Metadata: e.Metadata, Data: e.Data}
+				body := encodeRecord(nil, &rec, []string{"user"})
+				sk := streamIndexKey(nil, st, v)
+				pk := eventKey(nil, pos)
+				if layout[0] == 'A' {
+					_ = batch.Set(sk, body, nil)
+					_ = batch.Set(pk, sk, nil)
+				} else {
+					_ = batch.Set(pk, body, nil)
+					buf = binary.BigEndian.AppendUint64(buf[:0], pos)
+					_ = batch.Set(sk, buf, nil)
+				}
+			}
+			if batch.Len() > 4<<20 {
+				_ = batch.Commit(pebbledb.NoSync)
+				batch = db.NewBatch()
+			}
+		}
+		_ = batch.Commit(pebbledb.Sync)
+		_ = db.Flush()
+		st := runtime.StreamID{Type: "Account", ID: "7"}
+		prefix := streamIndexPrefix(nil, st)
+		b.Run(layout+"/stream=500", func(b *testing.B) {
+			durs := make([]time.Duration, 0, b.N)
+			for range b.N {
+				t0 := time.Now()
+				n := 0
+				it, _ := db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+				if layout[0] == 'A' {
+					for ok := it.First(); ok; ok = it.Next() {
+						v, _ := it.ValueAndErr()
+						if _, err := decodeRecord(v); err != nil {
+							b.Fatal(err)
+						}
+						n++
+					}
+				} else {
+					recs, _ := db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
+					for ok := it.First(); ok; ok = it.Next() {
+						v, _ := it.ValueAndErr()
+						recs.SeekGE(eventKey(buf[:0], binary.BigEndian.Uint64(v)))
+						rv, _ := recs.ValueAndErr()
+						if _, err := decodeRecord(rv); err != nil {
+							b.Fatal(err)
+						}
+						n++
+					}
+					recs.Close()
+				}
+				it.Close()
+				durs = append(durs, time.Since(t0))
+				if n != per {
+					b.Fatalf("%d events", n)
+				}
+			}
+			reportPercentiles(b, durs)
+		})
+		b.Run(layout+"/scan-all", func(b *testing.B) {
+			for range b.N {
+				n := 0
+				it, _ := db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
+				if layout[0] == 'A' {
+					bodies, _ := db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagStream}, UpperBound: []byte{tagStream + 1}})
+					for ok := it.First(); ok; ok = it.Next() {
+						v, _ := it.ValueAndErr()
+						bodies.SeekGE(v)
+						bv, _ := bodies.ValueAndErr()
+						if _, err := decodeRecord(bv); err != nil {
+							b.Fatal(err)
+						}
+						n++
+					}
+					bodies.Close()
+				} else {
+					for ok := it.First(); ok; ok = it.Next() {
+						v, _ := it.ValueAndErr()
+						if _, err := decodeRecord(v); err != nil {
+							b.Fatal(err)
+						}
+						n++
+					}
+				}
+				it.Close()
+				if n != streams*per {
+					b.Fatalf("%d events", n)
+				}
+			}
+			b.ReportMetric(float64(b.N*streams*per)/b.Elapsed().Seconds(), "events/s")
+		})
+		db.Close()
+	}
+}
