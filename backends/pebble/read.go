@@ -310,13 +310,6 @@ func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uin
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	sk := appendStreamKey(nil, stream)
-	s.stateMu.Lock()
-	v, ok := s.heads[string(sk)]
-	s.stateMu.Unlock()
-	if ok {
-		return v, nil
-	}
 	s.wmu.Lock()
 	limit := s.acked
 	s.wmu.Unlock()

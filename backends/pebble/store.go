@@ -81,10 +81,8 @@ type Store struct {
 	advanced chan struct{} // closed and replaced whenever durable grows
 	closedCh chan struct{}
 
-	// stateMu guards heads and ctr, written by the writer after each
-	// commit.
+	// stateMu guards ctr, the counters of acknowledged groups.
 	stateMu sync.Mutex
-	heads   map[string]uint64
 	ctr     counters
 
 	fatal atomic.Pointer[error]
@@ -118,7 +116,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		done:     make(chan struct{}),
 		advanced: make(chan struct{}),
 		closedCh: make(chan struct{}),
-		heads:    make(map[string]uint64),
 	}
 	cache := pebbledb.NewCache(o.cacheSize)
 	defer cache.Unref()

@@ -89,8 +89,15 @@ func (s *Store) run() {
 		defer t.Stop()
 		tick = t.C
 	}
-	w := &writer{s: s, batch: s.db.NewBatch()}
-	defer func() { _ = w.batch.Close() }()
+	w := &writer{s: s, batch: s.db.NewBatch(), heads: make(map[string]uint64), pos: s.acked, ctr: s.ctr,
+		pipe: make(chan *pending, 256)}
+	synced := make(chan struct{})
+	go s.syncer(w.pipe, synced)
+	defer func() {
+		close(w.pipe)
+		<-synced
+		_ = w.batch.Close()
+	}()
 	for {
 		s.qmu.Lock()
 		ops := s.queue
@@ -107,7 +114,7 @@ func (s *Store) run() {
 			select {
 			case <-s.wake:
 			case <-tick:
-				if s.acked != s.durableNow() {
+				if w.pos != s.durableNow() {
 					w.commit(nil, true)
 				}
 			}
@@ -138,13 +145,18 @@ type writer struct {
 	buf   []byte
 	keys  []string
 
+	// Applied state: what the committed (possibly not yet synced) groups
+	// left behind; the next group is checked against it.
+	heads map[string]uint64 // stream key → version (a cache)
+	pos   uint64            // last applied position
+	ctr   counters          // applied counters
+	pipe  chan *pending     // applied groups, in order, to the syncer
+
 	// per group
 	versions  map[string]uint64 // stream key → version after this group's earlier requests
 	newIdem   map[string]runtime.IdempotencyRecord
 	snapVers  map[string]uint64
 	newCkpt   map[string]bool
-	ctr       counters
-	pos       uint64
 	accepted  []*op
 	needsSync bool
 }
@@ -163,11 +175,8 @@ func (w *writer) group(ops []*op) {
 	w.newIdem = nil
 	w.snapVers = nil
 	w.newCkpt = nil
-	s.stateMu.Lock()
-	w.ctr = s.ctr
-	s.stateMu.Unlock()
-	w.pos = s.acked
-	w.accepted = w.accepted[:0]
+	groupPos, groupCtr := w.pos, w.ctr
+	w.accepted = nil
 	w.needsSync = !s.opts.noSync
 	flush := false
 	for _, o := range ops {
@@ -197,77 +206,116 @@ func (w *writer) group(ops []*op) {
 		w.accepted = append(w.accepted, o)
 	}
 	if len(w.accepted) == 0 && !flush {
+		w.pos, w.ctr = groupPos, groupCtr
 		return
 	}
 	w.commit(w.accepted, w.needsSync)
 }
 
+// pending is an applied group waiting for its answer.
+type pending struct {
+	batch *pebbledb.Batch // nil unless waiting for a sync
+	ops   []*op
+	err   error
+	pos   uint64
+	ctr   counters
+	sync  bool
+}
+
 var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush"}
 
-// commit writes the counters, commits the batch and answers ops.
+// commit writes the counters and applies the batch, then hands the group
+// to the syncer, which answers ops once the batch is durable (or at once
+// with WithNoSync). Applying the next group does not wait for this one's
+// fsync: Pebble syncs the WAL in order, so the syncer answers groups in
+// order and a later group's sync covers every earlier one.
 func (w *writer) commit(ops []*op, sync bool) {
 	s := w.s
-	if len(ops) == 0 {
-		s.stateMu.Lock()
-		w.ctr = s.ctr
-		s.stateMu.Unlock()
-		w.pos = s.acked
-		w.versions = nil
-	}
 	_ = w.batch.Set(keyCounters, encodeCounters(w.ctr), nil)
-	wo := pebbledb.NoSync
+	p := &pending{ops: ops, pos: w.pos, ctr: w.ctr, sync: sync}
+	var err error
 	if sync {
-		wo = pebbledb.Sync
+		err = s.db.ApplyNoSyncWait(w.batch, pebbledb.Sync)
+		if err == nil {
+			p.batch = w.batch
+			w.batch = s.db.NewBatch()
+		}
+	} else {
+		err = w.batch.Commit(pebbledb.NoSync)
 	}
-	err := w.batch.Commit(wo)
 	if err == nil {
 		err = s.failure()
 	}
-	if w.batch.Len() > 4<<20 {
-		_ = w.batch.Close()
-		w.batch = s.db.NewBatch()
-	} else {
-		w.batch.Reset()
+	if p.batch == nil {
+		if w.batch.Len() > 4<<20 || err != nil {
+			_ = w.batch.Close()
+			w.batch = s.db.NewBatch()
+		} else {
+			w.batch.Reset()
+		}
 	}
 	if err != nil {
-		err = fmt.Errorf("cqrsgen/pebble: commit: %w", err)
-		if s.failure() == nil {
-			ferr := fmt.Errorf("%w: %v", ErrFailed, err)
-			s.fatal.CompareAndSwap(nil, &ferr)
+		p.err = err
+		// The applied state is unknown: forget the cache.
+		clear(w.heads)
+	} else {
+		for k, v := range w.versions {
+			w.heads[k] = v
 		}
-		for _, o := range ops {
-			o.err = err
-			o.res = runtime.AppendResult{}
-			close(o.done)
-		}
-		return
-	}
-	s.stateMu.Lock()
-	s.ctr = w.ctr
-	for k, v := range w.versions {
-		s.heads[k] = v
-	}
-	if len(s.heads) > maxCachedHeads {
-		n := 0
-		for k := range s.heads { // drop an arbitrary tenth
-			delete(s.heads, k)
-			if n++; n > maxCachedHeads/10 {
-				break
+		if len(w.heads) > maxCachedHeads {
+			n := 0
+			for k := range w.heads { // drop an arbitrary tenth
+				delete(w.heads, k)
+				if n++; n > maxCachedHeads/10 {
+					break
+				}
 			}
 		}
 	}
-	s.stateMu.Unlock()
+	w.pipe <- p
+}
 
-	s.wmu.Lock()
-	s.acked = w.pos
-	if sync && s.durable != s.acked {
-		s.durable = s.acked
-		close(s.advanced)
-		s.advanced = make(chan struct{})
-	}
-	s.wmu.Unlock()
-	for _, o := range ops {
-		close(o.done)
+// syncer answers applied groups in order once they are durable.
+func (s *Store) syncer(in <-chan *pending, done chan<- struct{}) {
+	defer close(done)
+	for p := range in {
+		err := p.err
+		if p.batch != nil {
+			if err == nil {
+				err = p.batch.SyncWait()
+			}
+			_ = p.batch.Close()
+		}
+		if err == nil {
+			err = s.failure()
+		}
+		if err != nil {
+			err = fmt.Errorf("cqrsgen/pebble: commit: %w", err)
+			if !errors.Is(err, ErrFailed) {
+				ferr := fmt.Errorf("%w: %v", ErrFailed, err)
+				s.fatal.CompareAndSwap(nil, &ferr)
+			}
+			for _, o := range p.ops {
+				o.err = err
+				o.res = runtime.AppendResult{}
+				close(o.done)
+			}
+			continue
+		}
+		s.stateMu.Lock()
+		s.ctr = p.ctr
+		s.stateMu.Unlock()
+		s.wmu.Lock()
+		s.acked = p.pos
+		if p.sync && s.durable != s.acked {
+			s.durable = s.acked
+			close(s.advanced)
+			s.advanced = make(chan struct{})
+		}
+		s.wmu.Unlock()
+		for _, o := range p.ops {
+			close(o.done)
+		}
 	}
 }
 
@@ -278,14 +326,10 @@ func (w *writer) version(sk string, stream runtime.StreamID) (uint64, error) {
 	if v, ok := w.versions[sk]; ok {
 		return v, nil
 	}
-	s := w.s
-	s.stateMu.Lock()
-	v, ok := s.heads[sk]
-	s.stateMu.Unlock()
-	if ok {
+	if v, ok := w.heads[sk]; ok {
 		return v, nil
 	}
-	v, _, err := streamHead(s.db, stream, ^uint64(0))
+	v, _, err := streamHead(w.s.db, stream, ^uint64(0))
 	if err != nil {
 		return 0, err
 	}
