@@ -183,7 +183,10 @@ func TestDeclaredLengths(t *testing.T) {
 		_, _, _ = ReadArrayHeader(b)
 		_, _, _ = ReadMapHeader(b)
 		runtime.ReadMemStats(&after)
-		if n := after.TotalAlloc - before.TotalAlloc; n > 4096 { // the errors themselves
+		// TotalAlloc counts every goroutine of the process (the race
+		// detector, the GC, parallel tests), so the bound is loose: what it
+		// catches is allocating what the header declares (≥ 2 GiB here).
+		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 			t.Errorf("% x: %d bytes allocated", b, n)
 		}
 	}
