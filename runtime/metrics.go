@@ -1,0 +1,390 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"log/slog"
+	"time"
+)
+
+// Op names a Store method as an instrumented store reports it. The values
+// are stable: metric adapters use them as label values.
+type Op string
+
+// The operations an instrumented store reports.
+const (
+	OpAppend          Op = "append"
+	OpReadStream      Op = "read_stream"
+	OpReadAll         Op = "read_all"
+	OpStreamVersion   Op = "stream_version"
+	OpHead            Op = "head"
+	OpWait            Op = "wait"
+	OpSaveSnapshot    Op = "save_snapshot"
+	OpLoadSnapshot    Op = "load_snapshot"
+	OpSaveCheckpoint  Op = "save_checkpoint"
+	OpLoadCheckpoint  Op = "load_checkpoint"
+	OpSaveIdempotency Op = "save_idempotency"
+	OpLoadIdempotency Op = "load_idempotency"
+	OpStats           Op = "stats"
+	OpFlush           Op = "flush"
+	OpClose           Op = "close"
+)
+
+// Outcome classifies how a store call ended. The values are stable label
+// values.
+type Outcome string
+
+// The outcomes of a store call.
+const (
+	// OutcomeOK: the call succeeded (a read that found nothing is OK).
+	OutcomeOK Outcome = "ok"
+	// OutcomeConflict: an append lost on its expected version (ErrConflict).
+	OutcomeConflict Outcome = "conflict"
+	// OutcomeDuplicate: an idempotency key was already recorded (ErrDuplicate).
+	OutcomeDuplicate Outcome = "duplicate"
+	// OutcomeNotFound: a snapshot, checkpoint or idempotency record is missing.
+	OutcomeNotFound Outcome = "not_found"
+	// OutcomeCanceled: the caller's context ended first.
+	OutcomeCanceled Outcome = "canceled"
+	// OutcomeInvalid: the input broke a rule (ErrInvalid or ErrTooLarge).
+	OutcomeInvalid Outcome = "invalid"
+	// OutcomeCorrupt: stored bytes did not decode (ErrCorrupt).
+	OutcomeCorrupt Outcome = "corrupt"
+	// OutcomeClosed: the store was closed (ErrClosed).
+	OutcomeClosed Outcome = "closed"
+	// OutcomeError: any other failure (I/O, network, a failed store).
+	OutcomeError Outcome = "error"
+)
+
+// OutcomeOf classifies err as an instrumented store reports it.
+func OutcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrConflict):
+		return OutcomeConflict
+	case errors.Is(err, ErrDuplicate):
+		return OutcomeDuplicate
+	case errors.Is(err, ErrNotFound):
+		return OutcomeNotFound
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return OutcomeCanceled
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrTooLarge):
+		return OutcomeInvalid
+	case errors.Is(err, ErrCorrupt):
+		return OutcomeCorrupt
+	case errors.Is(err, ErrClosed):
+		return OutcomeClosed
+	}
+	return OutcomeError
+}
+
+// Call describes one completed call on an instrumented store.
+type Call struct {
+	// Op is the Store method.
+	Op Op
+	// StreamType is the stream type the call concerned, "" for calls on
+	// the whole log or the store (ReadAll, Head, Wait, Stats, …).
+	// Stream ids are never reported: they are unbounded label values.
+	StreamType string
+	// Duration is the time spent in the store. For ReadStream and ReadAll
+	// it excludes the time the caller's loop body spent between records,
+	// so a slow consumer does not look like a slow store.
+	Duration time.Duration
+	// Records is the number of events the call moved: appended by Append,
+	// yielded by ReadStream and ReadAll. 0 for other calls.
+	Records int
+	// Outcome classifies Err.
+	Outcome Outcome
+	// Err is the error the call returned or yielded, nil on success.
+	Err error
+}
+
+// Metrics receives a Call for every completed call on a store wrapped by
+// Instrument. Implementations must be safe for concurrent use and should
+// return quickly: they run on the caller's goroutine. Package
+// metrics/prometheus adapts it to Prometheus counters and histograms.
+//
+// What the calls measure, by concern:
+//   - appends: OpAppend calls, their latency and Records (events appended);
+//   - conflicts: OpAppend calls with OutcomeConflict;
+//   - reads: OpReadStream and OpReadAll calls, their latency and Records;
+//   - subscriptions: Subscribe and the projection runners catch up with
+//     OpReadAll and follow the log live through OpWait, whose latency is
+//     how long a subscriber waited for the next durable event.
+type Metrics interface {
+	ObserveCall(c Call)
+}
+
+// MetricsFunc adapts a function to Metrics.
+type MetricsFunc func(Call)
+
+// ObserveCall calls f(c).
+func (f MetricsFunc) ObserveCall(c Call) { f(c) }
+
+// InstrumentOption configures Instrument.
+type InstrumentOption func(*instrumentOptions)
+
+type instrumentOptions struct {
+	logger *slog.Logger
+	slow   time.Duration
+	now    func() time.Time
+}
+
+// WithStoreLogger makes the instrumented store log through l what an
+// operator wants to know (nothing by default):
+//   - Error: corrupt records (ErrCorrupt) and failures other than conflicts,
+//     duplicates, missing records, invalid input and cancellation;
+//   - Warn: calls slower than the WithSlowCall threshold;
+//   - Debug: conflicts and duplicate idempotency keys.
+//
+// Records carry op, stream_type (and stream for appends), outcome, the
+// duration and the error.
+func WithStoreLogger(l *slog.Logger) InstrumentOption {
+	return func(o *instrumentOptions) { o.logger = l }
+}
+
+// WithSlowCall sets the duration above which a call is logged at Warn
+// level (default 0: never). Waits are exempt: waiting is their job.
+func WithSlowCall(d time.Duration) InstrumentOption {
+	return func(o *instrumentOptions) { o.slow = d }
+}
+
+// WithInstrumentClock sets the clock that durations are measured with
+// (default time.Now), for deterministic tests of metrics pipelines.
+func WithInstrumentClock(now func() time.Time) InstrumentOption {
+	return func(o *instrumentOptions) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// Instrument wraps store so that every call is reported to m (which may be
+// nil for logging only) and, with WithStoreLogger, logged. The wrapper
+// adds no behaviour: results and errors pass through unchanged. Use
+// Unwrap on the result to reach the backend's own type.
+func Instrument(store Store, m Metrics, opts ...InstrumentOption) *InstrumentedStore {
+	o := instrumentOptions{now: time.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	return &InstrumentedStore{s: store, m: m, o: o}
+}
+
+// InstrumentedStore is a Store that reports every call to a Metrics and
+// a slog.Logger. Create it with Instrument.
+type InstrumentedStore struct {
+	s Store
+	m Metrics
+	o instrumentOptions
+}
+
+var _ Store = (*InstrumentedStore)(nil)
+
+// Unwrap returns the wrapped store.
+func (i *InstrumentedStore) Unwrap() Store { return i.s }
+
+// observe reports one call that started at start.
+func (i *InstrumentedStore) observe(op Op, stream *StreamID, start time.Time, records int, err error) {
+	i.report(op, stream, i.o.now().Sub(start), records, err)
+}
+
+func (i *InstrumentedStore) report(op Op, stream *StreamID, d time.Duration, records int, err error) {
+	c := Call{Op: op, Duration: d, Records: records, Outcome: OutcomeOf(err), Err: err}
+	if stream != nil {
+		c.StreamType = stream.Type
+	}
+	if i.m != nil {
+		i.m.ObserveCall(c)
+	}
+	if i.o.logger != nil {
+		i.log(c, stream)
+	}
+}
+
+func (i *InstrumentedStore) log(c Call, stream *StreamID) {
+	var level slog.Level
+	switch c.Outcome {
+	case OutcomeOK, OutcomeNotFound, OutcomeCanceled, OutcomeInvalid, OutcomeClosed:
+		if i.o.slow <= 0 || c.Duration <= i.o.slow || c.Op == OpWait {
+			return
+		}
+		level = slog.LevelWarn
+	case OutcomeConflict, OutcomeDuplicate:
+		level = slog.LevelDebug
+	default:
+		level = slog.LevelError
+	}
+	ctx := context.Background()
+	if !i.o.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("op", string(c.Op))}
+	if stream != nil {
+		attrs = append(attrs, slog.String("stream", stream.String()))
+	}
+	attrs = append(attrs, slog.String("outcome", string(c.Outcome)), slog.Duration("duration", c.Duration))
+	if c.Records > 0 {
+		attrs = append(attrs, slog.Int("records", c.Records))
+	}
+	msg := "cqrsgen store call"
+	switch {
+	case c.Err != nil:
+		attrs = append(attrs, slog.String("error", c.Err.Error()))
+		msg = "cqrsgen store call failed"
+	default:
+		msg = "cqrsgen store call slow"
+	}
+	i.o.logger.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// Append appends through the wrapped store and reports OpAppend.
+func (i *InstrumentedStore) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+	start := i.o.now()
+	res, err := i.s.Append(ctx, req)
+	n := 0
+	if err == nil {
+		n = len(req.Events)
+	}
+	i.observe(OpAppend, &req.Stream, start, n, err)
+	return res, err
+}
+
+// measure wraps a read sequence: it reports op once the loop ends, with
+// the records yielded and the time spent inside the store.
+func (i *InstrumentedStore) measure(op Op, stream *StreamID, seq iter.Seq2[Record, error]) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		var (
+			spent time.Duration
+			n     int
+			last  error
+		)
+		mark := i.o.now()
+		for rec, err := range seq {
+			spent += i.o.now().Sub(mark)
+			if err != nil {
+				last = err
+			} else {
+				n++
+			}
+			ok := yield(rec, err)
+			mark = i.o.now()
+			if !ok {
+				i.report(op, stream, spent, n, last)
+				return
+			}
+		}
+		spent += i.o.now().Sub(mark)
+		i.report(op, stream, spent, n, last)
+	}
+}
+
+// ReadStream reads through the wrapped store and reports OpReadStream when
+// the loop ends.
+func (i *InstrumentedStore) ReadStream(ctx context.Context, stream StreamID, after uint64) iter.Seq2[Record, error] {
+	return i.measure(OpReadStream, &stream, i.s.ReadStream(ctx, stream, after))
+}
+
+// ReadAll reads through the wrapped store and reports OpReadAll when the
+// loop ends.
+func (i *InstrumentedStore) ReadAll(ctx context.Context, after uint64) iter.Seq2[Record, error] {
+	return i.measure(OpReadAll, nil, i.s.ReadAll(ctx, after))
+}
+
+// StreamVersion reports OpStreamVersion.
+func (i *InstrumentedStore) StreamVersion(ctx context.Context, stream StreamID) (uint64, error) {
+	start := i.o.now()
+	v, err := i.s.StreamVersion(ctx, stream)
+	i.observe(OpStreamVersion, &stream, start, 0, err)
+	return v, err
+}
+
+// Head reports OpHead.
+func (i *InstrumentedStore) Head(ctx context.Context) (uint64, error) {
+	start := i.o.now()
+	h, err := i.s.Head(ctx)
+	i.observe(OpHead, nil, start, 0, err)
+	return h, err
+}
+
+// Wait reports OpWait: how long a subscriber waited for the next event.
+func (i *InstrumentedStore) Wait(ctx context.Context, after uint64) (uint64, error) {
+	start := i.o.now()
+	h, err := i.s.Wait(ctx, after)
+	i.observe(OpWait, nil, start, 0, err)
+	return h, err
+}
+
+// SaveSnapshot reports OpSaveSnapshot.
+func (i *InstrumentedStore) SaveSnapshot(ctx context.Context, s Snapshot) error {
+	start := i.o.now()
+	err := i.s.SaveSnapshot(ctx, s)
+	i.observe(OpSaveSnapshot, &s.Stream, start, 0, err)
+	return err
+}
+
+// LoadSnapshot reports OpLoadSnapshot.
+func (i *InstrumentedStore) LoadSnapshot(ctx context.Context, stream StreamID) (Snapshot, error) {
+	start := i.o.now()
+	s, err := i.s.LoadSnapshot(ctx, stream)
+	i.observe(OpLoadSnapshot, &stream, start, 0, err)
+	return s, err
+}
+
+// SaveCheckpoint reports OpSaveCheckpoint.
+func (i *InstrumentedStore) SaveCheckpoint(ctx context.Context, name string, position uint64) error {
+	start := i.o.now()
+	err := i.s.SaveCheckpoint(ctx, name, position)
+	i.observe(OpSaveCheckpoint, nil, start, 0, err)
+	return err
+}
+
+// LoadCheckpoint reports OpLoadCheckpoint.
+func (i *InstrumentedStore) LoadCheckpoint(ctx context.Context, name string) (uint64, error) {
+	start := i.o.now()
+	p, err := i.s.LoadCheckpoint(ctx, name)
+	i.observe(OpLoadCheckpoint, nil, start, 0, err)
+	return p, err
+}
+
+// SaveIdempotency reports OpSaveIdempotency.
+func (i *InstrumentedStore) SaveIdempotency(ctx context.Context, rec IdempotencyRecord) error {
+	start := i.o.now()
+	err := i.s.SaveIdempotency(ctx, rec)
+	i.observe(OpSaveIdempotency, &rec.Stream, start, 0, err)
+	return err
+}
+
+// LoadIdempotency reports OpLoadIdempotency.
+func (i *InstrumentedStore) LoadIdempotency(ctx context.Context, key string) (IdempotencyRecord, error) {
+	start := i.o.now()
+	rec, err := i.s.LoadIdempotency(ctx, key)
+	i.observe(OpLoadIdempotency, nil, start, 0, err)
+	return rec, err
+}
+
+// Stats reports OpStats.
+func (i *InstrumentedStore) Stats(ctx context.Context) (Stats, error) {
+	start := i.o.now()
+	st, err := i.s.Stats(ctx)
+	i.observe(OpStats, nil, start, 0, err)
+	return st, err
+}
+
+// Flush reports OpFlush.
+func (i *InstrumentedStore) Flush(ctx context.Context) error {
+	start := i.o.now()
+	err := i.s.Flush(ctx)
+	i.observe(OpFlush, nil, start, 0, err)
+	return err
+}
+
+// Close closes the wrapped store and reports OpClose.
+func (i *InstrumentedStore) Close() error {
+	start := i.o.now()
+	err := i.s.Close()
+	i.observe(OpClose, nil, start, 0, err)
+	return err
+}
