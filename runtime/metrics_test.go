@@ -261,11 +261,11 @@ func (c corruptStore) ReadStream(ctx context.Context, s runtime.StreamID, after 
 func TestInstrumentLogging(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
-		name    string
-		level   slog.Level
-		slow    time.Duration
-		call    func(s runtime.Store)
-		want    []string // substrings of the log, in order; none means silent
+		name  string
+		level slog.Level
+		slow  time.Duration
+		call  func(s runtime.Store)
+		want  []string // substrings of the log, in order; none means silent
 	}{
 		{"silent on success", slog.LevelDebug, 0, func(s runtime.Store) {
 			if _, err := s.Append(ctx, runtime.AppendRequest{Stream: acct, Expected: 1, Events: []runtime.EventData{ev("E")}}); err != nil {
