@@ -1,0 +1,59 @@
+package torture
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+const childEnv = "CQRSTORTURE_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(ChildMain(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// testCommand re-executes the test binary as a child.
+func testCommand(t *testing.T) func(ChildSpec) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(spec ChildSpec) *exec.Cmd {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+spec.Encode())
+		return cmd
+	}
+}
+
+// TestCampaignPebble is the short crash campaign CI runs: five children
+// SIGKILLed at random moments against one Pebble directory, everything
+// verified after each kill.
+func TestCampaignPebble(t *testing.T) {
+	var log strings.Builder
+	sum, err := Run(context.Background(), Config{
+		Target:   Target{Backend: Pebble, Dir: t.TempDir()},
+		Rounds:   5,
+		Writers:  8,
+		Seed:     uint64(time.Now().UnixNano()),
+		Duration: 300 * time.Millisecond,
+		Command:  testCommand(t),
+		Log:      &log,
+	})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sum)
+	}
+	t.Log(sum)
+	if sum.Kills != 5 {
+		t.Errorf("%d kills in 5 rounds: every child must still be running when killed", sum.Kills)
+	}
+	if sum.AckedAppends+sum.AckedExecutes == 0 || sum.Events == 0 {
+		t.Errorf("no acknowledged operation in 5 rounds: the campaign proved nothing: %s", sum)
+	}
+}
