@@ -1,0 +1,144 @@
+// Package prometheus exports the calls of an instrumented cqrsgen store
+// (runtime.Instrument) as Prometheus metrics. It is a separate package so
+// that programs that do not use Prometheus do not link its client.
+//
+//	m := prometheus.New()
+//	prom.MustRegister(m)                        // github.com/prometheus/client_golang/prometheus
+//	store := runtime.Instrument(pebbleStore, m)
+//
+// Metrics (the namespace defaults to "cqrsgen"):
+//
+//	cqrsgen_store_calls_total{op, stream_type, outcome}        counter
+//	cqrsgen_store_records_total{op, stream_type}               counter: events appended or read
+//	cqrsgen_store_conflicts_total{stream_type}                 counter: appends that lost on their expected version
+//	cqrsgen_store_call_duration_seconds{op, stream_type}       histogram: time spent in the store
+//
+// op is a runtime.Op ("append", "read_stream", "read_all", "wait", …) and
+// outcome a runtime.Outcome ("ok", "conflict", "error", …). stream_type is
+// the aggregate's stream type, empty for calls on the whole log; stream
+// ids are never used as labels. Subscriptions show as op="read_all"
+// (catch-up) and op="wait" (live: how long subscribers waited for the next
+// event).
+package prometheus
+
+import (
+	"github.com/cqrsgen/cqrsgen/runtime"
+	prom "github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultBuckets are the latency buckets of the duration histogram, in
+// seconds: 50 µs to about 13 s, doubling.
+var DefaultBuckets = prom.ExponentialBuckets(50e-6, 2, 19)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	namespace  string
+	buckets    []float64
+	constant   prom.Labels
+	streamType bool
+}
+
+// WithNamespace sets the metric name prefix (default "cqrsgen").
+func WithNamespace(ns string) Option {
+	return func(o *options) { o.namespace = ns }
+}
+
+// WithBuckets sets the duration histogram's buckets in seconds (default
+// DefaultBuckets).
+func WithBuckets(b []float64) Option {
+	return func(o *options) {
+		if len(b) > 0 {
+			o.buckets = b
+		}
+	}
+}
+
+// WithConstLabels adds labels with fixed values to every metric, for
+// example the store's name when a process has several.
+func WithConstLabels(l prom.Labels) Option {
+	return func(o *options) { o.constant = l }
+}
+
+// WithoutStreamType drops the stream_type label (its value is then always
+// empty), for applications with very many stream types.
+func WithoutStreamType() Option {
+	return func(o *options) { o.streamType = false }
+}
+
+// Metrics is a runtime.Metrics that records calls into Prometheus
+// collectors. It is itself a prometheus.Collector: register it once.
+type Metrics struct {
+	calls     *prom.CounterVec
+	records   *prom.CounterVec
+	conflicts *prom.CounterVec
+	duration  *prom.HistogramVec
+	withType  bool
+}
+
+var (
+	_ runtime.Metrics = (*Metrics)(nil)
+	_ prom.Collector  = (*Metrics)(nil)
+)
+
+// New returns Metrics with its collectors created (not registered).
+func New(opts ...Option) *Metrics {
+	o := options{namespace: "cqrsgen", buckets: DefaultBuckets, streamType: true}
+	for _, f := range opts {
+		f(&o)
+	}
+	return &Metrics{
+		calls: prom.NewCounterVec(prom.CounterOpts{
+			Namespace: o.namespace, Subsystem: "store", Name: "calls_total", ConstLabels: o.constant,
+			Help: "Calls on the event store, by operation, stream type and outcome.",
+		}, []string{"op", "stream_type", "outcome"}),
+		records: prom.NewCounterVec(prom.CounterOpts{
+			Namespace: o.namespace, Subsystem: "store", Name: "records_total", ConstLabels: o.constant,
+			Help: "Events appended (op=append) or read (op=read_stream, op=read_all).",
+		}, []string{"op", "stream_type"}),
+		conflicts: prom.NewCounterVec(prom.CounterOpts{
+			Namespace: o.namespace, Subsystem: "store", Name: "conflicts_total", ConstLabels: o.constant,
+			Help: "Appends rejected because the stream was not at the expected version.",
+		}, []string{"stream_type"}),
+		duration: prom.NewHistogramVec(prom.HistogramOpts{
+			Namespace: o.namespace, Subsystem: "store", Name: "call_duration_seconds", ConstLabels: o.constant,
+			Help:    "Time spent in the event store per call (reads exclude the consumer's loop body).",
+			Buckets: o.buckets,
+		}, []string{"op", "stream_type"}),
+		withType: o.streamType,
+	}
+}
+
+// ObserveCall records c.
+func (m *Metrics) ObserveCall(c runtime.Call) {
+	typ := c.StreamType
+	if !m.withType {
+		typ = ""
+	}
+	op := string(c.Op)
+	m.calls.WithLabelValues(op, typ, string(c.Outcome)).Inc()
+	if c.Records > 0 {
+		m.records.WithLabelValues(op, typ).Add(float64(c.Records))
+	}
+	if c.Outcome == runtime.OutcomeConflict {
+		m.conflicts.WithLabelValues(typ).Inc()
+	}
+	m.duration.WithLabelValues(op, typ).Observe(c.Duration.Seconds())
+}
+
+// Describe sends the descriptors of every metric.
+func (m *Metrics) Describe(ch chan<- *prom.Desc) {
+	m.calls.Describe(ch)
+	m.records.Describe(ch)
+	m.conflicts.Describe(ch)
+	m.duration.Describe(ch)
+}
+
+// Collect sends the current values of every metric.
+func (m *Metrics) Collect(ch chan<- prom.Metric) {
+	m.calls.Collect(ch)
+	m.records.Collect(ch)
+	m.conflicts.Collect(ch)
+	m.duration.Collect(ch)
+}

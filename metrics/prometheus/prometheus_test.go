@@ -1,0 +1,204 @@
+package prometheus_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/backends/memory"
+	cqrsprom "github.com/cqrsgen/cqrsgen/metrics/prometheus"
+	"github.com/cqrsgen/cqrsgen/runtime"
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+var acct = runtime.StreamID{Type: "account", ID: "a1"}
+
+func ev() runtime.EventData { return runtime.EventData{Name: "E", Schema: 1, Data: []byte{0x80}} }
+
+// TestThroughInstrumentedStore drives a real store through Instrument and
+// reads the exported values back from a registry.
+func TestThroughInstrumentedStore(t *testing.T) {
+	ctx := context.Background()
+	m := cqrsprom.New(cqrsprom.WithConstLabels(prom.Labels{"store": "test"}))
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(m)
+	var tick time.Time
+	clock := func() time.Time { tick = tick.Add(time.Millisecond); return tick }
+	s := runtime.Instrument(memory.New(), m, runtime.WithInstrumentClock(clock))
+
+	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: acct, Events: []runtime.EventData{ev(), ev(), ev()}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, err := s.Append(ctx, runtime.AppendRequest{Stream: acct, Expected: 1, Events: []runtime.EventData{ev()}})
+		if !errors.Is(err, runtime.ErrConflict) {
+			t.Fatalf("want conflict, got %v", err)
+		}
+	}
+	for _, err := range s.ReadStream(ctx, acct, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Wait(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	want := `
+# HELP cqrsgen_store_calls_total Calls on the event store, by operation, stream type and outcome.
+# TYPE cqrsgen_store_calls_total counter
+cqrsgen_store_calls_total{op="append",outcome="conflict",store="test",stream_type="account"} 2
+cqrsgen_store_calls_total{op="append",outcome="ok",store="test",stream_type="account"} 1
+cqrsgen_store_calls_total{op="read_stream",outcome="ok",store="test",stream_type="account"} 1
+cqrsgen_store_calls_total{op="wait",outcome="ok",store="test",stream_type=""} 1
+# HELP cqrsgen_store_conflicts_total Appends rejected because the stream was not at the expected version.
+# TYPE cqrsgen_store_conflicts_total counter
+cqrsgen_store_conflicts_total{store="test",stream_type="account"} 2
+# HELP cqrsgen_store_records_total Events appended (op=append) or read (op=read_stream, op=read_all).
+# TYPE cqrsgen_store_records_total counter
+cqrsgen_store_records_total{op="append",store="test",stream_type="account"} 3
+cqrsgen_store_records_total{op="read_stream",store="test",stream_type="account"} 2
+`
+	if err := gatherAndCompare(reg, strings.NewReader(want),
+		"cqrsgen_store_calls_total", "cqrsgen_store_conflicts_total", "cqrsgen_store_records_total"); err != nil {
+		t.Error(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "cqrsgen_store_call_duration_seconds" {
+			continue
+		}
+		series += len(mf.GetMetric())
+		for _, mt := range mf.GetMetric() {
+			h := mt.GetHistogram()
+			var op string
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "op" {
+					op = l.GetValue()
+				}
+			}
+			wantCount := map[string]uint64{"append": 3, "read_stream": 1, "wait": 1}[op]
+			if h.GetSampleCount() != wantCount {
+				t.Errorf("op %s: %d samples, want %d", op, h.GetSampleCount(), wantCount)
+			}
+			// One clock step per reading: 1 ms per call, and a read of n
+			// records spans n+1 steps inside the store.
+			wantSum := map[string]float64{"append": 0.003, "read_stream": 0.003, "wait": 0.001}[op]
+			if sum, want := h.GetSampleSum(), wantSum; sum < want*0.999 || sum > want*1.001 {
+				t.Errorf("op %s: sum %v s, want %v", op, sum, want)
+			}
+		}
+	}
+	if series != 3 {
+		t.Errorf("%d duration series, want 3 (append, read_stream, wait)", series)
+	}
+}
+
+// gatherAndCompare renders the named metric families of g in the text
+// exposition format and compares them with want.
+func gatherAndCompare(g prom.Gatherer, want *strings.Reader, names ...string) error {
+	mfs, err := g.Gather()
+	if err != nil {
+		return err
+	}
+	var got bytes.Buffer
+	for _, mf := range mfs {
+		for _, n := range names {
+			if mf.GetName() == n {
+				if _, err := expfmt.MetricFamilyToText(&got, mf); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	var w bytes.Buffer
+	if _, err := w.ReadFrom(want); err != nil {
+		return err
+	}
+	if g, w := strings.TrimSpace(got.String()), strings.TrimSpace(w.String()); g != w {
+		return fmt.Errorf("metrics differ:\n--- got\n%s\n--- want\n%s", g, w)
+	}
+	return nil
+}
+
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []cqrsprom.Option
+		want string
+	}{
+		{"namespace", []cqrsprom.Option{cqrsprom.WithNamespace("shop")},
+			`shop_store_calls_total{op="head",outcome="ok",stream_type="order"} 1`},
+		{"without stream type", []cqrsprom.Option{cqrsprom.WithoutStreamType()},
+			`cqrsgen_store_calls_total{op="head",outcome="ok",stream_type=""} 1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := cqrsprom.New(tt.opts...)
+			m.ObserveCall(runtime.Call{Op: runtime.OpHead, StreamType: "order", Outcome: runtime.OutcomeOK})
+			reg := prom.NewRegistry()
+			reg.MustRegister(m)
+			name := strings.SplitN(tt.want, "{", 2)[0]
+			in := "# HELP " + name + " Calls on the event store, by operation, stream type and outcome.\n# TYPE " + name + " counter\n" + tt.want + "\n"
+			if err := gatherAndCompare(reg, strings.NewReader(in), name); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestBuckets(t *testing.T) {
+	m := cqrsprom.New(cqrsprom.WithBuckets([]float64{0.001, 0.01}))
+	for _, d := range []time.Duration{500 * time.Microsecond, 5 * time.Millisecond, time.Second} {
+		m.ObserveCall(runtime.Call{Op: runtime.OpAppend, Outcome: runtime.OutcomeOK, Duration: d})
+	}
+	reg := prom.NewRegistry()
+	reg.MustRegister(m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "cqrsgen_store_call_duration_seconds" {
+			for _, b := range mf.GetMetric()[0].GetHistogram().GetBucket() {
+				got = append(got, b.GetCumulativeCount())
+			}
+		}
+	}
+	if len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("cumulative bucket counts %v, want [1 2]", got)
+	}
+}
+
+// TestConcurrentObserve: the adapter is safe for many goroutines.
+func TestConcurrentObserve(t *testing.T) {
+	m := cqrsprom.New()
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				m.ObserveCall(runtime.Call{Op: runtime.OpAppend, StreamType: "a", Outcome: runtime.OutcomeConflict, Duration: time.Microsecond})
+			}
+		}()
+	}
+	wg.Wait()
+	reg := prom.NewRegistry()
+	reg.MustRegister(m)
+	want := "# HELP cqrsgen_store_conflicts_total Appends rejected because the stream was not at the expected version.\n# TYPE cqrsgen_store_conflicts_total counter\ncqrsgen_store_conflicts_total{stream_type=\"a\"} 3200\n"
+	if err := gatherAndCompare(reg, strings.NewReader(want), "cqrsgen_store_conflicts_total"); err != nil {
+		t.Error(err)
+	}
+}
