@@ -18,7 +18,7 @@
 //     are gap-free and in commit order: a reader of the whole log never
 //     skips an event that commits later with a lower position. The cost is
 //     that appends serialise on that row for the duration of their commit;
-//     docs/storage-postgres.md has the reasoning and measurements.
+//     docs/storage.md (PostgreSQL section) has the reasoning and measurements.
 //   - An idempotency key is recorded in the append's transaction.
 //   - Append returns after COMMIT, which with PostgreSQL's default
 //     synchronous_commit=on means the events are on disk; events become
