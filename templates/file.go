@@ -20,8 +20,8 @@ const RuntimePath = "github.com/cqrsgen/cqrsgen/runtime"
 
 // File builds the generated file of pkg: header, runtime version guard,
 // then for each aggregate in source order its constants, sealed
-// interfaces, dispatch methods, event codec and repository, and finally
-// the struct codecs.
+// interfaces, dispatch methods, event codec, exported event decoders and
+// repository, then each projection, and finally the struct codecs.
 func File(pkg *model.Package) *jen.File {
 	f := jen.NewFilePathName(pkg.Path, pkg.Name)
 	f.HeaderComment("// " + Header)
@@ -32,7 +32,11 @@ func File(pkg *model.Package) *jen.File {
 		Interfaces(f, a)
 		Dispatch(f, a)
 		EventCodec(f, a)
+		EventExports(f, a)
 		Repository(f, a)
+	}
+	for _, p := range pkg.Projections {
+		Projection(f, pkg, p)
 	}
 	Codecs(f, pkg)
 	return f

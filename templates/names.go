@@ -96,6 +96,8 @@ func GeneratedNames(pkg *model.Package) []Name {
 			out = append(out, Name{Recv: e.GoName, Name: EventMarker(a), For: e.Pos})
 		}
 	}
+	out = append(out, eventExportNames(pkg)...)
+	out = append(out, projectionNames(pkg)...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Recv != out[j].Recv {
 			return out[i].Recv < out[j].Recv

@@ -37,12 +37,14 @@ const (
 	Aggregate Kind = "aggregate"
 	Event     Kind = "event"
 	Command   Kind = "command"
+	// Projection marks a read model (see internal/build/projection.go).
+	Projection Kind = "projection"
 )
 
 // Reserved directives are planned for later versions: they are recognised
 // so that using one is a clear "not supported yet" error rather than an
 // "unknown directive".
-var reserved = []string{"upcast", "projection", "saga"}
+var reserved = []string{"upcast", "saga"}
 
 // MaxNameLength bounds name= values (the runtime's MaxTypeLength and
 // MaxNameLength).
@@ -172,7 +174,7 @@ func (p *parser) misplaced(cg *ast.CommentGroup, where string) {
 
 func (p *parser) known(name string) bool {
 	switch Kind(name) {
-	case Aggregate, Event, Command:
+	case Aggregate, Event, Command, Projection:
 		return true
 	}
 	for _, r := range reserved {
@@ -184,8 +186,8 @@ func (p *parser) known(name string) bool {
 }
 
 func (p *parser) unknown(c *ast.Comment, name string) {
-	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand)",
-		Prefix, name, Prefix, Prefix, Prefix)
+	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection)",
+		Prefix, name, Prefix, Prefix, Prefix, Prefix)
 }
 
 func (p *parser) funcDecl(fd *ast.FuncDecl) {
@@ -254,7 +256,7 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 	words := fields(text)
 	name := strings.TrimPrefix(words[0].text, Prefix)
 	switch {
-	case Kind(name) == Aggregate || Kind(name) == Event || Kind(name) == Command:
+	case Kind(name) == Aggregate || Kind(name) == Event || Kind(name) == Command || Kind(name) == Projection:
 		d.Kind = Kind(name)
 	case p.known(name):
 		p.errorf(d.Pos, "directive %s%s is not supported yet", Prefix, name)
@@ -265,7 +267,7 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 	}
 	ok = true
 	words = words[1:]
-	if d.Kind != Aggregate {
+	if d.Kind != Aggregate && d.Kind != Projection {
 		if len(words) == 0 || strings.Contains(words[0].text, "=") {
 			p.errorf(d.Pos, "%s%s needs the aggregate type it belongs to: %s%s <Aggregate>", Prefix, d.Kind, Prefix, d.Kind)
 			return d, false
@@ -340,6 +342,8 @@ func allowed(k Kind, key string) bool {
 		return key == "name" || key == "snapshot"
 	case Event:
 		return key == "name" || key == "version"
+	case Projection:
+		return key == "name"
 	}
 	return false
 }
@@ -350,6 +354,8 @@ func optionsHint(k Kind) string {
 		return " (options: name=, snapshot=)"
 	case Event:
 		return " (options: name=, version=)"
+	case Projection:
+		return " (options: name=)"
 	}
 	return " (it takes no options)"
 }

@@ -36,6 +36,8 @@ func TestParse(t *testing.T) {
 		{"event", "package p\n//cqrs:event A name=a.x version=7\ntype X struct{}\n", Directive{Kind: Event, Type: "X", Target: "A", Name: "a.x", Version: 7}},
 		{"grouped event", "package p\ntype (\n\t//cqrs:event A\n\tX struct{}\n)\n", Directive{Kind: Event, Type: "X", Target: "A"}},
 		{"command with tab", "package p\n//cqrs:command\tA\ntype C struct{}\n", Directive{Kind: Command, Type: "C", Target: "A"}},
+		{"projection default", "package p\n//cqrs:projection\ntype P struct{}\n", Directive{Kind: Projection, Type: "P"}},
+		{"projection name", "package p\n//cqrs:projection name=bank:balances\ntype P struct{}\n", Directive{Kind: Projection, Type: "P", Name: "bank:balances"}},
 		{"utf-8 name", "package p\n//cqrs:event A name=dépôt\ntype X struct{}\n", Directive{Kind: Event, Type: "X", Target: "A", Name: "dépôt"}},
 	}
 	for _, tt := range tests {
@@ -73,7 +75,9 @@ func TestParseErrors(t *testing.T) {
 		{"field", "package p\ntype A struct {\n\t//cqrs:event A\n\tX int\n}\n", "misplaced directive //cqrs:event"},
 		{"on func", "package p\n//cqrs:aggregate\nfunc f() {}\n", "not a func"},
 		{"upcast", "package p\n//cqrs:upcast\nfunc f() {}\n", "//cqrs:upcast is not supported yet"},
-		{"projection", "package p\n//cqrs:projection name=x\ntype P struct{}\n", "//cqrs:projection is not supported yet"},
+		{"projection option", "package p\n//cqrs:projection version=2\ntype P struct{}\n", `x.go:2:19: //cqrs:projection: unknown option "version" (options: name=)`},
+		{"projection target", "package p\n//cqrs:projection Account\ntype P struct{}\n", `x.go:2:19: //cqrs:projection: unexpected argument "Account"`},
+		{"projection empty name", "package p\n//cqrs:projection name=\ntype P struct{}\n", "x.go:2:24: //cqrs:projection: name= needs a value"},
 		{"group doc", "package p\n//cqrs:aggregate\ntype (\n\tA struct{}\n)\n", "is above a grouped type declaration"},
 	}
 	for _, tt := range tests {

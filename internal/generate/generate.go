@@ -134,6 +134,9 @@ func skeleton(dirs []directive.Directive) *model.Package {
 		case d.Kind == directive.Command:
 			a.Commands = append(a.Commands, &model.Command{GoName: d.Type})
 		}
+		if d.Kind == directive.Projection {
+			mp.Projections = append(mp.Projections, &model.Projection{GoName: d.Type})
+		}
 	}
 	return mp
 }

@@ -25,6 +25,8 @@ type Package struct {
 	// aggregate states and the same-package struct types they use), in
 	// source order, each once.
 	Structs []*Struct
+	// Projections in source order (see projection.go).
+	Projections []*Projection
 }
 
 // Aggregate is a type annotated //cqrs:aggregate.

@@ -54,6 +54,8 @@ func Check(pkg *model.Package, scope Scope, codecNames []string) []model.Error {
 		}
 	}
 
+	errs = append(errs, checkProjections(pkg)...)
+
 	// Generated identifiers against each other and against the user's.
 	generated := templates.GeneratedNames(pkg)
 	seen := map[[2]string]templates.Name{}

@@ -202,6 +202,110 @@ func cqrsDecodeAccountEvent(name string, schema uint32, data []byte) (AccountEve
 	}
 }
 
+// DecodeOpened decodes a stored Opened event of the Account aggregate from its wire
+// name and schema version. ok is false, and nothing is decoded, when name is not one of OpenedWireNames;
+// older schema versions and former names are upcast to the current type.
+func DecodeOpened(name string, schema uint32, data []byte) (Opened, bool, error) {
+	switch name {
+	case OpenedEventName:
+	default:
+		return Opened{}, false, nil
+	}
+	ev, err := cqrsDecodeAccountEvent(name, schema, data)
+	if err != nil {
+		return Opened{}, true, err
+	}
+	e, ok := ev.(Opened)
+	if !ok {
+		return Opened{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Opened: %w", name, schema, ev, runtime.ErrInvalid)
+	}
+	return e, true, nil
+}
+
+// OpenedWireNames returns the wire names Opened events are stored under: OpenedEventName
+// first, then the former names upcast into Opened. The slice is new on every call.
+func OpenedWireNames() []string {
+	return []string{OpenedEventName}
+}
+
+// DecodeDeposited decodes a stored Deposited event of the Account aggregate from its wire
+// name and schema version. ok is false, and nothing is decoded, when name is not one of DepositedWireNames;
+// older schema versions and former names are upcast to the current type.
+func DecodeDeposited(name string, schema uint32, data []byte) (Deposited, bool, error) {
+	switch name {
+	case DepositedEventName:
+	default:
+		return Deposited{}, false, nil
+	}
+	ev, err := cqrsDecodeAccountEvent(name, schema, data)
+	if err != nil {
+		return Deposited{}, true, err
+	}
+	e, ok := ev.(Deposited)
+	if !ok {
+		return Deposited{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Deposited: %w", name, schema, ev, runtime.ErrInvalid)
+	}
+	return e, true, nil
+}
+
+// DepositedWireNames returns the wire names Deposited events are stored under: DepositedEventName
+// first, then the former names upcast into Deposited. The slice is new on every call.
+func DepositedWireNames() []string {
+	return []string{DepositedEventName}
+}
+
+// DecodeWithdrawn decodes a stored Withdrawn event of the Account aggregate from its wire
+// name and schema version. ok is false, and nothing is decoded, when name is not one of WithdrawnWireNames;
+// older schema versions and former names are upcast to the current type.
+func DecodeWithdrawn(name string, schema uint32, data []byte) (Withdrawn, bool, error) {
+	switch name {
+	case WithdrawnEventName:
+	default:
+		return Withdrawn{}, false, nil
+	}
+	ev, err := cqrsDecodeAccountEvent(name, schema, data)
+	if err != nil {
+		return Withdrawn{}, true, err
+	}
+	e, ok := ev.(Withdrawn)
+	if !ok {
+		return Withdrawn{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Withdrawn: %w", name, schema, ev, runtime.ErrInvalid)
+	}
+	return e, true, nil
+}
+
+// WithdrawnWireNames returns the wire names Withdrawn events are stored under: WithdrawnEventName
+// first, then the former names upcast into Withdrawn. The slice is new on every call.
+func WithdrawnWireNames() []string {
+	return []string{WithdrawnEventName}
+}
+
+// DecodeAccountClosed decodes a stored AccountClosed event of the Account aggregate from its wire
+// name and schema version. ok is false, and nothing is decoded, when name is not one of AccountClosedWireNames;
+// older schema versions and former names are upcast to the current type.
+func DecodeAccountClosed(name string, schema uint32, data []byte) (AccountClosed, bool, error) {
+	switch name {
+	case AccountClosedEventName:
+	default:
+		return AccountClosed{}, false, nil
+	}
+	ev, err := cqrsDecodeAccountEvent(name, schema, data)
+	if err != nil {
+		return AccountClosed{}, true, err
+	}
+	e, ok := ev.(AccountClosed)
+	if !ok {
+		return AccountClosed{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not AccountClosed: %w", name, schema, ev, runtime.ErrInvalid)
+	}
+	return e, true, nil
+}
+
+// AccountClosedWireNames returns the wire names AccountClosed events are stored under: AccountClosedEventName
+// first, then the former names upcast into AccountClosed. The slice is new on every call.
+func AccountClosedWireNames() []string {
+	return []string{AccountClosedEventName}
+}
+
 // AccountRepository stores Account aggregates as event streams of type AccountStreamType
 // in a runtime.Store. It is safe for concurrent use.
 type AccountRepository struct {
