@@ -2,7 +2,10 @@
 // store: it opens accounts, moves money, shows a rejected command, an
 // idempotent retry and an optimistic-concurrency conflict, reads the event
 // streams back, then closes the store, reopens it and loads the accounts
-// again from disk.
+// again from disk. Meanwhile a projection (package readmodel) keeps the
+// balances by owner from the whole log; the demo waits for it to catch
+// up, prints it, rebuilds it from scratch and checks that the rebuild
+// gives the same balances.
 //
 //	go run ./examples/bank              # a fresh store under the OS temp dir
 //	go run ./examples/bank -data DIR    # keep the store in DIR (reused across runs)
@@ -16,10 +19,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
+	"github.com/cqrsgen/cqrsgen/examples/bank/readmodel"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
@@ -54,6 +59,18 @@ func run(ctx context.Context, dir string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "store: pebble at %s (every append fsynced)\n\n", dir)
 	accounts := account.NewAccountRepository(store)
+
+	// The read side runs beside the commands: a projection group feeding
+	// the balances-by-owner read model from the whole log, live.
+	balances := &readmodel.Balances{}
+	group := runtime.NewProjectionGroup(store)
+	if err := group.Add(balances.Projection()); err != nil {
+		return err
+	}
+	groupCtx, stopGroup := context.WithCancel(ctx)
+	defer stopGroup()
+	groupDone := make(chan error, 1)
+	go func() { groupDone <- group.Run(groupCtx) }()
 
 	steps := []struct {
 		id   string
@@ -102,6 +119,14 @@ func run(ctx context.Context, dir string, w io.Writer) error {
 		}
 	}
 
+	if err := showReadModel(ctx, w, store, group, balances); err != nil {
+		return err
+	}
+	stopGroup()
+	if err := <-groupDone; err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+
 	if err := store.Close(); err != nil {
 		return err
 	}
@@ -127,6 +152,48 @@ func run(ctx context.Context, dir string, w io.Writer) error {
 	fmt.Fprintf(w, "\nstore: %d events in %d streams, head position %d, %d idempotency keys\n",
 		st.Events, st.Streams, st.Head, st.IdempotencyKeys)
 	return nil
+}
+
+// showReadModel waits for the balances projection to reach the store's
+// head (read-your-writes), prints the balances by owner and the
+// projection's status, then rebuilds it from position 0 and checks that the
+// replay gives the same balances.
+func showReadModel(ctx context.Context, w io.Writer, store runtime.Store, group *runtime.ProjectionGroup, balances *readmodel.Balances) error {
+	const name = readmodel.BalancesProjectionName
+	head, err := store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if err := group.WaitFor(ctx, name, head); err != nil {
+		return err
+	}
+	built := balances.ByOwner()
+	fmt.Fprintf(w, "\nread model %s, caught up with position %d:\n", name, head)
+	printBalances(w, built)
+
+	if err := group.Rebuild(ctx, name); err != nil {
+		return err
+	}
+	if err := group.WaitFor(ctx, name, head); err != nil {
+		return err
+	}
+	rebuilt := balances.ByOwner()
+	if !slices.Equal(built, rebuilt) {
+		return fmt.Errorf("rebuilt read model differs:\nbuilt   %+v\nrebuilt %+v", built, rebuilt)
+	}
+	st, err := group.Status(ctx, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "rebuilt from position 0: same balances (status: %s, exactly-once %v, position %d, lag %d, rebuilds %d)\n",
+		st.State, st.ExactlyOnce, st.Position, st.Lag, st.Rebuilds)
+	return nil
+}
+
+func printBalances(w io.Writer, rows []readmodel.OwnerBalance) {
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-6s balance %7.2f  accounts open %d closed %d\n", r.Owner, float64(r.Balance)/100, r.Open, r.Closed)
+	}
 }
 
 func owner(id string) string {

@@ -11,7 +11,8 @@ import (
 
 // TestRun runs the whole demo twice against one store directory and checks
 // what it reports: rules enforced, the idempotent retry not applied twice,
-// and the state loaded after reopening the store.
+// the balances-by-owner read model (over both runs' events, the same after
+// a rebuild) and the state loaded after reopening the store.
 func TestRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
 	for round := 1; round <= 2; round++ {
@@ -39,6 +40,23 @@ func TestRun(t *testing.T) {
 		} {
 			if !regexp.MustCompile(regexp.QuoteMeta(re)).MatchString(after) {
 				t.Errorf("round %d: reopened state lacks %q:\n%s", round, re, after)
+			}
+		}
+		// The read model covers the whole log: in the second round each
+		// owner has the first round's account too.
+		readModel := map[int][]string{
+			1: {"caught up with position 7:",
+				"Alice  balance   70.00  accounts open 1 closed 0",
+				"Bob    balance    0.00  accounts open 0 closed 1"},
+			2: {"caught up with position 14:",
+				"Alice  balance  140.00  accounts open 2 closed 0",
+				"Bob    balance    0.00  accounts open 0 closed 2"},
+		}[round]
+		readModel = append(readModel, "rebuilt from position 0: same balances (status: running, exactly-once true, position "+
+			map[int]string{1: "7", 2: "14"}[round]+", lag 0, rebuilds 1)")
+		for _, want := range readModel {
+			if !strings.Contains(got, want) {
+				t.Errorf("round %d: read model output lacks %q:\n%s", round, want, got)
 			}
 		}
 		// Both runs share the store: the second sees the first's events too.
