@@ -1,0 +1,345 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/jackc/pgx/v5"
+)
+
+// Kinds of problem that Verify reports (VerifyProblem.Kind). The values are
+// stable and shared with the Pebble store where the concept is the same.
+const (
+	ProblemRecord       = "record"        // an events row does not decode
+	ProblemPositionGap  = "position-gap"  // global positions are not exactly 1..head
+	ProblemHead         = "head"          // log_head disagrees with the events table
+	ProblemIndexMissing = "index-missing" // an event's stream has no streams row, or the row is behind
+	ProblemIndexAhead   = "index-ahead"   // a streams row is ahead of the stream's events
+	ProblemVersionGap   = "version-gap"   // a stream's versions do not run 1, 2, 3, … without holes
+	ProblemVersionOrder = "version-order" // a stream's positions do not increase with its versions
+	ProblemSnapshot     = "snapshot"      // a snapshot row is out of range or ahead of its stream
+	ProblemIdempotency  = "idempotency"   // an idempotency row is out of range or points past its stream
+	ProblemCheckpoint   = "checkpoint"    // a checkpoint is past the head
+)
+
+// MaxVerifyProblems bounds the problems a VerifyReport lists; the rest are
+// only counted (VerifyReport.Omitted).
+const MaxVerifyProblems = 1000
+
+// VerifyProblem is one inconsistency found by Verify.
+type VerifyProblem struct {
+	// Kind is one of the Problem* constants.
+	Kind string
+	// Table is the table concerned.
+	Table string
+	// Stream, Version and Position locate the problem when they are known.
+	Stream   runtime.StreamID
+	Version  uint64
+	Position uint64
+	// Detail says what is wrong, in words.
+	Detail string
+}
+
+// String formats the problem on one line: kind, location, detail.
+func (p VerifyProblem) String() string {
+	var b strings.Builder
+	b.WriteString(p.Kind)
+	if p.Stream != (runtime.StreamID{}) {
+		fmt.Fprintf(&b, " stream %s", p.Stream)
+	}
+	if p.Version != 0 {
+		fmt.Fprintf(&b, " version %d", p.Version)
+	}
+	if p.Position != 0 {
+		fmt.Fprintf(&b, " position %d", p.Position)
+	}
+	if p.Table != "" {
+		fmt.Fprintf(&b, " table %s", p.Table)
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Detail)
+	return b.String()
+}
+
+// VerifyReport is what Verify found: what it walked and every problem.
+type VerifyReport struct {
+	// Events, Streams, Snapshots, Checkpoints and IdempotencyKeys count the
+	// rows found (streams: rows of the streams table at version > 0).
+	Events, Streams, Snapshots, Checkpoints, IdempotencyKeys uint64
+	// Head is the position recorded in log_head.
+	Head uint64
+	// Problems lists the first MaxVerifyProblems problems, by check.
+	Problems []VerifyProblem
+	// Omitted counts the problems found beyond MaxVerifyProblems.
+	Omitted int
+}
+
+// OK reports whether no problem was found.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 && r.Omitted == 0 }
+
+func (r *VerifyReport) add(p VerifyProblem) {
+	if len(r.Problems) >= MaxVerifyProblems {
+		r.Omitted++
+		return
+	}
+	r.Problems = append(r.Problems, p)
+}
+
+// Verify checks the store's tables in one REPEATABLE READ, read-only
+// transaction (a consistent snapshot; writers carry on): every events row
+// decodes; positions are exactly 1..log_head; each stream's versions run
+// 1..n with increasing positions; the streams table agrees with the
+// events; snapshots, idempotency records and checkpoints are in range and
+// do not point past their stream or the head.
+//
+// Problems go into the report; the error is only for a check that could
+// not be run (a closed store, a done context, a lost connection).
+func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
+	const op = "verify"
+	leave, err := s.begin(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	S := pgx.Identifier{s.opt.schema}.Sanitize()
+	rep := &VerifyReport{}
+	var head, events, streams, snaps, ckpts, keys int64
+	if err := tx.QueryRow(ctx, `SELECT
+	(SELECT position FROM `+S+`.log_head WHERE id = 1),
+	(SELECT count(*) FROM `+S+`.events),
+	(SELECT count(*) FROM `+S+`.streams WHERE version > 0),
+	(SELECT count(*) FROM `+S+`.snapshots),
+	(SELECT count(*) FROM `+S+`.checkpoints),
+	(SELECT count(*) FROM `+S+`.idempotency)`).Scan(&head, &events, &streams, &snaps, &ckpts, &keys); err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	rep.Head, rep.Events, rep.Streams = uint64(head), uint64(events), uint64(streams)
+	rep.Snapshots, rep.Checkpoints, rep.IdempotencyKeys = uint64(snaps), uint64(ckpts), uint64(keys)
+
+	// Every row decodes.
+	var after int64
+	for {
+		rows, err := tx.Query(ctx, `SELECT `+eventCols+` FROM `+S+`.events WHERE position > $1 ORDER BY position LIMIT $2`, after, pageSize)
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			var pos int64
+			r, err := scanRecord(rows)
+			if err != nil {
+				p := VerifyProblem{Kind: ProblemRecord, Table: "events", Detail: "row does not decode: " + err.Error()}
+				var de *runtime.DecodeError
+				if errors.As(err, &de) {
+					p.Stream, p.Version, p.Position = de.Stream, de.Version, de.Position
+					p.Detail = "row does not decode: " + de.Err.Error()
+				}
+				rep.add(p)
+				pos = int64(p.Position)
+			} else {
+				pos = int64(r.Position)
+			}
+			if pos > after {
+				after = pos
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
+			return nil, err
+		}
+		if n < pageSize {
+			break
+		}
+	}
+
+	checks := []struct {
+		kind, table, sql string
+		detail           func(a, b int64) string
+	}{
+		{ProblemPositionGap, "events", `SELECT ''::bytea, ''::bytea, 0::bigint, position, prev FROM (
+	SELECT position, coalesce(lag(position) OVER (ORDER BY position), 0) AS prev FROM ` + S + `.events) x
+WHERE position <> prev + 1 ORDER BY position`,
+			func(pos, prev int64) string {
+				if pos == prev+2 {
+					return fmt.Sprintf("position %d is missing", prev+1)
+				}
+				return fmt.Sprintf("positions %d to %d are missing", prev+1, pos-1)
+			}},
+		{ProblemVersionGap, "events", `SELECT stream_type, stream_id, version, position, prev FROM (
+	SELECT stream_type, stream_id, version, position,
+		coalesce(lag(version) OVER (PARTITION BY stream_type, stream_id ORDER BY version), 0) AS prev
+	FROM ` + S + `.events) x
+WHERE version <> prev + 1 ORDER BY stream_type, stream_id, version`,
+			func(ver, prev int64) string {
+				if prev == 0 {
+					return fmt.Sprintf("the stream starts at version %d", ver)
+				}
+				return fmt.Sprintf("version %d follows version %d", ver, prev)
+			}},
+		{ProblemVersionOrder, "events", `SELECT stream_type, stream_id, version, position, prev FROM (
+	SELECT stream_type, stream_id, version, position,
+		lag(position) OVER (PARTITION BY stream_type, stream_id ORDER BY version) AS prev
+	FROM ` + S + `.events) x
+WHERE position <= prev ORDER BY stream_type, stream_id, version`,
+			func(pos, prev int64) string {
+				return fmt.Sprintf("position %d is not after the previous version's position %d", pos, prev)
+			}},
+		{ProblemIndexMissing, "streams", `SELECT e.stream_type, e.stream_id, e.version, e.position, coalesce(s.version, -1) FROM (
+	SELECT DISTINCT ON (stream_type, stream_id) stream_type, stream_id, version, position
+	FROM ` + S + `.events ORDER BY stream_type, stream_id, version DESC) e
+LEFT JOIN ` + S + `.streams s USING (stream_type, stream_id)
+WHERE s.version IS NULL OR s.version < e.version ORDER BY 1, 2`,
+			func(ver, rowVer int64) string {
+				if rowVer < 0 {
+					return "the stream has events but no streams row"
+				}
+				return fmt.Sprintf("the streams row says version %d, the events reach version %d", rowVer, ver)
+			}},
+		{ProblemIndexAhead, "streams", `SELECT s.stream_type, s.stream_id, s.version, 0::bigint, coalesce(max(e.version), 0) FROM ` + S + `.streams s
+LEFT JOIN ` + S + `.events e USING (stream_type, stream_id)
+GROUP BY s.stream_type, s.stream_id, s.version
+HAVING s.version > coalesce(max(e.version), 0) ORDER BY 1, 2`,
+			func(ver, evVer int64) string {
+				return fmt.Sprintf("the streams row says version %d, the events reach version %d", ver, evVer)
+			}},
+		{ProblemSnapshot, "snapshots", `SELECT n.stream_type, n.stream_id, n.version, 0::bigint, coalesce(s.version, 0) FROM ` + S + `.snapshots n
+LEFT JOIN ` + S + `.streams s USING (stream_type, stream_id)
+WHERE n.version <= 0 OR n.time_ns < 0 OR n.time_ns >= 1000000000 OR n.version > coalesce(s.version, 0) ORDER BY 1, 2`,
+			func(ver, head int64) string {
+				return fmt.Sprintf("snapshot at version %d (stream at version %d) is out of range or ahead of its stream", ver, head)
+			}},
+		{ProblemIdempotency, "idempotency", `SELECT k.stream_type, k.stream_id, k.version, k.position, coalesce(s.version, 0) FROM ` + S + `.idempotency k
+LEFT JOIN ` + S + `.streams s USING (stream_type, stream_id)
+WHERE k.version < 0 OR k.position < 0 OR k.time_ns < 0 OR k.time_ns >= 1000000000
+	OR k.version > coalesce(s.version, 0) OR k.position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY k.key`,
+			func(ver, head int64) string {
+				return fmt.Sprintf("idempotency record at version %d points past its stream (version %d) or the head", ver, head)
+			}},
+		{ProblemCheckpoint, "checkpoints", `SELECT name, ''::bytea, 0::bigint, position, 0::bigint FROM ` + S + `.checkpoints
+WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY name`,
+			nil},
+	}
+	for _, c := range checks {
+		rows, err := tx.Query(ctx, c.sql+` LIMIT `+fmt.Sprint(MaxVerifyProblems+1))
+		if err != nil {
+			return nil, s.fail(ctx, op+" ("+c.kind+")", err)
+		}
+		for rows.Next() {
+			var typ, id []byte
+			var ver, pos, x int64
+			if err := rows.Scan(&typ, &id, &ver, &pos, &x); err != nil {
+				rows.Close()
+				return nil, s.fail(ctx, op+" ("+c.kind+")", err)
+			}
+			p := VerifyProblem{Kind: c.kind, Table: c.table, Stream: runtime.StreamID{Type: string(typ), ID: string(id)},
+				Version: uint64(max(ver, 0)), Position: uint64(max(pos, 0))}
+			switch c.kind {
+			case ProblemPositionGap:
+				p.Detail = c.detail(pos, x)
+			case ProblemVersionOrder:
+				p.Detail = c.detail(pos, x)
+			case ProblemCheckpoint:
+				p.Detail = fmt.Sprintf("checkpoint %q is past the head %d", typ, head)
+				p.Stream = runtime.StreamID{}
+			default:
+				p.Detail = c.detail(ver, x)
+			}
+			rep.add(p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, s.fail(ctx, op+" ("+c.kind+")", err)
+		}
+	}
+	var maxPos int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+S+`.events`).Scan(&maxPos); err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	if maxPos != head {
+		rep.add(VerifyProblem{Kind: ProblemHead, Table: "log_head",
+			Detail: fmt.Sprintf("log_head says position %d, the last event is at position %d", head, maxPos)})
+	}
+	return rep, nil
+}
+
+// StreamInfo describes one stream as Streams lists it.
+type StreamInfo struct {
+	Stream runtime.StreamID
+	// Version is the stream's committed version (its event count).
+	Version uint64
+}
+
+// Streams yields the streams that have at least one committed event,
+// ordered by type then id (bytewise), optionally only those of stream type
+// typ ("" for all), starting after the stream after (the zero StreamID to
+// start at the beginning). Pass the last stream of one page as after to get
+// the next page.
+func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[StreamInfo, error] {
+	return func(yield func(StreamInfo, error) bool) {
+		const op = "list streams"
+		S := pgx.Identifier{s.opt.schema}.Sanitize()
+		for {
+			leave, err := s.begin(ctx, op)
+			if err != nil {
+				yield(StreamInfo{}, err)
+				return
+			}
+			rows, err := s.pool.Query(ctx, `SELECT stream_type, stream_id, version FROM `+S+`.streams
+WHERE version > 0 AND ($1::bytea IS NULL OR stream_type = $1) AND (stream_type, stream_id) > ($2::bytea, $3::bytea)
+ORDER BY stream_type, stream_id LIMIT $4`, nilIfEmpty(typ), []byte(after.Type), []byte(after.ID), pageSize)
+			if err != nil {
+				leave()
+				yield(StreamInfo{}, s.fail(ctx, op, err))
+				return
+			}
+			var page []StreamInfo
+			var serr error
+			for rows.Next() {
+				var t, id []byte
+				var v int64
+				if serr = rows.Scan(&t, &id, &v); serr != nil {
+					break
+				}
+				page = append(page, StreamInfo{Stream: runtime.StreamID{Type: string(t), ID: string(id)}, Version: uint64(v)})
+			}
+			rows.Close()
+			leave()
+			if err := errors.Join(serr, rows.Err()); err != nil {
+				yield(StreamInfo{}, s.fail(ctx, op, err))
+				return
+			}
+			for _, info := range page {
+				if !yield(info, nil) {
+					return
+				}
+				after = info.Stream
+			}
+			if len(page) < pageSize {
+				return
+			}
+		}
+	}
+}
+
+func nilIfEmpty(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
+}
