@@ -1,0 +1,350 @@
+package ctl
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/backends/pebble"
+	"github.com/cqrsgen/cqrsgen/backends/postgres"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// streamJSON is a stream id in JSON.
+type streamJSON struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// eventJSON is one event as events, tail and export print it, and as
+// import reads it.
+type eventJSON struct {
+	Stream   streamJSON        `json:"stream"`
+	Version  uint64            `json:"version"`
+	Position uint64            `json:"position"`
+	Name     string            `json:"name"`
+	Schema   uint32            `json:"schema"`
+	Time     string            `json:"time"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// Data is the event body decoded from MessagePack, null when it does
+	// not decode (DataError then says why).
+	Data      json.RawMessage `json:"data"`
+	DataError string          `json:"data_error,omitempty"`
+	// Raw is the exact stored body (base64 in JSON): what import writes.
+	Raw []byte `json:"raw,omitempty"`
+}
+
+func toJSON(r runtime.Record, raw bool) eventJSON {
+	e := eventJSON{
+		Stream:   streamJSON{Type: r.Stream.Type, ID: r.Stream.ID},
+		Version:  r.Version,
+		Position: r.Position,
+		Name:     r.Name,
+		Schema:   r.Schema,
+		Time:     r.Time.UTC().Format(time.RFC3339Nano),
+		Metadata: r.Metadata,
+	}
+	if len(r.Metadata) == 0 {
+		e.Metadata = nil
+	}
+	data, err := msgpackToJSON(r.Data)
+	if err != nil {
+		e.Data = json.RawMessage("null")
+		e.DataError = err.Error()
+	} else {
+		e.Data = data
+	}
+	if raw {
+		e.Raw = r.Data
+		if e.Raw == nil {
+			e.Raw = []byte{}
+		}
+	}
+	return e
+}
+
+// lineWriter writes one JSON value a line.
+type lineWriter struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+func newLineWriter(w io.Writer) *lineWriter {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &lineWriter{w: bw, enc: enc}
+}
+
+func (l *lineWriter) write(v any) error { return l.enc.Encode(v) }
+func (l *lineWriter) flush() error      { return l.w.Flush() }
+
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// statsJSON is what stats prints.
+type statsJSON struct {
+	Store           string           `json:"store"`
+	Events          uint64           `json:"events"`
+	Streams         uint64           `json:"streams"`
+	Snapshots       uint64           `json:"snapshots"`
+	Checkpoints     uint64           `json:"checkpoints"`
+	IdempotencyKeys uint64           `json:"idempotency_keys"`
+	Head            uint64           `json:"head"`
+	DiskBytes       int64            `json:"disk_bytes"`
+	Extra           map[string]int64 `json:"extra,omitempty"`
+}
+
+func (c *command) stats(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	return c.withStore(ctx, false, false, func(t *target) error {
+		st, err := t.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		return writeIndented(c.env.Stdout, statsJSON{
+			Store: t.kind, Events: st.Events, Streams: st.Streams, Snapshots: st.Snapshots,
+			Checkpoints: st.Checkpoints, IdempotencyKeys: st.IdempotencyKeys, Head: st.Head,
+			DiskBytes: st.DiskBytes, Extra: st.Extra,
+		})
+	})
+}
+
+// streamLine is what streams prints per stream.
+type streamLine struct {
+	Stream  streamJSON `json:"stream"`
+	Version uint64     `json:"version"`
+}
+
+func (c *command) streams(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	typ := fs.String("type", "", "only streams of this stream `type`")
+	afterFlag := fs.String("after", "", "start after this `stream` (TYPE/ID, or ID with -type)")
+	limit := fs.Int("limit", 0, "print at most `n` streams (0: all)")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	var after runtime.StreamID
+	if *afterFlag != "" {
+		if *typ != "" {
+			after = runtime.StreamID{Type: *typ, ID: *afterFlag}
+		} else {
+			t, id, ok := strings.Cut(*afterFlag, "/")
+			if !ok || t == "" || id == "" {
+				return usagef("-after %q: want TYPE/ID (or ID with -type)", *afterFlag)
+			}
+			after = runtime.StreamID{Type: t, ID: id}
+		}
+	}
+	if *limit < 0 {
+		return usagef("-limit %d: must be ≥ 0", *limit)
+	}
+	return c.withStore(ctx, false, false, func(t *target) error {
+		out := newLineWriter(c.env.Stdout)
+		n := 0
+		for info, err := range t.streams(ctx, *typ, after) {
+			if err != nil {
+				_ = out.flush()
+				return err
+			}
+			if err := out.write(streamLine{Stream: streamJSON{Type: info.Stream.Type, ID: info.Stream.ID}, Version: info.Version}); err != nil {
+				return err
+			}
+			if n++; n == *limit {
+				break
+			}
+		}
+		return out.flush()
+	})
+}
+
+func (c *command) events(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	after := fs.Uint64("after", 0, "only events with version > `v`")
+	limit := fs.Int("limit", 0, "print at most `n` events (0: all)")
+	raw := fs.Bool("raw", false, "add each event's stored bytes (base64) as \"raw\"")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("events wants STREAM-TYPE STREAM-ID, got %d arguments", len(pos))
+	}
+	stream := runtime.StreamID{Type: pos[0], ID: pos[1]}
+	if err := runtime.ValidateStream(stream); err != nil {
+		return usagef("%v", err)
+	}
+	return c.withStore(ctx, false, false, func(t *target) error {
+		out := newLineWriter(c.env.Stdout)
+		n := 0
+		for rec, err := range t.ReadStream(ctx, stream, *after) {
+			if err != nil {
+				_ = out.flush()
+				return err
+			}
+			if err := out.write(toJSON(rec, *raw)); err != nil {
+				return err
+			}
+			if n++; n == *limit {
+				break
+			}
+		}
+		return out.flush()
+	})
+}
+
+func (c *command) tail(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	afterFlag := fs.Int64("after", -1, "start after position `p` (default: the current head)")
+	fromStart := fs.Bool("from-start", false, "start at the first event (same as -after 0)")
+	limit := fs.Int("limit", 0, "stop after `n` events (0: follow until interrupted)")
+	raw := fs.Bool("raw", false, "add each event's stored bytes (base64) as \"raw\"")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *fromStart {
+		if *afterFlag >= 0 {
+			return usagef("give -after or -from-start, not both")
+		}
+		*afterFlag = 0
+	}
+	return c.withStore(ctx, false, false, func(t *target) error {
+		return c.follow(ctx, t, *afterFlag, *limit, *raw)
+	})
+}
+
+// follow prints the events of t after position after (the current head
+// when after < 0), live, until ctx ends or limit events (0: no limit) have
+// been printed. An interrupted follow is a success.
+func (c *command) follow(ctx context.Context, t runtime.Store, after int64, limit int, raw bool) error {
+	start := uint64(max(after, 0))
+	if after < 0 {
+		h, err := t.Head(ctx)
+		if err != nil {
+			return err
+		}
+		start = h
+	}
+	out := newLineWriter(c.env.Stdout)
+	n := 0
+	for rec, err := range runtime.Subscribe(ctx, t, start) {
+		if err != nil {
+			_ = out.flush()
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return nil // interrupted: the normal end of tail
+			}
+			return err
+		}
+		if err := out.write(toJSON(rec, raw)); err != nil {
+			return err
+		}
+		// Flush each event: tail is read live.
+		if err := out.flush(); err != nil {
+			return err
+		}
+		if n++; n == limit {
+			break
+		}
+	}
+	return out.flush()
+}
+
+// problemJSON is one problem in verify's report.
+type problemJSON struct {
+	Kind     string      `json:"kind"`
+	Stream   *streamJSON `json:"stream,omitempty"`
+	Version  uint64      `json:"version,omitempty"`
+	Position uint64      `json:"position,omitempty"`
+	Key      string      `json:"key,omitempty"`
+	Table    string      `json:"table,omitempty"`
+	Detail   string      `json:"detail"`
+}
+
+// verifyJSON is verify's report.
+type verifyJSON struct {
+	Store    string            `json:"store"`
+	OK       bool              `json:"ok"`
+	Counts   map[string]uint64 `json:"counts"`
+	Problems []problemJSON     `json:"problems"`
+	Omitted  int               `json:"omitted,omitempty"`
+}
+
+func streamPtr(s runtime.StreamID) *streamJSON {
+	if s == (runtime.StreamID{}) {
+		return nil
+	}
+	return &streamJSON{Type: s.Type, ID: s.ID}
+}
+
+func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if err := c.checkStoreFlags(); err != nil {
+		return err
+	}
+	rep := verifyJSON{Problems: []problemJSON{}}
+	var lines []string
+	if dir := c.sf.pebbleDir; dir != "" {
+		r, err := pebble.VerifyDir(ctx, dir, pebble.WithLogger(c.logger()))
+		if err != nil {
+			return err
+		}
+		rep.Store, rep.OK, rep.Omitted = "pebble", r.OK(), r.Omitted
+		rep.Counts = map[string]uint64{"keys": r.Keys, "events": r.Events, "streams": r.Streams, "index_entries": r.IndexEntries,
+			"snapshots": r.Snapshots, "checkpoints": r.Checkpoints, "idempotency_keys": r.IdempotencyKeys, "head": r.Head}
+		for _, p := range r.Problems {
+			pj := problemJSON{Kind: p.Kind, Stream: streamPtr(p.Stream), Version: p.Version, Position: p.Position, Detail: p.Detail}
+			if p.Key != nil {
+				pj.Key = hex.EncodeToString(p.Key)
+			}
+			rep.Problems = append(rep.Problems, pj)
+			lines = append(lines, p.String())
+		}
+	} else {
+		s, err := postgres.Open(ctx, c.sf.dsn, postgres.WithSchema(c.sf.schema))
+		if err != nil {
+			return err
+		}
+		r, err := s.Verify(ctx)
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		rep.Store, rep.OK, rep.Omitted = "postgres", r.OK(), r.Omitted
+		rep.Counts = map[string]uint64{"events": r.Events, "streams": r.Streams, "snapshots": r.Snapshots,
+			"checkpoints": r.Checkpoints, "idempotency_keys": r.IdempotencyKeys, "head": r.Head}
+		for _, p := range r.Problems {
+			rep.Problems = append(rep.Problems, problemJSON{Kind: p.Kind, Stream: streamPtr(p.Stream), Version: p.Version,
+				Position: p.Position, Table: p.Table, Detail: p.Detail})
+			lines = append(lines, p.String())
+		}
+	}
+	if err := writeIndented(c.env.Stdout, rep); err != nil {
+		return err
+	}
+	if rep.OK {
+		fmt.Fprintf(c.env.Stderr, "verify: ok: %d events, %d streams, head %d\n", rep.Counts["events"], rep.Counts["streams"], rep.Counts["head"])
+		return nil
+	}
+	for _, l := range lines {
+		fmt.Fprintf(c.env.Stderr, "verify: %s\n", l)
+	}
+	if rep.Omitted > 0 {
+		fmt.Fprintf(c.env.Stderr, "verify: … and %d more problems\n", rep.Omitted)
+	}
+	fmt.Fprintf(c.env.Stderr, "verify: %d problems found\n", len(rep.Problems)+rep.Omitted)
+	return errProblems
+}

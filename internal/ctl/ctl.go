@@ -1,0 +1,285 @@
+// Package ctl implements cqrsctl, the operator's tool for cqrsgen event
+// stores: stats, streams, events, tail, verify, export and import on a
+// Pebble directory or a PostgreSQL database. cmd/cqrsctl is a thin main
+// around Run; docs/operations.md is the user's guide.
+package ctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/cqrsgen/cqrsgen/backends/pebble"
+	"github.com/cqrsgen/cqrsgen/backends/postgres"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// Exit codes of Run.
+const (
+	// ExitOK: the command succeeded (verify: no problem found).
+	ExitOK = 0
+	// ExitFailed: the command failed, or verify found problems.
+	ExitFailed = 1
+	// ExitUsage: the command line was wrong.
+	ExitUsage = 2
+)
+
+// Env is what Run reads and writes besides its arguments.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Terminal reports that Stderr is a terminal: long commands (export,
+	// import) then draw a progress bar on it.
+	Terminal bool
+}
+
+const usage = `usage: cqrsctl (-pebble DIR | -postgres DSN [-schema NAME]) COMMAND [flags] [args]
+
+Commands:
+  stats                        the store's counters, as JSON
+  streams [-type T] [-after S] [-limit N]
+                               streams with their versions, one JSON object a line;
+                               -after takes the last stream of the previous page
+                               (TYPE/ID, or just ID with -type)
+  events [-after V] [-limit N] [-raw] TYPE ID
+                               one stream's events, one JSON object a line
+  tail [-after P | -from-start] [-limit N] [-raw]
+                               follow the whole log live (from the current head by
+                               default) until interrupted
+  verify                       check every key and record; exit 1 with a report
+                               when anything is wrong
+  export [-from P] [-to P] [-format jsonl|parquet] [-o FILE]
+                               write the log (or positions P..P) as JSON Lines
+  import [FILE]                load a JSON Lines export (default stdin) into an
+                               empty store
+
+Store flags may also follow the command name.
+`
+
+// storeFlags are the flags naming the store, accepted before and after the
+// command name.
+type storeFlags struct {
+	pebbleDir string
+	dsn       string
+	schema    string
+}
+
+func (s *storeFlags) register(fs *flag.FlagSet, defaults storeFlags) {
+	fs.StringVar(&s.pebbleDir, "pebble", defaults.pebbleDir, "Pebble store `directory`")
+	fs.StringVar(&s.dsn, "postgres", defaults.dsn, "PostgreSQL `DSN`")
+	fs.StringVar(&s.schema, "schema", defaults.schema, "PostgreSQL `schema` of the store")
+}
+
+// errUsage marks command-line mistakes (exit code 2).
+var errUsage = errors.New("usage")
+
+func usagef(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+// errProblems marks a verify that found problems (exit code 1, report
+// already printed).
+var errProblems = errors.New("problems found")
+
+// Run runs cqrsctl with args (without the program name) and returns the
+// exit code. ctx ends tail and cancels long commands (main cancels it on
+// an interrupt).
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
+	err := run(ctx, args, env)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(env.Stdout, usage)
+		return ExitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(env.Stderr, "cqrsctl: %v\n\n%s", err, usage)
+		return ExitUsage
+	case errors.Is(err, errProblems):
+		return ExitFailed
+	default:
+		fmt.Fprintf(env.Stderr, "cqrsctl: %v\n", err)
+		return ExitFailed
+	}
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses args with fs, allowing flags after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func run(ctx context.Context, args []string, env Env) error {
+	var global storeFlags
+	gfs := newFlagSet("cqrsctl")
+	global.register(gfs, storeFlags{schema: postgres.DefaultSchema})
+	if err := gfs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	rest := gfs.Args()
+	if len(rest) == 0 {
+		return usagef("no command")
+	}
+	cmd, rest := rest[0], rest[1:]
+	fs := newFlagSet(cmd)
+	var sf storeFlags
+	sf.register(fs, global)
+	c := &command{env: env, sf: &sf}
+	switch cmd {
+	case "stats":
+		return c.stats(ctx, fs, rest)
+	case "streams":
+		return c.streams(ctx, fs, rest)
+	case "events":
+		return c.events(ctx, fs, rest)
+	case "tail":
+		return c.tail(ctx, fs, rest)
+	case "verify":
+		return c.verify(ctx, fs, rest)
+	case "export":
+		return c.export(ctx, fs, rest)
+	case "import":
+		return c.importLog(ctx, fs, rest)
+	case "help":
+		return flag.ErrHelp
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+// command carries what every subcommand needs.
+type command struct {
+	env Env
+	sf  *storeFlags
+}
+
+// streamInfo is a stream as both backends list it.
+type streamInfo struct {
+	Stream  runtime.StreamID
+	Version uint64
+}
+
+// target is an opened store with the backend-specific operations ctl uses.
+type target struct {
+	runtime.Store
+	kind    string
+	streams func(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[streamInfo, error]
+	close   func() error
+}
+
+// logger passes the stores' warnings and errors to stderr and drops the
+// rest (Pebble's informational messages among them).
+func (c *command) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(c.env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func (c *command) checkStoreFlags() error {
+	switch {
+	case c.sf.pebbleDir != "" && c.sf.dsn != "":
+		return usagef("give -pebble or -postgres, not both")
+	case c.sf.pebbleDir == "" && c.sf.dsn == "":
+		return usagef("name the store with -pebble DIR or -postgres DSN")
+	}
+	return nil
+}
+
+// open opens the store. create allows a missing Pebble directory (import);
+// bulk opens Pebble without a sync per append (Flush makes it durable).
+func (c *command) open(ctx context.Context, create, bulk bool) (*target, error) {
+	if err := c.checkStoreFlags(); err != nil {
+		return nil, err
+	}
+	if dir := c.sf.pebbleDir; dir != "" {
+		if !create {
+			if _, err := os.Stat(dir); err != nil {
+				return nil, fmt.Errorf("pebble store: %w", err)
+			}
+		}
+		opts := []pebble.Option{pebble.WithLogger(c.logger())}
+		if bulk {
+			opts = append(opts, pebble.WithNoSync(0))
+		}
+		s, err := pebble.Open(dir, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return &target{Store: s, kind: "pebble", close: s.Close,
+			streams: func(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[streamInfo, error] {
+				return func(yield func(streamInfo, error) bool) {
+					for info, err := range s.Streams(ctx, typ, after) {
+						if !yield(streamInfo{Stream: info.Stream, Version: info.Version}, err) {
+							return
+						}
+					}
+				}
+			}}, nil
+	}
+	s, err := postgres.Open(ctx, c.sf.dsn, postgres.WithSchema(c.sf.schema))
+	if err != nil {
+		return nil, err
+	}
+	return &target{Store: s, kind: "postgres", close: s.Close,
+		streams: func(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[streamInfo, error] {
+			return func(yield func(streamInfo, error) bool) {
+				for info, err := range s.Streams(ctx, typ, after) {
+					if !yield(streamInfo{Stream: info.Stream, Version: info.Version}, err) {
+						return
+					}
+				}
+			}
+		}}, nil
+}
+
+// withStore opens the store, runs f and closes the store, joining errors.
+func (c *command) withStore(ctx context.Context, create, bulk bool, f func(t *target) error) error {
+	t, err := c.open(ctx, create, bulk)
+	if err != nil {
+		return err
+	}
+	err = f(t)
+	if cerr := t.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func noArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
+	}
+	return nil
+}

@@ -1,0 +1,302 @@
+package ctl
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// parquetUnavailable says why -format parquet is refused. See
+// docs/operations.md.
+const parquetUnavailable = "export: Parquet is not available in this build: every served version of " +
+	"github.com/parquet-go/parquet-go (v0.27.0 to v0.32.0) requires go 1.24.9, and this module keeps " +
+	"`go 1.24.0`; export JSON Lines and convert them (for example with DuckDB: " +
+	"COPY (SELECT * FROM read_json('log.jsonl')) TO 'log.parquet')"
+
+// progress draws a one-line progress bar on a terminal, at most every
+// 100 ms; on anything else it draws nothing.
+type progress struct {
+	w     io.Writer
+	on    bool
+	what  string
+	total uint64
+	done  uint64
+	last  time.Time
+}
+
+func (c *command) newProgress(what string, total uint64) *progress {
+	return &progress{w: c.env.Stderr, on: c.env.Terminal, what: what, total: total}
+}
+
+func (p *progress) add(n uint64) {
+	p.done += n
+	if !p.on {
+		return
+	}
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
+		p.last = now
+		p.draw()
+	}
+}
+
+func (p *progress) draw() {
+	const width = 30
+	if p.total == 0 {
+		fmt.Fprintf(p.w, "\r%s %d events", p.what, p.done)
+	} else {
+		frac := min(float64(p.done)/float64(p.total), 1)
+		n := int(frac * width)
+		fmt.Fprintf(p.w, "\r%s [%s%s] %3.0f%% %d/%d events", p.what, strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, p.done, p.total)
+	}
+}
+
+// finish draws the final state and ends the line.
+func (p *progress) finish() {
+	if !p.on {
+		return
+	}
+	p.draw()
+	fmt.Fprintln(p.w)
+}
+
+func (c *command) export(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	from := fs.Uint64("from", 1, "first `position` to export")
+	to := fs.Uint64("to", 0, "last `position` to export (0: the head when the export starts)")
+	format := fs.String("format", "jsonl", "output `format`: jsonl (parquet is not available, see docs/operations.md)")
+	outPath := fs.String("o", "-", "output `file` (- for stdout)")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	switch *format {
+	case "jsonl":
+	case "parquet":
+		return errors.New(parquetUnavailable)
+	default:
+		return usagef("-format %q: want jsonl", *format)
+	}
+	if *from == 0 {
+		*from = 1
+	}
+	if *to != 0 && *to < *from {
+		return usagef("-to %d is before -from %d", *to, *from)
+	}
+	return c.withStore(ctx, false, false, func(t *target) error {
+		head, err := t.Head(ctx)
+		if err != nil {
+			return err
+		}
+		last := head
+		if *to != 0 && *to < head {
+			last = *to
+		}
+		var total uint64
+		if last >= *from {
+			total = last - *from + 1
+		}
+		var w io.Writer = c.env.Stdout
+		var f *os.File
+		if *outPath != "-" {
+			f, err = os.Create(*outPath)
+			if err != nil {
+				return err
+			}
+			w = f
+		}
+		err = c.writeJSONL(ctx, t, w, *from, last, total)
+		if f != nil {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		return err
+	})
+}
+
+func (c *command) writeJSONL(ctx context.Context, t *target, w io.Writer, from, last, total uint64) error {
+	out := newLineWriter(w)
+	bar := c.newProgress("export", total)
+	defer bar.finish()
+	if total == 0 {
+		return out.flush()
+	}
+	next := from
+	for rec, err := range t.ReadAll(ctx, from-1) {
+		if err != nil {
+			_ = out.flush()
+			return err
+		}
+		if rec.Position > last {
+			break
+		}
+		if rec.Position != next {
+			_ = out.flush()
+			return fmt.Errorf("export: the store yielded position %d where %d was expected: run verify", rec.Position, next)
+		}
+		if err := out.write(toJSON(rec, true)); err != nil {
+			return err
+		}
+		next++
+		bar.add(1)
+		if rec.Position == last {
+			break
+		}
+	}
+	return out.flush()
+}
+
+// maxLine bounds one JSON line of an import: the largest event, base64
+// encoded twice over (raw and decoded data), plus the envelope.
+const maxLine = 4*runtime.MaxEventSize + 1<<20
+
+func (c *command) importLog(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("import takes at most one FILE, got %d", len(pos))
+	}
+	var in io.Reader = c.env.Stdin
+	if len(pos) == 1 && pos[0] != "-" {
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	return c.withStore(ctx, true, true, func(t *target) error {
+		head, err := t.Head(ctx)
+		if err != nil {
+			return err
+		}
+		st, err := t.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		if head != 0 || st.Events != 0 || st.Streams != 0 {
+			return fmt.Errorf("import: the target store is not empty (%d events, %d streams, head %d): import only into an empty store", st.Events, st.Streams, head)
+		}
+		n, err := c.importLines(ctx, t, in)
+		if err != nil {
+			return err
+		}
+		if err := t.Flush(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.env.Stderr, "import: %d events\n", n)
+		return nil
+	})
+}
+
+// importer batches consecutive events of one stream into one append.
+type importer struct {
+	t        *target
+	versions map[runtime.StreamID]uint64
+	pending  runtime.AppendRequest
+	first    uint64 // position of pending's first event
+	size     int
+	next     uint64 // the position the next line must have
+	count    uint64
+}
+
+func (c *command) importLines(ctx context.Context, t *target, in io.Reader) (uint64, error) {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	im := &importer{t: t, versions: make(map[runtime.StreamID]uint64), next: 1}
+	bar := c.newProgress("import", 0) // the total is unknown without a second pass
+	defer bar.finish()
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(strings.TrimSpace(string(b))) == 0 {
+			continue
+		}
+		var e eventJSON
+		if err := json.Unmarshal(b, &e); err != nil {
+			return im.count, fmt.Errorf("import: line %d: %w", line, err)
+		}
+		if err := im.add(ctx, e); err != nil {
+			return im.count, fmt.Errorf("import: line %d: %w", line, err)
+		}
+		bar.add(1)
+	}
+	if err := sc.Err(); err != nil {
+		return im.count, fmt.Errorf("import: line %d: %w", line+1, err)
+	}
+	if err := im.flush(ctx); err != nil {
+		return im.count, err
+	}
+	return im.count, nil
+}
+
+func (im *importer) add(ctx context.Context, e eventJSON) error {
+	stream := runtime.StreamID{Type: e.Stream.Type, ID: e.Stream.ID}
+	if err := runtime.ValidateStream(stream); err != nil {
+		return err
+	}
+	if e.Position != im.next {
+		if im.next == 1 {
+			return fmt.Errorf("the export starts at position %d: only a whole-log export (from position 1) can be imported, keeping positions and versions", e.Position)
+		}
+		return fmt.Errorf("position %d follows position %d: the export has a gap or is out of order", e.Position, im.next-1)
+	}
+	t, err := time.Parse(time.RFC3339Nano, e.Time)
+	if err != nil {
+		return fmt.Errorf("event at position %d: time: %w", e.Position, err)
+	}
+	if e.Raw == nil {
+		return fmt.Errorf("event at position %d has no \"raw\" bytes (export with cqrsctl export, which writes them)", e.Position)
+	}
+	ev := runtime.EventData{Name: e.Name, Schema: e.Schema, Time: t, Metadata: e.Metadata, Data: e.Raw}
+	if stream != im.pending.Stream || len(im.pending.Events) >= runtime.MaxBatchEvents ||
+		im.size+runtime.EventSize(ev) > runtime.MaxBatchSize {
+		if err := im.flush(ctx); err != nil {
+			return err
+		}
+	}
+	want := im.versions[stream] + uint64(len(im.pending.Events)) + 1
+	if im.pending.Stream != stream {
+		want = im.versions[stream] + 1
+	}
+	if e.Version != want {
+		return fmt.Errorf("stream %s: version %d where version %d was expected: the export is not a whole log", stream, e.Version, want)
+	}
+	if len(im.pending.Events) == 0 {
+		im.pending = runtime.AppendRequest{Stream: stream, Expected: im.versions[stream]}
+		im.first = e.Position
+		im.size = 0
+	}
+	im.pending.Events = append(im.pending.Events, ev)
+	im.size += runtime.EventSize(ev)
+	im.next++
+	return nil
+}
+
+func (im *importer) flush(ctx context.Context) error {
+	if len(im.pending.Events) == 0 {
+		return nil
+	}
+	res, err := im.t.Append(ctx, im.pending)
+	if err != nil {
+		return fmt.Errorf("import: append to %s at position %d: %w", im.pending.Stream, im.first, err)
+	}
+	if res.FirstPosition != im.first {
+		return fmt.Errorf("import: %s was written at position %d instead of %d (is another writer using the store?)", im.pending.Stream, res.FirstPosition, im.first)
+	}
+	im.versions[im.pending.Stream] = res.LastVersion
+	im.count += uint64(len(im.pending.Events))
+	im.pending.Events = nil
+	im.size = 0
+	return nil
+}
