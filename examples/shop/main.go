@@ -76,6 +76,11 @@ func run(ctx context.Context, dir string, w io.Writer) error {
 	// against again; printed without the suffix.
 	d := &demo{w: w, run: time.Now().UTC().Format("20060102T150405.000000000")}
 	d.open(store)
+	rm, err := startReadModel(ctx, store) // the read side, beside the commands (readmodel.go)
+	if err != nil {
+		return err
+	}
+	defer rm.stop()
 
 	steps := []func(context.Context) error{
 		d.oldData, d.catalogue, d.orderFlow, d.idempotency, d.snapshots,
@@ -84,6 +89,10 @@ func run(ctx context.Context, dir string, w io.Writer) error {
 		if err := step(ctx); err != nil {
 			return err
 		}
+	}
+
+	if err := rm.show(ctx, w, d.run); err != nil {
+		return err
 	}
 
 	// Close the store, reopen it and load everything again from disk.
