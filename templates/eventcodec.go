@@ -37,19 +37,35 @@ func EventCodec(f *jen.File, a *model.Aggregate) {
 	)
 
 	f.Comment(fmt.Sprintf("%s decodes a stored event of %s from its wire name and schema", DecodeEventFunc(a), a.GoName))
-	f.Comment("version. An unknown name or version is a *runtime.UnknownEventError.")
+	f.Comment("version, upcasting older versions and former names to the current types. An")
+	f.Comment("unknown name or version is a *runtime.UnknownEventError.")
 	f.Func().Id(DecodeEventFunc(a)).Params(jen.Id("name").String(), jen.Id("schema").Uint32(), jen.Id("data").Index().Byte()).
 		Params(jen.Id(ev), jen.Error()).Block(
 		jen.Switch(jen.Id("name")).BlockFunc(func(g *jen.Group) {
 			for _, e := range a.Events {
-				g.Case(jen.Id(EventNameConst(e))).Block(
-					jen.If(jen.Id("schema").Op("!=").Id(SchemaVersionConst(e))).Block(jen.Break()),
+				decodeCurrent := []jen.Code{
 					jen.Var().Id("e").Id(e.GoName),
 					jen.If(jen.Err().Op(":=").Id(UnmarshalFunc(e.Struct)).Call(jen.Id("data"), jen.Op("&").Id("e")), jen.Err().Op("!=").Nil()).Block(
 						jen.Return(jen.Nil(), jen.Err()),
 					),
 					jen.Return(jen.Id("e"), jen.Nil()),
-				)
+				}
+				own := upcastsNamed(e, e.WireName)
+				if len(own) == 0 {
+					g.Case(jen.Id(EventNameConst(e))).Block(append([]jen.Code{
+						jen.If(jen.Id("schema").Op("!=").Id(SchemaVersionConst(e))).Block(jen.Break()),
+					}, decodeCurrent...)...)
+				} else {
+					g.Case(jen.Id(EventNameConst(e))).Block(jen.Switch(jen.Id("schema")).BlockFunc(func(g *jen.Group) {
+						g.Case(jen.Id(SchemaVersionConst(e))).Block(decodeCurrent...)
+						upcastCases(g, own)
+					}))
+				}
+				for _, name := range e.FormerNames {
+					g.Case(jen.Lit(name)).Block(jen.Switch(jen.Id("schema")).BlockFunc(func(g *jen.Group) {
+						upcastCases(g, upcastsNamed(e, name))
+					}))
+				}
 			}
 		}),
 		jen.Return(jen.Nil(), jen.Op("&").Qual(RuntimePath, "UnknownEventError").Values(jen.Dict{
@@ -57,4 +73,40 @@ func EventCodec(f *jen.File, a *model.Aggregate) {
 			jen.Id("Schema"): jen.Id("schema"),
 		})),
 	)
+}
+
+// upcastsNamed returns e's upcasts stored under the wire name name.
+func upcastsNamed(e *model.Event, name string) []*model.Upcast {
+	var out []*model.Upcast
+	for _, u := range e.Upcasts {
+		if u.WireName == name {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// upcastCases emits one schema case per older stored form: decode into
+// the old type, then apply the upcasters in order.
+//
+//	case 1:
+//		var old DepositedV1
+//		if err := cqrsUnmarshalDepositedV1(data, &old); err != nil {
+//			return nil, err
+//		}
+//		return upcastV2(upcastV1(old)), nil
+func upcastCases(g *jen.Group, ups []*model.Upcast) {
+	for _, u := range ups {
+		call := jen.Id("old")
+		for _, fn := range u.Funcs {
+			call = jen.Id(fn).Call(call)
+		}
+		g.Case(jen.Lit(int(u.Version))).Block(
+			jen.Var().Id("old").Id(u.Struct.GoName),
+			jen.If(jen.Err().Op(":=").Id(UnmarshalFunc(u.Struct)).Call(jen.Id("data"), jen.Op("&").Id("old")), jen.Err().Op("!=").Nil()).Block(
+				jen.Return(jen.Nil(), jen.Err()),
+			),
+			jen.Return(call, jen.Nil()),
+		)
+	}
 }

@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	cqrsgen [-check] [-output file] [packages]
+//	cqrsgen [-check] [-accept-breaking] [-output file] [packages]
 //
 // Without packages it generates for the package in the current directory
 // (under go generate: the package of $GOFILE). It writes one file per
@@ -14,6 +14,13 @@
 // leaves an unchanged file alone, and removes a generated file whose
 // package no longer has directives. With -check it writes nothing and
 // fails when any file would change.
+//
+// Beside the generated file it keeps cqrs.lock, the schema lock: the
+// stored shape of every aggregate state, event and upcaster input. A
+// change that stored data could not be read with (a removed or retyped
+// event field, a changed wire name, …) is an error unless the version is
+// bumped with an upcaster, or -accept-breaking accepts it and rewrites the
+// lock.
 //
 // Problems in the input are printed as file:line:col: message, all of
 // them, sorted, and nothing is written. Exit status: 0 success, 1 problems
@@ -41,7 +48,7 @@ func main() {
 	case err == nil:
 		os.Exit(0)
 	case errors.As(err, &usage):
-		fmt.Fprintf(os.Stderr, "cqrsgen: %v\nusage: cqrsgen [-check] [-output file] [packages]\n", usage.err)
+		fmt.Fprintf(os.Stderr, "cqrsgen: %v\nusage: cqrsgen [-check] [-accept-breaking] [-output file] [packages]\n", usage.err)
 		os.Exit(2)
 	case errors.Is(err, errReported):
 		os.Exit(1)
@@ -63,6 +70,7 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cqrsgen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	check := fs.Bool("check", false, "write nothing; exit 1 if any generated file is stale")
+	accept := fs.Bool("accept-breaking", false, "accept breaking schema changes and rewrite cqrs.lock")
 	output := fs.String("output", generate.DefaultOutput, "base name of the generated file in each package")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -80,7 +88,7 @@ func run(args []string, stderr io.Writer) error {
 	if len(patterns) == 0 {
 		patterns = []string{"."}
 	}
-	outs, err := generate.Generate(generate.Config{Dir: cwd, Patterns: patterns, Output: *output})
+	outs, err := generate.Generate(generate.Config{Dir: cwd, Patterns: patterns, Output: *output, AcceptBreaking: *accept})
 	var problems generate.Problems
 	if errors.As(err, &problems) {
 		for _, p := range problems {

@@ -44,13 +44,17 @@ func Build(pkg *load.Package, dirs []directive.Directive, res Resolver) (*model.
 	mp := &model.Package{Path: pkg.Path, Name: pkg.Name, Dir: pkg.Dir}
 	aggs := map[string]*model.Aggregate{}
 	first := map[string]directive.Directive{}
-	var rest, projections []directive.Directive
+	var rest, projections, upcasts []directive.Directive
 	for _, d := range dirs {
 		if prev, dup := first[d.Type]; dup {
 			b.errorf(d.Pos, "%s is annotated twice: it already has %s%s at %s", d.Type, directive.Prefix, prev.Kind, shortPos(prev.Pos))
 			continue
 		}
 		first[d.Type] = d
+		if d.Kind == directive.Upcast {
+			upcasts = append(upcasts, d)
+			continue
+		}
 		if d.Kind == directive.Projection {
 			projections = append(projections, d)
 			continue
@@ -96,6 +100,7 @@ func Build(pkg *load.Package, dirs []directive.Directive, res Resolver) (*model.
 		}
 	}
 	b.projections(mp, projections)
+	b.upcasts(mp, upcasts, first)
 	mp.Structs = res.Structs()
 	b.errs = append(b.errs, res.Errors()...)
 	return mp, b.errs

@@ -39,12 +39,15 @@ const (
 	Command   Kind = "command"
 	// Projection marks a read model (see internal/build/projection.go).
 	Projection Kind = "projection"
+	// Upcast marks a func lifting an old event shape one schema version
+	// (see upcast.go).
+	Upcast Kind = "upcast"
 )
 
 // Reserved directives are planned for later versions: they are recognised
 // so that using one is a clear "not supported yet" error rather than an
 // "unknown directive".
-var reserved = []string{"upcast", "saga"}
+var reserved = []string{"saga"}
 
 // MaxNameLength bounds name= values (the runtime's MaxTypeLength and
 // MaxNameLength).
@@ -65,6 +68,11 @@ type Directive struct {
 	Snapshot uint64
 	// Version is the version= option (events), 0 when absent.
 	Version uint32
+	// From and FromVersion are the from=<wire name>@<version> option of
+	// an upcast (the stored event it reads), empty and 0 when absent. For
+	// an upcast, Type and TypePos are the func's name and position.
+	From        string
+	FromVersion uint32
 	// Pos is the position of the directive comment.
 	Pos model.Pos
 }
@@ -168,13 +176,17 @@ func (p *parser) misplaced(cg *ast.CommentGroup, where string) {
 			p.unknown(c, name)
 			continue
 		}
+		if Kind(name) == Upcast {
+			p.errorf(p.pos(c.Slash), "misplaced directive %s%s: %s", Prefix, name, upcastPlace)
+			continue
+		}
 		p.errorf(p.pos(c.Slash), "misplaced directive %s%s: it %s", Prefix, name, where)
 	}
 }
 
 func (p *parser) known(name string) bool {
 	switch Kind(name) {
-	case Aggregate, Event, Command, Projection:
+	case Aggregate, Event, Command, Projection, Upcast:
 		return true
 	}
 	for _, r := range reserved {
@@ -186,8 +198,8 @@ func (p *parser) known(name string) bool {
 }
 
 func (p *parser) unknown(c *ast.Comment, name string) {
-	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection)",
-		Prefix, name, Prefix, Prefix, Prefix, Prefix)
+	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection, %supcast)",
+		Prefix, name, Prefix, Prefix, Prefix, Prefix, Prefix)
 }
 
 func (p *parser) funcDecl(fd *ast.FuncDecl) {
@@ -195,8 +207,8 @@ func (p *parser) funcDecl(fd *ast.FuncDecl) {
 		p.used[c] = true
 		name, _, _ := strings.Cut(strings.TrimPrefix(c.Text, Prefix), " ")
 		switch {
-		case name == "upcast":
-			p.errorf(p.pos(c.Slash), "directive %supcast is not supported yet", Prefix)
+		case Kind(name) == Upcast:
+			p.upcast(fd, c)
 		case p.known(name):
 			p.errorf(p.pos(c.Slash), "misplaced directive %s%s: it must be directly above a type declaration, not a func", Prefix, name)
 		default:
@@ -258,6 +270,9 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 	switch {
 	case Kind(name) == Aggregate || Kind(name) == Event || Kind(name) == Command || Kind(name) == Projection:
 		d.Kind = Kind(name)
+	case Kind(name) == Upcast:
+		p.errorf(d.Pos, "misplaced directive %s%s: %s, not a type", Prefix, name, upcastPlace)
+		return d, false
 	case p.known(name):
 		p.errorf(d.Pos, "directive %s%s is not supported yet", Prefix, name)
 		return d, false

@@ -33,6 +33,9 @@ type Config struct {
 	Output string
 	// Env, when set, replaces the environment the go command runs in.
 	Env []string
+	// AcceptBreaking accepts changes that cqrs.lock reports as breaking
+	// and rewrites the lock (see lock.go).
+	AcceptBreaking bool
 }
 
 // Problems are positioned problems in the user's packages, sorted by
@@ -66,11 +69,9 @@ func Generate(cfg Config) ([]write.Output, error) {
 	}
 	var outs []write.Output
 	for _, pkg := range pkgs {
-		out, errs := Package(pkg)
+		pouts, errs := packageOutputs(pkg, cfg.AcceptBreaking)
 		problems = append(problems, errs...)
-		if out != nil {
-			outs = append(outs, *out)
-		}
+		outs = append(outs, pouts...)
 	}
 	if len(problems) > 0 {
 		return nil, Problems(validate.Sort(problems))
@@ -85,13 +86,20 @@ func Generate(cfg Config) ([]write.Output, error) {
 // directives and no generated file, a removal when it has only the
 // latter. The output is not formatted yet (Generate formats everything).
 func Package(pkg *load.Package) (*write.Output, []model.Error) {
+	out, _, errs := packageModel(pkg)
+	return out, errs
+}
+
+// packageModel is Package, also returning the model it generated from
+// (nil when there is none).
+func packageModel(pkg *load.Package) (*write.Output, *model.Package, []model.Error) {
 	dirs, errs := directive.Parse(pkg.Fset, pkg.Files)
 	if len(dirs) == 0 && len(errs) == 0 {
 		errs = typeErrors(pkg, &model.Package{}, nil) // report real errors even so
 		if pkg.OutputExists && len(errs) == 0 {
-			return &write.Output{Path: pkg.Output}, nil
+			return &write.Output{Path: pkg.Output}, nil, nil
 		}
-		return nil, errs
+		return nil, nil, errs
 	}
 	res := typemap.NewResolver(pkg.Types, pkg.Fset)
 	mp, berrs := build.Build(pkg, dirs, res)
@@ -100,17 +108,17 @@ func Package(pkg *load.Package) (*write.Output, []model.Error) {
 	sc := scope{pkg}
 	errs = append(errs, validate.Check(mp, sc, templates.CodecNames(mp))...)
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
 	}
 	src, err := templates.Render(mp)
 	if err != nil {
-		return nil, []model.Error{{Pos: model.Pos{File: pkg.Output, Line: 1, Col: 1},
+		return nil, nil, []model.Error{{Pos: model.Pos{File: pkg.Output, Line: 1, Col: 1},
 			Msg: fmt.Sprintf("generated source does not compile (a cqrsgen bug, please report it): %v", err)}}
 	}
 	if errs := validate.Imports(src, sc); len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
 	}
-	return &write.Output{Path: pkg.Output, Src: src}, nil
+	return &write.Output{Path: pkg.Output, Src: src}, mp, nil
 }
 
 // skeleton is a model holding only the names the directives declare,

@@ -57,7 +57,11 @@ type Event struct {
 	// upcaster renamed them), in source order. Projections and sagas
 	// consume them too.
 	FormerNames []string
-	Pos         Pos
+	// Upcasts are the older stored forms that decode into this event
+	// through //cqrs:upcast funcs (see upcast.go): the current wire name's
+	// older versions first, then each former name, versions ascending.
+	Upcasts []*Upcast
+	Pos     Pos
 }
 
 // Command is a type annotated //cqrs:command A.

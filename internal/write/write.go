@@ -22,13 +22,13 @@ type Output struct {
 	Src  []byte
 }
 
-// Format gofmts every output in place. If any fails, it returns an error
+// Format gofmts every Go output in place. If any fails, it returns an error
 // naming each failure and leaves outs unusable for writing.
 func Format(outs []Output) error {
 	var errs []error
 	for i := range outs {
-		if outs[i].Src == nil {
-			continue
+		if outs[i].Src == nil || filepath.Ext(outs[i].Path) != ".go" {
+			continue // removals, and non-Go files (cqrs.lock)
 		}
 		src, err := format.Source(outs[i].Src)
 		if err != nil {

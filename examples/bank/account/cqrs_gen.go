@@ -156,7 +156,8 @@ func cqrsEncodeAccountEvent(e AccountEvent) (runtime.EventData, error) {
 }
 
 // cqrsDecodeAccountEvent decodes a stored event of Account from its wire name and schema
-// version. An unknown name or version is a *runtime.UnknownEventError.
+// version, upcasting older versions and former names to the current types. An
+// unknown name or version is a *runtime.UnknownEventError.
 func cqrsDecodeAccountEvent(name string, schema uint32, data []byte) (AccountEvent, error) {
 	switch name {
 	case OpenedEventName:

@@ -112,7 +112,8 @@ func cqrsEncodeCustomerEvent(e CustomerEvent) (runtime.EventData, error) {
 }
 
 // cqrsDecodeCustomerEvent decodes a stored event of Customer from its wire name and schema
-// version. An unknown name or version is a *runtime.UnknownEventError.
+// version, upcasting older versions and former names to the current types. An
+// unknown name or version is a *runtime.UnknownEventError.
 func cqrsDecodeCustomerEvent(name string, schema uint32, data []byte) (CustomerEvent, error) {
 	switch name {
 	case CustomerRegisteredEventName:
@@ -431,7 +432,8 @@ func cqrsEncodeOrderEvent(e OrderEvent) (runtime.EventData, error) {
 }
 
 // cqrsDecodeOrderEvent decodes a stored event of Order from its wire name and schema
-// version. An unknown name or version is a *runtime.UnknownEventError.
+// version, upcasting older versions and former names to the current types. An
+// unknown name or version is a *runtime.UnknownEventError.
 func cqrsDecodeOrderEvent(name string, schema uint32, data []byte) (OrderEvent, error) {
 	switch name {
 	case OrderCreatedEventName:
@@ -890,7 +892,8 @@ func cqrsEncodeProductEvent(e ProductEvent) (runtime.EventData, error) {
 }
 
 // cqrsDecodeProductEvent decodes a stored event of Product from its wire name and schema
-// version. An unknown name or version is a *runtime.UnknownEventError.
+// version, upcasting older versions and former names to the current types. An
+// unknown name or version is a *runtime.UnknownEventError.
 func cqrsDecodeProductEvent(name string, schema uint32, data []byte) (ProductEvent, error) {
 	switch name {
 	case ProductListedEventName:

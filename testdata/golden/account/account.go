@@ -39,6 +39,13 @@ type (
 	}
 )
 
+// DepositedV1 is how Deposited was stored at version 1, before it
+// carried a time; the upcaster lifts it to version 2.
+type DepositedV1 struct{ Amount int64 }
+
+//cqrs:upcast
+func depositedV1ToV2(old DepositedV1) Deposited { return Deposited{Amount: old.Amount} }
+
 // Withdrawn takes money out.
 //
 //cqrs:event Account

@@ -85,7 +85,8 @@ func cqrsEncodeOrderEvent(e OrderEvent) (runtime.EventData, error) {
 }
 
 // cqrsDecodeOrderEvent decodes a stored event of Order from its wire name and schema
-// version. An unknown name or version is a *runtime.UnknownEventError.
+// version, upcasting older versions and former names to the current types. An
+// unknown name or version is a *runtime.UnknownEventError.
 func cqrsDecodeOrderEvent(name string, schema uint32, data []byte) (OrderEvent, error) {
 	switch name {
 	case OrderCreatedEventName:

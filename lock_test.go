@@ -1,0 +1,204 @@
+package cqrsgen_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/internal/generate"
+	"github.com/cqrsgen/cqrsgen/internal/lock"
+	"github.com/cqrsgen/cqrsgen/internal/testmod"
+)
+
+const lockGoldenName = "cqrs.lock.golden"
+
+// TestLockGolden compares the schema lock generated for every
+// testdata/golden/<case> with <case>/cqrs.lock.golden (-update rewrites
+// it), twice, so the lock is deterministic too.
+func TestLockGolden(t *testing.T) {
+	for _, name := range cases(t, "testdata/golden") {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "golden", name)
+			got := generateFile(t, dir, lock.FileName)
+			if again := generateFile(t, dir, lock.FileName); !bytes.Equal(got, again) {
+				t.Fatalf("second run differs:\n%s", diff(string(got), string(again)))
+			}
+			golden := filepath.Join(dir, lockGoldenName)
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestLockGolden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs (-want +got):\n%s", golden, diff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+// lockPackage is the package the lock tests evolve: %s is replaced by the
+// body of Deposited, %v by extra declarations.
+const lockPackage = `package account
+
+//cqrs:aggregate name=bank.account
+type Account struct{ Balance int64 }
+
+//cqrs:event Account name=bank.account.deposited%s
+type Deposited struct {
+%s
+}
+
+func (a *Account) ApplyDeposited(e Deposited) {}
+%s`
+
+func writeLockPackage(t *testing.T, dir, version, fields, extra string) {
+	t.Helper()
+	src := strings.Replace(lockPackage, "%s", version, 1)
+	src = strings.Replace(src, "%s", fields, 1)
+	src = strings.Replace(src, "%s", extra, 1)
+	if err := os.WriteFile(filepath.Join(dir, "account.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestLockBehaviour drives the command through every lock outcome: first
+// run writes the lock; unchanged package leaves it alone; a compatible
+// change is stale for -check and rewritten by a run; an incompatible one
+// is a positioned error that writes nothing; -accept-breaking accepts it;
+// a version bump with an upcaster from the locked shape passes and locks
+// the old shape too; dropping that upcaster later is an error at the lock.
+func TestLockBehaviour(t *testing.T) {
+	mod := testmod.New(t, "example.com/lock", map[string]string{"account/doc.go": "package account\n"})
+	dir := filepath.Join(mod, "account")
+	lockPath := filepath.Join(dir, lock.FileName)
+	gen := filepath.Join(dir, generate.DefaultOutput)
+
+	run := func(wantCode int, args ...string) string {
+		t.Helper()
+		stderr, code := tool(t, dir, args...)
+		if code != wantCode {
+			t.Fatalf("cqrsgen %v: exit %d, want %d; stderr:\n%s", args, code, wantCode, stderr)
+		}
+		return stderr
+	}
+
+	// First run: no lock yet, -check says it would be created.
+	writeLockPackage(t, dir, "", "\tAmount int64", "")
+	if stderr := run(1, "-check"); !strings.Contains(stderr, "./cqrs.lock: stale: go generate would have created it") {
+		t.Fatalf("-check without a lock: %q", stderr)
+	}
+	run(0)
+	first := readFile(t, lockPath)
+	for _, want := range []string{lock.Header + "\n", "\nstate  bank.account Account {Balance:int64}\n", "\nevent  bank.account bank.account.deposited@1 Deposited {Amount:int64}\n"} {
+		if !strings.Contains(first, want) {
+			t.Fatalf("lock lacks %q:\n%s", want, first)
+		}
+	}
+	run(0, "-check")
+
+	// Unchanged: not rewritten.
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := os.Chtimes(lockPath, old, old); err != nil {
+		t.Fatal(err)
+	}
+	run(0)
+	if fi, err := os.Stat(lockPath); err != nil || !fi.ModTime().Equal(old) {
+		t.Fatalf("unchanged lock was rewritten (%v)", err)
+	}
+
+	// Compatible: an added field and a widened integer.
+	writeLockPackage(t, dir, "", "\tAmount int64\n\tReference string", "")
+	if stderr := run(1, "-check"); !strings.Contains(stderr, "./cqrs.lock: stale: go generate would have updated it") {
+		t.Fatalf("-check with a compatible change: %q", stderr)
+	}
+	if readFile(t, lockPath) != first {
+		t.Fatal("-check wrote the lock")
+	}
+	run(0)
+	if got := readFile(t, lockPath); !strings.Contains(got, "deposited@1 Deposited {Amount:int64 Reference:string}") {
+		t.Fatalf("compatible change not recorded:\n%s", got)
+	}
+	compatible := readFile(t, lockPath)
+	genBefore := readFile(t, gen)
+
+	// Incompatible: a retyped field, without a version bump.
+	writeLockPackage(t, dir, "", "\tAmount string\n\tReference string", "")
+	want := "./account.go:8:2: field Amount of Deposited changed from int64 to string: bump version= and add a //cqrs:upcast from the old shape, or run with -accept-breaking\n"
+	if stderr := run(1); stderr != want {
+		t.Fatalf("incompatible change:\n got %q\nwant %q", stderr, want)
+	}
+	if stderr := run(1, "-check"); stderr != want {
+		t.Fatalf("incompatible change with -check:\n got %q\nwant %q", stderr, want)
+	}
+	if readFile(t, lockPath) != compatible || readFile(t, gen) != genBefore {
+		t.Fatal("an incompatible change wrote files")
+	}
+
+	// Accepted deliberately.
+	run(0, "-accept-breaking")
+	if got := readFile(t, lockPath); !strings.Contains(got, "deposited@1 Deposited {Amount:string Reference:string}") {
+		t.Fatalf("-accept-breaking did not rewrite the lock:\n%s", got)
+	}
+	run(0, "-check")
+
+	// The proper way: version 2 and an upcaster whose input is the
+	// locked version 1 shape. A wrong input shape is refused first.
+	upcast := "\ntype DepositedV1 struct {\n\tAmount int64\n\tReference string\n}\n\n//cqrs:upcast\nfunc depositedV1ToV2(old DepositedV1) Deposited { return Deposited{Cents: old.Amount, Reference: old.Reference} }\n"
+	writeLockPackage(t, dir, " version=2", "\tCents int64\n\tReference string", upcast)
+	if stderr := run(1); !strings.Contains(stderr, "field Amount of DepositedV1 is int64, but was stored as string: DepositedV1 must describe events stored as bank.account.deposited@1") {
+		t.Fatalf("upcaster input differing from the lock: %q", stderr)
+	}
+	writeLockPackage(t, dir, " version=2", "\tCents int64\n\tReference string", strings.Replace(upcast, "Amount int64", "Amount string", 1))
+	writeFileString(t, filepath.Join(dir, "conv.go"), "package account\n\nimport \"strconv\"\n\nfunc cents(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }\n")
+	src := readFile(t, filepath.Join(dir, "account.go"))
+	writeFileString(t, filepath.Join(dir, "account.go"), strings.Replace(src, "Cents: old.Amount", "Cents: cents(old.Amount)", 1))
+	run(0)
+	got := readFile(t, lockPath)
+	for _, want := range []string{
+		"\nupcast bank.account bank.account.deposited@1 DepositedV1 {Amount:string Reference:string}\n",
+		"\nevent  bank.account bank.account.deposited@2 Deposited {Cents:int64 Reference:string}\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("lock after the version bump lacks %q:\n%s", want, got)
+		}
+	}
+
+	// Replacing the upcaster of version 1 by one of another stored form
+	// leaves bank.account.deposited@1 unread: breaking, reported at the
+	// lock's line.
+	rename := "\ntype CreditedV1 struct{ Cents int64 }\n\n//cqrs:upcast from=bank.account.credited@1\nfunc creditedToDeposited(old CreditedV1) Deposited { return Deposited{Cents: old.Cents} }\n"
+	writeLockPackage(t, dir, " version=2", "\tCents int64\n\tReference string", rename)
+	if err := os.Remove(filepath.Join(dir, "conv.go")); err != nil {
+		t.Fatal(err)
+	}
+	line := 1 + strings.Count(got[:strings.Index(got, "upcast bank.account bank.account.deposited@1")], "\n")
+	want = fmt.Sprintf("./cqrs.lock:%d:1: bank.account.deposited@1 (upcaster input DepositedV1) is in cqrs.lock but nothing in the package reads bank.account.deposited@1 any more: events stored so could no longer be decoded; restore the event or its //cqrs:upcast, or run with -accept-breaking\n", line)
+	if stderr := run(1); stderr != want {
+		t.Fatalf("dropped upcaster:\n got %q\nwant %q", stderr, want)
+	}
+}
+
+func writeFileString(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
