@@ -35,9 +35,13 @@ func msgpackToJSON(data []byte) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
+// writeString writes s as a JSON string, leaving <, > and & as they are
+// (the output is read by people and tools, not embedded in HTML).
 func writeString(w *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s) // a string always marshals
-	w.Write(b)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)       // a string always encodes
+	w.Truncate(w.Len() - 1) // Encode's newline
 }
 
 func decodeValue(b []byte, w *bytes.Buffer, depth int) ([]byte, error) {
