@@ -3,6 +3,7 @@ package account_test
 import (
 	"context"
 	"errors"
+	goruntime "runtime"
 	"slices"
 	"testing"
 	"time"
@@ -199,4 +200,68 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			t.Fatalf("snapshot %x ignored, but the state was not rebuilt from the events: %+v", data, *st)
 		}
 	})
+}
+
+// allocBytes returns the bytes allocated by f, averaged over runs.
+func allocBytes(runs int, f func()) uint64 {
+	f() // warm up
+	var before, after goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	goruntime.ReadMemStats(&after)
+	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
+}
+
+// TestDecodeAllocationBound gives the generated decoders values whose
+// MessagePack headers claim 2^32-1 bytes, elements or pairs (str32, bin32,
+// array32, map32), at the top and inside a field: each must fail after
+// allocating a few bytes, not gigabytes.
+func TestDecodeAllocationBound(t *testing.T) {
+	huge := []byte{0xff, 0xff, 0xff, 0xff}
+	field := func(name string) []byte { return append([]byte{0xa0 | byte(len(name))}, name...) }
+	cat := func(parts ...[]byte) []byte { return slices.Concat(parts...) }
+	inputs := map[string][]byte{
+		"map32 at the top":       cat([]byte{0xdf}, huge),
+		"array32 at the top":     cat([]byte{0xdd}, huge),
+		"str32 owner":            cat([]byte{0x82}, field("Owner"), []byte{0xdb}, huge, []byte("ann")),
+		"bin32 owner":            cat([]byte{0x82}, field("Owner"), []byte{0xc6}, huge, []byte("ann")),
+		"str32 reference":        cat([]byte{0x82}, field("Amount"), []byte{0x01}, field("Reference"), []byte{0xdb}, huge, []byte("r")),
+		"str32 key":              cat([]byte{0x81, 0xdb}, huge, []byte("Owner")),
+		"ext32 time":             cat([]byte{0x82}, field("At"), []byte{0xc9}, huge, []byte{0xff}),
+		"array32 as reason":      cat([]byte{0x81}, field("Reason"), []byte{0xdd}, huge),
+		"map32 as a field value": cat([]byte{0x81}, field("Reason"), []byte{0xdf}, huge),
+	}
+	decoders := map[string]func([]byte) error{
+		"Opened": func(b []byte) error {
+			_, _, err := account.DecodeOpened(account.OpenedEventName, account.OpenedSchemaVersion, b)
+			return err
+		},
+		"Deposited": func(b []byte) error {
+			_, _, err := account.DecodeDeposited(account.DepositedEventName, account.DepositedSchemaVersion, b)
+			return err
+		},
+		"Withdrawn": func(b []byte) error {
+			_, _, err := account.DecodeWithdrawn(account.WithdrawnEventName, account.WithdrawnSchemaVersion, b)
+			return err
+		},
+		"AccountClosed": func(b []byte) error {
+			_, _, err := account.DecodeAccountClosed(account.AccountClosedEventName, account.AccountClosedSchemaVersion, b)
+			return err
+		},
+	}
+	for dname, decode := range decoders {
+		for iname, in := range inputs {
+			t.Run(dname+"/"+iname, func(t *testing.T) {
+				if err := decode(in); err == nil {
+					t.Fatalf("decoded %x, whose header claims more than it holds", in)
+				}
+				if n := allocBytes(50, func() { _ = decode(in) }); n > 4<<10 {
+					t.Fatalf("a refused decode allocated %d bytes per call, want at most 4 KiB", n)
+				}
+			})
+		}
+	}
 }
