@@ -273,7 +273,7 @@ const (
 	// OrderShippedEventName is the wire name of OrderShipped events.
 	OrderShippedEventName = "shop.order.shipped"
 	// OrderShippedSchemaVersion is the schema version OrderShipped events are written with.
-	OrderShippedSchemaVersion uint32 = 1
+	OrderShippedSchemaVersion uint32 = 2
 	// OrderCancelledEventName is the wire name of OrderCancelled events.
 	OrderCancelledEventName = "shop.order.cancelled"
 	// OrderCancelledSchemaVersion is the schema version OrderCancelled events are written with.
@@ -473,14 +473,20 @@ func cqrsDecodeOrderEvent(name string, schema uint32, data []byte) (OrderEvent, 
 		}
 		return e, nil
 	case OrderShippedEventName:
-		if schema != OrderShippedSchemaVersion {
-			break
+		switch schema {
+		case OrderShippedSchemaVersion:
+			var e OrderShipped
+			if err := cqrsUnmarshalOrderShipped(data, &e); err != nil {
+				return nil, err
+			}
+			return e, nil
+		case 1:
+			var old OrderShippedV1
+			if err := cqrsUnmarshalOrderShippedV1(data, &old); err != nil {
+				return nil, err
+			}
+			return orderShippedV1ToV2(old), nil
 		}
-		var e OrderShipped
-		if err := cqrsUnmarshalOrderShipped(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
 	case OrderCancelledEventName:
 		if schema != OrderCancelledSchemaVersion {
 			break
@@ -1796,7 +1802,7 @@ func cqrsDecodeOrderPaid(b []byte, src string, v *OrderPaid, depth int) ([]byte,
 
 // cqrsMarshalOrderShipped encodes v as a MessagePack map keyed by field name.
 func cqrsMarshalOrderShipped(v *OrderShipped) ([]byte, error) {
-	return cqrsAppendOrderShipped(make([]byte, 0, 22+len(v.Carrier)), v, 0)
+	return cqrsAppendOrderShipped(make([]byte, 0, 39+len(v.Carrier)+len(v.Service)), v, 0)
 }
 
 // cqrsUnmarshalOrderShipped decodes data, a whole MessagePack value written by cqrsMarshalOrderShipped (or by msgpack.Marshal), into v.
@@ -1816,9 +1822,11 @@ func cqrsAppendOrderShipped(b []byte, v *OrderShipped, depth int) ([]byte, error
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderShipped", cqrswire.ErrTooDeep)
 	}
-	b = append(b, "\x81"...)
+	b = append(b, "\x82"...)
 	b = append(b, "\xa7Carrier"...)
 	b = cqrswire.AppendString(b, v.Carrier)
+	b = append(b, "\xa7Service"...)
+	b = cqrswire.AppendString(b, v.Service)
 	return b, nil
 }
 
@@ -1842,9 +1850,70 @@ func cqrsDecodeOrderShipped(b []byte, src string, v *OrderShipped, depth int) ([
 			if v.Carrier, b, err = cqrswire.ReadStringIn(b, src); err != nil {
 				return b, cqrswire.NewFieldError("OrderShipped", "Carrier", err)
 			}
+		case "Service":
+			if v.Service, b, err = cqrswire.ReadStringIn(b, src); err != nil {
+				return b, cqrswire.NewFieldError("OrderShipped", "Service", err)
+			}
 		default:
 			if b, err = cqrswire.Skip(b); err != nil {
 				return b, cqrswire.NewFieldError("OrderShipped", string(fk), err)
+			}
+		}
+	}
+	return b, nil
+}
+
+// cqrsMarshalOrderShippedV1 encodes v as a MessagePack map keyed by field name.
+func cqrsMarshalOrderShippedV1(v *OrderShippedV1) ([]byte, error) {
+	return cqrsAppendOrderShippedV1(make([]byte, 0, 22+len(v.Carrier)), v, 0)
+}
+
+// cqrsUnmarshalOrderShippedV1 decodes data, a whole MessagePack value written by cqrsMarshalOrderShippedV1 (or by msgpack.Marshal), into v.
+func cqrsUnmarshalOrderShippedV1(data []byte, v *OrderShippedV1) error {
+	rest, err := cqrsDecodeOrderShippedV1(data, cqrswire.Source(data), v, 0)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return cqrswire.NewStructError("OrderShippedV1", cqrswire.TrailingError(len(rest)))
+	}
+	return nil
+}
+
+// cqrsAppendOrderShippedV1 appends v to b as a MessagePack map keyed by field name.
+func cqrsAppendOrderShippedV1(b []byte, v *OrderShippedV1, depth int) ([]byte, error) {
+	if depth > cqrswire.MaxDepth {
+		return b, cqrswire.NewStructError("OrderShippedV1", cqrswire.ErrTooDeep)
+	}
+	b = append(b, "\x81"...)
+	b = append(b, "\xa7Carrier"...)
+	b = cqrswire.AppendString(b, v.Carrier)
+	return b, nil
+}
+
+// cqrsDecodeOrderShippedV1 decodes one OrderShippedV1 from the front of b into v (reset first) and returns the rest of b.
+func cqrsDecodeOrderShippedV1(b []byte, src string, v *OrderShippedV1, depth int) ([]byte, error) {
+	if depth > cqrswire.MaxDepth {
+		return b, cqrswire.NewStructError("OrderShippedV1", cqrswire.ErrTooDeep)
+	}
+	n, b, err := cqrswire.ReadMapHeader(b)
+	if err != nil {
+		return b, cqrswire.NewStructError("OrderShippedV1", err)
+	}
+	*v = OrderShippedV1{}
+	for i := 0; i < n; i++ {
+		var fk []byte
+		if fk, b, err = cqrswire.ReadStringBytes(b); err != nil {
+			return b, cqrswire.NewStructError("OrderShippedV1", err)
+		}
+		switch string(fk) {
+		case "Carrier":
+			if v.Carrier, b, err = cqrswire.ReadStringIn(b, src); err != nil {
+				return b, cqrswire.NewFieldError("OrderShippedV1", "Carrier", err)
+			}
+		default:
+			if b, err = cqrswire.Skip(b); err != nil {
+				return b, cqrswire.NewFieldError("OrderShippedV1", string(fk), err)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package shop
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Order rule errors.
@@ -102,9 +103,31 @@ type OrderPaid struct {
 
 // OrderShipped records that a paid order left with a carrier.
 //
-//cqrs:event Order name=shop.order.shipped
+// Version 2 split the service level out of Carrier. Version 1 stored both
+// in Carrier ("DHL Express"); OrderShippedV1 is that stored shape, and
+// orderShippedV1ToV2 lifts old events when they are read, so Apply,
+// projections and Events only ever see this type.
+// (examples/shop/shop/upcast_test.go stores version 1 bytes and reads them
+// back through the repository.)
+//
+//cqrs:event Order name=shop.order.shipped version=2
 type OrderShipped struct {
 	Carrier string
+	Service string
+}
+
+// OrderShippedV1 is shop.order.shipped@1 as it was stored: the carrier
+// and its service level in one string.
+type OrderShippedV1 struct {
+	Carrier string
+}
+
+// orderShippedV1ToV2 splits "DHL Express" into carrier and service.
+//
+//cqrs:upcast
+func orderShippedV1ToV2(old OrderShippedV1) OrderShipped {
+	carrier, service, _ := strings.Cut(old.Carrier, " ")
+	return OrderShipped{Carrier: carrier, Service: service}
 }
 
 // OrderCancelled records that an order was cancelled before shipping.
