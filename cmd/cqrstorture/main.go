@@ -47,6 +47,7 @@ func run() int {
 		duration = flag.Duration("duration", 500*time.Millisecond, "longest a child runs after it is ready before it is killed")
 		dsn      = flag.String("postgres-dsn", "", "also run against the PostgreSQL server at this DSN (a fresh schema)")
 		usePG    = flag.Bool("pgtest", false, "also run against a throwaway PostgreSQL server started with pgtest")
+		fresh    = flag.Int("fresh-every", 200, "start on a fresh store every N rounds, so verifying the whole log after each kill stays fast (0: never)")
 		verbose  = flag.Bool("v", false, "print one line per round")
 	)
 	flag.Parse()
@@ -95,16 +96,12 @@ func run() int {
 	fmt.Printf("cqrstorture: seed %d, %d rounds, %d writers, kill within %v of ready, fsync on\n", *seed, *rounds, *writers, *duration)
 	failed := false
 	for _, t := range targets {
-		cfg := torture.Config{
-			Target: t, Rounds: *rounds, Writers: *writers, Seed: *seed, Duration: *duration,
+		sum, err := campaign(ctx, t, *rounds, *fresh, torture.Config{
+			Writers: *writers, Seed: *seed, Duration: *duration,
 			Command: func(spec torture.ChildSpec) *exec.Cmd {
 				return exec.Command(exe, "-child", spec.Encode())
 			},
-		}
-		if *verbose {
-			cfg.Log = os.Stdout
-		}
-		sum, err := torture.Run(ctx, cfg)
+		}, *verbose)
 		fmt.Println(sum)
 		if err != nil {
 			failed = true
@@ -120,4 +117,37 @@ func run() int {
 	}
 	fmt.Println("cqrstorture: PASS")
 	return 0
+}
+
+// campaign runs rounds kill rounds against t, on a fresh store (a new
+// directory or schema) every fresh rounds, and adds up the summaries.
+func campaign(ctx context.Context, t torture.Target, rounds, fresh int, cfg torture.Config, verbose bool) (torture.Summary, error) {
+	if fresh <= 0 || fresh > rounds {
+		fresh = rounds
+	}
+	total := torture.Summary{Target: t.String()}
+	for part := 0; rounds > 0; part++ {
+		cfg.Target = t
+		if part > 0 {
+			switch t.Backend {
+			case torture.Pebble:
+				cfg.Target.Dir = fmt.Sprintf("%s-%d", t.Dir, part)
+			case torture.Postgres:
+				cfg.Target.Schema = fmt.Sprintf("%s_%d", t.Schema, part)
+			}
+		}
+		cfg.Rounds = min(fresh, rounds)
+		rounds -= cfg.Rounds
+		cfg.Seed += uint64(part)
+		if verbose {
+			cfg.Log = os.Stdout
+			fmt.Printf("campaign part %d on %s\n", part, cfg.Target)
+		}
+		sum, err := torture.Run(ctx, cfg)
+		total.Add(sum)
+		if err != nil {
+			return total, fmt.Errorf("on %s: %w", cfg.Target, err)
+		}
+	}
+	return total, nil
 }

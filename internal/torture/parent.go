@@ -67,6 +67,23 @@ func (s Summary) String() string {
 		s.Unacked, s.Events, s.Verified, s.KeysRechecked, s.Checkpoint, s.Duration.Round(time.Millisecond))
 }
 
+// Add adds the figures of another campaign (on a fresh store) to s.
+func (s *Summary) Add(o Summary) {
+	s.Rounds += o.Rounds
+	s.Kills += o.Kills
+	s.EarlyKills += o.EarlyKills
+	s.AckedAppends += o.AckedAppends
+	s.AckedEvents += o.AckedEvents
+	s.AckedExecutes += o.AckedExecutes
+	s.Reexecutes += o.Reexecutes
+	s.Unacked += o.Unacked
+	s.Events += o.Events
+	s.Verified += o.Verified
+	s.KeysRechecked += o.KeysRechecked
+	s.Checkpoint = o.Checkpoint
+	s.Duration += o.Duration
+}
+
 // Run runs the campaign and returns its summary; the error describes the
 // first violated guarantee (or a child that failed on its own).
 func Run(ctx context.Context, cfg Config) (sum Summary, err error) {
