@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/backends/postgres/pgtest"
 )
 
 const childEnv = "CQRSTORTURE_TEST_CHILD"
@@ -35,19 +37,20 @@ func testCommand(t *testing.T) func(ChildSpec) *exec.Cmd {
 // SIGKILLed at random moments against one Pebble directory, everything
 // verified after each kill.
 func TestCampaignPebble(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
 	var log strings.Builder
 	sum, err := Run(context.Background(), Config{
 		Target:   Target{Backend: Pebble, Dir: t.TempDir()},
 		Rounds:   5,
 		Writers:  8,
-		Seed:     uint64(time.Now().UnixNano()),
+		Seed:     seed,
 		Duration: 300 * time.Millisecond,
 		Command:  testCommand(t),
 		Log:      &log,
 	})
 	t.Log(log.String())
 	if err != nil {
-		t.Fatalf("%v\n%s", err, sum)
+		t.Fatalf("seed %d: %v\n%s", seed, err, sum)
 	}
 	t.Log(sum)
 	if sum.Kills != 5 {
@@ -55,5 +58,39 @@ func TestCampaignPebble(t *testing.T) {
 	}
 	if sum.AckedAppends+sum.AckedExecutes == 0 || sum.Events == 0 {
 		t.Errorf("no acknowledged operation in 5 rounds: the campaign proved nothing: %s", sum)
+	}
+}
+
+// TestCampaignPostgres runs three kill rounds against PostgreSQL: the
+// server named by CQRSGEN_POSTGRES_DSN, or a throwaway one started by
+// pgtest (which fails, never skips, when no server binaries are found).
+func TestCampaignPostgres(t *testing.T) {
+	dsn := os.Getenv(pgtest.EnvDSN)
+	if dsn == "" {
+		srv, err := pgtest.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Stop() })
+		dsn = srv.DSN()
+	}
+	seed := uint64(time.Now().UnixNano())
+	var log strings.Builder
+	sum, err := Run(context.Background(), Config{
+		Target:   Target{Backend: Postgres, DSN: dsn, Schema: pgtest.Name("torture")},
+		Rounds:   3,
+		Writers:  8,
+		Seed:     seed,
+		Duration: 300 * time.Millisecond,
+		Command:  testCommand(t),
+		Log:      &log,
+	})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatalf("seed %d: %v\n%s", seed, err, sum)
+	}
+	t.Log(sum)
+	if sum.Kills != 3 || sum.Events == 0 {
+		t.Errorf("3 rounds: %s", sum)
 	}
 }
