@@ -13,7 +13,9 @@ import (
 
 // collidingNames are strings that naive key encodings (concatenation,
 // separators, NUL terminators, prefix scans) confuse with one another.
-var collidingNames = []string{"a", "ab", "a\x00b", "a/b", "a\x00", "a\x00\x00", "\x00", "/", "b", "a\xff", "A"}
+// Names with ':' matter to the runtime: projection checkpoints are often
+// named "app:projection" and rebuild markers "cqrsgen:rebuild:<name>".
+var collidingNames = []string{"a", "ab", "a\x00b", "a/b", "a\x00", "a\x00\x00", "\x00", "/", "b", "a\xff", "A", "a:", "a:b", ":", "é:ü"}
 
 // collidingStreams returns stream ids that must all be distinct.
 func collidingStreams() []runtime.StreamID {

@@ -173,6 +173,20 @@ func (h *harness) testReopen(t *testing.T) {
 			t.Errorf("first append after reopen: %+v", res)
 		}
 	})
+	t.Run("CheckpointBackToZero", func(t *testing.T) {
+		// A projection rebuild writes 0; it must not come back as the old
+		// position (or as missing) after a restart.
+		s := h.open(t)
+		for _, p := range []uint64{9, 0} {
+			if err := s.SaveCheckpoint(ctx(t), "cqrsgen:rebuild:bank:balances", p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s = h.reopen(t, s)
+		if p, err := s.LoadCheckpoint(ctx(t), "cqrsgen:rebuild:bank:balances"); err != nil || p != 0 {
+			t.Errorf("LoadCheckpoint after saving 9, then 0, then reopening = %d, %v; want 0", p, err)
+		}
+	})
 	t.Run("Everything", func(t *testing.T) {
 		s := h.open(t)
 		a, b := stream("T", "a"), stream("T", "a\x00")
