@@ -3,16 +3,60 @@ package pebble
 import (
 	"context"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
+
+// benchFS selects the file system of the write benchmarks: "disk" (the
+// default: b.TempDir(), every synced commit really fsyncs) or "mem"
+// (vfs.NewMem(): syncs cost nothing, so store and raw Pebble are compared
+// on CPU alone, which is far less noisy on a shared machine).
+var benchFS = flag.String("benchfs", "disk", "file system of the write benchmarks: disk or mem")
+
+// benchDir returns the directory and, with -benchfs=mem, the in-memory
+// file system a write benchmark opens its store or raw database on.
+func benchDir(b *testing.B) (string, vfs.FS) {
+	if *benchFS == "mem" {
+		return "/bench", vfs.NewMem()
+	}
+	return b.TempDir(), vfs.Default
+}
+
+// cpuTime returns the CPU time (user + system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuMeter reports the process's CPU time per event since it was started
+// (all goroutines, Pebble's included), "cpu-ns/event": unlike events/s it
+// hardly depends on how much of a shared machine the benchmark gets.
+type cpuMeter struct{ start time.Duration }
+
+func startCPU() cpuMeter { return cpuMeter{start: cpuTime()} }
+
+func (m cpuMeter) report(b *testing.B, events int) {
+	b.ReportMetric(float64((cpuTime()-m.start).Nanoseconds())/float64(events), "cpu-ns/event")
+}
+
+// openBench opens a store for a write benchmark (see benchFS).
+func openBench(b *testing.B) *Store {
+	dir, fs := benchDir(b)
+	return openT(b, dir, WithFS(fs))
+}
 
 // The raw-Pebble baselines write the same keys and bytes as the store (an
 // event record under its position key and a stream index entry per event)
@@ -28,7 +72,8 @@ func openRaw(b *testing.B) *pebbledb.DB {
 	b.Helper()
 	cache := pebbledb.NewCache(DefaultCacheSize)
 	defer cache.Unref()
-	db, err := pebbledb.Open(b.TempDir(), &pebbledb.Options{Cache: cache, MemTableSize: DefaultMemTableSize,
+	dir, fs := benchDir(b)
+	db, err := pebbledb.Open(dir, &pebbledb.Options{FS: fs, Cache: cache, MemTableSize: DefaultMemTableSize,
 		FormatMajorVersion: pebbledb.FormatNewest, Logger: &logger{s: &Store{}, l: quiet}})
 	if err != nil {
 		b.Fatal(err)
@@ -56,10 +101,11 @@ func BenchmarkAppend100(b *testing.B) {
 		evs[i] = benchEvent(i)
 	}
 	b.Run("store", func(b *testing.B) {
-		s := openT(b, b.TempDir())
+		s := openBench(b)
 		defer s.Close()
 		ctx := context.Background()
 		b.ResetTimer()
+		cpu := startCPU()
 		for i := range b.N {
 			st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("a-", i%1000)}
 			if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: evs}); err != nil {
@@ -67,6 +113,7 @@ func BenchmarkAppend100(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+		cpu.report(b, b.N*100)
 	})
 	b.Run("raw", func(b *testing.B) {
 		db := openRaw(b)
@@ -75,6 +122,7 @@ func BenchmarkAppend100(b *testing.B) {
 		var pos uint64
 		var buf []byte
 		b.ResetTimer()
+		cpu := startCPU()
 		for i := range b.N {
 			st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("a-", i%1000)}
 			batch := db.NewBatch()
@@ -89,6 +137,7 @@ func BenchmarkAppend100(b *testing.B) {
 			batch.Close()
 		}
 		b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+		cpu.report(b, b.N*100)
 	})
 }
 
@@ -97,6 +146,7 @@ func runWriters(b *testing.B, n int, f func(w, i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu := startCPU()
 	for w := range n {
 		wg.Add(1)
 		go func() {
@@ -112,12 +162,13 @@ func runWriters(b *testing.B, n int, f func(w, i int)) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	cpu.report(b, b.N)
 }
 
 func BenchmarkConcurrentAppend1(b *testing.B) {
 	for _, n := range []int{1, 8, 64, 256} {
 		b.Run(fmt.Sprintf("store/writers=%d", n), func(b *testing.B) {
-			s := openT(b, b.TempDir())
+			s := openBench(b)
 			defer s.Close()
 			ctx := context.Background()
 			runWriters(b, n, func(w, i int) {
