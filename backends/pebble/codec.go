@@ -29,7 +29,7 @@ var (
 
 // envelope versions (first byte of every value we write).
 const (
-	recordV1     = 1
+	recordV2     = 2 // format version 2: version and position at the end
 	snapshotV1   = 1
 	idemV1       = 1
 	checkpointV1 = 1
@@ -122,31 +122,63 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
-// encodeRecord appends the record envelope of one event:
+// encodeRecord appends the record envelope of one event (format version 2):
 //
-//	u8 version=1 | str type | str id | uvarint version | uvarint position |
-//	str name | uvarint schema | varint unix seconds | uvarint nanos |
-//	uvarint #metadata | (str key | str value)* | str data | u32 crc32c (LE)
+//	u8 version=2 | str type | str id | str name | uvarint schema |
+//	varint unix seconds | uvarint nanos | uvarint #metadata |
+//	(str key | str value)* | str data |
+//	u64 version (BE) | u64 position (BE) | u32 crc32c (LE)
 //
 // where str is a uvarint length followed by the bytes. Metadata pairs are
 // written in sorted key order so that equal records encode identically.
+//
+// The stream version and global position come last, at fixed width, so an
+// appender can encode the head (everything before them) and its checksum in
+// its own goroutine before the writer has allocated them; the writer then
+// copies the head into the batch and appends the 20-byte tail, continuing
+// the checksum over 16 bytes (see appendRecordHead and putRecordTail).
 func encodeRecord(b []byte, r *runtime.Record, sortedKeys []string) []byte {
+	e := runtime.EventData{Name: r.Name, Schema: r.Schema, Time: r.Time, Metadata: r.Metadata, Data: r.Data}
+	b, crc := appendRecordHead(b, r.Stream, &e, r.Time, sortedKeys)
+	n := len(b)
+	b = append(b, make([]byte, recordTailLen)...)
+	putRecordTail(b[n:], crc, r.Version, r.Position)
+	return b
+}
+
+// recordTailLen is the length of a record's fixed-width tail: version,
+// position and checksum.
+const recordTailLen = 8 + 8 + 4
+
+// appendRecordHead appends the head of e's record envelope (everything
+// before the version) to b, stamped with time t and its metadata written in
+// the order of sortedKeys, and returns the CRC-32C of the head.
+func appendRecordHead(b []byte, stream runtime.StreamID, e *runtime.EventData, t time.Time, sortedKeys []string) ([]byte, uint32) {
 	start := len(b)
-	b = append(b, recordV1)
-	b = appendString(b, r.Stream.Type)
-	b = appendString(b, r.Stream.ID)
-	b = binary.AppendUvarint(b, r.Version)
-	b = binary.AppendUvarint(b, r.Position)
-	b = appendString(b, r.Name)
-	b = binary.AppendUvarint(b, uint64(r.Schema))
-	b = appendTime(b, r.Time)
+	b = append(b, recordV2)
+	b = appendString(b, stream.Type)
+	b = appendString(b, stream.ID)
+	b = appendString(b, e.Name)
+	b = binary.AppendUvarint(b, uint64(e.Schema))
+	b = appendTime(b, t)
 	b = binary.AppendUvarint(b, uint64(len(sortedKeys)))
 	for _, k := range sortedKeys {
 		b = appendString(b, k)
-		b = appendString(b, r.Metadata[k])
+		b = appendString(b, e.Metadata[k])
 	}
-	b = appendString(b, string(r.Data))
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+	b = binary.AppendUvarint(b, uint64(len(e.Data)))
+	b = append(b, e.Data...)
+	return b, crc32.Checksum(b[start:], castagnoli)
+}
+
+// putRecordTail writes version, position and the checksum of the whole
+// envelope into dst (recordTailLen bytes), given headCRC, the checksum of
+// the head that precedes dst.
+func putRecordTail(dst []byte, headCRC uint32, version, position uint64) {
+	_ = dst[recordTailLen-1]
+	binary.BigEndian.PutUint64(dst[0:8], version)
+	binary.BigEndian.PutUint64(dst[8:16], position)
+	binary.LittleEndian.PutUint32(dst[16:20], crc32.Update(headCRC, castagnoli, dst[:16]))
 }
 
 // reader decodes a value without ever allocating more than the bytes it
@@ -243,15 +275,19 @@ func decodeRecord(v []byte) (runtime.Record, error) {
 
 // parseRecord parses a record body (without checksum verification).
 func parseRecord(body []byte) (runtime.Record, error) {
-	r := reader{b: body}
 	var rec runtime.Record
-	if ver := r.byte(); r.err == nil && ver != recordV1 {
-		return rec, fmt.Errorf("unknown record envelope version %d", ver)
+	if len(body) < 1+16 {
+		return rec, errTruncated
 	}
+	if body[0] != recordV2 {
+		return rec, fmt.Errorf("unknown record envelope version %d", body[0])
+	}
+	tail := body[len(body)-16:]
+	rec.Version = binary.BigEndian.Uint64(tail[0:8])
+	rec.Position = binary.BigEndian.Uint64(tail[8:16])
+	r := reader{b: body[1 : len(body)-16]}
 	rec.Stream.Type = r.string()
 	rec.Stream.ID = r.string()
-	rec.Version = r.uvarint()
-	rec.Position = r.uvarint()
 	rec.Name = r.string()
 	rec.Schema = r.u32()
 	rec.Time = r.time()
@@ -279,16 +315,17 @@ func parseRecord(body []byte) (runtime.Record, error) {
 	return rec, nil
 }
 
-// peekRecordHeader returns the stream and version a damaged record claims,
-// for error messages only.
+// peekRecordHeader returns the stream and version a damaged record body
+// (without its checksum) claims, for error messages only.
 func peekRecordHeader(v []byte) (runtime.StreamID, uint64, bool) {
-	r := reader{b: v}
-	r.byte()
+	if len(v) < 1+16 {
+		return runtime.StreamID{}, 0, false
+	}
+	r := reader{b: v[1 : len(v)-16]}
 	var s runtime.StreamID
 	s.Type = r.string()
 	s.ID = r.string()
-	ver := r.uvarint()
-	return s, ver, r.err == nil
+	return s, binary.BigEndian.Uint64(v[len(v)-16:]), r.err == nil
 }
 
 func encodeSnapshot(s runtime.Snapshot) []byte {

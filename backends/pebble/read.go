@@ -18,11 +18,14 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err := runtime.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, err
 	}
-	o := &op{kind: opAppend, ctx: ctx, req: req}
-	if err := s.submit("append to "+req.Stream.String(), o); err != nil {
+	o := getAppendOp(ctx, req, s.opts.now)
+	err := s.submit(o)
+	res := o.res
+	putAppendOp(o)
+	if err != nil {
 		return runtime.AppendResult{}, err
 	}
-	return o.res, nil
+	return res, nil
 }
 
 // trackedIter is a Pebble iterator that Close can close under a reader.
@@ -359,7 +362,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
 	if err := runtime.ValidateSnapshot(snap); err != nil {
 		return err
 	}
-	return s.submit("save snapshot of "+snap.Stream.String(), &op{kind: opSnapshot, ctx: ctx, snap: snap})
+	return s.submit(&op{kind: opSnapshot, ctx: ctx, snap: snap})
 }
 
 // LoadSnapshot returns the stream's latest snapshot or runtime.ErrNotFound.
@@ -388,7 +391,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, position uint64
 	if err := runtime.ValidateKey("checkpoint name", name); err != nil {
 		return err
 	}
-	return s.submit(fmt.Sprintf("save checkpoint %q", name), &op{kind: opCheckpoint, ctx: ctx, name: name, pos: position})
+	return s.submit(&op{kind: opCheckpoint, ctx: ctx, name: name, pos: position})
 }
 
 // LoadCheckpoint returns the position recorded under name or
@@ -422,7 +425,7 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	if err := runtime.ValidateStream(rec.Stream); err != nil {
 		return err
 	}
-	return s.submit(fmt.Sprintf("save idempotency key %q", rec.Key), &op{kind: opIdem, ctx: ctx, idem: rec})
+	return s.submit(&op{kind: opIdem, ctx: ctx, idem: rec})
 }
 
 // LoadIdempotency returns the record for key or runtime.ErrNotFound.
@@ -457,7 +460,7 @@ func (s *Store) Flush(ctx context.Context) error {
 		s.mu.RUnlock()
 		return nil
 	}
-	return s.submit("flush", &op{kind: opFlush, ctx: ctx})
+	return s.submit(&op{kind: opFlush, ctx: ctx})
 }
 
 // Stats returns the store's counters and, in Extra, Pebble metrics under

@@ -17,9 +17,10 @@ import (
 )
 
 // FormatVersion is the version of the key layout and envelopes this build
-// writes (docs/storage.md). Open refuses a store written with a higher
-// version.
-const FormatVersion = 1
+// writes (docs/storage.md). Open refuses a store written with another
+// version. Version 2 moved a record's stream version and global position to
+// the end of its envelope, at fixed width (version 1 is not readable).
+const FormatVersion = 2
 
 // Errors returned by Open. Each is wrapped with the directory concerned.
 var (
@@ -93,8 +94,8 @@ var _ runtime.Store = (*Store)(nil)
 // Open opens the store in dir, creating the directory and the store if
 // needed. It fails with an error wrapping ErrLocked when dir is already open
 // (in this process or another), ErrNotStore when dir holds other files or
-// another database, and ErrFormat when the store was written by a newer,
-// incompatible version.
+// another database, and ErrFormat when the store was written in another
+// format version (see FormatVersion).
 func Open(dir string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, f := range opts {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
@@ -22,7 +23,7 @@ const (
 	opFlush
 )
 
-// op is one queued mutation and, once done is closed, its answer.
+// op is one queued mutation and, once answered on done, its answer.
 type op struct {
 	kind opKind
 	ctx  context.Context
@@ -33,38 +34,113 @@ type op struct {
 	pos  uint64
 	idem runtime.IdempotencyRecord
 
+	// An append's records, encoded by the caller before queueing (see
+	// encode): sk is the stream key, enc the record heads back to back,
+	// heads where each ends and its checksum. bytes is the payload size
+	// that group sizing counts.
+	sk    []byte
+	enc   []byte
+	heads []recordHead
+	bytes int
+
 	res  runtime.AppendResult
 	err  error
-	done chan struct{}
+	done chan struct{} // buffered: the writer or syncer sends exactly once
 }
+
+// recordHead locates one encoded record head in op.enc.
+type recordHead struct {
+	end int
+	crc uint32
+}
+
+// answer hands o its result (o.res, o.err). The answering goroutine must
+// not touch o afterwards: its caller may reuse it at once.
+func (o *op) answer() { o.done <- struct{}{} }
 
 func (o *op) size() int {
 	switch o.kind {
 	case opAppend:
-		n := 0
-		for _, e := range o.req.Events {
-			n += runtime.EventSize(e) + len(e.Name) + 64
-		}
-		return n
+		return o.bytes
 	case opSnapshot:
 		return len(o.snap.Data) + len(o.snap.Schema)
 	}
 	return 64
 }
 
+// describe names the operation for error messages.
+func (o *op) describe() string {
+	switch o.kind {
+	case opAppend:
+		return "append to " + o.req.Stream.String()
+	case opSnapshot:
+		return "save snapshot of " + o.snap.Stream.String()
+	case opCheckpoint:
+		return fmt.Sprintf("save checkpoint %q", o.name)
+	case opIdem:
+		return fmt.Sprintf("save idempotency key %q", o.idem.Key)
+	}
+	return "flush"
+}
+
+// appendOps recycles append ops and their encoding buffers.
+var appendOps = sync.Pool{New: func() any { return &op{kind: opAppend, done: make(chan struct{}, 1)} }}
+
+// maxPooledBytes bounds the encoding buffer an op keeps when recycled.
+const maxPooledBytes = 64 << 10
+
+// getAppendOp returns an append op for req with req's records encoded:
+// this runs in the caller's goroutine, so many appenders encode in
+// parallel and the writer only checks, numbers and copies.
+func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time.Time) *op {
+	o := appendOps.Get().(*op)
+	o.ctx, o.req = ctx, req
+	o.sk = appendStreamKey(o.sk[:0], req.Stream)
+	o.enc, o.heads = o.enc[:0], o.heads[:0]
+	var keys []string
+	var keyBuf [8]string
+	for i := range req.Events {
+		e := &req.Events[i]
+		keys = keyBuf[:0]
+		for k := range e.Metadata {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var crc uint32
+		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, runtime.NormalizeTime(e.Time, now), keys)
+		o.heads = append(o.heads, recordHead{end: len(o.enc), crc: crc})
+	}
+	o.bytes = len(o.enc) + len(req.Events)*(2*recordTailLen+len(o.sk))
+	return o
+}
+
+// putAppendOp recycles o once its caller has read the answer.
+func putAppendOp(o *op) {
+	o.ctx, o.req, o.res, o.err = nil, runtime.AppendRequest{}, runtime.AppendResult{}, nil
+	if cap(o.enc) > maxPooledBytes {
+		o.enc = nil
+	}
+	if cap(o.heads) > maxPooledBytes/64 {
+		o.heads = nil
+	}
+	appendOps.Put(o)
+}
+
 // submit queues o for the writer and waits for its answer.
-func (s *Store) submit(opName string, o *op) error {
-	if err := runtime.ContextErr(o.ctx, opName); err != nil {
-		return err
+func (s *Store) submit(o *op) error {
+	if o.ctx.Err() != nil {
+		return runtime.ContextErr(o.ctx, o.describe())
 	}
 	if err := s.failure(); err != nil {
-		return fmt.Errorf("cqrsgen/pebble: %s: %w", opName, err)
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", o.describe(), err)
 	}
-	o.done = make(chan struct{})
+	if o.done == nil {
+		o.done = make(chan struct{}, 1)
+	}
 	s.qmu.Lock()
 	if s.qclosed {
 		s.qmu.Unlock()
-		return fmt.Errorf("cqrsgen/pebble: %s: %w", opName, runtime.ErrClosed)
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", o.describe(), runtime.ErrClosed)
 	}
 	s.queue = append(s.queue, o)
 	s.qmu.Unlock()
@@ -89,7 +165,7 @@ func (s *Store) run() {
 		defer t.Stop()
 		tick = t.C
 	}
-	w := &writer{s: s, batch: s.db.NewBatch(), heads: make(map[string]uint64), pos: s.acked, ctr: s.ctr,
+	w := &writer{s: s, batch: s.db.NewBatch(), heads: make(map[string]*headEntry), pos: s.acked, ctr: s.ctr,
 		pipe: make(chan *pending, 256)}
 	synced := make(chan struct{})
 	go s.syncer(w.pipe, synced)
@@ -98,13 +174,15 @@ func (s *Store) run() {
 		<-synced
 		_ = w.batch.Close()
 	}()
+	var spare []*op // the previous queue slice, handed back for reuse
 	for {
 		s.qmu.Lock()
 		ops := s.queue
-		s.queue = nil
+		s.queue, spare = spare, nil
 		closing := s.qclosed
 		s.qmu.Unlock()
 		if len(ops) == 0 {
+			spare = ops
 			if closing {
 				if s.opts.noSync {
 					w.commit(nil, true)
@@ -120,15 +198,17 @@ func (s *Store) run() {
 			}
 			continue
 		}
-		for len(ops) > 0 {
+		for rest := ops; len(rest) > 0; {
 			n, bytes := 0, 0
-			for n < len(ops) && (n == 0 || bytes+ops[n].size() <= maxGroupBytes) {
-				bytes += ops[n].size()
+			for n < len(rest) && (n == 0 || bytes+rest[n].size() <= maxGroupBytes) {
+				bytes += rest[n].size()
 				n++
 			}
-			w.group(ops[:n])
-			ops = ops[n:]
+			w.group(rest[:n])
+			rest = rest[n:]
 		}
+		clear(ops)
+		spare = ops[:0]
 	}
 }
 
@@ -142,18 +222,16 @@ func (s *Store) durableNow() uint64 {
 type writer struct {
 	s     *Store
 	batch *pebbledb.Batch
-	buf   []byte
-	keys  []string
 
 	// Applied state: what the committed (possibly not yet synced) groups
-	// left behind; the next group is checked against it.
-	heads map[string]uint64 // stream key → version (a cache)
-	pos   uint64            // last applied position
-	ctr   counters          // applied counters
-	pipe  chan *pending     // applied groups, in order, to the syncer
+	// and the current group's earlier requests left behind; the next
+	// request is checked against it. A failed commit clears heads.
+	heads map[string]*headEntry // stream key → version (a cache)
+	pos   uint64                // last applied position
+	ctr   counters              // applied counters
+	pipe  chan *pending         // applied groups, in order, to the syncer
 
 	// per group
-	versions  map[string]uint64 // stream key → version after this group's earlier requests
 	newIdem   map[string]runtime.IdempotencyRecord
 	snapVers  map[string]uint64
 	newCkpt   map[string]bool
@@ -167,11 +245,10 @@ func (w *writer) group(ops []*op) {
 	if err := s.failure(); err != nil {
 		for _, o := range ops {
 			o.err = err
-			close(o.done)
+			o.answer()
 		}
 		return
 	}
-	w.versions = make(map[string]uint64)
 	w.newIdem = nil
 	w.snapVers = nil
 	w.newCkpt = nil
@@ -182,7 +259,7 @@ func (w *writer) group(ops []*op) {
 	for _, o := range ops {
 		if err := runtime.ContextErr(o.ctx, opNames[o.kind]); err != nil {
 			o.err = err
-			close(o.done)
+			o.answer()
 			continue
 		}
 		var err error
@@ -200,7 +277,7 @@ func (w *writer) group(ops []*op) {
 		}
 		if err != nil {
 			o.err = err
-			close(o.done)
+			o.answer()
 			continue
 		}
 		w.accepted = append(w.accepted, o)
@@ -259,9 +336,8 @@ func (w *writer) commit(ops []*op, sync bool) {
 		// The applied state is unknown: forget the cache.
 		clear(w.heads)
 	} else {
-		for k, v := range w.versions {
-			w.heads[k] = v
-		}
+		// Entries are only dropped once their group is applied: a miss
+		// then reads the stream head back from the database.
 		if len(w.heads) > maxCachedHeads {
 			n := 0
 			for k := range w.heads { // drop an arbitrary tenth
@@ -298,7 +374,7 @@ func (s *Store) syncer(in <-chan *pending, done chan<- struct{}) {
 			for _, o := range p.ops {
 				o.err = err
 				o.res = runtime.AppendResult{}
-				close(o.done)
+				o.answer()
 			}
 			continue
 		}
@@ -314,26 +390,29 @@ func (s *Store) syncer(in <-chan *pending, done chan<- struct{}) {
 		}
 		s.wmu.Unlock()
 		for _, o := range p.ops {
-			close(o.done)
+			o.answer()
 		}
 	}
 }
 
 const maxCachedHeads = 1 << 20
 
-// version returns the stream's version as of this group.
-func (w *writer) version(sk string, stream runtime.StreamID) (uint64, error) {
-	if v, ok := w.versions[sk]; ok {
-		return v, nil
-	}
-	if v, ok := w.heads[sk]; ok {
-		return v, nil
+// headEntry is a cached stream version, updated in place.
+type headEntry struct{ version uint64 }
+
+// head returns the cache entry of the stream with key sk, reading the
+// stream's version from the database on a miss.
+func (w *writer) head(sk []byte, stream runtime.StreamID) (*headEntry, error) {
+	if h, ok := w.heads[string(sk)]; ok {
+		return h, nil
 	}
 	v, _, err := streamHead(w.s.db, stream, ^uint64(0))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return v, nil
+	h := &headEntry{version: v}
+	w.heads[string(sk)] = h
+	return h, nil
 }
 
 // streamHead returns the last version of stream whose position is ≤ limit,
@@ -405,51 +484,47 @@ func (w *writer) append(o *op) error {
 			return &runtime.DuplicateError{Existing: existing}
 		}
 	}
-	sk := string(appendStreamKey(nil, req.Stream))
-	cur, err := w.version(sk, req.Stream)
+	h, err := w.head(o.sk, req.Stream)
 	if err != nil {
 		return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
 	}
+	cur := h.version
 	if err := runtime.CheckExpected(req.Stream, req.Expected, cur); err != nil {
 		return err
 	}
-	if uint64(len(req.Events)) > runtime.MaxVersion-cur {
+	if uint64(len(o.heads)) > runtime.MaxVersion-cur {
 		return fmt.Errorf("%w: append to %s would pass the maximum version", runtime.ErrTooLarge, req.Stream)
 	}
-	s := w.s
 	res := runtime.AppendResult{FirstVersion: cur + 1, FirstPosition: w.pos + 1}
-	var rec runtime.Record
-	rec.Stream = req.Stream
-	for _, e := range req.Events {
+	start := 0
+	for _, rh := range o.heads {
 		cur++
 		w.pos++
-		rec.Version, rec.Position = cur, w.pos
-		rec.Name, rec.Schema, rec.Metadata, rec.Data = e.Name, e.Schema, e.Metadata, e.Data
-		rec.Time = runtime.NormalizeTime(e.Time, s.opts.now)
-		w.keys = w.keys[:0]
-		for k := range e.Metadata {
-			w.keys = append(w.keys, k)
-		}
-		slices.Sort(w.keys)
-		w.buf = eventKey(w.buf[:0], w.pos)
-		klen := len(w.buf)
-		w.buf = encodeRecord(w.buf, &rec, w.keys)
-		_ = w.batch.Set(w.buf[:klen], w.buf[klen:], nil)
-		w.buf = streamIndexKey(w.buf[:0], req.Stream, cur)
-		klen = len(w.buf)
-		w.buf = binary.BigEndian.AppendUint64(w.buf, w.pos)
-		_ = w.batch.Set(w.buf[:klen], w.buf[klen:], nil)
+		body := o.enc[start:rh.end]
+		start = rh.end
+		d := w.batch.SetDeferred(9, len(body)+recordTailLen)
+		d.Key[0] = tagEvent
+		binary.BigEndian.PutUint64(d.Key[1:], w.pos)
+		n := copy(d.Value, body)
+		putRecordTail(d.Value[n:], rh.crc, cur, w.pos)
+		_ = d.Finish()
+		d = w.batch.SetDeferred(1+len(o.sk)+8, 8)
+		d.Key[0] = tagStream
+		n = 1 + copy(d.Key[1:], o.sk)
+		binary.BigEndian.PutUint64(d.Key[n:], cur)
+		binary.BigEndian.PutUint64(d.Value, w.pos)
+		_ = d.Finish()
 	}
 	res.LastVersion, res.LastPosition = cur, w.pos
 	if res.FirstVersion == 1 {
 		w.ctr.Streams++
 	}
-	w.ctr.Events += uint64(len(req.Events))
-	w.versions[sk] = cur
+	w.ctr.Events += uint64(len(o.heads))
+	h.version = cur
 	if req.IdempotencyKey != "" {
 		w.putIdem(runtime.IdempotencyRecord{
 			Key: req.IdempotencyKey, Stream: req.Stream, Version: cur, Position: w.pos,
-			Time: runtime.NormalizeTime(time.Time{}, s.opts.now),
+			Time: runtime.NormalizeTime(time.Time{}, w.s.opts.now),
 		})
 	}
 	o.res = res
