@@ -36,12 +36,7 @@ func (f *faultInjector) MaybeError(op errorfs.Op) error {
 	return &os.PathError{Op: fmt.Sprint(op.Kind), Path: op.Path, Err: f.err}
 }
 
-func isWAL(op errorfs.Op) bool   { return strings.HasSuffix(op.Path, ".log") }
 func isTable(op errorfs.Op) bool { return strings.HasSuffix(op.Path, ".sst") }
-
-func isSync(op errorfs.Op) bool {
-	return op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
-}
 
 func isWrite(op errorfs.Op) bool {
 	return op.Kind.ReadOrWrite() == errorfs.OpIsWrite

@@ -179,7 +179,7 @@ func patchLength(t *testing.T, v []byte, want string, n uint64) []byte {
 	field := append(binary.AppendUvarint(nil, uint64(len(want))), want...)
 	body := v[:len(v)-4]
 	i := bytes.Index(body, field)
-	if i < 0 || bytes.Index(body[i+1:], field) >= 0 {
+	if i < 0 || bytes.Contains(body[i+1:], field) {
 		t.Fatalf("field %q not found once in %x", want, body)
 	}
 	out := append(slices.Clip(body[:i]), binary.AppendUvarint(nil, n)...)
