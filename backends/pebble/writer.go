@@ -223,6 +223,11 @@ type writer struct {
 	s     *Store
 	batch *pebbledb.Batch
 
+	// The group's stream index entries (key then 8-byte value, back to
+	// back, with each key's length), added to the batch by flushIndex.
+	idx        []byte
+	idxKeyLens []int
+
 	// Applied state: what the committed (possibly not yet synced) groups
 	// and the current group's earlier requests left behind; the next
 	// request is checked against it. A failed commit clears heads.
@@ -308,6 +313,7 @@ var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opChe
 // order and a later group's sync covers every earlier one.
 func (w *writer) commit(ops []*op, sync bool) {
 	s := w.s
+	w.flushIndex()
 	_ = w.batch.Set(keyCounters, encodeCounters(w.ctr), nil)
 	p := &pending{ops: ops, pos: w.pos, ctr: w.ctr, sync: sync}
 	var err error
@@ -349,6 +355,27 @@ func (w *writer) commit(ops []*op, sync bool) {
 		}
 	}
 	w.pipe <- p
+}
+
+// flushIndex adds the group's stream index entries to the batch, after
+// all of its event records. Pebble inserts a batch into the memtable in
+// batch order, reusing the search path of the previous key: the records'
+// position keys are ascending and all land at the end of the 'p' range, so
+// keeping them together (instead of alternating with index keys that land
+// elsewhere) makes most of those inserts nearly free.
+func (w *writer) flushIndex() {
+	off := 0
+	for _, kl := range w.idxKeyLens {
+		d := w.batch.SetDeferred(kl, 8)
+		copy(d.Key, w.idx[off:off+kl])
+		copy(d.Value, w.idx[off+kl:off+kl+8])
+		_ = d.Finish()
+		off += kl + 8
+	}
+	w.idx, w.idxKeyLens = w.idx[:0], w.idxKeyLens[:0]
+	if cap(w.idx) > maxPooledBytes {
+		w.idx, w.idxKeyLens = nil, nil
+	}
 }
 
 // syncer answers applied groups in order once they are durable.
@@ -508,12 +535,11 @@ func (w *writer) append(o *op) error {
 		n := copy(d.Value, body)
 		putRecordTail(d.Value[n:], rh.crc, cur, w.pos)
 		_ = d.Finish()
-		d = w.batch.SetDeferred(1+len(o.sk)+8, 8)
-		d.Key[0] = tagStream
-		n = 1 + copy(d.Key[1:], o.sk)
-		binary.BigEndian.PutUint64(d.Key[n:], cur)
-		binary.BigEndian.PutUint64(d.Value, w.pos)
-		_ = d.Finish()
+		w.idx = append(w.idx, tagStream)
+		w.idx = append(w.idx, o.sk...)
+		w.idx = binary.BigEndian.AppendUint64(w.idx, cur)
+		w.idx = binary.BigEndian.AppendUint64(w.idx, w.pos)
+		w.idxKeyLens = append(w.idxKeyLens, 1+len(o.sk)+8)
 	}
 	res.LastVersion, res.LastPosition = cur, w.pos
 	if res.FirstVersion == 1 {
