@@ -38,6 +38,9 @@ func File(pkg *model.Package) *jen.File {
 	for _, p := range pkg.Projections {
 		Projection(f, pkg, p)
 	}
+	for _, s := range pkg.Sagas {
+		Saga(f, pkg, s)
+	}
 	Codecs(f, pkg)
 	return f
 }

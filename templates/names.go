@@ -98,6 +98,7 @@ func GeneratedNames(pkg *model.Package) []Name {
 	}
 	out = append(out, eventExportNames(pkg)...)
 	out = append(out, projectionNames(pkg)...)
+	out = append(out, sagaNames(pkg)...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Recv != out[j].Recv {
 			return out[i].Recv < out[j].Recv

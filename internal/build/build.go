@@ -44,7 +44,7 @@ func Build(pkg *load.Package, dirs []directive.Directive, res Resolver) (*model.
 	mp := &model.Package{Path: pkg.Path, Name: pkg.Name, Dir: pkg.Dir}
 	aggs := map[string]*model.Aggregate{}
 	first := map[string]directive.Directive{}
-	var rest, projections, upcasts []directive.Directive
+	var rest, projections, upcasts, sagas []directive.Directive
 	for _, d := range dirs {
 		if prev, dup := first[d.Type]; dup {
 			b.errorf(d.Pos, "%s is annotated twice: it already has %s%s at %s", d.Type, directive.Prefix, prev.Kind, shortPos(prev.Pos))
@@ -57,6 +57,10 @@ func Build(pkg *load.Package, dirs []directive.Directive, res Resolver) (*model.
 		}
 		if d.Kind == directive.Projection {
 			projections = append(projections, d)
+			continue
+		}
+		if d.Kind == directive.Saga {
+			sagas = append(sagas, d)
 			continue
 		}
 		if d.Kind != directive.Aggregate {
@@ -100,6 +104,7 @@ func Build(pkg *load.Package, dirs []directive.Directive, res Resolver) (*model.
 		}
 	}
 	b.projections(mp, projections)
+	b.sagas(mp, sagas)
 	b.upcasts(mp, upcasts, first)
 	mp.Structs = res.Structs()
 	b.errs = append(b.errs, res.Errors()...)

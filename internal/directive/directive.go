@@ -42,12 +42,14 @@ const (
 	// Upcast marks a func lifting an old event shape one schema version
 	// (see upcast.go).
 	Upcast Kind = "upcast"
+	// Saga marks a process manager (see internal/build/saga.go).
+	Saga Kind = "saga"
 )
 
 // Reserved directives are planned for later versions: they are recognised
 // so that using one is a clear "not supported yet" error rather than an
 // "unknown directive".
-var reserved = []string{"saga"}
+var reserved = []string{}
 
 // MaxNameLength bounds name= values (the runtime's MaxTypeLength and
 // MaxNameLength).
@@ -186,7 +188,7 @@ func (p *parser) misplaced(cg *ast.CommentGroup, where string) {
 
 func (p *parser) known(name string) bool {
 	switch Kind(name) {
-	case Aggregate, Event, Command, Projection, Upcast:
+	case Aggregate, Event, Command, Projection, Upcast, Saga:
 		return true
 	}
 	for _, r := range reserved {
@@ -198,8 +200,8 @@ func (p *parser) known(name string) bool {
 }
 
 func (p *parser) unknown(c *ast.Comment, name string) {
-	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection, %supcast)",
-		Prefix, name, Prefix, Prefix, Prefix, Prefix, Prefix)
+	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection, %supcast, %ssaga)",
+		Prefix, name, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix)
 }
 
 func (p *parser) funcDecl(fd *ast.FuncDecl) {
@@ -268,7 +270,7 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 	words := fields(text)
 	name := strings.TrimPrefix(words[0].text, Prefix)
 	switch {
-	case Kind(name) == Aggregate || Kind(name) == Event || Kind(name) == Command || Kind(name) == Projection:
+	case Kind(name) == Aggregate || Kind(name) == Event || Kind(name) == Command || Kind(name) == Projection || Kind(name) == Saga:
 		d.Kind = Kind(name)
 	case Kind(name) == Upcast:
 		p.errorf(d.Pos, "misplaced directive %s%s: %s, not a type", Prefix, name, upcastPlace)
@@ -282,7 +284,7 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 	}
 	ok = true
 	words = words[1:]
-	if d.Kind != Aggregate && d.Kind != Projection {
+	if d.Kind != Aggregate && d.Kind != Projection && d.Kind != Saga {
 		if len(words) == 0 || strings.Contains(words[0].text, "=") {
 			p.errorf(d.Pos, "%s%s needs the aggregate type it belongs to: %s%s <Aggregate>", Prefix, d.Kind, Prefix, d.Kind)
 			return d, false
@@ -357,7 +359,7 @@ func allowed(k Kind, key string) bool {
 		return key == "name" || key == "snapshot"
 	case Event:
 		return key == "name" || key == "version"
-	case Projection:
+	case Projection, Saga:
 		return key == "name"
 	}
 	return false
@@ -369,7 +371,7 @@ func optionsHint(k Kind) string {
 		return " (options: name=, snapshot=)"
 	case Event:
 		return " (options: name=, version=)"
-	case Projection:
+	case Projection, Saga:
 		return " (options: name=)"
 	}
 	return " (it takes no options)"

@@ -145,6 +145,9 @@ func skeleton(dirs []directive.Directive) *model.Package {
 		if d.Kind == directive.Projection {
 			mp.Projections = append(mp.Projections, &model.Projection{GoName: d.Type})
 		}
+		if d.Kind == directive.Saga {
+			mp.Sagas = append(mp.Sagas, &model.Saga{GoName: d.Type})
+		}
 	}
 	return mp
 }

@@ -27,6 +27,8 @@ type Package struct {
 	Structs []*Struct
 	// Projections in source order (see projection.go).
 	Projections []*Projection
+	// Sagas in source order (see saga.go).
+	Sagas []*Saga
 }
 
 // Aggregate is a type annotated //cqrs:aggregate.
