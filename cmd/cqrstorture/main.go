@@ -11,7 +11,7 @@
 // Usage:
 //
 //	go run ./cmd/cqrstorture [-rounds N] [-writers N] [-seed N] [-dir DIR] [-duration D]
-//	                         [-postgres-dsn DSN | -pgtest] [-v]
+//	                         [-fresh-every N] [-postgres-dsn DSN | -pgtest] [-pebble=false] [-v]
 //
 // It prints one summary line per backend and exits 1 on the first violated
 // guarantee, keeping the store directory for inspection. See
@@ -39,16 +39,17 @@ func main() {
 
 func run() int {
 	var (
-		child    = flag.String("child", "", "internal: run as the child process with this spec")
-		rounds   = flag.Int("rounds", 100, "kill rounds per backend")
-		writers  = flag.Int("writers", 16, "writer goroutines in each child")
-		seed     = flag.Uint64("seed", 0, "seed of kill moments and choices (0: from the clock)")
-		dir      = flag.String("dir", "", "Pebble store directory (default: a new temporary directory, removed on success)")
-		duration = flag.Duration("duration", 500*time.Millisecond, "longest a child runs after it is ready before it is killed")
-		dsn      = flag.String("postgres-dsn", "", "also run against the PostgreSQL server at this DSN (a fresh schema)")
-		usePG    = flag.Bool("pgtest", false, "also run against a throwaway PostgreSQL server started with pgtest")
-		fresh    = flag.Int("fresh-every", 200, "start on a fresh store every N rounds, so verifying the whole log after each kill stays fast (0: never)")
-		verbose  = flag.Bool("v", false, "print one line per round")
+		child     = flag.String("child", "", "internal: run as the child process with this spec")
+		rounds    = flag.Int("rounds", 100, "kill rounds per backend")
+		writers   = flag.Int("writers", 16, "writer goroutines in each child")
+		seed      = flag.Uint64("seed", 0, "seed of kill moments and choices (0: from the clock)")
+		dir       = flag.String("dir", "", "Pebble store directory (default: a new temporary directory, removed on success)")
+		duration  = flag.Duration("duration", 500*time.Millisecond, "longest a child runs after it is ready before it is killed")
+		dsn       = flag.String("postgres-dsn", "", "also run against the PostgreSQL server at this DSN (a fresh schema)")
+		usePG     = flag.Bool("pgtest", false, "also run against a throwaway PostgreSQL server started with pgtest")
+		usePebble = flag.Bool("pebble", true, "run against Pebble (-pebble=false with -pgtest or -postgres-dsn: PostgreSQL only)")
+		fresh     = flag.Int("fresh-every", 200, "start on a fresh store every N rounds, so verifying the whole log after each kill stays fast (0: never)")
+		verbose   = flag.Bool("v", false, "print one line per round")
 	)
 	flag.Parse()
 	if *child != "" {
@@ -79,7 +80,10 @@ func run() int {
 			}
 		}()
 	}
-	targets := []torture.Target{{Backend: torture.Pebble, Dir: *dir}}
+	var targets []torture.Target
+	if *usePebble {
+		targets = append(targets, torture.Target{Backend: torture.Pebble, Dir: *dir})
+	}
 	if *usePG && *dsn == "" {
 		srv, err := pgtest.Start()
 		if err != nil {
@@ -92,6 +96,10 @@ func run() int {
 	if *dsn != "" {
 		targets = append(targets, torture.Target{Backend: torture.Postgres, DSN: *dsn,
 			Schema: fmt.Sprintf("cqrstorture_%d", *seed%1_000_000_007)})
+	}
+	if len(targets) == 0 {
+		fmt.Fprintln(os.Stderr, "cqrstorture: nothing to run: -pebble=false needs -pgtest or -postgres-dsn")
+		return 2
 	}
 	fmt.Printf("cqrstorture: seed %d, %d rounds, %d writers, kill within %v of ready, fsync on\n", *seed, *rounds, *writers, *duration)
 	failed := false
