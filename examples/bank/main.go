@@ -25,6 +25,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/examples/bank/readmodel"
+	"github.com/cqrsgen/cqrsgen/examples/bank/transfer"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
@@ -151,7 +152,102 @@ func run(ctx context.Context, dir string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nstore: %d events in %d streams, head position %d, %d idempotency keys\n",
 		st.Events, st.Streams, st.Head, st.IdempotencyKeys)
+	return runTransfers(ctx, dir+".transfers", run, w)
+}
+
+// ---- Transfers: the transfer saga (package transfer) ----
+
+// runTransfers moves money between accounts with the transfer saga, in a
+// store of its own (dir) so that the sections above keep their figures: one
+// transfer completes, one to a closed account is refunded. (A deposit that
+// times out is refunded too; transfer's tests show it across a restart
+// with a manual clock.)
+func runTransfers(ctx context.Context, dir, run string, w io.Writer) error {
+	store, err := pebble.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	accounts := account.NewAccountRepository(store)
+	carol, dave, erin := "carol-"+run, "dave-"+run, "erin-"+run
+	for _, c := range []struct {
+		id  string
+		cmd account.AccountCommand
+	}{
+		{carol, account.OpenAccount{Owner: "Carol"}}, {carol, account.Deposit{Amount: 100_00, Reference: "salary"}},
+		{dave, account.OpenAccount{Owner: "Dave"}}, {erin, account.OpenAccount{Owner: "Erin"}},
+		{erin, account.CloseAccount{Reason: "left"}},
+	} {
+		if _, err := accounts.Execute(ctx, c.id, c.cmd); err != nil {
+			return err
+		}
+	}
+
+	saga := transfer.NewTransferSaga(accounts)
+	sagaCtx, stopSaga := context.WithCancel(ctx)
+	defer stopSaga()
+	sagaDone := make(chan error, 1)
+	go func() { sagaDone <- runtime.RunSaga(sagaCtx, store, saga) }()
+
+	requests := transfer.NewRequestRepository(store)
+	transfers := []struct {
+		id, from, to string
+		amount       int64
+	}{{"t1-" + run, carol, dave, 25_00}, {"t2-" + run, carol, erin, 10_00}}
+	fmt.Fprintf(w, "\ntransfers (saga %s):\n", transfer.TransferSagaName)
+	for _, t := range transfers {
+		if _, err := requests.Execute(ctx, t.id, transfer.RequestTransfer{From: t.from, To: t.to, Amount: t.amount}); err != nil {
+			return err
+		}
+	}
+	for _, t := range transfers {
+		in, err := waitTransfer(ctx, store, saga, t.id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %-3s %-5s -> %-5s %6.2f  %s", owner(t.id), owner(t.from), owner(t.to), float64(t.amount)/100, in.Status)
+		if in.Reason != "" {
+			fmt.Fprintf(w, " (%s)", in.Reason)
+		}
+		fmt.Fprintln(w)
+		for _, st := range in.Steps {
+			fmt.Fprintf(w, "      step %d %-16s to %-5s %s\n", st.Seq, st.Command, owner(st.Target), st.Status)
+		}
+	}
+	stopSaga()
+	if err := <-sagaDone; err != nil {
+		return fmt.Errorf("transfer saga: %w", err)
+	}
+	fmt.Fprint(w, "  balances:")
+	for _, id := range []string{carol, dave, erin} {
+		a, _, err := accounts.Load(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %s %.2f", owner(id), float64(a.Balance)/100)
+	}
+	fmt.Fprintln(w)
 	return nil
+}
+
+// waitTransfer polls a transfer until it has finished.
+func waitTransfer(ctx context.Context, store runtime.Store, saga *runtime.Saga[transfer.Transfer], id string) (*runtime.SagaInstance[transfer.Transfer], error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		in, err := runtime.LoadSaga(ctx, store, saga, id)
+		if err != nil {
+			return nil, err
+		}
+		if in.Status.Final() {
+			return in, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("transfer %s still %v: %w", id, in.Status, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // showReadModel waits for the balances projection to reach the store's

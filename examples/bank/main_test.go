@@ -59,6 +59,22 @@ func TestRun(t *testing.T) {
 				t.Errorf("round %d: read model output lacks %q:\n%s", round, want, got)
 			}
 		}
+		// The transfer saga: one completes, one to a closed account is
+		// refunded; money is neither lost nor created.
+		transfers := got[strings.Index(got, "transfers (saga"):]
+		for _, want := range []string{
+			"carol -> dave   25.00  completed",
+			"step 1 account.Withdraw to carol completed",
+			"step 2 account.Deposit  to dave  completed",
+			"carol -> erin   10.00  compensated (step 2 (account.Deposit to",
+			"step 1 account.Withdraw to carol compensated",
+			"step 2 account.Deposit  to erin  failed",
+			"balances:  carol 75.00  dave 25.00  erin 0.00",
+		} {
+			if !strings.Contains(transfers, want) {
+				t.Errorf("round %d: transfers lack %q:\n%s", round, want, transfers)
+			}
+		}
 		// Both runs share the store: the second sees the first's events too.
 		wantEvents := map[int]string{1: "7 events in 2 streams", 2: "14 events in 4 streams"}[round]
 		if !strings.Contains(got, wantEvents) {
