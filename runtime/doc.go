@@ -19,6 +19,13 @@
 //     from the whole log: from a persisted checkpoint, then live;
 //     at-least-once, or exactly-once when the read model owns its position;
 //     exact, crash-safe rebuilds; a status per projection.
+//   - [RunSaga] runs process managers ([Saga], generated New<S>Saga): each
+//     instance is an event stream of its own, every step executes under an
+//     idempotency key derived from instance and step ([SagaStepKey]), a
+//     failed step compensates the completed ones newest first, and deadlines
+//     are persisted and fire after a restart.
+//   - [Instrument] wraps any Store with metrics ([Metrics]) and optional
+//     structured logging.
 //
 // Versions are per stream and 1-based: after n events a stream is at
 // version n, and a stream that does not exist is at version 0 ([NoStream]).
