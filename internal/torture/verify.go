@@ -45,6 +45,7 @@ type verifier struct {
 	execs      map[string]execAck   // idempotency key →
 	keys       []string             // acknowledged execute keys, in order
 	newKeys    []string             // acknowledged this round
+	newKeyed   []string             // keyed append batches acknowledged this round
 	events     int
 	reexecutes int
 	maxHandled uint64
@@ -93,6 +94,9 @@ func (v *verifier) line(line string) error {
 		}
 		v.appends[f[6]] = a
 		v.events += n
+		if a.key != "" {
+			v.newKeyed = append(v.newKeyed, f[6])
+		}
 	case "x":
 		if len(f) != 4 {
 			return bad
@@ -281,6 +285,20 @@ func (v *verifier) verify(ctx context.Context) (verifyStats, error) {
 	}
 	vs.rechecked = len(recheck)
 	v.newKeys = v.newKeys[:0]
+	// Keyed appends too: appending again under an acknowledged key writes
+	// nothing and returns the first result as a *DuplicateError.
+	for _, id := range v.newKeyed {
+		a := v.appends[id]
+		_, err := s.Append(ctx, runtime.AppendRequest{Stream: a.stream, Expected: runtime.AnyVersion,
+			Events: batch(id+"-again", 1), IdempotencyKey: a.key})
+		var dup *runtime.DuplicateError
+		if !errors.As(err, &dup) || dup.Existing.Stream != a.stream ||
+			dup.Existing.Version != a.version+uint64(a.n)-1 || dup.Existing.Position != a.position+uint64(a.n)-1 {
+			return vs, fmt.Errorf("appending again under acknowledged key %s (%s v%d p%d): %v", a.key, a.stream, a.version, a.position, err)
+		}
+		vs.rechecked++
+	}
+	v.newKeyed = v.newKeyed[:0]
 
 	// 6. Aggregates load to their stream version through snapshots.
 	for acct, last := range lastTag {
