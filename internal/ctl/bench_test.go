@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
@@ -42,8 +43,8 @@ func benchStore(b *testing.B, n int) []string {
 func BenchmarkPebble(b *testing.B) {
 	const n = 100_000
 	flags := benchStore(b, n)
-	for _, cmd := range [][]string{{"verify"}, {"export"}} {
-		b.Run(cmd[0], func(b *testing.B) {
+	for _, cmd := range [][]string{{"verify"}, {"export"}, {"export", "-format", "parquet"}} {
+		b.Run(strings.Join(cmd, " "), func(b *testing.B) {
 			for b.Loop() {
 				code := Run(context.Background(), append(append([]string{}, flags...), cmd...), Env{Stdout: io.Discard, Stderr: io.Discard})
 				if code != ExitOK {

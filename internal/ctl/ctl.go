@@ -56,6 +56,7 @@ Commands:
                                when anything is wrong
   export [-from P] [-to P] [-format jsonl|parquet] [-o FILE]
                                write the log (or positions P..P) as JSON Lines
+                               (default) or as a Parquet file
   import [FILE]                load a JSON Lines export (default stdin) into an
                                empty store
 
@@ -181,6 +182,9 @@ func run(ctx context.Context, args []string, env Env) error {
 type command struct {
 	env Env
 	sf  *storeFlags
+	// parquetLimits bounds Parquet row groups; zero means the defaults
+	// (tests set small ones).
+	parquetLimits parquetLimits
 }
 
 // streamInfo is a stream as both backends list it.

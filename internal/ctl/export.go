@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,13 +13,6 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
-
-// parquetUnavailable says why -format parquet is refused. See
-// docs/operations.md.
-const parquetUnavailable = "export: Parquet is not available in this build: every served version of " +
-	"github.com/parquet-go/parquet-go (v0.27.0 to v0.32.0) requires go 1.24.9, and this module keeps " +
-	"`go 1.24.0`; export JSON Lines and convert them (for example with DuckDB: " +
-	"COPY (SELECT * FROM read_json('log.jsonl')) TO 'log.parquet')"
 
 // progress draws a one-line progress bar on a terminal, at most every
 // 100 ms; on anything else it draws nothing.
@@ -71,17 +63,15 @@ func (p *progress) finish() {
 func (c *command) export(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	from := fs.Uint64("from", 1, "first `position` to export")
 	to := fs.Uint64("to", 0, "last `position` to export (0: the head when the export starts)")
-	format := fs.String("format", "jsonl", "output `format`: jsonl (parquet is not available, see docs/operations.md)")
+	format := fs.String("format", "jsonl", "output `format`: jsonl or parquet")
 	outPath := fs.String("o", "-", "output `file` (- for stdout)")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	switch *format {
-	case "jsonl":
-	case "parquet":
-		return errors.New(parquetUnavailable)
+	case "jsonl", "parquet":
 	default:
-		return usagef("-format %q: want jsonl", *format)
+		return usagef("-format %q: want jsonl or parquet", *format)
 	}
 	if *from == 0 {
 		*from = 1
@@ -111,10 +101,22 @@ func (c *command) export(ctx context.Context, fs *flag.FlagSet, args []string) e
 			}
 			w = f
 		}
-		err = c.writeJSONL(ctx, t, w, *from, last, total)
+		if *format == "parquet" {
+			lim := c.parquetLimits
+			if lim == (parquetLimits{}) {
+				lim = parquetLimits{rows: parquetRowGroupRows, bytes: parquetRowGroupBytes}
+			}
+			err = c.writeParquet(ctx, t, w, *from, last, total, lim)
+		} else {
+			err = c.writeJSONL(ctx, t, w, *from, last, total)
+		}
 		if f != nil {
 			if cerr := f.Close(); err == nil {
 				err = cerr
+			}
+			if err != nil && *format == "parquet" {
+				// A Parquet file without its footer is of no use to anyone.
+				_ = os.Remove(*outPath)
 			}
 		}
 		return err
