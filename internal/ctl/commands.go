@@ -235,6 +235,9 @@ func (c *command) follow(ctx context.Context, t runtime.Store, after int64, limi
 		}
 		start = h
 	}
+	if c.following != nil {
+		c.following(start)
+	}
 	out := newLineWriter(c.env.Stdout)
 	n := 0
 	for rec, err := range runtime.Subscribe(ctx, t, start) {

@@ -185,6 +185,9 @@ type command struct {
 	// parquetLimits bounds Parquet row groups; zero means the defaults
 	// (tests set small ones).
 	parquetLimits parquetLimits
+	// following, when set, is called by follow with the position it
+	// follows from, before it reads anything (tests wait for it).
+	following func(start uint64)
 }
 
 // streamInfo is a stream as both backends list it.

@@ -461,8 +461,14 @@ func TestTailLive(t *testing.T) {
 			defer cancel()
 			var out syncBuffer
 			done := make(chan error, 1)
-			c := &command{env: Env{Stdout: &out, Stderr: &out}}
+			started := make(chan uint64, 1)
+			c := &command{env: Env{Stdout: &out, Stderr: &out}, following: func(p uint64) { started <- p }}
 			go func() { done <- c.follow(ctx, store, -1, 0, false) }()
+			// Append only once tail has read the head: appending earlier
+			// would move the head past the new events.
+			if p := <-started; p != 6 {
+				t.Fatalf("tail starts after position %d, want the head 6", p)
+			}
 			// Events appended after tail started are printed, in order,
 			// the existing six are not.
 			st := runtime.StreamID{Type: "account", ID: "a3"}
