@@ -10,21 +10,17 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
-// StreamInfo describes one stream as Streams lists it.
-type StreamInfo struct {
-	Stream runtime.StreamID
-	// Version is the stream's last acknowledged version (its event count).
-	Version uint64
-	// LastPosition is the global position of that version's event.
-	LastPosition uint64
-}
+// StreamInfo describes one stream as Streams lists it: its last
+// acknowledged version and that version's global position.
+type StreamInfo = runtime.StreamInfo
 
 // Streams yields the streams that have at least one acknowledged event, in
 // the store's key order (by stream type length, type, id length, id),
 // optionally only those of stream type typ ("" for all), starting after
 // the stream after (the zero StreamID to start at the beginning). Pass the
 // last stream of one page as after to get the next page. With a type
-// filter, after must be of that type or zero.
+// filter, after must be of that type or zero. It implements
+// runtime.StreamLister.
 func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[StreamInfo, error] {
 	return func(yield func(StreamInfo, error) bool) {
 		const op = "list streams"

@@ -7,98 +7,43 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
-// Kinds of problem that Verify reports (VerifyProblem.Kind). The values are
-// stable: tools may match on them.
+// Kinds of problem that Verify reports (runtime.VerifyProblem.Kind). The
+// values are stable: tools may match on them. The kinds every backend
+// shares are runtime's Problem* constants, repeated here.
 const (
-	ProblemFormat        = "format"         // the format key is missing, unreadable or of another version
-	ProblemCounters      = "counters"       // the counters key is unreadable or disagrees with the data
-	ProblemUnknownKey    = "unknown-key"    // a key outside the layout, or of the wrong shape
-	ProblemRecord        = "record"         // an event record does not decode, or claims another position
-	ProblemPositionGap   = "position-gap"   // global positions are not exactly 1..head
-	ProblemIndexMissing  = "index-missing"  // an event has no stream index entry pointing at it
-	ProblemIndexDangling = "index-dangling" // a stream index entry points at a missing event
-	ProblemIndexMismatch = "index-mismatch" // a stream index entry points at an event of another stream or version
-	ProblemVersionGap    = "version-gap"    // a stream's versions do not run 1, 2, 3, … without holes
-	ProblemVersionOrder  = "version-order"  // a stream's positions do not increase with its versions
-	ProblemSnapshot      = "snapshot"       // a snapshot does not decode or is ahead of its stream
-	ProblemIdempotency   = "idempotency"    // an idempotency record does not decode or points past its stream
-	ProblemCheckpoint    = "checkpoint"     // a checkpoint does not decode or is past the head
+	ProblemFormat        = "format"                    // the format key is missing, unreadable or of another version
+	ProblemCounters      = "counters"                  // the counters key is unreadable or disagrees with the data
+	ProblemUnknownKey    = "unknown-key"               // a key outside the layout, or of the wrong shape
+	ProblemRecord        = runtime.ProblemRecord       // an event record does not decode, or claims another position
+	ProblemPositionGap   = runtime.ProblemPositionGap  // global positions are not exactly 1..head
+	ProblemIndexMissing  = runtime.ProblemIndexMissing // an event has no stream index entry pointing at it
+	ProblemIndexDangling = "index-dangling"            // a stream index entry points at a missing event
+	ProblemIndexMismatch = "index-mismatch"            // a stream index entry points at an event of another stream or version
+	ProblemVersionGap    = runtime.ProblemVersionGap   // a stream's versions do not run 1, 2, 3, … without holes
+	ProblemVersionOrder  = runtime.ProblemVersionOrder // a stream's positions do not increase with its versions
+	ProblemSnapshot      = runtime.ProblemSnapshot     // a snapshot does not decode or is ahead of its stream
+	ProblemIdempotency   = runtime.ProblemIdempotency  // an idempotency record does not decode or points past its stream
+	ProblemCheckpoint    = runtime.ProblemCheckpoint   // a checkpoint does not decode or is past the head
 )
 
-// MaxVerifyProblems bounds the problems a VerifyReport lists; the rest are
-// only counted (VerifyReport.Omitted).
-const MaxVerifyProblems = 1000
+// Names of the Pebble-specific counts in runtime.VerifyReport.Extra.
+const (
+	// VerifyKeys counts every key walked.
+	VerifyKeys = "keys"
+	// VerifyIndexEntries counts the stream index entries.
+	VerifyIndexEntries = "index_entries"
+)
 
-// VerifyProblem is one inconsistency found by Verify.
-type VerifyProblem struct {
-	// Kind is one of the Problem* constants.
-	Kind string
-	// Key is the raw Pebble key concerned, nil when the problem is about
-	// something missing or store-wide.
-	Key []byte
-	// Stream, Version and Position locate the problem when they are known.
-	Stream   runtime.StreamID
-	Version  uint64
-	Position uint64
-	// Detail says what is wrong, in words.
-	Detail string
-}
-
-// String formats the problem on one line: kind, location, detail.
-func (p VerifyProblem) String() string {
-	var b strings.Builder
-	b.WriteString(p.Kind)
-	if p.Stream != (runtime.StreamID{}) {
-		fmt.Fprintf(&b, " stream %s", p.Stream)
-	}
-	if p.Version != 0 {
-		fmt.Fprintf(&b, " version %d", p.Version)
-	}
-	if p.Position != 0 {
-		fmt.Fprintf(&b, " position %d", p.Position)
-	}
-	if p.Key != nil {
-		fmt.Fprintf(&b, " key %x", p.Key)
-	}
-	b.WriteString(": ")
-	b.WriteString(p.Detail)
-	return b.String()
-}
-
-// VerifyReport is what Verify found: what it walked and every problem.
-type VerifyReport struct {
-	// Keys is the number of keys walked.
-	Keys uint64
-	// Events, Streams, IndexEntries, Snapshots, Checkpoints and
-	// IdempotencyKeys count what was found (whether or not it decoded).
-	Events, Streams, IndexEntries, Snapshots, Checkpoints, IdempotencyKeys uint64
-	// Head is the highest event position found.
-	Head uint64
-	// Problems lists the first MaxVerifyProblems problems in key order.
-	Problems []VerifyProblem
-	// Omitted counts the problems found beyond MaxVerifyProblems.
-	Omitted int
-}
-
-// OK reports whether no problem was found.
-func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 && r.Omitted == 0 }
-
-func (r *VerifyReport) add(p VerifyProblem) {
-	if len(r.Problems) >= MaxVerifyProblems {
-		r.Omitted++
-		return
-	}
-	if p.Key != nil {
-		p.Key = append([]byte(nil), p.Key...)
-	}
-	r.Problems = append(r.Problems, p)
-}
+// Store implements runtime.Verifier and runtime.StreamLister.
+var (
+	_ runtime.Verifier     = (*Store)(nil)
+	_ runtime.StreamLister = (*Store)(nil)
+)
 
 // Verify walks every key and value of the open store in a consistent
 // snapshot and checks the layout of docs/storage.md: every record decodes
@@ -109,12 +54,14 @@ func (r *VerifyReport) add(p VerifyProblem) {
 // not point past their stream or the head; the stored counters match what
 // was counted; and no key lies outside the layout.
 //
-// Problems go into the report; the error is only for a walk that could not
-// be completed (a closed store, a done context, an I/O error). Writers may
-// continue meanwhile: the snapshot isolates the walk from them.
-func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
+// The report's Extra holds the keys walked (VerifyKeys) and the stream
+// index entries (VerifyIndexEntries). Problems go into the report; the
+// error is only for a walk that could not be completed (a closed store, a
+// done context, an I/O error). Writers may continue meanwhile: the
+// snapshot isolates the walk from them.
+func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
 	if err := s.enter(ctx, "verify"); err != nil {
-		return nil, err
+		return runtime.VerifyReport{}, err
 	}
 	defer s.mu.RUnlock()
 	snap := s.db.NewSnapshot()
@@ -127,20 +74,20 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 // Open refuses (for example one whose counters are damaged). The directory
 // must not be open in any process (the error then wraps ErrLocked). Of the
 // options, only WithFS and WithLogger apply.
-func VerifyDir(ctx context.Context, dir string, opts ...Option) (*VerifyReport, error) {
+func VerifyDir(ctx context.Context, dir string, opts ...Option) (runtime.VerifyReport, error) {
 	o := defaultOptions()
 	for _, f := range opts {
 		f(&o)
 	}
 	if err := runtime.ContextErr(ctx, "verify "+dir); err != nil {
-		return nil, err
+		return runtime.VerifyReport{}, err
 	}
 	if _, err := o.fs.Stat(dir); err != nil {
-		return nil, fmt.Errorf("cqrsgen/pebble: verify %q: %w", dir, err)
+		return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify %q: %w", dir, err)
 	}
 	lock, err := pebbledb.LockDirectory(dir, o.fs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q (in this or another process): %v", ErrLocked, dir, err)
+		return runtime.VerifyReport{}, fmt.Errorf("%w: %q (in this or another process): %v", ErrLocked, dir, err)
 	}
 	defer lock.Close()
 	s := &Store{dir: dir}
@@ -151,7 +98,7 @@ func VerifyDir(ctx context.Context, dir string, opts ...Option) (*VerifyReport, 
 		Logger:   &logger{s: s, l: o.logger},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cqrsgen/pebble: verify %q: %w", dir, err)
+		return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify %q: %w", dir, err)
 	}
 	defer db.Close()
 	return verify(ctx, db)
@@ -193,7 +140,9 @@ func parseStreamKey(b []byte) (runtime.StreamID, []byte, bool) {
 // verifier holds the walk's state.
 type verifier struct {
 	r   kvReader
-	rep *VerifyReport
+	rep *runtime.VerifyReport
+
+	keys, indexEntries uint64 // reported in rep.Extra
 
 	nextPos uint64 // the position the next event key should have
 
@@ -203,72 +152,73 @@ type verifier struct {
 	prevPos    uint64
 }
 
-func verify(ctx context.Context, r kvReader) (*VerifyReport, error) {
-	v := &verifier{r: r, rep: &VerifyReport{}, nextPos: 1}
+func verify(ctx context.Context, r kvReader) (runtime.VerifyReport, error) {
+	v := &verifier{r: r, rep: &runtime.VerifyReport{}, nextPos: 1}
 	head, err := v.lastPosition()
 	if err != nil {
-		return nil, err
+		return runtime.VerifyReport{}, err
 	}
 	v.rep.Head = head
 	it, err := r.NewIter(nil)
 	if err != nil {
-		return nil, fmt.Errorf("cqrsgen/pebble: verify: %w", err)
+		return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
 	var stored *counters
 	sawFormat := false
 	for ok := it.First(); ok; ok = it.Next() {
-		if v.rep.Keys%1024 == 0 {
+		if v.keys%1024 == 0 {
 			if err := runtime.ContextErr(ctx, "verify"); err != nil {
 				_ = it.Close()
-				return nil, err
+				return runtime.VerifyReport{}, err
 			}
 		}
-		v.rep.Keys++
+		v.keys++
 		k := it.Key()
 		val, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
-			return nil, fmt.Errorf("cqrsgen/pebble: verify: key %x: %w", k, err)
+			return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify: key %x: %w", k, err)
 		}
 		switch {
 		case bytes.Equal(k, keyFormat):
 			sawFormat = true
 			if ver, n := binary.Uvarint(val); n <= 0 || n != len(val) {
-				v.rep.add(VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("unreadable format value %x", val)})
+				v.rep.Add(runtime.VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("unreadable format value %x", val)})
 			} else if ver != FormatVersion {
-				v.rep.add(VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("format version %d, this build reads %d", ver, FormatVersion)})
+				v.rep.Add(runtime.VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("format version %d, this build reads %d", ver, FormatVersion)})
 			}
 		case bytes.Equal(k, keyCounters):
 			c, err := decodeCounters(val)
 			if err != nil {
-				v.rep.add(VerifyProblem{Kind: ProblemCounters, Key: k, Detail: "counters do not decode: " + err.Error()})
+				v.rep.Add(runtime.VerifyProblem{Kind: ProblemCounters, Key: k, Detail: "counters do not decode: " + err.Error()})
 			} else {
 				stored = &c
 			}
 		case len(k) == 0:
-			v.rep.add(VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "empty key"})
+			v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "empty key"})
 		default:
 			if err := v.key(k, val); err != nil {
 				_ = it.Close()
-				return nil, err
+				return runtime.VerifyReport{}, err
 			}
 		}
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return nil, fmt.Errorf("cqrsgen/pebble: verify: %w", err)
+		return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
 	if !sawFormat {
-		v.rep.add(VerifyProblem{Kind: ProblemFormat, Key: keyFormat, Detail: "the format key is missing"})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemFormat, Key: keyFormat, Detail: "the format key is missing"})
 	}
-	if v.rep.Keys > 0 && stored == nil {
+	if v.keys > 0 && stored == nil {
 		if _, ok, _ := getCopy(r, keyCounters); !ok {
-			v.rep.add(VerifyProblem{Kind: ProblemCounters, Key: keyCounters, Detail: "the counters key is missing"})
+			v.rep.Add(runtime.VerifyProblem{Kind: ProblemCounters, Key: keyCounters, Detail: "the counters key is missing"})
 		}
 	}
 	if stored != nil {
 		v.checkCounters(*stored)
 	}
-	return v.rep, nil
+	v.rep.Extra = map[string]uint64{VerifyKeys: v.keys, VerifyIndexEntries: v.indexEntries}
+	return *v.rep, nil
 }
 
 func (v *verifier) lastPosition() (uint64, error) {
@@ -299,7 +249,7 @@ func (v *verifier) checkCounters(c counters) {
 		{"idempotency keys", c.IdempotencyKeys, r.IdempotencyKeys},
 	} {
 		if x.stored != x.found {
-			r.add(VerifyProblem{Kind: ProblemCounters, Key: keyCounters,
+			r.Add(runtime.VerifyProblem{Kind: ProblemCounters, Key: keyCounters,
 				Detail: fmt.Sprintf("the counters say %d %s, the walk found %d", x.stored, x.name, x.found)})
 		}
 	}
@@ -320,13 +270,13 @@ func (v *verifier) key(k, val []byte) error {
 		v.checkpoint(k, val)
 		return nil
 	}
-	v.rep.add(VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "key outside the store's layout"})
+	v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "key outside the store's layout"})
 	return nil
 }
 
 func (v *verifier) event(k, val []byte) error {
 	if len(k) != 9 {
-		v.rep.add(VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "event key is not 9 bytes"})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "event key is not 9 bytes"})
 		return nil
 	}
 	v.rep.Events++
@@ -338,7 +288,7 @@ func (v *verifier) event(k, val []byte) error {
 		} else if pos == v.nextPos+1 {
 			detail = fmt.Sprintf("position %d is missing", v.nextPos)
 		}
-		v.rep.add(VerifyProblem{Kind: ProblemPositionGap, Position: pos, Detail: detail})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemPositionGap, Position: pos, Detail: detail})
 	}
 	v.nextPos = pos + 1
 	rec, err := decodeRecord(val)
@@ -349,14 +299,14 @@ func (v *verifier) event(k, val []byte) error {
 		err = fmt.Errorf("the record has an empty stream, name or version")
 	}
 	if err != nil {
-		p := VerifyProblem{Kind: ProblemRecord, Key: k, Position: pos, Detail: "event record does not decode: " + err.Error()}
+		p := runtime.VerifyProblem{Kind: ProblemRecord, Key: k, Position: pos, Detail: "event record does not decode: " + err.Error()}
 		if len(val) > 4 {
 			if st, ver, ok := peekRecordHeader(val[:len(val)-4]); ok && st.Type != "" && st.ID != "" {
 				p.Stream, p.Version = st, ver
 				p.Detail += " (stream and version as read from the damaged record)"
 			}
 		}
-		v.rep.add(p)
+		v.rep.Add(p)
 		return nil
 	}
 	ik := streamIndexKey(nil, rec.Stream, rec.Version)
@@ -366,22 +316,22 @@ func (v *verifier) event(k, val []byte) error {
 	}
 	switch {
 	case !ok:
-		v.rep.add(VerifyProblem{Kind: ProblemIndexMissing, Key: ik, Stream: rec.Stream, Version: rec.Version, Position: pos,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIndexMissing, Key: ik, Stream: rec.Stream, Version: rec.Version, Position: pos,
 			Detail: "the event has no stream index entry"})
 	case len(iv) != 8:
 		// reported when the walk reaches the index entry
 	case binary.BigEndian.Uint64(iv) != pos:
-		v.rep.add(VerifyProblem{Kind: ProblemIndexMissing, Key: ik, Stream: rec.Stream, Version: rec.Version, Position: pos,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIndexMissing, Key: ik, Stream: rec.Stream, Version: rec.Version, Position: pos,
 			Detail: fmt.Sprintf("the stream index entry points at position %d instead", binary.BigEndian.Uint64(iv))})
 	}
 	return nil
 }
 
 func (v *verifier) index(k, val []byte) error {
-	v.rep.IndexEntries++
+	v.indexEntries++
 	stream, rest, ok := parseStreamKey(k[1:])
 	if !ok || len(rest) != 8 {
-		v.rep.add(VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed stream index key"})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed stream index key"})
 		return nil
 	}
 	ver := binary.BigEndian.Uint64(rest)
@@ -393,7 +343,7 @@ func (v *verifier) index(k, val []byte) error {
 		v.prevVer, v.prevPos = 0, 0
 	}
 	if len(val) != 8 {
-		v.rep.add(VerifyProblem{Kind: ProblemUnknownKey, Key: k, Stream: stream, Version: ver,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Stream: stream, Version: ver,
 			Detail: fmt.Sprintf("stream index value is %d bytes, not 8", len(val))})
 		v.prevVer = ver
 		return nil
@@ -404,10 +354,10 @@ func (v *verifier) index(k, val []byte) error {
 		if v.prevVer == 0 {
 			detail = fmt.Sprintf("the stream starts at version %d", ver)
 		}
-		v.rep.add(VerifyProblem{Kind: ProblemVersionGap, Key: k, Stream: stream, Version: ver, Position: pos, Detail: detail})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemVersionGap, Key: k, Stream: stream, Version: ver, Position: pos, Detail: detail})
 	}
 	if v.prevPos != 0 && pos <= v.prevPos {
-		v.rep.add(VerifyProblem{Kind: ProblemVersionOrder, Key: k, Stream: stream, Version: ver, Position: pos,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemVersionOrder, Key: k, Stream: stream, Version: ver, Position: pos,
 			Detail: fmt.Sprintf("position %d is not after the previous version's position %d", pos, v.prevPos)})
 	}
 	v.prevVer, v.prevPos = ver, pos
@@ -416,7 +366,7 @@ func (v *verifier) index(k, val []byte) error {
 		return fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
 	if !ok {
-		v.rep.add(VerifyProblem{Kind: ProblemIndexDangling, Key: k, Stream: stream, Version: ver, Position: pos,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIndexDangling, Key: k, Stream: stream, Version: ver, Position: pos,
 			Detail: "the stream index entry points at a missing event"})
 		return nil
 	}
@@ -425,7 +375,7 @@ func (v *verifier) index(k, val []byte) error {
 		return nil // reported with the event record
 	}
 	if rec.Stream != stream || rec.Version != ver {
-		v.rep.add(VerifyProblem{Kind: ProblemIndexMismatch, Key: k, Stream: stream, Version: ver, Position: pos,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIndexMismatch, Key: k, Stream: stream, Version: ver, Position: pos,
 			Detail: fmt.Sprintf("the event at position %d belongs to %s version %d", pos, rec.Stream, rec.Version)})
 	}
 	return nil
@@ -449,12 +399,12 @@ func (v *verifier) snapshot(k, val []byte) error {
 	v.rep.Snapshots++
 	stream, rest, ok := parseStreamKey(k[1:])
 	if !ok || len(rest) != 0 {
-		v.rep.add(VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed snapshot key"})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed snapshot key"})
 		return nil
 	}
 	snap, err := decodeSnapshot(stream, val)
 	if err != nil {
-		v.rep.add(VerifyProblem{Kind: ProblemSnapshot, Key: k, Stream: stream, Detail: "snapshot does not decode: " + err.Error()})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemSnapshot, Key: k, Stream: stream, Detail: "snapshot does not decode: " + err.Error()})
 		return nil
 	}
 	head, err := v.streamHeadOf(stream)
@@ -462,7 +412,7 @@ func (v *verifier) snapshot(k, val []byte) error {
 		return fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
 	if snap.Version > head {
-		v.rep.add(VerifyProblem{Kind: ProblemSnapshot, Key: k, Stream: stream, Version: snap.Version,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemSnapshot, Key: k, Stream: stream, Version: snap.Version,
 			Detail: fmt.Sprintf("snapshot at version %d is ahead of the stream's version %d", snap.Version, head)})
 	}
 	return nil
@@ -473,11 +423,11 @@ func (v *verifier) idem(k, val []byte) error {
 	key := string(k[1:])
 	rec, err := decodeIdem(key, val)
 	if err != nil {
-		v.rep.add(VerifyProblem{Kind: ProblemIdempotency, Key: k, Detail: fmt.Sprintf("idempotency record %q does not decode: %v", key, err)})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIdempotency, Key: k, Detail: fmt.Sprintf("idempotency record %q does not decode: %v", key, err)})
 		return nil
 	}
 	if rec.Stream.Type == "" || rec.Stream.ID == "" {
-		v.rep.add(VerifyProblem{Kind: ProblemIdempotency, Key: k, Detail: fmt.Sprintf("idempotency record %q names an empty stream", key)})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIdempotency, Key: k, Detail: fmt.Sprintf("idempotency record %q names an empty stream", key)})
 		return nil
 	}
 	head, err := v.streamHeadOf(rec.Stream)
@@ -485,7 +435,7 @@ func (v *verifier) idem(k, val []byte) error {
 		return fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
 	if rec.Version > head || rec.Position > v.rep.Head {
-		v.rep.add(VerifyProblem{Kind: ProblemIdempotency, Key: k, Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIdempotency, Key: k, Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
 			Detail: fmt.Sprintf("idempotency record %q points past its stream (version %d) or the head (position %d)", key, head, v.rep.Head)})
 	}
 	return nil
@@ -496,11 +446,11 @@ func (v *verifier) checkpoint(k, val []byte) {
 	name := string(k[1:])
 	p, err := decodeCheckpoint(val)
 	if err != nil {
-		v.rep.add(VerifyProblem{Kind: ProblemCheckpoint, Key: k, Detail: fmt.Sprintf("checkpoint %q does not decode: %v", name, err)})
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemCheckpoint, Key: k, Detail: fmt.Sprintf("checkpoint %q does not decode: %v", name, err)})
 		return
 	}
 	if p > v.rep.Head {
-		v.rep.add(VerifyProblem{Kind: ProblemCheckpoint, Key: k, Position: p,
+		v.rep.Add(runtime.VerifyProblem{Kind: ProblemCheckpoint, Key: k, Position: p,
 			Detail: fmt.Sprintf("checkpoint %q is past the head %d", name, v.rep.Head)})
 	}
 }

@@ -55,10 +55,11 @@ func fillVerifyStore(t *testing.T) string {
 	if !rep.OK() {
 		t.Fatalf("fresh store has problems: %v", rep.Problems)
 	}
-	want := VerifyReport{Keys: 2 + 7 + 7 + 1 + 1 + 1, Events: 7, Streams: 3, IndexEntries: 7, Snapshots: 1, Checkpoints: 1, IdempotencyKeys: 1, Head: 7}
+	want := runtime.VerifyReport{Events: 7, Streams: 3, Snapshots: 1, Checkpoints: 1, IdempotencyKeys: 1, Head: 7,
+		Extra: map[string]uint64{VerifyKeys: 2 + 7 + 7 + 1 + 1 + 1, VerifyIndexEntries: 7}}
 	rep.Problems = nil
-	if !reflect.DeepEqual(*rep, want) {
-		t.Errorf("report %+v, want %+v", *rep, want)
+	if !reflect.DeepEqual(rep, want) {
+		t.Errorf("report %+v, want %+v", rep, want)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

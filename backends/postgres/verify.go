@@ -5,89 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"strings"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
 )
 
-// Kinds of problem that Verify reports (VerifyProblem.Kind). The values are
-// stable and shared with the Pebble store where the concept is the same.
+// Kinds of problem that Verify reports (runtime.VerifyProblem.Kind). The
+// values are stable and shared with the Pebble store where the concept is
+// the same (runtime's Problem* constants, repeated here).
 const (
-	ProblemRecord       = "record"        // an events row does not decode
-	ProblemPositionGap  = "position-gap"  // global positions are not exactly 1..head
-	ProblemHead         = "head"          // log_head disagrees with the events table
-	ProblemIndexMissing = "index-missing" // an event's stream has no streams row, or the row is behind
-	ProblemIndexAhead   = "index-ahead"   // a streams row is ahead of the stream's events
-	ProblemVersionGap   = "version-gap"   // a stream's versions do not run 1, 2, 3, … without holes
-	ProblemVersionOrder = "version-order" // a stream's positions do not increase with its versions
-	ProblemSnapshot     = "snapshot"      // a snapshot row is out of range or ahead of its stream
-	ProblemIdempotency  = "idempotency"   // an idempotency row is out of range or points past its stream
-	ProblemCheckpoint   = "checkpoint"    // a checkpoint is past the head
+	ProblemRecord       = runtime.ProblemRecord       // an events row does not decode
+	ProblemPositionGap  = runtime.ProblemPositionGap  // global positions are not exactly 1..head
+	ProblemHead         = "head"                      // log_head disagrees with the events table
+	ProblemIndexMissing = runtime.ProblemIndexMissing // an event's stream has no streams row, or the row is behind
+	ProblemIndexAhead   = "index-ahead"               // a streams row is ahead of the stream's events
+	ProblemVersionGap   = runtime.ProblemVersionGap   // a stream's versions do not run 1, 2, 3, … without holes
+	ProblemVersionOrder = runtime.ProblemVersionOrder // a stream's positions do not increase with its versions
+	ProblemSnapshot     = runtime.ProblemSnapshot     // a snapshot row is out of range or ahead of its stream
+	ProblemIdempotency  = runtime.ProblemIdempotency  // an idempotency row is out of range or points past its stream
+	ProblemCheckpoint   = runtime.ProblemCheckpoint   // a checkpoint is past the head
 )
 
-// MaxVerifyProblems bounds the problems a VerifyReport lists; the rest are
-// only counted (VerifyReport.Omitted).
-const MaxVerifyProblems = 1000
-
-// VerifyProblem is one inconsistency found by Verify.
-type VerifyProblem struct {
-	// Kind is one of the Problem* constants.
-	Kind string
-	// Table is the table concerned.
-	Table string
-	// Stream, Version and Position locate the problem when they are known.
-	Stream   runtime.StreamID
-	Version  uint64
-	Position uint64
-	// Detail says what is wrong, in words.
-	Detail string
-}
-
-// String formats the problem on one line: kind, location, detail.
-func (p VerifyProblem) String() string {
-	var b strings.Builder
-	b.WriteString(p.Kind)
-	if p.Stream != (runtime.StreamID{}) {
-		fmt.Fprintf(&b, " stream %s", p.Stream)
-	}
-	if p.Version != 0 {
-		fmt.Fprintf(&b, " version %d", p.Version)
-	}
-	if p.Position != 0 {
-		fmt.Fprintf(&b, " position %d", p.Position)
-	}
-	if p.Table != "" {
-		fmt.Fprintf(&b, " table %s", p.Table)
-	}
-	b.WriteString(": ")
-	b.WriteString(p.Detail)
-	return b.String()
-}
-
-// VerifyReport is what Verify found: what it walked and every problem.
-type VerifyReport struct {
-	// Events, Streams, Snapshots, Checkpoints and IdempotencyKeys count the
-	// rows found (streams: rows of the streams table at version > 0).
-	Events, Streams, Snapshots, Checkpoints, IdempotencyKeys uint64
-	// Head is the position recorded in log_head.
-	Head uint64
-	// Problems lists the first MaxVerifyProblems problems, by check.
-	Problems []VerifyProblem
-	// Omitted counts the problems found beyond MaxVerifyProblems.
-	Omitted int
-}
-
-// OK reports whether no problem was found.
-func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 && r.Omitted == 0 }
-
-func (r *VerifyReport) add(p VerifyProblem) {
-	if len(r.Problems) >= MaxVerifyProblems {
-		r.Omitted++
-		return
-	}
-	r.Problems = append(r.Problems, p)
-}
+// Store implements runtime.Verifier and runtime.StreamLister.
+var (
+	_ runtime.Verifier     = (*Store)(nil)
+	_ runtime.StreamLister = (*Store)(nil)
+)
 
 // Verify checks the store's tables in one REPEATABLE READ, read-only
 // transaction (a consistent snapshot; writers carry on): every events row
@@ -96,25 +39,27 @@ func (r *VerifyReport) add(p VerifyProblem) {
 // events; snapshots, idempotency records and checkpoints are in range and
 // do not point past their stream or the head.
 //
-// Problems go into the report; the error is only for a check that could
-// not be run (a closed store, a done context, a lost connection).
-func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
+// Problems go into the report (Problems lists them by check; Head is the
+// position log_head records; Extra is nil); the error is only for a check
+// that could not be run (a closed store, a done context, a lost
+// connection).
+func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
 	const op = "verify"
 	leave, err := s.begin(ctx, op)
 	if err != nil {
-		return nil, err
+		return runtime.VerifyReport{}, err
 	}
 	defer leave()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, s.fail(ctx, op, err)
+		return runtime.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
-		return nil, s.fail(ctx, op, err)
+		return runtime.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	S := pgx.Identifier{s.opt.schema}.Sanitize()
-	rep := &VerifyReport{}
+	rep := &runtime.VerifyReport{}
 	var head, events, streams, snaps, ckpts, keys int64
 	if err := tx.QueryRow(ctx, `SELECT
 	(SELECT position FROM `+S+`.log_head WHERE id = 1),
@@ -123,7 +68,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	(SELECT count(*) FROM `+S+`.snapshots),
 	(SELECT count(*) FROM `+S+`.checkpoints),
 	(SELECT count(*) FROM `+S+`.idempotency)`).Scan(&head, &events, &streams, &snaps, &ckpts, &keys); err != nil {
-		return nil, s.fail(ctx, op, err)
+		return runtime.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	rep.Head, rep.Events, rep.Streams = uint64(head), uint64(events), uint64(streams)
 	rep.Snapshots, rep.Checkpoints, rep.IdempotencyKeys = uint64(snaps), uint64(ckpts), uint64(keys)
@@ -133,7 +78,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	for {
 		rows, err := tx.Query(ctx, `SELECT `+eventCols+` FROM `+S+`.events WHERE position > $1 ORDER BY position LIMIT $2`, after, pageSize)
 		if err != nil {
-			return nil, s.fail(ctx, op, err)
+			return runtime.VerifyReport{}, s.fail(ctx, op, err)
 		}
 		n := 0
 		for rows.Next() {
@@ -141,13 +86,13 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 			var pos int64
 			r, err := scanRecord(rows)
 			if err != nil {
-				p := VerifyProblem{Kind: ProblemRecord, Table: "events", Detail: "row does not decode: " + err.Error()}
+				p := runtime.VerifyProblem{Kind: ProblemRecord, Table: "events", Detail: "row does not decode: " + err.Error()}
 				var de *runtime.DecodeError
 				if errors.As(err, &de) {
 					p.Stream, p.Version, p.Position = de.Stream, de.Version, de.Position
 					p.Detail = "row does not decode: " + de.Err.Error()
 				}
-				rep.add(p)
+				rep.Add(p)
 				pos = int64(p.Position)
 			} else {
 				pos = int64(r.Position)
@@ -158,10 +103,10 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, s.fail(ctx, op, err)
+			return runtime.VerifyReport{}, s.fail(ctx, op, err)
 		}
 		if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
-			return nil, err
+			return runtime.VerifyReport{}, err
 		}
 		if n < pageSize {
 			break
@@ -236,18 +181,18 @@ WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY
 			nil},
 	}
 	for _, c := range checks {
-		rows, err := tx.Query(ctx, c.sql+` LIMIT `+fmt.Sprint(MaxVerifyProblems+1))
+		rows, err := tx.Query(ctx, c.sql+` LIMIT `+fmt.Sprint(runtime.MaxVerifyProblems+1))
 		if err != nil {
-			return nil, s.fail(ctx, op+" ("+c.kind+")", err)
+			return runtime.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
 		}
 		for rows.Next() {
 			var typ, id []byte
 			var ver, pos, x int64
 			if err := rows.Scan(&typ, &id, &ver, &pos, &x); err != nil {
 				rows.Close()
-				return nil, s.fail(ctx, op+" ("+c.kind+")", err)
+				return runtime.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
 			}
-			p := VerifyProblem{Kind: c.kind, Table: c.table, Stream: runtime.StreamID{Type: string(typ), ID: string(id)},
+			p := runtime.VerifyProblem{Kind: c.kind, Table: c.table, Stream: runtime.StreamID{Type: string(typ), ID: string(id)},
 				Version: uint64(max(ver, 0)), Position: uint64(max(pos, 0))}
 			switch c.kind {
 			case ProblemPositionGap:
@@ -260,36 +205,33 @@ WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY
 			default:
 				p.Detail = c.detail(ver, x)
 			}
-			rep.add(p)
+			rep.Add(p)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, s.fail(ctx, op+" ("+c.kind+")", err)
+			return runtime.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
 		}
 	}
 	var maxPos int64
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+S+`.events`).Scan(&maxPos); err != nil {
-		return nil, s.fail(ctx, op, err)
+		return runtime.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	if maxPos != head {
-		rep.add(VerifyProblem{Kind: ProblemHead, Table: "log_head",
+		rep.Add(runtime.VerifyProblem{Kind: ProblemHead, Table: "log_head",
 			Detail: fmt.Sprintf("log_head says position %d, the last event is at position %d", head, maxPos)})
 	}
-	return rep, nil
+	return *rep, nil
 }
 
-// StreamInfo describes one stream as Streams lists it.
-type StreamInfo struct {
-	Stream runtime.StreamID
-	// Version is the stream's committed version (its event count).
-	Version uint64
-}
+// StreamInfo describes one stream as Streams lists it: its committed
+// version and that version's global position.
+type StreamInfo = runtime.StreamInfo
 
 // Streams yields the streams that have at least one committed event,
 // ordered by type then id (bytewise), optionally only those of stream type
 // typ ("" for all), starting after the stream after (the zero StreamID to
 // start at the beginning). Pass the last stream of one page as after to get
-// the next page.
+// the next page. It implements runtime.StreamLister.
 func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[StreamInfo, error] {
 	return func(yield func(StreamInfo, error) bool) {
 		const op = "list streams"
@@ -300,9 +242,11 @@ func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID)
 				yield(StreamInfo{}, err)
 				return
 			}
-			rows, err := s.pool.Query(ctx, `SELECT stream_type, stream_id, version FROM `+S+`.streams
-WHERE version > 0 AND ($1::bytea IS NULL OR stream_type = $1) AND (stream_type, stream_id) > ($2::bytea, $3::bytea)
-ORDER BY stream_type, stream_id LIMIT $4`, nilIfEmpty(typ), []byte(after.Type), []byte(after.ID), pageSize)
+			rows, err := s.pool.Query(ctx, `SELECT s.stream_type, s.stream_id, s.version, coalesce((SELECT e.position FROM `+S+`.events e
+	WHERE e.stream_type = s.stream_type AND e.stream_id = s.stream_id AND e.version = s.version), 0)
+FROM `+S+`.streams s
+WHERE s.version > 0 AND ($1::bytea IS NULL OR s.stream_type = $1) AND (s.stream_type, s.stream_id) > ($2::bytea, $3::bytea)
+ORDER BY s.stream_type, s.stream_id LIMIT $4`, nilIfEmpty(typ), []byte(after.Type), []byte(after.ID), pageSize)
 			if err != nil {
 				leave()
 				yield(StreamInfo{}, s.fail(ctx, op, err))
@@ -312,11 +256,11 @@ ORDER BY stream_type, stream_id LIMIT $4`, nilIfEmpty(typ), []byte(after.Type), 
 			var serr error
 			for rows.Next() {
 				var t, id []byte
-				var v int64
-				if serr = rows.Scan(&t, &id, &v); serr != nil {
+				var v, pos int64
+				if serr = rows.Scan(&t, &id, &v, &pos); serr != nil {
 					break
 				}
-				page = append(page, StreamInfo{Stream: runtime.StreamID{Type: string(t), ID: string(id)}, Version: uint64(v)})
+				page = append(page, StreamInfo{Stream: runtime.StreamID{Type: string(t), ID: string(id)}, Version: uint64(v), LastPosition: uint64(pos)})
 			}
 			rows.Close()
 			leave()

@@ -93,10 +93,10 @@ func TestVerifyFindsDamage(t *testing.T) {
 				t.Errorf("OK() = %v", rep.OK())
 			}
 			if tt.sql == nil {
-				want := VerifyReport{Events: 7, Streams: 3, Snapshots: 1, Checkpoints: 1, IdempotencyKeys: 1, Head: 7}
+				want := runtime.VerifyReport{Events: 7, Streams: 3, Snapshots: 1, Checkpoints: 1, IdempotencyKeys: 1, Head: 7}
 				rep.Problems = nil
-				if fmt.Sprint(*rep) != fmt.Sprint(want) {
-					t.Errorf("report %+v, want %+v", *rep, want)
+				if fmt.Sprint(rep) != fmt.Sprint(want) {
+					t.Errorf("report %+v, want %+v", rep, want)
 				}
 			}
 		})
@@ -113,7 +113,7 @@ func TestStreamsListing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, fmt.Sprintf("%s v%d", info.Stream, info.Version))
+			out = append(out, fmt.Sprintf("%s v%d p%d", info.Stream, info.Version, info.LastPosition))
 			if len(out) == limit {
 				break
 			}
@@ -127,9 +127,9 @@ func TestStreamsListing(t *testing.T) {
 		limit int
 		want  []string
 	}{
-		{"all", "", runtime.StreamID{}, 0, []string{`account/"a1" v3`, `account/"a2" v3`, `order/"o1" v1`}},
-		{"type", "order", runtime.StreamID{}, 0, []string{`order/"o1" v1`}},
-		{"page 2", "", runtime.StreamID{Type: "account", ID: "a1"}, 1, []string{`account/"a2" v3`}},
+		{"all", "", runtime.StreamID{}, 0, []string{`account/"a1" v3 p7`, `account/"a2" v3 p6`, `order/"o1" v1 p3`}},
+		{"type", "order", runtime.StreamID{}, 0, []string{`order/"o1" v1 p3`}},
+		{"page 2", "", runtime.StreamID{Type: "account", ID: "a1"}, 1, []string{`account/"a2" v3 p6`}},
 		{"type after", "account", runtime.StreamID{Type: "account", ID: "a2"}, 0, nil},
 	}
 	for _, tt := range tests {

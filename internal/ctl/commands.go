@@ -9,11 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
-	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
@@ -152,9 +152,13 @@ func (c *command) streams(ctx context.Context, fs *flag.FlagSet, args []string) 
 		return usagef("-limit %d: must be ≥ 0", *limit)
 	}
 	return c.withStore(ctx, false, false, func(t *target) error {
+		lister, ok := t.Store.(runtime.StreamLister)
+		if !ok {
+			return fmt.Errorf("streams: the %s store cannot list its streams", t.kind)
+		}
 		out := newLineWriter(c.env.Stdout)
 		n := 0
-		for info, err := range t.streams(ctx, *typ, after) {
+		for info, err := range lister.Streams(ctx, *typ, after) {
 			if err != nil {
 				_ = out.flush()
 				return err
@@ -296,44 +300,43 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 	if err := c.checkStoreFlags(); err != nil {
 		return err
 	}
-	rep := verifyJSON{Problems: []problemJSON{}}
-	var lines []string
+	var (
+		r    runtime.VerifyReport
+		kind string
+		err  error
+	)
 	if dir := c.sf.pebbleDir; dir != "" {
-		r, err := pebble.VerifyDir(ctx, dir, pebble.WithLogger(c.logger()))
-		if err != nil {
-			return err
-		}
-		rep.Store, rep.OK, rep.Omitted = "pebble", r.OK(), r.Omitted
-		rep.Counts = map[string]uint64{"keys": r.Keys, "events": r.Events, "streams": r.Streams, "index_entries": r.IndexEntries,
-			"snapshots": r.Snapshots, "checkpoints": r.Checkpoints, "idempotency_keys": r.IdempotencyKeys, "head": r.Head}
-		for _, p := range r.Problems {
-			pj := problemJSON{Kind: p.Kind, Stream: streamPtr(p.Stream), Version: p.Version, Position: p.Position, Detail: p.Detail}
-			if p.Key != nil {
-				pj.Key = hex.EncodeToString(p.Key)
-			}
-			rep.Problems = append(rep.Problems, pj)
-			lines = append(lines, p.String())
-		}
+		// VerifyDir reads the directory without pebble.Open, so it also
+		// checks a store that Open refuses (damaged counters, no format key).
+		kind = "pebble"
+		r, err = pebble.VerifyDir(ctx, dir, pebble.WithLogger(c.logger()))
 	} else {
-		s, err := postgres.Open(ctx, c.sf.dsn, postgres.WithSchema(c.sf.schema))
-		if err != nil {
-			return err
+		err = c.withStore(ctx, false, false, func(t *target) error {
+			v, ok := t.Store.(runtime.Verifier)
+			if !ok {
+				return fmt.Errorf("verify: the %s store cannot verify itself", t.kind)
+			}
+			kind = t.kind
+			var verr error
+			r, verr = v.Verify(ctx)
+			return verr
+		})
+	}
+	if err != nil {
+		return err
+	}
+	rep := verifyJSON{Store: kind, OK: r.OK(), Omitted: r.Omitted, Problems: []problemJSON{}}
+	rep.Counts = map[string]uint64{"events": r.Events, "streams": r.Streams, "snapshots": r.Snapshots,
+		"checkpoints": r.Checkpoints, "idempotency_keys": r.IdempotencyKeys, "head": r.Head}
+	maps.Copy(rep.Counts, r.Extra)
+	lines := make([]string, 0, len(r.Problems))
+	for _, p := range r.Problems {
+		pj := problemJSON{Kind: p.Kind, Stream: streamPtr(p.Stream), Version: p.Version, Position: p.Position, Table: p.Table, Detail: p.Detail}
+		if p.Key != nil {
+			pj.Key = hex.EncodeToString(p.Key)
 		}
-		r, err := s.Verify(ctx)
-		if cerr := s.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		rep.Store, rep.OK, rep.Omitted = "postgres", r.OK(), r.Omitted
-		rep.Counts = map[string]uint64{"events": r.Events, "streams": r.Streams, "snapshots": r.Snapshots,
-			"checkpoints": r.Checkpoints, "idempotency_keys": r.IdempotencyKeys, "head": r.Head}
-		for _, p := range r.Problems {
-			rep.Problems = append(rep.Problems, problemJSON{Kind: p.Kind, Stream: streamPtr(p.Stream), Version: p.Version,
-				Position: p.Position, Table: p.Table, Detail: p.Detail})
-			lines = append(lines, p.String())
-		}
+		rep.Problems = append(rep.Problems, pj)
+		lines = append(lines, p.String())
 	}
 	if err := writeIndented(c.env.Stdout, rep); err != nil {
 		return err

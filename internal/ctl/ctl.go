@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"iter"
 	"log/slog"
 	"os"
 	"strings"
@@ -190,18 +189,11 @@ type command struct {
 	following func(start uint64)
 }
 
-// streamInfo is a stream as both backends list it.
-type streamInfo struct {
-	Stream  runtime.StreamID
-	Version uint64
-}
-
-// target is an opened store with the backend-specific operations ctl uses.
+// target is an opened store.
 type target struct {
 	runtime.Store
-	kind    string
-	streams func(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[streamInfo, error]
-	close   func() error
+	kind  string
+	close func() error
 }
 
 // logger passes the stores' warnings and errors to stderr and drops the
@@ -240,31 +232,13 @@ func (c *command) open(ctx context.Context, create, bulk bool) (*target, error) 
 		if err != nil {
 			return nil, err
 		}
-		return &target{Store: s, kind: "pebble", close: s.Close,
-			streams: func(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[streamInfo, error] {
-				return func(yield func(streamInfo, error) bool) {
-					for info, err := range s.Streams(ctx, typ, after) {
-						if !yield(streamInfo{Stream: info.Stream, Version: info.Version}, err) {
-							return
-						}
-					}
-				}
-			}}, nil
+		return &target{Store: s, kind: "pebble", close: s.Close}, nil
 	}
 	s, err := postgres.Open(ctx, c.sf.dsn, postgres.WithSchema(c.sf.schema))
 	if err != nil {
 		return nil, err
 	}
-	return &target{Store: s, kind: "postgres", close: s.Close,
-		streams: func(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[streamInfo, error] {
-			return func(yield func(streamInfo, error) bool) {
-				for info, err := range s.Streams(ctx, typ, after) {
-					if !yield(streamInfo{Stream: info.Stream, Version: info.Version}, err) {
-						return
-					}
-				}
-			}
-		}}, nil
+	return &target{Store: s, kind: "postgres", close: s.Close}, nil
 }
 
 // withStore opens the store, runs f and closes the store, joining errors.
