@@ -173,6 +173,13 @@ func (c *command) writeParquet(ctx context.Context, t runtime.Store, w io.Writer
 	pw := parquet.NewGenericWriter[parquetEvent](w, parquetSchema,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
 		parquet.CreatedBy("cqrsctl", "", ""),
+		// The column index keeps every page's min and max value until the
+		// footer: for event bodies that is memory growing with the log,
+		// and the bounds of blobs are of no use to a query.
+		parquet.SkipPageBounds("data"),
+		parquet.SkipPageBounds("data_error"),
+		parquet.SkipPageBounds("raw"),
+		parquet.SkipPageBounds("metadata", "key_value", "value"),
 		parquet.KeyValueMetadata("cqrsgen.from", strconv.FormatUint(from, 10)),
 		parquet.KeyValueMetadata("cqrsgen.to", strconv.FormatUint(max(last, from-1), 10)),
 	)

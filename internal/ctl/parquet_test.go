@@ -226,7 +226,39 @@ func TestParquetRowGroups(t *testing.T) {
 				t.Errorf("row groups of %v rows, want %v", groups, tt.groups)
 			}
 			checkParquetMatchesJSONL(t, rows, jsonl)
+			checkPageBounds(t, pf)
 		})
+	}
+}
+
+// checkPageBounds checks the column indexes: positions keep their page
+// bounds (readers skip pages with them), the body and metadata value
+// columns have none (the writer would otherwise hold every page's largest
+// and smallest body until the footer).
+func checkPageBounds(t *testing.T, pf *parquet.File) {
+	t.Helper()
+	first := int64(1)
+	for g, rg := range pf.RowGroups() {
+		chunks := rg.ColumnChunks()
+		ci, err := chunks[colPosition].ColumnIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ci.MinValue(0).Int64(); got != first {
+			t.Errorf("row group %d: position page minimum %d, want %d", g, got, first)
+		}
+		first += rg.NumRows()
+		for _, col := range []int{colMetadataValue, colData, colDataError, colRaw} {
+			ci, err := chunks[col].ColumnIndex()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p := range ci.NumPages() {
+				if len(ci.MinValue(p).ByteArray()) != 0 || len(ci.MaxValue(p).ByteArray()) != 0 {
+					t.Errorf("row group %d column %v page %d has bounds %q..%q", g, parquetSchema.Columns()[col], p, ci.MinValue(p), ci.MaxValue(p))
+				}
+			}
+		}
 	}
 }
 
