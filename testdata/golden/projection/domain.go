@@ -12,7 +12,7 @@ type Opened struct{ Owner string }
 //cqrs:event Account name=account.deposited
 type Deposited struct{ Amount int64 }
 
-func (a *Account) ApplyOpened(Opened)          {}
+func (a *Account) ApplyOpened(Opened)         {}
 func (a *Account) ApplyDeposited(e Deposited) { a.Balance += e.Amount }
 
 //cqrs:aggregate
