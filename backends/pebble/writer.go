@@ -384,8 +384,12 @@ func (s *Store) syncer(in <-chan *pending, done chan<- struct{}) {
 	for p := range in {
 		err := p.err
 		if p.batch != nil {
-			if err == nil {
-				err = p.batch.SyncWait()
+			// Pebble accepted this batch: its WAL writer holds it until
+			// the sync completes, whether or not the group already failed
+			// (the store may have failed between apply and here). Closing
+			// it earlier lets the WAL writer write into a reset batch.
+			if serr := p.batch.SyncWait(); err == nil {
+				err = serr
 			}
 			_ = p.batch.Close()
 		}
