@@ -71,6 +71,7 @@ func TestSchemaNewerRefused(t *testing.T) {
 // TestOpenErrors checks that Open fails fast on bad servers and DSNs, naming
 // the host and the cause, never the password.
 func TestOpenErrors(t *testing.T) {
+	pgtest.Require(t)
 	const secret = "s3cr3t-pw"
 	tests := []struct {
 		name    string

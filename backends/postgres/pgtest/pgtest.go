@@ -8,8 +8,10 @@
 // directory (as the "postgres" OS user when the tests run as root, because
 // initdb refuses root), starts postgres listening only on a unix socket in
 // that directory, runs the tests, stops the server and removes the
-// directory. When no server binaries can be found the tests fail with a
-// message saying what to install; they are never silently skipped.
+// directory. When no server binaries can be found, the tests that need a
+// server fail in CI (the CI environment variable is set) with a message
+// saying what to install; elsewhere they skip with that message, so that
+// `go test ./...` works on a machine without PostgreSQL.
 //
 // Each test then calls [Schema] (or [Database]) to get a fresh, private
 // namespace, so tests are isolated from each other and may run in parallel.
@@ -57,6 +59,9 @@ const (
 var (
 	dsnMu sync.RWMutex
 	dsn   string
+	// skipReason, when set, makes Schema and Database skip their test:
+	// no server outside CI.
+	skipReason string
 )
 
 // Main runs the package's tests against a PostgreSQL server and exits with
@@ -75,6 +80,11 @@ func run(m *testing.M) int {
 		setDSN(d)
 		return m.Run()
 	}
+	if _, err := Binaries(); err != nil && os.Getenv("CI") == "" {
+		skipReason = fmt.Sprintf("pgtest: no PostgreSQL server for these tests (set %s, or %v)", EnvDSN, err)
+		fmt.Fprintln(os.Stderr, skipReason+": tests that need a server skip; in CI they fail")
+		return m.Run()
+	}
 	srv, err := Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: pgtest: %v\n", err)
@@ -89,6 +99,23 @@ func run(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// Require skips t when there is no server to test against and the tests
+// do not run in CI (see the package doc); in CI, or with a server, it
+// returns. Tests that reach the server through DSN or Start rather than
+// Schema or Database call it first.
+func Require(t testing.TB) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	if DSN() != "" || os.Getenv(EnvDSN) != "" {
+		return
+	}
+	if _, err := Binaries(); err != nil && os.Getenv("CI") == "" {
+		t.Skipf("pgtest: no PostgreSQL server for this test (set %s, or %v)", EnvDSN, err)
+	}
 }
 
 func setDSN(d string) {
@@ -117,6 +144,9 @@ func Name(prefix string) string {
 // the store does) and drops the schema with everything in it when t ends.
 func Schema(t testing.TB) string {
 	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
 	if DSN() == "" {
 		t.Fatal("pgtest: no server: call pgtest.Main from TestMain")
 	}
@@ -133,6 +163,9 @@ func Schema(t testing.TB) string {
 // returns a DSN for it.
 func Database(t testing.TB) string {
 	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
 	base := DSN()
 	if base == "" {
 		t.Fatal("pgtest: no server: call pgtest.Main from TestMain")
