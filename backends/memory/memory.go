@@ -15,18 +15,40 @@
 // A Store is safe for concurrent use. Readers never hold the store's lock
 // while yielding, so a range loop over ReadStream or ReadAll may append,
 // break early or be abandoned without blocking anyone.
+//
+// Memory layout, for speed: the log is a list of fixed-size chunks that are
+// never moved (appends never copy the log), event bodies are copied into
+// shared append-only arenas (one allocation per arena, not per event), and
+// a read copies the bodies of consecutive records into one slab of at most
+// slabBytes, each record's Data a disjoint, capacity-limited slice of it, so
+// that records still never alias each other or the store. A retained record
+// keeps its slab (at most slabBytes) alive.
 package memory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"iter"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+const (
+	// chunkShift sets the number of entries per log chunk (1<<chunkShift).
+	chunkShift = 8
+	chunkSize  = 1 << chunkShift
+	// arenaBytes is the size of one event-body arena; bodies over
+	// arenaMaxBody get their own allocation.
+	arenaBytes   = 32 << 10
+	arenaMaxBody = 2 << 10
+	// slabBytes and slabRecords bound the slab one read copies the bodies
+	// of consecutive records into.
+	slabBytes   = 4 << 10
+	slabRecords = 256
 )
 
 // Store is an in-memory event store. Create one with New; the zero value is
@@ -36,19 +58,30 @@ type Store struct {
 
 	mu     sync.RWMutex
 	closed bool
-	// log holds every event in position order: log[p-1] has position p.
-	// Entries are never modified once appended, so a reader may keep a
-	// prefix of the slice and read it without the lock.
-	log []entry
+	// chunks hold every event in position order: position p is entry
+	// (p-1)%chunkSize of chunks[(p-1)/chunkSize]. Chunks are never moved and
+	// entries are never modified once appended, so a reader may keep the
+	// chunk list and the head it saw and read that prefix without the lock.
+	chunks []*[chunkSize]entry
+	head   uint64
+	// arena is the free tail of the current event-body arena. Only written
+	// under mu; the bytes handed out are never written again.
+	arena []byte
 	// streams maps a stream to the positions of its events: positions[v-1]
-	// is the position of version v. Append-only, like log.
-	streams     map[runtime.StreamID][]uint64
+	// is the position of version v. Append-only, like the log.
+	streams     map[runtime.StreamID]*streamState
 	snapshots   map[runtime.StreamID]runtime.Snapshot
 	checkpoints map[string]uint64
 	idempotency map[string]runtime.IdempotencyRecord
-	// notify is closed and replaced after every append and on Close: the
-	// broadcast that wakes Wait.
-	notify chan struct{}
+	// notify is closed and replaced on an append that a Wait may be
+	// blocked on (waiting set) and on Close: the broadcast that wakes Wait.
+	notify  chan struct{}
+	waiting atomic.Bool
+}
+
+// streamState is one stream's index; written only under Store.mu.
+type streamState struct {
+	positions []uint64
 }
 
 // entry is one stored event. Its Data and Metadata are private copies.
@@ -68,7 +101,7 @@ var _ runtime.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		now:         time.Now,
-		streams:     make(map[runtime.StreamID][]uint64),
+		streams:     make(map[runtime.StreamID]*streamState),
 		snapshots:   make(map[runtime.StreamID]runtime.Snapshot),
 		checkpoints: make(map[string]uint64),
 		idempotency: make(map[string]runtime.IdempotencyRecord),
@@ -80,15 +113,96 @@ func closedErr(op string) error {
 	return fmt.Errorf("memory: %s: %w", op, runtime.ErrClosed)
 }
 
+// ctxErr is runtime.ContextErr with the operation's name built only when
+// the context is done (it is formatted per call otherwise).
+func ctxErr(ctx context.Context, op func() string) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return runtime.ContextErr(ctx, op())
+}
+
+// notFoundError is the ErrNotFound of a stream lookup, formatted only when
+// read (a Repository looks for a snapshot on every Load).
+type notFoundError struct {
+	what   string // "load snapshot of"
+	stream runtime.StreamID
+}
+
+func (e *notFoundError) Error() string {
+	return "memory: " + e.what + " " + e.stream.String() + ": " + runtime.ErrNotFound.Error()
+}
+
+func (e *notFoundError) Unwrap() error { return runtime.ErrNotFound }
+
 // cloneBytes copies b; an empty b yields an empty, non-nil slice.
 func cloneBytes(b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	return bytes.Clone(b)
+	return append([]byte{}, b...)
 }
 
-func (e *entry) record(pos uint64) runtime.Record {
+// at returns the entry at position pos of a chunk list.
+func at(chunks []*[chunkSize]entry, pos uint64) *entry {
+	i := pos - 1
+	return &chunks[i>>chunkShift][i&(chunkSize-1)]
+}
+
+// storeBody returns a private copy of b carved from the arena. Called with
+// s.mu held.
+func (s *Store) storeBody(b []byte) []byte {
+	n := len(b)
+	switch {
+	case b == nil:
+		return nil
+	case n == 0:
+		return []byte{}
+	case n > arenaMaxBody:
+		return cloneBytes(b)
+	}
+	if len(s.arena) < n {
+		s.arena = make([]byte, arenaBytes)
+	}
+	out := s.arena[:n:n]
+	copy(out, b)
+	s.arena = s.arena[n:]
+	return out
+}
+
+// slab hands out the copies of the records one read yields.
+type slab struct{ buf []byte }
+
+// copy returns a copy of b taken from the slab. When the slab is short it
+// allocates a new one sized for b and the bodies of the records after it
+// (next(k) is the body of the k-th record after b, ok false past the end of
+// the read), up to slabBytes and slabRecords.
+func (sl *slab) copy(b []byte, next func(k int) ([]byte, bool)) []byte {
+	n := len(b)
+	switch {
+	case b == nil:
+		return nil
+	case n == 0:
+		return []byte{}
+	}
+	if len(sl.buf) < n {
+		size := n
+		for k := 1; k < slabRecords && size < slabBytes; k++ {
+			d, ok := next(k)
+			if !ok || size+len(d) > slabBytes {
+				break
+			}
+			size += len(d)
+		}
+		sl.buf = make([]byte, size)
+	}
+	out := sl.buf[:n:n]
+	copy(out, b)
+	sl.buf = sl.buf[n:]
+	return out
+}
+
+func (e *entry) record(pos uint64, data []byte) runtime.Record {
 	return runtime.Record{
 		Stream:   e.stream,
 		Version:  e.version,
@@ -97,40 +211,45 @@ func (e *entry) record(pos uint64) runtime.Record {
 		Schema:   e.schema,
 		Time:     e.time,
 		Metadata: maps.Clone(e.metadata),
-		Data:     cloneBytes(e.data),
+		Data:     data,
 	}
 }
 
 // Append atomically appends req.Events to req.Stream if req.Expected
 // matches. See runtime.Store.
 func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
-	op := "append to " + req.Stream.String()
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	op := func() string { return "append to " + req.Stream.String() }
+	if err := ctxErr(ctx, op); err != nil {
 		return runtime.AppendResult{}, err
 	}
 	if err := runtime.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, fmt.Errorf("memory: %w", err)
 	}
-	// Copy the events before taking the lock.
-	now := s.now()
-	entries := make([]entry, len(req.Events))
+	// Copy the metadata and take the time before taking the lock; the
+	// bodies are copied into the arena under it.
+	var now time.Time
+	needNow := req.IdempotencyKey != ""
+	var metadata []map[string]string
 	for i, e := range req.Events {
-		entries[i] = entry{
-			stream:   req.Stream,
-			name:     e.Name,
-			schema:   e.Schema,
-			time:     runtime.NormalizeTime(e.Time, func() time.Time { return now }),
-			metadata: maps.Clone(e.Metadata),
-			data:     cloneBytes(e.Data),
+		needNow = needNow || e.Time.IsZero()
+		if e.Metadata != nil {
+			if metadata == nil {
+				metadata = make([]map[string]string, len(req.Events))
+			}
+			metadata[i] = maps.Clone(e.Metadata)
 		}
 	}
+	if needNow {
+		now = s.now()
+	}
+	nowFn := func() time.Time { return now }
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return runtime.AppendResult{}, closedErr(op)
+		return runtime.AppendResult{}, closedErr(op())
 	}
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := ctxErr(ctx, op); err != nil {
 		return runtime.AppendResult{}, err
 	}
 	if req.IdempotencyKey != "" {
@@ -138,37 +257,63 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 			return runtime.AppendResult{}, &runtime.DuplicateError{Existing: first}
 		}
 	}
-	positions := s.streams[req.Stream]
-	actual := uint64(len(positions))
+	st := s.streams[req.Stream]
+	var actual uint64
+	if st != nil {
+		actual = uint64(len(st.positions))
+	}
 	if err := runtime.CheckExpected(req.Stream, req.Expected, actual); err != nil {
 		return runtime.AppendResult{}, err
 	}
-	if actual+uint64(len(entries)) > runtime.MaxVersion {
+	if actual+uint64(len(req.Events)) > runtime.MaxVersion {
 		return runtime.AppendResult{}, fmt.Errorf("memory: %w: %s would pass version %d", runtime.ErrTooLarge, req.Stream, runtime.MaxVersion)
+	}
+	if st == nil {
+		st = &streamState{}
+		s.streams[req.Stream] = st
 	}
 	res := runtime.AppendResult{
 		FirstVersion:  actual + 1,
-		FirstPosition: uint64(len(s.log)) + 1,
+		FirstPosition: s.head + 1,
 	}
-	for i := range entries {
-		entries[i].version = actual + 1 + uint64(i)
-		s.log = append(s.log, entries[i])
-		positions = append(positions, uint64(len(s.log)))
+	for i, e := range req.Events {
+		i0 := s.head // index of the new entry
+		if i0>>chunkShift == uint64(len(s.chunks)) {
+			s.chunks = append(s.chunks, new([chunkSize]entry))
+		}
+		en := &s.chunks[i0>>chunkShift][i0&(chunkSize-1)]
+		*en = entry{
+			stream:  req.Stream,
+			version: actual + 1 + uint64(i),
+			name:    e.Name,
+			schema:  e.Schema,
+			time:    runtime.NormalizeTime(e.Time, nowFn),
+			data:    s.storeBody(e.Data),
+		}
+		if metadata != nil {
+			en.metadata = metadata[i]
+		}
+		s.head++
+		st.positions = append(st.positions, s.head)
 	}
-	s.streams[req.Stream] = positions
-	res.LastVersion = actual + uint64(len(entries))
-	res.LastPosition = uint64(len(s.log))
+	res.LastVersion = actual + uint64(len(req.Events))
+	res.LastPosition = s.head
 	if req.IdempotencyKey != "" {
 		s.idempotency[req.IdempotencyKey] = runtime.IdempotencyRecord{
 			Key:      req.IdempotencyKey,
 			Stream:   req.Stream,
 			Version:  res.LastVersion,
 			Position: res.LastPosition,
-			Time:     runtime.NormalizeTime(time.Time{}, func() time.Time { return now }),
+			Time:     runtime.NormalizeTime(time.Time{}, nowFn),
 		}
 	}
-	close(s.notify)
-	s.notify = make(chan struct{})
+	// Wait sets waiting under the read lock after taking notify, so a Wait
+	// that saw the old head is always woken.
+	if s.waiting.Load() {
+		s.waiting.Store(false)
+		close(s.notify)
+		s.notify = make(chan struct{})
+	}
 	return res, nil
 }
 
@@ -176,8 +321,8 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 // order. The events are those committed when iteration starts.
 func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after uint64) iter.Seq2[runtime.Record, error] {
 	return func(yield func(runtime.Record, error) bool) {
-		op := "read stream " + stream.String()
-		if err := runtime.ContextErr(ctx, op); err != nil {
+		op := func() string { return "read stream " + stream.String() }
+		if err := ctxErr(ctx, op); err != nil {
 			yield(runtime.Record{}, err)
 			return
 		}
@@ -188,24 +333,36 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		s.mu.RLock()
 		if s.closed {
 			s.mu.RUnlock()
-			yield(runtime.Record{}, closedErr(op))
+			yield(runtime.Record{}, closedErr(op()))
 			return
 		}
-		positions := s.streams[stream]
-		log := s.log
+		var positions []uint64
+		if st := s.streams[stream]; st != nil {
+			positions = st.positions
+		}
+		chunks := s.chunks
 		s.mu.RUnlock()
 
 		if after >= uint64(len(positions)) {
 			return
 		}
-		for i, pos := range positions[after:] {
+		positions = positions[after:]
+		var sl slab
+		for i, pos := range positions {
 			if i%256 == 255 {
-				if err := runtime.ContextErr(ctx, op); err != nil {
+				if err := ctxErr(ctx, op); err != nil {
 					yield(runtime.Record{}, err)
 					return
 				}
 			}
-			if !yield(log[pos-1].record(pos), nil) {
+			e := at(chunks, pos)
+			data := sl.copy(e.data, func(k int) ([]byte, bool) {
+				if i+k >= len(positions) {
+					return nil, false
+				}
+				return at(chunks, positions[i+k]).data, true
+			})
+			if !yield(e.record(pos, data), nil) {
 				return
 			}
 		}
@@ -216,31 +373,36 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 // position order, up to the head at the time iteration starts.
 func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Record, error] {
 	return func(yield func(runtime.Record, error) bool) {
-		op := fmt.Sprintf("read all after position %d", after)
-		if err := runtime.ContextErr(ctx, op); err != nil {
+		op := func() string { return fmt.Sprintf("read all after position %d", after) }
+		if err := ctxErr(ctx, op); err != nil {
 			yield(runtime.Record{}, err)
 			return
 		}
 		s.mu.RLock()
 		if s.closed {
 			s.mu.RUnlock()
-			yield(runtime.Record{}, closedErr(op))
+			yield(runtime.Record{}, closedErr(op()))
 			return
 		}
-		log := s.log
+		chunks, head := s.chunks, s.head
 		s.mu.RUnlock()
 
-		if after >= uint64(len(log)) {
-			return
-		}
-		for i := after; i < uint64(len(log)); i++ {
-			if (i-after)%256 == 255 {
-				if err := runtime.ContextErr(ctx, op); err != nil {
+		var sl slab
+		for pos := after + 1; pos <= head && pos > after; pos++ {
+			if (pos-after)%256 == 0 {
+				if err := ctxErr(ctx, op); err != nil {
 					yield(runtime.Record{}, err)
 					return
 				}
 			}
-			if !yield(log[i].record(i+1), nil) {
+			e := at(chunks, pos)
+			data := sl.copy(e.data, func(k int) ([]byte, bool) {
+				if pos+uint64(k) > head {
+					return nil, false
+				}
+				return at(chunks, pos+uint64(k)).data, true
+			})
+			if !yield(e.record(pos, data), nil) {
 				return
 			}
 		}
@@ -261,7 +423,10 @@ func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uin
 	if s.closed {
 		return 0, closedErr(op)
 	}
-	return uint64(len(s.streams[stream])), nil
+	if st := s.streams[stream]; st != nil {
+		return uint64(len(st.positions)), nil
+	}
+	return 0, nil
 }
 
 // Head returns the last global position, 0 for an empty store.
@@ -274,7 +439,7 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if s.closed {
 		return 0, closedErr("head")
 	}
-	return uint64(len(s.log)), nil
+	return s.head, nil
 }
 
 // Wait blocks until the head is greater than after, then returns it. It
@@ -291,8 +456,11 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 			s.mu.RUnlock()
 			return 0, closedErr(op)
 		}
-		head := uint64(len(s.log))
+		head := s.head
 		ch := s.notify
+		if head <= after {
+			s.waiting.Store(true)
+		}
 		s.mu.RUnlock()
 		if head > after {
 			return head, nil
@@ -332,8 +500,8 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
 
 // LoadSnapshot returns the stream's latest snapshot or ErrNotFound.
 func (s *Store) LoadSnapshot(ctx context.Context, stream runtime.StreamID) (runtime.Snapshot, error) {
-	op := "load snapshot of " + stream.String()
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	op := func() string { return "load snapshot of " + stream.String() }
+	if err := ctxErr(ctx, op); err != nil {
 		return runtime.Snapshot{}, err
 	}
 	if err := runtime.ValidateStream(stream); err != nil {
@@ -342,11 +510,11 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream runtime.StreamID) (runt
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return runtime.Snapshot{}, closedErr(op)
+		return runtime.Snapshot{}, closedErr(op())
 	}
 	snap, ok := s.snapshots[stream]
 	if !ok {
-		return runtime.Snapshot{}, fmt.Errorf("memory: %s: %w", op, runtime.ErrNotFound)
+		return runtime.Snapshot{}, &notFoundError{what: "load snapshot of", stream: stream}
 	}
 	snap.Data = cloneBytes(snap.Data)
 	return snap, nil
@@ -452,12 +620,12 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 		return runtime.Stats{}, closedErr("stats")
 	}
 	return runtime.Stats{
-		Events:          uint64(len(s.log)),
+		Events:          s.head,
 		Streams:         uint64(len(s.streams)),
 		Snapshots:       uint64(len(s.snapshots)),
 		Checkpoints:     uint64(len(s.checkpoints)),
 		IdempotencyKeys: uint64(len(s.idempotency)),
-		Head:            uint64(len(s.log)),
+		Head:            s.head,
 	}, nil
 }
 
@@ -485,7 +653,8 @@ func (s *Store) Close() error {
 		return closedErr("close")
 	}
 	s.closed = true
-	s.log = nil
+	s.chunks = nil
+	s.arena = nil
 	s.streams = nil
 	s.snapshots = nil
 	s.checkpoints = nil
