@@ -65,6 +65,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Append", h.testAppend)
 	t.Run("Keys", h.testKeys)
 	t.Run("BadInput", h.testBadInput)
+	t.Run("Security", h.testSecurity)
 	t.Run("Snapshots", h.testSnapshots)
 	t.Run("Checkpoints", h.testCheckpoints)
 	t.Run("Idempotency", h.testIdempotency)
