@@ -8,13 +8,11 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
+	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/jackc/pgx/v5"
 	"github.com/vmihailenco/msgpack/v5"
 )
-
-// openPostgres opens a PostgreSQL store in a fresh schema; set by
-// postgres.go.
-var openPostgres func(ctx context.Context, dsn, schema string) (runtime.Store, error)
 
 // openStore opens a fresh, empty store of the named kind. The returned
 // function closes it and removes its data.
@@ -38,17 +36,36 @@ func (r *runner) openStore(ctx context.Context, name string) (runtime.Store, fun
 			return err
 		}, nil
 	case "postgres":
-		if openPostgres == nil {
-			return nil, nil, fmt.Errorf("bench: this build has no PostgreSQL store")
-		}
+		// A fresh schema per case, dropped afterwards: cases never see each
+		// other's data and the database is left as it was.
 		schema := fmt.Sprintf("cqrsbench_%d_%d", os.Getpid(), r.seq.Add(1))
-		s, err := openPostgres(ctx, r.cfg.PostgresDSN, schema)
+		s, err := postgres.Open(ctx, r.cfg.PostgresDSN, postgres.WithSchema(schema))
 		if err != nil {
 			return nil, nil, fmt.Errorf("bench: opening postgres store: %w", err)
 		}
-		return s, s.Close, nil
+		return s, func() error {
+			err := s.Close()
+			if dropErr := dropSchema(r.cfg.PostgresDSN, schema); err == nil {
+				err = dropErr
+			}
+			return err
+		}, nil
 	}
 	return nil, nil, fmt.Errorf("bench: unknown store %q", name)
+}
+
+// dropSchema removes a benchmark schema and everything in it.
+func dropSchema(dsn, schema string) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("bench: dropping schema %s: %w", schema, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("bench: dropping schema %s: %w", schema, err)
+	}
+	return nil
 }
 
 // durable reports whether a store syncs every append.
