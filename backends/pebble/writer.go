@@ -241,6 +241,12 @@ type writer struct {
 	snapVers  map[string]uint64
 	newCkpt   map[string]bool
 	accepted  []*op
+	// rejected are the group's requests refused by a check (conflict,
+	// duplicate key). They are answered by the syncer after every earlier
+	// group, so that what they were checked against — the Actual of a
+	// ConflictError, the first record of a DuplicateError — is visible to
+	// readers when the caller hears of it.
+	rejected  []*op
 	needsSync bool
 }
 
@@ -258,7 +264,7 @@ func (w *writer) group(ops []*op) {
 	w.snapVers = nil
 	w.newCkpt = nil
 	groupPos, groupCtr := w.pos, w.ctr
-	w.accepted = nil
+	w.accepted, w.rejected = nil, nil
 	w.needsSync = !s.opts.noSync
 	flush := false
 	for _, o := range ops {
@@ -282,16 +288,21 @@ func (w *writer) group(ops []*op) {
 		}
 		if err != nil {
 			o.err = err
-			o.answer()
+			w.rejected = append(w.rejected, o)
 			continue
 		}
 		w.accepted = append(w.accepted, o)
 	}
 	if len(w.accepted) == 0 && !flush {
 		w.pos, w.ctr = groupPos, groupCtr
+		if len(w.rejected) > 0 {
+			// Nothing to write: answer the refusals in order behind the
+			// groups still syncing.
+			w.pipe <- &pending{ops: w.rejected, pos: w.pos, ctr: w.ctr}
+		}
 		return
 	}
-	w.commit(w.accepted, w.needsSync)
+	w.commit(append(w.accepted, w.rejected...), w.needsSync)
 }
 
 // pending is an applied group waiting for its answer.

@@ -87,6 +87,61 @@ func (h *harness) testConcurrency(t *testing.T) {
 	t.Run("OneStreamFreeRun", h.concurrentOneStream)
 	t.Run("ManyStreams", h.concurrentManyStreams)
 	t.Run("CatchUp", h.concurrentCatchUp)
+	t.Run("ConflictActualVisible", h.conflictActualVisible)
+}
+
+// conflictActualVisible races writers on one stream, each retrying from
+// what it reads: a loser's ConflictError.Actual must already be visible to
+// StreamVersion and ReadStream when the error is returned, or a caller that
+// reloads after a conflict decides on a version that the store has refused.
+func (h *harness) conflictActualVisible(t *testing.T) {
+	s := h.open(t)
+	st := stream("T", "actual")
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for done := 0; done < each; {
+				v, err := s.StreamVersion(ctx(t), st)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, err = s.Append(ctx(t), runtime.AppendRequest{Stream: st, Expected: v, Events: Events(1)})
+				var ce *runtime.ConflictError
+				switch {
+				case err == nil:
+					done++
+				case errors.As(err, &ce):
+					seen, err := s.StreamVersion(ctx(t), st)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if seen < ce.Actual {
+						errs <- fmt.Errorf("conflict reported actual version %d, but StreamVersion right after is %d", ce.Actual, seen)
+						return
+					}
+					recs, err := Collect(s.ReadStream(ctx(t), st, ce.Actual-1))
+					if err != nil || len(recs) == 0 || recs[0].Version != ce.Actual {
+						errs <- fmt.Errorf("conflict reported actual version %d, but ReadStream after %d = %d records, %v", ce.Actual, ce.Actual-1, len(recs), err)
+						return
+					}
+				default:
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
 
 // concurrentRounds races 32 goroutines on one stream in rounds: in each
