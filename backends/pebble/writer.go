@@ -237,10 +237,10 @@ type writer struct {
 	pipe  chan *pending         // applied groups, in order, to the syncer
 
 	// per group
-	newIdem   map[string]runtime.IdempotencyRecord
-	snapVers  map[string]uint64
-	newCkpt   map[string]bool
-	accepted  []*op
+	newIdem  map[string]runtime.IdempotencyRecord
+	snapVers map[string]uint64
+	newCkpt  map[string]bool
+	accepted []*op
 	// rejected are the group's requests refused by a check (conflict,
 	// duplicate key). They are answered by the syncer after every earlier
 	// group, so that what they were checked against — the Actual of a
