@@ -43,27 +43,3 @@ func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record,
 		}
 	}
 }
-
-// SubscribeEvents is Subscribe with decoding: it yields the records whose
-// event names are accepted by decode, decoded. decode returns ok=false to
-// skip a record without decoding it (events of other aggregates, or events
-// a projection does not consume). A decode error is yielded as a
-// *DecodeError and ends the subscription.
-func SubscribeEvents[E any](ctx context.Context, store Store, after uint64, decode func(rec Record) (e E, ok bool, err error)) iter.Seq2[Envelope[E], error] {
-	return func(yield func(Envelope[E], error) bool) {
-		for rec, err := range Subscribe(ctx, store, after) {
-			if err != nil {
-				yield(Envelope[E]{}, err)
-				return
-			}
-			e, ok, err := decode(rec)
-			if err != nil {
-				yield(Envelope[E]{}, &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "event " + rec.Name, Err: err})
-				return
-			}
-			if ok && !yield(EnvelopeOf(rec, e), nil) {
-				return
-			}
-		}
-	}
-}
