@@ -46,11 +46,6 @@ const (
 	Saga Kind = "saga"
 )
 
-// Reserved directives are planned for later versions: they are recognised
-// so that using one is a clear "not supported yet" error rather than an
-// "unknown directive".
-var reserved = []string{}
-
 // MaxNameLength bounds name= values (the runtime's MaxTypeLength and
 // MaxNameLength).
 const MaxNameLength = 255
@@ -191,11 +186,6 @@ func (p *parser) known(name string) bool {
 	case Aggregate, Event, Command, Projection, Upcast, Saga:
 		return true
 	}
-	for _, r := range reserved {
-		if name == r {
-			return true
-		}
-	}
 	return false
 }
 
@@ -274,9 +264,6 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 		d.Kind = Kind(name)
 	case Kind(name) == Upcast:
 		p.errorf(d.Pos, "misplaced directive %s%s: %s, not a type", Prefix, name, upcastPlace)
-		return d, false
-	case p.known(name):
-		p.errorf(d.Pos, "directive %s%s is not supported yet", Prefix, name)
 		return d, false
 	default:
 		p.unknown(c, name)
