@@ -116,25 +116,10 @@ func (b *builder) handler(mp *model.Package, p *model.Projection, fd *ast.FuncDe
 	}
 	sig := fn.Type().(*types.Signature)
 	_, ptr := sig.Recv().Type().(*types.Pointer)
-	var arg types.Type
 	ok := ptr && sig.Params().Len() == 2 && !sig.Variadic() &&
-		isNamed(sig.Params().At(0).Type(), "context", "Context") &&
-		sig.Results().Len() == 1 && types.Identical(sig.Results().At(0).Type(), types.Universe.Lookup("error").Type())
-	if sig.Params().Len() == 2 {
-		arg = envelopeArg(sig.Params().At(1).Type())
-		if arg == nil {
-			ok = false
-		}
-	}
-	event := strings.TrimPrefix(name, "On")
-	if arg != nil {
-		if ptrArg, isPtr := arg.(*types.Pointer); isPtr {
-			arg, ok = ptrArg.Elem(), false // events travel as values
-		}
-		if _, named := arg.(*types.Named); named {
-			event = b.typeName(arg)
-		}
-	}
+		isNamed(sig.Params().At(0).Type(), "context", "Context") && returnsError(sig)
+	arg, event, argOK := b.onEventArg(name, sig)
+	ok = ok && argOK
 	if !ok {
 		b.errorf(pos, "%s has the wrong signature: want %s, have %s", name, handlerWant(p.GoName, name, event), b.describe(fd))
 		return nil
@@ -274,6 +259,29 @@ func envelopeArg(t types.Type) types.Type {
 		return nil
 	}
 	return n.TypeArgs().At(0)
+}
+
+// onEventArg reads the event of an On<Event> method from its second
+// parameter, runtime.Envelope[E]: the argument type (a pointer's element,
+// so that messages can name it), the event's name for messages (the method
+// name's suffix when the parameter is not an envelope of a named type), and
+// whether the parameter has the required shape (an envelope of a value).
+func (b *builder) onEventArg(name string, sig *types.Signature) (arg types.Type, event string, ok bool) {
+	event = strings.TrimPrefix(name, "On")
+	if sig.Params().Len() < 2 {
+		return nil, event, true // the caller's arity check reports it
+	}
+	if arg = envelopeArg(sig.Params().At(1).Type()); arg == nil {
+		return nil, event, false
+	}
+	ok = true
+	if ptrArg, isPtr := arg.(*types.Pointer); isPtr {
+		arg, ok = ptrArg.Elem(), false // events travel as values
+	}
+	if _, named := arg.(*types.Named); named {
+		event = b.typeName(arg)
+	}
+	return arg, event, ok
 }
 
 func isNamed(t types.Type, pkgPath, name string) bool {

@@ -163,25 +163,11 @@ func (b *builder) reaction(mp *model.Package, s *model.Saga, fd *ast.FuncDecl, c
 	}
 	sig := fn.Type().(*types.Signature)
 	_, ptr := sig.Recv().Type().(*types.Pointer)
-	var arg types.Type
 	ok := ptr && sig.Params().Len() == 3 && !sig.Variadic() &&
 		isNamed(sig.Params().At(0).Type(), "context", "Context") &&
 		isSagaActions(sig.Params().At(2).Type()) && returnsError(sig)
-	if sig.Params().Len() >= 2 {
-		arg = envelopeArg(sig.Params().At(1).Type())
-		if arg == nil {
-			ok = false
-		}
-	}
-	event := strings.TrimPrefix(name, "On")
-	if arg != nil {
-		if ptrArg, isPtr := arg.(*types.Pointer); isPtr {
-			arg, ok = ptrArg.Elem(), false // events travel as values
-		}
-		if _, named := arg.(*types.Named); named {
-			event = b.typeName(arg)
-		}
-	}
+	arg, event, argOK := b.onEventArg(name, sig)
+	ok = ok && argOK
 	if !ok {
 		b.errorf(pos, "%s has the wrong signature: want %s, have %s", name, reactionWant(s.GoName, name, event), b.describe(fd))
 		return nil, nil
