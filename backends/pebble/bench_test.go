@@ -171,12 +171,14 @@ func BenchmarkConcurrentAppend1(b *testing.B) {
 			s := openBench(b)
 			defer s.Close()
 			ctx := context.Background()
+			before := s.commits.Load()
 			runWriters(b, n, func(w, i int) {
 				st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
 				if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{benchEvent(i)}}); err != nil {
 					b.Error(err)
 				}
 			})
+			b.ReportMetric(float64(b.N)/float64(s.commits.Load()-before), "events/commit")
 		})
 		b.Run(fmt.Sprintf("raw/writers=%d", n), func(b *testing.B) {
 			db := openRaw(b)

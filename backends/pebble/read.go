@@ -467,7 +467,9 @@ func (s *Store) Flush(ctx context.Context) error {
 // these names: compactions, compaction_debt_bytes, flushes, l0_files,
 // l0_sublevels, tables, table_bytes, memtable_bytes, cache_bytes,
 // cache_hits, cache_misses, wal_files, wal_bytes, wal_physical_bytes,
-// read_amp, open_iterators.
+// read_amp, open_iterators, and commits: the batches the writer has
+// committed since Open, one per group of queued requests (Events/commits
+// shows how well concurrent appends share commits).
 func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 	if err := s.enter(ctx, "stats"); err != nil {
 		return runtime.Stats{}, err
@@ -513,6 +515,7 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 			"wal_physical_bytes":    int64(m.WAL.PhysicalSize),
 			"read_amp":              int64(m.ReadAmp()),
 			"open_iterators":        int64(nIters),
+			"commits":               s.commits.Load(),
 		},
 	}, nil
 }

@@ -71,7 +71,11 @@ type Store struct {
 	queue   []*op
 	qclosed bool
 	wake    chan struct{}
-	done    chan struct{} // closed when the writer has exited
+	// inflight counts the groups handed to the syncer and not yet
+	// answered.
+	inflight atomic.Int32
+	commits  atomic.Int64  // batches committed since Open
+	done     chan struct{} // closed when the writer has exited
 
 	// Watermarks: acked is the last position acknowledged to an appender;
 	// durable the last position known synced. They are equal unless

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"sync"
 	"time"
@@ -176,6 +177,17 @@ func (s *Store) run() {
 	}()
 	var spare []*op // the previous queue slice, handed back for reuse
 	for {
+		if s.inflight.Load() > 0 {
+			// A group is waiting for its fsync, so a request taken now
+			// waits for the next one anyway: first let the appenders
+			// that are ready to run (typically those the syncer just
+			// answered) queue their next requests, and take them all as
+			// one group. Taken one by one as they arrive, each would
+			// cost a commit, a counters key and a hand-off of its own;
+			// gathered, 256 concurrent appenders share them about 40 to
+			// a group (BenchmarkConcurrentAppend1).
+			goruntime.Gosched()
+		}
 		s.qmu.Lock()
 		ops := s.queue
 		s.queue, spare = spare, nil
@@ -298,6 +310,7 @@ func (w *writer) group(ops []*op) {
 		if len(w.rejected) > 0 {
 			// Nothing to write: answer the refusals in order behind the
 			// groups still syncing.
+			s.inflight.Add(1)
 			w.pipe <- &pending{ops: w.rejected, pos: w.pos, ctr: w.ctr}
 		}
 		return
@@ -365,6 +378,8 @@ func (w *writer) commit(ops []*op, sync bool) {
 			}
 		}
 	}
+	s.commits.Add(1)
+	s.inflight.Add(1)
 	w.pipe <- p
 }
 
@@ -418,6 +433,7 @@ func (s *Store) syncer(in <-chan *pending, done chan<- struct{}) {
 				o.res = runtime.AppendResult{}
 				o.answer()
 			}
+			s.inflight.Add(-1)
 			continue
 		}
 		s.stateMu.Lock()
@@ -434,6 +450,7 @@ func (s *Store) syncer(in <-chan *pending, done chan<- struct{}) {
 		for _, o := range p.ops {
 			o.answer()
 		}
+		s.inflight.Add(-1)
 	}
 }
 
