@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -410,4 +411,39 @@ func BenchmarkLayout(b *testing.B) {
 		})
 		db.Close()
 	}
+}
+
+// BenchmarkAppendUnderCPULoad times single-event appends from one writer
+// while 2×GOMAXPROCS goroutines spin: what the writer's gathering yield
+// (writer.gather) costs a process whose other goroutines keep every
+// processor busy. Reports p50, p99 and the slowest append.
+func BenchmarkAppendUnderCPULoad(b *testing.B) {
+	s := openBench(b)
+	defer s.Close()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 * goruntime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+			}
+		}()
+	}
+	ctx := context.Background()
+	st := runtime.StreamID{Type: "Account", ID: "a-1"}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t := time.Now()
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{benchEvent(i)}}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	b.StopTimer()
+	stop.Store(true)
+	wg.Wait()
+	reportPercentiles(b, lat)
+	b.ReportMetric(float64(slices.Max(lat).Microseconds()), "max-µs")
 }

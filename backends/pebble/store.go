@@ -74,6 +74,7 @@ type Store struct {
 	// inflight counts the groups handed to the syncer and not yet
 	// answered.
 	inflight atomic.Int32
+	enqueued atomic.Int64  // requests ever queued (see writer.gather)
 	commits  atomic.Int64  // batches committed since Open
 	done     chan struct{} // closed when the writer has exited
 
