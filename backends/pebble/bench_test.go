@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,24 +32,15 @@ func benchDir(b *testing.B) (string, vfs.FS) {
 	return b.TempDir(), vfs.Default
 }
 
-// cpuTime returns the CPU time (user + system) the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // cpuMeter reports the process's CPU time per event since it was started
 // (all goroutines, Pebble's included), "cpu-ns/event": unlike events/s it
 // hardly depends on how much of a shared machine the benchmark gets.
 type cpuMeter struct{ start time.Duration }
 
-func startCPU() cpuMeter { return cpuMeter{start: cpuTime()} }
+func startCPU() cpuMeter { return cpuMeter{start: processCPU()} }
 
 func (m cpuMeter) report(b *testing.B, events int) {
-	b.ReportMetric(float64((cpuTime()-m.start).Nanoseconds())/float64(events), "cpu-ns/event")
+	b.ReportMetric(float64((processCPU()-m.start).Nanoseconds())/float64(events), "cpu-ns/event")
 }
 
 // openBench opens a store for a write benchmark (see benchFS).

@@ -224,8 +224,9 @@ func (s *Store) durableNow() uint64 {
 }
 
 // Gathering (see writer.gather): a yield that lasts longer than
-// yieldSlow and brings fewer than one request per yieldPerRequest means
-// the processor went to other work; yielding then stops for a back-off
+// yieldSlow, brings fewer than one request per yieldPerRequest and leaves
+// the process's CPU time growing means the processors went to the
+// process's other work; yielding then stops for a back-off
 // that starts at yieldBackoffMin and doubles up to yieldBackoffMax while
 // that goes on. On the 2-vCPU VM of docs/benchmarks.md a yield with nothing
 // else to run rarely took up to 2 ms (the hypervisor), a productive yield
@@ -250,23 +251,30 @@ const (
 //
 // runtime.Gosched puts the writer behind every runnable goroutine, so in a
 // process whose other goroutines keep the processors busy one yield can
-// last a scheduler time slice (~10 ms) or more; when a yield is slow and
-// brings few requests, the writer stops yielding for a while (see
-// yieldSlow), so such a process pays for one slow yield per back-off
-// period instead of one per group.
+// last a scheduler time slice (~10 ms) or more; when a yield is slow,
+// brings few requests and the process was busy meanwhile, the writer stops
+// yielding for a while (see yieldSlow), so such a process pays for one slow
+// yield per back-off period instead of one per group.
 func (w *writer) gather() {
 	s := w.s
 	now := time.Now()
 	if now.Before(w.yieldOff) {
 		return
 	}
-	before := s.enqueued.Load()
+	before, cpu := s.enqueued.Load(), processCPU()
 	w.yields++
 	goruntime.Gosched()
 	d := time.Since(now)
 	if d > yieldSlow && time.Duration(s.enqueued.Load()-before)*yieldPerRequest < d {
-		w.backoff = min(max(2*w.backoff, yieldBackoffMin), yieldBackoffMax)
-		w.yieldOff = now.Add(d + w.backoff)
+		// Slow and unproductive. If this process kept at least half a
+		// processor busy meanwhile, its own goroutines took the yield:
+		// back off. If not, the process itself was kept off the
+		// processors (another process, the hypervisor), which stopping
+		// the yields would not help.
+		if used := processCPU() - cpu; cpu < 0 || used >= d/2 {
+			w.backoff = min(max(2*w.backoff, yieldBackoffMin), yieldBackoffMax)
+			w.yieldOff = now.Add(d + w.backoff)
+		}
 	} else if w.backoff > 0 && d <= yieldSlow {
 		w.backoff = 0
 	}
