@@ -1,10 +1,14 @@
 package pebble
 
 import (
+	"context"
+	"fmt"
 	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
 // TestGatherBacksOffUnderCPULoad checks that the writer stops yielding
@@ -55,4 +59,47 @@ func TestGatherBacksOffUnderCPULoad(t *testing.T) {
 		t.Fatal("gather yielded during its back-off")
 	}
 
+}
+
+// TestStatsCommits checks the commits figure of Stats: one per group, so
+// one per append for a lone appender, and never more than one per append
+// when appenders race.
+func TestStatsCommits(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	commits := func() int64 {
+		st, err := s.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Extra["commits"]
+	}
+	if c := commits(); c != 0 {
+		t.Fatalf("commits after Open = %d, want 0", c)
+	}
+	st := runtime.StreamID{Type: "A", ID: "1"}
+	for i := range 10 {
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: uint64(i), Events: []runtime.EventData{ev("x")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := commits(); c != 10 {
+		t.Fatalf("commits after 10 appends in turn = %d, want 10", c)
+	}
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := runtime.StreamID{Type: "B", ID: fmt.Sprint(w)}
+			if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: []runtime.EventData{ev("y")}}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if c := commits() - 10; c < 1 || c > 64 {
+		t.Fatalf("64 racing appends took %d commits, want 1 to 64", c)
+	}
 }
