@@ -410,16 +410,7 @@ func BenchmarkLayout(b *testing.B) {
 func BenchmarkAppendUnderCPULoad(b *testing.B) {
 	s := openBench(b)
 	defer s.Close()
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for range 2 * goruntime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-			}
-		}()
-	}
+	stop := spin(2 * goruntime.GOMAXPROCS(0))
 	ctx := context.Background()
 	st := runtime.StreamID{Type: "Account", ID: "a-1"}
 	lat := make([]time.Duration, 0, b.N)
@@ -432,8 +423,7 @@ func BenchmarkAppendUnderCPULoad(b *testing.B) {
 		lat = append(lat, time.Since(t))
 	}
 	b.StopTimer()
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	reportPercentiles(b, lat)
 	b.ReportMetric(float64(slices.Max(lat).Microseconds()), "max-µs")
 }

@@ -21,26 +21,7 @@ func TestGatherBacksOffUnderCPULoad(t *testing.T) {
 	defer s.Close()
 	w := &writer{s: s}
 
-	var stop atomic.Bool
-	var started atomic.Int32
-	var wg sync.WaitGroup
-	spinners := int32(2 * goruntime.GOMAXPROCS(0))
-	for range spinners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			started.Add(1)
-			for !stop.Load() {
-			}
-		}()
-	}
-	defer func() {
-		stop.Store(true)
-		wg.Wait()
-	}()
-	for started.Load() < spinners {
-		goruntime.Gosched()
-	}
+	defer spin(2 * goruntime.GOMAXPROCS(0))()
 
 	// A yield that happens to be fast (the spinners not yet scheduled)
 	// does not back off; keep yielding until one is slow.
@@ -58,7 +39,6 @@ func TestGatherBacksOffUnderCPULoad(t *testing.T) {
 	if w.yields != n {
 		t.Fatal("gather yielded during its back-off")
 	}
-
 }
 
 // TestStatsCommits checks the commits figure of Stats: one per group, so
@@ -101,5 +81,29 @@ func TestStatsCommits(t *testing.T) {
 	wg.Wait()
 	if c := commits() - 10; c < 1 || c > 64 {
 		t.Fatalf("64 racing appends took %d commits, want 1 to 64", c)
+	}
+}
+
+// spin starts n goroutines that each keep a processor busy, waits until
+// all of them have run, and returns the function that stops them.
+func spin(n int) (stop func()) {
+	var quit atomic.Bool
+	var started atomic.Int32
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started.Add(1)
+			for !quit.Load() {
+			}
+		}()
+	}
+	for started.Load() < int32(n) {
+		goruntime.Gosched()
+	}
+	return func() {
+		quit.Store(true)
+		wg.Wait()
 	}
 }
