@@ -419,12 +419,17 @@ type counters struct {
 	Events, Streams, Snapshots, Checkpoints, IdempotencyKeys uint64
 }
 
-func encodeCounters(c counters) []byte {
-	b := []byte{countersV1}
-	for _, v := range []uint64{c.Events, c.Streams, c.Snapshots, c.Checkpoints, c.IdempotencyKeys} {
-		b = binary.AppendUvarint(b, v)
+func encodeCounters(c counters) []byte { return appendCounters(nil, c) }
+
+// appendCounters appends the encoding of c to dst: the writer reuses one
+// buffer for the counters key of every group.
+func appendCounters(dst []byte, c counters) []byte {
+	start := len(dst)
+	dst = append(dst, countersV1)
+	for _, v := range [...]uint64{c.Events, c.Streams, c.Snapshots, c.Checkpoints, c.IdempotencyKeys} {
+		dst = binary.AppendUvarint(dst, v)
 	}
-	return seal(b)
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
 func decodeCounters(v []byte) (counters, error) {

@@ -342,7 +342,11 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	s.mu.RUnlock()
 	for {
 		s.wmu.Lock()
-		head, ch := s.durable, s.advanced
+		head := s.durable
+		if s.advanced == nil {
+			s.advanced = make(chan struct{})
+		}
+		ch := s.advanced
 		s.wmu.Unlock()
 		if head > after {
 			return head, nil

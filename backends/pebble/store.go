@@ -47,7 +47,10 @@ var (
 // checks each one (expected version, idempotency key) against the state
 // left by the requests before it, allocates consecutive global positions,
 // writes all accepted requests into one batch and commits it with one
-// fsync, then answers each caller. A rejected request fails alone.
+// fsync, then answers each caller. A rejected request fails alone. A
+// request that finds nothing queued, nothing syncing and the writer idle
+// takes the writer's role in its own goroutine for that one request, so a
+// lone appender pays no hand-off between goroutines.
 //
 // If Pebble reports a fatal error (it calls Logger.Fatalf, which by
 // default exits the process), the store logs it at error level, refuses
@@ -67,6 +70,17 @@ type Store struct {
 	itersMu sync.Mutex
 	iters   map[*trackedIter]struct{}
 
+	// wlock is the writer role: held by the writer goroutine while it
+	// applies groups, or by a lone appender serving itself (see alone); it
+	// guards w and wclosed.
+	wlock   sync.Mutex
+	w       *writer
+	wclosed bool           // the writer goroutine has exited
+	lone    sync.WaitGroup // lone groups applied and not yet settled (see alone)
+	// loneApplied, set by tests, runs between applying a lone group and
+	// settling it.
+	loneApplied func()
+
 	qmu     sync.Mutex
 	queue   []*op
 	qclosed bool
@@ -84,12 +98,14 @@ type Store struct {
 	wmu      sync.Mutex
 	acked    uint64
 	durable  uint64
-	advanced chan struct{} // closed and replaced whenever durable grows
+	advanced chan struct{} // made by a waiter; closed and cleared whenever durable grows
 	closedCh chan struct{}
 
-	// stateMu guards ctr, the counters of acknowledged groups.
+	// stateMu guards ctr, the counters of acknowledged groups, and ctrSeq,
+	// the pending.seq of the group they come from.
 	stateMu sync.Mutex
 	ctr     counters
+	ctrSeq  uint64
 
 	fatal atomic.Pointer[error]
 }
@@ -120,7 +136,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		iters:    make(map[*trackedIter]struct{}),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
-		advanced: make(chan struct{}),
 		closedCh: make(chan struct{}),
 	}
 	cache := pebbledb.NewCache(o.cacheSize)
@@ -151,6 +166,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		_ = lock.Close()
 		return nil, err
 	}
+	s.w = &writer{s: s, heads: make(map[string]*headEntry), pos: s.acked, ctr: s.ctr,
+		pipe: make(chan *pending, 256)}
 	go s.run()
 	return s, nil
 }

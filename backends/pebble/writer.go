@@ -138,6 +138,10 @@ func (s *Store) submit(o *op) error {
 	if o.done == nil {
 		o.done = make(chan struct{}, 1)
 	}
+	if s.alone(o) {
+		<-o.done
+		return o.err
+	}
 	s.qmu.Lock()
 	if s.qclosed {
 		s.qmu.Unlock()
@@ -151,6 +155,49 @@ func (s *Store) submit(o *op) error {
 	return o.err
 }
 
+// alone serves o in the caller's goroutine when it is the only request in
+// sight: nothing queued, no group syncing and the writer idle. It checks
+// and applies o as a group of its own, then waits for its fsync and answers
+// it, reporting whether it did. A lone appender so commits as raw Pebble's
+// Commit(Sync) does, without the two hand-offs (to the writer, then to the
+// syncer) and the wake-ups of idle threads they cost.
+//
+// The writer role is released as soon as o is applied: requests that
+// arrive during its fsync are gathered and applied by the writer
+// meanwhile, so that Pebble has them in the WAL when the fsync ends. A lone
+// group counts as in flight until settled, and settle keeps watermarks and
+// counters monotonic, so a later group that the syncer settles first
+// publishes both. Its fsync covers the lone one: Pebble writes batches to
+// the WAL in commit order, and before it switches to a new WAL file it
+// syncs and closes the old one.
+func (s *Store) alone(o *op) bool {
+	if s.opts.noSync || s.inflight.Load() != 0 || !s.wlock.TryLock() {
+		return false
+	}
+	s.qmu.Lock()
+	idle := !s.qclosed && len(s.queue) == 0
+	s.qmu.Unlock()
+	if s.wclosed || !idle || s.inflight.Load() != 0 {
+		s.wlock.Unlock()
+		return false
+	}
+	p := s.w.group([]*op{o})
+	if p == nil {
+		s.wlock.Unlock()
+		return true
+	}
+	s.inflight.Add(1)
+	s.lone.Add(1)
+	s.wlock.Unlock()
+	if s.loneApplied != nil {
+		s.loneApplied()
+	}
+	s.settle(p)
+	s.lone.Done()
+	s.inflight.Add(-1)
+	return true
+}
+
 func (s *Store) signal() {
 	select {
 	case s.wake <- struct{}{}:
@@ -158,7 +205,8 @@ func (s *Store) signal() {
 	}
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine. It holds s.wlock while it applies groups
+// (see alone).
 func (s *Store) run() {
 	defer close(s.done)
 	var tick <-chan time.Time
@@ -167,20 +215,23 @@ func (s *Store) run() {
 		defer t.Stop()
 		tick = t.C
 	}
-	w := &writer{s: s, batch: s.db.NewBatch(), heads: make(map[string]*headEntry), pos: s.acked, ctr: s.ctr,
-		pipe: make(chan *pending, 256)}
+	w := s.w
 	synced := make(chan struct{})
 	go s.syncer(w.pipe, synced)
 	defer func() {
+		s.lone.Wait()
 		close(w.pipe)
 		<-synced
-		_ = w.batch.Close()
+		if w.batch != nil {
+			_ = w.batch.Close()
+		}
 	}()
 	var spare []*op // the previous queue slice, handed back for reuse
 	for {
 		if s.inflight.Load() > 0 {
 			w.gather()
 		}
+		s.wlock.Lock()
 		s.qmu.Lock()
 		ops := s.queue
 		s.queue, spare = spare, nil
@@ -190,16 +241,21 @@ func (s *Store) run() {
 			spare = ops
 			if closing {
 				if s.opts.noSync {
-					w.commit(nil, true)
+					w.hand(w.commit(nil, true))
 				}
+				s.wclosed = true
+				s.wlock.Unlock()
 				return
 			}
+			s.wlock.Unlock()
 			select {
 			case <-s.wake:
 			case <-tick:
+				s.wlock.Lock()
 				if w.pos != s.durableNow() {
-					w.commit(nil, true)
+					w.hand(w.commit(nil, true))
 				}
+				s.wlock.Unlock()
 			}
 			continue
 		}
@@ -209,9 +265,12 @@ func (s *Store) run() {
 				bytes += rest[n].size()
 				n++
 			}
-			w.group(rest[:n])
+			if p := w.group(rest[:n]); p != nil {
+				w.hand(p)
+			}
 			rest = rest[n:]
 		}
+		s.wlock.Unlock()
 		clear(ops)
 		spare = ops[:0]
 	}
@@ -282,7 +341,9 @@ func (w *writer) gather() {
 
 // writer holds the writer goroutine's scratch state.
 type writer struct {
-	s     *Store
+	s *Store
+	// batch is the group being written; nil after a synced commit hands it
+	// to the syncer, until the next group (see newBatch).
 	batch *pebbledb.Batch
 
 	// The group's stream index entries (key then 8-byte value, back to
@@ -293,10 +354,12 @@ type writer struct {
 	// Applied state: what the committed (possibly not yet synced) groups
 	// and the current group's earlier requests left behind; the next
 	// request is checked against it. A failed commit clears heads.
-	heads map[string]*headEntry // stream key → version (a cache)
-	pos   uint64                // last applied position
-	ctr   counters              // applied counters
-	pipe  chan *pending         // applied groups, in order, to the syncer
+	heads  map[string]*headEntry // stream key → version (a cache)
+	pos    uint64                // last applied position
+	ctr    counters              // applied counters
+	seq    uint64                // groups applied (see pending.seq)
+	ctrBuf []byte                // the encoded counters (see commit)
+	pipe   chan *pending         // applied groups, in order, to the syncer
 
 	yields   int           // gathering yields so far
 	yieldOff time.Time     // no gathering yields before this (see gather)
@@ -316,16 +379,18 @@ type writer struct {
 	needsSync bool
 }
 
-// group checks, writes and commits ops as one batch.
-func (w *writer) group(ops []*op) {
+// group checks, writes and commits ops as one batch, returning what is left
+// to answer once the batch is durable (nil if ops are all answered).
+func (w *writer) group(ops []*op) *pending {
 	s := w.s
 	if err := s.failure(); err != nil {
 		for _, o := range ops {
 			o.err = err
 			o.answer()
 		}
-		return
+		return nil
 	}
+	w.newBatch()
 	w.newIdem = nil
 	w.snapVers = nil
 	w.newCkpt = nil
@@ -364,12 +429,12 @@ func (w *writer) group(ops []*op) {
 		if len(w.rejected) > 0 {
 			// Nothing to write: answer the refusals in order behind the
 			// groups still syncing.
-			s.inflight.Add(1)
-			w.pipe <- &pending{ops: w.rejected, pos: w.pos, ctr: w.ctr}
+			w.seq++
+			return &pending{ops: w.rejected, pos: w.pos, ctr: w.ctr, seq: w.seq, sync: w.needsSync}
 		}
-		return
+		return nil
 	}
-	w.commit(append(w.accepted, w.rejected...), w.needsSync)
+	return w.commit(append(w.accepted, w.rejected...), w.needsSync)
 }
 
 // pending is an applied group waiting for its answer.
@@ -379,27 +444,33 @@ type pending struct {
 	err   error
 	pos   uint64
 	ctr   counters
+	seq   uint64 // applied groups before this one, this one included
 	sync  bool
 }
 
 var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush"}
 
-// commit writes the counters and applies the batch, then hands the group
-// to the syncer, which answers ops once the batch is durable (or at once
-// with WithNoSync). Applying the next group does not wait for this one's
-// fsync: Pebble syncs the WAL in order, so the syncer answers groups in
-// order and a later group's sync covers every earlier one.
-func (w *writer) commit(ops []*op, sync bool) {
+// commit writes the counters and applies the batch, returning the group
+// for the syncer (see hand), which answers ops once the batch is durable
+// (or at once with WithNoSync). Applying the next group does not wait for
+// this one's fsync: Pebble syncs the WAL in order, so the syncer answers
+// groups in order and a later group's sync covers every earlier one.
+func (w *writer) commit(ops []*op, sync bool) *pending {
 	s := w.s
+	w.newBatch()
 	w.flushIndex()
-	_ = w.batch.Set(keyCounters, encodeCounters(w.ctr), nil)
-	p := &pending{ops: ops, pos: w.pos, ctr: w.ctr, sync: sync}
+	w.ctrBuf = appendCounters(w.ctrBuf[:0], w.ctr)
+	_ = w.batch.Set(keyCounters, w.ctrBuf, nil)
+	w.seq++
+	p := &pending{ops: ops, pos: w.pos, ctr: w.ctr, seq: w.seq, sync: sync}
 	var err error
 	if sync {
 		err = s.db.ApplyNoSyncWait(w.batch, pebbledb.Sync)
 		if err == nil {
-			p.batch = w.batch
-			w.batch = s.db.NewBatch()
+			// The next batch is made when needed (see writer.batch):
+			// a lone appender blocks in SyncWait sooner, which lets
+			// Pebble's WAL writer start the fsync sooner.
+			p.batch, w.batch = w.batch, nil
 		}
 	} else {
 		err = w.batch.Commit(pebbledb.NoSync)
@@ -407,7 +478,7 @@ func (w *writer) commit(ops []*op, sync bool) {
 	if err == nil {
 		err = s.failure()
 	}
-	if p.batch == nil {
+	if w.batch != nil {
 		if w.batch.Len() > 4<<20 || err != nil {
 			_ = w.batch.Close()
 			w.batch = s.db.NewBatch()
@@ -433,7 +504,19 @@ func (w *writer) commit(ops []*op, sync bool) {
 		}
 	}
 	s.commits.Add(1)
-	s.inflight.Add(1)
+	return p
+}
+
+// newBatch makes the batch of the next group if there is none.
+func (w *writer) newBatch() {
+	if w.batch == nil {
+		w.batch = w.s.db.NewBatch()
+	}
+}
+
+// hand passes an applied group to the syncer.
+func (w *writer) hand(p *pending) {
+	w.s.inflight.Add(1)
 	w.pipe <- p
 }
 
@@ -462,49 +545,69 @@ func (w *writer) flushIndex() {
 func (s *Store) syncer(in <-chan *pending, done chan<- struct{}) {
 	defer close(done)
 	for p := range in {
-		err := p.err
-		if p.batch != nil {
-			// Pebble accepted this batch: its WAL writer holds it until
-			// the sync completes, whether or not the group already failed
-			// (the store may have failed between apply and here). Closing
-			// it earlier lets the WAL writer write into a reset batch.
-			if serr := p.batch.SyncWait(); err == nil {
-				err = serr
-			}
-			_ = p.batch.Close()
+		if p.batch == nil && p.sync {
+			// No fsync of its own to wait for: a lone group applied
+			// before this one may still be syncing (see alone), and what
+			// this group's refusals were checked against must be durable
+			// when they are answered.
+			s.lone.Wait()
 		}
-		if err == nil {
-			err = s.failure()
+		s.settle(p)
+		s.inflight.Add(-1)
+	}
+}
+
+// settle waits until the applied group p is durable, publishes its
+// watermarks and counters, and answers its requests. The syncer settles
+// the writer's groups in the order they were applied; a lone group is
+// settled by its own caller (see alone), possibly after later groups.
+func (s *Store) settle(p *pending) {
+	err := p.err
+	if p.batch != nil {
+		// Pebble accepted this batch: its WAL writer holds it until
+		// the sync completes, whether or not the group already failed
+		// (the store may have failed between apply and here). Closing
+		// it earlier lets the WAL writer write into a reset batch.
+		if serr := p.batch.SyncWait(); err == nil {
+			err = serr
 		}
-		if err != nil {
-			err = fmt.Errorf("cqrsgen/pebble: commit: %w", err)
-			if !errors.Is(err, ErrFailed) {
-				ferr := fmt.Errorf("%w: %v", ErrFailed, err)
-				s.fatal.CompareAndSwap(nil, &ferr)
-			}
-			for _, o := range p.ops {
-				o.err = err
-				o.res = runtime.AppendResult{}
-				o.answer()
-			}
-			s.inflight.Add(-1)
-			continue
+		_ = p.batch.Close()
+	}
+	if err == nil {
+		err = s.failure()
+	}
+	if err != nil {
+		err = fmt.Errorf("cqrsgen/pebble: commit: %w", err)
+		if !errors.Is(err, ErrFailed) {
+			ferr := fmt.Errorf("%w: %v", ErrFailed, err)
+			s.fatal.CompareAndSwap(nil, &ferr)
 		}
-		s.stateMu.Lock()
-		s.ctr = p.ctr
-		s.stateMu.Unlock()
-		s.wmu.Lock()
-		s.acked = p.pos
-		if p.sync && s.durable != s.acked {
-			s.durable = s.acked
-			close(s.advanced)
-			s.advanced = make(chan struct{})
-		}
-		s.wmu.Unlock()
 		for _, o := range p.ops {
+			o.err = err
+			o.res = runtime.AppendResult{}
 			o.answer()
 		}
-		s.inflight.Add(-1)
+		return
+	}
+	// A lone group may be settled after a later group (see alone): keep
+	// what the later one published.
+	s.stateMu.Lock()
+	if p.seq > s.ctrSeq {
+		s.ctr, s.ctrSeq = p.ctr, p.seq
+	}
+	s.stateMu.Unlock()
+	s.wmu.Lock()
+	s.acked = max(s.acked, p.pos)
+	if p.sync && s.durable != s.acked {
+		s.durable = s.acked
+		if s.advanced != nil {
+			close(s.advanced)
+			s.advanced = nil
+		}
+	}
+	s.wmu.Unlock()
+	for _, o := range p.ops {
+		o.answer()
 	}
 }
 
