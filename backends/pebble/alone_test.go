@@ -55,20 +55,34 @@ func TestLoneRequestsSkipTheQueue(t *testing.T) {
 	}
 }
 
-// holdLone makes the next lone group of s wait, once applied, until the
-// returned release is called; applied is closed when it waits. release
+// holdLoneAppend appends one event to stream x of s in a new goroutine
+// and waits until that append is served alone and held between apply and
+// settle (see Store.loneApplied), failing the test if it is not served
+// alone. Its result arrives on the returned channel after release, which
 // may be called more than once: tests defer it so that a failure does not
 // leave the store's Close waiting.
-func holdLone(s *Store) (applied <-chan struct{}, release func()) {
-	a, r := make(chan struct{}), make(chan struct{})
+func holdLoneAppend(t *testing.T, s *Store, x runtime.StreamID) (result <-chan error, release func()) {
+	t.Helper()
+	applied, held := make(chan struct{}), make(chan struct{})
 	var hold, free sync.Once
 	s.loneApplied = func() {
 		hold.Do(func() {
-			close(a)
-			<-r
+			close(applied)
+			<-held
 		})
 	}
-	return a, func() { free.Do(func() { close(r) }) }
+	release = func() { free.Do(func() { close(held) }) }
+	res := make(chan error, 1)
+	go func() {
+		_, err := s.Append(context.Background(), runtime.AppendRequest{Stream: x, Expected: runtime.NoStream, Events: []runtime.EventData{ev("x1")}})
+		res <- err
+	}()
+	select {
+	case <-applied:
+	case err := <-res:
+		t.Fatalf("the first append was not served alone (it returned %v without waiting)", err)
+	}
+	return res, release
 }
 
 // writerExiting reports whether the writer goroutine has begun to exit.
@@ -76,18 +90,6 @@ func (s *Store) writerExiting() bool {
 	s.wlock.Lock()
 	defer s.wlock.Unlock()
 	return s.wclosed
-}
-
-// awaitApplied waits until the lone append whose result comes on res is
-// held by holdLone, failing the test if it completes instead (it was not
-// served alone).
-func awaitApplied(t *testing.T, applied <-chan struct{}, res <-chan error) {
-	t.Helper()
-	select {
-	case <-applied:
-	case err := <-res:
-		t.Fatalf("the first append was not served alone (it returned %v without waiting)", err)
-	}
 }
 
 // neverWithin reports whether ready stays false over many yields of the
@@ -103,17 +105,6 @@ func neverWithin(ready func() bool) bool {
 	return true
 }
 
-// appendAsync appends in a new goroutine; the result arrives on the
-// returned channel.
-func appendAsync(s *Store, req runtime.AppendRequest) <-chan error {
-	ch := make(chan error, 1)
-	go func() {
-		_, err := s.Append(context.Background(), req)
-		ch <- err
-	}()
-	return ch
-}
-
 // TestLoneGroupSettledLate holds a lone append between apply and settle
 // while a later append goes through the writer and is acknowledged first:
 // the later group's fsync covers the lone one, so both are visible at
@@ -123,11 +114,9 @@ func TestLoneGroupSettledLate(t *testing.T) {
 	ctx := context.Background()
 	s := openT(t, t.TempDir())
 	defer s.Close()
-	applied, release := holdLone(s)
-	defer release()
 	x, y := runtime.StreamID{Type: "A", ID: "x"}, runtime.StreamID{Type: "A", ID: "y"}
-	lone := appendAsync(s, runtime.AppendRequest{Stream: x, Expected: runtime.NoStream, Events: []runtime.EventData{ev("x1")}})
-	awaitApplied(t, applied, lone)
+	lone, release := holdLoneAppend(t, s, x)
+	defer release()
 	res, err := s.Append(ctx, runtime.AppendRequest{Stream: y, Expected: runtime.NoStream, Events: []runtime.EventData{ev("y1")}})
 	if err != nil {
 		t.Fatal(err)
@@ -165,11 +154,9 @@ func TestRefusalWaitsForLoneGroup(t *testing.T) {
 	ctx := context.Background()
 	s := openT(t, t.TempDir())
 	defer s.Close()
-	applied, release := holdLone(s)
-	defer release()
 	x := runtime.StreamID{Type: "A", ID: "x"}
-	lone := appendAsync(s, runtime.AppendRequest{Stream: x, Expected: runtime.NoStream, Events: []runtime.EventData{ev("x1")}})
-	awaitApplied(t, applied, lone)
+	lone, release := holdLoneAppend(t, s, x)
+	defer release()
 	type answer struct {
 		err     error
 		visible uint64
@@ -218,11 +205,9 @@ func TestCloseWaitsForLoneGroup(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openT(t, dir)
-	applied, release := holdLone(s)
-	defer release()
 	x := runtime.StreamID{Type: "A", ID: "x"}
-	lone := appendAsync(s, runtime.AppendRequest{Stream: x, Expected: runtime.NoStream, Events: []runtime.EventData{ev("x1")}})
-	awaitApplied(t, applied, lone)
+	lone, release := holdLoneAppend(t, s, x)
+	defer release()
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	// Close waits for the writer goroutine, which on its way out must

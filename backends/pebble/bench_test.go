@@ -178,36 +178,48 @@ func drive(n, from, to int, f func(w, i int), lat [][]time.Duration) {
 	wg.Wait()
 }
 
+// appendOne returns the single-event append of writer w (event i) to the
+// store, each writer to its own stream.
+func appendOne(b *testing.B, s *Store) func(w, i int) {
+	ctx := context.Background()
+	return func(w, i int) {
+		st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{benchEvent(i)}}); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// rawAppendOne is appendOne on raw Pebble for n writers: the same keys and
+// bytes, one synced batch per append.
+func rawAppendOne(b *testing.B, db *pebbledb.DB, n int) func(w, i int) {
+	var pos atomic.Uint64
+	vers := make([]uint64, n)
+	return func(w, i int) {
+		st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
+		batch := db.NewBatch()
+		vers[w]++
+		rawPut(batch, nil, st, vers[w], pos.Add(1), benchEvent(i))
+		if err := batch.Commit(pebbledb.Sync); err != nil {
+			b.Error(err)
+		}
+		batch.Close()
+	}
+}
+
 func BenchmarkConcurrentAppend1(b *testing.B) {
 	for _, n := range []int{1, 8, 64, 256} {
 		b.Run(fmt.Sprintf("store/writers=%d", n), func(b *testing.B) {
 			s := openBench(b)
 			defer s.Close()
-			ctx := context.Background()
 			before := s.commits.Load()
-			runWriters(b, n, func(w, i int) {
-				st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
-				if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{benchEvent(i)}}); err != nil {
-					b.Error(err)
-				}
-			})
+			runWriters(b, n, appendOne(b, s))
 			b.ReportMetric(float64(b.N)/float64(s.commits.Load()-before), "events/commit")
 		})
 		b.Run(fmt.Sprintf("raw/writers=%d", n), func(b *testing.B) {
 			db := openRaw(b)
 			defer db.Close()
-			var pos atomic.Uint64
-			vers := make([]uint64, n)
-			runWriters(b, n, func(w, i int) {
-				st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
-				batch := db.NewBatch()
-				vers[w]++
-				rawPut(batch, nil, st, vers[w], pos.Add(1), benchEvent(i))
-				if err := batch.Commit(pebbledb.Sync); err != nil {
-					b.Error(err)
-				}
-				batch.Close()
-			})
+			runWriters(b, n, rawAppendOne(b, db, n))
 		})
 	}
 }
@@ -227,25 +239,7 @@ func BenchmarkAppendPaired(b *testing.B) {
 			defer s.Close()
 			db := openRaw(b)
 			defer db.Close()
-			ctx := context.Background()
-			vers := make([]uint64, n)
-			var pos atomic.Uint64
-			store := func(w, i int) {
-				st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
-				if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{benchEvent(i)}}); err != nil {
-					b.Error(err)
-				}
-			}
-			raw := func(w, i int) {
-				st := runtime.StreamID{Type: "Account", ID: fmt.Sprint("w-", w)}
-				batch := db.NewBatch()
-				vers[w]++
-				rawPut(batch, nil, st, vers[w], pos.Add(1), benchEvent(i))
-				if err := batch.Commit(pebbledb.Sync); err != nil {
-					b.Error(err)
-				}
-				batch.Close()
-			}
+			store, raw := appendOne(b, s), rawAppendOne(b, db, n)
 			block := 1
 			if n > 1 {
 				block = 16 * n
