@@ -3,11 +3,13 @@ package bench
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
@@ -36,48 +38,122 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 	maxOps := max(int64(writers), r.lim.appendEvents/int64(batch))
 	for _, store := range r.cfg.Stores {
 		var limit Row
-		var err error
+		var open []func() (*appendSide, error) // the limit side first, if any
 		switch store {
 		case "memory":
-			limit, err = r.rawMemoryAppend(ctx, name, batch, writers, maxOps)
+			open = append(open, func() (*appendSide, error) { return r.rawMemoryAppend(name, batch, writers), nil })
 		case "pebble":
-			limit, err = r.rawPebbleAppend(ctx, name, batch, writers, maxOps)
+			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers) })
 		default:
 			if r.fsync != nil {
 				limit = *r.fsync
 			}
 		}
+		open = append(open,
+			func() (*appendSide, error) { return r.storeAppend(ctx, name, store, batch, writers) },
+			func() (*appendSide, error) { return r.repoAppend(ctx, name, store, batch, writers) })
+		// A durable store's sides alternate (see alternate); in memory,
+		// where no disk drifts, each side runs alone so that it does not
+		// carry the others' live heaps.
+		rounds := appendRounds
+		if durable(store) == nil {
+			rounds = 1
+		}
+		sides, err := r.runSides(ctx, open, rounds, writers, maxOps)
 		if err != nil {
 			return err
 		}
-		row, err := r.storeAppend(ctx, name, store, batch, writers, maxOps)
-		if err != nil {
-			return err
+		for _, sd := range sides {
+			sd.res.fill(&sd.row, batch)
 		}
-		ratioRate(&row, limit)
-		repoRow, err := r.repoAppend(ctx, name, store, batch, writers, maxOps)
-		if err != nil {
-			return err
+		storeRow, repoRow := &sides[len(sides)-2].row, &sides[len(sides)-1].row
+		if len(sides) == 3 {
+			limit = sides[0].row
 		}
-		ratioRate(&repoRow, limit)
+		ratioRate(storeRow, limit)
+		ratioRate(repoRow, limit)
 		if limit.Case == name {
 			r.add(limit)
 		}
-		r.add(row)
-		r.add(repoRow)
+		r.add(*storeRow)
+		r.add(*repoRow)
 	}
 	return nil
+}
+
+// runSides opens the sides of an append case and gives each maxOps
+// appends from `writers` goroutines. With one round each side is opened,
+// run and closed in turn; with more, every side stays open and they take
+// turns of a share of maxOps and of the time cap, the order rotated every
+// round. Run one after the other, a few seconds each, the sides of a
+// durable store met different disks: on a shared VM the fsync latency
+// drifts by ±10% between runs, and single-event ratios swung by ±15% from
+// run to run of the same build.
+func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error), rounds, writers int, maxOps int64) ([]*appendSide, error) {
+	var sides []*appendSide
+	closeAll := func() error {
+		var errs []error
+		for _, sd := range sides {
+			if sd.close != nil {
+				errs = append(errs, sd.close())
+				sd.close = nil
+			}
+		}
+		return errors.Join(errs...)
+	}
+	turn := func(sd *appendSide, ops int64, capTime time.Duration) error {
+		res, err := drive(ctx, r.cfg.Progress, sd.label, writers, ops, capTime, sd.op)
+		sd.res.add(res)
+		return err
+	}
+	for _, o := range open {
+		sd, err := o()
+		if err != nil {
+			return nil, errors.Join(err, closeAll())
+		}
+		sides = append(sides, sd)
+		if rounds == 1 {
+			err := turn(sd, maxOps, r.lim.appendTime)
+			if err := errors.Join(err, closeAll()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if rounds > 1 {
+		share := max(int64(writers), maxOps/int64(rounds))
+		for round := range rounds {
+			for j := range sides {
+				if err := turn(sides[(round+j)%len(sides)], share, r.lim.appendTime/time.Duration(rounds)); err != nil {
+					return nil, errors.Join(err, closeAll())
+				}
+			}
+		}
+	}
+	return sides, closeAll()
+}
+
+// appendRounds is how many turns each side of a durable store's append
+// case gets (see runSides).
+const appendRounds = 4
+
+// appendSide is one row of an append case: op appends one batch for
+// writer w; res accumulates its turns.
+type appendSide struct {
+	label string // for the progress line
+	row   Row    // filled from res once every turn is done
+	op    func(ctx context.Context, w int) error
+	close func() error // nil once closed
+	res   driveResult
 }
 
 // repoAppend appends batches of Deposited events through the generated
 // AccountRepository (encoding included; snapshots off, so that no append
 // pays for a load), each writer to its own aggregate.
-func (r *runner) repoAppend(ctx context.Context, name, store string, batch, writers int, maxOps int64) (Row, error) {
+func (r *runner) repoAppend(ctx context.Context, name, store string, batch, writers int) (*appendSide, error) {
 	s, closeStore, err := r.openStore(ctx, store)
 	if err != nil {
-		return Row{}, err
+		return nil, err
 	}
-	defer closeStore()
 	repo := account.NewAccountRepository(s, runtime.WithSnapshotEvery(0))
 	events := make([]account.AccountEvent, batch)
 	for i := range events {
@@ -88,48 +164,45 @@ func (r *runner) repoAppend(ctx context.Context, name, store string, batch, writ
 	for w := range ids {
 		ids[w] = fmt.Sprintf("writer-%d", w)
 	}
-	res, err := drive(ctx, r.cfg.Progress, name+" "+store+" repository", writers, maxOps, r.lim.appendTime, func(ctx context.Context, w int) error {
-		v, err := repo.Append(ctx, ids[w], versions[w], events...)
-		versions[w] = v
-		return err
-	})
-	if err != nil {
-		return Row{}, err
-	}
-	row := Row{Case: name, Group: "append", Subject: store + " repository (generated, encoding included)", Kind: KindCqrsgen, Synced: durable(store), Batch: batch, Writers: writers}
-	res.fill(&row, batch)
-	return row, nil
+	return &appendSide{
+		label: name + " " + store + " repository",
+		row:   Row{Case: name, Group: "append", Subject: store + " repository (generated, encoding included)", Kind: KindCqrsgen, Synced: durable(store), Batch: batch, Writers: writers},
+		op: func(ctx context.Context, w int) error {
+			v, err := repo.Append(ctx, ids[w], versions[w], events...)
+			versions[w] = v
+			return err
+		},
+		close: closeStore,
+	}, nil
 }
 
 // storeAppend appends batches of store-level events, each writer to its own
 // stream with the expected version it last saw.
-func (r *runner) storeAppend(ctx context.Context, name, store string, batch, writers int, maxOps int64) (Row, error) {
+func (r *runner) storeAppend(ctx context.Context, name, store string, batch, writers int) (*appendSide, error) {
 	s, closeStore, err := r.openStore(ctx, store)
 	if err != nil {
-		return Row{}, err
+		return nil, err
 	}
-	defer closeStore()
 	events := sampleBatch(batch)
 	versions := make([]uint64, writers)
 	streams := make([]runtime.StreamID, writers)
 	for w := range streams {
 		streams[w] = runtime.StreamID{Type: streamType, ID: fmt.Sprintf("writer-%d", w)}
 	}
-	res, err := drive(ctx, r.cfg.Progress, name+" "+store, writers, maxOps, r.lim.appendTime, func(ctx context.Context, w int) error {
-		out, err := s.Append(ctx, runtime.AppendRequest{
-			Stream:   streams[w],
-			Expected: versions[w],
-			Events:   events,
-		})
-		versions[w] = out.LastVersion
-		return err
-	})
-	if err != nil {
-		return Row{}, err
-	}
-	row := Row{Case: name, Group: "append", Subject: store + " store", Kind: KindCqrsgen, Synced: durable(store), Batch: batch, Writers: writers}
-	res.fill(&row, batch)
-	return row, nil
+	return &appendSide{
+		label: name + " " + store,
+		row:   Row{Case: name, Group: "append", Subject: store + " store", Kind: KindCqrsgen, Synced: durable(store), Batch: batch, Writers: writers},
+		op: func(ctx context.Context, w int) error {
+			out, err := s.Append(ctx, runtime.AppendRequest{
+				Stream:   streams[w],
+				Expected: versions[w],
+				Events:   events,
+			})
+			versions[w] = out.LastVersion
+			return err
+		},
+		close: closeStore,
+	}, nil
 }
 
 // recordSize is the size of the value the Pebble store writes for one
@@ -201,12 +274,11 @@ func streamKeyOf(s runtime.StreamID) []byte {
 // rawPebbleAppend writes the same keys and bytes as the Pebble store, in
 // the same batch sizes, each writer committing its own pebble.Sync batch.
 // Positions come from an atomic counter: no ordering, no version check.
-func (r *runner) rawPebbleAppend(ctx context.Context, name string, batch, writers int, maxOps int64) (Row, error) {
+func (r *runner) rawPebbleAppend(name string, batch, writers int) (*appendSide, error) {
 	db, closeDB, err := r.openRawPebble()
 	if err != nil {
-		return Row{}, err
+		return nil, err
 	}
-	defer closeDB()
 	data := samplePayload()
 	var pos atomic.Uint64
 	type wstate struct {
@@ -221,24 +293,23 @@ func (r *runner) rawPebbleAppend(ctx context.Context, name string, batch, writer
 		ws[w] = &wstate{streamKey: streamKeyOf(st), value: make([]byte, recordSize(st, 1000, 100_000, eventName, data))}
 		copy(ws[w].value[len(ws[w].value)-len(data)-4:], data)
 	}
-	res, err := drive(ctx, r.cfg.Progress, name+" raw pebble", writers, maxOps, r.lim.appendTime, func(_ context.Context, w int) error {
-		st := ws[w]
-		b := db.NewBatch()
-		first := pos.Add(uint64(batch)) - uint64(batch)
-		for i := range batch {
-			st.version++
-			st.kbuf = rawKeys(b, st.streamKey, st.version, first+uint64(i)+1, st.value, st.kbuf)
-		}
-		err := b.Commit(pebbledb.Sync)
-		_ = b.Close()
-		return err
-	})
-	if err != nil {
-		return Row{}, err
-	}
-	row := Row{Case: name, Group: "append", Subject: "raw pebble", Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}
-	res.fill(&row, batch)
-	return row, nil
+	return &appendSide{
+		label: name + " raw pebble",
+		row:   Row{Case: name, Group: "append", Subject: "raw pebble", Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers},
+		op: func(_ context.Context, w int) error {
+			st := ws[w]
+			b := db.NewBatch()
+			first := pos.Add(uint64(batch)) - uint64(batch)
+			for i := range batch {
+				st.version++
+				st.kbuf = rawKeys(b, st.streamKey, st.version, first+uint64(i)+1, st.value, st.kbuf)
+			}
+			err := b.Commit(pebbledb.Sync)
+			_ = b.Close()
+			return err
+		},
+		close: func() error { closeDB(); return nil },
+	}, nil
 }
 
 // rawMemory is the floor under an in-memory store: copy each event's
@@ -250,32 +321,31 @@ type rawMemory struct {
 }
 
 // rawMemoryAppend measures rawMemory with the same batches and writers.
-func (r *runner) rawMemoryAppend(ctx context.Context, name string, batch, writers int, maxOps int64) (Row, error) {
+func (r *runner) rawMemoryAppend(name string, batch, writers int) *appendSide {
 	m := &rawMemory{streams: make(map[string][]uint64)}
 	data := samplePayload()
 	ids := make([]string, writers)
 	for w := range ids {
 		ids[w] = fmt.Sprintf("writer-%d", w)
 	}
-	res, err := drive(ctx, r.cfg.Progress, name+" raw memory", writers, maxOps, r.lim.appendTime, func(_ context.Context, w int) error {
-		copies := make([][]byte, batch)
-		for i := range copies {
-			copies[i] = append([]byte(nil), data...)
-		}
-		m.mu.Lock()
-		idx := m.streams[ids[w]]
-		for _, c := range copies {
-			m.log = append(m.log, c)
-			idx = append(idx, uint64(len(m.log)))
-		}
-		m.streams[ids[w]] = idx
-		m.mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		return Row{}, err
+	return &appendSide{
+		label: name + " raw memory",
+		row:   Row{Case: name, Group: "append", Subject: "raw memory (mutex + slice)", Kind: KindLimit, Batch: batch, Writers: writers},
+		op: func(_ context.Context, w int) error {
+			copies := make([][]byte, batch)
+			for i := range copies {
+				copies[i] = append([]byte(nil), data...)
+			}
+			m.mu.Lock()
+			idx := m.streams[ids[w]]
+			for _, c := range copies {
+				m.log = append(m.log, c)
+				idx = append(idx, uint64(len(m.log)))
+			}
+			m.streams[ids[w]] = idx
+			m.mu.Unlock()
+			return nil
+		},
+		close: func() error { return nil },
 	}
-	row := Row{Case: name, Group: "append", Subject: "raw memory (mutex + slice)", Kind: KindLimit, Batch: batch, Writers: writers}
-	res.fill(&row, batch)
-	return row, nil
 }

@@ -212,6 +212,17 @@ type driveResult struct {
 	capped  bool // the time cap, not the count, ended the row
 }
 
+// add merges another turn of the same row into res.
+func (res *driveResult) add(o driveResult) {
+	if res.hist == nil {
+		res.hist = NewHistogram()
+	}
+	res.hist.Merge(o.hist)
+	res.ops += o.ops
+	res.elapsed += o.elapsed
+	res.capped = res.capped || o.capped
+}
+
 // drive runs op from `workers` goroutines until maxOps operations are done
 // in total or maxTime has passed, timing every call. op gets the worker's
 // index; the first error stops every worker and is returned.

@@ -1,0 +1,101 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sideLog records what runSides does with fake sides: "open x", "op x"
+// (once per run of consecutive operations of side x), "close x".
+type sideLog struct {
+	events []string
+	ops    map[string]int64
+}
+
+func (l *sideLog) add(e string) {
+	if strings.HasPrefix(e, "op ") && len(l.events) > 0 && l.events[len(l.events)-1] == e {
+		return
+	}
+	l.events = append(l.events, e)
+}
+
+// fakeSides returns the openers of sides a, b, c, ... whose operations
+// only log; side failOn's operations fail.
+func (l *sideLog) fakeSides(n int, failOn string) []func() (*appendSide, error) {
+	var open []func() (*appendSide, error)
+	for i := range n {
+		label := string(rune('a' + i))
+		open = append(open, func() (*appendSide, error) {
+			l.add("open " + label)
+			return &appendSide{
+				label: label,
+				op: func(context.Context, int) error {
+					l.add("op " + label)
+					l.ops[label]++
+					if label == failOn {
+						return errors.New("side " + label + " failed")
+					}
+					return nil
+				},
+				close: func() error {
+					l.add("close " + label)
+					return nil
+				},
+			}, nil
+		})
+	}
+	return open
+}
+
+// TestRunSides checks the order in which an append case's sides are
+// opened, run and closed, and that each gets its whole count. One writer,
+// so a side's operations within a turn run one after the other.
+func TestRunSides(t *testing.T) {
+	r := &runner{cfg: Config{Progress: nopProgress{}}, lim: limits{appendTime: time.Hour}}
+	for _, tc := range []struct {
+		name   string
+		rounds int
+		failOn string
+		want   string
+	}{
+		{"one round: each side alone", 1, "",
+			"open a, op a, close a, open b, op b, close b, open c, op c, close c"},
+		{"four rounds: all open, turns rotate", 4, "",
+			"open a, open b, open c, op a, op b, op c, op b, op c, op a, op c, op a, op b, op a, op b, op c, close a, close b, close c"},
+		{"a failing side closes every side", 4, "b",
+			"open a, open b, open c, op a, op b, close a, close b, close c"},
+		{"a failing side in one round", 1, "b",
+			"open a, op a, close a, open b, op b, close b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &sideLog{ops: map[string]int64{}}
+			sides, err := r.runSides(context.Background(), l.fakeSides(3, tc.failOn), tc.rounds, 1, 40)
+			if got := strings.Join(l.events, ", "); got != tc.want {
+				t.Errorf("events:\n got %s\nwant %s", got, tc.want)
+			}
+			if tc.failOn != "" {
+				if err == nil || !strings.Contains(err.Error(), "side b failed") {
+					t.Fatalf("runSides = %v, want side b's error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			labels := make([]string, len(sides))
+			for i, sd := range sides {
+				labels[i] = sd.label
+				if l.ops[sd.label] != 40 || sd.res.ops != 40 || sd.close != nil {
+					t.Errorf("side %s: %d operations run, %d counted, closed %v; want 40, 40, true", sd.label, l.ops[sd.label], sd.res.ops, sd.close == nil)
+				}
+			}
+			if !slices.Equal(labels, []string{"a", "b", "c"}) {
+				t.Errorf("sides %v, want a, b, c in the order opened", labels)
+			}
+		})
+	}
+}
