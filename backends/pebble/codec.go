@@ -419,17 +419,16 @@ type counters struct {
 	Events, Streams, Snapshots, Checkpoints, IdempotencyKeys uint64
 }
 
-func encodeCounters(c counters) []byte { return appendCounters(nil, c) }
+func encodeCounters(c counters) []byte { return encodeCountersInto(nil, c) }
 
-// appendCounters appends the encoding of c to dst: the writer reuses one
-// buffer for the counters key of every group.
-func appendCounters(dst []byte, c counters) []byte {
-	start := len(dst)
-	dst = append(dst, countersV1)
+// encodeCountersInto is encodeCounters reusing buf's storage: the writer
+// keeps one buffer for the counters key of every group.
+func encodeCountersInto(buf []byte, c counters) []byte {
+	b := append(buf[:0], countersV1)
 	for _, v := range [...]uint64{c.Events, c.Streams, c.Snapshots, c.Checkpoints, c.IdempotencyKeys} {
-		dst = binary.AppendUvarint(dst, v)
+		b = binary.AppendUvarint(b, v)
 	}
-	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+	return seal(b)
 }
 
 func decodeCounters(v []byte) (counters, error) {

@@ -459,7 +459,7 @@ func (w *writer) commit(ops []*op, sync bool) *pending {
 	s := w.s
 	w.newBatch()
 	w.flushIndex()
-	w.ctrBuf = appendCounters(w.ctrBuf[:0], w.ctr)
+	w.ctrBuf = encodeCountersInto(w.ctrBuf, w.ctr)
 	_ = w.batch.Set(keyCounters, w.ctrBuf, nil)
 	w.seq++
 	p := &pending{ops: ops, pos: w.pos, ctr: w.ctr, seq: w.seq, sync: sync}
