@@ -52,7 +52,7 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		open = append(open,
 			func() (*appendSide, error) { return r.storeAppend(ctx, name, store, batch, writers) },
 			func() (*appendSide, error) { return r.repoAppend(ctx, name, store, batch, writers) })
-		// A durable store's sides alternate (see alternate); in memory,
+		// A durable store's sides alternate (see runSides); in memory,
 		// where no disk drifts, each side runs alone so that it does not
 		// carry the others' live heaps.
 		rounds := appendRounds
