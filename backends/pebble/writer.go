@@ -227,7 +227,24 @@ func (s *Store) run() {
 		}
 	}()
 	var spare []*op // the previous queue slice, handed back for reuse
+	// The writer starts parked: nothing can be queued before Open returns,
+	// and a writer that took the role to find an empty queue would turn
+	// the first lone appender (see alone) away to the queue.
+	parked := true
 	for {
+		if parked {
+			select {
+			case <-s.wake:
+			case <-tick:
+				s.wlock.Lock()
+				if w.pos != s.durableNow() {
+					w.hand(w.commit(nil, true))
+				}
+				s.wlock.Unlock()
+				continue
+			}
+			parked = false
+		}
 		if s.inflight.Load() > 0 {
 			w.gather()
 		}
@@ -248,15 +265,7 @@ func (s *Store) run() {
 				return
 			}
 			s.wlock.Unlock()
-			select {
-			case <-s.wake:
-			case <-tick:
-				s.wlock.Lock()
-				if w.pos != s.durableNow() {
-					w.hand(w.commit(nil, true))
-				}
-				s.wlock.Unlock()
-			}
+			parked = true
 			continue
 		}
 		for rest := ops; len(rest) > 0; {
