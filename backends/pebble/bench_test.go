@@ -543,27 +543,29 @@ func BenchmarkLayout(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendUnderCPULoad times single-event appends from one writer
+// BenchmarkAppendUnderCPULoad times single-event appends from n writers
 // while 2×GOMAXPROCS goroutines spin: what the writer's gathering yield
 // (writer.gather) costs a process whose other goroutines keep every
-// processor busy. Reports p50, p99 and the slowest append.
+// processor busy. One writer takes the lone path (Store.alone) and never
+// gathers; eight go through the writer. Reports p50, p99, the slowest
+// append, events per commit and the gathering back-offs.
 func BenchmarkAppendUnderCPULoad(b *testing.B) {
-	s := openBench(b)
-	defer s.Close()
-	stop := spin(2 * goruntime.GOMAXPROCS(0))
-	ctx := context.Background()
-	st := runtime.StreamID{Type: "Account", ID: "a-1"}
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for i := range b.N {
-		t := time.Now()
-		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: []runtime.EventData{benchEvent(i)}}); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(t))
+	for _, n := range []int{1, 8} {
+		b.Run(fmt.Sprintf("writers=%d", n), func(b *testing.B) {
+			s := openBench(b)
+			defer s.Close()
+			stop := spin(2 * goruntime.GOMAXPROCS(0))
+			commits, backoffs := s.commits.Load(), s.backoffs.Load()
+			lat := make([][]time.Duration, n)
+			b.ResetTimer()
+			drive(n, 0, b.N, appendOne(b, s, n), lat)
+			b.StopTimer()
+			stop()
+			all := slices.Concat(lat...)
+			reportPercentiles(b, all)
+			b.ReportMetric(float64(slices.Max(all).Microseconds()), "max-µs")
+			b.ReportMetric(float64(b.N)/float64(s.commits.Load()-commits), "events/commit")
+			b.ReportMetric(float64(s.backoffs.Load()-backoffs), "backoffs")
+		})
 	}
-	b.StopTimer()
-	stop()
-	reportPercentiles(b, lat)
-	b.ReportMetric(float64(slices.Max(lat).Microseconds()), "max-µs")
 }

@@ -473,7 +473,9 @@ func (s *Store) Flush(ctx context.Context) error {
 // cache_hits, cache_misses, wal_files, wal_bytes, wal_physical_bytes,
 // read_amp, open_iterators, and commits: the batches the writer has
 // committed since Open, one per group of queued requests (Events/commits
-// shows how well concurrent appends share commits).
+// shows how well concurrent appends share commits), and gather_backoffs:
+// how often the writer stopped gathering requests for a while because the
+// process's other work kept the processors busy (see writer.gather).
 func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 	if err := s.enter(ctx, "stats"); err != nil {
 		return runtime.Stats{}, err
@@ -520,6 +522,7 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 			"read_amp":              int64(m.ReadAmp()),
 			"open_iterators":        int64(nIters),
 			"commits":               s.commits.Load(),
+			"gather_backoffs":       s.backoffs.Load(),
 		},
 	}, nil
 }

@@ -90,6 +90,7 @@ type Store struct {
 	inflight atomic.Int32
 	enqueued atomic.Int64  // requests ever queued (see writer.gather)
 	commits  atomic.Int64  // batches committed since Open
+	backoffs atomic.Int64  // gathering back-offs since Open (see writer.gather)
 	done     chan struct{} // closed when the writer has exited
 
 	// Watermarks: acked is the last position acknowledged to an appender;
