@@ -308,9 +308,10 @@ func (s *Store) durableNow() uint64 {
 // back-off on the first such yield, of 1 s and doubling, outlasted them by
 // seconds: cqrsbench's 64- and 256-writer rows (5 s each, with two or three
 // flushes) backed off 2–3 times and gathered 2.5–6 requests per commit
-// instead of 20–40, 0.86x–0.97x of raw Pebble. Starting at 50 ms, they
-// still backed off 6–15 times; waiting for three in a row, not once. The
-// cap bounds how long gathering stays off once a lasting load is gone.
+// instead of 20–40, 0.86x–0.97x of raw Pebble. With pauses from 50 ms
+// they still backed off 6–15 times; once three strikes in a row were
+// needed, not at all. The cap bounds how long gathering stays off once a
+// lasting load is gone.
 const (
 	yieldSlow       = 2 * time.Millisecond
 	yieldPerRequest = 100 * time.Microsecond
