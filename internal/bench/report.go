@@ -115,7 +115,7 @@ func ReadJSON(rd io.Reader) (*Report, error) {
 // groups lists the report's sections in order, with their headings and
 // what their tables show.
 var groups = []struct{ name, title, intro string }{
-	{"fsync", "Disk", "Raw fsync rate of the data directory's disk: one goroutine writing 100 bytes and calling fdatasync in a loop. Every synced append pays at least one of these."},
+	{"fsync", "Disk", "Raw fsync rate of the data directory's disk: one goroutine writing 100 bytes and calling fdatasync in a loop, at the end of the file (each fdatasync also records the new size) and into a file written in advance. Every synced append pays at least one of these: the first while Pebble's WAL file is new (the append rows below), the second once Pebble reuses a WAL file it recycled."},
 	{"append", "Append", "Events appended per second, each writer appending to its own stream with the expected version it last saw. Latency is per append call. Limit rows: raw Pebble writing the same number of keys and bytes in the same batch sizes, each writer committing its own `pebble.Sync` batch; for the memory store, a mutex-guarded slice append of the same bytes."},
 	{"load", "Load", "Latency of loading one aggregate (read, decode, apply) from a single goroutine. With snapshots, a snapshot exists at the aggregate's latest version, so a load reads the snapshot and an empty tail. Limit rows: the store's ReadStream alone (no decoding), and for Pebble raw bounded iteration over the same keys."},
 	{"read", "Whole-log read and catch-up", "Reading the whole log from position 0: `Store.ReadAll` and a `runtime.Subscribe` catch-up to the head. Limit rows: raw Pebble scanning the same event keys."},
