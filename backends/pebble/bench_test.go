@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"os"
 	goruntime "runtime"
 	"slices"
 	"sync"
@@ -43,10 +44,76 @@ func (m cpuMeter) report(b *testing.B, events int) {
 	b.ReportMetric(float64((processCPU()-m.start).Nanoseconds())/float64(events), "cpu-ns/event")
 }
 
-// openBench opens a store for a write benchmark (see benchFS).
+// benchWAL selects the WAL file the write benchmarks on disk commit to:
+// "new" (the default: the database's first WAL file, as after every Open)
+// or "recycled" (a WAL file Pebble recycled, as in a store that has
+// written a few hundred megabytes since Open; see warmWAL).
+var benchWAL = flag.String("benchwal", "new", "WAL file of the write benchmarks: new or recycled")
+
+// walWatch counts the WAL files Pebble creates by reusing a recycled one
+// of at least 16 MiB (while memtables grow to full size after Open,
+// Pebble also recycles small ones, which the benchmark would outgrow).
+type walWatch struct{ recycled atomic.Int32 }
+
+// watch adds w to the event listener of the Pebble options o.
+func (w *walWatch) watch(o *pebbledb.Options) {
+	if o.EventListener == nil {
+		o.EventListener = &pebbledb.EventListener{}
+	}
+	next := o.EventListener.WALCreated
+	o.EventListener.WALCreated = func(info pebbledb.WALCreateInfo) {
+		if fi, err := os.Stat(info.Path); info.RecycledFileNum != 0 && err == nil && fi.Size() >= 16<<20 {
+			w.recycled.Add(1)
+		}
+		if next != nil {
+			next(info)
+		}
+	}
+}
+
+// warmWAL, with -benchwal=recycled, writes unsynced batches of throwaway
+// keys (under a prefix the store never uses) until Pebble commits to a
+// recycled WAL file, and then a little more, so that the WAL file is
+// recycled one for the benchmark that follows. A new WAL file grows with
+// every write, and each fdatasync then also records the file's new size;
+// one written before need not (cqrsbench's two fsync rows measure both).
+// Pebble recycles WAL files once memtables of full size have been
+// flushed: a few hundred megabytes after Open with 64 MiB memtables.
+func warmWAL(b *testing.B, db *pebbledb.DB, w *walWatch) {
+	if *benchWAL != "recycled" {
+		return
+	}
+	if *benchFS == "mem" {
+		b.Fatal("-benchwal=recycled needs -benchfs=disk")
+	}
+	value := make([]byte, 64<<10)
+	var key []byte
+	for i := 0; w.recycled.Load() < 2; i++ {
+		if i > 1<<16 { // 4 GiB
+			b.Fatal("warmWAL: Pebble never reused a recycled WAL file")
+		}
+		batch := db.NewBatch()
+		for j := range 16 {
+			key = fmt.Appendf(key[:0], "~warm/%08d/%02d", i, j)
+			_ = batch.Set(key, value, nil)
+		}
+		if err := batch.Commit(pebbledb.NoSync); err != nil {
+			b.Fatal(err)
+		}
+		batch.Close()
+	}
+	if err := db.LogData(nil, pebbledb.Sync); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// openBench opens a store for a write benchmark (see benchFS, benchWAL).
 func openBench(b *testing.B) *Store {
 	dir, fs := benchDir(b)
-	return openT(b, dir, WithFS(fs))
+	var w walWatch
+	s := openT(b, dir, WithFS(fs), WithPebbleOptions(w.watch))
+	warmWAL(b, s.db, &w)
+	return s
 }
 
 // The raw-Pebble baselines write the same keys and bytes as the store (an
@@ -64,11 +131,15 @@ func openRaw(b *testing.B) *pebbledb.DB {
 	cache := pebbledb.NewCache(DefaultCacheSize)
 	defer cache.Unref()
 	dir, fs := benchDir(b)
-	db, err := pebbledb.Open(dir, &pebbledb.Options{FS: fs, Cache: cache, MemTableSize: DefaultMemTableSize,
-		FormatMajorVersion: pebbledb.FormatNewest, Logger: &logger{s: &Store{}, l: quiet}})
+	var w walWatch
+	opts := &pebbledb.Options{FS: fs, Cache: cache, MemTableSize: DefaultMemTableSize,
+		FormatMajorVersion: pebbledb.FormatNewest, Logger: &logger{s: &Store{}, l: quiet}}
+	w.watch(opts)
+	db, err := pebbledb.Open(dir, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
+	warmWAL(b, db, &w)
 	return db
 }
 
