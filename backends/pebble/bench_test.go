@@ -72,9 +72,9 @@ func (w *walWatch) watch(o *pebbledb.Options) {
 }
 
 // warmWAL, with -benchwal=recycled, writes unsynced batches of throwaway
-// keys (under a prefix the store never uses) until Pebble commits to a
-// recycled WAL file, and then a little more, so that the WAL file is
-// recycled one for the benchmark that follows. A new WAL file grows with
+// keys (under '~', a tag the store never uses) until Pebble has twice
+// switched to a recycled WAL file of at least 16 MiB, so that the
+// benchmark that follows commits to one. A new WAL file grows with
 // every write, and each fdatasync then also records the file's new size;
 // one written before need not (cqrsbench's two fsync rows measure both).
 // Pebble recycles WAL files once memtables of full size have been
