@@ -53,9 +53,6 @@ func (r *runner) measureFsync(ctx context.Context, overwrite bool) (Row, error) 
 	buf := make([]byte, 100)
 	if overwrite {
 		// Written and synced in advance, as a recycled WAL file is.
-		if err := f.Truncate(r.lim.fsyncOps * int64(len(buf))); err != nil {
-			return Row{}, fmt.Errorf("bench: fsync: %w", err)
-		}
 		zeros := make([]byte, 1<<20)
 		for off := int64(0); off < r.lim.fsyncOps*int64(len(buf)); off += int64(len(zeros)) {
 			if _, err := f.WriteAt(zeros, off); err != nil {
