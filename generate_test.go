@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cqrsgen/cqrsgen/internal/generate"
-	"github.com/cqrsgen/cqrsgen/internal/load"
-	"github.com/cqrsgen/cqrsgen/internal/testmod"
-	"github.com/cqrsgen/cqrsgen/internal/write"
+	"github.com/cqrsgen/cqrsgen/internal/codegen"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/load"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/testmod"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/write"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/golden and testdata/errors")
@@ -92,14 +92,14 @@ func cases(t *testing.T, dir string) []string {
 // generateCase runs the pipeline (no writes) on one testdata package.
 func generateCase(t *testing.T, dir string) []byte {
 	t.Helper()
-	return generateFile(t, dir, generate.DefaultOutput)
+	return generateFile(t, dir, codegen.DefaultOutput)
 }
 
 // generateFile runs the pipeline (no writes) on one testdata package and
 // returns its output named base (cqrs_gen.go or cqrs.lock).
 func generateFile(t *testing.T, dir, base string) []byte {
 	t.Helper()
-	outs, err := generate.Generate(generate.Config{Dir: dir, Patterns: []string{"."}})
+	outs, err := codegen.Generate(codegen.Config{Dir: dir, Patterns: []string{"."}})
 	if err != nil {
 		t.Fatalf("generate %s: %v", dir, err)
 	}
@@ -133,8 +133,8 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s differs from the generated output (-want +got):\n%s", golden, diff(string(want), string(got)))
 			}
-			if _, err := os.Stat(filepath.Join(dir, generate.DefaultOutput)); err == nil {
-				t.Errorf("generating %s wrote %s", dir, generate.DefaultOutput)
+			if _, err := os.Stat(filepath.Join(dir, codegen.DefaultOutput)); err == nil {
+				t.Errorf("generating %s wrote %s", dir, codegen.DefaultOutput)
 			}
 		})
 	}
@@ -157,7 +157,7 @@ func TestGoldenCompiles(t *testing.T) {
 			}
 			target := e.Name()
 			if target == goldenName {
-				target = generate.DefaultOutput
+				target = codegen.DefaultOutput
 			}
 			files[name+"/"+target] = string(data)
 		}
@@ -254,7 +254,7 @@ func TestDeterministic(t *testing.T) {
 			if again := generateCase(t, dir); !bytes.Equal(first, again) {
 				t.Fatalf("second run differs:\n%s", diff(string(first), string(again)))
 			}
-			pkgs, problems, err := load.Load(load.Config{Dir: dir, Patterns: []string{"."}, Output: generate.DefaultOutput})
+			pkgs, problems, err := load.Load(load.Config{Dir: dir, Patterns: []string{"."}, Output: codegen.DefaultOutput})
 			if err != nil || len(problems) > 0 || len(pkgs) != 1 {
 				t.Fatalf("load: %v %v (%d packages)", err, problems, len(pkgs))
 			}
@@ -262,7 +262,7 @@ func TestDeterministic(t *testing.T) {
 			for i := range 5 {
 				pkg := pkgs[0]
 				rng.Shuffle(len(pkg.Files), func(i, j int) { pkg.Files[i], pkg.Files[j] = pkg.Files[j], pkg.Files[i] })
-				out, errs := generate.Package(pkg)
+				out, errs := codegen.Package(pkg)
 				if len(errs) > 0 || out == nil {
 					t.Fatalf("shuffle %d: %v", i, errs)
 				}
@@ -290,10 +290,10 @@ func TestCheckAndWrite(t *testing.T) {
 	}
 	mod := testmod.New(t, "example.com/check", map[string]string{"account/account.go": string(src)})
 	dir := filepath.Join(mod, "account")
-	gen := filepath.Join(dir, generate.DefaultOutput)
+	gen := filepath.Join(dir, codegen.DefaultOutput)
 
 	stderr, code := tool(t, dir, "-check")
-	if code != 1 || !strings.Contains(stderr, "./"+generate.DefaultOutput+": stale") {
+	if code != 1 || !strings.Contains(stderr, "./"+codegen.DefaultOutput+": stale") {
 		t.Fatalf("-check without a generated file: exit %d, stderr %q; want 1 naming the file", code, stderr)
 	}
 	if _, err := os.Stat(gen); err == nil {
@@ -332,7 +332,7 @@ func TestCheckAndWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	stderr, code = tool(t, dir, "-check")
-	if code != 1 || !strings.Contains(stderr, generate.DefaultOutput) {
+	if code != 1 || !strings.Contains(stderr, codegen.DefaultOutput) {
 		t.Fatalf("-check when stale: exit %d, stderr %q; want 1 naming the file", code, stderr)
 	}
 	if got, _ := os.ReadFile(gen); !bytes.Equal(got, golden) {
@@ -461,7 +461,7 @@ func BenchmarkGenerate(b *testing.B) {
 	b.Setenv("GOPROXY", "off")
 	var size int
 	for b.Loop() {
-		outs, err := generate.Generate(generate.Config{Dir: dir, Patterns: []string{"."}})
+		outs, err := codegen.Generate(codegen.Config{Dir: dir, Patterns: []string{"."}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -477,12 +477,12 @@ func BenchmarkEmit(b *testing.B) {
 	dir := filepath.Join(mod, "synthetic")
 	b.Setenv("GOFLAGS", "-mod=mod")
 	b.Setenv("GOPROXY", "off")
-	pkgs, problems, err := load.Load(load.Config{Dir: dir, Patterns: []string{"."}, Output: generate.DefaultOutput})
+	pkgs, problems, err := load.Load(load.Config{Dir: dir, Patterns: []string{"."}, Output: codegen.DefaultOutput})
 	if err != nil || len(problems) > 0 {
 		b.Fatal(err, problems)
 	}
 	for b.Loop() {
-		out, errs := generate.Package(pkgs[0])
+		out, errs := codegen.Package(pkgs[0])
 		if len(errs) > 0 {
 			b.Fatal(errs)
 		}

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cqrsgen/cqrsgen/internal/generate"
-	"github.com/cqrsgen/cqrsgen/internal/lock"
-	"github.com/cqrsgen/cqrsgen/internal/testmod"
+	"github.com/cqrsgen/cqrsgen/internal/codegen"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/lock"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/testmod"
 )
 
 const lockGoldenName = "cqrs.lock.golden"
@@ -89,7 +89,7 @@ func TestLockBehaviour(t *testing.T) {
 	mod := testmod.New(t, "example.com/lock", map[string]string{"account/doc.go": "package account\n"})
 	dir := filepath.Join(mod, "account")
 	lockPath := filepath.Join(dir, lock.FileName)
-	gen := filepath.Join(dir, generate.DefaultOutput)
+	gen := filepath.Join(dir, codegen.DefaultOutput)
 
 	run := func(wantCode int, args ...string) string {
 		t.Helper()

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cqrsgen/cqrsgen/internal/testmod"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/testmod"
 )
 
 // TestProjectionE2E generates a module with a domain package (with a

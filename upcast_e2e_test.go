@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cqrsgen/cqrsgen/internal/testmod"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/testmod"
 )
 
 // TestUpcastE2E writes events and snapshots with generated code of schema

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
-	"github.com/cqrsgen/cqrsgen/examples/bank/account"
+	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
@@ -19,7 +19,7 @@ import (
 //
 //	go test -run '^$' -bench 'Repository(Append|Load)' -cpuprofile cpu.out -memprofile mem.out ./runtime
 
-// benchDeposit is the event cqrsbench appends (internal/bench sampleDeposit).
+// benchDeposit is the event cqrsbench appends (internal/ops/bench sampleDeposit).
 var benchDeposit account.AccountEvent = account.Deposited{Amount: 12_345, Reference: "bench-ref-000042"}
 
 // benchResetEvery bounds the events one benchmark store holds, so that long

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
-	"github.com/cqrsgen/cqrsgen/internal/typemap"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/typemap"
 	"github.com/dave/jennifer/jen"
 	"golang.org/x/tools/go/packages"
 )

@@ -5,7 +5,7 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
 
 // Constants emits the stable wire names of an aggregate and its events,
@@ -15,16 +15,16 @@ func Constants(f *jen.File, a *model.Aggregate) {
 	f.Comment(fmt.Sprintf("Stable names of the %s aggregate and its events as they are stored. They must", a.GoName))
 	f.Comment("not change once data exists; the Go types can be renamed freely.")
 	f.Const().DefsFunc(func(g *jen.Group) {
-		g.Comment(fmt.Sprintf("%s is the stream type name of %s aggregates.", StreamTypeConst(a), a.GoName))
-		g.Id(StreamTypeConst(a)).Op("=").Lit(a.WireName)
-		g.Comment(fmt.Sprintf("%s identifies the shape of %s's state: snapshots saved", StateSchemaConst(a), a.GoName))
+		g.Comment(fmt.Sprintf("%s is the stream type name of %s aggregates.", model.StreamTypeConst(a), a.GoName))
+		g.Id(model.StreamTypeConst(a)).Op("=").Lit(a.WireName)
+		g.Comment(fmt.Sprintf("%s identifies the shape of %s's state: snapshots saved", model.StateSchemaConst(a), a.GoName))
 		g.Comment("under another shape are ignored and the state is rebuilt from events.")
-		g.Id(StateSchemaConst(a)).Op("=").Lit(StateSchema(a.State))
+		g.Id(model.StateSchemaConst(a)).Op("=").Lit(StateSchema(a.State))
 		for _, e := range a.Events {
-			g.Comment(fmt.Sprintf("%s is the wire name of %s events.", EventNameConst(e), e.GoName))
-			g.Id(EventNameConst(e)).Op("=").Lit(e.WireName)
-			g.Comment(fmt.Sprintf("%s is the schema version %s events are written with.", SchemaVersionConst(e), e.GoName))
-			g.Id(SchemaVersionConst(e)).Uint32().Op("=").Lit(int(e.Version))
+			g.Comment(fmt.Sprintf("%s is the wire name of %s events.", model.EventNameConst(e), e.GoName))
+			g.Id(model.EventNameConst(e)).Op("=").Lit(e.WireName)
+			g.Comment(fmt.Sprintf("%s is the schema version %s events are written with.", model.SchemaVersionConst(e), e.GoName))
+			g.Id(model.SchemaVersionConst(e)).Uint32().Op("=").Lit(int(e.Version))
 		}
 	})
 }

@@ -5,17 +5,17 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
 
 // EventCodec emits the functions that encode any event of an aggregate
 // into runtime.EventData (wire name, schema version, bytes) and decode it
 // back from its stored name and schema version, using the struct codecs.
 func EventCodec(f *jen.File, a *model.Aggregate) {
-	ev := EventInterface(a)
-	data := jen.Qual(RuntimePath, "EventData")
-	f.Comment(fmt.Sprintf("%s encodes an event of %s with its wire name and schema version.", EncodeEventFunc(a), a.GoName))
-	f.Func().Id(EncodeEventFunc(a)).Params(jen.Id("e").Id(ev)).Params(data.Clone(), jen.Error()).Block(
+	ev := model.EventInterface(a)
+	data := jen.Qual(model.RuntimePath, "EventData")
+	f.Comment(fmt.Sprintf("%s encodes an event of %s with its wire name and schema version.", model.EncodeEventFunc(a), a.GoName))
+	f.Func().Id(model.EncodeEventFunc(a)).Params(jen.Id("e").Id(ev)).Params(data.Clone(), jen.Error()).Block(
 		jen.Switch(jen.Id("e").Op(":=").Id("e").Assert(jen.Type())).BlockFunc(func(g *jen.Group) {
 			for _, e := range a.Events {
 				g.Case(jen.Id(e.GoName)).Block(
@@ -25,21 +25,21 @@ func EventCodec(f *jen.File, a *model.Aggregate) {
 							jen.Lit("cqrsgen: encoding event "+e.GoName+": %w"), jen.Err())),
 					),
 					jen.Return(data.Clone().Values(jen.Dict{
-						jen.Id("Name"):   jen.Id(EventNameConst(e)),
-						jen.Id("Schema"): jen.Id(SchemaVersionConst(e)),
+						jen.Id("Name"):   jen.Id(model.EventNameConst(e)),
+						jen.Id("Schema"): jen.Id(model.SchemaVersionConst(e)),
 						jen.Id("Data"):   jen.Id("data"),
 					}), jen.Nil()),
 				)
 			}
 		}),
 		jen.Return(data.Clone().Values(), jen.Qual("fmt", "Errorf").Call(
-			jen.Lit(fmt.Sprintf("cqrsgen: %%T is not an event of %s: %%w", a.GoName)), jen.Id("e"), jen.Qual(RuntimePath, "ErrInvalid"))),
+			jen.Lit(fmt.Sprintf("cqrsgen: %%T is not an event of %s: %%w", a.GoName)), jen.Id("e"), jen.Qual(model.RuntimePath, "ErrInvalid"))),
 	)
 
-	f.Comment(fmt.Sprintf("%s decodes a stored event of %s from its wire name and schema", DecodeEventFunc(a), a.GoName))
+	f.Comment(fmt.Sprintf("%s decodes a stored event of %s from its wire name and schema", model.DecodeEventFunc(a), a.GoName))
 	f.Comment("version, upcasting older versions and former names to the current types. An")
 	f.Comment("unknown name or version is a *runtime.UnknownEventError.")
-	f.Func().Id(DecodeEventFunc(a)).Params(jen.Id("name").String(), jen.Id("schema").Uint32(), jen.Id("data").Index().Byte()).
+	f.Func().Id(model.DecodeEventFunc(a)).Params(jen.Id("name").String(), jen.Id("schema").Uint32(), jen.Id("data").Index().Byte()).
 		Params(jen.Id(ev), jen.Error()).Block(
 		jen.Switch(jen.Id("name")).BlockFunc(func(g *jen.Group) {
 			for _, e := range a.Events {
@@ -52,12 +52,12 @@ func EventCodec(f *jen.File, a *model.Aggregate) {
 				}
 				own := upcastsNamed(e, e.WireName)
 				if len(own) == 0 {
-					g.Case(jen.Id(EventNameConst(e))).Block(append([]jen.Code{
-						jen.If(jen.Id("schema").Op("!=").Id(SchemaVersionConst(e))).Block(jen.Break()),
+					g.Case(jen.Id(model.EventNameConst(e))).Block(append([]jen.Code{
+						jen.If(jen.Id("schema").Op("!=").Id(model.SchemaVersionConst(e))).Block(jen.Break()),
 					}, decodeCurrent...)...)
 				} else {
-					g.Case(jen.Id(EventNameConst(e))).Block(jen.Switch(jen.Id("schema")).BlockFunc(func(g *jen.Group) {
-						g.Case(jen.Id(SchemaVersionConst(e))).Block(decodeCurrent...)
+					g.Case(jen.Id(model.EventNameConst(e))).Block(jen.Switch(jen.Id("schema")).BlockFunc(func(g *jen.Group) {
+						g.Case(jen.Id(model.SchemaVersionConst(e))).Block(decodeCurrent...)
 						upcastCases(g, own)
 					}))
 				}
@@ -68,7 +68,7 @@ func EventCodec(f *jen.File, a *model.Aggregate) {
 				}
 			}
 		}),
-		jen.Return(jen.Nil(), jen.Op("&").Qual(RuntimePath, "UnknownEventError").Values(jen.Dict{
+		jen.Return(jen.Nil(), jen.Op("&").Qual(model.RuntimePath, "UnknownEventError").Values(jen.Dict{
 			jen.Id("Name"):   jen.Id("name"),
 			jen.Id("Schema"): jen.Id("schema"),
 		})),

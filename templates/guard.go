@@ -1,6 +1,10 @@
 package templates
 
-import "github.com/dave/jennifer/jen"
+import (
+	"github.com/dave/jennifer/jen"
+
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
+)
 
 // GuardConst is the runtime constant generated code refers to: a runtime
 // whose contract with generated code changed no longer declares it, so
@@ -12,5 +16,5 @@ const GuardConst = "SupportPackageIsVersion1"
 func Guard(f *jen.File) {
 	f.Comment("This is a compile-time assertion that this generated file is compatible")
 	f.Comment("with the runtime package it is compiled against.")
-	f.Const().Id("_").Op("=").Qual(RuntimePath, GuardConst)
+	f.Const().Id("_").Op("=").Qual(model.RuntimePath, GuardConst)
 }

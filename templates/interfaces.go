@@ -6,7 +6,7 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
 
 // Interfaces emits the sealed event interface of an aggregate and, when it
@@ -19,7 +19,7 @@ func Interfaces(f *jen.File, a *model.Aggregate) {
 	for _, e := range a.Events {
 		evNames = append(evNames, e.GoName)
 	}
-	sealed(f, EventInterface(a), EventMarker(a), "an event of the "+a.GoName+" aggregate", evNames)
+	sealed(f, model.EventInterface(a), model.EventMarker(a), "an event of the "+a.GoName+" aggregate", evNames)
 	if len(a.Commands) == 0 {
 		return
 	}
@@ -27,7 +27,7 @@ func Interfaces(f *jen.File, a *model.Aggregate) {
 	for _, c := range a.Commands {
 		cmdNames = append(cmdNames, c.GoName)
 	}
-	sealed(f, CommandInterface(a), CommandMarker(a), "a command to the "+a.GoName+" aggregate", cmdNames)
+	sealed(f, model.CommandInterface(a), model.CommandMarker(a), "a command to the "+a.GoName+" aggregate", cmdNames)
 }
 
 func sealed(f *jen.File, iface, marker, what string, impls []string) {

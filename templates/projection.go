@@ -5,31 +5,8 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
-
-// ProjectionMethod is the method generated on each projection type P:
-// func (p *P) Projection() runtime.Projection.
-const ProjectionMethod = "Projection"
-
-// The methods of a projection type the generated code calls when present.
-const (
-	ResetMethod    = "Reset"
-	PositionMethod = "Position"
-)
-
-// ProjectionNameConst is the constant holding P's checkpoint name:
-// "PProjectionName".
-func ProjectionNameConst(p *model.Projection) string { return p.GoName + "ProjectionName" }
-
-// projectionNames lists the identifiers Projection declares.
-func projectionNames(pkg *model.Package) []Name {
-	var out []Name
-	for _, p := range pkg.Projections {
-		out = append(out, Name{Name: ProjectionNameConst(p), For: p.Pos}, Name{Recv: p.GoName, Name: ProjectionMethod, For: p.Pos})
-	}
-	return out
-}
 
 // Projection emits a projection's checkpoint-name constant and its
 // Projection method, which describes it to the runtime: the wire names it
@@ -43,12 +20,12 @@ func Projection(f *jen.File, pkg *model.Package, p *model.Projection) {
 			f.ImportName(h.Event.PkgPath, h.Event.PkgName)
 		}
 	}
-	f.Comment(fmt.Sprintf("%s is the checkpoint name of the %s projection.", ProjectionNameConst(p), p.GoName))
-	f.Const().Id(ProjectionNameConst(p)).Op("=").Lit(p.Name)
+	f.Comment(fmt.Sprintf("%s is the checkpoint name of the %s projection.", model.ProjectionNameConst(p), p.GoName))
+	f.Const().Id(model.ProjectionNameConst(p)).Op("=").Lit(p.Name)
 
 	var wire []jen.Code
 	for _, h := range p.Handlers {
-		wire = append(wire, jen.Qual(h.Event.PkgPath, WireNamesFuncOf(h.Event.GoName)).Call())
+		wire = append(wire, jen.Qual(h.Event.PkgPath, model.WireNamesFuncOf(h.Event.GoName)).Call())
 	}
 	events := wire[0]
 	if len(wire) > 1 {
@@ -76,22 +53,22 @@ func Projection(f *jen.File, pkg *model.Package, p *model.Projection) {
 	}
 	multi := jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}
 	rec := func(field string) *jen.Statement { return jen.Id("rec").Dot(field) }
-	handle := jen.Func().Params(jen.Id("ctx").Qual("context", "Context"), jen.Id("rec").Qual(RuntimePath, "Record")).Error().BlockFunc(func(b *jen.Group) {
+	handle := jen.Func().Params(jen.Id("ctx").Qual("context", "Context"), jen.Id("rec").Qual(model.RuntimePath, "Record")).Error().BlockFunc(func(b *jen.Group) {
 		for _, g := range groups {
-			b.If(rec("Stream").Dot("Type").Op("==").Qual(g.pkg, StreamTypeConstOf(g.agg))).BlockFunc(func(b *jen.Group) {
+			b.If(rec("Stream").Dot("Type").Op("==").Qual(g.pkg, model.StreamTypeConstOf(g.agg))).BlockFunc(func(b *jen.Group) {
 				for _, h := range g.hs {
 					b.If(
-						jen.List(jen.Id("e"), jen.Id("ok"), jen.Err()).Op(":=").Qual(h.Event.PkgPath, DecodeFuncOf(h.Event.GoName)).Call(rec("Name"), rec("Schema"), rec("Data")),
+						jen.List(jen.Id("e"), jen.Id("ok"), jen.Err()).Op(":=").Qual(h.Event.PkgPath, model.DecodeFuncOf(h.Event.GoName)).Call(rec("Name"), rec("Schema"), rec("Data")),
 						jen.Id("ok"),
 					).Block(
-						jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Op("&").Qual(RuntimePath, "DecodeError").Custom(multi,
+						jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Op("&").Qual(model.RuntimePath, "DecodeError").Custom(multi,
 							jen.Id("Stream").Op(":").Add(rec("Stream")),
 							jen.Id("Version").Op(":").Add(rec("Version")),
 							jen.Id("Position").Op(":").Add(rec("Position")),
 							jen.Id("What").Op(":").Add(rec("Name")),
 							jen.Id("Err").Op(":").Err(),
 						))),
-						jen.Return(jen.Id("p").Dot(h.Method).Call(jen.Id("ctx"), jen.Qual(RuntimePath, "EnvelopeOf").Call(jen.Id("rec"), jen.Id("e")))),
+						jen.Return(jen.Id("p").Dot(h.Method).Call(jen.Id("ctx"), jen.Qual(model.RuntimePath, "EnvelopeOf").Call(jen.Id("rec"), jen.Id("e")))),
 					)
 				}
 			})
@@ -99,23 +76,23 @@ func Projection(f *jen.File, pkg *model.Package, p *model.Projection) {
 		b.Return(jen.Nil())
 	})
 	fields := []jen.Code{
-		jen.Id("Name").Op(":").Id(ProjectionNameConst(p)),
+		jen.Id("Name").Op(":").Id(model.ProjectionNameConst(p)),
 		jen.Id("Events").Op(":").Add(events),
 		jen.Id("Handle").Op(":").Add(handle),
 	}
 	if p.Reset {
-		fields = append(fields, jen.Id("Reset").Op(":").Id("p").Dot(ResetMethod))
+		fields = append(fields, jen.Id("Reset").Op(":").Id("p").Dot(model.ResetMethod))
 	}
 	if p.Position {
-		fields = append(fields, jen.Id("Position").Op(":").Id("p").Dot(PositionMethod))
+		fields = append(fields, jen.Id("Position").Op(":").Id("p").Dot(model.PositionMethod))
 	}
 
 	var methods []string
 	for _, h := range p.Handlers {
 		methods = append(methods, h.Method)
 	}
-	f.Comment(fmt.Sprintf("%s describes the %s projection to the runtime (runtime.RunProjection,", ProjectionMethod, p.GoName))
-	f.Comment(fmt.Sprintf("runtime.ProjectionGroup): checkpoint name %s, the wire names of the", ProjectionNameConst(p)))
+	f.Comment(fmt.Sprintf("%s describes the %s projection to the runtime (runtime.RunProjection,", model.ProjectionMethod, p.GoName))
+	f.Comment(fmt.Sprintf("runtime.ProjectionGroup): checkpoint name %s, the wire names of the", model.ProjectionNameConst(p)))
 	f.Comment(fmt.Sprintf("events it consumes, and a Handle that decodes only those and calls %s.", list(methods)))
 	switch {
 	case p.Reset && p.Position:
@@ -127,7 +104,7 @@ func Projection(f *jen.File, pkg *model.Package, p *model.Projection) {
 	default:
 		f.Comment("Delivery is at-least-once (handlers must be idempotent); without Reset, rebuilds are refused.")
 	}
-	f.Func().Params(jen.Id("p").Op("*").Id(p.GoName)).Id(ProjectionMethod).Params().Qual(RuntimePath, "Projection").Block(
-		jen.Return(jen.Qual(RuntimePath, "Projection").Custom(multi, fields...)),
+	f.Func().Params(jen.Id("p").Op("*").Id(p.GoName)).Id(model.ProjectionMethod).Params().Qual(model.RuntimePath, "Projection").Block(
+		jen.Return(jen.Qual(model.RuntimePath, "Projection").Custom(multi, fields...)),
 	)
 }

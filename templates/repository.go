@@ -5,7 +5,7 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
 
 // Repository emits the typed repository of an aggregate: a struct wrapping
@@ -13,41 +13,41 @@ import (
 // description) and explicit, documented Load, Append, Execute (when the
 // aggregate has commands) and Events methods.
 func Repository(f *jen.File, a *model.Aggregate) {
-	ev := EventInterface(a)
-	var cmd jen.Code = jen.Qual(RuntimePath, "NoCommand")
+	ev := model.EventInterface(a)
+	var cmd jen.Code = jen.Qual(model.RuntimePath, "NoCommand")
 	if len(a.Commands) > 0 {
-		cmd = jen.Id(CommandInterface(a))
+		cmd = jen.Id(model.CommandInterface(a))
 	}
 	typeArgs := func() *jen.Statement { return jen.Types(jen.Id(a.GoName), jen.Id(ev), cmd) }
-	repo, recv := RepositoryType(a), jen.Id("r").Op("*").Id(RepositoryType(a))
+	repo, recv := model.RepositoryType(a), jen.Id("r").Op("*").Id(model.RepositoryType(a))
 	ctx := jen.Id("ctx").Qual("context", "Context")
 
-	f.Comment(fmt.Sprintf("%s stores %s aggregates as event streams of type %s", repo, a.GoName, StreamTypeConst(a)))
+	f.Comment(fmt.Sprintf("%s stores %s aggregates as event streams of type %s", repo, a.GoName, model.StreamTypeConst(a)))
 	f.Comment("in a runtime.Store. It is safe for concurrent use.")
-	f.Type().Id(repo).Struct(jen.Id("r").Op("*").Qual(RuntimePath, "Repository").Add(typeArgs()))
+	f.Type().Id(repo).Struct(jen.Id("r").Op("*").Qual(model.RuntimePath, "Repository").Add(typeArgs()))
 
-	f.Comment(fmt.Sprintf("%s returns a repository of %s aggregates stored in s.", NewRepositoryFunc(a), a.GoName))
+	f.Comment(fmt.Sprintf("%s returns a repository of %s aggregates stored in s.", model.NewRepositoryFunc(a), a.GoName))
 	if a.SnapshotEvery > 0 {
 		f.Comment(fmt.Sprintf("It saves a snapshot every %d events unless runtime.WithSnapshotEvery says otherwise.", a.SnapshotEvery))
 	}
 	fields := jen.Dict{
-		jen.Id("Type"):          jen.Id(StreamTypeConst(a)),
-		jen.Id("StateSchema"):   jen.Id(StateSchemaConst(a)),
+		jen.Id("Type"):          jen.Id(model.StreamTypeConst(a)),
+		jen.Id("StateSchema"):   jen.Id(model.StateSchemaConst(a)),
 		jen.Id("SnapshotEvery"): jen.Lit(int(a.SnapshotEvery)),
-		jen.Id("Apply"):         jen.Parens(jen.Op("*").Id(a.GoName)).Dot(ApplyMethod),
-		jen.Id("EncodeEvent"):   jen.Id(EncodeEventFunc(a)),
-		jen.Id("DecodeEvent"):   jen.Id(DecodeEventFunc(a)),
+		jen.Id("Apply"):         jen.Parens(jen.Op("*").Id(a.GoName)).Dot(model.ApplyMethod),
+		jen.Id("EncodeEvent"):   jen.Id(model.EncodeEventFunc(a)),
+		jen.Id("DecodeEvent"):   jen.Id(model.DecodeEventFunc(a)),
 		jen.Id("EncodeState"):   jen.Id(MarshalFunc(a.State)),
 		jen.Id("DecodeState"):   jen.Id(UnmarshalFunc(a.State)),
 	}
 	if len(a.Commands) > 0 {
-		fields[jen.Id("Decide")] = jen.Parens(jen.Op("*").Id(a.GoName)).Dot(DecideMethod)
+		fields[jen.Id("Decide")] = jen.Parens(jen.Op("*").Id(a.GoName)).Dot(model.DecideMethod)
 	}
-	f.Func().Id(NewRepositoryFunc(a)).Params(jen.Id("s").Qual(RuntimePath, "Store"), jen.Id("opts").Op("...").Qual(RuntimePath, "Option")).
+	f.Func().Id(model.NewRepositoryFunc(a)).Params(jen.Id("s").Qual(model.RuntimePath, "Store"), jen.Id("opts").Op("...").Qual(model.RuntimePath, "Option")).
 		Op("*").Id(repo).Block(
-		jen.Id("agg").Op(":=").Op("&").Qual(RuntimePath, "Aggregate").Add(typeArgs()).Values(fields),
+		jen.Id("agg").Op(":=").Op("&").Qual(model.RuntimePath, "Aggregate").Add(typeArgs()).Values(fields),
 		jen.Return(jen.Op("&").Id(repo).Values(jen.Dict{
-			jen.Id("r"): jen.Qual(RuntimePath, "NewRepository").Call(jen.Id("s"), jen.Id("agg"), jen.Id("opts").Op("...")),
+			jen.Id("r"): jen.Qual(model.RuntimePath, "NewRepository").Call(jen.Id("s"), jen.Id("agg"), jen.Id("opts").Op("...")),
 		})),
 	)
 
@@ -74,7 +74,7 @@ func Repository(f *jen.File, a *model.Aggregate) {
 		f.Comment("returns the new version. An error from the Handle method is returned as is")
 		f.Comment("and nothing is appended. With runtime.IdempotencyKey a repeated key returns")
 		f.Comment("the first result without deciding again.")
-		f.Func().Params(recv.Clone()).Id("Execute").Params(ctx.Clone(), jen.Id("id").String(), jen.Id("c").Id(CommandInterface(a)), jen.Id("opts").Op("...").Qual(RuntimePath, "ExecOption")).
+		f.Func().Params(recv.Clone()).Id("Execute").Params(ctx.Clone(), jen.Id("id").String(), jen.Id("c").Id(model.CommandInterface(a)), jen.Id("opts").Op("...").Qual(model.RuntimePath, "ExecOption")).
 			Params(jen.Uint64(), jen.Error()).Block(
 			jen.Return(jen.Id("r").Dot("r").Dot("Execute").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("c"), jen.Id("opts").Op("..."))),
 		)
@@ -84,7 +84,7 @@ func Repository(f *jen.File, a *model.Aggregate) {
 	f.Comment("greater than after, in order, each in an envelope with its version, position,")
 	f.Comment("time and metadata.")
 	f.Func().Params(recv.Clone()).Id("Events").Params(ctx.Clone(), jen.Id("id").String(), jen.Id("after").Uint64()).
-		Qual("iter", "Seq2").Types(jen.Qual(RuntimePath, "Envelope").Types(jen.Id(ev)), jen.Error()).Block(
+		Qual("iter", "Seq2").Types(jen.Qual(model.RuntimePath, "Envelope").Types(jen.Id(ev)), jen.Error()).Block(
 		jen.Return(jen.Id("r").Dot("r").Dot("Events").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("after"))),
 	)
 }

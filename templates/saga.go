@@ -8,30 +8,8 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
-
-// The methods of a saga type S the generated code calls: On<Event>
-// reactions, their Correlate<Event> rules, and OnDeadline when present.
-const (
-	CorrelatePrefix = "Correlate"
-	DeadlineMethod  = "OnDeadline"
-)
-
-// SagaNameConst is the constant holding S's stable name: "SSagaName".
-func SagaNameConst(s *model.Saga) string { return s.GoName + "SagaName" }
-
-// NewSagaFunc is the function describing S to the runtime: "NewSSaga".
-func NewSagaFunc(s *model.Saga) string { return "New" + s.GoName + "Saga" }
-
-// sagaNames lists the identifiers Saga declares.
-func sagaNames(pkg *model.Package) []Name {
-	var out []Name
-	for _, s := range pkg.Sagas {
-		out = append(out, Name{Name: SagaNameConst(s), For: s.Pos}, Name{Name: NewSagaFunc(s), For: s.Pos})
-	}
-	return out
-}
 
 // repoParam names the constructor parameter of a target's repository:
 // "accountRepository", prefixed by the package name when two targets share
@@ -66,17 +44,17 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 			f.ImportName(t.PkgPath, t.PkgName)
 		}
 	}
-	f.Comment(fmt.Sprintf("%s is the stable name of the %s saga: it names the saga's instance", SagaNameConst(s), s.GoName))
+	f.Comment(fmt.Sprintf("%s is the stable name of the %s saga: it names the saga's instance", model.SagaNameConst(s), s.GoName))
 	f.Comment("streams, its checkpoint and the idempotency keys of its steps.")
-	f.Const().Id(SagaNameConst(s)).Op("=").Lit(s.Name)
+	f.Const().Id(model.SagaNameConst(s)).Op("=").Lit(s.Name)
 
 	ctx := func() *jen.Statement { return jen.Id("ctx").Qual("context", "Context") }
-	actions := func() *jen.Statement { return jen.Id("do").Op("*").Qual(RuntimePath, "SagaActions") }
-	reactType := jen.Func().Params(jen.Qual("context", "Context"), jen.Op("*").Id(s.GoName), jen.Op("*").Qual(RuntimePath, "SagaActions")).Error()
+	actions := func() *jen.Statement { return jen.Id("do").Op("*").Qual(model.RuntimePath, "SagaActions") }
+	reactType := jen.Func().Params(jen.Qual("context", "Context"), jen.Op("*").Id(s.GoName), jen.Op("*").Qual(model.RuntimePath, "SagaActions")).Error()
 
 	var wire []jen.Code
 	for _, r := range s.Reactions {
-		wire = append(wire, jen.Qual(r.Event.PkgPath, WireNamesFuncOf(r.Event.GoName)).Call())
+		wire = append(wire, jen.Qual(r.Event.PkgPath, model.WireNamesFuncOf(r.Event.GoName)).Call())
 	}
 	var events jen.Code = jen.Nil()
 	switch {
@@ -106,23 +84,23 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	}
 	multi := jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}
 	rec := func(field string) *jen.Statement { return jen.Id("rec").Dot(field) }
-	correlate := jen.Func().Params(jen.Id("rec").Qual(RuntimePath, "Record")).
+	correlate := jen.Func().Params(jen.Id("rec").Qual(model.RuntimePath, "Record")).
 		Params(jen.String(), reactType.Clone(), jen.Bool(), jen.Error()).BlockFunc(func(b *jen.Group) {
 		for _, g := range groups {
-			b.If(rec("Stream").Dot("Type").Op("==").Qual(g.pkg, StreamTypeConstOf(g.agg))).BlockFunc(func(b *jen.Group) {
+			b.If(rec("Stream").Dot("Type").Op("==").Qual(g.pkg, model.StreamTypeConstOf(g.agg))).BlockFunc(func(b *jen.Group) {
 				for _, r := range g.rs {
 					b.If(
-						jen.List(jen.Id("e"), jen.Id("ok"), jen.Err()).Op(":=").Qual(r.Event.PkgPath, DecodeFuncOf(r.Event.GoName)).Call(rec("Name"), rec("Schema"), rec("Data")),
+						jen.List(jen.Id("e"), jen.Id("ok"), jen.Err()).Op(":=").Qual(r.Event.PkgPath, model.DecodeFuncOf(r.Event.GoName)).Call(rec("Name"), rec("Schema"), rec("Data")),
 						jen.Id("ok"),
 					).Block(
-						jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Nil(), jen.False(), jen.Op("&").Qual(RuntimePath, "DecodeError").Custom(multi,
+						jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Nil(), jen.False(), jen.Op("&").Qual(model.RuntimePath, "DecodeError").Custom(multi,
 							jen.Id("Stream").Op(":").Add(rec("Stream")),
 							jen.Id("Version").Op(":").Add(rec("Version")),
 							jen.Id("Position").Op(":").Add(rec("Position")),
 							jen.Id("What").Op(":").Add(rec("Name")),
 							jen.Id("Err").Op(":").Err(),
 						))),
-						jen.Id("env").Op(":=").Qual(RuntimePath, "EnvelopeOf").Call(jen.Id("rec"), jen.Id("e")),
+						jen.Id("env").Op(":=").Qual(model.RuntimePath, "EnvelopeOf").Call(jen.Id("rec"), jen.Id("e")),
 						jen.Var().Id("zero").Id(s.GoName),
 						jen.List(jen.Id("instance"), jen.Id("found")).Op(":=").Id("zero").Dot(r.Correlate).Call(jen.Id("env")),
 						jen.Return(
@@ -141,7 +119,7 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	})
 
 	var params []jen.Code
-	execute := jen.Func().Params(ctx(), jen.Id("id").String(), jen.Id("c").Any(), jen.Id("opts").Op("...").Qual(RuntimePath, "ExecOption")).
+	execute := jen.Func().Params(ctx(), jen.Id("id").String(), jen.Id("c").Any(), jen.Id("opts").Op("...").Qual(model.RuntimePath, "ExecOption")).
 		Params(jen.Uint64(), jen.Error()).BlockFunc(func(b *jen.Group) {
 		if len(s.Targets) > 0 {
 			b.Switch(jen.Id("c").Op(":=").Id("c").Assert(jen.Type())).BlockFunc(func(b *jen.Group) {
@@ -154,7 +132,7 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 		}
 		b.Return(jen.Lit(0), jen.Qual("fmt", "Errorf").Call(
 			jen.Lit(fmt.Sprintf("%%w: saga %s has no repository for command %%T (to %%q)", s.GoName)),
-			jen.Qual(RuntimePath, "ErrInvalid"), jen.Id("c"), jen.Id("id")))
+			jen.Qual(model.RuntimePath, "ErrInvalid"), jen.Id("c"), jen.Id("id")))
 	})
 	var repos []string
 	for _, t := range s.Targets {
@@ -163,14 +141,14 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	}
 
 	fields := []jen.Code{
-		jen.Id("Name").Op(":").Id(SagaNameConst(s)),
+		jen.Id("Name").Op(":").Id(model.SagaNameConst(s)),
 		jen.Id("Events").Op(":").Add(events),
 		jen.Id("Correlate").Op(":").Add(correlate),
 	}
 	if s.Deadline {
 		fields = append(fields, jen.Id("Deadline").Op(":").Func().
-			Params(ctx(), jen.Id("s").Op("*").Id(s.GoName), jen.Id("d").Qual(RuntimePath, "SagaDeadline"), actions()).Error().Block(
-			jen.Return(jen.Id("s").Dot(DeadlineMethod).Call(jen.Id("ctx"), jen.Id("d"), jen.Id("do"))),
+			Params(ctx(), jen.Id("s").Op("*").Id(s.GoName), jen.Id("d").Qual(model.RuntimePath, "SagaDeadline"), actions()).Error().Block(
+			jen.Return(jen.Id("s").Dot(model.DeadlineMethod).Call(jen.Id("ctx"), jen.Id("d"), jen.Id("do"))),
 		))
 	}
 	fields = append(fields,
@@ -183,11 +161,11 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	for _, r := range s.Reactions {
 		methods = append(methods, r.Method)
 	}
-	f.Comment(fmt.Sprintf("%s describes the %s saga to the runtime (runtime.RunSaga,", NewSagaFunc(s), s.GoName))
+	f.Comment(fmt.Sprintf("%s describes the %s saga to the runtime (runtime.RunSaga,", model.NewSagaFunc(s), s.GoName))
 	f.Comment(fmt.Sprintf("runtime.LoadSaga): it reacts with %s to the events they take,", list(methods)))
 	f.Comment("each mapped to an instance by its Correlate<Event> rule (called on a zero value).")
 	if s.Deadline {
-		f.Comment(fmt.Sprintf("Deadlines go to %s.", DeadlineMethod))
+		f.Comment(fmt.Sprintf("Deadlines go to %s.", model.DeadlineMethod))
 	} else {
 		f.Comment("A deadline that falls due fails the saga (it has no OnDeadline method).")
 	}
@@ -196,7 +174,7 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	} else {
 		f.Comment("The package sends no commands.")
 	}
-	f.Func().Id(NewSagaFunc(s)).Params(params...).Op("*").Qual(RuntimePath, "Saga").Types(jen.Id(s.GoName)).Block(
-		jen.Return(jen.Op("&").Qual(RuntimePath, "Saga").Types(jen.Id(s.GoName)).Custom(multi, fields...)),
+	f.Func().Id(model.NewSagaFunc(s)).Params(params...).Op("*").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Block(
+		jen.Return(jen.Op("&").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Custom(multi, fields...)),
 	)
 }

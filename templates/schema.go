@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
 
 // StateSchema returns a stable hash of a state struct's shape: its wire

@@ -3,7 +3,7 @@ package templates
 import (
 	"testing"
 
-	"github.com/cqrsgen/cqrsgen/internal/model"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
 
 func TestStateSchema(t *testing.T) {

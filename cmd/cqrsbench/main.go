@@ -16,7 +16,7 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/cqrsgen/cqrsgen/internal/bench"
+	"github.com/cqrsgen/cqrsgen/internal/ops/bench"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cqrsgen/cqrsgen/internal/bench"
+	"github.com/cqrsgen/cqrsgen/internal/ops/bench"
 )
 
 // TestQuickMemoryRun runs the whole program in -quick mode against the

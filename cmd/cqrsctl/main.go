@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/cqrsgen/cqrsgen/internal/ctl"
+	"github.com/cqrsgen/cqrsgen/internal/ops/ctl"
 )
 
 func main() {

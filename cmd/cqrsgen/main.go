@@ -37,8 +37,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cqrsgen/cqrsgen/internal/generate"
-	"github.com/cqrsgen/cqrsgen/internal/write"
+	"github.com/cqrsgen/cqrsgen/internal/codegen"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/write"
 )
 
 func main() {
@@ -71,7 +71,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	check := fs.Bool("check", false, "write nothing; exit 1 if any generated file is stale")
 	accept := fs.Bool("accept-breaking", false, "accept breaking schema changes and rewrite cqrs.lock")
-	output := fs.String("output", generate.DefaultOutput, "base name of the generated file in each package")
+	output := fs.String("output", codegen.DefaultOutput, "base name of the generated file in each package")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -88,8 +88,8 @@ func run(args []string, stderr io.Writer) error {
 	if len(patterns) == 0 {
 		patterns = []string{"."}
 	}
-	outs, err := generate.Generate(generate.Config{Dir: cwd, Patterns: patterns, Output: *output, AcceptBreaking: *accept})
-	var problems generate.Problems
+	outs, err := codegen.Generate(codegen.Config{Dir: cwd, Patterns: patterns, Output: *output, AcceptBreaking: *accept})
+	var problems codegen.Problems
 	if errors.As(err, &problems) {
 		for _, p := range problems {
 			if p.Pos.File == "" { // a go list error about no file

@@ -37,7 +37,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/postgres/pgtest"
-	"github.com/cqrsgen/cqrsgen/internal/torture"
+	"github.com/cqrsgen/cqrsgen/internal/ops/torture"
 )
 
 func main() {

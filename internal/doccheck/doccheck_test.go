@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cqrsgen/cqrsgen/internal/testmod"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/testmod"
 )
 
 func TestBlocks(t *testing.T) {

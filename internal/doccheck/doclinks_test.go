@@ -12,7 +12,7 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/cqrsgen/cqrsgen/internal/testmod"
+	"github.com/cqrsgen/cqrsgen/internal/codegen/testmod"
 )
 
 // TestDocLinks checks that every Markdown link of README.md and docs/*.md

@@ -1,0 +1,362 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// loadSizes are the aggregate sizes of the load workload.
+var loadSizes = []int{10, 100, 1000}
+
+// stateSnapshot is the store-level snapshot body: an account-like state.
+type stateSnapshot struct {
+	Owner    string
+	Balance  int64
+	Open     bool
+	Closed   bool
+	Deposits int
+}
+
+func snapshotBody() []byte {
+	b, err := msgpack.Marshal(stateSnapshot{Owner: "bench owner", Balance: 12_345_000, Open: true, Deposits: 1000})
+	if err != nil {
+		panic(fmt.Sprintf("bench: encoding the sample state: %v", err)) // a fixed struct: cannot fail
+	}
+	return b
+}
+
+func loadCaseName(size int, snap bool) string {
+	if snap {
+		return fmt.Sprintf("load/events=%d/snapshot", size)
+	}
+	return fmt.Sprintf("load/events=%d/no-snapshot", size)
+}
+
+func aggID(size int, snap bool, i int) string {
+	if snap {
+		return fmt.Sprintf("snap-%d-%d", size, i)
+	}
+	return fmt.Sprintf("agg-%d-%d", size, i)
+}
+
+// loadCases populates each store once with aggregates of every size, with
+// and without snapshots, then measures loading them.
+func (r *runner) loadCases(ctx context.Context) error {
+	var cases []int // indexes into loadSizes×{false,true}
+	for i := range 2 * len(loadSizes) {
+		if r.selected(loadCaseName(loadSizes[i/2], i%2 == 1)) {
+			cases = append(cases, i)
+		}
+	}
+	if len(cases) == 0 {
+		return nil
+	}
+	var raw *rawLoad
+	if r.has("pebble") {
+		var err error
+		if raw, err = r.populateRawPebble(ctx); err != nil {
+			return err
+		}
+		defer raw.close()
+	}
+	for _, store := range r.cfg.Stores {
+		if err := r.loadStore(ctx, store, cases, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forEachAggregate runs f for every (size, snapshot, index) aggregate of
+// the load workload from 16 goroutines.
+func (r *runner) forEachAggregate(ctx context.Context, f func(ctx context.Context, size int, snap bool, i int) error) error {
+	type job struct {
+		size int
+		snap bool
+		i    int
+	}
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := f(ctx, j.size, j.snap, j.i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		}()
+	}
+feed:
+	for si, size := range loadSizes {
+		for _, snap := range []bool{false, true} {
+			for i := range r.lim.loadAggs[si] {
+				select {
+				case jobs <- job{size, snap, i}:
+				case <-ctx.Done():
+					break feed
+				}
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return firstErr
+}
+
+func (r *runner) aggregatesOf(size int) int {
+	for i, s := range loadSizes {
+		if s == size {
+			return r.lim.loadAggs[i]
+		}
+	}
+	return 0
+}
+
+func (r *runner) loadStore(ctx context.Context, store string, cases []int, raw *rawLoad) error {
+	s, closeStore, err := r.openStore(ctx, store)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	err = r.forEachAggregate(ctx, func(ctx context.Context, size int, snap bool, i int) error {
+		every := uint64(0)
+		if snap {
+			every = uint64(size)
+		}
+		repo := account.NewAccountRepository(s, runtime.WithSnapshotEvery(every), runtime.WithErrorHandler(func(err error) {
+			fmt.Fprintf(r.cfg.Log, "cqrsbench: populating: %v\n", err)
+		}))
+		id := aggID(size, snap, i)
+		var v uint64
+		for v < uint64(size) {
+			n := min(100, size-int(v))
+			events := make([]account.AccountEvent, n)
+			for j := range events {
+				events[j] = sampleDeposit
+			}
+			if v == 0 {
+				events[0] = account.Opened{Owner: "bench owner " + id, At: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+			}
+			var err error
+			if v, err = repo.Append(ctx, id, v, events...); err != nil {
+				return fmt.Errorf("bench: populating %s: %w", id, err)
+			}
+		}
+		if snap {
+			if _, err := s.LoadSnapshot(ctx, runtime.StreamID{Type: account.AccountStreamType, ID: id}); err != nil {
+				return fmt.Errorf("bench: no snapshot of %s after populating: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range cases {
+		size, snap := loadSizes[c/2], c%2 == 1
+		name := loadCaseName(size, snap)
+		aggs := r.aggregatesOf(size)
+		var limit Row
+		if store == "pebble" && raw != nil {
+			if limit, err = r.rawPebbleLoad(ctx, raw, name, size, snap, aggs); err != nil {
+				return err
+			}
+		}
+		var next atomic.Int64
+		res, err := drive(ctx, r.cfg.Progress, name+" "+store, 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
+			stream := runtime.StreamID{Type: streamType, ID: aggID(size, snap, int(next.Add(1))%aggs)}
+			var after uint64
+			if snap {
+				sn, err := s.LoadSnapshot(ctx, stream)
+				if err != nil {
+					return err
+				}
+				after = sn.Version
+			}
+			var got int
+			for rec, err := range s.ReadStream(ctx, stream, after) {
+				if err != nil {
+					return err
+				}
+				got += len(rec.Data)
+			}
+			if got == 0 && !snap {
+				return fmt.Errorf("bench: %s: read no events", stream)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		row := Row{Case: name, Group: "load", Subject: store + " store (ReadStream, no decoding)", Kind: KindCqrsgen, Batch: size}
+		res.fill(&row, size)
+		if snap {
+			row.Events = 0
+			row.EventsPerSec = 0
+		}
+		if limit.Case != "" {
+			ratioP50(&row, limit)
+			r.add(limit)
+		}
+		r.add(row)
+
+		repo := account.NewAccountRepository(s)
+		next.Store(0)
+		res, err = drive(ctx, r.cfg.Progress, name+" "+store+" repository", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
+			id := aggID(size, snap, int(next.Add(1))%aggs)
+			state, v, err := repo.Load(ctx, id)
+			if err != nil {
+				return err
+			}
+			if v != uint64(size) || state.Deposits != size-1 {
+				return fmt.Errorf("bench: loaded %s at version %d with %d deposits, want %d and %d", id, v, state.Deposits, size, size-1)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		repoRow := Row{Case: name, Group: "load", Subject: store + " repository Load (generated decode + apply)", Kind: KindCqrsgen, Batch: size}
+		res.fill(&repoRow, size)
+		if snap {
+			repoRow.Events, repoRow.EventsPerSec = 0, 0
+		}
+		ratioP50(&repoRow, row)
+		r.add(repoRow)
+	}
+	return nil
+}
+
+// rawLoad is a raw Pebble database holding the load workload's keys in
+// the Pebble store's layout.
+type rawLoad struct {
+	db    *pebbledb.DB
+	close func()
+}
+
+func (r *runner) populateRawPebble(ctx context.Context) (*rawLoad, error) {
+	db, closeDB, err := r.openRawPebble()
+	if err != nil {
+		return nil, err
+	}
+	data := samplePayload()
+	body := snapshotBody()
+	var pos atomic.Uint64
+	err = r.forEachAggregate(ctx, func(ctx context.Context, size int, snap bool, i int) error {
+		stream := runtime.StreamID{Type: streamType, ID: aggID(size, snap, i)}
+		sk := streamKeyOf(stream)
+		value := make([]byte, recordSize(stream, uint64(size), 100_000, eventName, data))
+		var kbuf []byte
+		var v uint64
+		for v < uint64(size) {
+			n := min(100, size-int(v))
+			b := db.NewBatch()
+			first := pos.Add(uint64(n)) - uint64(n)
+			for j := range n {
+				v++
+				kbuf = rawKeys(b, sk, v, first+uint64(j)+1, value, kbuf)
+			}
+			if snap && v == uint64(size) {
+				_ = b.Set(append([]byte{'n'}, sk...), body, nil)
+			}
+			if err := b.Commit(pebbledb.Sync); err != nil {
+				return err
+			}
+			_ = b.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		closeDB()
+		return nil, fmt.Errorf("bench: populating raw pebble: %w", err)
+	}
+	return &rawLoad{db: db, close: closeDB}, nil
+}
+
+// rawPebbleLoad reads one aggregate the way the Pebble store must at
+// least: (a Get of the snapshot key, then) a bounded iterator over the
+// stream's index keys and a seek per event into the records.
+func (r *runner) rawPebbleLoad(ctx context.Context, raw *rawLoad, name string, size int, snap bool, aggs int) (Row, error) {
+	var next atomic.Int64
+	var pk [9]byte
+	pk[0] = 'p'
+	res, err := drive(ctx, r.cfg.Progress, name+" raw pebble", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
+		stream := runtime.StreamID{Type: streamType, ID: aggID(size, snap, int(next.Add(1))%aggs)}
+		sk := streamKeyOf(stream)
+		after := uint64(0)
+		if snap {
+			v, closer, err := raw.db.Get(append([]byte{'n'}, sk...))
+			if err != nil {
+				return fmt.Errorf("snapshot of %s: %w", stream, err)
+			}
+			_ = append([]byte(nil), v...)
+			_ = closer.Close()
+			after = uint64(size)
+		}
+		prefix := append([]byte{'s'}, sk...)
+		lower := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
+		upper := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^uint64(0))
+		idx, err := raw.db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return err
+		}
+		var recs *pebbledb.Iterator
+		for ok := idx.First(); ok; ok = idx.Next() {
+			v, err := idx.ValueAndErr()
+			if err != nil {
+				_ = idx.Close()
+				return err
+			}
+			copy(pk[1:], v)
+			if recs == nil {
+				if recs, err = raw.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{'p'}, UpperBound: []byte{'q'}}); err != nil {
+					_ = idx.Close()
+					return err
+				}
+			}
+			if !recs.SeekGE(pk[:]) {
+				_ = idx.Close()
+				_ = recs.Close()
+				return fmt.Errorf("record %x missing", pk)
+			}
+			rv, err := recs.ValueAndErr()
+			if err != nil {
+				_ = idx.Close()
+				_ = recs.Close()
+				return err
+			}
+			_ = append([]byte(nil), rv...)
+		}
+		err = idx.Close()
+		if recs != nil {
+			if cerr := recs.Close(); err == nil {
+				err = cerr
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return Row{}, err
+	}
+	row := Row{Case: name, Group: "load", Subject: "raw pebble (iterate index + seek records)", Kind: KindLimit, Batch: size}
+	res.fill(&row, size)
+	if snap {
+		row.Events, row.EventsPerSec = 0, 0
+	}
+	return row, nil
+}
