@@ -75,6 +75,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Closed", h.testClosed)
 	t.Run("Context", h.testContext)
 	t.Run("Reopen", h.testReopen)
+	t.Run("Tenants", h.testTenants)
 }
 
 type harness struct {

@@ -35,6 +35,7 @@ var KnownImports = map[string]string{
 	"sync":     "sync",
 	"time":     "time",
 	"runtime":  "github.com/cqrsgen/cqrsgen/runtime",
+	"tenant":   "github.com/cqrsgen/cqrsgen/runtime/tenant",
 	"memory":   "github.com/cqrsgen/cqrsgen/backends/memory",
 	"pebble":   "github.com/cqrsgen/cqrsgen/backends/pebble",
 	"postgres": "github.com/cqrsgen/cqrsgen/backends/postgres",
