@@ -100,11 +100,11 @@ type Config struct {
 
 // Publisher publishes a store's events through its Projection.
 type Publisher struct {
-	js     jetstream.JetStream
-	store  runtime.Store
-	cfg    Config
-	types  map[string]bool
-	floor  string
+	js    jetstream.JetStream
+	store runtime.Store
+	cfg   Config
+	types map[string]bool
+	floor string
 
 	mu     sync.Mutex
 	stream string // the broker stream bound to the subjects, found by position
