@@ -481,11 +481,8 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 		return runtime.Stats{}, err
 	}
 	defer s.mu.RUnlock()
-	s.stateMu.Lock()
-	c := s.ctr
-	s.stateMu.Unlock()
 	s.wmu.Lock()
-	head := s.durable
+	c, head := s.ctr, s.durable
 	s.wmu.Unlock()
 	m := s.db.Metrics()
 	s.itersMu.Lock()

@@ -40,17 +40,10 @@ var (
 )
 
 // Store is a durable event store on Pebble. It satisfies runtime.Store; all
-// methods are safe for concurrent use.
-//
-// One writer goroutine serves every mutation (appends, snapshots,
-// checkpoints, idempotency records): it drains the queued requests,
-// checks each one (expected version, idempotency key) against the state
-// left by the requests before it, allocates consecutive global positions,
-// writes all accepted requests into one batch and commits it with one
-// fsync, then answers each caller. A rejected request fails alone. A
-// request that finds nothing queued, nothing syncing and the writer idle
-// takes the writer's role in its own goroutine for that one request, so a
-// lone appender pays no hand-off between goroutines.
+// methods are safe for concurrent use. Reads go to the database directly,
+// bounded by the durable watermark; every mutation (appends, snapshots,
+// checkpoints, idempotency records) goes through the write pipeline (see
+// pipeline), which group-commits them with one fsync per group.
 //
 // If Pebble reports a fatal error (it calls Logger.Fatalf, which by
 // default exits the process), the store logs it at error level, refuses
@@ -70,43 +63,8 @@ type Store struct {
 	itersMu sync.Mutex
 	iters   map[*trackedIter]struct{}
 
-	// wlock is the writer role: held by the writer goroutine while it
-	// applies groups, or by a lone appender serving itself (see alone); it
-	// guards w and wclosed.
-	wlock   sync.Mutex
-	w       *writer
-	wclosed bool           // the writer goroutine has exited
-	lone    sync.WaitGroup // lone groups applied and not yet settled (see alone)
-	// loneApplied, set by tests, runs between applying a lone group and
-	// settling it.
-	loneApplied func()
-
-	qmu     sync.Mutex
-	queue   []*op
-	qclosed bool
-	wake    chan struct{}
-	// inflight counts the groups handed to the syncer and not yet
-	// answered.
-	inflight atomic.Int32
-	enqueued atomic.Int64  // requests ever queued (see writer.gather)
-	commits  atomic.Int64  // batches committed since Open
-	backoffs atomic.Int64  // gathering back-offs since Open (see writer.gather)
-	done     chan struct{} // closed when the writer has exited
-
-	// Watermarks: acked is the last position acknowledged to an appender;
-	// durable the last position known synced. They are equal unless
-	// WithNoSync is in effect.
-	wmu      sync.Mutex
-	acked    uint64
-	durable  uint64
-	advanced chan struct{} // made by a waiter; closed and cleared whenever durable grows
-	closedCh chan struct{}
-
-	// stateMu guards ctr, the counters of acknowledged groups, and ctrSeq,
-	// the pending.seq of the group they come from.
-	stateMu sync.Mutex
-	ctr     counters
-	ctrSeq  uint64
+	// pipeline is the write path: every mutation goes through it.
+	pipeline
 
 	fatal atomic.Pointer[error]
 }
@@ -131,13 +89,15 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: %q (in this or another process): %v", ErrLocked, dir, err)
 	}
 	s := &Store{
-		dir:      dir,
-		lock:     lock,
-		opts:     o,
-		iters:    make(map[*trackedIter]struct{}),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		closedCh: make(chan struct{}),
+		dir:   dir,
+		lock:  lock,
+		opts:  o,
+		iters: make(map[*trackedIter]struct{}),
+		pipeline: pipeline{
+			wake:     make(chan struct{}, 1),
+			done:     make(chan struct{}),
+			closedCh: make(chan struct{}),
+		},
 	}
 	cache := pebbledb.NewCache(o.cacheSize)
 	defer cache.Unref()

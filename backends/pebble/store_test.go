@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,5 +442,41 @@ func TestNoSyncWatermark(t *testing.T) {
 	}
 	if h, _ := s.Head(ctx); h != res.LastPosition {
 		t.Fatalf("Head = %d after Flush, want %d", h, res.LastPosition)
+	}
+}
+
+// TestOneClockPerAppend checks that an append reads the clock once: its
+// events without a time and its idempotency record share one reading.
+func TestOneClockPerAppend(t *testing.T) {
+	var calls atomic.Int64
+	base := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return base.Add(time.Duration(calls.Add(1)) * time.Second) }
+	s, err := Open(t.TempDir(), WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := runtime.StreamID{Type: "acct", ID: "1"}
+	events := []runtime.EventData{{Name: "A"}, {Name: "B"}, {Name: "C", Time: base.Add(-time.Hour)}}
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: events, IdempotencyKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the clock was read %d times for one append, want 1", n)
+	}
+	var times []time.Time
+	for rec, err := range s.ReadStream(t.Context(), st, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, rec.Time)
+	}
+	rec, err := s.LoadIdempotency(t.Context(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := base.Add(time.Second)
+	if len(times) != 3 || !times[0].Equal(want) || !times[1].Equal(want) || !times[2].Equal(base.Add(-time.Hour)) || !rec.Time.Equal(want) {
+		t.Errorf("event times %v, idempotency time %v; want %v for the events without a time and the record, the given time kept", times, rec.Time, want)
 	}
 }

@@ -8,11 +8,80 @@ import (
 	goruntime "runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
+
+// pipeline is the store's write path, embedded in Store. Every mutation
+// (append, snapshot, checkpoint, idempotency record, flush) takes it, in
+// five steps:
+//
+//  1. Queue. The caller encodes its records in its own goroutine
+//     (getAppendOp), so many appenders encode in parallel, and queues the op
+//     (submit). A request that finds nothing queued, nothing syncing and the
+//     writer idle skips the queue and plays the writer for itself (alone):
+//     a lone appender commits as raw Pebble's Commit(Sync) does, without
+//     two hand-offs between goroutines.
+//  2. Group. The writer goroutine (run) drains the queue. While an earlier
+//     group waits for its fsync it first yields once (gather), so that the
+//     appenders just answered can queue their next requests into this group.
+//  3. Write. group checks each op against the state the ops before it left
+//     (expected version, idempotency key), numbers accepted events with
+//     consecutive global positions, writes them, the stream index and the
+//     counters into one batch, and applies it without waiting for the WAL
+//     sync (commit). A refused op fails alone. Because one goroutine holds
+//     the writer role (wlock) from check to apply, positions are gap-free
+//     and in commit order.
+//  4. Sync. The syncer goroutine waits for each applied group's fsync, in
+//     apply order; the next group is applied meanwhile, and Pebble's WAL
+//     writer syncs it with, or right after, the earlier one.
+//  5. Publish. settle advances the watermarks (acked, then durable: readers
+//     never see past durable) and the published counters, then answers the
+//     group's callers, refusals included, so a caller hears of a conflict
+//     only once what it conflicted with is durable.
+//
+// Lock order: wlock, then qmu, then wmu. Measured figures behind the
+// gathering rules are in docs/benchmarks.md.
+type pipeline struct {
+	// wlock is the writer role: held by the writer goroutine while it
+	// applies groups, or by a lone appender serving itself (see alone); it
+	// guards w and wclosed.
+	wlock   sync.Mutex
+	w       *writer
+	wclosed bool           // the writer goroutine has exited
+	lone    sync.WaitGroup // lone groups applied and not yet settled (see alone)
+	// loneApplied, set by tests, runs between applying a lone group and
+	// settling it.
+	loneApplied func()
+
+	qmu     sync.Mutex
+	queue   []*op
+	qclosed bool
+	wake    chan struct{}
+	// inflight counts the groups handed to the syncer and not yet
+	// answered.
+	inflight atomic.Int32
+	enqueued atomic.Int64  // requests ever queued (see writer.gather)
+	commits  atomic.Int64  // batches committed since Open
+	backoffs atomic.Int64  // gathering back-offs since Open (see writer.gather)
+	done     chan struct{} // closed when the writer has exited
+
+	// Published state, guarded by wmu: acked is the last position
+	// acknowledged to an appender, durable the last position known synced
+	// (equal unless WithNoSync is in effect); ctr holds the counters of
+	// acknowledged groups and ctrSeq the pending.seq of the group they come
+	// from.
+	wmu      sync.Mutex
+	acked    uint64
+	durable  uint64
+	advanced chan struct{} // made by a waiter; closed and cleared whenever durable grows
+	closedCh chan struct{}
+	ctr      counters
+	ctrSeq   uint64
+}
 
 type opKind uint8
 
@@ -44,9 +113,21 @@ type op struct {
 	heads []recordHead
 	bytes int
 
+	// now is the append's clock reading, taken by getAppendOp when an
+	// event needs it; zero until then (see clock).
+	now time.Time
+
 	res  runtime.AppendResult
 	err  error
 	done chan struct{} // buffered: the writer or syncer sends exactly once
+}
+
+// clock returns the append's clock reading, reading now the first time.
+func (o *op) clock(now func() time.Time) time.Time {
+	if o.now.IsZero() {
+		o.now = runtime.NormalizeTime(time.Time{}, now)
+	}
+	return o.now
 }
 
 // recordHead locates one encoded record head in op.enc.
@@ -98,6 +179,9 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 	o.ctx, o.req = ctx, req
 	o.sk = appendStreamKey(o.sk[:0], req.Stream)
 	o.enc, o.heads = o.enc[:0], o.heads[:0]
+	// One clock reading per append: it stamps every event without a time
+	// of its own and the idempotency record (see writer.append).
+	o.now = time.Time{}
 	var keys []string
 	var keyBuf [8]string
 	for i := range req.Events {
@@ -107,8 +191,12 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
+		t := e.Time
+		if t.IsZero() {
+			t = o.clock(now)
+		}
 		var crc uint32
-		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, runtime.NormalizeTime(e.Time, now), keys)
+		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, runtime.NormalizeTime(t, now), keys)
 		o.heads = append(o.heads, recordHead{end: len(o.enc), crc: crc})
 	}
 	o.bytes = len(o.enc) + len(req.Events)*(2*recordTailLen+len(o.sk))
@@ -291,27 +379,16 @@ func (s *Store) durableNow() uint64 {
 	return s.durable
 }
 
-// Gathering (see writer.gather): a yield that lasts longer than
-// yieldSlow, brings fewer than one request per yieldPerRequest and leaves
-// the process's CPU time growing means the processors went to the
-// process's other work; yielding then stops for a back-off
-// that starts at yieldBackoffMin and doubles up to yieldBackoffMax while
-// that goes on. The first back-off waits for yieldStrikes such yields in a
-// row. On the 2-vCPU VM of docs/benchmarks.md a yield with nothing
-// else to run rarely took up to 2 ms (the hypervisor), a productive yield
-// at 256 writers ~1 ms for ~40 requests, and a yield behind goroutines
-// that spin 10–90 ms for none.
-//
-// The process's other work is often passing and often its own: a garbage
-// collection, a Pebble memtable flush or compaction keeps a processor busy
-// for milliseconds to a few hundred and makes yields slow meanwhile. A
-// back-off on the first such yield, of 1 s and doubling, outlasted them by
-// seconds: cqrsbench's 64- and 256-writer rows (5 s each, with two or three
-// flushes) backed off 2–3 times and gathered 2.5–6 requests per commit
-// instead of 20–40, 0.86x–0.97x of raw Pebble. With pauses from 50 ms
-// they still backed off 6–15 times; once three strikes in a row were
-// needed, not at all. The cap bounds how long gathering stays off once a
-// lasting load is gone.
+// Gathering (see writer.gather) backs off when yielding stops paying: a
+// yield that lasts longer than yieldSlow, brings fewer than one request per
+// yieldPerRequest and leaves the process's CPU time growing is a strike (the
+// processors went to the process's own other work). After yieldStrikes
+// strikes in a row the writer stops yielding for yieldBackoffMin, doubling
+// with each further strike up to yieldBackoffMax, until a fast yield. One
+// strike is not enough: a garbage collection or a memtable flush makes a
+// single yield slow, and backing off for it costs far more gathering than
+// it saves. The measurements behind these values are in
+// docs/benchmarks.md ("Pebble store").
 const (
 	yieldSlow       = 2 * time.Millisecond
 	yieldPerRequest = 100 * time.Microsecond
@@ -326,16 +403,11 @@ const (
 // ready to run (typically those the syncer has just answered) queue their
 // next requests, and then takes them all as one group. Taken one by one as
 // they arrive, each would pay a commit, a counters key and a hand-off of
-// its own: at 256 concurrent single-event appenders that was 1.1 requests
-// per group and ~50% more CPU per event than gathered (~40 per group,
-// BenchmarkConcurrentAppend1).
+// its own.
 //
 // runtime.Gosched puts the writer behind every runnable goroutine, so in a
-// process whose other goroutines keep the processors busy one yield can
-// last a scheduler time slice (~10 ms) or more; when a yield is slow,
-// brings few requests and the process was busy meanwhile, the writer stops
-// yielding for a while (see yieldSlow), so such a process pays for one slow
-// yield per back-off period instead of one per group.
+// process whose other goroutines keep the processors busy a yield can last
+// a scheduler time slice or more: hence the back-off (see yieldSlow).
 func (w *writer) gather() {
 	s := w.s
 	now := time.Now()
@@ -624,12 +696,10 @@ func (s *Store) settle(p *pending) {
 	}
 	// A lone group may be settled after a later group (see alone): keep
 	// what the later one published.
-	s.stateMu.Lock()
+	s.wmu.Lock()
 	if p.seq > s.ctrSeq {
 		s.ctr, s.ctrSeq = p.ctr, p.seq
 	}
-	s.stateMu.Unlock()
-	s.wmu.Lock()
 	s.acked = max(s.acked, p.pos)
 	if p.sync && s.durable != s.acked {
 		s.durable = s.acked
@@ -772,7 +842,7 @@ func (w *writer) append(o *op) error {
 	if req.IdempotencyKey != "" {
 		w.putIdem(runtime.IdempotencyRecord{
 			Key: req.IdempotencyKey, Stream: req.Stream, Version: cur, Position: w.pos,
-			Time: runtime.NormalizeTime(time.Time{}, w.s.opts.now),
+			Time: o.clock(w.s.opts.now),
 		})
 	}
 	o.res = res
