@@ -1,30 +1,14 @@
 package templates
 
 import (
+	"cmp"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+	"slices"
 
 	"github.com/dave/jennifer/jen"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
-
-// repoParam names the constructor parameter of a target's repository:
-// "accountRepository", prefixed by the package name when two targets share
-// an aggregate name.
-func repoParam(s *model.Saga, t *model.CommandTarget) string {
-	base := t.Aggregate
-	for _, o := range s.Targets {
-		if o != t && o.Aggregate == t.Aggregate {
-			base = t.PkgName + t.Aggregate
-			break
-		}
-	}
-	r, n := utf8.DecodeRuneInString(base)
-	return string(unicode.ToLower(r)) + base[n:] + "Repository"
-}
 
 // Saga emits a saga's name constant and its New<S>Saga function, which
 // describes it to the runtime (runtime.RunSaga, runtime.LoadSaga): the wire
@@ -32,7 +16,10 @@ func repoParam(s *model.Saga, t *model.CommandTarget) string {
 // event's Decode<E>, maps it to an instance with Correlate<E> and returns
 // the On<E> reaction, OnDeadline when the type has it, an Execute that
 // routes each command by its aggregate's <A>Command interface to the
-// repository passed in, and the state codec.
+// repository passed in, and the state codec. The repositories come in a
+// struct with one named field per target (SagaReposType), so that the
+// order in which the saga's source first uses them cannot reorder a
+// signature.
 func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	for _, r := range s.Reactions {
 		if r.Event.PkgPath != pkg.Path {
@@ -118,14 +105,22 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 		b.Return(jen.Lit(""), jen.Nil(), jen.False(), jen.Nil())
 	})
 
-	var params []jen.Code
+	repos := slices.Clone(s.Targets)
+	slices.SortFunc(repos, func(a, b *model.CommandTarget) int {
+		return cmp.Compare(model.SagaRepoField(s, a), model.SagaRepoField(s, b))
+	})
+	reposType := model.SagaReposType(s)
+	repo := func(t *model.CommandTarget) *jen.Statement { return jen.Id("repos").Dot(model.SagaRepoField(s, t)) }
 	execute := jen.Func().Params(ctx(), jen.Id("id").String(), jen.Id("c").Any(), jen.Id("opts").Op("...").Qual(model.RuntimePath, "ExecOption")).
 		Params(jen.Uint64(), jen.Error()).BlockFunc(func(b *jen.Group) {
 		if len(s.Targets) > 0 {
 			b.Switch(jen.Id("c").Op(":=").Id("c").Assert(jen.Type())).BlockFunc(func(b *jen.Group) {
-				for _, t := range s.Targets {
+				for _, t := range repos {
 					b.Case(jen.Qual(t.PkgPath, t.Aggregate+"Command")).Block(
-						jen.Return(jen.Id(repoParam(s, t)).Dot("Execute").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("c"), jen.Id("opts").Op("..."))),
+						jen.If(repo(t).Op("==").Nil()).Block(jen.Return(jen.Lit(0), jen.Qual("fmt", "Errorf").Call(
+							jen.Lit(fmt.Sprintf("%%w: saga %s: %s.%s is nil, so it cannot execute %%T (to %%q)", s.GoName, reposType, model.SagaRepoField(s, t))),
+							jen.Qual(model.RuntimePath, "ErrInvalid"), jen.Id("c"), jen.Id("id")))),
+						jen.Return(repo(t).Dot("Execute").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("c"), jen.Id("opts").Op("..."))),
 					)
 				}
 			})
@@ -134,10 +129,19 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 			jen.Lit(fmt.Sprintf("%%w: saga %s has no repository for command %%T (to %%q)", s.GoName)),
 			jen.Qual(model.RuntimePath, "ErrInvalid"), jen.Id("c"), jen.Id("id")))
 	})
-	var repos []string
-	for _, t := range s.Targets {
-		params = append(params, jen.Id(repoParam(s, t)).Op("*").Qual(t.PkgPath, t.Aggregate+"Repository"))
-		repos = append(repos, repoParam(s, t))
+	var params []jen.Code
+	if len(repos) > 0 {
+		f.Comment(fmt.Sprintf("%s holds the repositories the %s saga sends its commands", reposType, s.GoName))
+		f.Comment("through: one field per aggregate, named after it, sorted by name. Fill it with named")
+		f.Comment("fields; a nil field fails the steps sent to its aggregate with an error matching")
+		f.Comment("runtime.ErrInvalid.")
+		f.Type().Id(reposType).StructFunc(func(g *jen.Group) {
+			for _, t := range repos {
+				g.Comment(fmt.Sprintf("%s executes the saga's %s.%sCommand steps.", model.SagaRepoField(s, t), t.PkgName, t.Aggregate))
+				g.Id(model.SagaRepoField(s, t)).Op("*").Qual(t.PkgPath, t.Aggregate+"Repository")
+			}
+		})
+		params = append(params, jen.Id("repos").Id(reposType))
 	}
 
 	fields := []jen.Code{
@@ -170,7 +174,7 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 		f.Comment("A deadline that falls due fails the saga (it has no OnDeadline method).")
 	}
 	if len(repos) > 0 {
-		f.Comment(fmt.Sprintf("Commands execute through %s, with each step's idempotency key.", strings.Join(repos, ", ")))
+		f.Comment("Commands execute through the repositories of repos, with each step's idempotency key.")
 	} else {
 		f.Comment("The package sends no commands.")
 	}
