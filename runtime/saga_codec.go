@@ -45,7 +45,11 @@ type reactedRec struct {
 	Event     string    // the trigger's wire name, "" for a deadline
 	Now       time.Time // the saga clock when the reaction was decided
 	State     []byte
-	FirstSeq  uint64
+	// StateSchema is the schema version State was encoded with
+	// (Saga.StateVersion); records written before it existed hold
+	// version 1.
+	StateSchema uint32
+	FirstSeq    uint64
 	Steps     []stepRec
 	Set       []SagaDeadline
 	Cancelled []string
@@ -87,8 +91,12 @@ type indexRec struct {
 	Version  uint64
 }
 
+// reactedFields is the length of a reacted record's array; records
+// written before StateSchema was added have reactedFields-1 elements.
+const reactedFields = 12
+
 func encodeReacted(r *reactedRec) []byte {
-	b := wire.AppendArrayHeader(nil, 11)
+	b := wire.AppendArrayHeader(nil, reactedFields)
 	b = wire.AppendArrayHeader(b, 3)
 	b = wire.AppendUint(b, r.Trigger.Position)
 	b = wire.AppendString(b, r.Trigger.Deadline)
@@ -118,7 +126,7 @@ func encodeReacted(r *reactedRec) []byte {
 	}
 	b = wire.AppendBool(b, r.Complete)
 	b = wire.AppendString(b, r.Fail)
-	return b
+	return wire.AppendUint(b, uint64(r.StateSchema))
 }
 
 // reader reads positional fields with a sticky error.
@@ -205,8 +213,11 @@ func (r *reader) done() error {
 
 func decodeReacted(data []byte) (*reactedRec, error) {
 	r := &reader{b: data}
-	rec := &reactedRec{}
-	r.array(11)
+	rec := &reactedRec{StateSchema: 1}
+	fields := r.array(-1)
+	if r.err == nil && fields != reactedFields && fields != reactedFields-1 {
+		r.err = wire.LengthError(reactedFields, fields)
+	}
 	r.array(3)
 	rec.Trigger.Position = r.uint()
 	rec.Trigger.Deadline = r.str()
@@ -231,6 +242,13 @@ func decodeReacted(data []byte) (*reactedRec, error) {
 	}
 	rec.Complete = r.bool()
 	rec.Fail = r.str()
+	if fields == reactedFields {
+		v := r.uint()
+		if r.err == nil && (v == 0 || v > 1<<32-1) {
+			r.err = fmt.Errorf("saga state schema version %d out of range", v)
+		}
+		rec.StateSchema = uint32(v)
+	}
 	return rec, r.done()
 }
 
