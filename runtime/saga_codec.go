@@ -41,20 +41,20 @@ func (t sagaTrigger) String() string {
 // it sent (numbered from FirstSeq), the deadlines it set and cancelled, and
 // whether it completed or failed the saga.
 type reactedRec struct {
-	Trigger   sagaTrigger
-	Event     string    // the trigger's wire name, "" for a deadline
-	Now       time.Time // the saga clock when the reaction was decided
-	State     []byte
+	Trigger sagaTrigger
+	Event   string    // the trigger's wire name, "" for a deadline
+	Now     time.Time // the saga clock when the reaction was decided
+	State   []byte
 	// StateSchema is the schema version State was encoded with
 	// (Saga.StateVersion); records written before it existed hold
 	// version 1.
 	StateSchema uint32
 	FirstSeq    uint64
-	Steps     []stepRec
-	Set       []SagaDeadline
-	Cancelled []string
-	Complete  bool
-	Fail      string
+	Steps       []stepRec
+	Set         []SagaDeadline
+	Cancelled   []string
+	Complete    bool
+	Fail        string
 }
 
 // stepRec describes a step in a reaction record.
