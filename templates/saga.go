@@ -16,7 +16,8 @@ import (
 // event's Decode<E>, maps it to an instance with Correlate<E> and returns
 // the On<E> reaction, OnDeadline when the type has it, an Execute that
 // routes each command by its aggregate's <A>Command interface to the
-// repository passed in, and the state codec. The repositories come in a
+// repository passed in, and the state codec with its schema version and,
+// when the saga has state upcasters, UpcastState. The repositories come in a
 // struct with one named field per target (SagaReposType), so that the
 // order in which the saga's source first uses them cannot reorder a
 // signature.
@@ -159,7 +160,11 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 		jen.Id("Execute").Op(":").Add(execute),
 		jen.Id("EncodeState").Op(":").Id(MarshalFunc(s.State)),
 		jen.Id("DecodeState").Op(":").Id(UnmarshalFunc(s.State)),
+		jen.Id("StateVersion").Op(":").Lit(int(s.Version)),
 	)
+	if len(s.Upcasts) > 0 {
+		fields = append(fields, jen.Id("UpcastState").Op(":").Add(upcastState(s)))
+	}
 
 	var methods []string
 	for _, r := range s.Reactions {
@@ -181,4 +186,30 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	f.Func().Id(model.NewSagaFunc(s)).Params(params...).Op("*").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Block(
 		jen.Return(jen.Op("&").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Custom(multi, fields...)),
 	)
+}
+
+// upcastState emits the saga's UpcastState: each older stored form of the
+// state is decoded with its own codec and lifted by its upcaster chain.
+func upcastState(s *model.Saga) jen.Code {
+	return jen.Func().Params(jen.Id("version").Uint32(), jen.Id("data").Index().Byte(), jen.Id("s").Op("*").Id(s.GoName)).Error().BlockFunc(func(b *jen.Group) {
+		b.Switch(jen.Id("version")).BlockFunc(func(b *jen.Group) {
+			for _, u := range s.Upcasts {
+				var lifted jen.Code = jen.Id("old")
+				for _, fn := range u.Funcs {
+					lifted = jen.Id(fn).Call(lifted)
+				}
+				b.Case(jen.Lit(int(u.Version))).Block(
+					jen.Var().Id("old").Id(u.Struct.GoName),
+					jen.If(jen.Err().Op(":=").Id(UnmarshalFunc(u.Struct)).Call(jen.Id("data"), jen.Op("&").Id("old")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+					jen.Op("*").Id("s").Op("=").Add(lifted),
+					jen.Return(jen.Nil()),
+				)
+			}
+		})
+		b.Return(jen.Op("&").Qual(model.RuntimePath, "StateVersionError").Values(jen.Dict{
+			jen.Id("Saga"):    jen.Id(model.SagaNameConst(s)),
+			jen.Id("Stored"):  jen.Id("version"),
+			jen.Id("Current"): jen.Lit(int(s.Version)),
+		}))
+	})
 }

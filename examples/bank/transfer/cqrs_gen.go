@@ -284,8 +284,9 @@ func NewTransferSaga(repos TransferSagaRepositories) *runtime.Saga[Transfer] {
 			}
 			return 0, fmt.Errorf("%w: saga Transfer has no repository for command %T (to %q)", runtime.ErrInvalid, c, id)
 		},
-		EncodeState: cqrsMarshalTransfer,
-		DecodeState: cqrsUnmarshalTransfer,
+		EncodeState:  cqrsMarshalTransfer,
+		DecodeState:  cqrsUnmarshalTransfer,
+		StateVersion: 1,
 	}
 }
 
