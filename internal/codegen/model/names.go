@@ -143,10 +143,11 @@ func SagaRepoField(s *Saga, t *CommandTarget) string {
 func sagaNames(pkg *Package) []Name {
 	var out []Name
 	for _, s := range pkg.Sagas {
-		out = append(out, Name{Name: SagaNameConst(s), For: s.Pos}, Name{Name: NewSagaFunc(s), For: s.Pos})
-		if len(s.Targets) > 0 {
-			out = append(out, Name{Name: SagaReposType(s), For: s.Pos})
-		}
+		// SagaReposType is reserved even when s sends no commands: before
+		// the first run the package's targets are not known yet, and the
+		// name must not change meaning when the first Send is written.
+		out = append(out, Name{Name: SagaNameConst(s), For: s.Pos}, Name{Name: NewSagaFunc(s), For: s.Pos},
+			Name{Name: SagaReposType(s), For: s.Pos})
 	}
 	return out
 }
