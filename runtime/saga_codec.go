@@ -46,8 +46,7 @@ type reactedRec struct {
 	Now     time.Time // the saga clock when the reaction was decided
 	State   []byte
 	// StateSchema is the schema version State was encoded with
-	// (Saga.StateVersion); records written before it existed hold
-	// version 1.
+	// (Saga.StateVersion); records without it hold version 1.
 	StateSchema uint32
 	FirstSeq    uint64
 	Steps       []stepRec
@@ -91,12 +90,18 @@ type indexRec struct {
 	Version  uint64
 }
 
-// reactedFields is the length of a reacted record's array; records
-// written before StateSchema was added have reactedFields-1 elements.
+// reactedFields is the length of a reacted record's array. A record whose
+// state is at schema version 1 leaves out the trailing StateSchema
+// (reactedFields-1 elements), so that it is byte for byte what runtimes
+// before schema versions wrote and read.
 const reactedFields = 12
 
 func encodeReacted(r *reactedRec) []byte {
-	b := wire.AppendArrayHeader(nil, reactedFields)
+	fields := reactedFields
+	if r.StateSchema <= 1 {
+		fields--
+	}
+	b := wire.AppendArrayHeader(nil, fields)
 	b = wire.AppendArrayHeader(b, 3)
 	b = wire.AppendUint(b, r.Trigger.Position)
 	b = wire.AppendString(b, r.Trigger.Deadline)
@@ -126,7 +131,10 @@ func encodeReacted(r *reactedRec) []byte {
 	}
 	b = wire.AppendBool(b, r.Complete)
 	b = wire.AppendString(b, r.Fail)
-	return wire.AppendUint(b, uint64(r.StateSchema))
+	if fields == reactedFields {
+		b = wire.AppendUint(b, uint64(r.StateSchema))
+	}
+	return b
 }
 
 // reader reads positional fields with a sticky error.

@@ -7,8 +7,8 @@ import (
 )
 
 // Reaction records written before states carried a schema version (11
-// fields) decode as version 1; current ones keep theirs; anything else is
-// an error.
+// fields) decode as version 1, and a version 1 state is still written so;
+// other versions add a twelfth field; any other length is an error.
 func TestDecodeReactedStateSchema(t *testing.T) {
 	rec := &reactedRec{Trigger: sagaTrigger{Position: 7}, Event: "e", State: []byte("s"), StateSchema: 3, FirstSeq: 1,
 		Steps: []stepRec{{Target: "a", Command: "C"}}, Complete: true}
@@ -19,6 +19,11 @@ func TestDecodeReactedStateSchema(t *testing.T) {
 	bad := wire.AppendArrayHeader(nil, reactedFields+1)
 	bad = append(append(bad, cur[1:]...), 0)
 
+	v1 := *rec
+	v1.StateSchema = 1
+	if got := encodeReacted(&v1); string(got) != string(append(wire.AppendArrayHeader(nil, reactedFields-1), cur[1:len(cur)-1]...)) {
+		t.Errorf("a version 1 state's record is not the 11-field form: % x", got)
+	}
 	for _, c := range []struct {
 		name string
 		data []byte
