@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"maps"
 	"time"
 )
@@ -60,6 +61,7 @@ type ExecOption func(*execOptions)
 type execOptions struct {
 	key      string
 	metadata map[string]string
+	report   *AppendResult
 }
 
 // IdempotencyKey makes Execute idempotent under key: the first successful
@@ -80,4 +82,32 @@ func Metadata(md map[string]string) ExecOption {
 		}
 		maps.Copy(o.metadata, md)
 	}
+}
+
+// ReportAppend makes Execute store in *res where its command's events
+// landed, for read-your-writes: pass res.LastPosition to
+// ProjectionGroup.WaitFor. When the call itself appended nothing (the
+// command decided no events, or its idempotency key had already succeeded)
+// FirstVersion and FirstPosition are 0, and LastVersion and LastPosition
+// are the stream's version and the position of the event at that version
+// (all 0 for a stream with no events). *res is written only when Execute
+// returns nil.
+func ReportAppend(res *AppendResult) ExecOption {
+	return func(o *execOptions) { o.report = res }
+}
+
+type appendReportKey struct{}
+
+// ContextWithAppendReport returns a context that makes Repository.Append
+// (whose signature takes no options) store its result in *res, as
+// ReportAppend does for Execute. *res is written only when Append returns
+// nil; Execute ignores it.
+func ContextWithAppendReport(ctx context.Context, res *AppendResult) context.Context {
+	return context.WithValue(ctx, appendReportKey{}, res)
+}
+
+// appendReport returns the *AppendResult set by ContextWithAppendReport.
+func appendReport(ctx context.Context) *AppendResult {
+	res, _ := ctx.Value(appendReportKey{}).(*AppendResult)
+	return res
 }

@@ -622,12 +622,15 @@ func (r *runner) waitFor(ctx context.Context, position uint64) error {
 	defer r.waiters.Add(-1)
 	for {
 		r.mu.Lock()
-		ch, state, lastErr := r.notify, r.state, r.lastErr
+		// Only a failure of the Run in progress counts: a failure left by an
+		// earlier Run is forgotten when the next one starts, so a caller
+		// that starts Run and waits at once must not see it.
+		ch, failed, lastErr := r.notify, r.state == ProjectionFailed && r.accepting, r.lastErr
 		r.mu.Unlock()
 		if r.position.Load() >= position {
 			return nil
 		}
-		if state == ProjectionFailed {
+		if failed {
 			return lastErr
 		}
 		select {
@@ -969,10 +972,14 @@ func (g *ProjectionGroup) Statuses(ctx context.Context) ([]ProjectionStatus, err
 }
 
 // WaitFor blocks until the named projection has processed every record up
-// to position (read-your-writes: pass the LastPosition of an append), and
-// returns nil. It returns the projection's error if it is or becomes
-// failed first, and an error wrapping ctx's if ctx is done first. It does
-// not start the projection: while the group is not running it waits.
+// to position (read-your-writes: pass the LastPosition that ReportAppend
+// or ContextWithAppendReport gave for a write), and returns nil. It
+// returns the projection's error if it is or becomes failed during the
+// group's current Run, and an error wrapping ctx's if ctx is done first.
+// It does not start the projection: while the group is not running it
+// waits for the next Run, and a failure an earlier Run ended with (still
+// shown by Status) is not returned, so WaitFor right after `go
+// group.Run(ctx)` answers for that Run only.
 func (g *ProjectionGroup) WaitFor(ctx context.Context, name string, position uint64) error {
 	r, err := g.runner(name)
 	if err != nil {

@@ -1176,3 +1176,44 @@ func BenchmarkProjectionLiveLag(b *testing.B) {
 	b.ReportMetric(float64(lags[len(lags)/2])/1e3, "p50-µs")
 	b.ReportMetric(float64(lags[len(lags)*99/100])/1e3, "p99-µs")
 }
+
+// WaitFor answers for the group's current Run: a failure an earlier Run
+// ended with is not returned, neither between runs nor right after the
+// next `go group.Run(ctx)`, though Status still shows it until then.
+func TestWaitForIgnoresAnEarlierRunsFailure(t *testing.T) {
+	store := memory.New()
+	appendEvents(t, store, 10)
+	var broken atomic.Bool
+	broken.Store(true)
+	m := newModel()
+	m.before = func(_ context.Context, rec runtime.Record) error {
+		if broken.Load() && rec.Position == 5 {
+			return errors.New("broken")
+		}
+		return nil
+	}
+	g := runtime.NewProjectionGroup(store)
+	if err := g.Add(m.projection("flaky", false), runtime.HandlerRetry(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	stop := startGroup(t, g)
+	var pe *runtime.ProjectionError
+	if err := g.WaitFor(context.Background(), "flaky", 10); !errors.As(err, &pe) || pe.Position != 5 {
+		t.Fatalf("WaitFor during the failing Run = %v, want its failure at 5", err)
+	}
+	if err := stop(); !errors.As(err, &pe) {
+		t.Fatalf("Run = %v, want the failure", err)
+	}
+	broken.Store(false)
+
+	if st, err := g.Status(context.Background(), "flaky"); err != nil || st.State != runtime.ProjectionFailed || st.LastError == nil {
+		t.Fatalf("Status between runs = %+v, %v; want the last Run's failure", st, err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.WaitFor(done, "flaky", 10); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitFor between runs = %v, want it to wait (here: for the cancelled context), not the stale failure", err)
+	}
+	startGroup(t, g)
+	waitFor(t, g, "flaky", 10)
+}

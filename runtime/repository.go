@@ -149,12 +149,16 @@ func (r *Repository[S, E, C]) decode(rec Record) (E, error) {
 // Append appends events to aggregate id if its version is expected (an
 // exact version, NoStream, StreamExists or AnyVersion) and returns the new
 // version. A mismatch returns a *ConflictError; the batch is atomic.
-// Metadata from ctx (ContextWithMetadata) is attached to every event.
+// Metadata from ctx (ContextWithMetadata) is attached to every event, and
+// the append's positions are reported through ContextWithAppendReport.
 func (r *Repository[S, E, C]) Append(ctx context.Context, id string, expected uint64, events ...E) (uint64, error) {
 	stream := r.Stream(id)
 	res, err := r.append(ctx, stream, expected, events, MetadataFromContext(ctx), "")
 	if err != nil {
 		return 0, err
+	}
+	if rep := appendReport(ctx); rep != nil {
+		*rep = res
 	}
 	if r.crossesSnapshot(res.FirstVersion-1, res.LastVersion) {
 		// The caller holds no state: rebuild it (snapshot + tail) once per
@@ -235,7 +239,7 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 		rec, err := r.store.LoadIdempotency(ctx, o.key)
 		switch {
 		case err == nil:
-			return idempotentResult(stream, rec)
+			return r.reported(ctx, stream, o.report)(idempotentResult(stream, rec))
 		case !errors.Is(err, ErrNotFound):
 			return 0, err
 		}
@@ -264,12 +268,12 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 			if o.key != "" {
 				err := r.store.SaveIdempotency(ctx, IdempotencyRecord{Key: o.key, Stream: stream, Version: version, Time: r.opts.now().UTC()})
 				if dup := (*DuplicateError)(nil); errors.As(err, &dup) {
-					return idempotentResult(stream, dup.Existing)
+					return r.reported(ctx, stream, o.report)(idempotentResult(stream, dup.Existing))
 				} else if err != nil {
 					return 0, err
 				}
 			}
-			return version, nil
+			return r.reported(ctx, stream, o.report)(version, nil)
 		}
 		res, err := r.append(ctx, stream, version, events, md, o.key)
 		if err == nil {
@@ -279,10 +283,13 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 				}
 				r.saveSnapshot(ctx, stream, state, res.LastVersion)
 			}
+			if o.report != nil {
+				*o.report = res
+			}
 			return res.LastVersion, nil
 		}
 		if dup := (*DuplicateError)(nil); errors.As(err, &dup) {
-			return idempotentResult(stream, dup.Existing)
+			return r.reported(ctx, stream, o.report)(idempotentResult(stream, dup.Existing))
 		}
 		if !errors.Is(err, ErrConflict) || attempt >= r.opts.retries {
 			return 0, err
@@ -301,6 +308,29 @@ func idempotentResult(stream StreamID, rec IdempotencyRecord) (uint64, error) {
 		return 0, &DuplicateError{Existing: rec}
 	}
 	return rec.Version, nil
+}
+
+// reported returns a function that, when Execute succeeds at version
+// without appending anything itself, fills rep (if not nil) with that
+// version and the position of its event (see ReportAppend).
+func (r *Repository[S, E, C]) reported(ctx context.Context, stream StreamID, rep *AppendResult) func(uint64, error) (uint64, error) {
+	return func(version uint64, err error) (uint64, error) {
+		if err != nil || rep == nil {
+			return version, err
+		}
+		res := AppendResult{LastVersion: version}
+		if version > 0 {
+			for rec, err := range r.store.ReadStream(ctx, stream, version-1) {
+				if err != nil {
+					return 0, fmt.Errorf("cqrsgen: reading the position of %s version %d: %w", stream, version, err)
+				}
+				res.LastPosition = rec.Position
+				break
+			}
+		}
+		*rep = res
+		return version, nil
+	}
 }
 
 // backoff sleeps a jittered, exponentially growing interval (capped at

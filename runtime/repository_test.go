@@ -414,3 +414,54 @@ func TestRepositoryCancelledContext(t *testing.T) {
 		t.Fatalf("cancelled Execute wrote %d events", v)
 	}
 }
+
+// ReportAppend and ContextWithAppendReport tell the caller where its write
+// landed, including when the call itself appended nothing.
+func TestRepositoryReportsAppend(t *testing.T) {
+	ctx := context.Background()
+	agg, _ := newCounterAggregate()
+	store := memory.New()
+	repo := runtime.NewRepository(store, agg)
+	// Another stream moves the global positions away from the versions.
+	if _, err := repo.Append(ctx, "other", runtime.NoStream, added{N: 1}, added{N: 1}, added{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		run  func(*runtime.AppendResult) (uint64, error)
+		want runtime.AppendResult
+	}{
+		{"append", func(res *runtime.AppendResult) (uint64, error) {
+			return repo.Append(runtime.ContextWithAppendReport(ctx, res), "c", runtime.NoStream, added{N: 1}, added{N: 2})
+		}, runtime.AppendResult{FirstVersion: 1, LastVersion: 2, FirstPosition: 4, LastPosition: 5}},
+		{"execute", func(res *runtime.AppendResult) (uint64, error) {
+			return repo.Execute(ctx, "c", add{N: 3}, runtime.IdempotencyKey("k"), runtime.ReportAppend(res))
+		}, runtime.AppendResult{FirstVersion: 3, LastVersion: 3, FirstPosition: 6, LastPosition: 6}},
+		{"repeated key", func(res *runtime.AppendResult) (uint64, error) {
+			if _, err := repo.Append(ctx, "other", runtime.AnyVersion, added{N: 1}); err != nil {
+				t.Fatal(err)
+			}
+			return repo.Execute(ctx, "c", add{N: 3}, runtime.IdempotencyKey("k"), runtime.ReportAppend(res))
+		}, runtime.AppendResult{LastVersion: 3, LastPosition: 6}},
+		{"no events", func(res *runtime.AppendResult) (uint64, error) {
+			return repo.Execute(ctx, "c", add{N: 0}, runtime.ReportAppend(res))
+		}, runtime.AppendResult{LastVersion: 3, LastPosition: 6}},
+		{"empty stream", func(res *runtime.AppendResult) (uint64, error) {
+			return repo.Execute(ctx, "new", add{N: 0}, runtime.ReportAppend(res))
+		}, runtime.AppendResult{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runtime.AppendResult{FirstVersion: 99, LastVersion: 99, FirstPosition: 99, LastPosition: 99}
+			v, err := tc.run(&res)
+			if err != nil || v != tc.want.LastVersion || res != tc.want {
+				t.Fatalf("= %d, %v, reported %+v; want %d, nil, %+v", v, err, res, tc.want.LastVersion, tc.want)
+			}
+		})
+	}
+	// A rejected command reports nothing.
+	res := runtime.AppendResult{LastPosition: 42}
+	if _, err := repo.Execute(ctx, "c", add{N: -1}, runtime.ReportAppend(&res)); err != errNegative || res.LastPosition != 42 {
+		t.Fatalf("rejected Execute = %v, reported %+v; want errNegative and nothing reported", err, res)
+	}
+}

@@ -92,9 +92,21 @@ type Saga[S any] struct {
 	// its aggregate; a type it does not route is an error matching
 	// ErrInvalid.
 	Execute func(ctx context.Context, id string, c any, opts ...ExecOption) (uint64, error)
-	// EncodeState and DecodeState encode the saga's state.
+	// EncodeState and DecodeState encode the saga's state, at schema
+	// version StateVersion.
 	EncodeState func(state *S) ([]byte, error)
 	DecodeState func(data []byte, state *S) error
+	// StateVersion is the schema version of the state EncodeState writes
+	// (//cqrs:saga version=N; 0 means 1). It is stored with every state,
+	// so that a state written under an older version is read through
+	// UpcastState rather than misread by DecodeState.
+	StateVersion uint32
+	// UpcastState decodes a state stored under an older schema version
+	// into the current S (generated from the //cqrs:upcast funcs that
+	// lead to S). Nil when there are none: an instance whose state is
+	// older then fails to load with a *DecodeError wrapping a
+	// *StateVersionError.
+	UpcastState func(version uint32, data []byte, state *S) error
 }
 
 func (s *Saga[S]) validate() error {
@@ -531,7 +543,7 @@ func (r *sagaRunner[S]) drive(ctx context.Context, id string, minVersion uint64,
 		if err != nil {
 			return false, fail(0, fmt.Errorf("persisting the reaction: %w", err))
 		}
-		if err := in.applyReacted(rec); err != nil {
+		if err := in.applyReacted(rec, res.LastVersion); err != nil {
 			return false, fail(0, err)
 		}
 		in.version = res.LastVersion
@@ -558,7 +570,7 @@ func (r *sagaRunner[S]) isZero(data []byte) bool {
 }
 
 func (r *sagaRunner[S]) reacted(in *sagaInstance, trig sagaTrigger, event string, state []byte, do *SagaActions) *reactedRec {
-	rec := &reactedRec{Trigger: trig, Event: event, Now: do.now, State: state, FirstSeq: uint64(len(in.steps)) + 1,
+	rec := &reactedRec{Trigger: trig, Event: event, Now: do.now, State: state, StateSchema: r.saga.stateVersion(), FirstSeq: uint64(len(in.steps)) + 1,
 		Set: do.set, Cancelled: do.cancelled, Complete: do.complete, Fail: do.fail}
 	for _, s := range do.steps {
 		sr := stepRec{Target: s.id, Command: fmt.Sprintf("%T", s.command)}

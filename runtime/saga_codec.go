@@ -41,16 +41,19 @@ func (t sagaTrigger) String() string {
 // it sent (numbered from FirstSeq), the deadlines it set and cancelled, and
 // whether it completed or failed the saga.
 type reactedRec struct {
-	Trigger   sagaTrigger
-	Event     string    // the trigger's wire name, "" for a deadline
-	Now       time.Time // the saga clock when the reaction was decided
-	State     []byte
-	FirstSeq  uint64
-	Steps     []stepRec
-	Set       []SagaDeadline
-	Cancelled []string
-	Complete  bool
-	Fail      string
+	Trigger sagaTrigger
+	Event   string    // the trigger's wire name, "" for a deadline
+	Now     time.Time // the saga clock when the reaction was decided
+	State   []byte
+	// StateSchema is the schema version State was encoded with
+	// (Saga.StateVersion); records without it hold version 1.
+	StateSchema uint32
+	FirstSeq    uint64
+	Steps       []stepRec
+	Set         []SagaDeadline
+	Cancelled   []string
+	Complete    bool
+	Fail        string
 }
 
 // stepRec describes a step in a reaction record.
@@ -87,8 +90,18 @@ type indexRec struct {
 	Version  uint64
 }
 
+// reactedFields is the length of a reacted record's array. A record whose
+// state is at schema version 1 leaves out the trailing StateSchema
+// (reactedFields-1 elements), so that it is byte for byte what runtimes
+// before schema versions wrote and read.
+const reactedFields = 12
+
 func encodeReacted(r *reactedRec) []byte {
-	b := wire.AppendArrayHeader(nil, 11)
+	fields := reactedFields
+	if r.StateSchema <= 1 {
+		fields--
+	}
+	b := wire.AppendArrayHeader(nil, fields)
 	b = wire.AppendArrayHeader(b, 3)
 	b = wire.AppendUint(b, r.Trigger.Position)
 	b = wire.AppendString(b, r.Trigger.Deadline)
@@ -118,6 +131,9 @@ func encodeReacted(r *reactedRec) []byte {
 	}
 	b = wire.AppendBool(b, r.Complete)
 	b = wire.AppendString(b, r.Fail)
+	if fields == reactedFields {
+		b = wire.AppendUint(b, uint64(r.StateSchema))
+	}
 	return b
 }
 
@@ -205,8 +221,11 @@ func (r *reader) done() error {
 
 func decodeReacted(data []byte) (*reactedRec, error) {
 	r := &reader{b: data}
-	rec := &reactedRec{}
-	r.array(11)
+	rec := &reactedRec{StateSchema: 1}
+	fields := r.array(-1)
+	if r.err == nil && fields != reactedFields && fields != reactedFields-1 {
+		r.err = wire.LengthError(reactedFields, fields)
+	}
 	r.array(3)
 	rec.Trigger.Position = r.uint()
 	rec.Trigger.Deadline = r.str()
@@ -231,6 +250,13 @@ func decodeReacted(data []byte) (*reactedRec, error) {
 	}
 	rec.Complete = r.bool()
 	rec.Fail = r.str()
+	if fields == reactedFields {
+		v := r.uint()
+		if r.err == nil && (v == 0 || v > 1<<32-1) {
+			r.err = fmt.Errorf("saga state schema version %d out of range", v)
+		}
+		rec.StateSchema = uint32(v)
+	}
 	return rec, r.done()
 }
 

@@ -148,10 +148,10 @@ type SagaInstance[S any] struct {
 type sagaInstance struct {
 	id        string
 	version   uint64
-	state     []byte // latest state, nil before the first reaction
-	lastPos   uint64 // highest log position reacted to
+	state     storedState // latest state, no data before the first reaction
+	lastPos   uint64      // highest log position reacted to
 	reactions []*reactedRec
-	states    [][]byte // state before each reaction
+	states    []storedState // state before each reaction
 	steps     []SagaStep
 	deadlines map[string]time.Time
 	complete  bool
@@ -159,6 +159,13 @@ type sagaInstance struct {
 	reason    string
 	ended     bool
 	status    SagaStatus
+}
+
+// storedState is an encoded saga state and where it is stored.
+type storedState struct {
+	data   []byte // nil: the zero state (before the first reaction)
+	schema uint32 // the schema version data was encoded with
+	at     uint64 // the instance stream version of the reaction that stored it
 }
 
 func newSagaInstance(id string) *sagaInstance {
@@ -172,7 +179,7 @@ func (in *sagaInstance) apply(rec Record) error {
 	case sagaReacted:
 		var r *reactedRec
 		if r, err = decodeReacted(rec.Data); err == nil {
-			err = in.applyReacted(r)
+			err = in.applyReacted(r, rec.Version)
 		}
 	case sagaStepCompleted, sagaStepFailed, sagaCompensated, sagaCompensationFailed:
 		var o outcomeRec
@@ -198,14 +205,15 @@ func (in *sagaInstance) apply(rec Record) error {
 	return nil
 }
 
-func (in *sagaInstance) applyReacted(r *reactedRec) error {
+// applyReacted folds reaction r, stored at version at of the stream.
+func (in *sagaInstance) applyReacted(r *reactedRec, at uint64) error {
 	if r.FirstSeq != uint64(len(in.steps))+1 {
 		return fmt.Errorf("reaction numbers its steps from %d, want %d", r.FirstSeq, len(in.steps)+1)
 	}
 	idx := len(in.reactions)
 	in.states = append(in.states, in.state)
 	in.reactions = append(in.reactions, r)
-	in.state = r.State
+	in.state = storedState{data: r.State, schema: r.StateSchema, at: at}
 	if r.Trigger.Position > in.lastPos {
 		in.lastPos = r.Trigger.Position
 	}
@@ -357,16 +365,51 @@ func LoadSaga[S any](ctx context.Context, store Store, saga *Saga[S], id string)
 	return out, nil
 }
 
-// state decodes a state of instance in (nil data: the zero state).
-func (s *Saga[S]) state(in *sagaInstance, data []byte) (*S, error) {
-	st := new(S)
-	if data == nil {
-		return st, nil
+// state decodes a stored state of instance in: the zero state when there
+// is none, DecodeState when it has the saga's StateVersion, UpcastState
+// when it is older. A state that cannot be decoded is a *DecodeError
+// naming the reaction record that stored it.
+func (s *Saga[S]) state(in *sagaInstance, st storedState) (*S, error) {
+	out := new(S)
+	if st.data == nil {
+		return out, nil
 	}
-	if err := s.DecodeState(data, st); err != nil {
-		return nil, &DecodeError{Stream: sagaStream(s.Name, in.id), Version: in.version, What: "saga state", Err: err}
+	var err error
+	switch cur := s.stateVersion(); {
+	case st.schema == cur:
+		err = s.DecodeState(st.data, out)
+	case st.schema < cur && s.UpcastState != nil:
+		err = s.UpcastState(st.schema, st.data, out)
+	default:
+		err = &StateVersionError{Saga: s.Name, Stored: st.schema, Current: cur}
 	}
-	return st, nil
+	if err != nil {
+		return nil, &DecodeError{Stream: sagaStream(s.Name, in.id), Version: st.at,
+			What: fmt.Sprintf("saga state (schema version %d)", st.schema), Err: err}
+	}
+	return out, nil
+}
+
+// stateVersion is the schema version the saga writes its state with.
+func (s *Saga[S]) stateVersion() uint32 { return max(s.StateVersion, 1) }
+
+// StateVersionError is the cause inside a *DecodeError when a saga
+// instance's state was stored under a schema version this build cannot
+// read: an older one with no upcaster (Saga.UpcastState), or a newer one
+// (written by a newer build).
+type StateVersionError struct {
+	Saga string
+	// Stored is the state's schema version; Current the saga's
+	// StateVersion.
+	Stored, Current uint32
+}
+
+func (e *StateVersionError) Error() string {
+	if e.Stored > e.Current {
+		return fmt.Sprintf("saga %q state has schema version %d, newer than this build's %d", e.Saga, e.Stored, e.Current)
+	}
+	return fmt.Sprintf("saga %q state has schema version %d and this build reads version %d with no upcaster from %d: add a //cqrs:upcast returning the saga type",
+		e.Saga, e.Stored, e.Current, e.Stored)
 }
 
 // errNotDeterministic reports a replayed reaction that did not send the

@@ -733,3 +733,108 @@ func TestClassifyError(t *testing.T) {
 		}
 	}
 }
+
+// stateV2 makes the fixture saga write its state in a new format, schema
+// version 2, that DecodeState of version 1 cannot read and vice versa
+// (as a retyped field would); upcast selects whether it can still read
+// version 1 states.
+func stateV2(saga *runtime.Saga[transfer], upcast bool) *runtime.Saga[transfer] {
+	v1 := saga.DecodeState
+	saga.StateVersion = 2
+	saga.EncodeState = func(s *transfer) ([]byte, error) {
+		return fmt.Appendf(nil, "v2;%s;%s;%d;%t", s.From, s.To, s.Amount, s.Credited), nil
+	}
+	saga.DecodeState = func(data []byte, s *transfer) error {
+		parts := strings.Split(string(data), ";")
+		if len(parts) != 5 || parts[0] != "v2" {
+			return fmt.Errorf("bad v2 state %q", data)
+		}
+		n, err := strconv.ParseInt(parts[3], 10, 64)
+		s.From, s.To, s.Amount, s.Credited = parts[1], parts[2], n, parts[4] == "true"
+		return err
+	}
+	saga.UpcastState = nil
+	if upcast {
+		saga.UpcastState = func(version uint32, data []byte, s *transfer) error {
+			if version != 1 {
+				return &runtime.StateVersionError{Saga: saga.Name, Stored: version, Current: 2}
+			}
+			return v1(data, s)
+		}
+	}
+	return saga
+}
+
+// TestSagaStateSchemaChange leaves two instances in flight under state
+// schema version 1 (t1 debited with its credit pending, t2 debited), then changes the state's
+// encoding to version 2: without an upcaster the instances cannot be
+// loaded and the runner stops with an error naming the stored version;
+// with one, the runner finishes both: it replays t1's version 1 state to
+// re-issue the pending credit, and reacts to t2's debit on its version 1
+// state, then compensates t2 when its credit is rejected.
+func TestSagaStateSchemaChange(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			store, reopen := b.open(t)
+			f := newFixture(t, store)
+			var blocked sync.WaitGroup
+			blocked.Add(1)
+			stuck := transferOptions{execute: func(ctx context.Context, id string, c walletCmd, opts ...runtime.ExecOption) (uint64, error) {
+				if c.Op == "credit" && c.Ref != "" {
+					blocked.Done()
+					<-ctx.Done()
+					return 0, ctx.Err()
+				}
+				return f.repo.Execute(ctx, id, c, opts...)
+			}}
+			// Both start before the runner: it debits a for each, then
+			// reacts to t1's debit and is stuck in its credit, before it
+			// reacts to t2's.
+			requestTransfer(t, store, "t1", "a", "b", 30) // b takes the credit
+			requestTransfer(t, store, "t2", "a", "c", 20) // c is closed: refund a
+			r := f.run(t, store, newTransferSaga(f.repo, stuck))
+			blocked.Wait()
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+			v1 := newTransferSaga(f.repo, transferOptions{})
+			for id, want := range map[string]string{"t1": "1:completed 2:pending", "t2": "1:completed"} {
+				in := waitSaga(t, store, v1, id, func(*runtime.SagaInstance[transfer]) bool { return true })
+				if in.Status != runtime.SagaRunning || stepStatuses(in) != want {
+					t.Fatalf("%s in flight: %v %q, want running %q", id, in.Status, stepStatuses(in), want)
+				}
+			}
+
+			store = reopen()
+			f.use(store)
+			ctx := context.Background()
+			broken := stateV2(newTransferSaga(f.repo, transferOptions{}), false)
+			_, err := runtime.LoadSaga(ctx, store, broken, "t1")
+			var de *runtime.DecodeError
+			var ve *runtime.StateVersionError
+			if !errors.As(err, &de) || !errors.As(err, &ve) || ve.Stored != 1 || ve.Current != 2 || de.Stream.ID != "t1" || de.Version == 0 {
+				t.Fatalf("LoadSaga without an upcaster = %v, want a *DecodeError naming t1's stream and version, wrapping a *StateVersionError 1 → 2", err)
+			}
+			if err := f.run(t, store, broken).wait(); !errors.As(err, &ve) {
+				t.Fatalf("RunSaga without an upcaster = %v, want it to stop with the *StateVersionError", err)
+			}
+
+			saga := stateV2(newTransferSaga(f.repo, transferOptions{}), true)
+			stop := f.run(t, store, saga).stop
+			t1 := waitSaga(t, store, saga, "t1", final)
+			t2 := waitSaga(t, store, saga, "t2", final)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if t1.Status != runtime.SagaCompleted || stepStatuses(t1) != "1:completed 2:completed" || t1.State.Amount != 30 || !t1.State.Credited {
+				t.Errorf("t1: %v %q state %+v, want completed", t1.Status, stepStatuses(t1), t1.State)
+			}
+			if t2.Status != runtime.SagaCompensated || stepStatuses(t2) != "1:compensated 2:failed" || t2.State.To != "c" {
+				t.Errorf("t2: %v %q state %+v, want compensated", t2.Status, stepStatuses(t2), t2.State)
+			}
+			if a, b := f.balance(t, "a"), f.balance(t, "b"); a != 70 || b != 30 {
+				t.Errorf("balances a=%d b=%d, want 70 and 30", a, b)
+			}
+		})
+	}
+}

@@ -1,30 +1,14 @@
 package templates
 
 import (
+	"cmp"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+	"slices"
 
 	"github.com/dave/jennifer/jen"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
 )
-
-// repoParam names the constructor parameter of a target's repository:
-// "accountRepository", prefixed by the package name when two targets share
-// an aggregate name.
-func repoParam(s *model.Saga, t *model.CommandTarget) string {
-	base := t.Aggregate
-	for _, o := range s.Targets {
-		if o != t && o.Aggregate == t.Aggregate {
-			base = t.PkgName + t.Aggregate
-			break
-		}
-	}
-	r, n := utf8.DecodeRuneInString(base)
-	return string(unicode.ToLower(r)) + base[n:] + "Repository"
-}
 
 // Saga emits a saga's name constant and its New<S>Saga function, which
 // describes it to the runtime (runtime.RunSaga, runtime.LoadSaga): the wire
@@ -32,7 +16,11 @@ func repoParam(s *model.Saga, t *model.CommandTarget) string {
 // event's Decode<E>, maps it to an instance with Correlate<E> and returns
 // the On<E> reaction, OnDeadline when the type has it, an Execute that
 // routes each command by its aggregate's <A>Command interface to the
-// repository passed in, and the state codec.
+// repository passed in, and the state codec with its schema version and,
+// when the saga has state upcasters, UpcastState. The repositories come in a
+// struct with one named field per target (SagaReposType), so that the
+// order in which the saga's source first uses them cannot reorder a
+// signature.
 func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	for _, r := range s.Reactions {
 		if r.Event.PkgPath != pkg.Path {
@@ -118,14 +106,22 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 		b.Return(jen.Lit(""), jen.Nil(), jen.False(), jen.Nil())
 	})
 
-	var params []jen.Code
+	repos := slices.Clone(s.Targets)
+	slices.SortFunc(repos, func(a, b *model.CommandTarget) int {
+		return cmp.Compare(model.SagaRepoField(s, a), model.SagaRepoField(s, b))
+	})
+	reposType := model.SagaReposType(s)
+	repo := func(t *model.CommandTarget) *jen.Statement { return jen.Id("repos").Dot(model.SagaRepoField(s, t)) }
 	execute := jen.Func().Params(ctx(), jen.Id("id").String(), jen.Id("c").Any(), jen.Id("opts").Op("...").Qual(model.RuntimePath, "ExecOption")).
 		Params(jen.Uint64(), jen.Error()).BlockFunc(func(b *jen.Group) {
 		if len(s.Targets) > 0 {
 			b.Switch(jen.Id("c").Op(":=").Id("c").Assert(jen.Type())).BlockFunc(func(b *jen.Group) {
-				for _, t := range s.Targets {
+				for _, t := range repos {
 					b.Case(jen.Qual(t.PkgPath, t.Aggregate+"Command")).Block(
-						jen.Return(jen.Id(repoParam(s, t)).Dot("Execute").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("c"), jen.Id("opts").Op("..."))),
+						jen.If(repo(t).Op("==").Nil()).Block(jen.Return(jen.Lit(0), jen.Qual("fmt", "Errorf").Call(
+							jen.Lit(fmt.Sprintf("%%w: saga %s: %s.%s is nil, so it cannot execute %%T (to %%q)", s.GoName, reposType, model.SagaRepoField(s, t))),
+							jen.Qual(model.RuntimePath, "ErrInvalid"), jen.Id("c"), jen.Id("id")))),
+						jen.Return(repo(t).Dot("Execute").Call(jen.Id("ctx"), jen.Id("id"), jen.Id("c"), jen.Id("opts").Op("..."))),
 					)
 				}
 			})
@@ -134,10 +130,19 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 			jen.Lit(fmt.Sprintf("%%w: saga %s has no repository for command %%T (to %%q)", s.GoName)),
 			jen.Qual(model.RuntimePath, "ErrInvalid"), jen.Id("c"), jen.Id("id")))
 	})
-	var repos []string
-	for _, t := range s.Targets {
-		params = append(params, jen.Id(repoParam(s, t)).Op("*").Qual(t.PkgPath, t.Aggregate+"Repository"))
-		repos = append(repos, repoParam(s, t))
+	var params []jen.Code
+	if len(repos) > 0 {
+		f.Comment(fmt.Sprintf("%s holds the repositories the %s saga sends its commands", reposType, s.GoName))
+		f.Comment("through: one field per aggregate, named after it, sorted by name. Fill it with named")
+		f.Comment("fields; a nil field fails the steps sent to its aggregate with an error matching")
+		f.Comment("runtime.ErrInvalid.")
+		f.Type().Id(reposType).StructFunc(func(g *jen.Group) {
+			for _, t := range repos {
+				g.Comment(fmt.Sprintf("%s executes the saga's %s.%sCommand steps.", model.SagaRepoField(s, t), t.PkgName, t.Aggregate))
+				g.Id(model.SagaRepoField(s, t)).Op("*").Qual(t.PkgPath, t.Aggregate+"Repository")
+			}
+		})
+		params = append(params, jen.Id("repos").Id(reposType))
 	}
 
 	fields := []jen.Code{
@@ -155,7 +160,11 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 		jen.Id("Execute").Op(":").Add(execute),
 		jen.Id("EncodeState").Op(":").Id(MarshalFunc(s.State)),
 		jen.Id("DecodeState").Op(":").Id(UnmarshalFunc(s.State)),
+		jen.Id("StateVersion").Op(":").Lit(int(s.Version)),
 	)
+	if len(s.Upcasts) > 0 {
+		fields = append(fields, jen.Id("UpcastState").Op(":").Add(upcastState(s)))
+	}
 
 	var methods []string
 	for _, r := range s.Reactions {
@@ -170,11 +179,37 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 		f.Comment("A deadline that falls due fails the saga (it has no OnDeadline method).")
 	}
 	if len(repos) > 0 {
-		f.Comment(fmt.Sprintf("Commands execute through %s, with each step's idempotency key.", strings.Join(repos, ", ")))
+		f.Comment("Commands execute through the repositories of repos, with each step's idempotency key.")
 	} else {
 		f.Comment("The package sends no commands.")
 	}
 	f.Func().Id(model.NewSagaFunc(s)).Params(params...).Op("*").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Block(
 		jen.Return(jen.Op("&").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Custom(multi, fields...)),
 	)
+}
+
+// upcastState emits the saga's UpcastState: each older stored form of the
+// state is decoded with its own codec and lifted by its upcaster chain.
+func upcastState(s *model.Saga) jen.Code {
+	return jen.Func().Params(jen.Id("version").Uint32(), jen.Id("data").Index().Byte(), jen.Id("s").Op("*").Id(s.GoName)).Error().BlockFunc(func(b *jen.Group) {
+		b.Switch(jen.Id("version")).BlockFunc(func(b *jen.Group) {
+			for _, u := range s.Upcasts {
+				var lifted jen.Code = jen.Id("old")
+				for _, fn := range u.Funcs {
+					lifted = jen.Id(fn).Call(lifted)
+				}
+				b.Case(jen.Lit(int(u.Version))).Block(
+					jen.Var().Id("old").Id(u.Struct.GoName),
+					jen.If(jen.Err().Op(":=").Id(UnmarshalFunc(u.Struct)).Call(jen.Id("data"), jen.Op("&").Id("old")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
+					jen.Op("*").Id("s").Op("=").Add(lifted),
+					jen.Return(jen.Nil()),
+				)
+			}
+		})
+		b.Return(jen.Op("&").Qual(model.RuntimePath, "StateVersionError").Values(jen.Dict{
+			jen.Id("Saga"):    jen.Id(model.SagaNameConst(s)),
+			jen.Id("Stored"):  jen.Id("version"),
+			jen.Id("Current"): jen.Lit(int(s.Version)),
+		}))
+	})
 }

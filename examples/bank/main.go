@@ -183,7 +183,7 @@ func runTransfers(ctx context.Context, dir, run string, w io.Writer) error {
 		}
 	}
 
-	saga := transfer.NewTransferSaga(accounts)
+	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
 	sagaCtx, stopSaga := context.WithCancel(ctx)
 	defer stopSaga()
 	sagaDone := make(chan error, 1)

@@ -13,8 +13,8 @@ import (
 )
 
 // packageOutputs returns the outputs of one package: its generated file
-// (or the file's removal) and, when the package has aggregates, its schema
-// lock. The lock is checked against the package first: a breaking change
+// (or the file's removal) and, when the package has aggregates or sagas,
+// its schema lock. The lock is checked against the package first: a breaking change
 // is a problem unless accept is set, and then nothing is written.
 func packageOutputs(pkg *load.Package, accept bool) ([]write.Output, []model.Error) {
 	out, mp, errs := packageModel(pkg)

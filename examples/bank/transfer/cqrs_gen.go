@@ -195,12 +195,21 @@ func (r *RequestRepository) Events(ctx context.Context, id string, after uint64)
 // streams, its checkpoint and the idempotency keys of its steps.
 const TransferSagaName = "bank.transfer"
 
+// TransferSagaRepositories holds the repositories the Transfer saga sends its commands
+// through: one field per aggregate, named after it, sorted by name. Fill it with named
+// fields; a nil field fails the steps sent to its aggregate with an error matching
+// runtime.ErrInvalid.
+type TransferSagaRepositories struct {
+	// Account executes the saga's account.AccountCommand steps.
+	Account *account.AccountRepository
+}
+
 // NewTransferSaga describes the Transfer saga to the runtime (runtime.RunSaga,
 // runtime.LoadSaga): it reacts with OnRequested, OnWithdrawn and OnDeposited to the events they take,
 // each mapped to an instance by its Correlate<Event> rule (called on a zero value).
 // Deadlines go to OnDeadline.
-// Commands execute through accountRepository, with each step's idempotency key.
-func NewTransferSaga(accountRepository *account.AccountRepository) *runtime.Saga[Transfer] {
+// Commands execute through the repositories of repos, with each step's idempotency key.
+func NewTransferSaga(repos TransferSagaRepositories) *runtime.Saga[Transfer] {
 	return &runtime.Saga[Transfer]{
 		Name:   TransferSagaName,
 		Events: slices.Concat(RequestedWireNames(), account.WithdrawnWireNames(), account.DepositedWireNames()),
@@ -268,12 +277,16 @@ func NewTransferSaga(accountRepository *account.AccountRepository) *runtime.Saga
 		Execute: func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error) {
 			switch c := c.(type) {
 			case account.AccountCommand:
-				return accountRepository.Execute(ctx, id, c, opts...)
+				if repos.Account == nil {
+					return 0, fmt.Errorf("%w: saga Transfer: TransferSagaRepositories.Account is nil, so it cannot execute %T (to %q)", runtime.ErrInvalid, c, id)
+				}
+				return repos.Account.Execute(ctx, id, c, opts...)
 			}
 			return 0, fmt.Errorf("%w: saga Transfer has no repository for command %T (to %q)", runtime.ErrInvalid, c, id)
 		},
-		EncodeState: cqrsMarshalTransfer,
-		DecodeState: cqrsUnmarshalTransfer,
+		EncodeState:  cqrsMarshalTransfer,
+		DecodeState:  cqrsUnmarshalTransfer,
+		StateVersion: 1,
 	}
 }
 

@@ -101,7 +101,7 @@ func killChild(dir string) int {
 		_, _ = os.Stdout.WriteString(fmt.Sprintf(format, args...) + "\n")
 	}
 	accounts := account.NewAccountRepository(s)
-	saga := transfer.NewTransferSaga(accounts)
+	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
 	logged := *saga
 	logged.Execute = func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error) {
 		v, err := saga.Execute(ctx, id, c, opts...)
@@ -361,7 +361,7 @@ func verifyKillBank(t *testing.T, dir string, reqs map[string]uint64, steps map[
 	}
 	defer s.Close()
 	accounts := account.NewAccountRepository(s)
-	saga := transfer.NewTransferSaga(accounts)
+	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
 
 	// Every money movement, by account, kind and reference; each must
 	// appear at most once.

@@ -58,7 +58,7 @@ func start(t *testing.T, s runtime.Store, accounts *account.AccountRepository, c
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runtime.RunSaga(ctx, s, transfer.NewTransferSaga(accounts), runtime.SagaClock(clock))
+		done <- runtime.RunSaga(ctx, s, transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts}), runtime.SagaClock(clock))
 	}()
 	var err error
 	stopped := false
@@ -88,7 +88,7 @@ func waitFinal(t *testing.T, s runtime.Store, accounts *account.AccountRepositor
 		deadline = time.Now().Add(time.Minute)
 	}
 	for {
-		in, err := runtime.LoadSaga(context.Background(), s, transfer.NewTransferSaga(accounts), id)
+		in, err := runtime.LoadSaga(context.Background(), s, transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts}), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestTransferTimesOutAcrossRestart(t *testing.T) {
 			accounts := bank(t, s)
 			clock := runtime.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 			ctx, cancel := context.WithCancel(context.Background())
-			saga := transfer.NewTransferSaga(accounts)
+			saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
 			dying := *saga
 			dying.Execute = func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error) {
 				if _, deposit := c.(account.Deposit); deposit {

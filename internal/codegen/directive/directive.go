@@ -63,7 +63,7 @@ type Directive struct {
 	Name string
 	// Snapshot is the snapshot= option (aggregates), 0 when absent.
 	Snapshot uint64
-	// Version is the version= option (events), 0 when absent.
+	// Version is the version= option (events, sagas), 0 when absent.
 	Version uint32
 	// From and FromVersion are the from=<wire name>@<version> option of
 	// an upcast (the stored event it reads), empty and 0 when absent. For
@@ -344,9 +344,9 @@ func allowed(k Kind, key string) bool {
 	switch k {
 	case Aggregate:
 		return key == "name" || key == "snapshot"
-	case Event:
+	case Event, Saga:
 		return key == "name" || key == "version"
-	case Projection, Saga:
+	case Projection:
 		return key == "name"
 	}
 	return false
@@ -356,9 +356,9 @@ func optionsHint(k Kind) string {
 	switch k {
 	case Aggregate:
 		return " (options: name=, snapshot=)"
-	case Event:
+	case Event, Saga:
 		return " (options: name=, version=)"
-	case Projection, Saga:
+	case Projection:
 		return " (options: name=)"
 	}
 	return " (it takes no options)"

@@ -47,7 +47,12 @@ func Check(path string, old, cur []*Entry) []model.Error {
 				o.GoName, o.Stream, FileName, adviceAccept)
 			continue
 		}
-		if states[o.Stream] == nil {
+		if isSagaEntry(o) {
+			if n == nil {
+				errs = append(errs, checkSagaGone(path, o, cur)...)
+				continue
+			}
+		} else if states[o.Stream] == nil {
 			continue // the aggregate is gone or renamed: reported once, above
 		}
 		if n == nil {
@@ -79,8 +84,12 @@ func Check(path string, old, cur []*Entry) []model.Error {
 				pos = n.Pos
 			}
 			if n.Kind == KindUpcast {
-				errorf(pos, "%s: %s must describe events stored as %s, which %s (line %d) records differently; fix %s, %s",
-					c.describe(n.GoName, true), n.GoName, n.ident(), FileName, o.Line, n.GoName, adviceAccept)
+				stored := "events"
+				if isSagaEntry(n) {
+					stored = "instance states"
+				}
+				errorf(pos, "%s: %s must describe %s stored as %s, which %s (line %d) records differently; fix %s, %s",
+					c.describe(n.GoName, true), n.GoName, stored, n.ident(), FileName, o.Line, n.GoName, adviceAccept)
 				continue
 			}
 			errorf(pos, "%s: %s", c.describe(n.GoName, false), adviceEvent)

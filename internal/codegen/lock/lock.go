@@ -1,10 +1,11 @@
 // Package lock reads, writes and checks cqrs.lock, the schema lock file
 // cqrsgen keeps beside each generated package.
 //
-// The lock records the stored shape of every aggregate state, event and
-// upcaster input of the package: one line each, sorted, with the stream
-// type, the wire name and schema version, the Go type (for readers only)
-// and the fields as wire key:kind, recursively:
+// The lock records the stored shape of every aggregate state, event, saga
+// state and upcaster input of the package: one line each, sorted, with the
+// stream type, the wire name and schema version, the Go type (for readers
+// only) and the fields as wire key:kind, recursively (see KindSaga for
+// saga states):
 //
 //	# cqrsgen schema lock v1
 //	state  bank.account Account {Owner:string Balance:int64 OpenedAt:time}
@@ -113,6 +114,7 @@ func Entries(pkg *model.Package) []*Entry {
 			}
 		}
 	}
+	out = append(out, sagaEntries(pkg)...)
 	sortEntries(out)
 	return out
 }
@@ -171,7 +173,7 @@ func Render(entries []*Entry) []byte {
 	var b strings.Builder
 	b.WriteString(Header + "\n")
 	b.WriteString("# Written by cqrsgen beside the generated code: commit it. It records the stored\n")
-	b.WriteString("# shape of every aggregate state, event and upcaster input; cqrsgen refuses\n")
+	b.WriteString("# shape of every aggregate state, event, saga state and upcaster input; cqrsgen refuses\n")
 	b.WriteString("# changes that old data could not be read with (see docs/directives.md).\n")
 	b.WriteString("# kind stream wire-name@version GoType {wire-key:kind …}\n")
 	for _, e := range entries {
@@ -337,10 +339,10 @@ func parseLine(line string) (e *Entry, col int, err error) {
 		return fail(err)
 	}
 	switch e.Kind {
-	case KindState, KindEvent, KindUpcast:
+	case KindState, KindEvent, KindUpcast, KindSaga:
 	default:
 		p.off = 0
-		return fail(p.errorf("unknown entry kind %q (want %s, %s or %s)", e.Kind, KindState, KindEvent, KindUpcast))
+		return fail(p.errorf("unknown entry kind %q (want %s, %s, %s or %s)", e.Kind, KindState, KindEvent, KindSaga, KindUpcast))
 	}
 	if e.Stream, err = p.word("stream type"); err != nil {
 		return fail(err)

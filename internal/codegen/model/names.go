@@ -1,6 +1,10 @@
 package model
 
-import "sort"
+import (
+	"sort"
+	"unicode"
+	"unicode/utf8"
+)
 
 // The Go identifiers generated for an aggregate A with events E… and
 // commands C…. Exported names are the public API of the generated file
@@ -117,11 +121,33 @@ func SagaNameConst(s *Saga) string { return s.GoName + "SagaName" }
 // NewSagaFunc is the function describing S to the runtime: "NewSSaga".
 func NewSagaFunc(s *Saga) string { return "New" + s.GoName + "Saga" }
 
+// SagaReposType is the struct of repositories NewSSaga takes, one named
+// field per aggregate S sends commands to: "SSagaRepositories".
+func SagaReposType(s *Saga) string { return s.GoName + "SagaRepositories" }
+
+// SagaRepoField names the field of SagaReposType holding target t's
+// repository: the aggregate's Go name ("Account"), prefixed by its package
+// name with a capital ("BillingAccount") when two targets of s share an
+// aggregate name.
+func SagaRepoField(s *Saga, t *CommandTarget) string {
+	for _, o := range s.Targets {
+		if o != t && o.Aggregate == t.Aggregate {
+			r, n := utf8.DecodeRuneInString(t.PkgName)
+			return string(unicode.ToUpper(r)) + t.PkgName[n:] + t.Aggregate
+		}
+	}
+	return t.Aggregate
+}
+
 // sagaNames lists the identifiers Saga declares.
 func sagaNames(pkg *Package) []Name {
 	var out []Name
 	for _, s := range pkg.Sagas {
-		out = append(out, Name{Name: SagaNameConst(s), For: s.Pos}, Name{Name: NewSagaFunc(s), For: s.Pos})
+		// SagaReposType is reserved even when s sends no commands: before
+		// the first run the package's targets are not known yet, and the
+		// name must not change meaning when the first Send is written.
+		out = append(out, Name{Name: SagaNameConst(s), For: s.Pos}, Name{Name: NewSagaFunc(s), For: s.Pos},
+			Name{Name: SagaReposType(s), For: s.Pos})
 	}
 	return out
 }

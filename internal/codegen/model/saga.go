@@ -10,6 +10,13 @@ type Saga struct {
 	GoName, Name string
 	// State is the saga struct (its codec encodes the instance state).
 	State *Struct
+	// Version is the state's schema version (version= option, default 1),
+	// stored with every state an instance persists.
+	Version uint32
+	// Upcasts are the older stored forms of the state, versions
+	// ascending: each WireName is the saga's Name, and its Funcs lift it
+	// to State.
+	Upcasts []*Upcast
 	// Reactions are its On<Event> methods in source order, each with its
 	// Correlate<Event> rule.
 	Reactions []*Reaction

@@ -30,7 +30,7 @@ func (b *builder) sagas(mp *model.Package, dirs []directive.Directive) {
 		if !ok {
 			continue
 		}
-		s := &model.Saga{GoName: d.Type, Name: d.Type, Pos: d.TypePos, Targets: targets}
+		s := &model.Saga{GoName: d.Type, Name: d.Type, Version: max(d.Version, 1), Pos: d.TypePos, Targets: targets}
 		if d.Name != "" {
 			s.Name = d.Name
 		}

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"cmp"
 	"go/ast"
 	"go/types"
 	"slices"
@@ -28,6 +29,9 @@ import (
 //   - Chains start at version 1: every event or old type at version v > 1
 //     is returned by an upcaster (reading v-1); otherwise events stored at
 //     the lower versions could not be read, which is a gap.
+//   - A chain may end at a saga type instead of an event: it lifts the
+//     saga's stored state, whose identity is (saga name, version=). A saga
+//     state has one name, so its upcasters take no from=.
 
 // upcaster is one //cqrs:upcast func being resolved.
 type upcaster struct {
@@ -37,6 +41,7 @@ type upcaster struct {
 	// and returns, and the funcs from in to the event.
 	agg             *model.Aggregate
 	target          *model.Event
+	saga            *model.Saga // instead of agg and target: a saga state chain
 	inName, outName string
 	inVer, outVer   uint32
 	funcs           []string
@@ -58,6 +63,10 @@ func (b *builder) upcasts(mp *model.Package, dirs []directive.Directive, annotat
 		for _, e := range a.Events {
 			events[e.GoName] = eventRef{a, e}
 		}
+	}
+	sagas := map[string]*model.Saga{}
+	for _, sg := range mp.Sagas {
+		sagas[sg.GoName] = sg
 	}
 	decls := map[string]*ast.FuncDecl{}
 	for _, f := range b.pkg.Files {
@@ -103,6 +112,10 @@ func (b *builder) upcasts(mp *model.Package, dirs []directive.Directive, annotat
 			u.agg, u.target = ref.agg, ref.ev
 			u.outName, u.outVer = ref.ev.WireName, ref.ev.Version
 			u.funcs = []string{u.d.Type}
+		} else if sg, ok := sagas[u.out.Name()]; ok {
+			u.saga = sg
+			u.outName, u.outVer = sg.Name, sg.Version
+			u.funcs = []string{u.d.Type}
 		} else {
 			next := readers[u.out]
 			if next == nil {
@@ -118,11 +131,15 @@ func (b *builder) upcasts(mp *model.Package, dirs []directive.Directive, annotat
 				u.bad = true
 				return
 			}
-			u.agg, u.target = next.agg, next.target
+			u.agg, u.target, u.saga = next.agg, next.target, next.saga
 			u.outName, u.outVer = next.inName, next.inVer
 			u.funcs = append([]string{u.d.Type}, next.funcs...)
 		}
 		switch {
+		case u.d.From != "" && u.saga != nil:
+			b.errorf(u.d.Pos, "upcaster %s lifts the state of saga %s, whose states are all stored under its name %q: drop from=; the upcaster returning version v reads version v-1",
+				u.d.Type, u.saga.GoName, u.saga.Name)
+			u.bad = true
 		case u.d.From != "":
 			u.inName, u.inVer = u.d.From, u.d.FromVersion
 			if u.inVer+1 != u.outVer || u.inVer == ^uint32(0) {
@@ -130,6 +147,10 @@ func (b *builder) upcasts(mp *model.Package, dirs []directive.Directive, annotat
 					u.d.Type, u.inName, u.inVer, u.out.Name(), u.outVer, u.outName, u.outVer, uint64(u.inVer)+1)
 				u.bad = true
 			}
+		case u.outVer <= 1 && u.saga != nil:
+			b.errorf(u.d.TypePos, "upcaster %s returns %s, which is version 1 (%s@1): there is no older state for it to read; bump version= on saga %s",
+				u.d.Type, u.out.Name(), u.outName, u.saga.GoName)
+			u.bad = true
 		case u.outVer <= 1:
 			b.errorf(u.d.TypePos, "upcaster %s returns %s, which is version 1 (%s@1): there is no older version for it to read; bump version= on %s, or say what it reads with from=<wire name>@<version>",
 				u.d.Type, u.out.Name(), u.outName, u.target.GoName)
@@ -151,6 +172,17 @@ func (b *builder) upcasts(mp *model.Package, dirs []directive.Directive, annotat
 	owner := map[[2]string]*upcaster{} // (stream, wire name) → first upcaster reading it
 	for _, u := range ups {
 		if u.bad {
+			continue
+		}
+		if u.saga != nil {
+			k := form{"saga " + u.saga.GoName, u.inName, u.inVer}
+			if prev := byForm[k]; prev != nil {
+				b.errorf(u.d.TypePos, "upcasters %s and %s (%s) both read %s@%d: keep one upcaster per stored version",
+					u.d.Type, prev.d.Type, shortPos(prev.d.TypePos), u.inName, u.inVer)
+				u.bad = true
+				continue
+			}
+			byForm[k] = u
 			continue
 		}
 		k := form{u.agg.WireName, u.inName, u.inVer}
@@ -199,11 +231,25 @@ func (b *builder) upcasts(mp *model.Package, dirs []directive.Directive, annotat
 			}
 		}
 	}
+	for _, sg := range mp.Sagas {
+		obj, _ := b.pkg.Types.Scope().Lookup(sg.GoName).(*types.TypeName)
+		if sg.Version > 1 && obj != nil && !returned[obj] {
+			b.errorf(sg.Pos, "saga %s is version %d, but no %s%s returns %s: instance states stored at version %d could not be read; add %s%s func(old %sV%d) %s (or set version=1 if no instance was ever stored)",
+				sg.GoName, sg.Version, directive.Prefix, directive.Upcast, sg.GoName, sg.Version-1,
+				directive.Prefix, directive.Upcast, sg.GoName, sg.Version-1, sg.GoName)
+		}
+	}
 	for _, u := range ups {
 		if !u.bad && u.inVer > 1 && !returned[u.in] {
-			b.errorf(u.d.TypePos, "upcaster %s reads %s@%d, but no %s%s returns %s: events stored at version %d could not be read; add %s%s func(old %sV%d) %s",
-				u.d.Type, u.inName, u.inVer, directive.Prefix, directive.Upcast, u.in.Name(), u.inVer-1,
-				directive.Prefix, directive.Upcast, u.target.GoName, u.inVer-1, u.in.Name())
+			what, name := "events", ""
+			if u.saga != nil {
+				what, name = "instance states", u.saga.GoName
+			} else {
+				name = u.target.GoName
+			}
+			b.errorf(u.d.TypePos, "upcaster %s reads %s@%d, but no %s%s returns %s: %s stored at version %d could not be read; add %s%s func(old %sV%d) %s",
+				u.d.Type, u.inName, u.inVer, directive.Prefix, directive.Upcast, u.in.Name(), what, u.inVer-1,
+				directive.Prefix, directive.Upcast, name, u.inVer-1, u.in.Name())
 		}
 	}
 
@@ -215,6 +261,10 @@ func (b *builder) upcasts(mp *model.Package, dirs []directive.Directive, annotat
 		}
 		s := b.res.Struct(u.in)
 		if s == nil {
+			continue
+		}
+		if u.saga != nil {
+			u.saga.Upcasts = append(u.saga.Upcasts, &model.Upcast{WireName: u.inName, Version: u.inVer, Struct: s, Funcs: u.funcs, Pos: u.d.Pos})
 			continue
 		}
 		e := u.target
@@ -238,6 +288,9 @@ func (b *builder) upcasts(mp *model.Package, dirs []directive.Directive, annotat
 				return int(int64(x.Version) - int64(y.Version))
 			})
 		}
+	}
+	for _, sg := range mp.Sagas {
+		slices.SortStableFunc(sg.Upcasts, func(x, y *model.Upcast) int { return cmp.Compare(x.Version, y.Version) })
 	}
 }
 
@@ -266,8 +319,8 @@ func (b *builder) upcastShape(d directive.Directive, fd *ast.FuncDecl, annotated
 			d.Type, in.Name(), directive.Prefix, prev.Kind, in.Name())
 		return nil
 	}
-	if prev, ok := annotated[out.Name()]; ok && prev.Kind != directive.Event {
-		b.errorf(d.TypePos, "upcaster %s returns %s, which is annotated %s%s: an upcaster returns an event type or the old type of the next upcaster",
+	if prev, ok := annotated[out.Name()]; ok && prev.Kind != directive.Event && prev.Kind != directive.Saga {
+		b.errorf(d.TypePos, "upcaster %s returns %s, which is annotated %s%s: an upcaster returns an event type, a saga type or the old type of the next upcaster",
 			d.Type, out.Name(), directive.Prefix, prev.Kind)
 		return nil
 	}
