@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -167,15 +168,22 @@ func TestProjections(t *testing.T) {
 			t.Errorf("cross-tenant projection: %s = %d, want %d", k, got, want)
 		}
 	}
-	// The two groups checkpoint under the same name without meeting: the
-	// tenant's is scoped, the cross-tenant one is the store's own.
-	for name, s := range map[string]runtime.Store{"acme": views["acme"], "store": store} {
-		if _, err := s.LoadCheckpoint(ctx, "sums"); err != nil {
-			t.Errorf("%s: LoadCheckpoint(sums): %v", name, err)
-		}
-	}
 	cancel()
 	wg.Wait()
+	// The two groups checkpoint under the same name without meeting: the
+	// tenant's is scoped, the cross-tenant one is the store's own.
+	for name, want := range map[string]uint64{"acme": last, "store": lastGlobex} {
+		s := runtime.Store(store)
+		if name == "acme" {
+			s = views["acme"]
+		}
+		if got, err := s.LoadCheckpoint(t.Context(), "sums"); err != nil || got < want {
+			t.Errorf("%s: LoadCheckpoint(sums) = %d, %v; want at least %d", name, got, err, want)
+		}
+	}
+	if _, err := views["globex"].LoadCheckpoint(t.Context(), "sums"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("globex: LoadCheckpoint(sums) = %v, want ErrNotFound: no projection ran in globex", err)
+	}
 }
 
 // Each tenant's repositories and projections run on the tenant's view; a
