@@ -1072,6 +1072,7 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 		}
 		r.broadcastLocked()
 		r.mu.Unlock()
+		r.observe()
 	}()
 	outages := 0
 	for {
