@@ -1,0 +1,176 @@
+package torture
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cqrsgen/cqrsgen/backends/postgres"
+	"github.com/cqrsgen/cqrsgen/examples/bank/account"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// BalancesProjectionName is the name (and lease) of the replicas' read
+// model.
+const BalancesProjectionName = "torture.bank-balances"
+
+// pgBalances is the bank's balances read model kept in PostgreSQL, next to
+// the store's tables, the way a service run as N replicas keeps its read
+// side: one row per account and one row holding the position, committed
+// together (exactly-once), each transaction fenced by the projection's
+// lease (postgres.Store.Fence), so a replica that lost its lease commits
+// nothing.
+type pgBalances struct {
+	store    *postgres.Store
+	pool     *pgxpool.Pool
+	accounts string // quoted table names
+	position string
+}
+
+func newPGBalances(store *postgres.Store, pool *pgxpool.Pool, schema string) *pgBalances {
+	return &pgBalances{store: store, pool: pool,
+		accounts: pgx.Identifier{schema, "rm_accounts"}.Sanitize(),
+		position: pgx.Identifier{schema, "rm_position"}.Sanitize()}
+}
+
+// create makes the read model's tables (idempotent).
+func (b *pgBalances) create(ctx context.Context) error {
+	_, err := b.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+b.accounts+` (
+	account text PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL, closed bool NOT NULL);
+CREATE TABLE IF NOT EXISTS `+b.position+` (id int PRIMARY KEY, position bigint NOT NULL);
+INSERT INTO `+b.position+` VALUES (1, 0) ON CONFLICT DO NOTHING`)
+	return err
+}
+
+// Projection describes the read model to the runtime.
+func (b *pgBalances) Projection() runtime.Projection {
+	return runtime.Projection{
+		Name: BalancesProjectionName,
+		Events: slices.Concat(account.OpenedWireNames(), account.DepositedWireNames(), account.WithdrawnWireNames(),
+			account.AccountClosedWireNames()),
+		Handle:   b.handle,
+		Reset:    b.reset,
+		Position: b.pos,
+	}
+}
+
+// change is one event's effect on its account row.
+type change struct {
+	open   *account.Opened
+	amount int64
+	closed bool
+}
+
+func decodeChange(rec runtime.Record) (change, bool, error) {
+	if rec.Stream.Type != account.AccountStreamType {
+		return change{}, false, nil
+	}
+	wrap := func(err error) error {
+		return &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: rec.Name, Err: err}
+	}
+	if e, ok, err := account.DecodeOpened(rec.Name, rec.Schema, rec.Data); ok {
+		if err != nil {
+			return change{}, false, wrap(err)
+		}
+		return change{open: &e}, true, nil
+	}
+	if e, ok, err := account.DecodeDeposited(rec.Name, rec.Schema, rec.Data); ok {
+		if err != nil {
+			return change{}, false, wrap(err)
+		}
+		return change{amount: e.Amount}, true, nil
+	}
+	if e, ok, err := account.DecodeWithdrawn(rec.Name, rec.Schema, rec.Data); ok {
+		if err != nil {
+			return change{}, false, wrap(err)
+		}
+		return change{amount: -e.Amount}, true, nil
+	}
+	if _, ok, err := account.DecodeAccountClosed(rec.Name, rec.Schema, rec.Data); ok {
+		if err != nil {
+			return change{}, false, wrap(err)
+		}
+		return change{closed: true}, true, nil
+	}
+	return change{}, false, nil
+}
+
+// handle applies one event and moves the position in one fenced
+// transaction; a position at or below the committed one was applied.
+func (b *pgBalances) handle(ctx context.Context, rec runtime.Record) error {
+	c, ok, err := decodeChange(rec)
+	if err != nil || !ok {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if err := b.store.Fence(ctx, tx); err != nil {
+			return err
+		}
+		var pos int64
+		if err := tx.QueryRow(ctx, `SELECT position FROM `+b.position+` WHERE id = 1 FOR UPDATE`).Scan(&pos); err != nil {
+			return err
+		}
+		if uint64(pos) >= rec.Position {
+			return nil
+		}
+		var err error
+		switch {
+		case c.open != nil:
+			_, err = tx.Exec(ctx, `INSERT INTO `+b.accounts+` VALUES ($1, $2, 0, false)`, rec.Stream.ID, c.open.Owner)
+		case c.closed:
+			_, err = tx.Exec(ctx, `UPDATE `+b.accounts+` SET closed = true WHERE account = $1`, rec.Stream.ID)
+		default:
+			_, err = tx.Exec(ctx, `UPDATE `+b.accounts+` SET balance = balance + $2 WHERE account = $1`, rec.Stream.ID, c.amount)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE `+b.position+` SET position = $1 WHERE id = 1`, int64(rec.Position))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("balances read model at position %d: %w", rec.Position, postgres.MarkUnavailable(err))
+	}
+	return nil
+}
+
+func (b *pgBalances) reset(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if err := b.store.Fence(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM `+b.accounts+`; UPDATE `+b.position+` SET position = 0 WHERE id = 1`)
+		return err
+	})
+	return postgres.MarkUnavailable(err)
+}
+
+func (b *pgBalances) pos(ctx context.Context) (uint64, error) {
+	var p int64
+	err := b.pool.QueryRow(ctx, `SELECT position FROM `+b.position+` WHERE id = 1`).Scan(&p)
+	return uint64(p), postgres.MarkUnavailable(err)
+}
+
+// ownerRow is one owner's line of the read model.
+type ownerRow struct {
+	Owner        string
+	Balance      int64
+	Open, Closed int
+}
+
+// byOwner reads the read model as readmodel.Balances.ByOwner reports it.
+func (b *pgBalances) byOwner(ctx context.Context) ([]ownerRow, error) {
+	rows, err := b.pool.Query(ctx, `SELECT owner, sum(balance)::bigint, count(*) FILTER (WHERE NOT closed), count(*) FILTER (WHERE closed)
+FROM `+b.accounts+` GROUP BY owner ORDER BY owner COLLATE "C"`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ownerRow, error) {
+		var o ownerRow
+		err := r.Scan(&o.Owner, &o.Balance, &o.Open, &o.Closed)
+		return o, err
+	})
+}
