@@ -325,3 +325,56 @@ func TestUnavailableIsWaitedOut(t *testing.T) {
 		t.Fatalf("projections at %d and %d, want %d", seen.Load(), modelSeen.Load(), head)
 	}
 }
+
+// TestLeasedSagaRunners runs the transfer saga in two runners over a store
+// with leases, as two replicas would: only the lease holder executes
+// steps; when it stops, the other takes the lease over and finishes the
+// transfers requested meanwhile.
+func TestLeasedSagaRunners(t *testing.T) {
+	mem := memory.New()
+	table := &leaseTable{leases: map[string]runtime.Lease{}}
+	f := newFixture(t, mem)
+	var executed [2]atomic.Int64
+	runs := make([]*sagaRun, 2)
+	for i := range runs {
+		saga := newTransferSaga(f.repo, transferOptions{execute: func(ctx context.Context, id string, c walletCmd, opts ...runtime.ExecOption) (uint64, error) {
+			executed[i].Add(1)
+			return f.repo.Execute(ctx, id, c, opts...)
+		}})
+		runs[i] = f.run(t, newLeased(mem, table), saga,
+			runtime.SagaProjection(runtime.LeaseHolder(fmt.Sprint("r", i)), runtime.LeaseTTL(time.Second)))
+		if i == 0 {
+			for {
+				table.mu.Lock()
+				held := table.leases[runtime.SagaProjectionName(sagaName)].Holder
+				table.mu.Unlock()
+				if held == "r0" {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	saga := newTransferSaga(f.repo, transferOptions{})
+	requestTransfer(t, mem, "t1", "a", "b", 30)
+	waitSaga(t, mem, saga, "t1", final)
+	if executed[0].Load() != 2 || executed[1].Load() != 0 {
+		t.Fatalf("steps executed by the holder %d, by the standby %d; want 2 and 0", executed[0].Load(), executed[1].Load())
+	}
+	if err := runs[0].stop(); err != nil {
+		t.Fatal(err)
+	}
+	requestTransfer(t, mem, "t2", "a", "b", 20)
+	if in := waitSaga(t, mem, saga, "t2", final); in.Status != runtime.SagaCompleted {
+		t.Fatalf("t2 %v", in.Status)
+	}
+	if executed[1].Load() != 2 {
+		t.Fatalf("the runner that took over executed %d steps, want 2", executed[1].Load())
+	}
+	table.mu.Lock()
+	l := table.leases[runtime.SagaProjectionName(sagaName)]
+	table.mu.Unlock()
+	if l.Holder != "r1" || l.Epoch != 2 {
+		t.Fatalf("saga lease %+v, want r1 at epoch 2", l)
+	}
+}

@@ -900,6 +900,9 @@ func (r *runner) leasedRun(ctx context.Context) error {
 	r.setSession(sess)
 	err = r.run(sess.ctx)
 	r.setSession(nil)
+	if errors.Is(err, ErrLeaseLost) {
+		sess.lose() // a fenced write found the lease gone before the renewer did
+	}
 	sess.release()
 	if ctx.Err() == nil && sess.lost() {
 		return fmt.Errorf("cqrsgen: projection %q: %w", r.p.Name, ErrLeaseLost)

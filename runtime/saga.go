@@ -448,6 +448,9 @@ func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...Sag
 		}
 		err := runSagaOnce(runCtx, store, saga, cfg, sess)
 		if sess != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				sess.lose()
+			}
 			sess.release()
 		}
 		switch {
