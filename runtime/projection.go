@@ -885,10 +885,15 @@ func (r *runner) leasedRun(ctx context.Context) error {
 		return r.run(ctx)
 	}
 	if r.cfg.held != nil {
-		// RunSaga holds the lease; ctx is within its tenure.
+		// RunSaga holds the lease; ctx is within its tenure, and ends
+		// with it.
 		r.setSession(r.cfg.held)
 		defer r.setSession(nil)
-		return r.run(ctx)
+		err := r.run(ctx)
+		if errors.Is(err, ErrLeaseLost) {
+			r.cfg.held.lose()
+		}
+		return err
 	}
 	sess, err := acquireLease(ctx, r.leaser, r.metrics, r.p.Name, r.holder, r.cfg.leaseTTL, r.standby)
 	if err != nil {

@@ -236,7 +236,9 @@ func runSoak(dir string, cfg torture.SoakConfig, verbose bool) int {
 // runReplicas runs the replicas campaign on the server at dsn, or on a
 // throwaway one started with pgtest, in a fresh schema.
 func runReplicas(ctx context.Context, exe, dsn string, usePG bool, cfg torture.ReplicaConfig, verbose bool) int {
+	keep := " kept"
 	if dsn == "" {
+		keep = ""
 		if !usePG {
 			fmt.Fprintln(os.Stderr, "cqrstorture: -replicas needs -postgres-dsn or -pgtest")
 			return 2
@@ -258,7 +260,7 @@ func runReplicas(ctx context.Context, exe, dsn string, usePG bool, cfg torture.R
 		cfg.Seed, cfg.Replicas, cfg.Kills, cfg.TTL, cfg.Writers, cfg.Schema)
 	sum, err := torture.RunReplicas(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cqrstorture: replicas FAIL (seed %d, schema %s kept): %v\n", cfg.Seed, cfg.Schema, err)
+		fmt.Fprintf(os.Stderr, "cqrstorture: replicas FAIL (seed %d, schema %s%s): %v\n", cfg.Seed, cfg.Schema, keep, err)
 		return 1
 	}
 	fmt.Println(sum)
