@@ -13,14 +13,15 @@
 //	go run ./cmd/cqrstorture [-rounds N] [-writers N] [-seed N] [-dir DIR] [-duration D]
 //	                         [-fresh-every N] [-postgres-dsn DSN | -pgtest] [-pebble=false] [-v]
 //	go run ./cmd/cqrstorture -soak 10m [-soak-writers 64] [-soak-sample 5s] [-dir DIR] [-seed N] [-v]
-//	go run ./cmd/cqrstorture -replicas 3 [-kills 20] [-lease-ttl 5s] [-writers 4] (-postgres-dsn DSN | -pgtest) [-seed N] [-v]
+//	go run ./cmd/cqrstorture -replicas 3 [-kills 20] [-lease-ttl 5s] [-writers 4] (-postgres-dsn DSN | -pgtest [-restarts N]) [-seed N] [-v]
 //
 // With -replicas N it runs the replicas campaign on PostgreSQL instead: N
 // replica processes (this binary re-executed with -replica) run the bank's
 // balances read model (kept in PostgreSQL) and transfer saga, each under
 // its lease, while writers request transfers and deposits; the process
 // holding a lease is SIGKILLed -kills times (the read model's and the
-// saga's in turn) and replaced, and the failover times are reported. At the
+// saga's in turn) and replaced, and the failover times are reported; with
+// -restarts the server also crashes and stays down 2 s that many times. At the
 // end the read model must equal a rebuild from position 0, no saga step may
 // have run twice beyond its idempotency key, and nothing acknowledged may
 // be lost.
@@ -63,6 +64,7 @@ func run() int {
 		replicas  = flag.Int("replicas", 0, "run the replicas campaign with this many replica processes on PostgreSQL")
 		kills     = flag.Int("kills", 20, "replicas campaign: SIGKILLs of a lease holder")
 		leaseTTL  = flag.Duration("lease-ttl", runtime.DefaultLeaseTTL, "replicas campaign: the replicas' lease TTL")
+		restarts  = flag.Int("restarts", 0, "replicas campaign with -pgtest: crash the server this many times between kills, 2 s down each")
 		rounds    = flag.Int("rounds", 100, "kill rounds per backend")
 		writers   = flag.Int("writers", 16, "writer goroutines in each child")
 		seed      = flag.Uint64("seed", 0, "seed of kill moments and choices (0: from the clock)")
@@ -99,7 +101,7 @@ func run() int {
 	defer stop()
 	if *replicas > 0 {
 		return runReplicas(ctx, exe, *dsn, *usePG, torture.ReplicaConfig{Replicas: *replicas, Kills: *kills,
-			Writers: min(*writers, 16), TTL: *leaseTTL, Seed: *seed}, *verbose)
+			Writers: min(*writers, 16), TTL: *leaseTTL, Seed: *seed, Restarts: *restarts}, *verbose)
 	}
 
 	removeDir := false
@@ -250,14 +252,22 @@ func runReplicas(ctx context.Context, exe, dsn string, usePG bool, cfg torture.R
 		}
 		defer srv.Stop()
 		dsn = srv.DSN()
+		cfg.Restart = func() error {
+			srv.Crash()
+			time.Sleep(2 * time.Second)
+			return srv.Restart()
+		}
+	} else if cfg.Restarts > 0 {
+		fmt.Fprintln(os.Stderr, "cqrstorture: -restarts needs -pgtest (a server this program can crash)")
+		return 2
 	}
 	cfg.DSN, cfg.Schema = dsn, fmt.Sprintf("cqrstorture_replicas_%d", cfg.Seed%1_000_000_007)
 	cfg.Command = func(spec torture.ReplicaSpec) *exec.Cmd { return exec.Command(exe, "-replica", spec.Encode()) }
 	if verbose {
 		cfg.Log = os.Stdout
 	}
-	fmt.Printf("cqrstorture: replicas campaign, seed %d, %d replicas, %d kills, lease TTL %v, %d writers, schema %s\n",
-		cfg.Seed, cfg.Replicas, cfg.Kills, cfg.TTL, cfg.Writers, cfg.Schema)
+	fmt.Printf("cqrstorture: replicas campaign, seed %d, %d replicas, %d kills, %d server restarts, lease TTL %v, %d writers, schema %s\n",
+		cfg.Seed, cfg.Replicas, cfg.Kills, cfg.Restarts, cfg.TTL, cfg.Writers, cfg.Schema)
 	sum, err := torture.RunReplicas(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cqrstorture: replicas FAIL (seed %d, schema %s%s): %v\n", cfg.Seed, cfg.Schema, keep, err)

@@ -28,12 +28,14 @@ type pgBalances struct {
 	pool     *pgxpool.Pool
 	accounts string // quoted table names
 	position string
+	applied  string
 }
 
 func newPGBalances(store *postgres.Store, pool *pgxpool.Pool, schema string) *pgBalances {
 	return &pgBalances{store: store, pool: pool,
 		accounts: pgx.Identifier{schema, "rm_accounts"}.Sanitize(),
-		position: pgx.Identifier{schema, "rm_position"}.Sanitize()}
+		position: pgx.Identifier{schema, "rm_position"}.Sanitize(),
+		applied:  pgx.Identifier{schema, "rm_applied"}.Sanitize()}
 }
 
 // create makes the read model's tables (idempotent).
@@ -41,6 +43,7 @@ func (b *pgBalances) create(ctx context.Context) error {
 	_, err := b.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+b.accounts+` (
 	account text PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL, closed bool NOT NULL);
 CREATE TABLE IF NOT EXISTS `+b.position+` (id int PRIMARY KEY, position bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS `+b.applied+` (position bigint PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL);
 INSERT INTO `+b.position+` VALUES (1, 0) ON CONFLICT DO NOTHING`)
 	return err
 }
@@ -128,6 +131,13 @@ func (b *pgBalances) handle(ctx context.Context, rec runtime.Record) error {
 		if err != nil {
 			return err
 		}
+		// Who applied it, under which epoch: the campaign checks that
+		// epochs never go down along the log (no deposed holder wrote
+		// after its successor).
+		l, _ := runtime.LeaseFrom(ctx)
+		if _, err := tx.Exec(ctx, `INSERT INTO `+b.applied+` VALUES ($1, $2, $3)`, int64(rec.Position), l.Holder, int64(l.Epoch)); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `UPDATE `+b.position+` SET position = $1 WHERE id = 1`, int64(rec.Position))
 		return err
 	})
@@ -142,7 +152,7 @@ func (b *pgBalances) reset(ctx context.Context) error {
 		if err := b.store.Fence(ctx, tx); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM `+b.accounts+`; UPDATE `+b.position+` SET position = 0 WHERE id = 1`)
+		_, err := tx.Exec(ctx, `DELETE FROM `+b.accounts+`; DELETE FROM `+b.applied+`; UPDATE `+b.position+` SET position = 0 WHERE id = 1`)
 		return err
 	})
 	return postgres.MarkUnavailable(err)
@@ -173,4 +183,32 @@ FROM `+b.accounts+` GROUP BY owner ORDER BY owner COLLATE "C"`)
 		err := r.Scan(&o.Owner, &o.Balance, &o.Open, &o.Closed)
 		return o, err
 	})
+}
+
+// epochCheck reads who applied each event and reports the first place
+// where the epoch went down along the log (a deposed holder's write after
+// its successor's), how many events were applied and by how many holders.
+func (b *pgBalances) epochCheck(ctx context.Context) (applied, holders int, problem string, err error) {
+	rows, err := b.pool.Query(ctx, `SELECT position, holder, epoch FROM `+b.applied+` ORDER BY position`)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var last int64
+	var lastHolder string
+	for rows.Next() {
+		var pos, epoch int64
+		var holder string
+		if err := rows.Scan(&pos, &holder, &epoch); err != nil {
+			return 0, 0, "", err
+		}
+		if epoch < last && problem == "" {
+			problem = fmt.Sprintf("position %d applied by %s at epoch %d after %s at epoch %d", pos, holder, epoch, lastHolder, last)
+		}
+		last, lastHolder = epoch, holder
+		seen[holder] = true
+		applied++
+	}
+	return applied, len(seen), problem, rows.Err()
 }

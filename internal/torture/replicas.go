@@ -46,6 +46,11 @@ type ReplicaConfig struct {
 	Command func(spec ReplicaSpec) *exec.Cmd
 	// Log, when set, receives one line per kill.
 	Log io.Writer
+	// Restarts is how many times, between kills, the PostgreSQL server is
+	// crashed and restarted with Restart (which returns once the server is
+	// back); the replicas and the writers must ride the outages out.
+	Restarts int
+	Restart  func() error
 }
 
 // ReplicaSummary is what a replicas campaign did and verified.
@@ -62,6 +67,12 @@ type ReplicaSummary struct {
 	// Repeats those of a step reported before (re-executed under its
 	// idempotency key after a kill).
 	Steps, Repeats int
+	// Restarts counts server restarts; Retries the writers' commands
+	// retried after an ErrUnavailable.
+	Restarts, Retries int
+	// Applied is how many events the read model applied, by Holders
+	// distinct replicas, with epochs never going down along the log.
+	Applied, Holders int
 	// Events is the size of the log at the end.
 	Events   uint64
 	Duration time.Duration
@@ -75,8 +86,8 @@ func (s ReplicaSummary) String() string {
 		fo = fmt.Sprintf("failover min %v median %v max %v", f[0].Round(time.Millisecond),
 			f[len(f)/2].Round(time.Millisecond), f[len(f)-1].Round(time.Millisecond))
 	}
-	return fmt.Sprintf("replicas: %d replicas, %d kills of the active replica (%s); %d transfers (%d completed, %d compensated) and %d deposits acknowledged; %d saga step executions reported, %d re-executions under their idempotency key; %d events in the log; read model equal to a rebuild, no step twice, nothing acknowledged lost; %s",
-		s.Replicas, s.Kills, fo, s.Transfers, s.Completed, s.Compensated, s.Deposits, s.Steps, s.Repeats, s.Events,
+	return fmt.Sprintf("replicas: %d replicas, %d kills of the active replica (%s), %d server restarts (%d commands retried); %d transfers (%d completed, %d compensated) and %d deposits acknowledged; %d saga step executions reported, %d re-executions under their idempotency key; %d events in the log, %d applied to the read model by %d replicas in turn (epochs never down); read model equal to a rebuild, no step twice, nothing acknowledged lost; %s",
+		s.Replicas, s.Kills, fo, s.Restarts, s.Retries, s.Transfers, s.Completed, s.Compensated, s.Deposits, s.Steps, s.Repeats, s.Events, s.Applied, s.Holders,
 		s.Duration.Round(time.Millisecond))
 }
 
@@ -242,6 +253,7 @@ func (rs *replicaSet) stop() error {
 // replicaWriters requests transfers and deposits until stop is closed.
 type replicaWriters struct {
 	mu        sync.Mutex
+	retries   int
 	transfers map[string]transfer.RequestTransfer // acknowledged, by id
 	deposits  map[string]account.Deposit          // acknowledged, by reference
 	depositTo map[string]string                   // reference -> account
@@ -266,7 +278,10 @@ func (w *replicaWriters) run(ctx context.Context, store runtime.Store, n int, se
 				from := replicaAccount(rng.IntN(replicaAccounts))
 				if rng.IntN(4) == 0 {
 					d := account.Deposit{Amount: int64(1 + rng.IntN(500)), Reference: fmt.Sprintf("dep %d-%d", i, k)}
-					if _, err := accounts.Execute(ctx, from, d); err != nil {
+					if err := w.retry(ctx, func() error {
+						_, err := accounts.Execute(ctx, from, d, runtime.IdempotencyKey(d.Reference))
+						return err
+					}); err != nil {
 						errs <- fmt.Errorf("deposit %s to %s: %w", d.Reference, from, err)
 						return
 					}
@@ -284,7 +299,10 @@ func (w *replicaWriters) run(ctx context.Context, store runtime.Store, n int, se
 				}
 				id := fmt.Sprintf("tr-%d-%d", i, k)
 				c := transfer.RequestTransfer{From: from, To: to, Amount: int64(1 + rng.IntN(2000))}
-				if _, err := requests.Execute(ctx, id, c, runtime.IdempotencyKey("request "+id)); err != nil {
+				if err := w.retry(ctx, func() error {
+					_, err := requests.Execute(ctx, id, c, runtime.IdempotencyKey("request "+id))
+					return err
+				}); err != nil {
 					errs <- fmt.Errorf("request %s: %w", id, err)
 					return
 				}
@@ -297,6 +315,22 @@ func (w *replicaWriters) run(ctx context.Context, store runtime.Store, n int, se
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// retry runs a keyed command until it succeeds or fails with an error
+// other than ErrUnavailable (the server restarting): the key makes a
+// command whose first answer was lost return its first result.
+func (w *replicaWriters) retry(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		if !errors.Is(err, runtime.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.retries++
+		w.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // sagaLease is the lease of the transfer saga.
@@ -394,6 +428,18 @@ func RunReplicas(ctx context.Context, cfg ReplicaConfig) (ReplicaSummary, error)
 		if err := set.err(); err != nil {
 			return sum, err
 		}
+		if cfg.Restarts > 0 && (k+1)%max(1, cfg.Kills/(cfg.Restarts+1)) == 0 && sum.Restarts < cfg.Restarts {
+			if err := cfg.Restart(); err != nil {
+				return sum, fmt.Errorf("restarting the server: %w", err)
+			}
+			sum.Restarts++
+			if cfg.Log != nil {
+				fmt.Fprintf(cfg.Log, "server restart %d before kill %d\n", sum.Restarts, k+1)
+			}
+			// Leases that ran out during the outage settle before the next
+			// kill, so that its takeover time measures a failover.
+			time.Sleep(2 * cfg.TTL)
+		}
 		name := BalancesProjectionName
 		if k%2 == 1 {
 			name = sagaLease
@@ -435,6 +481,7 @@ func RunReplicas(ctx context.Context, cfg ReplicaConfig) (ReplicaSummary, error)
 	if err := verifyReplicas(ctx, store, model, w, &sum); err != nil {
 		return sum, err
 	}
+	sum.Retries = w.retries
 	set.mu.Lock()
 	sum.Steps = set.nstep
 	for _, n := range set.steps {
@@ -451,7 +498,7 @@ func currentHolder(ctx context.Context, store *postgres.Store, set *replicaSet, 
 	deadline := time.Now().Add(time.Minute)
 	for {
 		leases, err := store.Leases(ctx)
-		if err != nil {
+		if err != nil && !errors.Is(err, runtime.ErrUnavailable) {
 			return runtime.Lease{}, 0, err
 		}
 		for _, l := range leases {
@@ -481,7 +528,7 @@ func waitTakeover(ctx context.Context, store *postgres.Store, name string, held 
 	deadline := time.Now().Add(time.Minute)
 	for {
 		leases, err := store.Leases(ctx)
-		if err != nil {
+		if err != nil && !errors.Is(err, runtime.ErrUnavailable) {
 			return runtime.Lease{}, err
 		}
 		for _, l := range leases {
@@ -767,6 +814,14 @@ func verifyReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 	if fmt.Sprint(got) != fmt.Sprint(wantRows) {
 		bad("read model %v, rebuilt from position 0: %v", got, wantRows)
 	}
+	applied, holders, problem, err := model.epochCheck(ctx)
+	if err != nil {
+		return err
+	}
+	if problem != "" {
+		bad("read model: %s", problem)
+	}
+	sum.Applied, sum.Holders = applied, holders
 
 	report, err := store.Verify(ctx)
 	if err != nil {

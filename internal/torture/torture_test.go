@@ -107,22 +107,18 @@ func TestCampaignPostgres(t *testing.T) {
 // replica processes run the bank's read model and transfer saga on one
 // PostgreSQL schema while writers request transfers and deposits, and the
 // holder of a lease is SIGKILLed four times (twice the read model's, twice
-// the saga's). The long run is cqrstorture -replicas (see
-// docs/reliability.md).
+// the saga's); once in between, the server crashes and is down for 2 s.
+// The long run is cqrstorture -replicas (see docs/reliability.md).
 func TestReplicasPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns replica processes")
 	}
 	pgtest.Require(t)
-	dsn := os.Getenv(pgtest.EnvDSN)
-	if dsn == "" {
-		srv, err := pgtest.Start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = srv.Stop() })
-		dsn = srv.DSN()
+	srv, err := pgtest.Start() // a server of its own, to restart
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = srv.Stop() })
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +126,13 @@ func TestReplicasPostgres(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	var log strings.Builder
 	sum, err := RunReplicas(context.Background(), ReplicaConfig{
-		DSN: dsn, Schema: pgtest.Name("replicas"), Replicas: 3, Kills: 4, Writers: 2,
+		DSN: srv.DSN(), Schema: pgtest.Name("replicas"), Replicas: 3, Kills: 4, Writers: 2,
 		TTL: time.Second, Seed: seed, Log: &log,
+		Restarts: 1, Restart: func() error {
+			srv.Crash()
+			time.Sleep(2 * time.Second)
+			return srv.Restart()
+		},
 		Command: func(spec ReplicaSpec) *exec.Cmd {
 			cmd := exec.Command(exe, "-test.run=^$")
 			cmd.Env = append(os.Environ(), replicaEnv+"="+spec.Encode())
@@ -143,7 +144,7 @@ func TestReplicasPostgres(t *testing.T) {
 		t.Fatalf("seed %d: %v\n%s", seed, err, sum)
 	}
 	t.Log(sum)
-	if sum.Kills != 4 || sum.Transfers == 0 || sum.Completed == 0 {
+	if sum.Kills != 4 || sum.Restarts != 1 || sum.Transfers == 0 || sum.Completed == 0 {
 		t.Errorf("the campaign proved little: %s", sum)
 	}
 	for _, d := range sum.Failovers {
