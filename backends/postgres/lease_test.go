@@ -303,8 +303,8 @@ INSERT INTO `+model+` VALUES (1, 0, 0, '{}')`); err != nil {
 	}
 	took := time.Since(frozeAt)
 	t.Logf("takeover after %v (TTL %v)", took, ttl)
-	if took > ttl+ttl/5+2*time.Second {
-		t.Errorf("takeover took %v, longer than TTL + poll + 2 s slack", took)
+	if took > ttl+ttl/5+5*time.Second {
+		t.Errorf("takeover took %v, longer than TTL + poll + 5 s slack (for a loaded machine)", took)
 	}
 	replicas[first].store.thaw()
 	// The thawed one must notice and stand by; its writes are refused.
