@@ -163,6 +163,7 @@ func TestLeasedGroups(t *testing.T) {
 	}
 	head := appendEvents(t, mem, 30)
 	waitFor(t, groups[0], "count", head)
+	waitFor(t, groups[1], "count", head) // on the standby: from the saved checkpoint
 	if handled[1].Load() != 0 {
 		t.Fatalf("the standby handled %d records", handled[1].Load())
 	}
@@ -376,5 +377,39 @@ func TestLeasedSagaRunners(t *testing.T) {
 	table.mu.Unlock()
 	if l.Holder != "r1" || l.Epoch != 2 {
 		t.Fatalf("saga lease %+v, want r1 at epoch 2", l)
+	}
+}
+
+// TestStandbyWaitForExactlyOnce: WaitFor on a standby replica of an
+// exactly-once projection returns once the holder's read model (shared, as
+// a database would be) has committed the position, including when the
+// position is a record the projection does not consume.
+func TestStandbyWaitForExactlyOnce(t *testing.T) {
+	mem := memory.New()
+	table := &leaseTable{leases: map[string]runtime.Lease{}}
+	m := newModel()
+	groups := make([]*runtime.ProjectionGroup, 2)
+	for i := range groups {
+		groups[i] = runtime.NewProjectionGroup(newLeased(mem, table), runtime.LeaseHolder(fmt.Sprint("p", i)))
+		if err := groups[i].Add(m.projection("exact", true)); err != nil {
+			t.Fatal(err)
+		}
+		startGroup(t, groups[i])
+		waitState(t, groups[i], "exact", []runtime.ProjectionState{runtime.ProjectionRunning, runtime.ProjectionStandby}[i])
+	}
+	head := appendEvents(t, mem, 14) // position 14 is a Noise record, not consumed
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := groups[1].WaitFor(ctx, "exact", head); err != nil {
+		t.Fatalf("standby WaitFor(%d): %v", head, err)
+	}
+	if p, _ := m.position(ctx); p != 13 {
+		t.Fatalf("model at %d, want 13 (the last consumed record)", p)
+	}
+	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer stop()
+	if err := groups[1].WaitFor(short, "exact", head+1); !errors.Is(err, context.DeadlineExceeded) {
+		// head+1 does not exist yet: it must wait until the deadline.
+		t.Fatalf("standby WaitFor past the head: %v, want the context's deadline", err)
 	}
 }

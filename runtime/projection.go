@@ -783,12 +783,66 @@ func (r *runner) waitFor(ctx context.Context, position uint64) error {
 		if state == ProjectionFailed {
 			return lastErr
 		}
+		var poll *time.Timer
+		if state == ProjectionStandby {
+			// Another process runs the projection: ask the store.
+			ok, err := r.reachedElsewhere(ctx, position)
+			switch {
+			case ok:
+				return nil
+			case err != nil && !errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
+				return fmt.Errorf("cqrsgen: waiting for projection %q to reach position %d: %w", r.p.Name, position, err)
+			}
+			poll = time.NewTimer(standbyPoll)
+		} else {
+			poll = time.NewTimer(time.Hour) // never fires: woken by ch
+		}
 		select {
 		case <-ctx.Done():
+			poll.Stop()
 			return fmt.Errorf("cqrsgen: waiting for projection %q to reach position %d: %w", r.p.Name, position, ctx.Err())
 		case <-ch:
+		case <-poll.C:
 		}
+		poll.Stop()
 	}
+}
+
+// standbyPoll is how often WaitFor on a standby asks the store how far the
+// lease holder has got.
+const standbyPoll = 50 * time.Millisecond
+
+// reachedElsewhere reports whether the holder of the projection's lease,
+// in another process, has processed position: its saved checkpoint
+// (at-least-once) is there, or the read model's committed position
+// (exactly-once) is there or only records the projection does not consume
+// lie between them.
+func (r *runner) reachedElsewhere(ctx context.Context, position uint64) (bool, error) {
+	if !r.exactlyOnce {
+		cp, err := r.store.LoadCheckpoint(ctx, r.p.Name)
+		if errors.Is(err, ErrNotFound) {
+			return position == 0, nil
+		}
+		return err == nil && cp >= position, err
+	}
+	p, err := r.p.Position(ctx)
+	if err != nil || p >= position {
+		return err == nil, err
+	}
+	last := p
+	for rec, err := range r.store.ReadAll(ctx, p) {
+		if err != nil {
+			return false, err
+		}
+		if rec.Position > position {
+			break
+		}
+		if r.wants(rec.Name) {
+			return false, nil
+		}
+		last = rec.Position
+	}
+	return last >= position, nil
 }
 
 // registry holds the names of the projections running in this process,
@@ -1209,7 +1263,11 @@ func (g *ProjectionGroup) Statuses(ctx context.Context) ([]ProjectionStatus, err
 // to position (read-your-writes: pass the LastPosition of an append), and
 // returns nil. It returns the projection's error if it is or becomes
 // failed first, and an error wrapping ctx's if ctx is done first. It does
-// not start the projection: while the group is not running it waits.
+// not start the projection: while the group is not running it waits. On a
+// replica standing by (another process holds the lease) it polls the
+// store for the holder's progress: the saved checkpoint (at-least-once,
+// saved at the latest once the holder has caught up) or the read model's
+// position (exactly-once).
 func (g *ProjectionGroup) WaitFor(ctx context.Context, name string, position uint64) error {
 	r, err := g.runner(name)
 	if err != nil {
