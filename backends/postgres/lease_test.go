@@ -289,6 +289,11 @@ INSERT INTO `+model+` VALUES (1, 0, 0, '{}')`); err != nil {
 	if st.State != runtime.ProjectionStandby || st.Lease.Holder != fmt.Sprintf("replica-%d", first) {
 		t.Fatalf("the other replica is %v with lease %+v; want standby behind replica-%d", st.State, st.Lease, first)
 	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := replicas[other].group.WaitFor(wctx, "count", head); err != nil {
+		t.Fatalf("WaitFor on the standby: %v", err)
+	}
+	wcancel()
 	if replicas[other].applied.Load()+replicas[other].refused.Load() != 0 {
 		t.Fatalf("standby applied %d events", replicas[other].applied.Load())
 	}
