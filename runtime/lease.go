@@ -222,6 +222,9 @@ type leaseSession struct {
 	done   chan struct{} // closed when the renewer has stopped
 	lostF  atomic.Bool
 
+	share   *partitionSet // nil unless the lease is a partition's
+	yielded atomic.Bool   // given up for the share: already uncounted
+
 	mu    sync.Mutex
 	lease Lease
 }
@@ -235,16 +238,29 @@ func pollEvery(ttl time.Duration) time.Duration  { return ttl / 5 }
 // the lease that stands in the way (or the error that prevented the
 // attempt) before each wait. It returns ctx's error when ctx ends first,
 // and other errors (ErrClosed, ErrInvalid) at once.
+//
+// share, when not nil, is the partition set the lease is a partition of:
+// the lease is only tried while this process holds less than its fair
+// share, and given up at a renewal when it holds more.
 func acquireLease(ctx context.Context, leaser Leaser, m ReadSideMetrics, name, holder string, ttl time.Duration,
-	standby func(other Lease, err error)) (*leaseSession, error) {
+	share *partitionSet, standby func(other Lease, err error)) (*leaseSession, error) {
 	for {
 		start := time.Now()
-		l, err := leaser.AcquireLease(ctx, name, holder, ttl)
+		var l Lease
+		var err error
+		if share != nil && !share.mayTake(ctx) {
+			l, err = Lease{Name: name}, ErrLeaseHeld // our share is full: stand by
+		} else {
+			l, err = leaser.AcquireLease(ctx, name, holder, ttl)
+		}
 		if err == nil {
-			s := &leaseSession{leaser: leaser, ttl: ttl, m: m, lease: l, done: make(chan struct{})}
+			s := &leaseSession{leaser: leaser, ttl: ttl, m: m, lease: l, done: make(chan struct{}), share: share}
 			s.ctx, s.cancel = context.WithCancel(WithLease(ctx, l))
 			if m != nil {
 				m.ObserveLease(LeaseEvent{Lease: l, Change: LeaseAcquired})
+			}
+			if share != nil {
+				share.held.Add(1)
 			}
 			go s.renew(start)
 			return s, nil
@@ -305,6 +321,13 @@ func (s *leaseSession) renew(lastGood time.Time) {
 			s.lease = l
 			s.mu.Unlock()
 			lastGood = start
+			if s.share != nil && s.share.tryYield(s.ctx) {
+				// More processes run the partitions now: give this one
+				// up (the run stops cleanly and releases it).
+				s.yielded.Store(true)
+				s.cancel()
+				return
+			}
 		case err == nil, errors.Is(err, ErrLeaseHeld), time.Since(lastGood) >= s.ttl:
 			s.lose()
 			return
@@ -327,6 +350,9 @@ func (s *leaseSession) lose() {
 func (s *leaseSession) release() {
 	s.cancel()
 	<-s.done
+	if s.share != nil && !s.yielded.Load() {
+		s.share.held.Add(-1)
+	}
 	if s.lost() {
 		return
 	}

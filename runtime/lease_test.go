@@ -413,3 +413,86 @@ func TestStandbyWaitForExactlyOnce(t *testing.T) {
 		t.Fatalf("standby WaitFor past the head: %v, want the context's deadline", err)
 	}
 }
+
+// running counts the projections of g in state running.
+func running(t *testing.T, g *runtime.ProjectionGroup) (n int) {
+	t.Helper()
+	sts, err := g.Statuses(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		if st.State == runtime.ProjectionRunning {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPartitionsSpread splits a projection in 4 partitions run by two
+// groups over a store with leases, as two replicas: each ends up running
+// 2, every record reaches the partition of its stream, and when one group
+// stops the other takes all 4.
+func TestPartitionsSpread(t *testing.T) {
+	mem := memory.New()
+	table := &leaseTable{leases: map[string]runtime.Lease{}}
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	groups := make([]*runtime.ProjectionGroup, 2)
+	stops := make([]func() error, 2)
+	for i := range groups {
+		groups[i] = runtime.NewProjectionGroup(newLeased(mem, table), runtime.LeaseHolder(fmt.Sprint("p", i)),
+			runtime.LeaseTTL(300*time.Millisecond), runtime.CheckpointEvery(1, 0))
+		err := groups[i].Add(runtime.Projection{Name: "split", Handle: func(ctx context.Context, rec runtime.Record) error {
+			p, ok := runtime.PartitionFrom(ctx)
+			if !ok || runtime.PartitionOf(rec.Stream, 4) != p.Index || p.Count != 4 {
+				t.Errorf("record of %s at position %d handled by partition %+v (ok %v)", rec.Stream, rec.Position, p, ok)
+			}
+			mu.Lock()
+			seen[rec.Position] = true
+			mu.Unlock()
+			return nil
+		}}, runtime.Partitions(4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops[i] = startGroup(t, groups[i])
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for running(t, groups[0]) != 2 || running(t, groups[1]) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("running %d and %d partitions, want 2 and 2", running(t, groups[0]), running(t, groups[1]))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	head := appendEvents(t, mem, 40)
+	for i := range 4 {
+		name := runtime.PartitionName("split", runtime.Partition{Index: i, Count: 4})
+		for _, g := range groups {
+			waitFor(t, g, name, head) // the holder, or the standby through the store
+		}
+	}
+	mu.Lock()
+	for p := uint64(1); p <= head; p++ {
+		if !seen[p] {
+			t.Errorf("position %d never handled", p)
+		}
+	}
+	mu.Unlock()
+	if err := stops[0](); err != nil {
+		t.Fatal(err)
+	}
+	for running(t, groups[1]) != 4 {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("the remaining group runs %d partitions, want 4", running(t, groups[1]))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if runtime.PartitionOf(runtime.StreamID{Type: "ab", ID: "c"}, 1<<30) == runtime.PartitionOf(runtime.StreamID{Type: "a", ID: "bc"}, 1<<30) {
+		t.Error("PartitionOf does not separate (ab, c) from (a, bc)")
+	}
+	if err := runtime.RunProjection(context.Background(), mem, runtime.Projection{Name: "x", Handle: func(context.Context, runtime.Record) error { return nil }},
+		runtime.Partitions(2)); !errors.Is(err, runtime.ErrInvalid) {
+		t.Errorf("RunProjection with Partitions: %v, want ErrInvalid", err)
+	}
+}

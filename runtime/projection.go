@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,7 @@ type projectionConfig struct {
 	leaseTTL           time.Duration
 	leaseHolder        string
 	noLease            bool
+	partitions         int
 	// held is the lease session RunSaga holds for its projection.
 	held *leaseSession
 }
@@ -313,6 +315,8 @@ type runner struct {
 
 	leaser  Leaser // nil: unleased
 	holder  string
+	part    *Partition    // the partition of a split projection, nil if not split
+	pset    *partitionSet // shared by the partitions, nil without leases
 	metrics ReadSideMetrics
 	head    atomic.Uint64 // the store's head as last seen
 
@@ -671,7 +675,7 @@ func (r *runner) run(ctx context.Context) error {
 			if rec.Position <= pos {
 				continue // never deliver a position twice
 			}
-			if r.wants(rec.Name) {
+			if r.wants(rec) {
 				if err := r.handle(ctx, sub, rec); err != nil {
 					if errors.Is(err, errInterrupted) {
 						return err
@@ -709,11 +713,14 @@ func (r *runner) run(ctx context.Context) error {
 	}
 }
 
-func (r *runner) wants(name string) bool {
+func (r *runner) wants(rec Record) bool {
+	if r.part != nil && PartitionOf(rec.Stream, r.part.Count) != r.part.Index {
+		return false
+	}
 	if r.consumes == nil {
 		return true
 	}
-	_, ok := r.consumes[name]
+	_, ok := r.consumes[rec.Name]
 	return ok
 }
 
@@ -837,7 +844,7 @@ func (r *runner) reachedElsewhere(ctx context.Context, position uint64) (bool, e
 		if rec.Position > position {
 			break
 		}
-		if r.wants(rec.Name) {
+		if r.wants(rec) {
 			return false, nil
 		}
 		last = rec.Position
@@ -912,6 +919,9 @@ func RunProjection(ctx context.Context, store Store, p Projection, opts ...Proje
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.partitions > 1 {
+		return fmt.Errorf("%w: projection %q: Partitions applies to ProjectionGroup.Add", ErrInvalid, p.Name)
+	}
 	release, err := register(store, []string{p.Name})
 	if err != nil {
 		return err
@@ -949,7 +959,7 @@ func (r *runner) leasedRun(ctx context.Context) error {
 		}
 		return err
 	}
-	sess, err := acquireLease(ctx, r.leaser, r.metrics, r.p.Name, r.holder, r.cfg.leaseTTL, r.standby)
+	sess, err := acquireLease(ctx, r.leaser, r.metrics, r.p.Name, r.holder, r.cfg.leaseTTL, r.pset, r.standby)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -1000,9 +1010,10 @@ type ProjectionGroup struct {
 	store Store
 	cfg   projectionConfig
 
-	mu      sync.Mutex // guards runners and order
+	mu      sync.Mutex // guards runners, order and psets
 	runners map[string]*runner
 	order   []*runner
+	psets   []*partitionSet
 
 	life    sync.Mutex // serialises Run's start and end with direct rebuilds
 	running bool
@@ -1037,12 +1048,38 @@ func (g *ProjectionGroup) Add(p Projection, opts ...ProjectionOption) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.runners[p.Name]; ok {
-		return fmt.Errorf("%w: two projections named %q", ErrInvalid, p.Name)
+	if cfg.partitions <= 1 {
+		if _, ok := g.runners[p.Name]; ok {
+			return fmt.Errorf("%w: two projections named %q", ErrInvalid, p.Name)
+		}
+		r := newRunner(g.store, p, cfg)
+		g.runners[p.Name] = r
+		g.order = append(g.order, r)
+		return nil
 	}
-	r := newRunner(g.store, p, cfg)
-	g.runners[p.Name] = r
-	g.order = append(g.order, r)
+	parts := partitioned(p, cfg.partitions)
+	for _, q := range parts {
+		if err := q.validate(); err != nil {
+			return err
+		}
+		if _, ok := g.runners[q.Name]; ok {
+			return fmt.Errorf("%w: two projections named %q", ErrInvalid, q.Name)
+		}
+	}
+	var set *partitionSet
+	if l, ok := LeaserOf(g.store); ok && !cfg.noLease {
+		set = &partitionSet{base: p.Name, n: cfg.partitions, leaser: l, holder: cfg.holder(), ttl: cfg.leaseTTL}
+		if err := ValidateKey("partition membership lease", set.memberName()); err != nil {
+			return err
+		}
+		g.psets = append(g.psets, set)
+	}
+	for i, q := range parts {
+		r := newRunner(g.store, q, cfg)
+		r.part, r.pset = &Partition{Index: i, Count: cfg.partitions}, set
+		g.runners[q.Name] = r
+		g.order = append(g.order, r)
+	}
 	return nil
 }
 
@@ -1099,7 +1136,23 @@ func (g *ProjectionGroup) Run(ctx context.Context) error {
 		r.state, r.lastErr = ProjectionStopped, nil // forget the last Run's failure
 		r.mu.Unlock()
 	}
+	g.mu.Lock()
+	psets := slices.Clone(g.psets)
+	g.mu.Unlock()
 	g.life.Unlock()
+
+	// Split projections: count this process among the members first, so
+	// that the fair share is right from the start.
+	for _, s := range psets {
+		if err := s.join(ctx); err != nil && ctx.Err() == nil {
+			for _, r := range runners {
+				if r.pset == s {
+					r.setState(ProjectionWaiting, err)
+				}
+			}
+		}
+		defer s.leave()
+	}
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(runners))

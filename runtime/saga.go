@@ -437,7 +437,7 @@ func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...Sag
 		var sess *leaseSession
 		if leased {
 			var err error
-			sess, err = acquireLease(ctx, leaser, metrics, name, pcfg.holder(), pcfg.leaseTTL, func(Lease, error) {})
+			sess, err = acquireLease(ctx, leaser, metrics, name, pcfg.holder(), pcfg.leaseTTL, nil, func(Lease, error) {})
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil

@@ -13,7 +13,7 @@
 //	go run ./cmd/cqrstorture [-rounds N] [-writers N] [-seed N] [-dir DIR] [-duration D]
 //	                         [-fresh-every N] [-postgres-dsn DSN | -pgtest] [-pebble=false] [-v]
 //	go run ./cmd/cqrstorture -soak 10m [-soak-writers 64] [-soak-sample 5s] [-dir DIR] [-seed N] [-v]
-//	go run ./cmd/cqrstorture -replicas 3 [-kills 20] [-lease-ttl 5s] [-writers 4] (-postgres-dsn DSN | -pgtest [-restarts N]) [-seed N] [-v]
+//	go run ./cmd/cqrstorture -replicas 3 [-kills 20] [-lease-ttl 5s] [-writers 4] [-partitions N] (-postgres-dsn DSN | -pgtest [-restarts N]) [-seed N] [-v]
 //
 // With -replicas N it runs the replicas campaign on PostgreSQL instead: N
 // replica processes (this binary re-executed with -replica) run the bank's
@@ -64,6 +64,7 @@ func run() int {
 		replicas  = flag.Int("replicas", 0, "run the replicas campaign with this many replica processes on PostgreSQL")
 		kills     = flag.Int("kills", 20, "replicas campaign: SIGKILLs of a lease holder")
 		leaseTTL  = flag.Duration("lease-ttl", runtime.DefaultLeaseTTL, "replicas campaign: the replicas' lease TTL")
+		parts     = flag.Int("partitions", 1, "replicas campaign: split the read model in this many partitions")
 		restarts  = flag.Int("restarts", 0, "replicas campaign with -pgtest: crash the server this many times between kills, 2 s down each")
 		rounds    = flag.Int("rounds", 100, "kill rounds per backend")
 		writers   = flag.Int("writers", 16, "writer goroutines in each child")
@@ -101,7 +102,7 @@ func run() int {
 	defer stop()
 	if *replicas > 0 {
 		return runReplicas(ctx, exe, *dsn, *usePG, torture.ReplicaConfig{Replicas: *replicas, Kills: *kills,
-			Writers: min(*writers, 16), TTL: *leaseTTL, Seed: *seed, Restarts: *restarts}, *verbose)
+			Writers: min(*writers, 16), TTL: *leaseTTL, Seed: *seed, Restarts: *restarts, Partitions: *parts}, *verbose)
 	}
 
 	removeDir := false
@@ -266,8 +267,8 @@ func runReplicas(ctx context.Context, exe, dsn string, usePG bool, cfg torture.R
 	if verbose {
 		cfg.Log = os.Stdout
 	}
-	fmt.Printf("cqrstorture: replicas campaign, seed %d, %d replicas, %d kills, %d server restarts, lease TTL %v, %d writers, schema %s\n",
-		cfg.Seed, cfg.Replicas, cfg.Kills, cfg.Restarts, cfg.TTL, cfg.Writers, cfg.Schema)
+	fmt.Printf("cqrstorture: replicas campaign, seed %d, %d replicas, read model in %d partition(s), %d kills, %d server restarts, lease TTL %v, %d writers, schema %s\n",
+		cfg.Seed, cfg.Replicas, max(cfg.Partitions, 1), cfg.Kills, cfg.Restarts, cfg.TTL, cfg.Writers, cfg.Schema)
 	sum, err := torture.RunReplicas(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cqrstorture: replicas FAIL (seed %d, schema %s%s): %v\n", cfg.Seed, cfg.Schema, keep, err)

@@ -22,17 +22,19 @@ const BalancesProjectionName = "torture.bank-balances"
 // side: one row per account and one row holding the position, committed
 // together (exactly-once), each transaction fenced by the projection's
 // lease (postgres.Store.Fence), so a replica that lost its lease commits
-// nothing.
+// nothing. Split into parts partitions (runtime.Partitions), it keeps one
+// position per partition.
 type pgBalances struct {
 	store    *postgres.Store
 	pool     *pgxpool.Pool
+	parts    int
 	accounts string // quoted table names
 	position string
 	applied  string
 }
 
-func newPGBalances(store *postgres.Store, pool *pgxpool.Pool, schema string) *pgBalances {
-	return &pgBalances{store: store, pool: pool,
+func newPGBalances(store *postgres.Store, pool *pgxpool.Pool, schema string, parts int) *pgBalances {
+	return &pgBalances{store: store, pool: pool, parts: max(parts, 1),
 		accounts: pgx.Identifier{schema, "rm_accounts"}.Sanitize(),
 		position: pgx.Identifier{schema, "rm_position"}.Sanitize(),
 		applied:  pgx.Identifier{schema, "rm_applied"}.Sanitize()}
@@ -43,9 +45,33 @@ func (b *pgBalances) create(ctx context.Context) error {
 	_, err := b.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+b.accounts+` (
 	account text PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL, closed bool NOT NULL);
 CREATE TABLE IF NOT EXISTS `+b.position+` (id int PRIMARY KEY, position bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS `+b.applied+` (position bigint PRIMARY KEY, holder text NOT NULL, epoch bigint NOT NULL);
-INSERT INTO `+b.position+` VALUES (1, 0) ON CONFLICT DO NOTHING`)
+CREATE TABLE IF NOT EXISTS `+b.applied+` (position bigint PRIMARY KEY, part int NOT NULL, holder text NOT NULL, epoch bigint NOT NULL)`)
+	if err != nil {
+		return err
+	}
+	_, err = b.pool.Exec(ctx, `INSERT INTO `+b.position+` SELECT i, 0 FROM generate_series(0, $1::int - 1) i ON CONFLICT DO NOTHING`, b.parts)
 	return err
+}
+
+// part is the partition Handle, Reset and Position were called for (0
+// when the projection is not split).
+func part(ctx context.Context) int {
+	p, _ := runtime.PartitionFrom(ctx)
+	return p.Index
+}
+
+// options are the group options the model is added with.
+func (b *pgBalances) options() []runtime.ProjectionOption {
+	return []runtime.ProjectionOption{runtime.Partitions(b.parts)}
+}
+
+// leaseName is the name of the lease of partition 0 (of the model when
+// it is not split).
+func (b *pgBalances) leaseName() string {
+	if b.parts <= 1 {
+		return BalancesProjectionName
+	}
+	return runtime.PartitionName(BalancesProjectionName, runtime.Partition{Index: 0, Count: b.parts})
 }
 
 // Projection describes the read model to the runtime.
@@ -113,7 +139,7 @@ func (b *pgBalances) handle(ctx context.Context, rec runtime.Record) error {
 			return err
 		}
 		var pos int64
-		if err := tx.QueryRow(ctx, `SELECT position FROM `+b.position+` WHERE id = 1 FOR UPDATE`).Scan(&pos); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT position FROM `+b.position+` WHERE id = $1 FOR UPDATE`, part(ctx)).Scan(&pos); err != nil {
 			return err
 		}
 		if uint64(pos) >= rec.Position {
@@ -135,10 +161,10 @@ func (b *pgBalances) handle(ctx context.Context, rec runtime.Record) error {
 		// epochs never go down along the log (no deposed holder wrote
 		// after its successor).
 		l, _ := runtime.LeaseFrom(ctx)
-		if _, err := tx.Exec(ctx, `INSERT INTO `+b.applied+` VALUES ($1, $2, $3)`, int64(rec.Position), l.Holder, int64(l.Epoch)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+b.applied+` VALUES ($1, $2, $3, $4)`, int64(rec.Position), part(ctx), l.Holder, int64(l.Epoch)); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE `+b.position+` SET position = $1 WHERE id = 1`, int64(rec.Position))
+		_, err = tx.Exec(ctx, `UPDATE `+b.position+` SET position = $1 WHERE id = $2`, int64(rec.Position), part(ctx))
 		return err
 	})
 	if err != nil {
@@ -147,12 +173,33 @@ func (b *pgBalances) handle(ctx context.Context, rec runtime.Record) error {
 	return nil
 }
 
+// reset empties the partition's accounts (all of them when not split).
 func (b *pgBalances) reset(ctx context.Context) error {
 	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		if err := b.store.Fence(ctx, tx); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM `+b.accounts+`; DELETE FROM `+b.applied+`; UPDATE `+b.position+` SET position = 0 WHERE id = 1`)
+		rows, err := tx.Query(ctx, `SELECT account FROM `+b.accounts)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		var mine []string
+		for _, id := range ids {
+			if runtime.PartitionOf(runtime.StreamID{Type: account.AccountStreamType, ID: id}, b.parts) == part(ctx) {
+				mine = append(mine, id)
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM `+b.accounts+` WHERE account = ANY($1)`, mine); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM `+b.applied+` WHERE part = $1`, part(ctx)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE `+b.position+` SET position = 0 WHERE id = $1`, part(ctx))
 		return err
 	})
 	return postgres.MarkUnavailable(err)
@@ -160,8 +207,22 @@ func (b *pgBalances) reset(ctx context.Context) error {
 
 func (b *pgBalances) pos(ctx context.Context) (uint64, error) {
 	var p int64
-	err := b.pool.QueryRow(ctx, `SELECT position FROM `+b.position+` WHERE id = 1`).Scan(&p)
+	err := b.pool.QueryRow(ctx, `SELECT position FROM `+b.position+` WHERE id = $1`, part(ctx)).Scan(&p)
 	return uint64(p), postgres.MarkUnavailable(err)
+}
+
+// positions returns the committed position of every partition.
+func (b *pgBalances) positions(ctx context.Context) ([]uint64, error) {
+	rows, err := b.pool.Query(ctx, `SELECT position FROM `+b.position+` ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	out := make([]uint64, len(ps))
+	for i, p := range ps {
+		out[i] = uint64(p)
+	}
+	return out, err
 }
 
 // ownerRow is one owner's line of the read model.
@@ -186,27 +247,32 @@ FROM `+b.accounts+` GROUP BY owner ORDER BY owner COLLATE "C"`)
 }
 
 // epochCheck reads who applied each event and reports the first place
-// where the epoch went down along the log (a deposed holder's write after
-// its successor's), how many events were applied and by how many holders.
+// where the epoch of a partition's lease went down along the log (a
+// deposed holder's write after its successor's), how many events were
+// applied and by how many holders.
 func (b *pgBalances) epochCheck(ctx context.Context) (applied, holders int, problem string, err error) {
-	rows, err := b.pool.Query(ctx, `SELECT position, holder, epoch FROM `+b.applied+` ORDER BY position`)
+	rows, err := b.pool.Query(ctx, `SELECT position, part, holder, epoch FROM `+b.applied+` ORDER BY position`)
 	if err != nil {
 		return 0, 0, "", err
 	}
 	defer rows.Close()
 	seen := map[string]bool{}
-	var last int64
-	var lastHolder string
+	type tenure struct {
+		epoch  int64
+		holder string
+	}
+	last := map[int]tenure{}
 	for rows.Next() {
 		var pos, epoch int64
+		var p int
 		var holder string
-		if err := rows.Scan(&pos, &holder, &epoch); err != nil {
+		if err := rows.Scan(&pos, &p, &holder, &epoch); err != nil {
 			return 0, 0, "", err
 		}
-		if epoch < last && problem == "" {
-			problem = fmt.Sprintf("position %d applied by %s at epoch %d after %s at epoch %d", pos, holder, epoch, lastHolder, last)
+		if l := last[p]; epoch < l.epoch && problem == "" {
+			problem = fmt.Sprintf("position %d of partition %d applied by %s at epoch %d after %s at epoch %d", pos, p, holder, epoch, l.holder, l.epoch)
 		}
-		last, lastHolder = epoch, holder
+		last[p] = tenure{epoch, holder}
 		seen[holder] = true
 		applied++
 	}

@@ -27,6 +27,8 @@ type ReplicaSpec struct {
 	Name string `json:"name"`
 	// TTL is the lease TTL.
 	TTL time.Duration `json:"ttl"`
+	// Partitions splits the read model (runtime.Partitions).
+	Partitions int `json:"partitions"`
 }
 
 // Encode returns the spec as the argument of the replica flag.
@@ -76,10 +78,10 @@ func runReplica(ctx context.Context, rs ReplicaSpec, stdout io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	model := newPGBalances(store, pool, rs.Schema)
+	model := newPGBalances(store, pool, rs.Schema, rs.Partitions)
 	lease := []runtime.ProjectionOption{runtime.LeaseTTL(rs.TTL), runtime.LeaseHolder(rs.Name)}
 	group := runtime.NewProjectionGroup(store, lease...)
-	if err := group.Add(model.Projection()); err != nil {
+	if err := group.Add(model.Projection(), model.options()...); err != nil {
 		return err
 	}
 	accounts := account.NewAccountRepository(store)

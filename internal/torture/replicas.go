@@ -40,6 +40,9 @@ type ReplicaConfig struct {
 	Writers int
 	// TTL is the replicas' lease TTL (runtime.LeaseTTL).
 	TTL time.Duration
+	// Partitions splits the read model (runtime.Partitions); ≤ 1: not
+	// split. Kills then target the holder of partition 0.
+	Partitions int
 	// Seed seeds the kill moments and the writers' choices.
 	Seed uint64
 	// Command returns the command that runs a replica with spec.
@@ -56,6 +59,9 @@ type ReplicaConfig struct {
 // ReplicaSummary is what a replicas campaign did and verified.
 type ReplicaSummary struct {
 	Replicas, Kills int
+	// Partitions of the read model (1: not split), and how many distinct
+	// replicas held them once the work was done.
+	Partitions, PartitionHolders int
 	// Failovers are the times from each SIGKILL to another replica
 	// holding the lease the killed one held.
 	Failovers []time.Duration
@@ -86,8 +92,8 @@ func (s ReplicaSummary) String() string {
 		fo = fmt.Sprintf("failover min %v median %v max %v", f[0].Round(time.Millisecond),
 			f[len(f)/2].Round(time.Millisecond), f[len(f)-1].Round(time.Millisecond))
 	}
-	return fmt.Sprintf("replicas: %d replicas, %d kills of the active replica (%s), %d server restarts (%d commands retried); %d transfers (%d completed, %d compensated) and %d deposits acknowledged; %d saga step executions reported, %d re-executions under their idempotency key; %d events in the log, %d applied to the read model by %d replicas in turn (epochs never down); read model equal to a rebuild, no step twice, nothing acknowledged lost; %s",
-		s.Replicas, s.Kills, fo, s.Restarts, s.Retries, s.Transfers, s.Completed, s.Compensated, s.Deposits, s.Steps, s.Repeats, s.Events, s.Applied, s.Holders,
+	return fmt.Sprintf("replicas: %d replicas, read model in %d partition(s) held by %d replica(s) at the end, %d kills of the active replica (%s), %d server restarts (%d commands retried); %d transfers (%d completed, %d compensated) and %d deposits acknowledged; %d saga step executions reported, %d re-executions under their idempotency key; %d events in the log, %d applied to the read model by %d replicas in turn (epochs never down); read model equal to a rebuild, no step twice, nothing acknowledged lost; %s",
+		s.Replicas, s.Partitions, s.PartitionHolders, s.Kills, fo, s.Restarts, s.Retries, s.Transfers, s.Completed, s.Compensated, s.Deposits, s.Steps, s.Repeats, s.Events, s.Applied, s.Holders,
 		s.Duration.Round(time.Millisecond))
 }
 
@@ -140,7 +146,8 @@ func (rs *replicaSet) failed(err error) {
 func (rs *replicaSet) start(ctx context.Context, slot int) error {
 	rs.mu.Lock()
 	rs.gen++
-	spec := ReplicaSpec{DSN: rs.cfg.DSN, Schema: rs.cfg.Schema, Name: fmt.Sprintf("replica-%d.%d", slot, rs.gen), TTL: rs.cfg.TTL}
+	spec := ReplicaSpec{DSN: rs.cfg.DSN, Schema: rs.cfg.Schema, Name: fmt.Sprintf("replica-%d.%d", slot, rs.gen), TTL: rs.cfg.TTL,
+		Partitions: rs.cfg.Partitions}
 	rs.mu.Unlock()
 	cmd := rs.cfg.Command(spec)
 	var stderr strings.Builder
@@ -352,7 +359,7 @@ var sagaLease = runtime.SagaProjectionName(transfer.TransferSagaName)
 // store's own verification passes.
 func RunReplicas(ctx context.Context, cfg ReplicaConfig) (ReplicaSummary, error) {
 	begin := time.Now()
-	sum := ReplicaSummary{Replicas: cfg.Replicas}
+	sum := ReplicaSummary{Replicas: cfg.Replicas, Partitions: max(cfg.Partitions, 1)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	store, err := postgres.Open(ctx, cfg.DSN, postgres.WithSchema(cfg.Schema), postgres.WithMaxConns(16))
@@ -365,7 +372,7 @@ func RunReplicas(ctx context.Context, cfg ReplicaConfig) (ReplicaSummary, error)
 		return sum, err
 	}
 	defer pool.Close()
-	model := newPGBalances(store, pool, cfg.Schema)
+	model := newPGBalances(store, pool, cfg.Schema, cfg.Partitions)
 	if err := model.create(ctx); err != nil {
 		return sum, fmt.Errorf("creating the read model: %w", err)
 	}
@@ -440,7 +447,7 @@ func RunReplicas(ctx context.Context, cfg ReplicaConfig) (ReplicaSummary, error)
 			// kill, so that its takeover time measures a failover.
 			time.Sleep(2 * cfg.TTL)
 		}
-		name := BalancesProjectionName
+		name := model.leaseName()
 		if k%2 == 1 {
 			name = sagaLease
 		}
@@ -475,6 +482,17 @@ func RunReplicas(ctx context.Context, cfg ReplicaConfig) (ReplicaSummary, error)
 	if err := settleReplicas(ctx, store, model, w, set); err != nil {
 		return sum, err
 	}
+	leases, err := store.Leases(ctx)
+	if err != nil {
+		return sum, err
+	}
+	holders := map[string]bool{}
+	for _, l := range leases {
+		if strings.HasPrefix(l.Name, BalancesProjectionName) && l.Holder != "" {
+			holders[l.Holder] = true
+		}
+	}
+	sum.PartitionHolders = len(holders)
 	if err := set.stop(); err != nil {
 		return sum, err
 	}
@@ -551,19 +569,43 @@ func waitTakeover(ctx context.Context, store *postgres.Store, name string, held 
 	}
 }
 
-// lastAccountEvent returns the position of the last account event: where
-// the read model, which commits only the positions it applies, ends.
-func lastAccountEvent(ctx context.Context, store runtime.Store) (uint64, error) {
-	var last uint64
+// lastAccountEvents returns the position of the last account event of
+// each of parts partitions: where the read model, which commits only the
+// positions it applies, ends.
+func lastAccountEvents(ctx context.Context, store runtime.Store, parts int) ([]uint64, error) {
+	last := make([]uint64, max(parts, 1))
 	for rec, err := range store.ReadAll(ctx, 0) {
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if rec.Stream.Type == account.AccountStreamType {
-			last = rec.Position
+			last[runtime.PartitionOf(rec.Stream, len(last))] = rec.Position
 		}
 	}
 	return last, nil
+}
+
+// caughtUp reports whether every partition of the read model has applied
+// its last account event, and the sum of the partitions' positions (for
+// progress).
+func caughtUp(ctx context.Context, store runtime.Store, model *pgBalances) (bool, uint64, error) {
+	last, err := lastAccountEvents(ctx, store, model.parts)
+	if err != nil {
+		return false, 0, err
+	}
+	pos, err := model.positions(ctx)
+	if err != nil {
+		return false, 0, err
+	}
+	var sum uint64
+	done := len(pos) == len(last)
+	for i, p := range pos {
+		sum += p
+		if i < len(last) && p != last[i] {
+			done = false
+		}
+	}
+	return done, sum, nil
 }
 
 // settleReplicas waits until every acknowledged transfer's saga has ended
@@ -601,15 +643,11 @@ func settleReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 			deadline = time.Now().Add(time.Minute)
 		}
 		if len(pending) == 0 {
-			last, err := lastAccountEvent(ctx, store)
+			done, pos, err := caughtUp(ctx, store, model)
 			if err != nil {
 				return err
 			}
-			pos, err := model.pos(ctx)
-			if err != nil {
-				return err
-			}
-			if pos == last {
+			if done {
 				return nil
 			}
 			if pos > modelPos {
@@ -774,18 +812,18 @@ func verifyReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 		bad("money: accounts hold %d in all, want %d (openings plus acknowledged deposits)", total, want)
 	}
 
-	// The read model: at the last account event, and equal to the bank's own read model
+	// The read model: each partition at its last account event, and equal to the bank's own read model
 	// rebuilt from position 0.
-	pos, err := model.pos(ctx)
+	last, err := lastAccountEvents(ctx, store, model.parts)
 	if err != nil {
 		return err
 	}
-	last, err := lastAccountEvent(ctx, store)
+	pos, err := model.positions(ctx)
 	if err != nil {
 		return err
 	}
-	if pos != last {
-		bad("read model at position %d, the last account event is at %d", pos, last)
+	if fmt.Sprint(pos) != fmt.Sprint(last) {
+		bad("read model's partitions at positions %v, the last account events of the partitions at %v", pos, last)
 	}
 	got, err := model.byOwner(ctx)
 	if err != nil {

@@ -104,10 +104,10 @@ func TestCampaignPostgres(t *testing.T) {
 }
 
 // TestReplicasPostgres is the short replicas campaign CI runs: three
-// replica processes run the bank's read model and transfer saga on one
-// PostgreSQL schema while writers request transfers and deposits, and the
-// holder of a lease is SIGKILLed four times (twice the read model's, twice
-// the saga's); once in between, the server crashes and is down for 2 s.
+// replica processes run the bank's read model (split in three partitions)
+// and transfer saga on one PostgreSQL schema while writers request
+// transfers and deposits, and the holder of a lease is SIGKILLed four
+// times (twice partition 0's, twice the saga's); once in between, the server crashes and is down for 2 s.
 // The long run is cqrstorture -replicas (see docs/reliability.md).
 func TestReplicasPostgres(t *testing.T) {
 	if testing.Short() {
@@ -126,7 +126,7 @@ func TestReplicasPostgres(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	var log strings.Builder
 	sum, err := RunReplicas(context.Background(), ReplicaConfig{
-		DSN: srv.DSN(), Schema: pgtest.Name("replicas"), Replicas: 3, Kills: 4, Writers: 2,
+		DSN: srv.DSN(), Schema: pgtest.Name("replicas"), Replicas: 3, Kills: 4, Writers: 2, Partitions: 3,
 		TTL: time.Second, Seed: seed, Log: &log,
 		Restarts: 1, Restart: func() error {
 			srv.Crash()
@@ -144,7 +144,7 @@ func TestReplicasPostgres(t *testing.T) {
 		t.Fatalf("seed %d: %v\n%s", seed, err, sum)
 	}
 	t.Log(sum)
-	if sum.Kills != 4 || sum.Restarts != 1 || sum.Transfers == 0 || sum.Completed == 0 {
+	if sum.Kills != 4 || sum.Restarts != 1 || sum.Transfers == 0 || sum.Completed == 0 || sum.PartitionHolders < 2 {
 		t.Errorf("the campaign proved little: %s", sum)
 	}
 	for _, d := range sum.Failovers {
