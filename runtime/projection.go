@@ -412,7 +412,10 @@ func (r *runner) setSession(s *leaseSession) {
 func (r *runner) standby(other Lease, err error) {
 	r.mu.Lock()
 	if errors.Is(err, ErrLeaseHeld) {
-		r.state, r.lastErr, r.lease = ProjectionStandby, nil, other
+		r.state, r.lastErr = ProjectionStandby, nil
+		if other.Holder != "" { // "" when a partition is held back for the fair share
+			r.lease = other
+		}
 	} else {
 		r.state, r.lastErr = ProjectionWaiting, err
 	}
