@@ -24,8 +24,13 @@
 //     idempotency key derived from instance and step ([SagaStepKey]), a
 //     failed step compensates the completed ones newest first, and deadlines
 //     are persisted and fire after a restart.
-//   - [Instrument] wraps any Store with metrics ([Metrics]) and optional
-//     structured logging.
+//   - [Leaser] is the optional capability of stores shared by many processes
+//     (PostgreSQL): projections and sagas then take a fenced [Lease] each, so
+//     N replicas run the same read side with one active per projection.
+//     Errors matching [ErrUnavailable] (the store's server restarting) are
+//     waited out by Subscribe and the runners.
+//   - [Instrument] wraps any Store with metrics ([Metrics], and
+//     [ReadSideMetrics] for leases and lag) and optional structured logging.
 //
 // Versions are per stream and 1-based: after n events a stream is at
 // version n, and a stream that does not exist is at version 0 ([NoStream]).

@@ -31,6 +31,13 @@ var (
 	// ErrDuplicate reports an idempotency key that was already recorded.
 	// The error is a *DuplicateError carrying the first result.
 	ErrDuplicate = errors.New("cqrsgen: duplicate idempotency key")
+	// ErrUnavailable reports that the store cannot be reached for now (a
+	// lost connection, a server restarting): the call may succeed if tried
+	// again later. Stores wrap such errors with it; Subscribe and the
+	// projection and saga runners wait and retry them instead of stopping.
+	// The call may or may not have taken effect: an append that fails so
+	// must be retried with its expected version or idempotency key.
+	ErrUnavailable = errors.New("cqrsgen: store unavailable")
 )
 
 // ConflictError is returned when an append's expected version does not

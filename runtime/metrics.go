@@ -53,6 +53,8 @@ const (
 	OutcomeCorrupt Outcome = "corrupt"
 	// OutcomeClosed: the store was closed (ErrClosed).
 	OutcomeClosed Outcome = "closed"
+	// OutcomeUnavailable: the store could not be reached (ErrUnavailable).
+	OutcomeUnavailable Outcome = "unavailable"
 	// OutcomeError: any other failure (I/O, network, a failed store).
 	OutcomeError Outcome = "error"
 )
@@ -76,6 +78,8 @@ func OutcomeOf(err error) Outcome {
 		return OutcomeCorrupt
 	case errors.Is(err, ErrClosed):
 		return OutcomeClosed
+	case errors.Is(err, ErrUnavailable):
+		return OutcomeUnavailable
 	}
 	return OutcomeError
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,7 +48,11 @@ type Projection struct {
 	// calls the user's On<Event> method with an Envelope built by
 	// EnvelopeOf. An error is retried with back-off (see HandlerRetry), and
 	// then stops the projection with a *ProjectionError. Errors that match
-	// ErrCorrupt are not retried: the bytes will not change.
+	// ErrCorrupt are not retried: the bytes will not change. Errors that
+	// match ErrUnavailable (the read model's database is down) are retried
+	// without limit, the projection waiting meanwhile; errors that match
+	// ErrLeaseLost (a fenced write refused) end this process's tenure and
+	// the projection stands by.
 	Handle func(ctx context.Context, rec Record) error
 	// Reset empties the read model; it is called by a rebuild before the
 	// log is replayed from the start. It must be idempotent (a crash during
@@ -118,6 +123,12 @@ type projectionConfig struct {
 	checkpointInterval time.Duration
 	attempts           int
 	retryDelay         time.Duration
+	leaseTTL           time.Duration
+	leaseHolder        string
+	noLease            bool
+	partitions         int
+	// held is the lease session RunSaga holds for its projection.
+	held *leaseSession
 }
 
 func defaultProjectionConfig() projectionConfig {
@@ -126,7 +137,16 @@ func defaultProjectionConfig() projectionConfig {
 		checkpointInterval: DefaultCheckpointInterval,
 		attempts:           DefaultHandlerAttempts,
 		retryDelay:         DefaultHandlerRetryDelay,
+		leaseTTL:           DefaultLeaseTTL,
 	}
+}
+
+// holder returns the lease holder name of the runners configured by c.
+func (c *projectionConfig) holder() string {
+	if c.leaseHolder != "" {
+		return c.leaseHolder
+	}
+	return processHolder()
 }
 
 // CheckpointEvery sets how often an at-least-once projection saves its
@@ -212,9 +232,15 @@ const (
 	// ProjectionFailed: stopped by an error (ProjectionStatus.LastError)
 	// until it is rebuilt or its group is run again.
 	ProjectionFailed
+	// ProjectionStandby: another process holds the projection's lease
+	// (ProjectionStatus.Lease); this one takes over when it lapses.
+	ProjectionStandby
+	// ProjectionWaiting: the store is unavailable (LastError says why);
+	// the projection retries with back-off and resumes by itself.
+	ProjectionWaiting
 )
 
-// String returns "stopped", "running" or "failed".
+// String returns "stopped", "running", "failed", "standby" or "waiting".
 func (s ProjectionState) String() string {
 	switch s {
 	case ProjectionStopped:
@@ -223,6 +249,10 @@ func (s ProjectionState) String() string {
 		return "running"
 	case ProjectionFailed:
 		return "failed"
+	case ProjectionStandby:
+		return "standby"
+	case ProjectionWaiting:
+		return "waiting"
 	}
 	return fmt.Sprintf("ProjectionState(%d)", int(s))
 }
@@ -231,7 +261,7 @@ func (s ProjectionState) String() string {
 type ProjectionStatus struct {
 	// Name is the projection's name.
 	Name string
-	// State is running, stopped or failed.
+	// State is running, stopped, failed, standby or waiting.
 	State ProjectionState
 	// ExactlyOnce reports that the projection owns its checkpoint.
 	ExactlyOnce bool
@@ -251,8 +281,13 @@ type ProjectionStatus struct {
 	// Rebuilds counts completed rebuilds since the group was created.
 	Rebuilds uint64
 	// LastError is the error that failed the projection (a
-	// *ProjectionError), nil when it has not failed since its last start.
+	// *ProjectionError), or, while waiting, the store's error; nil when it
+	// has not failed since its last start.
 	LastError error
+	// Lease is the projection's lease as last seen: held by this process
+	// (Lease.Holder is ours) while running, by another while standing by.
+	// Zero when the projection runs without a lease.
+	Lease Lease
 }
 
 // errInterrupted ends a run so that its goroutine can serve a rebuild
@@ -278,9 +313,18 @@ type runner struct {
 	rebuilds   atomic.Uint64
 	waiters    atomic.Int64
 
+	leaser  Leaser // nil: unleased
+	holder  string
+	part    *Partition    // the partition of a split projection, nil if not split
+	pset    *partitionSet // shared by the partitions, nil without leases
+	metrics ReadSideMetrics
+	head    atomic.Uint64 // the store's head as last seen
+
 	mu        sync.Mutex
 	state     ProjectionState
 	lastErr   error
+	session   *leaseSession // the lease held while running
+	lease     Lease         // the lease as last seen
 	notify    chan struct{} // closed and replaced on progress (when waited for) and state changes
 	cancelSub context.CancelFunc
 	accepting bool         // a group goroutine serves rebuild requests
@@ -296,6 +340,11 @@ func newRunner(store Store, p Projection, cfg projectionConfig) *runner {
 		exactlyOnce: p.Position != nil,
 		notify:      make(chan struct{}),
 		wake:        make(chan struct{}, 1),
+		holder:      cfg.holder(),
+		metrics:     readSideMetricsOf(store),
+	}
+	if l, ok := LeaserOf(store); ok && !cfg.noLease {
+		r.leaser = l
 	}
 	if p.Events != nil {
 		r.consumes = make(map[string]struct{}, len(p.Events))
@@ -317,6 +366,74 @@ func (r *runner) setState(s ProjectionState, err error) {
 	r.state, r.lastErr = s, err
 	r.broadcastLocked()
 	r.mu.Unlock()
+	r.observe()
+}
+
+// observe reports the runner's progress to the read-side metrics.
+func (r *runner) observe() {
+	if r.metrics == nil {
+		return
+	}
+	r.mu.Lock()
+	state := r.state
+	r.mu.Unlock()
+	pos, head := r.position.Load(), r.head.Load()
+	p := ProjectionProgress{Name: r.p.Name, Position: pos, Head: max(head, pos), State: state}
+	p.Lag = p.Head - pos
+	r.metrics.ObserveProjection(p)
+}
+
+// seenHead records a reading of the store's head.
+func (r *runner) seenHead(h uint64) {
+	for {
+		old := r.head.Load()
+		if h <= old || r.head.CompareAndSwap(old, h) {
+			return
+		}
+	}
+}
+
+// setSession records the lease session the runner works under (nil when
+// it ends).
+func (r *runner) setSession(s *leaseSession) {
+	r.mu.Lock()
+	if r.session != nil {
+		r.lease = r.session.Lease()
+	}
+	r.session = s
+	if s != nil {
+		r.lease = s.Lease()
+	}
+	r.mu.Unlock()
+}
+
+// standby records that the lease could not be taken: another holds it
+// (other), or the store is unavailable (err).
+func (r *runner) standby(other Lease, err error) {
+	r.mu.Lock()
+	if errors.Is(err, ErrLeaseHeld) {
+		r.state, r.lastErr = ProjectionStandby, nil
+		if other.Holder != "" { // "" when a partition is held back for the fair share
+			r.lease = other
+		}
+	} else {
+		r.state, r.lastErr = ProjectionWaiting, err
+	}
+	r.broadcastLocked()
+	r.mu.Unlock()
+	r.observe()
+}
+
+// saveCheckpoint saves a checkpoint, fenced by the lease when the runner
+// holds one.
+func (r *runner) saveCheckpoint(ctx context.Context, name string, pos uint64) error {
+	r.mu.Lock()
+	s := r.session
+	r.mu.Unlock()
+	if s == nil {
+		return r.store.SaveCheckpoint(ctx, name, pos)
+	}
+	return s.leaser.SaveCheckpointLeased(ctx, s.Lease(), name, pos)
 }
 
 // progress publishes a new position.
@@ -331,7 +448,10 @@ func (r *runner) progress(pos uint64) {
 
 func (r *runner) status(head uint64) ProjectionStatus {
 	r.mu.Lock()
-	st := ProjectionStatus{Name: r.p.Name, State: r.state, LastError: r.lastErr, ExactlyOnce: r.exactlyOnce}
+	st := ProjectionStatus{Name: r.p.Name, State: r.state, LastError: r.lastErr, ExactlyOnce: r.exactlyOnce, Lease: r.lease}
+	if r.session != nil {
+		st.Lease = r.session.Lease()
+	}
 	r.mu.Unlock()
 	st.Position = r.position.Load()
 	st.Checkpoint = r.checkpoint.Load()
@@ -358,6 +478,9 @@ func (r *runner) start(ctx context.Context) (uint64, error) {
 			return 0, fmt.Errorf("reading the projection's position: %w", err)
 		}
 		return pos, nil
+	}
+	if h, err := r.store.Head(ctx); err == nil {
+		r.seenHead(h)
 	}
 	marker, err := r.store.LoadCheckpoint(ctx, rebuildMarker(r.p.Name))
 	switch {
@@ -397,7 +520,7 @@ func (r *runner) rebuild(ctx context.Context) error {
 			return fmt.Errorf("%w: projection %q is at position %d after Reset; Reset must set it to 0", ErrInvalid, r.p.Name, pos)
 		}
 	} else {
-		if err := r.store.SaveCheckpoint(ctx, rebuildMarker(r.p.Name), 1); err != nil {
+		if err := r.saveCheckpoint(ctx, rebuildMarker(r.p.Name), 1); err != nil {
 			return fmt.Errorf("cqrsgen: starting the rebuild of projection %q: %w", r.p.Name, err)
 		}
 		if err := r.finishRebuild(ctx); err != nil {
@@ -411,6 +534,27 @@ func (r *runner) rebuild(ctx context.Context) error {
 	return nil
 }
 
+// rebuildLeased is rebuild for a group that is not running: on a store
+// with leases it takes the projection's lease for the duration, so that no
+// other process runs the projection meanwhile, and refuses with an error
+// matching ErrLeaseHeld when another process holds it.
+func (r *runner) rebuildLeased(ctx context.Context) error {
+	if r.leaser == nil {
+		return r.rebuild(ctx)
+	}
+	l, err := r.leaser.AcquireLease(ctx, r.p.Name, r.holder, r.cfg.leaseTTL)
+	if err != nil {
+		return fmt.Errorf("cqrsgen: rebuilding projection %q: %w (holder %s)", r.p.Name, err, l.Holder)
+	}
+	s := &leaseSession{leaser: r.leaser, ttl: r.cfg.leaseTTL, lease: l}
+	r.setSession(s)
+	defer func() {
+		r.setSession(nil)
+		_ = r.leaser.ReleaseLease(context.WithoutCancel(ctx), l)
+	}()
+	return r.rebuild(WithLease(ctx, l))
+}
+
 // finishRebuild is the part of an at-least-once rebuild after the marker
 // is set.
 func (r *runner) finishRebuild(ctx context.Context) error {
@@ -420,10 +564,10 @@ func (r *runner) finishRebuild(ctx context.Context) error {
 	if err := r.p.Reset(ctx); err != nil {
 		return fmt.Errorf("cqrsgen: resetting projection %q: %w", r.p.Name, err)
 	}
-	if err := r.store.SaveCheckpoint(ctx, r.p.Name, 0); err != nil {
+	if err := r.saveCheckpoint(ctx, r.p.Name, 0); err != nil {
 		return fmt.Errorf("cqrsgen: zeroing the checkpoint of projection %q: %w", r.p.Name, err)
 	}
-	if err := r.store.SaveCheckpoint(ctx, rebuildMarker(r.p.Name), 0); err != nil {
+	if err := r.saveCheckpoint(ctx, rebuildMarker(r.p.Name), 0); err != nil {
 		return fmt.Errorf("cqrsgen: finishing the rebuild of projection %q: %w", r.p.Name, err)
 	}
 	return nil
@@ -491,11 +635,12 @@ func (r *runner) run(ctx context.Context) error {
 		if r.exactlyOnce || pos == saved {
 			return nil
 		}
-		if err := r.store.SaveCheckpoint(ctx, r.p.Name, pos); err != nil {
+		if err := r.saveCheckpoint(ctx, r.p.Name, pos); err != nil {
 			return r.fail(pos, fmt.Errorf("saving checkpoint: %w", err))
 		}
 		saved, unsaved, lastSave = pos, 0, time.Now()
 		r.checkpoint.Store(pos)
+		r.observe()
 		return nil
 	}
 	// checkpointNow saves the checkpoint; when ctx ends meanwhile, the run
@@ -533,7 +678,7 @@ func (r *runner) run(ctx context.Context) error {
 			if rec.Position <= pos {
 				continue // never deliver a position twice
 			}
-			if r.wants(rec.Name) {
+			if r.wants(rec) {
 				if err := r.handle(ctx, sub, rec); err != nil {
 					if errors.Is(err, errInterrupted) {
 						return err
@@ -562,17 +707,23 @@ func (r *runner) run(ctx context.Context) error {
 		if err := checkpointNow(); err != nil || ctx.Err() != nil {
 			return err
 		}
-		if _, err := r.store.Wait(sub, pos); err != nil {
+		r.observe()
+		h, err := r.store.Wait(sub, pos)
+		if err != nil {
 			return stop(err)
 		}
+		r.seenHead(h)
 	}
 }
 
-func (r *runner) wants(name string) bool {
+func (r *runner) wants(rec Record) bool {
+	if r.part != nil && PartitionOf(rec.Stream, r.part.Count) != r.part.Index {
+		return false
+	}
 	if r.consumes == nil {
 		return true
 	}
-	_, ok := r.consumes[name]
+	_, ok := r.consumes[rec.Name]
 	return ok
 }
 
@@ -580,19 +731,31 @@ func (r *runner) wants(name string) bool {
 // applied, ctx's error when ctx ends the retrying, errInterrupted when a
 // rebuild request (sub done) cuts a back-off short, or a *ProjectionError.
 func (r *runner) handle(ctx, sub context.Context, rec Record) error {
+	outages := 0
 	for attempt := 1; ; attempt++ {
 		err := r.p.Handle(ctx, rec)
 		if err == nil {
+			if outages > 0 {
+				r.setState(ProjectionRunning, nil)
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if attempt >= r.cfg.attempts || errors.Is(err, ErrCorrupt) {
+		delay := r.cfg.retryDelayFor(attempt)
+		if errors.Is(err, ErrUnavailable) {
+			// The read model's store is down: wait for it, without using
+			// up the attempts meant for the handler's own errors.
+			r.setState(ProjectionWaiting, err)
+			delay = unavailableDelay(outages)
+			outages++
+			attempt--
+		} else if attempt >= r.cfg.attempts || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrLeaseLost) {
 			return &ProjectionError{Projection: r.p.Name, Position: rec.Position, Stream: rec.Stream,
 				Version: rec.Version, Event: rec.Name, Attempts: attempt, Err: err}
 		}
-		t := time.NewTimer(r.cfg.retryDelayFor(attempt))
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -625,7 +788,8 @@ func (r *runner) waitFor(ctx context.Context, position uint64) error {
 		// Only a failure of the Run in progress counts: a failure left by an
 		// earlier Run is forgotten when the next one starts, so a caller
 		// that starts Run and waits at once must not see it.
-		ch, failed, lastErr := r.notify, r.state == ProjectionFailed && r.accepting, r.lastErr
+		ch, state, lastErr := r.notify, r.state, r.lastErr
+		failed := state == ProjectionFailed && r.accepting
 		r.mu.Unlock()
 		if r.position.Load() >= position {
 			return nil
@@ -633,12 +797,66 @@ func (r *runner) waitFor(ctx context.Context, position uint64) error {
 		if failed {
 			return lastErr
 		}
+		var poll *time.Timer
+		if state == ProjectionStandby {
+			// Another process runs the projection: ask the store.
+			ok, err := r.reachedElsewhere(ctx, position)
+			switch {
+			case ok:
+				return nil
+			case err != nil && !errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
+				return fmt.Errorf("cqrsgen: waiting for projection %q to reach position %d: %w", r.p.Name, position, err)
+			}
+			poll = time.NewTimer(standbyPoll)
+		} else {
+			poll = time.NewTimer(time.Hour) // never fires: woken by ch
+		}
 		select {
 		case <-ctx.Done():
+			poll.Stop()
 			return fmt.Errorf("cqrsgen: waiting for projection %q to reach position %d: %w", r.p.Name, position, ctx.Err())
 		case <-ch:
+		case <-poll.C:
 		}
+		poll.Stop()
 	}
+}
+
+// standbyPoll is how often WaitFor on a standby asks the store how far the
+// lease holder has got.
+const standbyPoll = 50 * time.Millisecond
+
+// reachedElsewhere reports whether the holder of the projection's lease,
+// in another process, has processed position: its saved checkpoint
+// (at-least-once) is there, or the read model's committed position
+// (exactly-once) is there or only records the projection does not consume
+// lie between them.
+func (r *runner) reachedElsewhere(ctx context.Context, position uint64) (bool, error) {
+	if !r.exactlyOnce {
+		cp, err := r.store.LoadCheckpoint(ctx, r.p.Name)
+		if errors.Is(err, ErrNotFound) {
+			return position == 0, nil
+		}
+		return err == nil && cp >= position, err
+	}
+	p, err := r.p.Position(ctx)
+	if err != nil || p >= position {
+		return err == nil, err
+	}
+	last := p
+	for rec, err := range r.store.ReadAll(ctx, p) {
+		if err != nil {
+			return false, err
+		}
+		if rec.Position > position {
+			break
+		}
+		if r.wants(rec) {
+			return false, nil
+		}
+		last = rec.Position
+	}
+	return last >= position, nil
 }
 
 // registry holds the names of the projections running in this process,
@@ -692,7 +910,10 @@ func register(store Store, names []string) (release func(), err error) {
 // RunProjection runs one projection on store until ctx is done, which is a
 // clean stop (nil), or until it fails, returning a *ProjectionError. It
 // resumes from the projection's checkpoint, processes the whole log after
-// it, then follows new events as they become durable. opts override the
+// it, then follows new events as they become durable. On a store that
+// implements Leaser it first takes the projection's lease, standing by
+// while another process holds it, and stands by again if it loses it; an
+// unavailable store (ErrUnavailable) is waited out, not returned. opts override the
 // defaults (CheckpointEvery, HandlerRetry). A projection of the same name
 // already running on the same store in this process is an error matching
 // ErrInvalid. Use a ProjectionGroup to run several, watch their status and
@@ -705,15 +926,87 @@ func RunProjection(ctx context.Context, store Store, p Projection, opts ...Proje
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.partitions > 1 {
+		return fmt.Errorf("%w: projection %q: Partitions applies to ProjectionGroup.Add", ErrInvalid, p.Name)
+	}
 	release, err := register(store, []string{p.Name})
 	if err != nil {
 		return err
 	}
 	defer release()
 	r := newRunner(store, p, cfg)
-	err = r.run(ctx)
+	outages := 0
+	for {
+		before := r.position.Load()
+		err = r.leasedRun(ctx)
+		if !r.again(ctx, err, &outages, before) {
+			break
+		}
+	}
 	r.setState(ProjectionStopped, nil)
 	return err
+}
+
+// leasedRun is run under the projection's lease when the store has leases:
+// it stands by until it holds the lease, runs while it holds it, and gives
+// it up when the run ends. A lost lease ends the run with an error
+// matching ErrLeaseLost.
+func (r *runner) leasedRun(ctx context.Context) error {
+	if r.leaser == nil {
+		return r.run(ctx)
+	}
+	if r.cfg.held != nil {
+		// RunSaga holds the lease; ctx is within its tenure, and ends
+		// with it.
+		r.setSession(r.cfg.held)
+		defer r.setSession(nil)
+		err := r.run(ctx)
+		if errors.Is(err, ErrLeaseLost) {
+			r.cfg.held.lose()
+		}
+		return err
+	}
+	sess, err := acquireLease(ctx, r.leaser, r.metrics, r.p.Name, r.holder, r.cfg.leaseTTL, r.pset, r.standby)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return r.fail(r.position.Load(), fmt.Errorf("acquiring the lease: %w", err))
+	}
+	r.setSession(sess)
+	err = r.run(sess.ctx)
+	r.setSession(nil)
+	if errors.Is(err, ErrLeaseLost) {
+		sess.lose() // a fenced write found the lease gone before the renewer did
+	}
+	sess.release()
+	if ctx.Err() == nil && sess.lost() {
+		return fmt.Errorf("cqrsgen: projection %q: %w", r.p.Name, ErrLeaseLost)
+	}
+	return err
+}
+
+// again decides whether a run that ended with err is followed by another:
+// after a rebuild request, a lost lease (the runner stands by again), or
+// the store being unavailable (after a back-off that grows while the runs
+// make no progress from before).
+func (r *runner) again(ctx context.Context, err error, outages *int, before uint64) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	switch {
+	case err == nil, errors.Is(err, errInterrupted), errors.Is(err, ErrLeaseLost):
+		return true
+	case errors.Is(err, ErrUnavailable):
+		if r.position.Load() != before {
+			*outages = 0
+		}
+		r.setState(ProjectionWaiting, err)
+		sleepCtx(ctx, unavailableDelay(*outages))
+		*outages++
+		return true
+	}
+	return false
 }
 
 // ProjectionGroup runs several projections over one store, each in its own
@@ -724,9 +1017,10 @@ type ProjectionGroup struct {
 	store Store
 	cfg   projectionConfig
 
-	mu      sync.Mutex // guards runners and order
+	mu      sync.Mutex // guards runners, order and psets
 	runners map[string]*runner
 	order   []*runner
+	psets   []*partitionSet
 
 	life    sync.Mutex // serialises Run's start and end with direct rebuilds
 	running bool
@@ -761,12 +1055,38 @@ func (g *ProjectionGroup) Add(p Projection, opts ...ProjectionOption) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.runners[p.Name]; ok {
-		return fmt.Errorf("%w: two projections named %q", ErrInvalid, p.Name)
+	if cfg.partitions <= 1 {
+		if _, ok := g.runners[p.Name]; ok {
+			return fmt.Errorf("%w: two projections named %q", ErrInvalid, p.Name)
+		}
+		r := newRunner(g.store, p, cfg)
+		g.runners[p.Name] = r
+		g.order = append(g.order, r)
+		return nil
 	}
-	r := newRunner(g.store, p, cfg)
-	g.runners[p.Name] = r
-	g.order = append(g.order, r)
+	parts := partitioned(p, cfg.partitions)
+	for _, q := range parts {
+		if err := q.validate(); err != nil {
+			return err
+		}
+		if _, ok := g.runners[q.Name]; ok {
+			return fmt.Errorf("%w: two projections named %q", ErrInvalid, q.Name)
+		}
+	}
+	var set *partitionSet
+	if l, ok := LeaserOf(g.store); ok && !cfg.noLease {
+		set = &partitionSet{base: p.Name, n: cfg.partitions, leaser: l, holder: cfg.holder(), ttl: cfg.leaseTTL}
+		if err := ValidateKey("partition membership lease", set.memberName()); err != nil {
+			return err
+		}
+		g.psets = append(g.psets, set)
+	}
+	for i, q := range parts {
+		r := newRunner(g.store, q, cfg)
+		r.part, r.pset = &Partition{Index: i, Count: cfg.partitions}, set
+		g.runners[q.Name] = r
+		g.order = append(g.order, r)
+	}
 	return nil
 }
 
@@ -787,10 +1107,14 @@ func (g *ProjectionGroup) list() []*runner {
 }
 
 // Run runs every projection of the group, each in its own goroutine, until
-// ctx is done; then it waits for all of them to stop (saving their
+// ctx is done; on a store that implements Leaser each projection first
+// takes its lease, standing by while another process holds it (see
+// Leaser, LeaseTTL, WithoutLease); then it waits for all of them to stop (saving their
 // checkpoints) and returns. A projection that fails stops alone, in state
 // ProjectionFailed with its error in its status, and stays so until it is
-// rebuilt (or the group is run again); the others carry on. Run returns nil
+// rebuilt (or the group is run again); the others carry on. A store that
+// is unavailable (ErrUnavailable) does not fail a projection: it waits,
+// in state ProjectionWaiting, and resumes once the store answers. Run returns nil
 // when no projection was failed at the end, else the failures joined
 // (errors.Join of *ProjectionError). It returns an error matching
 // ErrInvalid at once when the group is already running, or when a
@@ -819,7 +1143,23 @@ func (g *ProjectionGroup) Run(ctx context.Context) error {
 		r.state, r.lastErr = ProjectionStopped, nil // forget the last Run's failure
 		r.mu.Unlock()
 	}
+	g.mu.Lock()
+	psets := slices.Clone(g.psets)
+	g.mu.Unlock()
 	g.life.Unlock()
+
+	// Split projections: count this process among the members first, so
+	// that the fair share is right from the start.
+	for _, s := range psets {
+		if err := s.join(ctx); err != nil && ctx.Err() == nil {
+			for _, r := range runners {
+				if r.pset == s {
+					r.setState(ProjectionWaiting, err)
+				}
+			}
+		}
+		defer s.leave()
+	}
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(runners))
@@ -849,18 +1189,21 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 			reply <- errRetryRebuild
 		}
 		r.pending = nil
-		if r.state == ProjectionRunning {
+		if r.state != ProjectionFailed {
 			r.state = ProjectionStopped
 		}
 		r.broadcastLocked()
 		r.mu.Unlock()
+		r.observe()
 	}()
+	outages := 0
 	for {
-		err := r.run(ctx)
+		before := r.position.Load()
+		err := r.leasedRun(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err == nil || errors.Is(err, errInterrupted) {
+		if r.again(ctx, err, &outages, before) {
 			continue
 		}
 		r.setState(ProjectionFailed, err)
@@ -886,6 +1229,11 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 // applied on top of old state. A projection without Reset is refused with
 // an error matching ErrInvalid; an unknown name matches ErrNotFound.
 //
+// With leases, only the process holding the projection's lease rebuilds
+// it: on a running group a standby serves the request once it takes the
+// lease; a group that is not running takes the lease for the rebuild and
+// fails with ErrLeaseHeld when another process holds it.
+//
 // When the group is running, the projection's own goroutine does the work
 // between two records (so Reset never runs concurrently with Handle) and
 // Rebuild returns once the reset is done and the replay has begun; a failed
@@ -908,7 +1256,7 @@ func (g *ProjectionGroup) Rebuild(ctx context.Context, name string) error {
 		r.mu.Lock()
 		if !r.accepting {
 			r.mu.Unlock()
-			err := r.rebuild(ctx)
+			err := r.rebuildLeased(ctx)
 			if err == nil {
 				r.setState(ProjectionStopped, nil)
 			}
@@ -979,7 +1327,10 @@ func (g *ProjectionGroup) Statuses(ctx context.Context) ([]ProjectionStatus, err
 // It does not start the projection: while the group is not running it
 // waits for the next Run, and a failure an earlier Run ended with (still
 // shown by Status) is not returned, so WaitFor right after `go
-// group.Run(ctx)` answers for that Run only.
+// group.Run(ctx)` answers for that Run only. On a replica standing by
+// (another process holds the lease) it polls the store for the holder's
+// progress: the saved checkpoint (at-least-once, saved at the latest once
+// the holder has caught up) or the read model's position (exactly-once).
 func (g *ProjectionGroup) WaitFor(ctx context.Context, name string, position uint64) error {
 	r, err := g.runner(name)
 	if err != nil {

@@ -1079,7 +1079,8 @@ func TestProjectionsStopWithoutLeaks(t *testing.T) {
 
 func TestProjectionStateString(t *testing.T) {
 	for s, want := range map[runtime.ProjectionState]string{
-		runtime.ProjectionStopped: "stopped", runtime.ProjectionRunning: "running", runtime.ProjectionFailed: "failed", 9: "ProjectionState(9)",
+		runtime.ProjectionStopped: "stopped", runtime.ProjectionRunning: "running", runtime.ProjectionFailed: "failed",
+		runtime.ProjectionStandby: "standby", runtime.ProjectionWaiting: "waiting", 9: "ProjectionState(9)",
 	} {
 		if got := s.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(s), got, want)

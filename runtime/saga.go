@@ -288,14 +288,14 @@ func MarkTransient(err error) error {
 
 // ClassifyError is the default classification of a step's error:
 // ErrClosed, ErrCorrupt, ErrInvalid, ErrTooLarge and context.Canceled are
-// Fatal; ErrConflict, context.DeadlineExceeded, MarkTransient errors and
-// net.Error timeouts are Transient; everything else, in particular every
+// Fatal; ErrConflict, ErrUnavailable, context.DeadlineExceeded,
+// MarkTransient errors and net.Error timeouts are Transient; everything else, in particular every
 // error a Handle method returns, is a Business rejection.
 func ClassifyError(err error) ErrorClass {
 	var te *transientError
 	var ne net.Error
 	switch {
-	case errors.As(err, &te), errors.Is(err, ErrConflict), errors.Is(err, context.DeadlineExceeded),
+	case errors.As(err, &te), errors.Is(err, ErrConflict), errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():
 		return Transient
 	case errors.Is(err, ErrClosed), errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalid),
@@ -417,9 +417,16 @@ func SagaProjectionName(name string) string { return SagaStreamPrefix + name }
 // (wrapping a *SagaError when an instance was being driven) or a
 // *SagaError from the deadline loop.
 //
-// One runner per saga and store should run at a time; others may stand by.
-// Two runners at once (in two processes) never execute a step twice nor
-// decide twice for one instance, but may both try to.
+// On a store that implements Leaser (PostgreSQL), every process may run
+// the saga: the runner takes the saga's lease (named
+// SagaProjectionName(saga.Name); LeaseTTL, LeaseHolder and WithoutLease
+// passed through SagaProjection apply) and only its holder reads the log
+// and fires deadlines, the others standing by to take over when it lapses;
+// its checkpoint is fenced by the lease. Without leases, one runner per
+// saga and store should run at a time. Either way two runners at once
+// never execute a step twice nor decide twice for one instance, but may
+// both try to. An unavailable store (ErrUnavailable) is waited out, not
+// returned.
 func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...SagaOption) error {
 	if err := saga.validate(); err != nil {
 		return err
@@ -429,6 +436,52 @@ func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...Sag
 	for _, o := range opts {
 		o(&cfg)
 	}
+	pcfg := defaultProjectionConfig()
+	for _, o := range cfg.projection {
+		o(&pcfg)
+	}
+	leaser, leased := LeaserOf(store)
+	leased = leased && !pcfg.noLease
+	name := SagaProjectionName(saga.Name)
+	metrics := readSideMetricsOf(store)
+	for outages := 0; ; {
+		runCtx := ctx
+		var sess *leaseSession
+		if leased {
+			var err error
+			sess, err = acquireLease(ctx, leaser, metrics, name, pcfg.holder(), pcfg.leaseTTL, nil, func(Lease, error) {})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return &SagaError{Saga: saga.Name, Trigger: "lease", Err: err}
+			}
+			runCtx = sess.ctx
+		}
+		err := runSagaOnce(runCtx, store, saga, cfg, sess)
+		if sess != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				sess.lose()
+			}
+			sess.release()
+		}
+		switch {
+		case ctx.Err() != nil:
+			return err
+		case sess != nil && sess.lost(), errors.Is(err, ErrLeaseLost):
+			continue // stand by again
+		case errors.Is(err, ErrUnavailable):
+			sleepCtx(ctx, unavailableDelay(outages))
+			outages++
+			continue
+		}
+		return err
+	}
+}
+
+// runSagaOnce runs the saga until ctx is done or it fails: one tenure of
+// its lease (sess, nil without leases).
+func runSagaOnce[S any](ctx context.Context, store Store, saga *Saga[S], cfg sagaConfig, sess *leaseSession) error {
 	r := &sagaRunner[S]{store: store, saga: saga, cfg: cfg}
 	r.idx = newDeadlineIndex(store, saga.Name)
 	events := saga.Events
@@ -436,6 +489,10 @@ func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...Sag
 		events = []string{}
 	}
 	p := Projection{Name: SagaProjectionName(saga.Name), Events: events, Handle: r.handleRecord}
+	popts := cfg.projection
+	if sess != nil {
+		popts = append(popts[:len(popts):len(popts)], func(c *projectionConfig) { c.held = sess })
+	}
 
 	// Deadlines that fell due while no runner ran fire first, before the
 	// log is read further: what the saga learns from the log after its
@@ -463,7 +520,7 @@ func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...Sag
 		}
 		dlErr <- err
 	}()
-	err := RunProjection(ctx, store, p, cfg.projection...)
+	err := RunProjection(ctx, store, p, popts...)
 	cancel()
 	if derr := <-dlErr; derr != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return derr

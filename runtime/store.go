@@ -143,6 +143,12 @@ type Stats struct {
 // reads or writes. A read sequence on a done context or a closed store
 // yields that error first, before any record.
 //
+// Transient failures: an error that means the backend cannot be reached
+// for now (a lost connection, a server restarting) wraps ErrUnavailable,
+// so that Subscribe and the projection and saga runners wait it out; every
+// other error is final for the call. Stores shared by several processes
+// may also implement Leaser.
+//
 // Durability and visibility: Append returns only once the events are
 // durable (unless the backend was explicitly opened with relaxed syncing),
 // and ReadAll, Head and Wait never expose a position that is not yet durable.

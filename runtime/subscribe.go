@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 )
@@ -14,18 +15,39 @@ import (
 //
 // A subscription pulls from the log at its own pace: a slow consumer holds
 // no buffer and never blocks writers or other subscribers (back-pressure is
-// the consumer's own loop). It ends when the consumer stops ranging, or
-// when ctx is done or the store closes, in which case the last pair yielded
-// carries the error (wrapping ctx.Err() or ErrClosed).
+// the consumer's own loop). Errors matching ErrUnavailable (the store's
+// server restarting, a lost connection) are not yielded: the subscription
+// waits, 100 ms doubling to 2 s between tries, and carries on from the
+// last record it yielded once the store answers again. It ends when the
+// consumer stops ranging, or on any other error, in particular when ctx is
+// done or the store closes: the last pair yielded then carries the error
+// (wrapping ctx.Err() or ErrClosed).
 func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		pos := after
+		outages := 0
+		// retry reports whether err is an outage to wait out; false means
+		// the subscription ends with err.
+		retry := func(err error) bool {
+			if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+				return false
+			}
+			ok := sleepCtx(ctx, unavailableDelay(outages))
+			outages++
+			return ok
+		}
 		for {
+			failed := false
 			for rec, err := range store.ReadAll(ctx, pos) {
 				if err != nil {
+					if retry(err) {
+						failed = true
+						break
+					}
 					yield(Record{}, fmt.Errorf("cqrsgen: subscription after position %d: %w", pos, err))
 					return
 				}
+				outages = 0
 				if rec.Position <= pos {
 					// A store must never go backwards; guard against
 					// duplicates rather than deliver one twice.
@@ -36,10 +58,17 @@ func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record,
 				}
 				pos = rec.Position
 			}
+			if failed {
+				continue
+			}
 			if _, err := store.Wait(ctx, pos); err != nil {
+				if retry(err) {
+					continue
+				}
 				yield(Record{}, fmt.Errorf("cqrsgen: subscription after position %d: %w", pos, err))
 				return
 			}
+			outages = 0
 		}
 	}
 }

@@ -127,6 +127,8 @@ type Store struct {
 	sigMu   sync.Mutex
 	changed chan struct{} // closed and replaced when the head may have moved
 
+	leases leaseState
+
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 
@@ -234,9 +236,11 @@ func (s *Store) begin(ctx context.Context, op string) (func(), error) {
 	return leave, nil
 }
 
-// fail wraps a database error with op, and with ctx's error when the
-// context ended (pgx reports that in several ways).
+// fail wraps a database error with op, with runtime.ErrUnavailable when
+// the server could not be reached (see MarkUnavailable), and with ctx's
+// error when the context ended (pgx reports that in several ways).
 func (s *Store) fail(ctx context.Context, op string, err error) error {
+	err = MarkUnavailable(err)
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("cqrsgen: postgres: %s: %w (%w)", op, cerr, err)
 	}

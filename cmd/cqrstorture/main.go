@@ -13,6 +13,18 @@
 //	go run ./cmd/cqrstorture [-rounds N] [-writers N] [-seed N] [-dir DIR] [-duration D]
 //	                         [-fresh-every N] [-postgres-dsn DSN | -pgtest] [-pebble=false] [-v]
 //	go run ./cmd/cqrstorture -soak 10m [-soak-writers 64] [-soak-sample 5s] [-dir DIR] [-seed N] [-v]
+//	go run ./cmd/cqrstorture -replicas 3 [-kills 20] [-lease-ttl 5s] [-writers 4] [-partitions N] (-postgres-dsn DSN | -pgtest [-restarts N]) [-seed N] [-v]
+//
+// With -replicas N it runs the replicas campaign on PostgreSQL instead: N
+// replica processes (this binary re-executed with -replica) run the bank's
+// balances read model (kept in PostgreSQL) and transfer saga, each under
+// its lease, while writers request transfers and deposits; the process
+// holding a lease is SIGKILLed -kills times (the read model's and the
+// saga's in turn) and replaced, and the failover times are reported; with
+// -restarts the server also crashes and stays down 2 s that many times. At the
+// end the read model must equal a rebuild from position 0, no saga step may
+// have run twice beyond its idempotency key, and nothing acknowledged may
+// be lost.
 //
 // With -soak it runs the load and soak instead (no kills): 64 writers
 // executing commands through the generated bank repository and appending
@@ -38,6 +50,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/postgres/pgtest"
 	"github.com/cqrsgen/cqrsgen/internal/ops/torture"
+	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
 func main() {
@@ -47,6 +60,12 @@ func main() {
 func run() int {
 	var (
 		child     = flag.String("child", "", "internal: run as the child process with this spec")
+		replica   = flag.String("replica", "", "internal: run as a replica of the replicas campaign with this spec")
+		replicas  = flag.Int("replicas", 0, "run the replicas campaign with this many replica processes on PostgreSQL")
+		kills     = flag.Int("kills", 20, "replicas campaign: SIGKILLs of a lease holder")
+		leaseTTL  = flag.Duration("lease-ttl", runtime.DefaultLeaseTTL, "replicas campaign: the replicas' lease TTL")
+		parts     = flag.Int("partitions", 1, "replicas campaign: split the read model in this many partitions")
+		restarts  = flag.Int("restarts", 0, "replicas campaign with -pgtest: crash the server this many times between kills, 2 s down each")
 		rounds    = flag.Int("rounds", 100, "kill rounds per backend")
 		writers   = flag.Int("writers", 16, "writer goroutines in each child")
 		seed      = flag.Uint64("seed", 0, "seed of kill moments and choices (0: from the clock)")
@@ -65,6 +84,9 @@ func run() int {
 	if *child != "" {
 		return torture.ChildMain(*child)
 	}
+	if *replica != "" {
+		return torture.ReplicaMain(*replica)
+	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
@@ -78,6 +100,10 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *replicas > 0 {
+		return runReplicas(ctx, exe, *dsn, *usePG, torture.ReplicaConfig{Replicas: *replicas, Kills: *kills,
+			Writers: min(*writers, 16), TTL: *leaseTTL, Seed: *seed, Restarts: *restarts, Partitions: *parts}, *verbose)
+	}
 
 	removeDir := false
 	if *dir == "" {
@@ -207,5 +233,48 @@ func runSoak(dir string, cfg torture.SoakConfig, verbose bool) int {
 		return 1
 	}
 	fmt.Println("cqrstorture: soak PASS")
+	return 0
+}
+
+// runReplicas runs the replicas campaign on the server at dsn, or on a
+// throwaway one started with pgtest, in a fresh schema.
+func runReplicas(ctx context.Context, exe, dsn string, usePG bool, cfg torture.ReplicaConfig, verbose bool) int {
+	keep := " kept"
+	if dsn == "" {
+		keep = ""
+		if !usePG {
+			fmt.Fprintln(os.Stderr, "cqrstorture: -replicas needs -postgres-dsn or -pgtest")
+			return 2
+		}
+		srv, err := pgtest.Start()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cqrstorture: starting PostgreSQL:", err)
+			return 1
+		}
+		defer srv.Stop()
+		dsn = srv.DSN()
+		cfg.Restart = func() error {
+			srv.Crash()
+			time.Sleep(2 * time.Second)
+			return srv.Restart()
+		}
+	} else if cfg.Restarts > 0 {
+		fmt.Fprintln(os.Stderr, "cqrstorture: -restarts needs -pgtest (a server this program can crash)")
+		return 2
+	}
+	cfg.DSN, cfg.Schema = dsn, fmt.Sprintf("cqrstorture_replicas_%d", cfg.Seed%1_000_000_007)
+	cfg.Command = func(spec torture.ReplicaSpec) *exec.Cmd { return exec.Command(exe, "-replica", spec.Encode()) }
+	if verbose {
+		cfg.Log = os.Stdout
+	}
+	fmt.Printf("cqrstorture: replicas campaign, seed %d, %d replicas, read model in %d partition(s), %d kills, %d server restarts, lease TTL %v, %d writers, schema %s\n",
+		cfg.Seed, cfg.Replicas, max(cfg.Partitions, 1), cfg.Kills, cfg.Restarts, cfg.TTL, cfg.Writers, cfg.Schema)
+	sum, err := torture.RunReplicas(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cqrstorture: replicas FAIL (seed %d, schema %s%s): %v\n", cfg.Seed, cfg.Schema, keep, err)
+		return 1
+	}
+	fmt.Println(sum)
+	fmt.Println("cqrstorture: replicas PASS")
 	return 0
 }

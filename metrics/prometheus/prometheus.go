@@ -13,6 +13,16 @@
 //	cqrsgen_store_conflicts_total{stream_type}                 counter: appends that lost on their expected version
 //	cqrsgen_store_call_duration_seconds{op, stream_type}       histogram: time spent in the store
 //
+// and, for the read side (runtime.ReadSideMetrics: projection and saga
+// runners over the instrumented store):
+//
+//	cqrsgen_lease_changes_total{lease, change}                 counter: leases acquired, lost, released by this process
+//	cqrsgen_lease_held{lease}                                  gauge: 1 while this process holds the lease
+//	cqrsgen_lease_epoch{lease}                                 gauge: the epoch of the lease as this process last held it
+//	cqrsgen_projection_position{projection}                    gauge: last position processed
+//	cqrsgen_projection_lag{projection}                         gauge: head - position as last seen
+//	cqrsgen_projection_state{projection, state}                gauge: 1 for the current state
+//
 // op is a runtime.Op ("append", "read_stream", "read_all", "wait", …) and
 // outcome a runtime.Outcome ("ok", "conflict", "error", …). stream_type is
 // the aggregate's stream type, empty for calls on the whole log; stream
@@ -75,11 +85,19 @@ type Metrics struct {
 	conflicts *prom.CounterVec
 	duration  *prom.HistogramVec
 	withType  bool
+
+	leaseChanges *prom.CounterVec
+	leaseHeld    *prom.GaugeVec
+	leaseEpoch   *prom.GaugeVec
+	position     *prom.GaugeVec
+	lag          *prom.GaugeVec
+	state        *prom.GaugeVec
 }
 
 var (
-	_ runtime.Metrics = (*Metrics)(nil)
-	_ prom.Collector  = (*Metrics)(nil)
+	_ runtime.Metrics         = (*Metrics)(nil)
+	_ runtime.ReadSideMetrics = (*Metrics)(nil)
+	_ prom.Collector          = (*Metrics)(nil)
 )
 
 // New returns Metrics with its collectors created (not registered).
@@ -107,6 +125,58 @@ func New(opts ...Option) *Metrics {
 			Buckets: o.buckets,
 		}, []string{"op", "stream_type"}),
 		withType: o.streamType,
+		leaseChanges: prom.NewCounterVec(prom.CounterOpts{
+			Namespace: o.namespace, Subsystem: "lease", Name: "changes_total", ConstLabels: o.constant,
+			Help: "Leases acquired, lost or released by this process, by lease and change.",
+		}, []string{"lease", "change"}),
+		leaseHeld: prom.NewGaugeVec(prom.GaugeOpts{
+			Namespace: o.namespace, Subsystem: "lease", Name: "held", ConstLabels: o.constant,
+			Help: "1 while this process holds the lease, else 0.",
+		}, []string{"lease"}),
+		leaseEpoch: prom.NewGaugeVec(prom.GaugeOpts{
+			Namespace: o.namespace, Subsystem: "lease", Name: "epoch", ConstLabels: o.constant,
+			Help: "Epoch of the lease when this process last acquired, lost or released it.",
+		}, []string{"lease"}),
+		position: prom.NewGaugeVec(prom.GaugeOpts{
+			Namespace: o.namespace, Subsystem: "projection", Name: "position", ConstLabels: o.constant,
+			Help: "Last global position processed by the projection (or saga) in this process.",
+		}, []string{"projection"}),
+		lag: prom.NewGaugeVec(prom.GaugeOpts{
+			Namespace: o.namespace, Subsystem: "projection", Name: "lag", ConstLabels: o.constant,
+			Help: "Head of the log minus the projection's position, as last seen.",
+		}, []string{"projection"}),
+		state: prom.NewGaugeVec(prom.GaugeOpts{
+			Namespace: o.namespace, Subsystem: "projection", Name: "state", ConstLabels: o.constant,
+			Help: "1 for the projection's current state (running, standby, waiting, failed, stopped).",
+		}, []string{"projection", "state"}),
+	}
+}
+
+// projectionStates are the states exported by cqrsgen_projection_state.
+var projectionStates = []runtime.ProjectionState{runtime.ProjectionStopped, runtime.ProjectionRunning,
+	runtime.ProjectionFailed, runtime.ProjectionStandby, runtime.ProjectionWaiting}
+
+// ObserveLease records a lease change of this process.
+func (m *Metrics) ObserveLease(e runtime.LeaseEvent) {
+	m.leaseChanges.WithLabelValues(e.Lease.Name, string(e.Change)).Inc()
+	held := 0.0
+	if e.Change == runtime.LeaseAcquired {
+		held = 1
+	}
+	m.leaseHeld.WithLabelValues(e.Lease.Name).Set(held)
+	m.leaseEpoch.WithLabelValues(e.Lease.Name).Set(float64(e.Lease.Epoch))
+}
+
+// ObserveProjection records a projection's progress.
+func (m *Metrics) ObserveProjection(p runtime.ProjectionProgress) {
+	m.position.WithLabelValues(p.Name).Set(float64(p.Position))
+	m.lag.WithLabelValues(p.Name).Set(float64(p.Lag))
+	for _, s := range projectionStates {
+		v := 0.0
+		if s == p.State {
+			v = 1
+		}
+		m.state.WithLabelValues(p.Name, s.String()).Set(v)
 	}
 }
 
@@ -133,6 +203,12 @@ func (m *Metrics) Describe(ch chan<- *prom.Desc) {
 	m.records.Describe(ch)
 	m.conflicts.Describe(ch)
 	m.duration.Describe(ch)
+	m.leaseChanges.Describe(ch)
+	m.leaseHeld.Describe(ch)
+	m.leaseEpoch.Describe(ch)
+	m.position.Describe(ch)
+	m.lag.Describe(ch)
+	m.state.Describe(ch)
 }
 
 // Collect sends the current values of every metric.
@@ -141,4 +217,10 @@ func (m *Metrics) Collect(ch chan<- prom.Metric) {
 	m.records.Collect(ch)
 	m.conflicts.Collect(ch)
 	m.duration.Collect(ch)
+	m.leaseChanges.Collect(ch)
+	m.leaseHeld.Collect(ch)
+	m.leaseEpoch.Collect(ch)
+	m.position.Collect(ch)
+	m.lag.Collect(ch)
+	m.state.Collect(ch)
 }

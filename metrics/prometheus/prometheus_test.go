@@ -202,3 +202,43 @@ func TestConcurrentObserve(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestReadSide feeds lease changes and projection progress as the runners
+// report them and checks the exported series.
+func TestReadSide(t *testing.T) {
+	m := cqrsprom.New()
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(m)
+	l := runtime.Lease{Name: "bank.balances", Holder: "host/1/ab", Epoch: 3}
+	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseAcquired})
+	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseLost})
+	l.Epoch = 5
+	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseAcquired})
+	m.ObserveProjection(runtime.ProjectionProgress{Name: "bank.balances", Position: 90, Head: 100, Lag: 10, State: runtime.ProjectionRunning})
+	want := `
+# HELP cqrsgen_lease_changes_total Leases acquired, lost or released by this process, by lease and change.
+# TYPE cqrsgen_lease_changes_total counter
+cqrsgen_lease_changes_total{change="acquired",lease="bank.balances"} 2
+cqrsgen_lease_changes_total{change="lost",lease="bank.balances"} 1
+# HELP cqrsgen_lease_epoch Epoch of the lease when this process last acquired, lost or released it.
+# TYPE cqrsgen_lease_epoch gauge
+cqrsgen_lease_epoch{lease="bank.balances"} 5
+# HELP cqrsgen_lease_held 1 while this process holds the lease, else 0.
+# TYPE cqrsgen_lease_held gauge
+cqrsgen_lease_held{lease="bank.balances"} 1
+# HELP cqrsgen_projection_lag Head of the log minus the projection's position, as last seen.
+# TYPE cqrsgen_projection_lag gauge
+cqrsgen_projection_lag{projection="bank.balances"} 10
+# HELP cqrsgen_projection_state 1 for the projection's current state (running, standby, waiting, failed, stopped).
+# TYPE cqrsgen_projection_state gauge
+cqrsgen_projection_state{projection="bank.balances",state="failed"} 0
+cqrsgen_projection_state{projection="bank.balances",state="running"} 1
+cqrsgen_projection_state{projection="bank.balances",state="standby"} 0
+cqrsgen_projection_state{projection="bank.balances",state="stopped"} 0
+cqrsgen_projection_state{projection="bank.balances",state="waiting"} 0
+`
+	if err := gatherAndCompare(reg, strings.NewReader(want), "cqrsgen_lease_changes_total", "cqrsgen_lease_epoch",
+		"cqrsgen_lease_held", "cqrsgen_projection_lag", "cqrsgen_projection_state"); err != nil {
+		t.Fatal(err)
+	}
+}

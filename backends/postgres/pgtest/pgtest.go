@@ -216,6 +216,9 @@ func Exec(ctx context.Context, sql string, args ...any) error {
 type Server struct {
 	dir  string
 	dsn  string
+	bin  string
+	args []string
+	cred *syscall.Credential
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error // the server's exit error, valid after done is closed
@@ -300,38 +303,70 @@ func Start() (*Server, error) {
 	if strings.EqualFold(os.Getenv(EnvFsync), "off") {
 		fsync = "off"
 	}
-	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
-		"-k", dir, "-p", "5432",
-		"-c", "listen_addresses=",
-		"-c", "fsync="+fsync,
-		"-c", "max_connections=500",
-		"-c", "shared_buffers=128MB",
-	)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr(cred)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting postgres: %w", err)
-	}
 	s := &Server{
-		dir:  dir,
-		dsn:  fmt.Sprintf("host=%s port=5432 user=postgres dbname=postgres sslmode=disable", dir),
-		cmd:  cmd,
-		done: make(chan struct{}),
+		dir: dir,
+		dsn: fmt.Sprintf("host=%s port=5432 user=postgres dbname=postgres sslmode=disable", dir),
+		bin: bin,
+		args: []string{"-D", data,
+			"-k", dir, "-p", "5432",
+			"-c", "listen_addresses=",
+			"-c", "fsync=" + fsync,
+			"-c", "max_connections=500",
+			"-c", "shared_buffers=128MB",
+		},
+		cred: cred,
 	}
-	go func() { s.err = cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-		s.kill()
-		return nil, fmt.Errorf("%w\npostgres log:\n%s", err, log)
+	if err := s.launch(); err != nil {
+		return nil, err
 	}
 	ok = true
 	return s, nil
+}
+
+// launch starts the server process on its data directory and waits until
+// it accepts connections.
+func (s *Server) launch() error {
+	logf, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), s.args...)
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = sysProcAttr(s.cred)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting postgres: %w", err)
+	}
+	s.cmd, s.done = cmd, make(chan struct{})
+	go func() { s.err = cmd.Wait(); close(s.done) }()
+	if err := s.waitReady(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+		s.kill()
+		return fmt.Errorf("%w\npostgres log:\n%s", err, log)
+	}
+	return nil
+}
+
+// Crash stops the server the way a crash would: an immediate shutdown
+// (SIGQUIT), which ends every session at once and writes no shutdown
+// checkpoint, so the next start runs crash recovery. It returns once the
+// server process has exited.
+func (s *Server) Crash() {
+	s.kill()
+}
+
+// Restart starts the server again on its data directory after Crash (or
+// a stop of its own), and returns once it accepts connections again (after
+// crash recovery). Clients see the usual errors meanwhile: connections
+// refused or reset, then SQLSTATE 57P03 while the server starts up.
+func (s *Server) Restart() error {
+	select {
+	case <-s.done:
+	default:
+		return errors.New("pgtest: restart of a server that is still running: call Crash first")
+	}
+	return s.launch()
 }
 
 func (s *Server) waitReady() error {

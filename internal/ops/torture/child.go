@@ -95,7 +95,11 @@ func RunChild(ctx context.Context, spec ChildSpec, stdout io.Writer) error {
 	errc := make(chan error, spec.Writers+1)
 	var wg sync.WaitGroup
 
-	group := runtime.NewProjectionGroup(s, runtime.CheckpointEvery(7, 20*time.Millisecond))
+	// One child runs at a time, and the one before it was SIGKILLed with
+	// its lease still standing: no lease, or each child would stand by
+	// for the TTL instead of exercising the projection (the replicas
+	// campaign tests leases).
+	group := runtime.NewProjectionGroup(s, runtime.CheckpointEvery(7, 20*time.Millisecond), runtime.WithoutLease())
 	if err := group.Add(runtime.Projection{
 		Name: ProjectionName,
 		Handle: func(_ context.Context, rec runtime.Record) error {
