@@ -807,3 +807,19 @@ func LengthError(want, got int) error {
 func TrailingError(n int) error {
 	return fmt.Errorf("%w: %d bytes after the value", ErrTrailing, n)
 }
+
+// Unmarshal decodes data, one whole value of the struct named name, into v
+// with a generated decoder (the decode function of its struct, given src:
+// Source(data) when the struct has strings to slice, else ""), and rejects
+// bytes after the value. It is what every generated cqrsUnmarshal<S> does,
+// written once.
+func Unmarshal[T any](data []byte, src string, v *T, name string, decode func(b []byte, src string, v *T, depth int) ([]byte, error)) error {
+	rest, err := decode(data, src, v, 0)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return NewStructError(name, TrailingError(len(rest)))
+	}
+	return nil
+}

@@ -4,23 +4,22 @@ package account
 
 import (
 	"context"
-	"fmt"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
 )
 
-// This is a compile-time assertion that this generated file is compatible
-// with the runtime package it is compiled against.
-const _ = runtime.SupportPackageIsVersion1
+// This is a compile-time assertion that this generated file is compatible with the runtime package
+// it is compiled against.
+const _ = runtime.SupportPackageIsVersion2
 
-// Stable names of the Account aggregate and its events as they are stored. They must
-// not change once data exists; the Go types can be renamed freely.
+// Stable names of the Account aggregate and its events as they are stored. They must not change
+// once data exists; the Go types can be renamed freely.
 const (
 	// AccountStreamType is the stream type name of Account aggregates.
 	AccountStreamType = "bank.account"
-	// AccountStateSchema identifies the shape of Account's state: snapshots saved
-	// under another shape are ignored and the state is rebuilt from events.
+	// AccountStateSchema identifies the shape of Account's state: snapshots saved under another
+	// shape are ignored and the state is rebuilt from events.
 	AccountStateSchema = "v1:2987408e4e01f862"
 	// OpenedEventName is the wire name of Opened events.
 	OpenedEventName = "bank.account.opened"
@@ -40,289 +39,88 @@ const (
 	AccountClosedSchemaVersion uint32 = 1
 )
 
-// AccountEvent is an event of the Account aggregate. It is sealed: only Opened, Deposited, Withdrawn and AccountClosed
-// implement it, as values.
+// AccountEvent is an event of the Account aggregate. It is sealed: only Opened, Deposited,
+// Withdrawn and AccountClosed implement it. They travel as values: a pointer to one is taken as its
+// value, and a nil pointer is refused with an error matching runtime.ErrInvalid.
 type AccountEvent interface {
-	isAccountEvent()
+	isAccountEvent() int
 }
 
-func (Opened) isAccountEvent()        {}
-func (Deposited) isAccountEvent()     {}
-func (Withdrawn) isAccountEvent()     {}
-func (AccountClosed) isAccountEvent() {}
+// isAccountEvent seals AccountEvent and returns the type's row in cqrsAccountEvents.
+func (Opened) isAccountEvent() int        { return 0 }
+func (Deposited) isAccountEvent() int     { return 1 }
+func (Withdrawn) isAccountEvent() int     { return 2 }
+func (AccountClosed) isAccountEvent() int { return 3 }
 
-var (
-	_ AccountEvent = Opened{}
-	_ AccountEvent = Deposited{}
-	_ AccountEvent = Withdrawn{}
-	_ AccountEvent = AccountClosed{}
-)
-
-// AccountCommand is a command to the Account aggregate. It is sealed: only OpenAccount, Deposit, Withdraw and CloseAccount
-// implement it, as values.
+// AccountCommand is a command to the Account aggregate. It is sealed: only OpenAccount, Deposit,
+// Withdraw and CloseAccount implement it. They travel as values: a pointer to one is taken as its
+// value, and a nil pointer is refused with an error matching runtime.ErrInvalid.
 type AccountCommand interface {
-	isAccountCommand()
+	isAccountCommand() int
 }
 
-func (OpenAccount) isAccountCommand()  {}
-func (Deposit) isAccountCommand()      {}
-func (Withdraw) isAccountCommand()     {}
-func (CloseAccount) isAccountCommand() {}
+// isAccountCommand seals AccountCommand and returns the type's row in cqrsAccountCommands.
+func (OpenAccount) isAccountCommand() int  { return 0 }
+func (Deposit) isAccountCommand() int      { return 1 }
+func (Withdraw) isAccountCommand() int     { return 2 }
+func (CloseAccount) isAccountCommand() int { return 3 }
 
+// Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
+// an event is applied as its value; a nil event changes nothing.
+func (a *Account) Apply(e AccountEvent) { cqrsAccountEvents.Apply(a, e) }
+
+// Decide decides a command against the current state, calling the Handle method of the command's
+// type, and returns the events to append. It does not change the state. A nil command is an error
+// matching runtime.ErrInvalid.
+func (a *Account) Decide(c AccountCommand) ([]AccountEvent, error) {
+	return cqrsAccountCommands.Decide(a, c)
+}
+
+// The tables of Account: its events in the order of isAccountEvent and its commands in the order of
+// isAccountCommand. The runtime dispatches through them.
 var (
-	_ AccountCommand = OpenAccount{}
-	_ AccountCommand = Deposit{}
-	_ AccountCommand = Withdraw{}
-	_ AccountCommand = CloseAccount{}
+	cqrsAccountEvents   *runtime.Events[Account, AccountEvent]
+	cqrsAccountCommands *runtime.Commands[Account, AccountCommand, AccountEvent]
 )
 
-// Apply evolves the state by one event, calling the Apply method of the
-// event's type. A nil event changes nothing.
-func (a *Account) Apply(e AccountEvent) {
-	switch e := e.(type) {
-	case Opened:
-		a.ApplyOpened(e)
-	case Deposited:
-		a.ApplyDeposited(e)
-	case Withdrawn:
-		a.ApplyWithdrawn(e)
-	case AccountClosed:
-		a.ApplyAccountClosed(e)
-	}
+// init builds the tables of Account here rather than in their declarations, so that an Apply or
+// Handle method calling Apply or Decide is no initialization cycle.
+func init() {
+	cqrsAccountEvents = runtime.NewEvents(
+		AccountStreamType,
+		AccountEvent.isAccountEvent,
+		runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened, cqrsMarshalOpened, cqrsUnmarshalOpened),
+		runtime.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited, cqrsMarshalDeposited, cqrsUnmarshalDeposited),
+		runtime.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn, cqrsMarshalWithdrawn, cqrsUnmarshalWithdrawn),
+		runtime.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed, cqrsMarshalAccountClosed, cqrsUnmarshalAccountClosed),
+	)
+	cqrsAccountCommands = runtime.NewCommands(
+		AccountCommand.isAccountCommand,
+		runtime.Command[AccountCommand]((*Account).HandleOpenAccount),
+		runtime.Command[AccountCommand]((*Account).HandleDeposit),
+		runtime.Command[AccountCommand]((*Account).HandleWithdraw),
+		runtime.Command[AccountCommand]((*Account).HandleCloseAccount),
+	)
 }
 
-// Decide decides a command against the current state, calling the Handle
-// method of the command's type, and returns the events to append. It does
-// not change the state.
-func (a *Account) Decide(c AccountCommand) ([]AccountEvent, error) {
-	switch c := c.(type) {
-	case OpenAccount:
-		return a.HandleOpenAccount(c)
-	case Deposit:
-		return a.HandleDeposit(c)
-	case Withdraw:
-		return a.HandleWithdraw(c)
-	case CloseAccount:
-		return a.HandleCloseAccount(c)
-	}
-	return nil, fmt.Errorf("cqrsgen: %T is not a command of Account: %w", c, runtime.ErrInvalid)
-}
+// AccountEvents returns the event table of Account, through which projections and sagas of any
+// package (runtime.On, runtime.React) and tools decode its stored events.
+func AccountEvents() *runtime.Events[Account, AccountEvent] { return cqrsAccountEvents }
 
-// cqrsEncodeAccountEvent encodes an event of Account with its wire name and schema version.
-func cqrsEncodeAccountEvent(e AccountEvent) (runtime.EventData, error) {
-	switch e := e.(type) {
-	case Opened:
-		data, err := cqrsMarshalOpened(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Opened: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   OpenedEventName,
-			Schema: OpenedSchemaVersion,
-		}, nil
-	case Deposited:
-		data, err := cqrsMarshalDeposited(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Deposited: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   DepositedEventName,
-			Schema: DepositedSchemaVersion,
-		}, nil
-	case Withdrawn:
-		data, err := cqrsMarshalWithdrawn(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Withdrawn: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   WithdrawnEventName,
-			Schema: WithdrawnSchemaVersion,
-		}, nil
-	case AccountClosed:
-		data, err := cqrsMarshalAccountClosed(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event AccountClosed: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   AccountClosedEventName,
-			Schema: AccountClosedSchemaVersion,
-		}, nil
-	}
-	return runtime.EventData{}, fmt.Errorf("cqrsgen: %T is not an event of Account: %w", e, runtime.ErrInvalid)
-}
-
-// cqrsDecodeAccountEvent decodes a stored event of Account from its wire name and schema
-// version, upcasting older versions and former names to the current types. An
-// unknown name or version is a *runtime.UnknownEventError.
-func cqrsDecodeAccountEvent(name string, schema uint32, data []byte) (AccountEvent, error) {
-	switch name {
-	case OpenedEventName:
-		if schema != OpenedSchemaVersion {
-			break
-		}
-		var e Opened
-		if err := cqrsUnmarshalOpened(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case DepositedEventName:
-		if schema != DepositedSchemaVersion {
-			break
-		}
-		var e Deposited
-		if err := cqrsUnmarshalDeposited(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case WithdrawnEventName:
-		if schema != WithdrawnSchemaVersion {
-			break
-		}
-		var e Withdrawn
-		if err := cqrsUnmarshalWithdrawn(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case AccountClosedEventName:
-		if schema != AccountClosedSchemaVersion {
-			break
-		}
-		var e AccountClosed
-		if err := cqrsUnmarshalAccountClosed(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	}
-	return nil, &runtime.UnknownEventError{
-		Name:   name,
-		Schema: schema,
-	}
-}
-
-// DecodeOpened decodes a stored Opened event of the Account aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of OpenedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeOpened(name string, schema uint32, data []byte) (Opened, bool, error) {
-	switch name {
-	case OpenedEventName:
-	default:
-		return Opened{}, false, nil
-	}
-	ev, err := cqrsDecodeAccountEvent(name, schema, data)
-	if err != nil {
-		return Opened{}, true, err
-	}
-	e, ok := ev.(Opened)
-	if !ok {
-		return Opened{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Opened: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// OpenedWireNames returns the wire names Opened events are stored under: OpenedEventName
-// first, then the former names upcast into Opened. The slice is new on every call.
-func OpenedWireNames() []string {
-	return []string{OpenedEventName}
-}
-
-// DecodeDeposited decodes a stored Deposited event of the Account aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of DepositedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeDeposited(name string, schema uint32, data []byte) (Deposited, bool, error) {
-	switch name {
-	case DepositedEventName:
-	default:
-		return Deposited{}, false, nil
-	}
-	ev, err := cqrsDecodeAccountEvent(name, schema, data)
-	if err != nil {
-		return Deposited{}, true, err
-	}
-	e, ok := ev.(Deposited)
-	if !ok {
-		return Deposited{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Deposited: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// DepositedWireNames returns the wire names Deposited events are stored under: DepositedEventName
-// first, then the former names upcast into Deposited. The slice is new on every call.
-func DepositedWireNames() []string {
-	return []string{DepositedEventName}
-}
-
-// DecodeWithdrawn decodes a stored Withdrawn event of the Account aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of WithdrawnWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeWithdrawn(name string, schema uint32, data []byte) (Withdrawn, bool, error) {
-	switch name {
-	case WithdrawnEventName:
-	default:
-		return Withdrawn{}, false, nil
-	}
-	ev, err := cqrsDecodeAccountEvent(name, schema, data)
-	if err != nil {
-		return Withdrawn{}, true, err
-	}
-	e, ok := ev.(Withdrawn)
-	if !ok {
-		return Withdrawn{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Withdrawn: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// WithdrawnWireNames returns the wire names Withdrawn events are stored under: WithdrawnEventName
-// first, then the former names upcast into Withdrawn. The slice is new on every call.
-func WithdrawnWireNames() []string {
-	return []string{WithdrawnEventName}
-}
-
-// DecodeAccountClosed decodes a stored AccountClosed event of the Account aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of AccountClosedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeAccountClosed(name string, schema uint32, data []byte) (AccountClosed, bool, error) {
-	switch name {
-	case AccountClosedEventName:
-	default:
-		return AccountClosed{}, false, nil
-	}
-	ev, err := cqrsDecodeAccountEvent(name, schema, data)
-	if err != nil {
-		return AccountClosed{}, true, err
-	}
-	e, ok := ev.(AccountClosed)
-	if !ok {
-		return AccountClosed{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not AccountClosed: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// AccountClosedWireNames returns the wire names AccountClosed events are stored under: AccountClosedEventName
-// first, then the former names upcast into AccountClosed. The slice is new on every call.
-func AccountClosedWireNames() []string {
-	return []string{AccountClosedEventName}
-}
-
-// AccountRepository stores Account aggregates as event streams of type AccountStreamType
-// in a runtime.Store. It is safe for concurrent use.
+// AccountRepository stores Account aggregates as event streams of type AccountStreamType in a
+// runtime.Store. It is safe for concurrent use.
 type AccountRepository struct {
 	r *runtime.Repository[Account, AccountEvent, AccountCommand]
 }
 
-// NewAccountRepository returns a repository of Account aggregates stored in s.
-// It saves a snapshot every 100 events unless runtime.WithSnapshotEvery says otherwise.
+// NewAccountRepository returns a repository of Account aggregates stored in s. It saves a snapshot
+// every 100 events unless runtime.WithSnapshotEvery says otherwise.
 func NewAccountRepository(s runtime.Store, opts ...runtime.Option) *AccountRepository {
 	agg := &runtime.Aggregate[Account, AccountEvent, AccountCommand]{
-		Apply:         (*Account).Apply,
 		Decide:        (*Account).Decide,
-		DecodeEvent:   cqrsDecodeAccountEvent,
 		DecodeState:   cqrsUnmarshalAccount,
-		EncodeEvent:   cqrsEncodeAccountEvent,
 		EncodeState:   cqrsMarshalAccount,
+		Events:        cqrsAccountEvents,
 		SnapshotEvery: 100,
 		StateSchema:   AccountStateSchema,
 		Type:          AccountStreamType,
@@ -330,33 +128,31 @@ func NewAccountRepository(s runtime.Store, opts ...runtime.Option) *AccountRepos
 	return &AccountRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
 
-// Load returns the current state of the Account with the given id and its version:
-// the latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// Load returns the current state of the Account with the given id and its version: the latest
+// usable snapshot plus the events after it. A missing aggregate is the zero state at version 0 with
+// a nil error.
 func (r *AccountRepository) Load(ctx context.Context, id string) (*Account, uint64, error) {
 	return r.r.Load(ctx, id)
 }
 
-// Append atomically appends events to the Account with the given id if its version
-// is expected (an exact version, runtime.NoStream, runtime.StreamExists or
-// runtime.AnyVersion) and returns the new version. A mismatch is a
-// *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).
+// Append atomically appends events to the Account with the given id if its version is expected (an
+// exact version, runtime.NoStream, runtime.StreamExists or runtime.AnyVersion) and returns the new
+// version. A mismatch is a *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)). A nil
+// event is an error matching runtime.ErrInvalid.
 func (r *AccountRepository) Append(ctx context.Context, id string, expected uint64, events ...AccountEvent) (uint64, error) {
 	return r.r.Append(ctx, id, expected, events...)
 }
 
-// Execute loads the Account with the given id, decides c against it and appends
-// the resulting events at the loaded version, retrying on conflicts, and
-// returns the new version. An error from the Handle method is returned as is
-// and nothing is appended. With runtime.IdempotencyKey a repeated key returns
-// the first result without deciding again.
+// Execute loads the Account with the given id, decides c against it and appends the resulting
+// events at the loaded version, retrying on conflicts, and returns the new version. An error from
+// the Handle method is returned as is and nothing is appended. With runtime.IdempotencyKey a
+// repeated key returns the first result without deciding again.
 func (r *AccountRepository) Execute(ctx context.Context, id string, c AccountCommand, opts ...runtime.ExecOption) (uint64, error) {
 	return r.r.Execute(ctx, id, c, opts...)
 }
 
-// Events yields the events of the Account with the given id whose version is
-// greater than after, in order, each in an envelope with its version, position,
-// time and metadata.
+// Events yields the events of the Account with the given id whose version is greater than after, in
+// order, each in an envelope with its version, position, time and metadata.
 func (r *AccountRepository) Events(ctx context.Context, id string, after uint64) iter.Seq2[runtime.Envelope[AccountEvent], error] {
 	return r.r.Events(ctx, id, after)
 }
@@ -366,16 +162,10 @@ func cqrsMarshalAccount(v *Account) ([]byte, error) {
 	return cqrsAppendAccount(make([]byte, 0, 113+len(v.Owner)), v, 0)
 }
 
-// cqrsUnmarshalAccount decodes data, a whole MessagePack value written by cqrsMarshalAccount (or by msgpack.Marshal), into v.
+// cqrsUnmarshalAccount decodes data, a whole MessagePack value written by cqrsMarshalAccount (or by
+// msgpack.Marshal), into v.
 func cqrsUnmarshalAccount(data []byte, v *Account) error {
-	rest, err := cqrsDecodeAccount(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Account", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Account", cqrsDecodeAccount)
 }
 
 // cqrsAppendAccount appends v to b as a MessagePack map keyed by field name.
@@ -399,7 +189,8 @@ func cqrsAppendAccount(b []byte, v *Account, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeAccount decodes one Account from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeAccount decodes one Account from the front of b into v (reset first) and returns the
+// rest of b.
 func cqrsDecodeAccount(b []byte, src string, v *Account, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Account", cqrswire.ErrTooDeep)
@@ -453,16 +244,10 @@ func cqrsMarshalOpened(v *Opened) ([]byte, error) {
 	return cqrsAppendOpened(make([]byte, 0, 42+len(v.Owner)), v, 0)
 }
 
-// cqrsUnmarshalOpened decodes data, a whole MessagePack value written by cqrsMarshalOpened (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOpened decodes data, a whole MessagePack value written by cqrsMarshalOpened (or by
+// msgpack.Marshal), into v.
 func cqrsUnmarshalOpened(data []byte, v *Opened) error {
-	rest, err := cqrsDecodeOpened(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Opened", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Opened", cqrsDecodeOpened)
 }
 
 // cqrsAppendOpened appends v to b as a MessagePack map keyed by field name.
@@ -478,7 +263,8 @@ func cqrsAppendOpened(b []byte, v *Opened, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOpened decodes one Opened from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOpened decodes one Opened from the front of b into v (reset first) and returns the rest
+// of b.
 func cqrsDecodeOpened(b []byte, src string, v *Opened, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Opened", cqrswire.ErrTooDeep)
@@ -516,16 +302,10 @@ func cqrsMarshalDeposited(v *Deposited) ([]byte, error) {
 	return cqrsAppendDeposited(make([]byte, 0, 44+len(v.Reference)), v, 0)
 }
 
-// cqrsUnmarshalDeposited decodes data, a whole MessagePack value written by cqrsMarshalDeposited (or by msgpack.Marshal), into v.
+// cqrsUnmarshalDeposited decodes data, a whole MessagePack value written by cqrsMarshalDeposited
+// (or by msgpack.Marshal), into v.
 func cqrsUnmarshalDeposited(data []byte, v *Deposited) error {
-	rest, err := cqrsDecodeDeposited(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Deposited", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Deposited", cqrsDecodeDeposited)
 }
 
 // cqrsAppendDeposited appends v to b as a MessagePack map keyed by field name.
@@ -541,7 +321,8 @@ func cqrsAppendDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first) and returns
+// the rest of b.
 func cqrsDecodeDeposited(b []byte, src string, v *Deposited, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Deposited", cqrswire.ErrTooDeep)
@@ -579,16 +360,10 @@ func cqrsMarshalWithdrawn(v *Withdrawn) ([]byte, error) {
 	return cqrsAppendWithdrawn(make([]byte, 0, 44+len(v.Reference)), v, 0)
 }
 
-// cqrsUnmarshalWithdrawn decodes data, a whole MessagePack value written by cqrsMarshalWithdrawn (or by msgpack.Marshal), into v.
+// cqrsUnmarshalWithdrawn decodes data, a whole MessagePack value written by cqrsMarshalWithdrawn
+// (or by msgpack.Marshal), into v.
 func cqrsUnmarshalWithdrawn(data []byte, v *Withdrawn) error {
-	rest, err := cqrsDecodeWithdrawn(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Withdrawn", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Withdrawn", cqrsDecodeWithdrawn)
 }
 
 // cqrsAppendWithdrawn appends v to b as a MessagePack map keyed by field name.
@@ -604,7 +379,8 @@ func cqrsAppendWithdrawn(b []byte, v *Withdrawn, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeWithdrawn decodes one Withdrawn from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeWithdrawn decodes one Withdrawn from the front of b into v (reset first) and returns
+// the rest of b.
 func cqrsDecodeWithdrawn(b []byte, src string, v *Withdrawn, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Withdrawn", cqrswire.ErrTooDeep)
@@ -642,16 +418,10 @@ func cqrsMarshalAccountClosed(v *AccountClosed) ([]byte, error) {
 	return cqrsAppendAccountClosed(make([]byte, 0, 21+len(v.Reason)), v, 0)
 }
 
-// cqrsUnmarshalAccountClosed decodes data, a whole MessagePack value written by cqrsMarshalAccountClosed (or by msgpack.Marshal), into v.
+// cqrsUnmarshalAccountClosed decodes data, a whole MessagePack value written by
+// cqrsMarshalAccountClosed (or by msgpack.Marshal), into v.
 func cqrsUnmarshalAccountClosed(data []byte, v *AccountClosed) error {
-	rest, err := cqrsDecodeAccountClosed(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("AccountClosed", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "AccountClosed", cqrsDecodeAccountClosed)
 }
 
 // cqrsAppendAccountClosed appends v to b as a MessagePack map keyed by field name.
@@ -665,7 +435,8 @@ func cqrsAppendAccountClosed(b []byte, v *AccountClosed, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeAccountClosed decodes one AccountClosed from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeAccountClosed decodes one AccountClosed from the front of b into v (reset first) and
+// returns the rest of b.
 func cqrsDecodeAccountClosed(b []byte, src string, v *AccountClosed, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("AccountClosed", cqrswire.ErrTooDeep)

@@ -1,0 +1,102 @@
+package templates
+
+import (
+	"github.com/dave/jennifer/jen"
+
+	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
+)
+
+// multiLine renders a call's arguments one per line.
+var multiLine = jen.Options{Open: "(", Close: ")", Separator: ",", Multi: true}
+
+// Tables emits the aggregate's event table (runtime.Events: wire name,
+// schema version, Apply method, codec and upcasts of each event, in marker
+// order), its command table (runtime.Commands) when it has commands, and
+// the exported <A>Events through which projections and sagas of any
+// package reach the event table. The tables are built in init, not in
+// their declarations, so that an Apply or Handle method calling Apply or
+// Decide is no initialisation cycle.
+//
+//	var cqrsAccountEvents *runtime.Events[Account, AccountEvent]
+//
+//	func init() {
+//		cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
+//			runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion,
+//				(*Account).ApplyOpened, cqrsMarshalOpened, cqrsUnmarshalOpened),
+//			…)
+//	}
+func Tables(f *jen.File, a *model.Aggregate) {
+	ev := model.EventInterface(a)
+	rt := func(name string) *jen.Statement { return jen.Qual(model.RuntimePath, name) }
+	eventsType := func() *jen.Statement {
+		return jen.Op("*").Add(rt("Events")).Types(jen.Id(a.GoName), jen.Id(ev))
+	}
+	hasCmd := len(a.Commands) > 0
+	if hasCmd {
+		docf(f.Group, 0, "The tables of %s: its events in the order of %s and its commands in the "+
+			"order of %s. The runtime dispatches through them.", a.GoName, model.EventMarker(a), model.CommandMarker(a))
+	} else {
+		docf(f.Group, 0, "The table of %s's events, in the order of %s. The runtime dispatches through it.",
+			a.GoName, model.EventMarker(a))
+	}
+	f.Var().DefsFunc(func(g *jen.Group) {
+		g.Id(model.EventTable(a)).Add(eventsType())
+		if hasCmd {
+			g.Id(model.CommandTable(a)).Op("*").Add(rt("Commands")).Types(jen.Id(a.GoName), jen.Id(model.CommandInterface(a)), jen.Id(ev))
+		}
+	})
+
+	docf(f.Group, 0, "init builds the tables of %s here rather than in their declarations, so that an "+
+		"Apply or Handle method calling Apply or Decide is no initialization cycle.", a.GoName)
+	f.Func().Id("init").Params().BlockFunc(func(g *jen.Group) {
+		args := []jen.Code{jen.Id(model.StreamTypeConst(a)), jen.Id(ev).Dot(model.EventMarker(a))}
+		for _, e := range a.Events {
+			row := []jen.Code{
+				jen.Id(model.EventNameConst(e)),
+				jen.Id(model.SchemaVersionConst(e)),
+				jen.Parens(jen.Op("*").Id(a.GoName)).Dot("Apply" + e.GoName),
+				jen.Id(MarshalFunc(e.Struct)),
+				jen.Id(UnmarshalFunc(e.Struct)),
+			}
+			for _, u := range e.Upcasts {
+				row = append(row, rt("UpcastFrom").Call(wireName(e, u.WireName), jen.Lit(int(u.Version)), jen.Id(UnmarshalFunc(u.Struct)), upcastChain(e, u)))
+			}
+			args = append(args, rt("Event").Types(jen.Id(ev)).Call(row...))
+		}
+		g.Id(model.EventTable(a)).Op("=").Add(rt("NewEvents")).Custom(multiLine, args...)
+		if hasCmd {
+			args := []jen.Code{jen.Id(model.CommandInterface(a)).Dot(model.CommandMarker(a))}
+			for _, c := range a.Commands {
+				args = append(args, rt("Command").Types(jen.Id(model.CommandInterface(a))).Call(
+					jen.Parens(jen.Op("*").Id(a.GoName)).Dot("Handle"+c.GoName)))
+			}
+			g.Id(model.CommandTable(a)).Op("=").Add(rt("NewCommands")).Custom(multiLine, args...)
+		}
+	})
+
+	docf(f.Group, 0, "%s returns the event table of %s, through which projections and sagas of any "+
+		"package (runtime.On, runtime.React) and tools decode its stored events.", model.EventsFunc(a), a.GoName)
+	f.Func().Id(model.EventsFunc(a)).Params().Add(eventsType()).Add(oneLine(jen.Return(jen.Id(model.EventTable(a)))))
+}
+
+// wireName is the expression for a stored wire name of e: its constant
+// when it is the current one, else the former name as a literal.
+func wireName(e *model.Event, name string) jen.Code {
+	if name == e.WireName {
+		return jen.Id(model.EventNameConst(e))
+	}
+	return jen.Lit(name)
+}
+
+// upcastChain is the func lifting u's stored type to e's: the upcast func
+// itself for one step, else a literal applying the steps in order.
+func upcastChain(e *model.Event, u *model.Upcast) jen.Code {
+	if len(u.Funcs) == 1 {
+		return jen.Id(u.Funcs[0])
+	}
+	call := jen.Id("old")
+	for _, fn := range u.Funcs {
+		call = jen.Id(fn).Call(call)
+	}
+	return jen.Func().Params(jen.Id("old").Id(u.Struct.GoName)).Id(e.GoName).Block(jen.Return(call))
+}
