@@ -70,10 +70,10 @@ type Upcast[E any] struct {
 // UpcastFrom describes the stored form (name, schema) of an event type E
 // whose bytes unmarshal into Old and are lifted to E by up (generated code
 // passes the chain of //cqrs:upcast funcs).
-func UpcastFrom[E, Old any](name string, schema uint32, unmarshal func([]byte, *Old) error, up func(Old) E) Upcast[E] {
+func UpcastFrom[E, Old any](name string, schema uint32, unmarshal func([]byte) (Old, error), up func(Old) E) Upcast[E] {
 	return Upcast[E]{name: name, schema: schema, decode: func(data []byte) (E, error) {
-		var old Old
-		if err := unmarshal(data, &old); err != nil {
+		old, err := unmarshal(data)
+		if err != nil {
 			var zero E
 			return zero, err
 		}
@@ -84,15 +84,12 @@ func UpcastFrom[E, Old any](name string, schema uint32, unmarshal func([]byte, *
 // Event describes the event type E of an aggregate with state S and event
 // interface I: its current wire name and schema version, its Apply method
 // (a method expression such as (*Account).ApplyOpened), its codec, and the
-// older forms upcast into it. E implements I (generated code declares the
+// older forms upcast into it. The codec takes and returns events by value:
+// a pointer handed to a func value escapes to the heap, which would cost an
+// allocation per event. E implements I (generated code declares the
 // marker methods that make it so).
-func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal func(*E) ([]byte, error), unmarshal func([]byte, *E) error, upcasts ...Upcast[E]) *EventType[S, I] {
-	current := func(data []byte) (E, error) {
-		var e E
-		err := unmarshal(data, &e)
-		return e, err
-	}
-	typed := []typedForm[E]{{name: name, schema: schema, decode: current}}
+func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal func(E) ([]byte, error), unmarshal func([]byte) (E, error), upcasts ...Upcast[E]) *EventType[S, I] {
+	typed := []typedForm[E]{{name: name, schema: schema, decode: unmarshal}}
 	for _, u := range upcasts {
 		typed = append(typed, typedForm[E]{name: u.name, schema: u.schema, decode: u.decode})
 	}
@@ -105,7 +102,7 @@ func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal f
 			if err != nil {
 				return nil, err
 			}
-			return marshal(&e)
+			return marshal(e)
 		},
 		apply: func(s *S, i I) {
 			if e, err := eventValue[E](i); err == nil {

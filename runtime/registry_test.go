@@ -43,6 +43,11 @@ func (m *meter) handleRecord(c record) ([]meterEvent, error) {
 	return []meterEvent{read(c)}, nil
 }
 
+func decodeReadV1(data []byte) (e readV1, err error) {
+	e.Tenths, err = unmarshalInt(data)
+	return e, err
+}
+
 func marshalInt(v int64) []byte { return binary.AppendVarint(nil, v) }
 
 func unmarshalInt(data []byte) (int64, error) {
@@ -56,17 +61,17 @@ func unmarshalInt(data []byte) (int64, error) {
 var (
 	meterEvents = runtime.NewEvents("meter", meterEvent.isMeterEvent,
 		runtime.Event[meterEvent]("meter.read", 2, (*meter).applyRead,
-			func(e *read) ([]byte, error) { return marshalInt(e.Value), nil },
-			func(data []byte, e *read) (err error) { e.Value, err = unmarshalInt(data); return err },
-			runtime.UpcastFrom("meter.read", 1, func(data []byte, e *readV1) (err error) { e.Tenths, err = unmarshalInt(data); return err }, readV1ToV2),
-			runtime.UpcastFrom("meter.sampled", 1, func(data []byte, e *readV1) (err error) { e.Tenths, err = unmarshalInt(data); return err }, readV1ToV2)),
+			func(e read) ([]byte, error) { return marshalInt(e.Value), nil },
+			func(data []byte) (e read, err error) { e.Value, err = unmarshalInt(data); return e, err },
+			runtime.UpcastFrom("meter.read", 1, decodeReadV1, readV1ToV2),
+			runtime.UpcastFrom("meter.sampled", 1, decodeReadV1, readV1ToV2)),
 		runtime.Event[meterEvent]("meter.reset", 1, (*meter).applyReset,
-			func(*reset) ([]byte, error) { return []byte{}, nil },
-			func(data []byte, _ *reset) error {
+			func(reset) ([]byte, error) { return []byte{}, nil },
+			func(data []byte) (reset, error) {
 				if len(data) != 0 {
-					return errors.New("meter: reset has no body")
+					return reset{}, errors.New("meter: reset has no body")
 				}
-				return nil
+				return reset{}, nil
 			}),
 	)
 	meterCommands = runtime.NewCommands(meterCommand.isMeterCommand, runtime.Command[meterCommand]((*meter).handleRecord))

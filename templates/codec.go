@@ -130,7 +130,8 @@ func emitUnmarshal(f *jen.File, s *model.Struct) {
 	}
 	docf(f.Group, 0, "%s decodes data, a whole MessagePack value written by %s (or by msgpack.Marshal), into v.", UnmarshalFunc(s), MarshalFunc(s))
 	f.Func().Id(UnmarshalFunc(s)).Params(jen.Id("data").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName)).Error().Block(
-		jen.Return(wire("Unmarshal").Call(jen.Id("data"), src, jen.Id("v"), jen.Lit(s.GoName), jen.Id(decodeFunc(s)))),
+		jen.List(jen.Id("rest"), jen.Err()).Op(":=").Id(decodeFunc(s)).Call(jen.Id("data"), src, jen.Id("v"), jen.Lit(0)),
+		jen.Return(wire("Whole").Call(jen.Lit(s.GoName), jen.Id("rest"), jen.Err())),
 	)
 }
 

@@ -9,6 +9,15 @@ import (
 // multiLine renders a call's arguments one per line.
 var multiLine = jen.Options{Open: "(", Close: ")", Separator: ",", Multi: true}
 
+// rowsLast ends a call whose arguments after the first few start on lines
+// of their own (jen.Line) with a trailing comma and a line break, so that
+// gofmt puts the closing parenthesis on its own line.
+func rowsLast(args []jen.Code) []jen.Code {
+	out := append([]jen.Code(nil), args...)
+	out[len(out)-1] = jen.Add(out[len(out)-1]).Op(",").Line()
+	return out
+}
+
 // Tables emits the aggregate's event table (runtime.Events: wire name,
 // schema version, Apply method, codec and upcasts of each event, in marker
 // order), its command table (runtime.Commands) when it has commands, and
@@ -21,8 +30,10 @@ var multiLine = jen.Options{Open: "(", Close: ")", Separator: ",", Multi: true}
 //
 //	func init() {
 //		cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
-//			runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion,
-//				(*Account).ApplyOpened, cqrsMarshalOpened, cqrsUnmarshalOpened),
+//			runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
+//				func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
+//				func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
+//			),
 //			…)
 //	}
 func Tables(f *jen.File, a *model.Aggregate) {
@@ -33,11 +44,9 @@ func Tables(f *jen.File, a *model.Aggregate) {
 	}
 	hasCmd := len(a.Commands) > 0
 	if hasCmd {
-		docf(f.Group, 0, "The tables of %s: its events in the order of %s and its commands in the "+
-			"order of %s. The runtime dispatches through them.", a.GoName, model.EventMarker(a), model.CommandMarker(a))
+		docf(f.Group, 0, "The tables of %s, rows in marker order: the runtime dispatches through them.", a.GoName)
 	} else {
-		docf(f.Group, 0, "The table of %s's events, in the order of %s. The runtime dispatches through it.",
-			a.GoName, model.EventMarker(a))
+		docf(f.Group, 0, "The table of %s, rows in marker order: the runtime dispatches through it.", a.GoName)
 	}
 	f.Var().DefsFunc(func(g *jen.Group) {
 		g.Id(model.EventTable(a)).Add(eventsType())
@@ -46,37 +55,50 @@ func Tables(f *jen.File, a *model.Aggregate) {
 		}
 	})
 
-	docf(f.Group, 0, "init builds the tables of %s here rather than in their declarations, so that an "+
-		"Apply or Handle method calling Apply or Decide is no initialization cycle.", a.GoName)
+	docf(f.Group, 0, "init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.")
 	f.Func().Id("init").Params().BlockFunc(func(g *jen.Group) {
 		args := []jen.Code{jen.Id(model.StreamTypeConst(a)), jen.Id(ev).Dot(model.EventMarker(a))}
 		for _, e := range a.Events {
+			// The codec adapters pass events by value: the runtime calls
+			// them through func values, and a pointer passed that way
+			// escapes to the heap, one allocation per event.
 			row := []jen.Code{
 				jen.Id(model.EventNameConst(e)),
 				jen.Id(model.SchemaVersionConst(e)),
 				jen.Parens(jen.Op("*").Id(a.GoName)).Dot("Apply" + e.GoName),
-				jen.Id(MarshalFunc(e.Struct)),
-				jen.Id(UnmarshalFunc(e.Struct)),
+				jen.Line().Func().Params(jen.Id("e").Id(e.GoName)).Params(jen.Index().Byte(), jen.Error()).
+					Add(oneLine(jen.Return(jen.Id(MarshalFunc(e.Struct)).Call(jen.Op("&").Id("e"))))),
+				jen.Line().Add(valueDecoder("e", e.Struct)),
 			}
 			for _, u := range e.Upcasts {
-				row = append(row, rt("UpcastFrom").Call(wireName(e, u.WireName), jen.Lit(int(u.Version)), jen.Id(UnmarshalFunc(u.Struct)), upcastChain(e, u)))
+				row = append(row, jen.Line().Add(rt("UpcastFrom")).Call(wireName(e, u.WireName), jen.Lit(int(u.Version)), valueDecoder("old", u.Struct), upcastChain(e, u)))
 			}
-			args = append(args, rt("Event").Types(jen.Id(ev)).Call(row...))
+			args = append(args, jen.Line().Add(rt("Event")).Types(jen.Id(ev)).Call(rowsLast(row)...))
 		}
-		g.Id(model.EventTable(a)).Op("=").Add(rt("NewEvents")).Custom(multiLine, args...)
+		g.Id(model.EventTable(a)).Op("=").Add(rt("NewEvents")).Call(rowsLast(args)...)
 		if hasCmd {
 			args := []jen.Code{jen.Id(model.CommandInterface(a)).Dot(model.CommandMarker(a))}
 			for _, c := range a.Commands {
-				args = append(args, rt("Command").Types(jen.Id(model.CommandInterface(a))).Call(
+				args = append(args, jen.Line().Add(rt("Command")).Types(jen.Id(model.CommandInterface(a))).Call(
 					jen.Parens(jen.Op("*").Id(a.GoName)).Dot("Handle"+c.GoName)))
 			}
-			g.Id(model.CommandTable(a)).Op("=").Add(rt("NewCommands")).Custom(multiLine, args...)
+			g.Id(model.CommandTable(a)).Op("=").Add(rt("NewCommands")).Call(rowsLast(args)...)
 		}
 	})
 
-	docf(f.Group, 0, "%s returns the event table of %s, through which projections and sagas of any "+
-		"package (runtime.On, runtime.React) and tools decode its stored events.", model.EventsFunc(a), a.GoName)
+	docf(f.Group, 0, "%s returns the event table of %s, for projections, sagas and tools of any package.",
+		model.EventsFunc(a), a.GoName)
 	f.Func().Id(model.EventsFunc(a)).Params().Add(eventsType()).Add(oneLine(jen.Return(jen.Id(model.EventTable(a)))))
+}
+
+// valueDecoder is a func literal decoding s by value:
+// func(b []byte) (v S, err error) { err = cqrsUnmarshalS(b, &v); return }.
+func valueDecoder(v string, s *model.Struct) jen.Code {
+	return jen.Func().Params(jen.Id("b").Index().Byte()).Params(jen.Id(v).Id(s.GoName), jen.Err().Error()).
+		Custom(jen.Options{Open: "{ ", Close: " }", Separator: ";"},
+			jen.Err().Op("=").Id(UnmarshalFunc(s)).Call(jen.Id("b"), jen.Op("&").Id(v)),
+			jen.Return(),
+		)
 }
 
 // wireName is the expression for a stored wire name of e: its constant

@@ -808,13 +808,12 @@ func TrailingError(n int) error {
 	return fmt.Errorf("%w: %d bytes after the value", ErrTrailing, n)
 }
 
-// Unmarshal decodes data, one whole value of the struct named name, into v
-// with a generated decoder (the decode function of its struct, given src:
-// Source(data) when the struct has strings to slice, else ""), and rejects
-// bytes after the value. It is what every generated cqrsUnmarshal<S> does,
-// written once.
-func Unmarshal[T any](data []byte, src string, v *T, name string, decode func(b []byte, src string, v *T, depth int) ([]byte, error)) error {
-	rest, err := decode(data, src, v, 0)
+// Whole finishes decoding one whole value of the struct named name: it
+// returns err, or an error for the rest bytes left after the value. Every
+// generated cqrsUnmarshal<S> ends with it. It takes the decoder's results
+// rather than the decoder: a pointer handed to a func value escapes to the
+// heap, which would cost an allocation per decoded event.
+func Whole(name string, rest []byte, err error) error {
 	if err != nil {
 		return err
 	}

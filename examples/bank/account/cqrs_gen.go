@@ -76,26 +76,33 @@ func (a *Account) Decide(c AccountCommand) ([]AccountEvent, error) {
 	return cqrsAccountCommands.Decide(a, c)
 }
 
-// The tables of Account: its events in the order of isAccountEvent and its commands in the order of
-// isAccountCommand. The runtime dispatches through them.
+// The tables of Account, rows in marker order: the runtime dispatches through them.
 var (
 	cqrsAccountEvents   *runtime.Events[Account, AccountEvent]
 	cqrsAccountCommands *runtime.Commands[Account, AccountCommand, AccountEvent]
 )
 
-// init builds the tables of Account here rather than in their declarations, so that an Apply or
-// Handle method calling Apply or Decide is no initialization cycle.
+// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
 func init() {
-	cqrsAccountEvents = runtime.NewEvents(
-		AccountStreamType,
-		AccountEvent.isAccountEvent,
-		runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened, cqrsMarshalOpened, cqrsUnmarshalOpened),
-		runtime.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited, cqrsMarshalDeposited, cqrsUnmarshalDeposited),
-		runtime.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn, cqrsMarshalWithdrawn, cqrsUnmarshalWithdrawn),
-		runtime.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed, cqrsMarshalAccountClosed, cqrsUnmarshalAccountClosed),
+	cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
+		runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
+			func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
+			func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
+		),
+		runtime.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited,
+			func(e Deposited) ([]byte, error) { return cqrsMarshalDeposited(&e) },
+			func(b []byte) (e Deposited, err error) { err = cqrsUnmarshalDeposited(b, &e); return },
+		),
+		runtime.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn,
+			func(e Withdrawn) ([]byte, error) { return cqrsMarshalWithdrawn(&e) },
+			func(b []byte) (e Withdrawn, err error) { err = cqrsUnmarshalWithdrawn(b, &e); return },
+		),
+		runtime.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed,
+			func(e AccountClosed) ([]byte, error) { return cqrsMarshalAccountClosed(&e) },
+			func(b []byte) (e AccountClosed, err error) { err = cqrsUnmarshalAccountClosed(b, &e); return },
+		),
 	)
-	cqrsAccountCommands = runtime.NewCommands(
-		AccountCommand.isAccountCommand,
+	cqrsAccountCommands = runtime.NewCommands(AccountCommand.isAccountCommand,
 		runtime.Command[AccountCommand]((*Account).HandleOpenAccount),
 		runtime.Command[AccountCommand]((*Account).HandleDeposit),
 		runtime.Command[AccountCommand]((*Account).HandleWithdraw),
@@ -103,8 +110,8 @@ func init() {
 	)
 }
 
-// AccountEvents returns the event table of Account, through which projections and sagas of any
-// package (runtime.On, runtime.React) and tools decode its stored events.
+// AccountEvents returns the event table of Account, for projections, sagas and tools of any
+// package.
 func AccountEvents() *runtime.Events[Account, AccountEvent] { return cqrsAccountEvents }
 
 // AccountRepository stores Account aggregates as event streams of type AccountStreamType in a
@@ -165,7 +172,8 @@ func cqrsMarshalAccount(v *Account) ([]byte, error) {
 // cqrsUnmarshalAccount decodes data, a whole MessagePack value written by cqrsMarshalAccount (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalAccount(data []byte, v *Account) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Account", cqrsDecodeAccount)
+	rest, err := cqrsDecodeAccount(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Account", rest, err)
 }
 
 // cqrsAppendAccount appends v to b as a MessagePack map keyed by field name.
@@ -247,7 +255,8 @@ func cqrsMarshalOpened(v *Opened) ([]byte, error) {
 // cqrsUnmarshalOpened decodes data, a whole MessagePack value written by cqrsMarshalOpened (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalOpened(data []byte, v *Opened) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Opened", cqrsDecodeOpened)
+	rest, err := cqrsDecodeOpened(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Opened", rest, err)
 }
 
 // cqrsAppendOpened appends v to b as a MessagePack map keyed by field name.
@@ -305,7 +314,8 @@ func cqrsMarshalDeposited(v *Deposited) ([]byte, error) {
 // cqrsUnmarshalDeposited decodes data, a whole MessagePack value written by cqrsMarshalDeposited
 // (or by msgpack.Marshal), into v.
 func cqrsUnmarshalDeposited(data []byte, v *Deposited) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Deposited", cqrsDecodeDeposited)
+	rest, err := cqrsDecodeDeposited(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Deposited", rest, err)
 }
 
 // cqrsAppendDeposited appends v to b as a MessagePack map keyed by field name.
@@ -363,7 +373,8 @@ func cqrsMarshalWithdrawn(v *Withdrawn) ([]byte, error) {
 // cqrsUnmarshalWithdrawn decodes data, a whole MessagePack value written by cqrsMarshalWithdrawn
 // (or by msgpack.Marshal), into v.
 func cqrsUnmarshalWithdrawn(data []byte, v *Withdrawn) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Withdrawn", cqrsDecodeWithdrawn)
+	rest, err := cqrsDecodeWithdrawn(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Withdrawn", rest, err)
 }
 
 // cqrsAppendWithdrawn appends v to b as a MessagePack map keyed by field name.
@@ -421,7 +432,8 @@ func cqrsMarshalAccountClosed(v *AccountClosed) ([]byte, error) {
 // cqrsUnmarshalAccountClosed decodes data, a whole MessagePack value written by
 // cqrsMarshalAccountClosed (or by msgpack.Marshal), into v.
 func cqrsUnmarshalAccountClosed(data []byte, v *AccountClosed) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "AccountClosed", cqrsDecodeAccountClosed)
+	rest, err := cqrsDecodeAccountClosed(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("AccountClosed", rest, err)
 }
 
 // cqrsAppendAccountClosed appends v to b as a MessagePack map keyed by field name.

@@ -60,29 +60,27 @@ func (a *Request) Decide(c RequestCommand) ([]RequestEvent, error) {
 	return cqrsRequestCommands.Decide(a, c)
 }
 
-// The tables of Request: its events in the order of isRequestEvent and its commands in the order of
-// isRequestCommand. The runtime dispatches through them.
+// The tables of Request, rows in marker order: the runtime dispatches through them.
 var (
 	cqrsRequestEvents   *runtime.Events[Request, RequestEvent]
 	cqrsRequestCommands *runtime.Commands[Request, RequestCommand, RequestEvent]
 )
 
-// init builds the tables of Request here rather than in their declarations, so that an Apply or
-// Handle method calling Apply or Decide is no initialization cycle.
+// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
 func init() {
-	cqrsRequestEvents = runtime.NewEvents(
-		RequestStreamType,
-		RequestEvent.isRequestEvent,
-		runtime.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested, cqrsMarshalRequested, cqrsUnmarshalRequested),
+	cqrsRequestEvents = runtime.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
+		runtime.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
+			func(e Requested) ([]byte, error) { return cqrsMarshalRequested(&e) },
+			func(b []byte) (e Requested, err error) { err = cqrsUnmarshalRequested(b, &e); return },
+		),
 	)
-	cqrsRequestCommands = runtime.NewCommands(
-		RequestCommand.isRequestCommand,
+	cqrsRequestCommands = runtime.NewCommands(RequestCommand.isRequestCommand,
 		runtime.Command[RequestCommand]((*Request).HandleRequestTransfer),
 	)
 }
 
-// RequestEvents returns the event table of Request, through which projections and sagas of any
-// package (runtime.On, runtime.React) and tools decode its stored events.
+// RequestEvents returns the event table of Request, for projections, sagas and tools of any
+// package.
 func RequestEvents() *runtime.Events[Request, RequestEvent] { return cqrsRequestEvents }
 
 // RequestRepository stores Request aggregates as event streams of type RequestStreamType in a
@@ -175,7 +173,8 @@ func cqrsMarshalRequest(v *Request) ([]byte, error) {
 // cqrsUnmarshalRequest decodes data, a whole MessagePack value written by cqrsMarshalRequest (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalRequest(data []byte, v *Request) error {
-	return cqrswire.Unmarshal(data, "", v, "Request", cqrsDecodeRequest)
+	rest, err := cqrsDecodeRequest(data, "", v, 0)
+	return cqrswire.Whole("Request", rest, err)
 }
 
 // cqrsAppendRequest appends v to b as a MessagePack map keyed by field name.
@@ -227,7 +226,8 @@ func cqrsMarshalRequested(v *Requested) ([]byte, error) {
 // cqrsUnmarshalRequested decodes data, a whole MessagePack value written by cqrsMarshalRequested
 // (or by msgpack.Marshal), into v.
 func cqrsUnmarshalRequested(data []byte, v *Requested) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Requested", cqrsDecodeRequested)
+	rest, err := cqrsDecodeRequested(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Requested", rest, err)
 }
 
 // cqrsAppendRequested appends v to b as a MessagePack map keyed by field name.
@@ -291,7 +291,8 @@ func cqrsMarshalTransfer(v *Transfer) ([]byte, error) {
 // cqrsUnmarshalTransfer decodes data, a whole MessagePack value written by cqrsMarshalTransfer (or
 // by msgpack.Marshal), into v.
 func cqrsUnmarshalTransfer(data []byte, v *Transfer) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Transfer", cqrsDecodeTransfer)
+	rest, err := cqrsDecodeTransfer(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Transfer", rest, err)
 }
 
 // cqrsAppendTransfer appends v to b as a MessagePack map keyed by field name.

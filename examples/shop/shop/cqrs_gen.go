@@ -65,31 +65,32 @@ func (a *Customer) Decide(c CustomerCommand) ([]CustomerEvent, error) {
 	return cqrsCustomerCommands.Decide(a, c)
 }
 
-// The tables of Customer: its events in the order of isCustomerEvent and its commands in the order
-// of isCustomerCommand. The runtime dispatches through them.
+// The tables of Customer, rows in marker order: the runtime dispatches through them.
 var (
 	cqrsCustomerEvents   *runtime.Events[Customer, CustomerEvent]
 	cqrsCustomerCommands *runtime.Commands[Customer, CustomerCommand, CustomerEvent]
 )
 
-// init builds the tables of Customer here rather than in their declarations, so that an Apply or
-// Handle method calling Apply or Decide is no initialization cycle.
+// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
 func init() {
-	cqrsCustomerEvents = runtime.NewEvents(
-		CustomerStreamType,
-		CustomerEvent.isCustomerEvent,
-		runtime.Event[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered, cqrsMarshalCustomerRegistered, cqrsUnmarshalCustomerRegistered),
-		runtime.Event[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged, cqrsMarshalEmailChanged, cqrsUnmarshalEmailChanged),
+	cqrsCustomerEvents = runtime.NewEvents(CustomerStreamType, CustomerEvent.isCustomerEvent,
+		runtime.Event[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered,
+			func(e CustomerRegistered) ([]byte, error) { return cqrsMarshalCustomerRegistered(&e) },
+			func(b []byte) (e CustomerRegistered, err error) { err = cqrsUnmarshalCustomerRegistered(b, &e); return },
+		),
+		runtime.Event[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged,
+			func(e EmailChanged) ([]byte, error) { return cqrsMarshalEmailChanged(&e) },
+			func(b []byte) (e EmailChanged, err error) { err = cqrsUnmarshalEmailChanged(b, &e); return },
+		),
 	)
-	cqrsCustomerCommands = runtime.NewCommands(
-		CustomerCommand.isCustomerCommand,
+	cqrsCustomerCommands = runtime.NewCommands(CustomerCommand.isCustomerCommand,
 		runtime.Command[CustomerCommand]((*Customer).HandleRegisterCustomer),
 		runtime.Command[CustomerCommand]((*Customer).HandleChangeEmail),
 	)
 }
 
-// CustomerEvents returns the event table of Customer, through which projections and sagas of any
-// package (runtime.On, runtime.React) and tools decode its stored events.
+// CustomerEvents returns the event table of Customer, for projections, sagas and tools of any
+// package.
 func CustomerEvents() *runtime.Events[Customer, CustomerEvent] { return cqrsCustomerEvents }
 
 // CustomerRepository stores Customer aggregates as event streams of type CustomerStreamType in a
@@ -216,28 +217,42 @@ func (a *Order) Apply(e OrderEvent) { cqrsOrderEvents.Apply(a, e) }
 // matching runtime.ErrInvalid.
 func (a *Order) Decide(c OrderCommand) ([]OrderEvent, error) { return cqrsOrderCommands.Decide(a, c) }
 
-// The tables of Order: its events in the order of isOrderEvent and its commands in the order of
-// isOrderCommand. The runtime dispatches through them.
+// The tables of Order, rows in marker order: the runtime dispatches through them.
 var (
 	cqrsOrderEvents   *runtime.Events[Order, OrderEvent]
 	cqrsOrderCommands *runtime.Commands[Order, OrderCommand, OrderEvent]
 )
 
-// init builds the tables of Order here rather than in their declarations, so that an Apply or
-// Handle method calling Apply or Decide is no initialization cycle.
+// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
 func init() {
-	cqrsOrderEvents = runtime.NewEvents(
-		OrderStreamType,
-		OrderEvent.isOrderEvent,
-		runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated, cqrsMarshalOrderCreated, cqrsUnmarshalOrderCreated),
-		runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded, cqrsMarshalLineAdded, cqrsUnmarshalLineAdded),
-		runtime.Event[OrderEvent](OrderPlacedEventName, OrderPlacedSchemaVersion, (*Order).ApplyOrderPlaced, cqrsMarshalOrderPlaced, cqrsUnmarshalOrderPlaced),
-		runtime.Event[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid, cqrsMarshalOrderPaid, cqrsUnmarshalOrderPaid),
-		runtime.Event[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped, cqrsMarshalOrderShipped, cqrsUnmarshalOrderShipped, runtime.UpcastFrom(OrderShippedEventName, 1, cqrsUnmarshalOrderShippedV1, orderShippedV1ToV2)),
-		runtime.Event[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled, cqrsMarshalOrderCancelled, cqrsUnmarshalOrderCancelled),
+	cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
+		runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+			func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
+			func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
+		),
+		runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+			func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
+			func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
+		),
+		runtime.Event[OrderEvent](OrderPlacedEventName, OrderPlacedSchemaVersion, (*Order).ApplyOrderPlaced,
+			func(e OrderPlaced) ([]byte, error) { return cqrsMarshalOrderPlaced(&e) },
+			func(b []byte) (e OrderPlaced, err error) { err = cqrsUnmarshalOrderPlaced(b, &e); return },
+		),
+		runtime.Event[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid,
+			func(e OrderPaid) ([]byte, error) { return cqrsMarshalOrderPaid(&e) },
+			func(b []byte) (e OrderPaid, err error) { err = cqrsUnmarshalOrderPaid(b, &e); return },
+		),
+		runtime.Event[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped,
+			func(e OrderShipped) ([]byte, error) { return cqrsMarshalOrderShipped(&e) },
+			func(b []byte) (e OrderShipped, err error) { err = cqrsUnmarshalOrderShipped(b, &e); return },
+			runtime.UpcastFrom(OrderShippedEventName, 1, func(b []byte) (old OrderShippedV1, err error) { err = cqrsUnmarshalOrderShippedV1(b, &old); return }, orderShippedV1ToV2),
+		),
+		runtime.Event[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled,
+			func(e OrderCancelled) ([]byte, error) { return cqrsMarshalOrderCancelled(&e) },
+			func(b []byte) (e OrderCancelled, err error) { err = cqrsUnmarshalOrderCancelled(b, &e); return },
+		),
 	)
-	cqrsOrderCommands = runtime.NewCommands(
-		OrderCommand.isOrderCommand,
+	cqrsOrderCommands = runtime.NewCommands(OrderCommand.isOrderCommand,
 		runtime.Command[OrderCommand]((*Order).HandleCreateOrder),
 		runtime.Command[OrderCommand]((*Order).HandleAddLine),
 		runtime.Command[OrderCommand]((*Order).HandlePlaceOrder),
@@ -247,8 +262,7 @@ func init() {
 	)
 }
 
-// OrderEvents returns the event table of Order, through which projections and sagas of any package
-// (runtime.On, runtime.React) and tools decode its stored events.
+// OrderEvents returns the event table of Order, for projections, sagas and tools of any package.
 func OrderEvents() *runtime.Events[Order, OrderEvent] { return cqrsOrderEvents }
 
 // OrderRepository stores Order aggregates as event streams of type OrderStreamType in a
@@ -377,28 +391,41 @@ func (a *Product) Decide(c ProductCommand) ([]ProductEvent, error) {
 	return cqrsProductCommands.Decide(a, c)
 }
 
-// The tables of Product: its events in the order of isProductEvent and its commands in the order of
-// isProductCommand. The runtime dispatches through them.
+// The tables of Product, rows in marker order: the runtime dispatches through them.
 var (
 	cqrsProductEvents   *runtime.Events[Product, ProductEvent]
 	cqrsProductCommands *runtime.Commands[Product, ProductCommand, ProductEvent]
 )
 
-// init builds the tables of Product here rather than in their declarations, so that an Apply or
-// Handle method calling Apply or Decide is no initialization cycle.
+// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
 func init() {
-	cqrsProductEvents = runtime.NewEvents(
-		ProductStreamType,
-		ProductEvent.isProductEvent,
-		runtime.Event[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed, cqrsMarshalProductListed, cqrsUnmarshalProductListed),
-		runtime.Event[ProductEvent](PriceChangedEventName, PriceChangedSchemaVersion, (*Product).ApplyPriceChanged, cqrsMarshalPriceChanged, cqrsUnmarshalPriceChanged),
-		runtime.Event[ProductEvent](StockReceivedEventName, StockReceivedSchemaVersion, (*Product).ApplyStockReceived, cqrsMarshalStockReceived, cqrsUnmarshalStockReceived),
-		runtime.Event[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved, cqrsMarshalStockReserved, cqrsUnmarshalStockReserved),
-		runtime.Event[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased, cqrsMarshalStockReleased, cqrsUnmarshalStockReleased),
-		runtime.Event[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched, cqrsMarshalStockDispatched, cqrsUnmarshalStockDispatched),
+	cqrsProductEvents = runtime.NewEvents(ProductStreamType, ProductEvent.isProductEvent,
+		runtime.Event[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed,
+			func(e ProductListed) ([]byte, error) { return cqrsMarshalProductListed(&e) },
+			func(b []byte) (e ProductListed, err error) { err = cqrsUnmarshalProductListed(b, &e); return },
+		),
+		runtime.Event[ProductEvent](PriceChangedEventName, PriceChangedSchemaVersion, (*Product).ApplyPriceChanged,
+			func(e PriceChanged) ([]byte, error) { return cqrsMarshalPriceChanged(&e) },
+			func(b []byte) (e PriceChanged, err error) { err = cqrsUnmarshalPriceChanged(b, &e); return },
+		),
+		runtime.Event[ProductEvent](StockReceivedEventName, StockReceivedSchemaVersion, (*Product).ApplyStockReceived,
+			func(e StockReceived) ([]byte, error) { return cqrsMarshalStockReceived(&e) },
+			func(b []byte) (e StockReceived, err error) { err = cqrsUnmarshalStockReceived(b, &e); return },
+		),
+		runtime.Event[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved,
+			func(e StockReserved) ([]byte, error) { return cqrsMarshalStockReserved(&e) },
+			func(b []byte) (e StockReserved, err error) { err = cqrsUnmarshalStockReserved(b, &e); return },
+		),
+		runtime.Event[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased,
+			func(e StockReleased) ([]byte, error) { return cqrsMarshalStockReleased(&e) },
+			func(b []byte) (e StockReleased, err error) { err = cqrsUnmarshalStockReleased(b, &e); return },
+		),
+		runtime.Event[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched,
+			func(e StockDispatched) ([]byte, error) { return cqrsMarshalStockDispatched(&e) },
+			func(b []byte) (e StockDispatched, err error) { err = cqrsUnmarshalStockDispatched(b, &e); return },
+		),
 	)
-	cqrsProductCommands = runtime.NewCommands(
-		ProductCommand.isProductCommand,
+	cqrsProductCommands = runtime.NewCommands(ProductCommand.isProductCommand,
 		runtime.Command[ProductCommand]((*Product).HandleListProduct),
 		runtime.Command[ProductCommand]((*Product).HandleChangePrice),
 		runtime.Command[ProductCommand]((*Product).HandleReceiveStock),
@@ -408,8 +435,8 @@ func init() {
 	)
 }
 
-// ProductEvents returns the event table of Product, through which projections and sagas of any
-// package (runtime.On, runtime.React) and tools decode its stored events.
+// ProductEvents returns the event table of Product, for projections, sagas and tools of any
+// package.
 func ProductEvents() *runtime.Events[Product, ProductEvent] { return cqrsProductEvents }
 
 // ProductRepository stores Product aggregates as event streams of type ProductStreamType in a
@@ -470,7 +497,8 @@ func cqrsMarshalCustomer(v *Customer) ([]byte, error) {
 // cqrsUnmarshalCustomer decodes data, a whole MessagePack value written by cqrsMarshalCustomer (or
 // by msgpack.Marshal), into v.
 func cqrsUnmarshalCustomer(data []byte, v *Customer) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Customer", cqrsDecodeCustomer)
+	rest, err := cqrsDecodeCustomer(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Customer", rest, err)
 }
 
 // cqrsAppendCustomer appends v to b as a MessagePack map keyed by field name.
@@ -534,7 +562,8 @@ func cqrsMarshalCustomerRegistered(v *CustomerRegistered) ([]byte, error) {
 // cqrsUnmarshalCustomerRegistered decodes data, a whole MessagePack value written by
 // cqrsMarshalCustomerRegistered (or by msgpack.Marshal), into v.
 func cqrsUnmarshalCustomerRegistered(data []byte, v *CustomerRegistered) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "CustomerRegistered", cqrsDecodeCustomerRegistered)
+	rest, err := cqrsDecodeCustomerRegistered(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("CustomerRegistered", rest, err)
 }
 
 // cqrsAppendCustomerRegistered appends v to b as a MessagePack map keyed by field name.
@@ -592,7 +621,8 @@ func cqrsMarshalEmailChanged(v *EmailChanged) ([]byte, error) {
 // cqrsUnmarshalEmailChanged decodes data, a whole MessagePack value written by
 // cqrsMarshalEmailChanged (or by msgpack.Marshal), into v.
 func cqrsUnmarshalEmailChanged(data []byte, v *EmailChanged) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "EmailChanged", cqrsDecodeEmailChanged)
+	rest, err := cqrsDecodeEmailChanged(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("EmailChanged", rest, err)
 }
 
 // cqrsAppendEmailChanged appends v to b as a MessagePack map keyed by field name.
@@ -644,7 +674,8 @@ func cqrsMarshalOrder(v *Order) ([]byte, error) {
 // cqrsUnmarshalOrder decodes data, a whole MessagePack value written by cqrsMarshalOrder (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalOrder(data []byte, v *Order) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Order", cqrsDecodeOrder)
+	rest, err := cqrsDecodeOrder(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Order", rest, err)
 }
 
 // cqrsAppendOrder appends v to b as a MessagePack map keyed by field name.
@@ -750,7 +781,8 @@ func cqrsMarshalLine(v *Line) ([]byte, error) {
 // cqrsUnmarshalLine decodes data, a whole MessagePack value written by cqrsMarshalLine (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalLine(data []byte, v *Line) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Line", cqrsDecodeLine)
+	rest, err := cqrsDecodeLine(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Line", rest, err)
 }
 
 // cqrsAppendLine appends v to b as a MessagePack map keyed by field name.
@@ -820,7 +852,8 @@ func cqrsMarshalOrderCreated(v *OrderCreated) ([]byte, error) {
 // cqrsUnmarshalOrderCreated decodes data, a whole MessagePack value written by
 // cqrsMarshalOrderCreated (or by msgpack.Marshal), into v.
 func cqrsUnmarshalOrderCreated(data []byte, v *OrderCreated) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "OrderCreated", cqrsDecodeOrderCreated)
+	rest, err := cqrsDecodeOrderCreated(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("OrderCreated", rest, err)
 }
 
 // cqrsAppendOrderCreated appends v to b as a MessagePack map keyed by field name.
@@ -872,7 +905,8 @@ func cqrsMarshalLineAdded(v *LineAdded) ([]byte, error) {
 // cqrsUnmarshalLineAdded decodes data, a whole MessagePack value written by cqrsMarshalLineAdded
 // (or by msgpack.Marshal), into v.
 func cqrsUnmarshalLineAdded(data []byte, v *LineAdded) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "LineAdded", cqrsDecodeLineAdded)
+	rest, err := cqrsDecodeLineAdded(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("LineAdded", rest, err)
 }
 
 // cqrsAppendLineAdded appends v to b as a MessagePack map keyed by field name.
@@ -942,7 +976,8 @@ func cqrsMarshalOrderPlaced(v *OrderPlaced) ([]byte, error) {
 // cqrsUnmarshalOrderPlaced decodes data, a whole MessagePack value written by
 // cqrsMarshalOrderPlaced (or by msgpack.Marshal), into v.
 func cqrsUnmarshalOrderPlaced(data []byte, v *OrderPlaced) error {
-	return cqrswire.Unmarshal(data, "", v, "OrderPlaced", cqrsDecodeOrderPlaced)
+	rest, err := cqrsDecodeOrderPlaced(data, "", v, 0)
+	return cqrswire.Whole("OrderPlaced", rest, err)
 }
 
 // cqrsAppendOrderPlaced appends v to b as a MessagePack map keyed by field name.
@@ -994,7 +1029,8 @@ func cqrsMarshalOrderPaid(v *OrderPaid) ([]byte, error) {
 // cqrsUnmarshalOrderPaid decodes data, a whole MessagePack value written by cqrsMarshalOrderPaid
 // (or by msgpack.Marshal), into v.
 func cqrsUnmarshalOrderPaid(data []byte, v *OrderPaid) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "OrderPaid", cqrsDecodeOrderPaid)
+	rest, err := cqrsDecodeOrderPaid(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("OrderPaid", rest, err)
 }
 
 // cqrsAppendOrderPaid appends v to b as a MessagePack map keyed by field name.
@@ -1052,7 +1088,8 @@ func cqrsMarshalOrderShipped(v *OrderShipped) ([]byte, error) {
 // cqrsUnmarshalOrderShipped decodes data, a whole MessagePack value written by
 // cqrsMarshalOrderShipped (or by msgpack.Marshal), into v.
 func cqrsUnmarshalOrderShipped(data []byte, v *OrderShipped) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "OrderShipped", cqrsDecodeOrderShipped)
+	rest, err := cqrsDecodeOrderShipped(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("OrderShipped", rest, err)
 }
 
 // cqrsAppendOrderShipped appends v to b as a MessagePack map keyed by field name.
@@ -1110,7 +1147,8 @@ func cqrsMarshalOrderShippedV1(v *OrderShippedV1) ([]byte, error) {
 // cqrsUnmarshalOrderShippedV1 decodes data, a whole MessagePack value written by
 // cqrsMarshalOrderShippedV1 (or by msgpack.Marshal), into v.
 func cqrsUnmarshalOrderShippedV1(data []byte, v *OrderShippedV1) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "OrderShippedV1", cqrsDecodeOrderShippedV1)
+	rest, err := cqrsDecodeOrderShippedV1(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("OrderShippedV1", rest, err)
 }
 
 // cqrsAppendOrderShippedV1 appends v to b as a MessagePack map keyed by field name.
@@ -1162,7 +1200,8 @@ func cqrsMarshalOrderCancelled(v *OrderCancelled) ([]byte, error) {
 // cqrsUnmarshalOrderCancelled decodes data, a whole MessagePack value written by
 // cqrsMarshalOrderCancelled (or by msgpack.Marshal), into v.
 func cqrsUnmarshalOrderCancelled(data []byte, v *OrderCancelled) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "OrderCancelled", cqrsDecodeOrderCancelled)
+	rest, err := cqrsDecodeOrderCancelled(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("OrderCancelled", rest, err)
 }
 
 // cqrsAppendOrderCancelled appends v to b as a MessagePack map keyed by field name.
@@ -1214,7 +1253,8 @@ func cqrsMarshalProduct(v *Product) ([]byte, error) {
 // cqrsUnmarshalProduct decodes data, a whole MessagePack value written by cqrsMarshalProduct (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalProduct(data []byte, v *Product) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Product", cqrsDecodeProduct)
+	rest, err := cqrsDecodeProduct(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Product", rest, err)
 }
 
 // cqrsAppendProduct appends v to b as a MessagePack map keyed by field name.
@@ -1296,7 +1336,8 @@ func cqrsMarshalProductListed(v *ProductListed) ([]byte, error) {
 // cqrsUnmarshalProductListed decodes data, a whole MessagePack value written by
 // cqrsMarshalProductListed (or by msgpack.Marshal), into v.
 func cqrsUnmarshalProductListed(data []byte, v *ProductListed) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "ProductListed", cqrsDecodeProductListed)
+	rest, err := cqrsDecodeProductListed(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("ProductListed", rest, err)
 }
 
 // cqrsAppendProductListed appends v to b as a MessagePack map keyed by field name.
@@ -1354,7 +1395,8 @@ func cqrsMarshalPriceChanged(v *PriceChanged) ([]byte, error) {
 // cqrsUnmarshalPriceChanged decodes data, a whole MessagePack value written by
 // cqrsMarshalPriceChanged (or by msgpack.Marshal), into v.
 func cqrsUnmarshalPriceChanged(data []byte, v *PriceChanged) error {
-	return cqrswire.Unmarshal(data, "", v, "PriceChanged", cqrsDecodePriceChanged)
+	rest, err := cqrsDecodePriceChanged(data, "", v, 0)
+	return cqrswire.Whole("PriceChanged", rest, err)
 }
 
 // cqrsAppendPriceChanged appends v to b as a MessagePack map keyed by field name.
@@ -1406,7 +1448,8 @@ func cqrsMarshalStockReceived(v *StockReceived) ([]byte, error) {
 // cqrsUnmarshalStockReceived decodes data, a whole MessagePack value written by
 // cqrsMarshalStockReceived (or by msgpack.Marshal), into v.
 func cqrsUnmarshalStockReceived(data []byte, v *StockReceived) error {
-	return cqrswire.Unmarshal(data, "", v, "StockReceived", cqrsDecodeStockReceived)
+	rest, err := cqrsDecodeStockReceived(data, "", v, 0)
+	return cqrswire.Whole("StockReceived", rest, err)
 }
 
 // cqrsAppendStockReceived appends v to b as a MessagePack map keyed by field name.
@@ -1458,7 +1501,8 @@ func cqrsMarshalStockReserved(v *StockReserved) ([]byte, error) {
 // cqrsUnmarshalStockReserved decodes data, a whole MessagePack value written by
 // cqrsMarshalStockReserved (or by msgpack.Marshal), into v.
 func cqrsUnmarshalStockReserved(data []byte, v *StockReserved) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "StockReserved", cqrsDecodeStockReserved)
+	rest, err := cqrsDecodeStockReserved(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("StockReserved", rest, err)
 }
 
 // cqrsAppendStockReserved appends v to b as a MessagePack map keyed by field name.
@@ -1516,7 +1560,8 @@ func cqrsMarshalStockReleased(v *StockReleased) ([]byte, error) {
 // cqrsUnmarshalStockReleased decodes data, a whole MessagePack value written by
 // cqrsMarshalStockReleased (or by msgpack.Marshal), into v.
 func cqrsUnmarshalStockReleased(data []byte, v *StockReleased) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "StockReleased", cqrsDecodeStockReleased)
+	rest, err := cqrsDecodeStockReleased(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("StockReleased", rest, err)
 }
 
 // cqrsAppendStockReleased appends v to b as a MessagePack map keyed by field name.
@@ -1574,7 +1619,8 @@ func cqrsMarshalStockDispatched(v *StockDispatched) ([]byte, error) {
 // cqrsUnmarshalStockDispatched decodes data, a whole MessagePack value written by
 // cqrsMarshalStockDispatched (or by msgpack.Marshal), into v.
 func cqrsUnmarshalStockDispatched(data []byte, v *StockDispatched) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "StockDispatched", cqrsDecodeStockDispatched)
+	rest, err := cqrsDecodeStockDispatched(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("StockDispatched", rest, err)
 }
 
 // cqrsAppendStockDispatched appends v to b as a MessagePack map keyed by field name.

@@ -51,29 +51,38 @@ func (Moved) isLedgerEvent() int { return 2 }
 // an event is applied as its value; a nil event changes nothing.
 func (a *Ledger) Apply(e LedgerEvent) { cqrsLedgerEvents.Apply(a, e) }
 
-// The table of Ledger's events, in the order of isLedgerEvent. The runtime dispatches through it.
+// The table of Ledger, rows in marker order: the runtime dispatches through it.
 var (
 	cqrsLedgerEvents *runtime.Events[Ledger, LedgerEvent]
 )
 
-// init builds the tables of Ledger here rather than in their declarations, so that an Apply or
-// Handle method calling Apply or Decide is no initialization cycle.
+// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
 func init() {
-	cqrsLedgerEvents = runtime.NewEvents(
-		LedgerStreamType,
-		LedgerEvent.isLedgerEvent,
-		runtime.Event[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted, cqrsMarshalNoted, cqrsUnmarshalNoted),
-		runtime.Event[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid, cqrsMarshalPaid, cqrsUnmarshalPaid, runtime.UpcastFrom(PaidEventName, 1, cqrsUnmarshalPaidV1, paidV1ToV2)),
-		runtime.Event[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved, cqrsMarshalMoved, cqrsUnmarshalMoved, runtime.UpcastFrom(MovedEventName, 1, cqrsUnmarshalMovedV1, func(old MovedV1) Moved {
-			return movedV3ToV4(movedV2ToV3(movedV1ToV2(old)))
-		}), runtime.UpcastFrom(MovedEventName, 2, cqrsUnmarshalMovedV2, func(old MovedV2) Moved {
-			return movedV3ToV4(movedV2ToV3(old))
-		}), runtime.UpcastFrom(MovedEventName, 3, cqrsUnmarshalMovedV3, movedV3ToV4)),
+	cqrsLedgerEvents = runtime.NewEvents(LedgerStreamType, LedgerEvent.isLedgerEvent,
+		runtime.Event[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted,
+			func(e Noted) ([]byte, error) { return cqrsMarshalNoted(&e) },
+			func(b []byte) (e Noted, err error) { err = cqrsUnmarshalNoted(b, &e); return },
+		),
+		runtime.Event[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid,
+			func(e Paid) ([]byte, error) { return cqrsMarshalPaid(&e) },
+			func(b []byte) (e Paid, err error) { err = cqrsUnmarshalPaid(b, &e); return },
+			runtime.UpcastFrom(PaidEventName, 1, func(b []byte) (old PaidV1, err error) { err = cqrsUnmarshalPaidV1(b, &old); return }, paidV1ToV2),
+		),
+		runtime.Event[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved,
+			func(e Moved) ([]byte, error) { return cqrsMarshalMoved(&e) },
+			func(b []byte) (e Moved, err error) { err = cqrsUnmarshalMoved(b, &e); return },
+			runtime.UpcastFrom(MovedEventName, 1, func(b []byte) (old MovedV1, err error) { err = cqrsUnmarshalMovedV1(b, &old); return }, func(old MovedV1) Moved {
+				return movedV3ToV4(movedV2ToV3(movedV1ToV2(old)))
+			}),
+			runtime.UpcastFrom(MovedEventName, 2, func(b []byte) (old MovedV2, err error) { err = cqrsUnmarshalMovedV2(b, &old); return }, func(old MovedV2) Moved {
+				return movedV3ToV4(movedV2ToV3(old))
+			}),
+			runtime.UpcastFrom(MovedEventName, 3, func(b []byte) (old MovedV3, err error) { err = cqrsUnmarshalMovedV3(b, &old); return }, movedV3ToV4),
+		),
 	)
 }
 
-// LedgerEvents returns the event table of Ledger, through which projections and sagas of any
-// package (runtime.On, runtime.React) and tools decode its stored events.
+// LedgerEvents returns the event table of Ledger, for projections, sagas and tools of any package.
 func LedgerEvents() *runtime.Events[Ledger, LedgerEvent] { return cqrsLedgerEvents }
 
 // LedgerRepository stores Ledger aggregates as event streams of type LedgerStreamType in a
@@ -124,7 +133,8 @@ func cqrsMarshalLedger(v *Ledger) ([]byte, error) {
 // cqrsUnmarshalLedger decodes data, a whole MessagePack value written by cqrsMarshalLedger (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalLedger(data []byte, v *Ledger) error {
-	return cqrswire.Unmarshal(data, "", v, "Ledger", cqrsDecodeLedger)
+	rest, err := cqrsDecodeLedger(data, "", v, 0)
+	return cqrswire.Whole("Ledger", rest, err)
 }
 
 // cqrsAppendLedger appends v to b as a MessagePack map keyed by field name.
@@ -176,7 +186,8 @@ func cqrsMarshalNoted(v *Noted) ([]byte, error) {
 // cqrsUnmarshalNoted decodes data, a whole MessagePack value written by cqrsMarshalNoted (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalNoted(data []byte, v *Noted) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Noted", cqrsDecodeNoted)
+	rest, err := cqrsDecodeNoted(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Noted", rest, err)
 }
 
 // cqrsAppendNoted appends v to b as a MessagePack map keyed by field name.
@@ -234,7 +245,8 @@ func cqrsMarshalPaid(v *Paid) ([]byte, error) {
 // cqrsUnmarshalPaid decodes data, a whole MessagePack value written by cqrsMarshalPaid (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalPaid(data []byte, v *Paid) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Paid", cqrsDecodePaid)
+	rest, err := cqrsDecodePaid(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Paid", rest, err)
 }
 
 // cqrsAppendPaid appends v to b as a MessagePack map keyed by field name.
@@ -292,7 +304,8 @@ func cqrsMarshalPaidV1(v *PaidV1) ([]byte, error) {
 // cqrsUnmarshalPaidV1 decodes data, a whole MessagePack value written by cqrsMarshalPaidV1 (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalPaidV1(data []byte, v *PaidV1) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "PaidV1", cqrsDecodePaidV1)
+	rest, err := cqrsDecodePaidV1(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("PaidV1", rest, err)
 }
 
 // cqrsAppendPaidV1 appends v to b as a MessagePack map keyed by field name.
@@ -350,7 +363,8 @@ func cqrsMarshalMoved(v *Moved) ([]byte, error) {
 // cqrsUnmarshalMoved decodes data, a whole MessagePack value written by cqrsMarshalMoved (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalMoved(data []byte, v *Moved) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Moved", cqrsDecodeMoved)
+	rest, err := cqrsDecodeMoved(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Moved", rest, err)
 }
 
 // cqrsAppendMoved appends v to b as a MessagePack map keyed by field name.
@@ -408,7 +422,8 @@ func cqrsMarshalMovedV1(v *MovedV1) ([]byte, error) {
 // cqrsUnmarshalMovedV1 decodes data, a whole MessagePack value written by cqrsMarshalMovedV1 (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalMovedV1(data []byte, v *MovedV1) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "MovedV1", cqrsDecodeMovedV1)
+	rest, err := cqrsDecodeMovedV1(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("MovedV1", rest, err)
 }
 
 // cqrsAppendMovedV1 appends v to b as a MessagePack map keyed by field name.
@@ -466,7 +481,8 @@ func cqrsMarshalMovedV2(v *MovedV2) ([]byte, error) {
 // cqrsUnmarshalMovedV2 decodes data, a whole MessagePack value written by cqrsMarshalMovedV2 (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalMovedV2(data []byte, v *MovedV2) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "MovedV2", cqrsDecodeMovedV2)
+	rest, err := cqrsDecodeMovedV2(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("MovedV2", rest, err)
 }
 
 // cqrsAppendMovedV2 appends v to b as a MessagePack map keyed by field name.
@@ -524,7 +540,8 @@ func cqrsMarshalMovedV3(v *MovedV3) ([]byte, error) {
 // cqrsUnmarshalMovedV3 decodes data, a whole MessagePack value written by cqrsMarshalMovedV3 (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalMovedV3(data []byte, v *MovedV3) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "MovedV3", cqrsDecodeMovedV3)
+	rest, err := cqrsDecodeMovedV3(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("MovedV3", rest, err)
 }
 
 // cqrsAppendMovedV3 appends v to b as a MessagePack map keyed by field name.

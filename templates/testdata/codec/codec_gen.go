@@ -15,7 +15,8 @@ func cqrsMarshalAddress(v *Address) ([]byte, error) {
 // cqrsUnmarshalAddress decodes data, a whole MessagePack value written by cqrsMarshalAddress (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalAddress(data []byte, v *Address) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Address", cqrsDecodeAddress)
+	rest, err := cqrsDecodeAddress(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Address", rest, err)
 }
 
 // cqrsAppendAddress appends v to b as a MessagePack map keyed by field name.
@@ -90,7 +91,8 @@ func cqrsMarshalNode(v *Node) ([]byte, error) {
 // cqrsUnmarshalNode decodes data, a whole MessagePack value written by cqrsMarshalNode (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalNode(data []byte, v *Node) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Node", cqrsDecodeNode)
+	rest, err := cqrsDecodeNode(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Node", rest, err)
 }
 
 // cqrsAppendNode appends v to b as a MessagePack map keyed by field name.
@@ -189,7 +191,8 @@ func cqrsMarshalAll(v *All) ([]byte, error) {
 // cqrsUnmarshalAll decodes data, a whole MessagePack value written by cqrsMarshalAll (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalAll(data []byte, v *All) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "All", cqrsDecodeAll)
+	rest, err := cqrsDecodeAll(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("All", rest, err)
 }
 
 // cqrsAppendAll appends v to b as a MessagePack map keyed by field name.
@@ -1200,7 +1203,8 @@ func cqrsMarshalDeposited(v *Deposited) ([]byte, error) {
 // cqrsUnmarshalDeposited decodes data, a whole MessagePack value written by cqrsMarshalDeposited
 // (or by msgpack.Marshal), into v.
 func cqrsUnmarshalDeposited(data []byte, v *Deposited) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Deposited", cqrsDecodeDeposited)
+	rest, err := cqrsDecodeDeposited(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Deposited", rest, err)
 }
 
 // cqrsAppendDeposited appends v to b as a MessagePack map keyed by field name.
@@ -1308,7 +1312,8 @@ func cqrsMarshalEmpty(v *Empty) ([]byte, error) {
 // cqrsUnmarshalEmpty decodes data, a whole MessagePack value written by cqrsMarshalEmpty (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalEmpty(data []byte, v *Empty) error {
-	return cqrswire.Unmarshal(data, "", v, "Empty", cqrsDecodeEmpty)
+	rest, err := cqrsDecodeEmpty(data, "", v, 0)
+	return cqrswire.Whole("Empty", rest, err)
 }
 
 // cqrsAppendEmpty appends v to b as a MessagePack map keyed by field name.

@@ -46,24 +46,26 @@ func (LineAdded) isOrderEvent() int    { return 1 }
 // an event is applied as its value; a nil event changes nothing.
 func (a *Order) Apply(e OrderEvent) { cqrsOrderEvents.Apply(a, e) }
 
-// The table of Order's events, in the order of isOrderEvent. The runtime dispatches through it.
+// The table of Order, rows in marker order: the runtime dispatches through it.
 var (
 	cqrsOrderEvents *runtime.Events[Order, OrderEvent]
 )
 
-// init builds the tables of Order here rather than in their declarations, so that an Apply or
-// Handle method calling Apply or Decide is no initialization cycle.
+// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
 func init() {
-	cqrsOrderEvents = runtime.NewEvents(
-		OrderStreamType,
-		OrderEvent.isOrderEvent,
-		runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated, cqrsMarshalOrderCreated, cqrsUnmarshalOrderCreated),
-		runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded, cqrsMarshalLineAdded, cqrsUnmarshalLineAdded),
+	cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
+		runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+			func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
+			func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
+		),
+		runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+			func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
+			func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
+		),
 	)
 }
 
-// OrderEvents returns the event table of Order, through which projections and sagas of any package
-// (runtime.On, runtime.React) and tools decode its stored events.
+// OrderEvents returns the event table of Order, for projections, sagas and tools of any package.
 func OrderEvents() *runtime.Events[Order, OrderEvent] { return cqrsOrderEvents }
 
 // OrderRepository stores Order aggregates as event streams of type OrderStreamType in a
@@ -114,7 +116,8 @@ func cqrsMarshalOrder(v *Order) ([]byte, error) {
 // cqrsUnmarshalOrder decodes data, a whole MessagePack value written by cqrsMarshalOrder (or by
 // msgpack.Marshal), into v.
 func cqrsUnmarshalOrder(data []byte, v *Order) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "Order", cqrsDecodeOrder)
+	rest, err := cqrsDecodeOrder(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Order", rest, err)
 }
 
 // cqrsAppendOrder appends v to b as a MessagePack map keyed by field name.
@@ -172,7 +175,8 @@ func cqrsMarshalOrderCreated(v *OrderCreated) ([]byte, error) {
 // cqrsUnmarshalOrderCreated decodes data, a whole MessagePack value written by
 // cqrsMarshalOrderCreated (or by msgpack.Marshal), into v.
 func cqrsUnmarshalOrderCreated(data []byte, v *OrderCreated) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "OrderCreated", cqrsDecodeOrderCreated)
+	rest, err := cqrsDecodeOrderCreated(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("OrderCreated", rest, err)
 }
 
 // cqrsAppendOrderCreated appends v to b as a MessagePack map keyed by field name.
@@ -224,7 +228,8 @@ func cqrsMarshalLineAdded(v *LineAdded) ([]byte, error) {
 // cqrsUnmarshalLineAdded decodes data, a whole MessagePack value written by cqrsMarshalLineAdded
 // (or by msgpack.Marshal), into v.
 func cqrsUnmarshalLineAdded(data []byte, v *LineAdded) error {
-	return cqrswire.Unmarshal(data, cqrswire.Source(data), v, "LineAdded", cqrsDecodeLineAdded)
+	rest, err := cqrsDecodeLineAdded(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("LineAdded", rest, err)
 }
 
 // cqrsAppendLineAdded appends v to b as a MessagePack map keyed by field name.
