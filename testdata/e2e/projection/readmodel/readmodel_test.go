@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"example.com/e2eproj/audit"
-	"example.com/e2eproj/bank"
-	"example.com/e2eproj/readmodel"
+	"example.com/e2e/projection/audit"
+	"example.com/e2e/projection/bank"
+	"example.com/e2e/projection/readmodel"
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
