@@ -14,7 +14,6 @@ const GuardConst = "SupportPackageIsVersion2"
 // Guard emits the compile-time check that the generated code and the
 // runtime package it is compiled against match.
 func Guard(f *jen.File) {
-	docf(f.Group, 0, "This is a compile-time assertion that this generated file is compatible with the "+
-		"runtime package it is compiled against.")
+	docf(f.Group, 0, "This is a compile-time assertion that this file matches the runtime package it is built with.")
 	f.Const().Id("_").Op("=").Qual(model.RuntimePath, GuardConst)
 }

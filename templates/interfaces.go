@@ -31,9 +31,12 @@ func Interfaces(f *jen.File, a *model.Aggregate) {
 }
 
 func sealed(f *jen.File, iface, marker, table, what string, impls []string) {
-	docf(f.Group, 0, "%s is %s. It is sealed: only %s implement it. They travel as values: a "+
-		"pointer to one is taken as its value, and a nil pointer is refused with an error matching "+
-		"runtime.ErrInvalid.", iface, what, list(impls))
+	verb := "implement"
+	if len(impls) == 1 {
+		verb = "implements"
+	}
+	docf(f.Group, 0, "%s is %s, sealed: only %s %s it. Use values; a pointer is taken as its "+
+		"value, a nil one refused (runtime.ErrInvalid).", iface, what, list(impls), verb)
 	f.Type().Id(iface).Interface(jen.Id(marker).Params().Int())
 	for i, name := range impls {
 		if i == 0 {

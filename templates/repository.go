@@ -34,10 +34,12 @@ func Repository(f *jen.File, a *model.Aggregate) {
 	fields := jen.Dict{
 		jen.Id("Type"):          jen.Id(model.StreamTypeConst(a)),
 		jen.Id("StateSchema"):   jen.Id(model.StateSchemaConst(a)),
-		jen.Id("SnapshotEvery"): jen.Lit(int(a.SnapshotEvery)),
 		jen.Id("Events"):        jen.Id(model.EventTable(a)),
 		jen.Id("EncodeState"):   jen.Id(MarshalFunc(a.State)),
 		jen.Id("DecodeState"):   jen.Id(UnmarshalFunc(a.State)),
+	}
+	if a.SnapshotEvery > 0 {
+		fields[jen.Id("SnapshotEvery")] = jen.Lit(int(a.SnapshotEvery))
 	}
 	if len(a.Commands) > 0 {
 		fields[jen.Id("Decide")] = jen.Parens(jen.Op("*").Id(a.GoName)).Dot(model.DecideMethod)

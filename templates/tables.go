@@ -86,7 +86,7 @@ func Tables(f *jen.File, a *model.Aggregate) {
 		}
 	})
 
-	docf(f.Group, 0, "%s returns the event table of %s, for projections, sagas and tools of any package.",
+	docf(f.Group, 0, "%s returns %s's event table, for projections, sagas and tools of any package.",
 		model.EventsFunc(a), a.GoName)
 	f.Func().Id(model.EventsFunc(a)).Params().Add(eventsType()).Add(oneLine(jen.Return(jen.Id(model.EventTable(a)))))
 }

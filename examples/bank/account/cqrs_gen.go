@@ -9,8 +9,7 @@ import (
 	"iter"
 )
 
-// This is a compile-time assertion that this generated file is compatible with the runtime package
-// it is compiled against.
+// This is a compile-time assertion that this file matches the runtime package it is built with.
 const _ = runtime.SupportPackageIsVersion2
 
 // Stable names of the Account aggregate and its events as they are stored. They must not change
@@ -39,9 +38,9 @@ const (
 	AccountClosedSchemaVersion uint32 = 1
 )
 
-// AccountEvent is an event of the Account aggregate. It is sealed: only Opened, Deposited,
-// Withdrawn and AccountClosed implement it. They travel as values: a pointer to one is taken as its
-// value, and a nil pointer is refused with an error matching runtime.ErrInvalid.
+// AccountEvent is an event of the Account aggregate, sealed: only Opened, Deposited, Withdrawn and
+// AccountClosed implement it. Use values; a pointer is taken as its value, a nil one refused
+// (runtime.ErrInvalid).
 type AccountEvent interface {
 	isAccountEvent() int
 }
@@ -52,9 +51,9 @@ func (Deposited) isAccountEvent() int     { return 1 }
 func (Withdrawn) isAccountEvent() int     { return 2 }
 func (AccountClosed) isAccountEvent() int { return 3 }
 
-// AccountCommand is a command to the Account aggregate. It is sealed: only OpenAccount, Deposit,
-// Withdraw and CloseAccount implement it. They travel as values: a pointer to one is taken as its
-// value, and a nil pointer is refused with an error matching runtime.ErrInvalid.
+// AccountCommand is a command to the Account aggregate, sealed: only OpenAccount, Deposit, Withdraw
+// and CloseAccount implement it. Use values; a pointer is taken as its value, a nil one refused
+// (runtime.ErrInvalid).
 type AccountCommand interface {
 	isAccountCommand() int
 }
@@ -110,8 +109,7 @@ func init() {
 	)
 }
 
-// AccountEvents returns the event table of Account, for projections, sagas and tools of any
-// package.
+// AccountEvents returns Account's event table, for projections, sagas and tools of any package.
 func AccountEvents() *runtime.Events[Account, AccountEvent] { return cqrsAccountEvents }
 
 // AccountRepository stores Account aggregates as event streams of type AccountStreamType in a

@@ -7,8 +7,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
-// This is a compile-time assertion that this generated file is compatible with the runtime package
-// it is compiled against.
+// This is a compile-time assertion that this file matches the runtime package it is built with.
 const _ = runtime.SupportPackageIsVersion2
 
 // BalancesProjectionName is the checkpoint name of the Balances projection.

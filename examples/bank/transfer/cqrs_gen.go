@@ -11,8 +11,7 @@ import (
 	"iter"
 )
 
-// This is a compile-time assertion that this generated file is compatible with the runtime package
-// it is compiled against.
+// This is a compile-time assertion that this file matches the runtime package it is built with.
 const _ = runtime.SupportPackageIsVersion2
 
 // Stable names of the Request aggregate and its events as they are stored. They must not change
@@ -29,9 +28,8 @@ const (
 	RequestedSchemaVersion uint32 = 1
 )
 
-// RequestEvent is an event of the Request aggregate. It is sealed: only Requested implement it.
-// They travel as values: a pointer to one is taken as its value, and a nil pointer is refused with
-// an error matching runtime.ErrInvalid.
+// RequestEvent is an event of the Request aggregate, sealed: only Requested implements it. Use
+// values; a pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type RequestEvent interface {
 	isRequestEvent() int
 }
@@ -39,9 +37,8 @@ type RequestEvent interface {
 // isRequestEvent seals RequestEvent and returns the type's row in cqrsRequestEvents.
 func (Requested) isRequestEvent() int { return 0 }
 
-// RequestCommand is a command to the Request aggregate. It is sealed: only RequestTransfer
-// implement it. They travel as values: a pointer to one is taken as its value, and a nil pointer is
-// refused with an error matching runtime.ErrInvalid.
+// RequestCommand is a command to the Request aggregate, sealed: only RequestTransfer implements it.
+// Use values; a pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type RequestCommand interface {
 	isRequestCommand() int
 }
@@ -79,8 +76,7 @@ func init() {
 	)
 }
 
-// RequestEvents returns the event table of Request, for projections, sagas and tools of any
-// package.
+// RequestEvents returns Request's event table, for projections, sagas and tools of any package.
 func RequestEvents() *runtime.Events[Request, RequestEvent] { return cqrsRequestEvents }
 
 // RequestRepository stores Request aggregates as event streams of type RequestStreamType in a
@@ -92,13 +88,12 @@ type RequestRepository struct {
 // NewRequestRepository returns a repository of Request aggregates stored in s.
 func NewRequestRepository(s runtime.Store, opts ...runtime.Option) *RequestRepository {
 	agg := &runtime.Aggregate[Request, RequestEvent, RequestCommand]{
-		Decide:        (*Request).Decide,
-		DecodeState:   cqrsUnmarshalRequest,
-		EncodeState:   cqrsMarshalRequest,
-		Events:        cqrsRequestEvents,
-		SnapshotEvery: 0,
-		StateSchema:   RequestStateSchema,
-		Type:          RequestStreamType,
+		Decide:      (*Request).Decide,
+		DecodeState: cqrsUnmarshalRequest,
+		EncodeState: cqrsMarshalRequest,
+		Events:      cqrsRequestEvents,
+		StateSchema: RequestStateSchema,
+		Type:        RequestStreamType,
 	}
 	return &RequestRepository{r: runtime.NewRepository(s, agg, opts...)}
 }

@@ -9,8 +9,7 @@ import (
 	"iter"
 )
 
-// This is a compile-time assertion that this generated file is compatible with the runtime package
-// it is compiled against.
+// This is a compile-time assertion that this file matches the runtime package it is built with.
 const _ = runtime.SupportPackageIsVersion2
 
 // Stable names of the Customer aggregate and its events as they are stored. They must not change
@@ -32,9 +31,9 @@ const (
 	EmailChangedSchemaVersion uint32 = 1
 )
 
-// CustomerEvent is an event of the Customer aggregate. It is sealed: only CustomerRegistered and
-// EmailChanged implement it. They travel as values: a pointer to one is taken as its value, and a
-// nil pointer is refused with an error matching runtime.ErrInvalid.
+// CustomerEvent is an event of the Customer aggregate, sealed: only CustomerRegistered and
+// EmailChanged implement it. Use values; a pointer is taken as its value, a nil one refused
+// (runtime.ErrInvalid).
 type CustomerEvent interface {
 	isCustomerEvent() int
 }
@@ -43,9 +42,9 @@ type CustomerEvent interface {
 func (CustomerRegistered) isCustomerEvent() int { return 0 }
 func (EmailChanged) isCustomerEvent() int       { return 1 }
 
-// CustomerCommand is a command to the Customer aggregate. It is sealed: only RegisterCustomer and
-// ChangeEmail implement it. They travel as values: a pointer to one is taken as its value, and a
-// nil pointer is refused with an error matching runtime.ErrInvalid.
+// CustomerCommand is a command to the Customer aggregate, sealed: only RegisterCustomer and
+// ChangeEmail implement it. Use values; a pointer is taken as its value, a nil one refused
+// (runtime.ErrInvalid).
 type CustomerCommand interface {
 	isCustomerCommand() int
 }
@@ -89,8 +88,7 @@ func init() {
 	)
 }
 
-// CustomerEvents returns the event table of Customer, for projections, sagas and tools of any
-// package.
+// CustomerEvents returns Customer's event table, for projections, sagas and tools of any package.
 func CustomerEvents() *runtime.Events[Customer, CustomerEvent] { return cqrsCustomerEvents }
 
 // CustomerRepository stores Customer aggregates as event streams of type CustomerStreamType in a
@@ -102,13 +100,12 @@ type CustomerRepository struct {
 // NewCustomerRepository returns a repository of Customer aggregates stored in s.
 func NewCustomerRepository(s runtime.Store, opts ...runtime.Option) *CustomerRepository {
 	agg := &runtime.Aggregate[Customer, CustomerEvent, CustomerCommand]{
-		Decide:        (*Customer).Decide,
-		DecodeState:   cqrsUnmarshalCustomer,
-		EncodeState:   cqrsMarshalCustomer,
-		Events:        cqrsCustomerEvents,
-		SnapshotEvery: 0,
-		StateSchema:   CustomerStateSchema,
-		Type:          CustomerStreamType,
+		Decide:      (*Customer).Decide,
+		DecodeState: cqrsUnmarshalCustomer,
+		EncodeState: cqrsMarshalCustomer,
+		Events:      cqrsCustomerEvents,
+		StateSchema: CustomerStateSchema,
+		Type:        CustomerStreamType,
 	}
 	return &CustomerRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
@@ -176,10 +173,9 @@ const (
 	OrderCancelledSchemaVersion uint32 = 1
 )
 
-// OrderEvent is an event of the Order aggregate. It is sealed: only OrderCreated, LineAdded,
-// OrderPlaced, OrderPaid, OrderShipped and OrderCancelled implement it. They travel as values: a
-// pointer to one is taken as its value, and a nil pointer is refused with an error matching
-// runtime.ErrInvalid.
+// OrderEvent is an event of the Order aggregate, sealed: only OrderCreated, LineAdded, OrderPlaced,
+// OrderPaid, OrderShipped and OrderCancelled implement it. Use values; a pointer is taken as its
+// value, a nil one refused (runtime.ErrInvalid).
 type OrderEvent interface {
 	isOrderEvent() int
 }
@@ -192,10 +188,9 @@ func (OrderPaid) isOrderEvent() int      { return 3 }
 func (OrderShipped) isOrderEvent() int   { return 4 }
 func (OrderCancelled) isOrderEvent() int { return 5 }
 
-// OrderCommand is a command to the Order aggregate. It is sealed: only CreateOrder, AddLine,
-// PlaceOrder, PayOrder, ShipOrder and CancelOrder implement it. They travel as values: a pointer to
-// one is taken as its value, and a nil pointer is refused with an error matching
-// runtime.ErrInvalid.
+// OrderCommand is a command to the Order aggregate, sealed: only CreateOrder, AddLine, PlaceOrder,
+// PayOrder, ShipOrder and CancelOrder implement it. Use values; a pointer is taken as its value, a
+// nil one refused (runtime.ErrInvalid).
 type OrderCommand interface {
 	isOrderCommand() int
 }
@@ -262,7 +257,7 @@ func init() {
 	)
 }
 
-// OrderEvents returns the event table of Order, for projections, sagas and tools of any package.
+// OrderEvents returns Order's event table, for projections, sagas and tools of any package.
 func OrderEvents() *runtime.Events[Order, OrderEvent] { return cqrsOrderEvents }
 
 // OrderRepository stores Order aggregates as event streams of type OrderStreamType in a
@@ -274,13 +269,12 @@ type OrderRepository struct {
 // NewOrderRepository returns a repository of Order aggregates stored in s.
 func NewOrderRepository(s runtime.Store, opts ...runtime.Option) *OrderRepository {
 	agg := &runtime.Aggregate[Order, OrderEvent, OrderCommand]{
-		Decide:        (*Order).Decide,
-		DecodeState:   cqrsUnmarshalOrder,
-		EncodeState:   cqrsMarshalOrder,
-		Events:        cqrsOrderEvents,
-		SnapshotEvery: 0,
-		StateSchema:   OrderStateSchema,
-		Type:          OrderStreamType,
+		Decide:      (*Order).Decide,
+		DecodeState: cqrsUnmarshalOrder,
+		EncodeState: cqrsMarshalOrder,
+		Events:      cqrsOrderEvents,
+		StateSchema: OrderStateSchema,
+		Type:        OrderStreamType,
 	}
 	return &OrderRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
@@ -348,10 +342,9 @@ const (
 	StockDispatchedSchemaVersion uint32 = 1
 )
 
-// ProductEvent is an event of the Product aggregate. It is sealed: only ProductListed,
-// PriceChanged, StockReceived, StockReserved, StockReleased and StockDispatched implement it. They
-// travel as values: a pointer to one is taken as its value, and a nil pointer is refused with an
-// error matching runtime.ErrInvalid.
+// ProductEvent is an event of the Product aggregate, sealed: only ProductListed, PriceChanged,
+// StockReceived, StockReserved, StockReleased and StockDispatched implement it. Use values; a
+// pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type ProductEvent interface {
 	isProductEvent() int
 }
@@ -364,10 +357,9 @@ func (StockReserved) isProductEvent() int   { return 3 }
 func (StockReleased) isProductEvent() int   { return 4 }
 func (StockDispatched) isProductEvent() int { return 5 }
 
-// ProductCommand is a command to the Product aggregate. It is sealed: only ListProduct,
-// ChangePrice, ReceiveStock, ReserveStock, ReleaseStock and DispatchStock implement it. They travel
-// as values: a pointer to one is taken as its value, and a nil pointer is refused with an error
-// matching runtime.ErrInvalid.
+// ProductCommand is a command to the Product aggregate, sealed: only ListProduct, ChangePrice,
+// ReceiveStock, ReserveStock, ReleaseStock and DispatchStock implement it. Use values; a pointer is
+// taken as its value, a nil one refused (runtime.ErrInvalid).
 type ProductCommand interface {
 	isProductCommand() int
 }
@@ -435,8 +427,7 @@ func init() {
 	)
 }
 
-// ProductEvents returns the event table of Product, for projections, sagas and tools of any
-// package.
+// ProductEvents returns Product's event table, for projections, sagas and tools of any package.
 func ProductEvents() *runtime.Events[Product, ProductEvent] { return cqrsProductEvents }
 
 // ProductRepository stores Product aggregates as event streams of type ProductStreamType in a

@@ -13,10 +13,12 @@ func EventInterface(a *Aggregate) string { return a.GoName + "Event" }
 // CommandInterface is the sealed interface of A's commands: "ACommand".
 func CommandInterface(a *Aggregate) string { return a.GoName + "Command" }
 
-// EventMarker is the unexported method that seals AEvent: "isAEvent".
+// EventMarker is the unexported method that seals AEvent and returns an
+// event type's row in A's event table: "isAEvent".
 func EventMarker(a *Aggregate) string { return "is" + a.GoName + "Event" }
 
-// CommandMarker is the unexported method that seals ACommand: "isACommand".
+// CommandMarker is the unexported method that seals ACommand and returns a
+// command type's row in A's command table: "isACommand".
 func CommandMarker(a *Aggregate) string { return "is" + a.GoName + "Command" }
 
 // RepositoryType is the typed repository: "ARepository".

@@ -9,8 +9,7 @@ import (
 	"iter"
 )
 
-// This is a compile-time assertion that this generated file is compatible with the runtime package
-// it is compiled against.
+// This is a compile-time assertion that this file matches the runtime package it is built with.
 const _ = runtime.SupportPackageIsVersion2
 
 // Stable names of the Ledger aggregate and its events as they are stored. They must not change once
@@ -35,9 +34,8 @@ const (
 	MovedSchemaVersion uint32 = 4
 )
 
-// LedgerEvent is an event of the Ledger aggregate. It is sealed: only Noted, Paid and Moved
-// implement it. They travel as values: a pointer to one is taken as its value, and a nil pointer is
-// refused with an error matching runtime.ErrInvalid.
+// LedgerEvent is an event of the Ledger aggregate, sealed: only Noted, Paid and Moved implement it.
+// Use values; a pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type LedgerEvent interface {
 	isLedgerEvent() int
 }
@@ -82,7 +80,7 @@ func init() {
 	)
 }
 
-// LedgerEvents returns the event table of Ledger, for projections, sagas and tools of any package.
+// LedgerEvents returns Ledger's event table, for projections, sagas and tools of any package.
 func LedgerEvents() *runtime.Events[Ledger, LedgerEvent] { return cqrsLedgerEvents }
 
 // LedgerRepository stores Ledger aggregates as event streams of type LedgerStreamType in a
@@ -94,12 +92,11 @@ type LedgerRepository struct {
 // NewLedgerRepository returns a repository of Ledger aggregates stored in s.
 func NewLedgerRepository(s runtime.Store, opts ...runtime.Option) *LedgerRepository {
 	agg := &runtime.Aggregate[Ledger, LedgerEvent, runtime.NoCommand]{
-		DecodeState:   cqrsUnmarshalLedger,
-		EncodeState:   cqrsMarshalLedger,
-		Events:        cqrsLedgerEvents,
-		SnapshotEvery: 0,
-		StateSchema:   LedgerStateSchema,
-		Type:          LedgerStreamType,
+		DecodeState: cqrsUnmarshalLedger,
+		EncodeState: cqrsMarshalLedger,
+		Events:      cqrsLedgerEvents,
+		StateSchema: LedgerStateSchema,
+		Type:        LedgerStreamType,
 	}
 	return &LedgerRepository{r: runtime.NewRepository(s, agg, opts...)}
 }

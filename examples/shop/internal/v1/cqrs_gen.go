@@ -9,8 +9,7 @@ import (
 	"iter"
 )
 
-// This is a compile-time assertion that this generated file is compatible with the runtime package
-// it is compiled against.
+// This is a compile-time assertion that this file matches the runtime package it is built with.
 const _ = runtime.SupportPackageIsVersion2
 
 // Stable names of the Order aggregate and its events as they are stored. They must not change once
@@ -31,9 +30,8 @@ const (
 	LineAddedSchemaVersion uint32 = 1
 )
 
-// OrderEvent is an event of the Order aggregate. It is sealed: only OrderCreated and LineAdded
-// implement it. They travel as values: a pointer to one is taken as its value, and a nil pointer is
-// refused with an error matching runtime.ErrInvalid.
+// OrderEvent is an event of the Order aggregate, sealed: only OrderCreated and LineAdded implement
+// it. Use values; a pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type OrderEvent interface {
 	isOrderEvent() int
 }
@@ -65,7 +63,7 @@ func init() {
 	)
 }
 
-// OrderEvents returns the event table of Order, for projections, sagas and tools of any package.
+// OrderEvents returns Order's event table, for projections, sagas and tools of any package.
 func OrderEvents() *runtime.Events[Order, OrderEvent] { return cqrsOrderEvents }
 
 // OrderRepository stores Order aggregates as event streams of type OrderStreamType in a
@@ -77,12 +75,11 @@ type OrderRepository struct {
 // NewOrderRepository returns a repository of Order aggregates stored in s.
 func NewOrderRepository(s runtime.Store, opts ...runtime.Option) *OrderRepository {
 	agg := &runtime.Aggregate[Order, OrderEvent, runtime.NoCommand]{
-		DecodeState:   cqrsUnmarshalOrder,
-		EncodeState:   cqrsMarshalOrder,
-		Events:        cqrsOrderEvents,
-		SnapshotEvery: 0,
-		StateSchema:   OrderStateSchema,
-		Type:          OrderStreamType,
+		DecodeState: cqrsUnmarshalOrder,
+		EncodeState: cqrsMarshalOrder,
+		Events:      cqrsOrderEvents,
+		StateSchema: OrderStateSchema,
+		Type:        OrderStreamType,
 	}
 	return &OrderRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
