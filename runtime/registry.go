@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // Events is the table of one aggregate's event types: for each, its wire
@@ -17,7 +18,9 @@ import (
 // An event may enter as a pointer (&Opened{} satisfies the sealed interface,
 // since the method set of *T includes T's): the table treats a non-nil
 // pointer as its value everywhere (Apply, Encode) and refuses a nil one with
-// an error matching ErrInvalid, so a pointer is never silently ignored.
+// an error matching ErrInvalid wherever it can return one (Encode, so
+// Append and Execute); Apply, which returns nothing, leaves the state as a
+// nil event does.
 type Events[S, I any] struct {
 	streamType string
 	kind       func(I) int
@@ -111,7 +114,7 @@ func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal f
 		},
 	}
 	for _, f := range typed {
-		if !contains(t.names, f.name) {
+		if !slices.Contains(t.names, f.name) {
 			t.names = append(t.names, f.name)
 		}
 		t.forms = append(t.forms, form[S, I]{
@@ -154,15 +157,6 @@ func eventValue[E, I any](v I) (E, error) {
 	return zero, fmt.Errorf("cqrsgen: %T(nil) is not an event: %w", v, ErrInvalid)
 }
 
-func contains(names []string, name string) bool {
-	for _, n := range names {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
 // NewEvents returns the event table of an aggregate stored under
 // streamType. kind returns the index in types of an event's row; generated
 // code passes the sealed interface's marker method (AccountEvent.isAccountEvent),
@@ -187,7 +181,7 @@ func (t *Events[S, I]) Names() []string {
 	var out []string
 	for _, row := range t.types {
 		for _, n := range row.names {
-			if !contains(out, n) {
+			if !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}
@@ -279,7 +273,7 @@ func (t *Events[S, I]) evolve(state *S, name string, schema uint32, data []byte)
 	return f.evolve(state, data)
 }
 
-// typed returns the stored forms of the row whose type is E.
+// typedForms returns the stored forms of the row whose type is E.
 func typedForms[E, S, I any](t *Events[S, I]) ([]typedForm[E], error) {
 	for _, row := range t.types {
 		if fs, ok := row.typed.([]typedForm[E]); ok {
@@ -353,10 +347,9 @@ type recordKey struct{ streamType, name string }
 
 // Handler is a projection's handler of one event type, built by On.
 type Handler struct {
-	streamType string
-	names      []string
-	handle     map[recordKey]func(ctx context.Context, rec Record) error
-	err        error
+	names  []string
+	handle map[recordKey]func(ctx context.Context, rec Record) error
+	err    error
 }
 
 // On returns the handler that decodes the records of event type E of the
@@ -365,9 +358,9 @@ type Handler struct {
 // On<Event> methods.
 func On[E, S, I any](t *Events[S, I], fn func(context.Context, Envelope[E]) error) Handler {
 	fs, err := typedForms[E](t)
-	h := Handler{streamType: t.streamType, err: err, handle: make(map[recordKey]func(context.Context, Record) error)}
+	h := Handler{err: err, handle: make(map[recordKey]func(context.Context, Record) error)}
 	for _, f := range fs {
-		if !contains(h.names, f.name) {
+		if !slices.Contains(h.names, f.name) {
 			h.names = append(h.names, f.name)
 		}
 	}
@@ -417,7 +410,7 @@ func NewHandlers(hs ...Handler) *Handlers {
 			out.err = h.err
 		}
 		for _, name := range h.names {
-			if !contains(out.names, name) {
+			if !slices.Contains(out.names, name) {
 				out.names = append(out.names, name)
 			}
 		}
@@ -462,7 +455,7 @@ func React[S, E, A, I any](t *Events[A, I], correlate func(*S, Envelope[E]) (str
 	fs, err := typedForms[E](t)
 	r := Reaction[S]{err: err, correlate: make(map[recordKey]sagaCorrelate[S])}
 	for _, f := range fs {
-		if !contains(r.names, f.name) {
+		if !slices.Contains(r.names, f.name) {
 			r.names = append(r.names, f.name)
 		}
 	}
@@ -496,7 +489,7 @@ func NewReactions[S any](rs ...Reaction[S]) *Reactions[S] {
 			out.err = r.err
 		}
 		for _, name := range r.names {
-			if !contains(out.names, name) {
+			if !slices.Contains(out.names, name) {
 				out.names = append(out.names, name)
 			}
 		}
