@@ -387,7 +387,7 @@ func TestE2E(t *testing.T) {
 	}
 	testmod.MustGo(t, dir, "vet", "./...")
 	out := testmod.MustGo(t, dir, "test", "-race", "-count=1", "-v", "./...")
-	for _, name := range []string{"TestBehaviour", "TestPointers"} {
+	for _, name := range []string{"TestBehaviour", "TestPointers", "TestTablesAtPackageInit"} {
 		if !strings.Contains(out, "--- PASS: "+name) {
 			t.Fatalf("%s did not run:\n%s", name, out)
 		}

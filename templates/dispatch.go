@@ -14,7 +14,7 @@ func Dispatch(f *jen.File, a *model.Aggregate) {
 	docf(f.Group, 0, "%s evolves the state by one event, calling the Apply method of the event's type. "+
 		"A pointer to an event is applied as its value; a nil event changes nothing.", model.ApplyMethod)
 	f.Func().Params(jen.Id("a").Op("*").Id(a.GoName)).Id(model.ApplyMethod).Params(jen.Id("e").Id(ev)).Add(oneLine(
-		jen.Id(model.EventTable(a)).Dot("Apply").Call(jen.Id("a"), jen.Id("e")),
+		jen.Id(model.EventsFunc(a)).Call().Dot("Apply").Call(jen.Id("a"), jen.Id("e")),
 	))
 	if len(a.Commands) == 0 {
 		return
@@ -24,7 +24,8 @@ func Dispatch(f *jen.File, a *model.Aggregate) {
 		"the command's type, and returns the events to append. It does not change the state. A nil "+
 		"command is an error matching runtime.ErrInvalid.", model.DecideMethod)
 	f.Func().Params(jen.Id("a").Op("*").Id(a.GoName)).Id(model.DecideMethod).Params(jen.Id("c").Id(cmd)).
-		Params(jen.Index().Id(ev), jen.Error()).Add(oneLine(
+		Params(jen.Index().Id(ev), jen.Error()).Block(
+		jen.Id(model.EventsFunc(a)).Call().Comment("builds the command table too"),
 		jen.Return(jen.Id(model.CommandTable(a)).Dot("Decide").Call(jen.Id("a"), jen.Id("c"))),
-	))
+	)
 }

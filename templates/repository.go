@@ -34,7 +34,7 @@ func Repository(f *jen.File, a *model.Aggregate) {
 	fields := jen.Dict{
 		jen.Id("Type"):          jen.Id(model.StreamTypeConst(a)),
 		jen.Id("StateSchema"):   jen.Id(model.StateSchemaConst(a)),
-		jen.Id("Events"):        jen.Id(model.EventTable(a)),
+		jen.Id("Events"):        jen.Id(model.EventsFunc(a)).Call(),
 		jen.Id("EncodeState"):   jen.Id(MarshalFunc(a.State)),
 		jen.Id("DecodeState"):   jen.Id(UnmarshalFunc(a.State)),
 	}

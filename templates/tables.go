@@ -21,20 +21,22 @@ func rowsLast(args []jen.Code) []jen.Code {
 // Tables emits the aggregate's event table (runtime.Events: wire name,
 // schema version, Apply method, codec and upcasts of each event, in marker
 // order), its command table (runtime.Commands) when it has commands, and
-// the exported <A>Events through which projections and sagas of any
-// package reach the event table. The tables are built in init, not in
-// their declarations, so that an Apply or Handle method calling Apply or
-// Decide is no initialisation cycle.
+// the exported <A>Events through which everything reaches them. The tables
+// are built on first use (sync.Once) rather than in their declarations or
+// in init: a declaration that refers to Apply<E> is an initialisation
+// cycle when Apply<E> calls Apply, and an init func runs after package
+// variables, which may build a repository.
 //
-//	var cqrsAccountEvents *runtime.Events[Account, AccountEvent]
-//
-//	func init() {
-//		cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
+//	func AccountEvents() *runtime.Events[Account, AccountEvent] {
+//		cqrsAccountOnce.Do(func() {
+//			cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
 //			runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
 //				func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
 //				func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
 //			),
-//			…)
+//				…)
+//		})
+//		return cqrsAccountEvents
 //	}
 func Tables(f *jen.File, a *model.Aggregate) {
 	ev := model.EventInterface(a)
@@ -43,52 +45,54 @@ func Tables(f *jen.File, a *model.Aggregate) {
 		return jen.Op("*").Add(rt("Events")).Types(jen.Id(a.GoName), jen.Id(ev))
 	}
 	hasCmd := len(a.Commands) > 0
-	if hasCmd {
-		docf(f.Group, 0, "The tables of %s, rows in marker order: the runtime dispatches through them.", a.GoName)
-	} else {
-		docf(f.Group, 0, "The table of %s, rows in marker order: the runtime dispatches through it.", a.GoName)
-	}
+	docf(f.Group, 0, "The tables of %s, rows in marker order, built by %s.", a.GoName, model.EventsFunc(a))
 	f.Var().DefsFunc(func(g *jen.Group) {
+		g.Id(model.TablesOnce(a)).Qual("sync", "Once")
 		g.Id(model.EventTable(a)).Add(eventsType())
 		if hasCmd {
 			g.Id(model.CommandTable(a)).Op("*").Add(rt("Commands")).Types(jen.Id(a.GoName), jen.Id(model.CommandInterface(a)), jen.Id(ev))
 		}
 	})
 
-	docf(f.Group, 0, "init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.")
-	f.Func().Id("init").Params().BlockFunc(func(g *jen.Group) {
-		args := []jen.Code{jen.Id(model.StreamTypeConst(a)), jen.Id(ev).Dot(model.EventMarker(a))}
-		for _, e := range a.Events {
-			// The codec adapters pass events by value: the runtime calls
-			// them through func values, and a pointer passed that way
-			// escapes to the heap, one allocation per event.
-			row := []jen.Code{
-				jen.Id(model.EventNameConst(e)),
-				jen.Id(model.SchemaVersionConst(e)),
-				jen.Parens(jen.Op("*").Id(a.GoName)).Dot("Apply" + e.GoName),
-				jen.Line().Func().Params(jen.Id("e").Id(e.GoName)).Params(jen.Index().Byte(), jen.Error()).
-					Add(oneLine(jen.Return(jen.Id(MarshalFunc(e.Struct)).Call(jen.Op("&").Id("e"))))),
-				jen.Line().Add(valueDecoder("e", e.Struct)),
+	tables := "tables"
+	if !hasCmd {
+		tables = "table"
+	}
+	docf(f.Group, 0, "%s returns %s's event table, for projections, sagas and tools of any package. It "+
+		"builds the %s on first use, so package variables may use them and Apply<E> calling Apply is no "+
+		"initialization cycle.", model.EventsFunc(a), a.GoName, tables)
+	f.Func().Id(model.EventsFunc(a)).Params().Add(eventsType()).Block(
+		jen.Id(model.TablesOnce(a)).Dot("Do").Call(jen.Func().Params().BlockFunc(func(g *jen.Group) {
+			args := []jen.Code{jen.Id(model.StreamTypeConst(a)), jen.Id(ev).Dot(model.EventMarker(a))}
+			for _, e := range a.Events {
+				// The codec adapters pass events by value: the runtime calls
+				// them through func values, and a pointer passed that way
+				// escapes to the heap, one allocation per event.
+				row := []jen.Code{
+					jen.Id(model.EventNameConst(e)),
+					jen.Id(model.SchemaVersionConst(e)),
+					jen.Parens(jen.Op("*").Id(a.GoName)).Dot("Apply" + e.GoName),
+					jen.Line().Func().Params(jen.Id("e").Id(e.GoName)).Params(jen.Index().Byte(), jen.Error()).
+						Add(oneLine(jen.Return(jen.Id(MarshalFunc(e.Struct)).Call(jen.Op("&").Id("e"))))),
+					jen.Line().Add(valueDecoder("e", e.Struct)),
+				}
+				for _, u := range e.Upcasts {
+					row = append(row, jen.Line().Add(rt("UpcastFrom")).Call(wireName(e, u.WireName), jen.Lit(int(u.Version)), valueDecoder("old", u.Struct), upcastChain(e, u)))
+				}
+				args = append(args, jen.Line().Add(rt("Event")).Types(jen.Id(ev)).Call(rowsLast(row)...))
 			}
-			for _, u := range e.Upcasts {
-				row = append(row, jen.Line().Add(rt("UpcastFrom")).Call(wireName(e, u.WireName), jen.Lit(int(u.Version)), valueDecoder("old", u.Struct), upcastChain(e, u)))
+			g.Id(model.EventTable(a)).Op("=").Add(rt("NewEvents")).Call(rowsLast(args)...)
+			if hasCmd {
+				args := []jen.Code{jen.Id(model.CommandInterface(a)).Dot(model.CommandMarker(a))}
+				for _, c := range a.Commands {
+					args = append(args, jen.Line().Add(rt("Command")).Types(jen.Id(model.CommandInterface(a))).Call(
+						jen.Parens(jen.Op("*").Id(a.GoName)).Dot("Handle"+c.GoName)))
+				}
+				g.Id(model.CommandTable(a)).Op("=").Add(rt("NewCommands")).Call(rowsLast(args)...)
 			}
-			args = append(args, jen.Line().Add(rt("Event")).Types(jen.Id(ev)).Call(rowsLast(row)...))
-		}
-		g.Id(model.EventTable(a)).Op("=").Add(rt("NewEvents")).Call(rowsLast(args)...)
-		if hasCmd {
-			args := []jen.Code{jen.Id(model.CommandInterface(a)).Dot(model.CommandMarker(a))}
-			for _, c := range a.Commands {
-				args = append(args, jen.Line().Add(rt("Command")).Types(jen.Id(model.CommandInterface(a))).Call(
-					jen.Parens(jen.Op("*").Id(a.GoName)).Dot("Handle"+c.GoName)))
-			}
-			g.Id(model.CommandTable(a)).Op("=").Add(rt("NewCommands")).Call(rowsLast(args)...)
-		}
-	})
-
-	docf(f.Group, 0, "%s returns %s's event table, for projections, sagas and tools of any package.",
-		model.EventsFunc(a), a.GoName)
-	f.Func().Id(model.EventsFunc(a)).Params().Add(eventsType()).Add(oneLine(jen.Return(jen.Id(model.EventTable(a)))))
+		})),
+		jen.Return(jen.Id(model.EventTable(a))),
+	)
 }
 
 // valueDecoder is a func literal decoding s by value:

@@ -7,6 +7,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
 // This is a compile-time assertion that this file matches the runtime package it is built with.
@@ -66,51 +67,55 @@ func (CloseAccount) isAccountCommand() int { return 3 }
 
 // Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
 // an event is applied as its value; a nil event changes nothing.
-func (a *Account) Apply(e AccountEvent) { cqrsAccountEvents.Apply(a, e) }
+func (a *Account) Apply(e AccountEvent) { AccountEvents().Apply(a, e) }
 
 // Decide decides a command against the current state, calling the Handle method of the command's
 // type, and returns the events to append. It does not change the state. A nil command is an error
 // matching runtime.ErrInvalid.
 func (a *Account) Decide(c AccountCommand) ([]AccountEvent, error) {
+	AccountEvents() // builds the command table too
 	return cqrsAccountCommands.Decide(a, c)
 }
 
-// The tables of Account, rows in marker order: the runtime dispatches through them.
+// The tables of Account, rows in marker order, built by AccountEvents.
 var (
+	cqrsAccountOnce     sync.Once
 	cqrsAccountEvents   *runtime.Events[Account, AccountEvent]
 	cqrsAccountCommands *runtime.Commands[Account, AccountCommand, AccountEvent]
 )
 
-// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
-func init() {
-	cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
-		runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
-			func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
-			func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
-		),
-		runtime.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited,
-			func(e Deposited) ([]byte, error) { return cqrsMarshalDeposited(&e) },
-			func(b []byte) (e Deposited, err error) { err = cqrsUnmarshalDeposited(b, &e); return },
-		),
-		runtime.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn,
-			func(e Withdrawn) ([]byte, error) { return cqrsMarshalWithdrawn(&e) },
-			func(b []byte) (e Withdrawn, err error) { err = cqrsUnmarshalWithdrawn(b, &e); return },
-		),
-		runtime.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed,
-			func(e AccountClosed) ([]byte, error) { return cqrsMarshalAccountClosed(&e) },
-			func(b []byte) (e AccountClosed, err error) { err = cqrsUnmarshalAccountClosed(b, &e); return },
-		),
-	)
-	cqrsAccountCommands = runtime.NewCommands(AccountCommand.isAccountCommand,
-		runtime.Command[AccountCommand]((*Account).HandleOpenAccount),
-		runtime.Command[AccountCommand]((*Account).HandleDeposit),
-		runtime.Command[AccountCommand]((*Account).HandleWithdraw),
-		runtime.Command[AccountCommand]((*Account).HandleCloseAccount),
-	)
+// AccountEvents returns Account's event table, for projections, sagas and tools of any package. It
+// builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
+// no initialization cycle.
+func AccountEvents() *runtime.Events[Account, AccountEvent] {
+	cqrsAccountOnce.Do(func() {
+		cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
+			runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
+				func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
+				func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
+			),
+			runtime.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited,
+				func(e Deposited) ([]byte, error) { return cqrsMarshalDeposited(&e) },
+				func(b []byte) (e Deposited, err error) { err = cqrsUnmarshalDeposited(b, &e); return },
+			),
+			runtime.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn,
+				func(e Withdrawn) ([]byte, error) { return cqrsMarshalWithdrawn(&e) },
+				func(b []byte) (e Withdrawn, err error) { err = cqrsUnmarshalWithdrawn(b, &e); return },
+			),
+			runtime.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed,
+				func(e AccountClosed) ([]byte, error) { return cqrsMarshalAccountClosed(&e) },
+				func(b []byte) (e AccountClosed, err error) { err = cqrsUnmarshalAccountClosed(b, &e); return },
+			),
+		)
+		cqrsAccountCommands = runtime.NewCommands(AccountCommand.isAccountCommand,
+			runtime.Command[AccountCommand]((*Account).HandleOpenAccount),
+			runtime.Command[AccountCommand]((*Account).HandleDeposit),
+			runtime.Command[AccountCommand]((*Account).HandleWithdraw),
+			runtime.Command[AccountCommand]((*Account).HandleCloseAccount),
+		)
+	})
+	return cqrsAccountEvents
 }
-
-// AccountEvents returns Account's event table, for projections, sagas and tools of any package.
-func AccountEvents() *runtime.Events[Account, AccountEvent] { return cqrsAccountEvents }
 
 // AccountRepository stores Account aggregates as event streams of type AccountStreamType in a
 // runtime.Store. It is safe for concurrent use.
@@ -125,7 +130,7 @@ func NewAccountRepository(s runtime.Store, opts ...runtime.Option) *AccountRepos
 		Decide:        (*Account).Decide,
 		DecodeState:   cqrsUnmarshalAccount,
 		EncodeState:   cqrsMarshalAccount,
-		Events:        cqrsAccountEvents,
+		Events:        AccountEvents(),
 		SnapshotEvery: 100,
 		StateSchema:   AccountStateSchema,
 		Type:          AccountStreamType,

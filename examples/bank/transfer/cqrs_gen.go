@@ -9,6 +9,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
 // This is a compile-time assertion that this file matches the runtime package it is built with.
@@ -48,36 +49,40 @@ func (RequestTransfer) isRequestCommand() int { return 0 }
 
 // Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
 // an event is applied as its value; a nil event changes nothing.
-func (a *Request) Apply(e RequestEvent) { cqrsRequestEvents.Apply(a, e) }
+func (a *Request) Apply(e RequestEvent) { RequestEvents().Apply(a, e) }
 
 // Decide decides a command against the current state, calling the Handle method of the command's
 // type, and returns the events to append. It does not change the state. A nil command is an error
 // matching runtime.ErrInvalid.
 func (a *Request) Decide(c RequestCommand) ([]RequestEvent, error) {
+	RequestEvents() // builds the command table too
 	return cqrsRequestCommands.Decide(a, c)
 }
 
-// The tables of Request, rows in marker order: the runtime dispatches through them.
+// The tables of Request, rows in marker order, built by RequestEvents.
 var (
+	cqrsRequestOnce     sync.Once
 	cqrsRequestEvents   *runtime.Events[Request, RequestEvent]
 	cqrsRequestCommands *runtime.Commands[Request, RequestCommand, RequestEvent]
 )
 
-// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
-func init() {
-	cqrsRequestEvents = runtime.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
-		runtime.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
-			func(e Requested) ([]byte, error) { return cqrsMarshalRequested(&e) },
-			func(b []byte) (e Requested, err error) { err = cqrsUnmarshalRequested(b, &e); return },
-		),
-	)
-	cqrsRequestCommands = runtime.NewCommands(RequestCommand.isRequestCommand,
-		runtime.Command[RequestCommand]((*Request).HandleRequestTransfer),
-	)
+// RequestEvents returns Request's event table, for projections, sagas and tools of any package. It
+// builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
+// no initialization cycle.
+func RequestEvents() *runtime.Events[Request, RequestEvent] {
+	cqrsRequestOnce.Do(func() {
+		cqrsRequestEvents = runtime.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
+			runtime.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
+				func(e Requested) ([]byte, error) { return cqrsMarshalRequested(&e) },
+				func(b []byte) (e Requested, err error) { err = cqrsUnmarshalRequested(b, &e); return },
+			),
+		)
+		cqrsRequestCommands = runtime.NewCommands(RequestCommand.isRequestCommand,
+			runtime.Command[RequestCommand]((*Request).HandleRequestTransfer),
+		)
+	})
+	return cqrsRequestEvents
 }
-
-// RequestEvents returns Request's event table, for projections, sagas and tools of any package.
-func RequestEvents() *runtime.Events[Request, RequestEvent] { return cqrsRequestEvents }
 
 // RequestRepository stores Request aggregates as event streams of type RequestStreamType in a
 // runtime.Store. It is safe for concurrent use.
@@ -91,7 +96,7 @@ func NewRequestRepository(s runtime.Store, opts ...runtime.Option) *RequestRepos
 		Decide:      (*Request).Decide,
 		DecodeState: cqrsUnmarshalRequest,
 		EncodeState: cqrsMarshalRequest,
-		Events:      cqrsRequestEvents,
+		Events:      RequestEvents(),
 		StateSchema: RequestStateSchema,
 		Type:        RequestStreamType,
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
 // This is a compile-time assertion that this file matches the runtime package it is built with.
@@ -55,41 +56,45 @@ func (ChangeEmail) isCustomerCommand() int      { return 1 }
 
 // Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
 // an event is applied as its value; a nil event changes nothing.
-func (a *Customer) Apply(e CustomerEvent) { cqrsCustomerEvents.Apply(a, e) }
+func (a *Customer) Apply(e CustomerEvent) { CustomerEvents().Apply(a, e) }
 
 // Decide decides a command against the current state, calling the Handle method of the command's
 // type, and returns the events to append. It does not change the state. A nil command is an error
 // matching runtime.ErrInvalid.
 func (a *Customer) Decide(c CustomerCommand) ([]CustomerEvent, error) {
+	CustomerEvents() // builds the command table too
 	return cqrsCustomerCommands.Decide(a, c)
 }
 
-// The tables of Customer, rows in marker order: the runtime dispatches through them.
+// The tables of Customer, rows in marker order, built by CustomerEvents.
 var (
+	cqrsCustomerOnce     sync.Once
 	cqrsCustomerEvents   *runtime.Events[Customer, CustomerEvent]
 	cqrsCustomerCommands *runtime.Commands[Customer, CustomerCommand, CustomerEvent]
 )
 
-// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
-func init() {
-	cqrsCustomerEvents = runtime.NewEvents(CustomerStreamType, CustomerEvent.isCustomerEvent,
-		runtime.Event[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered,
-			func(e CustomerRegistered) ([]byte, error) { return cqrsMarshalCustomerRegistered(&e) },
-			func(b []byte) (e CustomerRegistered, err error) { err = cqrsUnmarshalCustomerRegistered(b, &e); return },
-		),
-		runtime.Event[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged,
-			func(e EmailChanged) ([]byte, error) { return cqrsMarshalEmailChanged(&e) },
-			func(b []byte) (e EmailChanged, err error) { err = cqrsUnmarshalEmailChanged(b, &e); return },
-		),
-	)
-	cqrsCustomerCommands = runtime.NewCommands(CustomerCommand.isCustomerCommand,
-		runtime.Command[CustomerCommand]((*Customer).HandleRegisterCustomer),
-		runtime.Command[CustomerCommand]((*Customer).HandleChangeEmail),
-	)
-}
-
 // CustomerEvents returns Customer's event table, for projections, sagas and tools of any package.
-func CustomerEvents() *runtime.Events[Customer, CustomerEvent] { return cqrsCustomerEvents }
+// It builds the tables on first use, so package variables may use them and Apply<E> calling Apply
+// is no initialization cycle.
+func CustomerEvents() *runtime.Events[Customer, CustomerEvent] {
+	cqrsCustomerOnce.Do(func() {
+		cqrsCustomerEvents = runtime.NewEvents(CustomerStreamType, CustomerEvent.isCustomerEvent,
+			runtime.Event[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered,
+				func(e CustomerRegistered) ([]byte, error) { return cqrsMarshalCustomerRegistered(&e) },
+				func(b []byte) (e CustomerRegistered, err error) { err = cqrsUnmarshalCustomerRegistered(b, &e); return },
+			),
+			runtime.Event[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged,
+				func(e EmailChanged) ([]byte, error) { return cqrsMarshalEmailChanged(&e) },
+				func(b []byte) (e EmailChanged, err error) { err = cqrsUnmarshalEmailChanged(b, &e); return },
+			),
+		)
+		cqrsCustomerCommands = runtime.NewCommands(CustomerCommand.isCustomerCommand,
+			runtime.Command[CustomerCommand]((*Customer).HandleRegisterCustomer),
+			runtime.Command[CustomerCommand]((*Customer).HandleChangeEmail),
+		)
+	})
+	return cqrsCustomerEvents
+}
 
 // CustomerRepository stores Customer aggregates as event streams of type CustomerStreamType in a
 // runtime.Store. It is safe for concurrent use.
@@ -103,7 +108,7 @@ func NewCustomerRepository(s runtime.Store, opts ...runtime.Option) *CustomerRep
 		Decide:      (*Customer).Decide,
 		DecodeState: cqrsUnmarshalCustomer,
 		EncodeState: cqrsMarshalCustomer,
-		Events:      cqrsCustomerEvents,
+		Events:      CustomerEvents(),
 		StateSchema: CustomerStateSchema,
 		Type:        CustomerStreamType,
 	}
@@ -205,60 +210,66 @@ func (CancelOrder) isOrderCommand() int { return 5 }
 
 // Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
 // an event is applied as its value; a nil event changes nothing.
-func (a *Order) Apply(e OrderEvent) { cqrsOrderEvents.Apply(a, e) }
+func (a *Order) Apply(e OrderEvent) { OrderEvents().Apply(a, e) }
 
 // Decide decides a command against the current state, calling the Handle method of the command's
 // type, and returns the events to append. It does not change the state. A nil command is an error
 // matching runtime.ErrInvalid.
-func (a *Order) Decide(c OrderCommand) ([]OrderEvent, error) { return cqrsOrderCommands.Decide(a, c) }
+func (a *Order) Decide(c OrderCommand) ([]OrderEvent, error) {
+	OrderEvents() // builds the command table too
+	return cqrsOrderCommands.Decide(a, c)
+}
 
-// The tables of Order, rows in marker order: the runtime dispatches through them.
+// The tables of Order, rows in marker order, built by OrderEvents.
 var (
+	cqrsOrderOnce     sync.Once
 	cqrsOrderEvents   *runtime.Events[Order, OrderEvent]
 	cqrsOrderCommands *runtime.Commands[Order, OrderCommand, OrderEvent]
 )
 
-// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
-func init() {
-	cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
-		runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
-			func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
-			func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
-		),
-		runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
-			func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
-			func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
-		),
-		runtime.Event[OrderEvent](OrderPlacedEventName, OrderPlacedSchemaVersion, (*Order).ApplyOrderPlaced,
-			func(e OrderPlaced) ([]byte, error) { return cqrsMarshalOrderPlaced(&e) },
-			func(b []byte) (e OrderPlaced, err error) { err = cqrsUnmarshalOrderPlaced(b, &e); return },
-		),
-		runtime.Event[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid,
-			func(e OrderPaid) ([]byte, error) { return cqrsMarshalOrderPaid(&e) },
-			func(b []byte) (e OrderPaid, err error) { err = cqrsUnmarshalOrderPaid(b, &e); return },
-		),
-		runtime.Event[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped,
-			func(e OrderShipped) ([]byte, error) { return cqrsMarshalOrderShipped(&e) },
-			func(b []byte) (e OrderShipped, err error) { err = cqrsUnmarshalOrderShipped(b, &e); return },
-			runtime.UpcastFrom(OrderShippedEventName, 1, func(b []byte) (old OrderShippedV1, err error) { err = cqrsUnmarshalOrderShippedV1(b, &old); return }, orderShippedV1ToV2),
-		),
-		runtime.Event[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled,
-			func(e OrderCancelled) ([]byte, error) { return cqrsMarshalOrderCancelled(&e) },
-			func(b []byte) (e OrderCancelled, err error) { err = cqrsUnmarshalOrderCancelled(b, &e); return },
-		),
-	)
-	cqrsOrderCommands = runtime.NewCommands(OrderCommand.isOrderCommand,
-		runtime.Command[OrderCommand]((*Order).HandleCreateOrder),
-		runtime.Command[OrderCommand]((*Order).HandleAddLine),
-		runtime.Command[OrderCommand]((*Order).HandlePlaceOrder),
-		runtime.Command[OrderCommand]((*Order).HandlePayOrder),
-		runtime.Command[OrderCommand]((*Order).HandleShipOrder),
-		runtime.Command[OrderCommand]((*Order).HandleCancelOrder),
-	)
+// OrderEvents returns Order's event table, for projections, sagas and tools of any package. It
+// builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
+// no initialization cycle.
+func OrderEvents() *runtime.Events[Order, OrderEvent] {
+	cqrsOrderOnce.Do(func() {
+		cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
+			runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+				func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
+				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
+			),
+			runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+				func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
+				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
+			),
+			runtime.Event[OrderEvent](OrderPlacedEventName, OrderPlacedSchemaVersion, (*Order).ApplyOrderPlaced,
+				func(e OrderPlaced) ([]byte, error) { return cqrsMarshalOrderPlaced(&e) },
+				func(b []byte) (e OrderPlaced, err error) { err = cqrsUnmarshalOrderPlaced(b, &e); return },
+			),
+			runtime.Event[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid,
+				func(e OrderPaid) ([]byte, error) { return cqrsMarshalOrderPaid(&e) },
+				func(b []byte) (e OrderPaid, err error) { err = cqrsUnmarshalOrderPaid(b, &e); return },
+			),
+			runtime.Event[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped,
+				func(e OrderShipped) ([]byte, error) { return cqrsMarshalOrderShipped(&e) },
+				func(b []byte) (e OrderShipped, err error) { err = cqrsUnmarshalOrderShipped(b, &e); return },
+				runtime.UpcastFrom(OrderShippedEventName, 1, func(b []byte) (old OrderShippedV1, err error) { err = cqrsUnmarshalOrderShippedV1(b, &old); return }, orderShippedV1ToV2),
+			),
+			runtime.Event[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled,
+				func(e OrderCancelled) ([]byte, error) { return cqrsMarshalOrderCancelled(&e) },
+				func(b []byte) (e OrderCancelled, err error) { err = cqrsUnmarshalOrderCancelled(b, &e); return },
+			),
+		)
+		cqrsOrderCommands = runtime.NewCommands(OrderCommand.isOrderCommand,
+			runtime.Command[OrderCommand]((*Order).HandleCreateOrder),
+			runtime.Command[OrderCommand]((*Order).HandleAddLine),
+			runtime.Command[OrderCommand]((*Order).HandlePlaceOrder),
+			runtime.Command[OrderCommand]((*Order).HandlePayOrder),
+			runtime.Command[OrderCommand]((*Order).HandleShipOrder),
+			runtime.Command[OrderCommand]((*Order).HandleCancelOrder),
+		)
+	})
+	return cqrsOrderEvents
 }
-
-// OrderEvents returns Order's event table, for projections, sagas and tools of any package.
-func OrderEvents() *runtime.Events[Order, OrderEvent] { return cqrsOrderEvents }
 
 // OrderRepository stores Order aggregates as event streams of type OrderStreamType in a
 // runtime.Store. It is safe for concurrent use.
@@ -272,7 +283,7 @@ func NewOrderRepository(s runtime.Store, opts ...runtime.Option) *OrderRepositor
 		Decide:      (*Order).Decide,
 		DecodeState: cqrsUnmarshalOrder,
 		EncodeState: cqrsMarshalOrder,
-		Events:      cqrsOrderEvents,
+		Events:      OrderEvents(),
 		StateSchema: OrderStateSchema,
 		Type:        OrderStreamType,
 	}
@@ -374,61 +385,65 @@ func (DispatchStock) isProductCommand() int { return 5 }
 
 // Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
 // an event is applied as its value; a nil event changes nothing.
-func (a *Product) Apply(e ProductEvent) { cqrsProductEvents.Apply(a, e) }
+func (a *Product) Apply(e ProductEvent) { ProductEvents().Apply(a, e) }
 
 // Decide decides a command against the current state, calling the Handle method of the command's
 // type, and returns the events to append. It does not change the state. A nil command is an error
 // matching runtime.ErrInvalid.
 func (a *Product) Decide(c ProductCommand) ([]ProductEvent, error) {
+	ProductEvents() // builds the command table too
 	return cqrsProductCommands.Decide(a, c)
 }
 
-// The tables of Product, rows in marker order: the runtime dispatches through them.
+// The tables of Product, rows in marker order, built by ProductEvents.
 var (
+	cqrsProductOnce     sync.Once
 	cqrsProductEvents   *runtime.Events[Product, ProductEvent]
 	cqrsProductCommands *runtime.Commands[Product, ProductCommand, ProductEvent]
 )
 
-// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
-func init() {
-	cqrsProductEvents = runtime.NewEvents(ProductStreamType, ProductEvent.isProductEvent,
-		runtime.Event[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed,
-			func(e ProductListed) ([]byte, error) { return cqrsMarshalProductListed(&e) },
-			func(b []byte) (e ProductListed, err error) { err = cqrsUnmarshalProductListed(b, &e); return },
-		),
-		runtime.Event[ProductEvent](PriceChangedEventName, PriceChangedSchemaVersion, (*Product).ApplyPriceChanged,
-			func(e PriceChanged) ([]byte, error) { return cqrsMarshalPriceChanged(&e) },
-			func(b []byte) (e PriceChanged, err error) { err = cqrsUnmarshalPriceChanged(b, &e); return },
-		),
-		runtime.Event[ProductEvent](StockReceivedEventName, StockReceivedSchemaVersion, (*Product).ApplyStockReceived,
-			func(e StockReceived) ([]byte, error) { return cqrsMarshalStockReceived(&e) },
-			func(b []byte) (e StockReceived, err error) { err = cqrsUnmarshalStockReceived(b, &e); return },
-		),
-		runtime.Event[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved,
-			func(e StockReserved) ([]byte, error) { return cqrsMarshalStockReserved(&e) },
-			func(b []byte) (e StockReserved, err error) { err = cqrsUnmarshalStockReserved(b, &e); return },
-		),
-		runtime.Event[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased,
-			func(e StockReleased) ([]byte, error) { return cqrsMarshalStockReleased(&e) },
-			func(b []byte) (e StockReleased, err error) { err = cqrsUnmarshalStockReleased(b, &e); return },
-		),
-		runtime.Event[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched,
-			func(e StockDispatched) ([]byte, error) { return cqrsMarshalStockDispatched(&e) },
-			func(b []byte) (e StockDispatched, err error) { err = cqrsUnmarshalStockDispatched(b, &e); return },
-		),
-	)
-	cqrsProductCommands = runtime.NewCommands(ProductCommand.isProductCommand,
-		runtime.Command[ProductCommand]((*Product).HandleListProduct),
-		runtime.Command[ProductCommand]((*Product).HandleChangePrice),
-		runtime.Command[ProductCommand]((*Product).HandleReceiveStock),
-		runtime.Command[ProductCommand]((*Product).HandleReserveStock),
-		runtime.Command[ProductCommand]((*Product).HandleReleaseStock),
-		runtime.Command[ProductCommand]((*Product).HandleDispatchStock),
-	)
+// ProductEvents returns Product's event table, for projections, sagas and tools of any package. It
+// builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
+// no initialization cycle.
+func ProductEvents() *runtime.Events[Product, ProductEvent] {
+	cqrsProductOnce.Do(func() {
+		cqrsProductEvents = runtime.NewEvents(ProductStreamType, ProductEvent.isProductEvent,
+			runtime.Event[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed,
+				func(e ProductListed) ([]byte, error) { return cqrsMarshalProductListed(&e) },
+				func(b []byte) (e ProductListed, err error) { err = cqrsUnmarshalProductListed(b, &e); return },
+			),
+			runtime.Event[ProductEvent](PriceChangedEventName, PriceChangedSchemaVersion, (*Product).ApplyPriceChanged,
+				func(e PriceChanged) ([]byte, error) { return cqrsMarshalPriceChanged(&e) },
+				func(b []byte) (e PriceChanged, err error) { err = cqrsUnmarshalPriceChanged(b, &e); return },
+			),
+			runtime.Event[ProductEvent](StockReceivedEventName, StockReceivedSchemaVersion, (*Product).ApplyStockReceived,
+				func(e StockReceived) ([]byte, error) { return cqrsMarshalStockReceived(&e) },
+				func(b []byte) (e StockReceived, err error) { err = cqrsUnmarshalStockReceived(b, &e); return },
+			),
+			runtime.Event[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved,
+				func(e StockReserved) ([]byte, error) { return cqrsMarshalStockReserved(&e) },
+				func(b []byte) (e StockReserved, err error) { err = cqrsUnmarshalStockReserved(b, &e); return },
+			),
+			runtime.Event[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased,
+				func(e StockReleased) ([]byte, error) { return cqrsMarshalStockReleased(&e) },
+				func(b []byte) (e StockReleased, err error) { err = cqrsUnmarshalStockReleased(b, &e); return },
+			),
+			runtime.Event[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched,
+				func(e StockDispatched) ([]byte, error) { return cqrsMarshalStockDispatched(&e) },
+				func(b []byte) (e StockDispatched, err error) { err = cqrsUnmarshalStockDispatched(b, &e); return },
+			),
+		)
+		cqrsProductCommands = runtime.NewCommands(ProductCommand.isProductCommand,
+			runtime.Command[ProductCommand]((*Product).HandleListProduct),
+			runtime.Command[ProductCommand]((*Product).HandleChangePrice),
+			runtime.Command[ProductCommand]((*Product).HandleReceiveStock),
+			runtime.Command[ProductCommand]((*Product).HandleReserveStock),
+			runtime.Command[ProductCommand]((*Product).HandleReleaseStock),
+			runtime.Command[ProductCommand]((*Product).HandleDispatchStock),
+		)
+	})
+	return cqrsProductEvents
 }
-
-// ProductEvents returns Product's event table, for projections, sagas and tools of any package.
-func ProductEvents() *runtime.Events[Product, ProductEvent] { return cqrsProductEvents }
 
 // ProductRepository stores Product aggregates as event streams of type ProductStreamType in a
 // runtime.Store. It is safe for concurrent use.
@@ -443,7 +458,7 @@ func NewProductRepository(s runtime.Store, opts ...runtime.Option) *ProductRepos
 		Decide:        (*Product).Decide,
 		DecodeState:   cqrsUnmarshalProduct,
 		EncodeState:   cqrsMarshalProduct,
-		Events:        cqrsProductEvents,
+		Events:        ProductEvents(),
 		SnapshotEvery: 25,
 		StateSchema:   ProductStateSchema,
 		Type:          ProductStreamType,

@@ -53,6 +53,10 @@ func EventsFuncOf(aggregate string) string { return aggregate + "Events" }
 // EventTable is the variable holding A's event table: "cqrsAEvents".
 func EventTable(a *Aggregate) string { return "cqrs" + a.GoName + "Events" }
 
+// TablesOnce is the sync.Once that builds A's tables on first use:
+// "cqrsAOnce".
+func TablesOnce(a *Aggregate) string { return "cqrs" + a.GoName + "Once" }
+
 // CommandTable is the variable holding A's command table:
 // "cqrsACommands".
 func CommandTable(a *Aggregate) string { return "cqrs" + a.GoName + "Commands" }
@@ -88,6 +92,7 @@ func GeneratedNames(pkg *Package) []Name {
 		top(StateSchemaConst(a))
 		top(EventsFunc(a))
 		top(EventTable(a))
+		top(TablesOnce(a))
 		out = append(out, Name{Recv: a.GoName, Name: ApplyMethod, For: a.Pos})
 		if len(a.Commands) > 0 {
 			top(CommandInterface(a))

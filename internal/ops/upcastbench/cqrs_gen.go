@@ -7,6 +7,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
 // This is a compile-time assertion that this file matches the runtime package it is built with.
@@ -47,41 +48,44 @@ func (Moved) isLedgerEvent() int { return 2 }
 
 // Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
 // an event is applied as its value; a nil event changes nothing.
-func (a *Ledger) Apply(e LedgerEvent) { cqrsLedgerEvents.Apply(a, e) }
+func (a *Ledger) Apply(e LedgerEvent) { LedgerEvents().Apply(a, e) }
 
-// The table of Ledger, rows in marker order: the runtime dispatches through it.
+// The tables of Ledger, rows in marker order, built by LedgerEvents.
 var (
+	cqrsLedgerOnce   sync.Once
 	cqrsLedgerEvents *runtime.Events[Ledger, LedgerEvent]
 )
 
-// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
-func init() {
-	cqrsLedgerEvents = runtime.NewEvents(LedgerStreamType, LedgerEvent.isLedgerEvent,
-		runtime.Event[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted,
-			func(e Noted) ([]byte, error) { return cqrsMarshalNoted(&e) },
-			func(b []byte) (e Noted, err error) { err = cqrsUnmarshalNoted(b, &e); return },
-		),
-		runtime.Event[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid,
-			func(e Paid) ([]byte, error) { return cqrsMarshalPaid(&e) },
-			func(b []byte) (e Paid, err error) { err = cqrsUnmarshalPaid(b, &e); return },
-			runtime.UpcastFrom(PaidEventName, 1, func(b []byte) (old PaidV1, err error) { err = cqrsUnmarshalPaidV1(b, &old); return }, paidV1ToV2),
-		),
-		runtime.Event[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved,
-			func(e Moved) ([]byte, error) { return cqrsMarshalMoved(&e) },
-			func(b []byte) (e Moved, err error) { err = cqrsUnmarshalMoved(b, &e); return },
-			runtime.UpcastFrom(MovedEventName, 1, func(b []byte) (old MovedV1, err error) { err = cqrsUnmarshalMovedV1(b, &old); return }, func(old MovedV1) Moved {
-				return movedV3ToV4(movedV2ToV3(movedV1ToV2(old)))
-			}),
-			runtime.UpcastFrom(MovedEventName, 2, func(b []byte) (old MovedV2, err error) { err = cqrsUnmarshalMovedV2(b, &old); return }, func(old MovedV2) Moved {
-				return movedV3ToV4(movedV2ToV3(old))
-			}),
-			runtime.UpcastFrom(MovedEventName, 3, func(b []byte) (old MovedV3, err error) { err = cqrsUnmarshalMovedV3(b, &old); return }, movedV3ToV4),
-		),
-	)
+// LedgerEvents returns Ledger's event table, for projections, sagas and tools of any package. It
+// builds the table on first use, so package variables may use them and Apply<E> calling Apply is no
+// initialization cycle.
+func LedgerEvents() *runtime.Events[Ledger, LedgerEvent] {
+	cqrsLedgerOnce.Do(func() {
+		cqrsLedgerEvents = runtime.NewEvents(LedgerStreamType, LedgerEvent.isLedgerEvent,
+			runtime.Event[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted,
+				func(e Noted) ([]byte, error) { return cqrsMarshalNoted(&e) },
+				func(b []byte) (e Noted, err error) { err = cqrsUnmarshalNoted(b, &e); return },
+			),
+			runtime.Event[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid,
+				func(e Paid) ([]byte, error) { return cqrsMarshalPaid(&e) },
+				func(b []byte) (e Paid, err error) { err = cqrsUnmarshalPaid(b, &e); return },
+				runtime.UpcastFrom(PaidEventName, 1, func(b []byte) (old PaidV1, err error) { err = cqrsUnmarshalPaidV1(b, &old); return }, paidV1ToV2),
+			),
+			runtime.Event[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved,
+				func(e Moved) ([]byte, error) { return cqrsMarshalMoved(&e) },
+				func(b []byte) (e Moved, err error) { err = cqrsUnmarshalMoved(b, &e); return },
+				runtime.UpcastFrom(MovedEventName, 1, func(b []byte) (old MovedV1, err error) { err = cqrsUnmarshalMovedV1(b, &old); return }, func(old MovedV1) Moved {
+					return movedV3ToV4(movedV2ToV3(movedV1ToV2(old)))
+				}),
+				runtime.UpcastFrom(MovedEventName, 2, func(b []byte) (old MovedV2, err error) { err = cqrsUnmarshalMovedV2(b, &old); return }, func(old MovedV2) Moved {
+					return movedV3ToV4(movedV2ToV3(old))
+				}),
+				runtime.UpcastFrom(MovedEventName, 3, func(b []byte) (old MovedV3, err error) { err = cqrsUnmarshalMovedV3(b, &old); return }, movedV3ToV4),
+			),
+		)
+	})
+	return cqrsLedgerEvents
 }
-
-// LedgerEvents returns Ledger's event table, for projections, sagas and tools of any package.
-func LedgerEvents() *runtime.Events[Ledger, LedgerEvent] { return cqrsLedgerEvents }
 
 // LedgerRepository stores Ledger aggregates as event streams of type LedgerStreamType in a
 // runtime.Store. It is safe for concurrent use.
@@ -94,7 +98,7 @@ func NewLedgerRepository(s runtime.Store, opts ...runtime.Option) *LedgerReposit
 	agg := &runtime.Aggregate[Ledger, LedgerEvent, runtime.NoCommand]{
 		DecodeState: cqrsUnmarshalLedger,
 		EncodeState: cqrsMarshalLedger,
-		Events:      cqrsLedgerEvents,
+		Events:      LedgerEvents(),
 		StateSchema: LedgerStateSchema,
 		Type:        LedgerStreamType,
 	}

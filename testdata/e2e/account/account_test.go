@@ -193,3 +193,18 @@ func TestPointers(t *testing.T) {
 		}
 	}
 }
+
+// pkgRepo is built while the package's variables are initialised, before
+// any init func: the generated tables must already be usable.
+var pkgRepo = NewAccountRepository(memory.New())
+
+func TestTablesAtPackageInit(t *testing.T) {
+	ctx := context.Background()
+	if _, err := pkgRepo.Append(ctx, "b", runtime.NoStream, Opened{Owner: "cy"}, Batch{Deposits: []Deposited{{Amount: 2}, {Amount: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	state, v, err := pkgRepo.Load(ctx, "b")
+	if err != nil || v != 2 || state.Balance != 5 {
+		t.Fatalf("Load: %+v %d %v", state, v, err)
+	}
+}

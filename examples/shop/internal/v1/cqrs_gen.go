@@ -7,6 +7,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
 // This is a compile-time assertion that this file matches the runtime package it is built with.
@@ -42,29 +43,32 @@ func (LineAdded) isOrderEvent() int    { return 1 }
 
 // Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
 // an event is applied as its value; a nil event changes nothing.
-func (a *Order) Apply(e OrderEvent) { cqrsOrderEvents.Apply(a, e) }
+func (a *Order) Apply(e OrderEvent) { OrderEvents().Apply(a, e) }
 
-// The table of Order, rows in marker order: the runtime dispatches through it.
+// The tables of Order, rows in marker order, built by OrderEvents.
 var (
+	cqrsOrderOnce   sync.Once
 	cqrsOrderEvents *runtime.Events[Order, OrderEvent]
 )
 
-// init builds the tables, not their declarations: then Apply<E> calling Apply is no init cycle.
-func init() {
-	cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
-		runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
-			func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
-			func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
-		),
-		runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
-			func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
-			func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
-		),
-	)
+// OrderEvents returns Order's event table, for projections, sagas and tools of any package. It
+// builds the table on first use, so package variables may use them and Apply<E> calling Apply is no
+// initialization cycle.
+func OrderEvents() *runtime.Events[Order, OrderEvent] {
+	cqrsOrderOnce.Do(func() {
+		cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
+			runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+				func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
+				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
+			),
+			runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+				func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
+				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
+			),
+		)
+	})
+	return cqrsOrderEvents
 }
-
-// OrderEvents returns Order's event table, for projections, sagas and tools of any package.
-func OrderEvents() *runtime.Events[Order, OrderEvent] { return cqrsOrderEvents }
 
 // OrderRepository stores Order aggregates as event streams of type OrderStreamType in a
 // runtime.Store. It is safe for concurrent use.
@@ -77,7 +81,7 @@ func NewOrderRepository(s runtime.Store, opts ...runtime.Option) *OrderRepositor
 	agg := &runtime.Aggregate[Order, OrderEvent, runtime.NoCommand]{
 		DecodeState: cqrsUnmarshalOrder,
 		EncodeState: cqrsMarshalOrder,
-		Events:      cqrsOrderEvents,
+		Events:      OrderEvents(),
 		StateSchema: OrderStateSchema,
 		Type:        OrderStreamType,
 	}
