@@ -25,10 +25,9 @@ type Events[S, I any] struct {
 	streamType string
 	kind       func(I) int
 	types      []*EventType[S, I]
-	// byName maps every wire name, current or former, to its stored forms.
-	// Generated tables have a handful of names; a map keeps lookups flat
-	// when they have many.
-	byName map[string][]form[S, I]
+	// forms finds every stored form, current or former, by wire name and
+	// schema version.
+	forms router[formKey, form[S, I]]
 }
 
 // EventType is one row of an Events table: an event type E of an aggregate
@@ -162,10 +161,10 @@ func eventValue[E, I any](v I) (E, error) {
 // code passes the sealed interface's marker method (AccountEvent.isAccountEvent),
 // which each event type implements by returning its index.
 func NewEvents[S, I any](streamType string, kind func(I) int, types ...*EventType[S, I]) *Events[S, I] {
-	t := &Events[S, I]{streamType: streamType, kind: kind, types: types, byName: make(map[string][]form[S, I])}
+	t := &Events[S, I]{streamType: streamType, kind: kind, types: types}
 	for _, row := range types {
 		for _, f := range row.forms {
-			t.byName[f.name] = append(t.byName[f.name], f)
+			t.forms.add(formKey{f.name, f.schema}, f)
 		}
 	}
 	return t
@@ -243,10 +242,8 @@ func (t *Events[S, I]) Encode(e I) (EventData, error) {
 
 // lookup returns the stored form (name, schema).
 func (t *Events[S, I]) lookup(name string, schema uint32) (form[S, I], error) {
-	for _, f := range t.byName[name] {
-		if f.schema == schema {
-			return f, nil
-		}
+	if f, ok := t.forms.get(formKey{name, schema}); ok {
+		return f, nil
 	}
 	return form[S, I]{}, &UnknownEventError{Name: name, Schema: schema}
 }
@@ -345,10 +342,58 @@ func (t *Commands[S, C, I]) Decide(state *S, c C) ([]I, error) {
 // recordKey routes a record by its stream type and wire name.
 type recordKey struct{ streamType, name string }
 
+// formKey names a stored form: wire name and schema version.
+type formKey struct {
+	name   string
+	schema uint32
+}
+
+// routerScan is the size up to which a router scans its keys instead of
+// hashing: comparing a handful of short strings (lengths first) is faster
+// than hashing one, and generated tables and projections are that small.
+const routerScan = 8
+
+// router finds a value by key: a linear scan while it holds at most
+// routerScan entries, a map beyond. Adding a key again replaces its value.
+type router[K comparable, V any] struct {
+	keys []K
+	vals []V
+	m    map[K]V
+}
+
+func (r *router[K, V]) add(k K, v V) {
+	if i := slices.Index(r.keys, k); i >= 0 {
+		r.vals[i] = v
+	} else {
+		r.keys, r.vals = append(r.keys, k), append(r.vals, v)
+	}
+	if len(r.keys) > routerScan {
+		r.m = make(map[K]V, len(r.keys))
+		for i, k := range r.keys {
+			r.m[k] = r.vals[i]
+		}
+	}
+}
+
+func (r *router[K, V]) get(k K) (V, bool) {
+	if r.m != nil {
+		v, ok := r.m[k]
+		return v, ok
+	}
+	for i := range r.keys {
+		if r.keys[i] == k {
+			return r.vals[i], true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
 // Handler is a projection's handler of one event type, built by On.
 type Handler struct {
 	names  []string
-	handle map[recordKey]func(ctx context.Context, rec Record) error
+	handle func(ctx context.Context, rec Record) error
+	stream string
 	err    error
 }
 
@@ -358,22 +403,24 @@ type Handler struct {
 // On<Event> methods.
 func On[E, S, I any](t *Events[S, I], fn func(context.Context, Envelope[E]) error) Handler {
 	fs, err := typedForms[E](t)
-	h := Handler{err: err, handle: make(map[recordKey]func(context.Context, Record) error)}
+	return Handler{names: formNames(fs), stream: t.streamType, err: err, handle: func(ctx context.Context, rec Record) error {
+		e, err := decodeTyped(fs, rec)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, EnvelopeOf(rec, e))
+	}}
+}
+
+// formNames returns the distinct wire names of fs, in order.
+func formNames[E any](fs []typedForm[E]) []string {
+	var names []string
 	for _, f := range fs {
-		if !slices.Contains(h.names, f.name) {
-			h.names = append(h.names, f.name)
+		if !slices.Contains(names, f.name) {
+			names = append(names, f.name)
 		}
 	}
-	for _, name := range h.names {
-		h.handle[recordKey{t.streamType, name}] = func(ctx context.Context, rec Record) error {
-			e, err := decodeTyped(fs, rec)
-			if err != nil {
-				return err
-			}
-			return fn(ctx, EnvelopeOf(rec, e))
-		}
-	}
-	return h
+	return names
 }
 
 // decodeTyped decodes rec with the form of fs stored under its name and
@@ -398,13 +445,13 @@ func decodeTyped[E any](fs []typedForm[E], rec Record) (E, error) {
 // handler takes.
 type Handlers struct {
 	names  []string
-	handle map[recordKey]func(ctx context.Context, rec Record) error
+	handle router[recordKey, func(ctx context.Context, rec Record) error]
 	err    error
 }
 
 // NewHandlers combines the handlers of a projection, one per event type.
 func NewHandlers(hs ...Handler) *Handlers {
-	out := &Handlers{handle: make(map[recordKey]func(context.Context, Record) error)}
+	out := &Handlers{}
 	for _, h := range hs {
 		if h.err != nil && out.err == nil {
 			out.err = h.err
@@ -413,9 +460,7 @@ func NewHandlers(hs ...Handler) *Handlers {
 			if !slices.Contains(out.names, name) {
 				out.names = append(out.names, name)
 			}
-		}
-		for k, fn := range h.handle {
-			out.handle[k] = fn
+			out.handle.add(recordKey{h.stream, name}, h.handle)
 		}
 	}
 	return out
@@ -431,7 +476,7 @@ func (h *Handlers) Handle(ctx context.Context, rec Record) error {
 	if h.err != nil {
 		return h.err
 	}
-	if fn := h.handle[recordKey{rec.Stream.Type, rec.Name}]; fn != nil {
+	if fn, ok := h.handle.get(recordKey{rec.Stream.Type, rec.Name}); ok {
 		return fn(ctx, rec)
 	}
 	return nil
@@ -443,7 +488,8 @@ type sagaCorrelate[S any] func(rec Record) (string, func(context.Context, *S, *S
 // Reaction is a saga's reaction to one event type, built by React.
 type Reaction[S any] struct {
 	names     []string
-	correlate map[recordKey]sagaCorrelate[S]
+	correlate sagaCorrelate[S]
+	stream    string
 	err       error
 }
 
@@ -453,14 +499,8 @@ type Reaction[S any] struct {
 // ((*Transfer).CorrelateWithdrawn, (*Transfer).OnWithdrawn).
 func React[S, E, A, I any](t *Events[A, I], correlate func(*S, Envelope[E]) (string, bool), on func(*S, context.Context, Envelope[E], *SagaActions) error) Reaction[S] {
 	fs, err := typedForms[E](t)
-	r := Reaction[S]{err: err, correlate: make(map[recordKey]sagaCorrelate[S])}
-	for _, f := range fs {
-		if !slices.Contains(r.names, f.name) {
-			r.names = append(r.names, f.name)
-		}
-	}
-	for _, name := range r.names {
-		r.correlate[recordKey{t.streamType, name}] = func(rec Record) (string, func(context.Context, *S, *SagaActions) error, bool, error) {
+	return Reaction[S]{names: formNames(fs), stream: t.streamType, err: err,
+		correlate: func(rec Record) (string, func(context.Context, *S, *SagaActions) error, bool, error) {
 			e, err := decodeTyped(fs, rec)
 			if err != nil {
 				return "", nil, false, err
@@ -468,22 +508,20 @@ func React[S, E, A, I any](t *Events[A, I], correlate func(*S, Envelope[E]) (str
 			env := EnvelopeOf(rec, e)
 			instance, ok := correlate(new(S), env)
 			return instance, func(ctx context.Context, s *S, do *SagaActions) error { return on(s, ctx, env, do) }, ok, nil
-		}
-	}
-	return r
+		}}
 }
 
 // Reactions routes records to the reactions of one saga by stream type and
 // wire name, decoding each once into the type its reaction takes.
 type Reactions[S any] struct {
 	names     []string
-	correlate map[recordKey]sagaCorrelate[S]
+	correlate router[recordKey, sagaCorrelate[S]]
 	err       error
 }
 
 // NewReactions combines the reactions of a saga, one per event type.
 func NewReactions[S any](rs ...Reaction[S]) *Reactions[S] {
-	out := &Reactions[S]{correlate: make(map[recordKey]sagaCorrelate[S])}
+	out := &Reactions[S]{}
 	for _, r := range rs {
 		if r.err != nil && out.err == nil {
 			out.err = r.err
@@ -492,9 +530,7 @@ func NewReactions[S any](rs ...Reaction[S]) *Reactions[S] {
 			if !slices.Contains(out.names, name) {
 				out.names = append(out.names, name)
 			}
-		}
-		for k, fn := range r.correlate {
-			out.correlate[k] = fn
+			out.correlate.add(recordKey{r.stream, name}, r.correlate)
 		}
 	}
 	return out
@@ -510,7 +546,7 @@ func (r *Reactions[S]) Correlate(rec Record) (instance string, react func(contex
 	if r.err != nil {
 		return "", nil, false, r.err
 	}
-	if fn := r.correlate[recordKey{rec.Stream.Type, rec.Name}]; fn != nil {
+	if fn, found := r.correlate.get(recordKey{rec.Stream.Type, rec.Name}); found {
 		return fn(rec)
 	}
 	return "", nil, false, nil
