@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -268,5 +269,44 @@ func TestHandlersAndReactions(t *testing.T) {
 	}
 	if _, _, ok, err := rs.Correlate(rec("meter", "meter.reset", 1, nil)); ok || err != nil {
 		t.Fatalf("Correlate of an event without reaction: %v, %v", ok, err)
+	}
+}
+
+// TestEventsManyForms: a table with more stored forms than the router
+// scans (here twelve) finds each through its map, the same as a small one.
+func TestEventsManyForms(t *testing.T) {
+	var ups []runtime.Upcast[read]
+	for i := range 10 {
+		ups = append(ups, runtime.UpcastFrom(fmt.Sprintf("meter.old%d", i), 1, decodeReadV1, readV1ToV2))
+	}
+	big := runtime.NewEvents("meter", meterEvent.isMeterEvent,
+		runtime.Event[meterEvent]("meter.read", 2, (*meter).applyRead,
+			func(e read) ([]byte, error) { return marshalInt(e.Value), nil },
+			func(data []byte) (e read, err error) { e.Value, err = unmarshalInt(data); return e, err },
+			ups...),
+		runtime.Event[meterEvent]("meter.reset", 1, (*meter).applyReset,
+			func(reset) ([]byte, error) { return []byte{}, nil },
+			func([]byte) (reset, error) { return reset{}, nil }),
+	)
+	for _, c := range []struct {
+		name   string
+		schema uint32
+		want   meterEvent
+	}{
+		{"meter.read", 2, read{Value: 40}},
+		{"meter.old0", 1, read{Value: 4}},
+		{"meter.old9", 1, read{Value: 4}},
+		{"meter.reset", 1, reset{}},
+	} {
+		if got, err := big.Decode(c.name, c.schema, marshalInt(40)); err != nil || got != c.want {
+			t.Errorf("Decode(%s@%d) = %#v, %v; want %#v", c.name, c.schema, got, err, c.want)
+		}
+	}
+	var unknown *runtime.UnknownEventError
+	if _, err := big.Decode("meter.old9", 2, nil); !errors.As(err, &unknown) {
+		t.Errorf("Decode of an unknown version: %v", err)
+	}
+	if n := len(big.Names()); n != 12 {
+		t.Errorf("%d names, want 12", n)
 	}
 }
