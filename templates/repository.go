@@ -32,11 +32,11 @@ func Repository(f *jen.File, a *model.Aggregate) {
 	}
 	docf(f.Group, 0, "%s returns a repository of %s aggregates stored in s.%s", model.NewRepositoryFunc(a), a.GoName, snap)
 	fields := jen.Dict{
-		jen.Id("Type"):          jen.Id(model.StreamTypeConst(a)),
-		jen.Id("StateSchema"):   jen.Id(model.StateSchemaConst(a)),
-		jen.Id("Events"):        jen.Id(model.EventsFunc(a)).Call(),
-		jen.Id("EncodeState"):   jen.Id(MarshalFunc(a.State)),
-		jen.Id("DecodeState"):   jen.Id(UnmarshalFunc(a.State)),
+		jen.Id("Type"):        jen.Id(model.StreamTypeConst(a)),
+		jen.Id("StateSchema"): jen.Id(model.StateSchemaConst(a)),
+		jen.Id("Events"):      jen.Id(model.EventsFunc(a)).Call(),
+		jen.Id("EncodeState"): jen.Id(MarshalFunc(a.State)),
+		jen.Id("DecodeState"): jen.Id(UnmarshalFunc(a.State)),
 	}
 	if a.SnapshotEvery > 0 {
 		fields[jen.Id("SnapshotEvery")] = jen.Lit(int(a.SnapshotEvery))
