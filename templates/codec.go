@@ -128,7 +128,7 @@ func emitUnmarshal(f *jen.File, s *model.Struct) {
 	if hasStrings(s) {
 		src = wire("Source").Call(jen.Id("data"))
 	}
-	docf(f.Group, 0, "%s decodes data, a whole MessagePack value written by %s (or by msgpack.Marshal), into v.", UnmarshalFunc(s), MarshalFunc(s))
+	docf(f.Group, 0, "%s decodes data, one whole value as %s writes it, into v.", UnmarshalFunc(s), MarshalFunc(s))
 	f.Func().Id(UnmarshalFunc(s)).Params(jen.Id("data").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName)).Error().Block(
 		jen.List(jen.Id("rest"), jen.Err()).Op(":=").Id(decodeFunc(s)).Call(jen.Id("data"), src, jen.Id("v"), jen.Lit(0)),
 		jen.Return(wire("Whole").Call(jen.Lit(s.GoName), jen.Id("rest"), jen.Err())),
@@ -373,7 +373,7 @@ func emitDecode(f *jen.File, s *model.Struct) {
 		),
 	))
 	structFail := jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("b"), structErr(s, jen.Err())))
-	docf(f.Group, 0, "%s decodes one %s from the front of b into v (reset first) and returns the rest of b.", decodeFunc(s), s.GoName)
+	docf(f.Group, 0, "%s decodes one %s from the front of b into v (reset first), returning the rest.", decodeFunc(s), s.GoName)
 	f.Func().Id(decodeFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("src").String(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
 		Params(jen.Index().Byte(), jen.Error()).Block(
 		jen.If(jen.Id("depth").Op(">").Add(wire("MaxDepth"))).Block(

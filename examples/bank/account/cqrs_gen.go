@@ -172,8 +172,7 @@ func cqrsMarshalAccount(v *Account) ([]byte, error) {
 	return cqrsAppendAccount(make([]byte, 0, 113+len(v.Owner)), v, 0)
 }
 
-// cqrsUnmarshalAccount decodes data, a whole MessagePack value written by cqrsMarshalAccount (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalAccount decodes data, one whole value as cqrsMarshalAccount writes it, into v.
 func cqrsUnmarshalAccount(data []byte, v *Account) error {
 	rest, err := cqrsDecodeAccount(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Account", rest, err)
@@ -200,8 +199,8 @@ func cqrsAppendAccount(b []byte, v *Account, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeAccount decodes one Account from the front of b into v (reset first) and returns the
-// rest of b.
+// cqrsDecodeAccount decodes one Account from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeAccount(b []byte, src string, v *Account, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Account", cqrswire.ErrTooDeep)
@@ -255,8 +254,7 @@ func cqrsMarshalOpened(v *Opened) ([]byte, error) {
 	return cqrsAppendOpened(make([]byte, 0, 42+len(v.Owner)), v, 0)
 }
 
-// cqrsUnmarshalOpened decodes data, a whole MessagePack value written by cqrsMarshalOpened (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalOpened decodes data, one whole value as cqrsMarshalOpened writes it, into v.
 func cqrsUnmarshalOpened(data []byte, v *Opened) error {
 	rest, err := cqrsDecodeOpened(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Opened", rest, err)
@@ -275,8 +273,7 @@ func cqrsAppendOpened(b []byte, v *Opened, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOpened decodes one Opened from the front of b into v (reset first) and returns the rest
-// of b.
+// cqrsDecodeOpened decodes one Opened from the front of b into v (reset first), returning the rest.
 func cqrsDecodeOpened(b []byte, src string, v *Opened, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Opened", cqrswire.ErrTooDeep)
@@ -314,8 +311,7 @@ func cqrsMarshalDeposited(v *Deposited) ([]byte, error) {
 	return cqrsAppendDeposited(make([]byte, 0, 44+len(v.Reference)), v, 0)
 }
 
-// cqrsUnmarshalDeposited decodes data, a whole MessagePack value written by cqrsMarshalDeposited
-// (or by msgpack.Marshal), into v.
+// cqrsUnmarshalDeposited decodes data, one whole value as cqrsMarshalDeposited writes it, into v.
 func cqrsUnmarshalDeposited(data []byte, v *Deposited) error {
 	rest, err := cqrsDecodeDeposited(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Deposited", rest, err)
@@ -334,8 +330,8 @@ func cqrsAppendDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first) and returns
-// the rest of b.
+// cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeDeposited(b []byte, src string, v *Deposited, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Deposited", cqrswire.ErrTooDeep)
@@ -373,8 +369,7 @@ func cqrsMarshalWithdrawn(v *Withdrawn) ([]byte, error) {
 	return cqrsAppendWithdrawn(make([]byte, 0, 44+len(v.Reference)), v, 0)
 }
 
-// cqrsUnmarshalWithdrawn decodes data, a whole MessagePack value written by cqrsMarshalWithdrawn
-// (or by msgpack.Marshal), into v.
+// cqrsUnmarshalWithdrawn decodes data, one whole value as cqrsMarshalWithdrawn writes it, into v.
 func cqrsUnmarshalWithdrawn(data []byte, v *Withdrawn) error {
 	rest, err := cqrsDecodeWithdrawn(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Withdrawn", rest, err)
@@ -393,8 +388,8 @@ func cqrsAppendWithdrawn(b []byte, v *Withdrawn, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeWithdrawn decodes one Withdrawn from the front of b into v (reset first) and returns
-// the rest of b.
+// cqrsDecodeWithdrawn decodes one Withdrawn from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeWithdrawn(b []byte, src string, v *Withdrawn, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Withdrawn", cqrswire.ErrTooDeep)
@@ -432,8 +427,8 @@ func cqrsMarshalAccountClosed(v *AccountClosed) ([]byte, error) {
 	return cqrsAppendAccountClosed(make([]byte, 0, 21+len(v.Reason)), v, 0)
 }
 
-// cqrsUnmarshalAccountClosed decodes data, a whole MessagePack value written by
-// cqrsMarshalAccountClosed (or by msgpack.Marshal), into v.
+// cqrsUnmarshalAccountClosed decodes data, one whole value as cqrsMarshalAccountClosed writes it,
+// into v.
 func cqrsUnmarshalAccountClosed(data []byte, v *AccountClosed) error {
 	rest, err := cqrsDecodeAccountClosed(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("AccountClosed", rest, err)
@@ -450,8 +445,8 @@ func cqrsAppendAccountClosed(b []byte, v *AccountClosed, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeAccountClosed decodes one AccountClosed from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeAccountClosed decodes one AccountClosed from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeAccountClosed(b []byte, src string, v *AccountClosed, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("AccountClosed", cqrswire.ErrTooDeep)

@@ -170,8 +170,7 @@ func cqrsMarshalRequest(v *Request) ([]byte, error) {
 	return cqrsAppendRequest(make([]byte, 0, 20), v, 0)
 }
 
-// cqrsUnmarshalRequest decodes data, a whole MessagePack value written by cqrsMarshalRequest (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalRequest decodes data, one whole value as cqrsMarshalRequest writes it, into v.
 func cqrsUnmarshalRequest(data []byte, v *Request) error {
 	rest, err := cqrsDecodeRequest(data, "", v, 0)
 	return cqrswire.Whole("Request", rest, err)
@@ -188,8 +187,8 @@ func cqrsAppendRequest(b []byte, v *Request, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeRequest decodes one Request from the front of b into v (reset first) and returns the
-// rest of b.
+// cqrsDecodeRequest decodes one Request from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeRequest(b []byte, src string, v *Request, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Request", cqrswire.ErrTooDeep)
@@ -223,8 +222,7 @@ func cqrsMarshalRequested(v *Requested) ([]byte, error) {
 	return cqrsAppendRequested(make([]byte, 0, 51+len(v.From)+len(v.To)), v, 0)
 }
 
-// cqrsUnmarshalRequested decodes data, a whole MessagePack value written by cqrsMarshalRequested
-// (or by msgpack.Marshal), into v.
+// cqrsUnmarshalRequested decodes data, one whole value as cqrsMarshalRequested writes it, into v.
 func cqrsUnmarshalRequested(data []byte, v *Requested) error {
 	rest, err := cqrsDecodeRequested(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Requested", rest, err)
@@ -245,8 +243,8 @@ func cqrsAppendRequested(b []byte, v *Requested, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeRequested decodes one Requested from the front of b into v (reset first) and returns
-// the rest of b.
+// cqrsDecodeRequested decodes one Requested from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeRequested(b []byte, src string, v *Requested, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Requested", cqrswire.ErrTooDeep)
@@ -288,8 +286,7 @@ func cqrsMarshalTransfer(v *Transfer) ([]byte, error) {
 	return cqrsAppendTransfer(make([]byte, 0, 81+len(v.From)+len(v.To)), v, 0)
 }
 
-// cqrsUnmarshalTransfer decodes data, a whole MessagePack value written by cqrsMarshalTransfer (or
-// by msgpack.Marshal), into v.
+// cqrsUnmarshalTransfer decodes data, one whole value as cqrsMarshalTransfer writes it, into v.
 func cqrsUnmarshalTransfer(data []byte, v *Transfer) error {
 	rest, err := cqrsDecodeTransfer(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Transfer", rest, err)
@@ -314,8 +311,8 @@ func cqrsAppendTransfer(b []byte, v *Transfer, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeTransfer decodes one Transfer from the front of b into v (reset first) and returns the
-// rest of b.
+// cqrsDecodeTransfer decodes one Transfer from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeTransfer(b []byte, src string, v *Transfer, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Transfer", cqrswire.ErrTooDeep)

@@ -500,8 +500,7 @@ func cqrsMarshalCustomer(v *Customer) ([]byte, error) {
 	return cqrsAppendCustomer(make([]byte, 0, 50+len(v.Name)+len(v.Email)), v, 0)
 }
 
-// cqrsUnmarshalCustomer decodes data, a whole MessagePack value written by cqrsMarshalCustomer (or
-// by msgpack.Marshal), into v.
+// cqrsUnmarshalCustomer decodes data, one whole value as cqrsMarshalCustomer writes it, into v.
 func cqrsUnmarshalCustomer(data []byte, v *Customer) error {
 	rest, err := cqrsDecodeCustomer(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Customer", rest, err)
@@ -522,8 +521,8 @@ func cqrsAppendCustomer(b []byte, v *Customer, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeCustomer decodes one Customer from the front of b into v (reset first) and returns the
-// rest of b.
+// cqrsDecodeCustomer decodes one Customer from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeCustomer(b []byte, src string, v *Customer, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Customer", cqrswire.ErrTooDeep)
@@ -565,8 +564,8 @@ func cqrsMarshalCustomerRegistered(v *CustomerRegistered) ([]byte, error) {
 	return cqrsAppendCustomerRegistered(make([]byte, 0, 34+len(v.Name)+len(v.Email)), v, 0)
 }
 
-// cqrsUnmarshalCustomerRegistered decodes data, a whole MessagePack value written by
-// cqrsMarshalCustomerRegistered (or by msgpack.Marshal), into v.
+// cqrsUnmarshalCustomerRegistered decodes data, one whole value as cqrsMarshalCustomerRegistered
+// writes it, into v.
 func cqrsUnmarshalCustomerRegistered(data []byte, v *CustomerRegistered) error {
 	rest, err := cqrsDecodeCustomerRegistered(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("CustomerRegistered", rest, err)
@@ -586,7 +585,7 @@ func cqrsAppendCustomerRegistered(b []byte, v *CustomerRegistered, depth int) ([
 }
 
 // cqrsDecodeCustomerRegistered decodes one CustomerRegistered from the front of b into v (reset
-// first) and returns the rest of b.
+// first), returning the rest.
 func cqrsDecodeCustomerRegistered(b []byte, src string, v *CustomerRegistered, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("CustomerRegistered", cqrswire.ErrTooDeep)
@@ -624,8 +623,8 @@ func cqrsMarshalEmailChanged(v *EmailChanged) ([]byte, error) {
 	return cqrsAppendEmailChanged(make([]byte, 0, 20+len(v.Email)), v, 0)
 }
 
-// cqrsUnmarshalEmailChanged decodes data, a whole MessagePack value written by
-// cqrsMarshalEmailChanged (or by msgpack.Marshal), into v.
+// cqrsUnmarshalEmailChanged decodes data, one whole value as cqrsMarshalEmailChanged writes it,
+// into v.
 func cqrsUnmarshalEmailChanged(data []byte, v *EmailChanged) error {
 	rest, err := cqrsDecodeEmailChanged(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("EmailChanged", rest, err)
@@ -642,8 +641,8 @@ func cqrsAppendEmailChanged(b []byte, v *EmailChanged, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodeEmailChanged decodes one EmailChanged from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeEmailChanged decodes one EmailChanged from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeEmailChanged(b []byte, src string, v *EmailChanged, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("EmailChanged", cqrswire.ErrTooDeep)
@@ -677,8 +676,7 @@ func cqrsMarshalOrder(v *Order) ([]byte, error) {
 	return cqrsAppendOrder(make([]byte, 0, 119+len(v.Customer)+len(v.Status)+len(v.Carrier)), v, 0)
 }
 
-// cqrsUnmarshalOrder decodes data, a whole MessagePack value written by cqrsMarshalOrder (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalOrder decodes data, one whole value as cqrsMarshalOrder writes it, into v.
 func cqrsUnmarshalOrder(data []byte, v *Order) error {
 	rest, err := cqrsDecodeOrder(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Order", rest, err)
@@ -715,8 +713,7 @@ func cqrsAppendOrder(b []byte, v *Order, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOrder decodes one Order from the front of b into v (reset first) and returns the rest
-// of b.
+// cqrsDecodeOrder decodes one Order from the front of b into v (reset first), returning the rest.
 func cqrsDecodeOrder(b []byte, src string, v *Order, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Order", cqrswire.ErrTooDeep)
@@ -784,8 +781,7 @@ func cqrsMarshalLine(v *Line) ([]byte, error) {
 	return cqrsAppendLine(make([]byte, 0, 87+len(v.SKU)), v, 0)
 }
 
-// cqrsUnmarshalLine decodes data, a whole MessagePack value written by cqrsMarshalLine (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalLine decodes data, one whole value as cqrsMarshalLine writes it, into v.
 func cqrsUnmarshalLine(data []byte, v *Line) error {
 	rest, err := cqrsDecodeLine(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Line", rest, err)
@@ -808,8 +804,7 @@ func cqrsAppendLine(b []byte, v *Line, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeLine decodes one Line from the front of b into v (reset first) and returns the rest of
-// b.
+// cqrsDecodeLine decodes one Line from the front of b into v (reset first), returning the rest.
 func cqrsDecodeLine(b []byte, src string, v *Line, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Line", cqrswire.ErrTooDeep)
@@ -855,8 +850,8 @@ func cqrsMarshalOrderCreated(v *OrderCreated) ([]byte, error) {
 	return cqrsAppendOrderCreated(make([]byte, 0, 23+len(v.Customer)), v, 0)
 }
 
-// cqrsUnmarshalOrderCreated decodes data, a whole MessagePack value written by
-// cqrsMarshalOrderCreated (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderCreated decodes data, one whole value as cqrsMarshalOrderCreated writes it,
+// into v.
 func cqrsUnmarshalOrderCreated(data []byte, v *OrderCreated) error {
 	rest, err := cqrsDecodeOrderCreated(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("OrderCreated", rest, err)
@@ -873,8 +868,8 @@ func cqrsAppendOrderCreated(b []byte, v *OrderCreated, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodeOrderCreated decodes one OrderCreated from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeOrderCreated decodes one OrderCreated from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderCreated(b []byte, src string, v *OrderCreated, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderCreated", cqrswire.ErrTooDeep)
@@ -908,8 +903,7 @@ func cqrsMarshalLineAdded(v *LineAdded) ([]byte, error) {
 	return cqrsAppendLineAdded(make([]byte, 0, 87+len(v.SKU)), v, 0)
 }
 
-// cqrsUnmarshalLineAdded decodes data, a whole MessagePack value written by cqrsMarshalLineAdded
-// (or by msgpack.Marshal), into v.
+// cqrsUnmarshalLineAdded decodes data, one whole value as cqrsMarshalLineAdded writes it, into v.
 func cqrsUnmarshalLineAdded(data []byte, v *LineAdded) error {
 	rest, err := cqrsDecodeLineAdded(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("LineAdded", rest, err)
@@ -932,8 +926,8 @@ func cqrsAppendLineAdded(b []byte, v *LineAdded, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeLineAdded decodes one LineAdded from the front of b into v (reset first) and returns
-// the rest of b.
+// cqrsDecodeLineAdded decodes one LineAdded from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeLineAdded(b []byte, src string, v *LineAdded, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("LineAdded", cqrswire.ErrTooDeep)
@@ -979,8 +973,8 @@ func cqrsMarshalOrderPlaced(v *OrderPlaced) ([]byte, error) {
 	return cqrsAppendOrderPlaced(make([]byte, 0, 24), v, 0)
 }
 
-// cqrsUnmarshalOrderPlaced decodes data, a whole MessagePack value written by
-// cqrsMarshalOrderPlaced (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderPlaced decodes data, one whole value as cqrsMarshalOrderPlaced writes it, into
+// v.
 func cqrsUnmarshalOrderPlaced(data []byte, v *OrderPlaced) error {
 	rest, err := cqrsDecodeOrderPlaced(data, "", v, 0)
 	return cqrswire.Whole("OrderPlaced", rest, err)
@@ -997,8 +991,8 @@ func cqrsAppendOrderPlaced(b []byte, v *OrderPlaced, depth int) ([]byte, error) 
 	return b, nil
 }
 
-// cqrsDecodeOrderPlaced decodes one OrderPlaced from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeOrderPlaced decodes one OrderPlaced from the front of b into v (reset first), returning
+// the rest.
 func cqrsDecodeOrderPlaced(b []byte, src string, v *OrderPlaced, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderPlaced", cqrswire.ErrTooDeep)
@@ -1032,8 +1026,7 @@ func cqrsMarshalOrderPaid(v *OrderPaid) ([]byte, error) {
 	return cqrsAppendOrderPaid(make([]byte, 0, 45+len(v.PaymentRef)), v, 0)
 }
 
-// cqrsUnmarshalOrderPaid decodes data, a whole MessagePack value written by cqrsMarshalOrderPaid
-// (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderPaid decodes data, one whole value as cqrsMarshalOrderPaid writes it, into v.
 func cqrsUnmarshalOrderPaid(data []byte, v *OrderPaid) error {
 	rest, err := cqrsDecodeOrderPaid(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("OrderPaid", rest, err)
@@ -1052,8 +1045,8 @@ func cqrsAppendOrderPaid(b []byte, v *OrderPaid, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOrderPaid decodes one OrderPaid from the front of b into v (reset first) and returns
-// the rest of b.
+// cqrsDecodeOrderPaid decodes one OrderPaid from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeOrderPaid(b []byte, src string, v *OrderPaid, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderPaid", cqrswire.ErrTooDeep)
@@ -1091,8 +1084,8 @@ func cqrsMarshalOrderShipped(v *OrderShipped) ([]byte, error) {
 	return cqrsAppendOrderShipped(make([]byte, 0, 39+len(v.Carrier)+len(v.Service)), v, 0)
 }
 
-// cqrsUnmarshalOrderShipped decodes data, a whole MessagePack value written by
-// cqrsMarshalOrderShipped (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderShipped decodes data, one whole value as cqrsMarshalOrderShipped writes it,
+// into v.
 func cqrsUnmarshalOrderShipped(data []byte, v *OrderShipped) error {
 	rest, err := cqrsDecodeOrderShipped(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("OrderShipped", rest, err)
@@ -1111,8 +1104,8 @@ func cqrsAppendOrderShipped(b []byte, v *OrderShipped, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodeOrderShipped decodes one OrderShipped from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeOrderShipped decodes one OrderShipped from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderShipped(b []byte, src string, v *OrderShipped, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderShipped", cqrswire.ErrTooDeep)
@@ -1150,8 +1143,8 @@ func cqrsMarshalOrderShippedV1(v *OrderShippedV1) ([]byte, error) {
 	return cqrsAppendOrderShippedV1(make([]byte, 0, 22+len(v.Carrier)), v, 0)
 }
 
-// cqrsUnmarshalOrderShippedV1 decodes data, a whole MessagePack value written by
-// cqrsMarshalOrderShippedV1 (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderShippedV1 decodes data, one whole value as cqrsMarshalOrderShippedV1 writes it,
+// into v.
 func cqrsUnmarshalOrderShippedV1(data []byte, v *OrderShippedV1) error {
 	rest, err := cqrsDecodeOrderShippedV1(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("OrderShippedV1", rest, err)
@@ -1168,8 +1161,8 @@ func cqrsAppendOrderShippedV1(b []byte, v *OrderShippedV1, depth int) ([]byte, e
 	return b, nil
 }
 
-// cqrsDecodeOrderShippedV1 decodes one OrderShippedV1 from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeOrderShippedV1 decodes one OrderShippedV1 from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderShippedV1(b []byte, src string, v *OrderShippedV1, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderShippedV1", cqrswire.ErrTooDeep)
@@ -1203,8 +1196,8 @@ func cqrsMarshalOrderCancelled(v *OrderCancelled) ([]byte, error) {
 	return cqrsAppendOrderCancelled(make([]byte, 0, 21+len(v.Reason)), v, 0)
 }
 
-// cqrsUnmarshalOrderCancelled decodes data, a whole MessagePack value written by
-// cqrsMarshalOrderCancelled (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderCancelled decodes data, one whole value as cqrsMarshalOrderCancelled writes it,
+// into v.
 func cqrsUnmarshalOrderCancelled(data []byte, v *OrderCancelled) error {
 	rest, err := cqrsDecodeOrderCancelled(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("OrderCancelled", rest, err)
@@ -1221,8 +1214,8 @@ func cqrsAppendOrderCancelled(b []byte, v *OrderCancelled, depth int) ([]byte, e
 	return b, nil
 }
 
-// cqrsDecodeOrderCancelled decodes one OrderCancelled from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeOrderCancelled decodes one OrderCancelled from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderCancelled(b []byte, src string, v *OrderCancelled, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderCancelled", cqrswire.ErrTooDeep)
@@ -1256,8 +1249,7 @@ func cqrsMarshalProduct(v *Product) ([]byte, error) {
 	return cqrsAppendProduct(make([]byte, 0, 115+len(v.Name)), v, 0)
 }
 
-// cqrsUnmarshalProduct decodes data, a whole MessagePack value written by cqrsMarshalProduct (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalProduct decodes data, one whole value as cqrsMarshalProduct writes it, into v.
 func cqrsUnmarshalProduct(data []byte, v *Product) error {
 	rest, err := cqrsDecodeProduct(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Product", rest, err)
@@ -1284,8 +1276,8 @@ func cqrsAppendProduct(b []byte, v *Product, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeProduct decodes one Product from the front of b into v (reset first) and returns the
-// rest of b.
+// cqrsDecodeProduct decodes one Product from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeProduct(b []byte, src string, v *Product, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Product", cqrswire.ErrTooDeep)
@@ -1339,8 +1331,8 @@ func cqrsMarshalProductListed(v *ProductListed) ([]byte, error) {
 	return cqrsAppendProductListed(make([]byte, 0, 38+len(v.Name)), v, 0)
 }
 
-// cqrsUnmarshalProductListed decodes data, a whole MessagePack value written by
-// cqrsMarshalProductListed (or by msgpack.Marshal), into v.
+// cqrsUnmarshalProductListed decodes data, one whole value as cqrsMarshalProductListed writes it,
+// into v.
 func cqrsUnmarshalProductListed(data []byte, v *ProductListed) error {
 	rest, err := cqrsDecodeProductListed(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("ProductListed", rest, err)
@@ -1359,8 +1351,8 @@ func cqrsAppendProductListed(b []byte, v *ProductListed, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeProductListed decodes one ProductListed from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeProductListed decodes one ProductListed from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeProductListed(b []byte, src string, v *ProductListed, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("ProductListed", cqrswire.ErrTooDeep)
@@ -1398,8 +1390,8 @@ func cqrsMarshalPriceChanged(v *PriceChanged) ([]byte, error) {
 	return cqrsAppendPriceChanged(make([]byte, 0, 24), v, 0)
 }
 
-// cqrsUnmarshalPriceChanged decodes data, a whole MessagePack value written by
-// cqrsMarshalPriceChanged (or by msgpack.Marshal), into v.
+// cqrsUnmarshalPriceChanged decodes data, one whole value as cqrsMarshalPriceChanged writes it,
+// into v.
 func cqrsUnmarshalPriceChanged(data []byte, v *PriceChanged) error {
 	rest, err := cqrsDecodePriceChanged(data, "", v, 0)
 	return cqrswire.Whole("PriceChanged", rest, err)
@@ -1416,8 +1408,8 @@ func cqrsAppendPriceChanged(b []byte, v *PriceChanged, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodePriceChanged decodes one PriceChanged from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodePriceChanged decodes one PriceChanged from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodePriceChanged(b []byte, src string, v *PriceChanged, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("PriceChanged", cqrswire.ErrTooDeep)
@@ -1451,8 +1443,8 @@ func cqrsMarshalStockReceived(v *StockReceived) ([]byte, error) {
 	return cqrsAppendStockReceived(make([]byte, 0, 22), v, 0)
 }
 
-// cqrsUnmarshalStockReceived decodes data, a whole MessagePack value written by
-// cqrsMarshalStockReceived (or by msgpack.Marshal), into v.
+// cqrsUnmarshalStockReceived decodes data, one whole value as cqrsMarshalStockReceived writes it,
+// into v.
 func cqrsUnmarshalStockReceived(data []byte, v *StockReceived) error {
 	rest, err := cqrsDecodeStockReceived(data, "", v, 0)
 	return cqrswire.Whole("StockReceived", rest, err)
@@ -1469,8 +1461,8 @@ func cqrsAppendStockReceived(b []byte, v *StockReceived, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeStockReceived decodes one StockReceived from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeStockReceived decodes one StockReceived from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeStockReceived(b []byte, src string, v *StockReceived, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("StockReceived", cqrswire.ErrTooDeep)
@@ -1504,8 +1496,8 @@ func cqrsMarshalStockReserved(v *StockReserved) ([]byte, error) {
 	return cqrsAppendStockReserved(make([]byte, 0, 39+len(v.OrderID)), v, 0)
 }
 
-// cqrsUnmarshalStockReserved decodes data, a whole MessagePack value written by
-// cqrsMarshalStockReserved (or by msgpack.Marshal), into v.
+// cqrsUnmarshalStockReserved decodes data, one whole value as cqrsMarshalStockReserved writes it,
+// into v.
 func cqrsUnmarshalStockReserved(data []byte, v *StockReserved) error {
 	rest, err := cqrsDecodeStockReserved(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("StockReserved", rest, err)
@@ -1524,8 +1516,8 @@ func cqrsAppendStockReserved(b []byte, v *StockReserved, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeStockReserved decodes one StockReserved from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeStockReserved decodes one StockReserved from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeStockReserved(b []byte, src string, v *StockReserved, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("StockReserved", cqrswire.ErrTooDeep)
@@ -1563,8 +1555,8 @@ func cqrsMarshalStockReleased(v *StockReleased) ([]byte, error) {
 	return cqrsAppendStockReleased(make([]byte, 0, 39+len(v.OrderID)), v, 0)
 }
 
-// cqrsUnmarshalStockReleased decodes data, a whole MessagePack value written by
-// cqrsMarshalStockReleased (or by msgpack.Marshal), into v.
+// cqrsUnmarshalStockReleased decodes data, one whole value as cqrsMarshalStockReleased writes it,
+// into v.
 func cqrsUnmarshalStockReleased(data []byte, v *StockReleased) error {
 	rest, err := cqrsDecodeStockReleased(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("StockReleased", rest, err)
@@ -1583,8 +1575,8 @@ func cqrsAppendStockReleased(b []byte, v *StockReleased, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeStockReleased decodes one StockReleased from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeStockReleased decodes one StockReleased from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeStockReleased(b []byte, src string, v *StockReleased, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("StockReleased", cqrswire.ErrTooDeep)
@@ -1622,8 +1614,8 @@ func cqrsMarshalStockDispatched(v *StockDispatched) ([]byte, error) {
 	return cqrsAppendStockDispatched(make([]byte, 0, 39+len(v.OrderID)), v, 0)
 }
 
-// cqrsUnmarshalStockDispatched decodes data, a whole MessagePack value written by
-// cqrsMarshalStockDispatched (or by msgpack.Marshal), into v.
+// cqrsUnmarshalStockDispatched decodes data, one whole value as cqrsMarshalStockDispatched writes
+// it, into v.
 func cqrsUnmarshalStockDispatched(data []byte, v *StockDispatched) error {
 	rest, err := cqrsDecodeStockDispatched(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("StockDispatched", rest, err)
@@ -1642,8 +1634,8 @@ func cqrsAppendStockDispatched(b []byte, v *StockDispatched, depth int) ([]byte,
 	return b, nil
 }
 
-// cqrsDecodeStockDispatched decodes one StockDispatched from the front of b into v (reset first)
-// and returns the rest of b.
+// cqrsDecodeStockDispatched decodes one StockDispatched from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeStockDispatched(b []byte, src string, v *StockDispatched, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("StockDispatched", cqrswire.ErrTooDeep)

@@ -131,8 +131,7 @@ func cqrsMarshalLedger(v *Ledger) ([]byte, error) {
 	return cqrsAppendLedger(make([]byte, 0, 20), v, 0)
 }
 
-// cqrsUnmarshalLedger decodes data, a whole MessagePack value written by cqrsMarshalLedger (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalLedger decodes data, one whole value as cqrsMarshalLedger writes it, into v.
 func cqrsUnmarshalLedger(data []byte, v *Ledger) error {
 	rest, err := cqrsDecodeLedger(data, "", v, 0)
 	return cqrswire.Whole("Ledger", rest, err)
@@ -149,8 +148,7 @@ func cqrsAppendLedger(b []byte, v *Ledger, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeLedger decodes one Ledger from the front of b into v (reset first) and returns the rest
-// of b.
+// cqrsDecodeLedger decodes one Ledger from the front of b into v (reset first), returning the rest.
 func cqrsDecodeLedger(b []byte, src string, v *Ledger, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Ledger", cqrswire.ErrTooDeep)
@@ -184,8 +182,7 @@ func cqrsMarshalNoted(v *Noted) ([]byte, error) {
 	return cqrsAppendNoted(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalNoted decodes data, a whole MessagePack value written by cqrsMarshalNoted (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalNoted decodes data, one whole value as cqrsMarshalNoted writes it, into v.
 func cqrsUnmarshalNoted(data []byte, v *Noted) error {
 	rest, err := cqrsDecodeNoted(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Noted", rest, err)
@@ -204,8 +201,7 @@ func cqrsAppendNoted(b []byte, v *Noted, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeNoted decodes one Noted from the front of b into v (reset first) and returns the rest
-// of b.
+// cqrsDecodeNoted decodes one Noted from the front of b into v (reset first), returning the rest.
 func cqrsDecodeNoted(b []byte, src string, v *Noted, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Noted", cqrswire.ErrTooDeep)
@@ -243,8 +239,7 @@ func cqrsMarshalPaid(v *Paid) ([]byte, error) {
 	return cqrsAppendPaid(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalPaid decodes data, a whole MessagePack value written by cqrsMarshalPaid (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalPaid decodes data, one whole value as cqrsMarshalPaid writes it, into v.
 func cqrsUnmarshalPaid(data []byte, v *Paid) error {
 	rest, err := cqrsDecodePaid(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Paid", rest, err)
@@ -263,8 +258,7 @@ func cqrsAppendPaid(b []byte, v *Paid, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodePaid decodes one Paid from the front of b into v (reset first) and returns the rest of
-// b.
+// cqrsDecodePaid decodes one Paid from the front of b into v (reset first), returning the rest.
 func cqrsDecodePaid(b []byte, src string, v *Paid, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Paid", cqrswire.ErrTooDeep)
@@ -302,8 +296,7 @@ func cqrsMarshalPaidV1(v *PaidV1) ([]byte, error) {
 	return cqrsAppendPaidV1(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalPaidV1 decodes data, a whole MessagePack value written by cqrsMarshalPaidV1 (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalPaidV1 decodes data, one whole value as cqrsMarshalPaidV1 writes it, into v.
 func cqrsUnmarshalPaidV1(data []byte, v *PaidV1) error {
 	rest, err := cqrsDecodePaidV1(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("PaidV1", rest, err)
@@ -322,8 +315,7 @@ func cqrsAppendPaidV1(b []byte, v *PaidV1, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodePaidV1 decodes one PaidV1 from the front of b into v (reset first) and returns the rest
-// of b.
+// cqrsDecodePaidV1 decodes one PaidV1 from the front of b into v (reset first), returning the rest.
 func cqrsDecodePaidV1(b []byte, src string, v *PaidV1, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("PaidV1", cqrswire.ErrTooDeep)
@@ -361,8 +353,7 @@ func cqrsMarshalMoved(v *Moved) ([]byte, error) {
 	return cqrsAppendMoved(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalMoved decodes data, a whole MessagePack value written by cqrsMarshalMoved (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalMoved decodes data, one whole value as cqrsMarshalMoved writes it, into v.
 func cqrsUnmarshalMoved(data []byte, v *Moved) error {
 	rest, err := cqrsDecodeMoved(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Moved", rest, err)
@@ -381,8 +372,7 @@ func cqrsAppendMoved(b []byte, v *Moved, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeMoved decodes one Moved from the front of b into v (reset first) and returns the rest
-// of b.
+// cqrsDecodeMoved decodes one Moved from the front of b into v (reset first), returning the rest.
 func cqrsDecodeMoved(b []byte, src string, v *Moved, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Moved", cqrswire.ErrTooDeep)
@@ -420,8 +410,7 @@ func cqrsMarshalMovedV1(v *MovedV1) ([]byte, error) {
 	return cqrsAppendMovedV1(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalMovedV1 decodes data, a whole MessagePack value written by cqrsMarshalMovedV1 (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalMovedV1 decodes data, one whole value as cqrsMarshalMovedV1 writes it, into v.
 func cqrsUnmarshalMovedV1(data []byte, v *MovedV1) error {
 	rest, err := cqrsDecodeMovedV1(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("MovedV1", rest, err)
@@ -440,8 +429,8 @@ func cqrsAppendMovedV1(b []byte, v *MovedV1, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeMovedV1 decodes one MovedV1 from the front of b into v (reset first) and returns the
-// rest of b.
+// cqrsDecodeMovedV1 decodes one MovedV1 from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeMovedV1(b []byte, src string, v *MovedV1, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("MovedV1", cqrswire.ErrTooDeep)
@@ -479,8 +468,7 @@ func cqrsMarshalMovedV2(v *MovedV2) ([]byte, error) {
 	return cqrsAppendMovedV2(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalMovedV2 decodes data, a whole MessagePack value written by cqrsMarshalMovedV2 (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalMovedV2 decodes data, one whole value as cqrsMarshalMovedV2 writes it, into v.
 func cqrsUnmarshalMovedV2(data []byte, v *MovedV2) error {
 	rest, err := cqrsDecodeMovedV2(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("MovedV2", rest, err)
@@ -499,8 +487,8 @@ func cqrsAppendMovedV2(b []byte, v *MovedV2, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeMovedV2 decodes one MovedV2 from the front of b into v (reset first) and returns the
-// rest of b.
+// cqrsDecodeMovedV2 decodes one MovedV2 from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeMovedV2(b []byte, src string, v *MovedV2, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("MovedV2", cqrswire.ErrTooDeep)
@@ -538,8 +526,7 @@ func cqrsMarshalMovedV3(v *MovedV3) ([]byte, error) {
 	return cqrsAppendMovedV3(make([]byte, 0, 37+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalMovedV3 decodes data, a whole MessagePack value written by cqrsMarshalMovedV3 (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalMovedV3 decodes data, one whole value as cqrsMarshalMovedV3 writes it, into v.
 func cqrsUnmarshalMovedV3(data []byte, v *MovedV3) error {
 	rest, err := cqrsDecodeMovedV3(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("MovedV3", rest, err)
@@ -558,8 +545,8 @@ func cqrsAppendMovedV3(b []byte, v *MovedV3, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeMovedV3 decodes one MovedV3 from the front of b into v (reset first) and returns the
-// rest of b.
+// cqrsDecodeMovedV3 decodes one MovedV3 from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeMovedV3(b []byte, src string, v *MovedV3, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("MovedV3", cqrswire.ErrTooDeep)

@@ -114,8 +114,7 @@ func cqrsMarshalOrder(v *Order) ([]byte, error) {
 	return cqrsAppendOrder(make([]byte, 0, 42+len(v.Customer)), v, 0)
 }
 
-// cqrsUnmarshalOrder decodes data, a whole MessagePack value written by cqrsMarshalOrder (or by
-// msgpack.Marshal), into v.
+// cqrsUnmarshalOrder decodes data, one whole value as cqrsMarshalOrder writes it, into v.
 func cqrsUnmarshalOrder(data []byte, v *Order) error {
 	rest, err := cqrsDecodeOrder(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("Order", rest, err)
@@ -134,8 +133,7 @@ func cqrsAppendOrder(b []byte, v *Order, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOrder decodes one Order from the front of b into v (reset first) and returns the rest
-// of b.
+// cqrsDecodeOrder decodes one Order from the front of b into v (reset first), returning the rest.
 func cqrsDecodeOrder(b []byte, src string, v *Order, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Order", cqrswire.ErrTooDeep)
@@ -173,8 +171,8 @@ func cqrsMarshalOrderCreated(v *OrderCreated) ([]byte, error) {
 	return cqrsAppendOrderCreated(make([]byte, 0, 23+len(v.Customer)), v, 0)
 }
 
-// cqrsUnmarshalOrderCreated decodes data, a whole MessagePack value written by
-// cqrsMarshalOrderCreated (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderCreated decodes data, one whole value as cqrsMarshalOrderCreated writes it,
+// into v.
 func cqrsUnmarshalOrderCreated(data []byte, v *OrderCreated) error {
 	rest, err := cqrsDecodeOrderCreated(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("OrderCreated", rest, err)
@@ -191,8 +189,8 @@ func cqrsAppendOrderCreated(b []byte, v *OrderCreated, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodeOrderCreated decodes one OrderCreated from the front of b into v (reset first) and
-// returns the rest of b.
+// cqrsDecodeOrderCreated decodes one OrderCreated from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderCreated(b []byte, src string, v *OrderCreated, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderCreated", cqrswire.ErrTooDeep)
@@ -226,8 +224,7 @@ func cqrsMarshalLineAdded(v *LineAdded) ([]byte, error) {
 	return cqrsAppendLineAdded(make([]byte, 0, 58+len(v.SKU)), v, 0)
 }
 
-// cqrsUnmarshalLineAdded decodes data, a whole MessagePack value written by cqrsMarshalLineAdded
-// (or by msgpack.Marshal), into v.
+// cqrsUnmarshalLineAdded decodes data, one whole value as cqrsMarshalLineAdded writes it, into v.
 func cqrsUnmarshalLineAdded(data []byte, v *LineAdded) error {
 	rest, err := cqrsDecodeLineAdded(data, cqrswire.Source(data), v, 0)
 	return cqrswire.Whole("LineAdded", rest, err)
@@ -248,8 +245,8 @@ func cqrsAppendLineAdded(b []byte, v *LineAdded, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeLineAdded decodes one LineAdded from the front of b into v (reset first) and returns
-// the rest of b.
+// cqrsDecodeLineAdded decodes one LineAdded from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeLineAdded(b []byte, src string, v *LineAdded, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("LineAdded", cqrswire.ErrTooDeep)
