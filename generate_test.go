@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	testmod.Cleanup()
 	os.Exit(code)
 }
 
@@ -141,7 +142,7 @@ func TestGolden(t *testing.T) {
 }
 
 // TestGoldenCompiles builds and vets every golden output with its input,
-// in a module of its own, as a user would.
+// in a module outside this repository, as a user would.
 func TestGoldenCompiles(t *testing.T) {
 	files := map[string]string{}
 	for _, name := range cases(t, "testdata/golden") {
@@ -162,8 +163,8 @@ func TestGoldenCompiles(t *testing.T) {
 			files[name+"/"+target] = string(data)
 		}
 	}
-	mod := testmod.New(t, "example.com/golden", files)
-	testmod.MustGo(t, mod, "vet", "./...")
+	dir := testmod.Shared(t).Add(t, "golden", files)
+	testmod.MustGo(t, dir, "vet", "./...")
 }
 
 // TestErrors runs the cqrsgen command on every testdata/errors/<case>
@@ -279,17 +280,15 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// TestCheckAndWrite drives the command on a package in a module of its
-// own: -check on a missing file, generation, -check when fresh, unchanged
-// output left alone, -check when stale, and removal when the directives
-// are gone.
+// TestCheckAndWrite drives the command on a package of the shared module:
+// -check on a missing file, generation, -check when fresh, unchanged output
+// left alone, -check when stale, and removal when the directives are gone.
 func TestCheckAndWrite(t *testing.T) {
 	src, err := os.ReadFile("testdata/golden/account/account.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod := testmod.New(t, "example.com/check", map[string]string{"account/account.go": string(src)})
-	dir := filepath.Join(mod, "account")
+	dir := testmod.Shared(t).Add(t, "check/account", map[string]string{"account.go": string(src)})
 	gen := filepath.Join(dir, codegen.DefaultOutput)
 
 	stderr, code := tool(t, dir, "-check")
@@ -371,30 +370,27 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestE2E generates code for the golden account package in a module of
-// its own, then vets it and runs a behaviour test of the generated
-// repository on the memory store.
+// TestE2E generates code for the golden account package in the shared
+// module outside this repository, then vets it and runs the behaviour
+// tests of testdata/e2e/account on the generated repository over the
+// memory store, pointers included.
 func TestE2E(t *testing.T) {
 	src, err := os.ReadFile("testdata/golden/account/account.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	behaviour, err := os.ReadFile("testdata/e2e/account_test.go.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod := testmod.New(t, "example.com/e2e", map[string]string{
-		"account/account.go":      string(src),
-		"account/account_test.go": string(behaviour),
-	})
-	dir := filepath.Join(mod, "account")
+	files := testmod.Files(t, "testdata/e2e/account", ".")
+	files["account.go"] = string(src)
+	dir := testmod.Shared(t).Add(t, "account", files)
 	if stderr, code := tool(t, dir); code != 0 {
 		t.Fatalf("generate: exit %d\n%s", code, stderr)
 	}
-	testmod.MustGo(t, mod, "vet", "./...")
-	out := testmod.MustGo(t, mod, "test", "-race", "-count=1", "-v", "./...")
-	if !strings.Contains(out, "--- PASS: TestBehaviour") {
-		t.Fatalf("behaviour test did not run:\n%s", out)
+	testmod.MustGo(t, dir, "vet", "./...")
+	out := testmod.MustGo(t, dir, "test", "-race", "-count=1", "-v", "./...")
+	for _, name := range []string{"TestBehaviour", "TestPointers", "TestTablesAtPackageInit"} {
+		if !strings.Contains(out, "--- PASS: "+name) {
+			t.Fatalf("%s did not run:\n%s", name, out)
+		}
 	}
 }
 

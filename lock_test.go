@@ -45,28 +45,24 @@ func TestLockGolden(t *testing.T) {
 	}
 }
 
-// lockPackage is the package the lock tests evolve: %s is replaced by the
-// body of Deposited, %v by extra declarations.
-const lockPackage = `package account
-
-//cqrs:aggregate name=bank.account
-type Account struct{ Balance int64 }
-
-//cqrs:event Account name=bank.account.deposited%s
-type Deposited struct {
-%s
-}
-
-func (a *Account) ApplyDeposited(e Deposited) {}
-%s`
-
-func writeLockPackage(t *testing.T, dir, version, fields, extra string) {
+// lockStage makes dir hold the package of stage name of the lock test,
+// testdata/e2e/lock/<name>: every .go file of the previous stage but
+// doc.go goes, the stage's files come in.
+func lockStage(t *testing.T, dir, name string) {
 	t.Helper()
-	src := strings.Replace(lockPackage, "%s", version, 1)
-	src = strings.Replace(src, "%s", fields, 1)
-	src = strings.Replace(src, "%s", extra, 1)
-	if err := os.WriteFile(filepath.Join(dir, "account.go"), []byte(src), 0o644); err != nil {
+	old, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range old {
+		if filepath.Base(f) != "doc.go" && filepath.Base(f) != codegen.DefaultOutput {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for rel, src := range testmod.Files(t, filepath.Join("testdata", "e2e", "lock", name), ".") {
+		writeFileString(t, filepath.Join(dir, rel), src)
 	}
 }
 
@@ -79,15 +75,15 @@ func readFile(t *testing.T, path string) string {
 	return string(data)
 }
 
-// TestLockBehaviour drives the command through every lock outcome: first
+// TestLockBehaviour drives the command through every lock outcome, on the
+// stages of testdata/e2e/lock (real packages, so gofmt sees them): first
 // run writes the lock; unchanged package leaves it alone; a compatible
 // change is stale for -check and rewritten by a run; an incompatible one
 // is a positioned error that writes nothing; -accept-breaking accepts it;
 // a version bump with an upcaster from the locked shape passes and locks
 // the old shape too; dropping that upcaster later is an error at the lock.
 func TestLockBehaviour(t *testing.T) {
-	mod := testmod.New(t, "example.com/lock", map[string]string{"account/doc.go": "package account\n"})
-	dir := filepath.Join(mod, "account")
+	dir := testmod.Shared(t).Add(t, "lock/account", map[string]string{"doc.go": "package account\n"})
 	lockPath := filepath.Join(dir, lock.FileName)
 	gen := filepath.Join(dir, codegen.DefaultOutput)
 
@@ -101,7 +97,7 @@ func TestLockBehaviour(t *testing.T) {
 	}
 
 	// First run: no lock yet, -check says it would be created.
-	writeLockPackage(t, dir, "", "\tAmount int64", "")
+	lockStage(t, dir, "v1")
 	if stderr := run(1, "-check"); !strings.Contains(stderr, "./cqrs.lock: stale: go generate would have created it") {
 		t.Fatalf("-check without a lock: %q", stderr)
 	}
@@ -125,7 +121,7 @@ func TestLockBehaviour(t *testing.T) {
 	}
 
 	// Compatible: an added field and a widened integer.
-	writeLockPackage(t, dir, "", "\tAmount int64\n\tReference string", "")
+	lockStage(t, dir, "compatible")
 	if stderr := run(1, "-check"); !strings.Contains(stderr, "./cqrs.lock: stale: go generate would have updated it") {
 		t.Fatalf("-check with a compatible change: %q", stderr)
 	}
@@ -140,7 +136,7 @@ func TestLockBehaviour(t *testing.T) {
 	genBefore := readFile(t, gen)
 
 	// Incompatible: a retyped field, without a version bump.
-	writeLockPackage(t, dir, "", "\tAmount string\n\tReference string", "")
+	lockStage(t, dir, "incompatible")
 	want := "./account.go:8:2: field Amount of Deposited changed from int64 to string: bump version= and add a //cqrs:upcast from the old shape, or run with -accept-breaking\n"
 	if stderr := run(1); stderr != want {
 		t.Fatalf("incompatible change:\n got %q\nwant %q", stderr, want)
@@ -161,15 +157,11 @@ func TestLockBehaviour(t *testing.T) {
 
 	// The proper way: version 2 and an upcaster whose input is the
 	// locked version 1 shape. A wrong input shape is refused first.
-	upcast := "\ntype DepositedV1 struct {\n\tAmount int64\n\tReference string\n}\n\n//cqrs:upcast\nfunc depositedV1ToV2(old DepositedV1) Deposited { return Deposited{Cents: old.Amount, Reference: old.Reference} }\n"
-	writeLockPackage(t, dir, " version=2", "\tCents int64\n\tReference string", upcast)
+	lockStage(t, dir, "wrongupcast")
 	if stderr := run(1); !strings.Contains(stderr, "field Amount of DepositedV1 is int64, but was stored as string: DepositedV1 must describe events stored as bank.account.deposited@1") {
 		t.Fatalf("upcaster input differing from the lock: %q", stderr)
 	}
-	writeLockPackage(t, dir, " version=2", "\tCents int64\n\tReference string", strings.Replace(upcast, "Amount int64", "Amount string", 1))
-	writeFileString(t, filepath.Join(dir, "conv.go"), "package account\n\nimport \"strconv\"\n\nfunc cents(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }\n")
-	src := readFile(t, filepath.Join(dir, "account.go"))
-	writeFileString(t, filepath.Join(dir, "account.go"), strings.Replace(src, "Cents: old.Amount", "Cents: cents(old.Amount)", 1))
+	lockStage(t, dir, "v2")
 	run(0)
 	got := readFile(t, lockPath)
 	for _, want := range []string{
@@ -184,11 +176,7 @@ func TestLockBehaviour(t *testing.T) {
 	// Replacing the upcaster of version 1 by one of another stored form
 	// leaves bank.account.deposited@1 unread: breaking, reported at the
 	// lock's line.
-	rename := "\ntype CreditedV1 struct{ Cents int64 }\n\n//cqrs:upcast from=bank.account.credited@1\nfunc creditedToDeposited(old CreditedV1) Deposited { return Deposited{Cents: old.Cents} }\n"
-	writeLockPackage(t, dir, " version=2", "\tCents int64\n\tReference string", rename)
-	if err := os.Remove(filepath.Join(dir, "conv.go")); err != nil {
-		t.Fatal(err)
-	}
+	lockStage(t, dir, "rename")
 	line := 1 + strings.Count(got[:strings.Index(got, "upcast bank.account bank.account.deposited@1")], "\n")
 	want = fmt.Sprintf("./cqrs.lock:%d:1: bank.account.deposited@1 (upcaster input DepositedV1) is in cqrs.lock but nothing in the package reads bank.account.deposited@1 any more: events stored so could no longer be decoded; restore the event or its //cqrs:upcast, or run with -accept-breaking\n", line)
 	if stderr := run(1); stderr != want {

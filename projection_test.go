@@ -1,6 +1,7 @@
 package cqrsgen_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,19 +21,10 @@ import (
 // that order.
 func TestProjectionE2E(t *testing.T) {
 	files := map[string]string{}
-	for target, src := range map[string]string{
-		"bank/bank.go":                "bank.go.txt",
-		"audit/audit.go":              "audit.go.txt",
-		"readmodel/readmodel.go":      "readmodel.go.txt",
-		"readmodel/readmodel_test.go": "readmodel_test.go.txt",
-	} {
-		data, err := os.ReadFile(filepath.Join("testdata", "e2e", "projection", src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[target] = string(data)
+	for _, pkg := range []string{"bank", "audit", "readmodel"} {
+		maps.Copy(files, testmod.Files(t, filepath.Join("testdata", "e2e", "projection", pkg), pkg))
 	}
-	mod := testmod.New(t, "example.com/e2eproj", files)
+	mod := testmod.Shared(t).Add(t, "projection", files)
 	for _, pkg := range []string{"readmodel", "bank", "audit"} {
 		if stderr, code := tool(t, filepath.Join(mod, pkg)); code != 0 {
 			t.Fatalf("generate %s: exit %d\n%s", pkg, code, stderr)

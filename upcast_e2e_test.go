@@ -19,29 +19,25 @@ import (
 // upcaster's input shape.
 func TestUpcastE2E(t *testing.T) {
 	read := func(name string) string {
-		data, err := os.ReadFile(filepath.Join("testdata", "e2e", "upcast", name))
+		data, err := os.ReadFile(filepath.Join("testdata", "e2e", "upcast", filepath.FromSlash(name)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return string(data)
 	}
-	mod := testmod.New(t, "example.com/upcast", map[string]string{
-		"bank/account.go":    read("v1.go.txt"),
-		"bank/write_test.go": read("write_test.go.txt"),
-	})
-	dir := filepath.Join(mod, "bank")
+	dir := testmod.Shared(t).Add(t, "upcast/bank", testmod.Files(t, filepath.Join("testdata", "e2e", "upcast", "v1"), "."))
 	t.Setenv("CQRS_E2E_STORE", filepath.Join(t.TempDir(), "store"))
 
 	if stderr, code := tool(t, dir); code != 0 {
 		t.Fatalf("generate v1: exit %d\n%s", code, stderr)
 	}
-	testmod.MustGo(t, mod, "test", "-count=1", "-run", "TestWriteV1", "./bank")
+	testmod.MustGo(t, dir, "test", "-count=1", "-run", "TestWriteV1", ".")
 
 	// Version 2 without the upcaster of Deposited: a gap, nothing written.
-	v2 := read("v2.go.txt")
+	v2 := read("v2/account.go")
 	i := strings.Index(v2, "//cqrs:upcast\nfunc depositedV1ToV2")
 	if i < 0 {
-		t.Fatal("v2.go.txt lacks the upcaster")
+		t.Fatal("v2/account.go lacks the upcaster")
 	}
 	writeFileString(t, filepath.Join(dir, "account.go"), v2[:i]+strings.Replace(v2[i:], "//cqrs:upcast\n", "", 1))
 	if err := os.Remove(filepath.Join(dir, "write_test.go")); err != nil {
@@ -54,7 +50,7 @@ func TestUpcastE2E(t *testing.T) {
 
 	// Version 2 with its upcasters.
 	writeFileString(t, filepath.Join(dir, "account.go"), v2)
-	writeFileString(t, filepath.Join(dir, "read_test.go"), read("read_test.go.txt"))
+	writeFileString(t, filepath.Join(dir, "read_test.go"), read("v2/read_test.go"))
 	if stderr, code := tool(t, dir); code != 0 {
 		t.Fatalf("generate v2: exit %d\n%s", code, stderr)
 	}
@@ -68,8 +64,8 @@ func TestUpcastE2E(t *testing.T) {
 			t.Errorf("lock lacks %q:\n%s", want, lock)
 		}
 	}
-	testmod.MustGo(t, mod, "vet", "./...")
-	out := testmod.MustGo(t, mod, "test", "-count=1", "-v", "-run", "TestReadV2", "./bank")
+	testmod.MustGo(t, dir, "vet", ".")
+	out := testmod.MustGo(t, dir, "test", "-count=1", "-v", "-run", "TestReadV2", ".")
 	if !strings.Contains(out, "--- PASS: TestReadV2") {
 		t.Fatalf("read test did not run:\n%s", out)
 	}

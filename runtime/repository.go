@@ -11,12 +11,12 @@ import (
 	"time"
 )
 
-// SupportPackageIsVersion1 is referenced by generated code
-// (`const _ = runtime.SupportPackageIsVersion1`) so that code generated for
+// SupportPackageIsVersion2 is referenced by generated code
+// (`const _ = runtime.SupportPackageIsVersion2`) so that code generated for
 // a runtime it does not match fails to compile instead of misbehaving. It is
 // bumped, and the old constant removed, when the contract between generated
 // code and this package changes incompatibly.
-const SupportPackageIsVersion1 = true
+const SupportPackageIsVersion2 = true
 
 // NoCommand is the command type of an aggregate that has no commands. It
 // has no values other than nil, so such an aggregate cannot Execute.
@@ -36,6 +36,11 @@ type Aggregate[S, E, C any] struct {
 	// SnapshotEvery saves a snapshot whenever a stream's version crosses a
 	// multiple of it; 0 disables snapshots.
 	SnapshotEvery uint64
+	// Events is the aggregate's event table. When set, it provides Apply,
+	// EncodeEvent and DecodeEvent where those are nil, and Load decodes
+	// each event straight into the state through it. Generated code sets
+	// it; hand-written aggregates may set the functions instead.
+	Events *Events[S, E]
 	// Apply evolves state by one event.
 	Apply func(state *S, event E)
 	// Decide turns a command into events, or rejects it with an error. It
@@ -64,6 +69,19 @@ type Repository[S, E, C any] struct {
 
 // NewRepository returns a repository of agg's aggregates stored in store.
 func NewRepository[S, E, C any](store Store, agg *Aggregate[S, E, C], opts ...Option) *Repository[S, E, C] {
+	if t := agg.Events; t != nil {
+		a := *agg
+		if a.Apply == nil {
+			a.Apply = t.Apply
+		}
+		if a.EncodeEvent == nil {
+			a.EncodeEvent = t.Encode
+		}
+		if a.DecodeEvent == nil {
+			a.DecodeEvent = t.Decode
+		}
+		agg = &a
+	}
 	o := repoOptions{retries: DefaultRetries, now: time.Now, snapshotEvery: agg.SnapshotEvery}
 	for _, opt := range opts {
 		opt(&o)
@@ -95,11 +113,9 @@ func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, 
 		if err != nil {
 			return nil, 0, err
 		}
-		e, err := r.decode(rec)
-		if err != nil {
+		if err := r.evolve(state, rec); err != nil {
 			return nil, 0, err
 		}
-		r.agg.Apply(state, e)
 		version = rec.Version
 	}
 	return state, version, nil
@@ -135,6 +151,23 @@ func (r *Repository[S, E, C]) report(err error) {
 	if r.opts.onError != nil {
 		r.opts.onError(err)
 	}
+}
+
+// evolve decodes rec and applies it to state: in one step through the
+// event table when there is one, else through DecodeEvent and Apply.
+func (r *Repository[S, E, C]) evolve(state *S, rec Record) error {
+	if t := r.agg.Events; t != nil {
+		if err := t.evolve(state, rec.Name, rec.Schema, rec.Data); err != nil {
+			return &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "event " + rec.Name, Err: err}
+		}
+		return nil
+	}
+	e, err := r.decode(rec)
+	if err != nil {
+		return err
+	}
+	r.agg.Apply(state, e)
+	return nil
 }
 
 func (r *Repository[S, E, C]) decode(rec Record) (E, error) {

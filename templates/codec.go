@@ -97,7 +97,7 @@ func emitMarshal(f *jen.File, s *model.Struct) {
 	for _, e := range extra {
 		capExpr = capExpr.Op("+").Add(e)
 	}
-	f.Commentf("%s encodes v as a MessagePack map keyed by field name.", MarshalFunc(s))
+	docf(f.Group, 0, "%s encodes v as a MessagePack map keyed by field name.", MarshalFunc(s))
 	f.Func().Id(MarshalFunc(s)).Params(jen.Id("v").Op("*").Id(s.GoName)).Params(jen.Index().Byte(), jen.Error()).Block(
 		jen.Return(jen.Id(appendFunc(s)).Call(jen.Make(jen.Index().Byte(), jen.Lit(0), capExpr), jen.Id("v"), jen.Lit(0))),
 	)
@@ -128,14 +128,10 @@ func emitUnmarshal(f *jen.File, s *model.Struct) {
 	if hasStrings(s) {
 		src = wire("Source").Call(jen.Id("data"))
 	}
-	f.Commentf("%s decodes data, a whole MessagePack value written by %s (or by msgpack.Marshal), into v.", UnmarshalFunc(s), MarshalFunc(s))
+	docf(f.Group, 0, "%s decodes data, one whole value as %s writes it, into v.", UnmarshalFunc(s), MarshalFunc(s))
 	f.Func().Id(UnmarshalFunc(s)).Params(jen.Id("data").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName)).Error().Block(
 		jen.List(jen.Id("rest"), jen.Err()).Op(":=").Id(decodeFunc(s)).Call(jen.Id("data"), src, jen.Id("v"), jen.Lit(0)),
-		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err())),
-		jen.If(jen.Len(jen.Id("rest")).Op("!=").Lit(0)).Block(
-			jen.Return(structErr(s, wire("TrailingError").Call(jen.Len(jen.Id("rest"))))),
-		),
-		jen.Return(jen.Nil()),
+		jen.Return(wire("Whole").Call(jen.Lit(s.GoName), jen.Id("rest"), jen.Err())),
 	)
 }
 
@@ -214,7 +210,7 @@ func emitAppend(f *jen.File, s *model.Struct) {
 	if e.usesEr {
 		body = append([]jen.Code{jen.Var().Err().Error()}, body...)
 	}
-	f.Commentf("%s appends v to b as a MessagePack map keyed by field name.", appendFunc(s))
+	docf(f.Group, 0, "%s appends v to b as a MessagePack map keyed by field name.", appendFunc(s))
 	f.Func().Id(appendFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
 		Params(jen.Index().Byte(), jen.Error()).Block(body...)
 }
@@ -377,7 +373,7 @@ func emitDecode(f *jen.File, s *model.Struct) {
 		),
 	))
 	structFail := jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("b"), structErr(s, jen.Err())))
-	f.Commentf("%s decodes one %s from the front of b into v (reset first) and returns the rest of b.", decodeFunc(s), s.GoName)
+	docf(f.Group, 0, "%s decodes one %s from the front of b into v (reset first), returning the rest.", decodeFunc(s), s.GoName)
 	f.Func().Id(decodeFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("src").String(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
 		Params(jen.Index().Byte(), jen.Error()).Block(
 		jen.If(jen.Id("depth").Op(">").Add(wire("MaxDepth"))).Block(

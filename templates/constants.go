@@ -1,8 +1,6 @@
 package templates
 
 import (
-	"fmt"
-
 	"github.com/dave/jennifer/jen"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
@@ -12,18 +10,18 @@ import (
 // kept apart from the Go identifiers so that types can be renamed without
 // breaking stored data.
 func Constants(f *jen.File, a *model.Aggregate) {
-	f.Comment(fmt.Sprintf("Stable names of the %s aggregate and its events as they are stored. They must", a.GoName))
-	f.Comment("not change once data exists; the Go types can be renamed freely.")
+	docf(f.Group, 0, "Stable names of the %s aggregate and its events as they are stored. They must not "+
+		"change once data exists; the Go types can be renamed freely.", a.GoName)
 	f.Const().DefsFunc(func(g *jen.Group) {
-		g.Comment(fmt.Sprintf("%s is the stream type name of %s aggregates.", model.StreamTypeConst(a), a.GoName))
+		docf(g, 1, "%s is the stream type name of %s aggregates.", model.StreamTypeConst(a), a.GoName)
 		g.Id(model.StreamTypeConst(a)).Op("=").Lit(a.WireName)
-		g.Comment(fmt.Sprintf("%s identifies the shape of %s's state: snapshots saved", model.StateSchemaConst(a), a.GoName))
-		g.Comment("under another shape are ignored and the state is rebuilt from events.")
+		docf(g, 1, "%s identifies the shape of %s's state: snapshots saved under another shape are "+
+			"ignored and the state is rebuilt from events.", model.StateSchemaConst(a), a.GoName)
 		g.Id(model.StateSchemaConst(a)).Op("=").Lit(StateSchema(a.State))
 		for _, e := range a.Events {
-			g.Comment(fmt.Sprintf("%s is the wire name of %s events.", model.EventNameConst(e), e.GoName))
+			docf(g, 1, "%s is the wire name of %s events.", model.EventNameConst(e), e.GoName)
 			g.Id(model.EventNameConst(e)).Op("=").Lit(e.WireName)
-			g.Comment(fmt.Sprintf("%s is the schema version %s events are written with.", model.SchemaVersionConst(e), e.GoName))
+			docf(g, 1, "%s is the schema version %s events are written with.", model.SchemaVersionConst(e), e.GoName)
 			g.Id(model.SchemaVersionConst(e)).Uint32().Op("=").Lit(int(e.Version))
 		}
 	})

@@ -1,8 +1,6 @@
 package templates
 
 import (
-	"fmt"
-
 	"github.com/dave/jennifer/jen"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
@@ -10,33 +8,24 @@ import (
 
 // Dispatch emits Apply, which routes an event to its Apply<Event> method,
 // and, when the aggregate has commands, Decide, which routes a command to
-// its Handle<Command> method.
+// its Handle<Command> method, both through the aggregate's tables.
 func Dispatch(f *jen.File, a *model.Aggregate) {
 	ev := model.EventInterface(a)
-	f.Comment(fmt.Sprintf("%s evolves the state by one event, calling the Apply method of the", model.ApplyMethod))
-	f.Comment("event's type. A nil event changes nothing.")
-	f.Func().Params(jen.Id("a").Op("*").Id(a.GoName)).Id(model.ApplyMethod).Params(jen.Id("e").Id(ev)).Block(
-		jen.Switch(jen.Id("e").Op(":=").Id("e").Assert(jen.Type())).BlockFunc(func(g *jen.Group) {
-			for _, e := range a.Events {
-				g.Case(jen.Id(e.GoName)).Block(jen.Id("a").Dot("Apply" + e.GoName).Call(jen.Id("e")))
-			}
-		}),
-	)
+	docf(f.Group, 0, "%s evolves the state by one event, calling the Apply method of the event's type. "+
+		"A pointer to an event is applied as its value; a nil event changes nothing.", model.ApplyMethod)
+	f.Func().Params(jen.Id("a").Op("*").Id(a.GoName)).Id(model.ApplyMethod).Params(jen.Id("e").Id(ev)).Add(oneLine(
+		jen.Id(model.EventsFunc(a)).Call().Dot("Apply").Call(jen.Id("a"), jen.Id("e")),
+	))
 	if len(a.Commands) == 0 {
 		return
 	}
 	cmd := model.CommandInterface(a)
-	f.Comment(fmt.Sprintf("%s decides a command against the current state, calling the Handle", model.DecideMethod))
-	f.Comment("method of the command's type, and returns the events to append. It does")
-	f.Comment("not change the state.")
+	docf(f.Group, 0, "%s decides a command against the current state, calling the Handle method of "+
+		"the command's type, and returns the events to append. It does not change the state. A nil "+
+		"command is an error matching runtime.ErrInvalid.", model.DecideMethod)
 	f.Func().Params(jen.Id("a").Op("*").Id(a.GoName)).Id(model.DecideMethod).Params(jen.Id("c").Id(cmd)).
 		Params(jen.Index().Id(ev), jen.Error()).Block(
-		jen.Switch(jen.Id("c").Op(":=").Id("c").Assert(jen.Type())).BlockFunc(func(g *jen.Group) {
-			for _, c := range a.Commands {
-				g.Case(jen.Id(c.GoName)).Block(jen.Return(jen.Id("a").Dot("Handle" + c.GoName).Call(jen.Id("c"))))
-			}
-		}),
-		jen.Return(jen.Nil(), jen.Qual("fmt", "Errorf").Call(
-			jen.Lit(fmt.Sprintf("cqrsgen: %%T is not a command of %s: %%w", a.GoName)), jen.Id("c"), jen.Qual(model.RuntimePath, "ErrInvalid"))),
+		jen.Id(model.EventsFunc(a)).Call().Comment("builds the command table too"),
+		jen.Return(jen.Id(model.CommandTable(a)).Dot("Decide").Call(jen.Id("a"), jen.Id("c"))),
 	)
 }

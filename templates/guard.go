@@ -9,12 +9,11 @@ import (
 // GuardConst is the runtime constant generated code refers to: a runtime
 // whose contract with generated code changed no longer declares it, so
 // stale generated code fails to compile instead of misbehaving.
-const GuardConst = "SupportPackageIsVersion1"
+const GuardConst = "SupportPackageIsVersion2"
 
 // Guard emits the compile-time check that the generated code and the
 // runtime package it is compiled against match.
 func Guard(f *jen.File) {
-	f.Comment("This is a compile-time assertion that this generated file is compatible")
-	f.Comment("with the runtime package it is compiled against.")
+	docf(f.Group, 0, "This is a compile-time assertion that this file matches the runtime package it is built with.")
 	f.Const().Id("_").Op("=").Qual(model.RuntimePath, GuardConst)
 }

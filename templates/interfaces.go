@@ -1,7 +1,6 @@
 package templates
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -12,14 +11,15 @@ import (
 // Interfaces emits the sealed event interface of an aggregate and, when it
 // has commands, its sealed command interface: an unexported marker method
 // that each event (command) type implements with a value receiver, so that
-// values satisfy the interface and no other package can add to it. It
-// ends with compile-time assertions.
+// no other package can add to it. The marker returns the type's row in the
+// aggregate's table (Tables), which is how the runtime finds a value's row
+// without a type switch.
 func Interfaces(f *jen.File, a *model.Aggregate) {
 	var evNames []string
 	for _, e := range a.Events {
 		evNames = append(evNames, e.GoName)
 	}
-	sealed(f, model.EventInterface(a), model.EventMarker(a), "an event of the "+a.GoName+" aggregate", evNames)
+	sealed(f, model.EventInterface(a), model.EventMarker(a), model.EventTable(a), "an event of the "+a.GoName+" aggregate", evNames)
 	if len(a.Commands) == 0 {
 		return
 	}
@@ -27,21 +27,23 @@ func Interfaces(f *jen.File, a *model.Aggregate) {
 	for _, c := range a.Commands {
 		cmdNames = append(cmdNames, c.GoName)
 	}
-	sealed(f, model.CommandInterface(a), model.CommandMarker(a), "a command to the "+a.GoName+" aggregate", cmdNames)
+	sealed(f, model.CommandInterface(a), model.CommandMarker(a), model.CommandTable(a), "a command to the "+a.GoName+" aggregate", cmdNames)
 }
 
-func sealed(f *jen.File, iface, marker, what string, impls []string) {
-	f.Comment(fmt.Sprintf("%s is %s. It is sealed: only %s", iface, what, list(impls)))
-	f.Comment("implement it, as values.")
-	f.Type().Id(iface).Interface(jen.Id(marker).Params())
-	for _, name := range impls {
-		f.Func().Params(jen.Id(name)).Id(marker).Params().Block()
+func sealed(f *jen.File, iface, marker, table, what string, impls []string) {
+	verb := "implement"
+	if len(impls) == 1 {
+		verb = "implements"
 	}
-	f.Var().DefsFunc(func(g *jen.Group) {
-		for _, name := range impls {
-			g.Id("_").Id(iface).Op("=").Id(name).Values()
+	docf(f.Group, 0, "%s is %s, sealed: only %s %s it. Use values; a pointer is taken as its "+
+		"value, a nil one refused (runtime.ErrInvalid).", iface, what, list(impls), verb)
+	f.Type().Id(iface).Interface(jen.Id(marker).Params().Int())
+	for i, name := range impls {
+		if i == 0 {
+			docf(f.Group, 0, "%s seals %s and returns the type's row in %s.", marker, iface, table)
 		}
-	})
+		f.Func().Params(jen.Id(name)).Id(marker).Params().Int().Add(oneLine(jen.Return(jen.Lit(i))))
+	}
 }
 
 // list joins names as English: "A", "A and B", "A, B and C".

@@ -12,9 +12,10 @@ import (
 
 // Saga emits a saga's name constant and its New<S>Saga function, which
 // describes it to the runtime (runtime.RunSaga, runtime.LoadSaga): the wire
-// names it reacts to, a Correlate that decodes a record through the
-// event's Decode<E>, maps it to an instance with Correlate<E> and returns
-// the On<E> reaction, OnDeadline when the type has it, an Execute that
+// names it reacts to and a Correlate (runtime.NewReactions of one
+// runtime.React per On<E>, over the event's aggregate table <A>Events, which
+// decodes a record once, maps it to an instance with Correlate<E> and
+// returns the On<E> reaction), OnDeadline when the type has it, an Execute that
 // routes each command by its aggregate's <A>Command interface to the
 // repository passed in, and the state codec with its schema version and,
 // when the saga has state upcasters, UpcastState. The repositories come in a
@@ -32,79 +33,23 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 			f.ImportName(t.PkgPath, t.PkgName)
 		}
 	}
-	f.Comment(fmt.Sprintf("%s is the stable name of the %s saga: it names the saga's instance", model.SagaNameConst(s), s.GoName))
-	f.Comment("streams, its checkpoint and the idempotency keys of its steps.")
+	docf(f.Group, 0, "%s is the stable name of the %s saga: it names the saga's instance streams, its "+
+		"checkpoint and the idempotency keys of its steps.", model.SagaNameConst(s), s.GoName)
 	f.Const().Id(model.SagaNameConst(s)).Op("=").Lit(s.Name)
 
 	ctx := func() *jen.Statement { return jen.Id("ctx").Qual("context", "Context") }
 	actions := func() *jen.Statement { return jen.Id("do").Op("*").Qual(model.RuntimePath, "SagaActions") }
-	reactType := jen.Func().Params(jen.Qual("context", "Context"), jen.Op("*").Id(s.GoName), jen.Op("*").Qual(model.RuntimePath, "SagaActions")).Error()
 
-	var wire []jen.Code
+	// One runtime.React per reaction over the event's aggregate table: the
+	// runtime decodes each record once, straight into the reaction's type.
+	var reactions []jen.Code
 	for _, r := range s.Reactions {
-		wire = append(wire, jen.Qual(r.Event.PkgPath, model.WireNamesFuncOf(r.Event.GoName)).Call())
-	}
-	var events jen.Code = jen.Nil()
-	switch {
-	case len(wire) == 1:
-		events = wire[0]
-	case len(wire) > 1:
-		events = jen.Qual("slices", "Concat").Call(wire...)
-	}
-
-	type group struct {
-		pkg, agg string
-		rs       []*model.Reaction
-	}
-	var groups []*group
-	for _, r := range s.Reactions {
-		var g *group
-		for _, x := range groups {
-			if x.pkg == r.Event.PkgPath && x.agg == r.Event.Aggregate {
-				g = x
-			}
-		}
-		if g == nil {
-			g = &group{pkg: r.Event.PkgPath, agg: r.Event.Aggregate}
-			groups = append(groups, g)
-		}
-		g.rs = append(g.rs, r)
+		recv := jen.Parens(jen.Op("*").Id(s.GoName))
+		reactions = append(reactions, jen.Qual(model.RuntimePath, "React").Call(
+			jen.Qual(r.Event.PkgPath, model.EventsFuncOf(r.Event.Aggregate)).Call(),
+			recv.Clone().Dot(r.Correlate), recv.Clone().Dot(r.Method)))
 	}
 	multi := jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}
-	rec := func(field string) *jen.Statement { return jen.Id("rec").Dot(field) }
-	correlate := jen.Func().Params(jen.Id("rec").Qual(model.RuntimePath, "Record")).
-		Params(jen.String(), reactType.Clone(), jen.Bool(), jen.Error()).BlockFunc(func(b *jen.Group) {
-		for _, g := range groups {
-			b.If(rec("Stream").Dot("Type").Op("==").Qual(g.pkg, model.StreamTypeConstOf(g.agg))).BlockFunc(func(b *jen.Group) {
-				for _, r := range g.rs {
-					b.If(
-						jen.List(jen.Id("e"), jen.Id("ok"), jen.Err()).Op(":=").Qual(r.Event.PkgPath, model.DecodeFuncOf(r.Event.GoName)).Call(rec("Name"), rec("Schema"), rec("Data")),
-						jen.Id("ok"),
-					).Block(
-						jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(""), jen.Nil(), jen.False(), jen.Op("&").Qual(model.RuntimePath, "DecodeError").Custom(multi,
-							jen.Id("Stream").Op(":").Add(rec("Stream")),
-							jen.Id("Version").Op(":").Add(rec("Version")),
-							jen.Id("Position").Op(":").Add(rec("Position")),
-							jen.Id("What").Op(":").Add(rec("Name")),
-							jen.Id("Err").Op(":").Err(),
-						))),
-						jen.Id("env").Op(":=").Qual(model.RuntimePath, "EnvelopeOf").Call(jen.Id("rec"), jen.Id("e")),
-						jen.Var().Id("zero").Id(s.GoName),
-						jen.List(jen.Id("instance"), jen.Id("found")).Op(":=").Id("zero").Dot(r.Correlate).Call(jen.Id("env")),
-						jen.Return(
-							jen.Id("instance"),
-							jen.Func().Params(ctx(), jen.Id("s").Op("*").Id(s.GoName), actions()).Error().Block(
-								jen.Return(jen.Id("s").Dot(r.Method).Call(jen.Id("ctx"), jen.Id("env"), jen.Id("do"))),
-							),
-							jen.Id("found"),
-							jen.Nil(),
-						),
-					)
-				}
-			})
-		}
-		b.Return(jen.Lit(""), jen.Nil(), jen.False(), jen.Nil())
-	})
 
 	repos := slices.Clone(s.Targets)
 	slices.SortFunc(repos, func(a, b *model.CommandTarget) int {
@@ -147,8 +92,8 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 
 	fields := []jen.Code{
 		jen.Id("Name").Op(":").Id(model.SagaNameConst(s)),
-		jen.Id("Events").Op(":").Add(events),
-		jen.Id("Correlate").Op(":").Add(correlate),
+		jen.Id("Events").Op(":").Id("r").Dot("Names").Call(),
+		jen.Id("Correlate").Op(":").Id("r").Dot("Correlate"),
 	}
 	if s.Deadline {
 		fields = append(fields, jen.Id("Deadline").Op(":").Func().
@@ -170,20 +115,22 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	for _, r := range s.Reactions {
 		methods = append(methods, r.Method)
 	}
-	f.Comment(fmt.Sprintf("%s describes the %s saga to the runtime (runtime.RunSaga,", model.NewSagaFunc(s), s.GoName))
-	f.Comment(fmt.Sprintf("runtime.LoadSaga): it reacts with %s to the events they take,", list(methods)))
-	f.Comment("each mapped to an instance by its Correlate<Event> rule (called on a zero value).")
+	text := fmt.Sprintf("%s describes the %s saga to the runtime (runtime.RunSaga, runtime.LoadSaga): "+
+		"it reacts with %s to the events they take, each mapped to an instance by its Correlate<Event> "+
+		"rule (called on a zero value).", model.NewSagaFunc(s), s.GoName, list(methods))
 	if s.Deadline {
-		f.Comment(fmt.Sprintf("Deadlines go to %s.", model.DeadlineMethod))
+		text += fmt.Sprintf(" Deadlines go to %s.", model.DeadlineMethod)
 	} else {
-		f.Comment("A deadline that falls due fails the saga (it has no OnDeadline method).")
+		text += " A deadline that falls due fails the saga (it has no OnDeadline method)."
 	}
 	if len(repos) > 0 {
-		f.Comment("Commands execute through the repositories of repos, with each step's idempotency key.")
+		text += " Commands execute through the repositories of repos, with each step's idempotency key."
 	} else {
-		f.Comment("The package sends no commands.")
+		text += " The package sends no commands."
 	}
+	docf(f.Group, 0, "%s", text)
 	f.Func().Id(model.NewSagaFunc(s)).Params(params...).Op("*").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Block(
+		jen.Id("r").Op(":=").Qual(model.RuntimePath, "NewReactions").Types(jen.Id(s.GoName)).Custom(multiLine, reactions...),
 		jen.Return(jen.Op("&").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Custom(multi, fields...)),
 	)
 }

@@ -807,3 +807,18 @@ func LengthError(want, got int) error {
 func TrailingError(n int) error {
 	return fmt.Errorf("%w: %d bytes after the value", ErrTrailing, n)
 }
+
+// Whole finishes decoding one whole value of the struct named name: it
+// returns err, or an error for the rest bytes left after the value. Every
+// generated cqrsUnmarshal<S> ends with it. It takes the decoder's results
+// rather than the decoder: a pointer handed to a func value escapes to the
+// heap, which would cost an allocation per decoded event.
+func Whole(name string, rest []byte, err error) error {
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return NewStructError(name, TrailingError(len(rest)))
+	}
+	return nil
+}

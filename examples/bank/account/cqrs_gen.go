@@ -4,23 +4,22 @@ package account
 
 import (
 	"context"
-	"fmt"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
-// This is a compile-time assertion that this generated file is compatible
-// with the runtime package it is compiled against.
-const _ = runtime.SupportPackageIsVersion1
+// This is a compile-time assertion that this file matches the runtime package it is built with.
+const _ = runtime.SupportPackageIsVersion2
 
-// Stable names of the Account aggregate and its events as they are stored. They must
-// not change once data exists; the Go types can be renamed freely.
+// Stable names of the Account aggregate and its events as they are stored. They must not change
+// once data exists; the Go types can be renamed freely.
 const (
 	// AccountStreamType is the stream type name of Account aggregates.
 	AccountStreamType = "bank.account"
-	// AccountStateSchema identifies the shape of Account's state: snapshots saved
-	// under another shape are ignored and the state is rebuilt from events.
+	// AccountStateSchema identifies the shape of Account's state: snapshots saved under another
+	// shape are ignored and the state is rebuilt from events.
 	AccountStateSchema = "v1:2987408e4e01f862"
 	// OpenedEventName is the wire name of Opened events.
 	OpenedEventName = "bank.account.opened"
@@ -40,289 +39,98 @@ const (
 	AccountClosedSchemaVersion uint32 = 1
 )
 
-// AccountEvent is an event of the Account aggregate. It is sealed: only Opened, Deposited, Withdrawn and AccountClosed
-// implement it, as values.
+// AccountEvent is an event of the Account aggregate, sealed: only Opened, Deposited, Withdrawn and
+// AccountClosed implement it. Use values; a pointer is taken as its value, a nil one refused
+// (runtime.ErrInvalid).
 type AccountEvent interface {
-	isAccountEvent()
+	isAccountEvent() int
 }
 
-func (Opened) isAccountEvent()        {}
-func (Deposited) isAccountEvent()     {}
-func (Withdrawn) isAccountEvent()     {}
-func (AccountClosed) isAccountEvent() {}
+// isAccountEvent seals AccountEvent and returns the type's row in cqrsAccountEvents.
+func (Opened) isAccountEvent() int        { return 0 }
+func (Deposited) isAccountEvent() int     { return 1 }
+func (Withdrawn) isAccountEvent() int     { return 2 }
+func (AccountClosed) isAccountEvent() int { return 3 }
 
-var (
-	_ AccountEvent = Opened{}
-	_ AccountEvent = Deposited{}
-	_ AccountEvent = Withdrawn{}
-	_ AccountEvent = AccountClosed{}
-)
-
-// AccountCommand is a command to the Account aggregate. It is sealed: only OpenAccount, Deposit, Withdraw and CloseAccount
-// implement it, as values.
+// AccountCommand is a command to the Account aggregate, sealed: only OpenAccount, Deposit, Withdraw
+// and CloseAccount implement it. Use values; a pointer is taken as its value, a nil one refused
+// (runtime.ErrInvalid).
 type AccountCommand interface {
-	isAccountCommand()
+	isAccountCommand() int
 }
 
-func (OpenAccount) isAccountCommand()  {}
-func (Deposit) isAccountCommand()      {}
-func (Withdraw) isAccountCommand()     {}
-func (CloseAccount) isAccountCommand() {}
+// isAccountCommand seals AccountCommand and returns the type's row in cqrsAccountCommands.
+func (OpenAccount) isAccountCommand() int  { return 0 }
+func (Deposit) isAccountCommand() int      { return 1 }
+func (Withdraw) isAccountCommand() int     { return 2 }
+func (CloseAccount) isAccountCommand() int { return 3 }
 
+// Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
+// an event is applied as its value; a nil event changes nothing.
+func (a *Account) Apply(e AccountEvent) { AccountEvents().Apply(a, e) }
+
+// Decide decides a command against the current state, calling the Handle method of the command's
+// type, and returns the events to append. It does not change the state. A nil command is an error
+// matching runtime.ErrInvalid.
+func (a *Account) Decide(c AccountCommand) ([]AccountEvent, error) {
+	AccountEvents() // builds the command table too
+	return cqrsAccountCommands.Decide(a, c)
+}
+
+// The tables of Account, rows in marker order, built by AccountEvents.
 var (
-	_ AccountCommand = OpenAccount{}
-	_ AccountCommand = Deposit{}
-	_ AccountCommand = Withdraw{}
-	_ AccountCommand = CloseAccount{}
+	cqrsAccountOnce     sync.Once
+	cqrsAccountEvents   *runtime.Events[Account, AccountEvent]
+	cqrsAccountCommands *runtime.Commands[Account, AccountCommand, AccountEvent]
 )
 
-// Apply evolves the state by one event, calling the Apply method of the
-// event's type. A nil event changes nothing.
-func (a *Account) Apply(e AccountEvent) {
-	switch e := e.(type) {
-	case Opened:
-		a.ApplyOpened(e)
-	case Deposited:
-		a.ApplyDeposited(e)
-	case Withdrawn:
-		a.ApplyWithdrawn(e)
-	case AccountClosed:
-		a.ApplyAccountClosed(e)
-	}
+// AccountEvents returns Account's event table, for projections, sagas and tools of any package. It
+// builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
+// no initialization cycle.
+func AccountEvents() *runtime.Events[Account, AccountEvent] {
+	cqrsAccountOnce.Do(func() {
+		cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
+			runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
+				func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
+				func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
+			),
+			runtime.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited,
+				func(e Deposited) ([]byte, error) { return cqrsMarshalDeposited(&e) },
+				func(b []byte) (e Deposited, err error) { err = cqrsUnmarshalDeposited(b, &e); return },
+			),
+			runtime.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn,
+				func(e Withdrawn) ([]byte, error) { return cqrsMarshalWithdrawn(&e) },
+				func(b []byte) (e Withdrawn, err error) { err = cqrsUnmarshalWithdrawn(b, &e); return },
+			),
+			runtime.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed,
+				func(e AccountClosed) ([]byte, error) { return cqrsMarshalAccountClosed(&e) },
+				func(b []byte) (e AccountClosed, err error) { err = cqrsUnmarshalAccountClosed(b, &e); return },
+			),
+		)
+		cqrsAccountCommands = runtime.NewCommands(AccountCommand.isAccountCommand,
+			runtime.Command[AccountCommand]((*Account).HandleOpenAccount),
+			runtime.Command[AccountCommand]((*Account).HandleDeposit),
+			runtime.Command[AccountCommand]((*Account).HandleWithdraw),
+			runtime.Command[AccountCommand]((*Account).HandleCloseAccount),
+		)
+	})
+	return cqrsAccountEvents
 }
 
-// Decide decides a command against the current state, calling the Handle
-// method of the command's type, and returns the events to append. It does
-// not change the state.
-func (a *Account) Decide(c AccountCommand) ([]AccountEvent, error) {
-	switch c := c.(type) {
-	case OpenAccount:
-		return a.HandleOpenAccount(c)
-	case Deposit:
-		return a.HandleDeposit(c)
-	case Withdraw:
-		return a.HandleWithdraw(c)
-	case CloseAccount:
-		return a.HandleCloseAccount(c)
-	}
-	return nil, fmt.Errorf("cqrsgen: %T is not a command of Account: %w", c, runtime.ErrInvalid)
-}
-
-// cqrsEncodeAccountEvent encodes an event of Account with its wire name and schema version.
-func cqrsEncodeAccountEvent(e AccountEvent) (runtime.EventData, error) {
-	switch e := e.(type) {
-	case Opened:
-		data, err := cqrsMarshalOpened(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Opened: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   OpenedEventName,
-			Schema: OpenedSchemaVersion,
-		}, nil
-	case Deposited:
-		data, err := cqrsMarshalDeposited(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Deposited: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   DepositedEventName,
-			Schema: DepositedSchemaVersion,
-		}, nil
-	case Withdrawn:
-		data, err := cqrsMarshalWithdrawn(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Withdrawn: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   WithdrawnEventName,
-			Schema: WithdrawnSchemaVersion,
-		}, nil
-	case AccountClosed:
-		data, err := cqrsMarshalAccountClosed(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event AccountClosed: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   AccountClosedEventName,
-			Schema: AccountClosedSchemaVersion,
-		}, nil
-	}
-	return runtime.EventData{}, fmt.Errorf("cqrsgen: %T is not an event of Account: %w", e, runtime.ErrInvalid)
-}
-
-// cqrsDecodeAccountEvent decodes a stored event of Account from its wire name and schema
-// version, upcasting older versions and former names to the current types. An
-// unknown name or version is a *runtime.UnknownEventError.
-func cqrsDecodeAccountEvent(name string, schema uint32, data []byte) (AccountEvent, error) {
-	switch name {
-	case OpenedEventName:
-		if schema != OpenedSchemaVersion {
-			break
-		}
-		var e Opened
-		if err := cqrsUnmarshalOpened(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case DepositedEventName:
-		if schema != DepositedSchemaVersion {
-			break
-		}
-		var e Deposited
-		if err := cqrsUnmarshalDeposited(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case WithdrawnEventName:
-		if schema != WithdrawnSchemaVersion {
-			break
-		}
-		var e Withdrawn
-		if err := cqrsUnmarshalWithdrawn(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case AccountClosedEventName:
-		if schema != AccountClosedSchemaVersion {
-			break
-		}
-		var e AccountClosed
-		if err := cqrsUnmarshalAccountClosed(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	}
-	return nil, &runtime.UnknownEventError{
-		Name:   name,
-		Schema: schema,
-	}
-}
-
-// DecodeOpened decodes a stored Opened event of the Account aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of OpenedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeOpened(name string, schema uint32, data []byte) (Opened, bool, error) {
-	switch name {
-	case OpenedEventName:
-	default:
-		return Opened{}, false, nil
-	}
-	ev, err := cqrsDecodeAccountEvent(name, schema, data)
-	if err != nil {
-		return Opened{}, true, err
-	}
-	e, ok := ev.(Opened)
-	if !ok {
-		return Opened{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Opened: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// OpenedWireNames returns the wire names Opened events are stored under: OpenedEventName
-// first, then the former names upcast into Opened. The slice is new on every call.
-func OpenedWireNames() []string {
-	return []string{OpenedEventName}
-}
-
-// DecodeDeposited decodes a stored Deposited event of the Account aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of DepositedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeDeposited(name string, schema uint32, data []byte) (Deposited, bool, error) {
-	switch name {
-	case DepositedEventName:
-	default:
-		return Deposited{}, false, nil
-	}
-	ev, err := cqrsDecodeAccountEvent(name, schema, data)
-	if err != nil {
-		return Deposited{}, true, err
-	}
-	e, ok := ev.(Deposited)
-	if !ok {
-		return Deposited{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Deposited: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// DepositedWireNames returns the wire names Deposited events are stored under: DepositedEventName
-// first, then the former names upcast into Deposited. The slice is new on every call.
-func DepositedWireNames() []string {
-	return []string{DepositedEventName}
-}
-
-// DecodeWithdrawn decodes a stored Withdrawn event of the Account aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of WithdrawnWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeWithdrawn(name string, schema uint32, data []byte) (Withdrawn, bool, error) {
-	switch name {
-	case WithdrawnEventName:
-	default:
-		return Withdrawn{}, false, nil
-	}
-	ev, err := cqrsDecodeAccountEvent(name, schema, data)
-	if err != nil {
-		return Withdrawn{}, true, err
-	}
-	e, ok := ev.(Withdrawn)
-	if !ok {
-		return Withdrawn{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Withdrawn: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// WithdrawnWireNames returns the wire names Withdrawn events are stored under: WithdrawnEventName
-// first, then the former names upcast into Withdrawn. The slice is new on every call.
-func WithdrawnWireNames() []string {
-	return []string{WithdrawnEventName}
-}
-
-// DecodeAccountClosed decodes a stored AccountClosed event of the Account aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of AccountClosedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeAccountClosed(name string, schema uint32, data []byte) (AccountClosed, bool, error) {
-	switch name {
-	case AccountClosedEventName:
-	default:
-		return AccountClosed{}, false, nil
-	}
-	ev, err := cqrsDecodeAccountEvent(name, schema, data)
-	if err != nil {
-		return AccountClosed{}, true, err
-	}
-	e, ok := ev.(AccountClosed)
-	if !ok {
-		return AccountClosed{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not AccountClosed: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// AccountClosedWireNames returns the wire names AccountClosed events are stored under: AccountClosedEventName
-// first, then the former names upcast into AccountClosed. The slice is new on every call.
-func AccountClosedWireNames() []string {
-	return []string{AccountClosedEventName}
-}
-
-// AccountRepository stores Account aggregates as event streams of type AccountStreamType
-// in a runtime.Store. It is safe for concurrent use.
+// AccountRepository stores Account aggregates as event streams of type AccountStreamType in a
+// runtime.Store. It is safe for concurrent use.
 type AccountRepository struct {
 	r *runtime.Repository[Account, AccountEvent, AccountCommand]
 }
 
-// NewAccountRepository returns a repository of Account aggregates stored in s.
-// It saves a snapshot every 100 events unless runtime.WithSnapshotEvery says otherwise.
+// NewAccountRepository returns a repository of Account aggregates stored in s. It saves a snapshot
+// every 100 events unless runtime.WithSnapshotEvery says otherwise.
 func NewAccountRepository(s runtime.Store, opts ...runtime.Option) *AccountRepository {
 	agg := &runtime.Aggregate[Account, AccountEvent, AccountCommand]{
-		Apply:         (*Account).Apply,
 		Decide:        (*Account).Decide,
-		DecodeEvent:   cqrsDecodeAccountEvent,
 		DecodeState:   cqrsUnmarshalAccount,
-		EncodeEvent:   cqrsEncodeAccountEvent,
 		EncodeState:   cqrsMarshalAccount,
+		Events:        AccountEvents(),
 		SnapshotEvery: 100,
 		StateSchema:   AccountStateSchema,
 		Type:          AccountStreamType,
@@ -330,33 +138,31 @@ func NewAccountRepository(s runtime.Store, opts ...runtime.Option) *AccountRepos
 	return &AccountRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
 
-// Load returns the current state of the Account with the given id and its version:
-// the latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// Load returns the current state of the Account with the given id and its version: the latest
+// usable snapshot plus the events after it. A missing aggregate is the zero state at version 0 with
+// a nil error.
 func (r *AccountRepository) Load(ctx context.Context, id string) (*Account, uint64, error) {
 	return r.r.Load(ctx, id)
 }
 
-// Append atomically appends events to the Account with the given id if its version
-// is expected (an exact version, runtime.NoStream, runtime.StreamExists or
-// runtime.AnyVersion) and returns the new version. A mismatch is a
-// *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).
+// Append atomically appends events to the Account with the given id if its version is expected (an
+// exact version, runtime.NoStream, runtime.StreamExists or runtime.AnyVersion) and returns the new
+// version. A mismatch is a *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)). A nil
+// event is an error matching runtime.ErrInvalid.
 func (r *AccountRepository) Append(ctx context.Context, id string, expected uint64, events ...AccountEvent) (uint64, error) {
 	return r.r.Append(ctx, id, expected, events...)
 }
 
-// Execute loads the Account with the given id, decides c against it and appends
-// the resulting events at the loaded version, retrying on conflicts, and
-// returns the new version. An error from the Handle method is returned as is
-// and nothing is appended. With runtime.IdempotencyKey a repeated key returns
-// the first result without deciding again.
+// Execute loads the Account with the given id, decides c against it and appends the resulting
+// events at the loaded version, retrying on conflicts, and returns the new version. An error from
+// the Handle method is returned as is and nothing is appended. With runtime.IdempotencyKey a
+// repeated key returns the first result without deciding again.
 func (r *AccountRepository) Execute(ctx context.Context, id string, c AccountCommand, opts ...runtime.ExecOption) (uint64, error) {
 	return r.r.Execute(ctx, id, c, opts...)
 }
 
-// Events yields the events of the Account with the given id whose version is
-// greater than after, in order, each in an envelope with its version, position,
-// time and metadata.
+// Events yields the events of the Account with the given id whose version is greater than after, in
+// order, each in an envelope with its version, position, time and metadata.
 func (r *AccountRepository) Events(ctx context.Context, id string, after uint64) iter.Seq2[runtime.Envelope[AccountEvent], error] {
 	return r.r.Events(ctx, id, after)
 }
@@ -366,16 +172,10 @@ func cqrsMarshalAccount(v *Account) ([]byte, error) {
 	return cqrsAppendAccount(make([]byte, 0, 113+len(v.Owner)), v, 0)
 }
 
-// cqrsUnmarshalAccount decodes data, a whole MessagePack value written by cqrsMarshalAccount (or by msgpack.Marshal), into v.
+// cqrsUnmarshalAccount decodes data, one whole value as cqrsMarshalAccount writes it, into v.
 func cqrsUnmarshalAccount(data []byte, v *Account) error {
 	rest, err := cqrsDecodeAccount(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Account", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Account", rest, err)
 }
 
 // cqrsAppendAccount appends v to b as a MessagePack map keyed by field name.
@@ -399,7 +199,8 @@ func cqrsAppendAccount(b []byte, v *Account, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeAccount decodes one Account from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeAccount decodes one Account from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeAccount(b []byte, src string, v *Account, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Account", cqrswire.ErrTooDeep)
@@ -453,16 +254,10 @@ func cqrsMarshalOpened(v *Opened) ([]byte, error) {
 	return cqrsAppendOpened(make([]byte, 0, 42+len(v.Owner)), v, 0)
 }
 
-// cqrsUnmarshalOpened decodes data, a whole MessagePack value written by cqrsMarshalOpened (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOpened decodes data, one whole value as cqrsMarshalOpened writes it, into v.
 func cqrsUnmarshalOpened(data []byte, v *Opened) error {
 	rest, err := cqrsDecodeOpened(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Opened", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Opened", rest, err)
 }
 
 // cqrsAppendOpened appends v to b as a MessagePack map keyed by field name.
@@ -478,7 +273,7 @@ func cqrsAppendOpened(b []byte, v *Opened, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOpened decodes one Opened from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOpened decodes one Opened from the front of b into v (reset first), returning the rest.
 func cqrsDecodeOpened(b []byte, src string, v *Opened, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Opened", cqrswire.ErrTooDeep)
@@ -516,16 +311,10 @@ func cqrsMarshalDeposited(v *Deposited) ([]byte, error) {
 	return cqrsAppendDeposited(make([]byte, 0, 44+len(v.Reference)), v, 0)
 }
 
-// cqrsUnmarshalDeposited decodes data, a whole MessagePack value written by cqrsMarshalDeposited (or by msgpack.Marshal), into v.
+// cqrsUnmarshalDeposited decodes data, one whole value as cqrsMarshalDeposited writes it, into v.
 func cqrsUnmarshalDeposited(data []byte, v *Deposited) error {
 	rest, err := cqrsDecodeDeposited(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Deposited", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Deposited", rest, err)
 }
 
 // cqrsAppendDeposited appends v to b as a MessagePack map keyed by field name.
@@ -541,7 +330,8 @@ func cqrsAppendDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeDeposited(b []byte, src string, v *Deposited, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Deposited", cqrswire.ErrTooDeep)
@@ -579,16 +369,10 @@ func cqrsMarshalWithdrawn(v *Withdrawn) ([]byte, error) {
 	return cqrsAppendWithdrawn(make([]byte, 0, 44+len(v.Reference)), v, 0)
 }
 
-// cqrsUnmarshalWithdrawn decodes data, a whole MessagePack value written by cqrsMarshalWithdrawn (or by msgpack.Marshal), into v.
+// cqrsUnmarshalWithdrawn decodes data, one whole value as cqrsMarshalWithdrawn writes it, into v.
 func cqrsUnmarshalWithdrawn(data []byte, v *Withdrawn) error {
 	rest, err := cqrsDecodeWithdrawn(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Withdrawn", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Withdrawn", rest, err)
 }
 
 // cqrsAppendWithdrawn appends v to b as a MessagePack map keyed by field name.
@@ -604,7 +388,8 @@ func cqrsAppendWithdrawn(b []byte, v *Withdrawn, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeWithdrawn decodes one Withdrawn from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeWithdrawn decodes one Withdrawn from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeWithdrawn(b []byte, src string, v *Withdrawn, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Withdrawn", cqrswire.ErrTooDeep)
@@ -642,16 +427,11 @@ func cqrsMarshalAccountClosed(v *AccountClosed) ([]byte, error) {
 	return cqrsAppendAccountClosed(make([]byte, 0, 21+len(v.Reason)), v, 0)
 }
 
-// cqrsUnmarshalAccountClosed decodes data, a whole MessagePack value written by cqrsMarshalAccountClosed (or by msgpack.Marshal), into v.
+// cqrsUnmarshalAccountClosed decodes data, one whole value as cqrsMarshalAccountClosed writes it,
+// into v.
 func cqrsUnmarshalAccountClosed(data []byte, v *AccountClosed) error {
 	rest, err := cqrsDecodeAccountClosed(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("AccountClosed", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("AccountClosed", rest, err)
 }
 
 // cqrsAppendAccountClosed appends v to b as a MessagePack map keyed by field name.
@@ -665,7 +445,8 @@ func cqrsAppendAccountClosed(b []byte, v *AccountClosed, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeAccountClosed decodes one AccountClosed from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeAccountClosed decodes one AccountClosed from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeAccountClosed(b []byte, src string, v *AccountClosed, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("AccountClosed", cqrswire.ErrTooDeep)

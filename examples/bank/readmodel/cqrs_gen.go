@@ -3,80 +3,31 @@
 package readmodel
 
 import (
-	"context"
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
-	"slices"
 )
 
-// This is a compile-time assertion that this generated file is compatible
-// with the runtime package it is compiled against.
-const _ = runtime.SupportPackageIsVersion1
+// This is a compile-time assertion that this file matches the runtime package it is built with.
+const _ = runtime.SupportPackageIsVersion2
 
 // BalancesProjectionName is the checkpoint name of the Balances projection.
 const BalancesProjectionName = "bank.balances-by-owner"
 
 // Projection describes the Balances projection to the runtime (runtime.RunProjection,
-// runtime.ProjectionGroup): checkpoint name BalancesProjectionName, the wire names of the
-// events it consumes, and a Handle that decodes only those and calls OnOpened, OnDeposited, OnWithdrawn and OnAccountClosed.
-// Reset enables rebuilds; Position selects exactly-once delivery.
+// runtime.ProjectionGroup): checkpoint name BalancesProjectionName, and handlers that decode only
+// the events OnOpened, OnDeposited, OnWithdrawn and OnAccountClosed take and call them with the
+// concrete event. Reset enables rebuilds; Position selects exactly-once delivery.
 func (p *Balances) Projection() runtime.Projection {
+	h := runtime.NewHandlers(
+		runtime.On(account.AccountEvents(), p.OnOpened),
+		runtime.On(account.AccountEvents(), p.OnDeposited),
+		runtime.On(account.AccountEvents(), p.OnWithdrawn),
+		runtime.On(account.AccountEvents(), p.OnAccountClosed),
+	)
 	return runtime.Projection{
-		Name:   BalancesProjectionName,
-		Events: slices.Concat(account.OpenedWireNames(), account.DepositedWireNames(), account.WithdrawnWireNames(), account.AccountClosedWireNames()),
-		Handle: func(ctx context.Context, rec runtime.Record) error {
-			if rec.Stream.Type == account.AccountStreamType {
-				if e, ok, err := account.DecodeOpened(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnOpened(ctx, runtime.EnvelopeOf(rec, e))
-				}
-				if e, ok, err := account.DecodeDeposited(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnDeposited(ctx, runtime.EnvelopeOf(rec, e))
-				}
-				if e, ok, err := account.DecodeWithdrawn(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnWithdrawn(ctx, runtime.EnvelopeOf(rec, e))
-				}
-				if e, ok, err := account.DecodeAccountClosed(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnAccountClosed(ctx, runtime.EnvelopeOf(rec, e))
-				}
-			}
-			return nil
-		},
+		Name:     BalancesProjectionName,
+		Events:   h.Names(),
+		Handle:   h.Handle,
 		Reset:    p.Reset,
 		Position: p.Position,
 	}

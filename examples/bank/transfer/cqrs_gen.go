@@ -9,20 +9,19 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
-	"slices"
+	"sync"
 )
 
-// This is a compile-time assertion that this generated file is compatible
-// with the runtime package it is compiled against.
-const _ = runtime.SupportPackageIsVersion1
+// This is a compile-time assertion that this file matches the runtime package it is built with.
+const _ = runtime.SupportPackageIsVersion2
 
-// Stable names of the Request aggregate and its events as they are stored. They must
-// not change once data exists; the Go types can be renamed freely.
+// Stable names of the Request aggregate and its events as they are stored. They must not change
+// once data exists; the Go types can be renamed freely.
 const (
 	// RequestStreamType is the stream type name of Request aggregates.
 	RequestStreamType = "bank.transfer-request"
-	// RequestStateSchema identifies the shape of Request's state: snapshots saved
-	// under another shape are ignored and the state is rebuilt from events.
+	// RequestStateSchema identifies the shape of Request's state: snapshots saved under another
+	// shape are ignored and the state is rebuilt from events.
 	RequestStateSchema = "v1:6a2fd5eb6c4037d8"
 	// RequestedEventName is the wire name of Requested events.
 	RequestedEventName = "bank.transfer.requested"
@@ -30,116 +29,63 @@ const (
 	RequestedSchemaVersion uint32 = 1
 )
 
-// RequestEvent is an event of the Request aggregate. It is sealed: only Requested
-// implement it, as values.
+// RequestEvent is an event of the Request aggregate, sealed: only Requested implements it. Use
+// values; a pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type RequestEvent interface {
-	isRequestEvent()
+	isRequestEvent() int
 }
 
-func (Requested) isRequestEvent() {}
+// isRequestEvent seals RequestEvent and returns the type's row in cqrsRequestEvents.
+func (Requested) isRequestEvent() int { return 0 }
 
-var (
-	_ RequestEvent = Requested{}
-)
-
-// RequestCommand is a command to the Request aggregate. It is sealed: only RequestTransfer
-// implement it, as values.
+// RequestCommand is a command to the Request aggregate, sealed: only RequestTransfer implements it.
+// Use values; a pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type RequestCommand interface {
-	isRequestCommand()
+	isRequestCommand() int
 }
 
-func (RequestTransfer) isRequestCommand() {}
+// isRequestCommand seals RequestCommand and returns the type's row in cqrsRequestCommands.
+func (RequestTransfer) isRequestCommand() int { return 0 }
 
+// Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
+// an event is applied as its value; a nil event changes nothing.
+func (a *Request) Apply(e RequestEvent) { RequestEvents().Apply(a, e) }
+
+// Decide decides a command against the current state, calling the Handle method of the command's
+// type, and returns the events to append. It does not change the state. A nil command is an error
+// matching runtime.ErrInvalid.
+func (a *Request) Decide(c RequestCommand) ([]RequestEvent, error) {
+	RequestEvents() // builds the command table too
+	return cqrsRequestCommands.Decide(a, c)
+}
+
+// The tables of Request, rows in marker order, built by RequestEvents.
 var (
-	_ RequestCommand = RequestTransfer{}
+	cqrsRequestOnce     sync.Once
+	cqrsRequestEvents   *runtime.Events[Request, RequestEvent]
+	cqrsRequestCommands *runtime.Commands[Request, RequestCommand, RequestEvent]
 )
 
-// Apply evolves the state by one event, calling the Apply method of the
-// event's type. A nil event changes nothing.
-func (a *Request) Apply(e RequestEvent) {
-	switch e := e.(type) {
-	case Requested:
-		a.ApplyRequested(e)
-	}
+// RequestEvents returns Request's event table, for projections, sagas and tools of any package. It
+// builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
+// no initialization cycle.
+func RequestEvents() *runtime.Events[Request, RequestEvent] {
+	cqrsRequestOnce.Do(func() {
+		cqrsRequestEvents = runtime.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
+			runtime.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
+				func(e Requested) ([]byte, error) { return cqrsMarshalRequested(&e) },
+				func(b []byte) (e Requested, err error) { err = cqrsUnmarshalRequested(b, &e); return },
+			),
+		)
+		cqrsRequestCommands = runtime.NewCommands(RequestCommand.isRequestCommand,
+			runtime.Command[RequestCommand]((*Request).HandleRequestTransfer),
+		)
+	})
+	return cqrsRequestEvents
 }
 
-// Decide decides a command against the current state, calling the Handle
-// method of the command's type, and returns the events to append. It does
-// not change the state.
-func (a *Request) Decide(c RequestCommand) ([]RequestEvent, error) {
-	switch c := c.(type) {
-	case RequestTransfer:
-		return a.HandleRequestTransfer(c)
-	}
-	return nil, fmt.Errorf("cqrsgen: %T is not a command of Request: %w", c, runtime.ErrInvalid)
-}
-
-// cqrsEncodeRequestEvent encodes an event of Request with its wire name and schema version.
-func cqrsEncodeRequestEvent(e RequestEvent) (runtime.EventData, error) {
-	switch e := e.(type) {
-	case Requested:
-		data, err := cqrsMarshalRequested(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Requested: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   RequestedEventName,
-			Schema: RequestedSchemaVersion,
-		}, nil
-	}
-	return runtime.EventData{}, fmt.Errorf("cqrsgen: %T is not an event of Request: %w", e, runtime.ErrInvalid)
-}
-
-// cqrsDecodeRequestEvent decodes a stored event of Request from its wire name and schema
-// version, upcasting older versions and former names to the current types. An
-// unknown name or version is a *runtime.UnknownEventError.
-func cqrsDecodeRequestEvent(name string, schema uint32, data []byte) (RequestEvent, error) {
-	switch name {
-	case RequestedEventName:
-		if schema != RequestedSchemaVersion {
-			break
-		}
-		var e Requested
-		if err := cqrsUnmarshalRequested(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	}
-	return nil, &runtime.UnknownEventError{
-		Name:   name,
-		Schema: schema,
-	}
-}
-
-// DecodeRequested decodes a stored Requested event of the Request aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of RequestedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeRequested(name string, schema uint32, data []byte) (Requested, bool, error) {
-	switch name {
-	case RequestedEventName:
-	default:
-		return Requested{}, false, nil
-	}
-	ev, err := cqrsDecodeRequestEvent(name, schema, data)
-	if err != nil {
-		return Requested{}, true, err
-	}
-	e, ok := ev.(Requested)
-	if !ok {
-		return Requested{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Requested: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// RequestedWireNames returns the wire names Requested events are stored under: RequestedEventName
-// first, then the former names upcast into Requested. The slice is new on every call.
-func RequestedWireNames() []string {
-	return []string{RequestedEventName}
-}
-
-// RequestRepository stores Request aggregates as event streams of type RequestStreamType
-// in a runtime.Store. It is safe for concurrent use.
+// RequestRepository stores Request aggregates as event streams of type RequestStreamType in a
+// runtime.Store. It is safe for concurrent use.
 type RequestRepository struct {
 	r *runtime.Repository[Request, RequestEvent, RequestCommand]
 }
@@ -147,52 +93,47 @@ type RequestRepository struct {
 // NewRequestRepository returns a repository of Request aggregates stored in s.
 func NewRequestRepository(s runtime.Store, opts ...runtime.Option) *RequestRepository {
 	agg := &runtime.Aggregate[Request, RequestEvent, RequestCommand]{
-		Apply:         (*Request).Apply,
-		Decide:        (*Request).Decide,
-		DecodeEvent:   cqrsDecodeRequestEvent,
-		DecodeState:   cqrsUnmarshalRequest,
-		EncodeEvent:   cqrsEncodeRequestEvent,
-		EncodeState:   cqrsMarshalRequest,
-		SnapshotEvery: 0,
-		StateSchema:   RequestStateSchema,
-		Type:          RequestStreamType,
+		Decide:      (*Request).Decide,
+		DecodeState: cqrsUnmarshalRequest,
+		EncodeState: cqrsMarshalRequest,
+		Events:      RequestEvents(),
+		StateSchema: RequestStateSchema,
+		Type:        RequestStreamType,
 	}
 	return &RequestRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
 
-// Load returns the current state of the Request with the given id and its version:
-// the latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// Load returns the current state of the Request with the given id and its version: the latest
+// usable snapshot plus the events after it. A missing aggregate is the zero state at version 0 with
+// a nil error.
 func (r *RequestRepository) Load(ctx context.Context, id string) (*Request, uint64, error) {
 	return r.r.Load(ctx, id)
 }
 
-// Append atomically appends events to the Request with the given id if its version
-// is expected (an exact version, runtime.NoStream, runtime.StreamExists or
-// runtime.AnyVersion) and returns the new version. A mismatch is a
-// *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).
+// Append atomically appends events to the Request with the given id if its version is expected (an
+// exact version, runtime.NoStream, runtime.StreamExists or runtime.AnyVersion) and returns the new
+// version. A mismatch is a *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)). A nil
+// event is an error matching runtime.ErrInvalid.
 func (r *RequestRepository) Append(ctx context.Context, id string, expected uint64, events ...RequestEvent) (uint64, error) {
 	return r.r.Append(ctx, id, expected, events...)
 }
 
-// Execute loads the Request with the given id, decides c against it and appends
-// the resulting events at the loaded version, retrying on conflicts, and
-// returns the new version. An error from the Handle method is returned as is
-// and nothing is appended. With runtime.IdempotencyKey a repeated key returns
-// the first result without deciding again.
+// Execute loads the Request with the given id, decides c against it and appends the resulting
+// events at the loaded version, retrying on conflicts, and returns the new version. An error from
+// the Handle method is returned as is and nothing is appended. With runtime.IdempotencyKey a
+// repeated key returns the first result without deciding again.
 func (r *RequestRepository) Execute(ctx context.Context, id string, c RequestCommand, opts ...runtime.ExecOption) (uint64, error) {
 	return r.r.Execute(ctx, id, c, opts...)
 }
 
-// Events yields the events of the Request with the given id whose version is
-// greater than after, in order, each in an envelope with its version, position,
-// time and metadata.
+// Events yields the events of the Request with the given id whose version is greater than after, in
+// order, each in an envelope with its version, position, time and metadata.
 func (r *RequestRepository) Events(ctx context.Context, id string, after uint64) iter.Seq2[runtime.Envelope[RequestEvent], error] {
 	return r.r.Events(ctx, id, after)
 }
 
-// TransferSagaName is the stable name of the Transfer saga: it names the saga's instance
-// streams, its checkpoint and the idempotency keys of its steps.
+// TransferSagaName is the stable name of the Transfer saga: it names the saga's instance streams,
+// its checkpoint and the idempotency keys of its steps.
 const TransferSagaName = "bank.transfer"
 
 // TransferSagaRepositories holds the repositories the Transfer saga sends its commands
@@ -204,73 +145,20 @@ type TransferSagaRepositories struct {
 	Account *account.AccountRepository
 }
 
-// NewTransferSaga describes the Transfer saga to the runtime (runtime.RunSaga,
-// runtime.LoadSaga): it reacts with OnRequested, OnWithdrawn and OnDeposited to the events they take,
-// each mapped to an instance by its Correlate<Event> rule (called on a zero value).
-// Deadlines go to OnDeadline.
+// NewTransferSaga describes the Transfer saga to the runtime (runtime.RunSaga, runtime.LoadSaga):
+// it reacts with OnRequested, OnWithdrawn and OnDeposited to the events they take, each mapped to
+// an instance by its Correlate<Event> rule (called on a zero value). Deadlines go to OnDeadline.
 // Commands execute through the repositories of repos, with each step's idempotency key.
 func NewTransferSaga(repos TransferSagaRepositories) *runtime.Saga[Transfer] {
+	r := runtime.NewReactions[Transfer](
+		runtime.React(RequestEvents(), (*Transfer).CorrelateRequested, (*Transfer).OnRequested),
+		runtime.React(account.AccountEvents(), (*Transfer).CorrelateWithdrawn, (*Transfer).OnWithdrawn),
+		runtime.React(account.AccountEvents(), (*Transfer).CorrelateDeposited, (*Transfer).OnDeposited),
+	)
 	return &runtime.Saga[Transfer]{
-		Name:   TransferSagaName,
-		Events: slices.Concat(RequestedWireNames(), account.WithdrawnWireNames(), account.DepositedWireNames()),
-		Correlate: func(rec runtime.Record) (string, func(context.Context, *Transfer, *runtime.SagaActions) error, bool, error) {
-			if rec.Stream.Type == RequestStreamType {
-				if e, ok, err := DecodeRequested(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return "", nil, false, &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					env := runtime.EnvelopeOf(rec, e)
-					var zero Transfer
-					instance, found := zero.CorrelateRequested(env)
-					return instance, func(ctx context.Context, s *Transfer, do *runtime.SagaActions) error {
-						return s.OnRequested(ctx, env, do)
-					}, found, nil
-				}
-			}
-			if rec.Stream.Type == account.AccountStreamType {
-				if e, ok, err := account.DecodeWithdrawn(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return "", nil, false, &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					env := runtime.EnvelopeOf(rec, e)
-					var zero Transfer
-					instance, found := zero.CorrelateWithdrawn(env)
-					return instance, func(ctx context.Context, s *Transfer, do *runtime.SagaActions) error {
-						return s.OnWithdrawn(ctx, env, do)
-					}, found, nil
-				}
-				if e, ok, err := account.DecodeDeposited(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return "", nil, false, &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					env := runtime.EnvelopeOf(rec, e)
-					var zero Transfer
-					instance, found := zero.CorrelateDeposited(env)
-					return instance, func(ctx context.Context, s *Transfer, do *runtime.SagaActions) error {
-						return s.OnDeposited(ctx, env, do)
-					}, found, nil
-				}
-			}
-			return "", nil, false, nil
-		},
+		Name:      TransferSagaName,
+		Events:    r.Names(),
+		Correlate: r.Correlate,
 		Deadline: func(ctx context.Context, s *Transfer, d runtime.SagaDeadline, do *runtime.SagaActions) error {
 			return s.OnDeadline(ctx, d, do)
 		},
@@ -295,16 +183,10 @@ func cqrsMarshalRequest(v *Request) ([]byte, error) {
 	return cqrsAppendRequest(make([]byte, 0, 20), v, 0)
 }
 
-// cqrsUnmarshalRequest decodes data, a whole MessagePack value written by cqrsMarshalRequest (or by msgpack.Marshal), into v.
+// cqrsUnmarshalRequest decodes data, one whole value as cqrsMarshalRequest writes it, into v.
 func cqrsUnmarshalRequest(data []byte, v *Request) error {
 	rest, err := cqrsDecodeRequest(data, "", v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Request", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Request", rest, err)
 }
 
 // cqrsAppendRequest appends v to b as a MessagePack map keyed by field name.
@@ -318,7 +200,8 @@ func cqrsAppendRequest(b []byte, v *Request, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeRequest decodes one Request from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeRequest decodes one Request from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeRequest(b []byte, src string, v *Request, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Request", cqrswire.ErrTooDeep)
@@ -352,16 +235,10 @@ func cqrsMarshalRequested(v *Requested) ([]byte, error) {
 	return cqrsAppendRequested(make([]byte, 0, 51+len(v.From)+len(v.To)), v, 0)
 }
 
-// cqrsUnmarshalRequested decodes data, a whole MessagePack value written by cqrsMarshalRequested (or by msgpack.Marshal), into v.
+// cqrsUnmarshalRequested decodes data, one whole value as cqrsMarshalRequested writes it, into v.
 func cqrsUnmarshalRequested(data []byte, v *Requested) error {
 	rest, err := cqrsDecodeRequested(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Requested", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Requested", rest, err)
 }
 
 // cqrsAppendRequested appends v to b as a MessagePack map keyed by field name.
@@ -379,7 +256,8 @@ func cqrsAppendRequested(b []byte, v *Requested, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeRequested decodes one Requested from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeRequested decodes one Requested from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeRequested(b []byte, src string, v *Requested, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Requested", cqrswire.ErrTooDeep)
@@ -421,16 +299,10 @@ func cqrsMarshalTransfer(v *Transfer) ([]byte, error) {
 	return cqrsAppendTransfer(make([]byte, 0, 81+len(v.From)+len(v.To)), v, 0)
 }
 
-// cqrsUnmarshalTransfer decodes data, a whole MessagePack value written by cqrsMarshalTransfer (or by msgpack.Marshal), into v.
+// cqrsUnmarshalTransfer decodes data, one whole value as cqrsMarshalTransfer writes it, into v.
 func cqrsUnmarshalTransfer(data []byte, v *Transfer) error {
 	rest, err := cqrsDecodeTransfer(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Transfer", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Transfer", rest, err)
 }
 
 // cqrsAppendTransfer appends v to b as a MessagePack map keyed by field name.
@@ -452,7 +324,8 @@ func cqrsAppendTransfer(b []byte, v *Transfer, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeTransfer decodes one Transfer from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeTransfer decodes one Transfer from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeTransfer(b []byte, src string, v *Transfer, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Transfer", cqrswire.ErrTooDeep)

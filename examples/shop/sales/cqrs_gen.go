@@ -3,94 +3,33 @@
 package sales
 
 import (
-	"context"
 	"github.com/cqrsgen/cqrsgen/examples/shop/shop"
 	"github.com/cqrsgen/cqrsgen/runtime"
-	"slices"
 )
 
-// This is a compile-time assertion that this generated file is compatible
-// with the runtime package it is compiled against.
-const _ = runtime.SupportPackageIsVersion1
+// This is a compile-time assertion that this file matches the runtime package it is built with.
+const _ = runtime.SupportPackageIsVersion2
 
 // CustomersProjectionName is the checkpoint name of the Customers projection.
 const CustomersProjectionName = "shop.sales-by-customer"
 
 // Projection describes the Customers projection to the runtime (runtime.RunProjection,
-// runtime.ProjectionGroup): checkpoint name CustomersProjectionName, the wire names of the
-// events it consumes, and a Handle that decodes only those and calls OnCustomerRegistered, OnOrderCreated, OnOrderPaid, OnOrderShipped and OnOrderCancelled.
-// Reset enables rebuilds; Position selects exactly-once delivery.
+// runtime.ProjectionGroup): checkpoint name CustomersProjectionName, and handlers that decode only
+// the events OnCustomerRegistered, OnOrderCreated, OnOrderPaid, OnOrderShipped and OnOrderCancelled
+// take and call them with the concrete event. Reset enables rebuilds; Position selects exactly-once
+// delivery.
 func (p *Customers) Projection() runtime.Projection {
+	h := runtime.NewHandlers(
+		runtime.On(shop.CustomerEvents(), p.OnCustomerRegistered),
+		runtime.On(shop.OrderEvents(), p.OnOrderCreated),
+		runtime.On(shop.OrderEvents(), p.OnOrderPaid),
+		runtime.On(shop.OrderEvents(), p.OnOrderShipped),
+		runtime.On(shop.OrderEvents(), p.OnOrderCancelled),
+	)
 	return runtime.Projection{
-		Name:   CustomersProjectionName,
-		Events: slices.Concat(shop.CustomerRegisteredWireNames(), shop.OrderCreatedWireNames(), shop.OrderPaidWireNames(), shop.OrderShippedWireNames(), shop.OrderCancelledWireNames()),
-		Handle: func(ctx context.Context, rec runtime.Record) error {
-			if rec.Stream.Type == shop.CustomerStreamType {
-				if e, ok, err := shop.DecodeCustomerRegistered(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnCustomerRegistered(ctx, runtime.EnvelopeOf(rec, e))
-				}
-			}
-			if rec.Stream.Type == shop.OrderStreamType {
-				if e, ok, err := shop.DecodeOrderCreated(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnOrderCreated(ctx, runtime.EnvelopeOf(rec, e))
-				}
-				if e, ok, err := shop.DecodeOrderPaid(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnOrderPaid(ctx, runtime.EnvelopeOf(rec, e))
-				}
-				if e, ok, err := shop.DecodeOrderShipped(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnOrderShipped(ctx, runtime.EnvelopeOf(rec, e))
-				}
-				if e, ok, err := shop.DecodeOrderCancelled(rec.Name, rec.Schema, rec.Data); ok {
-					if err != nil {
-						return &runtime.DecodeError{
-							Stream:   rec.Stream,
-							Version:  rec.Version,
-							Position: rec.Position,
-							What:     rec.Name,
-							Err:      err,
-						}
-					}
-					return p.OnOrderCancelled(ctx, runtime.EnvelopeOf(rec, e))
-				}
-			}
-			return nil
-		},
+		Name:     CustomersProjectionName,
+		Events:   h.Names(),
+		Handle:   h.Handle,
 		Reset:    p.Reset,
 		Position: p.Position,
 	}

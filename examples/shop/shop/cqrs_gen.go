@@ -4,27 +4,27 @@ package shop
 
 import (
 	"context"
-	"fmt"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
-// This is a compile-time assertion that this generated file is compatible
-// with the runtime package it is compiled against.
-const _ = runtime.SupportPackageIsVersion1
+// This is a compile-time assertion that this file matches the runtime package it is built with.
+const _ = runtime.SupportPackageIsVersion2
 
-// Stable names of the Customer aggregate and its events as they are stored. They must
-// not change once data exists; the Go types can be renamed freely.
+// Stable names of the Customer aggregate and its events as they are stored. They must not change
+// once data exists; the Go types can be renamed freely.
 const (
 	// CustomerStreamType is the stream type name of Customer aggregates.
 	CustomerStreamType = "shop.customer"
-	// CustomerStateSchema identifies the shape of Customer's state: snapshots saved
-	// under another shape are ignored and the state is rebuilt from events.
+	// CustomerStateSchema identifies the shape of Customer's state: snapshots saved under another
+	// shape are ignored and the state is rebuilt from events.
 	CustomerStateSchema = "v1:f95c28b7ff653a95"
 	// CustomerRegisteredEventName is the wire name of CustomerRegistered events.
 	CustomerRegisteredEventName = "shop.customer.registered"
-	// CustomerRegisteredSchemaVersion is the schema version CustomerRegistered events are written with.
+	// CustomerRegisteredSchemaVersion is the schema version CustomerRegistered events are written
+	// with.
 	CustomerRegisteredSchemaVersion uint32 = 1
 	// EmailChangedEventName is the wire name of EmailChanged events.
 	EmailChangedEventName = "shop.customer.email_changed"
@@ -32,169 +32,72 @@ const (
 	EmailChangedSchemaVersion uint32 = 1
 )
 
-// CustomerEvent is an event of the Customer aggregate. It is sealed: only CustomerRegistered and EmailChanged
-// implement it, as values.
+// CustomerEvent is an event of the Customer aggregate, sealed: only CustomerRegistered and
+// EmailChanged implement it. Use values; a pointer is taken as its value, a nil one refused
+// (runtime.ErrInvalid).
 type CustomerEvent interface {
-	isCustomerEvent()
+	isCustomerEvent() int
 }
 
-func (CustomerRegistered) isCustomerEvent() {}
-func (EmailChanged) isCustomerEvent()       {}
+// isCustomerEvent seals CustomerEvent and returns the type's row in cqrsCustomerEvents.
+func (CustomerRegistered) isCustomerEvent() int { return 0 }
+func (EmailChanged) isCustomerEvent() int       { return 1 }
 
-var (
-	_ CustomerEvent = CustomerRegistered{}
-	_ CustomerEvent = EmailChanged{}
-)
-
-// CustomerCommand is a command to the Customer aggregate. It is sealed: only RegisterCustomer and ChangeEmail
-// implement it, as values.
+// CustomerCommand is a command to the Customer aggregate, sealed: only RegisterCustomer and
+// ChangeEmail implement it. Use values; a pointer is taken as its value, a nil one refused
+// (runtime.ErrInvalid).
 type CustomerCommand interface {
-	isCustomerCommand()
+	isCustomerCommand() int
 }
 
-func (RegisterCustomer) isCustomerCommand() {}
-func (ChangeEmail) isCustomerCommand()      {}
+// isCustomerCommand seals CustomerCommand and returns the type's row in cqrsCustomerCommands.
+func (RegisterCustomer) isCustomerCommand() int { return 0 }
+func (ChangeEmail) isCustomerCommand() int      { return 1 }
 
+// Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
+// an event is applied as its value; a nil event changes nothing.
+func (a *Customer) Apply(e CustomerEvent) { CustomerEvents().Apply(a, e) }
+
+// Decide decides a command against the current state, calling the Handle method of the command's
+// type, and returns the events to append. It does not change the state. A nil command is an error
+// matching runtime.ErrInvalid.
+func (a *Customer) Decide(c CustomerCommand) ([]CustomerEvent, error) {
+	CustomerEvents() // builds the command table too
+	return cqrsCustomerCommands.Decide(a, c)
+}
+
+// The tables of Customer, rows in marker order, built by CustomerEvents.
 var (
-	_ CustomerCommand = RegisterCustomer{}
-	_ CustomerCommand = ChangeEmail{}
+	cqrsCustomerOnce     sync.Once
+	cqrsCustomerEvents   *runtime.Events[Customer, CustomerEvent]
+	cqrsCustomerCommands *runtime.Commands[Customer, CustomerCommand, CustomerEvent]
 )
 
-// Apply evolves the state by one event, calling the Apply method of the
-// event's type. A nil event changes nothing.
-func (a *Customer) Apply(e CustomerEvent) {
-	switch e := e.(type) {
-	case CustomerRegistered:
-		a.ApplyCustomerRegistered(e)
-	case EmailChanged:
-		a.ApplyEmailChanged(e)
-	}
+// CustomerEvents returns Customer's event table, for projections, sagas and tools of any package.
+// It builds the tables on first use, so package variables may use them and Apply<E> calling Apply
+// is no initialization cycle.
+func CustomerEvents() *runtime.Events[Customer, CustomerEvent] {
+	cqrsCustomerOnce.Do(func() {
+		cqrsCustomerEvents = runtime.NewEvents(CustomerStreamType, CustomerEvent.isCustomerEvent,
+			runtime.Event[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered,
+				func(e CustomerRegistered) ([]byte, error) { return cqrsMarshalCustomerRegistered(&e) },
+				func(b []byte) (e CustomerRegistered, err error) { err = cqrsUnmarshalCustomerRegistered(b, &e); return },
+			),
+			runtime.Event[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged,
+				func(e EmailChanged) ([]byte, error) { return cqrsMarshalEmailChanged(&e) },
+				func(b []byte) (e EmailChanged, err error) { err = cqrsUnmarshalEmailChanged(b, &e); return },
+			),
+		)
+		cqrsCustomerCommands = runtime.NewCommands(CustomerCommand.isCustomerCommand,
+			runtime.Command[CustomerCommand]((*Customer).HandleRegisterCustomer),
+			runtime.Command[CustomerCommand]((*Customer).HandleChangeEmail),
+		)
+	})
+	return cqrsCustomerEvents
 }
 
-// Decide decides a command against the current state, calling the Handle
-// method of the command's type, and returns the events to append. It does
-// not change the state.
-func (a *Customer) Decide(c CustomerCommand) ([]CustomerEvent, error) {
-	switch c := c.(type) {
-	case RegisterCustomer:
-		return a.HandleRegisterCustomer(c)
-	case ChangeEmail:
-		return a.HandleChangeEmail(c)
-	}
-	return nil, fmt.Errorf("cqrsgen: %T is not a command of Customer: %w", c, runtime.ErrInvalid)
-}
-
-// cqrsEncodeCustomerEvent encodes an event of Customer with its wire name and schema version.
-func cqrsEncodeCustomerEvent(e CustomerEvent) (runtime.EventData, error) {
-	switch e := e.(type) {
-	case CustomerRegistered:
-		data, err := cqrsMarshalCustomerRegistered(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event CustomerRegistered: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   CustomerRegisteredEventName,
-			Schema: CustomerRegisteredSchemaVersion,
-		}, nil
-	case EmailChanged:
-		data, err := cqrsMarshalEmailChanged(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event EmailChanged: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   EmailChangedEventName,
-			Schema: EmailChangedSchemaVersion,
-		}, nil
-	}
-	return runtime.EventData{}, fmt.Errorf("cqrsgen: %T is not an event of Customer: %w", e, runtime.ErrInvalid)
-}
-
-// cqrsDecodeCustomerEvent decodes a stored event of Customer from its wire name and schema
-// version, upcasting older versions and former names to the current types. An
-// unknown name or version is a *runtime.UnknownEventError.
-func cqrsDecodeCustomerEvent(name string, schema uint32, data []byte) (CustomerEvent, error) {
-	switch name {
-	case CustomerRegisteredEventName:
-		if schema != CustomerRegisteredSchemaVersion {
-			break
-		}
-		var e CustomerRegistered
-		if err := cqrsUnmarshalCustomerRegistered(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case EmailChangedEventName:
-		if schema != EmailChangedSchemaVersion {
-			break
-		}
-		var e EmailChanged
-		if err := cqrsUnmarshalEmailChanged(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	}
-	return nil, &runtime.UnknownEventError{
-		Name:   name,
-		Schema: schema,
-	}
-}
-
-// DecodeCustomerRegistered decodes a stored CustomerRegistered event of the Customer aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of CustomerRegisteredWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeCustomerRegistered(name string, schema uint32, data []byte) (CustomerRegistered, bool, error) {
-	switch name {
-	case CustomerRegisteredEventName:
-	default:
-		return CustomerRegistered{}, false, nil
-	}
-	ev, err := cqrsDecodeCustomerEvent(name, schema, data)
-	if err != nil {
-		return CustomerRegistered{}, true, err
-	}
-	e, ok := ev.(CustomerRegistered)
-	if !ok {
-		return CustomerRegistered{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not CustomerRegistered: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// CustomerRegisteredWireNames returns the wire names CustomerRegistered events are stored under: CustomerRegisteredEventName
-// first, then the former names upcast into CustomerRegistered. The slice is new on every call.
-func CustomerRegisteredWireNames() []string {
-	return []string{CustomerRegisteredEventName}
-}
-
-// DecodeEmailChanged decodes a stored EmailChanged event of the Customer aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of EmailChangedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeEmailChanged(name string, schema uint32, data []byte) (EmailChanged, bool, error) {
-	switch name {
-	case EmailChangedEventName:
-	default:
-		return EmailChanged{}, false, nil
-	}
-	ev, err := cqrsDecodeCustomerEvent(name, schema, data)
-	if err != nil {
-		return EmailChanged{}, true, err
-	}
-	e, ok := ev.(EmailChanged)
-	if !ok {
-		return EmailChanged{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not EmailChanged: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// EmailChangedWireNames returns the wire names EmailChanged events are stored under: EmailChangedEventName
-// first, then the former names upcast into EmailChanged. The slice is new on every call.
-func EmailChangedWireNames() []string {
-	return []string{EmailChangedEventName}
-}
-
-// CustomerRepository stores Customer aggregates as event streams of type CustomerStreamType
-// in a runtime.Store. It is safe for concurrent use.
+// CustomerRepository stores Customer aggregates as event streams of type CustomerStreamType in a
+// runtime.Store. It is safe for concurrent use.
 type CustomerRepository struct {
 	r *runtime.Repository[Customer, CustomerEvent, CustomerCommand]
 }
@@ -202,57 +105,52 @@ type CustomerRepository struct {
 // NewCustomerRepository returns a repository of Customer aggregates stored in s.
 func NewCustomerRepository(s runtime.Store, opts ...runtime.Option) *CustomerRepository {
 	agg := &runtime.Aggregate[Customer, CustomerEvent, CustomerCommand]{
-		Apply:         (*Customer).Apply,
-		Decide:        (*Customer).Decide,
-		DecodeEvent:   cqrsDecodeCustomerEvent,
-		DecodeState:   cqrsUnmarshalCustomer,
-		EncodeEvent:   cqrsEncodeCustomerEvent,
-		EncodeState:   cqrsMarshalCustomer,
-		SnapshotEvery: 0,
-		StateSchema:   CustomerStateSchema,
-		Type:          CustomerStreamType,
+		Decide:      (*Customer).Decide,
+		DecodeState: cqrsUnmarshalCustomer,
+		EncodeState: cqrsMarshalCustomer,
+		Events:      CustomerEvents(),
+		StateSchema: CustomerStateSchema,
+		Type:        CustomerStreamType,
 	}
 	return &CustomerRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
 
-// Load returns the current state of the Customer with the given id and its version:
-// the latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// Load returns the current state of the Customer with the given id and its version: the latest
+// usable snapshot plus the events after it. A missing aggregate is the zero state at version 0 with
+// a nil error.
 func (r *CustomerRepository) Load(ctx context.Context, id string) (*Customer, uint64, error) {
 	return r.r.Load(ctx, id)
 }
 
-// Append atomically appends events to the Customer with the given id if its version
-// is expected (an exact version, runtime.NoStream, runtime.StreamExists or
-// runtime.AnyVersion) and returns the new version. A mismatch is a
-// *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).
+// Append atomically appends events to the Customer with the given id if its version is expected (an
+// exact version, runtime.NoStream, runtime.StreamExists or runtime.AnyVersion) and returns the new
+// version. A mismatch is a *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)). A nil
+// event is an error matching runtime.ErrInvalid.
 func (r *CustomerRepository) Append(ctx context.Context, id string, expected uint64, events ...CustomerEvent) (uint64, error) {
 	return r.r.Append(ctx, id, expected, events...)
 }
 
-// Execute loads the Customer with the given id, decides c against it and appends
-// the resulting events at the loaded version, retrying on conflicts, and
-// returns the new version. An error from the Handle method is returned as is
-// and nothing is appended. With runtime.IdempotencyKey a repeated key returns
-// the first result without deciding again.
+// Execute loads the Customer with the given id, decides c against it and appends the resulting
+// events at the loaded version, retrying on conflicts, and returns the new version. An error from
+// the Handle method is returned as is and nothing is appended. With runtime.IdempotencyKey a
+// repeated key returns the first result without deciding again.
 func (r *CustomerRepository) Execute(ctx context.Context, id string, c CustomerCommand, opts ...runtime.ExecOption) (uint64, error) {
 	return r.r.Execute(ctx, id, c, opts...)
 }
 
-// Events yields the events of the Customer with the given id whose version is
-// greater than after, in order, each in an envelope with its version, position,
-// time and metadata.
+// Events yields the events of the Customer with the given id whose version is greater than after,
+// in order, each in an envelope with its version, position, time and metadata.
 func (r *CustomerRepository) Events(ctx context.Context, id string, after uint64) iter.Seq2[runtime.Envelope[CustomerEvent], error] {
 	return r.r.Events(ctx, id, after)
 }
 
-// Stable names of the Order aggregate and its events as they are stored. They must
-// not change once data exists; the Go types can be renamed freely.
+// Stable names of the Order aggregate and its events as they are stored. They must not change once
+// data exists; the Go types can be renamed freely.
 const (
 	// OrderStreamType is the stream type name of Order aggregates.
 	OrderStreamType = "shop.order"
-	// OrderStateSchema identifies the shape of Order's state: snapshots saved
-	// under another shape are ignored and the state is rebuilt from events.
+	// OrderStateSchema identifies the shape of Order's state: snapshots saved under another shape
+	// are ignored and the state is rebuilt from events.
 	OrderStateSchema = "v1:5377050cb6925828"
 	// OrderCreatedEventName is the wire name of OrderCreated events.
 	OrderCreatedEventName = "shop.order.created"
@@ -280,387 +178,101 @@ const (
 	OrderCancelledSchemaVersion uint32 = 1
 )
 
-// OrderEvent is an event of the Order aggregate. It is sealed: only OrderCreated, LineAdded, OrderPlaced, OrderPaid, OrderShipped and OrderCancelled
-// implement it, as values.
+// OrderEvent is an event of the Order aggregate, sealed: only OrderCreated, LineAdded, OrderPlaced,
+// OrderPaid, OrderShipped and OrderCancelled implement it. Use values; a pointer is taken as its
+// value, a nil one refused (runtime.ErrInvalid).
 type OrderEvent interface {
-	isOrderEvent()
+	isOrderEvent() int
 }
 
-func (OrderCreated) isOrderEvent()   {}
-func (LineAdded) isOrderEvent()      {}
-func (OrderPlaced) isOrderEvent()    {}
-func (OrderPaid) isOrderEvent()      {}
-func (OrderShipped) isOrderEvent()   {}
-func (OrderCancelled) isOrderEvent() {}
+// isOrderEvent seals OrderEvent and returns the type's row in cqrsOrderEvents.
+func (OrderCreated) isOrderEvent() int   { return 0 }
+func (LineAdded) isOrderEvent() int      { return 1 }
+func (OrderPlaced) isOrderEvent() int    { return 2 }
+func (OrderPaid) isOrderEvent() int      { return 3 }
+func (OrderShipped) isOrderEvent() int   { return 4 }
+func (OrderCancelled) isOrderEvent() int { return 5 }
 
-var (
-	_ OrderEvent = OrderCreated{}
-	_ OrderEvent = LineAdded{}
-	_ OrderEvent = OrderPlaced{}
-	_ OrderEvent = OrderPaid{}
-	_ OrderEvent = OrderShipped{}
-	_ OrderEvent = OrderCancelled{}
-)
-
-// OrderCommand is a command to the Order aggregate. It is sealed: only CreateOrder, AddLine, PlaceOrder, PayOrder, ShipOrder and CancelOrder
-// implement it, as values.
+// OrderCommand is a command to the Order aggregate, sealed: only CreateOrder, AddLine, PlaceOrder,
+// PayOrder, ShipOrder and CancelOrder implement it. Use values; a pointer is taken as its value, a
+// nil one refused (runtime.ErrInvalid).
 type OrderCommand interface {
-	isOrderCommand()
+	isOrderCommand() int
 }
 
-func (CreateOrder) isOrderCommand() {}
-func (AddLine) isOrderCommand()     {}
-func (PlaceOrder) isOrderCommand()  {}
-func (PayOrder) isOrderCommand()    {}
-func (ShipOrder) isOrderCommand()   {}
-func (CancelOrder) isOrderCommand() {}
+// isOrderCommand seals OrderCommand and returns the type's row in cqrsOrderCommands.
+func (CreateOrder) isOrderCommand() int { return 0 }
+func (AddLine) isOrderCommand() int     { return 1 }
+func (PlaceOrder) isOrderCommand() int  { return 2 }
+func (PayOrder) isOrderCommand() int    { return 3 }
+func (ShipOrder) isOrderCommand() int   { return 4 }
+func (CancelOrder) isOrderCommand() int { return 5 }
 
+// Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
+// an event is applied as its value; a nil event changes nothing.
+func (a *Order) Apply(e OrderEvent) { OrderEvents().Apply(a, e) }
+
+// Decide decides a command against the current state, calling the Handle method of the command's
+// type, and returns the events to append. It does not change the state. A nil command is an error
+// matching runtime.ErrInvalid.
+func (a *Order) Decide(c OrderCommand) ([]OrderEvent, error) {
+	OrderEvents() // builds the command table too
+	return cqrsOrderCommands.Decide(a, c)
+}
+
+// The tables of Order, rows in marker order, built by OrderEvents.
 var (
-	_ OrderCommand = CreateOrder{}
-	_ OrderCommand = AddLine{}
-	_ OrderCommand = PlaceOrder{}
-	_ OrderCommand = PayOrder{}
-	_ OrderCommand = ShipOrder{}
-	_ OrderCommand = CancelOrder{}
+	cqrsOrderOnce     sync.Once
+	cqrsOrderEvents   *runtime.Events[Order, OrderEvent]
+	cqrsOrderCommands *runtime.Commands[Order, OrderCommand, OrderEvent]
 )
 
-// Apply evolves the state by one event, calling the Apply method of the
-// event's type. A nil event changes nothing.
-func (a *Order) Apply(e OrderEvent) {
-	switch e := e.(type) {
-	case OrderCreated:
-		a.ApplyOrderCreated(e)
-	case LineAdded:
-		a.ApplyLineAdded(e)
-	case OrderPlaced:
-		a.ApplyOrderPlaced(e)
-	case OrderPaid:
-		a.ApplyOrderPaid(e)
-	case OrderShipped:
-		a.ApplyOrderShipped(e)
-	case OrderCancelled:
-		a.ApplyOrderCancelled(e)
-	}
+// OrderEvents returns Order's event table, for projections, sagas and tools of any package. It
+// builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
+// no initialization cycle.
+func OrderEvents() *runtime.Events[Order, OrderEvent] {
+	cqrsOrderOnce.Do(func() {
+		cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
+			runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+				func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
+				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
+			),
+			runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+				func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
+				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
+			),
+			runtime.Event[OrderEvent](OrderPlacedEventName, OrderPlacedSchemaVersion, (*Order).ApplyOrderPlaced,
+				func(e OrderPlaced) ([]byte, error) { return cqrsMarshalOrderPlaced(&e) },
+				func(b []byte) (e OrderPlaced, err error) { err = cqrsUnmarshalOrderPlaced(b, &e); return },
+			),
+			runtime.Event[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid,
+				func(e OrderPaid) ([]byte, error) { return cqrsMarshalOrderPaid(&e) },
+				func(b []byte) (e OrderPaid, err error) { err = cqrsUnmarshalOrderPaid(b, &e); return },
+			),
+			runtime.Event[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped,
+				func(e OrderShipped) ([]byte, error) { return cqrsMarshalOrderShipped(&e) },
+				func(b []byte) (e OrderShipped, err error) { err = cqrsUnmarshalOrderShipped(b, &e); return },
+				runtime.UpcastFrom(OrderShippedEventName, 1, func(b []byte) (old OrderShippedV1, err error) { err = cqrsUnmarshalOrderShippedV1(b, &old); return }, orderShippedV1ToV2),
+			),
+			runtime.Event[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled,
+				func(e OrderCancelled) ([]byte, error) { return cqrsMarshalOrderCancelled(&e) },
+				func(b []byte) (e OrderCancelled, err error) { err = cqrsUnmarshalOrderCancelled(b, &e); return },
+			),
+		)
+		cqrsOrderCommands = runtime.NewCommands(OrderCommand.isOrderCommand,
+			runtime.Command[OrderCommand]((*Order).HandleCreateOrder),
+			runtime.Command[OrderCommand]((*Order).HandleAddLine),
+			runtime.Command[OrderCommand]((*Order).HandlePlaceOrder),
+			runtime.Command[OrderCommand]((*Order).HandlePayOrder),
+			runtime.Command[OrderCommand]((*Order).HandleShipOrder),
+			runtime.Command[OrderCommand]((*Order).HandleCancelOrder),
+		)
+	})
+	return cqrsOrderEvents
 }
 
-// Decide decides a command against the current state, calling the Handle
-// method of the command's type, and returns the events to append. It does
-// not change the state.
-func (a *Order) Decide(c OrderCommand) ([]OrderEvent, error) {
-	switch c := c.(type) {
-	case CreateOrder:
-		return a.HandleCreateOrder(c)
-	case AddLine:
-		return a.HandleAddLine(c)
-	case PlaceOrder:
-		return a.HandlePlaceOrder(c)
-	case PayOrder:
-		return a.HandlePayOrder(c)
-	case ShipOrder:
-		return a.HandleShipOrder(c)
-	case CancelOrder:
-		return a.HandleCancelOrder(c)
-	}
-	return nil, fmt.Errorf("cqrsgen: %T is not a command of Order: %w", c, runtime.ErrInvalid)
-}
-
-// cqrsEncodeOrderEvent encodes an event of Order with its wire name and schema version.
-func cqrsEncodeOrderEvent(e OrderEvent) (runtime.EventData, error) {
-	switch e := e.(type) {
-	case OrderCreated:
-		data, err := cqrsMarshalOrderCreated(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event OrderCreated: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   OrderCreatedEventName,
-			Schema: OrderCreatedSchemaVersion,
-		}, nil
-	case LineAdded:
-		data, err := cqrsMarshalLineAdded(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event LineAdded: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   LineAddedEventName,
-			Schema: LineAddedSchemaVersion,
-		}, nil
-	case OrderPlaced:
-		data, err := cqrsMarshalOrderPlaced(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event OrderPlaced: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   OrderPlacedEventName,
-			Schema: OrderPlacedSchemaVersion,
-		}, nil
-	case OrderPaid:
-		data, err := cqrsMarshalOrderPaid(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event OrderPaid: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   OrderPaidEventName,
-			Schema: OrderPaidSchemaVersion,
-		}, nil
-	case OrderShipped:
-		data, err := cqrsMarshalOrderShipped(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event OrderShipped: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   OrderShippedEventName,
-			Schema: OrderShippedSchemaVersion,
-		}, nil
-	case OrderCancelled:
-		data, err := cqrsMarshalOrderCancelled(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event OrderCancelled: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   OrderCancelledEventName,
-			Schema: OrderCancelledSchemaVersion,
-		}, nil
-	}
-	return runtime.EventData{}, fmt.Errorf("cqrsgen: %T is not an event of Order: %w", e, runtime.ErrInvalid)
-}
-
-// cqrsDecodeOrderEvent decodes a stored event of Order from its wire name and schema
-// version, upcasting older versions and former names to the current types. An
-// unknown name or version is a *runtime.UnknownEventError.
-func cqrsDecodeOrderEvent(name string, schema uint32, data []byte) (OrderEvent, error) {
-	switch name {
-	case OrderCreatedEventName:
-		if schema != OrderCreatedSchemaVersion {
-			break
-		}
-		var e OrderCreated
-		if err := cqrsUnmarshalOrderCreated(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case LineAddedEventName:
-		if schema != LineAddedSchemaVersion {
-			break
-		}
-		var e LineAdded
-		if err := cqrsUnmarshalLineAdded(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case OrderPlacedEventName:
-		if schema != OrderPlacedSchemaVersion {
-			break
-		}
-		var e OrderPlaced
-		if err := cqrsUnmarshalOrderPlaced(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case OrderPaidEventName:
-		if schema != OrderPaidSchemaVersion {
-			break
-		}
-		var e OrderPaid
-		if err := cqrsUnmarshalOrderPaid(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case OrderShippedEventName:
-		switch schema {
-		case OrderShippedSchemaVersion:
-			var e OrderShipped
-			if err := cqrsUnmarshalOrderShipped(data, &e); err != nil {
-				return nil, err
-			}
-			return e, nil
-		case 1:
-			var old OrderShippedV1
-			if err := cqrsUnmarshalOrderShippedV1(data, &old); err != nil {
-				return nil, err
-			}
-			return orderShippedV1ToV2(old), nil
-		}
-	case OrderCancelledEventName:
-		if schema != OrderCancelledSchemaVersion {
-			break
-		}
-		var e OrderCancelled
-		if err := cqrsUnmarshalOrderCancelled(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	}
-	return nil, &runtime.UnknownEventError{
-		Name:   name,
-		Schema: schema,
-	}
-}
-
-// DecodeOrderCreated decodes a stored OrderCreated event of the Order aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of OrderCreatedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeOrderCreated(name string, schema uint32, data []byte) (OrderCreated, bool, error) {
-	switch name {
-	case OrderCreatedEventName:
-	default:
-		return OrderCreated{}, false, nil
-	}
-	ev, err := cqrsDecodeOrderEvent(name, schema, data)
-	if err != nil {
-		return OrderCreated{}, true, err
-	}
-	e, ok := ev.(OrderCreated)
-	if !ok {
-		return OrderCreated{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not OrderCreated: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// OrderCreatedWireNames returns the wire names OrderCreated events are stored under: OrderCreatedEventName
-// first, then the former names upcast into OrderCreated. The slice is new on every call.
-func OrderCreatedWireNames() []string {
-	return []string{OrderCreatedEventName}
-}
-
-// DecodeLineAdded decodes a stored LineAdded event of the Order aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of LineAddedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeLineAdded(name string, schema uint32, data []byte) (LineAdded, bool, error) {
-	switch name {
-	case LineAddedEventName:
-	default:
-		return LineAdded{}, false, nil
-	}
-	ev, err := cqrsDecodeOrderEvent(name, schema, data)
-	if err != nil {
-		return LineAdded{}, true, err
-	}
-	e, ok := ev.(LineAdded)
-	if !ok {
-		return LineAdded{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not LineAdded: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// LineAddedWireNames returns the wire names LineAdded events are stored under: LineAddedEventName
-// first, then the former names upcast into LineAdded. The slice is new on every call.
-func LineAddedWireNames() []string {
-	return []string{LineAddedEventName}
-}
-
-// DecodeOrderPlaced decodes a stored OrderPlaced event of the Order aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of OrderPlacedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeOrderPlaced(name string, schema uint32, data []byte) (OrderPlaced, bool, error) {
-	switch name {
-	case OrderPlacedEventName:
-	default:
-		return OrderPlaced{}, false, nil
-	}
-	ev, err := cqrsDecodeOrderEvent(name, schema, data)
-	if err != nil {
-		return OrderPlaced{}, true, err
-	}
-	e, ok := ev.(OrderPlaced)
-	if !ok {
-		return OrderPlaced{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not OrderPlaced: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// OrderPlacedWireNames returns the wire names OrderPlaced events are stored under: OrderPlacedEventName
-// first, then the former names upcast into OrderPlaced. The slice is new on every call.
-func OrderPlacedWireNames() []string {
-	return []string{OrderPlacedEventName}
-}
-
-// DecodeOrderPaid decodes a stored OrderPaid event of the Order aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of OrderPaidWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeOrderPaid(name string, schema uint32, data []byte) (OrderPaid, bool, error) {
-	switch name {
-	case OrderPaidEventName:
-	default:
-		return OrderPaid{}, false, nil
-	}
-	ev, err := cqrsDecodeOrderEvent(name, schema, data)
-	if err != nil {
-		return OrderPaid{}, true, err
-	}
-	e, ok := ev.(OrderPaid)
-	if !ok {
-		return OrderPaid{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not OrderPaid: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// OrderPaidWireNames returns the wire names OrderPaid events are stored under: OrderPaidEventName
-// first, then the former names upcast into OrderPaid. The slice is new on every call.
-func OrderPaidWireNames() []string {
-	return []string{OrderPaidEventName}
-}
-
-// DecodeOrderShipped decodes a stored OrderShipped event of the Order aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of OrderShippedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeOrderShipped(name string, schema uint32, data []byte) (OrderShipped, bool, error) {
-	switch name {
-	case OrderShippedEventName:
-	default:
-		return OrderShipped{}, false, nil
-	}
-	ev, err := cqrsDecodeOrderEvent(name, schema, data)
-	if err != nil {
-		return OrderShipped{}, true, err
-	}
-	e, ok := ev.(OrderShipped)
-	if !ok {
-		return OrderShipped{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not OrderShipped: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// OrderShippedWireNames returns the wire names OrderShipped events are stored under: OrderShippedEventName
-// first, then the former names upcast into OrderShipped. The slice is new on every call.
-func OrderShippedWireNames() []string {
-	return []string{OrderShippedEventName}
-}
-
-// DecodeOrderCancelled decodes a stored OrderCancelled event of the Order aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of OrderCancelledWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeOrderCancelled(name string, schema uint32, data []byte) (OrderCancelled, bool, error) {
-	switch name {
-	case OrderCancelledEventName:
-	default:
-		return OrderCancelled{}, false, nil
-	}
-	ev, err := cqrsDecodeOrderEvent(name, schema, data)
-	if err != nil {
-		return OrderCancelled{}, true, err
-	}
-	e, ok := ev.(OrderCancelled)
-	if !ok {
-		return OrderCancelled{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not OrderCancelled: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// OrderCancelledWireNames returns the wire names OrderCancelled events are stored under: OrderCancelledEventName
-// first, then the former names upcast into OrderCancelled. The slice is new on every call.
-func OrderCancelledWireNames() []string {
-	return []string{OrderCancelledEventName}
-}
-
-// OrderRepository stores Order aggregates as event streams of type OrderStreamType
-// in a runtime.Store. It is safe for concurrent use.
+// OrderRepository stores Order aggregates as event streams of type OrderStreamType in a
+// runtime.Store. It is safe for concurrent use.
 type OrderRepository struct {
 	r *runtime.Repository[Order, OrderEvent, OrderCommand]
 }
@@ -668,57 +280,52 @@ type OrderRepository struct {
 // NewOrderRepository returns a repository of Order aggregates stored in s.
 func NewOrderRepository(s runtime.Store, opts ...runtime.Option) *OrderRepository {
 	agg := &runtime.Aggregate[Order, OrderEvent, OrderCommand]{
-		Apply:         (*Order).Apply,
-		Decide:        (*Order).Decide,
-		DecodeEvent:   cqrsDecodeOrderEvent,
-		DecodeState:   cqrsUnmarshalOrder,
-		EncodeEvent:   cqrsEncodeOrderEvent,
-		EncodeState:   cqrsMarshalOrder,
-		SnapshotEvery: 0,
-		StateSchema:   OrderStateSchema,
-		Type:          OrderStreamType,
+		Decide:      (*Order).Decide,
+		DecodeState: cqrsUnmarshalOrder,
+		EncodeState: cqrsMarshalOrder,
+		Events:      OrderEvents(),
+		StateSchema: OrderStateSchema,
+		Type:        OrderStreamType,
 	}
 	return &OrderRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
 
-// Load returns the current state of the Order with the given id and its version:
-// the latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// Load returns the current state of the Order with the given id and its version: the latest usable
+// snapshot plus the events after it. A missing aggregate is the zero state at version 0 with a nil
+// error.
 func (r *OrderRepository) Load(ctx context.Context, id string) (*Order, uint64, error) {
 	return r.r.Load(ctx, id)
 }
 
-// Append atomically appends events to the Order with the given id if its version
-// is expected (an exact version, runtime.NoStream, runtime.StreamExists or
-// runtime.AnyVersion) and returns the new version. A mismatch is a
-// *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).
+// Append atomically appends events to the Order with the given id if its version is expected (an
+// exact version, runtime.NoStream, runtime.StreamExists or runtime.AnyVersion) and returns the new
+// version. A mismatch is a *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)). A nil
+// event is an error matching runtime.ErrInvalid.
 func (r *OrderRepository) Append(ctx context.Context, id string, expected uint64, events ...OrderEvent) (uint64, error) {
 	return r.r.Append(ctx, id, expected, events...)
 }
 
-// Execute loads the Order with the given id, decides c against it and appends
-// the resulting events at the loaded version, retrying on conflicts, and
-// returns the new version. An error from the Handle method is returned as is
-// and nothing is appended. With runtime.IdempotencyKey a repeated key returns
-// the first result without deciding again.
+// Execute loads the Order with the given id, decides c against it and appends the resulting events
+// at the loaded version, retrying on conflicts, and returns the new version. An error from the
+// Handle method is returned as is and nothing is appended. With runtime.IdempotencyKey a repeated
+// key returns the first result without deciding again.
 func (r *OrderRepository) Execute(ctx context.Context, id string, c OrderCommand, opts ...runtime.ExecOption) (uint64, error) {
 	return r.r.Execute(ctx, id, c, opts...)
 }
 
-// Events yields the events of the Order with the given id whose version is
-// greater than after, in order, each in an envelope with its version, position,
-// time and metadata.
+// Events yields the events of the Order with the given id whose version is greater than after, in
+// order, each in an envelope with its version, position, time and metadata.
 func (r *OrderRepository) Events(ctx context.Context, id string, after uint64) iter.Seq2[runtime.Envelope[OrderEvent], error] {
 	return r.r.Events(ctx, id, after)
 }
 
-// Stable names of the Product aggregate and its events as they are stored. They must
-// not change once data exists; the Go types can be renamed freely.
+// Stable names of the Product aggregate and its events as they are stored. They must not change
+// once data exists; the Go types can be renamed freely.
 const (
 	// ProductStreamType is the stream type name of Product aggregates.
 	ProductStreamType = "shop.product"
-	// ProductStateSchema identifies the shape of Product's state: snapshots saved
-	// under another shape are ignored and the state is rebuilt from events.
+	// ProductStateSchema identifies the shape of Product's state: snapshots saved under another
+	// shape are ignored and the state is rebuilt from events.
 	ProductStateSchema = "v1:2f509400eb25a748"
 	// ProductListedEventName is the wire name of ProductListed events.
 	ProductListedEventName = "shop.product.listed"
@@ -746,395 +353,112 @@ const (
 	StockDispatchedSchemaVersion uint32 = 1
 )
 
-// ProductEvent is an event of the Product aggregate. It is sealed: only ProductListed, PriceChanged, StockReceived, StockReserved, StockReleased and StockDispatched
-// implement it, as values.
+// ProductEvent is an event of the Product aggregate, sealed: only ProductListed, PriceChanged,
+// StockReceived, StockReserved, StockReleased and StockDispatched implement it. Use values; a
+// pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type ProductEvent interface {
-	isProductEvent()
+	isProductEvent() int
 }
 
-func (ProductListed) isProductEvent()   {}
-func (PriceChanged) isProductEvent()    {}
-func (StockReceived) isProductEvent()   {}
-func (StockReserved) isProductEvent()   {}
-func (StockReleased) isProductEvent()   {}
-func (StockDispatched) isProductEvent() {}
+// isProductEvent seals ProductEvent and returns the type's row in cqrsProductEvents.
+func (ProductListed) isProductEvent() int   { return 0 }
+func (PriceChanged) isProductEvent() int    { return 1 }
+func (StockReceived) isProductEvent() int   { return 2 }
+func (StockReserved) isProductEvent() int   { return 3 }
+func (StockReleased) isProductEvent() int   { return 4 }
+func (StockDispatched) isProductEvent() int { return 5 }
 
-var (
-	_ ProductEvent = ProductListed{}
-	_ ProductEvent = PriceChanged{}
-	_ ProductEvent = StockReceived{}
-	_ ProductEvent = StockReserved{}
-	_ ProductEvent = StockReleased{}
-	_ ProductEvent = StockDispatched{}
-)
-
-// ProductCommand is a command to the Product aggregate. It is sealed: only ListProduct, ChangePrice, ReceiveStock, ReserveStock, ReleaseStock and DispatchStock
-// implement it, as values.
+// ProductCommand is a command to the Product aggregate, sealed: only ListProduct, ChangePrice,
+// ReceiveStock, ReserveStock, ReleaseStock and DispatchStock implement it. Use values; a pointer is
+// taken as its value, a nil one refused (runtime.ErrInvalid).
 type ProductCommand interface {
-	isProductCommand()
+	isProductCommand() int
 }
 
-func (ListProduct) isProductCommand()   {}
-func (ChangePrice) isProductCommand()   {}
-func (ReceiveStock) isProductCommand()  {}
-func (ReserveStock) isProductCommand()  {}
-func (ReleaseStock) isProductCommand()  {}
-func (DispatchStock) isProductCommand() {}
+// isProductCommand seals ProductCommand and returns the type's row in cqrsProductCommands.
+func (ListProduct) isProductCommand() int   { return 0 }
+func (ChangePrice) isProductCommand() int   { return 1 }
+func (ReceiveStock) isProductCommand() int  { return 2 }
+func (ReserveStock) isProductCommand() int  { return 3 }
+func (ReleaseStock) isProductCommand() int  { return 4 }
+func (DispatchStock) isProductCommand() int { return 5 }
 
+// Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
+// an event is applied as its value; a nil event changes nothing.
+func (a *Product) Apply(e ProductEvent) { ProductEvents().Apply(a, e) }
+
+// Decide decides a command against the current state, calling the Handle method of the command's
+// type, and returns the events to append. It does not change the state. A nil command is an error
+// matching runtime.ErrInvalid.
+func (a *Product) Decide(c ProductCommand) ([]ProductEvent, error) {
+	ProductEvents() // builds the command table too
+	return cqrsProductCommands.Decide(a, c)
+}
+
+// The tables of Product, rows in marker order, built by ProductEvents.
 var (
-	_ ProductCommand = ListProduct{}
-	_ ProductCommand = ChangePrice{}
-	_ ProductCommand = ReceiveStock{}
-	_ ProductCommand = ReserveStock{}
-	_ ProductCommand = ReleaseStock{}
-	_ ProductCommand = DispatchStock{}
+	cqrsProductOnce     sync.Once
+	cqrsProductEvents   *runtime.Events[Product, ProductEvent]
+	cqrsProductCommands *runtime.Commands[Product, ProductCommand, ProductEvent]
 )
 
-// Apply evolves the state by one event, calling the Apply method of the
-// event's type. A nil event changes nothing.
-func (a *Product) Apply(e ProductEvent) {
-	switch e := e.(type) {
-	case ProductListed:
-		a.ApplyProductListed(e)
-	case PriceChanged:
-		a.ApplyPriceChanged(e)
-	case StockReceived:
-		a.ApplyStockReceived(e)
-	case StockReserved:
-		a.ApplyStockReserved(e)
-	case StockReleased:
-		a.ApplyStockReleased(e)
-	case StockDispatched:
-		a.ApplyStockDispatched(e)
-	}
+// ProductEvents returns Product's event table, for projections, sagas and tools of any package. It
+// builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
+// no initialization cycle.
+func ProductEvents() *runtime.Events[Product, ProductEvent] {
+	cqrsProductOnce.Do(func() {
+		cqrsProductEvents = runtime.NewEvents(ProductStreamType, ProductEvent.isProductEvent,
+			runtime.Event[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed,
+				func(e ProductListed) ([]byte, error) { return cqrsMarshalProductListed(&e) },
+				func(b []byte) (e ProductListed, err error) { err = cqrsUnmarshalProductListed(b, &e); return },
+			),
+			runtime.Event[ProductEvent](PriceChangedEventName, PriceChangedSchemaVersion, (*Product).ApplyPriceChanged,
+				func(e PriceChanged) ([]byte, error) { return cqrsMarshalPriceChanged(&e) },
+				func(b []byte) (e PriceChanged, err error) { err = cqrsUnmarshalPriceChanged(b, &e); return },
+			),
+			runtime.Event[ProductEvent](StockReceivedEventName, StockReceivedSchemaVersion, (*Product).ApplyStockReceived,
+				func(e StockReceived) ([]byte, error) { return cqrsMarshalStockReceived(&e) },
+				func(b []byte) (e StockReceived, err error) { err = cqrsUnmarshalStockReceived(b, &e); return },
+			),
+			runtime.Event[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved,
+				func(e StockReserved) ([]byte, error) { return cqrsMarshalStockReserved(&e) },
+				func(b []byte) (e StockReserved, err error) { err = cqrsUnmarshalStockReserved(b, &e); return },
+			),
+			runtime.Event[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased,
+				func(e StockReleased) ([]byte, error) { return cqrsMarshalStockReleased(&e) },
+				func(b []byte) (e StockReleased, err error) { err = cqrsUnmarshalStockReleased(b, &e); return },
+			),
+			runtime.Event[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched,
+				func(e StockDispatched) ([]byte, error) { return cqrsMarshalStockDispatched(&e) },
+				func(b []byte) (e StockDispatched, err error) { err = cqrsUnmarshalStockDispatched(b, &e); return },
+			),
+		)
+		cqrsProductCommands = runtime.NewCommands(ProductCommand.isProductCommand,
+			runtime.Command[ProductCommand]((*Product).HandleListProduct),
+			runtime.Command[ProductCommand]((*Product).HandleChangePrice),
+			runtime.Command[ProductCommand]((*Product).HandleReceiveStock),
+			runtime.Command[ProductCommand]((*Product).HandleReserveStock),
+			runtime.Command[ProductCommand]((*Product).HandleReleaseStock),
+			runtime.Command[ProductCommand]((*Product).HandleDispatchStock),
+		)
+	})
+	return cqrsProductEvents
 }
 
-// Decide decides a command against the current state, calling the Handle
-// method of the command's type, and returns the events to append. It does
-// not change the state.
-func (a *Product) Decide(c ProductCommand) ([]ProductEvent, error) {
-	switch c := c.(type) {
-	case ListProduct:
-		return a.HandleListProduct(c)
-	case ChangePrice:
-		return a.HandleChangePrice(c)
-	case ReceiveStock:
-		return a.HandleReceiveStock(c)
-	case ReserveStock:
-		return a.HandleReserveStock(c)
-	case ReleaseStock:
-		return a.HandleReleaseStock(c)
-	case DispatchStock:
-		return a.HandleDispatchStock(c)
-	}
-	return nil, fmt.Errorf("cqrsgen: %T is not a command of Product: %w", c, runtime.ErrInvalid)
-}
-
-// cqrsEncodeProductEvent encodes an event of Product with its wire name and schema version.
-func cqrsEncodeProductEvent(e ProductEvent) (runtime.EventData, error) {
-	switch e := e.(type) {
-	case ProductListed:
-		data, err := cqrsMarshalProductListed(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event ProductListed: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   ProductListedEventName,
-			Schema: ProductListedSchemaVersion,
-		}, nil
-	case PriceChanged:
-		data, err := cqrsMarshalPriceChanged(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event PriceChanged: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   PriceChangedEventName,
-			Schema: PriceChangedSchemaVersion,
-		}, nil
-	case StockReceived:
-		data, err := cqrsMarshalStockReceived(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event StockReceived: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   StockReceivedEventName,
-			Schema: StockReceivedSchemaVersion,
-		}, nil
-	case StockReserved:
-		data, err := cqrsMarshalStockReserved(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event StockReserved: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   StockReservedEventName,
-			Schema: StockReservedSchemaVersion,
-		}, nil
-	case StockReleased:
-		data, err := cqrsMarshalStockReleased(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event StockReleased: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   StockReleasedEventName,
-			Schema: StockReleasedSchemaVersion,
-		}, nil
-	case StockDispatched:
-		data, err := cqrsMarshalStockDispatched(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event StockDispatched: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   StockDispatchedEventName,
-			Schema: StockDispatchedSchemaVersion,
-		}, nil
-	}
-	return runtime.EventData{}, fmt.Errorf("cqrsgen: %T is not an event of Product: %w", e, runtime.ErrInvalid)
-}
-
-// cqrsDecodeProductEvent decodes a stored event of Product from its wire name and schema
-// version, upcasting older versions and former names to the current types. An
-// unknown name or version is a *runtime.UnknownEventError.
-func cqrsDecodeProductEvent(name string, schema uint32, data []byte) (ProductEvent, error) {
-	switch name {
-	case ProductListedEventName:
-		if schema != ProductListedSchemaVersion {
-			break
-		}
-		var e ProductListed
-		if err := cqrsUnmarshalProductListed(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case PriceChangedEventName:
-		if schema != PriceChangedSchemaVersion {
-			break
-		}
-		var e PriceChanged
-		if err := cqrsUnmarshalPriceChanged(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case StockReceivedEventName:
-		if schema != StockReceivedSchemaVersion {
-			break
-		}
-		var e StockReceived
-		if err := cqrsUnmarshalStockReceived(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case StockReservedEventName:
-		if schema != StockReservedSchemaVersion {
-			break
-		}
-		var e StockReserved
-		if err := cqrsUnmarshalStockReserved(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case StockReleasedEventName:
-		if schema != StockReleasedSchemaVersion {
-			break
-		}
-		var e StockReleased
-		if err := cqrsUnmarshalStockReleased(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case StockDispatchedEventName:
-		if schema != StockDispatchedSchemaVersion {
-			break
-		}
-		var e StockDispatched
-		if err := cqrsUnmarshalStockDispatched(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	}
-	return nil, &runtime.UnknownEventError{
-		Name:   name,
-		Schema: schema,
-	}
-}
-
-// DecodeProductListed decodes a stored ProductListed event of the Product aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of ProductListedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeProductListed(name string, schema uint32, data []byte) (ProductListed, bool, error) {
-	switch name {
-	case ProductListedEventName:
-	default:
-		return ProductListed{}, false, nil
-	}
-	ev, err := cqrsDecodeProductEvent(name, schema, data)
-	if err != nil {
-		return ProductListed{}, true, err
-	}
-	e, ok := ev.(ProductListed)
-	if !ok {
-		return ProductListed{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not ProductListed: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// ProductListedWireNames returns the wire names ProductListed events are stored under: ProductListedEventName
-// first, then the former names upcast into ProductListed. The slice is new on every call.
-func ProductListedWireNames() []string {
-	return []string{ProductListedEventName}
-}
-
-// DecodePriceChanged decodes a stored PriceChanged event of the Product aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of PriceChangedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodePriceChanged(name string, schema uint32, data []byte) (PriceChanged, bool, error) {
-	switch name {
-	case PriceChangedEventName:
-	default:
-		return PriceChanged{}, false, nil
-	}
-	ev, err := cqrsDecodeProductEvent(name, schema, data)
-	if err != nil {
-		return PriceChanged{}, true, err
-	}
-	e, ok := ev.(PriceChanged)
-	if !ok {
-		return PriceChanged{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not PriceChanged: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// PriceChangedWireNames returns the wire names PriceChanged events are stored under: PriceChangedEventName
-// first, then the former names upcast into PriceChanged. The slice is new on every call.
-func PriceChangedWireNames() []string {
-	return []string{PriceChangedEventName}
-}
-
-// DecodeStockReceived decodes a stored StockReceived event of the Product aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of StockReceivedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeStockReceived(name string, schema uint32, data []byte) (StockReceived, bool, error) {
-	switch name {
-	case StockReceivedEventName:
-	default:
-		return StockReceived{}, false, nil
-	}
-	ev, err := cqrsDecodeProductEvent(name, schema, data)
-	if err != nil {
-		return StockReceived{}, true, err
-	}
-	e, ok := ev.(StockReceived)
-	if !ok {
-		return StockReceived{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not StockReceived: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// StockReceivedWireNames returns the wire names StockReceived events are stored under: StockReceivedEventName
-// first, then the former names upcast into StockReceived. The slice is new on every call.
-func StockReceivedWireNames() []string {
-	return []string{StockReceivedEventName}
-}
-
-// DecodeStockReserved decodes a stored StockReserved event of the Product aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of StockReservedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeStockReserved(name string, schema uint32, data []byte) (StockReserved, bool, error) {
-	switch name {
-	case StockReservedEventName:
-	default:
-		return StockReserved{}, false, nil
-	}
-	ev, err := cqrsDecodeProductEvent(name, schema, data)
-	if err != nil {
-		return StockReserved{}, true, err
-	}
-	e, ok := ev.(StockReserved)
-	if !ok {
-		return StockReserved{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not StockReserved: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// StockReservedWireNames returns the wire names StockReserved events are stored under: StockReservedEventName
-// first, then the former names upcast into StockReserved. The slice is new on every call.
-func StockReservedWireNames() []string {
-	return []string{StockReservedEventName}
-}
-
-// DecodeStockReleased decodes a stored StockReleased event of the Product aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of StockReleasedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeStockReleased(name string, schema uint32, data []byte) (StockReleased, bool, error) {
-	switch name {
-	case StockReleasedEventName:
-	default:
-		return StockReleased{}, false, nil
-	}
-	ev, err := cqrsDecodeProductEvent(name, schema, data)
-	if err != nil {
-		return StockReleased{}, true, err
-	}
-	e, ok := ev.(StockReleased)
-	if !ok {
-		return StockReleased{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not StockReleased: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// StockReleasedWireNames returns the wire names StockReleased events are stored under: StockReleasedEventName
-// first, then the former names upcast into StockReleased. The slice is new on every call.
-func StockReleasedWireNames() []string {
-	return []string{StockReleasedEventName}
-}
-
-// DecodeStockDispatched decodes a stored StockDispatched event of the Product aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of StockDispatchedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeStockDispatched(name string, schema uint32, data []byte) (StockDispatched, bool, error) {
-	switch name {
-	case StockDispatchedEventName:
-	default:
-		return StockDispatched{}, false, nil
-	}
-	ev, err := cqrsDecodeProductEvent(name, schema, data)
-	if err != nil {
-		return StockDispatched{}, true, err
-	}
-	e, ok := ev.(StockDispatched)
-	if !ok {
-		return StockDispatched{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not StockDispatched: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// StockDispatchedWireNames returns the wire names StockDispatched events are stored under: StockDispatchedEventName
-// first, then the former names upcast into StockDispatched. The slice is new on every call.
-func StockDispatchedWireNames() []string {
-	return []string{StockDispatchedEventName}
-}
-
-// ProductRepository stores Product aggregates as event streams of type ProductStreamType
-// in a runtime.Store. It is safe for concurrent use.
+// ProductRepository stores Product aggregates as event streams of type ProductStreamType in a
+// runtime.Store. It is safe for concurrent use.
 type ProductRepository struct {
 	r *runtime.Repository[Product, ProductEvent, ProductCommand]
 }
 
-// NewProductRepository returns a repository of Product aggregates stored in s.
-// It saves a snapshot every 25 events unless runtime.WithSnapshotEvery says otherwise.
+// NewProductRepository returns a repository of Product aggregates stored in s. It saves a snapshot
+// every 25 events unless runtime.WithSnapshotEvery says otherwise.
 func NewProductRepository(s runtime.Store, opts ...runtime.Option) *ProductRepository {
 	agg := &runtime.Aggregate[Product, ProductEvent, ProductCommand]{
-		Apply:         (*Product).Apply,
 		Decide:        (*Product).Decide,
-		DecodeEvent:   cqrsDecodeProductEvent,
 		DecodeState:   cqrsUnmarshalProduct,
-		EncodeEvent:   cqrsEncodeProductEvent,
 		EncodeState:   cqrsMarshalProduct,
+		Events:        ProductEvents(),
 		SnapshotEvery: 25,
 		StateSchema:   ProductStateSchema,
 		Type:          ProductStreamType,
@@ -1142,33 +466,31 @@ func NewProductRepository(s runtime.Store, opts ...runtime.Option) *ProductRepos
 	return &ProductRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
 
-// Load returns the current state of the Product with the given id and its version:
-// the latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// Load returns the current state of the Product with the given id and its version: the latest
+// usable snapshot plus the events after it. A missing aggregate is the zero state at version 0 with
+// a nil error.
 func (r *ProductRepository) Load(ctx context.Context, id string) (*Product, uint64, error) {
 	return r.r.Load(ctx, id)
 }
 
-// Append atomically appends events to the Product with the given id if its version
-// is expected (an exact version, runtime.NoStream, runtime.StreamExists or
-// runtime.AnyVersion) and returns the new version. A mismatch is a
-// *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).
+// Append atomically appends events to the Product with the given id if its version is expected (an
+// exact version, runtime.NoStream, runtime.StreamExists or runtime.AnyVersion) and returns the new
+// version. A mismatch is a *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)). A nil
+// event is an error matching runtime.ErrInvalid.
 func (r *ProductRepository) Append(ctx context.Context, id string, expected uint64, events ...ProductEvent) (uint64, error) {
 	return r.r.Append(ctx, id, expected, events...)
 }
 
-// Execute loads the Product with the given id, decides c against it and appends
-// the resulting events at the loaded version, retrying on conflicts, and
-// returns the new version. An error from the Handle method is returned as is
-// and nothing is appended. With runtime.IdempotencyKey a repeated key returns
-// the first result without deciding again.
+// Execute loads the Product with the given id, decides c against it and appends the resulting
+// events at the loaded version, retrying on conflicts, and returns the new version. An error from
+// the Handle method is returned as is and nothing is appended. With runtime.IdempotencyKey a
+// repeated key returns the first result without deciding again.
 func (r *ProductRepository) Execute(ctx context.Context, id string, c ProductCommand, opts ...runtime.ExecOption) (uint64, error) {
 	return r.r.Execute(ctx, id, c, opts...)
 }
 
-// Events yields the events of the Product with the given id whose version is
-// greater than after, in order, each in an envelope with its version, position,
-// time and metadata.
+// Events yields the events of the Product with the given id whose version is greater than after, in
+// order, each in an envelope with its version, position, time and metadata.
 func (r *ProductRepository) Events(ctx context.Context, id string, after uint64) iter.Seq2[runtime.Envelope[ProductEvent], error] {
 	return r.r.Events(ctx, id, after)
 }
@@ -1178,16 +500,10 @@ func cqrsMarshalCustomer(v *Customer) ([]byte, error) {
 	return cqrsAppendCustomer(make([]byte, 0, 50+len(v.Name)+len(v.Email)), v, 0)
 }
 
-// cqrsUnmarshalCustomer decodes data, a whole MessagePack value written by cqrsMarshalCustomer (or by msgpack.Marshal), into v.
+// cqrsUnmarshalCustomer decodes data, one whole value as cqrsMarshalCustomer writes it, into v.
 func cqrsUnmarshalCustomer(data []byte, v *Customer) error {
 	rest, err := cqrsDecodeCustomer(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Customer", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Customer", rest, err)
 }
 
 // cqrsAppendCustomer appends v to b as a MessagePack map keyed by field name.
@@ -1205,7 +521,8 @@ func cqrsAppendCustomer(b []byte, v *Customer, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeCustomer decodes one Customer from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeCustomer decodes one Customer from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeCustomer(b []byte, src string, v *Customer, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Customer", cqrswire.ErrTooDeep)
@@ -1247,16 +564,11 @@ func cqrsMarshalCustomerRegistered(v *CustomerRegistered) ([]byte, error) {
 	return cqrsAppendCustomerRegistered(make([]byte, 0, 34+len(v.Name)+len(v.Email)), v, 0)
 }
 
-// cqrsUnmarshalCustomerRegistered decodes data, a whole MessagePack value written by cqrsMarshalCustomerRegistered (or by msgpack.Marshal), into v.
+// cqrsUnmarshalCustomerRegistered decodes data, one whole value as cqrsMarshalCustomerRegistered
+// writes it, into v.
 func cqrsUnmarshalCustomerRegistered(data []byte, v *CustomerRegistered) error {
 	rest, err := cqrsDecodeCustomerRegistered(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("CustomerRegistered", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("CustomerRegistered", rest, err)
 }
 
 // cqrsAppendCustomerRegistered appends v to b as a MessagePack map keyed by field name.
@@ -1272,7 +584,8 @@ func cqrsAppendCustomerRegistered(b []byte, v *CustomerRegistered, depth int) ([
 	return b, nil
 }
 
-// cqrsDecodeCustomerRegistered decodes one CustomerRegistered from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeCustomerRegistered decodes one CustomerRegistered from the front of b into v (reset
+// first), returning the rest.
 func cqrsDecodeCustomerRegistered(b []byte, src string, v *CustomerRegistered, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("CustomerRegistered", cqrswire.ErrTooDeep)
@@ -1310,16 +623,11 @@ func cqrsMarshalEmailChanged(v *EmailChanged) ([]byte, error) {
 	return cqrsAppendEmailChanged(make([]byte, 0, 20+len(v.Email)), v, 0)
 }
 
-// cqrsUnmarshalEmailChanged decodes data, a whole MessagePack value written by cqrsMarshalEmailChanged (or by msgpack.Marshal), into v.
+// cqrsUnmarshalEmailChanged decodes data, one whole value as cqrsMarshalEmailChanged writes it,
+// into v.
 func cqrsUnmarshalEmailChanged(data []byte, v *EmailChanged) error {
 	rest, err := cqrsDecodeEmailChanged(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("EmailChanged", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("EmailChanged", rest, err)
 }
 
 // cqrsAppendEmailChanged appends v to b as a MessagePack map keyed by field name.
@@ -1333,7 +641,8 @@ func cqrsAppendEmailChanged(b []byte, v *EmailChanged, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodeEmailChanged decodes one EmailChanged from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeEmailChanged decodes one EmailChanged from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeEmailChanged(b []byte, src string, v *EmailChanged, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("EmailChanged", cqrswire.ErrTooDeep)
@@ -1367,16 +676,10 @@ func cqrsMarshalOrder(v *Order) ([]byte, error) {
 	return cqrsAppendOrder(make([]byte, 0, 119+len(v.Customer)+len(v.Status)+len(v.Carrier)), v, 0)
 }
 
-// cqrsUnmarshalOrder decodes data, a whole MessagePack value written by cqrsMarshalOrder (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrder decodes data, one whole value as cqrsMarshalOrder writes it, into v.
 func cqrsUnmarshalOrder(data []byte, v *Order) error {
 	rest, err := cqrsDecodeOrder(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Order", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Order", rest, err)
 }
 
 // cqrsAppendOrder appends v to b as a MessagePack map keyed by field name.
@@ -1410,7 +713,7 @@ func cqrsAppendOrder(b []byte, v *Order, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOrder decodes one Order from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrder decodes one Order from the front of b into v (reset first), returning the rest.
 func cqrsDecodeOrder(b []byte, src string, v *Order, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Order", cqrswire.ErrTooDeep)
@@ -1478,16 +781,10 @@ func cqrsMarshalLine(v *Line) ([]byte, error) {
 	return cqrsAppendLine(make([]byte, 0, 87+len(v.SKU)), v, 0)
 }
 
-// cqrsUnmarshalLine decodes data, a whole MessagePack value written by cqrsMarshalLine (or by msgpack.Marshal), into v.
+// cqrsUnmarshalLine decodes data, one whole value as cqrsMarshalLine writes it, into v.
 func cqrsUnmarshalLine(data []byte, v *Line) error {
 	rest, err := cqrsDecodeLine(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Line", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Line", rest, err)
 }
 
 // cqrsAppendLine appends v to b as a MessagePack map keyed by field name.
@@ -1507,7 +804,7 @@ func cqrsAppendLine(b []byte, v *Line, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeLine decodes one Line from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeLine decodes one Line from the front of b into v (reset first), returning the rest.
 func cqrsDecodeLine(b []byte, src string, v *Line, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Line", cqrswire.ErrTooDeep)
@@ -1553,16 +850,11 @@ func cqrsMarshalOrderCreated(v *OrderCreated) ([]byte, error) {
 	return cqrsAppendOrderCreated(make([]byte, 0, 23+len(v.Customer)), v, 0)
 }
 
-// cqrsUnmarshalOrderCreated decodes data, a whole MessagePack value written by cqrsMarshalOrderCreated (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderCreated decodes data, one whole value as cqrsMarshalOrderCreated writes it,
+// into v.
 func cqrsUnmarshalOrderCreated(data []byte, v *OrderCreated) error {
 	rest, err := cqrsDecodeOrderCreated(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("OrderCreated", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("OrderCreated", rest, err)
 }
 
 // cqrsAppendOrderCreated appends v to b as a MessagePack map keyed by field name.
@@ -1576,7 +868,8 @@ func cqrsAppendOrderCreated(b []byte, v *OrderCreated, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodeOrderCreated decodes one OrderCreated from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrderCreated decodes one OrderCreated from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderCreated(b []byte, src string, v *OrderCreated, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderCreated", cqrswire.ErrTooDeep)
@@ -1610,16 +903,10 @@ func cqrsMarshalLineAdded(v *LineAdded) ([]byte, error) {
 	return cqrsAppendLineAdded(make([]byte, 0, 87+len(v.SKU)), v, 0)
 }
 
-// cqrsUnmarshalLineAdded decodes data, a whole MessagePack value written by cqrsMarshalLineAdded (or by msgpack.Marshal), into v.
+// cqrsUnmarshalLineAdded decodes data, one whole value as cqrsMarshalLineAdded writes it, into v.
 func cqrsUnmarshalLineAdded(data []byte, v *LineAdded) error {
 	rest, err := cqrsDecodeLineAdded(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("LineAdded", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("LineAdded", rest, err)
 }
 
 // cqrsAppendLineAdded appends v to b as a MessagePack map keyed by field name.
@@ -1639,7 +926,8 @@ func cqrsAppendLineAdded(b []byte, v *LineAdded, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeLineAdded decodes one LineAdded from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeLineAdded decodes one LineAdded from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeLineAdded(b []byte, src string, v *LineAdded, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("LineAdded", cqrswire.ErrTooDeep)
@@ -1685,16 +973,11 @@ func cqrsMarshalOrderPlaced(v *OrderPlaced) ([]byte, error) {
 	return cqrsAppendOrderPlaced(make([]byte, 0, 24), v, 0)
 }
 
-// cqrsUnmarshalOrderPlaced decodes data, a whole MessagePack value written by cqrsMarshalOrderPlaced (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderPlaced decodes data, one whole value as cqrsMarshalOrderPlaced writes it, into
+// v.
 func cqrsUnmarshalOrderPlaced(data []byte, v *OrderPlaced) error {
 	rest, err := cqrsDecodeOrderPlaced(data, "", v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("OrderPlaced", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("OrderPlaced", rest, err)
 }
 
 // cqrsAppendOrderPlaced appends v to b as a MessagePack map keyed by field name.
@@ -1708,7 +991,8 @@ func cqrsAppendOrderPlaced(b []byte, v *OrderPlaced, depth int) ([]byte, error) 
 	return b, nil
 }
 
-// cqrsDecodeOrderPlaced decodes one OrderPlaced from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrderPlaced decodes one OrderPlaced from the front of b into v (reset first), returning
+// the rest.
 func cqrsDecodeOrderPlaced(b []byte, src string, v *OrderPlaced, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderPlaced", cqrswire.ErrTooDeep)
@@ -1742,16 +1026,10 @@ func cqrsMarshalOrderPaid(v *OrderPaid) ([]byte, error) {
 	return cqrsAppendOrderPaid(make([]byte, 0, 45+len(v.PaymentRef)), v, 0)
 }
 
-// cqrsUnmarshalOrderPaid decodes data, a whole MessagePack value written by cqrsMarshalOrderPaid (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderPaid decodes data, one whole value as cqrsMarshalOrderPaid writes it, into v.
 func cqrsUnmarshalOrderPaid(data []byte, v *OrderPaid) error {
 	rest, err := cqrsDecodeOrderPaid(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("OrderPaid", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("OrderPaid", rest, err)
 }
 
 // cqrsAppendOrderPaid appends v to b as a MessagePack map keyed by field name.
@@ -1767,7 +1045,8 @@ func cqrsAppendOrderPaid(b []byte, v *OrderPaid, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOrderPaid decodes one OrderPaid from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrderPaid decodes one OrderPaid from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeOrderPaid(b []byte, src string, v *OrderPaid, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderPaid", cqrswire.ErrTooDeep)
@@ -1805,16 +1084,11 @@ func cqrsMarshalOrderShipped(v *OrderShipped) ([]byte, error) {
 	return cqrsAppendOrderShipped(make([]byte, 0, 39+len(v.Carrier)+len(v.Service)), v, 0)
 }
 
-// cqrsUnmarshalOrderShipped decodes data, a whole MessagePack value written by cqrsMarshalOrderShipped (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderShipped decodes data, one whole value as cqrsMarshalOrderShipped writes it,
+// into v.
 func cqrsUnmarshalOrderShipped(data []byte, v *OrderShipped) error {
 	rest, err := cqrsDecodeOrderShipped(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("OrderShipped", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("OrderShipped", rest, err)
 }
 
 // cqrsAppendOrderShipped appends v to b as a MessagePack map keyed by field name.
@@ -1830,7 +1104,8 @@ func cqrsAppendOrderShipped(b []byte, v *OrderShipped, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodeOrderShipped decodes one OrderShipped from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrderShipped decodes one OrderShipped from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderShipped(b []byte, src string, v *OrderShipped, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderShipped", cqrswire.ErrTooDeep)
@@ -1868,16 +1143,11 @@ func cqrsMarshalOrderShippedV1(v *OrderShippedV1) ([]byte, error) {
 	return cqrsAppendOrderShippedV1(make([]byte, 0, 22+len(v.Carrier)), v, 0)
 }
 
-// cqrsUnmarshalOrderShippedV1 decodes data, a whole MessagePack value written by cqrsMarshalOrderShippedV1 (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderShippedV1 decodes data, one whole value as cqrsMarshalOrderShippedV1 writes it,
+// into v.
 func cqrsUnmarshalOrderShippedV1(data []byte, v *OrderShippedV1) error {
 	rest, err := cqrsDecodeOrderShippedV1(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("OrderShippedV1", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("OrderShippedV1", rest, err)
 }
 
 // cqrsAppendOrderShippedV1 appends v to b as a MessagePack map keyed by field name.
@@ -1891,7 +1161,8 @@ func cqrsAppendOrderShippedV1(b []byte, v *OrderShippedV1, depth int) ([]byte, e
 	return b, nil
 }
 
-// cqrsDecodeOrderShippedV1 decodes one OrderShippedV1 from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrderShippedV1 decodes one OrderShippedV1 from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderShippedV1(b []byte, src string, v *OrderShippedV1, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderShippedV1", cqrswire.ErrTooDeep)
@@ -1925,16 +1196,11 @@ func cqrsMarshalOrderCancelled(v *OrderCancelled) ([]byte, error) {
 	return cqrsAppendOrderCancelled(make([]byte, 0, 21+len(v.Reason)), v, 0)
 }
 
-// cqrsUnmarshalOrderCancelled decodes data, a whole MessagePack value written by cqrsMarshalOrderCancelled (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderCancelled decodes data, one whole value as cqrsMarshalOrderCancelled writes it,
+// into v.
 func cqrsUnmarshalOrderCancelled(data []byte, v *OrderCancelled) error {
 	rest, err := cqrsDecodeOrderCancelled(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("OrderCancelled", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("OrderCancelled", rest, err)
 }
 
 // cqrsAppendOrderCancelled appends v to b as a MessagePack map keyed by field name.
@@ -1948,7 +1214,8 @@ func cqrsAppendOrderCancelled(b []byte, v *OrderCancelled, depth int) ([]byte, e
 	return b, nil
 }
 
-// cqrsDecodeOrderCancelled decodes one OrderCancelled from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrderCancelled decodes one OrderCancelled from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderCancelled(b []byte, src string, v *OrderCancelled, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderCancelled", cqrswire.ErrTooDeep)
@@ -1982,16 +1249,10 @@ func cqrsMarshalProduct(v *Product) ([]byte, error) {
 	return cqrsAppendProduct(make([]byte, 0, 115+len(v.Name)), v, 0)
 }
 
-// cqrsUnmarshalProduct decodes data, a whole MessagePack value written by cqrsMarshalProduct (or by msgpack.Marshal), into v.
+// cqrsUnmarshalProduct decodes data, one whole value as cqrsMarshalProduct writes it, into v.
 func cqrsUnmarshalProduct(data []byte, v *Product) error {
 	rest, err := cqrsDecodeProduct(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Product", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Product", rest, err)
 }
 
 // cqrsAppendProduct appends v to b as a MessagePack map keyed by field name.
@@ -2015,7 +1276,8 @@ func cqrsAppendProduct(b []byte, v *Product, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeProduct decodes one Product from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeProduct decodes one Product from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeProduct(b []byte, src string, v *Product, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Product", cqrswire.ErrTooDeep)
@@ -2069,16 +1331,11 @@ func cqrsMarshalProductListed(v *ProductListed) ([]byte, error) {
 	return cqrsAppendProductListed(make([]byte, 0, 38+len(v.Name)), v, 0)
 }
 
-// cqrsUnmarshalProductListed decodes data, a whole MessagePack value written by cqrsMarshalProductListed (or by msgpack.Marshal), into v.
+// cqrsUnmarshalProductListed decodes data, one whole value as cqrsMarshalProductListed writes it,
+// into v.
 func cqrsUnmarshalProductListed(data []byte, v *ProductListed) error {
 	rest, err := cqrsDecodeProductListed(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("ProductListed", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("ProductListed", rest, err)
 }
 
 // cqrsAppendProductListed appends v to b as a MessagePack map keyed by field name.
@@ -2094,7 +1351,8 @@ func cqrsAppendProductListed(b []byte, v *ProductListed, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeProductListed decodes one ProductListed from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeProductListed decodes one ProductListed from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeProductListed(b []byte, src string, v *ProductListed, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("ProductListed", cqrswire.ErrTooDeep)
@@ -2132,16 +1390,11 @@ func cqrsMarshalPriceChanged(v *PriceChanged) ([]byte, error) {
 	return cqrsAppendPriceChanged(make([]byte, 0, 24), v, 0)
 }
 
-// cqrsUnmarshalPriceChanged decodes data, a whole MessagePack value written by cqrsMarshalPriceChanged (or by msgpack.Marshal), into v.
+// cqrsUnmarshalPriceChanged decodes data, one whole value as cqrsMarshalPriceChanged writes it,
+// into v.
 func cqrsUnmarshalPriceChanged(data []byte, v *PriceChanged) error {
 	rest, err := cqrsDecodePriceChanged(data, "", v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("PriceChanged", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("PriceChanged", rest, err)
 }
 
 // cqrsAppendPriceChanged appends v to b as a MessagePack map keyed by field name.
@@ -2155,7 +1408,8 @@ func cqrsAppendPriceChanged(b []byte, v *PriceChanged, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodePriceChanged decodes one PriceChanged from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodePriceChanged decodes one PriceChanged from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodePriceChanged(b []byte, src string, v *PriceChanged, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("PriceChanged", cqrswire.ErrTooDeep)
@@ -2189,16 +1443,11 @@ func cqrsMarshalStockReceived(v *StockReceived) ([]byte, error) {
 	return cqrsAppendStockReceived(make([]byte, 0, 22), v, 0)
 }
 
-// cqrsUnmarshalStockReceived decodes data, a whole MessagePack value written by cqrsMarshalStockReceived (or by msgpack.Marshal), into v.
+// cqrsUnmarshalStockReceived decodes data, one whole value as cqrsMarshalStockReceived writes it,
+// into v.
 func cqrsUnmarshalStockReceived(data []byte, v *StockReceived) error {
 	rest, err := cqrsDecodeStockReceived(data, "", v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("StockReceived", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("StockReceived", rest, err)
 }
 
 // cqrsAppendStockReceived appends v to b as a MessagePack map keyed by field name.
@@ -2212,7 +1461,8 @@ func cqrsAppendStockReceived(b []byte, v *StockReceived, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeStockReceived decodes one StockReceived from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeStockReceived decodes one StockReceived from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeStockReceived(b []byte, src string, v *StockReceived, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("StockReceived", cqrswire.ErrTooDeep)
@@ -2246,16 +1496,11 @@ func cqrsMarshalStockReserved(v *StockReserved) ([]byte, error) {
 	return cqrsAppendStockReserved(make([]byte, 0, 39+len(v.OrderID)), v, 0)
 }
 
-// cqrsUnmarshalStockReserved decodes data, a whole MessagePack value written by cqrsMarshalStockReserved (or by msgpack.Marshal), into v.
+// cqrsUnmarshalStockReserved decodes data, one whole value as cqrsMarshalStockReserved writes it,
+// into v.
 func cqrsUnmarshalStockReserved(data []byte, v *StockReserved) error {
 	rest, err := cqrsDecodeStockReserved(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("StockReserved", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("StockReserved", rest, err)
 }
 
 // cqrsAppendStockReserved appends v to b as a MessagePack map keyed by field name.
@@ -2271,7 +1516,8 @@ func cqrsAppendStockReserved(b []byte, v *StockReserved, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeStockReserved decodes one StockReserved from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeStockReserved decodes one StockReserved from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeStockReserved(b []byte, src string, v *StockReserved, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("StockReserved", cqrswire.ErrTooDeep)
@@ -2309,16 +1555,11 @@ func cqrsMarshalStockReleased(v *StockReleased) ([]byte, error) {
 	return cqrsAppendStockReleased(make([]byte, 0, 39+len(v.OrderID)), v, 0)
 }
 
-// cqrsUnmarshalStockReleased decodes data, a whole MessagePack value written by cqrsMarshalStockReleased (or by msgpack.Marshal), into v.
+// cqrsUnmarshalStockReleased decodes data, one whole value as cqrsMarshalStockReleased writes it,
+// into v.
 func cqrsUnmarshalStockReleased(data []byte, v *StockReleased) error {
 	rest, err := cqrsDecodeStockReleased(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("StockReleased", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("StockReleased", rest, err)
 }
 
 // cqrsAppendStockReleased appends v to b as a MessagePack map keyed by field name.
@@ -2334,7 +1575,8 @@ func cqrsAppendStockReleased(b []byte, v *StockReleased, depth int) ([]byte, err
 	return b, nil
 }
 
-// cqrsDecodeStockReleased decodes one StockReleased from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeStockReleased decodes one StockReleased from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeStockReleased(b []byte, src string, v *StockReleased, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("StockReleased", cqrswire.ErrTooDeep)
@@ -2372,16 +1614,11 @@ func cqrsMarshalStockDispatched(v *StockDispatched) ([]byte, error) {
 	return cqrsAppendStockDispatched(make([]byte, 0, 39+len(v.OrderID)), v, 0)
 }
 
-// cqrsUnmarshalStockDispatched decodes data, a whole MessagePack value written by cqrsMarshalStockDispatched (or by msgpack.Marshal), into v.
+// cqrsUnmarshalStockDispatched decodes data, one whole value as cqrsMarshalStockDispatched writes
+// it, into v.
 func cqrsUnmarshalStockDispatched(data []byte, v *StockDispatched) error {
 	rest, err := cqrsDecodeStockDispatched(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("StockDispatched", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("StockDispatched", rest, err)
 }
 
 // cqrsAppendStockDispatched appends v to b as a MessagePack map keyed by field name.
@@ -2397,7 +1634,8 @@ func cqrsAppendStockDispatched(b []byte, v *StockDispatched, depth int) ([]byte,
 	return b, nil
 }
 
-// cqrsDecodeStockDispatched decodes one StockDispatched from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeStockDispatched decodes one StockDispatched from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeStockDispatched(b []byte, src string, v *StockDispatched, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("StockDispatched", cqrswire.ErrTooDeep)

@@ -17,10 +17,12 @@ func EventInterface(a *Aggregate) string { return a.GoName + "Event" }
 // CommandInterface is the sealed interface of A's commands: "ACommand".
 func CommandInterface(a *Aggregate) string { return a.GoName + "Command" }
 
-// EventMarker is the unexported method that seals AEvent: "isAEvent".
+// EventMarker is the unexported method that seals AEvent and returns an
+// event type's row in A's event table: "isAEvent".
 func EventMarker(a *Aggregate) string { return "is" + a.GoName + "Event" }
 
-// CommandMarker is the unexported method that seals ACommand: "isACommand".
+// CommandMarker is the unexported method that seals ACommand and returns a
+// command type's row in A's command table: "isACommand".
 func CommandMarker(a *Aggregate) string { return "is" + a.GoName + "Command" }
 
 // RepositoryType is the typed repository: "ARepository".
@@ -45,11 +47,23 @@ func EventNameConst(e *Event) string { return e.GoName + "EventName" }
 // "ESchemaVersion".
 func SchemaVersionConst(e *Event) string { return e.GoName + "SchemaVersion" }
 
-// EncodeEventFunc encodes any event of A: "cqrsEncodeAEvent".
-func EncodeEventFunc(a *Aggregate) string { return "cqrsEncode" + a.GoName + "Event" }
+// EventsFunc returns A's event table, for projections and sagas of any
+// package: "AEvents".
+func EventsFunc(a *Aggregate) string { return EventsFuncOf(a.GoName) }
 
-// DecodeEventFunc decodes any event of A: "cqrsDecodeAEvent".
-func DecodeEventFunc(a *Aggregate) string { return "cqrsDecode" + a.GoName + "Event" }
+// EventsFuncOf is EventsFunc for an aggregate known by its Go name only.
+func EventsFuncOf(aggregate string) string { return aggregate + "Events" }
+
+// EventTable is the variable holding A's event table: "cqrsAEvents".
+func EventTable(a *Aggregate) string { return "cqrs" + a.GoName + "Events" }
+
+// TablesOnce is the sync.Once that builds A's tables on first use:
+// "cqrsAOnce".
+func TablesOnce(a *Aggregate) string { return "cqrs" + a.GoName + "Once" }
+
+// CommandTable is the variable holding A's command table:
+// "cqrsACommands".
+func CommandTable(a *Aggregate) string { return "cqrs" + a.GoName + "Commands" }
 
 // The methods generated on the aggregate's state type.
 const (
@@ -80,11 +94,13 @@ func GeneratedNames(pkg *Package) []Name {
 		top(NewRepositoryFunc(a))
 		top(StreamTypeConst(a))
 		top(StateSchemaConst(a))
-		top(EncodeEventFunc(a))
-		top(DecodeEventFunc(a))
+		top(EventsFunc(a))
+		top(EventTable(a))
+		top(TablesOnce(a))
 		out = append(out, Name{Recv: a.GoName, Name: ApplyMethod, For: a.Pos})
 		if len(a.Commands) > 0 {
 			top(CommandInterface(a))
+			top(CommandTable(a))
 			out = append(out, Name{Recv: a.GoName, Name: DecideMethod, For: a.Pos})
 			for _, c := range a.Commands {
 				out = append(out, Name{Recv: c.GoName, Name: CommandMarker(a), For: c.Pos})
@@ -96,7 +112,6 @@ func GeneratedNames(pkg *Package) []Name {
 			out = append(out, Name{Recv: e.GoName, Name: EventMarker(a), For: e.Pos})
 		}
 	}
-	out = append(out, eventExportNames(pkg)...)
 	out = append(out, projectionNames(pkg)...)
 	out = append(out, sagaNames(pkg)...)
 	sort.SliceStable(out, func(i, j int) bool {
@@ -175,33 +190,9 @@ func projectionNames(pkg *Package) []Name {
 	return out
 }
 
-// DecodeFunc is the exported decoder of one event type E, pinned for
-// projections and sagas (also of other packages): "DecodeE".
-func DecodeFunc(e *Event) string { return DecodeFuncOf(e.GoName) }
-
-// DecodeFuncOf is DecodeFunc for an event known by its Go name only.
-func DecodeFuncOf(event string) string { return "Decode" + event }
-
-// WireNamesFunc lists the wire names of one event type E: "EWireNames".
-func WireNamesFunc(e *Event) string { return WireNamesFuncOf(e.GoName) }
-
-// WireNamesFuncOf is WireNamesFunc for an event known by its Go name only.
-func WireNamesFuncOf(event string) string { return event + "WireNames" }
-
 // StreamTypeConstOf is StreamTypeConst for an aggregate known by its Go
 // name only.
 func StreamTypeConstOf(aggregate string) string { return aggregate + "StreamType" }
-
-// eventExportNames lists the identifiers EventExports declares.
-func eventExportNames(pkg *Package) []Name {
-	var out []Name
-	for _, a := range pkg.Aggregates {
-		for _, e := range a.Events {
-			out = append(out, Name{Name: DecodeFunc(e), For: e.Pos}, Name{Name: WireNamesFunc(e), For: e.Pos})
-		}
-	}
-	return out
-}
 
 // RuntimePath is the import path of the runtime package generated code
 // calls.

@@ -102,6 +102,13 @@ func Build(pkg *load.Package, dirs []directive.Directive, res Resolver) (*model.
 			a.Commands = append(a.Commands, c)
 		}
 	}
+	for _, a := range mp.Aggregates {
+		for _, c := range a.Commands {
+			if fd := b.methods[[2]string{a.GoName, "Handle" + c.GoName}]; fd != nil && fd.Body != nil {
+				b.checkPointerEvents(a, fd)
+			}
+		}
+	}
 	b.projections(mp, projections)
 	b.sagas(mp, sagas)
 	b.upcasts(mp, upcasts, first)
@@ -278,6 +285,64 @@ func (b *builder) checkHandle(a *model.Aggregate, cmd *types.TypeName) bool {
 		b.errorf(b.pos(fd.Name.Pos()), "%s has the wrong signature: want %s, have %s", name, want, b.describe(fd))
 	}
 	return ptr
+}
+
+// checkPointerEvents reports every &E{…} of an event E of a that the Handle
+// method fd puts among the events it returns, where the syntax shows it: an
+// element of a []AEvent literal, or an element appended to a slice that is
+// not one of pointers. The runtime takes a pointer as its value, but the
+// pinned contract is that events travel as values, and a person who wrote
+// &E{…} may mean something else; the fix is one character.
+func (b *builder) checkPointerEvents(a *model.Aggregate, fd *ast.FuncDecl) {
+	events := map[string]bool{}
+	for _, e := range a.Events {
+		events[e.GoName] = true
+	}
+	evs := model.EventInterface(a)
+	check := func(x ast.Expr) {
+		u, ok := ast.Unparen(x).(*ast.UnaryExpr)
+		if !ok || u.Op != token.AND {
+			return
+		}
+		lit, ok := ast.Unparen(u.X).(*ast.CompositeLit)
+		if !ok {
+			return
+		}
+		if id, ok := lit.Type.(*ast.Ident); ok && events[id.Name] {
+			b.errorf(b.pos(u.Pos()), "%s returns &%s{…}, a pointer: events are values (write %s{…}); "+
+				"a pointer would be taken as its value, a nil one refused", fd.Name.Name, id.Name, id.Name)
+		}
+	}
+	ast.Inspect(fd.Body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.CompositeLit:
+			if isSliceOf(n.Type, evs) {
+				for _, elt := range n.Elts {
+					if kv, ok := elt.(*ast.KeyValueExpr); ok {
+						elt = kv.Value
+					}
+					check(elt)
+				}
+			}
+		case *ast.CallExpr:
+			id, ok := n.Fun.(*ast.Ident)
+			if !ok || id.Name != "append" || len(n.Args) < 2 || n.Ellipsis.IsValid() {
+				break
+			}
+			if _, builtin := b.pkg.Info.Uses[id].(*types.Builtin); !builtin {
+				break
+			}
+			if sl, ok := b.pkg.Info.TypeOf(n.Args[0]).(*types.Slice); ok {
+				if _, ptrs := sl.Elem().Underlying().(*types.Pointer); ptrs {
+					break
+				}
+			}
+			for _, arg := range n.Args[1:] {
+				check(arg)
+			}
+		}
+		return true
+	})
 }
 
 func isSliceOf(x ast.Expr, elem string) bool {

@@ -166,8 +166,8 @@ func (b *builder) eventRef(mp *model.Package, ev *types.TypeName, files map[stri
 		ref.Aggregate = agg
 		return ref, ""
 	}
-	return ref, fmt.Sprintf("it has no %sevent directive in package %s, which declares no generated %s either",
-		directive.Prefix, pkg.Path(), model.DecodeFuncOf(ev.Name()))
+	return ref, fmt.Sprintf("it has no %sevent directive in package %s, which declares no generated event table for it either",
+		directive.Prefix, pkg.Path())
 }
 
 // sourceFile is the parsed directives of one file of an imported package.
@@ -178,7 +178,7 @@ type sourceFile struct {
 // sourceEvent recognises an event of another package by its directive: the
 // //cqrs:event A line above its declaration, read from the file the type
 // checker says declares it. It is what the package's generated file will
-// declare Decode<E> and <E>WireNames for, whether or not that file is
+// declare an event table for, whether or not that file is
 // current (or, when several packages are generated in one run, visible),
 // so the output does not depend on the order packages are generated in.
 func (b *builder) sourceEvent(ev *types.TypeName, files map[string]*sourceFile) (aggregate string, ok bool) {
@@ -204,31 +204,11 @@ func (b *builder) sourceEvent(ev *types.TypeName, files map[string]*sourceFile) 
 }
 
 // importedEvent recognises a cqrsgen event of another package whose source
-// cannot be read (sourceEvent) by what its generated file declares: Decode<E> and <E>WireNames with their pinned
-// signatures, and the sealing method is<A>Event of its aggregate A, whose
-// <A>StreamType constant exists.
+// cannot be read (sourceEvent) by what its generated file declares: the
+// sealing method is<A>Event of its aggregate A, whose <A>StreamType
+// constant and <A>Events table function exist.
 func (b *builder) importedEvent(ev *types.TypeName) (aggregate string, ok bool) {
 	scope := ev.Pkg().Scope()
-	dec, _ := scope.Lookup(model.DecodeFuncOf(ev.Name())).(*types.Func)
-	wn, _ := scope.Lookup(model.WireNamesFuncOf(ev.Name())).(*types.Func)
-	if dec == nil || wn == nil {
-		return "", false
-	}
-	ds := dec.Type().(*types.Signature)
-	bs := types.Typ
-	if ds.Params().Len() != 3 || ds.Results().Len() != 3 ||
-		!types.Identical(ds.Params().At(0).Type(), bs[types.String]) ||
-		!types.Identical(ds.Params().At(1).Type(), bs[types.Uint32]) ||
-		!types.Identical(ds.Params().At(2).Type(), types.NewSlice(bs[types.Byte])) ||
-		!types.Identical(ds.Results().At(0).Type(), ev.Type()) ||
-		!types.Identical(ds.Results().At(1).Type(), bs[types.Bool]) ||
-		!types.Identical(ds.Results().At(2).Type(), types.Universe.Lookup("error").Type()) {
-		return "", false
-	}
-	ws := wn.Type().(*types.Signature)
-	if ws.Params().Len() != 0 || ws.Results().Len() != 1 || !types.Identical(ws.Results().At(0).Type(), types.NewSlice(bs[types.String])) {
-		return "", false
-	}
 	named, _ := ev.Type().(*types.Named)
 	if named == nil {
 		return "", false
@@ -240,7 +220,9 @@ func (b *builder) importedEvent(ev *types.TypeName) (aggregate string, ok bool) 
 		if !found || !found2 || agg == "" {
 			continue
 		}
-		if c, _ := scope.Lookup(model.StreamTypeConstOf(agg)).(*types.Const); c != nil {
+		c, _ := scope.Lookup(model.StreamTypeConstOf(agg)).(*types.Const)
+		fn, _ := scope.Lookup(model.EventsFuncOf(agg)).(*types.Func)
+		if c != nil && fn != nil {
 			return agg, true
 		}
 	}

@@ -1,37 +1,36 @@
 package testmod
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func TestBuildsAgainstRepository(t *testing.T) {
-	dir := New(t, "example.com/user", map[string]string{
-		"main.go": `package main
-
-import (
-	"context"
-	"fmt"
-
-	"github.com/cqrsgen/cqrsgen/backends/memory"
-	"github.com/cqrsgen/cqrsgen/runtime"
-)
-
-func main() {
-	s := memory.New()
-	res, err := s.Append(context.Background(), runtime.AppendRequest{
-		Stream: runtime.StreamID{Type: "T", ID: "1"},
-		Events: []runtime.EventData{{Name: "E"}},
-	})
-	fmt.Println(res.LastPosition, err)
+func TestMain(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
 }
-`,
-	})
-	out := MustGo(t, dir, "run", ".")
-	if strings.TrimSpace(out) != "1 <nil>" {
-		t.Fatalf("output %q", out)
+
+// TestBuildsAgainstRepository runs testdata/user, a program of a module
+// outside this repository that imports it, in a module of its own and in
+// the shared one.
+func TestBuildsAgainstRepository(t *testing.T) {
+	files := Files(t, filepath.Join("testdata", "user"), ".")
+	for name, dir := range map[string]string{
+		"own":    New(t, "example.com/user", files),
+		"shared": Shared(t).Add(t, "user", files),
+	} {
+		out := MustGo(t, dir, "run", ".")
+		if strings.TrimSpace(out) != "1 <nil>" {
+			t.Fatalf("%s module: output %q", name, out)
+		}
+		if out, err := Go(dir, "build", "./missing"); err == nil {
+			t.Fatalf("%s module: building a missing package succeeded: %s", name, out)
+		}
 	}
-	if out, err := Go(dir, "build", "./missing"); err == nil {
-		t.Fatalf("building a missing package succeeded: %s", out)
+	if first, again := Shared(t), Shared(t); first != again {
+		t.Fatal("Shared returned two modules in one run")
 	}
 }

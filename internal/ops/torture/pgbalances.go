@@ -3,7 +3,6 @@ package torture
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,9 +76,8 @@ func (b *pgBalances) leaseName() string {
 // Projection describes the read model to the runtime.
 func (b *pgBalances) Projection() runtime.Projection {
 	return runtime.Projection{
-		Name: BalancesProjectionName,
-		Events: slices.Concat(account.OpenedWireNames(), account.DepositedWireNames(), account.WithdrawnWireNames(),
-			account.AccountClosedWireNames()),
+		Name:     BalancesProjectionName,
+		Events:   account.AccountEvents().Names(),
 		Handle:   b.handle,
 		Reset:    b.reset,
 		Position: b.pos,
@@ -100,28 +98,18 @@ func decodeChange(rec runtime.Record) (change, bool, error) {
 	wrap := func(err error) error {
 		return &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: rec.Name, Err: err}
 	}
-	if e, ok, err := account.DecodeOpened(rec.Name, rec.Schema, rec.Data); ok {
-		if err != nil {
-			return change{}, false, wrap(err)
-		}
+	e, err := account.AccountEvents().Decode(rec.Name, rec.Schema, rec.Data)
+	if err != nil {
+		return change{}, false, wrap(err)
+	}
+	switch e := e.(type) {
+	case account.Opened:
 		return change{open: &e}, true, nil
-	}
-	if e, ok, err := account.DecodeDeposited(rec.Name, rec.Schema, rec.Data); ok {
-		if err != nil {
-			return change{}, false, wrap(err)
-		}
+	case account.Deposited:
 		return change{amount: e.Amount}, true, nil
-	}
-	if e, ok, err := account.DecodeWithdrawn(rec.Name, rec.Schema, rec.Data); ok {
-		if err != nil {
-			return change{}, false, wrap(err)
-		}
+	case account.Withdrawn:
 		return change{amount: -e.Amount}, true, nil
-	}
-	if _, ok, err := account.DecodeAccountClosed(rec.Name, rec.Schema, rec.Data); ok {
-		if err != nil {
-			return change{}, false, wrap(err)
-		}
+	case account.AccountClosed:
 		return change{closed: true}, true, nil
 	}
 	return change{}, false, nil

@@ -155,15 +155,19 @@ type balanceRow struct {
 }
 
 func (m *soakModel) projections() []runtime.Projection {
-	acctNames := slices.Concat(account.OpenedWireNames(), account.DepositedWireNames(), account.WithdrawnWireNames(), account.AccountClosedWireNames())
+	acctNames := account.AccountEvents().Names()
 	delta := func(rec runtime.Record) (int64, error) {
-		if d, ok, err := account.DecodeDeposited(rec.Name, rec.Schema, rec.Data); ok {
-			return d.Amount, err
+		if rec.Stream.Type != account.AccountStreamType {
+			return 0, nil
 		}
-		if w, ok, err := account.DecodeWithdrawn(rec.Name, rec.Schema, rec.Data); ok {
-			return -w.Amount, err
+		e, err := account.AccountEvents().Decode(rec.Name, rec.Schema, rec.Data)
+		switch e := e.(type) {
+		case account.Deposited:
+			return e.Amount, err
+		case account.Withdrawn:
+			return -e.Amount, err
 		}
-		return 0, nil
+		return 0, err
 	}
 	return []runtime.Projection{
 		{Name: soakBalances, Events: acctNames, Handle: func(_ context.Context, rec runtime.Record) error {

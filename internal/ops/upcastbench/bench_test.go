@@ -40,7 +40,7 @@ func cases(tb testing.TB) []struct {
 // current type with the same values.
 func TestChains(t *testing.T) {
 	for _, c := range cases(t) {
-		e, err := cqrsDecodeLedgerEvent(c.wire, c.schema, c.data)
+		e, err := LedgerEvents().Decode(c.wire, c.schema, c.data)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -50,7 +50,7 @@ func TestChains(t *testing.T) {
 			t.Fatalf("%s: decoded %#v", c.name, e)
 		}
 	}
-	if _, err := cqrsDecodeLedgerEvent(MovedEventName, 5, nil); err == nil {
+	if _, err := LedgerEvents().Decode(MovedEventName, 5, nil); err == nil {
 		t.Fatal("unknown version decoded")
 	}
 }
@@ -63,7 +63,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(c.data)))
 			for b.Loop() {
-				if _, err := cqrsDecodeLedgerEvent(c.wire, c.schema, c.data); err != nil {
+				if _, err := LedgerEvents().Decode(c.wire, c.schema, c.data); err != nil {
 					b.Fatal(err)
 				}
 			}

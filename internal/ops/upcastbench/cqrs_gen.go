@@ -4,23 +4,22 @@ package upcastbench
 
 import (
 	"context"
-	"fmt"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
-// This is a compile-time assertion that this generated file is compatible
-// with the runtime package it is compiled against.
-const _ = runtime.SupportPackageIsVersion1
+// This is a compile-time assertion that this file matches the runtime package it is built with.
+const _ = runtime.SupportPackageIsVersion2
 
-// Stable names of the Ledger aggregate and its events as they are stored. They must
-// not change once data exists; the Go types can be renamed freely.
+// Stable names of the Ledger aggregate and its events as they are stored. They must not change once
+// data exists; the Go types can be renamed freely.
 const (
 	// LedgerStreamType is the stream type name of Ledger aggregates.
 	LedgerStreamType = "bench.ledger"
-	// LedgerStateSchema identifies the shape of Ledger's state: snapshots saved
-	// under another shape are ignored and the state is rebuilt from events.
+	// LedgerStateSchema identifies the shape of Ledger's state: snapshots saved under another shape
+	// are ignored and the state is rebuilt from events.
 	LedgerStateSchema = "v1:38c8d7b12bfdb957"
 	// NotedEventName is the wire name of Noted events.
 	NotedEventName = "bench.noted"
@@ -36,215 +35,60 @@ const (
 	MovedSchemaVersion uint32 = 4
 )
 
-// LedgerEvent is an event of the Ledger aggregate. It is sealed: only Noted, Paid and Moved
-// implement it, as values.
+// LedgerEvent is an event of the Ledger aggregate, sealed: only Noted, Paid and Moved implement it.
+// Use values; a pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type LedgerEvent interface {
-	isLedgerEvent()
+	isLedgerEvent() int
 }
 
-func (Noted) isLedgerEvent() {}
-func (Paid) isLedgerEvent()  {}
-func (Moved) isLedgerEvent() {}
+// isLedgerEvent seals LedgerEvent and returns the type's row in cqrsLedgerEvents.
+func (Noted) isLedgerEvent() int { return 0 }
+func (Paid) isLedgerEvent() int  { return 1 }
+func (Moved) isLedgerEvent() int { return 2 }
 
+// Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
+// an event is applied as its value; a nil event changes nothing.
+func (a *Ledger) Apply(e LedgerEvent) { LedgerEvents().Apply(a, e) }
+
+// The tables of Ledger, rows in marker order, built by LedgerEvents.
 var (
-	_ LedgerEvent = Noted{}
-	_ LedgerEvent = Paid{}
-	_ LedgerEvent = Moved{}
+	cqrsLedgerOnce   sync.Once
+	cqrsLedgerEvents *runtime.Events[Ledger, LedgerEvent]
 )
 
-// Apply evolves the state by one event, calling the Apply method of the
-// event's type. A nil event changes nothing.
-func (a *Ledger) Apply(e LedgerEvent) {
-	switch e := e.(type) {
-	case Noted:
-		a.ApplyNoted(e)
-	case Paid:
-		a.ApplyPaid(e)
-	case Moved:
-		a.ApplyMoved(e)
-	}
+// LedgerEvents returns Ledger's event table, for projections, sagas and tools of any package. It
+// builds the table on first use, so package variables may use them and Apply<E> calling Apply is no
+// initialization cycle.
+func LedgerEvents() *runtime.Events[Ledger, LedgerEvent] {
+	cqrsLedgerOnce.Do(func() {
+		cqrsLedgerEvents = runtime.NewEvents(LedgerStreamType, LedgerEvent.isLedgerEvent,
+			runtime.Event[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted,
+				func(e Noted) ([]byte, error) { return cqrsMarshalNoted(&e) },
+				func(b []byte) (e Noted, err error) { err = cqrsUnmarshalNoted(b, &e); return },
+			),
+			runtime.Event[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid,
+				func(e Paid) ([]byte, error) { return cqrsMarshalPaid(&e) },
+				func(b []byte) (e Paid, err error) { err = cqrsUnmarshalPaid(b, &e); return },
+				runtime.UpcastFrom(PaidEventName, 1, func(b []byte) (old PaidV1, err error) { err = cqrsUnmarshalPaidV1(b, &old); return }, paidV1ToV2),
+			),
+			runtime.Event[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved,
+				func(e Moved) ([]byte, error) { return cqrsMarshalMoved(&e) },
+				func(b []byte) (e Moved, err error) { err = cqrsUnmarshalMoved(b, &e); return },
+				runtime.UpcastFrom(MovedEventName, 1, func(b []byte) (old MovedV1, err error) { err = cqrsUnmarshalMovedV1(b, &old); return }, func(old MovedV1) Moved {
+					return movedV3ToV4(movedV2ToV3(movedV1ToV2(old)))
+				}),
+				runtime.UpcastFrom(MovedEventName, 2, func(b []byte) (old MovedV2, err error) { err = cqrsUnmarshalMovedV2(b, &old); return }, func(old MovedV2) Moved {
+					return movedV3ToV4(movedV2ToV3(old))
+				}),
+				runtime.UpcastFrom(MovedEventName, 3, func(b []byte) (old MovedV3, err error) { err = cqrsUnmarshalMovedV3(b, &old); return }, movedV3ToV4),
+			),
+		)
+	})
+	return cqrsLedgerEvents
 }
 
-// cqrsEncodeLedgerEvent encodes an event of Ledger with its wire name and schema version.
-func cqrsEncodeLedgerEvent(e LedgerEvent) (runtime.EventData, error) {
-	switch e := e.(type) {
-	case Noted:
-		data, err := cqrsMarshalNoted(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Noted: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   NotedEventName,
-			Schema: NotedSchemaVersion,
-		}, nil
-	case Paid:
-		data, err := cqrsMarshalPaid(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Paid: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   PaidEventName,
-			Schema: PaidSchemaVersion,
-		}, nil
-	case Moved:
-		data, err := cqrsMarshalMoved(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event Moved: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   MovedEventName,
-			Schema: MovedSchemaVersion,
-		}, nil
-	}
-	return runtime.EventData{}, fmt.Errorf("cqrsgen: %T is not an event of Ledger: %w", e, runtime.ErrInvalid)
-}
-
-// cqrsDecodeLedgerEvent decodes a stored event of Ledger from its wire name and schema
-// version, upcasting older versions and former names to the current types. An
-// unknown name or version is a *runtime.UnknownEventError.
-func cqrsDecodeLedgerEvent(name string, schema uint32, data []byte) (LedgerEvent, error) {
-	switch name {
-	case NotedEventName:
-		if schema != NotedSchemaVersion {
-			break
-		}
-		var e Noted
-		if err := cqrsUnmarshalNoted(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case PaidEventName:
-		switch schema {
-		case PaidSchemaVersion:
-			var e Paid
-			if err := cqrsUnmarshalPaid(data, &e); err != nil {
-				return nil, err
-			}
-			return e, nil
-		case 1:
-			var old PaidV1
-			if err := cqrsUnmarshalPaidV1(data, &old); err != nil {
-				return nil, err
-			}
-			return paidV1ToV2(old), nil
-		}
-	case MovedEventName:
-		switch schema {
-		case MovedSchemaVersion:
-			var e Moved
-			if err := cqrsUnmarshalMoved(data, &e); err != nil {
-				return nil, err
-			}
-			return e, nil
-		case 1:
-			var old MovedV1
-			if err := cqrsUnmarshalMovedV1(data, &old); err != nil {
-				return nil, err
-			}
-			return movedV3ToV4(movedV2ToV3(movedV1ToV2(old))), nil
-		case 2:
-			var old MovedV2
-			if err := cqrsUnmarshalMovedV2(data, &old); err != nil {
-				return nil, err
-			}
-			return movedV3ToV4(movedV2ToV3(old)), nil
-		case 3:
-			var old MovedV3
-			if err := cqrsUnmarshalMovedV3(data, &old); err != nil {
-				return nil, err
-			}
-			return movedV3ToV4(old), nil
-		}
-	}
-	return nil, &runtime.UnknownEventError{
-		Name:   name,
-		Schema: schema,
-	}
-}
-
-// DecodeNoted decodes a stored Noted event of the Ledger aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of NotedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeNoted(name string, schema uint32, data []byte) (Noted, bool, error) {
-	switch name {
-	case NotedEventName:
-	default:
-		return Noted{}, false, nil
-	}
-	ev, err := cqrsDecodeLedgerEvent(name, schema, data)
-	if err != nil {
-		return Noted{}, true, err
-	}
-	e, ok := ev.(Noted)
-	if !ok {
-		return Noted{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Noted: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// NotedWireNames returns the wire names Noted events are stored under: NotedEventName
-// first, then the former names upcast into Noted. The slice is new on every call.
-func NotedWireNames() []string {
-	return []string{NotedEventName}
-}
-
-// DecodePaid decodes a stored Paid event of the Ledger aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of PaidWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodePaid(name string, schema uint32, data []byte) (Paid, bool, error) {
-	switch name {
-	case PaidEventName:
-	default:
-		return Paid{}, false, nil
-	}
-	ev, err := cqrsDecodeLedgerEvent(name, schema, data)
-	if err != nil {
-		return Paid{}, true, err
-	}
-	e, ok := ev.(Paid)
-	if !ok {
-		return Paid{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Paid: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// PaidWireNames returns the wire names Paid events are stored under: PaidEventName
-// first, then the former names upcast into Paid. The slice is new on every call.
-func PaidWireNames() []string {
-	return []string{PaidEventName}
-}
-
-// DecodeMoved decodes a stored Moved event of the Ledger aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of MovedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeMoved(name string, schema uint32, data []byte) (Moved, bool, error) {
-	switch name {
-	case MovedEventName:
-	default:
-		return Moved{}, false, nil
-	}
-	ev, err := cqrsDecodeLedgerEvent(name, schema, data)
-	if err != nil {
-		return Moved{}, true, err
-	}
-	e, ok := ev.(Moved)
-	if !ok {
-		return Moved{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not Moved: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// MovedWireNames returns the wire names Moved events are stored under: MovedEventName
-// first, then the former names upcast into Moved. The slice is new on every call.
-func MovedWireNames() []string {
-	return []string{MovedEventName}
-}
-
-// LedgerRepository stores Ledger aggregates as event streams of type LedgerStreamType
-// in a runtime.Store. It is safe for concurrent use.
+// LedgerRepository stores Ledger aggregates as event streams of type LedgerStreamType in a
+// runtime.Store. It is safe for concurrent use.
 type LedgerRepository struct {
 	r *runtime.Repository[Ledger, LedgerEvent, runtime.NoCommand]
 }
@@ -252,36 +96,32 @@ type LedgerRepository struct {
 // NewLedgerRepository returns a repository of Ledger aggregates stored in s.
 func NewLedgerRepository(s runtime.Store, opts ...runtime.Option) *LedgerRepository {
 	agg := &runtime.Aggregate[Ledger, LedgerEvent, runtime.NoCommand]{
-		Apply:         (*Ledger).Apply,
-		DecodeEvent:   cqrsDecodeLedgerEvent,
-		DecodeState:   cqrsUnmarshalLedger,
-		EncodeEvent:   cqrsEncodeLedgerEvent,
-		EncodeState:   cqrsMarshalLedger,
-		SnapshotEvery: 0,
-		StateSchema:   LedgerStateSchema,
-		Type:          LedgerStreamType,
+		DecodeState: cqrsUnmarshalLedger,
+		EncodeState: cqrsMarshalLedger,
+		Events:      LedgerEvents(),
+		StateSchema: LedgerStateSchema,
+		Type:        LedgerStreamType,
 	}
 	return &LedgerRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
 
-// Load returns the current state of the Ledger with the given id and its version:
-// the latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// Load returns the current state of the Ledger with the given id and its version: the latest usable
+// snapshot plus the events after it. A missing aggregate is the zero state at version 0 with a nil
+// error.
 func (r *LedgerRepository) Load(ctx context.Context, id string) (*Ledger, uint64, error) {
 	return r.r.Load(ctx, id)
 }
 
-// Append atomically appends events to the Ledger with the given id if its version
-// is expected (an exact version, runtime.NoStream, runtime.StreamExists or
-// runtime.AnyVersion) and returns the new version. A mismatch is a
-// *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).
+// Append atomically appends events to the Ledger with the given id if its version is expected (an
+// exact version, runtime.NoStream, runtime.StreamExists or runtime.AnyVersion) and returns the new
+// version. A mismatch is a *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)). A nil
+// event is an error matching runtime.ErrInvalid.
 func (r *LedgerRepository) Append(ctx context.Context, id string, expected uint64, events ...LedgerEvent) (uint64, error) {
 	return r.r.Append(ctx, id, expected, events...)
 }
 
-// Events yields the events of the Ledger with the given id whose version is
-// greater than after, in order, each in an envelope with its version, position,
-// time and metadata.
+// Events yields the events of the Ledger with the given id whose version is greater than after, in
+// order, each in an envelope with its version, position, time and metadata.
 func (r *LedgerRepository) Events(ctx context.Context, id string, after uint64) iter.Seq2[runtime.Envelope[LedgerEvent], error] {
 	return r.r.Events(ctx, id, after)
 }
@@ -291,16 +131,10 @@ func cqrsMarshalLedger(v *Ledger) ([]byte, error) {
 	return cqrsAppendLedger(make([]byte, 0, 20), v, 0)
 }
 
-// cqrsUnmarshalLedger decodes data, a whole MessagePack value written by cqrsMarshalLedger (or by msgpack.Marshal), into v.
+// cqrsUnmarshalLedger decodes data, one whole value as cqrsMarshalLedger writes it, into v.
 func cqrsUnmarshalLedger(data []byte, v *Ledger) error {
 	rest, err := cqrsDecodeLedger(data, "", v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Ledger", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Ledger", rest, err)
 }
 
 // cqrsAppendLedger appends v to b as a MessagePack map keyed by field name.
@@ -314,7 +148,7 @@ func cqrsAppendLedger(b []byte, v *Ledger, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeLedger decodes one Ledger from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeLedger decodes one Ledger from the front of b into v (reset first), returning the rest.
 func cqrsDecodeLedger(b []byte, src string, v *Ledger, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Ledger", cqrswire.ErrTooDeep)
@@ -348,16 +182,10 @@ func cqrsMarshalNoted(v *Noted) ([]byte, error) {
 	return cqrsAppendNoted(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalNoted decodes data, a whole MessagePack value written by cqrsMarshalNoted (or by msgpack.Marshal), into v.
+// cqrsUnmarshalNoted decodes data, one whole value as cqrsMarshalNoted writes it, into v.
 func cqrsUnmarshalNoted(data []byte, v *Noted) error {
 	rest, err := cqrsDecodeNoted(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Noted", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Noted", rest, err)
 }
 
 // cqrsAppendNoted appends v to b as a MessagePack map keyed by field name.
@@ -373,7 +201,7 @@ func cqrsAppendNoted(b []byte, v *Noted, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeNoted decodes one Noted from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeNoted decodes one Noted from the front of b into v (reset first), returning the rest.
 func cqrsDecodeNoted(b []byte, src string, v *Noted, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Noted", cqrswire.ErrTooDeep)
@@ -411,16 +239,10 @@ func cqrsMarshalPaid(v *Paid) ([]byte, error) {
 	return cqrsAppendPaid(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalPaid decodes data, a whole MessagePack value written by cqrsMarshalPaid (or by msgpack.Marshal), into v.
+// cqrsUnmarshalPaid decodes data, one whole value as cqrsMarshalPaid writes it, into v.
 func cqrsUnmarshalPaid(data []byte, v *Paid) error {
 	rest, err := cqrsDecodePaid(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Paid", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Paid", rest, err)
 }
 
 // cqrsAppendPaid appends v to b as a MessagePack map keyed by field name.
@@ -436,7 +258,7 @@ func cqrsAppendPaid(b []byte, v *Paid, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodePaid decodes one Paid from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodePaid decodes one Paid from the front of b into v (reset first), returning the rest.
 func cqrsDecodePaid(b []byte, src string, v *Paid, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Paid", cqrswire.ErrTooDeep)
@@ -474,16 +296,10 @@ func cqrsMarshalPaidV1(v *PaidV1) ([]byte, error) {
 	return cqrsAppendPaidV1(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalPaidV1 decodes data, a whole MessagePack value written by cqrsMarshalPaidV1 (or by msgpack.Marshal), into v.
+// cqrsUnmarshalPaidV1 decodes data, one whole value as cqrsMarshalPaidV1 writes it, into v.
 func cqrsUnmarshalPaidV1(data []byte, v *PaidV1) error {
 	rest, err := cqrsDecodePaidV1(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("PaidV1", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("PaidV1", rest, err)
 }
 
 // cqrsAppendPaidV1 appends v to b as a MessagePack map keyed by field name.
@@ -499,7 +315,7 @@ func cqrsAppendPaidV1(b []byte, v *PaidV1, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodePaidV1 decodes one PaidV1 from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodePaidV1 decodes one PaidV1 from the front of b into v (reset first), returning the rest.
 func cqrsDecodePaidV1(b []byte, src string, v *PaidV1, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("PaidV1", cqrswire.ErrTooDeep)
@@ -537,16 +353,10 @@ func cqrsMarshalMoved(v *Moved) ([]byte, error) {
 	return cqrsAppendMoved(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalMoved decodes data, a whole MessagePack value written by cqrsMarshalMoved (or by msgpack.Marshal), into v.
+// cqrsUnmarshalMoved decodes data, one whole value as cqrsMarshalMoved writes it, into v.
 func cqrsUnmarshalMoved(data []byte, v *Moved) error {
 	rest, err := cqrsDecodeMoved(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Moved", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Moved", rest, err)
 }
 
 // cqrsAppendMoved appends v to b as a MessagePack map keyed by field name.
@@ -562,7 +372,7 @@ func cqrsAppendMoved(b []byte, v *Moved, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeMoved decodes one Moved from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeMoved decodes one Moved from the front of b into v (reset first), returning the rest.
 func cqrsDecodeMoved(b []byte, src string, v *Moved, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Moved", cqrswire.ErrTooDeep)
@@ -600,16 +410,10 @@ func cqrsMarshalMovedV1(v *MovedV1) ([]byte, error) {
 	return cqrsAppendMovedV1(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalMovedV1 decodes data, a whole MessagePack value written by cqrsMarshalMovedV1 (or by msgpack.Marshal), into v.
+// cqrsUnmarshalMovedV1 decodes data, one whole value as cqrsMarshalMovedV1 writes it, into v.
 func cqrsUnmarshalMovedV1(data []byte, v *MovedV1) error {
 	rest, err := cqrsDecodeMovedV1(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("MovedV1", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("MovedV1", rest, err)
 }
 
 // cqrsAppendMovedV1 appends v to b as a MessagePack map keyed by field name.
@@ -625,7 +429,8 @@ func cqrsAppendMovedV1(b []byte, v *MovedV1, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeMovedV1 decodes one MovedV1 from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeMovedV1 decodes one MovedV1 from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeMovedV1(b []byte, src string, v *MovedV1, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("MovedV1", cqrswire.ErrTooDeep)
@@ -663,16 +468,10 @@ func cqrsMarshalMovedV2(v *MovedV2) ([]byte, error) {
 	return cqrsAppendMovedV2(make([]byte, 0, 38+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalMovedV2 decodes data, a whole MessagePack value written by cqrsMarshalMovedV2 (or by msgpack.Marshal), into v.
+// cqrsUnmarshalMovedV2 decodes data, one whole value as cqrsMarshalMovedV2 writes it, into v.
 func cqrsUnmarshalMovedV2(data []byte, v *MovedV2) error {
 	rest, err := cqrsDecodeMovedV2(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("MovedV2", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("MovedV2", rest, err)
 }
 
 // cqrsAppendMovedV2 appends v to b as a MessagePack map keyed by field name.
@@ -688,7 +487,8 @@ func cqrsAppendMovedV2(b []byte, v *MovedV2, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeMovedV2 decodes one MovedV2 from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeMovedV2 decodes one MovedV2 from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeMovedV2(b []byte, src string, v *MovedV2, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("MovedV2", cqrswire.ErrTooDeep)
@@ -726,16 +526,10 @@ func cqrsMarshalMovedV3(v *MovedV3) ([]byte, error) {
 	return cqrsAppendMovedV3(make([]byte, 0, 37+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalMovedV3 decodes data, a whole MessagePack value written by cqrsMarshalMovedV3 (or by msgpack.Marshal), into v.
+// cqrsUnmarshalMovedV3 decodes data, one whole value as cqrsMarshalMovedV3 writes it, into v.
 func cqrsUnmarshalMovedV3(data []byte, v *MovedV3) error {
 	rest, err := cqrsDecodeMovedV3(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("MovedV3", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("MovedV3", rest, err)
 }
 
 // cqrsAppendMovedV3 appends v to b as a MessagePack map keyed by field name.
@@ -751,7 +545,8 @@ func cqrsAppendMovedV3(b []byte, v *MovedV3, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeMovedV3 decodes one MovedV3 from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeMovedV3 decodes one MovedV3 from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeMovedV3(b []byte, src string, v *MovedV3, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("MovedV3", cqrswire.ErrTooDeep)

@@ -12,16 +12,10 @@ func cqrsMarshalAddress(v *Address) ([]byte, error) {
 	return cqrsAppendAddress(make([]byte, 0, 59+len(v.Street)+len(v.City)), v, 0)
 }
 
-// cqrsUnmarshalAddress decodes data, a whole MessagePack value written by cqrsMarshalAddress (or by msgpack.Marshal), into v.
+// cqrsUnmarshalAddress decodes data, one whole value as cqrsMarshalAddress writes it, into v.
 func cqrsUnmarshalAddress(data []byte, v *Address) error {
 	rest, err := cqrsDecodeAddress(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Address", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Address", rest, err)
 }
 
 // cqrsAppendAddress appends v to b as a MessagePack map keyed by field name.
@@ -43,7 +37,8 @@ func cqrsAppendAddress(b []byte, v *Address, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeAddress decodes one Address from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeAddress decodes one Address from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeAddress(b []byte, src string, v *Address, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Address", cqrswire.ErrTooDeep)
@@ -92,16 +87,10 @@ func cqrsMarshalNode(v *Node) ([]byte, error) {
 	return cqrsAppendNode(make([]byte, 0, 73+len(v.Name)), v, 0)
 }
 
-// cqrsUnmarshalNode decodes data, a whole MessagePack value written by cqrsMarshalNode (or by msgpack.Marshal), into v.
+// cqrsUnmarshalNode decodes data, one whole value as cqrsMarshalNode writes it, into v.
 func cqrsUnmarshalNode(data []byte, v *Node) error {
 	rest, err := cqrsDecodeNode(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Node", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Node", rest, err)
 }
 
 // cqrsAppendNode appends v to b as a MessagePack map keyed by field name.
@@ -135,7 +124,7 @@ func cqrsAppendNode(b []byte, v *Node, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeNode decodes one Node from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeNode decodes one Node from the front of b into v (reset first), returning the rest.
 func cqrsDecodeNode(b []byte, src string, v *Node, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Node", cqrswire.ErrTooDeep)
@@ -196,16 +185,10 @@ func cqrsMarshalAll(v *All) ([]byte, error) {
 	return cqrsAppendAll(make([]byte, 0, 1324+len(v.String)+len(v.Bytes)+len(v.Blob)+len(v.Renamed)), v, 0)
 }
 
-// cqrsUnmarshalAll decodes data, a whole MessagePack value written by cqrsMarshalAll (or by msgpack.Marshal), into v.
+// cqrsUnmarshalAll decodes data, one whole value as cqrsMarshalAll writes it, into v.
 func cqrsUnmarshalAll(data []byte, v *All) error {
 	rest, err := cqrsDecodeAll(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("All", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("All", rest, err)
 }
 
 // cqrsAppendAll appends v to b as a MessagePack map keyed by field name.
@@ -539,7 +522,7 @@ func cqrsAppendAll(b []byte, v *All, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeAll decodes one All from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeAll decodes one All from the front of b into v (reset first), returning the rest.
 func cqrsDecodeAll(b []byte, src string, v *All, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("All", cqrswire.ErrTooDeep)
@@ -1213,16 +1196,10 @@ func cqrsMarshalDeposited(v *Deposited) ([]byte, error) {
 	return cqrsAppendDeposited(make([]byte, 0, 120+len(v.Account)+len(v.Currency)+len(v.Ref)), v, 0)
 }
 
-// cqrsUnmarshalDeposited decodes data, a whole MessagePack value written by cqrsMarshalDeposited (or by msgpack.Marshal), into v.
+// cqrsUnmarshalDeposited decodes data, one whole value as cqrsMarshalDeposited writes it, into v.
 func cqrsUnmarshalDeposited(data []byte, v *Deposited) error {
 	rest, err := cqrsDecodeDeposited(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Deposited", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Deposited", rest, err)
 }
 
 // cqrsAppendDeposited appends v to b as a MessagePack map keyed by field name.
@@ -1254,7 +1231,8 @@ func cqrsAppendDeposited(b []byte, v *Deposited, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeDeposited decodes one Deposited from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeDeposited(b []byte, src string, v *Deposited, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Deposited", cqrswire.ErrTooDeep)
@@ -1326,16 +1304,10 @@ func cqrsMarshalEmpty(v *Empty) ([]byte, error) {
 	return cqrsAppendEmpty(make([]byte, 0, 5), v, 0)
 }
 
-// cqrsUnmarshalEmpty decodes data, a whole MessagePack value written by cqrsMarshalEmpty (or by msgpack.Marshal), into v.
+// cqrsUnmarshalEmpty decodes data, one whole value as cqrsMarshalEmpty writes it, into v.
 func cqrsUnmarshalEmpty(data []byte, v *Empty) error {
 	rest, err := cqrsDecodeEmpty(data, "", v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Empty", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Empty", rest, err)
 }
 
 // cqrsAppendEmpty appends v to b as a MessagePack map keyed by field name.
@@ -1347,7 +1319,7 @@ func cqrsAppendEmpty(b []byte, v *Empty, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeEmpty decodes one Empty from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeEmpty decodes one Empty from the front of b into v (reset first), returning the rest.
 func cqrsDecodeEmpty(b []byte, src string, v *Empty, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Empty", cqrswire.ErrTooDeep)

@@ -4,23 +4,22 @@ package v1
 
 import (
 	"context"
-	"fmt"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
+	"sync"
 )
 
-// This is a compile-time assertion that this generated file is compatible
-// with the runtime package it is compiled against.
-const _ = runtime.SupportPackageIsVersion1
+// This is a compile-time assertion that this file matches the runtime package it is built with.
+const _ = runtime.SupportPackageIsVersion2
 
-// Stable names of the Order aggregate and its events as they are stored. They must
-// not change once data exists; the Go types can be renamed freely.
+// Stable names of the Order aggregate and its events as they are stored. They must not change once
+// data exists; the Go types can be renamed freely.
 const (
 	// OrderStreamType is the stream type name of Order aggregates.
 	OrderStreamType = "shop.order"
-	// OrderStateSchema identifies the shape of Order's state: snapshots saved
-	// under another shape are ignored and the state is rebuilt from events.
+	// OrderStateSchema identifies the shape of Order's state: snapshots saved under another shape
+	// are ignored and the state is rebuilt from events.
 	OrderStateSchema = "v1:f0dee70cd46a6ed8"
 	// OrderCreatedEventName is the wire name of OrderCreated events.
 	OrderCreatedEventName = "shop.order.created"
@@ -32,142 +31,47 @@ const (
 	LineAddedSchemaVersion uint32 = 1
 )
 
-// OrderEvent is an event of the Order aggregate. It is sealed: only OrderCreated and LineAdded
-// implement it, as values.
+// OrderEvent is an event of the Order aggregate, sealed: only OrderCreated and LineAdded implement
+// it. Use values; a pointer is taken as its value, a nil one refused (runtime.ErrInvalid).
 type OrderEvent interface {
-	isOrderEvent()
+	isOrderEvent() int
 }
 
-func (OrderCreated) isOrderEvent() {}
-func (LineAdded) isOrderEvent()    {}
+// isOrderEvent seals OrderEvent and returns the type's row in cqrsOrderEvents.
+func (OrderCreated) isOrderEvent() int { return 0 }
+func (LineAdded) isOrderEvent() int    { return 1 }
 
+// Apply evolves the state by one event, calling the Apply method of the event's type. A pointer to
+// an event is applied as its value; a nil event changes nothing.
+func (a *Order) Apply(e OrderEvent) { OrderEvents().Apply(a, e) }
+
+// The tables of Order, rows in marker order, built by OrderEvents.
 var (
-	_ OrderEvent = OrderCreated{}
-	_ OrderEvent = LineAdded{}
+	cqrsOrderOnce   sync.Once
+	cqrsOrderEvents *runtime.Events[Order, OrderEvent]
 )
 
-// Apply evolves the state by one event, calling the Apply method of the
-// event's type. A nil event changes nothing.
-func (a *Order) Apply(e OrderEvent) {
-	switch e := e.(type) {
-	case OrderCreated:
-		a.ApplyOrderCreated(e)
-	case LineAdded:
-		a.ApplyLineAdded(e)
-	}
+// OrderEvents returns Order's event table, for projections, sagas and tools of any package. It
+// builds the table on first use, so package variables may use them and Apply<E> calling Apply is no
+// initialization cycle.
+func OrderEvents() *runtime.Events[Order, OrderEvent] {
+	cqrsOrderOnce.Do(func() {
+		cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
+			runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+				func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
+				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
+			),
+			runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+				func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
+				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
+			),
+		)
+	})
+	return cqrsOrderEvents
 }
 
-// cqrsEncodeOrderEvent encodes an event of Order with its wire name and schema version.
-func cqrsEncodeOrderEvent(e OrderEvent) (runtime.EventData, error) {
-	switch e := e.(type) {
-	case OrderCreated:
-		data, err := cqrsMarshalOrderCreated(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event OrderCreated: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   OrderCreatedEventName,
-			Schema: OrderCreatedSchemaVersion,
-		}, nil
-	case LineAdded:
-		data, err := cqrsMarshalLineAdded(&e)
-		if err != nil {
-			return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event LineAdded: %w", err)
-		}
-		return runtime.EventData{
-			Data:   data,
-			Name:   LineAddedEventName,
-			Schema: LineAddedSchemaVersion,
-		}, nil
-	}
-	return runtime.EventData{}, fmt.Errorf("cqrsgen: %T is not an event of Order: %w", e, runtime.ErrInvalid)
-}
-
-// cqrsDecodeOrderEvent decodes a stored event of Order from its wire name and schema
-// version, upcasting older versions and former names to the current types. An
-// unknown name or version is a *runtime.UnknownEventError.
-func cqrsDecodeOrderEvent(name string, schema uint32, data []byte) (OrderEvent, error) {
-	switch name {
-	case OrderCreatedEventName:
-		if schema != OrderCreatedSchemaVersion {
-			break
-		}
-		var e OrderCreated
-		if err := cqrsUnmarshalOrderCreated(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	case LineAddedEventName:
-		if schema != LineAddedSchemaVersion {
-			break
-		}
-		var e LineAdded
-		if err := cqrsUnmarshalLineAdded(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	}
-	return nil, &runtime.UnknownEventError{
-		Name:   name,
-		Schema: schema,
-	}
-}
-
-// DecodeOrderCreated decodes a stored OrderCreated event of the Order aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of OrderCreatedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeOrderCreated(name string, schema uint32, data []byte) (OrderCreated, bool, error) {
-	switch name {
-	case OrderCreatedEventName:
-	default:
-		return OrderCreated{}, false, nil
-	}
-	ev, err := cqrsDecodeOrderEvent(name, schema, data)
-	if err != nil {
-		return OrderCreated{}, true, err
-	}
-	e, ok := ev.(OrderCreated)
-	if !ok {
-		return OrderCreated{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not OrderCreated: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// OrderCreatedWireNames returns the wire names OrderCreated events are stored under: OrderCreatedEventName
-// first, then the former names upcast into OrderCreated. The slice is new on every call.
-func OrderCreatedWireNames() []string {
-	return []string{OrderCreatedEventName}
-}
-
-// DecodeLineAdded decodes a stored LineAdded event of the Order aggregate from its wire
-// name and schema version. ok is false, and nothing is decoded, when name is not one of LineAddedWireNames;
-// older schema versions and former names are upcast to the current type.
-func DecodeLineAdded(name string, schema uint32, data []byte) (LineAdded, bool, error) {
-	switch name {
-	case LineAddedEventName:
-	default:
-		return LineAdded{}, false, nil
-	}
-	ev, err := cqrsDecodeOrderEvent(name, schema, data)
-	if err != nil {
-		return LineAdded{}, true, err
-	}
-	e, ok := ev.(LineAdded)
-	if !ok {
-		return LineAdded{}, true, fmt.Errorf("cqrsgen: event %q schema version %d decodes to %T, not LineAdded: %w", name, schema, ev, runtime.ErrInvalid)
-	}
-	return e, true, nil
-}
-
-// LineAddedWireNames returns the wire names LineAdded events are stored under: LineAddedEventName
-// first, then the former names upcast into LineAdded. The slice is new on every call.
-func LineAddedWireNames() []string {
-	return []string{LineAddedEventName}
-}
-
-// OrderRepository stores Order aggregates as event streams of type OrderStreamType
-// in a runtime.Store. It is safe for concurrent use.
+// OrderRepository stores Order aggregates as event streams of type OrderStreamType in a
+// runtime.Store. It is safe for concurrent use.
 type OrderRepository struct {
 	r *runtime.Repository[Order, OrderEvent, runtime.NoCommand]
 }
@@ -175,36 +79,32 @@ type OrderRepository struct {
 // NewOrderRepository returns a repository of Order aggregates stored in s.
 func NewOrderRepository(s runtime.Store, opts ...runtime.Option) *OrderRepository {
 	agg := &runtime.Aggregate[Order, OrderEvent, runtime.NoCommand]{
-		Apply:         (*Order).Apply,
-		DecodeEvent:   cqrsDecodeOrderEvent,
-		DecodeState:   cqrsUnmarshalOrder,
-		EncodeEvent:   cqrsEncodeOrderEvent,
-		EncodeState:   cqrsMarshalOrder,
-		SnapshotEvery: 0,
-		StateSchema:   OrderStateSchema,
-		Type:          OrderStreamType,
+		DecodeState: cqrsUnmarshalOrder,
+		EncodeState: cqrsMarshalOrder,
+		Events:      OrderEvents(),
+		StateSchema: OrderStateSchema,
+		Type:        OrderStreamType,
 	}
 	return &OrderRepository{r: runtime.NewRepository(s, agg, opts...)}
 }
 
-// Load returns the current state of the Order with the given id and its version:
-// the latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// Load returns the current state of the Order with the given id and its version: the latest usable
+// snapshot plus the events after it. A missing aggregate is the zero state at version 0 with a nil
+// error.
 func (r *OrderRepository) Load(ctx context.Context, id string) (*Order, uint64, error) {
 	return r.r.Load(ctx, id)
 }
 
-// Append atomically appends events to the Order with the given id if its version
-// is expected (an exact version, runtime.NoStream, runtime.StreamExists or
-// runtime.AnyVersion) and returns the new version. A mismatch is a
-// *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)).
+// Append atomically appends events to the Order with the given id if its version is expected (an
+// exact version, runtime.NoStream, runtime.StreamExists or runtime.AnyVersion) and returns the new
+// version. A mismatch is a *runtime.ConflictError (errors.Is(err, runtime.ErrConflict)). A nil
+// event is an error matching runtime.ErrInvalid.
 func (r *OrderRepository) Append(ctx context.Context, id string, expected uint64, events ...OrderEvent) (uint64, error) {
 	return r.r.Append(ctx, id, expected, events...)
 }
 
-// Events yields the events of the Order with the given id whose version is
-// greater than after, in order, each in an envelope with its version, position,
-// time and metadata.
+// Events yields the events of the Order with the given id whose version is greater than after, in
+// order, each in an envelope with its version, position, time and metadata.
 func (r *OrderRepository) Events(ctx context.Context, id string, after uint64) iter.Seq2[runtime.Envelope[OrderEvent], error] {
 	return r.r.Events(ctx, id, after)
 }
@@ -214,16 +114,10 @@ func cqrsMarshalOrder(v *Order) ([]byte, error) {
 	return cqrsAppendOrder(make([]byte, 0, 42+len(v.Customer)), v, 0)
 }
 
-// cqrsUnmarshalOrder decodes data, a whole MessagePack value written by cqrsMarshalOrder (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrder decodes data, one whole value as cqrsMarshalOrder writes it, into v.
 func cqrsUnmarshalOrder(data []byte, v *Order) error {
 	rest, err := cqrsDecodeOrder(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("Order", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("Order", rest, err)
 }
 
 // cqrsAppendOrder appends v to b as a MessagePack map keyed by field name.
@@ -239,7 +133,7 @@ func cqrsAppendOrder(b []byte, v *Order, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeOrder decodes one Order from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrder decodes one Order from the front of b into v (reset first), returning the rest.
 func cqrsDecodeOrder(b []byte, src string, v *Order, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("Order", cqrswire.ErrTooDeep)
@@ -277,16 +171,11 @@ func cqrsMarshalOrderCreated(v *OrderCreated) ([]byte, error) {
 	return cqrsAppendOrderCreated(make([]byte, 0, 23+len(v.Customer)), v, 0)
 }
 
-// cqrsUnmarshalOrderCreated decodes data, a whole MessagePack value written by cqrsMarshalOrderCreated (or by msgpack.Marshal), into v.
+// cqrsUnmarshalOrderCreated decodes data, one whole value as cqrsMarshalOrderCreated writes it,
+// into v.
 func cqrsUnmarshalOrderCreated(data []byte, v *OrderCreated) error {
 	rest, err := cqrsDecodeOrderCreated(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("OrderCreated", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("OrderCreated", rest, err)
 }
 
 // cqrsAppendOrderCreated appends v to b as a MessagePack map keyed by field name.
@@ -300,7 +189,8 @@ func cqrsAppendOrderCreated(b []byte, v *OrderCreated, depth int) ([]byte, error
 	return b, nil
 }
 
-// cqrsDecodeOrderCreated decodes one OrderCreated from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeOrderCreated decodes one OrderCreated from the front of b into v (reset first),
+// returning the rest.
 func cqrsDecodeOrderCreated(b []byte, src string, v *OrderCreated, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("OrderCreated", cqrswire.ErrTooDeep)
@@ -334,16 +224,10 @@ func cqrsMarshalLineAdded(v *LineAdded) ([]byte, error) {
 	return cqrsAppendLineAdded(make([]byte, 0, 58+len(v.SKU)), v, 0)
 }
 
-// cqrsUnmarshalLineAdded decodes data, a whole MessagePack value written by cqrsMarshalLineAdded (or by msgpack.Marshal), into v.
+// cqrsUnmarshalLineAdded decodes data, one whole value as cqrsMarshalLineAdded writes it, into v.
 func cqrsUnmarshalLineAdded(data []byte, v *LineAdded) error {
 	rest, err := cqrsDecodeLineAdded(data, cqrswire.Source(data), v, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return cqrswire.NewStructError("LineAdded", cqrswire.TrailingError(len(rest)))
-	}
-	return nil
+	return cqrswire.Whole("LineAdded", rest, err)
 }
 
 // cqrsAppendLineAdded appends v to b as a MessagePack map keyed by field name.
@@ -361,7 +245,8 @@ func cqrsAppendLineAdded(b []byte, v *LineAdded, depth int) ([]byte, error) {
 	return b, nil
 }
 
-// cqrsDecodeLineAdded decodes one LineAdded from the front of b into v (reset first) and returns the rest of b.
+// cqrsDecodeLineAdded decodes one LineAdded from the front of b into v (reset first), returning the
+// rest.
 func cqrsDecodeLineAdded(b []byte, src string, v *LineAdded, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
 		return b, cqrswire.NewStructError("LineAdded", cqrswire.ErrTooDeep)

@@ -19,7 +19,7 @@ type Deposited struct{ Amount int64 }
 //cqrs:event Account name=bank.withdrawn
 type Withdrawn struct{ Amount int64 }
 
-func (a *Account) ApplyOpened(Opened)          {}
+func (a *Account) ApplyOpened(Opened)         {}
 func (a *Account) ApplyDeposited(e Deposited) { a.Balance += e.Amount }
 func (a *Account) ApplyWithdrawn(e Withdrawn) { a.Balance -= e.Amount }
 

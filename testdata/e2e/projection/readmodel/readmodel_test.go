@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"example.com/e2eproj/audit"
-	"example.com/e2eproj/bank"
-	"example.com/e2eproj/readmodel"
+	"example.com/e2e/projection/audit"
+	"example.com/e2e/projection/bank"
+	"example.com/e2e/projection/readmodel"
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
@@ -53,7 +53,7 @@ func TestGeneratedAPI(t *testing.T) {
 	if p.Name != readmodel.BalancesProjectionName || readmodel.BalancesProjectionName != "e2e:balances" {
 		t.Errorf("name %q", p.Name)
 	}
-	if want := []string{"Opened", "bank.deposited", "bank.withdrawn", "Opened"}; !slices.Equal(p.Events, want) {
+	if want := []string{"Opened", "bank.deposited", "bank.withdrawn"}; !slices.Equal(p.Events, want) {
 		t.Errorf("events %q, want %q", p.Events, want)
 	}
 	if p.Reset == nil || p.Position == nil {
@@ -63,16 +63,31 @@ func TestGeneratedAPI(t *testing.T) {
 	if d.Name != "Deposits" || d.Reset == nil || d.Position != nil || !slices.Equal(d.Events, []string{"bank.deposited"}) {
 		t.Errorf("Deposits projection %+v", d)
 	}
-	if _, ok, err := bank.DecodeDeposited("bank.withdrawn", 1, []byte{0xc1}); ok || err != nil {
-		t.Errorf("DecodeDeposited of another name: ok %v err %v, want false nil without decoding", ok, err)
+	// A handler built on the aggregate's table gets the concrete event and
+	// decodes only its own records.
+	var got []bank.Deposited
+	h := runtime.NewHandlers(runtime.On(bank.AccountEvents(), func(_ context.Context, e runtime.Envelope[bank.Deposited]) error {
+		got = append(got, e.Event)
+		return nil
+	}))
+	rec := func(name string, schema uint32, data []byte) runtime.Record {
+		return runtime.Record{Stream: runtime.StreamID{Type: bank.AccountStreamType, ID: "a"}, Name: name, Schema: schema, Data: data}
 	}
-	if _, ok, err := bank.DecodeDeposited("bank.deposited", 1, []byte{0xc1}); !ok || err == nil {
-		t.Errorf("DecodeDeposited of bad bytes: ok %v err %v, want true and an error", ok, err)
+	if err := h.Handle(context.Background(), rec("bank.withdrawn", 1, []byte{0xc1})); err != nil || len(got) != 0 {
+		t.Errorf("handler of Deposited on another name: %v, %v; want it skipped without decoding", got, err)
 	}
-	if _, ok, err := bank.DecodeDeposited("bank.deposited", 9, nil); !ok || err == nil {
-		t.Errorf("DecodeDeposited of an unknown schema: ok %v err %v", ok, err)
+	var de *runtime.DecodeError
+	if err := h.Handle(context.Background(), rec("bank.deposited", 1, []byte{0xc1})); !errors.As(err, &de) || len(got) != 0 {
+		t.Errorf("handler of Deposited on bad bytes: %v, want a *runtime.DecodeError", err)
 	}
-	if got := bank.DepositedWireNames(); !slices.Equal(got, []string{"bank.deposited"}) {
+	if err := h.Handle(context.Background(), rec("bank.deposited", 9, nil)); !errors.As(err, &de) {
+		t.Errorf("handler of Deposited on an unknown schema: %v, want a *runtime.DecodeError", err)
+	}
+	if err := h.Handle(context.Background(), rec("bank.deposited", 1, []byte{0x81, 0xa6, 'A', 'm', 'o', 'u', 'n', 't', 0x07})); err != nil ||
+		!slices.Equal(got, []bank.Deposited{{Amount: 7}}) {
+		t.Errorf("handler of Deposited: %v, %v", got, err)
+	}
+	if got := h.Names(); !slices.Equal(got, []string{"bank.deposited"}) {
 		t.Errorf("wire names %q", got)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"sync"
 
-	"example.com/e2eproj/audit"
-	"example.com/e2eproj/bank"
+	"example.com/e2e/projection/audit"
+	"example.com/e2e/projection/bank"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 

@@ -1,7 +1,7 @@
 package account
 
 // Behaviour test of the generated code for testdata/golden/account, run by
-// generate_test.go's TestE2E in a module of its own on the memory store.
+// generate_test.go's TestE2E, outside this repository, on the memory store.
 
 import (
 	"context"
@@ -145,4 +145,66 @@ func TestBehaviour(t *testing.T) {
 	// The sealed interfaces accept values of the package's types only.
 	var _ AccountEvent = Opened{}
 	var _ AccountCommand = Deposit{}
+}
+
+// TestPointers: a pointer to an event or command satisfies the sealed
+// interfaces (no interface can refuse it), so the generated code takes a
+// non-nil one as its value everywhere it can enter and refuses a nil one;
+// it is never silently ignored.
+func TestPointers(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	defer store.Close()
+	repo := NewAccountRepository(store)
+
+	var a Account
+	a.Apply(&Opened{Owner: "ann"})
+	if !a.Open || a.Owner != "ann" {
+		t.Fatalf("Apply(&Opened{…}) did nothing: %+v", a)
+	}
+	if events, err := a.Decide(&Deposit{Amount: 3}); err != nil || len(events) != 1 {
+		t.Fatalf("Decide(&Deposit{…}) = %v, %v", events, err)
+	}
+	if _, err := a.Decide((*Deposit)(nil)); !errors.Is(err, runtime.ErrInvalid) {
+		t.Fatalf("Decide of a nil pointer: %v, want ErrInvalid", err)
+	}
+
+	if _, err := repo.Append(ctx, "p", runtime.NoStream, &Opened{Owner: "bob"}, &Deposited{Amount: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Append(ctx, "p", runtime.AnyVersion, (*Withdrawn)(nil)); !errors.Is(err, runtime.ErrInvalid) {
+		t.Fatalf("Append of a nil pointer: %v, want ErrInvalid", err)
+	}
+	if _, err := repo.Execute(ctx, "p", &Deposit{Amount: 6}); err != nil {
+		t.Fatal(err)
+	}
+	state, v, err := repo.Load(ctx, "p")
+	if err != nil || v != 3 || state.Owner != "bob" || state.Balance != 10 {
+		t.Fatalf("Load after pointers: %+v %d %v", state, v, err)
+	}
+	for env, err := range repo.Events(ctx, "p", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch env.Event.(type) {
+		case Opened, Deposited:
+		default:
+			t.Fatalf("stored event decodes as %T; events travel as values", env.Event)
+		}
+	}
+}
+
+// pkgRepo is built while the package's variables are initialised, before
+// any init func: the generated tables must already be usable.
+var pkgRepo = NewAccountRepository(memory.New())
+
+func TestTablesAtPackageInit(t *testing.T) {
+	ctx := context.Background()
+	if _, err := pkgRepo.Append(ctx, "b", runtime.NoStream, Opened{Owner: "cy"}, Batch{Deposits: []Deposited{{Amount: 2}, {Amount: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	state, v, err := pkgRepo.Load(ctx, "b")
+	if err != nil || v != 2 || state.Balance != 5 {
+		t.Fatalf("Load: %+v %d %v", state, v, err)
+	}
 }

@@ -18,6 +18,6 @@ type Deposited struct{ Amount int64 }
 //cqrs:event Account name=bank.account.noted
 type Noted struct{ Note string }
 
-func (a *Account) ApplyOpened(Opened)          {}
+func (a *Account) ApplyOpened(Opened)         {}
 func (a *Account) ApplyDeposited(e Deposited) { a.Balance += e.Amount }
-func (a *Account) ApplyNoted(Noted)            { a.Notes++ }
+func (a *Account) ApplyNoted(Noted)           { a.Notes++ }

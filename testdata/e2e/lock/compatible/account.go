@@ -1,0 +1,12 @@
+package account
+
+//cqrs:aggregate name=bank.account
+type Account struct{ Balance int64 }
+
+//cqrs:event Account name=bank.account.deposited
+type Deposited struct {
+	Amount    int64
+	Reference string
+}
+
+func (a *Account) ApplyDeposited(e Deposited) {}
