@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/token"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,11 +191,65 @@ func (p *parser) known(name string) bool {
 }
 
 func (p *parser) unknown(c *ast.Comment, name string) {
+	if guess := Closest(name, allKinds); guess != "" {
+		p.errorf(p.pos(c.Slash), "unknown directive %s%s; did you mean %s%s?", Prefix, name, Prefix, guess)
+		return
+	}
 	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection, %supcast, %ssaga)",
 		Prefix, name, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix)
 }
 
+// Directive names: every one, and those that annotate types.
+var (
+	allKinds  = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Upcast), string(Saga)}
+	typeKinds = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Saga)}
+)
+
+// Closest returns the candidate nearest to word when it is a near miss:
+// at most two edits away (one for words of up to four letters), or word
+// in another case; "" otherwise. Ties go to the earlier candidate.
+func Closest(word string, candidates []string) string {
+	best, bestDist := "", 3
+	if len(word) <= 4 {
+		bestDist = 2
+	}
+	for _, c := range candidates {
+		if strings.EqualFold(word, c) {
+			return c
+		}
+		if d := editDistance(word, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 func (p *parser) funcDecl(fd *ast.FuncDecl) {
+	for _, c := range p.spacedDirectives(fd.Doc) {
+		if name := strings.TrimPrefix(strings.Fields(c.Text)[0], Prefix); Kind(name) == Upcast {
+			p.upcast(fd, c)
+		}
+	}
 	for _, c := range directives(fd.Doc) {
 		p.used[c] = true
 		name, _, _ := strings.Cut(strings.TrimPrefix(c.Text, Prefix), " ")
@@ -210,16 +265,58 @@ func (p *parser) funcDecl(fd *ast.FuncDecl) {
 }
 
 func (p *parser) typeSpec(ts *ast.TypeSpec, doc *ast.CommentGroup) {
-	for _, c := range directives(doc) {
+	spaced := p.spacedDirectives(doc)
+	for _, c := range append(directives(doc), spaced...) {
 		p.used[c] = true
-		d, ok := p.parse(c)
-		if !ok {
+		quiet := slices.Contains(spaced, c)
+		nerrs := len(p.errs)
+		// A directive with a problem is still recorded when its kind and
+		// target are known: the problem is reported once, and the later
+		// stages do not report its absence as further problems ("has no
+		// //cqrs:aggregate directive", "undefined: BookEvent"). Nothing is
+		// generated while any problem stands.
+		d, usable := p.parse(c)
+		if quiet {
+			// The space was reported; the rest of a spaced line may well
+			// be prose, so it is not picked apart as options.
+			p.errs = p.errs[:nerrs]
+		}
+		if !usable {
 			continue
 		}
 		d.Type = ts.Name.Name
 		d.TypePos = p.pos(ts.Name.Pos())
 		p.dirs = append(p.dirs, d)
 	}
+}
+
+// spacedDirectives reports the doc comment lines that would be directives
+// but for a space after // ("// cqrs:aggregate"), which Go and cqrsgen
+// read as prose. Only known directive names count, so prose mentioning
+// "cqrs:" stays prose. It returns each such line without its spaces (its
+// position moved to where "cqrs:" starts), to be read as the directive
+// it was meant to be, so that the one mistake does not cascade.
+func (p *parser) spacedDirectives(doc *ast.CommentGroup) []*ast.Comment {
+	if doc == nil {
+		return nil
+	}
+	var out []*ast.Comment
+	for _, c := range doc.List {
+		rest, ok := strings.CutPrefix(c.Text, "//")
+		trimmed := strings.TrimLeft(rest, " \t")
+		if !ok || rest == trimmed {
+			continue
+		}
+		word, _, _ := strings.Cut(trimmed, " ")
+		name, ok := strings.CutPrefix(word, "cqrs:")
+		if !ok || !p.known(name) {
+			continue
+		}
+		p.errorf(p.pos(c.Slash), "%q is an ordinary comment, not a directive: write %s%s, with no space after //", "// cqrs:"+name, Prefix, name)
+		shift := token.Pos(len(rest) - len(trimmed))
+		out = append(out, &ast.Comment{Slash: c.Slash + shift, Text: "//" + trimmed})
+	}
+	return out
 }
 
 // field is one whitespace-separated word of a directive and its byte
@@ -248,8 +345,11 @@ func fields(s string) []field {
 	return out
 }
 
-// parse parses one directive comment; ok is false when it had errors.
-func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
+// parse parses one directive comment. It reports every problem, and
+// returns usable when the directive's kind and target are known even so:
+// the caller records it (without the options that were wrong) so that the
+// one problem does not cascade.
+func (p *parser) parse(c *ast.Comment) (d Directive, usable bool) {
 	text := c.Text
 	d.Pos = p.pos(c.Slash)
 	at := func(off int) model.Pos {
@@ -267,9 +367,14 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 		return d, false
 	default:
 		p.unknown(c, name)
-		return d, false
+		// A near miss is read as the directive it is near, so that its
+		// type is not reported as unannotated too.
+		guess := Kind(Closest(name, typeKinds))
+		if guess == "" {
+			return d, false
+		}
+		d.Kind = guess
 	}
-	ok = true
 	words = words[1:]
 	if d.Kind != Aggregate && d.Kind != Projection && d.Kind != Saga {
 		if len(words) == 0 || strings.Contains(words[0].text, "=") {
@@ -279,7 +384,7 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 		d.Target = words[0].text
 		if !token.IsIdentifier(d.Target) {
 			p.errorf(at(words[0].off), "%s%s: %q is not a type name", Prefix, d.Kind, d.Target)
-			ok = false
+			return d, false
 		}
 		words = words[1:]
 	}
@@ -289,17 +394,18 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 		pos := at(w.off)
 		if !hasEq {
 			p.errorf(pos, "%s%s: unexpected argument %q (options are key=value)", Prefix, d.Kind, w.text)
-			ok = false
 			continue
 		}
 		if !allowed(d.Kind, key) {
-			p.errorf(pos, "%s%s: unknown option %q%s", Prefix, d.Kind, key, optionsHint(d.Kind))
-			ok = false
+			if guess := Closest(key, optionNames(d.Kind)); guess != "" {
+				p.errorf(pos, "%s%s: unknown option %q; did you mean %s=?%s", Prefix, d.Kind, key, guess, optionsHint(d.Kind))
+			} else {
+				p.errorf(pos, "%s%s: unknown option %q%s", Prefix, d.Kind, key, optionsHint(d.Kind))
+			}
 			continue
 		}
 		if seen[key] {
 			p.errorf(pos, "%s%s: option %s= given twice", Prefix, d.Kind, key)
-			ok = false
 			continue
 		}
 		seen[key] = true
@@ -309,13 +415,10 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 			switch {
 			case value == "":
 				p.errorf(vpos, "%s%s: name= needs a value", Prefix, d.Kind)
-				ok = false
 			case len(value) > MaxNameLength:
 				p.errorf(vpos, "%s%s: name= is %d bytes, limit %d", Prefix, d.Kind, len(value), MaxNameLength)
-				ok = false
 			case !utf8.ValidString(value):
 				p.errorf(vpos, "%s%s: name= is not valid UTF-8", Prefix, d.Kind)
-				ok = false
 			default:
 				d.Name = value
 			}
@@ -323,7 +426,6 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 			n, err := strconv.ParseUint(value, 10, 64)
 			if err != nil || strings.HasPrefix(value, "+") {
 				p.errorf(vpos, "%s%s: snapshot=%s: want a whole number of events ≥ 0", Prefix, d.Kind, value)
-				ok = false
 				continue
 			}
 			d.Snapshot = n
@@ -331,13 +433,12 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 			n, err := strconv.ParseUint(value, 10, 32)
 			if err != nil || n < 1 {
 				p.errorf(vpos, "%s%s: version=%s: want a schema version from 1 to %d", Prefix, d.Kind, value, uint32(1<<32-1))
-				ok = false
 				continue
 			}
 			d.Version = uint32(n)
 		}
 	}
-	return d, ok
+	return d, true
 }
 
 func allowed(k Kind, key string) bool {
@@ -350,6 +451,19 @@ func allowed(k Kind, key string) bool {
 		return key == "name"
 	}
 	return false
+}
+
+// optionNames lists the options of directive k.
+func optionNames(k Kind) []string {
+	switch k {
+	case Aggregate:
+		return []string{"name", "snapshot"}
+	case Event:
+		return []string{"name", "version"}
+	case Projection, Saga:
+		return []string{"name"}
+	}
+	return nil
 }
 
 func optionsHint(k Kind) string {

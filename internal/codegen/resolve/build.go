@@ -10,6 +10,7 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"slices"
 	"strings"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/directive"
@@ -198,6 +199,17 @@ func (b *builder) target(d directive.Directive, aggs map[string]*model.Aggregate
 	what := "there is no type " + d.Target + " in this package"
 	if obj, ok := b.pkg.Types.Scope().Lookup(d.Target).(*types.TypeName); ok && obj != nil {
 		what = "type " + d.Target + " has no " + directive.Prefix + "aggregate directive"
+	} else {
+		names := make([]string, 0, len(aggs))
+		for _, dd := range first {
+			if dd.Kind == directive.Aggregate {
+				names = append(names, dd.Type)
+			}
+		}
+		slices.Sort(names) // first is a map: keep the suggestion deterministic
+		if guess := directive.Closest(d.Target, names); guess != "" {
+			what += "; did you mean " + guess + "?"
+		}
 	}
 	b.errorf(d.Pos, "%s %s names aggregate %s, but %s", d.Kind, d.Type, d.Target, what)
 	return nil
