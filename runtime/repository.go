@@ -119,7 +119,7 @@ func (r *Repository[S, E, C]) loadSnapshot(ctx context.Context, stream StreamID)
 	case errors.Is(err, ErrNotFound):
 		return state, 0
 	case err != nil:
-		r.report(fmt.Errorf("cqrsgen: loading snapshot of %s (rebuilding from events): %w", stream, err))
+		r.report(wrapf(err, "loading snapshot of %s (rebuilding from events)", stream))
 		return state, 0
 	case snap.Schema != r.agg.StateSchema:
 		return state, 0
@@ -177,7 +177,7 @@ func (r *Repository[S, E, C]) append(ctx context.Context, stream StreamID, expec
 	for i, e := range events {
 		d, err := r.agg.EncodeEvent(e)
 		if err != nil {
-			return AppendResult{}, fmt.Errorf("cqrsgen: encoding event %d for %s: %w", i, stream, err)
+			return AppendResult{}, wrapf(err, "encoding event %d for %s", i, stream)
 		}
 		d.Time = now
 		if len(md) > 0 {
@@ -196,12 +196,12 @@ func (r *Repository[S, E, C]) crossesSnapshot(from, to uint64) bool {
 func (r *Repository[S, E, C]) saveSnapshot(ctx context.Context, stream StreamID, state *S, version uint64) {
 	data, err := r.agg.EncodeState(state)
 	if err != nil {
-		r.report(fmt.Errorf("cqrsgen: encoding snapshot of %s at version %d: %w", stream, version, err))
+		r.report(wrapf(err, "encoding snapshot of %s at version %d", stream, version))
 		return
 	}
 	err = r.store.SaveSnapshot(ctx, Snapshot{Stream: stream, Version: version, Schema: r.agg.StateSchema, Data: data, Time: r.opts.now().UTC()})
 	if err != nil {
-		r.report(fmt.Errorf("cqrsgen: saving snapshot of %s at version %d: %w", stream, version, err))
+		r.report(wrapf(err, "saving snapshot of %s at version %d", stream, version))
 	}
 }
 

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"fmt"
 	"iter"
 )
 
@@ -23,7 +22,7 @@ func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record,
 		for {
 			for rec, err := range store.ReadAll(ctx, pos) {
 				if err != nil {
-					yield(Record{}, fmt.Errorf("cqrsgen: subscription after position %d: %w", pos, err))
+					yield(Record{}, wrapf(err, "subscription after position %d", pos))
 					return
 				}
 				if rec.Position <= pos {
@@ -37,7 +36,7 @@ func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record,
 				pos = rec.Position
 			}
 			if _, err := store.Wait(ctx, pos); err != nil {
-				yield(Record{}, fmt.Errorf("cqrsgen: subscription after position %d: %w", pos, err))
+				yield(Record{}, wrapf(err, "subscription after position %d", pos))
 				return
 			}
 		}
