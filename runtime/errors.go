@@ -32,6 +32,11 @@ var (
 	// ErrDuplicate reports an idempotency key that was already recorded.
 	// The error is a *DuplicateError carrying the first result.
 	ErrDuplicate = errors.New("cqrsgen: duplicate idempotency key")
+	// ErrRetired is what a generated event decoder returns for a stored
+	// event retired with //cqrs:retired (no type reads it any more). A
+	// Repository skips such events in Load, Execute and Events; their
+	// versions still count.
+	ErrRetired = errors.New("cqrsgen: retired event")
 )
 
 // ConflictError is returned when an append's expected version does not

@@ -96,6 +96,10 @@ func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, 
 			return nil, 0, err
 		}
 		e, err := r.decode(rec)
+		if errors.Is(err, ErrRetired) {
+			version = rec.Version // retired: skipped, but its version counts
+			continue
+		}
 		if err != nil {
 			return nil, 0, err
 		}
@@ -319,7 +323,7 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 // Events yields the typed events of aggregate id with version > after, in
-// order. A decoding failure is yielded as a *DecodeError and ends the
+// order, skipping retired ones (ErrRetired). A decoding failure is yielded as a *DecodeError and ends the
 // sequence.
 func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint64) iter.Seq2[Envelope[E], error] {
 	return func(yield func(Envelope[E], error) bool) {
@@ -334,6 +338,9 @@ func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint6
 				return
 			}
 			e, err := r.decode(rec)
+			if errors.Is(err, ErrRetired) {
+				continue
+			}
 			if err != nil {
 				yield(Envelope[E]{}, err)
 				return

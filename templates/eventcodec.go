@@ -39,6 +39,9 @@ func EventCodec(f *jen.File, a *model.Aggregate) {
 	f.Comment(fmt.Sprintf("%s decodes a stored event of %s from its wire name and schema", model.DecodeEventFunc(a), a.GoName))
 	f.Comment("version, upcasting older versions and former names to the current types. An")
 	f.Comment("unknown name or version is a *runtime.UnknownEventError.")
+	if len(a.Retired) > 0 {
+		f.Comment("A retired one (//cqrs:retired) is runtime.ErrRetired, which the repository skips.")
+	}
 	f.Func().Id(model.DecodeEventFunc(a)).Params(jen.Id("name").String(), jen.Id("schema").Uint32(), jen.Id("data").Index().Byte()).
 		Params(jen.Id(ev), jen.Error()).Block(
 		jen.Switch(jen.Id("name")).BlockFunc(func(g *jen.Group) {
@@ -67,6 +70,7 @@ func EventCodec(f *jen.File, a *model.Aggregate) {
 					}))
 				}
 			}
+			retiredCases(g, a.Retired)
 		}),
 		jen.Return(jen.Nil(), jen.Op("&").Qual(model.RuntimePath, "UnknownEventError").Values(jen.Dict{
 			jen.Id("Name"):   jen.Id("name"),
@@ -108,5 +112,29 @@ func upcastCases(g *jen.Group, ups []*model.Upcast) {
 			),
 			jen.Return(call, jen.Nil()),
 		)
+	}
+}
+
+// retiredCases emits one case per retired wire name, returning
+// runtime.ErrRetired for its retired versions:
+//
+//	case "Lent":
+//		switch schema {
+//		case 1, 2:
+//			return nil, runtime.ErrRetired
+//		}
+func retiredCases(g *jen.Group, retired []model.Retired) {
+	var names []string
+	versions := map[string][]jen.Code{}
+	for _, r := range retired {
+		if versions[r.WireName] == nil {
+			names = append(names, r.WireName)
+		}
+		versions[r.WireName] = append(versions[r.WireName], jen.Lit(int(r.Version)))
+	}
+	for _, name := range names {
+		g.Case(jen.Lit(name)).Block(jen.Switch(jen.Id("schema")).Block(
+			jen.Case(versions[name]...).Block(jen.Return(jen.Nil(), jen.Qual(model.RuntimePath, "ErrRetired"))),
+		))
 	}
 }

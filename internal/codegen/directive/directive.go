@@ -45,6 +45,10 @@ const (
 	Upcast Kind = "upcast"
 	// Saga marks a process manager (see internal/codegen/resolve/saga.go).
 	Saga Kind = "saga"
+	// Retired, beside //cqrs:aggregate on the aggregate's type, lists
+	// stored events (wire-name@version) that no type reads any more: the
+	// repository skips them.
+	Retired Kind = "retired"
 )
 
 // MaxNameLength bounds name= values (the runtime's MaxTypeLength and
@@ -71,6 +75,9 @@ type Directive struct {
 	// an upcast, Type and TypePos are the func's name and position.
 	From        string
 	FromVersion uint32
+	// Retired are the wire-name@version arguments of //cqrs:retired, each
+	// with its position.
+	Retired []model.Retired
 	// Pos is the position of the directive comment.
 	Pos model.Pos
 }
@@ -184,7 +191,7 @@ func (p *parser) misplaced(cg *ast.CommentGroup, where string) {
 
 func (p *parser) known(name string) bool {
 	switch Kind(name) {
-	case Aggregate, Event, Command, Projection, Upcast, Saga:
+	case Aggregate, Event, Command, Projection, Upcast, Saga, Retired:
 		return true
 	}
 	return false
@@ -195,14 +202,14 @@ func (p *parser) unknown(c *ast.Comment, name string) {
 		p.errorf(p.pos(c.Slash), "unknown directive %s%s; did you mean %s%s?", Prefix, name, Prefix, guess)
 		return
 	}
-	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection, %supcast, %ssaga)",
-		Prefix, name, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix)
+	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection, %supcast, %ssaga, %sretired)",
+		Prefix, name, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix)
 }
 
 // Directive names: every one, and those that annotate types.
 var (
-	allKinds  = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Upcast), string(Saga)}
-	typeKinds = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Saga)}
+	allKinds  = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Upcast), string(Saga), string(Retired)}
+	typeKinds = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Saga), string(Retired)}
 )
 
 // Closest returns the candidate nearest to word when it is a near miss:
@@ -362,6 +369,9 @@ func (p *parser) parse(c *ast.Comment) (d Directive, usable bool) {
 	switch {
 	case Kind(name) == Aggregate || Kind(name) == Event || Kind(name) == Command || Kind(name) == Projection || Kind(name) == Saga:
 		d.Kind = Kind(name)
+	case Kind(name) == Retired:
+		d.Kind = Retired
+		return p.retired(d, words[1:], at)
 	case Kind(name) == Upcast:
 		p.errorf(d.Pos, "misplaced directive %s%s: %s, not a type", Prefix, name, upcastPlace)
 		return d, false
@@ -374,6 +384,9 @@ func (p *parser) parse(c *ast.Comment) (d Directive, usable bool) {
 			return d, false
 		}
 		d.Kind = guess
+		if guess == Retired {
+			return p.retired(d, words[1:], at)
+		}
 	}
 	words = words[1:]
 	if d.Kind != Aggregate && d.Kind != Projection && d.Kind != Saga {
@@ -476,4 +489,34 @@ func optionsHint(k Kind) string {
 		return " (options: name=)"
 	}
 	return " (it takes no options)"
+}
+
+// retired parses the arguments of //cqrs:retired: one or more stored
+// event forms, wire-name@version. It is usable when at least one is
+// well-formed.
+func (p *parser) retired(d Directive, words []field, at func(int) model.Pos) (Directive, bool) {
+	if len(words) == 0 {
+		p.errorf(d.Pos, "%s%s needs the stored events it retires: %s%s <wire-name>@<version> …", Prefix, Retired, Prefix, Retired)
+		return d, false
+	}
+	for _, w := range words {
+		pos := at(w.off)
+		i := strings.LastIndexByte(w.text, '@')
+		if i <= 0 {
+			p.errorf(pos, "%s%s: %q: want <wire-name>@<version>, the form cqrs.lock records", Prefix, Retired, w.text)
+			continue
+		}
+		v, err := strconv.ParseUint(w.text[i+1:], 10, 32)
+		if err != nil || v < 1 {
+			p.errorf(pos, "%s%s: %q: want a schema version from 1 to %d after @", Prefix, Retired, w.text, uint32(1<<32-1))
+			continue
+		}
+		name := w.text[:i]
+		if len(name) > MaxNameLength || !utf8.ValidString(name) {
+			p.errorf(pos, "%s%s: %q: a wire name is valid UTF-8 of at most %d bytes", Prefix, Retired, w.text, MaxNameLength)
+			continue
+		}
+		d.Retired = append(d.Retired, model.Retired{WireName: name, Version: uint32(v), Pos: pos})
+	}
+	return d, len(d.Retired) > 0
 }

@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	goparser "go/parser"
 	"go/token"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -49,7 +50,7 @@ func TestParse(t *testing.T) {
 			}
 			d := dirs[0]
 			d.Pos, d.TypePos = tt.want.Pos, tt.want.TypePos
-			if d != tt.want {
+			if !reflect.DeepEqual(d, tt.want) {
 				t.Errorf("got %+v, want %+v", d, tt.want)
 			}
 		})

@@ -43,7 +43,18 @@ type Aggregate struct {
 	// Events and Commands in source order.
 	Events   []*Event
 	Commands []*Command
-	Pos      Pos
+	// Retired are stored events of no current type (//cqrs:retired): the
+	// repository skips them on read, counting their versions.
+	Retired []Retired
+	Pos     Pos
+}
+
+// Retired is one stored event form an aggregate no longer has a type for.
+type Retired struct {
+	WireName string
+	Version  uint32
+	// Pos is the position of the //cqrs:retired directive.
+	Pos Pos
 }
 
 // Event is a type annotated //cqrs:event A.
