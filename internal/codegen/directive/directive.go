@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
+	"github.com/cqrsgen/cqrsgen/internal/suggest"
 )
 
 // Prefix starts every directive.
@@ -198,7 +199,7 @@ func (p *parser) known(name string) bool {
 }
 
 func (p *parser) unknown(c *ast.Comment, name string) {
-	if guess := Closest(name, allKinds); guess != "" {
+	if guess := suggest.Closest(name, allKinds); guess != "" {
 		p.errorf(p.pos(c.Slash), "unknown directive %s%s; did you mean %s%s?", Prefix, name, Prefix, guess)
 		return
 	}
@@ -211,45 +212,6 @@ var (
 	allKinds  = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Upcast), string(Saga), string(Retired)}
 	typeKinds = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Saga), string(Retired)}
 )
-
-// Closest returns the candidate nearest to word when it is a near miss:
-// at most two edits away (one for words of up to four letters), or word
-// in another case; "" otherwise. Ties go to the earlier candidate.
-func Closest(word string, candidates []string) string {
-	best, bestDist := "", 3
-	if len(word) <= 4 {
-		bestDist = 2
-	}
-	for _, c := range candidates {
-		if strings.EqualFold(word, c) {
-			return c
-		}
-		if d := editDistance(word, c); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
 
 func (p *parser) funcDecl(fd *ast.FuncDecl) {
 	for _, c := range p.spacedDirectives(fd.Doc) {
@@ -379,7 +341,7 @@ func (p *parser) parse(c *ast.Comment) (d Directive, usable bool) {
 		p.unknown(c, name)
 		// A near miss is read as the directive it is near, so that its
 		// type is not reported as unannotated too.
-		guess := Kind(Closest(name, typeKinds))
+		guess := Kind(suggest.Closest(name, typeKinds))
 		if guess == "" {
 			return d, false
 		}
@@ -410,7 +372,7 @@ func (p *parser) parse(c *ast.Comment) (d Directive, usable bool) {
 			continue
 		}
 		if !allowed(d.Kind, key) {
-			if guess := Closest(key, optionNames(d.Kind)); guess != "" {
+			if guess := suggest.Closest(key, optionNames(d.Kind)); guess != "" {
 				p.errorf(pos, "%s%s: unknown option %q; did you mean %s=?%s", Prefix, d.Kind, key, guess, optionsHint(d.Kind))
 			} else {
 				p.errorf(pos, "%s%s: unknown option %q%s", Prefix, d.Kind, key, optionsHint(d.Kind))

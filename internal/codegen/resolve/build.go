@@ -16,6 +16,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/internal/codegen/directive"
 	"github.com/cqrsgen/cqrsgen/internal/codegen/load"
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
+	"github.com/cqrsgen/cqrsgen/internal/suggest"
 )
 
 // Resolver maps struct types to model structs (package typemap implements
@@ -212,7 +213,7 @@ func (b *builder) target(d directive.Directive, aggs map[string]*model.Aggregate
 			}
 		}
 		slices.Sort(names) // first is a map: keep the suggestion deterministic
-		if guess := directive.Closest(d.Target, names); guess != "" {
+		if guess := suggest.Closest(d.Target, names); guess != "" {
 			what += "; did you mean " + guess + "?"
 		}
 	}

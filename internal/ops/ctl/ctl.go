@@ -16,6 +16,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
+	"github.com/cqrsgen/cqrsgen/internal/suggest"
 	"github.com/cqrsgen/cqrsgen/internal/version"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
@@ -336,34 +337,15 @@ func noArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// suggestCommand returns `; did you mean "X"?` for a command one or two
-// edits away from cmd, or "".
+// suggestCommand returns `; did you mean "X"?` for a command near cmd,
+// or "".
 func suggestCommand(cmd string) string {
-	for _, c := range commands {
-		if editDistance(cmd, c.name) <= 2 {
-			return fmt.Sprintf("; did you mean %q?", c.name)
-		}
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	if guess := suggest.Closest(cmd, names); guess != "" {
+		return fmt.Sprintf("; did you mean %q?", guess)
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
