@@ -50,7 +50,8 @@ func fenced(markdown, lang string) []string {
 // program's documented output, twice (the second run reads the first
 // one's events from disk). The go command runs without -mod=mod, so a
 // missing go mod tidy fails here as it would for the user. README's
-// install commands must be among the guide's.
+// install commands must be among the guide's. Then cqrsctl is installed
+// as docs/operations.md says.
 func TestInstallRecipe(t *testing.T) {
 	root := testmod.Root(t)
 	guide, err := os.ReadFile(filepath.Join(root, "docs", "guide.md"))
@@ -117,6 +118,18 @@ func TestInstallRecipe(t *testing.T) {
 		if out := run(shells[1]); out != "Dune 1\n" {
 			t.Fatalf("run %d printed %q, want the documented \"Dune 1\"", i+1, out)
 		}
+	}
+	// cqrsctl as operations.md installs it, in the same module.
+	ops, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := fenced(section(t, string(ops), "## cqrsctl"), "sh")
+	if len(ctl) == 0 {
+		t.Fatal("operations.md's cqrsctl section has no sh block")
+	}
+	if out := run(ctl[0]); !strings.Contains(out, "usage: cqrsctl") {
+		t.Errorf("the cqrsctl install ended with %q, want its usage", out)
 	}
 	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
