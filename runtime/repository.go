@@ -45,7 +45,8 @@ type Aggregate[S, E, C any] struct {
 	EncodeEvent func(event E) (EventData, error)
 	// DecodeEvent decodes a stored event into its current type, upcasting
 	// older schema versions. An unknown name or version returns a
-	// *UnknownEventError.
+	// *UnknownEventError; a retired one (//cqrs:retired) ErrRetired, which
+	// the repository skips.
 	DecodeEvent func(name string, schema uint32, data []byte) (E, error)
 	// EncodeState and DecodeState encode the state for snapshots. Nil
 	// disables snapshots.
