@@ -46,7 +46,7 @@ func fromInfo(info *debug.BuildInfo) string {
 	}
 	if m.Replace != nil {
 		r := m.Replace.Path
-		if m.Replace.Version != "" {
+		if m.Replace.Version != "" && m.Replace.Version != "(devel)" { // a directory has none
 			r += " " + m.Replace.Version
 		}
 		v += " => " + r

@@ -13,6 +13,8 @@ func TestFromInfo(t *testing.T) {
 	}{
 		{"published", debug.BuildInfo{Main: debug.Module{Path: ModulePath, Version: "v1.2.3"}}, "v1.2.3"},
 		{"replaced", debug.BuildInfo{Main: debug.Module{Path: ModulePath, Version: "v0.0.0", Replace: &debug.Module{Path: "../cqrsgen"}}}, "v0.0.0 => ../cqrsgen"},
+		{"replaced by a directory (go tool)", debug.BuildInfo{Main: debug.Module{Path: ModulePath, Version: "v0.0.0", Replace: &debug.Module{Path: "../cqrsgen", Version: "(devel)"}}}, "v0.0.0 => ../cqrsgen"},
+		{"replaced by a version", debug.BuildInfo{Main: debug.Module{Path: ModulePath, Version: "v0.1.0", Replace: &debug.Module{Path: "example.com/fork", Version: "v0.1.1"}}}, "v0.1.0 => example.com/fork v0.1.1"},
 		{"devel with revision", debug.BuildInfo{
 			Main:     debug.Module{Path: ModulePath, Version: "(devel)"},
 			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.modified", Value: "true"}},
