@@ -214,10 +214,8 @@ var (
 )
 
 func (p *parser) funcDecl(fd *ast.FuncDecl) {
-	for _, c := range p.spacedDirectives(fd.Doc) {
-		if name := strings.TrimPrefix(strings.Fields(c.Text)[0], Prefix); Kind(name) == Upcast {
-			p.upcast(fd, c)
-		}
+	for _, c := range p.spacedDirectives(fd.Doc, func(k Kind) bool { return k == Upcast }) {
+		p.upcast(fd, c)
 	}
 	for _, c := range directives(fd.Doc) {
 		p.used[c] = true
@@ -234,7 +232,7 @@ func (p *parser) funcDecl(fd *ast.FuncDecl) {
 }
 
 func (p *parser) typeSpec(ts *ast.TypeSpec, doc *ast.CommentGroup) {
-	spaced := p.spacedDirectives(doc)
+	spaced := p.spacedDirectives(doc, func(k Kind) bool { return k != Upcast })
 	for _, c := range append(directives(doc), spaced...) {
 		p.used[c] = true
 		quiet := slices.Contains(spaced, c)
@@ -261,11 +259,11 @@ func (p *parser) typeSpec(ts *ast.TypeSpec, doc *ast.CommentGroup) {
 
 // spacedDirectives reports the doc comment lines that would be directives
 // but for a space after // ("// cqrs:aggregate"), which Go and cqrsgen
-// read as prose. Only known directive names count, so prose mentioning
-// "cqrs:" stays prose. It returns each such line without its spaces (its
+// read as prose. Only the directive names that belong on the declaration
+// (want) count, so prose mentioning "cqrs:" stays prose. It returns each such line without its spaces (its
 // position moved to where "cqrs:" starts), to be read as the directive
 // it was meant to be, so that the one mistake does not cascade.
-func (p *parser) spacedDirectives(doc *ast.CommentGroup) []*ast.Comment {
+func (p *parser) spacedDirectives(doc *ast.CommentGroup, want func(Kind) bool) []*ast.Comment {
 	if doc == nil {
 		return nil
 	}
@@ -278,7 +276,7 @@ func (p *parser) spacedDirectives(doc *ast.CommentGroup) []*ast.Comment {
 		}
 		word, _, _ := strings.Cut(trimmed, " ")
 		name, ok := strings.CutPrefix(word, "cqrs:")
-		if !ok || !p.known(name) {
+		if !ok || !p.known(name) || !want(Kind(name)) {
 			continue
 		}
 		p.errorf(p.pos(c.Slash), "%q is an ordinary comment, not a directive: write %s%s, with no space after //", "// cqrs:"+name, Prefix, name)

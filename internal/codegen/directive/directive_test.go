@@ -113,10 +113,22 @@ func TestSpacedDirective(t *testing.T) {
 		"package p\n// cqrs:aggregate marks aggregates; see the docs.\n\nvar x int\n", // not a doc comment
 		"package p\n// cqrs:whatever is prose.\ntype A struct{}\n",                    // not a directive name
 		"package p\n// Use cqrs:aggregate on the state.\ntype A struct{}\n",           // not at the start
+		"package p\n// cqrs:event handlers live below.\nfunc f() {}\n",                // a func takes only upcast
 	} {
 		if dirs, errs := parse(t, src); len(dirs) != 0 || len(errs) != 0 {
 			t.Errorf("%q: got %v %v, want nothing", src, dirs, errs)
 		}
+	}
+}
+
+// TestSpacedUpcast: "// cqrs:upcast" above a func is reported and read.
+func TestSpacedUpcast(t *testing.T) {
+	dirs, errs := parse(t, "package p\n// cqrs:upcast\nfunc f(old OldT) T { return T{} }\n")
+	if len(errs) != 1 || !strings.Contains(errs[0], `"// cqrs:upcast" is an ordinary comment`) {
+		t.Errorf("errors %q", errs)
+	}
+	if len(dirs) != 1 || dirs[0].Kind != Upcast || dirs[0].Type != "f" {
+		t.Errorf("directives %+v, want the upcast f", dirs)
 	}
 }
 
