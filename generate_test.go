@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -55,21 +56,29 @@ func TestMain(m *testing.M) {
 // tool runs cqrsgen in dir and returns its stderr and exit status.
 func tool(t *testing.T, dir string, args ...string) (string, int) {
 	t.Helper()
+	_, stderr, code := toolOutput(t, dir, args...)
+	return stderr, code
+}
+
+// toolOutput runs cqrsgen in dir and returns its stdout, stderr and exit
+// status.
+func toolOutput(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(toolPath, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOSUMDB=off", "GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
-		return stderr.String(), 0
+		return stdout.String(), stderr.String(), 0
 	case errors.As(err, &exit):
-		return stderr.String(), exit.ExitCode()
+		return stdout.String(), stderr.String(), exit.ExitCode()
 	}
 	t.Fatalf("running cqrsgen: %v", err)
-	return "", -1
+	return "", "", -1
 }
 
 func cases(t *testing.T, dir string) []string {
@@ -367,6 +376,27 @@ func TestUsage(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, "usage: cqrsgen") {
 			t.Errorf("cqrsgen %v: exit %d, stderr %q; want 2 with usage", args, code, stderr)
 		}
+	}
+}
+
+// TestHelpAndVersion checks that -h lists every flag on stdout and
+// succeeds (a user asked for it), and that -version names the module
+// version.
+func TestHelpAndVersion(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		stdout, stderr, code := toolOutput(t, ".", arg)
+		if code != 0 || stderr != "" {
+			t.Errorf("cqrsgen %s: exit %d, stderr %q; want 0 and nothing on stderr", arg, code, stderr)
+		}
+		for _, flag := range []string{"-check", "-accept-breaking", "-output", "-version", "usage: cqrsgen"} {
+			if !strings.Contains(stdout, flag) {
+				t.Errorf("cqrsgen %s does not mention %s:\n%s", arg, flag, stdout)
+			}
+		}
+	}
+	stdout, stderr, code := toolOutput(t, ".", "-version")
+	if code != 0 || stderr != "" || !regexp.MustCompile(`^cqrsgen (v\d+\.\d+\.\d+|\(devel\))\S*( .*)?\n$`).MatchString(stdout) {
+		t.Errorf("cqrsgen -version: exit %d, stdout %q, stderr %q; want 0 and \"cqrsgen <version>\"", code, stdout, stderr)
 	}
 }
 

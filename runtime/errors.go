@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Every error returned by a Store or a Repository that
@@ -38,6 +39,11 @@ var (
 	// The call may or may not have taken effect: an append that fails so
 	// must be retried with its expected version or idempotency key.
 	ErrUnavailable = errors.New("cqrsgen: store unavailable")
+	// ErrRetired is what a generated event decoder returns for a stored
+	// event retired with //cqrs:retired (no type reads it any more). A
+	// Repository skips such events in Load, Execute and Events; their
+	// versions still count.
+	ErrRetired = errors.New("cqrsgen: retired event")
 )
 
 // ConflictError is returned when an append's expected version does not
@@ -132,3 +138,24 @@ type UnknownEventError struct {
 func (e *UnknownEventError) Error() string {
 	return fmt.Sprintf("unknown event %q schema version %d", e.Name, e.Schema)
 }
+
+// errPrefix starts the text of every error this module makes.
+const errPrefix = "cqrsgen: "
+
+// wrapf returns err with context, reading "cqrsgen: <context>: <err>"
+// with the prefix once: a "cqrsgen: " that err's own text starts with is
+// dropped, however deep the wrapping. errors.Is and errors.As see err.
+func wrapf(err error, format string, args ...any) error {
+	return &wrapError{context: fmt.Sprintf(format, args...), err: err}
+}
+
+type wrapError struct {
+	context string
+	err     error
+}
+
+func (w *wrapError) Error() string {
+	return errPrefix + w.context + ": " + strings.TrimPrefix(w.err.Error(), errPrefix)
+}
+
+func (w *wrapError) Unwrap() error { return w.err }

@@ -233,13 +233,12 @@ func (i *InstrumentedStore) log(c Call, stream *StreamID) {
 	if c.Records > 0 {
 		attrs = append(attrs, slog.Int("records", c.Records))
 	}
-	msg := "cqrsgen store call"
-	switch {
-	case c.Err != nil:
+	// A slow call is logged for its duration, whatever its outcome: a
+	// snapshot miss (not_found) is a normal answer, not a failure.
+	msg := "cqrsgen store call slow"
+	if level != slog.LevelWarn {
 		attrs = append(attrs, slog.String("error", c.Err.Error()))
 		msg = "cqrsgen store call failed"
-	default:
-		msg = "cqrsgen store call slow"
 	}
 	i.o.logger.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -281,6 +281,14 @@ func TestInstrumentLogging(t *testing.T) {
 		{"slow call at warn", slog.LevelInfo, time.Nanosecond, func(s runtime.Store) {
 			_, _ = s.Head(ctx)
 		}, []string{"level=WARN", "slow", "op=head", "outcome=ok"}},
+		{"slow snapshot miss is slow, not failed", slog.LevelInfo, time.Nanosecond, func(s runtime.Store) {
+			if _, err := s.LoadSnapshot(ctx, acct); !errors.Is(err, runtime.ErrNotFound) {
+				t.Errorf("LoadSnapshot: %v, want ErrNotFound", err)
+			}
+		}, []string{"level=WARN", "msg=\"cqrsgen store call slow\"", "op=load_snapshot", "outcome=not_found"}},
+		{"snapshot miss is silent", slog.LevelDebug, 0, func(s runtime.Store) {
+			_, _ = s.LoadSnapshot(ctx, acct)
+		}, nil},
 		{"slow wait is not logged", slog.LevelInfo, time.Nanosecond, func(s runtime.Store) {
 			_, _ = s.Wait(ctx, 0)
 		}, nil},
@@ -297,6 +305,9 @@ func TestInstrumentLogging(t *testing.T) {
 			s := runtime.Instrument(mem, nil, runtime.WithStoreLogger(l), runtime.WithSlowCall(tt.slow), runtime.WithInstrumentClock(clock.now))
 			tt.call(s)
 			out := buf.String()
+			if strings.Contains(out, "failed") && strings.Contains(out, "outcome=not_found") {
+				t.Errorf("a not-found answer logged as a failure: %q", out)
+			}
 			if len(tt.want) == 0 && out != "" {
 				t.Fatalf("logged %q, want nothing", out)
 			}

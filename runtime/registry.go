@@ -174,6 +174,24 @@ func NewEvents[S, I any](streamType string, kind func(I) int, types ...*EventTyp
 // under.
 func (t *Events[S, I]) StreamType() string { return t.streamType }
 
+// Retire records stored forms of an event type retired with
+// //cqrs:retired: the wire name and each of schemas. Decoding one returns
+// ErrRetired, which the Repository skips (the event's version still counts);
+// retired names are not among Names. It returns t, for generated code.
+func (t *Events[S, I]) Retire(name string, schemas ...uint32) *Events[S, I] {
+	for _, v := range schemas {
+		t.forms.add(formKey{name, v}, form[S, I]{
+			name: name, schema: v,
+			decode: func([]byte) (I, error) {
+				var zero I
+				return zero, ErrRetired
+			},
+			evolve: func(*S, []byte) error { return ErrRetired },
+		})
+	}
+	return t
+}
+
 // Names returns every wire name the table decodes, current names before
 // former ones of each event type, in table order; a new slice each call.
 func (t *Events[S, I]) Names() []string {

@@ -50,7 +50,8 @@ type Aggregate[S, E, C any] struct {
 	EncodeEvent func(event E) (EventData, error)
 	// DecodeEvent decodes a stored event into its current type, upcasting
 	// older schema versions. An unknown name or version returns a
-	// *UnknownEventError.
+	// *UnknownEventError; a retired one (//cqrs:retired) ErrRetired, which
+	// the repository skips.
 	DecodeEvent func(name string, schema uint32, data []byte) (E, error)
 	// EncodeState and DecodeState encode the state for snapshots. Nil
 	// disables snapshots.
@@ -114,6 +115,10 @@ func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, 
 			return nil, 0, err
 		}
 		if err := r.evolve(state, rec); err != nil {
+			if errors.Is(err, ErrRetired) {
+				version = rec.Version // retired: skipped, but its version counts
+				continue
+			}
 			return nil, 0, err
 		}
 		version = rec.Version
@@ -135,7 +140,7 @@ func (r *Repository[S, E, C]) loadSnapshot(ctx context.Context, stream StreamID)
 	case errors.Is(err, ErrNotFound):
 		return state, 0
 	case err != nil:
-		r.report(fmt.Errorf("cqrsgen: loading snapshot of %s (rebuilding from events): %w", stream, err))
+		r.report(wrapf(err, "loading snapshot of %s (rebuilding from events)", stream))
 		return state, 0
 	case snap.Schema != r.agg.StateSchema:
 		return state, 0
@@ -214,7 +219,7 @@ func (r *Repository[S, E, C]) append(ctx context.Context, stream StreamID, expec
 	for i, e := range events {
 		d, err := r.agg.EncodeEvent(e)
 		if err != nil {
-			return AppendResult{}, fmt.Errorf("cqrsgen: encoding event %d for %s: %w", i, stream, err)
+			return AppendResult{}, wrapf(err, "encoding event %d for %s", i, stream)
 		}
 		d.Time = now
 		if len(md) > 0 {
@@ -233,12 +238,12 @@ func (r *Repository[S, E, C]) crossesSnapshot(from, to uint64) bool {
 func (r *Repository[S, E, C]) saveSnapshot(ctx context.Context, stream StreamID, state *S, version uint64) {
 	data, err := r.agg.EncodeState(state)
 	if err != nil {
-		r.report(fmt.Errorf("cqrsgen: encoding snapshot of %s at version %d: %w", stream, version, err))
+		r.report(wrapf(err, "encoding snapshot of %s at version %d", stream, version))
 		return
 	}
 	err = r.store.SaveSnapshot(ctx, Snapshot{Stream: stream, Version: version, Schema: r.agg.StateSchema, Data: data, Time: r.opts.now().UTC()})
 	if err != nil {
-		r.report(fmt.Errorf("cqrsgen: saving snapshot of %s at version %d: %w", stream, version, err))
+		r.report(wrapf(err, "saving snapshot of %s at version %d", stream, version))
 	}
 }
 
@@ -382,7 +387,7 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 // Events yields the typed events of aggregate id with version > after, in
-// order. A decoding failure is yielded as a *DecodeError and ends the
+// order, skipping retired ones (ErrRetired). A decoding failure is yielded as a *DecodeError and ends the
 // sequence.
 func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint64) iter.Seq2[Envelope[E], error] {
 	return func(yield func(Envelope[E], error) bool) {
@@ -397,6 +402,9 @@ func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint6
 				return
 			}
 			e, err := r.decode(rec)
+			if errors.Is(err, ErrRetired) {
+				continue
+			}
 			if err != nil {
 				yield(Envelope[E]{}, err)
 				return

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"errors"
-	"fmt"
 	"iter"
 )
 
@@ -44,7 +43,7 @@ func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record,
 						failed = true
 						break
 					}
-					yield(Record{}, fmt.Errorf("cqrsgen: subscription after position %d: %w", pos, err))
+					yield(Record{}, wrapf(err, "subscription after position %d", pos))
 					return
 				}
 				outages = 0
@@ -65,7 +64,7 @@ func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record,
 				if retry(err) {
 					continue
 				}
-				yield(Record{}, fmt.Errorf("cqrsgen: subscription after position %d: %w", pos, err))
+				yield(Record{}, wrapf(err, "subscription after position %d", pos))
 				return
 			}
 			outages = 0

@@ -19,18 +19,31 @@ const (
 
 // MarshalFunc is the generated encoder of s:
 // func cqrsMarshal<S>(v *S) ([]byte, error).
-func MarshalFunc(s *model.Struct) string { return "cqrsMarshal" + s.GoName }
+func MarshalFunc(s *model.Struct) string { return "cqrsMarshal" + s.CodecName() }
 
 // UnmarshalFunc is the generated decoder of s:
 // func cqrsUnmarshal<S>(data []byte, v *S) error.
-func UnmarshalFunc(s *model.Struct) string { return "cqrsUnmarshal" + s.GoName }
+func UnmarshalFunc(s *model.Struct) string { return "cqrsUnmarshal" + s.CodecName() }
 
 // appendFunc appends s to a buffer: func(b []byte, v *S, depth int) ([]byte, error).
-func appendFunc(s *model.Struct) string { return "cqrsAppend" + s.GoName }
+func appendFunc(s *model.Struct) string { return "cqrsAppend" + s.CodecName() }
 
 // decodeFunc decodes s from the front of a buffer and returns the rest:
 // func(b []byte, v *S, depth int) ([]byte, error).
-func decodeFunc(s *model.Struct) string { return "cqrsDecode" + s.GoName }
+func decodeFunc(s *model.Struct) string { return "cqrsDecode" + s.CodecName() }
+
+// structType is the Go type of s in the generated package.
+func structType(s *model.Struct) *jen.Statement {
+	if s.PkgPath != "" {
+		return jen.Qual(s.PkgPath, s.GoName)
+	}
+	return jen.Id(s.GoName)
+}
+
+// topLevel reports whether s gets cqrsMarshal and cqrsUnmarshal: events and
+// states do, and they are the package's own; another package's struct is
+// only ever a field.
+func topLevel(s *model.Struct) bool { return s.PkgPath == "" }
 
 // CodecNames lists every file- or package-level identifier that Codecs
 // declares for pkg (including the wire import name), sorted, for collision
@@ -41,7 +54,10 @@ func CodecNames(pkg *model.Package) []string {
 	}
 	out := []string{WireAlias}
 	for _, s := range pkg.Structs {
-		out = append(out, appendFunc(s), decodeFunc(s), MarshalFunc(s), UnmarshalFunc(s))
+		out = append(out, appendFunc(s), decodeFunc(s))
+		if topLevel(s) {
+			out = append(out, MarshalFunc(s), UnmarshalFunc(s))
+		}
 	}
 	sortStrings(out)
 	return out
@@ -73,8 +89,10 @@ func Codecs(f *jen.File, pkg *model.Package) {
 	}
 	f.ImportAlias(WirePath, WireAlias)
 	for _, s := range pkg.Structs {
-		emitMarshal(f, s)
-		emitUnmarshal(f, s)
+		if topLevel(s) {
+			emitMarshal(f, s)
+			emitUnmarshal(f, s)
+		}
 		emitAppend(f, s)
 		emitDecode(f, s)
 	}
@@ -111,6 +129,8 @@ func staticSize(t *model.Type) int {
 		return 15
 	case model.String, model.Bytes:
 		return 5
+	case model.Text, model.Binary:
+		return 24
 	case model.Array:
 		if t.Len < 64 && t.Elem.Kind != model.StructKind {
 			return 5 + int(t.Len)*staticSize(t.Elem)
@@ -211,7 +231,7 @@ func emitAppend(f *jen.File, s *model.Struct) {
 		body = append([]jen.Code{jen.Var().Err().Error()}, body...)
 	}
 	docf(f.Group, 0, "%s appends v to b as a MessagePack map keyed by field name.", appendFunc(s))
-	f.Func().Id(appendFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
+	f.Func().Id(appendFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("v").Op("*").Add(structType(s)), jen.Id("depth").Int()).
 		Params(jen.Index().Byte(), jen.Error()).Block(body...)
 }
 
@@ -293,7 +313,7 @@ func typeExpr(t *model.Type) *jen.Statement {
 	case model.Map:
 		return jen.Map(typeExpr(t.Key)).Add(typeExpr(t.Elem))
 	case model.StructKind:
-		return jen.Id(t.Struct.GoName)
+		return structType(t.Struct)
 	}
 	panic(fmt.Sprintf("templates: codec for unsupported kind %v", t.Kind)) // typemap never yields it
 }
@@ -323,6 +343,22 @@ func (e *emitter) enc(t *model.Type, v val) []jen.Code {
 		return []jen.Code{app("AppendTime", v.code())}
 	case model.Bytes:
 		return []jen.Code{app("AppendBytes", v.code())}
+	case model.Text, model.Binary:
+		// The type's own encoding: a str of its text, or a bin.
+		m, fn, conv := "MarshalText", "AppendString", jen.String()
+		if t.Kind == model.Binary {
+			m, fn, conv = "MarshalBinary", "AppendBytes", nil
+		}
+		x := e.fresh("m")
+		arg := jen.Id(x)
+		if conv != nil {
+			arg = conv.Call(jen.Id(x))
+		}
+		return []jen.Code{
+			jen.Var().Id(x).Index().Byte(),
+			e.try(jen.List(jen.Id(x), jen.Err()).Op("=").Add(v.base()).Dot(m).Call()),
+			app(fn, arg),
+		}
 	case model.StructKind:
 		return []jen.Code{e.try(jen.List(jen.Id("b"), jen.Err()).Op("=").Id(appendFunc(t.Struct)).Call(
 			jen.Id("b"), v.addr(), jen.Id("depth").Op("+").Lit(1)))}
@@ -374,14 +410,14 @@ func emitDecode(f *jen.File, s *model.Struct) {
 	))
 	structFail := jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("b"), structErr(s, jen.Err())))
 	docf(f.Group, 0, "%s decodes one %s from the front of b into v (reset first), returning the rest.", decodeFunc(s), s.GoName)
-	f.Func().Id(decodeFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("src").String(), jen.Id("v").Op("*").Id(s.GoName), jen.Id("depth").Int()).
+	f.Func().Id(decodeFunc(s)).Params(jen.Id("b").Index().Byte(), jen.Id("src").String(), jen.Id("v").Op("*").Add(structType(s)), jen.Id("depth").Int()).
 		Params(jen.Index().Byte(), jen.Error()).Block(
 		jen.If(jen.Id("depth").Op(">").Add(wire("MaxDepth"))).Block(
 			jen.Return(jen.Id("b"), structErr(s, wire("ErrTooDeep"))),
 		),
 		jen.List(jen.Id("n"), jen.Id("b"), jen.Err()).Op(":=").Add(wire("ReadMapHeader")).Call(jen.Id("b")),
 		structFail,
-		jen.Op("*").Id("v").Op("=").Id(s.GoName).Values(),
+		jen.Op("*").Id("v").Op("=").Add(structType(s)).Values(),
 		jen.For(jen.Id("i").Op(":=").Lit(0), jen.Id("i").Op("<").Id("n"), jen.Id("i").Op("++")).Block(
 			jen.Var().Id("fk").Index().Byte(),
 			jen.If(jen.List(jen.Id("fk"), jen.Id("b"), jen.Err()).Op("=").Add(wire("ReadStringBytes")).Call(jen.Id("b")), jen.Err().Op("!=").Nil()).Block(
@@ -455,6 +491,23 @@ func (e *emitter) dec(t *model.Type, v val) []jen.Code {
 		return []jen.Code{e.read3(v.code(), "ReadTime")}
 	case model.Bytes:
 		return []jen.Code{e.read3(v.code(), "ReadBytes")}
+	case model.Text, model.Binary:
+		// The bytes alias the input: the Unmarshaler contract says it
+		// copies what it keeps.
+		m := "UnmarshalText"
+		if t.Kind == model.Binary {
+			m = "UnmarshalBinary"
+		}
+		x := e.fresh("m")
+		recv := v.addr()
+		if v.ptr == nil {
+			recv = jen.Parens(recv) // (&v.F).UnmarshalText
+		}
+		return []jen.Code{
+			jen.Var().Id(x).Index().Byte(),
+			e.read3(jen.Id(x), "ReadStringBytes"),
+			e.try(jen.Err().Op("=").Add(recv).Dot(m).Call(jen.Id(x))),
+		}
 	case model.StructKind:
 		return []jen.Code{e.try(jen.List(jen.Id("b"), jen.Err()).Op("=").Id(decodeFunc(t.Struct)).Call(
 			jen.Id("b"), jen.Id("src"), v.addr(), jen.Id("depth").Op("+").Lit(1)))}

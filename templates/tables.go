@@ -81,7 +81,11 @@ func Tables(f *jen.File, a *model.Aggregate) {
 				}
 				args = append(args, jen.Line().Add(rt("Event")).Types(jen.Id(ev)).Call(rowsLast(row)...))
 			}
-			g.Id(model.EventTable(a)).Op("=").Add(rt("NewEvents")).Call(rowsLast(args)...)
+			table := rt("NewEvents").Call(rowsLast(args)...)
+			for _, r := range retiredForms(a.Retired) {
+				table = table.Dot("Retire").Call(r...)
+			}
+			g.Id(model.EventTable(a)).Op("=").Add(table)
 			if hasCmd {
 				args := []jen.Code{jen.Id(model.CommandInterface(a)).Dot(model.CommandMarker(a))}
 				for _, c := range a.Commands {
@@ -125,4 +129,22 @@ func upcastChain(e *model.Event, u *model.Upcast) jen.Code {
 		call = jen.Id(fn).Call(call)
 	}
 	return jen.Func().Params(jen.Id("old").Id(u.Struct.GoName)).Id(e.GoName).Block(jen.Return(call))
+}
+
+// retiredForms groups the retired (wire name, version) pairs by name, in
+// source order, as the arguments of Events.Retire: the name, then its
+// versions.
+func retiredForms(retired []model.Retired) [][]jen.Code {
+	var out [][]jen.Code
+	index := map[string]int{}
+	for _, r := range retired {
+		i, ok := index[r.WireName]
+		if !ok {
+			i = len(out)
+			index[r.WireName] = i
+			out = append(out, []jen.Code{jen.Lit(r.WireName)})
+		}
+		out[i] = append(out[i], jen.Lit(int(r.Version)))
+	}
+	return out
 }

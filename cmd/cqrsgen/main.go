@@ -7,6 +7,8 @@
 // Usage:
 //
 //	cqrsgen [-check] [-accept-breaking] [-output file] [packages]
+//	cqrsgen -version
+//	cqrsgen -h
 //
 // Without packages it generates for the package in the current directory
 // (under go generate: the package of $GOFILE). It writes one file per
@@ -39,16 +41,19 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen"
 	"github.com/cqrsgen/cqrsgen/internal/codegen/write"
+	"github.com/cqrsgen/cqrsgen/internal/version"
 )
 
+const usageLine = "usage: cqrsgen [-check] [-accept-breaking] [-output file] [packages]"
+
 func main() {
-	err := run(os.Args[1:], os.Stderr)
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	var usage usageError
 	switch {
 	case err == nil:
 		os.Exit(0)
 	case errors.As(err, &usage):
-		fmt.Fprintf(os.Stderr, "cqrsgen: %v\nusage: cqrsgen [-check] [-accept-breaking] [-output file] [packages]\n", usage.err)
+		fmt.Fprintf(os.Stderr, "cqrsgen: %v\n%s\nRun cqrsgen -h for the flags.\n", usage.err, usageLine)
 		os.Exit(2)
 	case errors.Is(err, errReported):
 		os.Exit(1)
@@ -66,14 +71,26 @@ func (e usageError) Error() string { return e.err.Error() }
 // errReported means the problems were already printed (exit status 1).
 var errReported = errors.New("problems reported")
 
-func run(args []string, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cqrsgen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	check := fs.Bool("check", false, "write nothing; exit 1 if any generated file is stale")
 	accept := fs.Bool("accept-breaking", false, "accept breaking schema changes and rewrite cqrs.lock")
 	output := fs.String("output", codegen.DefaultOutput, "base name of the generated file in each package")
+	showVersion := fs.Bool("version", false, "print cqrsgen's module version and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			// Asked for: the flags go to stdout and it is a success.
+			fmt.Fprintf(stdout, "%s\n\nGenerates cqrs_gen.go and cqrs.lock for the packages (default: the\ncurrent directory). Directives and errors: docs/directives.md.\n\nFlags:\n", usageLine)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
 		return usageError{err}
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "cqrsgen %s\n", version.String())
+		return nil
 	}
 	if *output == "" || *output != filepath.Base(*output) || !strings.HasSuffix(*output, ".go") || strings.HasSuffix(*output, "_test.go") {
 		return usageError{fmt.Errorf("-output %q: want a file name ending in .go (not _test.go), without a directory", *output)}

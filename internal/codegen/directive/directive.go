@@ -18,12 +18,14 @@ import (
 	"fmt"
 	"go/ast"
 	"go/token"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
+	"github.com/cqrsgen/cqrsgen/internal/suggest"
 )
 
 // Prefix starts every directive.
@@ -44,6 +46,10 @@ const (
 	Upcast Kind = "upcast"
 	// Saga marks a process manager (see internal/codegen/resolve/saga.go).
 	Saga Kind = "saga"
+	// Retired, beside //cqrs:aggregate on the aggregate's type, lists
+	// stored events (wire-name@version) that no type reads any more: the
+	// repository skips them.
+	Retired Kind = "retired"
 )
 
 // MaxNameLength bounds name= values (the runtime's MaxTypeLength and
@@ -70,6 +76,9 @@ type Directive struct {
 	// an upcast, Type and TypePos are the func's name and position.
 	From        string
 	FromVersion uint32
+	// Retired are the wire-name@version arguments of //cqrs:retired, each
+	// with its position.
+	Retired []model.Retired
 	// Pos is the position of the directive comment.
 	Pos model.Pos
 }
@@ -183,18 +192,31 @@ func (p *parser) misplaced(cg *ast.CommentGroup, where string) {
 
 func (p *parser) known(name string) bool {
 	switch Kind(name) {
-	case Aggregate, Event, Command, Projection, Upcast, Saga:
+	case Aggregate, Event, Command, Projection, Upcast, Saga, Retired:
 		return true
 	}
 	return false
 }
 
 func (p *parser) unknown(c *ast.Comment, name string) {
-	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection, %supcast, %ssaga)",
-		Prefix, name, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix)
+	if guess := suggest.Closest(name, allKinds); guess != "" {
+		p.errorf(p.pos(c.Slash), "unknown directive %s%s; did you mean %s%s?", Prefix, name, Prefix, guess)
+		return
+	}
+	p.errorf(p.pos(c.Slash), "unknown directive %s%s (known: %saggregate, %sevent, %scommand, %sprojection, %supcast, %ssaga, %sretired)",
+		Prefix, name, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix, Prefix)
 }
 
+// Directive names: every one, and those that annotate types.
+var (
+	allKinds  = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Upcast), string(Saga), string(Retired)}
+	typeKinds = []string{string(Aggregate), string(Event), string(Command), string(Projection), string(Saga), string(Retired)}
+)
+
 func (p *parser) funcDecl(fd *ast.FuncDecl) {
+	for _, c := range p.spacedDirectives(fd.Doc, func(k Kind) bool { return k == Upcast }) {
+		p.upcast(fd, c)
+	}
 	for _, c := range directives(fd.Doc) {
 		p.used[c] = true
 		name, _, _ := strings.Cut(strings.TrimPrefix(c.Text, Prefix), " ")
@@ -210,16 +232,58 @@ func (p *parser) funcDecl(fd *ast.FuncDecl) {
 }
 
 func (p *parser) typeSpec(ts *ast.TypeSpec, doc *ast.CommentGroup) {
-	for _, c := range directives(doc) {
+	spaced := p.spacedDirectives(doc, func(k Kind) bool { return k != Upcast })
+	for _, c := range append(directives(doc), spaced...) {
 		p.used[c] = true
-		d, ok := p.parse(c)
-		if !ok {
+		quiet := slices.Contains(spaced, c)
+		nerrs := len(p.errs)
+		// A directive with a problem is still recorded when its kind and
+		// target are known: the problem is reported once, and the later
+		// stages do not report its absence as further problems ("has no
+		// //cqrs:aggregate directive", "undefined: BookEvent"). Nothing is
+		// generated while any problem stands.
+		d, usable := p.parse(c)
+		if quiet {
+			// The space was reported; the rest of a spaced line may well
+			// be prose, so it is not picked apart as options.
+			p.errs = p.errs[:nerrs]
+		}
+		if !usable {
 			continue
 		}
 		d.Type = ts.Name.Name
 		d.TypePos = p.pos(ts.Name.Pos())
 		p.dirs = append(p.dirs, d)
 	}
+}
+
+// spacedDirectives reports the doc comment lines that would be directives
+// but for a space after // ("// cqrs:aggregate"), which Go and cqrsgen
+// read as prose. Only the directive names that belong on the declaration
+// (want) count, so prose mentioning "cqrs:" stays prose. It returns each such line without its spaces (its
+// position moved to where "cqrs:" starts), to be read as the directive
+// it was meant to be, so that the one mistake does not cascade.
+func (p *parser) spacedDirectives(doc *ast.CommentGroup, want func(Kind) bool) []*ast.Comment {
+	if doc == nil {
+		return nil
+	}
+	var out []*ast.Comment
+	for _, c := range doc.List {
+		rest, ok := strings.CutPrefix(c.Text, "//")
+		trimmed := strings.TrimLeft(rest, " \t")
+		if !ok || rest == trimmed {
+			continue
+		}
+		word, _, _ := strings.Cut(trimmed, " ")
+		name, ok := strings.CutPrefix(word, "cqrs:")
+		if !ok || !p.known(name) || !want(Kind(name)) {
+			continue
+		}
+		p.errorf(p.pos(c.Slash), "%q is an ordinary comment, not a directive: write %s%s, with no space after //", "// cqrs:"+name, Prefix, name)
+		shift := token.Pos(len(rest) - len(trimmed))
+		out = append(out, &ast.Comment{Slash: c.Slash + shift, Text: "//" + trimmed})
+	}
+	return out
 }
 
 // field is one whitespace-separated word of a directive and its byte
@@ -248,8 +312,11 @@ func fields(s string) []field {
 	return out
 }
 
-// parse parses one directive comment; ok is false when it had errors.
-func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
+// parse parses one directive comment. It reports every problem, and
+// returns usable when the directive's kind and target are known even so:
+// the caller records it (without the options that were wrong) so that the
+// one problem does not cascade.
+func (p *parser) parse(c *ast.Comment) (d Directive, usable bool) {
 	text := c.Text
 	d.Pos = p.pos(c.Slash)
 	at := func(off int) model.Pos {
@@ -262,14 +329,25 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 	switch {
 	case Kind(name) == Aggregate || Kind(name) == Event || Kind(name) == Command || Kind(name) == Projection || Kind(name) == Saga:
 		d.Kind = Kind(name)
+	case Kind(name) == Retired:
+		d.Kind = Retired
+		return p.retired(d, words[1:], at)
 	case Kind(name) == Upcast:
 		p.errorf(d.Pos, "misplaced directive %s%s: %s, not a type", Prefix, name, upcastPlace)
 		return d, false
 	default:
 		p.unknown(c, name)
-		return d, false
+		// A near miss is read as the directive it is near, so that its
+		// type is not reported as unannotated too.
+		guess := Kind(suggest.Closest(name, typeKinds))
+		if guess == "" {
+			return d, false
+		}
+		d.Kind = guess
+		if guess == Retired {
+			return p.retired(d, words[1:], at)
+		}
 	}
-	ok = true
 	words = words[1:]
 	if d.Kind != Aggregate && d.Kind != Projection && d.Kind != Saga {
 		if len(words) == 0 || strings.Contains(words[0].text, "=") {
@@ -279,7 +357,7 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 		d.Target = words[0].text
 		if !token.IsIdentifier(d.Target) {
 			p.errorf(at(words[0].off), "%s%s: %q is not a type name", Prefix, d.Kind, d.Target)
-			ok = false
+			return d, false
 		}
 		words = words[1:]
 	}
@@ -289,17 +367,18 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 		pos := at(w.off)
 		if !hasEq {
 			p.errorf(pos, "%s%s: unexpected argument %q (options are key=value)", Prefix, d.Kind, w.text)
-			ok = false
 			continue
 		}
 		if !allowed(d.Kind, key) {
-			p.errorf(pos, "%s%s: unknown option %q%s", Prefix, d.Kind, key, optionsHint(d.Kind))
-			ok = false
+			if guess := suggest.Closest(key, optionNames(d.Kind)); guess != "" {
+				p.errorf(pos, "%s%s: unknown option %q; did you mean %s=?%s", Prefix, d.Kind, key, guess, optionsHint(d.Kind))
+			} else {
+				p.errorf(pos, "%s%s: unknown option %q%s", Prefix, d.Kind, key, optionsHint(d.Kind))
+			}
 			continue
 		}
 		if seen[key] {
 			p.errorf(pos, "%s%s: option %s= given twice", Prefix, d.Kind, key)
-			ok = false
 			continue
 		}
 		seen[key] = true
@@ -309,13 +388,10 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 			switch {
 			case value == "":
 				p.errorf(vpos, "%s%s: name= needs a value", Prefix, d.Kind)
-				ok = false
 			case len(value) > MaxNameLength:
 				p.errorf(vpos, "%s%s: name= is %d bytes, limit %d", Prefix, d.Kind, len(value), MaxNameLength)
-				ok = false
 			case !utf8.ValidString(value):
 				p.errorf(vpos, "%s%s: name= is not valid UTF-8", Prefix, d.Kind)
-				ok = false
 			default:
 				d.Name = value
 			}
@@ -323,7 +399,6 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 			n, err := strconv.ParseUint(value, 10, 64)
 			if err != nil || strings.HasPrefix(value, "+") {
 				p.errorf(vpos, "%s%s: snapshot=%s: want a whole number of events ≥ 0", Prefix, d.Kind, value)
-				ok = false
 				continue
 			}
 			d.Snapshot = n
@@ -331,13 +406,12 @@ func (p *parser) parse(c *ast.Comment) (d Directive, ok bool) {
 			n, err := strconv.ParseUint(value, 10, 32)
 			if err != nil || n < 1 {
 				p.errorf(vpos, "%s%s: version=%s: want a schema version from 1 to %d", Prefix, d.Kind, value, uint32(1<<32-1))
-				ok = false
 				continue
 			}
 			d.Version = uint32(n)
 		}
 	}
-	return d, ok
+	return d, true
 }
 
 func allowed(k Kind, key string) bool {
@@ -352,6 +426,19 @@ func allowed(k Kind, key string) bool {
 	return false
 }
 
+// optionNames lists the options of directive k.
+func optionNames(k Kind) []string {
+	switch k {
+	case Aggregate:
+		return []string{"name", "snapshot"}
+	case Event:
+		return []string{"name", "version"}
+	case Projection, Saga:
+		return []string{"name"}
+	}
+	return nil
+}
+
 func optionsHint(k Kind) string {
 	switch k {
 	case Aggregate:
@@ -362,4 +449,34 @@ func optionsHint(k Kind) string {
 		return " (options: name=)"
 	}
 	return " (it takes no options)"
+}
+
+// retired parses the arguments of //cqrs:retired: one or more stored
+// event forms, wire-name@version. It is usable when at least one is
+// well-formed.
+func (p *parser) retired(d Directive, words []field, at func(int) model.Pos) (Directive, bool) {
+	if len(words) == 0 {
+		p.errorf(d.Pos, "%s%s needs the stored events it retires: %s%s <wire-name>@<version> …", Prefix, Retired, Prefix, Retired)
+		return d, false
+	}
+	for _, w := range words {
+		pos := at(w.off)
+		i := strings.LastIndexByte(w.text, '@')
+		if i <= 0 {
+			p.errorf(pos, "%s%s: %q: want <wire-name>@<version>, the form cqrs.lock records", Prefix, Retired, w.text)
+			continue
+		}
+		v, err := strconv.ParseUint(w.text[i+1:], 10, 32)
+		if err != nil || v < 1 {
+			p.errorf(pos, "%s%s: %q: want a schema version from 1 to %d after @", Prefix, Retired, w.text, uint32(1<<32-1))
+			continue
+		}
+		name := w.text[:i]
+		if len(name) > MaxNameLength || !utf8.ValidString(name) {
+			p.errorf(pos, "%s%s: %q: a wire name is valid UTF-8 of at most %d bytes", Prefix, Retired, w.text, MaxNameLength)
+			continue
+		}
+		d.Retired = append(d.Retired, model.Retired{WireName: name, Version: uint32(v), Pos: pos})
+	}
+	return d, len(d.Retired) > 0
 }

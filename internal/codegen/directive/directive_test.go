@@ -4,6 +4,8 @@ import (
 	"go/ast"
 	goparser "go/parser"
 	"go/token"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -48,7 +50,7 @@ func TestParse(t *testing.T) {
 			}
 			d := dirs[0]
 			d.Pos, d.TypePos = tt.want.Pos, tt.want.TypePos
-			if d != tt.want {
+			if !reflect.DeepEqual(d, tt.want) {
 				t.Errorf("got %+v, want %+v", d, tt.want)
 			}
 		})
@@ -95,11 +97,70 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// TestSpacedCommentIsNotADirective: "// cqrs:aggregate" is prose.
-func TestSpacedCommentIsNotADirective(t *testing.T) {
-	dirs, errs := parse(t, "package p\n// cqrs:aggregate\ntype A struct{}\n")
-	if len(dirs) != 0 || len(errs) != 0 {
-		t.Fatalf("got %v %v", dirs, errs)
+// TestSpacedDirective: "// cqrs:aggregate" (a space after //) is reported
+// once, and read as the directive it was meant to be so that nothing
+// cascades from it; prose that merely mentions cqrs: is left alone.
+func TestSpacedDirective(t *testing.T) {
+	dirs, errs := parse(t, "package p\n//  cqrs:aggregate snapshot=5\ntype A struct{}\n")
+	want := []string{`x.go:2:1: "// cqrs:aggregate" is an ordinary comment, not a directive: write //cqrs:aggregate, with no space after //`}
+	if !slices.Equal(errs, want) {
+		t.Errorf("errors %q, want %q", errs, want)
+	}
+	if len(dirs) != 1 || dirs[0].Kind != Aggregate || dirs[0].Type != "A" || dirs[0].Snapshot != 5 {
+		t.Errorf("directives %+v, want the aggregate A with snapshot=5", dirs)
+	}
+	for _, src := range []string{
+		"package p\n// cqrs:aggregate marks aggregates; see the docs.\n\nvar x int\n", // not a doc comment
+		"package p\n// cqrs:whatever is prose.\ntype A struct{}\n",                    // not a directive name
+		"package p\n// Use cqrs:aggregate on the state.\ntype A struct{}\n",           // not at the start
+		"package p\n// cqrs:event handlers live below.\nfunc f() {}\n",                // a func takes only upcast
+	} {
+		if dirs, errs := parse(t, src); len(dirs) != 0 || len(errs) != 0 {
+			t.Errorf("%q: got %v %v, want nothing", src, dirs, errs)
+		}
+	}
+}
+
+// TestSpacedUpcast: "// cqrs:upcast" above a func is reported and read.
+func TestSpacedUpcast(t *testing.T) {
+	dirs, errs := parse(t, "package p\n// cqrs:upcast\nfunc f(old OldT) T { return T{} }\n")
+	if len(errs) != 1 || !strings.Contains(errs[0], `"// cqrs:upcast" is an ordinary comment`) {
+		t.Errorf("errors %q", errs)
+	}
+	if len(dirs) != 1 || dirs[0].Kind != Upcast || dirs[0].Type != "f" {
+		t.Errorf("directives %+v, want the upcast f", dirs)
+	}
+}
+
+// TestNearMisses: a misspelt directive or option gets a suggestion, and a
+// misspelt directive is still read as the one suggested.
+func TestNearMisses(t *testing.T) {
+	tests := []struct {
+		src, want string
+		kind      Kind // of the one directive read, "" for none
+	}{
+		{"//cqrs:agregate\ntype A struct{}", "x.go:2:1: unknown directive //cqrs:agregate; did you mean //cqrs:aggregate?", Aggregate},
+		{"//cqrs:Aggregate\ntype A struct{}", "did you mean //cqrs:aggregate?", Aggregate},
+		{"//cqrs:events A\ntype E struct{}", "did you mean //cqrs:event?", Event},
+		{"//cqrs:upcas\nfunc f() {}", "did you mean //cqrs:upcast?", ""},
+		{"//cqrs:frobnicate\ntype A struct{}", "(known: //cqrs:aggregate", ""},
+		{"//cqrs:aggregate snapshots=50\ntype A struct{}", `x.go:2:18: //cqrs:aggregate: unknown option "snapshots"; did you mean snapshot=? (options: name=, snapshot=)`, Aggregate},
+		{"//cqrs:event A versoin=2\ntype E struct{}", `unknown option "versoin"; did you mean version=?`, Event},
+		{"//cqrs:aggregate colour=red\ntype A struct{}", `unknown option "colour" (options: name=, snapshot=)`, Aggregate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			dirs, errs := parse(t, "package p\n"+tt.src+"\n")
+			if len(errs) != 1 || !strings.Contains(errs[0], tt.want) {
+				t.Errorf("errors %q, want one containing %q", errs, tt.want)
+			}
+			switch {
+			case tt.kind == "" && len(dirs) != 0:
+				t.Errorf("read %+v, want nothing", dirs)
+			case tt.kind != "" && (len(dirs) != 1 || dirs[0].Kind != tt.kind):
+				t.Errorf("read %+v, want one %s", dirs, tt.kind)
+			}
+		})
 	}
 }
 

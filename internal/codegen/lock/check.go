@@ -2,6 +2,7 @@ package lock
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
@@ -32,6 +33,11 @@ func Check(path string, old, cur []*Entry) []model.Error {
 			states[e.Stream] = e
 		}
 	}
+	oldKeys := map[string]bool{}
+	for _, o := range old {
+		oldKeys[o.key()] = true
+	}
+	isNew := func(e *Entry) bool { return !oldKeys[e.key()] }
 	for _, o := range old {
 		n := byKey[o.key()]
 		if o.Kind == KindState {
@@ -41,6 +47,18 @@ func Check(path string, old, cur []*Entry) []model.Error {
 			if same := find(cur, func(e *Entry) bool { return e.Kind == KindState && e.GoName == o.GoName }); same != nil {
 				errorf(same.Pos, "stream type name of %s changed from %q to %q: its stored streams would no longer be found; restore name=%s on the aggregate, %s",
 					o.GoName, o.Stream, same.Stream, o.Stream, adviceAccept)
+				continue
+			}
+			newState := func(e *Entry) bool { return e.Kind == KindState && isNew(e) }
+			r := renamed(o, cur, newState)
+			if r == nil {
+				// A state's shape may change with its name: one new
+				// aggregate is the likely rename even so.
+				r = renamed(&Entry{Shape: nil}, cur, newState)
+			}
+			if r != nil {
+				errorf(r.Pos, "aggregate %s is new, and aggregate %s (stream type %q) is in %s but no longer in the package: if %s is %s renamed, add name=%s to its //cqrs:aggregate directive (the stream type name is stored, the Go name is not), %s",
+					r.GoName, o.GoName, o.Stream, FileName, r.GoName, o.GoName, o.Stream, adviceAccept)
 				continue
 			}
 			errorf(at(o), "aggregate %s (stream type %q) is in %s but no longer in the package: its stored streams could no longer be read; restore it, %s",
@@ -55,6 +73,14 @@ func Check(path string, old, cur []*Entry) []model.Error {
 		} else if states[o.Stream] == nil {
 			continue // the aggregate is gone or renamed: reported once, above
 		}
+		if n != nil && (n.Kind == KindRetired || o.Kind == KindRetired) {
+			continue // retired now (skipped on read), or read by a type again
+		}
+		if n == nil && o.Kind == KindRetired {
+			errorf(states[o.Stream].Pos, "%s was retired on %s (%s line %d) and no longer is: streams holding it could no longer be loaded; keep //cqrs:retired %s beside //cqrs:aggregate, %s",
+				o.ident(), states[o.Stream].GoName, FileName, o.Line, o.ident(), adviceAccept)
+			continue
+		}
 		if n == nil {
 			sameName := find(cur, func(e *Entry) bool { return e.Kind == KindEvent && e.Stream == o.Stream && e.Name == o.Name })
 			sameType := find(cur, func(e *Entry) bool { return e.Kind == KindEvent && e.Stream == o.Stream && e.GoName == o.GoName })
@@ -65,13 +91,27 @@ func Check(path string, old, cur []*Entry) []model.Error {
 			case sameName == nil && sameType != nil && o.Kind == KindEvent:
 				errorf(sameType.Pos, "wire name of %s changed from %q to %q: events stored as %s could no longer be read; restore name=%s, or bump version= and add a //cqrs:upcast from=%s from the old shape, %s",
 					o.GoName, o.Name, sameType.Name, o.ident(), o.Name, o.ident(), adviceAccept)
+			case o.Kind == KindEvent && renamed(o, cur, func(e *Entry) bool { return e.Kind == KindEvent && e.Stream == o.Stream && isNew(e) }) != nil:
+				r := renamed(o, cur, func(e *Entry) bool { return e.Kind == KindEvent && e.Stream == o.Stream && isNew(e) })
+				opts := "name=" + o.Name
+				if r.Version != o.Version {
+					opts += " version=" + strconv.FormatUint(uint64(o.Version), 10)
+				}
+				errorf(r.Pos, "event %s is new and has the fields of %s (event %s), which is in %s but no longer in the package: if %s is %s renamed, add %s to its //cqrs:event directive (the wire name is stored, the Go name is not), %s",
+					r.GoName, o.ident(), o.GoName, FileName, r.GoName, o.GoName, opts, adviceAccept)
 			default:
 				what := "event " + o.GoName
 				if o.Kind == KindUpcast {
 					what = "upcaster input " + o.GoName
 				}
-				errorf(at(o), "%s (%s) is in %s but nothing in the package reads %s any more: events stored so could no longer be decoded; restore the event or its //cqrs:upcast, %s",
-					o.ident(), what, FileName, o.ident(), adviceAccept)
+				retire := ""
+				if find(cur, func(e *Entry) bool { return e.Stream == o.Stream && e.Name == o.Name && e.Kind != KindState }) == nil {
+					// Only a name nothing reads can be retired; an old
+					// version of a current event needs its upcaster.
+					retire = ", retire it with //cqrs:retired " + o.ident() + " beside //cqrs:aggregate (loads then skip it)"
+				}
+				errorf(at(o), "%s (%s) is in %s but nothing in the package reads %s any more: events stored so could no longer be decoded; restore the event or its //cqrs:upcast%s, %s",
+					o.ident(), what, FileName, o.ident(), retire, adviceAccept)
 			}
 			continue
 		}
@@ -96,6 +136,23 @@ func Check(path string, old, cur []*Entry) []model.Error {
 		}
 	}
 	return errs
+}
+
+// renamed returns the one entry of cur that keep selects and that has o's
+// shape (any shape when o.Shape is nil), or nil when there is none or more
+// than one: the likely new name of o after a rename of its Go type.
+func renamed(o *Entry, cur []*Entry, keep func(*Entry) bool) *Entry {
+	var match *Entry
+	for _, e := range cur {
+		if !keep(e) || (o.Shape != nil && e.Shape.String() != o.Shape.String()) {
+			continue
+		}
+		if match != nil {
+			return nil // ambiguous: suggest nothing
+		}
+		match = e
+	}
+	return match
 }
 
 func find(es []*Entry, f func(*Entry) bool) *Entry {

@@ -42,6 +42,9 @@ const (
 	KindState  = "state"  // an aggregate's state (snapshots)
 	KindEvent  = "event"  // a current event type
 	KindUpcast = "upcast" // an older stored form, read by an upcaster
+	// KindRetired is a stored form no type reads (//cqrs:retired): its Go
+	// type is the aggregate's and its shape {}, since nothing decodes it.
+	KindRetired = "retired"
 )
 
 // Entry is one line of the lock: the stored shape of one type.
@@ -113,6 +116,10 @@ func Entries(pkg *model.Package) []*Entry {
 					GoName: u.Struct.GoName, Shape: shapeOf(u.Struct), Pos: u.Struct.Pos})
 			}
 		}
+		for _, r := range a.Retired {
+			out = append(out, &Entry{Kind: KindRetired, Stream: a.WireName, Name: r.WireName, Version: r.Version,
+				GoName: a.GoName, Shape: &Shape{Kind: "struct"}, Pos: r.Pos})
+		}
 	}
 	out = append(out, sagaEntries(pkg)...)
 	sortEntries(out)
@@ -178,7 +185,7 @@ func Render(entries []*Entry) []byte {
 	b.WriteString("# kind stream wire-name@version GoType {wire-key:kind …}\n")
 	for _, e := range entries {
 		b.WriteString(e.Kind)
-		b.WriteString(strings.Repeat(" ", len(KindUpcast)-len(e.Kind)+1))
+		b.WriteString(strings.Repeat(" ", max(len(KindUpcast)-len(e.Kind)+1, 1)))
 		b.WriteString(token(e.Stream))
 		if e.Kind != KindState {
 			b.WriteString(" " + token(e.Name) + "@" + strconv.FormatUint(uint64(e.Version), 10))
@@ -339,10 +346,10 @@ func parseLine(line string) (e *Entry, col int, err error) {
 		return fail(err)
 	}
 	switch e.Kind {
-	case KindState, KindEvent, KindUpcast, KindSaga:
+	case KindState, KindEvent, KindUpcast, KindSaga, KindRetired:
 	default:
 		p.off = 0
-		return fail(p.errorf("unknown entry kind %q (want %s, %s, %s or %s)", e.Kind, KindState, KindEvent, KindSaga, KindUpcast))
+		return fail(p.errorf("unknown entry kind %q (want %s, %s, %s, %s or %s)", e.Kind, KindState, KindEvent, KindSaga, KindUpcast, KindRetired))
 	}
 	if e.Stream, err = p.word("stream type"); err != nil {
 		return fail(err)

@@ -43,7 +43,18 @@ type Aggregate struct {
 	// Events and Commands in source order.
 	Events   []*Event
 	Commands []*Command
-	Pos      Pos
+	// Retired are stored events of no current type (//cqrs:retired): the
+	// repository skips them on read, counting their versions.
+	Retired []Retired
+	Pos     Pos
+}
+
+// Retired is one stored event form an aggregate no longer has a type for.
+type Retired struct {
+	WireName string
+	Version  uint32
+	// Pos is the position of the //cqrs:retired directive.
+	Pos Pos
 }
 
 // Event is a type annotated //cqrs:event A.
@@ -74,16 +85,32 @@ type Command struct {
 	Pos             Pos
 }
 
-// Struct is a struct type of the package that gets a codec.
+// Struct is a struct type that gets a codec: one of the package, or a
+// plain-data struct of another package (every encoded field exported).
 type Struct struct {
 	GoName string
+	// PkgPath is the import path of a struct of another package, empty for
+	// the package's own.
+	PkgPath string
+	// Codec names the struct's codec functions (cqrsAppend<Codec>, …):
+	// GoName when empty; unique in the package for another package's struct.
+	Codec  string
 	Fields []*Field
 	Pos    Pos
 }
 
+// CodecName returns the name its codec functions are built from.
+func (s *Struct) CodecName() string {
+	if s.Codec != "" {
+		return s.Codec
+	}
+	return s.GoName
+}
+
 // Field is one encoded field of a Struct.
 type Field struct {
-	// GoName is the field's Go identifier.
+	// GoName is the field's Go identifier, or the selector path through
+	// embedded structs whose fields are promoted (Base.ID).
 	GoName string
 	// Key is its wire key (the field name, or the name in a msgpack struct
 	// tag).
@@ -118,7 +145,14 @@ const (
 	Slice
 	Array
 	Map
-	StructKind // a struct type of the same package (Type.Struct)
+	StructKind // a struct type with a generated codec (Type.Struct)
+	// Text is a type of another package implementing
+	// encoding.TextMarshaler and (on its pointer) TextUnmarshaler, whose
+	// fields generated code cannot reach: stored as a str (netip.Addr).
+	Text
+	// Binary is the same with encoding.BinaryMarshaler/Unmarshaler, stored
+	// as a bin, for a type without the text methods.
+	Binary
 )
 
 var kindNames = [...]string{
@@ -126,6 +160,7 @@ var kindNames = [...]string{
 	Int64: "int64", Uint: "uint", Uint8: "uint8", Uint16: "uint16", Uint32: "uint32",
 	Uint64: "uint64", Float32: "float32", Float64: "float64", String: "string", Bytes: "bytes",
 	Time: "time", Pointer: "pointer", Slice: "slice", Array: "array", Map: "map", StructKind: "struct",
+	Text: "text", Binary: "binary",
 }
 
 func (k Kind) String() string {

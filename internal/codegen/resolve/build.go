@@ -10,11 +10,13 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"slices"
 	"strings"
 
 	"github.com/cqrsgen/cqrsgen/internal/codegen/directive"
 	"github.com/cqrsgen/cqrsgen/internal/codegen/load"
 	"github.com/cqrsgen/cqrsgen/internal/codegen/model"
+	"github.com/cqrsgen/cqrsgen/internal/suggest"
 )
 
 // Resolver maps struct types to model structs (package typemap implements
@@ -43,8 +45,12 @@ func Build(pkg *load.Package, dirs []directive.Directive, res Resolver) (*model.
 	mp := &model.Package{Path: pkg.Path, Name: pkg.Name, Dir: pkg.Dir}
 	aggs := map[string]*model.Aggregate{}
 	first := map[string]directive.Directive{}
-	var rest, projections, upcasts, sagas []directive.Directive
+	var rest, projections, upcasts, sagas, retired []directive.Directive
 	for _, d := range dirs {
+		if d.Kind == directive.Retired {
+			retired = append(retired, d) // beside //cqrs:aggregate: not a second annotation
+			continue
+		}
 		if prev, dup := first[d.Type]; dup {
 			b.errorf(d.Pos, "%s is annotated twice: it already has %s%s at %s", d.Type, directive.Prefix, prev.Kind, shortPos(prev.Pos))
 			continue
@@ -112,6 +118,7 @@ func Build(pkg *load.Package, dirs []directive.Directive, res Resolver) (*model.
 	b.projections(mp, projections)
 	b.sagas(mp, sagas)
 	b.upcasts(mp, upcasts, first)
+	b.retired(retired, aggs, first)
 	mp.Structs = res.Structs()
 	b.errs = append(b.errs, res.Errors()...)
 	return mp, b.errs
@@ -205,6 +212,17 @@ func (b *builder) target(d directive.Directive, aggs map[string]*model.Aggregate
 	what := "there is no type " + d.Target + " in this package"
 	if obj, ok := b.pkg.Types.Scope().Lookup(d.Target).(*types.TypeName); ok && obj != nil {
 		what = "type " + d.Target + " has no " + directive.Prefix + "aggregate directive"
+	} else {
+		names := make([]string, 0, len(aggs))
+		for _, dd := range first {
+			if dd.Kind == directive.Aggregate {
+				names = append(names, dd.Type)
+			}
+		}
+		slices.Sort(names) // first is a map: keep the suggestion deterministic
+		if guess := suggest.Closest(d.Target, names); guess != "" {
+			what += "; did you mean " + guess + "?"
+		}
 	}
 	b.errorf(d.Pos, "%s %s names aggregate %s, but %s", d.Kind, d.Type, d.Target, what)
 	return nil
@@ -402,4 +420,43 @@ func (b *builder) fields(fl *ast.FieldList) string {
 
 func (b *builder) expr(x ast.Expr) string {
 	return types.ExprString(x)
+}
+
+// retired attaches the //cqrs:retired forms to their aggregates. A form
+// must be one no current event or upcaster reads (else it is not retired),
+// listed once, and the directive must sit on an aggregate's type.
+func (b *builder) retired(dirs []directive.Directive, aggs map[string]*model.Aggregate, first map[string]directive.Directive) {
+	for _, d := range dirs {
+		a := aggs[d.Type]
+		if a == nil {
+			if prev, ok := first[d.Type]; ok && prev.Kind == directive.Aggregate {
+				continue // the aggregate itself is in error; reported there
+			}
+			b.errorf(d.Pos, "%s%s on %s: it belongs beside %saggregate, on the aggregate's type", directive.Prefix, directive.Retired, d.Type, directive.Prefix)
+			continue
+		}
+		for _, r := range d.Retired {
+			ident := fmt.Sprintf("%s@%d", r.WireName, r.Version)
+			if slices.ContainsFunc(a.Retired, func(o model.Retired) bool { return o.WireName == r.WireName && o.Version == r.Version }) {
+				b.errorf(r.Pos, "%s is retired twice on %s", ident, a.GoName)
+				continue
+			}
+			if e := readerOf(a, r.WireName); e != nil {
+				b.errorf(r.Pos, "%s cannot be retired: event %s reads the wire name %s; retire only a name no event or upcaster reads (an older version of a current event takes a //cqrs:upcast)", ident, e.GoName, r.WireName)
+				continue
+			}
+			a.Retired = append(a.Retired, r)
+		}
+	}
+}
+
+// readerOf returns the event of a that reads the wire name (as its own or
+// a former name), or nil.
+func readerOf(a *model.Aggregate, name string) *model.Event {
+	for _, e := range a.Events {
+		if e.WireName == name || slices.Contains(e.FormerNames, name) {
+			return e
+		}
+	}
+	return nil
 }

@@ -3,23 +3,31 @@
 // every field type the codec cannot encode as a positioned error.
 //
 // Rules (the codec's contract with the user):
-//   - Every field is encoded, exported or not: the codec is generated into
-//     the same package, so it can reach unexported fields, and skipping them
-//     would silently drop aggregate state from snapshots. (Reflection msgpack
-//     cannot see unexported fields; data it wrote simply lacks them, which
-//     decodes as the zero value.)
+//   - Every field of a struct of the package is encoded, exported or not:
+//     the codec is generated into the same package, so it can reach
+//     unexported fields, and skipping them would silently drop aggregate
+//     state from snapshots. (Reflection msgpack and encoding/json skip
+//     them; tag a field `msgpack:"-"` to skip it here.)
 //   - The wire key is the field name, or the name in a `msgpack:"name"` tag.
 //     `msgpack:"-"` skips the field. The tag option omitempty is accepted
 //     and ignored (every field is always written, which readers of either
 //     kind accept); any other option is an error.
-//   - Embedded fields are an error (reflection msgpack would flatten them;
-//     give the field a name, or tag it `msgpack:"-"`).
+//   - An embedded struct (by value) has its fields promoted, as reflection
+//     msgpack and encoding/json do: they are keys of the outer map. An
+//     embedded pointer is an error; any other embedded type is a field
+//     keyed by its type name.
+//   - A struct type of another package is encoded like one of the package
+//     when every field it encodes is exported (plain data: a shared
+//     money.Amount). One with unexported fields is encoded through its
+//     encoding.TextMarshaler (a str) or else BinaryMarshaler (a bin), with
+//     the matching Unmarshaler on its pointer (netip.Addr); without them it
+//     is an error.
 //   - Supported types: bool, string, every int, uint and float width,
 //     []byte, time.Time, pointers, slices, arrays, maps whose key is a string
 //     or integer kind, types defined over those in any package, and struct
-//     types of the same package (resolved once, recursion allowed through
-//     pointers, slices and maps). Anything else is an error naming the field
-//     and the type, and saying what to do.
+//     types as above (resolved once, recursion allowed through pointers,
+//     slices and maps). Anything else is an error naming the field and the
+//     type, and saying what to do.
 package typemap
 
 import (
@@ -42,6 +50,8 @@ type Resolver struct {
 	byObj  map[*types.TypeName]*model.Struct
 	order  []resolved
 	errors []model.Error
+	// codecs holds the codec names given to other packages' structs.
+	codecs map[string]bool
 }
 
 type resolved struct {
@@ -52,7 +62,7 @@ type resolved struct {
 // NewResolver returns a Resolver for the struct types declared in pkg, whose
 // positions are in fset.
 func NewResolver(pkg *types.Package, fset *token.FileSet) *Resolver {
-	return &Resolver{pkg: pkg, fset: fset, byObj: map[*types.TypeName]*model.Struct{}}
+	return &Resolver{pkg: pkg, fset: fset, byObj: map[*types.TypeName]*model.Struct{}, codecs: map[string]bool{}}
 }
 
 // Struct returns the model of the named struct type obj declared in the
@@ -77,40 +87,119 @@ func (r *Resolver) Struct(obj *types.TypeName) *model.Struct {
 	s := &model.Struct{GoName: obj.Name(), Pos: modelPos(pos)}
 	r.byObj[obj] = s // before the fields: recursive types find it
 	r.order = append(r.order, resolved{pos: pos, s: s})
+	s.Fields = r.fields(obj.Name(), st, pos, map[string]string{}, "", 0)
+	return s
+}
 
-	keys := map[string]string{}
+// maxEmbedding bounds how deep embedded structs are promoted.
+const maxEmbedding = 16
+
+// fields returns the encoded fields of st, a struct named owner, with
+// embedded structs' fields promoted (their GoName prefixed with the path
+// through them). keys maps the wire keys taken so far to their fields.
+func (r *Resolver) fields(owner string, st *types.Struct, pos token.Position, keys map[string]string, prefix string, depth int) []*model.Field {
+	var out []*model.Field
 	for i := 0; i < st.NumFields(); i++ {
 		v := st.Field(i)
 		key, skip, tagErr := parseTag(st.Tag(i))
 		fpos := r.position(v.Pos(), pos)
-		where := "field " + obj.Name() + "." + v.Name()
+		where := "field " + owner + "." + prefix + v.Name()
 		switch {
 		case tagErr != "":
 			r.errorf(fpos, "%s: %s", where, tagErr)
 			continue
 		case skip:
 			continue
-		case v.Embedded():
-			r.errorf(fpos, "%s: embedded fields are not supported: give the field a name (%s %s) or tag it `msgpack:\"-\"`",
-				where, v.Name(), r.typeString(v.Type()))
-			continue
 		case v.Name() == "_":
 			continue
+		case v.Embedded() && key == "":
+			if _, ok := types.Unalias(v.Type()).(*types.Pointer); ok {
+				r.errorf(fpos, "%s: embedded pointers are not supported: embed %s by value (its fields are then promoted) or give the field a name",
+					where, r.typeString(v.Type()))
+				continue
+			}
+			if inner, ok := v.Type().Underlying().(*types.Struct); ok {
+				if depth >= maxEmbedding {
+					r.errorf(fpos, "%s: embedded more than %d levels deep", where, maxEmbedding)
+					continue
+				}
+				if named, ok := types.Unalias(v.Type()).(*types.Named); ok && named.Obj().Pkg() != r.pkg && !r.plain(inner) {
+					r.errorf(fpos, "%s: embedded %s has unexported fields, which generated code cannot reach: give the field a name (its type's text or binary marshaler is then used, if it has one) or tag it `msgpack:\"-\"`",
+						where, r.typeString(v.Type()))
+					continue
+				}
+				// Promoted, as reflection msgpack and encoding/json do.
+				out = append(out, r.fields(owner, inner, pos, keys, prefix+v.Name()+".", depth+1)...)
+				continue
+			}
 		}
 		if key == "" {
 			key = v.Name()
 		}
 		if prev, dup := keys[key]; dup {
 			r.errorf(fpos, "%s: wire key %q is already used by field %s.%s: rename one or change its msgpack tag",
-				where, key, obj.Name(), prev)
+				where, key, owner, prev)
 			continue
 		}
-		keys[key] = v.Name()
+		keys[key] = prefix + v.Name()
 		t := r.typeOf(v.Type(), fpos, where, v.Type())
 		if t == nil {
 			continue
 		}
-		s.Fields = append(s.Fields, &model.Field{GoName: v.Name(), Key: key, Type: t, Pos: modelPos(fpos)})
+		out = append(out, &model.Field{GoName: prefix + v.Name(), Key: key, Type: t, Pos: modelPos(fpos)})
+	}
+	return out
+}
+
+// plain reports whether every field of st that a codec would encode (not
+// skipped by a tag, through embedded structs too) is exported, so that
+// code of another package can read and write it.
+func (r *Resolver) plain(st *types.Struct) bool {
+	for i := 0; i < st.NumFields(); i++ {
+		v := st.Field(i)
+		if _, skip, _ := parseTag(st.Tag(i)); skip || v.Name() == "_" {
+			continue
+		}
+		if v.Embedded() {
+			if inner, ok := v.Type().Underlying().(*types.Struct); ok {
+				if !r.plain(inner) {
+					return false
+				}
+				if _, isPtr := types.Unalias(v.Type()).(*types.Pointer); !isPtr {
+					continue
+				}
+			}
+		}
+		if !v.Exported() {
+			return false
+		}
+	}
+	return true
+}
+
+// foreign returns the model of obj, a plain-data struct type of another
+// package, resolving it once and giving it a codec name unique in the
+// generated package.
+//
+// A problem inside it is reported at the field that uses it (pos, where):
+// that is the line the user can change.
+func (r *Resolver) foreign(obj *types.TypeName, st *types.Struct, pos0 token.Position, where string) *model.Struct {
+	if s, ok := r.byObj[obj]; ok {
+		return s
+	}
+	pos := r.fset.Position(obj.Pos())
+	codec := obj.Pkg().Name() + "_" + obj.Name()
+	for i := 2; r.codecs[codec] || r.pkg.Scope().Lookup(codec) != nil; i++ {
+		codec = fmt.Sprintf("%s_%s%d", obj.Pkg().Name(), obj.Name(), i)
+	}
+	r.codecs[codec] = true
+	s := &model.Struct{GoName: obj.Name(), PkgPath: obj.Pkg().Path(), Codec: codec, Pos: modelPos(pos)}
+	r.byObj[obj] = s
+	r.order = append(r.order, resolved{pos: pos, s: s})
+	before := len(r.errors)
+	s.Fields = r.fields(obj.Pkg().Name()+"."+obj.Name(), st, pos, map[string]string{}, "", 0)
+	for i := before; i < len(r.errors); i++ {
+		r.errors[i] = model.Error{Pos: modelPos(pos0), Msg: fmt.Sprintf("%s: in %s: %s", where, r.typeString(obj.Type()), r.errors[i].Msg)}
 	}
 	return s
 }
@@ -119,7 +208,11 @@ func (r *Resolver) Struct(obj *types.TypeName) *model.Struct {
 // each once.
 func (r *Resolver) Structs() []*model.Struct {
 	o := slices.Clone(r.order)
-	slices.SortStableFunc(o, func(a, b resolved) int { return comparePos(a.pos, b.pos) })
+	slices.SortStableFunc(o, func(a, b resolved) int {
+		// Other packages' structs may lack positions: their codec names
+		// keep the order deterministic.
+		return cmp.Or(comparePos(a.pos, b.pos), cmp.Compare(a.s.CodecName(), b.s.CodecName()))
+	})
 	out := make([]*model.Struct, len(o))
 	for i, x := range o {
 		out[i] = x.s
@@ -181,7 +274,8 @@ func (r *Resolver) unsupported(pos token.Position, where string, t, whole types.
 
 const supportedHint = "the codec encodes bool, string, ints, uints, floats, []byte, time.Time, " +
 	"pointers, slices, arrays, maps with string or integer keys, types defined over those, " +
-	"and struct types of this package; change the field type or tag it `msgpack:\"-\"`"
+	"struct types (another package's when their fields are exported), and types with text or binary marshalers; " +
+	"change the field type or tag it `msgpack:\"-\"`"
 
 // typeOf converts t, reporting problems at pos. It returns nil after
 // recording an error.
@@ -278,8 +372,16 @@ func (r *Resolver) named(t *types.Named, pos token.Position, where string, whole
 	switch u := t.Underlying().(type) {
 	case *types.Struct:
 		if !own {
-			r.unsupported(pos, where, t, whole, "struct types of other packages are not supported (only time.Time): declare a struct type in this package with the fields you need")
-			return nil
+			if k := marshaler(t); k != model.Invalid {
+				// The package's own encoding wins: its fields are its
+				// business (and may be unexported).
+				return &model.Type{Kind: k, Name: obj.Name(), PkgPath: path}
+			}
+			if !r.plain(u) {
+				r.unsupported(pos, where, t, whole, "it has unexported fields, which generated code cannot reach, and no encoding.TextMarshaler or BinaryMarshaler (with the Unmarshaler on its pointer) to store it by: use a type with exported fields or those methods, or tag the field `msgpack:\"-\"`")
+				return nil
+			}
+			return &model.Type{Kind: model.StructKind, Name: obj.Name(), PkgPath: path, Struct: r.foreign(obj, u, pos, where)}
 		}
 		s := r.Struct(obj)
 		if s == nil {
@@ -298,6 +400,47 @@ func (r *Resolver) named(t *types.Named, pos token.Position, where string, whole
 		m.Name, m.PkgPath = obj.Name(), path
 		return m
 	}
+}
+
+// marshaler returns Text when *t has MarshalText() ([]byte, error) and
+// UnmarshalText([]byte) error, else Binary for the binary pair, else
+// Invalid.
+func marshaler(t *types.Named) model.Kind {
+	for _, m := range []struct {
+		kind             model.Kind
+		marshal, unmarsh string
+	}{{model.Text, "MarshalText", "UnmarshalText"}, {model.Binary, "MarshalBinary", "UnmarshalBinary"}} {
+		// Pointer methods are fine: the codec calls them on addressable
+		// values (fields, elements, locals).
+		if hasMethod(types.NewPointer(t), m.marshal, false) && hasMethod(types.NewPointer(t), m.unmarsh, true) {
+			return m.kind
+		}
+	}
+	return model.Invalid
+}
+
+// hasMethod reports whether t has method name with the marshal signature
+// func() ([]byte, error), or with unmarshal the signature func([]byte) error.
+func hasMethod(t types.Type, name string, unmarshal bool) bool {
+	obj, _, _ := types.LookupFieldOrMethod(t, false, nil, name)
+	fn, ok := obj.(*types.Func)
+	if !ok {
+		return false
+	}
+	sig := fn.Type().(*types.Signature)
+	isBytes := func(t types.Type) bool {
+		s, ok := t.Underlying().(*types.Slice)
+		if !ok {
+			return false
+		}
+		b, ok := types.Unalias(s.Elem()).(*types.Basic)
+		return ok && b.Kind() == types.Byte
+	}
+	isError := func(t types.Type) bool { return types.Identical(t, types.Universe.Lookup("error").Type()) }
+	if unmarshal {
+		return sig.Params().Len() == 1 && isBytes(sig.Params().At(0).Type()) && sig.Results().Len() == 1 && isError(sig.Results().At(0).Type())
+	}
+	return sig.Params().Len() == 0 && sig.Results().Len() == 2 && isBytes(sig.Results().At(0).Type()) && isError(sig.Results().At(1).Type())
 }
 
 func isKeyKind(k model.Kind) bool {

@@ -65,9 +65,11 @@ func TestErrors(t *testing.T) {
 		{"unsafe pointer", "P unsafe.Pointer", []string{"p.go:4:2: field E.P: unsupported type unsafe.Pointer:"}},
 		{"float key", "M map[float64]string", []string{"p.go:4:2: field E.M: unsupported type float64 in map[float64]string: map keys must be a string or integer kind"}},
 		{"struct key", "M map[Inner]string", []string{"p.go:4:2: field E.M: unsupported type Inner in map[Inner]string: map keys"}},
-		{"other package struct", "B strings.Builder", []string{"p.go:4:2: field E.B: unsupported type strings.Builder: struct types of other packages"}},
+		{"other package struct with unexported fields", "B strings.Builder", []string{"p.go:4:2: field E.B: unsupported type strings.Builder: it has unexported fields, which generated code cannot reach, and no encoding.TextMarshaler or BinaryMarshaler"}},
 		{"anonymous struct", "A struct{ X int }", []string{"p.go:4:2: field E.A: unsupported type struct{X int}: anonymous struct types"}},
-		{"embedded", "Inner", []string{"p.go:4:2: field E.Inner: embedded fields are not supported: give the field a name (Inner Inner)"}},
+		{"embedded pointer", "*Inner", []string{"p.go:4:3: field E.Inner: embedded pointers are not supported: embed *Inner by value"}},
+		{"embedded opaque struct of another package", "strings.Builder", []string{"p.go:4:10: field E.Builder: embedded strings.Builder has unexported fields"}},
+		{"promoted key clash", "Inner\n\tX int", []string{"p.go:5:2: field E.X: wire key \"X\" is already used by field E.Inner.X"}},
 		{"unresolved", "Ev AccountEvent", []string{"p.go:4:2: field E.Ev: its type could not be resolved"}},
 		{"bad option", "X int `msgpack:\"x,inline\"`", []string{"p.go:4:2: field E.X: msgpack tag option \"inline\" is not supported"}},
 		{"duplicate key", "A int `msgpack:\"k\"`\n\tB int `msgpack:\"k\"`", []string{"p.go:5:2: field E.B: wire key \"k\" is already used by field E.A"}},
@@ -165,6 +167,75 @@ func (e E) Events() []AccountEvent { return nil }
 	}
 	if again := r.Struct(lookup(t, r, "Node")); again != node {
 		t.Error("second Struct call resolved Node again")
+	}
+}
+
+// TestOtherPackages: plain-data structs of other packages get a codec of
+// their own (named after their package), types with unexported fields go
+// through their text or binary marshalers, embedded structs are promoted,
+// and unexported fields of the package's own structs are encoded.
+func TestOtherPackages(t *testing.T) {
+	src := `package p
+
+import (
+	"image"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+type Base struct {
+	ID      string
+	Created time.Time
+}
+
+type E struct {
+	Base
+	image.Point
+	Addr    netip.Addr
+	Prefix  *netip.Prefix
+	Where   image.Rectangle
+	Link    url.URL
+	Form    url.Values
+	secret  string
+}
+`
+	r, structs := check(t, src, "E")
+	if errs := errorLines(r); len(errs) != 0 {
+		t.Fatalf("unexpected errors: %q", errs)
+	}
+	var got []string
+	for _, f := range structs[0].Fields {
+		got = append(got, fmt.Sprintf("%s:%s:%s", f.GoName, f.Key, typeString(f.Type)))
+	}
+	want := []string{
+		"Base.ID:ID:string", "Base.Created:Created:time.Time(time)",
+		"Point.X:X:int", "Point.Y:Y:int",
+		"Addr:Addr:net/netip.Addr(text)", "Prefix:Prefix:pointer to net/netip.Prefix(text)",
+		"Where:Where:image.Rectangle(struct)", "Link:Link:net/url.URL(binary)", "Form:Form:net/url.Values(map string to slice of string)", "secret:secret:string",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("fields:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var codecs []string
+	for _, s := range r.Structs() {
+		codecs = append(codecs, s.PkgPath+" "+s.GoName+" "+s.CodecName())
+	}
+	// image.Rectangle holds two image.Points: each gets one codec.
+	wantCodecs := []string{"image Point image_Point", "image Rectangle image_Rectangle", " E E"}
+	if strings.Join(codecs, ",") != strings.Join(wantCodecs, ",") {
+		t.Errorf("codecs %q, want %q", codecs, wantCodecs)
+	}
+}
+
+// TestOtherPackageProblemsAtTheUse: a problem inside another package's
+// struct is reported at the field of this package that uses it.
+func TestOtherPackageProblemsAtTheUse(t *testing.T) {
+	src := "package p\n\nimport \"image\"\n\ntype E struct {\n\tU image.Uniform\n}\n"
+	r, _ := check(t, src, "E")
+	want := "p.go:6:2: field E.U: in image.Uniform: field image.Uniform.C: unsupported type color.Color: interfaces cannot be encoded"
+	if errs := errorLines(r); len(errs) != 1 || !strings.HasPrefix(errs[0], want) {
+		t.Errorf("errors %q, want one starting %q", errs, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -170,7 +171,16 @@ func (c *command) streams(ctx context.Context, fs *flag.FlagSet, args []string) 
 				break
 			}
 		}
-		return out.flush()
+		if err := out.flush(); err != nil {
+			return err
+		}
+		if n == 0 && *typ != "" && after == (runtime.StreamID{}) {
+			types, err := streamTypes(ctx, t)
+			if err == nil && !slices.Contains(types, *typ) {
+				return fmt.Errorf("no stream of type %q%s", *typ, typesHint(types))
+			}
+		}
+		return nil
 	})
 }
 
@@ -204,8 +214,60 @@ func (c *command) events(ctx context.Context, fs *flag.FlagSet, args []string) e
 				break
 			}
 		}
-		return out.flush()
+		if err := out.flush(); err != nil || n > 0 {
+			return err
+		}
+		// Nothing printed: say so when the stream does not exist, rather
+		// than succeed silently on a mistyped type or id.
+		v, err := t.StreamVersion(ctx, stream)
+		if err != nil || v > 0 {
+			return err
+		}
+		return missingStream(ctx, t, stream)
 	})
+}
+
+// missingStream explains that stream does not exist: which of its type or
+// id is unknown, and the stream types the store holds.
+func missingStream(ctx context.Context, t *target, stream runtime.StreamID) error {
+	types, err := streamTypes(ctx, t)
+	if err != nil {
+		return fmt.Errorf("no stream %s", stream)
+	}
+	if slices.Contains(types, stream.Type) {
+		return fmt.Errorf("no stream %s: the store has streams of type %q, but none with that id", stream, stream.Type)
+	}
+	return fmt.Errorf("no stream of type %q%s", stream.Type, typesHint(types))
+}
+
+// maxTypesListed bounds the stream types an error lists.
+const maxTypesListed = 20
+
+func typesHint(types []string) string {
+	switch {
+	case len(types) == 0:
+		return " (the store holds no streams)"
+	case len(types) > maxTypesListed:
+		return fmt.Sprintf(" (the store holds %s, … %d types)", strings.Join(types[:maxTypesListed], ", "), len(types))
+	}
+	return fmt.Sprintf(" (the store holds %s)", strings.Join(types, ", "))
+}
+
+// streamTypes returns the distinct stream types of t, sorted; it reads
+// every stream, so it is for error paths only.
+func streamTypes(ctx context.Context, t *target) ([]string, error) {
+	lister, ok := t.Store.(runtime.StreamLister)
+	if !ok {
+		return nil, fmt.Errorf("the %s store cannot list its streams", t.kind)
+	}
+	seen := map[string]bool{}
+	for info, err := range lister.Streams(ctx, "", runtime.StreamID{}) {
+		if err != nil {
+			return nil, err
+		}
+		seen[info.Stream.Type] = true
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 func (c *command) tail(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -222,9 +284,40 @@ func (c *command) tail(ctx context.Context, fs *flag.FlagSet, args []string) err
 		}
 		*afterFlag = 0
 	}
+	if c.sf.pebbleDir != "" && *afterFlag < 0 {
+		return usagef("tail on a Pebble store needs -after P or -from-start: a Pebble directory admits one process at a time, so cqrsctl does not follow it live (the application could not open it meanwhile); it prints the stored events up to the head and exits (cqrsctl tail -h)")
+	}
 	return c.withStore(ctx, false, false, func(t *target) error {
+		if t.kind == "pebble" {
+			return c.upToHead(ctx, t, uint64(*afterFlag), *limit, *raw)
+		}
 		return c.follow(ctx, t, *afterFlag, *limit, *raw)
 	})
+}
+
+// upToHead prints the events of t after position after up to the head
+// read at the start (at most limit, 0: no limit), then returns: tail on a
+// Pebble store, which must not be held open (see the tail command's help).
+func (c *command) upToHead(ctx context.Context, t runtime.Store, after uint64, limit int, raw bool) error {
+	head, err := t.Head(ctx)
+	if err != nil || head <= after {
+		return err
+	}
+	out := newLineWriter(c.env.Stdout)
+	n := 0
+	for rec, err := range t.ReadAll(ctx, after) {
+		if err != nil {
+			_ = out.flush()
+			return err
+		}
+		if err := out.write(toJSON(rec, raw)); err != nil {
+			return err
+		}
+		if n++; n == limit || rec.Position >= head {
+			break
+		}
+	}
+	return out.flush()
 }
 
 // follow prints the events of t after position after (the current head
@@ -325,6 +418,14 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 	if err != nil {
 		return err
 	}
+	if r.OK() {
+		// The keys and records are sound: now every event body must decode
+		// as MessagePack. cqrsctl has no application types, so this is the
+		// most it can check; a body failing it cannot be read by any codec.
+		if err := c.withStore(ctx, false, false, func(t *target) error { return checkBodies(ctx, t, &r) }); err != nil {
+			return err
+		}
+	}
 	rep := verifyJSON{Store: kind, OK: r.OK(), Omitted: r.Omitted, Problems: []problemJSON{}}
 	rep.Counts = map[string]uint64{"events": r.Events, "streams": r.Streams, "snapshots": r.Snapshots,
 		"checkpoints": r.Checkpoints, "idempotency_keys": r.IdempotencyKeys, "head": r.Head}
@@ -353,4 +454,27 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 	}
 	fmt.Fprintf(c.env.Stderr, "verify: %d problems found\n", len(rep.Problems)+rep.Omitted)
 	return errProblems
+}
+
+// checkBodies adds a "body" problem to r for each event of t
+// whose body is not one well-formed MessagePack value, and counts the
+// bodies checked as r.Extra["bodies_decoded"].
+func checkBodies(ctx context.Context, t runtime.Store, r *runtime.VerifyReport) error {
+	var decoded uint64
+	for rec, err := range t.ReadAll(ctx, 0) {
+		if err != nil {
+			return err
+		}
+		if _, err := msgpackToJSON(rec.Data); err != nil {
+			r.Add(runtime.VerifyProblem{Kind: "body", Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
+				Detail: fmt.Sprintf("event %s@%d: %v", rec.Name, rec.Schema, err)})
+			continue
+		}
+		decoded++
+	}
+	if r.Extra == nil {
+		r.Extra = map[string]uint64{}
+	}
+	r.Extra["bodies_decoded"] = decoded
+	return nil
 }

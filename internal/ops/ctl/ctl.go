@@ -16,6 +16,8 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
+	"github.com/cqrsgen/cqrsgen/internal/suggest"
+	"github.com/cqrsgen/cqrsgen/internal/version"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
@@ -38,29 +40,81 @@ type Env struct {
 	Terminal bool
 }
 
-const usage = `usage: cqrsctl (-pebble DIR | -postgres DSN [-schema NAME]) COMMAND [flags] [args]
+// commandDoc describes one command for the usage texts.
+type commandDoc struct {
+	name, synopsis string
+	// summary is the global usage's description, detail the command's own
+	// help (after its synopsis and before its flags).
+	summary []string
+	detail  string
+}
 
-Commands:
-  stats                        the store's counters, as JSON
-  streams [-type T] [-after S] [-limit N]
-                               streams with their versions, one JSON object a line;
-                               -after takes the last stream of the previous page
-                               (TYPE/ID, or just ID with -type)
-  events [-after V] [-limit N] [-raw] TYPE ID
-                               one stream's events, one JSON object a line
-  tail [-after P | -from-start] [-limit N] [-raw]
-                               follow the whole log live (from the current head by
-                               default) until interrupted
-  verify                       check every key and record; exit 1 with a report
-                               when anything is wrong
-  export [-from P] [-to P] [-format jsonl|parquet] [-o FILE]
-                               write the log (or positions P..P) as JSON Lines
-                               (default) or as a Parquet file
-  import [FILE]                load a JSON Lines export (default stdin) into an
-                               empty store
+// commands lists the commands in the order the usage shows them.
+var commands = []commandDoc{
+	{"stats", "stats", []string{"the store's counters, as JSON"}, "Prints the store's counters as one JSON object."},
+	{"streams", "streams [-type T] [-after S] [-limit N]", []string{
+		"streams with their versions, one JSON object a line;",
+		"-after takes the last stream of the previous page",
+		"(TYPE/ID, or just ID with -type)"},
+		"Prints the streams with their versions, one JSON object a line. An unknown -type is an error."},
+	{"events", "events [-after V] [-limit N] [-raw] TYPE ID", []string{"one stream's events, one JSON object a line"},
+		"Prints one stream's events, one JSON object a line. A stream that does not exist is an error\n(exit 1) naming the stream types the store holds."},
+	{"tail", "tail [-after P | -from-start] [-limit N] [-raw]", []string{
+		"follow the whole log live (from the current head by",
+		"default) until interrupted; on Pebble, print up to",
+		"the head and exit"},
+		"On PostgreSQL, follows the whole log live until interrupted.\n\n" +
+			"A Pebble directory admits one process at a time: a cqrsctl following it would keep the\n" +
+			"application from opening it. On Pebble, tail therefore needs -after or -from-start, prints\n" +
+			"the events stored up to the current head and exits. To follow a Pebble store live, do it\n" +
+			"inside the application (runtime.Subscribe)."},
+	{"verify", "verify", []string{
+		"check every key, record and event body; exit 1 with",
+		"a report when anything is wrong"},
+		"Checks every key and record, and that every event body decodes as MessagePack; prints a JSON\nreport and exits 1 when anything is wrong."},
+	{"export", "export [-from P] [-to P] [-format jsonl|parquet] [-o FILE]", []string{
+		"write the log (or positions P..P) as JSON Lines",
+		"(default) or as a Parquet file"},
+		"Writes the log, or positions P..P, as JSON Lines (default) or as a Parquet file."},
+	{"import", "import [FILE]", []string{
+		"load an export (JSON Lines or Parquet, detected;",
+		"default stdin) into an empty store"},
+		"Loads a whole-log export into an empty store. The format (JSON Lines or Parquet) is detected\nfrom the input. A Pebble directory that import created is removed again when import fails."},
+}
 
-Store flags may also follow the command name.
-`
+// usage is the global usage text.
+var usage = func() string {
+	var b strings.Builder
+	b.WriteString("usage: cqrsctl (-pebble DIR | -postgres DSN [-schema NAME]) COMMAND [flags] [args]\n       cqrsctl -version\n\nCommands:\n")
+	for _, c := range commands {
+		lines := c.summary
+		if len(c.synopsis) > 27 {
+			fmt.Fprintf(&b, "  %s\n", c.synopsis)
+		} else {
+			fmt.Fprintf(&b, "  %-27s  %s\n", c.synopsis, lines[0])
+			lines = lines[1:]
+		}
+		for _, l := range lines {
+			fmt.Fprintf(&b, "  %-27s  %s\n", "", l)
+		}
+	}
+	b.WriteString("\nStore flags may also follow the command name. Run cqrsctl COMMAND -h for a command's flags.\n")
+	return b.String()
+}()
+
+// commandHelp writes the help of the command whose flags are fs.
+func commandHelp(w io.Writer, fs *flag.FlagSet) {
+	for _, c := range commands {
+		if c.name != fs.Name() {
+			continue
+		}
+		fmt.Fprintf(w, "usage: cqrsctl (-pebble DIR | -postgres DSN [-schema NAME]) %s\n\n%s\n\nFlags:\n", c.synopsis, c.detail)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		return
+	}
+	fmt.Fprint(w, usage)
+}
 
 // storeFlags are the flags naming the store, accepted before and after the
 // command name.
@@ -83,6 +137,11 @@ func usagef(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
 }
 
+// helpError is a request for a command's help (-h after its name).
+type helpError struct{ fs *flag.FlagSet }
+
+func (e helpError) Error() string { return e.fs.Name() + ": help requested" }
+
 // errProblems marks a verify that found problems (exit code 1, report
 // already printed).
 var errProblems = errors.New("problems found")
@@ -95,14 +154,19 @@ func Run(ctx context.Context, args []string, env Env) int {
 		env.Stdin = strings.NewReader("")
 	}
 	err := run(ctx, args, env)
+	var help helpError
 	switch {
 	case err == nil:
+		return ExitOK
+	case errors.As(err, &help):
+		commandHelp(env.Stdout, help.fs)
 		return ExitOK
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(env.Stdout, usage)
 		return ExitOK
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.Stderr, "cqrsctl: %v\n\n%s", err, usage)
+		// One line: the mistake and where the help is, not the whole usage.
+		fmt.Fprintf(env.Stderr, "cqrsctl: %s (run cqrsctl -h for usage)\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		return ExitUsage
 	case errors.Is(err, errProblems):
 		return ExitFailed
@@ -124,7 +188,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, helpError{fs}
 			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
@@ -141,17 +205,25 @@ func run(ctx context.Context, args []string, env Env) error {
 	var global storeFlags
 	gfs := newFlagSet("cqrsctl")
 	global.register(gfs, storeFlags{schema: postgres.DefaultSchema})
+	showVersion := gfs.Bool("version", false, "print cqrsctl's module version and exit")
 	if err := gfs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return usagef("%v", err)
 	}
+	if *showVersion {
+		fmt.Fprintf(env.Stdout, "cqrsctl %s\n", version.String())
+		return nil
+	}
 	rest := gfs.Args()
 	if len(rest) == 0 {
 		return usagef("no command")
 	}
 	cmd, rest := rest[0], rest[1:]
+	if cmd == "help" && len(rest) == 1 {
+		cmd, rest = rest[0], []string{"-h"} // help COMMAND = COMMAND -h
+	}
 	fs := newFlagSet(cmd)
 	var sf storeFlags
 	sf.register(fs, global)
@@ -174,7 +246,7 @@ func run(ctx context.Context, args []string, env Env) error {
 	case "help":
 		return flag.ErrHelp
 	}
-	return usagef("unknown command %q", cmd)
+	return usagef("unknown command %q%s", cmd, suggestCommand(cmd))
 }
 
 // command carries what every subcommand needs.
@@ -263,4 +335,17 @@ func noArgs(fs *flag.FlagSet, args []string) error {
 		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	return nil
+}
+
+// suggestCommand returns `; did you mean "X"?` for a command near cmd,
+// or "".
+func suggestCommand(cmd string) string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	if guess := suggest.Closest(cmd, names); guess != "" {
+		return fmt.Sprintf("; did you mean %q?", guess)
+	}
+	return ""
 }

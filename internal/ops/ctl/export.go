@@ -2,16 +2,21 @@ package ctl
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"iter"
+	"math"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/parquet-go/parquet-go"
 )
 
 // progress draws a one-line progress bar on a terminal, at most every
@@ -167,16 +172,31 @@ func (c *command) importLog(ctx context.Context, fs *flag.FlagSet, args []string
 	if len(pos) > 1 {
 		return usagef("import takes at most one FILE, got %d", len(pos))
 	}
+	if err := c.checkStoreFlags(); err != nil {
+		return err
+	}
 	var in io.Reader = c.env.Stdin
+	name := "stdin"
 	if len(pos) == 1 && pos[0] != "-" {
 		f, err := os.Open(pos[0])
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		in = f
+		in, name = f, pos[0]
 	}
-	return c.withStore(ctx, true, true, func(t *target) error {
+	// Read the input's format before touching the store, so that a wrong
+	// input leaves no store behind.
+	events, err := importSource(in, name)
+	if err != nil {
+		return err
+	}
+	created := false
+	if dir := c.sf.pebbleDir; dir != "" {
+		_, statErr := os.Stat(dir)
+		created = errors.Is(statErr, os.ErrNotExist)
+	}
+	err = c.withStore(ctx, true, true, func(t *target) error {
 		head, err := t.Head(ctx)
 		if err != nil {
 			return err
@@ -188,7 +208,7 @@ func (c *command) importLog(ctx context.Context, fs *flag.FlagSet, args []string
 		if head != 0 || st.Events != 0 || st.Streams != 0 {
 			return fmt.Errorf("import: the target store is not empty (%d events, %d streams, head %d): import only into an empty store", st.Events, st.Streams, head)
 		}
-		n, err := c.importLines(ctx, t, in)
+		n, err := c.importEvents(ctx, t, events)
 		if err != nil {
 			return err
 		}
@@ -198,6 +218,127 @@ func (c *command) importLog(ctx context.Context, fs *flag.FlagSet, args []string
 		fmt.Fprintf(c.env.Stderr, "import: %d events\n", n)
 		return nil
 	})
+	if err != nil && created {
+		// The directory exists only because of this failed import: leave
+		// nothing a later import would call "not empty".
+		if rerr := os.RemoveAll(c.sf.pebbleDir); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// parquetMagic starts (and ends) every Parquet file.
+const parquetMagic = "PAR1"
+
+// importSource detects the format of in (a Parquet file starts with
+// "PAR1", anything else is read as JSON Lines) and returns its events in
+// order; an error of the sequence names the line or row it is about.
+func importSource(in io.Reader, name string) (iter.Seq2[eventJSON, error], error) {
+	br := bufio.NewReaderSize(in, 64<<10)
+	magic, _ := br.Peek(len(parquetMagic))
+	if string(magic) != parquetMagic {
+		return jsonLinesSource(br), nil
+	}
+	// Parquet keeps its metadata at the end: it needs random access. A
+	// regular file has it; a pipe is read into memory.
+	var (
+		ra   io.ReaderAt
+		size int64
+	)
+	if f, ok := in.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			ra, size = f, st.Size()
+		}
+	}
+	if ra == nil {
+		data, err := io.ReadAll(br)
+		if err != nil {
+			return nil, fmt.Errorf("import: reading %s: %w", name, err)
+		}
+		ra, size = bytes.NewReader(data), int64(len(data))
+	}
+	pf, err := parquet.OpenFile(ra, size)
+	if err != nil {
+		return nil, fmt.Errorf("import: %s starts like a Parquet file but cannot be read as one: %w", name, err)
+	}
+	for _, path := range parquetSchema.Columns() {
+		if _, ok := pf.Schema().Lookup(path...); !ok {
+			return nil, fmt.Errorf("import: %s is a Parquet file without column %q: import reads the Parquet files cqrsctl export writes", name, strings.Join(path, "."))
+		}
+	}
+	return parquetSource(pf), nil
+}
+
+func jsonLinesSource(r io.Reader) iter.Seq2[eventJSON, error] {
+	return func(yield func(eventJSON, error) bool) {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+		line := 0
+		for sc.Scan() {
+			line++
+			b := sc.Bytes()
+			if len(strings.TrimSpace(string(b))) == 0 {
+				continue
+			}
+			var e eventJSON
+			if err := json.Unmarshal(b, &e); err != nil {
+				yield(e, fmt.Errorf("line %d: %w", line, err))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			yield(eventJSON{}, fmt.Errorf("line %d: %w", line+1, err))
+		}
+	}
+}
+
+func parquetSource(pf *parquet.File) iter.Seq2[eventJSON, error] {
+	return func(yield func(eventJSON, error) bool) {
+		r := parquet.NewGenericReader[parquetEvent](pf)
+		defer r.Close()
+		buf := make([]parquetEvent, 256)
+		row := 0
+		for {
+			n, err := r.Read(buf)
+			for _, p := range buf[:n] {
+				row++
+				e := eventJSON{
+					Stream:   streamJSON{Type: p.StreamType, ID: p.StreamID},
+					Version:  uint64(p.Version),
+					Position: uint64(p.Position),
+					Name:     p.Name,
+					Schema:   uint32(p.Schema),
+					Time:     p.Time.UTC().Format(time.RFC3339Nano),
+					Metadata: p.Metadata,
+					Raw:      p.Raw,
+				}
+				if p.Version < 0 || p.Position < 0 || p.Schema < 0 || p.Schema > math.MaxUint32 {
+					yield(e, fmt.Errorf("row %d: negative or out-of-range position, version or schema", row))
+					return
+				}
+				if len(e.Metadata) == 0 {
+					e.Metadata = nil
+				}
+				if e.Raw == nil {
+					e.Raw = []byte{} // the column is required: nil is an empty body
+				}
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(eventJSON{}, fmt.Errorf("row %d: %w", row+1, err))
+				return
+			}
+		}
+	}
 }
 
 // importer batches consecutive events of one stream into one append.
@@ -211,30 +352,20 @@ type importer struct {
 	count    uint64
 }
 
-func (c *command) importLines(ctx context.Context, t *target, in io.Reader) (uint64, error) {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+func (c *command) importEvents(ctx context.Context, t *target, events iter.Seq2[eventJSON, error]) (uint64, error) {
 	im := &importer{t: t, versions: make(map[runtime.StreamID]uint64), next: 1}
 	bar := c.newProgress("import", 0) // the total is unknown without a second pass
 	defer bar.finish()
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if len(strings.TrimSpace(string(b))) == 0 {
-			continue
+	n := 0
+	for e, err := range events {
+		if err != nil {
+			return im.count, fmt.Errorf("import: %w", err)
 		}
-		var e eventJSON
-		if err := json.Unmarshal(b, &e); err != nil {
-			return im.count, fmt.Errorf("import: line %d: %w", line, err)
-		}
+		n++
 		if err := im.add(ctx, e); err != nil {
-			return im.count, fmt.Errorf("import: line %d: %w", line, err)
+			return im.count, fmt.Errorf("import: event %d of the input: %w", n, err)
 		}
 		bar.add(1)
-	}
-	if err := sc.Err(); err != nil {
-		return im.count, fmt.Errorf("import: line %d: %w", line+1, err)
 	}
 	if err := im.flush(ctx); err != nil {
 		return im.count, err

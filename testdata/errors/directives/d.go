@@ -37,5 +37,16 @@ type (
 	Grouped struct{}
 )
 
-// cqrs:aggregate with a space is an ordinary comment, not a directive.
+// Spaced was meant to be an aggregate: "// cqrs:" with a space is prose
+// to Go, which cqrsgen points out (once: Spaced is read as an aggregate).
+//
+// cqrs:aggregate
+type Spaced struct{}
+
+//cqrs:event Spaced
+type Happened struct{}
+
+func (s *Spaced) ApplyHappened(Happened) {}
+
+// Prose that mentions cqrs:aggregate elsewhere in a comment is left alone.
 type Plain struct{}

@@ -1,5 +1,7 @@
 package fields
 
+import "strings"
+
 //cqrs:aggregate
 type Account struct {
 	Balance int64
@@ -15,3 +17,14 @@ type Deposited struct {
 }
 
 func (a *Account) ApplyDeposited(Deposited) {}
+
+// Base is embedded below: by value its fields would be promoted.
+type Base struct{ ID string }
+
+//cqrs:event Account
+type Noted struct {
+	*Base
+	Text strings.Builder // unexported fields, no text or binary marshaler
+}
+
+func (a *Account) ApplyNoted(Noted) {}
