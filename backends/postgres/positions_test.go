@@ -22,7 +22,7 @@ func waitForLockWaiters(t *testing.T, s *Store, n int) {
 	for {
 		var waiting int
 		err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
-WHERE wait_event_type = 'Lock' AND query LIKE '%log_head%' AND query LIKE '%'||$1||'%'`,
+WHERE wait_event_type = 'Lock' AND query LIKE '%append_events%' AND query LIKE '%'||$1||'%'`,
 			pgx.Identifier{s.opt.schema}.Sanitize()).Scan(&waiting)
 		if err != nil {
 			t.Fatalf("pg_stat_activity: %v", err)

@@ -37,7 +37,9 @@ import (
 	"errors"
 	"fmt"
 
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -48,6 +50,14 @@ import (
 
 // DefaultSchema is the schema Open uses unless WithSchema says otherwise.
 const DefaultSchema = "cqrsgen"
+
+// DefaultMaxConns is the pool size Open uses unless WithMaxConns or the
+// DSN's pool_max_conns says otherwise. An append holds a connection for
+// one round trip (its commit does not wait for the disk), so a few
+// connections carry many concurrent appends; docs/storage.md has the
+// measurements. Open uses two more connections: one for LISTEN, one for
+// flushes.
+const DefaultMaxConns = 16
 
 // DefaultPollInterval is how often Wait re-reads the head when no
 // notification arrives.
@@ -130,6 +140,11 @@ type Store struct {
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 
+	appending atomic.Int32 // appends in flight: one alone pipelines its own flush
+	flusher   *flusher
+	stopFlush context.CancelFunc
+	flushDone chan struct{}
+
 	// testHookBeforeCommit, when set, runs after an append has taken its
 	// positions and before it commits.
 	testHookBeforeCommit func()
@@ -158,8 +173,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// pgx redacts the password in parse errors.
 		return nil, fmt.Errorf("cqrsgen: postgres: %w: bad DSN: %v", runtime.ErrInvalid, err)
 	}
-	if o.maxConns > 0 {
+	switch {
+	case o.maxConns > 0:
 		cfg.MaxConns = o.maxConns
+	case !strings.Contains(dsn, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	where := describe(cfg.ConnConfig)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -172,6 +190,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("cqrsgen: postgres: connecting to %s: %w", where, err)
 	}
 	_, err = migrate(ctx, conn.Conn(), o.schema)
+	if err == nil {
+		err = pruneDurable(ctx, conn.Conn(), o.schema)
+	}
 	conn.Release()
 	if err != nil {
 		pool.Close()
@@ -190,10 +211,15 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		done:       make(chan struct{}),
 		changed:    make(chan struct{}),
 		listenDone: make(chan struct{}),
+		flushDone:  make(chan struct{}),
 	}
+	s.flusher = newFlusher(s)
 	if len(s.channel) > 63 { // NAMEDATALEN-1: longer channel names are truncated
 		s.channel = s.channel[:63]
 	}
+	fctx, fcancel := context.WithCancel(context.Background())
+	s.stopFlush = fcancel
+	go s.flusher.run(fctx, s.flushDone)
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
 	if o.notify {
@@ -256,6 +282,8 @@ func (s *Store) Close() error {
 	close(s.done)
 	s.mu.Unlock()
 	s.inflight.Wait()
+	s.stopFlush()
+	<-s.flushDone
 	s.stopListen()
 	<-s.listenDone
 	s.pool.Close()
@@ -304,7 +332,9 @@ func (s *Store) listen(ctx context.Context) {
 	}
 }
 
-// Head returns the last committed (and so durable) global position.
+// Head returns the durable head: the highest position a flush has made
+// durable. Every position up to it is committed and durable, because
+// positions are taken in commit order and the WAL is flushed in order.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	leave, err := s.begin(ctx, "head")
 	if err != nil {
@@ -322,9 +352,12 @@ func (s *Store) head(ctx context.Context) (uint64, error) {
 	return uint64(h), nil
 }
 
-// Wait blocks until the head is past after and returns it. A NOTIFY sent by
-// any process's append wakes it; without one it re-reads the head every
-// poll interval.
+// Wait blocks until the durable head is past after and returns it. A
+// NOTIFY sent after any process's flush wakes it; without one it re-reads
+// the head every poll interval. When a poll finds committed positions
+// beyond the durable head (their appender died between its commit and its
+// flush, or runs an older version of this package), it runs a flush
+// itself, so such positions are exposed within one poll interval.
 func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	leave, err := s.begin(ctx, "wait")
 	if err != nil {
@@ -333,19 +366,31 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	defer leave()
 	timer := time.NewTimer(s.opt.poll)
 	defer timer.Stop()
+	polled := false
 	for {
 		ch := s.changedCh()
-		h, err := s.head(ctx)
-		if err != nil {
-			return 0, err
+		var durable, committed int64
+		if err := s.pool.QueryRow(ctx, s.q.heads).Scan(&durable, &committed); err != nil {
+			return 0, s.fail(ctx, "wait: head", err)
 		}
-		if h > after {
-			return h, nil
+		if uint64(durable) > after {
+			return uint64(durable), nil
+		}
+		if polled && uint64(committed) > after {
+			h, err := s.flusher.await(ctx)
+			if err != nil {
+				return 0, s.fail(ctx, fmt.Sprintf("wait after position %d: flush", after), err)
+			}
+			if h > after {
+				return h, nil
+			}
 		}
 		timer.Reset(s.opt.poll)
+		polled = false
 		select {
 		case <-ch:
 		case <-timer.C:
+			polled = true
 		case <-ctx.Done():
 			return 0, fmt.Errorf("cqrsgen: postgres: wait after position %d: %w", after, ctx.Err())
 		case <-s.done:
@@ -354,15 +399,18 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	}
 }
 
-// Flush returns once everything appended is durable. Every append is
-// durable when it returns (its COMMIT waited for the WAL flush), so Flush
-// only checks the store and the context.
+// Flush returns once everything committed is durable and the durable head
+// has caught up with it. Every append is durable when it returns; Flush
+// also covers positions whose appender died before its flush.
 func (s *Store) Flush(ctx context.Context) error {
 	leave, err := s.begin(ctx, "flush")
 	if err != nil {
 		return err
 	}
-	leave()
+	defer leave()
+	if _, err := s.flusher.await(ctx); err != nil {
+		return s.fail(ctx, "flush", err)
+	}
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 
 // SchemaVersion is the version of the table layout this code writes. Open
 // migrates older schemas up to it and refuses newer ones.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // lockClass is the first key of the advisory lock that serialises
 // migrations; the second is hashtext(schema name), so stores in distinct
@@ -91,6 +91,81 @@ CREATE TABLE {{S}}.idempotency (
 	time_ns     int    NOT NULL
 );
 `,
+	// Version 2: appends commit asynchronously and become durable in
+	// shared flushes (see append.go). log_durable holds, per server
+	// backend that ran a flush, the head that flush made durable; readers
+	// follow max(position). Every position committed under version 1 was
+	// durable (synchronous commits), hence the seed row.
+	`
+CREATE TABLE {{S}}.log_durable (
+	pid      int    PRIMARY KEY,
+	position bigint NOT NULL CHECK (position >= 0)
+);
+INSERT INTO {{S}}.log_durable (pid, position) SELECT 0, position FROM {{S}}.log_head WHERE id = 1;
+
+CREATE FUNCTION {{S}}.append_events(
+	p_type bytea, p_id bytea, p_expected bigint, p_key bytea,
+	p_names bytea[], p_schemas bigint[], p_ts bigint[], p_tn int[], p_mds bytea[], p_datas bytea[],
+	p_now_s bigint, p_now_ns int, p_max_version bigint,
+	OUT status int, OUT base bigint, OUT actual bigint,
+	OUT k_type bytea, OUT k_id bytea, OUT k_version bigint, OUT k_position bigint,
+	OUT k_time_s bigint, OUT k_time_ns int)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+	n bigint := cardinality(p_names);
+BEGIN
+	-- Commit without waiting for the WAL flush: the log_head row lock is
+	-- then held for microseconds, not for an fsync. The caller makes the
+	-- append durable afterwards with a flush that many appends share.
+	PERFORM set_config('synchronous_commit', 'off', true);
+	status := 0;
+	base := 0;
+	-- Lock order: stream row, idempotency key, log_head.
+	INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES (p_type, p_id, 0)
+	ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version
+	RETURNING t.version INTO actual;
+	IF NOT (p_expected = -1 OR (p_expected = -2 AND actual > 0) OR p_expected = actual) THEN
+		-- A retry of a keyed append that succeeded is a duplicate, not a conflict.
+		IF p_key IS NOT NULL THEN
+			SELECT k.stream_type, k.stream_id, k.version, k.position, k.time_s, k.time_ns
+			INTO k_type, k_id, k_version, k_position, k_time_s, k_time_ns
+			FROM {{S}}.idempotency k WHERE k.key = p_key;
+			IF FOUND THEN
+				status := 2;
+				RETURN;
+			END IF;
+		END IF;
+		status := 1;
+		RETURN;
+	END IF;
+	IF actual + n > p_max_version THEN
+		status := 3;
+		RETURN;
+	END IF;
+	IF p_key IS NOT NULL THEN
+		-- Waits for a concurrent transaction inserting the same key.
+		INSERT INTO {{S}}.idempotency (key, stream_type, stream_id, version, position, time_s, time_ns)
+		VALUES (p_key, p_type, p_id, 0, 0, p_now_s, p_now_ns) ON CONFLICT (key) DO NOTHING;
+		IF NOT FOUND THEN
+			-- A new statement, so a new snapshot: it sees the winner.
+			SELECT k.stream_type, k.stream_id, k.version, k.position, k.time_s, k.time_ns
+			INTO k_type, k_id, k_version, k_position, k_time_s, k_time_ns
+			FROM {{S}}.idempotency k WHERE k.key = p_key;
+			status := 2;
+			RETURN;
+		END IF;
+	END IF;
+	UPDATE {{S}}.log_head SET position = position + n WHERE id = 1 RETURNING position - n INTO base;
+	INSERT INTO {{S}}.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data)
+	SELECT base + x.i, p_type, p_id, actual + x.i, x.name, x.schema, x.ts, x.tn, x.md, x.data
+	FROM unnest(p_names, p_schemas, p_ts, p_tn, p_mds, p_datas) WITH ORDINALITY AS x(name, schema, ts, tn, md, data, i);
+	UPDATE {{S}}.streams SET version = actual + n WHERE stream_type = p_type AND stream_id = p_id;
+	IF p_key IS NOT NULL THEN
+		UPDATE {{S}}.idempotency SET version = actual + n, position = base + n WHERE key = p_key;
+	END IF;
+END
+$fn$;
+`,
 }
 
 // migrate creates or upgrades the schema inside one transaction holding an
@@ -134,6 +209,19 @@ func migrate(ctx context.Context, conn *pgx.Conn, schema string) (int, error) {
 		return found, err
 	}
 	return SchemaVersion, nil
+}
+
+// pruneDurable deletes the log_durable rows below the highest, left by
+// server backends that have since gone. It never lowers the maximum: that
+// row is kept, and a row a concurrent flush updates meanwhile gets a value
+// at least as high (the head it reads is at least every durable value), so
+// the recheck of the updated row keeps it.
+func pruneDurable(ctx context.Context, conn *pgx.Conn, schema string) error {
+	s := pgx.Identifier{schema}.Sanitize()
+	if _, err := conn.Exec(ctx, `DELETE FROM `+s+`.log_durable WHERE position < (SELECT max(position) FROM `+s+`.log_durable)`); err != nil {
+		return fmt.Errorf("pruning log_durable: %w", err)
+	}
+	return nil
 }
 
 var errNoRows = pgx.ErrNoRows
