@@ -18,28 +18,28 @@ const (
 )
 
 // Append appends req.Events to req.Stream. It is one call of the schema's
-// append_events function (one statement, one transaction, committed with
-// synchronous_commit = off), which:
-//
-//  1. locks the stream's row (creating it at version 0) and checks the
-//     expected version against it; a mismatch is a *runtime.ConflictError,
-//     unless the idempotency key is already recorded (a retry of an append
-//     that succeeded), which is a *runtime.DuplicateError;
-//  2. records the idempotency key, if any (a key already recorded, or being
-//     recorded by a transaction that then commits, is a
-//     *runtime.DuplicateError and writes nothing);
-//  3. takes positions from the log_head counter, inserts the events and
-//     moves the stream's version and the key's record.
+// append_events function: one statement, one transaction, committed with
+// synchronous_commit = off. Without an idempotency key, one UPDATE locks
+// the stream's row, checks the expected version and moves it (a mismatch
+// is a *runtime.ConflictError); with a key, the row is locked first, then
+// the key is recorded (a key already recorded, or being recorded by a
+// transaction that then commits, is a *runtime.DuplicateError, even when
+// the expected version is stale: a retry of an append that succeeded).
+// Then it takes positions from the log_head counter and inserts the events.
+// Locks are taken in the order stream, key, counter, so appends cannot
+// deadlock.
 //
 // The counter's row lock is held until that commit, which does not wait
-// for the WAL flush, so appends serialise only for microseconds. Append
-// then waits for a flush (see flusher.go) before it returns: an
+// for the WAL flush, so appends serialise on it only for microseconds.
+// Append then waits for a flush (see flusher.go) before it returns: an
 // acknowledged append is durable under the server's synchronous_commit,
 // and readers, who follow the durable head, never see it earlier.
 //
-// Round trips: an append that is alone in its process sends the call, its
-// flush and the NOTIFY in one pipeline: one round trip. Concurrent appends
-// each send their call (one round trip) and share the flusher's rounds.
+// Round trips: an append that is alone in its process pipelines the call
+// and its own flush: one round trip. Concurrent appends each send their
+// call (one round trip) and then share the flusher's rounds (one round
+// trip each, on the flusher's connection). The NOTIFY for other processes
+// follows on the notifier's connection.
 func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
 	leave, err := s.begin(ctx, "append")
 	if err != nil {
@@ -168,6 +168,7 @@ func (s *Store) appendPipelined(ctx context.Context, c *pgx.Conn, args []any) (a
 		return out, fmt.Errorf("flush (outcome unknown): %w", err)
 	}
 	s.signal()
+	s.notifier.kick()
 	return out, nil
 }
 

@@ -64,8 +64,8 @@ func (f *flusher) await(ctx context.Context) (uint64, error) {
 // run serves rounds until ctx ends, then answers every waiter with
 // runtime.ErrClosed. Close stops it only after in-flight calls have
 // returned, so no append is left waiting.
-func (f *flusher) run(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
+func (f *flusher) run(ctx context.Context, done func()) {
+	defer done()
 	var conn *pgx.Conn
 	defer func() {
 		if conn != nil {
@@ -119,50 +119,89 @@ func (f *flusher) run(ctx context.Context, done chan<- struct{}) {
 	}
 }
 
-// queueFlush queues a flush and, with notifications on, a NOTIFY in a
-// transaction of its own after it, so that listeners hear of durable
-// positions only.
+// queueFlush queues a flush. It follows a COMMIT, so it runs in an
+// implicit transaction of its own, committed at the batch's end under the
+// session's synchronous_commit.
 func (s *Store) queueFlush(b *pgx.Batch) {
-	b.Queue("BEGIN")
 	b.Queue(s.q.flush)
-	b.Queue("COMMIT")
-	if s.opt.notify {
-		b.Queue("BEGIN")
-		b.Queue(s.q.notify, s.channel)
-		b.Queue("COMMIT")
-	}
 }
 
 // readFlush reads what queueFlush queued and returns the durable head.
 func (s *Store) readFlush(br pgx.BatchResults) (uint64, error) {
-	if _, err := br.Exec(); err != nil {
-		return 0, err
-	}
 	var head int64
 	if err := br.QueryRow().Scan(&head); err != nil {
 		return 0, err
-	}
-	if err := commitTag(br); err != nil {
-		return 0, err
-	}
-	if s.opt.notify {
-		for range 3 {
-			if _, err := br.Exec(); err != nil {
-				return 0, err
-			}
-		}
 	}
 	return uint64(head), nil
 }
 
 // flushOn runs one round on conn.
 func (s *Store) flushOn(ctx context.Context, conn *pgx.Conn) (uint64, error) {
-	b := &pgx.Batch{}
-	s.queueFlush(b)
-	br := conn.SendBatch(ctx, b)
-	head, err := s.readFlush(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	var head int64
+	if err := conn.QueryRow(ctx, s.q.flush).Scan(&head); err != nil {
+		return 0, err
 	}
-	return head, err
+	s.notifier.kick()
+	return uint64(head), nil
+}
+
+// notifier sends the store's NOTIFY after flushes, on a dedicated
+// connection, one at a time: the flushes that end while one is sent share
+// the next. Each NOTIFY is its own transaction, committed asynchronously:
+// PostgreSQL holds a database-wide lock from a notifying transaction's
+// commit until the commit ends, which with a synchronous commit would
+// serialise the flushes of every process on it.
+type notifier struct {
+	s     *Store
+	wake  chan struct{} // buffered: a NOTIFY is wanted
+	quiet bool          // notifications off
+}
+
+func newNotifier(s *Store) *notifier {
+	return &notifier{s: s, wake: make(chan struct{}, 1), quiet: !s.opt.notify}
+}
+
+// kick asks for a NOTIFY after everything durable so far.
+func (n *notifier) kick() {
+	if n.quiet {
+		return
+	}
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run sends notifications until ctx ends. A failed NOTIFY is dropped:
+// waiters in other processes then learn of the append by polling.
+func (n *notifier) run(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.wake:
+		}
+		var err error
+		if conn == nil {
+			if conn, err = pgx.ConnectConfig(ctx, n.s.connCfg.Copy()); err != nil {
+				conn = nil
+				continue
+			}
+		}
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.Queue(n.s.q.notify, n.s.channel)
+		b.Queue("COMMIT")
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			conn.Close(context.Background())
+			conn = nil
+		}
+	}
 }

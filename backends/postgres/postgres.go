@@ -140,10 +140,12 @@ type Store struct {
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 
-	appending atomic.Int32 // appends in flight: one alone pipelines its own flush
-	flusher   *flusher
-	stopFlush context.CancelFunc
-	flushDone chan struct{}
+	appending  atomic.Int32 // appends in flight: one alone pipelines its own flush
+	flusher    *flusher
+	notifier   *notifier
+	stopFlush  context.CancelFunc
+	flushers   sync.WaitGroup // the flusher's goroutine
+	notifyDone chan struct{}
 
 	// testHookBeforeCommit, when set, runs after an append has taken its
 	// positions and before it commits.
@@ -211,15 +213,18 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		done:       make(chan struct{}),
 		changed:    make(chan struct{}),
 		listenDone: make(chan struct{}),
-		flushDone:  make(chan struct{}),
+		notifyDone: make(chan struct{}),
 	}
 	s.flusher = newFlusher(s)
+	s.notifier = newNotifier(s)
 	if len(s.channel) > 63 { // NAMEDATALEN-1: longer channel names are truncated
 		s.channel = s.channel[:63]
 	}
 	fctx, fcancel := context.WithCancel(context.Background())
 	s.stopFlush = fcancel
-	go s.flusher.run(fctx, s.flushDone)
+	s.flushers.Add(1)
+	go s.flusher.run(fctx, s.flushers.Done)
+	go s.notifier.run(fctx, s.notifyDone)
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
 	if o.notify {
@@ -283,7 +288,8 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.inflight.Wait()
 	s.stopFlush()
-	<-s.flushDone
+	s.flushers.Wait()
+	<-s.notifyDone
 	s.stopListen()
 	<-s.listenDone
 	s.pool.Close()

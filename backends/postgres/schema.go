@@ -120,6 +120,44 @@ BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
 	status := 0;
 	base := 0;
+	IF p_key IS NULL THEN
+		-- One statement locks, checks and moves the stream's row (under READ
+		-- COMMITTED a concurrent update is rechecked on its newest version).
+		LOOP
+			UPDATE {{S}}.streams SET version = version + n
+			WHERE stream_type = p_type AND stream_id = p_id
+				AND (p_expected = -1 OR (p_expected = -2 AND version > 0) OR version = p_expected)
+				AND version + n <= p_max_version
+			RETURNING version - n INTO actual;
+			EXIT WHEN FOUND;
+			SELECT t.version INTO actual FROM {{S}}.streams t WHERE t.stream_type = p_type AND t.stream_id = p_id;
+			IF NOT FOUND THEN
+				actual := 0;
+				IF p_expected = -1 OR p_expected = 0 THEN
+					INSERT INTO {{S}}.streams (stream_type, stream_id, version) VALUES (p_type, p_id, n)
+					ON CONFLICT (stream_type, stream_id) DO NOTHING;
+					EXIT WHEN FOUND;
+					CONTINUE; -- created meanwhile: try again
+				END IF;
+			END IF;
+			IF NOT (p_expected = -1 OR (p_expected = -2 AND actual > 0) OR p_expected = actual) THEN
+				status := 1;
+				RETURN;
+			END IF;
+			IF actual + n > p_max_version THEN
+				status := 3;
+				RETURN;
+			END IF;
+			-- Moved to a matching version meanwhile: try again.
+		END LOOP;
+		UPDATE {{S}}.log_head SET position = position + n WHERE id = 1 RETURNING position - n INTO base;
+		INSERT INTO {{S}}.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data)
+		SELECT base + x.i, p_type, p_id, actual + x.i, x.name, x.schema, x.ts, x.tn, x.md, x.data
+		FROM unnest(p_names, p_schemas, p_ts, p_tn, p_mds, p_datas) WITH ORDINALITY AS x(name, schema, ts, tn, md, data, i);
+		RETURN;
+	END IF;
+	-- With an idempotency key: lock the stream's row first, so that nothing
+	-- is written before both the version and the key are checked.
 	-- Lock order: stream row, idempotency key, log_head.
 	INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES (p_type, p_id, 0)
 	ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version

@@ -86,35 +86,52 @@ func dropSchema(dsn, schema string) error {
 	return nil
 }
 
+// rawConnsMax caps the raw PostgreSQL side's connections: a default
+// server (max_connections = 100) must also hold the store sides' pools,
+// which are open at the same time.
+const rawConnsMax = 64
+
 // rawPostgresAppend is the limit of the PostgreSQL append rows, in the
-// manner of pgbench: each writer on a connection of its own inserts
-// `batch` rows of the sample payload into a plain table (bigserial key,
-// bytea body, no other index) with one INSERT per transaction, committed
-// under the server's settings. No position order, no version check.
+// manner of pgbench: each writer, on a connection of its own (up to
+// rawConnsMax; beyond, writers share them), inserts `batch` rows of the
+// sample payload into a plain table (bigserial key, bytea body, no other
+// index) with one INSERT per transaction, committed under the server's
+// settings. No position order, no version check.
 func (r *runner) rawPostgresAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
-	cfg, err := pgConnConfig(r.cfg.PostgresDSN)
+	cfg, err := pgxpool.ParseConfig(r.cfg.PostgresDSN)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: bad -postgres-dsn: %w", err)
 	}
+	conns := min(writers, rawConnsMax)
+	cfg.MaxConns, cfg.MinConns = int32(conns), int32(conns)
 	schema := fmt.Sprintf("cqrsbench_raw_%d_%d", os.Getpid(), r.seq.Add(1))
-	conns := make([]*pgx.Conn, 0, writers)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bench: raw postgres: %w", err)
+	}
 	closeAll := func() error {
-		for _, c := range conns {
-			c.Close(context.Background())
-		}
+		pool.Close()
 		return dropSchema(r.cfg.PostgresDSN, schema)
 	}
-	for range writers {
-		c, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
-		}
-		conns = append(conns, c)
-	}
 	table := pgx.Identifier{schema, "raw"}.Sanitize()
-	if _, err := conns[0].Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()+
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()+
 		"; CREATE TABLE "+table+" (id bigserial PRIMARY KEY, data bytea NOT NULL)"); err != nil {
 		return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
+	}
+	// Open every connection now, not during the first turn.
+	held := make([]*pgxpool.Conn, 0, conns)
+	for range conns {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			for _, c := range held {
+				c.Release()
+			}
+			return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
+		}
+		held = append(held, c)
+	}
+	for _, c := range held {
+		c.Release()
 	}
 	data := samplePayload()
 	sql := "INSERT INTO " + table + " (data) VALUES ($1)"
@@ -127,12 +144,16 @@ func (r *runner) rawPostgresAppend(ctx context.Context, name string, batch, writ
 		sql = "INSERT INTO " + table + " (data) SELECT unnest($1::bytea[])"
 		arg = datas
 	}
+	row := Row{Case: name, Group: "append", Subject: "raw postgres (one INSERT per transaction, a connection per writer)",
+		Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}
+	if conns < writers {
+		row.Subject = fmt.Sprintf("raw postgres (one INSERT per transaction, %d writers sharing %d connections)", writers, conns)
+	}
 	return &appendSide{
 		label: name + " raw postgres",
-		row: Row{Case: name, Group: "append", Subject: "raw postgres (one INSERT per transaction, a connection per writer)",
-			Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers},
-		op: func(ctx context.Context, w int) error {
-			_, err := conns[w].Exec(ctx, sql, arg)
+		row:   row,
+		op: func(ctx context.Context, _ int) error {
+			_, err := pool.Exec(ctx, sql, arg)
 			return err
 		},
 		close: closeAll,
