@@ -8,25 +8,36 @@
 //
 // Guarantees, all enforced by the database rather than by this process:
 //
-//   - An append is one transaction. The expected version is checked against
-//     the stream's row, locked for the transaction, and a unique index on
-//     (stream type, stream id, version) backs it up, so of two writers on
-//     two machines appending at the same version exactly one wins; the other
-//     gets a *runtime.ConflictError with the version it lost to.
+//   - An append is one transaction (one call of the schema's append_events
+//     function). The expected version is checked against the stream's row,
+//     locked for the transaction, and a unique index on (stream type,
+//     stream id, version) backs it up, so of two writers on two machines
+//     appending at the same version exactly one wins; the other gets a
+//     *runtime.ConflictError with the version it lost to.
 //   - Global positions are taken from a single-row counter updated in the
 //     append's transaction. The row lock is held until commit, so positions
 //     are gap-free and in commit order: a reader of the whole log never
-//     skips an event that commits later with a lower position. The cost is
-//     that appends serialise on that row for the duration of their commit;
-//     docs/storage.md (PostgreSQL section) has the reasoning and measurements.
+//     skips an event that commits later with a lower position.
+//   - The append's transaction commits with synchronous_commit = off, so
+//     the counter is locked for microseconds rather than for a WAL flush,
+//     and Append then waits for a flush: a synchronous transaction, shared
+//     by the appends of a process that wait at the same time (and merged
+//     with other processes' flushes by the server's group commit), whose
+//     commit covers every earlier commit. Append returns only then, so an
+//     acknowledged append is durable under the server's synchronous_commit.
+//   - Readers of the whole log (Head, ReadAll, Wait) follow the durable
+//     head that flushes record in the log_durable table, never the
+//     counter, so they only see durable positions. A long transaction
+//     elsewhere in the database delays nothing: the store takes no horizon
+//     from transaction ids.
 //   - An idempotency key is recorded in the append's transaction.
-//   - Append returns after COMMIT, which with PostgreSQL's default
-//     synchronous_commit=on means the events are on disk; events become
-//     visible to readers only then, so Head, ReadAll and Wait only expose
-//     durable positions.
-//   - The append's transaction sends a NOTIFY, delivered on commit, that
-//     wakes Wait in every process; polling (see [WithPollInterval]) is the
-//     fallback when notifications are lost or disabled.
+//   - After each flush a NOTIFY (its own asynchronous transaction) wakes
+//     Wait in every process; polling (see [WithPollInterval]) is the
+//     fallback when notifications are lost or disabled, and a poll also
+//     flushes positions whose appender died between commit and flush.
+//
+// docs/storage.md (PostgreSQL section) has the reasoning, the settings and
+// their costs, and the measurements.
 //
 // Stream types, stream ids, event names, keys and metadata are stored as
 // bytea, so they may hold any bytes.
@@ -97,9 +108,10 @@ func WithPollInterval(d time.Duration) Option {
 	}
 }
 
-// WithMaxConns sets the size of the connection pool (default: the pgx
-// default, or pool_max_conns from the DSN). Wait uses one more, dedicated
-// connection for LISTEN.
+// WithMaxConns sets the size of the connection pool (default
+// DefaultMaxConns, or pool_max_conns from the DSN). The store uses up to
+// three more, dedicated connections: the flusher's, the notifier's and
+// LISTEN's.
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
 }
