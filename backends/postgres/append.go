@@ -35,11 +35,15 @@ const (
 // acknowledged append is durable under the server's synchronous_commit,
 // and readers, who follow the durable head, never see it earlier.
 //
-// Round trips: an append that is alone in its process pipelines the call
-// and its own flush: one round trip. Concurrent appends each send their
-// call (one round trip) and then share the flusher's rounds (one round
-// trip each, on the flusher's connection). The NOTIFY for other processes
-// follows on the notifier's connection.
+// Who flushes: while no more appends are in flight in this process than
+// the pool has connections, each pipelines its call and its own flush (one
+// round trip); they run side by side on the server, whose group commit
+// merges their WAL flushes. Beyond that, appends queue for connections
+// anyway: each sends its call alone (one round trip) and waits for the
+// flusher's next round (one round trip on the flusher's connection, shared
+// by every append that waits for it), which saves the server a flush
+// transaction per append. Measured both ways: docs/storage.md. The NOTIFY
+// for other processes follows on the notifier's connection.
 func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
 	leave, err := s.begin(ctx, "append")
 	if err != nil {
@@ -49,7 +53,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err := runtime.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: append: %w", err)
 	}
-	alone := s.appending.Add(1) == 1
+	self := s.appending.Add(1) <= s.selfFlushMax
 	defer s.appending.Add(-1)
 	args := s.appendArgs(req)
 	op := "append to " + req.Stream.String()
@@ -64,7 +68,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	switch {
 	case s.testHookBeforeCommit != nil:
 		out, err = s.appendHooked(ctx, c, args)
-	case alone:
+	case self:
 		out, err = s.appendPipelined(ctx, c, args)
 		flushed = err == nil
 	default:

@@ -205,7 +205,7 @@ UPDATE `+S+`.log_head SET position = 3;`); err != nil {
 
 // TestAppendRefusals checks the answers append_events gives
 // besides success, on both the pipelined path (one appender) and the
-// shared-flush path (forced by a second append in flight).
+// shared-flush path.
 func TestAppendRefusals(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
@@ -216,7 +216,7 @@ func TestAppendRefusals(t *testing.T) {
 	}
 	for _, shared := range []bool{false, true} {
 		if shared {
-			s.appending.Add(1) // as if another append were in flight
+			s.selfFlushMax = 0 // every append waits for the flusher
 		}
 		_, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: 1, Events: storetest.Events(1)})
 		var ce *runtime.ConflictError
@@ -233,9 +233,7 @@ func TestAppendRefusals(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Actual != 0 {
 			t.Errorf("shared=%v: StreamExists on a missing stream: %v, want a conflict at version 0", shared, err)
 		}
-		if shared {
-			s.appending.Add(-1)
-		}
+
 	}
 	if h, err := s.Head(ctx); err != nil || h != 2 {
 		t.Fatalf("Head after refusals = %d, %v; want 2", h, err)

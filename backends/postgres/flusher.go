@@ -17,7 +17,7 @@ import (
 // own commit record, which follows the commit record of every append
 // visible when it ran. Rounds run one at a time on a dedicated connection;
 // the appends that queue while one runs share the next. The flushes of
-// rounds from many processes, and of appends running alone, share WAL
+// rounds from many processes, and of appends that flush themselves, share WAL
 // flushes in the server as any concurrent commits do.
 type flusher struct {
 	s    *Store

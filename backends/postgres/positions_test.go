@@ -130,12 +130,14 @@ func TestPositionsCommitOrder(t *testing.T) {
 }
 
 // TestTailNeverSkips runs writers on two pools (standing in for two
-// processes) while a reader follows the whole log with Wait and ReadAll:
+// processes, one flushing each append, one sharing flush rounds) while a reader follows the whole log with Wait and ReadAll:
 // every batch it reads must continue exactly where the previous one ended.
 func TestTailNeverSkips(t *testing.T) {
 	t.Parallel()
 	s1 := newStore(t)
-	s2 := openIn(t, s1.opt.schema)
+	// s2's appends beyond its 2 connections share the flusher's rounds;
+	// s1's flush themselves.
+	s2 := openIn(t, s1.opt.schema, WithMaxConns(2))
 	const writers, appends = 8, 25
 	total := 0
 	for w := range writers {

@@ -152,12 +152,13 @@ type Store struct {
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 
-	appending  atomic.Int32 // appends in flight: one alone pipelines its own flush
-	flusher    *flusher
-	notifier   *notifier
-	stopFlush  context.CancelFunc
-	flushers   sync.WaitGroup // the flusher's goroutine
-	notifyDone chan struct{}
+	appending    atomic.Int32 // appends in flight in this process
+	selfFlushMax int32        // up to this many in flight, an append pipelines its own flush (the pool size)
+	flusher      *flusher
+	notifier     *notifier
+	stopFlush    context.CancelFunc
+	flushers     sync.WaitGroup // the flusher's goroutine
+	notifyDone   chan struct{}
 
 	// testHookBeforeCommit, when set, runs after an append has taken its
 	// positions and before it commits.
@@ -227,6 +228,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		listenDone: make(chan struct{}),
 		notifyDone: make(chan struct{}),
 	}
+	s.selfFlushMax = cfg.MaxConns
 	s.flusher = newFlusher(s)
 	s.notifier = newNotifier(s)
 	if len(s.channel) > 63 { // NAMEDATALEN-1: longer channel names are truncated
