@@ -17,33 +17,36 @@ const (
 	appendTooLarge  = 3
 )
 
-// Append appends req.Events to req.Stream. It is one call of the schema's
-// append_events function: one statement, one transaction, committed with
-// synchronous_commit = off. Without an idempotency key, one UPDATE locks
-// the stream's row, checks the expected version and moves it (a mismatch
-// is a *runtime.ConflictError); with a key, the row is locked first, then
-// the key is recorded (a key already recorded, or being recorded by a
-// transaction that then commits, is a *runtime.DuplicateError, even when
-// the expected version is stale: a retry of an append that succeeded).
-// Then it takes positions from the log_head counter and inserts the events.
-// Locks are taken in the order stream, key, counter, so appends cannot
-// deadlock.
+// Append appends req.Events to req.Stream.
 //
-// The counter's row lock is held until that commit, which does not wait
-// for the WAL flush, so appends serialise on it only for microseconds.
-// Append then waits for a flush (see flusher.go) before it returns: an
-// acknowledged append is durable under the server's synchronous_commit,
+// Concurrent appends without an idempotency key are combined into groups
+// (see group.go): one call of the schema's append_group function checks
+// each append on its own (a mismatch is a *runtime.ConflictError for that
+// append only), takes the positions of all of them with one update of the
+// log_head counter, inserts their events, commits, and is followed by a
+// flush in the same round trip. One group runs at a time per store (see
+// WithGroups); the appends that queue meanwhile form the next.
+//
+// Other appends are one call of append_events each: without a key, one
+// UPDATE locks, checks and moves the stream's row; with a key, the row is
+// locked first, then the key is recorded (a key already recorded, or being
+// recorded by a transaction that then commits, is a *runtime.DuplicateError,
+// even when the expected version is stale: a retry of an append that
+// succeeded). Locks are taken in the order stream(s, sorted), key, counter,
+// so appends cannot deadlock.
+//
+// Both functions commit with synchronous_commit = off, so the counter's
+// row lock is held for microseconds rather than for a WAL flush, and
+// Append returns only after a flush that covers its commit (flusher.go):
+// an acknowledged append is durable under the server's synchronous_commit,
 // and readers, who follow the durable head, never see it earlier.
 //
-// Who flushes: while no more appends are in flight in this process than
-// the pool has connections, each pipelines its call and its own flush (one
-// round trip); they run side by side on the server, whose group commit
-// merges their WAL flushes. Beyond that, appends queue for connections
-// anyway: each sends its call alone (one round trip) and waits for the
-// flusher's next round (one round trip on the flusher's connection, shared
-// by every append that waits for it), which saves the server a flush
-// transaction per append. Measured both ways: docs/storage.md. The NOTIFY
-// for other processes follows on the notifier's connection.
+// Round trips: a group, or a single append while no more appends are in
+// flight than the pool has connections, pipelines its call and its flush:
+// one round trip (an append may first wait for the group before its own).
+// A single append beyond that sends its call (one round trip) and waits
+// for the flusher's next round. The NOTIFY for other processes follows on
+// the notifier's connection.
 func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
 	leave, err := s.begin(ctx, "append")
 	if err != nil {
@@ -53,17 +56,32 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err := runtime.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: append: %w", err)
 	}
+	op := "append to " + req.Stream.String()
+	var out appendOut
+	if req.IdempotencyKey == "" && s.testHookBeforeCommit == nil && s.groupMax > 0 {
+		out, err = s.appendGrouped(ctx, req)
+	} else {
+		out, err = s.appendOne(ctx, req)
+	}
+	if err != nil {
+		return runtime.AppendResult{}, err
+	}
+	return s.appendResult(req, op, out)
+}
+
+// appendOne appends req in a transaction of its own.
+func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest) (appendOut, error) {
 	self := s.appending.Add(1) <= s.selfFlushMax
 	defer s.appending.Add(-1)
 	args := s.appendArgs(req)
 	op := "append to " + req.Stream.String()
 
+	var out appendOut
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return runtime.AppendResult{}, s.fail(ctx, op, err)
+		return out, s.fail(ctx, op, err)
 	}
 	c := conn.Conn()
-	var out appendOut
 	flushed := false
 	switch {
 	case s.testHookBeforeCommit != nil:
@@ -77,7 +95,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err != nil {
 		rollback(c)
 		conn.Release()
-		return runtime.AppendResult{}, s.appendErr(ctx, req, op, err)
+		return out, s.appendErr(ctx, req, op, err)
 	}
 	conn.Release()
 	if !flushed {
@@ -87,10 +105,10 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 			if out.status == appendOK {
 				op += ": waiting for the flush (outcome unknown)"
 			}
-			return runtime.AppendResult{}, s.fail(ctx, op, err)
+			return out, s.fail(ctx, op, err)
 		}
 	}
-	return s.appendResult(req, op, out)
+	return out, nil
 }
 
 // appendArgs are append_events' arguments for req.

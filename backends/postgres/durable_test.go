@@ -203,9 +203,10 @@ UPDATE `+S+`.log_head SET position = 3;`); err != nil {
 	}
 }
 
-// TestAppendRefusals checks the answers append_events gives
-// besides success, on both the pipelined path (one appender) and the
-// shared-flush path.
+// TestAppendRefusals checks the answers the append functions give besides
+// success, on every path: a group (the default for unkeyed appends), a
+// transaction of its own flushed in its pipeline, and one that waits for
+// the flusher.
 func TestAppendRefusals(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
@@ -214,24 +215,28 @@ func TestAppendRefusals(t *testing.T) {
 	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: storetest.Events(2), IdempotencyKey: "k"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, shared := range []bool{false, true} {
-		if shared {
+	for _, path := range []string{"group", "self", "shared"} {
+		switch path {
+		case "self":
+			s.groupMax = 0
+		case "shared":
 			s.selfFlushMax = 0 // every append waits for the flusher
 		}
+
 		_, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: 1, Events: storetest.Events(1)})
 		var ce *runtime.ConflictError
 		if !errors.As(err, &ce) || ce.Actual != 2 || ce.Expected != 1 {
-			t.Errorf("shared=%v: stale append: %v, want a conflict at version 2", shared, err)
+			t.Errorf("%s: stale append: %v, want a conflict at version 2", path, err)
 		}
 		// A retry of the keyed append, with its stale expected version, is a duplicate.
 		_, err = s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: storetest.Events(2), IdempotencyKey: "k"})
 		var de *runtime.DuplicateError
 		if !errors.As(err, &de) || de.Existing.Version != 2 || de.Existing.Position != 2 || de.Existing.Stream != st {
-			t.Errorf("shared=%v: retried keyed append: %v, want a duplicate of version 2 at position 2", shared, err)
+			t.Errorf("%s: retried keyed append: %v, want a duplicate of version 2 at position 2", path, err)
 		}
 		_, err = s.Append(ctx, runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "none"}, Expected: runtime.StreamExists, Events: storetest.Events(1)})
 		if !errors.As(err, &ce) || ce.Actual != 0 {
-			t.Errorf("shared=%v: StreamExists on a missing stream: %v, want a conflict at version 0", shared, err)
+			t.Errorf("%s: StreamExists on a missing stream: %v, want a conflict at version 0", path, err)
 		}
 
 	}

@@ -86,6 +86,7 @@ type options struct {
 	schema   string
 	poll     time.Duration
 	maxConns int32
+	groups   int
 	notify   bool
 	now      func() time.Time
 }
@@ -114,6 +115,19 @@ func WithPollInterval(d time.Duration) Option {
 // LISTEN's.
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
+}
+
+// WithGroups sets how many groups of appends the store runs at once
+// (default DefaultGroups). Concurrent appends without an idempotency key
+// are combined into groups: one transaction, one position update and one
+// flush for all the appends that queued while other groups ran. 0 turns
+// grouping off: every append is a transaction of its own.
+func WithGroups(n int) Option {
+	return func(o *options) {
+		if n >= 0 {
+			o.groups = n
+		}
+	}
 }
 
 // WithNotify turns LISTEN/NOTIFY on or off (default on). Off, appends send
@@ -154,6 +168,8 @@ type Store struct {
 
 	appending    atomic.Int32 // appends in flight in this process
 	selfFlushMax int32        // up to this many in flight, an append pipelines its own flush (the pool size)
+	groupMax     int          // groups of unkeyed appends run at once (0: none)
+	grouper      grouper
 	flusher      *flusher
 	notifier     *notifier
 	stopFlush    context.CancelFunc
@@ -173,7 +189,7 @@ var _ runtime.Store = (*Store)(nil)
 // the password, when the server is unreachable or refuses the login, and
 // with a *SchemaVersionError when the schema is newer than this code.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{schema: DefaultSchema, poll: DefaultPollInterval, notify: true, now: time.Now}
+	o := options{schema: DefaultSchema, poll: DefaultPollInterval, notify: true, now: time.Now, groups: DefaultGroups}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -229,6 +245,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		notifyDone: make(chan struct{}),
 	}
 	s.selfFlushMax = cfg.MaxConns
+	s.groupMax = o.groups
 	s.flusher = newFlusher(s)
 	s.notifier = newNotifier(s)
 	if len(s.channel) > 63 { // NAMEDATALEN-1: longer channel names are truncated

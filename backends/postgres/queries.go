@@ -5,7 +5,7 @@ import "strings"
 // queries holds the store's SQL with the schema name filled in. pgx
 // prepares and caches each statement per connection.
 type queries struct {
-	head, heads, appendFn, flush, notify                    string
+	head, heads, appendFn, appendGroup, flush, notify       string
 	idemLoad, readAll, readStream, streamVersion            string
 	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats string
 }
@@ -22,6 +22,8 @@ func newQueries(schema string) queries {
 FROM {{S}}.log_durable`),
 		appendFn: r.Replace(`SELECT status, base, actual, k_type, k_id, k_version, k_position, k_time_s, k_time_ns
 FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+		appendGroup: r.Replace(`SELECT statuses, bases, actuals
+FROM {{S}}.append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
 		// A flush: a synchronous commit that writes WAL, so that it waits
 		// for the WAL flush (and any synchronous standby) up to its own
 		// commit record, which follows the commit record of every append

@@ -203,6 +203,82 @@ BEGIN
 	END IF;
 END
 $fn$;
+
+-- Many unkeyed appends of one process in one transaction: one counter
+-- update and one insert for all. Each append is checked on its own (its
+-- status, base and actual version are returned at its index); the caller
+-- sorts them by stream, so that concurrent groups lock stream rows in one
+-- order. Events are flattened: p_owner and p_seq give each event's append
+-- (1-based) and its place in that append (1-based).
+CREATE FUNCTION {{S}}.append_group(
+	p_types bytea[], p_ids bytea[], p_expected bigint[], p_counts bigint[],
+	p_owner int[], p_seq bigint[],
+	p_names bytea[], p_schemas bigint[], p_ts bigint[], p_tn int[], p_mds bytea[], p_datas bytea[],
+	p_max_version bigint,
+	OUT statuses int[], OUT bases bigint[], OUT actuals bigint[])
+LANGUAGE plpgsql AS $fn$
+DECLARE
+	k int;
+	n bigint;
+	e bigint;
+	a bigint;
+	total bigint := 0;
+	b bigint;
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	statuses := array_fill(0, ARRAY[cardinality(p_types)]);
+	bases := array_fill(0::bigint, ARRAY[cardinality(p_types)]);
+	actuals := array_fill(0::bigint, ARRAY[cardinality(p_types)]);
+	FOR k IN 1 .. cardinality(p_types) LOOP
+		n := p_counts[k];
+		e := p_expected[k];
+		LOOP
+			UPDATE {{S}}.streams SET version = version + n
+			WHERE stream_type = p_types[k] AND stream_id = p_ids[k]
+				AND (e = -1 OR (e = -2 AND version > 0) OR version = e)
+				AND version + n <= p_max_version
+			RETURNING version - n INTO a;
+			EXIT WHEN FOUND;
+			SELECT t.version INTO a FROM {{S}}.streams t WHERE t.stream_type = p_types[k] AND t.stream_id = p_ids[k];
+			IF NOT FOUND THEN
+				a := 0;
+				IF e = -1 OR e = 0 THEN
+					INSERT INTO {{S}}.streams (stream_type, stream_id, version) VALUES (p_types[k], p_ids[k], n)
+					ON CONFLICT (stream_type, stream_id) DO NOTHING;
+					EXIT WHEN FOUND;
+					CONTINUE;
+				END IF;
+			END IF;
+			IF NOT (e = -1 OR (e = -2 AND a > 0) OR e = a) THEN
+				statuses[k] := 1;
+				EXIT;
+			END IF;
+			IF a + n > p_max_version THEN
+				statuses[k] := 3;
+				EXIT;
+			END IF;
+		END LOOP;
+		actuals[k] := a;
+		IF statuses[k] = 0 THEN
+			bases[k] := total;
+			total := total + n;
+		END IF;
+	END LOOP;
+	IF total = 0 THEN
+		RETURN;
+	END IF;
+	UPDATE {{S}}.log_head SET position = position + total WHERE id = 1 RETURNING position - total INTO b;
+	INSERT INTO {{S}}.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data)
+	SELECT b + bases[x.k] + x.j, p_types[x.k], p_ids[x.k], actuals[x.k] + x.j, x.name, x.schema, x.ts, x.tn, x.md, x.data
+	FROM unnest(p_owner, p_seq, p_names, p_schemas, p_ts, p_tn, p_mds, p_datas) AS x(k, j, name, schema, ts, tn, md, data)
+	WHERE statuses[x.k] = 0;
+	FOR k IN 1 .. cardinality(p_types) LOOP
+		IF statuses[k] = 0 THEN
+			bases[k] := b + bases[k];
+		END IF;
+	END LOOP;
+END
+$fn$;
 `,
 }
 
