@@ -244,3 +244,55 @@ func TestAppendRefusals(t *testing.T) {
 		t.Fatalf("Head after refusals = %d, %v; want 2", h, err)
 	}
 }
+
+// TestAppendGroup calls append_group directly with a group holding two
+// appends to one stream, a conflict, a StreamExists on a missing stream and
+// a new stream: each is answered on its own, and the accepted ones get
+// consecutive positions in the group's order.
+func TestAppendGroup(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	a, b := runtime.StreamID{Type: "T", ID: "a"}, runtime.StreamID{Type: "T", ID: "b"}
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: a, Expected: runtime.NoStream, Events: storetest.Events(1)}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []runtime.AppendRequest{
+		{Stream: a, Expected: 1, Events: storetest.Events(2)},                                                       // ok: versions 2-3, positions 2-3
+		{Stream: a, Expected: 3, Events: storetest.Events(1)},                                                       // ok after the first: version 4, position 4
+		{Stream: a, Expected: 1, Events: storetest.Events(1)},                                                       // conflict at 4
+		{Stream: runtime.StreamID{Type: "T", ID: "c"}, Expected: runtime.StreamExists, Events: storetest.Events(1)}, // conflict at 0
+		{Stream: b, Expected: runtime.NoStream, Events: storetest.Events(1)},                                        // ok: version 1, position 5
+	}
+	var group []*groupReq
+	for _, r := range reqs {
+		group = append(group, &groupReq{req: r, done: make(chan groupAnswer, 1)})
+	}
+	outs, retry, err := s.appendGroupTx(t.Context(), group)
+	if err != nil || retry {
+		t.Fatalf("append_group: %v (retry %v)", err, retry)
+	}
+	want := []appendOut{
+		{status: appendOK, base: 1, actual: 1},
+		{status: appendOK, base: 3, actual: 3},
+		{status: appendConflict, actual: 4},
+		{status: appendConflict, actual: 0},
+		{status: appendOK, base: 4, actual: 0},
+	}
+	for i, w := range want {
+		if o := outs[i]; o.status != w.status || o.actual != w.actual || (w.status == appendOK && o.base != w.base) {
+			t.Errorf("append %d: status %d base %d actual %d, want %d %d %d", i, o.status, o.base, o.actual, w.status, w.base, w.actual)
+		}
+	}
+	recs, err := storetest.Collect(s.ReadAll(t.Context(), 0))
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("ReadAll = %d records, %v; want 5", len(recs), err)
+	}
+	for i, w := range []string{`T/"a"@1`, `T/"a"@2`, `T/"a"@3`, `T/"a"@4`, `T/"b"@1`} {
+		if got := fmt.Sprintf("%s@%d", recs[i].Stream, recs[i].Version); got != w || recs[i].Position != uint64(i+1) {
+			t.Errorf("record %d = %s at %d, want %s at %d", i, got, recs[i].Position, w, i+1)
+		}
+	}
+	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 {
+		t.Errorf("Verify = %+v, %v", rep.Problems, err)
+	}
+}

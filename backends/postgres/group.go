@@ -66,8 +66,19 @@ func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (a
 	}
 	g.mu.Unlock()
 	if batch != nil {
-		s.inflight.Add(1) // the caller is in flight, so Close is still waiting
-		go s.runGroups(batch)
+		// Lead this group in the caller's goroutine (an append alone in
+		// its process pays no hand-over), then pass the queue on.
+		s.runGroup(batch)
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.inFlight--
+			g.mu.Unlock()
+		} else {
+			next := g.take()
+			g.mu.Unlock()
+			s.inflight.Add(1) // the caller is in flight, so Close is still waiting
+			go s.runGroups(next)
+		}
 	}
 	select {
 	case a := <-r.done:
@@ -134,6 +145,12 @@ func (s *Store) runGroup(batch []*groupReq) {
 		return bytes.Compare([]byte(a.req.Stream.ID), []byte(b.req.Stream.ID))
 	})
 	ctx := context.Background()
+	if len(live) == 1 {
+		// A group of one is a single append (append_events is cheaper).
+		out, err := s.appendOne(ctx, live[0].req)
+		live[0].done <- groupAnswer{out, err}
+		return
+	}
 	outs, retry, err := s.appendGroupTx(ctx, live)
 	switch {
 	case retry:

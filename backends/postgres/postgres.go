@@ -18,6 +18,10 @@
 //     append's transaction. The row lock is held until commit, so positions
 //     are gap-free and in commit order: a reader of the whole log never
 //     skips an event that commits later with a lower position.
+//   - Concurrent appends of a process without an idempotency key are
+//     combined into groups (see [WithGroups]): one transaction, one counter
+//     update and one flush for all the appends that queued while the
+//     previous group ran; each append is checked on its own.
 //   - The append's transaction commits with synchronous_commit = off, so
 //     the counter is locked for microseconds rather than for a WAL flush,
 //     and Append then waits for a flush: a synchronous transaction, shared
