@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
@@ -146,8 +147,8 @@ func (s *Store) flushOn(ctx context.Context, conn *pgx.Conn) (uint64, error) {
 }
 
 // notifier sends the store's NOTIFY after flushes, on a dedicated
-// connection, one at a time: the flushes that end while one is sent share
-// the next. Each NOTIFY is its own transaction, committed asynchronously:
+// connection, one at a time and at most one per notifyEvery: the flushes
+// that end meanwhile share the next. Each NOTIFY is its own transaction, committed asynchronously:
 // PostgreSQL holds a database-wide lock from a notifying transaction's
 // commit until the commit ends, which with a synchronous commit would
 // serialise the flushes of every process on it.
@@ -203,5 +204,18 @@ func (n *notifier) run(ctx context.Context, done chan<- struct{}) {
 			conn.Close(context.Background())
 			conn = nil
 		}
+		// At most one NOTIFY per notifyEvery: each wakes every listening
+		// connection of every process (this one's included), which costs
+		// the server and the listeners more than the append itself when
+		// appends come one at a time.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(notifyEvery):
+		}
 	}
 }
+
+// notifyEvery is the notifier's pace: how much later than now a waiter in
+// another process may learn of a flush.
+const notifyEvery = 2 * time.Millisecond
