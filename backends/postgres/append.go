@@ -9,21 +9,44 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Append appends req.Events to req.Stream in one transaction:
+// Append statuses returned by the append_events function.
+const (
+	appendOK        = 0
+	appendConflict  = 1
+	appendDuplicate = 2
+	appendTooLarge  = 3
+)
+
+// Append appends req.Events to req.Stream.
 //
-//  1. record the idempotency key, if any (a key already recorded, or being
-//     recorded by a transaction that then commits, makes the append fail
-//     with a *runtime.DuplicateError and write nothing);
-//  2. lock the stream's row (creating it at version 0) and check the
-//     expected version against it (a mismatch is a *runtime.ConflictError);
-//  3. in one statement, take positions from the log head counter, insert
-//     the events, move the stream's version, complete the idempotency
-//     record and queue a NOTIFY;
-//  4. COMMIT, pipelined with step 3 so the head row stays locked for one
-//     round trip plus the WAL flush.
+// Concurrent appends without an idempotency key are combined into groups
+// (see group.go): one call of the schema's append_group function checks
+// each append on its own (a mismatch is a *runtime.ConflictError for that
+// append only), takes the positions of all of them with one update of the
+// log_head counter, inserts their events, commits, and is followed by a
+// flush in the same round trip. One group runs at a time per store (see
+// WithGroups); the appends that queue meanwhile form the next.
 //
-// Steps 1 and 2 travel in one round trip as well. Locks are always taken in
-// the order key, stream, head, so appends cannot deadlock.
+// Other appends are one call of append_events each: without a key, one
+// UPDATE locks, checks and moves the stream's row; with a key, the row is
+// locked first, then the key is recorded (a key already recorded, or being
+// recorded by a transaction that then commits, is a *runtime.DuplicateError,
+// even when the expected version is stale: a retry of an append that
+// succeeded). Locks are taken in the order stream(s, sorted), key, counter,
+// so appends cannot deadlock.
+//
+// Both functions commit with synchronous_commit = off, so the counter's
+// row lock is held for microseconds rather than for a WAL flush, and
+// Append returns only after a flush that covers its commit (flusher.go):
+// an acknowledged append is durable under the server's synchronous_commit,
+// and readers, who follow the durable head, never see it earlier.
+//
+// Round trips: a group, or a single append while no more appends are in
+// flight than the pool has connections, pipelines its call and its flush:
+// one round trip (an append may first wait for the group before its own).
+// A single append beyond that sends its call (one round trip) and waits
+// for the flusher's next round. The NOTIFY for other processes follows on
+// the notifier's connection.
 func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
 	leave, err := s.begin(ctx, "append")
 	if err != nil {
@@ -33,6 +56,63 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err := runtime.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: append: %w", err)
 	}
+	op := "append to " + req.Stream.String()
+	var out appendOut
+	if req.IdempotencyKey == "" && s.testHookBeforeCommit == nil && s.groupMax > 0 {
+		out, err = s.appendGrouped(ctx, req)
+	} else {
+		out, err = s.appendOne(ctx, req)
+	}
+	if err != nil {
+		return runtime.AppendResult{}, err
+	}
+	return s.appendResult(req, op, out)
+}
+
+// appendOne appends req in a transaction of its own.
+func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest) (appendOut, error) {
+	self := s.appending.Add(1) <= s.selfFlushMax
+	defer s.appending.Add(-1)
+	args := s.appendArgs(req)
+	op := "append to " + req.Stream.String()
+
+	var out appendOut
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return out, s.fail(ctx, op, err)
+	}
+	c := conn.Conn()
+	flushed := false
+	switch {
+	case s.testHookBeforeCommit != nil:
+		out, err = s.appendHooked(ctx, c, args)
+	case self:
+		out, err = s.appendPipelined(ctx, c, args)
+		flushed = err == nil
+	default:
+		err = c.QueryRow(ctx, s.q.appendFn, args...).Scan(out.dest()...)
+	}
+	if err != nil {
+		rollback(c)
+		conn.Release()
+		return out, s.appendErr(ctx, req, op, err)
+	}
+	conn.Release()
+	if !flushed {
+		// Even a refusal waits: the version or record it was checked
+		// against may itself be waiting for its flush.
+		if _, err := s.flusher.await(ctx); err != nil {
+			if out.status == appendOK {
+				op += ": waiting for the flush (outcome unknown)"
+			}
+			return out, s.fail(ctx, op, err)
+		}
+	}
+	return out, nil
+}
+
+// appendArgs are append_events' arguments for req.
+func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	n := len(req.Events)
 	names := make([][]byte, n)
 	schemas := make([]int64, n)
@@ -51,149 +131,178 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 			datas[i] = []byte{}
 		}
 	}
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return runtime.AppendResult{}, s.fail(ctx, "append to "+req.Stream.String(), err)
+	var expected int64
+	switch req.Expected {
+	case runtime.AnyVersion:
+		expected = -1
+	case runtime.StreamExists:
+		expected = -2
+	default:
+		expected = int64(req.Expected) // ValidateAppend bounds it by MaxVersion
 	}
-	defer conn.Release()
-	c := conn.Conn()
-	res, err := s.appendTx(ctx, c, req, names, schemas, secs, nanos, mds, datas)
-	if err != nil {
-		if c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
-			// Roll back even when ctx is done; a connection that cannot is
-			// closed, which rolls back too (the pool discards it on release).
-			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if _, rerr := c.Exec(rctx, "ROLLBACK"); rerr != nil {
-				c.Close(rctx)
-			}
-			cancel()
-		}
-		return runtime.AppendResult{}, err
-	}
-	s.signal()
-	return res, nil
-}
-
-func (s *Store) appendTx(ctx context.Context, c *pgx.Conn, req runtime.AppendRequest,
-	names [][]byte, schemas, secs []int64, nanos []int32, mds, datas [][]byte) (runtime.AppendResult, error) {
-	st := req.Stream
-	op := "append to " + st.String()
-	typ, id := []byte(st.Type), []byte(st.ID)
-	now := runtime.NormalizeTime(time.Time{}, s.opt.now)
 	var key []byte
 	if req.IdempotencyKey != "" {
 		key = []byte(req.IdempotencyKey)
 	}
-
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	if key != nil {
-		b.Queue(s.q.idemInsert, key, typ, id, int64(0), int64(0), now.Unix(), int32(now.Nanosecond()))
-	}
-	b.Queue(s.q.streamLock, typ, id)
-	br := c.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return runtime.AppendResult{}, s.fail(ctx, op, err)
-	}
-	fresh := true
-	if key != nil {
-		var one int
-		err := br.QueryRow().Scan(&one)
-		if isNoRows(err) {
-			fresh = false
-		} else if err != nil {
-			br.Close()
-			return runtime.AppendResult{}, s.fail(ctx, op, err)
-		}
-	}
-	var actual int64
-	if err := br.QueryRow().Scan(&actual); err != nil {
-		br.Close()
-		return runtime.AppendResult{}, s.fail(ctx, op, err)
-	}
-	if err := br.Close(); err != nil {
-		return runtime.AppendResult{}, s.fail(ctx, op, err)
-	}
-	if !fresh {
-		rec, err := s.loadIdem(ctx, c, req.IdempotencyKey)
-		if err != nil {
-			return runtime.AppendResult{}, err
-		}
-		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.DuplicateError{Existing: rec})
-	}
-	if actual < 0 {
-		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w",
-			op, &runtime.DecodeError{Stream: st, What: "stream head", Err: fmt.Errorf("negative version %d", actual)})
-	}
-	if err := runtime.CheckExpected(st, req.Expected, uint64(actual)); err != nil {
-		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
-	}
-	n := uint64(len(names))
-	first, last := uint64(actual)+1, uint64(actual)+n
-	if last > runtime.MaxVersion {
-		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w: version %d over the limit %d",
-			op, runtime.ErrTooLarge, last, runtime.MaxVersion)
-	}
-
-	sql := s.q.appendQuiet
-	if s.opt.notify {
-		sql = s.q.appendNotify
-	}
-	args := []any{int64(n), typ, id, int64(first), names, schemas, secs, nanos, mds, datas, int64(last), key, s.channel}
-	var base int64
-	if hook := s.testHookBeforeCommit; hook != nil {
-		if err := c.QueryRow(ctx, sql, args...).Scan(&base, nil); err != nil {
-			return runtime.AppendResult{}, s.appendErr(ctx, c, st, req.Expected, op, err)
-		}
-		hook()
-		if _, err := c.Exec(ctx, "COMMIT"); err != nil {
-			return runtime.AppendResult{}, s.fail(ctx, op+": commit (outcome unknown)", err)
-		}
-	} else {
-		b := &pgx.Batch{}
-		b.Queue(sql, args...)
-		b.Queue("COMMIT")
-		br := c.SendBatch(ctx, b)
-		if err := br.QueryRow().Scan(&base, nil); err != nil {
-			br.Close()
-			return runtime.AppendResult{}, s.appendErr(ctx, c, st, req.Expected, op, err)
-		}
-		tag, err := br.Exec()
-		if err == nil && tag.String() != "COMMIT" {
-			err = fmt.Errorf("commit answered %q", tag.String())
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return runtime.AppendResult{}, s.fail(ctx, op+": commit (outcome unknown)", err)
-		}
-	}
-	return runtime.AppendResult{
-		FirstVersion:  first,
-		LastVersion:   last,
-		FirstPosition: uint64(base) + 1,
-		LastPosition:  uint64(base) + n,
-	}, nil
+	now := runtime.NormalizeTime(time.Time{}, s.opt.now)
+	return []any{[]byte(req.Stream.Type), []byte(req.Stream.ID), expected, key,
+		names, schemas, secs, nanos, mds, datas, now.Unix(), int32(now.Nanosecond()), int64(runtime.MaxVersion)}
 }
 
-// appendErr maps a failed insert. A unique violation on the events can only
-// mean that another writer got the versions first despite the stream lock
-// (a table modified behind the store's back): report it as the conflict it
-// is, with the stream's committed version.
-func (s *Store) appendErr(ctx context.Context, c *pgx.Conn, st runtime.StreamID, expected uint64, op string, err error) error {
-	if !isUniqueViolation(err) {
-		return s.fail(ctx, op, err)
+// appendOut is append_events' result row.
+type appendOut struct {
+	status                 int32
+	base, actual           int64
+	kType, kID             []byte
+	kVersion, kPos, kTimeS *int64
+	kTimeNs                *int32
+}
+
+func (o *appendOut) dest() []any {
+	return []any{&o.status, &o.base, &o.actual, &o.kType, &o.kID, &o.kVersion, &o.kPos, &o.kTimeS, &o.kTimeNs}
+}
+
+// appendPipelined sends the call in its own transaction, then a flush and
+// the NOTIFY, in one round trip. The flush starts after the call has
+// committed, so it covers it.
+func (s *Store) appendPipelined(ctx context.Context, c *pgx.Conn, args []any) (appendOut, error) {
+	var out appendOut
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(s.q.appendFn, args...)
+	b.Queue("COMMIT")
+	s.queueFlush(b)
+	br := c.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return out, err
+	}
+	if err := br.QueryRow().Scan(out.dest()...); err != nil {
+		return out, err
+	}
+	if err := commitTag(br); err != nil {
+		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	if _, err := s.readFlush(br); err != nil {
+		return out, fmt.Errorf("flush (outcome unknown): %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return out, fmt.Errorf("flush (outcome unknown): %w", err)
+	}
+	s.signal()
+	s.notifier.kick()
+	return out, nil
+}
+
+// appendHooked is the append path of tests that hold the transaction open
+// between the call and its commit.
+func (s *Store) appendHooked(ctx context.Context, c *pgx.Conn, args []any) (appendOut, error) {
+	var out appendOut
+	if _, err := c.Exec(ctx, "BEGIN"); err != nil {
+		return out, err
+	}
+	if err := c.QueryRow(ctx, s.q.appendFn, args...).Scan(out.dest()...); err != nil {
+		return out, err
+	}
+	s.testHookBeforeCommit()
+	tag, err := c.Exec(ctx, "COMMIT")
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("commit answered %q", tag.String())
+	}
+	if err != nil {
+		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	return out, nil
+}
+
+// commitTag reads the result of a queued COMMIT: a transaction that failed
+// answers ROLLBACK.
+func commitTag(br pgx.BatchResults) error {
+	tag, err := br.Exec()
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("commit answered %q", tag.String())
+	}
+	return err
+}
+
+// rollback ends a transaction left open on c by a failed call, even when
+// the caller's context is done; a connection that cannot is closed, which
+// rolls back too (the pool discards it on release).
+func rollback(c *pgx.Conn) {
+	if c.IsClosed() || c.PgConn().TxStatus() == 'I' {
+		return
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, rerr := c.Exec(rctx, "ROLLBACK"); rerr != nil {
+	if _, err := c.Exec(rctx, "ROLLBACK"); err != nil {
+		c.Close(rctx)
+	}
+}
+
+// appendResult turns append_events' answer into Append's.
+func (s *Store) appendResult(req runtime.AppendRequest, op string, out appendOut) (runtime.AppendResult, error) {
+	st := req.Stream
+	if out.actual < 0 {
+		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w",
+			op, &runtime.DecodeError{Stream: st, What: "stream head", Err: fmt.Errorf("negative version %d", out.actual)})
+	}
+	n := uint64(len(req.Events))
+	switch out.status {
+	case appendOK:
+		return runtime.AppendResult{
+			FirstVersion:  uint64(out.actual) + 1,
+			LastVersion:   uint64(out.actual) + n,
+			FirstPosition: uint64(out.base) + 1,
+			LastPosition:  uint64(out.base) + n,
+		}, nil
+	case appendConflict:
+		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op,
+			&runtime.ConflictError{Stream: st, Expected: req.Expected, Actual: uint64(out.actual)})
+	case appendDuplicate:
+		rec, err := out.duplicate(req.IdempotencyKey)
+		if err != nil {
+			return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+		}
+		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.DuplicateError{Existing: rec})
+	case appendTooLarge:
+		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w: version %d over the limit %d",
+			op, runtime.ErrTooLarge, uint64(out.actual)+n, runtime.MaxVersion)
+	}
+	return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: append_events answered status %d", op, out.status)
+}
+
+// duplicate is the idempotency record append_events found for key.
+func (o appendOut) duplicate(key string) (runtime.IdempotencyRecord, error) {
+	if o.kVersion == nil || o.kPos == nil || o.kTimeS == nil || o.kTimeNs == nil {
+		return runtime.IdempotencyRecord{}, &runtime.DecodeError{What: "idempotency record",
+			Err: fmt.Errorf("key %q: record vanished", key)}
+	}
+	rec := runtime.IdempotencyRecord{
+		Key:      key,
+		Stream:   runtime.StreamID{Type: string(o.kType), ID: string(o.kID)},
+		Version:  uint64(*o.kVersion),
+		Position: uint64(*o.kPos),
+		Time:     time.Unix(*o.kTimeS, int64(*o.kTimeNs)).UTC(),
+	}
+	if *o.kVersion < 0 || uint64(*o.kVersion) > runtime.MaxVersion || *o.kPos < 0 || *o.kTimeNs < 0 || *o.kTimeNs >= 1e9 {
+		return runtime.IdempotencyRecord{}, &runtime.DecodeError{Stream: rec.Stream, What: "idempotency record",
+			Err: fmt.Errorf("version %d, position %d, time nanoseconds %d out of range", *o.kVersion, *o.kPos, *o.kTimeNs)}
+	}
+	return rec, nil
+}
+
+// appendErr maps a failed call. A unique violation on the events can only
+// mean that another writer got the versions first despite the stream lock
+// (a table modified behind the store's back): report it as the conflict it
+// is, with the stream's committed version.
+func (s *Store) appendErr(ctx context.Context, req runtime.AppendRequest, op string, err error) error {
+	if !isUniqueViolation(err) {
 		return s.fail(ctx, op, err)
 	}
 	var actual int64
-	if qerr := c.QueryRow(ctx, s.q.streamVersion, []byte(st.Type), []byte(st.ID)).Scan(&actual); qerr != nil && !isNoRows(qerr) {
+	if qerr := s.pool.QueryRow(ctx, s.q.streamVersion, []byte(req.Stream.Type), []byte(req.Stream.ID)).Scan(&actual); qerr != nil && !isNoRows(qerr) {
 		return s.fail(ctx, op, err)
 	}
-	return fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.ConflictError{Stream: st, Expected: expected, Actual: uint64(actual)})
+	return fmt.Errorf("cqrsgen: postgres: %s: %w", op,
+		&runtime.ConflictError{Stream: req.Stream, Expected: req.Expected, Actual: uint64(max(actual, 0))})
 }

@@ -18,7 +18,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, events := range []int{1, 100} {
 		for _, writers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("events=%d/writers=%d", events, writers), func(b *testing.B) {
-				s := newStore(b, WithMaxConns(int32(writers)+4))
+				s := newStore(b) // the default pool and groups
 				batch := storetest.Events(events)
 				var wg sync.WaitGroup
 				b.ResetTimer()

@@ -22,7 +22,7 @@ func waitForLockWaiters(t *testing.T, s *Store, n int) {
 	for {
 		var waiting int
 		err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
-WHERE wait_event_type = 'Lock' AND query LIKE '%log_head%' AND query LIKE '%'||$1||'%'`,
+WHERE wait_event_type = 'Lock' AND query LIKE '%append_%' AND query LIKE '%'||$1||'%'`,
 			pgx.Identifier{s.opt.schema}.Sanitize()).Scan(&waiting)
 		if err != nil {
 			t.Fatalf("pg_stat_activity: %v", err)
@@ -130,12 +130,14 @@ func TestPositionsCommitOrder(t *testing.T) {
 }
 
 // TestTailNeverSkips runs writers on two pools (standing in for two
-// processes) while a reader follows the whole log with Wait and ReadAll:
+// processes, one grouping appends, one sharing flush rounds) while a reader follows the whole log with Wait and ReadAll:
 // every batch it reads must continue exactly where the previous one ended.
 func TestTailNeverSkips(t *testing.T) {
 	t.Parallel()
 	s1 := newStore(t)
-	s2 := openIn(t, s1.opt.schema)
+	// s1 groups its appends; s2 does not, and its appends beyond its 2
+	// connections share the flusher's rounds.
+	s2 := openIn(t, s1.opt.schema, WithMaxConns(2), WithGroups(0))
 	const writers, appends = 8, 25
 	total := 0
 	for w := range writers {

@@ -8,25 +8,40 @@
 //
 // Guarantees, all enforced by the database rather than by this process:
 //
-//   - An append is one transaction. The expected version is checked against
-//     the stream's row, locked for the transaction, and a unique index on
-//     (stream type, stream id, version) backs it up, so of two writers on
-//     two machines appending at the same version exactly one wins; the other
-//     gets a *runtime.ConflictError with the version it lost to.
+//   - An append is one transaction (one call of the schema's append_events
+//     function). The expected version is checked against the stream's row,
+//     locked for the transaction, and a unique index on (stream type,
+//     stream id, version) backs it up, so of two writers on two machines
+//     appending at the same version exactly one wins; the other gets a
+//     *runtime.ConflictError with the version it lost to.
 //   - Global positions are taken from a single-row counter updated in the
 //     append's transaction. The row lock is held until commit, so positions
 //     are gap-free and in commit order: a reader of the whole log never
-//     skips an event that commits later with a lower position. The cost is
-//     that appends serialise on that row for the duration of their commit;
-//     docs/storage.md (PostgreSQL section) has the reasoning and measurements.
+//     skips an event that commits later with a lower position.
+//   - Concurrent appends of a process without an idempotency key are
+//     combined into groups (see [WithGroups]): one transaction, one counter
+//     update and one flush for all the appends that queued while the
+//     previous group ran; each append is checked on its own.
+//   - The append's transaction commits with synchronous_commit = off, so
+//     the counter is locked for microseconds rather than for a WAL flush,
+//     and Append then waits for a flush: a synchronous transaction, shared
+//     by the appends of a process that wait at the same time (and merged
+//     with other processes' flushes by the server's group commit), whose
+//     commit covers every earlier commit. Append returns only then, so an
+//     acknowledged append is durable under the server's synchronous_commit.
+//   - Readers of the whole log (Head, ReadAll, Wait) follow the durable
+//     head that flushes record in the log_durable table, never the
+//     counter, so they only see durable positions. A long transaction
+//     elsewhere in the database delays nothing: the store takes no horizon
+//     from transaction ids.
 //   - An idempotency key is recorded in the append's transaction.
-//   - Append returns after COMMIT, which with PostgreSQL's default
-//     synchronous_commit=on means the events are on disk; events become
-//     visible to readers only then, so Head, ReadAll and Wait only expose
-//     durable positions.
-//   - The append's transaction sends a NOTIFY, delivered on commit, that
-//     wakes Wait in every process; polling (see [WithPollInterval]) is the
-//     fallback when notifications are lost or disabled.
+//   - After each flush a NOTIFY (its own asynchronous transaction) wakes
+//     Wait in every process; polling (see [WithPollInterval]) is the
+//     fallback when notifications are lost or disabled, and a poll also
+//     flushes positions whose appender died between commit and flush.
+//
+// docs/storage.md (PostgreSQL section) has the reasoning, the settings and
+// their costs, and the measurements.
 //
 // Stream types, stream ids, event names, keys and metadata are stored as
 // bytea, so they may hold any bytes.
@@ -37,7 +52,9 @@ import (
 	"errors"
 	"fmt"
 
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -48,6 +65,14 @@ import (
 
 // DefaultSchema is the schema Open uses unless WithSchema says otherwise.
 const DefaultSchema = "cqrsgen"
+
+// DefaultMaxConns is the pool size Open uses unless WithMaxConns or the
+// DSN's pool_max_conns says otherwise. An append holds a connection for
+// one round trip (its commit does not wait for the disk), so a few
+// connections carry many concurrent appends; docs/storage.md has the
+// measurements. Open uses two more connections: one for LISTEN, one for
+// flushes.
+const DefaultMaxConns = 16
 
 // DefaultPollInterval is how often Wait re-reads the head when no
 // notification arrives.
@@ -65,6 +90,7 @@ type options struct {
 	schema   string
 	poll     time.Duration
 	maxConns int32
+	groups   int
 	notify   bool
 	now      func() time.Time
 }
@@ -87,11 +113,25 @@ func WithPollInterval(d time.Duration) Option {
 	}
 }
 
-// WithMaxConns sets the size of the connection pool (default: the pgx
-// default, or pool_max_conns from the DSN). Wait uses one more, dedicated
-// connection for LISTEN.
+// WithMaxConns sets the size of the connection pool (default
+// DefaultMaxConns, or pool_max_conns from the DSN). The store uses up to
+// three more, dedicated connections: the flusher's, the notifier's and
+// LISTEN's.
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
+}
+
+// WithGroups sets how many groups of appends the store runs at once
+// (default DefaultGroups). Concurrent appends without an idempotency key
+// are combined into groups: one transaction, one position update and one
+// flush for all the appends that queued while other groups ran. 0 turns
+// grouping off: every append is a transaction of its own.
+func WithGroups(n int) Option {
+	return func(o *options) {
+		if n >= 0 {
+			o.groups = n
+		}
+	}
 }
 
 // WithNotify turns LISTEN/NOTIFY on or off (default on). Off, appends send
@@ -132,6 +172,16 @@ type Store struct {
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 
+	appending    atomic.Int32 // appends in flight in this process
+	selfFlushMax int32        // up to this many in flight, an append pipelines its own flush (the pool size)
+	groupMax     int          // groups of unkeyed appends run at once (0: none)
+	grouper      grouper
+	flusher      *flusher
+	notifier     *notifier
+	stopFlush    context.CancelFunc
+	flushers     sync.WaitGroup // the flusher's goroutine
+	notifyDone   chan struct{}
+
 	// testHookBeforeCommit, when set, runs after an append has taken its
 	// positions and before it commits.
 	testHookBeforeCommit func()
@@ -145,7 +195,7 @@ var _ runtime.Store = (*Store)(nil)
 // the password, when the server is unreachable or refuses the login, and
 // with a *SchemaVersionError when the schema is newer than this code.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{schema: DefaultSchema, poll: DefaultPollInterval, notify: true, now: time.Now}
+	o := options{schema: DefaultSchema, poll: DefaultPollInterval, notify: true, now: time.Now, groups: DefaultGroups}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -160,8 +210,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// pgx redacts the password in parse errors.
 		return nil, fmt.Errorf("cqrsgen: postgres: %w: bad DSN: %v", runtime.ErrInvalid, err)
 	}
-	if o.maxConns > 0 {
+	switch {
+	case o.maxConns > 0:
 		cfg.MaxConns = o.maxConns
+	case !strings.Contains(dsn, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	where := describe(cfg.ConnConfig)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -174,6 +227,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("cqrsgen: postgres: connecting to %s: %w", where, err)
 	}
 	_, err = migrate(ctx, conn.Conn(), o.schema)
+	if err == nil {
+		err = pruneDurable(ctx, conn.Conn(), o.schema)
+	}
 	conn.Release()
 	if err != nil {
 		pool.Close()
@@ -192,10 +248,20 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		done:       make(chan struct{}),
 		changed:    make(chan struct{}),
 		listenDone: make(chan struct{}),
+		notifyDone: make(chan struct{}),
 	}
+	s.selfFlushMax = cfg.MaxConns
+	s.groupMax = o.groups
+	s.flusher = newFlusher(s)
+	s.notifier = newNotifier(s)
 	if len(s.channel) > 63 { // NAMEDATALEN-1: longer channel names are truncated
 		s.channel = s.channel[:63]
 	}
+	fctx, fcancel := context.WithCancel(context.Background())
+	s.stopFlush = fcancel
+	s.flushers.Add(1)
+	go s.flusher.run(fctx, s.flushers.Done)
+	go s.notifier.run(fctx, s.notifyDone)
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
 	if o.notify {
@@ -260,6 +326,9 @@ func (s *Store) Close() error {
 	close(s.done)
 	s.mu.Unlock()
 	s.inflight.Wait()
+	s.stopFlush()
+	s.flushers.Wait()
+	<-s.notifyDone
 	s.stopListen()
 	<-s.listenDone
 	s.pool.Close()
@@ -308,7 +377,9 @@ func (s *Store) listen(ctx context.Context) {
 	}
 }
 
-// Head returns the last committed (and so durable) global position.
+// Head returns the durable head: the highest position a flush has made
+// durable. Every position up to it is committed and durable, because
+// positions are taken in commit order and the WAL is flushed in order.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	leave, err := s.begin(ctx, "head")
 	if err != nil {
@@ -326,9 +397,12 @@ func (s *Store) head(ctx context.Context) (uint64, error) {
 	return uint64(h), nil
 }
 
-// Wait blocks until the head is past after and returns it. A NOTIFY sent by
-// any process's append wakes it; without one it re-reads the head every
-// poll interval.
+// Wait blocks until the durable head is past after and returns it. A
+// NOTIFY sent after any process's flush wakes it; without one it re-reads
+// the head every poll interval. When a poll finds committed positions
+// beyond the durable head (their appender died between its commit and its
+// flush, or runs an older version of this package), it runs a flush
+// itself, so such positions are exposed within one poll interval.
 func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	leave, err := s.begin(ctx, "wait")
 	if err != nil {
@@ -337,19 +411,31 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	defer leave()
 	timer := time.NewTimer(s.opt.poll)
 	defer timer.Stop()
+	polled := false
 	for {
 		ch := s.changedCh()
-		h, err := s.head(ctx)
-		if err != nil {
-			return 0, err
+		var durable, committed int64
+		if err := s.pool.QueryRow(ctx, s.q.heads).Scan(&durable, &committed); err != nil {
+			return 0, s.fail(ctx, "wait: head", err)
 		}
-		if h > after {
-			return h, nil
+		if uint64(durable) > after {
+			return uint64(durable), nil
+		}
+		if polled && uint64(committed) > after {
+			h, err := s.flusher.await(ctx)
+			if err != nil {
+				return 0, s.fail(ctx, fmt.Sprintf("wait after position %d: flush", after), err)
+			}
+			if h > after {
+				return h, nil
+			}
 		}
 		timer.Reset(s.opt.poll)
+		polled = false
 		select {
 		case <-ch:
 		case <-timer.C:
+			polled = true
 		case <-ctx.Done():
 			return 0, fmt.Errorf("cqrsgen: postgres: wait after position %d: %w", after, ctx.Err())
 		case <-s.done:
@@ -358,15 +444,18 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	}
 }
 
-// Flush returns once everything appended is durable. Every append is
-// durable when it returns (its COMMIT waited for the WAL flush), so Flush
-// only checks the store and the context.
+// Flush returns once everything committed is durable and the durable head
+// has caught up with it. Every append is durable when it returns; Flush
+// also covers positions whose appender died before its flush.
 func (s *Store) Flush(ctx context.Context) error {
 	leave, err := s.begin(ctx, "flush")
 	if err != nil {
 		return err
 	}
-	leave()
+	defer leave()
+	if _, err := s.flusher.await(ctx); err != nil {
+		return s.fail(ctx, "flush", err)
+	}
 	return nil
 }
 

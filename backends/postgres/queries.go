@@ -5,7 +5,7 @@ import "strings"
 // queries holds the store's SQL with the schema name filled in. pgx
 // prepares and caches each statement per connection.
 type queries struct {
-	head, idemInsert, streamLock, appendNotify, appendQuiet string
+	head, heads, appendFn, appendGroup, flush, notify       string
 	idemLoad, readAll, readStream, streamVersion            string
 	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats string
 }
@@ -14,30 +14,28 @@ const eventCols = `position, stream_type, stream_id, version, name, schema, time
 
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("{{S}}", schema)
-	appendSQL := `
-WITH h AS (
-	UPDATE {{S}}.log_head SET position = position + $1::bigint WHERE id = 1
-	RETURNING position - $1::bigint AS base
-), e AS (
-	INSERT INTO {{S}}.events (` + eventCols + `)
-	SELECT h.base + x.i, $2::bytea, $3::bytea, $4::bigint - 1 + x.i, x.name, x.schema, x.ts, x.tn, x.md, x.data
-	FROM h, unnest($5::bytea[], $6::bigint[], $7::bigint[], $8::int[], $9::bytea[], $10::bytea[])
-		WITH ORDINALITY AS x(name, schema, ts, tn, md, data, i)
-), st AS (
-	UPDATE {{S}}.streams SET version = $11::bigint WHERE stream_type = $2::bytea AND stream_id = $3::bytea
-), k AS (
-	UPDATE {{S}}.idempotency SET version = $11::bigint, position = (SELECT base FROM h) + $1::bigint
-	WHERE key = $12::bytea
-)
-SELECT base`
 	return queries{
-		head: r.Replace(`SELECT position FROM {{S}}.log_head WHERE id = 1`),
-		idemInsert: r.Replace(`INSERT INTO {{S}}.idempotency (key, stream_type, stream_id, version, position, time_s, time_ns)
-VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING 1`),
-		streamLock: r.Replace(`INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES ($1, $2, 0)
-ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version RETURNING version`),
-		appendNotify: r.Replace(appendSQL + `, pg_notify($13::text, (base + $1::bigint)::text) FROM h`),
-		appendQuiet:  r.Replace(appendSQL + `, $13::text FROM h`),
+		// The durable head: the highest head a flush has made durable.
+		head: r.Replace(`SELECT coalesce(max(position), 0) FROM {{S}}.log_durable`),
+		// The durable head and the committed (visible) head.
+		heads: r.Replace(`SELECT coalesce(max(position), 0), (SELECT position FROM {{S}}.log_head WHERE id = 1)
+FROM {{S}}.log_durable`),
+		appendFn: r.Replace(`SELECT status, base, actual, k_type, k_id, k_version, k_position, k_time_s, k_time_ns
+FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+		appendGroup: r.Replace(`SELECT statuses, bases, actuals
+FROM {{S}}.append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+		// A flush: a synchronous commit that writes WAL, so that it waits
+		// for the WAL flush (and any synchronous standby) up to its own
+		// commit record, which follows the commit record of every append
+		// visible to it. It records the head it read as durable.
+		flush: r.Replace(`INSERT INTO {{S}}.log_durable AS d (pid, position)
+SELECT pg_backend_pid(), position FROM {{S}}.log_head WHERE id = 1
+ON CONFLICT (pid) DO UPDATE SET position = greatest(d.position, excluded.position)
+RETURNING position`),
+		// NOTIFY takes a database-wide lock from its commit until the
+		// commit ends: committed asynchronously it is held for
+		// microseconds, not for a WAL flush.
+		notify: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')`,
 		idemLoad: r.Replace(`SELECT key, stream_type, stream_id, version, position, time_s, time_ns
 FROM {{S}}.idempotency WHERE key = $1`),
 		readAll: r.Replace(`SELECT ` + eventCols + ` FROM {{S}}.events
@@ -59,7 +57,7 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position`),
 		idemSave: r.Replace(`INSERT INTO {{S}}.idempotency (key, stream_type, stream_id, version, position, time_s, time_ns)
 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING 1`),
 		stats: r.Replace(`SELECT
-	(SELECT position FROM {{S}}.log_head WHERE id = 1),
+	(SELECT coalesce(max(position), 0) FROM {{S}}.log_durable),
 	(SELECT count(*) FROM {{S}}.streams WHERE version > 0),
 	(SELECT count(*) FROM {{S}}.snapshots),
 	(SELECT count(*) FROM {{S}}.checkpoints),

@@ -16,7 +16,7 @@ import (
 const (
 	ProblemRecord       = runtime.ProblemRecord       // an events row does not decode
 	ProblemPositionGap  = runtime.ProblemPositionGap  // global positions are not exactly 1..head
-	ProblemHead         = "head"                      // log_head disagrees with the events table
+	ProblemHead         = "head"                      // log_head disagrees with the events table, or log_durable is past it
 	ProblemIndexMissing = runtime.ProblemIndexMissing // an event's stream has no streams row, or the row is behind
 	ProblemIndexAhead   = "index-ahead"               // a streams row is ahead of the stream's events
 	ProblemVersionGap   = runtime.ProblemVersionGap   // a stream's versions do not run 1, 2, 3, … without holes
@@ -34,7 +34,8 @@ var (
 
 // Verify checks the store's tables in one REPEATABLE READ, read-only
 // transaction (a consistent snapshot; writers carry on): every events row
-// decodes; positions are exactly 1..log_head; each stream's versions run
+// decodes; positions are exactly 1..log_head (gap-free), and the durable
+// head (log_durable) is not past log_head; each stream's versions run
 // 1..n with increasing positions; the streams table agrees with the
 // events; snapshots, idempotency records and checkpoints are in range and
 // do not point past their stream or the head.
@@ -219,6 +220,14 @@ WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY
 	if maxPos != head {
 		rep.Add(runtime.VerifyProblem{Kind: ProblemHead, Table: "log_head",
 			Detail: fmt.Sprintf("log_head says position %d, the last event is at position %d", head, maxPos)})
+	}
+	var durable int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+S+`.log_durable`).Scan(&durable); err != nil {
+		return runtime.VerifyReport{}, s.fail(ctx, op, err)
+	}
+	if durable > head {
+		rep.Add(runtime.VerifyProblem{Kind: ProblemHead, Table: "log_durable",
+			Detail: fmt.Sprintf("log_durable says position %d is durable, past log_head's %d", durable, head)})
 	}
 	return *rep, nil
 }

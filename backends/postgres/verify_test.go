@@ -57,6 +57,7 @@ func TestVerifyFindsDamage(t *testing.T) {
 			[]string{ProblemIndexAhead, ProblemHead}},
 		{"streams row behind", []string{`UPDATE {{S}}.streams SET version = 1 WHERE stream_id = 'a2'::bytea`}, []string{ProblemIndexMissing}},
 		{"head ahead", []string{`UPDATE {{S}}.log_head SET position = 9`}, []string{ProblemHead}},
+		{"durable head ahead", []string{`UPDATE {{S}}.log_durable SET position = 9`}, []string{ProblemHead}},
 		{"checkpoint and snapshot ahead", []string{
 			`UPDATE {{S}}.checkpoints SET position = 99`,
 			`UPDATE {{S}}.snapshots SET version = 7`,

@@ -44,6 +44,8 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 			open = append(open, func() (*appendSide, error) { return r.rawMemoryAppend(name, batch, writers), nil })
 		case "pebble":
 			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers) })
+		case "postgres":
+			open = append(open, func() (*appendSide, error) { return r.rawPostgresAppend(ctx, name, batch, writers) })
 		default:
 			if r.fsync != nil {
 				limit = *r.fsync

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -54,10 +56,26 @@ func (r *runner) openStore(ctx context.Context, name string) (runtime.Store, fun
 	return nil, nil, fmt.Errorf("bench: unknown store %q", name)
 }
 
+// pgConnConfig parses dsn as the store does (pgxpool's syntax), so that a
+// DSN carrying pool settings such as pool_max_conns also works for the
+// single connections opened here: pgx.Connect would send them to the
+// server as run-time parameters, and the server refuses them.
+func pgConnConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("bench: bad -postgres-dsn: %w", err)
+	}
+	return cfg.ConnConfig, nil
+}
+
 // dropSchema removes a benchmark schema and everything in it.
 func dropSchema(dsn, schema string) error {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
+	cfg, err := pgConnConfig(dsn)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("bench: dropping schema %s: %w", schema, err)
 	}
@@ -66,6 +84,80 @@ func dropSchema(dsn, schema string) error {
 		return fmt.Errorf("bench: dropping schema %s: %w", schema, err)
 	}
 	return nil
+}
+
+// rawConnsMax caps the raw PostgreSQL side's connections: a default
+// server (max_connections = 100) must also hold the store sides' pools,
+// which are open at the same time.
+const rawConnsMax = 64
+
+// rawPostgresAppend is the limit of the PostgreSQL append rows, in the
+// manner of pgbench: each writer, on a connection of its own (up to
+// rawConnsMax; beyond, writers share them), inserts `batch` rows of the
+// sample payload into a plain table (bigserial key, bytea body, no other
+// index) with one INSERT per transaction, committed under the server's
+// settings. No position order, no version check.
+func (r *runner) rawPostgresAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
+	cfg, err := pgxpool.ParseConfig(r.cfg.PostgresDSN)
+	if err != nil {
+		return nil, fmt.Errorf("bench: bad -postgres-dsn: %w", err)
+	}
+	conns := min(writers, rawConnsMax)
+	cfg.MaxConns, cfg.MinConns = int32(conns), int32(conns)
+	schema := fmt.Sprintf("cqrsbench_raw_%d_%d", os.Getpid(), r.seq.Add(1))
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bench: raw postgres: %w", err)
+	}
+	closeAll := func() error {
+		pool.Close()
+		return dropSchema(r.cfg.PostgresDSN, schema)
+	}
+	table := pgx.Identifier{schema, "raw"}.Sanitize()
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()+
+		"; CREATE TABLE "+table+" (id bigserial PRIMARY KEY, data bytea NOT NULL)"); err != nil {
+		return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
+	}
+	// Open every connection now, not during the first turn.
+	held := make([]*pgxpool.Conn, 0, conns)
+	for range conns {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			for _, c := range held {
+				c.Release()
+			}
+			return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
+		}
+		held = append(held, c)
+	}
+	for _, c := range held {
+		c.Release()
+	}
+	data := samplePayload()
+	sql := "INSERT INTO " + table + " (data) VALUES ($1)"
+	var arg any = data
+	if batch > 1 {
+		datas := make([][]byte, batch)
+		for i := range datas {
+			datas[i] = data
+		}
+		sql = "INSERT INTO " + table + " (data) SELECT unnest($1::bytea[])"
+		arg = datas
+	}
+	row := Row{Case: name, Group: "append", Subject: "raw postgres (one INSERT per transaction, a connection per writer)",
+		Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}
+	if conns < writers {
+		row.Subject = fmt.Sprintf("raw postgres (one INSERT per transaction, %d writers sharing %d connections)", writers, conns)
+	}
+	return &appendSide{
+		label: name + " raw postgres",
+		row:   row,
+		op: func(ctx context.Context, _ int) error {
+			_, err := pool.Exec(ctx, sql, arg)
+			return err
+		},
+		close: closeAll,
+	}, nil
 }
 
 // durable reports whether a store syncs every append.

@@ -1,0 +1,298 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/backends/postgres/pgtest"
+	"github.com/cqrsgen/cqrsgen/backends/storetest"
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/jackc/pgx/v5"
+)
+
+// commitUnflushed calls append_events on a connection of its own, as an
+// appender does, and then never flushes: the state left by an appender that
+// died between its (asynchronous) commit and its flush.
+func commitUnflushed(t *testing.T, s *Store, st runtime.StreamID, expected uint64, n int) {
+	t.Helper()
+	conn, err := pgx.ConnectConfig(t.Context(), s.connCfg.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var out appendOut
+	req := runtime.AppendRequest{Stream: st, Expected: expected, Events: storetest.Events(n)}
+	if err := conn.QueryRow(t.Context(), s.q.appendFn, s.appendArgs(req)...).Scan(out.dest()...); err != nil {
+		t.Fatal(err)
+	}
+	if out.status != appendOK {
+		t.Fatalf("append_events answered status %d", out.status)
+	}
+}
+
+// TestUnflushedCommitNotExposed checks that readers follow the durable
+// head: a committed append that no flush has covered yet is invisible to
+// Head, ReadAll and Wait, until Flush, a later append or a Wait poll
+// covers it. That poll is the bound on how long an appender that died
+// before its flush hides the positions it committed.
+func TestUnflushedCommitNotExposed(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	st := runtime.StreamID{Type: "T", ID: "u"}
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: storetest.Events(1)}); err != nil {
+		t.Fatal(err)
+	}
+	commitUnflushed(t, s, st, 1, 2)
+
+	if h, err := s.Head(t.Context()); err != nil || h != 1 {
+		t.Fatalf("Head with positions 2-3 committed, not flushed = %d, %v; want 1", h, err)
+	}
+	if recs, err := storetest.Collect(s.ReadAll(t.Context(), 0)); err != nil || len(recs) != 1 {
+		t.Fatalf("ReadAll = %d records, %v; want 1", len(recs), err)
+	}
+	// A waiter that is woken (here by nothing: no NOTIFY was sent) re-reads
+	// the durable head; only its poll flushes.
+	waiter := openIn(t, s.opt.schema, WithPollInterval(50*time.Millisecond))
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	h, err := waiter.Wait(ctx, 1)
+	if err != nil || h != 3 {
+		t.Fatalf("Wait(after 1) = %d, %v; want 3 after a poll flushed", h, err)
+	}
+
+	// Flush covers an unflushed commit too.
+	commitUnflushed(t, s, st, 3, 1)
+	if h, err := s.Head(t.Context()); err != nil || h != 3 {
+		t.Fatalf("Head before Flush = %d, %v; want 3", h, err)
+	}
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.Head(t.Context()); err != nil || h != 4 {
+		t.Fatalf("Head after Flush = %d, %v; want 4", h, err)
+	}
+	// And so does the next append, which ends at 5.
+	commitUnflushed(t, s, st, 4, 1)
+	res, err := s.Append(t.Context(), runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "v"}, Events: storetest.Events(1)})
+	if err != nil || res.LastPosition != 6 {
+		t.Fatalf("append = %+v, %v; want position 6", res, err)
+	}
+	if h, err := s.Head(t.Context()); err != nil || h != 6 {
+		t.Fatalf("Head after a later append = %d, %v; want 6", h, err)
+	}
+}
+
+// TestLongTransactionDoesNotStall holds, on second connections, two
+// unrelated transactions open for the whole test: one that has written a
+// row (it has a transaction id, so it holds the database's xmin back) and
+// one REPEATABLE READ transaction holding an old snapshot. The store takes
+// no horizon from transaction ids, so neither delays anything: appends
+// from another store are acknowledged and a waiter, woken by NOTIFY
+// alone, sees each one.
+func TestLongTransactionDoesNotStall(t *testing.T) {
+	t.Parallel()
+	schema := pgtest.Schema(t)
+	writer := openIn(t, schema)
+	waiter := openIn(t, schema, WithPollInterval(time.Hour))
+	ctx := t.Context()
+
+	other := pgtest.Schema(t)
+	if err := pgtest.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{other}.Sanitize()+`; CREATE TABLE `+
+		pgx.Identifier{other, "x"}.Sanitize()+` (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	hold := func(sql ...string) *pgx.Conn {
+		conn, err := pgx.ConnectConfig(ctx, writer.connCfg.Copy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		for _, q := range sql {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return conn
+	}
+	holder := hold("BEGIN", `INSERT INTO `+pgx.Identifier{other, "x"}.Sanitize()+` VALUES (1)`)
+	hold("BEGIN ISOLATION LEVEL REPEATABLE READ", `SELECT count(*) FROM pg_class`)
+	var xid uint64
+	if err := holder.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	st := runtime.StreamID{Type: "T", ID: "long"}
+	for round := range uint64(5) {
+		got := make(chan error, 1)
+		go func() {
+			h, err := waiter.Wait(ctx, round)
+			if err == nil && h != round+1 {
+				err = fmt.Errorf("Wait(after %d) = %d, want %d", round, h, round+1)
+			}
+			got <- err
+		}()
+		if _, err := writer.Append(ctx, runtime.AppendRequest{Stream: st, Expected: round, Events: storetest.Events(1)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The open transaction did hold the horizon back meanwhile.
+	var xmin uint64
+	if err := writer.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin); err != nil {
+		t.Fatal(err)
+	}
+	if xmin > xid {
+		t.Errorf("xmin is %d, past the open transaction's id %d: it did not hold the horizon", xmin, xid)
+	}
+	if recs, err := storetest.Collect(waiter.ReadAll(ctx, 0)); err != nil || len(recs) != 5 {
+		t.Fatalf("ReadAll = %d records, %v; want 5", len(recs), err)
+	}
+}
+
+// TestMigrateFromVersion1 builds a schema at version 1 holding events
+// written the version-1 way (synchronous commits, log_head only), then
+// opens it: the migration keeps every event readable and durable, appends
+// continue from the next position, and Verify finds nothing wrong.
+func TestMigrateFromVersion1(t *testing.T) {
+	t.Parallel()
+	schema := pgtest.Schema(t)
+	S := pgx.Identifier{schema}.Sanitize()
+	v1 := strings.ReplaceAll(migrations[0], "{{S}}", S)
+	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+S+`;
+CREATE TABLE `+S+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+`+v1+`
+INSERT INTO `+S+`.schema_version (version) VALUES (1);
+INSERT INTO `+S+`.streams VALUES ('\x54'::bytea, '\x61'::bytea, 2), ('\x54'::bytea, '\x62'::bytea, 1);
+INSERT INTO `+S+`.events VALUES
+	(1, '\x54'::bytea, '\x61'::bytea, 1, '\x45'::bytea, 1, 1700000000, 0, NULL, '\x01'::bytea),
+	(2, '\x54'::bytea, '\x62'::bytea, 1, '\x45'::bytea, 1, 1700000000, 0, NULL, '\x02'::bytea),
+	(3, '\x54'::bytea, '\x61'::bytea, 2, '\x45'::bytea, 1, 1700000000, 0, NULL, '\x03'::bytea);
+UPDATE `+S+`.log_head SET position = 3;`); err != nil {
+		t.Fatal(err)
+	}
+	s := openIn(t, schema)
+	var ver int
+	if err := s.pool.QueryRow(t.Context(), `SELECT max(version) FROM `+S+`.schema_version`).Scan(&ver); err != nil || ver != SchemaVersion {
+		t.Fatalf("schema version after Open = %d, %v; want %d", ver, err, SchemaVersion)
+	}
+	if h, err := s.Head(t.Context()); err != nil || h != 3 {
+		t.Fatalf("Head after migrating = %d, %v; want 3", h, err)
+	}
+	recs, err := storetest.Collect(s.ReadAll(t.Context(), 0))
+	if err != nil || len(recs) != 3 || recs[2].Stream.ID != "a" || recs[2].Version != 2 {
+		t.Fatalf("ReadAll after migrating = %v, %v; want the 3 version-1 events", recs, err)
+	}
+	res, err := s.Append(t.Context(), runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "a"}, Expected: 2, Events: storetest.Events(1)})
+	if err != nil || res.FirstPosition != 4 || res.FirstVersion != 3 {
+		t.Fatalf("append after migrating = %+v, %v; want version 3 at position 4", res, err)
+	}
+	rep, err := s.Verify(t.Context())
+	if err != nil || len(rep.Problems) != 0 || rep.Head != 4 {
+		t.Fatalf("Verify after migrating = %+v, %v; want head 4 and no problems", rep, err)
+	}
+	// Opening again is a no-op.
+	s.Close()
+	s2 := openIn(t, schema)
+	if h, err := s2.Head(t.Context()); err != nil || h != 4 {
+		t.Fatalf("Head after reopening = %d, %v; want 4", h, err)
+	}
+}
+
+// TestAppendRefusals checks the answers the append functions give besides
+// success, on every path: a group (the default for unkeyed appends), a
+// transaction of its own flushed in its pipeline, and one that waits for
+// the flusher.
+func TestAppendRefusals(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	st := runtime.StreamID{Type: "T", ID: "r"}
+	ctx := t.Context()
+	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: storetest.Events(2), IdempotencyKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"group", "self", "shared"} {
+		switch path {
+		case "self":
+			s.groupMax = 0
+		case "shared":
+			s.selfFlushMax = 0 // every append waits for the flusher
+		}
+
+		_, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: 1, Events: storetest.Events(1)})
+		var ce *runtime.ConflictError
+		if !errors.As(err, &ce) || ce.Actual != 2 || ce.Expected != 1 {
+			t.Errorf("%s: stale append: %v, want a conflict at version 2", path, err)
+		}
+		// A retry of the keyed append, with its stale expected version, is a duplicate.
+		_, err = s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: storetest.Events(2), IdempotencyKey: "k"})
+		var de *runtime.DuplicateError
+		if !errors.As(err, &de) || de.Existing.Version != 2 || de.Existing.Position != 2 || de.Existing.Stream != st {
+			t.Errorf("%s: retried keyed append: %v, want a duplicate of version 2 at position 2", path, err)
+		}
+		_, err = s.Append(ctx, runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "none"}, Expected: runtime.StreamExists, Events: storetest.Events(1)})
+		if !errors.As(err, &ce) || ce.Actual != 0 {
+			t.Errorf("%s: StreamExists on a missing stream: %v, want a conflict at version 0", path, err)
+		}
+
+	}
+	if h, err := s.Head(ctx); err != nil || h != 2 {
+		t.Fatalf("Head after refusals = %d, %v; want 2", h, err)
+	}
+}
+
+// TestAppendGroup calls append_group directly with a group holding two
+// appends to one stream, a conflict, a StreamExists on a missing stream and
+// a new stream: each is answered on its own, and the accepted ones get
+// consecutive positions in the group's order.
+func TestAppendGroup(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	a, b := runtime.StreamID{Type: "T", ID: "a"}, runtime.StreamID{Type: "T", ID: "b"}
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: a, Expected: runtime.NoStream, Events: storetest.Events(1)}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []runtime.AppendRequest{
+		{Stream: a, Expected: 1, Events: storetest.Events(2)},                                                       // ok: versions 2-3, positions 2-3
+		{Stream: a, Expected: 3, Events: storetest.Events(1)},                                                       // ok after the first: version 4, position 4
+		{Stream: a, Expected: 1, Events: storetest.Events(1)},                                                       // conflict at 4
+		{Stream: runtime.StreamID{Type: "T", ID: "c"}, Expected: runtime.StreamExists, Events: storetest.Events(1)}, // conflict at 0
+		{Stream: b, Expected: runtime.NoStream, Events: storetest.Events(1)},                                        // ok: version 1, position 5
+	}
+	var group []*groupReq
+	for _, r := range reqs {
+		group = append(group, &groupReq{req: r, done: make(chan groupAnswer, 1)})
+	}
+	outs, retry, err := s.appendGroupTx(t.Context(), group)
+	if err != nil || retry {
+		t.Fatalf("append_group: %v (retry %v)", err, retry)
+	}
+	want := []appendOut{
+		{status: appendOK, base: 1, actual: 1},
+		{status: appendOK, base: 3, actual: 3},
+		{status: appendConflict, actual: 4},
+		{status: appendConflict, actual: 0},
+		{status: appendOK, base: 4, actual: 0},
+	}
+	for i, w := range want {
+		if o := outs[i]; o.status != w.status || o.actual != w.actual || (w.status == appendOK && o.base != w.base) {
+			t.Errorf("append %d: status %d base %d actual %d, want %d %d %d", i, o.status, o.base, o.actual, w.status, w.base, w.actual)
+		}
+	}
+	recs, err := storetest.Collect(s.ReadAll(t.Context(), 0))
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("ReadAll = %d records, %v; want 5", len(recs), err)
+	}
+	for i, w := range []string{`T/"a"@1`, `T/"a"@2`, `T/"a"@3`, `T/"a"@4`, `T/"b"@1`} {
+		if got := fmt.Sprintf("%s@%d", recs[i].Stream, recs[i].Version); got != w || recs[i].Position != uint64(i+1) {
+			t.Errorf("record %d = %s at %d, want %s at %d", i, got, recs[i].Position, w, i+1)
+		}
+	}
+	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 {
+		t.Errorf("Verify = %+v, %v", rep.Problems, err)
+	}
+}
