@@ -139,11 +139,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		done:     make(chan struct{}),
 		closedCh: make(chan struct{}),
 	}
-	cache := pebbledb.NewCache(o.cacheSize)
-	defer cache.Unref()
 	popts := &pebbledb.Options{
 		FS:                 o.fs,
-		Cache:              cache,
 		FormatMajorVersion: pebbledb.FormatNewest,
 		MemTableSize:       o.memTableSize,
 		Logger:             &logger{s: s, l: o.logger},
@@ -152,6 +149,11 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	popts.EnsureDefaults()
 	if o.tune != nil {
 		o.tune(popts)
+	}
+	if popts.Cache == nil {
+		cache := pebbledb.NewCache(CacheCapacity(o.cacheSize, popts))
+		defer cache.Unref()
+		popts.Cache = cache
 	}
 	db, err := pebbledb.Open(dir, popts)
 	if err != nil {
