@@ -1,12 +1,14 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
@@ -85,11 +87,16 @@ func checkpointKey(name string) []byte {
 // prefixEnd returns the smallest key greater than every key that starts
 // with prefix (nil when there is none).
 func prefixEnd(prefix []byte) []byte {
-	end := append([]byte(nil), prefix...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] != 0xff {
-			end[i]++
-			return end[:i+1]
+	return prefixEndInto(nil, prefix)
+}
+
+// prefixEndInto is prefixEnd appending to dst.
+func prefixEndInto(dst, prefix []byte) []byte {
+	end := append(dst, prefix...)
+	for i := len(prefix) - 1; i >= 0; i-- {
+		if end[len(dst)+i] != 0xff {
+			end[len(dst)+i]++
+			return end[:len(dst)+i+1]
 		}
 	}
 	return nil
@@ -245,6 +252,17 @@ func (r *reader) bytes() []byte {
 
 func (r *reader) string() string { return string(r.bytes()) }
 
+// ownString returns the next length-prefixed field as a string sharing r's
+// bytes: only for a reader over a copy that nothing writes to afterwards
+// (see parseRecordOf).
+func (r *reader) ownString() string {
+	b := r.bytes()
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 func (r *reader) time() time.Time {
 	sec := r.varint()
 	nsec := r.uvarint()
@@ -266,15 +284,63 @@ func (r *reader) u32() uint32 {
 // decodeRecord decodes a record envelope. It never panics and never trusts
 // a length before checking it against the remaining bytes.
 func decodeRecord(v []byte) (runtime.Record, error) {
+	return decodeRecordOf(v, nil, nil)
+}
+
+// decodeRecordOf decodes a record envelope that is expected to belong to
+// stream known (nil: any stream), copying its bytes into sl (nil: a copy
+// of its own); see parseRecordOf.
+func decodeRecordOf(v []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
 	body, err := unseal(v)
 	if err != nil {
 		return runtime.Record{}, err
 	}
-	return parseRecord(body)
+	return parseRecordOf(body, known, sl)
 }
 
 // parseRecord parses a record body (without checksum verification).
 func parseRecord(body []byte) (runtime.Record, error) {
+	return parseRecordOf(body, nil, nil)
+}
+
+// slab hands out the copies of the records one read yields: consecutive
+// records share chunks that grow from slabFirst to slabBytes, so that a
+// read costs about one allocation per slabBytes of records instead of one
+// per record, and a record kept after the read keeps at most its chunk
+// alive. Every copy is capacity-limited and chunks are only appended to,
+// so no copy overlaps another.
+type slab struct{ free []byte }
+
+const (
+	slabFirst = 256
+	slabBytes = 4 << 10
+)
+
+// clone returns a copy of b.
+func (sl *slab) clone(b []byte) []byte {
+	if sl == nil || len(b) > slabBytes/4 {
+		return bytes.Clone(b)
+	}
+	if cap(sl.free)-len(sl.free) < len(b) {
+		size := min(max(2*cap(sl.free), slabFirst), slabBytes)
+		for size < len(b) {
+			size *= 2
+		}
+		sl.free = make([]byte, 0, size)
+	}
+	n := len(sl.free)
+	sl.free = append(sl.free, b...)
+	return sl.free[n:len(sl.free):len(sl.free)]
+}
+
+// parseRecordOf parses a record body (without checksum verification). The
+// record's strings and its Data share one copy of the variable part of
+// body, taken from sl: no allocation of its own but a map when it has
+// metadata. Data's capacity ends where its bytes do, so writing to or
+// appending to Data never changes the strings, which are never modified
+// after the copy. When known names the stream the body holds, the record
+// takes known's strings and the copy leaves the stream out.
+func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
 	var rec runtime.Record
 	if len(body) < 1+16 {
 		return rec, errTruncated
@@ -285,10 +351,21 @@ func parseRecord(body []byte) (runtime.Record, error) {
 	tail := body[len(body)-16:]
 	rec.Version = binary.BigEndian.Uint64(tail[0:8])
 	rec.Position = binary.BigEndian.Uint64(tail[8:16])
-	r := reader{b: body[1 : len(body)-16]}
-	rec.Stream.Type = r.string()
-	rec.Stream.ID = r.string()
-	rec.Name = r.string()
+	fields := body[1 : len(body)-16]
+	r := reader{b: fields}
+	typ, id := r.bytes(), r.bytes()
+	if r.err != nil {
+		return runtime.Record{}, r.err
+	}
+	if known != nil && string(typ) == known.Type && string(id) == known.ID {
+		rec.Stream = *known
+		r.b = sl.clone(r.b)
+	} else {
+		r.b = sl.clone(fields)
+		rec.Stream.Type = r.ownString()
+		rec.Stream.ID = r.ownString()
+	}
+	rec.Name = r.ownString()
 	rec.Schema = r.u32()
 	rec.Time = r.time()
 	n := r.uvarint()
@@ -299,12 +376,15 @@ func parseRecord(body []byte) (runtime.Record, error) {
 	if r.err == nil && n > 0 {
 		rec.Metadata = make(map[string]string, n)
 		for range n {
-			k := r.string()
-			rec.Metadata[k] = r.string()
+			k := r.ownString()
+			rec.Metadata[k] = r.ownString()
 		}
 	}
 	if data := r.bytes(); r.err == nil {
-		rec.Data = append([]byte{}, data...)
+		rec.Data = data
+		if data == nil {
+			rec.Data = []byte{}
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail()

@@ -296,17 +296,22 @@ func (s *Store) get(key []byte) ([]byte, error) {
 // enter guards a direct read: it fails when ctx is done, the store is
 // closed or failed; on success the caller must call s.mu.RUnlock.
 func (s *Store) enter(ctx context.Context, op string) error {
-	if err := runtime.ContextErr(ctx, op); err != nil {
-		return err
+	return s.enterLazy(ctx, func() string { return op })
+}
+
+// enterLazy is enter with the operation's name built only for an error.
+func (s *Store) enterLazy(ctx context.Context, op func() string) error {
+	if ctx.Err() != nil {
+		return runtime.ContextErr(ctx, op())
 	}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return fmt.Errorf("cqrsgen/pebble: %s: %w", op, runtime.ErrClosed)
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", op(), runtime.ErrClosed)
 	}
 	if err := s.failure(); err != nil {
 		s.mu.RUnlock()
-		return fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", op(), err)
 	}
 	return nil
 }
@@ -339,7 +344,9 @@ func (s *Store) Close() error {
 
 	s.itersMu.Lock()
 	for t := range s.iters {
+		t.mu.Lock()
 		t.close()
+		t.mu.Unlock()
 	}
 	clear(s.iters)
 	s.itersMu.Unlock()

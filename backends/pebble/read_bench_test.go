@@ -1,0 +1,171 @@
+package pebble
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// readStore fills a store with aggs streams of size events each, written
+// 100 events per append between appends of as many noise events, and
+// flushes it so that reads go through tables and the block cache.
+func readStore(b *testing.B, size, aggs int) (*Store, []runtime.StreamID) {
+	b.Helper()
+	s := openT(b, b.TempDir(), WithNoSync(0))
+	streams := make([]runtime.StreamID, aggs)
+	for i := range streams {
+		streams[i] = runtime.StreamID{Type: "Account", ID: fmt.Sprintf("acc-%d", i)}
+		fillPlain(b, s, streams[i], size)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return s, streams
+}
+
+// rawReadStream is the least a stream read costs on the store's layout:
+// a bounded iterator over the stream's index keys and, per entry, a seek of
+// a second iterator to the record, whose value is copied into buf.
+func rawReadStream(db *pebbledb.DB, st runtime.StreamID, buf []byte) (int, []byte, error) {
+	prefix := streamIndexPrefix(nil, st)
+	idx, err := db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, buf, err
+	}
+	var recs *pebbledb.Iterator
+	var key [9]byte
+	key[0] = tagEvent
+	n := 0
+	for ok := idx.First(); ok; ok = idx.Next() {
+		v, err := idx.ValueAndErr()
+		if err != nil {
+			return 0, buf, err
+		}
+		if recs == nil {
+			if recs, err = db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}}); err != nil {
+				return 0, buf, err
+			}
+		}
+		copy(key[1:], v)
+		if !recs.SeekGE(key[:]) {
+			return 0, buf, fmt.Errorf("record %x missing", key)
+		}
+		rv, err := recs.ValueAndErr()
+		if err != nil {
+			return 0, buf, err
+		}
+		buf = append(buf[:0], rv...)
+		n++
+	}
+	err = idx.Close()
+	if recs != nil {
+		err = errorsJoin(err, recs.Close())
+	}
+	return n, buf, err
+}
+
+func errorsJoin(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// BenchmarkReadStreamPaired reads whole streams of 10, 100 and 1,000
+// events through ReadStream and, on the same database in alternate turns,
+// through rawReadStream, and reports each side's p50 and p99 and the ratio
+// of the p50s (raw/store: 1 means the store reads at raw Pebble's speed).
+func BenchmarkReadStreamPaired(b *testing.B) {
+	for _, size := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			aggs := max(10, 20_000/size)
+			s, streams := readStore(b, size, aggs)
+			defer s.Close()
+			ctx := context.Background()
+			store := make([]time.Duration, 0, b.N)
+			raw := make([]time.Duration, 0, b.N)
+			var buf []byte
+			b.ResetTimer()
+			for i := range b.N {
+				st := streams[i%aggs]
+				readStore := func() {
+					t0 := time.Now()
+					n := 0
+					for _, err := range s.ReadStream(ctx, st, 0) {
+						if err != nil {
+							b.Fatal(err)
+						}
+						n++
+					}
+					store = append(store, time.Since(t0))
+					if n != size {
+						b.Fatalf("store read %d events, want %d", n, size)
+					}
+				}
+				readRaw := func() {
+					t0 := time.Now()
+					n, out, err := rawReadStream(s.db, st, buf)
+					raw = append(raw, time.Since(t0))
+					buf = out
+					if err != nil || n != size {
+						b.Fatalf("raw read %d events (%v), want %d", n, err, size)
+					}
+				}
+				if i%2 == 0 {
+					readStore()
+					readRaw()
+				} else {
+					readRaw()
+					readStore()
+				}
+			}
+			b.StopTimer()
+			reportPaired(b, store, raw)
+		})
+	}
+}
+
+// reportPaired reports p50 and p99 of the store's and the raw side's
+// durations and raw-p50/store-p50.
+func reportPaired(b *testing.B, store, raw []time.Duration) {
+	p := func(d []time.Duration, q float64) float64 {
+		slices.Sort(d)
+		return float64(d[int(q*float64(len(d)-1))].Nanoseconds()) / 1e3
+	}
+	sp50, rp50 := p(store, 0.5), p(raw, 0.5)
+	b.ReportMetric(sp50, "store-p50-µs")
+	b.ReportMetric(p(store, 0.99), "store-p99-µs")
+	b.ReportMetric(rp50, "raw-p50-µs")
+	b.ReportMetric(p(raw, 0.99), "raw-p99-µs")
+	b.ReportMetric(rp50/sp50, "x-raw")
+}
+
+// fillPlain is fill with events like the bank example's Deposited: a
+// 28-byte body, no metadata.
+func fillPlain(b *testing.B, s *Store, stream runtime.StreamID, events int) {
+	ctx := context.Background()
+	body := []byte("\x82\xa6Amount\xcd\x30\x39\xa9Reference\xb0bench-ref-000042")
+	for done := 0; done < events; {
+		n := min(100, events-done)
+		evs := make([]runtime.EventData, n)
+		for i := range evs {
+			evs[i] = runtime.EventData{Name: "bank.account.deposited", Schema: 1, Data: body}
+		}
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: stream, Expected: runtime.AnyVersion, Events: evs}); err != nil {
+			b.Fatal(err)
+		}
+		other := runtime.StreamID{Type: "Noise", ID: fmt.Sprint(done)}
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: other, Expected: runtime.AnyVersion, Events: evs}); err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+}
