@@ -252,17 +252,6 @@ func (r *reader) bytes() []byte {
 
 func (r *reader) string() string { return string(r.bytes()) }
 
-// ownString returns the next length-prefixed field as a string sharing r's
-// bytes: only for a reader over a copy that nothing writes to afterwards
-// (see parseRecordOf).
-func (r *reader) ownString() string {
-	b := r.bytes()
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
-
 func (r *reader) time() time.Time {
 	sec := r.varint()
 	nsec := r.uvarint()
@@ -271,14 +260,6 @@ func (r *reader) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(sec, int64(nsec)).UTC()
-}
-
-func (r *reader) u32() uint32 {
-	v := r.uvarint()
-	if v > math.MaxUint32 {
-		r.fail()
-	}
-	return uint32(v)
 }
 
 // decodeRecord decodes a record envelope. It never panics and never trusts
@@ -352,47 +333,116 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	rec.Version = binary.BigEndian.Uint64(tail[0:8])
 	rec.Position = binary.BigEndian.Uint64(tail[8:16])
 	fields := body[1 : len(body)-16]
-	r := reader{b: fields}
-	typ, id := r.bytes(), r.bytes()
-	if r.err != nil {
-		return runtime.Record{}, r.err
+	var c cursor
+	if known != nil {
+		c = cursor{b: fields}
+		typ, id := c.bytes(), c.bytes()
+		if !c.bad && string(typ) == known.Type && string(id) == known.ID {
+			rec.Stream = *known
+			c = cursor{b: sl.clone(fields[c.off:])}
+		} else {
+			known = nil
+		}
 	}
-	if known != nil && string(typ) == known.Type && string(id) == known.ID {
-		rec.Stream = *known
-		r.b = sl.clone(r.b)
-	} else {
-		r.b = sl.clone(fields)
-		rec.Stream.Type = r.ownString()
-		rec.Stream.ID = r.ownString()
+	if known == nil {
+		c = cursor{b: sl.clone(fields)}
+		rec.Stream.Type = c.string()
+		rec.Stream.ID = c.string()
 	}
-	rec.Name = r.ownString()
-	rec.Schema = r.u32()
-	rec.Time = r.time()
-	n := r.uvarint()
-	// Each pair takes at least two bytes, so n is bounded by what remains.
-	if r.err == nil && n > uint64(len(r.b))/2 {
-		r.fail()
+	rec.Name = c.string()
+	schema := c.uvarint()
+	sec, nsec := c.varint(), c.uvarint()
+	n := c.uvarint()
+	if schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
+		// Each metadata pair takes at least two bytes, so n is bounded by
+		// what remains.
+		c.bad = true
 	}
-	if r.err == nil && n > 0 {
+	if c.bad {
+		return runtime.Record{}, errTruncated
+	}
+	rec.Schema = uint32(schema)
+	rec.Time = time.Unix(sec, int64(nsec)).UTC()
+	if n > 0 {
 		rec.Metadata = make(map[string]string, n)
 		for range n {
-			k := r.ownString()
-			rec.Metadata[k] = r.ownString()
+			k := c.string()
+			rec.Metadata[k] = c.string()
 		}
 	}
-	if data := r.bytes(); r.err == nil {
-		rec.Data = data
-		if data == nil {
-			rec.Data = []byte{}
-		}
+	rec.Data = c.bytes()
+	if c.bad || c.off != len(c.b) {
+		return runtime.Record{}, errTruncated
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail()
-	}
-	if r.err != nil {
-		return runtime.Record{}, r.err
+	if rec.Data == nil {
+		rec.Data = []byte{}
 	}
 	return rec, nil
+}
+
+// cursor reads length-prefixed fields from b. Unlike reader it moves an
+// offset, never a slice, so that a hot decoding loop writes no pointer
+// (a pointer write costs a write barrier while the collector runs). Once
+// bad, every read returns a zero value.
+type cursor struct {
+	b   []byte
+	off int
+	bad bool
+}
+
+func (c *cursor) uvarint() uint64 {
+	if c.bad || c.off >= len(c.b) {
+		c.bad = true
+		return 0
+	}
+	if x := c.b[c.off]; x < 0x80 { // most lengths and small numbers
+		c.off++
+		return uint64(x)
+	}
+	v, n := binary.Uvarint(c.b[c.off:])
+	if n <= 0 {
+		c.bad = true
+		return 0
+	}
+	c.off += n
+	return v
+}
+
+func (c *cursor) varint() int64 {
+	if c.bad {
+		return 0
+	}
+	v, n := binary.Varint(c.b[c.off:])
+	if n <= 0 {
+		c.bad = true
+		return 0
+	}
+	c.off += n
+	return v
+}
+
+// bytes returns the next length-prefixed field, aliasing b with its
+// capacity limited to its length.
+func (c *cursor) bytes() []byte {
+	n := c.uvarint()
+	if c.bad || n > uint64(len(c.b)-c.off) {
+		c.bad = true
+		return nil
+	}
+	start := c.off
+	c.off += int(n)
+	return c.b[start:c.off:c.off]
+}
+
+// string returns the next length-prefixed field as a string sharing b: only
+// for a cursor over a copy that nothing writes to afterwards (see
+// parseRecordOf).
+func (c *cursor) string() string {
+	b := c.bytes()
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // peekRecordHeader returns the stream and version a damaged record body

@@ -169,3 +169,69 @@ func fillPlain(b *testing.B, s *Store, stream runtime.StreamID, events int) {
 		done += n
 	}
 }
+
+// BenchmarkReadAllPaired scans a flushed log of 100,000 events through
+// ReadAll and, in alternate turns on the same database, through a raw
+// iterator over the event keys that copies each value into one buffer;
+// it reports both rates and their ratio (store/raw).
+func BenchmarkReadAllPaired(b *testing.B) {
+	const total = 100_000
+	s, _ := readStore(b, 500, total/1000)
+	defer s.Close()
+	ctx := context.Background()
+	var storeTime, rawTime time.Duration
+	var buf []byte
+	storeScan := func() {
+		t0 := time.Now()
+		n := 0
+		for _, err := range s.ReadAll(ctx, 0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		storeTime += time.Since(t0)
+		if n != total {
+			b.Fatalf("store read %d events, want %d", n, total)
+		}
+	}
+	rawScan := func() {
+		t0 := time.Now()
+		it, err := s.db.NewIter(&eventBounds)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf = append(buf[:0], v...)
+			n++
+		}
+		if err := it.Close(); err != nil {
+			b.Fatal(err)
+		}
+		rawTime += time.Since(t0)
+		if n != total {
+			b.Fatalf("raw read %d events, want %d", n, total)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			storeScan()
+			rawScan()
+		} else {
+			rawScan()
+			storeScan()
+		}
+	}
+	b.StopTimer()
+	sr := float64(b.N*total) / storeTime.Seconds()
+	rr := float64(b.N*total) / rawTime.Seconds()
+	b.ReportMetric(sr, "store-events/s")
+	b.ReportMetric(rr, "raw-events/s")
+	b.ReportMetric(sr/rr, "x-raw")
+}
