@@ -44,9 +44,12 @@ func eventExportNames(pkg *model.Package) []Name {
 //	func EWireNames() []string
 //
 // DecodeE reports ok=false, decoding nothing, when name is not one of E's
-// wire names; otherwise it decodes through the aggregate's event decoder
-// (which upcasts older schema versions and former names) and checks that
-// the result is an E.
+// wire names. An event stored under E's current name and schema version is
+// decoded straight into an E by its struct codec; any other goes through
+// the aggregate's event decoder (which upcasts older schema versions and
+// former names) and the result is checked to be an E. The direct path
+// spares the common case the event interface: boxing the decoded value
+// into it costs an allocation, and asserting it back a type check.
 func EventExports(f *jen.File, a *model.Aggregate) {
 	for _, e := range a.Events {
 		names := []jen.Code{jen.Id(EventNameConst(e))}
@@ -61,6 +64,13 @@ func EventExports(f *jen.File, a *model.Aggregate) {
 		f.Func().Id(DecodeFunc(e)).
 			Params(jen.Id("name").String(), jen.Id("schema").Uint32(), jen.Id("data").Index().Byte()).
 			Params(jen.Id(e.GoName), jen.Bool(), jen.Error()).Block(
+			jen.If(jen.Id("name").Op("==").Id(EventNameConst(e)).Op("&&").Id("schema").Op("==").Id(SchemaVersionConst(e))).Block(
+				jen.Var().Id("e").Id(e.GoName),
+				jen.If(jen.Err().Op(":=").Id(UnmarshalFunc(e.Struct)).Call(jen.Id("data"), jen.Op("&").Id("e")), jen.Err().Op("!=").Nil()).Block(
+					jen.Return(zero(), jen.True(), jen.Err()),
+				),
+				jen.Return(jen.Id("e"), jen.True(), jen.Nil()),
+			),
 			jen.Switch(jen.Id("name")).Block(
 				jen.Case(names...),
 				jen.Default().Return(zero(), jen.False(), jen.Nil()),

@@ -169,6 +169,13 @@ func cqrsDecodeLedgerEvent(name string, schema uint32, data []byte) (LedgerEvent
 // name and schema version. ok is false, and nothing is decoded, when name is not one of NotedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeNoted(name string, schema uint32, data []byte) (Noted, bool, error) {
+	if name == NotedEventName && schema == NotedSchemaVersion {
+		var e Noted
+		if err := cqrsUnmarshalNoted(data, &e); err != nil {
+			return Noted{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case NotedEventName:
 	default:
@@ -195,6 +202,13 @@ func NotedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of PaidWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodePaid(name string, schema uint32, data []byte) (Paid, bool, error) {
+	if name == PaidEventName && schema == PaidSchemaVersion {
+		var e Paid
+		if err := cqrsUnmarshalPaid(data, &e); err != nil {
+			return Paid{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case PaidEventName:
 	default:
@@ -221,6 +235,13 @@ func PaidWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of MovedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeMoved(name string, schema uint32, data []byte) (Moved, bool, error) {
+	if name == MovedEventName && schema == MovedSchemaVersion {
+		var e Moved
+		if err := cqrsUnmarshalMoved(data, &e); err != nil {
+			return Moved{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case MovedEventName:
 	default:

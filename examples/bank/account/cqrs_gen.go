@@ -207,6 +207,13 @@ func cqrsDecodeAccountEvent(name string, schema uint32, data []byte) (AccountEve
 // name and schema version. ok is false, and nothing is decoded, when name is not one of OpenedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeOpened(name string, schema uint32, data []byte) (Opened, bool, error) {
+	if name == OpenedEventName && schema == OpenedSchemaVersion {
+		var e Opened
+		if err := cqrsUnmarshalOpened(data, &e); err != nil {
+			return Opened{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case OpenedEventName:
 	default:
@@ -233,6 +240,13 @@ func OpenedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of DepositedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeDeposited(name string, schema uint32, data []byte) (Deposited, bool, error) {
+	if name == DepositedEventName && schema == DepositedSchemaVersion {
+		var e Deposited
+		if err := cqrsUnmarshalDeposited(data, &e); err != nil {
+			return Deposited{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case DepositedEventName:
 	default:
@@ -259,6 +273,13 @@ func DepositedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of WithdrawnWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeWithdrawn(name string, schema uint32, data []byte) (Withdrawn, bool, error) {
+	if name == WithdrawnEventName && schema == WithdrawnSchemaVersion {
+		var e Withdrawn
+		if err := cqrsUnmarshalWithdrawn(data, &e); err != nil {
+			return Withdrawn{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case WithdrawnEventName:
 	default:
@@ -285,6 +306,13 @@ func WithdrawnWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of AccountClosedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeAccountClosed(name string, schema uint32, data []byte) (AccountClosed, bool, error) {
+	if name == AccountClosedEventName && schema == AccountClosedSchemaVersion {
+		var e AccountClosed
+		if err := cqrsUnmarshalAccountClosed(data, &e); err != nil {
+			return AccountClosed{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case AccountClosedEventName:
 	default:

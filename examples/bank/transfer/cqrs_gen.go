@@ -116,6 +116,13 @@ func cqrsDecodeRequestEvent(name string, schema uint32, data []byte) (RequestEve
 // name and schema version. ok is false, and nothing is decoded, when name is not one of RequestedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeRequested(name string, schema uint32, data []byte) (Requested, bool, error) {
+	if name == RequestedEventName && schema == RequestedSchemaVersion {
+		var e Requested
+		if err := cqrsUnmarshalRequested(data, &e); err != nil {
+			return Requested{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case RequestedEventName:
 	default:

@@ -145,6 +145,13 @@ func cqrsDecodeCustomerEvent(name string, schema uint32, data []byte) (CustomerE
 // name and schema version. ok is false, and nothing is decoded, when name is not one of CustomerRegisteredWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeCustomerRegistered(name string, schema uint32, data []byte) (CustomerRegistered, bool, error) {
+	if name == CustomerRegisteredEventName && schema == CustomerRegisteredSchemaVersion {
+		var e CustomerRegistered
+		if err := cqrsUnmarshalCustomerRegistered(data, &e); err != nil {
+			return CustomerRegistered{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case CustomerRegisteredEventName:
 	default:
@@ -171,6 +178,13 @@ func CustomerRegisteredWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of EmailChangedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeEmailChanged(name string, schema uint32, data []byte) (EmailChanged, bool, error) {
+	if name == EmailChangedEventName && schema == EmailChangedSchemaVersion {
+		var e EmailChanged
+		if err := cqrsUnmarshalEmailChanged(data, &e); err != nil {
+			return EmailChanged{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case EmailChangedEventName:
 	default:
@@ -507,6 +521,13 @@ func cqrsDecodeOrderEvent(name string, schema uint32, data []byte) (OrderEvent, 
 // name and schema version. ok is false, and nothing is decoded, when name is not one of OrderCreatedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeOrderCreated(name string, schema uint32, data []byte) (OrderCreated, bool, error) {
+	if name == OrderCreatedEventName && schema == OrderCreatedSchemaVersion {
+		var e OrderCreated
+		if err := cqrsUnmarshalOrderCreated(data, &e); err != nil {
+			return OrderCreated{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case OrderCreatedEventName:
 	default:
@@ -533,6 +554,13 @@ func OrderCreatedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of LineAddedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeLineAdded(name string, schema uint32, data []byte) (LineAdded, bool, error) {
+	if name == LineAddedEventName && schema == LineAddedSchemaVersion {
+		var e LineAdded
+		if err := cqrsUnmarshalLineAdded(data, &e); err != nil {
+			return LineAdded{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case LineAddedEventName:
 	default:
@@ -559,6 +587,13 @@ func LineAddedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of OrderPlacedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeOrderPlaced(name string, schema uint32, data []byte) (OrderPlaced, bool, error) {
+	if name == OrderPlacedEventName && schema == OrderPlacedSchemaVersion {
+		var e OrderPlaced
+		if err := cqrsUnmarshalOrderPlaced(data, &e); err != nil {
+			return OrderPlaced{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case OrderPlacedEventName:
 	default:
@@ -585,6 +620,13 @@ func OrderPlacedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of OrderPaidWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeOrderPaid(name string, schema uint32, data []byte) (OrderPaid, bool, error) {
+	if name == OrderPaidEventName && schema == OrderPaidSchemaVersion {
+		var e OrderPaid
+		if err := cqrsUnmarshalOrderPaid(data, &e); err != nil {
+			return OrderPaid{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case OrderPaidEventName:
 	default:
@@ -611,6 +653,13 @@ func OrderPaidWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of OrderShippedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeOrderShipped(name string, schema uint32, data []byte) (OrderShipped, bool, error) {
+	if name == OrderShippedEventName && schema == OrderShippedSchemaVersion {
+		var e OrderShipped
+		if err := cqrsUnmarshalOrderShipped(data, &e); err != nil {
+			return OrderShipped{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case OrderShippedEventName:
 	default:
@@ -637,6 +686,13 @@ func OrderShippedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of OrderCancelledWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeOrderCancelled(name string, schema uint32, data []byte) (OrderCancelled, bool, error) {
+	if name == OrderCancelledEventName && schema == OrderCancelledSchemaVersion {
+		var e OrderCancelled
+		if err := cqrsUnmarshalOrderCancelled(data, &e); err != nil {
+			return OrderCancelled{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case OrderCancelledEventName:
 	default:
@@ -967,6 +1023,13 @@ func cqrsDecodeProductEvent(name string, schema uint32, data []byte) (ProductEve
 // name and schema version. ok is false, and nothing is decoded, when name is not one of ProductListedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeProductListed(name string, schema uint32, data []byte) (ProductListed, bool, error) {
+	if name == ProductListedEventName && schema == ProductListedSchemaVersion {
+		var e ProductListed
+		if err := cqrsUnmarshalProductListed(data, &e); err != nil {
+			return ProductListed{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case ProductListedEventName:
 	default:
@@ -993,6 +1056,13 @@ func ProductListedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of PriceChangedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodePriceChanged(name string, schema uint32, data []byte) (PriceChanged, bool, error) {
+	if name == PriceChangedEventName && schema == PriceChangedSchemaVersion {
+		var e PriceChanged
+		if err := cqrsUnmarshalPriceChanged(data, &e); err != nil {
+			return PriceChanged{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case PriceChangedEventName:
 	default:
@@ -1019,6 +1089,13 @@ func PriceChangedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of StockReceivedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeStockReceived(name string, schema uint32, data []byte) (StockReceived, bool, error) {
+	if name == StockReceivedEventName && schema == StockReceivedSchemaVersion {
+		var e StockReceived
+		if err := cqrsUnmarshalStockReceived(data, &e); err != nil {
+			return StockReceived{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case StockReceivedEventName:
 	default:
@@ -1045,6 +1122,13 @@ func StockReceivedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of StockReservedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeStockReserved(name string, schema uint32, data []byte) (StockReserved, bool, error) {
+	if name == StockReservedEventName && schema == StockReservedSchemaVersion {
+		var e StockReserved
+		if err := cqrsUnmarshalStockReserved(data, &e); err != nil {
+			return StockReserved{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case StockReservedEventName:
 	default:
@@ -1071,6 +1155,13 @@ func StockReservedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of StockReleasedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeStockReleased(name string, schema uint32, data []byte) (StockReleased, bool, error) {
+	if name == StockReleasedEventName && schema == StockReleasedSchemaVersion {
+		var e StockReleased
+		if err := cqrsUnmarshalStockReleased(data, &e); err != nil {
+			return StockReleased{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case StockReleasedEventName:
 	default:
@@ -1097,6 +1188,13 @@ func StockReleasedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of StockDispatchedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeStockDispatched(name string, schema uint32, data []byte) (StockDispatched, bool, error) {
+	if name == StockDispatchedEventName && schema == StockDispatchedSchemaVersion {
+		var e StockDispatched
+		if err := cqrsUnmarshalStockDispatched(data, &e); err != nil {
+			return StockDispatched{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case StockDispatchedEventName:
 	default:

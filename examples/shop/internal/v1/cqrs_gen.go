@@ -118,6 +118,13 @@ func cqrsDecodeOrderEvent(name string, schema uint32, data []byte) (OrderEvent, 
 // name and schema version. ok is false, and nothing is decoded, when name is not one of OrderCreatedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeOrderCreated(name string, schema uint32, data []byte) (OrderCreated, bool, error) {
+	if name == OrderCreatedEventName && schema == OrderCreatedSchemaVersion {
+		var e OrderCreated
+		if err := cqrsUnmarshalOrderCreated(data, &e); err != nil {
+			return OrderCreated{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case OrderCreatedEventName:
 	default:
@@ -144,6 +151,13 @@ func OrderCreatedWireNames() []string {
 // name and schema version. ok is false, and nothing is decoded, when name is not one of LineAddedWireNames;
 // older schema versions and former names are upcast to the current type.
 func DecodeLineAdded(name string, schema uint32, data []byte) (LineAdded, bool, error) {
+	if name == LineAddedEventName && schema == LineAddedSchemaVersion {
+		var e LineAdded
+		if err := cqrsUnmarshalLineAdded(data, &e); err != nil {
+			return LineAdded{}, true, err
+		}
+		return e, true, nil
+	}
 	switch name {
 	case LineAddedEventName:
 	default:
