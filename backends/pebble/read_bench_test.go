@@ -235,3 +235,29 @@ func BenchmarkReadAllPaired(b *testing.B) {
 	b.ReportMetric(rr, "raw-events/s")
 	b.ReportMetric(sr/rr, "x-raw")
 }
+
+// BenchmarkVerify verifies a flushed store of 100,000 events (500-event
+// streams written 100 events per append between as many noise events) the
+// way Verify does (one walk comparing digests) and, for comparison, with a
+// lookup per event and per index entry (the walk Verify falls back to when
+// the digests differ).
+func BenchmarkVerify(b *testing.B) {
+	const total = 100_000
+	s, _ := readStore(b, 500, total/1000)
+	defer s.Close()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		cross bool
+	}{{"digest", false}, {"lookups", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for range b.N {
+				rep, _, err := verifyWalk(ctx, s.db, tc.cross)
+				if err != nil || len(rep.Problems) != 0 || rep.Events != total {
+					b.Fatalf("%v %+v", err, rep.Problems)
+				}
+			}
+			b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
