@@ -290,7 +290,12 @@ func parseRecord(body []byte) (runtime.Record, error) {
 // per record, and a record kept after the read keeps at most its chunk
 // alive. Every copy is capacity-limited and chunks are only appended to,
 // so no copy overlaps another.
-type slab struct{ free []byte }
+type slab struct {
+	free []byte
+	// stream and name are the previous record's, for the next to reuse.
+	stream runtime.StreamID
+	name   string
+}
 
 const (
 	slabFirst = 256
@@ -333,23 +338,41 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	rec.Version = binary.BigEndian.Uint64(tail[0:8])
 	rec.Position = binary.BigEndian.Uint64(tail[8:16])
 	fields := body[1 : len(body)-16]
-	var c cursor
-	if known != nil {
-		c = cursor{b: fields}
-		typ, id := c.bytes(), c.bytes()
-		if !c.bad && string(typ) == known.Type && string(id) == known.ID {
-			rec.Stream = *known
-			c = cursor{b: sl.clone(fields[c.off:])}
-		} else {
-			known = nil
-		}
+	c := cursor{b: fields}
+	typ, id := c.bytes(), c.bytes()
+	nameStart := c.off
+	name := c.bytes()
+	if c.bad {
+		return runtime.Record{}, errTruncated
 	}
-	if known == nil {
-		c = cursor{b: sl.clone(fields)}
+	// Strings already held (the caller's stream, or the stream and name of
+	// the read's previous record, which consecutive records of one append
+	// share) are reused; the copy starts at the first field that needs one.
+	haveStream, haveName := false, false
+	switch {
+	case known != nil && string(typ) == known.Type && string(id) == known.ID:
+		rec.Stream, haveStream = *known, true
+	case sl != nil && sl.stream.Type != "" && string(typ) == sl.stream.Type && string(id) == sl.stream.ID:
+		rec.Stream, haveStream = sl.stream, true
+	}
+	if haveStream && sl != nil && sl.name != "" && string(name) == sl.name {
+		rec.Name, haveName = sl.name, true
+	}
+	from := c.off
+	switch {
+	case !haveStream:
+		from = 0
+	case !haveName:
+		from = nameStart
+	}
+	c = cursor{b: sl.clone(fields[from:])}
+	if !haveStream {
 		rec.Stream.Type = c.string()
 		rec.Stream.ID = c.string()
 	}
-	rec.Name = c.string()
+	if !haveName {
+		rec.Name = c.string()
+	}
 	schema := c.uvarint()
 	sec, nsec := c.varint(), c.uvarint()
 	n := c.uvarint()
@@ -376,6 +399,9 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	}
 	if rec.Data == nil {
 		rec.Data = []byte{}
+	}
+	if sl != nil {
+		sl.stream, sl.name = rec.Stream, rec.Name
 	}
 	return rec, nil
 }

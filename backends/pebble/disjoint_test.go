@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -71,5 +72,35 @@ func TestRecordsDisjoint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeReusesStrings decodes records through one slab, as a read
+// does: a record of the previous record's stream and name takes its
+// strings, any other gets its own, and every record decodes to what was
+// encoded whatever came before it.
+func TestDecodeReusesStrings(t *testing.T) {
+	a := runtime.StreamID{Type: "Account", ID: "a"}
+	b := runtime.StreamID{Type: "Account", ID: "b"}
+	recs := []runtime.Record{
+		{Stream: a, Version: 1, Position: 1, Name: "Opened", Schema: 1, Data: []byte("1")},
+		{Stream: a, Version: 2, Position: 2, Name: "Deposited", Schema: 1, Data: []byte("2")},
+		{Stream: a, Version: 3, Position: 3, Name: "Deposited", Schema: 2, Data: []byte{}, Metadata: map[string]string{"k": "v"}},
+		{Stream: b, Version: 1, Position: 4, Name: "Deposited", Schema: 1, Data: []byte("4")},
+		{Stream: a, Version: 4, Position: 5, Name: "Deposited", Schema: 1, Data: []byte("5")},
+		{Stream: a, Version: 5, Position: 6, Name: "Closed", Schema: 1, Data: []byte("6")},
+	}
+	for _, known := range []*runtime.StreamID{nil, &a} {
+		var sl slab
+		for i, want := range recs {
+			got, err := decodeRecordOf(encodeForTest(&want), known, &sl)
+			if err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+			want.Time = got.Time
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("known %v, record %d: got %+v, want %+v", known, i, got, want)
+			}
+		}
 	}
 }
