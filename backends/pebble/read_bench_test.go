@@ -261,3 +261,55 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDiskPerEvent writes 1,000,000 events like the bank example's
+// Deposited (a 44-byte body, no metadata) over 1,000 streams, 100 per append, then reports the
+// bytes on disk per event as Stats sees them right after the ingest
+// (tables, WAL and all) and, after a flush and a full compaction, the
+// table bytes per event.
+func BenchmarkDiskPerEvent(b *testing.B) {
+	const total, streams, batch = 1_000_000, 1000, 100
+	// Bodies like the bank example's Deposited in MessagePack, 44 bytes,
+	// each with its own amount and reference (as compressible as real
+	// ones, unlike a repeated body).
+	evs := make([][]runtime.EventData, total/batch)
+	for i := range evs {
+		evs[i] = make([]runtime.EventData, batch)
+		for j := range evs[i] {
+			n := i*batch + j
+			body := fmt.Appendf([]byte("\x82\xa6Amount\xce"), "%c%c%c%c\xa9Reference\xb0bench-ref-%06d", byte(n>>24), byte(n>>16), byte(n>>8), byte(n), n%1_000_000)
+			evs[i][j] = runtime.EventData{Name: "bank.account.deposited", Schema: 1, Data: body}
+		}
+	}
+	ctx := context.Background()
+	for range b.N {
+		s := openT(b, b.TempDir(), WithNoSync(0))
+		for i := range total / batch {
+			st := runtime.StreamID{Type: "bank.account", ID: fmt.Sprint("log-", i%streams)}
+			if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: evs[i]}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		st, err := s.Stats(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(st.DiskBytes)/total, "disk-bytes/event")
+		if err := s.db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
+			b.Fatal(err)
+		}
+		if st, err = s.Stats(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(st.Extra["table_bytes"])/total, "table-bytes/event")
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
