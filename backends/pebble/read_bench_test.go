@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,4 +314,95 @@ func BenchmarkDiskPerEvent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIngestCompaction ingests 5,000,000 events (44-byte bodies, 100
+// per synced append, 16 goroutines, 16,000 streams) with Pebble allowing
+// one or two concurrent compactions, then verifies the store. It reports
+// the ingest rate, the peaks of L0 files, L0 sublevels and read
+// amplification sampled every 500,000 events, the compactions, the
+// estimated compaction debt and table bytes at the end, and Verify's rate.
+// Run it with -benchtime 1x: one iteration takes tens of seconds.
+func BenchmarkIngestCompaction(b *testing.B) {
+	const total, batch, writers = 5_000_000, 100, 16
+	for _, upper := range []int{1, 2} {
+		b.Run(fmt.Sprintf("compactions=%d", upper), func(b *testing.B) {
+			for range b.N {
+				ingestCompaction(b, total, batch, writers, upper)
+			}
+		})
+	}
+}
+
+func ingestCompaction(b *testing.B, total, batch, writers, upper int) {
+	ctx := context.Background()
+	s := openT(b, b.TempDir(), WithPebbleOptions(func(o *pebbledb.Options) {
+		o.CompactionConcurrencyRange = func() (int, int) { return 1, upper }
+	}))
+	defer s.Close()
+	var next atomic.Int64
+	var peakL0, peakSub, peakAmp atomic.Int64
+	sample := func() {
+		st, err := s.Stats(ctx)
+		if err != nil {
+			return
+		}
+		for _, p := range []struct {
+			peak *atomic.Int64
+			key  string
+		}{{&peakL0, "l0_files"}, {&peakSub, "l0_sublevels"}, {&peakAmp, "read_amp"}} {
+			if v := st.Extra[p.key]; v > p.peak.Load() {
+				p.peak.Store(v)
+			}
+		}
+	}
+	appends := int64(total / batch)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= appends {
+					return
+				}
+				evs := make([]runtime.EventData, batch)
+				for j := range evs {
+					n := int(i)*batch + j
+					body := fmt.Appendf([]byte("\x82\xa6Amount\xce"), "%c%c%c%c\xa9Reference\xb0bench-ref-%06d", byte(n>>24), byte(n>>16), byte(n>>8), byte(n), n%1_000_000)
+					evs[j] = runtime.EventData{Name: "bank.account.deposited", Schema: 1, Data: body}
+				}
+				st := runtime.StreamID{Type: "bank.account", ID: fmt.Sprint("log-", int(i)%1000*writers+w)}
+				if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: evs}); err != nil {
+					b.Error(err)
+					return
+				}
+				if (i+1)%(500_000/int64(batch)) == 0 {
+					sample()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	sample()
+	st, err := s.Stats(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t1 := time.Now()
+	rep, err := s.Verify(ctx)
+	if err != nil || len(rep.Problems) != 0 || rep.Events != uint64(total) {
+		b.Fatalf("verify: %v, %d problems, %d events", err, len(rep.Problems), rep.Events)
+	}
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(total)/time.Since(t1).Seconds(), "verify-events/s")
+	b.ReportMetric(float64(peakL0.Load()), "peak-l0-files")
+	b.ReportMetric(float64(peakSub.Load()), "peak-l0-sublevels")
+	b.ReportMetric(float64(peakAmp.Load()), "peak-read-amp")
+	b.ReportMetric(float64(st.Extra["compactions"]), "compactions")
+	b.ReportMetric(float64(st.Extra["compaction_debt_bytes"])/(1<<20), "debt-MiB")
+	b.ReportMetric(float64(st.Extra["table_bytes"])/(1<<20), "table-MiB")
 }
