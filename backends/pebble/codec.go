@@ -400,8 +400,15 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	if rec.Data == nil {
 		rec.Data = []byte{}
 	}
-	if sl != nil {
-		sl.stream, sl.name = rec.Stream, rec.Name
+	// Written only when they change: a string written to the heap costs a
+	// write barrier while the collector runs, and most records repeat
+	// their predecessor's (the comparison of a reused string stops at its
+	// pointer).
+	if sl != nil && sl.stream != rec.Stream {
+		sl.stream = rec.Stream
+	}
+	if sl != nil && sl.name != rec.Name {
+		sl.name = rec.Name
 	}
 	return rec, nil
 }
