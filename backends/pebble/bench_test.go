@@ -142,12 +142,12 @@ func benchEvent(i int) runtime.EventData {
 
 func openRaw(b *testing.B) *pebbledb.DB {
 	b.Helper()
-	cache := pebbledb.NewCache(DefaultCacheSize)
-	defer cache.Unref()
 	dir, fs := benchDir(b)
 	var w walWatch
-	opts := &pebbledb.Options{FS: fs, Cache: cache, MemTableSize: DefaultMemTableSize,
+	opts := &pebbledb.Options{FS: fs, MemTableSize: DefaultMemTableSize,
 		FormatMajorVersion: pebbledb.FormatNewest, Logger: &logger{s: &Store{}, l: quiet}}
+	opts.Cache = pebbledb.NewCache(CacheCapacity(DefaultCacheSize, opts))
+	defer opts.Cache.Unref()
 	w.watch(opts)
 	db, err := pebbledb.Open(dir, opts)
 	if err != nil {

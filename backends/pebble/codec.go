@@ -1,12 +1,14 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
@@ -85,11 +87,16 @@ func checkpointKey(name string) []byte {
 // prefixEnd returns the smallest key greater than every key that starts
 // with prefix (nil when there is none).
 func prefixEnd(prefix []byte) []byte {
-	end := append([]byte(nil), prefix...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] != 0xff {
-			end[i]++
-			return end[:i+1]
+	return prefixEndInto(nil, prefix)
+}
+
+// prefixEndInto is prefixEnd appending to dst.
+func prefixEndInto(dst, prefix []byte) []byte {
+	end := append(dst, prefix...)
+	for i := len(prefix) - 1; i >= 0; i-- {
+		if end[len(dst)+i] != 0xff {
+			end[len(dst)+i]++
+			return end[:len(dst)+i+1]
 		}
 	}
 	return nil
@@ -255,26 +262,71 @@ func (r *reader) time() time.Time {
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
-func (r *reader) u32() uint32 {
-	v := r.uvarint()
-	if v > math.MaxUint32 {
-		r.fail()
-	}
-	return uint32(v)
-}
-
 // decodeRecord decodes a record envelope. It never panics and never trusts
 // a length before checking it against the remaining bytes.
 func decodeRecord(v []byte) (runtime.Record, error) {
+	return decodeRecordOf(v, nil, nil)
+}
+
+// decodeRecordOf decodes a record envelope that is expected to belong to
+// stream known (nil: any stream), copying its bytes into sl (nil: a copy
+// of its own); see parseRecordOf.
+func decodeRecordOf(v []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
 	body, err := unseal(v)
 	if err != nil {
 		return runtime.Record{}, err
 	}
-	return parseRecord(body)
+	return parseRecordOf(body, known, sl)
 }
 
 // parseRecord parses a record body (without checksum verification).
 func parseRecord(body []byte) (runtime.Record, error) {
+	return parseRecordOf(body, nil, nil)
+}
+
+// slab hands out the copies of the records one read yields: consecutive
+// records share chunks that grow from slabFirst to slabBytes, so that a
+// read costs about one allocation per slabBytes of records instead of one
+// per record, and a record kept after the read keeps at most its chunk
+// alive. Every copy is capacity-limited and chunks are only appended to,
+// so no copy overlaps another.
+type slab struct {
+	free []byte
+	// stream and name are the previous record's, for the next to reuse.
+	stream runtime.StreamID
+	name   string
+}
+
+const (
+	slabFirst = 256
+	slabBytes = 4 << 10
+)
+
+// clone returns a copy of b.
+func (sl *slab) clone(b []byte) []byte {
+	if sl == nil || len(b) > slabBytes/4 {
+		return bytes.Clone(b)
+	}
+	if cap(sl.free)-len(sl.free) < len(b) {
+		size := min(max(2*cap(sl.free), slabFirst), slabBytes)
+		for size < len(b) {
+			size *= 2
+		}
+		sl.free = make([]byte, 0, size)
+	}
+	n := len(sl.free)
+	sl.free = append(sl.free, b...)
+	return sl.free[n:len(sl.free):len(sl.free)]
+}
+
+// parseRecordOf parses a record body (without checksum verification). The
+// record's strings and its Data share one copy of the variable part of
+// body, taken from sl: no allocation of its own but a map when it has
+// metadata. Data's capacity ends where its bytes do, so writing to or
+// appending to Data never changes the strings, which are never modified
+// after the copy. When known names the stream the body holds, the record
+// takes known's strings and the copy leaves the stream out.
+func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
 	var rec runtime.Record
 	if len(body) < 1+16 {
 		return rec, errTruncated
@@ -285,34 +337,145 @@ func parseRecord(body []byte) (runtime.Record, error) {
 	tail := body[len(body)-16:]
 	rec.Version = binary.BigEndian.Uint64(tail[0:8])
 	rec.Position = binary.BigEndian.Uint64(tail[8:16])
-	r := reader{b: body[1 : len(body)-16]}
-	rec.Stream.Type = r.string()
-	rec.Stream.ID = r.string()
-	rec.Name = r.string()
-	rec.Schema = r.u32()
-	rec.Time = r.time()
-	n := r.uvarint()
-	// Each pair takes at least two bytes, so n is bounded by what remains.
-	if r.err == nil && n > uint64(len(r.b))/2 {
-		r.fail()
+	fields := body[1 : len(body)-16]
+	c := cursor{b: fields}
+	typ, id := c.bytes(), c.bytes()
+	nameStart := c.off
+	name := c.bytes()
+	if c.bad {
+		return runtime.Record{}, errTruncated
 	}
-	if r.err == nil && n > 0 {
+	// Strings already held (the caller's stream, or the stream and name of
+	// the read's previous record, which consecutive records of one append
+	// share) are reused; the copy starts at the first field that needs one.
+	haveStream, haveName := false, false
+	switch {
+	case known != nil && string(typ) == known.Type && string(id) == known.ID:
+		rec.Stream, haveStream = *known, true
+	case sl != nil && sl.stream.Type != "" && string(typ) == sl.stream.Type && string(id) == sl.stream.ID:
+		rec.Stream, haveStream = sl.stream, true
+	}
+	if haveStream && sl != nil && sl.name != "" && string(name) == sl.name {
+		rec.Name, haveName = sl.name, true
+	}
+	from := c.off
+	switch {
+	case !haveStream:
+		from = 0
+	case !haveName:
+		from = nameStart
+	}
+	c = cursor{b: sl.clone(fields[from:])}
+	if !haveStream {
+		rec.Stream.Type = c.string()
+		rec.Stream.ID = c.string()
+	}
+	if !haveName {
+		rec.Name = c.string()
+	}
+	schema := c.uvarint()
+	sec, nsec := c.varint(), c.uvarint()
+	n := c.uvarint()
+	if schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
+		// Each metadata pair takes at least two bytes, so n is bounded by
+		// what remains.
+		c.bad = true
+	}
+	if c.bad {
+		return runtime.Record{}, errTruncated
+	}
+	rec.Schema = uint32(schema)
+	rec.Time = time.Unix(sec, int64(nsec)).UTC()
+	if n > 0 {
 		rec.Metadata = make(map[string]string, n)
 		for range n {
-			k := r.string()
-			rec.Metadata[k] = r.string()
+			k := c.string()
+			rec.Metadata[k] = c.string()
 		}
 	}
-	if data := r.bytes(); r.err == nil {
-		rec.Data = append([]byte{}, data...)
+	rec.Data = c.bytes()
+	if c.bad || c.off != len(c.b) {
+		return runtime.Record{}, errTruncated
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail()
+	if rec.Data == nil {
+		rec.Data = []byte{}
 	}
-	if r.err != nil {
-		return runtime.Record{}, r.err
+	// Written only when they change: a string written to the heap costs a
+	// write barrier while the collector runs, and most records repeat
+	// their predecessor's (the comparison of a reused string stops at its
+	// pointer).
+	if sl != nil && sl.stream != rec.Stream {
+		sl.stream = rec.Stream
+	}
+	if sl != nil && sl.name != rec.Name {
+		sl.name = rec.Name
 	}
 	return rec, nil
+}
+
+// cursor reads length-prefixed fields from b. Unlike reader it moves an
+// offset, never a slice, so that a hot decoding loop writes no pointer
+// (a pointer write costs a write barrier while the collector runs). Once
+// bad, every read returns a zero value.
+type cursor struct {
+	b   []byte
+	off int
+	bad bool
+}
+
+func (c *cursor) uvarint() uint64 {
+	if c.bad || c.off >= len(c.b) {
+		c.bad = true
+		return 0
+	}
+	if x := c.b[c.off]; x < 0x80 { // most lengths and small numbers
+		c.off++
+		return uint64(x)
+	}
+	v, n := binary.Uvarint(c.b[c.off:])
+	if n <= 0 {
+		c.bad = true
+		return 0
+	}
+	c.off += n
+	return v
+}
+
+func (c *cursor) varint() int64 {
+	if c.bad {
+		return 0
+	}
+	v, n := binary.Varint(c.b[c.off:])
+	if n <= 0 {
+		c.bad = true
+		return 0
+	}
+	c.off += n
+	return v
+}
+
+// bytes returns the next length-prefixed field, aliasing b with its
+// capacity limited to its length.
+func (c *cursor) bytes() []byte {
+	n := c.uvarint()
+	if c.bad || n > uint64(len(c.b)-c.off) {
+		c.bad = true
+		return nil
+	}
+	start := c.off
+	c.off += int(n)
+	return c.b[start:c.off:c.off]
+}
+
+// string returns the next length-prefixed field as a string sharing b: only
+// for a cursor over a copy that nothing writes to afterwards (see
+// parseRecordOf).
+func (c *cursor) string() string {
+	b := c.bytes()
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // peekRecordHeader returns the stream and version a damaged record body

@@ -69,8 +69,10 @@ func WithNoSync(every time.Duration) Option {
 	return func(o *options) { o.noSync, o.syncEvery = true, every }
 }
 
-// WithCacheSize sets the size in bytes of Pebble's block cache (default
-// DefaultCacheSize).
+// WithCacheSize sets the bytes of sstable blocks Pebble's block cache keeps
+// (default DefaultCacheSize). The cache Open creates is larger by the
+// memtables' reservation (see CacheCapacity), so that the blocks keep this
+// much room however full the memtables are.
 func WithCacheSize(bytes int64) Option {
 	return func(o *options) {
 		if bytes > 0 {
@@ -127,4 +129,19 @@ func WithClock(now func() time.Time) Option {
 			o.now = now
 		}
 	}
+}
+
+// CacheCapacity returns the capacity Open gives Pebble's block cache so that
+// blockBytes of it stay available to sstable blocks: blockBytes plus the
+// largest reservation the memtables can hold. Pebble charges every memtable
+// it allocates (the mutable one, the frozen ones waiting for a flush, up to
+// MemTableStopWritesThreshold, and one kept for reuse) against the block
+// cache's capacity; a cache no larger than those memtables holds no block at
+// all once they have grown to MemTableSize, which is what a store with the
+// default sizes met after its first 128 MiB of writes until it was
+// reopened. Memory in use stays bounded by the returned capacity: blocks
+// take what the memtables do not.
+func CacheCapacity(blockBytes int64, o *pebbledb.Options) int64 {
+	threshold := int64(max(o.MemTableStopWritesThreshold, 2))
+	return blockBytes + (threshold+1)*int64(o.MemTableSize)
 }

@@ -28,10 +28,14 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	return res, nil
 }
 
-// trackedIter is a Pebble iterator that Close can close under a reader.
+// trackedIter is a Pebble iterator that Close can close under a reader;
+// recs, when set, is a second iterator of the same read (ReadStream's
+// records), closed with it. mu guards both and closed: a reader holds it
+// while it moves them, Close while it closes them.
 type trackedIter struct {
 	mu     sync.Mutex
 	it     *pebbledb.Iterator
+	recs   *pebbledb.Iterator
 	closed bool
 	err    error
 }
@@ -40,18 +44,22 @@ func (t *trackedIter) close() {
 	if !t.closed {
 		t.closed = true
 		t.err = t.it.Close()
+		if t.recs != nil {
+			t.err = errors.Join(t.err, t.recs.Close())
+		}
 	}
 }
 
-// newIter opens a tracked iterator; the caller must call release.
-func (s *Store) newIter(ctx context.Context, opName string, o *pebbledb.IterOptions) (*trackedIter, error) {
-	if err := s.enter(ctx, opName); err != nil {
+// newIter opens a tracked iterator; the caller must call release. op names
+// the operation in errors; it is called only on failure.
+func (s *Store) newIter(ctx context.Context, op func() string, o *pebbledb.IterOptions) (*trackedIter, error) {
+	if err := s.enterLazy(ctx, op); err != nil {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
 	it, err := s.db.NewIter(o)
 	if err != nil {
-		return nil, fmt.Errorf("cqrsgen/pebble: %s: %w", opName, err)
+		return nil, fmt.Errorf("cqrsgen/pebble: %s: %w", op(), err)
 	}
 	t := &trackedIter{it: it}
 	s.itersMu.Lock()
@@ -67,9 +75,12 @@ func (s *Store) release(t *trackedIter) error {
 	s.itersMu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	err := t.it.Error()
 	if t.closed {
 		return nil
+	}
+	err := t.it.Error()
+	if t.recs != nil {
+		err = errors.Join(err, t.recs.Error())
 	}
 	t.close()
 	return errors.Join(err, t.err)
@@ -77,12 +88,17 @@ func (s *Store) release(t *trackedIter) error {
 
 var errStoreClosed = fmt.Errorf("cqrsgen/pebble: read: %w", runtime.ErrClosed)
 
+// eventBounds are the bounds of every event record.
+var eventBounds = pebbledb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}}
+
 // ReadStream yields stream's events with version > after, in order, up to
 // the last acknowledged append. The iterator is closed when the loop ends,
 // including on break; a Close of the store ends it with ErrClosed.
 func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after uint64) iter.Seq2[runtime.Record, error] {
 	return func(yield func(runtime.Record, error) bool) {
-		op := "read stream " + stream.String()
+		// op is built only for an error: a load that succeeds pays
+		// nothing for it.
+		op := func() string { return "read stream " + stream.String() }
 		if err := runtime.ValidateStream(stream); err != nil {
 			yield(runtime.Record{}, err)
 			return
@@ -93,32 +109,27 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		s.wmu.Lock()
 		limit := s.acked
 		s.wmu.Unlock()
-		prefix := streamIndexPrefix(nil, stream)
-		lower := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
-		idx, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+		// One buffer holds the prefix, the lower bound and the upper bound.
+		var kb [64]byte
+		prefix := streamIndexPrefix(kb[:0], stream)
+		lower := binary.BigEndian.AppendUint64(prefix, after+1)
+		upper := prefixEndInto(lower[len(lower):], prefix)
+		t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
 		if err != nil {
 			yield(runtime.Record{}, err)
 			return
 		}
-		defer func() { _ = s.release(idx) }()
-		var recs *trackedIter
-		defer func() {
-			if recs != nil {
-				_ = s.release(recs)
-			}
-		}()
-		var key [9]byte
-		first := true
-		for {
-			if err := runtime.ContextErr(ctx, op); err != nil {
-				yield(runtime.Record{}, err)
+		defer func() { _ = s.release(t) }()
+		sr := streamReader{s: s, t: t, stream: &stream, prefix: prefix, limit: limit, op: op}
+		for first := true; ; first = false {
+			if err := ctx.Err(); err != nil {
+				yield(runtime.Record{}, runtime.ContextErr(ctx, op()))
 				return
 			}
-			rec, done, err := s.streamStep(ctx, idx, &recs, op, stream, prefix, limit, key[:0], first)
-			first = false
+			rec, done, err := sr.step(first)
 			if done {
 				if err == nil {
-					err = s.finish(idx, op)
+					err = s.finish(t, op)
 				}
 				if err != nil {
 					yield(runtime.Record{}, err)
@@ -137,84 +148,93 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 }
 
 // finish reports an iterator's own error after its last step.
-func (s *Store) finish(t *trackedIter, op string) error {
+func (s *Store) finish(t *trackedIter, op func() string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil
 	}
-	if err := t.it.Error(); err != nil {
-		return fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)
+	err := t.it.Error()
+	if err == nil && t.recs != nil {
+		err = t.recs.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", op(), err)
 	}
 	return nil
 }
 
-// streamStep moves the index iterator one entry and loads the record it
-// points to through the (lazily opened) records iterator.
-func (s *Store) streamStep(ctx context.Context, idx *trackedIter, recs **trackedIter, op string,
-	stream runtime.StreamID, prefix []byte, limit uint64, key []byte, first bool) (runtime.Record, bool, error) {
-	idx.mu.Lock()
-	if idx.closed {
-		idx.mu.Unlock()
+// streamReader is one ReadStream's state: its tracked index iterator (and
+// records iterator, opened at the first entry), the stream and its index
+// prefix, and the last acknowledged position at the start of the read.
+type streamReader struct {
+	s      *Store
+	t      *trackedIter
+	stream *runtime.StreamID
+	prefix []byte
+	limit  uint64
+	op     func() string
+	key    [9]byte
+	slab   slab
+}
+
+// step moves the index iterator one entry and loads the record it points
+// to through the records iterator, with one lock of the tracked iterators.
+func (r *streamReader) step(first bool) (runtime.Record, bool, error) {
+	t := r.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
 		return runtime.Record{}, true, errStoreClosed
 	}
 	var ok bool
 	if first {
-		ok = idx.it.First()
+		ok = t.it.First()
 	} else {
-		ok = idx.it.Next()
+		ok = t.it.Next()
 	}
 	if !ok {
-		idx.mu.Unlock()
 		return runtime.Record{}, true, nil
 	}
-	k := idx.it.Key()
-	v, err := idx.it.ValueAndErr()
+	k := t.it.Key()
+	v, err := t.it.ValueAndErr()
 	if err != nil {
-		idx.mu.Unlock()
-		return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)
+		return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
 	}
-	if len(k) != len(prefix)+8 || len(v) != 8 {
-		idx.mu.Unlock()
-		return runtime.Record{}, true, &runtime.DecodeError{Stream: stream, What: "stream index", Err: fmt.Errorf("malformed entry %x", k)}
+	if len(k) != len(r.prefix)+8 || len(v) != 8 {
+		return runtime.Record{}, true, &runtime.DecodeError{Stream: *r.stream, What: "stream index", Err: fmt.Errorf("malformed entry %x", k)}
 	}
-	version := binary.BigEndian.Uint64(k[len(prefix):])
+	version := binary.BigEndian.Uint64(k[len(r.prefix):])
 	pos := binary.BigEndian.Uint64(v)
-	idx.mu.Unlock()
-	if pos > limit {
+	if pos > r.limit {
 		return runtime.Record{}, true, nil // not yet acknowledged
 	}
-	if *recs == nil {
-		t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
-		if err != nil {
-			return runtime.Record{}, true, err
+	if t.recs == nil {
+		// t is registered, so Close closes the database only after it has
+		// taken t.mu, which this step holds.
+		if t.recs, err = r.s.db.NewIter(&eventBounds); err != nil {
+			return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
 		}
-		*recs = t
 	}
-	r := *recs
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return runtime.Record{}, true, errStoreClosed
-	}
-	key = eventKey(key, pos)
-	if !r.it.SeekGE(key) || string(r.it.Key()) != string(key) {
-		if err := r.it.Error(); err != nil {
-			return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)
+	r.key[0] = tagEvent
+	binary.BigEndian.PutUint64(r.key[1:], pos)
+	if !t.recs.SeekGE(r.key[:]) || string(t.recs.Key()) != string(r.key[:]) {
+		if err := t.recs.Error(); err != nil {
+			return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
 		}
-		return runtime.Record{}, true, &runtime.DecodeError{Stream: stream, Version: version, Position: pos, What: "envelope",
+		return runtime.Record{}, true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope",
 			Err: errors.New("the stream index points to a missing event record")}
 	}
-	val, err := r.it.ValueAndErr()
+	val, err := t.recs.ValueAndErr()
 	if err != nil {
-		return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)
+		return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
 	}
-	rec, err := decodeRecord(val)
-	if err == nil && (rec.Stream != stream || rec.Version != version || rec.Position != pos) {
+	rec, err := decodeRecordOf(val, r.stream, &r.slab)
+	if err == nil && (rec.Stream != *r.stream || rec.Version != version || rec.Position != pos) {
 		err = fmt.Errorf("record holds %s version %d position %d", rec.Stream, rec.Version, rec.Position)
 	}
 	if err != nil {
-		return runtime.Record{}, true, &runtime.DecodeError{Stream: stream, Version: version, Position: pos, What: "envelope", Err: err}
+		return runtime.Record{}, true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
 	}
 	return rec, false, nil
 }
@@ -235,20 +255,24 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 			s.mu.RUnlock()
 			return
 		}
-		t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: eventKey(nil, after+1), UpperBound: eventKey(nil, head+1)})
+		var kb [18]byte
+		lower := eventKey(kb[:0], after+1)
+		upper := eventKey(lower[len(lower):], head+1)
+		t, err := s.newIter(ctx, opReadAll, &pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
 		if err != nil {
 			yield(runtime.Record{}, err)
 			return
 		}
 		defer func() { _ = s.release(t) }()
+		var sl slab
 		for first := true; ; first = false {
-			if err := runtime.ContextErr(ctx, op); err != nil {
-				yield(runtime.Record{}, err)
+			if ctx.Err() != nil {
+				yield(runtime.Record{}, runtime.ContextErr(ctx, op))
 				return
 			}
-			rec, done, err := allStep(t, first)
+			rec, done, err := allStep(t, first, &sl)
 			if done && err == nil {
-				err = s.finish(t, op)
+				err = s.finish(t, opReadAll)
 			}
 			if err != nil {
 				yield(runtime.Record{}, err)
@@ -261,7 +285,9 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 	}
 }
 
-func allStep(t *trackedIter, first bool) (runtime.Record, bool, error) {
+func opReadAll() string { return "read all" }
+
+func allStep(t *trackedIter, first bool, sl *slab) (runtime.Record, bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -285,7 +311,7 @@ func allStep(t *trackedIter, first bool) (runtime.Record, bool, error) {
 	if err != nil {
 		return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: read all at position %d: %w", pos, err)
 	}
-	rec, err := decodeRecord(v)
+	rec, err := decodeRecordOf(v, nil, sl)
 	if err == nil && rec.Position != pos {
 		err = fmt.Errorf("record at position %d claims position %d", pos, rec.Position)
 	}

@@ -99,11 +99,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 			closedCh: make(chan struct{}),
 		},
 	}
-	cache := pebbledb.NewCache(o.cacheSize)
-	defer cache.Unref()
 	popts := &pebbledb.Options{
 		FS:                 o.fs,
-		Cache:              cache,
 		FormatMajorVersion: pebbledb.FormatNewest,
 		MemTableSize:       o.memTableSize,
 		Logger:             &logger{s: s, l: o.logger},
@@ -112,6 +109,11 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	popts.EnsureDefaults()
 	if o.tune != nil {
 		o.tune(popts)
+	}
+	if popts.Cache == nil {
+		cache := pebbledb.NewCache(CacheCapacity(o.cacheSize, popts))
+		defer cache.Unref()
+		popts.Cache = cache
 	}
 	db, err := pebbledb.Open(dir, popts)
 	if err != nil {
@@ -254,17 +256,22 @@ func (s *Store) get(key []byte) ([]byte, error) {
 // enter guards a direct read: it fails when ctx is done, the store is
 // closed or failed; on success the caller must call s.mu.RUnlock.
 func (s *Store) enter(ctx context.Context, op string) error {
-	if err := runtime.ContextErr(ctx, op); err != nil {
-		return err
+	return s.enterLazy(ctx, func() string { return op })
+}
+
+// enterLazy is enter with the operation's name built only for an error.
+func (s *Store) enterLazy(ctx context.Context, op func() string) error {
+	if ctx.Err() != nil {
+		return runtime.ContextErr(ctx, op())
 	}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return fmt.Errorf("cqrsgen/pebble: %s: %w", op, runtime.ErrClosed)
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", op(), runtime.ErrClosed)
 	}
 	if err := s.failure(); err != nil {
 		s.mu.RUnlock()
-		return fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)
+		return fmt.Errorf("cqrsgen/pebble: %s: %w", op(), err)
 	}
 	return nil
 }
@@ -297,7 +304,9 @@ func (s *Store) Close() error {
 
 	s.itersMu.Lock()
 	for t := range s.iters {
+		t.mu.Lock()
 		t.close()
+		t.mu.Unlock()
 	}
 	clear(s.iters)
 	s.itersMu.Unlock()

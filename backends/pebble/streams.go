@@ -45,7 +45,7 @@ func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID)
 		s.wmu.Lock()
 		limit := s.acked
 		s.wmu.Unlock()
-		t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
+		t, err := s.newIter(ctx, func() string { return op }, &pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
 		if err != nil {
 			yield(StreamInfo{}, err)
 			return
@@ -58,7 +58,7 @@ func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID)
 			}
 			info, done, err := streamsStep(t, first, limit)
 			if done && err == nil {
-				err = s.finish(t, op)
+				err = s.finish(t, func() string { return op })
 			}
 			if err != nil {
 				yield(StreamInfo{}, err)

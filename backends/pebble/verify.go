@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
@@ -150,18 +151,67 @@ type verifier struct {
 	prevStream []byte
 	prevVer    uint64
 	prevPos    uint64
+	prevID     runtime.StreamID // prevStream parsed
+
+	// cross selects the lookups between events and index entries; without
+	// it, events and entries sum the hashes of their triples.
+	cross           bool
+	seed            maphash.Seed
+	events, entries tripleSum
+	hbuf            []byte
+	slab            slab
 }
 
+// tripleSum is an order-free digest of a set of (stream, version,
+// position) triples: their count and the sum of their hashes.
+type tripleSum struct{ n, sum uint64 }
+
+// add adds the triple whose stream key (appendStreamKey) is sk.
+func (v *verifier) add(t *tripleSum, sk []byte, ver, pos uint64) {
+	v.hbuf = append(v.hbuf[:0], sk...)
+	v.hbuf = binary.BigEndian.AppendUint64(v.hbuf, ver)
+	v.hbuf = binary.BigEndian.AppendUint64(v.hbuf, pos)
+	t.n++
+	t.sum += maphash.Bytes(v.seed, v.hbuf)
+}
+
+// verify walks every key once. It checks that the event records and the
+// stream index entries describe the same (stream, version, position)
+// triples by comparing an order-free sum of their hashes, not with a
+// lookup per event and per entry (two random reads each, which made
+// verification 13x slower than a scan). Only when the sums differ does it
+// walk again with those lookups, to name each damaged entry.
 func verify(ctx context.Context, r kvReader) (runtime.VerifyReport, error) {
-	v := &verifier{r: r, rep: &runtime.VerifyReport{}, nextPos: 1}
+	rep, matched, err := verifyWalk(ctx, r, false)
+	if err != nil || matched {
+		return rep, err
+	}
+	rep, _, err = verifyWalk(ctx, r, true)
+	return rep, err
+}
+
+// verifyWalk is one walk of verify; cross makes it look up, for every
+// event, its index entry and, for every index entry, its event. matched
+// reports that the events and the index entries hold the same triples.
+func verifyWalk(ctx context.Context, r kvReader, cross bool) (runtime.VerifyReport, bool, error) {
+	v, err := verifyKeys(ctx, r, cross)
+	if err != nil {
+		return runtime.VerifyReport{}, false, err
+	}
+	return *v.rep, v.events == v.entries, nil
+}
+
+func verifyKeys(ctx context.Context, r kvReader, cross bool) (*verifier, error) {
+	v := &verifier{r: r, rep: &runtime.VerifyReport{}, nextPos: 1, cross: cross, seed: maphash.MakeSeed()}
+	fail := func(err error) (*verifier, error) { return nil, err }
 	head, err := v.lastPosition()
 	if err != nil {
-		return runtime.VerifyReport{}, err
+		return fail(err)
 	}
 	v.rep.Head = head
 	it, err := r.NewIter(nil)
 	if err != nil {
-		return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify: %w", err)
+		return fail(fmt.Errorf("cqrsgen/pebble: verify: %w", err))
 	}
 	var stored *counters
 	sawFormat := false
@@ -169,7 +219,7 @@ func verify(ctx context.Context, r kvReader) (runtime.VerifyReport, error) {
 		if v.keys%1024 == 0 {
 			if err := runtime.ContextErr(ctx, "verify"); err != nil {
 				_ = it.Close()
-				return runtime.VerifyReport{}, err
+				return fail(err)
 			}
 		}
 		v.keys++
@@ -177,7 +227,7 @@ func verify(ctx context.Context, r kvReader) (runtime.VerifyReport, error) {
 		val, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
-			return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify: key %x: %w", k, err)
+			return fail(fmt.Errorf("cqrsgen/pebble: verify: key %x: %w", k, err))
 		}
 		switch {
 		case bytes.Equal(k, keyFormat):
@@ -199,12 +249,12 @@ func verify(ctx context.Context, r kvReader) (runtime.VerifyReport, error) {
 		default:
 			if err := v.key(k, val); err != nil {
 				_ = it.Close()
-				return runtime.VerifyReport{}, err
+				return fail(err)
 			}
 		}
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify: %w", err)
+		return fail(fmt.Errorf("cqrsgen/pebble: verify: %w", err))
 	}
 	if !sawFormat {
 		v.rep.Add(runtime.VerifyProblem{Kind: ProblemFormat, Key: keyFormat, Detail: "the format key is missing"})
@@ -218,7 +268,7 @@ func verify(ctx context.Context, r kvReader) (runtime.VerifyReport, error) {
 		v.checkCounters(*stored)
 	}
 	v.rep.Extra = map[string]uint64{VerifyKeys: v.keys, VerifyIndexEntries: v.indexEntries}
-	return *v.rep, nil
+	return v, nil
 }
 
 func (v *verifier) lastPosition() (uint64, error) {
@@ -291,7 +341,7 @@ func (v *verifier) event(k, val []byte) error {
 		v.rep.Add(runtime.VerifyProblem{Kind: ProblemPositionGap, Position: pos, Detail: detail})
 	}
 	v.nextPos = pos + 1
-	rec, err := decodeRecord(val)
+	rec, err := decodeRecordOf(val, nil, &v.slab)
 	if err == nil && rec.Position != pos {
 		err = fmt.Errorf("the record claims position %d", rec.Position)
 	}
@@ -307,6 +357,10 @@ func (v *verifier) event(k, val []byte) error {
 			}
 		}
 		v.rep.Add(p)
+		return nil
+	}
+	if !v.cross {
+		v.add(&v.events, appendStreamKey(v.hbuf[:0], rec.Stream), rec.Version, pos)
 		return nil
 	}
 	ik := streamIndexKey(nil, rec.Stream, rec.Version)
@@ -329,19 +383,27 @@ func (v *verifier) event(k, val []byte) error {
 
 func (v *verifier) index(k, val []byte) error {
 	v.indexEntries++
-	stream, rest, ok := parseStreamKey(k[1:])
-	if !ok || len(rest) != 8 {
+	if len(k) < 1+8 {
 		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed stream index key"})
 		return nil
 	}
-	ver := binary.BigEndian.Uint64(rest)
 	sk := k[1 : len(k)-8]
-	same := bytes.Equal(sk, v.prevStream)
+	same := v.prevStream != nil && bytes.Equal(sk, v.prevStream)
+	stream := v.prevID
 	if !same {
+		// Parse (and allocate) the stream only where a new one starts.
+		st, rest, ok := parseStreamKey(k[1:])
+		if !ok || len(rest) != 8 {
+			v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed stream index key"})
+			return nil
+		}
+		stream = st
 		v.rep.Streams++
 		v.prevStream = append(v.prevStream[:0], sk...)
+		v.prevID = st
 		v.prevVer, v.prevPos = 0, 0
 	}
+	ver := binary.BigEndian.Uint64(k[len(k)-8:])
 	if len(val) != 8 {
 		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Stream: stream, Version: ver,
 			Detail: fmt.Sprintf("stream index value is %d bytes, not 8", len(val))})
@@ -361,6 +423,10 @@ func (v *verifier) index(k, val []byte) error {
 			Detail: fmt.Sprintf("position %d is not after the previous version's position %d", pos, v.prevPos)})
 	}
 	v.prevVer, v.prevPos = ver, pos
+	if !v.cross {
+		v.add(&v.entries, sk, ver, pos)
+		return nil
+	}
 	ev, ok, err := getCopy(v.r, eventKey(nil, pos))
 	if err != nil {
 		return fmt.Errorf("cqrsgen/pebble: verify: %w", err)

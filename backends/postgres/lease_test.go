@@ -285,7 +285,13 @@ INSERT INTO `+model+` VALUES (1, 0, 0, '{}')`); err != nil {
 	head := appendN(20)
 	first := waitAll(head)
 	other := 1 - first
+	// The other replica's Run may not have started yet on a loaded
+	// machine: give it time to reach the lease and stand by.
 	st, _ := replicas[other].group.Status(ctx, "count")
+	for deadline := time.Now().Add(30 * time.Second); st.State == runtime.ProjectionStopped && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		st, _ = replicas[other].group.Status(ctx, "count")
+	}
 	if st.State != runtime.ProjectionStandby || st.Lease.Holder != fmt.Sprintf("replica-%d", first) {
 		t.Fatalf("the other replica is %v with lease %+v; want standby behind replica-%d", st.State, st.Lease, first)
 	}

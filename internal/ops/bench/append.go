@@ -221,14 +221,13 @@ func recordSize(stream runtime.StreamID, version, pos uint64, name string, data 
 // default options (cache, memtable size, format).
 func (r *runner) openRawPebble() (*pebbledb.DB, func(), error) {
 	dir := r.tempDir("rawpebble")
-	cache := pebbledb.NewCache(pebble.DefaultCacheSize)
-	defer cache.Unref()
 	opts := &pebbledb.Options{
-		Cache:              cache,
 		FormatMajorVersion: pebbledb.FormatNewest,
 		MemTableSize:       pebble.DefaultMemTableSize,
 		Logger:             quietLogger{slog.New(slog.NewTextHandler(r.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))},
 	}
+	opts.Cache = pebbledb.NewCache(pebble.CacheCapacity(pebble.DefaultCacheSize, opts))
+	defer opts.Cache.Unref()
 	db, err := pebbledb.Open(dir, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: opening raw pebble in %s: %w", dir, err)

@@ -61,23 +61,30 @@ func (r *runner) codecCases(ctx context.Context) error {
 			}
 			return c.decode
 		}
-		limitRow, err := r.measureCodec(ctx, name, limit.subject, limit.kind, pick(limit))
+		sides := []codecImpl{limit}
+		for _, c := range impls {
+			if pick(c) != nil { // an implementation may lack a direction
+				sides = append(sides, c)
+			}
+		}
+		ops := make([]func() error, len(sides))
+		for i, c := range sides {
+			ops[i] = pick(c)
+		}
+		rows, err := r.measureCodecs(ctx, name, sides, ops)
 		if err != nil {
 			return err
 		}
-		limitRow.Note = "msgpack.Marshal / msgpack.Unmarshal of a struct"
-		r.add(limitRow)
+		rows[0].Note = "msgpack.Marshal / msgpack.Unmarshal of a struct"
+		r.add(rows[0])
 		// Each generated row is compared with the limit row just before it
-		// (the same path with reflection msgpack), or the raw one.
-		prev := limitRow
-		for _, c := range impls {
-			row, err := r.measureCodec(ctx, name, c.subject, c.kind, pick(c))
-			if err != nil {
-				return err
-			}
+		// (the same path with reflection msgpack), or the first one.
+		prev := rows[0]
+		for i, c := range sides[1:] {
+			row := rows[i+1]
 			row.Note = c.note
 			if c.kind == KindLimit {
-				ratioNs(&row, limitRow)
+				ratioNs(&row, rows[0])
 				prev = row
 			} else {
 				ratioNs(&row, prev)
@@ -88,34 +95,54 @@ func (r *runner) codecCases(ctx context.Context) error {
 	return nil
 }
 
-// measureCodec runs op in rounds of 1,000 calls until the time cap, and
-// counts its allocations with testing.AllocsPerRun.
-func (r *runner) measureCodec(ctx context.Context, name, subject, kind string, op func() error) (Row, error) {
-	if err := op(); err != nil {
-		return Row{}, fmt.Errorf("bench: %s %s: %w", name, subject, err)
+// codecRounds is how many turns each side of a codec case takes, the sides
+// alternating in rotated order, so that the machine's drift falls on all.
+const codecRounds = 10
+
+// measureCodecs runs each op in rounds of 1,000 calls, the sides taking
+// codecRounds turns of a share of the time cap each, and counts their
+// allocations with testing.AllocsPerRun.
+func (r *runner) measureCodecs(ctx context.Context, name string, sides []codecImpl, ops []func() error) ([]Row, error) {
+	for i, op := range ops {
+		if err := op(); err != nil {
+			return nil, fmt.Errorf("bench: %s %s: %w", name, sides[i].subject, err)
+		}
 	}
-	var done atomic.Int64
-	r.cfg.Progress.Begin(name+" "+subject, 0, &done)
 	const round = 1000
-	var opErr error
-	start := time.Now()
-	for time.Since(start) < r.lim.codecTime && ctx.Err() == nil {
-		for range round {
-			if err := op(); err != nil {
-				opErr = err
+	elapsed := make([]time.Duration, len(ops))
+	counts := make([]int64, len(ops))
+	var done atomic.Int64
+	r.cfg.Progress.Begin(name, 0, &done)
+	share := r.lim.codecTime / codecRounds
+	for turn := range codecRounds {
+		for j := range ops {
+			i := (turn + j) % len(ops)
+			var opErr error
+			start := time.Now()
+			for time.Since(start) < share && ctx.Err() == nil {
+				for range round {
+					if err := ops[i](); err != nil {
+						opErr = err
+					}
+				}
+				counts[i] += round
+				done.Add(round)
+			}
+			elapsed[i] += time.Since(start)
+			if opErr != nil {
+				return nil, fmt.Errorf("bench: %s %s: %w", name, sides[i].subject, opErr)
 			}
 		}
-		done.Add(round)
 	}
-	elapsed := time.Since(start)
-	if opErr != nil {
-		return Row{}, fmt.Errorf("bench: %s %s: %w", name, subject, opErr)
+	rows := make([]Row, len(ops))
+	for i, op := range ops {
+		allocs := testing.AllocsPerRun(1000, func() { _ = op() })
+		n := counts[i]
+		rows[i] = Row{Case: name, Group: "codec", Subject: sides[i].subject, Kind: sides[i].kind, Ops: n, Events: n,
+			Seconds: elapsed[i].Seconds(), AllocsPerOp: allocs}
+		if n > 0 {
+			rows[i].NsPerOp = float64(elapsed[i].Nanoseconds()) / float64(n)
+		}
 	}
-	allocs := testing.AllocsPerRun(1000, func() { _ = op() })
-	n := done.Load()
-	row := Row{Case: name, Group: "codec", Subject: subject, Kind: kind, Ops: n, Events: n, Seconds: elapsed.Seconds(), AllocsPerOp: allocs}
-	if n > 0 {
-		row.NsPerOp = float64(elapsed.Nanoseconds()) / float64(n)
-	}
-	return row, nil
+	return rows, nil
 }

@@ -171,74 +171,85 @@ func (r *runner) loadStore(ctx context.Context, store string, cases []int, raw *
 		size, snap := loadSizes[c/2], c%2 == 1
 		name := loadCaseName(size, snap)
 		aggs := r.aggregatesOf(size)
+		id := func(i int) string { return aggID(size, snap, i) }
 		var limit Row
 		if store == "pebble" && raw != nil {
-			if limit, err = r.rawPebbleLoad(ctx, raw, name, size, snap, aggs); err != nil {
+			if limit, err = r.rawPebbleLoad(ctx, raw.db, name, size, snap, aggs, id); err != nil {
 				return err
 			}
 		}
-		var next atomic.Int64
-		res, err := drive(ctx, r.cfg.Progress, name+" "+store, 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
-			stream := runtime.StreamID{Type: streamType, ID: aggID(size, snap, int(next.Add(1))%aggs)}
-			var after uint64
-			if snap {
-				sn, err := s.LoadSnapshot(ctx, stream)
-				if err != nil {
-					return err
-				}
-				after = sn.Version
-			}
-			var got int
-			for rec, err := range s.ReadStream(ctx, stream, after) {
-				if err != nil {
-					return err
-				}
-				got += len(rec.Data)
-			}
-			if got == 0 && !snap {
-				return fmt.Errorf("bench: %s: read no events", stream)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := r.measureLoads(ctx, s, store, name, size, snap, aggs, id, limit); err != nil {
 			return err
 		}
-		row := Row{Case: name, Group: "load", Subject: store + " store (ReadStream, no decoding)", Kind: KindCqrsgen, Batch: size}
-		res.fill(&row, size)
-		if snap {
-			row.Events = 0
-			row.EventsPerSec = 0
-		}
-		if limit.Case != "" {
-			ratioP50(&row, limit)
-			r.add(limit)
-		}
-		r.add(row)
+	}
+	return nil
+}
 
-		repo := account.NewAccountRepository(s)
-		next.Store(0)
-		res, err = drive(ctx, r.cfg.Progress, name+" "+store+" repository", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
-			id := aggID(size, snap, int(next.Add(1))%aggs)
-			state, v, err := repo.Load(ctx, id)
+// measureLoads adds the rows of one load case: ReadStream of aggregates
+// id(0..aggs-1) (after their snapshot when snap) beside limit when it is
+// set, then the generated repository's Load beside ReadStream.
+func (r *runner) measureLoads(ctx context.Context, s runtime.Store, store, name string, size int, snap bool, aggs int, id func(int) string, limit Row) error {
+	var next atomic.Int64
+	res, err := drive(ctx, r.cfg.Progress, name+" "+store, 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
+		stream := runtime.StreamID{Type: streamType, ID: id(int(next.Add(1)) % aggs)}
+		var after uint64
+		if snap {
+			sn, err := s.LoadSnapshot(ctx, stream)
 			if err != nil {
 				return err
 			}
-			if v != uint64(size) || state.Deposits != size-1 {
-				return fmt.Errorf("bench: loaded %s at version %d with %d deposits, want %d and %d", id, v, state.Deposits, size, size-1)
+			after = sn.Version
+		}
+		var got int
+		for rec, err := range s.ReadStream(ctx, stream, after) {
+			if err != nil {
+				return err
 			}
-			return nil
-		})
+			got += len(rec.Data)
+		}
+		if got == 0 && !snap {
+			return fmt.Errorf("bench: %s: read no events", stream)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	row := Row{Case: name, Group: "load", Subject: store + " store (ReadStream, no decoding)", Kind: KindCqrsgen, Batch: size}
+	res.fill(&row, size)
+	if snap {
+		row.Events = 0
+		row.EventsPerSec = 0
+	}
+	if limit.Case != "" {
+		ratioP50(&row, limit)
+		r.add(limit)
+	}
+	r.add(row)
+
+	repo := account.NewAccountRepository(s)
+	next.Store(0)
+	res, err = drive(ctx, r.cfg.Progress, name+" "+store+" repository", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
+		aid := id(int(next.Add(1)) % aggs)
+		state, v, err := repo.Load(ctx, aid)
 		if err != nil {
 			return err
 		}
-		repoRow := Row{Case: name, Group: "load", Subject: store + " repository Load (generated decode + apply)", Kind: KindCqrsgen, Batch: size}
-		res.fill(&repoRow, size)
-		if snap {
-			repoRow.Events, repoRow.EventsPerSec = 0, 0
+		if v != uint64(size) || state.Deposits != size-1 {
+			return fmt.Errorf("bench: loaded %s at version %d with %d deposits, want %d and %d", aid, v, state.Deposits, size, size-1)
 		}
-		ratioP50(&repoRow, row)
-		r.add(repoRow)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	repoRow := Row{Case: name, Group: "load", Subject: store + " repository Load (generated decode + apply)", Kind: KindCqrsgen, Batch: size}
+	res.fill(&repoRow, size)
+	if snap {
+		repoRow.Events, repoRow.EventsPerSec = 0, 0
+	}
+	ratioP50(&repoRow, row)
+	r.add(repoRow)
 	return nil
 }
 
@@ -291,16 +302,16 @@ func (r *runner) populateRawPebble(ctx context.Context) (*rawLoad, error) {
 // rawPebbleLoad reads one aggregate the way the Pebble store must at
 // least: (a Get of the snapshot key, then) a bounded iterator over the
 // stream's index keys and a seek per event into the records.
-func (r *runner) rawPebbleLoad(ctx context.Context, raw *rawLoad, name string, size int, snap bool, aggs int) (Row, error) {
+func (r *runner) rawPebbleLoad(ctx context.Context, db *pebbledb.DB, name string, size int, snap bool, aggs int, id func(int) string) (Row, error) {
 	var next atomic.Int64
 	var pk [9]byte
 	pk[0] = 'p'
 	res, err := drive(ctx, r.cfg.Progress, name+" raw pebble", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
-		stream := runtime.StreamID{Type: streamType, ID: aggID(size, snap, int(next.Add(1))%aggs)}
+		stream := runtime.StreamID{Type: streamType, ID: id(int(next.Add(1)) % aggs)}
 		sk := streamKeyOf(stream)
 		after := uint64(0)
 		if snap {
-			v, closer, err := raw.db.Get(append([]byte{'n'}, sk...))
+			v, closer, err := db.Get(append([]byte{'n'}, sk...))
 			if err != nil {
 				return fmt.Errorf("snapshot of %s: %w", stream, err)
 			}
@@ -311,7 +322,7 @@ func (r *runner) rawPebbleLoad(ctx context.Context, raw *rawLoad, name string, s
 		prefix := append([]byte{'s'}, sk...)
 		lower := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
 		upper := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^uint64(0))
-		idx, err := raw.db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
+		idx, err := db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
 		if err != nil {
 			return err
 		}
@@ -324,7 +335,7 @@ func (r *runner) rawPebbleLoad(ctx context.Context, raw *rawLoad, name string, s
 			}
 			copy(pk[1:], v)
 			if recs == nil {
-				if recs, err = raw.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{'p'}, UpperBound: []byte{'q'}}); err != nil {
+				if recs, err = db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{'p'}, UpperBound: []byte{'q'}}); err != nil {
 					_ = idx.Close()
 					return err
 				}

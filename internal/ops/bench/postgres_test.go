@@ -18,11 +18,14 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // (pool settings used to break that cleanup).
 func TestPostgresAppendCase(t *testing.T) {
 	dsn := pgtest.Database(t)
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
+	switch {
+	case !strings.Contains(dsn, "://"):
+		dsn += " pool_max_conns=3" // keyword/value form, as pgtest's own server gives
+	case strings.Contains(dsn, "?"):
+		dsn += "&pool_max_conns=3"
+	default:
+		dsn += "?pool_max_conns=3"
 	}
-	dsn += sep + "pool_max_conns=3"
 	rep, err := Run(t.Context(), Config{Quick: true, Scale: 0.01, Stores: []string{"postgres"}, PostgresDSN: dsn,
 		Dir: t.TempDir(), Only: regexp.MustCompile(`^append/batch=1/writers=8$`)})
 	if err != nil {

@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Fsync: "memory: none (nothing is durable); pebble: every append waits for its WAL fsync (pebble.Sync), raw Pebble limit rows likewise; postgres: server default (synchronous_commit as configured)",
 	}}
 	defer cfg.Progress.Close()
-	steps := []func(context.Context) error{r.fsyncCase, r.appendCases, r.loadCases, r.readCases, r.codecCases}
+	steps := []func(context.Context) error{r.fsyncCase, r.appendCases, r.loadCases, r.spreadCases, r.mixedCases, r.readCases, r.codecCases}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			rep.Rows = r.rows
