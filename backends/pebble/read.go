@@ -12,22 +12,6 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
-// Append appends req atomically (see runtime.Store). It returns once the
-// events are synced to disk, unless the store was opened WithNoSync.
-func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
-	if err := runtime.ValidateAppend(req); err != nil {
-		return runtime.AppendResult{}, err
-	}
-	o := getAppendOp(ctx, req, s.opts.now)
-	err := s.submit(o)
-	res := o.res
-	putAppendOp(o)
-	if err != nil {
-		return runtime.AppendResult{}, err
-	}
-	return res, nil
-}
-
 // trackedIter is a Pebble iterator that Close can close under a reader;
 // recs, when set, is a second iterator of the same read (ReadStream's
 // records), closed with it. mu guards both and closed: a reader holds it
@@ -387,14 +371,6 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	}
 }
 
-// SaveSnapshot stores snap unless a snapshot at a higher version exists.
-func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
-	if err := runtime.ValidateSnapshot(snap); err != nil {
-		return err
-	}
-	return s.submit(&op{kind: opSnapshot, ctx: ctx, snap: snap})
-}
-
 // LoadSnapshot returns the stream's latest snapshot or runtime.ErrNotFound.
 func (s *Store) LoadSnapshot(ctx context.Context, stream runtime.StreamID) (runtime.Snapshot, error) {
 	if err := runtime.ValidateStream(stream); err != nil {
@@ -414,14 +390,6 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream runtime.StreamID) (runt
 		return runtime.Snapshot{}, &runtime.DecodeError{Stream: stream, Version: snap.Version, What: "snapshot", Err: err}
 	}
 	return snap, nil
-}
-
-// SaveCheckpoint records position under name.
-func (s *Store) SaveCheckpoint(ctx context.Context, name string, position uint64) error {
-	if err := runtime.ValidateKey("checkpoint name", name); err != nil {
-		return err
-	}
-	return s.submit(&op{kind: opCheckpoint, ctx: ctx, name: name, pos: position})
 }
 
 // LoadCheckpoint returns the position recorded under name or
@@ -446,18 +414,6 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (uint64, error)
 	return p, nil
 }
 
-// SaveIdempotency records rec if its key is new, or returns a
-// *runtime.DuplicateError with the first record.
-func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyRecord) error {
-	if err := runtime.ValidateKey("idempotency key", rec.Key); err != nil {
-		return err
-	}
-	if err := runtime.ValidateStream(rec.Stream); err != nil {
-		return err
-	}
-	return s.submit(&op{kind: opIdem, ctx: ctx, idem: rec})
-}
-
 // LoadIdempotency returns the record for key or runtime.ErrNotFound.
 func (s *Store) LoadIdempotency(ctx context.Context, key string) (runtime.IdempotencyRecord, error) {
 	if err := runtime.ValidateKey("idempotency key", key); err != nil {
@@ -477,20 +433,6 @@ func (s *Store) LoadIdempotency(ctx context.Context, key string) (runtime.Idempo
 		return runtime.IdempotencyRecord{}, &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, What: "idempotency record", Err: fmt.Errorf("key %q: %w", key, err)}
 	}
 	return rec, nil
-}
-
-// Flush makes every acknowledged append durable. It costs one fsync with
-// WithNoSync and is a no-op otherwise (appends are synced before they
-// return).
-func (s *Store) Flush(ctx context.Context) error {
-	if !s.opts.noSync {
-		if err := s.enter(ctx, "flush"); err != nil {
-			return err
-		}
-		s.mu.RUnlock()
-		return nil
-	}
-	return s.submit(&op{kind: opFlush, ctx: ctx})
 }
 
 // Stats returns the store's counters and, in Extra, Pebble metrics under
