@@ -733,7 +733,7 @@ func (r *runner) wants(rec Record) bool {
 func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 	outages := 0
 	for attempt := 1; ; attempt++ {
-		err := r.p.Handle(ctx, rec)
+		err := r.p.Handle(ContextCausedBy(ctx, rec), rec)
 		if err == nil {
 			if outages > 0 {
 				r.setState(ProjectionRunning, nil)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -187,11 +186,12 @@ func (r *Repository[S, E, C]) decode(rec Record) (E, error) {
 // Append appends events to aggregate id if its version is expected (an
 // exact version, NoStream, StreamExists or AnyVersion) and returns the new
 // version. A mismatch returns a *ConflictError; the batch is atomic.
-// Metadata from ctx (ContextWithMetadata) is attached to every event, and
+// Metadata from ctx (ContextWithMetadata, ContextWithCorrelation,
+// ContextCausedBy) is attached to every event, and
 // the append's positions are reported through ContextWithAppendReport.
 func (r *Repository[S, E, C]) Append(ctx context.Context, id string, expected uint64, events ...E) (uint64, error) {
 	stream := r.Stream(id)
-	res, err := r.append(ctx, stream, expected, events, MetadataFromContext(ctx), "")
+	res, err := r.append(ctx, stream, expected, events, eventMetadata(ctx, nil), "")
 	if err != nil {
 		return 0, err
 	}
@@ -282,14 +282,7 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 			return 0, err
 		}
 	}
-	md := MetadataFromContext(ctx)
-	if len(o.metadata) > 0 {
-		md = maps.Clone(md)
-		if md == nil {
-			md = make(map[string]string, len(o.metadata))
-		}
-		maps.Copy(md, o.metadata)
-	}
+	md := eventMetadata(ctx, o.metadata)
 
 	unlock := r.locks.lock(id)
 	defer unlock()

@@ -665,7 +665,7 @@ func (r *sagaRunner[S]) resume(ctx context.Context, in *sagaInstance, trig sagaT
 			if comp {
 				send = send.comp
 			}
-			v, tries, err := r.execute(ctx, in.id, step.Seq, comp, send)
+			v, tries, err := r.execute(r.causedBy(ctx, in, step), in.id, step.Seq, comp, send)
 			switch {
 			case err == nil:
 				name = map[bool]string{false: sagaStepCompleted, true: sagaCompensated}[comp]
@@ -733,6 +733,33 @@ func (r *sagaRunner[S]) command(ctx context.Context, in *sagaInstance, step *Sag
 			errNotDeterministic, rx.Trigger, step.Seq, step.Command, step.Target)
 	}
 	return do.steps[i], nil
+}
+
+// causedBy returns ctx caused by the event behind step (ContextCausedBy):
+// the event its reaction handled or, for a reaction to a deadline, the
+// event of the latest event reaction before it (the one that led there).
+// A compensation is caused by the event that caused the step it undoes.
+// The record comes from ctx when the runner is handling it, else from the
+// store. Without such an event (or when it cannot be read) ctx is returned
+// as it is: a missing link never stops a step.
+func (r *sagaRunner[S]) causedBy(ctx context.Context, in *sagaInstance, step *SagaStep) context.Context {
+	var pos uint64
+	for i := step.reaction; i >= 0 && pos == 0; i-- {
+		pos = in.reactions[i].Trigger.Position
+	}
+	if pos == 0 {
+		return ctx
+	}
+	if c, _ := ctx.Value(causeKey{}).(*cause); c != nil && c.event != nil && c.event.Position == pos {
+		return ctx
+	}
+	for rec, err := range r.store.ReadAll(ctx, pos-1) {
+		if err != nil || rec.Position != pos {
+			break
+		}
+		return ContextCausedBy(ctx, rec)
+	}
+	return ctx
 }
 
 // replayRecord runs the reaction to the record at position again.
