@@ -318,6 +318,7 @@ type runner struct {
 	part    *Partition    // the partition of a split projection, nil if not split
 	pset    *partitionSet // shared by the partitions, nil without leases
 	metrics ReadSideMetrics
+	tracer  Tracer        // nil: no spans
 	head    atomic.Uint64 // the store's head as last seen
 
 	mu        sync.Mutex
@@ -342,6 +343,7 @@ func newRunner(store Store, p Projection, cfg projectionConfig) *runner {
 		wake:        make(chan struct{}, 1),
 		holder:      cfg.holder(),
 		metrics:     readSideMetricsOf(store),
+		tracer:      tracerOf(store),
 	}
 	if l, ok := LeaserOf(store); ok && !cfg.noLease {
 		r.leaser = l
@@ -733,7 +735,7 @@ func (r *runner) wants(rec Record) bool {
 func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 	outages := 0
 	for attempt := 1; ; attempt++ {
-		err := r.p.Handle(ContextCausedBy(ctx, rec), rec)
+		err := r.call(ctx, rec)
 		if err == nil {
 			if outages > 0 {
 				r.setState(ProjectionRunning, nil)
@@ -776,6 +778,20 @@ func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 			}
 		}
 	}
+}
+
+// call calls Handle once, under a context caused by rec (and in a span
+// when there is a tracer).
+func (r *runner) call(ctx context.Context, rec Record) error {
+	ctx = ContextCausedBy(ctx, rec)
+	if r.tracer == nil {
+		return r.p.Handle(ctx, rec)
+	}
+	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanProjection, Name: r.p.Name, Stream: rec.Stream,
+		Event: rec.Name, Version: rec.Version, Position: rec.Position, Cause: rec.Metadata})
+	err := r.p.Handle(ctx, rec)
+	span.End(err)
+	return err
 }
 
 // waitFor blocks until the projection has processed position, fails, or

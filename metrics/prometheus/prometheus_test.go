@@ -242,3 +242,63 @@ cqrsgen_projection_state{projection="bank.balances",state="waiting"} 0
 		t.Fatal(err)
 	}
 }
+
+// TestWriteSide feeds command and saga step reports through a real
+// repository over an instrumented store.
+func TestWriteSide(t *testing.T) {
+	m := cqrsprom.New()
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(m)
+	store := runtime.Instrument(memory.New(), m)
+	defer store.Close()
+	repo := runtime.NewRepository(store, &runtime.Aggregate[int, int, int]{
+		Type:  "counter",
+		Apply: func(s *int, e int) { *s += e },
+		Decide: func(s *int, c int) ([]int, error) {
+			if c < 0 {
+				return nil, errors.New("negative")
+			}
+			return []int{c}, nil
+		},
+		EncodeEvent: func(e int) (runtime.EventData, error) {
+			return runtime.EventData{Name: "added", Schema: 1, Data: []byte(fmt.Sprint(e))}, nil
+		},
+		DecodeEvent: func(_ string, _ uint32, b []byte) (int, error) {
+			var n int
+			_, err := fmt.Sscan(string(b), &n)
+			return n, err
+		},
+	})
+	ctx := context.Background()
+	for _, c := range []int{1, 2, -1} {
+		repo.Execute(ctx, "c1", c)
+	}
+	m.ObserveSagaStep(runtime.SagaStepCall{Saga: "transfer", Outcome: runtime.SagaStepFailed, Tries: 1})
+	m.ObserveSagaStep(runtime.SagaStepCall{Saga: "transfer", Compensation: true, Outcome: runtime.SagaStepCompleted, Tries: 2})
+	want := `
+# HELP cqrsgen_commands_total Commands executed, by stream type and outcome (ok, rejected, conflict, duplicate, error).
+# TYPE cqrsgen_commands_total counter
+cqrsgen_commands_total{outcome="ok",stream_type="counter"} 2
+cqrsgen_commands_total{outcome="rejected",stream_type="counter"} 1
+# HELP cqrsgen_saga_steps_total Saga steps and compensations carried out, by saga, kind (step, compensation) and outcome (completed, failed, error).
+# TYPE cqrsgen_saga_steps_total counter
+cqrsgen_saga_steps_total{kind="compensation",outcome="completed",saga="transfer"} 1
+cqrsgen_saga_steps_total{kind="step",outcome="failed",saga="transfer"} 1
+`
+	if err := gatherAndCompare(reg, strings.NewReader(want), "cqrsgen_commands_total", "cqrsgen_saga_steps_total"); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "cqrsgen_command_duration_seconds" {
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 3 {
+				t.Errorf("command duration samples %d, want 3", n)
+			}
+			return
+		}
+	}
+	t.Error("no cqrsgen_command_duration_seconds")
+}
