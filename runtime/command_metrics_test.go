@@ -122,3 +122,33 @@ func TestCommandMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectionEventTime: runners report when the last event they
+// processed was appended, for lag in seconds.
+func TestProjectionEventTime(t *testing.T) {
+	m := &readSide{}
+	store := runtime.Instrument(memory.New(), m)
+	defer store.Close()
+	newFixture(t, store)
+	last := last(t, store, "c")
+	ctx, cancel := context.WithCancel(context.Background())
+	group := runtime.NewProjectionGroup(store)
+	if err := group.Add(runtime.Projection{Name: "p", Handle: func(context.Context, runtime.Record) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- group.Run(ctx) }()
+	if err := group.WaitFor(context.Background(), "p", last.Position); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	p := m.last["p"]
+	m.mu.Unlock()
+	if p.Position != last.Position || !p.EventTime.Equal(last.Time) {
+		t.Errorf("last progress %+v, want position %d and event time %v", p, last.Position, last.Time)
+	}
+}

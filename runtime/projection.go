@@ -313,13 +313,14 @@ type runner struct {
 	rebuilds   atomic.Uint64
 	waiters    atomic.Int64
 
-	leaser  Leaser // nil: unleased
-	holder  string
-	part    *Partition    // the partition of a split projection, nil if not split
-	pset    *partitionSet // shared by the partitions, nil without leases
-	metrics ReadSideMetrics
-	tracer  Tracer        // nil: no spans
-	head    atomic.Uint64 // the store's head as last seen
+	leaser    Leaser // nil: unleased
+	holder    string
+	part      *Partition    // the partition of a split projection, nil if not split
+	pset      *partitionSet // shared by the partitions, nil without leases
+	metrics   ReadSideMetrics
+	tracer    Tracer        // nil: no spans
+	head      atomic.Uint64 // the store's head as last seen
+	eventTime atomic.Int64  // Unix nanoseconds of the last event processed, 0: none yet
 
 	mu        sync.Mutex
 	state     ProjectionState
@@ -381,6 +382,9 @@ func (r *runner) observe() {
 	r.mu.Unlock()
 	pos, head := r.position.Load(), r.head.Load()
 	p := ProjectionProgress{Name: r.p.Name, Position: pos, Head: max(head, pos), State: state}
+	if t := r.eventTime.Load(); t != 0 {
+		p.EventTime = time.Unix(0, t).UTC()
+	}
 	p.Lag = p.Head - pos
 	r.metrics.ObserveProjection(p)
 }
@@ -696,6 +700,9 @@ func (r *runner) run(ctx context.Context) error {
 				}
 			}
 			pos = rec.Position
+			if !rec.Time.IsZero() {
+				r.eventTime.Store(rec.Time.UnixNano())
+			}
 			r.progress(pos)
 			unsaved++
 			if (r.cfg.checkpointEvents > 0 && unsaved >= r.cfg.checkpointEvents) ||

@@ -22,6 +22,7 @@
 //	cqrsgen_projection_position{projection}                    gauge: last position processed
 //	cqrsgen_projection_lag{projection}                         gauge: head - position as last seen
 //	cqrsgen_projection_state{projection, state}                gauge: 1 for the current state
+//	cqrsgen_projection_last_event_timestamp_seconds{projection} gauge: append time of the last event processed (Unix)
 //
 // and, for the write side (runtime.CommandMetrics: repositories and saga
 // runners over the instrumented store):
@@ -100,6 +101,7 @@ type Metrics struct {
 	position     *prom.GaugeVec
 	lag          *prom.GaugeVec
 	state        *prom.GaugeVec
+	eventTime    *prom.GaugeVec
 
 	commands        *prom.CounterVec
 	commandRetries  *prom.CounterVec
@@ -163,6 +165,10 @@ func New(opts ...Option) *Metrics {
 			Namespace: o.namespace, Subsystem: "projection", Name: "state", ConstLabels: o.constant,
 			Help: "1 for the projection's current state (running, standby, waiting, failed, stopped).",
 		}, []string{"projection", "state"}),
+		eventTime: prom.NewGaugeVec(prom.GaugeOpts{
+			Namespace: o.namespace, Subsystem: "projection", Name: "last_event_timestamp_seconds", ConstLabels: o.constant,
+			Help: "When the last event the projection processed in this process was appended, in Unix seconds.",
+		}, []string{"projection"}),
 		commands: prom.NewCounterVec(prom.CounterOpts{
 			Namespace: o.namespace, Name: "commands_total", ConstLabels: o.constant,
 			Help: "Commands executed, by stream type and outcome (ok, rejected, conflict, duplicate, error).",
@@ -224,6 +230,9 @@ func (m *Metrics) ObserveLease(e runtime.LeaseEvent) {
 func (m *Metrics) ObserveProjection(p runtime.ProjectionProgress) {
 	m.position.WithLabelValues(p.Name).Set(float64(p.Position))
 	m.lag.WithLabelValues(p.Name).Set(float64(p.Lag))
+	if !p.EventTime.IsZero() {
+		m.eventTime.WithLabelValues(p.Name).Set(float64(p.EventTime.Unix()) + float64(p.EventTime.Nanosecond())/1e9)
+	}
 	for _, s := range projectionStates {
 		v := 0.0
 		if s == p.State {
@@ -262,6 +271,7 @@ func (m *Metrics) Describe(ch chan<- *prom.Desc) {
 	m.position.Describe(ch)
 	m.lag.Describe(ch)
 	m.state.Describe(ch)
+	m.eventTime.Describe(ch)
 	m.commands.Describe(ch)
 	m.commandRetries.Describe(ch)
 	m.commandDuration.Describe(ch)
@@ -280,6 +290,7 @@ func (m *Metrics) Collect(ch chan<- prom.Metric) {
 	m.position.Collect(ch)
 	m.lag.Collect(ch)
 	m.state.Collect(ch)
+	m.eventTime.Collect(ch)
 	m.commands.Collect(ch)
 	m.commandRetries.Collect(ch)
 	m.commandDuration.Collect(ch)

@@ -214,7 +214,8 @@ func TestReadSide(t *testing.T) {
 	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseLost})
 	l.Epoch = 5
 	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseAcquired})
-	m.ObserveProjection(runtime.ProjectionProgress{Name: "bank.balances", Position: 90, Head: 100, Lag: 10, State: runtime.ProjectionRunning})
+	m.ObserveProjection(runtime.ProjectionProgress{Name: "bank.balances", Position: 90, Head: 100, Lag: 10, State: runtime.ProjectionRunning,
+		EventTime: time.Unix(1_700_000_000, 250_000_000)})
 	want := `
 # HELP cqrsgen_lease_changes_total Leases acquired, lost or released by this process, by lease and change.
 # TYPE cqrsgen_lease_changes_total counter
@@ -229,6 +230,9 @@ cqrsgen_lease_held{lease="bank.balances"} 1
 # HELP cqrsgen_projection_lag Head of the log minus the projection's position, as last seen.
 # TYPE cqrsgen_projection_lag gauge
 cqrsgen_projection_lag{projection="bank.balances"} 10
+# HELP cqrsgen_projection_last_event_timestamp_seconds When the last event the projection processed in this process was appended, in Unix seconds.
+# TYPE cqrsgen_projection_last_event_timestamp_seconds gauge
+cqrsgen_projection_last_event_timestamp_seconds{projection="bank.balances"} 1.70000000025e+09
 # HELP cqrsgen_projection_state 1 for the projection's current state (running, standby, waiting, failed, stopped).
 # TYPE cqrsgen_projection_state gauge
 cqrsgen_projection_state{projection="bank.balances",state="failed"} 0
@@ -238,7 +242,7 @@ cqrsgen_projection_state{projection="bank.balances",state="stopped"} 0
 cqrsgen_projection_state{projection="bank.balances",state="waiting"} 0
 `
 	if err := gatherAndCompare(reg, strings.NewReader(want), "cqrsgen_lease_changes_total", "cqrsgen_lease_epoch",
-		"cqrsgen_lease_held", "cqrsgen_projection_lag", "cqrsgen_projection_state"); err != nil {
+		"cqrsgen_lease_held", "cqrsgen_projection_lag", "cqrsgen_projection_state", "cqrsgen_projection_last_event_timestamp_seconds"); err != nil {
 		t.Fatal(err)
 	}
 }
