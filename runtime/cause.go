@@ -76,6 +76,9 @@ func ContextWithCorrelation(ctx context.Context, id string) context.Context {
 // (MetadataCausation).
 func ContextWithCausation(ctx context.Context, ref string) context.Context {
 	c := causeOf(ctx)
+	if c.event != nil {
+		c.correlation = c.metadata()[MetadataCorrelation] // keep the event's
+	}
 	c.causation, c.event = ref, nil
 	return context.WithValue(ctx, causeKey{}, &c)
 }
