@@ -224,17 +224,17 @@ func (r *Repository[S, E, C]) Append(ctx context.Context, id string, expected ui
 
 func (r *Repository[S, E, C]) append(ctx context.Context, stream StreamID, expected uint64, events []E, md map[string]string, key string) (AppendResult, error) {
 	if r.tracer == nil {
-		return r.appendTraced(ctx, stream, expected, events, md, key)
+		return r.appendEvents(ctx, stream, expected, events, md, key)
 	}
 	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanAppend, Stream: stream})
-	res, err := r.appendTraced(ctx, stream, expected, events, traceMetadata(ctx, r.tracer, md), key)
+	res, err := r.appendEvents(ctx, stream, expected, events, traceMetadata(ctx, r.tracer, md), key)
 	span.End(err)
 	return res, err
 }
 
-// appendTraced encodes and appends events with md (which already holds
+// appendEvents encodes and appends events with md (which already holds
 // the trace context, when there is a tracer).
-func (r *Repository[S, E, C]) appendTraced(ctx context.Context, stream StreamID, expected uint64, events []E, md map[string]string, key string) (AppendResult, error) {
+func (r *Repository[S, E, C]) appendEvents(ctx context.Context, stream StreamID, expected uint64, events []E, md map[string]string, key string) (AppendResult, error) {
 	if len(events) == 0 {
 		return AppendResult{}, fmt.Errorf("%w: append to %s with no events", ErrInvalid, stream)
 	}
