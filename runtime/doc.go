@@ -30,7 +30,13 @@
 //     Errors matching [ErrUnavailable] (the store's server restarting) are
 //     waited out by Subscribe and the runners.
 //   - [Instrument] wraps any Store with metrics ([Metrics], and
-//     [ReadSideMetrics] for leases and lag) and optional structured logging.
+//     [ReadSideMetrics] for leases and lag, [CommandMetrics] for commands
+//     and saga steps), spans ([WithTracer], [Tracer]) and optional
+//     structured logging.
+//   - Events carry their correlation id and the reference of the event
+//     that caused them ([MetadataCorrelation], [MetadataCausation]): set
+//     one with [ContextWithCorrelation]; projection handlers and saga steps
+//     pass them on by themselves ([ContextCausedBy]).
 //
 // Versions are per stream and 1-based: after n events a stream is at
 // version n, and a stream that does not exist is at version 0 ([NoStream]).

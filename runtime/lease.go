@@ -177,6 +177,10 @@ type ProjectionProgress struct {
 	Position, Head, Lag uint64
 	// State is the runner's state.
 	State ProjectionState
+	// EventTime is when the event at Position was appended (zero before
+	// this runner processed any). While Lag > 0, the time since EventTime
+	// bounds from above how long the oldest unprocessed event has waited.
+	EventTime time.Time
 }
 
 // ReadSideMetrics is an optional extension of Metrics for the read side:

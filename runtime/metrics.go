@@ -134,6 +134,7 @@ type instrumentOptions struct {
 	logger *slog.Logger
 	slow   time.Duration
 	now    func() time.Time
+	tracer Tracer
 }
 
 // WithStoreLogger makes the instrumented store log through l what an

@@ -313,12 +313,14 @@ type runner struct {
 	rebuilds   atomic.Uint64
 	waiters    atomic.Int64
 
-	leaser  Leaser // nil: unleased
-	holder  string
-	part    *Partition    // the partition of a split projection, nil if not split
-	pset    *partitionSet // shared by the partitions, nil without leases
-	metrics ReadSideMetrics
-	head    atomic.Uint64 // the store's head as last seen
+	leaser    Leaser // nil: unleased
+	holder    string
+	part      *Partition    // the partition of a split projection, nil if not split
+	pset      *partitionSet // shared by the partitions, nil without leases
+	metrics   ReadSideMetrics
+	tracer    Tracer        // nil: no spans
+	head      atomic.Uint64 // the store's head as last seen
+	eventTime atomic.Int64  // Unix nanoseconds of the last event processed, 0: none yet
 
 	mu        sync.Mutex
 	state     ProjectionState
@@ -342,6 +344,7 @@ func newRunner(store Store, p Projection, cfg projectionConfig) *runner {
 		wake:        make(chan struct{}, 1),
 		holder:      cfg.holder(),
 		metrics:     readSideMetricsOf(store),
+		tracer:      tracerOf(store),
 	}
 	if l, ok := LeaserOf(store); ok && !cfg.noLease {
 		r.leaser = l
@@ -379,6 +382,9 @@ func (r *runner) observe() {
 	r.mu.Unlock()
 	pos, head := r.position.Load(), r.head.Load()
 	p := ProjectionProgress{Name: r.p.Name, Position: pos, Head: max(head, pos), State: state}
+	if t := r.eventTime.Load(); t != 0 {
+		p.EventTime = time.Unix(0, t).UTC()
+	}
 	p.Lag = p.Head - pos
 	r.metrics.ObserveProjection(p)
 }
@@ -694,6 +700,9 @@ func (r *runner) run(ctx context.Context) error {
 				}
 			}
 			pos = rec.Position
+			if !rec.Time.IsZero() {
+				r.eventTime.Store(rec.Time.UnixNano())
+			}
 			r.progress(pos)
 			unsaved++
 			if (r.cfg.checkpointEvents > 0 && unsaved >= r.cfg.checkpointEvents) ||
@@ -733,7 +742,7 @@ func (r *runner) wants(rec Record) bool {
 func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 	outages := 0
 	for attempt := 1; ; attempt++ {
-		err := r.p.Handle(ctx, rec)
+		err := r.call(ctx, rec)
 		if err == nil {
 			if outages > 0 {
 				r.setState(ProjectionRunning, nil)
@@ -776,6 +785,20 @@ func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 			}
 		}
 	}
+}
+
+// call calls Handle once, under a context caused by rec (and in a span
+// when there is a tracer).
+func (r *runner) call(ctx context.Context, rec Record) error {
+	ctx = ContextCausedBy(ctx, rec)
+	if r.tracer == nil {
+		return r.p.Handle(ctx, rec)
+	}
+	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanProjection, Name: r.p.Name, Stream: rec.Stream,
+		Event: rec.Name, Version: rec.Version, Position: rec.Position, Cause: rec.Metadata})
+	err := r.p.Handle(ctx, rec)
+	span.End(err)
+	return err
 }
 
 // waitFor blocks until the projection has processed position, fails, or

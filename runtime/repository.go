@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -62,10 +61,12 @@ type Aggregate[S, E, C any] struct {
 // Repository is the typed repository of one aggregate type over a Store.
 // Generated <A>Repository types wrap it. It is safe for concurrent use.
 type Repository[S, E, C any] struct {
-	store Store
-	agg   *Aggregate[S, E, C]
-	opts  repoOptions
-	locks keyedMutex
+	store   Store
+	agg     *Aggregate[S, E, C]
+	opts    repoOptions
+	locks   keyedMutex
+	tracer  Tracer         // nil: no spans
+	metrics CommandMetrics // nil: no command metrics
 }
 
 // NewRepository returns a repository of agg's aggregates stored in store.
@@ -90,7 +91,7 @@ func NewRepository[S, E, C any](store Store, agg *Aggregate[S, E, C], opts ...Op
 	if agg.EncodeState == nil || agg.DecodeState == nil {
 		o.snapshotEvery = 0
 	}
-	return &Repository[S, E, C]{store: store, agg: agg, opts: o}
+	return &Repository[S, E, C]{store: store, agg: agg, opts: o, tracer: tracerOf(store), metrics: commandMetricsOf(store)}
 }
 
 // Store returns the store the repository reads and writes.
@@ -105,6 +106,16 @@ func (r *Repository[S, E, C]) Stream(id string) StreamID {
 // latest usable snapshot plus the events after it. A missing aggregate is
 // the zero state at version 0 with a nil error.
 func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, error) {
+	if r.tracer == nil {
+		return r.load(ctx, id)
+	}
+	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanLoad, Stream: r.Stream(id)})
+	state, v, err := r.load(ctx, id)
+	span.End(err)
+	return state, v, err
+}
+
+func (r *Repository[S, E, C]) load(ctx context.Context, id string) (*S, uint64, error) {
 	stream := r.Stream(id)
 	if err := ValidateStream(stream); err != nil {
 		return nil, 0, err
@@ -187,11 +198,12 @@ func (r *Repository[S, E, C]) decode(rec Record) (E, error) {
 // Append appends events to aggregate id if its version is expected (an
 // exact version, NoStream, StreamExists or AnyVersion) and returns the new
 // version. A mismatch returns a *ConflictError; the batch is atomic.
-// Metadata from ctx (ContextWithMetadata) is attached to every event, and
+// Metadata from ctx (ContextWithMetadata, ContextWithCorrelation,
+// ContextCausedBy) is attached to every event, and
 // the append's positions are reported through ContextWithAppendReport.
 func (r *Repository[S, E, C]) Append(ctx context.Context, id string, expected uint64, events ...E) (uint64, error) {
 	stream := r.Stream(id)
-	res, err := r.append(ctx, stream, expected, events, MetadataFromContext(ctx), "")
+	res, err := r.append(ctx, stream, expected, events, eventMetadata(ctx, nil), "")
 	if err != nil {
 		return 0, err
 	}
@@ -211,6 +223,18 @@ func (r *Repository[S, E, C]) Append(ctx context.Context, id string, expected ui
 }
 
 func (r *Repository[S, E, C]) append(ctx context.Context, stream StreamID, expected uint64, events []E, md map[string]string, key string) (AppendResult, error) {
+	if r.tracer == nil {
+		return r.appendEvents(ctx, stream, expected, events, md, key)
+	}
+	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanAppend, Stream: stream})
+	res, err := r.appendEvents(ctx, stream, expected, events, traceMetadata(ctx, r.tracer, md), key)
+	span.End(err)
+	return res, err
+}
+
+// appendEvents encodes and appends events with md (which already holds
+// the trace context, when there is a tracer).
+func (r *Repository[S, E, C]) appendEvents(ctx context.Context, stream StreamID, expected uint64, events []E, md map[string]string, key string) (AppendResult, error) {
 	if len(events) == 0 {
 		return AppendResult{}, fmt.Errorf("%w: append to %s with no events", ErrInvalid, stream)
 	}
@@ -259,8 +283,50 @@ func (r *Repository[S, E, C]) saveSnapshot(ctx context.Context, stream StreamID,
 // result without loading or deciding again; the key is recorded atomically
 // with the events, so this holds across restarts and processes.
 func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts ...ExecOption) (uint64, error) {
+	if r.tracer == nil && r.metrics == nil {
+		v, _, err := r.execute(ctx, id, c, opts)
+		return v, err
+	}
+	var span Span
+	if r.tracer != nil {
+		ctx, span = r.tracer.Start(ctx, SpanStart{Kind: SpanExecute, Stream: r.Stream(id), Command: fmt.Sprintf("%T", c)})
+	}
+	start := time.Now()
+	v, res, err := r.execute(ctx, id, c, opts)
+	if span != nil {
+		span.End(err)
+	}
+	if r.metrics != nil {
+		r.metrics.ObserveCommand(CommandCall{StreamType: r.agg.Type, Outcome: res.outcome, Retries: res.retries,
+			Duration: time.Since(start), Err: err})
+	}
+	return v, err
+}
+
+// executed is how an execute ended, for CommandMetrics.
+type executed struct {
+	outcome CommandOutcome
+	retries int
+}
+
+func (r *Repository[S, E, C]) execute(ctx context.Context, id string, c C, opts []ExecOption) (uint64, executed, error) {
+	v, res, err := r.decideAndAppend(ctx, id, c, opts)
+	if res.outcome == "" {
+		switch {
+		case err == nil:
+			res.outcome = CommandOK
+		case errors.Is(err, ErrConflict):
+			res.outcome = CommandConflict
+		default:
+			res.outcome = CommandError
+		}
+	}
+	return v, res, err
+}
+
+func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c C, opts []ExecOption) (uint64, executed, error) {
 	if r.agg.Decide == nil {
-		return 0, fmt.Errorf("%w: aggregate %s has no commands", ErrInvalid, r.agg.Type)
+		return 0, executed{}, fmt.Errorf("%w: aggregate %s has no commands", ErrInvalid, r.agg.Type)
 	}
 	var o execOptions
 	for _, opt := range opts {
@@ -268,50 +334,50 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 	}
 	stream := r.Stream(id)
 	if err := ValidateStream(stream); err != nil {
-		return 0, err
+		return 0, executed{}, err
+	}
+	// done and dup finish the call as a plain result or the replay of an
+	// idempotency key's first one.
+	retries := 0
+	done := func(v uint64, err error) (uint64, executed, error) { return v, executed{retries: retries}, err }
+	dup := func(v uint64, err error) (uint64, executed, error) {
+		return v, executed{outcome: CommandDuplicate, retries: retries}, err
 	}
 	if o.key != "" {
 		if err := ValidateKey("idempotency key", o.key); err != nil {
-			return 0, err
+			return done(0, err)
 		}
 		rec, err := r.store.LoadIdempotency(ctx, o.key)
 		switch {
 		case err == nil:
-			return r.reported(ctx, stream, o.report)(idempotentResult(stream, rec))
+			return dup(r.reported(ctx, stream, o.report)(idempotentResult(stream, rec)))
 		case !errors.Is(err, ErrNotFound):
-			return 0, err
+			return done(0, err)
 		}
 	}
-	md := MetadataFromContext(ctx)
-	if len(o.metadata) > 0 {
-		md = maps.Clone(md)
-		if md == nil {
-			md = make(map[string]string, len(o.metadata))
-		}
-		maps.Copy(md, o.metadata)
-	}
+	md := eventMetadata(ctx, o.metadata)
 
 	unlock := r.locks.lock(id)
 	defer unlock()
 	for attempt := 0; ; attempt++ {
 		state, version, err := r.Load(ctx, id)
 		if err != nil {
-			return 0, err
+			return done(0, err)
 		}
 		events, err := r.agg.Decide(state, c)
 		if err != nil {
-			return 0, err
+			return 0, executed{outcome: CommandRejected, retries: retries}, err
 		}
 		if len(events) == 0 {
 			if o.key != "" {
 				err := r.store.SaveIdempotency(ctx, IdempotencyRecord{Key: o.key, Stream: stream, Version: version, Time: r.opts.now().UTC()})
-				if dup := (*DuplicateError)(nil); errors.As(err, &dup) {
-					return r.reported(ctx, stream, o.report)(idempotentResult(stream, dup.Existing))
+				if dupErr := (*DuplicateError)(nil); errors.As(err, &dupErr) {
+					return dup(r.reported(ctx, stream, o.report)(idempotentResult(stream, dupErr.Existing)))
 				} else if err != nil {
-					return 0, err
+					return done(0, err)
 				}
 			}
-			return r.reported(ctx, stream, o.report)(version, nil)
+			return done(r.reported(ctx, stream, o.report)(version, nil))
 		}
 		res, err := r.append(ctx, stream, version, events, md, o.key)
 		if err == nil {
@@ -324,17 +390,18 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 			if o.report != nil {
 				*o.report = res
 			}
-			return res.LastVersion, nil
+			return done(res.LastVersion, nil)
 		}
-		if dup := (*DuplicateError)(nil); errors.As(err, &dup) {
-			return r.reported(ctx, stream, o.report)(idempotentResult(stream, dup.Existing))
+		if dupErr := (*DuplicateError)(nil); errors.As(err, &dupErr) {
+			return dup(r.reported(ctx, stream, o.report)(idempotentResult(stream, dupErr.Existing)))
 		}
 		if !errors.Is(err, ErrConflict) || attempt >= r.opts.retries {
-			return 0, err
+			return done(0, err)
 		}
 		if err := backoff(ctx, attempt); err != nil {
-			return 0, err
+			return done(0, err)
 		}
+		retries++
 	}
 }
 

@@ -397,11 +397,13 @@ func (e *SagaError) Unwrap() error { return e.Err }
 
 // sagaRunner drives the instances of one saga.
 type sagaRunner[S any] struct {
-	store Store
-	saga  *Saga[S]
-	cfg   sagaConfig
-	locks keyedMutex
-	idx   *deadlineIndex
+	store   Store
+	saga    *Saga[S]
+	cfg     sagaConfig
+	locks   keyedMutex
+	idx     *deadlineIndex
+	tracer  Tracer         // nil: no spans
+	metrics CommandMetrics // nil: no step metrics
 }
 
 // SagaProjectionName is the name of the projection (and so of the
@@ -482,7 +484,7 @@ func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...Sag
 // runSagaOnce runs the saga until ctx is done or it fails: one tenure of
 // its lease (sess, nil without leases).
 func runSagaOnce[S any](ctx context.Context, store Store, saga *Saga[S], cfg sagaConfig, sess *leaseSession) error {
-	r := &sagaRunner[S]{store: store, saga: saga, cfg: cfg}
+	r := &sagaRunner[S]{store: store, saga: saga, cfg: cfg, tracer: tracerOf(store), metrics: commandMetricsOf(store)}
 	r.idx = newDeadlineIndex(store, saga.Name)
 	events := saga.Events
 	if events == nil {
@@ -665,15 +667,23 @@ func (r *sagaRunner[S]) resume(ctx context.Context, in *sagaInstance, trig sagaT
 			if comp {
 				send = send.comp
 			}
-			v, tries, err := r.execute(ctx, in.id, step.Seq, comp, send)
+			v, tries, err := r.step(ctx, in, step, comp, send)
+			outcome := SagaStepCompleted
 			switch {
 			case err == nil:
 				name = map[bool]string{false: sagaStepCompleted, true: sagaCompensated}[comp]
 				data = encodeOutcome(outcomeRec{Seq: step.Seq, Version: v, Tries: tries})
 			case r.cfg.classify(err) == Business:
+				outcome = SagaStepFailed
 				name = map[bool]string{false: sagaStepFailed, true: sagaCompensationFailed}[comp]
 				data = encodeOutcome(outcomeRec{Seq: step.Seq, Error: err.Error(), Tries: tries})
 			default:
+				outcome = SagaStepError
+			}
+			if r.metrics != nil {
+				r.metrics.ObserveSagaStep(SagaStepCall{Saga: r.saga.Name, Compensation: comp, Outcome: outcome, Tries: tries})
+			}
+			if outcome == SagaStepError {
 				return fail(step.Seq, err)
 			}
 		}
@@ -735,6 +745,60 @@ func (r *sagaRunner[S]) command(ctx context.Context, in *sagaInstance, step *Sag
 	return do.steps[i], nil
 }
 
+// step executes a step's command (or compensation) under a context caused
+// by the event behind it, in a span when there is a tracer.
+func (r *sagaRunner[S]) step(ctx context.Context, in *sagaInstance, step *SagaStep, comp bool, send *SagaSend) (uint64, int, error) {
+	ctx = r.causedBy(ctx, in, step)
+	if r.tracer == nil {
+		return r.execute(ctx, in.id, step.Seq, comp, send)
+	}
+	s := SpanStart{Kind: SpanSagaStep, Name: r.saga.Name, Stream: StreamID{ID: send.id},
+		Command: fmt.Sprintf("%T", send.command), Instance: in.id, Step: stepLabel(step.Seq, comp)}
+	if c, _ := ctx.Value(causeKey{}).(*cause); c != nil && c.event != nil {
+		s.Event, s.Version, s.Position, s.Cause = c.event.Name, c.event.Version, c.event.Position, c.event.Metadata
+	}
+	ctx, span := r.tracer.Start(ctx, s)
+	v, tries, err := r.execute(ctx, in.id, step.Seq, comp, send)
+	span.End(err)
+	return v, tries, err
+}
+
+// stepLabel is a step's MetadataSagaStep value: its number, with "c" for
+// its compensation.
+func stepLabel(seq uint64, comp bool) string {
+	if comp {
+		return strconv.FormatUint(seq, 10) + "c"
+	}
+	return strconv.FormatUint(seq, 10)
+}
+
+// causedBy returns ctx caused by the event behind step (ContextCausedBy):
+// the event its reaction handled or, for a reaction to a deadline, the
+// event of the latest event reaction before it (the one that led there).
+// A compensation is caused by the event that caused the step it undoes.
+// The record comes from ctx when the runner is handling it, else from the
+// store. Without such an event (or when it cannot be read) ctx is returned
+// as it is: a missing link never stops a step.
+func (r *sagaRunner[S]) causedBy(ctx context.Context, in *sagaInstance, step *SagaStep) context.Context {
+	var pos uint64
+	for i := step.reaction; i >= 0 && pos == 0; i-- {
+		pos = in.reactions[i].Trigger.Position
+	}
+	if pos == 0 {
+		return ctx
+	}
+	if c, _ := ctx.Value(causeKey{}).(*cause); c != nil && c.event != nil && c.event.Position == pos {
+		return ctx
+	}
+	for rec, err := range r.store.ReadAll(ctx, pos-1) {
+		if err != nil || rec.Position != pos {
+			break
+		}
+		return ContextCausedBy(ctx, rec)
+	}
+	return ctx
+}
+
 // replayRecord runs the reaction to the record at position again.
 func (r *sagaRunner[S]) replayRecord(ctx context.Context, id string, position uint64, state *S, do *SagaActions) error {
 	for rec, err := range r.store.ReadAll(ctx, position-1) {
@@ -760,10 +824,7 @@ func (r *sagaRunner[S]) replayRecord(ctx context.Context, id string, position ui
 // key, retrying transient errors with back-off.
 func (r *sagaRunner[S]) execute(ctx context.Context, id string, seq uint64, comp bool, s *SagaSend) (uint64, int, error) {
 	key := SagaStepKey(r.saga.Name, id, seq, comp)
-	md := map[string]string{MetadataSaga: r.saga.Name, MetadataSagaInstance: id, MetadataSagaStep: strconv.FormatUint(seq, 10)}
-	if comp {
-		md[MetadataSagaStep] += "c"
-	}
+	md := map[string]string{MetadataSaga: r.saga.Name, MetadataSagaInstance: id, MetadataSagaStep: stepLabel(seq, comp)}
 	delay := r.cfg.retryDelay
 	for try := 1; ; try++ {
 		v, err := r.saga.Execute(ctx, s.id, s.command, IdempotencyKey(key), Metadata(md))

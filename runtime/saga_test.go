@@ -467,6 +467,22 @@ func TestSagaDeadlineFiresAfterRestart(t *testing.T) {
 			if got := f.refs(t, "a", "debited"); len(got) != 1 {
 				t.Errorf("a debited %d times (%q), want once", len(got), got)
 			}
+			// The refund, run by a new runner after the restart, is still
+			// caused by the request (read back from the store).
+			var reqPos uint64
+			for rec, err := range store.ReadStream(context.Background(), runtime.StreamID{Type: "transfer-request", ID: "t1"}, 0) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				reqPos = rec.Position
+			}
+			for _, rec := range walletRecords(t, store, "a") {
+				if strings.HasSuffix(string(rec.Data), "|refund:t1") {
+					if ref := runtime.EventRef(reqPos); rec.Metadata[runtime.MetadataCausation] != ref || rec.Metadata[runtime.MetadataCorrelation] != ref {
+						t.Errorf("refund metadata %v, want causation and correlation %s", rec.Metadata, ref)
+					}
+				}
+			}
 		})
 	}
 }

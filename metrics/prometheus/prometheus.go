@@ -22,6 +22,15 @@
 //	cqrsgen_projection_position{projection}                    gauge: last position processed
 //	cqrsgen_projection_lag{projection}                         gauge: head - position as last seen
 //	cqrsgen_projection_state{projection, state}                gauge: 1 for the current state
+//	cqrsgen_projection_last_event_timestamp_seconds{projection} gauge: append time of the last event processed (Unix)
+//
+// and, for the write side (runtime.CommandMetrics: repositories and saga
+// runners over the instrumented store):
+//
+//	cqrsgen_commands_total{stream_type, outcome}               counter: Execute calls by runtime.CommandOutcome
+//	cqrsgen_command_retries_total{stream_type}                 counter: appends retried after a version conflict
+//	cqrsgen_command_duration_seconds{stream_type}              histogram: Execute latency, retries included
+//	cqrsgen_saga_steps_total{saga, kind, outcome}              counter: steps (kind="step") and compensations (kind="compensation") by runtime.SagaStepOutcome
 //
 // op is a runtime.Op ("append", "read_stream", "read_all", "wait", …) and
 // outcome a runtime.Outcome ("ok", "conflict", "error", …). stream_type is
@@ -92,11 +101,18 @@ type Metrics struct {
 	position     *prom.GaugeVec
 	lag          *prom.GaugeVec
 	state        *prom.GaugeVec
+	eventTime    *prom.GaugeVec
+
+	commands        *prom.CounterVec
+	commandRetries  *prom.CounterVec
+	commandDuration *prom.HistogramVec
+	sagaSteps       *prom.CounterVec
 }
 
 var (
 	_ runtime.Metrics         = (*Metrics)(nil)
 	_ runtime.ReadSideMetrics = (*Metrics)(nil)
+	_ runtime.CommandMetrics  = (*Metrics)(nil)
 	_ prom.Collector          = (*Metrics)(nil)
 )
 
@@ -149,7 +165,50 @@ func New(opts ...Option) *Metrics {
 			Namespace: o.namespace, Subsystem: "projection", Name: "state", ConstLabels: o.constant,
 			Help: "1 for the projection's current state (running, standby, waiting, failed, stopped).",
 		}, []string{"projection", "state"}),
+		eventTime: prom.NewGaugeVec(prom.GaugeOpts{
+			Namespace: o.namespace, Subsystem: "projection", Name: "last_event_timestamp_seconds", ConstLabels: o.constant,
+			Help: "When the last event the projection processed in this process was appended, in Unix seconds.",
+		}, []string{"projection"}),
+		commands: prom.NewCounterVec(prom.CounterOpts{
+			Namespace: o.namespace, Name: "commands_total", ConstLabels: o.constant,
+			Help: "Commands executed, by stream type and outcome (ok, rejected, conflict, duplicate, error).",
+		}, []string{"stream_type", "outcome"}),
+		commandRetries: prom.NewCounterVec(prom.CounterOpts{
+			Namespace: o.namespace, Subsystem: "command", Name: "retries_total", ConstLabels: o.constant,
+			Help: "Appends of commands retried after losing on their expected version.",
+		}, []string{"stream_type"}),
+		commandDuration: prom.NewHistogramVec(prom.HistogramOpts{
+			Namespace: o.namespace, Subsystem: "command", Name: "duration_seconds", ConstLabels: o.constant,
+			Help:    "Time to execute a command: load, decide, append, retries.",
+			Buckets: o.buckets,
+		}, []string{"stream_type"}),
+		sagaSteps: prom.NewCounterVec(prom.CounterOpts{
+			Namespace: o.namespace, Subsystem: "saga", Name: "steps_total", ConstLabels: o.constant,
+			Help: "Saga steps and compensations carried out, by saga, kind (step, compensation) and outcome (completed, failed, error).",
+		}, []string{"saga", "kind", "outcome"}),
 	}
+}
+
+// ObserveCommand records one executed command.
+func (m *Metrics) ObserveCommand(c runtime.CommandCall) {
+	typ := c.StreamType
+	if !m.withType {
+		typ = ""
+	}
+	m.commands.WithLabelValues(typ, string(c.Outcome)).Inc()
+	if c.Retries > 0 {
+		m.commandRetries.WithLabelValues(typ).Add(float64(c.Retries))
+	}
+	m.commandDuration.WithLabelValues(typ).Observe(c.Duration.Seconds())
+}
+
+// ObserveSagaStep records one saga step or compensation.
+func (m *Metrics) ObserveSagaStep(s runtime.SagaStepCall) {
+	kind := "step"
+	if s.Compensation {
+		kind = "compensation"
+	}
+	m.sagaSteps.WithLabelValues(s.Saga, kind, string(s.Outcome)).Inc()
 }
 
 // projectionStates are the states exported by cqrsgen_projection_state.
@@ -171,6 +230,9 @@ func (m *Metrics) ObserveLease(e runtime.LeaseEvent) {
 func (m *Metrics) ObserveProjection(p runtime.ProjectionProgress) {
 	m.position.WithLabelValues(p.Name).Set(float64(p.Position))
 	m.lag.WithLabelValues(p.Name).Set(float64(p.Lag))
+	if !p.EventTime.IsZero() {
+		m.eventTime.WithLabelValues(p.Name).Set(float64(p.EventTime.Unix()) + float64(p.EventTime.Nanosecond())/1e9)
+	}
 	for _, s := range projectionStates {
 		v := 0.0
 		if s == p.State {
@@ -209,6 +271,11 @@ func (m *Metrics) Describe(ch chan<- *prom.Desc) {
 	m.position.Describe(ch)
 	m.lag.Describe(ch)
 	m.state.Describe(ch)
+	m.eventTime.Describe(ch)
+	m.commands.Describe(ch)
+	m.commandRetries.Describe(ch)
+	m.commandDuration.Describe(ch)
+	m.sagaSteps.Describe(ch)
 }
 
 // Collect sends the current values of every metric.
@@ -223,4 +290,9 @@ func (m *Metrics) Collect(ch chan<- prom.Metric) {
 	m.position.Collect(ch)
 	m.lag.Collect(ch)
 	m.state.Collect(ch)
+	m.eventTime.Collect(ch)
+	m.commands.Collect(ch)
+	m.commandRetries.Collect(ch)
+	m.commandDuration.Collect(ch)
+	m.sagaSteps.Collect(ch)
 }

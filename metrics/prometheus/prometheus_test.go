@@ -214,7 +214,8 @@ func TestReadSide(t *testing.T) {
 	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseLost})
 	l.Epoch = 5
 	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseAcquired})
-	m.ObserveProjection(runtime.ProjectionProgress{Name: "bank.balances", Position: 90, Head: 100, Lag: 10, State: runtime.ProjectionRunning})
+	m.ObserveProjection(runtime.ProjectionProgress{Name: "bank.balances", Position: 90, Head: 100, Lag: 10, State: runtime.ProjectionRunning,
+		EventTime: time.Unix(1_700_000_000, 250_000_000)})
 	want := `
 # HELP cqrsgen_lease_changes_total Leases acquired, lost or released by this process, by lease and change.
 # TYPE cqrsgen_lease_changes_total counter
@@ -229,6 +230,9 @@ cqrsgen_lease_held{lease="bank.balances"} 1
 # HELP cqrsgen_projection_lag Head of the log minus the projection's position, as last seen.
 # TYPE cqrsgen_projection_lag gauge
 cqrsgen_projection_lag{projection="bank.balances"} 10
+# HELP cqrsgen_projection_last_event_timestamp_seconds When the last event the projection processed in this process was appended, in Unix seconds.
+# TYPE cqrsgen_projection_last_event_timestamp_seconds gauge
+cqrsgen_projection_last_event_timestamp_seconds{projection="bank.balances"} 1.70000000025e+09
 # HELP cqrsgen_projection_state 1 for the projection's current state (running, standby, waiting, failed, stopped).
 # TYPE cqrsgen_projection_state gauge
 cqrsgen_projection_state{projection="bank.balances",state="failed"} 0
@@ -238,7 +242,67 @@ cqrsgen_projection_state{projection="bank.balances",state="stopped"} 0
 cqrsgen_projection_state{projection="bank.balances",state="waiting"} 0
 `
 	if err := gatherAndCompare(reg, strings.NewReader(want), "cqrsgen_lease_changes_total", "cqrsgen_lease_epoch",
-		"cqrsgen_lease_held", "cqrsgen_projection_lag", "cqrsgen_projection_state"); err != nil {
+		"cqrsgen_lease_held", "cqrsgen_projection_lag", "cqrsgen_projection_state", "cqrsgen_projection_last_event_timestamp_seconds"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestWriteSide feeds command and saga step reports through a real
+// repository over an instrumented store.
+func TestWriteSide(t *testing.T) {
+	m := cqrsprom.New()
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(m)
+	store := runtime.Instrument(memory.New(), m)
+	defer store.Close()
+	repo := runtime.NewRepository(store, &runtime.Aggregate[int, int, int]{
+		Type:  "counter",
+		Apply: func(s *int, e int) { *s += e },
+		Decide: func(s *int, c int) ([]int, error) {
+			if c < 0 {
+				return nil, errors.New("negative")
+			}
+			return []int{c}, nil
+		},
+		EncodeEvent: func(e int) (runtime.EventData, error) {
+			return runtime.EventData{Name: "added", Schema: 1, Data: []byte(fmt.Sprint(e))}, nil
+		},
+		DecodeEvent: func(_ string, _ uint32, b []byte) (int, error) {
+			var n int
+			_, err := fmt.Sscan(string(b), &n)
+			return n, err
+		},
+	})
+	ctx := context.Background()
+	for _, c := range []int{1, 2, -1} {
+		repo.Execute(ctx, "c1", c)
+	}
+	m.ObserveSagaStep(runtime.SagaStepCall{Saga: "transfer", Outcome: runtime.SagaStepFailed, Tries: 1})
+	m.ObserveSagaStep(runtime.SagaStepCall{Saga: "transfer", Compensation: true, Outcome: runtime.SagaStepCompleted, Tries: 2})
+	want := `
+# HELP cqrsgen_commands_total Commands executed, by stream type and outcome (ok, rejected, conflict, duplicate, error).
+# TYPE cqrsgen_commands_total counter
+cqrsgen_commands_total{outcome="ok",stream_type="counter"} 2
+cqrsgen_commands_total{outcome="rejected",stream_type="counter"} 1
+# HELP cqrsgen_saga_steps_total Saga steps and compensations carried out, by saga, kind (step, compensation) and outcome (completed, failed, error).
+# TYPE cqrsgen_saga_steps_total counter
+cqrsgen_saga_steps_total{kind="compensation",outcome="completed",saga="transfer"} 1
+cqrsgen_saga_steps_total{kind="step",outcome="failed",saga="transfer"} 1
+`
+	if err := gatherAndCompare(reg, strings.NewReader(want), "cqrsgen_commands_total", "cqrsgen_saga_steps_total"); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "cqrsgen_command_duration_seconds" {
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 3 {
+				t.Errorf("command duration samples %d, want 3", n)
+			}
+			return
+		}
+	}
+	t.Error("no cqrsgen_command_duration_seconds")
 }

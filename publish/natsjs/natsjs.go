@@ -21,6 +21,9 @@
 //	Cqrs-Event        its wire name (URL path-escaped), Cqrs-Schema its schema version
 //	Cqrs-Time         when it was appended, RFC 3339 with nanoseconds, UTC
 //	Cqrs-Metadata     its metadata as a JSON object, when it has any
+//	traceparent       the W3C trace context the event was written under (its metadata's
+//	tracestate        "traceparent" and "tracestate", see trace/otelcqrs), when it has one, so
+//	                  a consumer's OpenTelemetry propagator continues the writer's trace
 //
 // # Exactly once, in order
 //
@@ -182,6 +185,10 @@ func Token(s string) string {
 	return b.String()
 }
 
+// traceHeaders are the metadata keys of W3C trace context, copied to
+// headers of the same names.
+var traceHeaders = []string{"traceparent", "tracestate"}
+
 // Message returns the message that publishes rec on the subjects under
 // prefix, with its message id.
 func Message(prefix string, rec runtime.Record, msgID string) (*nats.Msg, error) {
@@ -201,6 +208,11 @@ func Message(prefix string, rec runtime.Record, msgID string) (*nats.Msg, error)
 			return nil, err
 		}
 		m.Header.Set(HeaderMetadata, string(md))
+		for _, k := range traceHeaders {
+			if v := rec.Metadata[k]; v != "" {
+				m.Header.Set(k, v)
+			}
+		}
 	}
 	return m, nil
 }

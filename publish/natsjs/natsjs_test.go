@@ -225,6 +225,23 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
+func TestMessageTraceHeaders(t *testing.T) {
+	tp := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	rec := runtime.Record{Stream: runtime.StreamID{Type: "account", ID: "a1"}, Version: 1, Position: 7, Name: "opened", Schema: 1,
+		Metadata: map[string]string{"traceparent": tp, "tracestate": "k=v", runtime.MetadataCorrelation: "req-1"}}
+	m, err := natsjs.Message("bank", rec, "id-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get("traceparent") != tp || m.Header.Get("tracestate") != "k=v" {
+		t.Errorf("headers %v lack the trace context", m.Header)
+	}
+	rec.Metadata = map[string]string{"user": "ann"}
+	if m, err = natsjs.Message("bank", rec, "id-7"); err != nil || m.Header.Get("traceparent") != "" {
+		t.Errorf("traceparent %q (err %v) for an event without trace context", m.Header.Get("traceparent"), err)
+	}
+}
+
 func TestToken(t *testing.T) {
 	for in, want := range map[string]string{"account": "account", "a.b": "a%2Eb", "*": "%2A", ">": "%3E", "": "%", "é": "%C3%A9", "a b": "a%20b"} {
 		if got := natsjs.Token(in); got != want {

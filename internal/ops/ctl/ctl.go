@@ -68,6 +68,13 @@ var commands = []commandDoc{
 			"application from opening it. On Pebble, tail therefore needs -after or -from-start, prints\n" +
 			"the events stored up to the current head and exits. To follow a Pebble store live, do it\n" +
 			"inside the application (runtime.Subscribe)."},
+	{"tree", "tree [-text] [-raw] CORRELATION-ID", []string{
+		"a correlation's events as a tree by causation,",
+		"one JSON object a line with depth and parent"},
+		"Prints every event whose cqrs.correlation is CORRELATION-ID (and the event it names, when it\n" +
+			"is an event reference), depth-first by cqrs.causation: each event before the events it\n" +
+			"caused, siblings in position order. Reads the whole log: correlation ids are not indexed.\n" +
+			"An id no event carries is an error (exit 1)."},
 	{"verify", "verify", []string{
 		"check every key, record and event body; exit 1 with",
 		"a report when anything is wrong"},
@@ -237,6 +244,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return c.events(ctx, fs, rest)
 	case "tail":
 		return c.tail(ctx, fs, rest)
+	case "tree":
+		return c.tree(ctx, fs, rest)
 	case "verify":
 		return c.verify(ctx, fs, rest)
 	case "export":

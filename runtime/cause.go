@@ -1,0 +1,171 @@
+package runtime
+
+import (
+	"context"
+	"maps"
+	"strconv"
+)
+
+// Reserved metadata keys for correlation and causation. The runtime writes
+// them; applications read them (Envelope.Metadata) and may set them through
+// ContextWithCorrelation, Correlation and Causation, never by hand-picking
+// another spelling.
+const (
+	// MetadataCorrelation holds the correlation id: the id of the whole
+	// conversation an event belongs to. Events caused by another event
+	// inherit its correlation id; the first event of a conversation has
+	// none unless the caller gave one, and then the events it causes take
+	// its EventRef as their correlation id, so the root of a tree is the
+	// event the correlation id names.
+	MetadataCorrelation = "cqrs.correlation"
+	// MetadataCausation holds the EventRef of the event that caused this
+	// one: the event a projection handler or a saga step was handling when
+	// it executed the command that wrote this event.
+	MetadataCausation = "cqrs.causation"
+)
+
+// EventRef returns the reference to the event at a global position, as
+// stored under MetadataCausation: the position in decimal. Events have no
+// stored id yet, and the position is the one identity every store already
+// assigns, once and for ever: unique within a store, kept by export and
+// import, what saga triggers persist, and enough to read the event back
+// (Store.ReadAll after position-1). Stream and version would name an event
+// too, but would need an encoding of arbitrary stream ids. A position is
+// meaningless in another store: references across stores (a publisher's
+// subscribers) must carry the store's identity beside it. When stored
+// event ids land, references become those ids, and readers tell the two
+// forms apart because a position is all digits.
+func EventRef(position uint64) string { return strconv.FormatUint(position, 10) }
+
+// ParseEventRef returns the position an EventRef names, and false when ref
+// is not a position reference.
+func ParseEventRef(ref string) (uint64, bool) {
+	p, err := strconv.ParseUint(ref, 10, 64)
+	return p, err == nil && p > 0
+}
+
+// cause is what a context says about why its appends happen.
+type cause struct {
+	correlation string // set by ContextWithCorrelation, or derived from the event
+	causation   string // set by ContextWithCausation
+	event       *Record
+}
+
+type causeKey struct{}
+
+func causeOf(ctx context.Context) cause {
+	c, _ := ctx.Value(causeKey{}).(*cause)
+	if c == nil {
+		return cause{}
+	}
+	return *c
+}
+
+// ContextWithCorrelation returns a context whose appends (Repository.Append
+// and Repository.Execute) carry id as their correlation id
+// (MetadataCorrelation), as do the events that projections and sagas write
+// because of them.
+func ContextWithCorrelation(ctx context.Context, id string) context.Context {
+	c := causeOf(ctx)
+	c.correlation = id
+	return context.WithValue(ctx, causeKey{}, &c)
+}
+
+// ContextWithCausation returns a context whose appends carry ref (an
+// EventRef, or any reference the caller's system uses) as their causation
+// (MetadataCausation).
+func ContextWithCausation(ctx context.Context, ref string) context.Context {
+	c := causeOf(ctx)
+	if c.event != nil {
+		c.correlation = c.metadata()[MetadataCorrelation] // keep the event's
+	}
+	c.causation, c.event = ref, nil
+	return context.WithValue(ctx, causeKey{}, &c)
+}
+
+// ContextCausedBy returns a context whose appends are caused by rec: they
+// carry rec's EventRef as causation and rec's correlation id (or, when rec
+// has none, rec's EventRef) as correlation. Projection runners and saga
+// runners call it for every record they hand to a handler or a step, so
+// commands executed there are linked without any code; call it yourself
+// when handling records read another way (Subscribe, ReadAll).
+func ContextCausedBy(ctx context.Context, rec Record) context.Context {
+	return context.WithValue(ctx, causeKey{}, &cause{event: &rec})
+}
+
+// CorrelationFromContext returns the correlation id appends under ctx
+// carry, or "".
+func CorrelationFromContext(ctx context.Context) string {
+	return causeOf(ctx).metadata()[MetadataCorrelation]
+}
+
+// CausationFromContext returns the causation appends under ctx carry, or
+// "".
+func CausationFromContext(ctx context.Context) string {
+	return causeOf(ctx).metadata()[MetadataCausation]
+}
+
+// metadata returns the keys c contributes to an event's metadata, nil when
+// none.
+func (c cause) metadata() map[string]string {
+	var md map[string]string
+	set := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if md == nil {
+			md = make(map[string]string, 2)
+		}
+		md[k] = v
+	}
+	corr, caus := c.correlation, c.causation
+	if e := c.event; e != nil {
+		ref := EventRef(e.Position)
+		caus = ref
+		if corr == "" {
+			corr = e.Metadata[MetadataCorrelation]
+		}
+		if corr == "" {
+			corr = ref
+		}
+	}
+	set(MetadataCorrelation, corr)
+	set(MetadataCausation, caus)
+	return md
+}
+
+// Correlation sets the correlation id of the events one Execute appends,
+// over any from the context (see ContextWithCorrelation).
+func Correlation(id string) ExecOption {
+	return Metadata(map[string]string{MetadataCorrelation: id})
+}
+
+// Causation sets the causation of the events one Execute appends, over
+// any from the context (see ContextWithCausation).
+func Causation(ref string) ExecOption {
+	return Metadata(map[string]string{MetadataCausation: ref})
+}
+
+// eventMetadata returns the metadata of the events an append under ctx
+// writes: the context's cause, then ContextWithMetadata's keys, then the
+// call's own (each overriding the one before). The result may be shared
+// with the context and must not be modified; nil when there is none.
+func eventMetadata(ctx context.Context, call map[string]string) map[string]string {
+	md := MetadataFromContext(ctx)
+	c, _ := ctx.Value(causeKey{}).(*cause)
+	if c == nil && len(call) == 0 {
+		return md
+	}
+	var out map[string]string
+	if c != nil {
+		out = c.metadata()
+	}
+	if len(md) > 0 || len(call) > 0 {
+		if out == nil {
+			out = make(map[string]string, len(md)+len(call))
+		}
+		maps.Copy(out, md)
+		maps.Copy(out, call)
+	}
+	return out
+}

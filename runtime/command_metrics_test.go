@@ -1,0 +1,154 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/cqrsgen/cqrsgen/backends/memory"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// commandRecorder records what CommandMetrics receives.
+type commandRecorder struct {
+	mu       sync.Mutex
+	commands []runtime.CommandCall
+	steps    []runtime.SagaStepCall
+}
+
+func (c *commandRecorder) ObserveCall(runtime.Call) {}
+func (c *commandRecorder) ObserveCommand(call runtime.CommandCall) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.commands = append(c.commands, call)
+}
+func (c *commandRecorder) ObserveSagaStep(s runtime.SagaStepCall) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.steps = append(c.steps, s)
+}
+
+// conflictOnce fails the next append of wallet "a" with a conflict, as a
+// writer in another process would.
+type conflictOnce struct {
+	runtime.Store
+	mu   sync.Mutex
+	left int
+}
+
+func (s *conflictOnce) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
+	s.mu.Lock()
+	fail := s.left > 0 && req.Stream.ID == "a"
+	if fail {
+		s.left--
+	}
+	s.mu.Unlock()
+	if fail {
+		return runtime.AppendResult{}, &runtime.ConflictError{Stream: req.Stream, Expected: req.Expected, Actual: req.Expected + 1}
+	}
+	return s.Store.Append(ctx, req)
+}
+
+func (s *conflictOnce) Unwrap() runtime.Store { return s.Store }
+
+func TestCommandMetrics(t *testing.T) {
+	m := &commandRecorder{}
+	flaky := &conflictOnce{Store: memory.New()}
+	store := runtime.Instrument(flaky, m)
+	defer store.Close()
+	f := newFixture(t, store)
+	m.commands = nil // the fixture's own commands
+
+	ctx := context.Background()
+	flaky.left = 1
+	steps := []struct {
+		do      func() error
+		outcome runtime.CommandOutcome
+		retries int
+	}{
+		{func() error { _, err := f.repo.Execute(ctx, "a", walletCmd{Op: "credit", Amount: 1}); return err }, runtime.CommandOK, 1},
+		{func() error { _, err := f.repo.Execute(ctx, "c", walletCmd{Op: "credit", Amount: 1}); return err }, runtime.CommandRejected, 0},
+		{func() error {
+			_, err := f.repo.Execute(ctx, "b", walletCmd{Op: "credit", Amount: 1}, runtime.IdempotencyKey("k"))
+			return err
+		}, runtime.CommandOK, 0},
+		{func() error {
+			_, err := f.repo.Execute(ctx, "b", walletCmd{Op: "credit", Amount: 1}, runtime.IdempotencyKey("k"))
+			return err
+		}, runtime.CommandDuplicate, 0},
+		{func() error {
+			flaky.left = runtime.DefaultRetries + 1
+			_, err := f.repo.Execute(ctx, "a", walletCmd{Op: "credit", Amount: 1})
+			if !errors.Is(err, runtime.ErrConflict) {
+				return errors.New("no conflict")
+			}
+			return nil
+		}, runtime.CommandConflict, runtime.DefaultRetries},
+	}
+	for i, s := range steps {
+		err := s.do()
+		if s.outcome != runtime.CommandRejected && err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+		got := m.commands[len(m.commands)-1]
+		if got.StreamType != "wallet" || got.Outcome != s.outcome || got.Retries != s.retries {
+			t.Errorf("command %d: %+v, want outcome %s retries %d", i, got, s.outcome, s.retries)
+		}
+	}
+	if len(m.commands) != len(steps) {
+		t.Errorf("%d commands observed, want %d", len(m.commands), len(steps))
+	}
+
+	// A transfer to the closed wallet: the debit completes, the credit
+	// fails, the refund (a compensation) completes.
+	saga := newTransferSaga(f.repo, transferOptions{})
+	f.run(t, store, saga)
+	requestTransfer(t, store, "t1", "a", "c", 5)
+	waitSaga(t, store, saga, "t1", final)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want := []runtime.SagaStepCall{
+		{Saga: sagaName, Outcome: runtime.SagaStepCompleted, Tries: 1},
+		{Saga: sagaName, Outcome: runtime.SagaStepFailed, Tries: 1},
+		{Saga: sagaName, Compensation: true, Outcome: runtime.SagaStepCompleted, Tries: 1},
+	}
+	if len(m.steps) != len(want) {
+		t.Fatalf("saga steps %+v, want %+v", m.steps, want)
+	}
+	for i := range want {
+		if m.steps[i] != want[i] {
+			t.Errorf("saga step %d: %+v, want %+v", i, m.steps[i], want[i])
+		}
+	}
+}
+
+// TestProjectionEventTime: runners report when the last event they
+// processed was appended, for lag in seconds.
+func TestProjectionEventTime(t *testing.T) {
+	m := &readSide{}
+	store := runtime.Instrument(memory.New(), m)
+	defer store.Close()
+	newFixture(t, store)
+	last := last(t, store, "c")
+	ctx, cancel := context.WithCancel(context.Background())
+	group := runtime.NewProjectionGroup(store)
+	if err := group.Add(runtime.Projection{Name: "p", Handle: func(context.Context, runtime.Record) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- group.Run(ctx) }()
+	if err := group.WaitFor(context.Background(), "p", last.Position); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	p := m.last["p"]
+	m.mu.Unlock()
+	if p.Position != last.Position || !p.EventTime.Equal(last.Time) {
+		t.Errorf("last progress %+v, want position %d and event time %v", p, last.Position, last.Time)
+	}
+}

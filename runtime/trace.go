@@ -1,0 +1,189 @@
+package runtime
+
+import (
+	"context"
+	"maps"
+	"time"
+)
+
+// SpanKind names the work a span covers. The values are stable: tracer
+// adapters use them in span names.
+type SpanKind string
+
+// The kinds of span the runtime starts.
+const (
+	// SpanExecute covers Repository.Execute: load, decide, append, retries.
+	SpanExecute SpanKind = "execute"
+	// SpanLoad covers Repository.Load: snapshot and events.
+	SpanLoad SpanKind = "load"
+	// SpanAppend covers one append of a repository; the events it writes
+	// carry its trace context (Tracer.Inject).
+	SpanAppend SpanKind = "append"
+	// SpanProjection covers one call of a projection's (or a saga's)
+	// handler for one record.
+	SpanProjection SpanKind = "projection"
+	// SpanSagaStep covers one saga step or compensation: the command's
+	// execution with its retries.
+	SpanSagaStep SpanKind = "saga_step"
+)
+
+// SpanStart describes a span about to start. Fields that do not apply to
+// a kind are zero.
+type SpanStart struct {
+	Kind SpanKind
+	// Stream is the aggregate (execute, load, append, saga step: the
+	// step's target id, Type empty since the saga routes by command) or
+	// the handled record's stream (projection).
+	Stream StreamID
+	// Name is the projection's or the saga's name.
+	Name string
+	// Command is the command's Go type (execute, saga step).
+	Command string
+	// Event, Version and Position describe the handled record
+	// (projection), or the event that caused the step (saga step).
+	Event             string
+	Version, Position uint64
+	// Instance and Step name a saga step ("3", or "3c" for the
+	// compensation of step 3).
+	Instance, Step string
+	// Cause is the metadata of the event that caused this work
+	// (projection, saga step): it holds the trace context the writer's
+	// Tracer.Inject stored, so the span can continue or link to that trace.
+	Cause map[string]string
+}
+
+// Span is a started span. End is called once, with the work's error.
+type Span interface {
+	End(err error)
+}
+
+// Tracer receives spans for the runtime's work. trace/otelcqrs adapts
+// OpenTelemetry; the runtime itself links no tracing library. Give it to
+// the runtime with WithTracer: repositories, projection runners and saga
+// runners over the instrumented store use it. Without one the runtime
+// starts no spans and writes no trace context, at the cost of a nil check.
+type Tracer interface {
+	// Start starts a span as s describes, below the span in ctx (or, for
+	// work caused by an event, the span that wrote it: see
+	// SpanStart.Cause), and returns a context carrying it.
+	Start(ctx context.Context, s SpanStart) (context.Context, Span)
+	// Inject stores the trace context of ctx in md, the metadata of events
+	// being appended (W3C trace context: "traceparent", "tracestate").
+	Inject(ctx context.Context, md map[string]string)
+}
+
+// WithTracer makes repositories, projection runners and saga runners over
+// the instrumented store start spans through t (see Tracer). Instrument's
+// Metrics may be nil for tracing alone.
+func WithTracer(t Tracer) InstrumentOption {
+	return func(o *instrumentOptions) { o.tracer = t }
+}
+
+// tracerOf finds the Tracer behind store's wrappers, or nil.
+func tracerOf(store Store) Tracer {
+	for store != nil {
+		if i, ok := store.(*InstrumentedStore); ok && i.o.tracer != nil {
+			return i.o.tracer
+		}
+		u, ok := store.(interface{ Unwrap() Store })
+		if !ok {
+			return nil
+		}
+		store = u.Unwrap()
+	}
+	return nil
+}
+
+// traceMetadata returns md with ctx's trace context added, leaving md
+// (which may be shared with a context) untouched.
+func traceMetadata(ctx context.Context, t Tracer, md map[string]string) map[string]string {
+	out := make(map[string]string, len(md)+2)
+	maps.Copy(out, md)
+	t.Inject(ctx, out)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// CommandOutcome says how a Repository.Execute ended. The values are
+// stable label values.
+type CommandOutcome string
+
+// The outcomes of a command.
+const (
+	// CommandOK: the command was decided and its events (if any) appended.
+	CommandOK CommandOutcome = "ok"
+	// CommandRejected: the aggregate's Handle method returned an error.
+	CommandRejected CommandOutcome = "rejected"
+	// CommandConflict: the append still conflicted after every retry.
+	CommandConflict CommandOutcome = "conflict"
+	// CommandDuplicate: the idempotency key had already succeeded; the
+	// first result was returned.
+	CommandDuplicate CommandOutcome = "duplicate"
+	// CommandError: anything else (a store failure, invalid input,
+	// cancellation).
+	CommandError CommandOutcome = "error"
+)
+
+// CommandCall reports one completed Repository.Execute.
+type CommandCall struct {
+	// StreamType is the aggregate's stream type (never the id).
+	StreamType string
+	Outcome    CommandOutcome
+	// Retries counts the appends retried after a version conflict.
+	Retries  int
+	Duration time.Duration
+	Err      error
+}
+
+// SagaStepOutcome says how a saga step or compensation ended.
+type SagaStepOutcome string
+
+// The outcomes of a saga step.
+const (
+	// SagaStepCompleted: the command succeeded.
+	SagaStepCompleted SagaStepOutcome = "completed"
+	// SagaStepFailed: the command was rejected (a Business error): the
+	// step failed and the saga compensates, or the compensation failed.
+	SagaStepFailed SagaStepOutcome = "failed"
+	// SagaStepError: a transient or fatal error stopped the runner; the
+	// step is tried again when it runs again.
+	SagaStepError SagaStepOutcome = "error"
+)
+
+// SagaStepCall reports one saga step or compensation carried out.
+type SagaStepCall struct {
+	Saga string
+	// Compensation is true for a compensation, false for a step.
+	Compensation bool
+	Outcome      SagaStepOutcome
+	// Tries is how many times the command ran.
+	Tries int
+}
+
+// CommandMetrics is an optional extension of Metrics for the write side:
+// when the Metrics given to Instrument implements it, repositories and
+// saga runners over that instrumented store report each command and saga
+// step to it. metrics/prometheus implements it.
+type CommandMetrics interface {
+	ObserveCommand(c CommandCall)
+	ObserveSagaStep(s SagaStepCall)
+}
+
+// commandMetricsOf finds CommandMetrics behind store's wrappers, or nil.
+func commandMetricsOf(store Store) CommandMetrics {
+	for store != nil {
+		if i, ok := store.(*InstrumentedStore); ok {
+			if m, ok := i.m.(CommandMetrics); ok {
+				return m
+			}
+		}
+		u, ok := store.(interface{ Unwrap() Store })
+		if !ok {
+			return nil
+		}
+		store = u.Unwrap()
+	}
+	return nil
+}
