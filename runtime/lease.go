@@ -63,17 +63,37 @@ type Leaser interface {
 // wrapper's Unwrap method returns, recursively. ok is false when the store
 // runs no leases.
 func LeaserOf(store Store) (l Leaser, ok bool) {
+	l = behind(store, func(s Store) (Leaser, bool) { l, ok := s.(Leaser); return l, ok })
+	return l, l != nil
+}
+
+// behind walks store and the stores its wrappers' Unwrap methods return,
+// recursively, and returns the first value find reports, or the zero value.
+func behind[T any](store Store, find func(Store) (T, bool)) T {
 	for store != nil {
-		if l, ok := store.(Leaser); ok {
-			return l, true
+		if v, ok := find(store); ok {
+			return v
 		}
 		u, ok := store.(interface{ Unwrap() Store })
 		if !ok {
-			return nil, false
+			break
 		}
 		store = u.Unwrap()
 	}
-	return nil, false
+	var zero T
+	return zero
+}
+
+// instrumented finds, behind store's wrappers, an InstrumentedStore for
+// which pick reports a value.
+func instrumented[T any](store Store, pick func(*InstrumentedStore) (T, bool)) T {
+	return behind(store, func(s Store) (T, bool) {
+		if i, ok := s.(*InstrumentedStore); ok {
+			return pick(i)
+		}
+		var zero T
+		return zero, false
+	})
 }
 
 // Lease errors.
@@ -198,19 +218,10 @@ type ReadSideMetrics interface {
 
 // readSideMetricsOf finds ReadSideMetrics behind store's wrappers.
 func readSideMetricsOf(store Store) ReadSideMetrics {
-	for store != nil {
-		if i, ok := store.(*InstrumentedStore); ok {
-			if m, ok := i.m.(ReadSideMetrics); ok {
-				return m
-			}
-		}
-		u, ok := store.(interface{ Unwrap() Store })
-		if !ok {
-			return nil
-		}
-		store = u.Unwrap()
-	}
-	return nil
+	return instrumented(store, func(i *InstrumentedStore) (ReadSideMetrics, bool) {
+		m, ok := i.m.(ReadSideMetrics)
+		return m, ok
+	})
 }
 
 // leaseSession is one tenure of a lease: acquired, renewed in the

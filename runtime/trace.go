@@ -81,17 +81,7 @@ func WithTracer(t Tracer) InstrumentOption {
 
 // tracerOf finds the Tracer behind store's wrappers, or nil.
 func tracerOf(store Store) Tracer {
-	for store != nil {
-		if i, ok := store.(*InstrumentedStore); ok && i.o.tracer != nil {
-			return i.o.tracer
-		}
-		u, ok := store.(interface{ Unwrap() Store })
-		if !ok {
-			return nil
-		}
-		store = u.Unwrap()
-	}
-	return nil
+	return instrumented(store, func(i *InstrumentedStore) (Tracer, bool) { return i.o.tracer, i.o.tracer != nil })
 }
 
 // traceMetadata returns md with ctx's trace context added, leaving md
@@ -173,17 +163,8 @@ type CommandMetrics interface {
 
 // commandMetricsOf finds CommandMetrics behind store's wrappers, or nil.
 func commandMetricsOf(store Store) CommandMetrics {
-	for store != nil {
-		if i, ok := store.(*InstrumentedStore); ok {
-			if m, ok := i.m.(CommandMetrics); ok {
-				return m
-			}
-		}
-		u, ok := store.(interface{ Unwrap() Store })
-		if !ok {
-			return nil
-		}
-		store = u.Unwrap()
-	}
-	return nil
+	return instrumented(store, func(i *InstrumentedStore) (CommandMetrics, bool) {
+		m, ok := i.m.(CommandMetrics)
+		return m, ok
+	})
 }

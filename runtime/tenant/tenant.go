@@ -319,17 +319,8 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 // Wait blocks until the tenant has a durable record with position > after,
 // then returns the tenant's head. Other tenants' appends do not wake it.
 func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-stop:
-		}
-	}()
+	ctx, stop := untilClosed(ctx, s.done)
+	defer stop()
 	for {
 		head, err := s.Head(ctx)
 		if err != nil {
@@ -556,17 +547,8 @@ func (a *AllStore) Wait(ctx context.Context, after uint64) (uint64, error) {
 	if err := a.closed("wait"); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-a.done:
-			cancel()
-		case <-stop:
-		}
-	}()
+	ctx, stop := untilClosed(ctx, a.done)
+	defer stop()
 	head, err := a.inner.Wait(ctx, after)
 	if cerr := a.closed("wait"); cerr != nil {
 		return 0, cerr
@@ -634,4 +616,22 @@ func (a *AllStore) Close() error {
 		err = nil
 	})
 	return err
+}
+
+// untilClosed returns a context that ends with ctx or when done is closed (a
+// view's Close), and the function that releases it.
+func untilClosed(ctx context.Context, done <-chan struct{}) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-quit:
+		}
+	}()
+	return ctx, func() {
+		close(quit)
+		cancel()
+	}
 }
