@@ -41,6 +41,9 @@ func (s StreamID) String() string {
 // EventData is one event to append: already encoded, with its wire name and
 // schema version.
 type EventData struct {
+	// ID is the event's unique id; the zero id means "make one", and the
+	// store records a new NewEventID.
+	ID EventID
 	// Name is the event's stable wire name.
 	Name string
 	// Schema is the event's schema version (≥ 1 for generated events; 0 is
@@ -57,6 +60,9 @@ type EventData struct {
 
 // Record is a stored event as a store returns it.
 type Record struct {
+	// EventID is the event's unique id (see EventData.ID); zero for
+	// records stored before event ids existed.
+	EventID  EventID
 	Stream   StreamID
 	Version  uint64
 	Position uint64
