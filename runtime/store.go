@@ -162,8 +162,9 @@ type Stats struct {
 type Store interface {
 	// Append atomically appends req.Events to req.Stream if req.Expected
 	// matches, assigning consecutive versions and consecutive global
-	// positions. A mismatch is a *ConflictError; bad input is ErrInvalid or
-	// ErrTooLarge; in every failure case nothing is written.
+	// positions. Each event keeps its EventData.ID, or gets NewEventID when
+	// that is zero. A mismatch is a *ConflictError; bad input is ErrInvalid
+	// or ErrTooLarge; in every failure case nothing is written.
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
 
 	// ReadStream yields the events of stream with version > after, in
