@@ -83,3 +83,18 @@ func TestEventIDText(t *testing.T) {
 		t.Errorf("string forms %v do not sort like the ids", strs)
 	}
 }
+
+func BenchmarkNewEventID(b *testing.B) {
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			_ = runtime.NewEventID()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_ = runtime.NewEventID()
+			}
+		})
+	})
+}
