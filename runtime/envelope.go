@@ -16,6 +16,9 @@ type Envelope[E any] struct {
 	Version uint64
 	// Position is the event's global position in the store.
 	Position uint64
+	// EventID is the event's unique, time-sortable id (Record.EventID); zero
+	// for events stored before event ids existed.
+	EventID EventID
 	// Time is when the event was appended (UTC).
 	Time time.Time
 	// Name is the event's stable wire name as stored.

@@ -487,7 +487,7 @@ func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint6
 func EnvelopeOf[E any](rec Record, e E) Envelope[E] {
 	return Envelope[E]{
 		ID: rec.Stream.ID, Type: rec.Stream.Type, Version: rec.Version, Position: rec.Position,
-		Time: rec.Time, Name: rec.Name, Schema: rec.Schema, Event: e, Metadata: rec.Metadata,
+		EventID: rec.EventID, Time: rec.Time, Name: rec.Name, Schema: rec.Schema, Event: e, Metadata: rec.Metadata,
 	}
 }
 

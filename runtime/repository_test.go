@@ -378,6 +378,20 @@ func TestRepositoryEventsAndDecodeErrors(t *testing.T) {
 	if got[0].Position == 0 || got[1].Position <= got[0].Position || got[0].Time.IsZero() {
 		t.Fatalf("positions/time not set: %+v", got)
 	}
+	// Event ids: made at append, distinct, the store's, and ID stays the
+	// aggregate id.
+	var recs []runtime.Record
+	for rec, err := range store.ReadStream(ctx, runtime.StreamID{Type: "Counter", ID: "e"}, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	for i, env := range got {
+		if env.EventID.IsZero() || env.EventID != recs[i].EventID || (i > 0 && env.EventID == got[i-1].EventID) {
+			t.Fatalf("envelope %d: event id %s, store's %s", i, env.EventID, recs[i].EventID)
+		}
+	}
 
 	// A stored event the aggregate does not know is a DecodeError naming
 	// stream and version, from Events and from Load alike.

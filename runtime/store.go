@@ -41,6 +41,9 @@ func (s StreamID) String() string {
 // EventData is one event to append: already encoded, with its wire name and
 // schema version.
 type EventData struct {
+	// ID is the event's unique id; the zero id means "make one", and the
+	// store records a new NewEventID.
+	ID EventID
 	// Name is the event's stable wire name.
 	Name string
 	// Schema is the event's schema version (≥ 1 for generated events; 0 is
@@ -57,6 +60,9 @@ type EventData struct {
 
 // Record is a stored event as a store returns it.
 type Record struct {
+	// EventID is the event's unique id (see EventData.ID); zero for
+	// records stored before event ids existed.
+	EventID  EventID
 	Stream   StreamID
 	Version  uint64
 	Position uint64
@@ -156,8 +162,9 @@ type Stats struct {
 type Store interface {
 	// Append atomically appends req.Events to req.Stream if req.Expected
 	// matches, assigning consecutive versions and consecutive global
-	// positions. A mismatch is a *ConflictError; bad input is ErrInvalid or
-	// ErrTooLarge; in every failure case nothing is written.
+	// positions. Each event keeps its EventData.ID, or gets NewEventID when
+	// that is zero. A mismatch is a *ConflictError; bad input is ErrInvalid
+	// or ErrTooLarge; in every failure case nothing is written.
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
 
 	// ReadStream yields the events of stream with version > after, in

@@ -86,6 +86,7 @@ type streamState struct {
 
 // entry is one stored event. Its Data and Metadata are private copies.
 type entry struct {
+	id       runtime.EventID
 	stream   runtime.StreamID
 	version  uint64
 	name     string
@@ -204,6 +205,7 @@ func (sl *slab) copy(b []byte, next func(k int) ([]byte, bool)) []byte {
 
 func (e *entry) record(pos uint64, data []byte) runtime.Record {
 	return runtime.Record{
+		EventID:  e.id,
 		Stream:   e.stream,
 		Version:  e.version,
 		Position: pos,
@@ -283,6 +285,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		}
 		en := &s.chunks[i0>>chunkShift][i0&(chunkSize-1)]
 		*en = entry{
+			id:      runtime.EventIDOrNew(e.ID),
 			stream:  req.Stream,
 			version: actual + 1 + uint64(i),
 			name:    e.Name,

@@ -25,7 +25,8 @@ func withCRC(b []byte) []byte {
 func fuzzRecords() []cqrs.Record {
 	t := time.Date(2024, 2, 29, 23, 59, 59, 999_999_999, time.UTC)
 	return []cqrs.Record{
-		{Stream: cqrs.StreamID{Type: "bank.account", ID: "acc-1"}, Version: 1, Position: 1, Name: "bank.account.opened", Schema: 1, Time: t, Data: []byte("\x82\xa5Owner\xa3ann")},
+		{EventID: cqrs.EventID{0x01, 0x93, 0x3c, 0x8a, 0x01, 0x02, 0x70, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 1},
+			Stream: cqrs.StreamID{Type: "bank.account", ID: "acc-1"}, Version: 1, Position: 1, Name: "bank.account.opened", Schema: 1, Time: t, Data: []byte("\x82\xa5Owner\xa3ann")},
 		{Stream: cqrs.StreamID{Type: "T", ID: "\x00\xff/\n"}, Version: 1<<62 - 1, Position: 1<<64 - 1, Name: "e", Schema: 1<<32 - 1, Time: time.Unix(-1<<40, 1).UTC(),
 			Metadata: map[string]string{"": "", "user": "bob", "trace": "\x00"}, Data: nil},
 		{Stream: cqrs.StreamID{Type: "x", ID: "y"}, Version: 7, Position: 300, Name: "n", Time: time.Unix(0, 0).UTC(), Data: bytes.Repeat([]byte{0xc1}, 300)},
@@ -36,8 +37,16 @@ func encodeForTest(r *cqrs.Record) []byte {
 	return encodeRecord(nil, r, slices.Sorted(maps.Keys(r.Metadata)))
 }
 
+// encodeV2ForTest encodes r in envelope 2, as stores wrote it before event
+// ids existed: envelope 3 without the id.
+func encodeV2ForTest(r *cqrs.Record) []byte {
+	v := encodeForTest(r)
+	body := append([]byte{recordV2}, v[1+len(cqrs.EventID{}):len(v)-4]...)
+	return withCRC(body)
+}
+
 func sameRecord(a, b cqrs.Record) bool {
-	return a.Stream == b.Stream && a.Version == b.Version && a.Position == b.Position && a.Name == b.Name &&
+	return a.EventID == b.EventID && a.Stream == b.Stream && a.Version == b.Version && a.Position == b.Position && a.Name == b.Name &&
 		a.Schema == b.Schema && a.Time.Equal(b.Time) && len(a.Metadata) == len(b.Metadata) &&
 		maps.Equal(a.Metadata, b.Metadata) && bytes.Equal(a.Data, b.Data)
 }
@@ -50,6 +59,7 @@ func FuzzRecordEnvelope(f *testing.F) {
 		v := encodeForTest(&r)
 		f.Add(v)
 		f.Add(v[:len(v)-4]) // the body: the fuzz function appends the checksum
+		f.Add(encodeV2ForTest(&r))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{2, 0xff, 0xff, 0xff, 0xff, 0x0f})

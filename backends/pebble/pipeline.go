@@ -195,6 +195,12 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 		if t.IsZero() {
 			t = o.clock(now)
 		}
+		if e.ID.IsZero() {
+			// A copy: the caller's events are not ours to change.
+			withID := *e
+			withID.ID = runtime.NewEventID()
+			e = &withID
+		}
 		var crc uint32
 		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, runtime.NormalizeTime(t, now), keys)
 		o.heads = append(o.heads, recordHead{end: len(o.enc), crc: crc})

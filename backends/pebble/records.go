@@ -32,6 +32,7 @@ var (
 // envelope versions (first byte of every value we write).
 const (
 	recordV2     = 2 // format version 2: version and position at the end
+	recordV3     = 3 // recordV2 with the 16-byte event id after the version byte
 	snapshotV1   = 1
 	idemV1       = 1
 	checkpointV1 = 1
@@ -129,15 +130,18 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
-// encodeRecord appends the record envelope of one event (format version 2):
+// encodeRecord appends the record envelope of one event (envelope 3):
 //
-//	u8 version=2 | str type | str id | str name | uvarint schema |
+//	u8 version=3 | [16]byte event id | str type | str id | str name | uvarint schema |
 //	varint unix seconds | uvarint nanos | uvarint #metadata |
 //	(str key | str value)* | str data |
 //	u64 version (BE) | u64 position (BE) | u32 crc32c (LE)
 //
 // where str is a uvarint length followed by the bytes. Metadata pairs are
 // written in sorted key order so that equal records encode identically.
+// Envelope 2, written before event ids existed, is the same without the
+// id; it is still read, as a record with a zero event id, so stores of
+// format 2 need no migration (see docs/storage.md).
 //
 // The stream version and global position come last, at fixed width, so an
 // appender can encode the head (everything before them) and its checksum in
@@ -145,7 +149,7 @@ func appendTime(b []byte, t time.Time) []byte {
 // copies the head into the batch and appends the 20-byte tail, continuing
 // the checksum over 16 bytes (see appendRecordHead and putRecordTail).
 func encodeRecord(b []byte, r *runtime.Record, sortedKeys []string) []byte {
-	e := runtime.EventData{Name: r.Name, Schema: r.Schema, Time: r.Time, Metadata: r.Metadata, Data: r.Data}
+	e := runtime.EventData{ID: r.EventID, Name: r.Name, Schema: r.Schema, Time: r.Time, Metadata: r.Metadata, Data: r.Data}
 	b, crc := appendRecordHead(b, r.Stream, &e, r.Time, sortedKeys)
 	n := len(b)
 	b = append(b, make([]byte, recordTailLen)...)
@@ -158,11 +162,13 @@ func encodeRecord(b []byte, r *runtime.Record, sortedKeys []string) []byte {
 const recordTailLen = 8 + 8 + 4
 
 // appendRecordHead appends the head of e's record envelope (everything
-// before the version) to b, stamped with time t and its metadata written in
-// the order of sortedKeys, and returns the CRC-32C of the head.
+// before the version) to b, with event id e.ID (as given: the caller makes
+// one for a zero id), stamped with time t and its metadata written in the
+// order of sortedKeys, and returns the CRC-32C of the head.
 func appendRecordHead(b []byte, stream runtime.StreamID, e *runtime.EventData, t time.Time, sortedKeys []string) ([]byte, uint32) {
 	start := len(b)
-	b = append(b, recordV2)
+	b = append(b, recordV3)
+	b = append(b, e.ID[:]...)
 	b = appendString(b, stream.Type)
 	b = appendString(b, stream.ID)
 	b = appendString(b, e.Name)
@@ -328,16 +334,17 @@ func (sl *slab) clone(b []byte) []byte {
 // takes known's strings and the copy leaves the stream out.
 func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
 	var rec runtime.Record
-	if len(body) < 1+16 {
-		return rec, errTruncated
+	head, err := recordHeadLen(body)
+	if err != nil {
+		return rec, err
 	}
-	if body[0] != recordV2 {
-		return rec, fmt.Errorf("unknown record envelope version %d", body[0])
+	if head > 1 {
+		rec.EventID = runtime.EventID(body[1:head])
 	}
 	tail := body[len(body)-16:]
 	rec.Version = binary.BigEndian.Uint64(tail[0:8])
 	rec.Position = binary.BigEndian.Uint64(tail[8:16])
-	fields := body[1 : len(body)-16]
+	fields := body[head : len(body)-16]
 	c := cursor{b: fields}
 	typ, id := c.bytes(), c.bytes()
 	nameStart := c.off
@@ -478,13 +485,36 @@ func (c *cursor) string() string {
 	return unsafe.String(&b[0], len(b))
 }
 
+// recordHeadLen returns the length of a record body's fixed head: the
+// envelope version byte, and for envelope 3 the event id after it. The body
+// must also hold the 16-byte tail.
+func recordHeadLen(body []byte) (int, error) {
+	if len(body) < 1 {
+		return 0, errTruncated
+	}
+	var head int
+	switch body[0] {
+	case recordV2:
+		head = 1
+	case recordV3:
+		head = 1 + len(runtime.EventID{})
+	default:
+		return 0, fmt.Errorf("unknown record envelope version %d", body[0])
+	}
+	if len(body) < head+16 {
+		return 0, errTruncated
+	}
+	return head, nil
+}
+
 // peekRecordHeader returns the stream and version a damaged record body
 // (without its checksum) claims, for error messages only.
 func peekRecordHeader(v []byte) (runtime.StreamID, uint64, bool) {
-	if len(v) < 1+16 {
+	head, err := recordHeadLen(v)
+	if err != nil {
 		return runtime.StreamID{}, 0, false
 	}
-	r := reader{b: v[1 : len(v)-16]}
+	r := reader{b: v[head : len(v)-16]}
 	var s runtime.StreamID
 	s.Type = r.string()
 	s.ID = r.string()

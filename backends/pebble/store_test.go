@@ -72,7 +72,8 @@ func TestStreamKeyInjective(t *testing.T) {
 
 func TestRecordRoundTripAndDamage(t *testing.T) {
 	rec := runtime.Record{
-		Stream: runtime.StreamID{Type: "Account", ID: "a-1"}, Version: 7, Position: 1 << 40,
+		EventID: runtime.NewEventID(),
+		Stream:  runtime.StreamID{Type: "Account", ID: "a-1"}, Version: 7, Position: 1 << 40,
 		Name: "Deposited", Schema: 3, Time: time.Date(1500, 1, 2, 3, 4, 5, 6, time.UTC),
 		Metadata: map[string]string{"b": "2", "a": "1"}, Data: []byte("payload"),
 	}
@@ -81,7 +82,7 @@ func TestRecordRoundTripAndDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Stream != rec.Stream || got.Version != rec.Version || got.Position != rec.Position || got.Name != rec.Name ||
+	if got.EventID != rec.EventID || got.Stream != rec.Stream || got.Version != rec.Version || got.Position != rec.Position || got.Name != rec.Name ||
 		got.Schema != rec.Schema || !got.Time.Equal(rec.Time) || string(got.Data) != "payload" || got.Metadata["a"] != "1" || got.Metadata["b"] != "2" || len(got.Metadata) != 2 {
 		t.Fatalf("round trip: got %+v, want %+v", got, rec)
 	}
@@ -98,6 +99,32 @@ func TestRecordRoundTripAndDamage(t *testing.T) {
 	for n := range len(enc) {
 		if _, err := decodeRecord(enc[:n]); err == nil {
 			t.Fatalf("truncation to %d bytes not detected", n)
+		}
+	}
+}
+
+// TestRecordEnvelope2 checks that records written before event ids existed
+// (envelope 2, no id) still decode, with a zero id and every other field
+// as written, and that damage to them is still detected.
+func TestRecordEnvelope2(t *testing.T) {
+	for _, rec := range fuzzRecords() {
+		rec.EventID = runtime.EventID{}
+		v2 := encodeV2ForTest(&rec)
+		if v2[0] != recordV2 {
+			t.Fatalf("test encoding starts with %d, want envelope 2", v2[0])
+		}
+		got, err := decodeRecord(v2)
+		if err != nil {
+			t.Fatalf("%s v%d: envelope 2 does not decode: %v", rec.Stream, rec.Version, err)
+		}
+		if !sameRecord(got, rec) {
+			t.Errorf("envelope 2 decoded as %+v, want %+v", got, rec)
+		}
+		if _, err := decodeRecord(v2[:len(v2)-1]); err == nil {
+			t.Errorf("%s v%d: truncated envelope 2 accepted", rec.Stream, rec.Version)
+		}
+		if st, ver, ok := peekRecordHeader(v2[:len(v2)-4]); !ok || st != rec.Stream || ver != rec.Version {
+			t.Errorf("peekRecordHeader(envelope 2) = %s, %d, %v; want %s, %d", st, ver, ok, rec.Stream, rec.Version)
 		}
 	}
 }

@@ -313,3 +313,52 @@ func TestVerifyHealthyStoreNeedsNoLookups(t *testing.T) {
 		t.Errorf("want one %s problem for T/2 version 3, got %+v", ProblemIndexMissing, rep.Problems)
 	}
 }
+
+// TestEnvelope2RecordsInAStore rewrites the first events of a store as
+// they were written before event ids existed (envelope 2): the store opens,
+// reads them with a zero id beside the newer records' ids, verifies clean
+// and keeps appending.
+func TestEnvelope2RecordsInAStore(t *testing.T) {
+	dir := fillVerifyStore(t)
+	const old = 4
+	damage(t, dir, func(db *pebbledb.DB) {
+		for pos := uint64(1); pos <= old; pos++ {
+			v, c, err := db.Get(eventKey(nil, pos))
+			must(t, err)
+			rec, err := decodeRecord(v)
+			must(t, c.Close())
+			must(t, err)
+			must(t, db.Set(eventKey(nil, pos), encodeV2ForTest(&rec), pebbledb.Sync))
+		}
+	})
+	rep, err := VerifyDir(context.Background(), dir)
+	if err != nil || !rep.OK() {
+		t.Fatalf("VerifyDir of a store holding envelope-2 records: %v, %v", rep.Problems, err)
+	}
+	s, err := Open(dir, WithLogger(verifyQuiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: runtime.StreamID{Type: "account", ID: "a1"}, Expected: 3,
+		Events: []runtime.EventData{{Name: "E", Schema: 1, Data: []byte{0x80}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for rec, err := range s.ReadAll(ctx, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if zero := rec.EventID.IsZero(); zero != (rec.Position <= old) {
+			t.Errorf("position %d: event id %q; want zero exactly for the envelope-2 records 1..%d", rec.Position, rec.EventID, old)
+		}
+	}
+	if n != 8 {
+		t.Errorf("ReadAll yielded %d records, want 8", n)
+	}
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+		t.Errorf("Verify after appending: %v, %v", rep.Problems, err)
+	}
+}

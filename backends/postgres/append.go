@@ -7,6 +7,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Append statuses returned by the append_events function.
@@ -120,7 +121,9 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	nanos := make([]int32, n)
 	mds := make([][]byte, n)
 	datas := make([][]byte, n)
+	eids := make([]pgtype.UUID, n)
 	for i, e := range req.Events {
+		eids[i] = pgtype.UUID{Bytes: runtime.EventIDOrNew(e.ID), Valid: true}
 		t := runtime.NormalizeTime(e.Time, s.opt.now)
 		names[i] = []byte(e.Name)
 		schemas[i] = int64(e.Schema)
@@ -146,7 +149,7 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	}
 	now := runtime.NormalizeTime(time.Time{}, s.opt.now)
 	return []any{[]byte(req.Stream.Type), []byte(req.Stream.ID), expected, key,
-		names, schemas, secs, nanos, mds, datas, now.Unix(), int32(now.Nanosecond()), int64(runtime.MaxVersion)}
+		names, schemas, secs, nanos, mds, datas, eids, now.Unix(), int32(now.Nanosecond()), int64(runtime.MaxVersion)}
 }
 
 // appendOut is append_events' result row.

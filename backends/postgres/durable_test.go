@@ -187,6 +187,11 @@ UPDATE `+S+`.log_head SET position = 3;`); err != nil {
 	if err != nil || len(recs) != 3 || recs[2].Stream.ID != "a" || recs[2].Version != 2 {
 		t.Fatalf("ReadAll after migrating = %v, %v; want the 3 version-1 events", recs, err)
 	}
+	for _, r := range recs {
+		if !r.EventID.IsZero() {
+			t.Errorf("%s v%d written before event ids: id %s, want zero", r.Stream, r.Version, r.EventID)
+		}
+	}
 	res, err := s.Append(t.Context(), runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "a"}, Expected: 2, Events: storetest.Events(1)})
 	if err != nil || res.FirstPosition != 4 || res.FirstVersion != 3 {
 		t.Fatalf("append after migrating = %+v, %v; want version 3 at position 4", res, err)
@@ -200,6 +205,68 @@ UPDATE `+S+`.log_head SET position = 3;`); err != nil {
 	s2 := openIn(t, schema)
 	if h, err := s2.Head(t.Context()); err != nil || h != 4 {
 		t.Fatalf("Head after reopening = %d, %v; want 4", h, err)
+	}
+}
+
+// TestMigrateFromVersion2 builds a schema at version 2 holding events
+// written by the version-2 append functions, then opens it: the old events
+// read back with a zero event id, new appends store theirs, the version-2
+// function (kept for processes that opened the schema before the upgrade)
+// still appends, with a NULL id, and Verify finds nothing wrong.
+func TestMigrateFromVersion2(t *testing.T) {
+	t.Parallel()
+	schema := pgtest.Schema(t)
+	S := pgx.Identifier{schema}.Sanitize()
+	v2 := strings.ReplaceAll(migrations[0]+migrations[1], "{{S}}", S)
+	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+S+`;
+CREATE TABLE `+S+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+`+v2+`
+INSERT INTO `+S+`.schema_version (version) VALUES (1), (2);`); err != nil {
+		t.Fatal(err)
+	}
+	// appendV2 appends one event to T/a the way a version-2 process does,
+	// and makes it durable as its flush would.
+	appendV2 := func(expected int64) {
+		t.Helper()
+		if err := pgtest.Exec(t.Context(), `SELECT status FROM `+S+`.append_events('\x54'::bytea, '\x61'::bytea, `+fmt.Sprint(expected)+`, NULL,
+	ARRAY['\x45'::bytea], ARRAY[1::bigint], ARRAY[1700000000::bigint], ARRAY[0], ARRAY[NULL::bytea], ARRAY['\x01'::bytea],
+	1700000000, 0, 1000000);
+INSERT INTO `+S+`.log_durable (pid, position) SELECT 0, position FROM `+S+`.log_head
+ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendV2(0)
+	appendV2(1)
+	s := openIn(t, schema)
+	var ver int
+	if err := s.pool.QueryRow(t.Context(), `SELECT max(version) FROM `+S+`.schema_version`).Scan(&ver); err != nil || ver != SchemaVersion {
+		t.Fatalf("schema version after Open = %d, %v; want %d", ver, err, SchemaVersion)
+	}
+	given := runtime.NewEventID()
+	evs := storetest.Events(2)
+	evs[0].ID = given
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "a"}, Expected: 2, Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	appendV2(4) // a process still running the version-2 code
+	recs, err := storetest.Collect(s.ReadStream(t.Context(), runtime.StreamID{Type: "T", ID: "a"}, 0))
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("ReadStream after migrating = %d records, %v; want 5", len(recs), err)
+	}
+	for i, r := range recs {
+		switch zero := r.EventID.IsZero(); {
+		case (i < 2 || i == 4) && !zero:
+			t.Errorf("v%d written by the version-2 function: id %s, want zero", r.Version, r.EventID)
+		case i == 2 && r.EventID != given:
+			t.Errorf("v%d: id %s, want the given %s", r.Version, r.EventID, given)
+		case i == 3 && (zero || r.EventID == given):
+			t.Errorf("v%d: id %s, want a new one", r.Version, r.EventID)
+		}
+	}
+	rep, err := s.Verify(t.Context())
+	if err != nil || len(rep.Problems) != 0 || rep.Head != 5 {
+		t.Fatalf("Verify after migrating = %+v, %v; want head 5 and no problems", rep, err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // DefaultGroups is how many append groups a store runs at once unless
@@ -180,6 +181,7 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq) (outs []app
 		expected, counts, seq         []int64
 		schemas, secs                 []int64
 		owner, nanos                  []int32
+		eids                          []pgtype.UUID
 	)
 	for k, r := range reqs {
 		a := s.appendArgs(r.req)
@@ -197,6 +199,7 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq) (outs []app
 		nanos = append(nanos, a[7].([]int32)...)
 		mds = append(mds, a[8].([][]byte)...)
 		datas = append(datas, a[9].([][]byte)...)
+		eids = append(eids, a[10].([]pgtype.UUID)...)
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -205,7 +208,7 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq) (outs []app
 	c := conn.Conn()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(s.q.appendGroup, types, ids, expected, counts, owner, seq, names, schemas, secs, nanos, mds, datas, int64(runtime.MaxVersion))
+	b.Queue(s.q.appendGroup, types, ids, expected, counts, owner, seq, names, schemas, secs, nanos, mds, datas, eids, int64(runtime.MaxVersion))
 	b.Queue("COMMIT")
 	s.queueFlush(b)
 	var statuses []int32

@@ -10,7 +10,7 @@ type queries struct {
 	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats string
 }
 
-const eventCols = `position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data`
+const eventCols = `position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id`
 
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("{{S}}", schema)
@@ -21,9 +21,9 @@ func newQueries(schema string) queries {
 		heads: r.Replace(`SELECT coalesce(max(position), 0), (SELECT position FROM {{S}}.log_head WHERE id = 1)
 FROM {{S}}.log_durable`),
 		appendFn: r.Replace(`SELECT status, base, actual, k_type, k_id, k_version, k_position, k_time_s, k_time_ns
-FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
 		appendGroup: r.Replace(`SELECT statuses, bases, actuals
-FROM {{S}}.append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+FROM {{S}}.append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
 		// A flush: a synchronous commit that writes WAL, so that it waits
 		// for the WAL flush (and any synchronous standby) up to its own
 		// commit record, which follows the commit record of every append

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // ReadStream yields the stream's events with version > after in version
@@ -123,11 +124,13 @@ func scanRecord(rows pgx.Rows) (runtime.Record, error) {
 		nsec                   int32
 		typ, id, name, md      []byte
 		data                   []byte
+		eid                    pgtype.UUID // NULL for rows written before schema version 3
 	)
-	if err := rows.Scan(&pos, &typ, &id, &ver, &name, &schema, &secs, &nsec, &md, &data); err != nil {
+	if err := rows.Scan(&pos, &typ, &id, &ver, &name, &schema, &secs, &nsec, &md, &data, &eid); err != nil {
 		return runtime.Record{}, &runtime.DecodeError{What: "envelope", Err: err}
 	}
 	r := runtime.Record{
+		EventID:  eid.Bytes, // zero when NULL
 		Stream:   runtime.StreamID{Type: string(typ), ID: string(id)},
 		Version:  uint64(ver),
 		Position: uint64(pos),

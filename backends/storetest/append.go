@@ -105,7 +105,7 @@ func (h *harness) appendNumbering(t *testing.T) {
 		t.Fatalf("ReadAll yielded %d records, want %d", len(all), len(want))
 	}
 	for i := range all {
-		want[i].Time = all[i].Time
+		want[i].Time, want[i].EventID = all[i].Time, all[i].EventID // made by the store; see testEventIDs
 		if msg := diffRecord(want[i], all[i]); msg != "" {
 			t.Errorf("ReadAll record %d: %s", i, msg)
 		}

@@ -134,7 +134,7 @@ func (h *harness) securityStreams(t *testing.T) {
 			if r.Position != uint64(k+1) || r.Version < 1 || r.Version > uint64(len(evs)) || r.Position != first[r.Stream]+r.Version-1 {
 				t.Fatalf("ReadAll record %d: %s v%d at position %d, appended at %d", k, r.Stream, r.Version, r.Position, first[r.Stream]+r.Version-1)
 			}
-			if msg := diffRecord(runtime.Record{Stream: r.Stream, Version: r.Version, Position: r.Position, Name: evs[r.Version-1].Name,
+			if msg := diffRecord(runtime.Record{EventID: r.EventID, Stream: r.Stream, Version: r.Version, Position: r.Position, Name: evs[r.Version-1].Name,
 				Schema: evs[r.Version-1].Schema, Time: r.Time, Metadata: evs[r.Version-1].Metadata, Data: evs[r.Version-1].Data}, r); msg != "" {
 				t.Errorf("ReadAll record %d: %s", k, msg)
 			}

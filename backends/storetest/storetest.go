@@ -27,6 +27,9 @@
 //   - Stats.Snapshots counts streams that have a snapshot;
 //     Stats.IdempotencyKeys counts keys from Append and SaveIdempotency.
 //   - A zero event Time is stamped within a second of the Append call.
+//   - An event appended with a zero EventData.ID gets a new id
+//     (runtime.NewEventID), distinct from every other; a non-zero one is
+//     kept as given. Both read back unchanged, after a reopen too.
 //
 // The suite uses no wall-clock limits: a store that deadlocks is caught by
 // go test's -timeout, a store that is slow only makes the suite slow.
@@ -69,6 +72,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Snapshots", h.testSnapshots)
 	t.Run("Checkpoints", h.testCheckpoints)
 	t.Run("Idempotency", h.testIdempotency)
+	t.Run("EventIDs", h.testEventIDs)
 	t.Run("Wait", h.testWait)
 	t.Run("Stats", h.testStats)
 	t.Run("Concurrency", h.testConcurrency)
@@ -252,6 +256,8 @@ func diffRecord(want, got runtime.Record) string {
 	switch {
 	case got.Stream != want.Stream:
 		return fmt.Sprintf("stream %s, want %s", got.Stream, want.Stream)
+	case got.EventID != want.EventID:
+		return fmt.Sprintf("%s v%d event id %s, want %s", want.Stream, want.Version, got.EventID, want.EventID)
 	case got.Version != want.Version:
 		return fmt.Sprintf("%s version %d, want %d", want.Stream, got.Version, want.Version)
 	case got.Position != want.Position:
@@ -292,8 +298,15 @@ func checkEvents(t *testing.T, recs []runtime.Record, st runtime.StreamID, first
 	for i, r := range recs {
 		e := events[i]
 		want := runtime.Record{
-			Stream: st, Version: firstVersion + uint64(i), Position: r.Position,
+			EventID: e.ID, Stream: st, Version: firstVersion + uint64(i), Position: r.Position,
 			Name: e.Name, Schema: e.Schema, Time: r.Time, Metadata: e.Metadata, Data: e.Data,
+		}
+		if e.ID.IsZero() {
+			// The store made the id: any non-zero one.
+			want.EventID = r.EventID
+			if r.EventID.IsZero() {
+				t.Errorf("record %d: zero event id; a store makes one for an event appended without", i)
+			}
 		}
 		if msg := diffRecord(want, r); msg != "" {
 			t.Errorf("record %d: %s", i, msg)

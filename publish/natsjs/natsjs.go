@@ -14,7 +14,9 @@
 // type>.<event name> (each token escaped, see Token), its body the event's
 // encoded bytes as stored, and these headers:
 //
-//	Nats-Msg-Id       the message id (see Config.MsgID): JetStream's duplicate window drops a resend
+//	Nats-Msg-Id       the message id (see Config.MsgID; by default the event id): JetStream's
+//	                  duplicate window drops a resend
+//	Cqrs-Event-Id     the event id (runtime.Record.EventID), unless the event has none
 //	Cqrs-Stream-Type  the stream type, Cqrs-Stream-Id the stream id (both URL path-escaped)
 //	Cqrs-Version      the event's version in its stream
 //	Cqrs-Position     its global position in the store
@@ -71,6 +73,9 @@ const (
 	HeaderSchema     = "Cqrs-Schema"
 	HeaderTime       = "Cqrs-Time"
 	HeaderMetadata   = "Cqrs-Metadata"
+	// HeaderEventID is set only on events that have an id (events stored
+	// before event ids existed have none).
+	HeaderEventID = "Cqrs-Event-Id"
 )
 
 // Defaults of Config.
@@ -93,8 +98,8 @@ type Config struct {
 	StreamTypes []string
 	// Events, when set, limits publishing to these event wire names.
 	Events []string
-	// MsgID returns a record's message id. The default is Name, ":" and the
-	// record's position: unique per store and stable across resends.
+	// MsgID returns a record's message id. The default is DefaultMsgID:
+	// the event id, unique and stable across resends.
 	MsgID func(rec runtime.Record) string
 	// FloorEvery is how many messages pass between saves of the floor
 	// (default DefaultFloorEvery; see the package doc).
@@ -139,7 +144,7 @@ func New(js jetstream.JetStream, store runtime.Store, cfg Config) (*Publisher, e
 	}
 	if cfg.MsgID == nil {
 		name := cfg.Name
-		cfg.MsgID = func(rec runtime.Record) string { return name + ":" + strconv.FormatUint(rec.Position, 10) }
+		cfg.MsgID = func(rec runtime.Record) string { return DefaultMsgID(name, rec) }
 	}
 	p := &Publisher{js: js, store: store, cfg: cfg, floor: cfg.Name + ".floor"}
 	if len(cfg.StreamTypes) > 0 {
@@ -149,6 +154,17 @@ func New(js jetstream.JetStream, store runtime.Store, cfg Config) (*Publisher, e
 		}
 	}
 	return p, nil
+}
+
+// DefaultMsgID is the message id a publisher named name gives rec by
+// default: its event id, or, for an event stored before event ids existed
+// (zero id), name, ":" and its position, which is as unique per store and
+// as stable across resends.
+func DefaultMsgID(name string, rec runtime.Record) string {
+	if !rec.EventID.IsZero() {
+		return rec.EventID.String()
+	}
+	return name + ":" + strconv.FormatUint(rec.Position, 10)
 }
 
 // Published returns how many messages this publisher has had acknowledged.
@@ -202,6 +218,9 @@ func Message(prefix string, rec runtime.Record, msgID string) (*nats.Msg, error)
 	m.Header.Set(HeaderEvent, url.PathEscape(rec.Name))
 	m.Header.Set(HeaderSchema, strconv.FormatUint(uint64(rec.Schema), 10))
 	m.Header.Set(HeaderTime, rec.Time.UTC().Format(time.RFC3339Nano))
+	if !rec.EventID.IsZero() {
+		m.Header.Set(HeaderEventID, rec.EventID.String())
+	}
 	if len(rec.Metadata) > 0 {
 		md, err := json.Marshal(rec.Metadata)
 		if err != nil {

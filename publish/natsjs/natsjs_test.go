@@ -124,6 +124,10 @@ func checkPublished(t *testing.T, s runtime.Store, msgs []*jetstream.RawStreamMs
 			t.Fatalf("message %d: position %d version %d id %q data %q time %v; want the event at position %d (version %d of %s, data %q, time %v)",
 				i, pos, ver, id, m.Data, when, rec.Position, rec.Version, rec.Stream, rec.Data, rec.Time)
 		}
+		if rec.EventID.IsZero() || m.Header.Get(jetstream.MsgIDHeader) != rec.EventID.String() || m.Header.Get(natsjs.HeaderEventID) != rec.EventID.String() {
+			t.Fatalf("message %d: message id %q, event id header %q; want the event id %s", i,
+				m.Header.Get(jetstream.MsgIDHeader), m.Header.Get(natsjs.HeaderEventID), rec.EventID)
+		}
 		if want := "bank.account.Deposited"; m.Subject != want {
 			t.Fatalf("message %d: subject %q, want %q", i, m.Subject, want)
 		}
@@ -239,6 +243,30 @@ func TestMessageTraceHeaders(t *testing.T) {
 	rec.Metadata = map[string]string{"user": "ann"}
 	if m, err = natsjs.Message("bank", rec, "id-7"); err != nil || m.Header.Get("traceparent") != "" {
 		t.Errorf("traceparent %q (err %v) for an event without trace context", m.Header.Get("traceparent"), err)
+	}
+}
+
+func TestDefaultMsgID(t *testing.T) {
+	id := runtime.NewEventID()
+	tests := []struct {
+		name string
+		rec  runtime.Record
+		want string
+	}{
+		{"event id", runtime.Record{EventID: id, Position: 7}, id.String()},
+		{"stored before event ids", runtime.Record{Position: 7}, "pub:7"},
+	}
+	for _, tt := range tests {
+		if got := natsjs.DefaultMsgID("pub", tt.rec); got != tt.want {
+			t.Errorf("%s: DefaultMsgID = %q, want %q", tt.name, got, tt.want)
+		}
+		m, err := natsjs.Message("bank", tt.rec, natsjs.DefaultMsgID("pub", tt.rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Header.Get(natsjs.HeaderEventID); got != tt.rec.EventID.String() {
+			t.Errorf("%s: %s header %q, want %q", tt.name, natsjs.HeaderEventID, got, tt.rec.EventID.String())
+		}
 	}
 }
 

@@ -27,9 +27,12 @@ type streamJSON struct {
 // eventJSON is one event as events, tail and export print it, and as
 // import reads it.
 type eventJSON struct {
-	Stream   streamJSON        `json:"stream"`
-	Version  uint64            `json:"version"`
-	Position uint64            `json:"position"`
+	Stream   streamJSON `json:"stream"`
+	Version  uint64     `json:"version"`
+	Position uint64     `json:"position"`
+	// EventID is the event's id, omitted for events stored before event
+	// ids existed (import gives those a new one).
+	EventID  string            `json:"event_id,omitempty"`
 	Name     string            `json:"name"`
 	Schema   uint32            `json:"schema"`
 	Time     string            `json:"time"`
@@ -47,6 +50,7 @@ func toJSON(r runtime.Record, raw bool) eventJSON {
 		Stream:   streamJSON{Type: r.Stream.Type, ID: r.Stream.ID},
 		Version:  r.Version,
 		Position: r.Position,
+		EventID:  r.EventID.String(),
 		Name:     r.Name,
 		Schema:   r.Schema,
 		Time:     r.Time.UTC().Format(time.RFC3339Nano),

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/postgres/pgtest"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -74,7 +76,9 @@ func fill(t testing.TB, s runtime.Store) {
 	a2 := runtime.StreamID{Type: "account", ID: "a2"}
 	i1 := runtime.StreamID{Type: "invoice", ID: "i1"}
 	ev := func(name string, n int, data []byte, md map[string]string) runtime.EventData {
-		return runtime.EventData{Name: name, Schema: 1, Time: at.Add(time.Duration(n) * time.Second), Metadata: md, Data: data}
+		// A fixed id (a UUIDv7 of the fixture's time), so outputs match the goldens.
+		id := runtime.EventID{0x01, 0x8f, 0x4c, 0x6e, 0x3b, 0x1b, 0x70, 0x00, 0x80, 0, 0, 0, 0, 0, 0, byte(n)}
+		return runtime.EventData{ID: id, Name: name, Schema: 1, Time: at.Add(time.Duration(n) * time.Second), Metadata: md, Data: data}
 	}
 	apps := []runtime.AppendRequest{
 		{Stream: a1, Expected: runtime.NoStream, Events: []runtime.EventData{
@@ -400,6 +404,7 @@ func TestImportRefusesBadInput(t *testing.T) {
 		{"not json", "{nope\n", "line 1"},
 		{"no raw bytes", strings.Replace(lines[0], `"raw":`, `"raw_":`, 1), `no "raw" bytes`},
 		{"bad time", strings.Replace(lines[0], `"time":"2024`, `"time":"x2024`, 1), "time"},
+		{"bad event id", strings.Replace(lines[0], `"event_id":"018f`, `"event_id":"x18f`, 1), "event id"},
 		{"version jump", lines[0] + strings.Replace(lines[1], `"version":2`, `"version":3`, 1), "version 3 where version 2 was expected"},
 	}
 	for _, tt := range tests {
@@ -482,7 +487,8 @@ func TestTailLive(t *testing.T) {
 			st := runtime.StreamID{Type: "account", ID: "a3"}
 			for i := range 3 {
 				if _, err := store.Append(context.Background(), runtime.AppendRequest{Stream: st, Expected: uint64(i),
-					Events: []runtime.EventData{{Name: "account.deposited", Schema: 1, Time: at, Data: mp(t, deposited{Amount: int64(i)})}}}); err != nil {
+					Events: []runtime.EventData{{ID: runtime.EventID{0x01, 0x8f, 0x4c, 0x6e, 0x3b, 0x1b, 0x70, 0x00, 0x80, 0, 0, 0, 0, 0, 1, byte(i)},
+						Name: "account.deposited", Schema: 1, Time: at, Data: mp(t, deposited{Amount: int64(i)})}}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -639,6 +645,73 @@ func TestImportParquet(t *testing.T) {
 		if got := dst.run(t, "export").stdout; got != want {
 			t.Errorf("stdin %v: re-export differs:\n%s\nwant\n%s", viaStdin, got, want)
 		}
+	}
+}
+
+// TestImportWithoutEventIDs imports exports made before event ids
+// existed, JSON Lines without "event_id" and Parquet without the event_id
+// column: every event gets a new, distinct id, the rest is kept.
+func TestImportWithoutEventIDs(t *testing.T) {
+	src := filled(t, pebbleBackend(t))
+	full := src.run(t, "export").stdout
+	noIDs := regexp.MustCompile(`"event_id":"[^"]*",`).ReplaceAllString(full, "")
+	// Parquet as written before: every column but event_id.
+	type oldParquetEvent struct {
+		Position   int64             `parquet:"position"`
+		StreamType string            `parquet:"stream_type,dict"`
+		StreamID   string            `parquet:"stream_id"`
+		Version    int64             `parquet:"version"`
+		Name       string            `parquet:"name,dict"`
+		Schema     int64             `parquet:"schema"`
+		Time       time.Time         `parquet:"time,timestamp(nanosecond:utc)"`
+		Metadata   map[string]string `parquet:"metadata"`
+		Data       *string           `parquet:"data,optional,json"`
+		DataError  *string           `parquet:"data_error,optional"`
+		Raw        []byte            `parquet:"raw"`
+	}
+	var rows []oldParquetEvent
+	for _, line := range strings.Split(strings.TrimSpace(full), "\n") {
+		var e eventJSON
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		tm, err := time.Parse(time.RFC3339Nano, e.Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, oldParquetEvent{Position: int64(e.Position), StreamType: e.Stream.Type, StreamID: e.Stream.ID,
+			Version: int64(e.Version), Name: e.Name, Schema: int64(e.Schema), Time: tm, Metadata: e.Metadata, Raw: e.Raw})
+	}
+	var pq bytes.Buffer
+	w := parquet.NewGenericWriter[oldParquetEvent](&pq)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, input string }{{"jsonl", noIDs}, {"parquet", pq.String()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := pebbleBackend(t)
+			if r := runCtl(context.Background(), append(dst.flags, "import"), tc.input, false); r.code != ExitOK {
+				t.Fatalf("import: exit %d, stderr %q", r.code, r.stderr)
+			}
+			got := dst.run(t, "export").stdout
+			ids := regexp.MustCompile(`"event_id":"([^"]*)",`).FindAllStringSubmatch(got, -1)
+			seen := map[string]bool{}
+			for _, m := range ids {
+				if _, err := runtime.ParseEventID(m[1]); err != nil || seen[m[1]] || strings.HasPrefix(m[1], "018f4c6e") {
+					t.Errorf("imported id %q: parse error %v, seen before %v, or the exporter's", m[1], err, seen[m[1]])
+				}
+				seen[m[1]] = true
+			}
+			if len(ids) != 6 {
+				t.Errorf("%d events with ids after import, want 6:\n%s", len(ids), got)
+			}
+			if rest := regexp.MustCompile(`"event_id":"[^"]*",`).ReplaceAllString(got, ""); rest != noIDs {
+				t.Errorf("import changed more than the ids:\n%s\nwant\n%s", rest, noIDs)
+			}
+		})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"iter"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -263,7 +264,9 @@ func importSource(in io.Reader, name string) (iter.Seq2[eventJSON, error], error
 		return nil, fmt.Errorf("import: %s starts like a Parquet file but cannot be read as one: %w", name, err)
 	}
 	for _, path := range parquetSchema.Columns() {
-		if _, ok := pf.Schema().Lookup(path...); !ok {
+		// Exports made before event ids existed lack event_id: the reader
+		// leaves it zero, and the store makes new ids.
+		if _, ok := pf.Schema().Lookup(path...); !ok && !slices.Equal(path, []string{"event_id"}) {
 			return nil, fmt.Errorf("import: %s is a Parquet file without column %q: import reads the Parquet files cqrsctl export writes", name, strings.Join(path, "."))
 		}
 	}
@@ -310,6 +313,7 @@ func parquetSource(pf *parquet.File) iter.Seq2[eventJSON, error] {
 					Stream:   streamJSON{Type: p.StreamType, ID: p.StreamID},
 					Version:  uint64(p.Version),
 					Position: uint64(p.Position),
+					EventID:  runtime.EventID(p.EventID).String(),
 					Name:     p.Name,
 					Schema:   uint32(p.Schema),
 					Time:     p.Time.UTC().Format(time.RFC3339Nano),
@@ -391,7 +395,13 @@ func (im *importer) add(ctx context.Context, e eventJSON) error {
 	if e.Raw == nil {
 		return fmt.Errorf("event at position %d has no \"raw\" bytes (export with cqrsctl export, which writes them)", e.Position)
 	}
-	ev := runtime.EventData{Name: e.Name, Schema: e.Schema, Time: t, Metadata: e.Metadata, Data: e.Raw}
+	id, err := runtime.ParseEventID(e.EventID)
+	if err != nil {
+		return fmt.Errorf("event at position %d: %w", e.Position, err)
+	}
+	// A zero id (an event stored before event ids existed) gets a new one
+	// from the store.
+	ev := runtime.EventData{ID: id, Name: e.Name, Schema: e.Schema, Time: t, Metadata: e.Metadata, Data: e.Raw}
 	if stream != im.pending.Stream || len(im.pending.Events) >= runtime.MaxBatchEvents ||
 		im.size+runtime.EventSize(ev) > runtime.MaxBatchSize {
 		if err := im.flush(ctx); err != nil {

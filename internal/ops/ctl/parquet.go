@@ -42,6 +42,10 @@ type parquetEvent struct {
 	DataError *string `parquet:"data_error,optional"`
 	// Raw is the exact stored body.
 	Raw []byte `parquet:"raw"`
+	// EventID is the event's id (UUID), null for events stored before
+	// event ids existed. Last, so that the columns before it keep their
+	// places; exports made before it have no such column.
+	EventID [16]byte `parquet:"event_id,optional,uuid"`
 }
 
 // parquetSchema is the schema of every Parquet export.
@@ -61,6 +65,7 @@ const (
 	colData
 	colDataError
 	colRaw
+	colEventID
 	numParquetColumns
 )
 
@@ -156,6 +161,11 @@ func parquetRow(row parquet.Row, r runtime.Record) (parquet.Row, int, error) {
 		raw = []byte{}
 	}
 	row = append(row, parquet.ByteArrayValue(raw).Level(0, 0, colRaw))
+	if r.EventID.IsZero() {
+		row = append(row, parquet.NullValue().Level(0, 0, colEventID))
+	} else {
+		row = append(row, parquet.FixedLenByteArrayValue(r.EventID[:]).Level(0, 1, colEventID))
+	}
 	return row, size, nil
 }
 
