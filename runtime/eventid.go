@@ -66,9 +66,16 @@ var eventIDs struct {
 }
 
 // NewEventID returns a new UUIDv7 event id, unique and greater than every
-// id made before it by this process. Stores call it for events appended
-// with a zero EventData.ID.
-func NewEventID() EventID {
+// id made before it by this process. Stores call NewEventIDs instead, once
+// per append.
+func NewEventID() EventID { return NewEventIDs(1) }
+
+// NewEventIDs reserves n ≥ 1 consecutive event ids and returns the first;
+// the others follow it through Next. Every id of the block is unique and
+// greater than every id made before it by this process. Stores call it once
+// per append for the events appended with a zero EventData.ID, so an append
+// reads the clock and takes the generator's lock once, whatever its size.
+func NewEventIDs(n int) EventID {
 	ms := uint64(time.Now().UnixMilli())
 	eventIDs.Lock()
 	defer eventIDs.Unlock()
@@ -87,7 +94,21 @@ func NewEventID() EventID {
 		id[6] = 0x70 | id[6]&0x0f // version 7
 		id[8] = 0x80 | id[8]&0x3f // variant 10
 	}
-	eventIDs.last = id
+	last := id
+	if lo, add := binary.BigEndian.Uint64(last[8:16])&(1<<62-1), uint64(max(n, 1)-1); lo <= 1<<62-1-add {
+		binary.BigEndian.PutUint64(last[8:16], 0x80<<56|(lo+add)) // the block in one step
+	} else {
+		for i := 1; i < n; i++ {
+			increment(&last)
+		}
+	}
+	eventIDs.last = last
+	return id
+}
+
+// Next returns the id that follows id in a block reserved by NewEventIDs.
+func (id EventID) Next() EventID {
+	increment(&id)
 	return id
 }
 

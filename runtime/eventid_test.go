@@ -98,3 +98,51 @@ func BenchmarkNewEventID(b *testing.B) {
 		})
 	})
 }
+
+// TestNewEventIDsBlocks checks that blocks reserved concurrently, walked
+// with Next, hold ids distinct from every other block's and increasing
+// within the block.
+func TestNewEventIDsBlocks(t *testing.T) {
+	const goroutines, blocks = 8, 500
+	out := make([][]runtime.EventID, goroutines)
+	var wg sync.WaitGroup
+	for g := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range blocks {
+				n := 1 + b%7
+				id := runtime.NewEventIDs(n)
+				for range n {
+					out[g] = append(out[g], id)
+					id = id.Next()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[runtime.EventID]bool{}
+	for _, ids := range out {
+		for i, id := range ids {
+			if seen[id] {
+				t.Fatalf("id %s made twice", id)
+			}
+			seen[id] = true
+			if i > 0 && bytes.Compare(id[:], ids[i-1][:]) <= 0 {
+				t.Fatalf("id %s after %s in one goroutine: not increasing", id, ids[i-1])
+			}
+			if id[6]>>4 != 7 || id[8]>>6 != 2 {
+				t.Fatalf("id %s: version or variant bits lost", id)
+			}
+		}
+	}
+}
+
+func BenchmarkNewEventIDs100(b *testing.B) {
+	for b.Loop() {
+		id := runtime.NewEventIDs(100)
+		for range 100 {
+			id = id.Next()
+		}
+	}
+}

@@ -278,14 +278,20 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		FirstVersion:  actual + 1,
 		FirstPosition: s.head + 1,
 	}
+	nextID := runtime.NewEventIDs(len(req.Events)) // for the events without an id
 	for i, e := range req.Events {
+		id := e.ID
+		if id.IsZero() {
+			id = nextID
+		}
+		nextID = nextID.Next()
 		i0 := s.head // index of the new entry
 		if i0>>chunkShift == uint64(len(s.chunks)) {
 			s.chunks = append(s.chunks, new([chunkSize]entry))
 		}
 		en := &s.chunks[i0>>chunkShift][i0&(chunkSize-1)]
 		*en = entry{
-			id:      runtime.EventIDOrNew(e.ID),
+			id:      id,
 			stream:  req.Stream,
 			version: actual + 1 + uint64(i),
 			name:    e.Name,

@@ -184,6 +184,7 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 	o.now = time.Time{}
 	var keys []string
 	var keyBuf [8]string
+	var nextID runtime.EventID // the next id of the block reserved for events without one
 	for i := range req.Events {
 		e := &req.Events[i]
 		keys = keyBuf[:0]
@@ -197,8 +198,11 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 		}
 		if e.ID.IsZero() {
 			// A copy: the caller's events are not ours to change.
+			if nextID.IsZero() {
+				nextID = runtime.NewEventIDs(len(req.Events) - i)
+			}
 			withID := *e
-			withID.ID = runtime.NewEventID()
+			withID.ID, nextID = nextID, nextID.Next()
 			e = &withID
 		}
 		var crc uint32

@@ -122,8 +122,14 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	mds := make([][]byte, n)
 	datas := make([][]byte, n)
 	eids := make([]pgtype.UUID, n)
+	nextID := runtime.NewEventIDs(n) // for the events without an id
 	for i, e := range req.Events {
-		eids[i] = pgtype.UUID{Bytes: runtime.EventIDOrNew(e.ID), Valid: true}
+		id := e.ID
+		if id.IsZero() {
+			id = nextID
+		}
+		nextID = nextID.Next()
+		eids[i] = pgtype.UUID{Bytes: id, Valid: true}
 		t := runtime.NormalizeTime(e.Time, s.opt.now)
 		names[i] = []byte(e.Name)
 		schemas[i] = int64(e.Schema)
