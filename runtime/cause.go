@@ -15,30 +15,36 @@ const (
 	// conversation an event belongs to. Events caused by another event
 	// inherit its correlation id; the first event of a conversation has
 	// none unless the caller gave one, and then the events it causes take
-	// its EventRef as their correlation id, so the root of a tree is the
+	// its reference (RefOf) as their correlation id, so the root of a tree is the
 	// event the correlation id names.
 	MetadataCorrelation = "cqrs.correlation"
-	// MetadataCausation holds the EventRef of the event that caused this
+	// MetadataCausation holds the reference (RefOf) of the event that caused this
 	// one: the event a projection handler or a saga step was handling when
 	// it executed the command that wrote this event.
 	MetadataCausation = "cqrs.causation"
 )
 
-// EventRef returns the reference to the event at a global position, as
-// stored under MetadataCausation: the position in decimal. Events have no
-// stored id yet, and the position is the one identity every store already
-// assigns, once and for ever: unique within a store, kept by export and
-// import, what saga triggers persist, and enough to read the event back
-// (Store.ReadAll after position-1). Stream and version would name an event
-// too, but would need an encoding of arbitrary stream ids. A position is
-// meaningless in another store: references across stores (a publisher's
-// subscribers) must carry the store's identity beside it. When stored
-// event ids land, references become those ids, and readers tell the two
-// forms apart because a position is all digits.
+// EventRef returns the position reference to the event at a global
+// position: the position in decimal. It names events stored before event
+// ids existed (their EventID is zero); RefOf gives every other event's
+// reference, its id. A position is meaningless in another store, and so is
+// an id minted there: references across stores (a publisher's subscribers)
+// carry the store's identity beside them. Readers tell the two forms apart:
+// a position is all digits, an id has dashes.
 func EventRef(position uint64) string { return strconv.FormatUint(position, 10) }
 
+// RefOf returns the reference stored under MetadataCausation (and, for an
+// event that starts a conversation, MetadataCorrelation) for rec: its event
+// id, or its position (EventRef) when it was stored without an id.
+func RefOf(rec Record) string {
+	if !rec.EventID.IsZero() {
+		return rec.EventID.String()
+	}
+	return EventRef(rec.Position)
+}
+
 // ParseEventRef returns the position an EventRef names, and false when ref
-// is not a position reference.
+// is not a position reference (an event id is not).
 func ParseEventRef(ref string) (uint64, bool) {
 	p, err := strconv.ParseUint(ref, 10, 64)
 	return p, err == nil && p > 0
@@ -84,8 +90,8 @@ func ContextWithCausation(ctx context.Context, ref string) context.Context {
 }
 
 // ContextCausedBy returns a context whose appends are caused by rec: they
-// carry rec's EventRef as causation and rec's correlation id (or, when rec
-// has none, rec's EventRef) as correlation. Projection runners and saga
+// carry rec's reference (RefOf) as causation and rec's correlation id (or, when rec
+// has none, its reference) as correlation. Projection runners and saga
 // runners call it for every record they hand to a handler or a step, so
 // commands executed there are linked without any code; call it yourself
 // when handling records read another way (Subscribe, ReadAll).
@@ -120,7 +126,7 @@ func (c cause) metadata() map[string]string {
 	}
 	corr, caus := c.correlation, c.causation
 	if e := c.event; e != nil {
-		ref := EventRef(e.Position)
+		ref := RefOf(*e)
 		caus = ref
 		if corr == "" {
 			corr = e.Metadata[MetadataCorrelation]

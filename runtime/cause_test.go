@@ -80,7 +80,7 @@ func TestCorrelationFromContextAndOptions(t *testing.T) {
 				md := last(t, store, c.wallet).Metadata
 				want := c.cau
 				if want == "<b>" {
-					want = runtime.EventRef(bPos)
+					want = refAt(t, store, bPos)
 				}
 				if md[runtime.MetadataCorrelation] != c.corr || md[runtime.MetadataCausation] != want {
 					t.Errorf("%s: metadata %v, want correlation %q causation %q", c.name, md, c.corr, want)
@@ -136,8 +136,8 @@ func TestProjectionCommandsAreCaused(t *testing.T) {
 			}
 			debits := walletRecords(t, store, "a")[2:]
 			want := []map[string]string{
-				{runtime.MetadataCorrelation: "req-9", runtime.MetadataCausation: runtime.EventRef(debits[0].Position)},
-				{runtime.MetadataCorrelation: runtime.EventRef(debits[1].Position), runtime.MetadataCausation: runtime.EventRef(debits[1].Position)},
+				{runtime.MetadataCorrelation: "req-9", runtime.MetadataCausation: runtime.RefOf(debits[0])},
+				{runtime.MetadataCorrelation: runtime.RefOf(debits[1]), runtime.MetadataCausation: runtime.RefOf(debits[1])},
 			}
 			for {
 				recs := walletRecords(t, store, "b")
@@ -200,7 +200,7 @@ func TestSagaStepsAreCaused(t *testing.T) {
 				return runtime.Record{}
 			}
 			debit1 := byRef("a", "transfer:t1")
-			ref := runtime.EventRef
+			ref := func(pos uint64) string { return refAt(t, store, pos) }
 			for _, c := range []struct {
 				what      string
 				rec       runtime.Record
@@ -221,6 +221,22 @@ func TestSagaStepsAreCaused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// refAt returns the reference (runtime.RefOf) of the event at pos.
+func refAt(t *testing.T, s runtime.Store, pos uint64) string {
+	t.Helper()
+	for rec, err := range s.ReadAll(context.Background(), pos-1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Position == pos {
+			return runtime.RefOf(rec)
+		}
+		break
+	}
+	t.Fatalf("no event at position %d", pos)
+	return ""
 }
 
 func waitABit(t *testing.T) {

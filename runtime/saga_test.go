@@ -478,7 +478,7 @@ func TestSagaDeadlineFiresAfterRestart(t *testing.T) {
 			}
 			for _, rec := range walletRecords(t, store, "a") {
 				if strings.HasSuffix(string(rec.Data), "|refund:t1") {
-					if ref := runtime.EventRef(reqPos); rec.Metadata[runtime.MetadataCausation] != ref || rec.Metadata[runtime.MetadataCorrelation] != ref {
+					if ref := refAt(t, store, reqPos); rec.Metadata[runtime.MetadataCausation] != ref || rec.Metadata[runtime.MetadataCorrelation] != ref {
 						t.Errorf("refund metadata %v, want causation and correlation %s", rec.Metadata, ref)
 					}
 				}

@@ -195,8 +195,8 @@ func TestTraceCrossesSaga(t *testing.T) {
 			t.Errorf("%s: traceparent %q, want %q", c.rec.Name, got, want)
 		}
 	}
-	if reserved.Metadata[runtime.MetadataCausation] != runtime.EventRef(placed.Position) ||
-		reserved.Metadata[runtime.MetadataCorrelation] != runtime.EventRef(placed.Position) {
+	if reserved.Metadata[runtime.MetadataCausation] != runtime.RefOf(placed) ||
+		reserved.Metadata[runtime.MetadataCorrelation] != runtime.RefOf(placed) {
 		t.Errorf("reserved metadata %v, want causation and correlation %d", reserved.Metadata, placed.Position)
 	}
 }

@@ -45,7 +45,15 @@ func TestTransferCarriesCorrelation(t *testing.T) {
 				cause uint64
 			}{{withdrawn, req.LastPosition}, {deposited, withdrawn.Position}} {
 				md := c.env.Metadata
-				if md[runtime.MetadataCorrelation] != "req-ok" || md[runtime.MetadataCausation] != runtime.EventRef(c.cause) {
+				var cause string // the causing event's reference: its id
+				for rec, err := range s.ReadAll(context.Background(), c.cause-1) {
+					if err != nil {
+						t.Fatal(err)
+					}
+					cause = runtime.RefOf(rec)
+					break
+				}
+				if md[runtime.MetadataCorrelation] != "req-ok" || md[runtime.MetadataCausation] != cause || cause == "" {
 					t.Errorf("%s: metadata %v, want correlation req-ok and causation %d", c.env.Name, md, c.cause)
 				}
 			}

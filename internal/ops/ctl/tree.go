@@ -33,7 +33,6 @@ func (c *command) tree(ctx context.Context, fs *flag.FlagSet, args []string) err
 		return usagef("tree wants one CORRELATION-ID, got %d arguments", len(pos))
 	}
 	id := pos[0]
-	rootPos, _ := runtime.ParseEventRef(id)
 	return c.withStore(ctx, false, false, func(t *target) error {
 		// One pass over the log: correlation ids are not indexed.
 		var recs []runtime.Record
@@ -41,21 +40,24 @@ func (c *command) tree(ctx context.Context, fs *flag.FlagSet, args []string) err
 			if err != nil {
 				return err
 			}
-			if rec.Metadata[runtime.MetadataCorrelation] == id || (rootPos > 0 && rec.Position == rootPos) {
+			if rec.Metadata[runtime.MetadataCorrelation] == id || runtime.RefOf(rec) == id || runtime.EventRef(rec.Position) == id {
 				recs = append(recs, rec)
 			}
 		}
 		if len(recs) == 0 {
 			return fmt.Errorf("no event has correlation id %q", id)
 		}
-		in := make(map[uint64]bool, len(recs))
+		// An event is referred to by its id, or by its position when it
+		// was stored without one (runtime.RefOf).
+		in := make(map[string]uint64, 2*len(recs))
 		for _, r := range recs {
-			in[r.Position] = true
+			in[runtime.RefOf(r)] = r.Position
+			in[runtime.EventRef(r.Position)] = r.Position
 		}
 		children := map[uint64][]runtime.Record{} // by the parent's position; 0: roots
 		for _, r := range recs {
-			parent, ok := runtime.ParseEventRef(r.Metadata[runtime.MetadataCausation])
-			if !ok || !in[parent] || parent >= r.Position {
+			parent, ok := in[r.Metadata[runtime.MetadataCausation]]
+			if !ok || parent >= r.Position {
 				parent = 0 // caused from outside the tree, or by nothing
 			}
 			children[parent] = append(children[parent], r)
