@@ -132,12 +132,3 @@ func increment(id *EventID) {
 	binary.BigEndian.PutUint32(id[0:4], uint32(ms>>16))
 	binary.BigEndian.PutUint16(id[4:6], uint16(ms))
 }
-
-// EventIDOrNew returns id, or a new id when id is zero: the id a store
-// records for an event appended with EventData.ID = id.
-func EventIDOrNew(id EventID) EventID {
-	if id.IsZero() {
-		return NewEventID()
-	}
-	return id
-}
