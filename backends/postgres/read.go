@@ -25,8 +25,14 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 			after = math.MaxInt64
 		}
 		typ, id := []byte(stream.Type), []byte(stream.ID)
-		for {
-			page, perr := s.page(ctx, op, s.q.readStream, typ, id, int64(after), pageSize)
+		for first := true; ; first = false {
+			var page []runtime.Record
+			var perr error
+			if first {
+				page, perr = s.readStreamFirst(ctx, op, stream, int64(after))
+			} else {
+				page, perr = s.page(ctx, op, s.q.readStream, typ, id, int64(after), pageSize)
+			}
 			for _, r := range page {
 				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)
