@@ -415,8 +415,10 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 			}
 			kind = t.kind
 			var verr error
-			r, verr = v.Verify(ctx)
-			return verr
+			if r, verr = v.Verify(ctx); verr != nil {
+				return verr
+			}
+			return addTruncated(ctx, t, &r)
 		})
 	}
 	if err != nil {
@@ -447,7 +449,7 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 		return err
 	}
 	if rep.OK {
-		fmt.Fprintf(c.env.Stderr, "verify: ok: %d events, %d streams, head %d\n", rep.Counts["events"], rep.Counts["streams"], rep.Counts["head"])
+		fmt.Fprintf(c.env.Stderr, "verify: ok: %d events, %d streams, head %d%s\n", rep.Counts["events"], rep.Counts["streams"], rep.Counts["head"], startNote(rep.Counts))
 		return nil
 	}
 	for _, l := range lines {
