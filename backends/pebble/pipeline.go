@@ -489,6 +489,7 @@ type writer struct {
 	// expiredIdem holds the keys whose expired record lookupIdem met in
 	// this group: recording them again replaces it (retention.go).
 	expiredIdem map[string]bool
+	purgedIdem  map[string]bool // keys PurgeExpiredKeys deleted in this group
 	snapVers    map[string]uint64
 	newCkpt     map[string]bool
 	accepted    []*op
@@ -514,7 +515,7 @@ func (w *writer) group(ops []*op) *pending {
 	}
 	w.newBatch()
 	w.newIdem = nil
-	w.expiredIdem = nil
+	w.expiredIdem, w.purgedIdem = nil, nil
 	w.snapVers = nil
 	w.newCkpt = nil
 	groupPos, groupCtr := w.pos, w.ctr
@@ -788,6 +789,9 @@ func streamHead(db *pebbledb.DB, stream runtime.StreamID, limit uint64) (uint64,
 func (w *writer) lookupIdem(key string) (runtime.IdempotencyRecord, bool, error) {
 	if rec, ok := w.newIdem[key]; ok {
 		return rec, true, nil
+	}
+	if w.purgedIdem[key] {
+		return runtime.IdempotencyRecord{}, false, nil
 	}
 	v, err := w.s.get(idemKey(key))
 	if errors.Is(err, runtime.ErrNotFound) {

@@ -133,28 +133,7 @@ func (s *Store) PurgeExpiredKeys(ctx context.Context) (uint64, error) {
 		}
 		if len(keys) > 0 {
 			var n uint64
-			err := s.submit(&op{kind: opFunc, ctx: ctx, fn: func(w *writer) error {
-				for _, k := range keys {
-					if _, fresh := w.newIdem[k]; fresh {
-						continue
-					}
-					v, err := w.s.get(idemKey(k))
-					if errors.Is(err, runtime.ErrNotFound) {
-						continue
-					}
-					if err != nil {
-						return fmt.Errorf("cqrsgen/pebble: %s: %w", what, err)
-					}
-					rec, err := decodeIdem(k, v)
-					if err != nil || !runtime.IdempotencyExpired(rec, w.s.opts.keyTTL, w.s.opts.now()) {
-						continue
-					}
-					_ = w.batch.Delete(idemKey(k), nil)
-					w.ctr.IdempotencyKeys--
-					n++
-				}
-				return nil
-			}})
+			err := s.submit(&op{kind: opFunc, ctx: ctx, fn: purgeKeys(keys, &n)})
 			if err != nil {
 				return total, err
 			}
@@ -164,6 +143,38 @@ func (s *Store) PurgeExpiredKeys(ctx context.Context) (uint64, error) {
 		if !more {
 			return total, nil
 		}
+	}
+}
+
+// purgeKeys returns the writer's part of PurgeExpiredKeys: delete each of
+// keys whose record is still expired, counting them in *n.
+func purgeKeys(keys []string, n *uint64) func(*writer) error {
+	return func(w *writer) error {
+		for _, k := range keys {
+			if _, fresh := w.newIdem[k]; fresh || w.purgedIdem[k] {
+				continue
+			}
+			v, err := w.s.get(idemKey(k))
+			if errors.Is(err, runtime.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("cqrsgen/pebble: purge expired idempotency keys: %w", err)
+			}
+			rec, err := decodeIdem(k, v)
+			if err != nil || !runtime.IdempotencyExpired(rec, w.s.opts.keyTTL, w.s.opts.now()) {
+				continue
+			}
+			_ = w.batch.Delete(idemKey(k), nil)
+			w.ctr.IdempotencyKeys--
+			*n++
+			// Later ops of the group must not find it on disk.
+			if w.purgedIdem == nil {
+				w.purgedIdem = make(map[string]bool)
+			}
+			w.purgedIdem[k] = true
+		}
+		return nil
 	}
 }
 
@@ -231,7 +242,18 @@ func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.Trunca
 		return runtime.TruncateResult{Through: cur}, nil
 	}
 	// Count the records to delete before taking the writer role: they are
-	// below the head, so no write changes them meanwhile.
+	// at or below an acknowledged position, so they are in the database
+	// and no write changes them meanwhile.
+	s.wmu.Lock()
+	acked := s.acked
+	s.wmu.Unlock()
+	if through >= acked {
+		if err := s.enter(ctx, what); err != nil {
+			return runtime.TruncateResult{}, err
+		}
+		s.mu.RUnlock()
+		return runtime.TruncateResult{}, fmt.Errorf("cqrsgen/pebble: %s: %w: the head is %d and the newest event is always kept", what, runtime.ErrInvalid, acked)
+	}
 	n, err := s.countEvents(ctx, cur, through)
 	if err != nil {
 		return runtime.TruncateResult{}, err
