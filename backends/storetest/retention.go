@@ -172,6 +172,46 @@ func (r *retentionHarness) testKeyTTL(t *testing.T) {
 			t.Fatalf("stale retry with an expired key: %v, want a *runtime.ConflictError", err)
 		}
 	})
+	t.Run("ExpiredRace", func(t *testing.T) {
+		// Retries racing on one expired key: exactly one records it, the
+		// others are told of that one.
+		s, _, c := r.open(t, keyTTL)
+		st := stream("T", "a")
+		if _, err := keyedAppend(t, s, st, "k"); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(keyTTL)
+		const n = 8
+		results := make([]runtime.AppendResult, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = s.Append(ctx(t), runtime.AppendRequest{Stream: st, Expected: runtime.AnyVersion, Events: Events(1), IdempotencyKey: "k"})
+			}()
+		}
+		wg.Wait()
+		var won []runtime.AppendResult
+		for i, err := range errs {
+			if err == nil {
+				won = append(won, results[i])
+			}
+		}
+		if len(won) != 1 {
+			t.Fatalf("%d of %d racing appends with an expired key succeeded, want 1 (errors %v)", len(won), n, errs)
+		}
+		for _, err := range errs {
+			var de *runtime.DuplicateError
+			if err != nil && (!errors.As(err, &de) || de.Existing.Position != won[0].LastPosition) {
+				t.Errorf("a losing append: %v, want a duplicate of position %d", err, won[0].LastPosition)
+			}
+		}
+		if v := version(t, s, st); v != 2 {
+			t.Errorf("stream version %d after the race, want 2", v)
+		}
+	})
 	t.Run("SaveIdempotency", func(t *testing.T) {
 		s, _, c := r.open(t, keyTTL)
 		st := stream("T", "a")
