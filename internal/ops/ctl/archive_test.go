@@ -103,6 +103,9 @@ func TestArchive(t *testing.T) {
 			}
 
 			// The other commands see a log that starts at 3.
+			if r := b.run(t, "stats"); r.code != ExitOK || !strings.Contains(r.stdout, `"truncated": 2`) || !strings.Contains(r.stdout, `"events": 4`) {
+				t.Errorf("stats after truncation: exit %d, stdout %s", r.code, r.stdout)
+			}
 			// (The fixture's garbled body at position 6 is verify's one
 			// finding; the truncation is none.)
 			if r := b.run(t, "verify"); !strings.Contains(r.stdout, `"truncated": 2`) || strings.Contains(r.stdout, "gap") || strings.Count(r.stdout, `"kind"`) != 1 {

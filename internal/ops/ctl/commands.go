@@ -107,6 +107,7 @@ type statsJSON struct {
 	Checkpoints     uint64           `json:"checkpoints"`
 	IdempotencyKeys uint64           `json:"idempotency_keys"`
 	Head            uint64           `json:"head"`
+	Truncated       uint64           `json:"truncated,omitempty"` // the last truncated position (archive)
 	DiskBytes       int64            `json:"disk_bytes"`
 	Extra           map[string]int64 `json:"extra,omitempty"`
 }
@@ -120,10 +121,14 @@ func (c *command) stats(ctx context.Context, fs *flag.FlagSet, args []string) er
 		if err != nil {
 			return err
 		}
+		var tr runtime.VerifyReport // only its Extra, filled by addTruncated
+		if err := addTruncated(ctx, t, &tr); err != nil {
+			return err
+		}
 		return writeIndented(c.env.Stdout, statsJSON{
 			Store: t.kind, Events: st.Events, Streams: st.Streams, Snapshots: st.Snapshots,
 			Checkpoints: st.Checkpoints, IdempotencyKeys: st.IdempotencyKeys, Head: st.Head,
-			DiskBytes: st.DiskBytes, Extra: st.Extra,
+			Truncated: tr.Extra["truncated"], DiskBytes: st.DiskBytes, Extra: st.Extra,
 		})
 	})
 }
