@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 )
@@ -33,7 +34,9 @@ import (
 //     before; without one, Load fails with that error.
 //
 // PlanTruncation tells which streams would be left without such a
-// snapshot.
+// snapshot, and which checkpoints (projections, sagas) have not yet
+// processed the range: a consumer resuming from such a checkpoint would
+// skip the removed events without knowing it.
 
 // ErrTruncated is matched (errors.Is) by every *TruncatedError.
 var ErrTruncated = errors.New("cqrsgen: events truncated")
@@ -115,13 +118,34 @@ type TruncationPlan struct {
 	// counts them all.
 	Uncovered      []StreamID
 	UncoveredCount uint64
+	// Behind lists (up to MaxPlanUncovered, by name) the checkpoints below
+	// Through: their projections or sagas have not processed the whole
+	// range, and would skip what it removes. BehindCount counts them all.
+	// Both stay empty when the store does not implement CheckpointLister.
+	Behind      []CheckpointInfo
+	BehindCount uint64
+}
+
+// CheckpointInfo is one checkpoint as a CheckpointLister lists it.
+type CheckpointInfo struct {
+	Name     string
+	Position uint64
+}
+
+// CheckpointLister is implemented by stores that can list their
+// checkpoints (the memory, Pebble and PostgreSQL stores). Checkpoints
+// yields every checkpoint, tenants' included (under their stored names),
+// in the backend's order of names.
+type CheckpointLister interface {
+	Checkpoints(ctx context.Context) iter.Seq2[CheckpointInfo, error]
 }
 
 // PlanTruncation reads the events TruncateLog(ctx, through) would remove
 // from s and checks that every stream they belong to has a snapshot at or
-// after its last removed version. The store does not know the aggregates'
-// state schemas: a snapshot that the application will ignore as stale
-// (Snapshot.Schema) counts as covering here.
+// after its last removed version, and that every checkpoint is at or past
+// through. The store does not know the aggregates' state schemas: a
+// snapshot that the application will ignore as stale (Snapshot.Schema)
+// counts as covering here. It keeps one map entry per stream of the range.
 func PlanTruncation(ctx context.Context, s Store, through uint64) (TruncationPlan, error) {
 	r, ok := s.(Retention)
 	if !ok {
@@ -168,5 +192,19 @@ func PlanTruncation(ctx context.Context, s Store, through uint64) (TruncationPla
 		}
 	}
 	p.Uncovered = slices.Clip(p.Uncovered)
+	if cl, ok := s.(CheckpointLister); ok {
+		for c, err := range cl.Checkpoints(ctx) {
+			if err != nil {
+				return p, err
+			}
+			if c.Position >= through {
+				continue
+			}
+			p.BehindCount++
+			if len(p.Behind) < MaxPlanUncovered {
+				p.Behind = append(p.Behind, c)
+			}
+		}
+	}
 	return p, nil
 }

@@ -3,7 +3,10 @@ package memory
 import (
 	"context"
 	"fmt"
+	"iter"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -134,4 +137,33 @@ func truncatedRead(stream runtime.StreamID, positions []uint64, after, truncated
 	}
 	through := sort.Search(len(positions), func(i int) bool { return positions[i] > truncated })
 	return &runtime.TruncatedError{Stream: stream, After: after, Through: uint64(through)}
+}
+
+var _ runtime.CheckpointLister = (*Store)(nil)
+
+// Checkpoints yields every checkpoint, by name.
+func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInfo, error] {
+	return func(yield func(runtime.CheckpointInfo, error) bool) {
+		if err := runtime.ContextErr(ctx, "list checkpoints"); err != nil {
+			yield(runtime.CheckpointInfo{}, err)
+			return
+		}
+		s.mu.RLock()
+		if s.closed {
+			s.mu.RUnlock()
+			yield(runtime.CheckpointInfo{}, closedErr("list checkpoints"))
+			return
+		}
+		out := make([]runtime.CheckpointInfo, 0, len(s.checkpoints))
+		for name, pos := range s.checkpoints {
+			out = append(out, runtime.CheckpointInfo{Name: name, Position: pos})
+		}
+		s.mu.RUnlock()
+		slices.SortFunc(out, func(a, b runtime.CheckpointInfo) int { return strings.Compare(a.Name, b.Name) })
+		for _, c := range out {
+			if !yield(c, nil) {
+				return
+			}
+		}
+	}
 }

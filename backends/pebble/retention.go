@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -368,4 +369,51 @@ func (v *verifier) truncation(k, val []byte) {
 		return
 	}
 	v.truncated, v.nextPos = pos, pos+1
+}
+
+var _ runtime.CheckpointLister = (*Store)(nil)
+
+// Checkpoints yields every checkpoint, in key (name) order. A checkpoint
+// that does not decode ends the sequence with a *runtime.DecodeError.
+func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInfo, error] {
+	return func(yield func(runtime.CheckpointInfo, error) bool) {
+		op := func() string { return "list checkpoints" }
+		t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: []byte{tagCheckpoint}, UpperBound: []byte{tagCheckpoint + 1}})
+		if err != nil {
+			yield(runtime.CheckpointInfo{}, err)
+			return
+		}
+		defer func() { _ = s.release(t) }()
+		// Read all under the iterator's lock, then yield: the caller may
+		// call the store from its loop.
+		var out []runtime.CheckpointInfo
+		err = func() error {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.closed {
+				return errStoreClosed
+			}
+			for ok := t.it.First(); ok; ok = t.it.Next() {
+				name := string(t.it.Key()[1:])
+				v, err := t.it.ValueAndErr()
+				if err != nil {
+					return fmt.Errorf("cqrsgen/pebble: %s: %w", op(), err)
+				}
+				pos, err := decodeCheckpoint(v)
+				if err != nil {
+					return &runtime.DecodeError{What: "checkpoint", Err: fmt.Errorf("%q: %w", name, err)}
+				}
+				out = append(out, runtime.CheckpointInfo{Name: name, Position: pos})
+			}
+			return t.it.Error()
+		}()
+		for _, c := range out {
+			if !yield(c, nil) {
+				return
+			}
+		}
+		if err != nil {
+			yield(runtime.CheckpointInfo{}, err)
+		}
+	}
 }

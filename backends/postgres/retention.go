@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -212,4 +213,46 @@ func (s *Store) readStreamFirst(ctx context.Context, op string, stream runtime.S
 		return out, s.fail(ctx, op, err)
 	}
 	return out, nil
+}
+
+var _ runtime.CheckpointLister = (*Store)(nil)
+
+// Checkpoints yields every checkpoint, ordered by name (bytewise).
+func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInfo, error] {
+	return func(yield func(runtime.CheckpointInfo, error) bool) {
+		const op = "list checkpoints"
+		out, err := func() ([]runtime.CheckpointInfo, error) {
+			leave, err := s.begin(ctx, op)
+			if err != nil {
+				return nil, err
+			}
+			defer leave()
+			rows, err := s.pool.Query(ctx, s.sql(`SELECT name, position FROM {{S}}.checkpoints ORDER BY name`))
+			if err != nil {
+				return nil, s.fail(ctx, op, err)
+			}
+			defer rows.Close()
+			var out []runtime.CheckpointInfo
+			for rows.Next() {
+				var name []byte
+				var pos int64
+				if err := rows.Scan(&name, &pos); err != nil {
+					return out, s.fail(ctx, op, err)
+				}
+				out = append(out, runtime.CheckpointInfo{Name: string(name), Position: uint64(max(pos, 0))})
+			}
+			if err := rows.Err(); err != nil {
+				return out, s.fail(ctx, op, err)
+			}
+			return out, nil
+		}()
+		for _, c := range out {
+			if !yield(c, nil) {
+				return
+			}
+		}
+		if err != nil {
+			yield(runtime.CheckpointInfo{}, err)
+		}
+	}
 }

@@ -472,12 +472,53 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 		if err := s.SaveSnapshot(ctx(t), runtime.Snapshot{Stream: b, Version: 1, Schema: "s", Data: []byte("b")}); err != nil {
 			t.Fatal(err)
 		}
+		for name, pos := range map[string]uint64{"ahead": 9, "at": 4, "behind": 2, "rebuild": 0} {
+			if err := s.SaveCheckpoint(ctx(t), name, pos); err != nil {
+				t.Fatal(err)
+			}
+		}
 		p, err := runtime.PlanTruncation(ctx(t), s, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if p.From != 1 || p.Through != 4 || p.Events != 4 || p.Streams != 2 || p.UncoveredCount != 1 || !slices.Equal(p.Uncovered, []runtime.StreamID{b}) {
 			t.Errorf("PlanTruncation(4) = %+v; want 1..4, 4 events, 2 streams, B uncovered (snapshot at 1 of 2)", p)
+		}
+		if _, ok := s.(runtime.CheckpointLister); ok {
+			want := []runtime.CheckpointInfo{{Name: "behind", Position: 2}, {Name: "rebuild", Position: 0}}
+			if p.BehindCount != 2 || !slices.Equal(p.Behind, want) {
+				t.Errorf("PlanTruncation(4) behind = %d %v; want %v", p.BehindCount, p.Behind, want)
+			}
+		}
+	})
+	t.Run("Checkpoints", func(t *testing.T) {
+		s, _, _ := r.open(t, 0)
+		cl, ok := s.(runtime.CheckpointLister)
+		if !ok {
+			t.Skip("the store does not implement runtime.CheckpointLister")
+		}
+		acme, err := tenant.Scope(s, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := acme.SaveCheckpoint(ctx(t), "p", 7); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []runtime.CheckpointInfo{{Name: "b", Position: 2}, {Name: "a\x00", Position: 3}, {Name: "a", Position: 1}, {Name: "b", Position: 5}} {
+			if err := s.SaveCheckpoint(ctx(t), c.Name, c.Position); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []runtime.CheckpointInfo
+		for c, err := range cl.Checkpoints(ctx(t)) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, c)
+		}
+		want := []runtime.CheckpointInfo{{Name: "@4:acme/p", Position: 7}, {Name: "a", Position: 1}, {Name: "a\x00", Position: 3}, {Name: "b", Position: 5}}
+		if !slices.Equal(got, want) {
+			t.Errorf("Checkpoints = %q, want %q (bytewise by name)", got, want)
 		}
 	})
 	t.Run("Tenants", func(t *testing.T) {

@@ -32,7 +32,11 @@ type archiveJSON struct {
 	// UncoveredFirst lists the first uncovered streams (see
 	// runtime.TruncationPlan).
 	UncoveredFirst []streamJSON `json:"uncovered_first,omitempty"`
-	Archive        string       `json:"archive,omitempty"`
+	// Behind counts the checkpoints below the range's end, BehindFirst
+	// lists the first (see runtime.TruncationPlan).
+	Behind      uint64           `json:"checkpoints_behind"`
+	BehindFirst []checkpointJSON `json:"checkpoints_behind_first,omitempty"`
+	Archive     string           `json:"archive,omitempty"`
 	// SHA256 is the digest of the archived records (see recordBytes),
 	// equal in the file and in the store.
 	SHA256    string `json:"sha256,omitempty"`
@@ -50,6 +54,7 @@ func (c *command) archive(ctx context.Context, fs *flag.FlagSet, args []string) 
 	dryRun := fs.Bool("dry-run", false, "print what would be archived and truncated; write nothing")
 	yes := fs.Bool("yes", false, "truncate the store once the archive is verified")
 	uncovered := fs.Bool("allow-uncovered", false, "truncate even streams without a snapshot covering their truncated events")
+	behind := fs.Bool("allow-behind", false, "truncate even events that some checkpoint (projection, saga) has not reached")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -105,14 +110,22 @@ func (c *command) archive(ctx context.Context, fs *flag.FlagSet, args []string) 
 		for _, st := range plan.Uncovered {
 			out.UncoveredFirst = append(out.UncoveredFirst, streamJSON{Type: st.Type, ID: st.ID})
 		}
+		out.Behind = plan.BehindCount
+		for _, c := range plan.Behind {
+			out.BehindFirst = append(out.BehindFirst, checkpointJSON{Name: c.Name, Position: c.Position})
+		}
 		if *dryRun {
-			fmt.Fprintf(c.env.Stderr, "archive: dry run: positions %d to %d (%d events of %d streams, %d without a covering snapshot); nothing written\n",
-				plan.From, plan.Through, plan.Events, plan.Streams, plan.UncoveredCount)
+			fmt.Fprintf(c.env.Stderr, "archive: dry run: positions %d to %d (%d events of %d streams, %d without a covering snapshot, %d checkpoints behind); nothing written\n",
+				plan.From, plan.Through, plan.Events, plan.Streams, plan.UncoveredCount, plan.BehindCount)
 			return writeIndented(c.env.Stdout, out)
 		}
 		if plan.UncoveredCount > 0 && !*uncovered {
 			return fmt.Errorf("archive: %d of the %d streams with events in positions %d to %d have no snapshot at or after their last truncated version (first: %s): "+
 				"after truncation they could not be loaded; save snapshots first, or pass -allow-uncovered", plan.UncoveredCount, plan.Streams, plan.From, plan.Through, plan.Uncovered[0])
+		}
+		if plan.BehindCount > 0 && !*behind {
+			return fmt.Errorf("archive: %d checkpoints are below position %d (first: %q at %d): their projections or sagas would skip the truncated events; "+
+				"let them catch up, or pass -allow-behind", plan.BehindCount, plan.Through, plan.Behind[0].Name, plan.Behind[0].Position)
 		}
 		if _, err := os.Stat(*to); errors.Is(err, os.ErrNotExist) {
 			if err := c.writeArchive(ctx, t, *to, plan); err != nil {
@@ -141,6 +154,12 @@ func (c *command) archive(ctx context.Context, fs *flag.FlagSet, args []string) 
 		fmt.Fprintf(c.env.Stderr, "archive: %s verified; truncated %d events: the log now starts at position %d\n", *to, res.Removed, res.Through+1)
 		return writeIndented(c.env.Stdout, out)
 	})
+}
+
+// checkpointJSON is one checkpoint in archive's report.
+type checkpointJSON struct {
+	Name     string `json:"name"`
+	Position uint64 `json:"position"`
 }
 
 // firstAtOrAfter returns the position before the first event in

@@ -208,6 +208,8 @@ func TestArchiveFlags(t *testing.T) {
 		{"BadTime", []string{"archive", "-before-time", "yesterday", "-dry-run"}, ExitUsage, "-before-time"},
 		{"Newest", []string{"archive", "-before", "7", "-to", file}, ExitFailed, "newest event"},
 		{"NothingBefore1", []string{"archive", "-before", "1", "-to", file}, ExitFailed, "nothing to archive"},
+		// The fixture's checkpoint "balances" is at 3.
+		{"CheckpointBehind", []string{"archive", "-before", "5", "-to", file, "-allow-uncovered"}, ExitFailed, `"balances" at 3`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := b.run(t, tt.args...)
@@ -225,6 +227,12 @@ func TestArchiveFlags(t *testing.T) {
 	got = archiveOut(t, b.run(t, "archive", "-before-time", "2100-01-01T00:00:00Z", "-dry-run"))
 	if got.Through != 5 {
 		t.Errorf("-before-time after every event: through %d, want 5 (the newest is kept)", got.Through)
+	}
+	if got.Behind != 1 || len(got.BehindFirst) != 1 || got.BehindFirst[0] != (checkpointJSON{Name: "balances", Position: 3}) {
+		t.Errorf("dry run through 5: checkpoints behind %d %v, want balances at 3", got.Behind, got.BehindFirst)
+	}
+	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused archives left %s: %v", file, err)
 	}
 }
 

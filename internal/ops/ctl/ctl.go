@@ -88,7 +88,7 @@ var commands = []commandDoc{
 		"load an export (JSON Lines or Parquet, detected;",
 		"default stdin) into an empty store"},
 		"Loads a whole-log export into an empty store. The format (JSON Lines or Parquet) is detected\nfrom the input. A Pebble directory that import created is removed again when import fails."},
-	{"archive", "archive (-before P | -before-time T) (-to FILE | -dry-run) [-yes] [-allow-uncovered]", []string{
+	{"archive", "archive (-before P | -before-time T) (-to FILE | -dry-run) [-yes] [-allow-uncovered] [-allow-behind]", []string{
 		"write the oldest events to a Parquet file, verify",
 		"it against the store and, with -yes, truncate them"},
 		"Archives the events from the start of the log up to position P-1 (or up to the first event\n" +
@@ -96,7 +96,9 @@ var commands = []commandDoc{
 			"the store, and only then, with -yes, truncates them from the store. The newest event is always\n" +
 			"kept. An existing FILE is verified, never overwritten: run without -yes, keep the file, run\n" +
 			"again with -yes. It refuses when a stream in the range has no snapshot at or after its last\n" +
-			"archived version (it could not be loaded afterwards) unless -allow-uncovered is given."},
+			"archived version (it could not be loaded afterwards) unless -allow-uncovered is given, and\n" +
+			"when a checkpoint is below the range's end (its projection or saga would skip events)\n" +
+			"unless -allow-behind is given."},
 	{"purge-keys", "purge-keys -ttl D", []string{"delete the idempotency keys older than D"},
 		"Deletes the idempotency records recorded more than D (a Go duration, e.g. 720h) ago. Use the\n" +
 			"TTL the application opens the store with (WithIdempotencyTTL)."},
