@@ -29,7 +29,9 @@ import (
 //   - StreamVersion and appends are unaffected: a stream keeps its version.
 //   - ReadStream of a stream whose events up to version V were removed,
 //     asked for events after a version below V, fails before yielding
-//     anything with a *TruncatedError naming the stream and V. A
+//     anything with a *TruncatedError naming the stream and V. A read that
+//     a truncation overtakes while it runs ends with that error; it never
+//     skips versions or reports corruption. A
 //     Repository whose stream has a snapshot at V or later loads as
 //     before; without one, Load fails with that error.
 //
@@ -49,7 +51,9 @@ type TruncatedError struct {
 	// After is the version the read asked to start after.
 	After uint64
 	// Through is the stream's last removed version: a read after it, or a
-	// snapshot at or after it, is whole.
+	// snapshot at or after it, is whole. (A read that a truncation overtook
+	// while it ran may be told a lower version than the last removed,
+	// never a higher one.)
 	Through uint64
 }
 

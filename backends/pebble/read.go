@@ -210,8 +210,7 @@ func (r *streamReader) step(first bool) (runtime.Record, bool, error) {
 		if err := t.recs.Error(); err != nil {
 			return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
 		}
-		return runtime.Record{}, true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope",
-			Err: errors.New("the stream index points to a missing event record")}
+		return runtime.Record{}, true, r.s.missingRecord(*r.stream, version, pos)
 	}
 	val, err := t.recs.ValueAndErr()
 	if err != nil {

@@ -417,3 +417,16 @@ func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInf
 		}
 	}
 }
+
+// missingRecord is the error of a stream index entry whose event record is
+// missing: a *runtime.TruncatedError when the record was truncated (by a
+// truncation that committed while the read was under way: the mark is
+// published before the commit; version is then the one known removed),
+// corruption otherwise.
+func (s *Store) missingRecord(stream runtime.StreamID, version, pos uint64) error {
+	if pos <= s.retention.truncated.Load() {
+		return &runtime.TruncatedError{Stream: stream, After: version - 1, Through: version}
+	}
+	return &runtime.DecodeError{Stream: stream, Version: version, Position: pos, What: "envelope",
+		Err: errors.New("the stream index points to a missing event record")}
+}

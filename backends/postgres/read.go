@@ -24,15 +24,8 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		if after >= math.MaxInt64 {
 			after = math.MaxInt64
 		}
-		typ, id := []byte(stream.Type), []byte(stream.ID)
-		for first := true; ; first = false {
-			var page []runtime.Record
-			var perr error
-			if first {
-				page, perr = s.readStreamFirst(ctx, op, stream, int64(after))
-			} else {
-				page, perr = s.page(ctx, op, s.q.readStream, typ, id, int64(after), pageSize)
-			}
+		for {
+			page, perr := s.readStreamPage(ctx, op, stream, int64(after))
 			for _, r := range page {
 				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)

@@ -25,7 +25,7 @@ import (
 // truncated_streams, each affected stream's last removed version, deletes
 // the events and moves the mark in log_truncated (locked first, so
 // truncations run one at a time). ReadStream asks truncated_streams in the
-// same round trip as its first page.
+// same round trip as each page (see readStreamPage).
 
 // migrationRetention is schema version 4.
 const migrationRetention = `
@@ -174,10 +174,13 @@ ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = greatest(t.version,
 	return runtime.TruncateResult{Through: through, Removed: uint64(removed)}, nil
 }
 
-// readStreamFirst reads the first page of a ReadStream after version after,
-// asking truncated_streams in the same round trip: a stream whose versions
-// after after were truncated is a *runtime.TruncatedError.
-func (s *Store) readStreamFirst(ctx context.Context, op string, stream runtime.StreamID, after int64) ([]runtime.Record, error) {
+// readStreamPage reads a page of a ReadStream after version after and, in
+// the same round trip, the stream's last truncated version. The page is
+// read first: a truncation that removed rows the page would have held
+// committed before the lookup, which then sees it. A stream truncated
+// beyond after, or a page that does not start at after+1 (a truncation
+// that overtook a read of several pages), is a *runtime.TruncatedError.
+func (s *Store) readStreamPage(ctx context.Context, op string, stream runtime.StreamID, after int64) ([]runtime.Record, error) {
 	leave, err := s.begin(ctx, op)
 	if err != nil {
 		return nil, err
@@ -185,34 +188,37 @@ func (s *Store) readStreamFirst(ctx context.Context, op string, stream runtime.S
 	defer leave()
 	typ, id := []byte(stream.Type), []byte(stream.ID)
 	b := &pgx.Batch{}
-	b.Queue(s.sql(`SELECT coalesce(max(version), 0) FROM {{S}}.truncated_streams WHERE stream_type = $1 AND stream_id = $2`), typ, id)
 	b.Queue(s.q.readStream, typ, id, after, pageSize)
+	b.Queue(s.sql(`SELECT coalesce(max(version), 0) FROM {{S}}.truncated_streams WHERE stream_type = $1 AND stream_id = $2`), typ, id)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	var through int64
-	if err := br.QueryRow().Scan(&through); err != nil {
-		return nil, s.fail(ctx, op, err)
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, s.fail(ctx, op, err)
-	}
-	defer rows.Close()
-	if through > after {
-		return nil, &runtime.TruncatedError{Stream: stream, After: uint64(after), Through: uint64(through)}
-	}
-	var out []runtime.Record
-	for rows.Next() {
-		r, err := scanRecord(rows)
+	out, err := func() ([]runtime.Record, error) {
+		rows, err := br.Query()
 		if err != nil {
-			return out, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+			return nil, s.fail(ctx, op, err)
 		}
-		out = append(out, r)
+		defer rows.Close()
+		var out []runtime.Record
+		for rows.Next() {
+			r, err := scanRecord(rows)
+			if err != nil {
+				return out, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+			}
+			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			return out, s.fail(ctx, op, err)
+		}
+		return out, nil
+	}()
+	var through int64
+	if qerr := br.QueryRow().Scan(&through); qerr != nil && err == nil {
+		return nil, s.fail(ctx, op, qerr)
 	}
-	if err := rows.Err(); err != nil {
-		return out, s.fail(ctx, op, err)
+	if through > after || (len(out) > 0 && out[0].Version != uint64(after)+1 && through > 0) {
+		return nil, &runtime.TruncatedError{Stream: stream, After: uint64(after), Through: max(uint64(through), uint64(after)+1)}
 	}
-	return out, nil
+	return out, err
 }
 
 var _ runtime.CheckpointLister = (*Store)(nil)
