@@ -25,7 +25,10 @@ import (
 // position. Positions are never renumbered and never reused; what remains
 // is the log from Truncated()+1 to the head:
 //   - ReadAll, Subscribe and projections yield only what remains: a reader
-//     starting at 0 starts at the first kept position.
+//     starting at 0 starts at the first kept position. A ReadAll that a
+//     truncation overtakes while it runs either goes on over the events
+//     it had (a store that reads a snapshot) or ends with an error
+//     wrapping ErrTruncated; it never skips positions silently.
 //   - StreamVersion and appends are unaffected: a stream keeps its version.
 //   - ReadStream of a stream whose events up to version V were removed,
 //     asked for events after a version below V, fails before yielding

@@ -64,6 +64,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 			yield(runtime.Record{}, err)
 			return
 		}
+		started := false
 		for after < head {
 			page, perr := s.page(ctx, op, s.q.readAll, int64(after), int64(head), pageSize)
 			for _, r := range page {
@@ -71,6 +72,13 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 					yield(runtime.Record{}, err)
 					return
 				}
+				if started && r.Position != after+1 {
+					if err := s.overtaken(ctx, op, after+1); err != nil {
+						yield(runtime.Record{}, err)
+						return
+					}
+				}
+				started = true
 				if !yield(r, nil) {
 					return
 				}

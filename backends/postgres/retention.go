@@ -262,3 +262,18 @@ func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInf
 		}
 	}
 }
+
+// overtaken returns the error of a ReadAll whose next position, missing,
+// was truncated while the read ran (nil when it was not truncated): the
+// read has skipped events, which a reader must know.
+func (s *Store) overtaken(ctx context.Context, op string, missing uint64) error {
+	var tr int64
+	if err := s.pool.QueryRow(ctx, s.sql(`SELECT position FROM {{S}}.log_truncated WHERE id = 1`)).Scan(&tr); err != nil {
+		return s.fail(ctx, op, err)
+	}
+	if uint64(tr) < missing {
+		return nil
+	}
+	return fmt.Errorf("cqrsgen: postgres: %s: %w: the log was truncated through position %d while the read ran; position %d onwards were not read (read again from %d)",
+		op, runtime.ErrTruncated, tr, missing, tr)
+}

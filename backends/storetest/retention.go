@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 	"testing"
@@ -493,9 +494,9 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 		}
 	})
 	t.Run("ConcurrentReads", func(t *testing.T) {
-		// Readers racing with truncations see whole runs of versions from
-		// where they asked, or a truncation error: never a gap, never a
-		// corruption error.
+		// Readers racing with truncations see whole runs of versions (and
+		// positions) from where they asked, or a truncation error: never a
+		// gap, never a corruption error.
 		s, ret, _ := r.open(t, 0)
 		hot := stream("T", "hot")
 		for i := range 25 {
@@ -504,7 +505,34 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		for range 4 {
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var prev uint64
+					for rec, err := range s.ReadAll(ctx(t), 0) {
+						if err != nil {
+							if !errors.Is(err, runtime.ErrTruncated) {
+								t.Errorf("ReadAll during truncations: %v, want records or ErrTruncated", err)
+							}
+							break
+						}
+						if prev != 0 && rec.Position != prev+1 {
+							t.Errorf("ReadAll during truncations yielded position %d after %d", rec.Position, prev)
+							break
+						}
+						prev = rec.Position
+					}
+				}
+			}()
+		}
+		for range 2 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -539,6 +567,45 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 		}
 		close(stop)
 		wg.Wait()
+	})
+	t.Run("OvertakenRead", func(t *testing.T) {
+		// A truncation past where a running read has got to: the read goes
+		// on whole (a store that reads a snapshot) or ends with
+		// ErrTruncated, and never skips.
+		s, ret, _ := r.open(t, 0)
+		hot := stream("T", "hot")
+		for range 25 {
+			mustAppend(t, s, hot, runtime.AnyVersion, EventsWith("hot", 100)...)
+		}
+		mustAppend(t, s, stream("T", "last"), runtime.NoStream, Events(1)...)
+		reads := map[string]func() iter.Seq2[runtime.Record, error]{
+			"ReadAll":    func() iter.Seq2[runtime.Record, error] { return s.ReadAll(ctx(t), 0) },
+			"ReadStream": func() iter.Seq2[runtime.Record, error] { return s.ReadStream(ctx(t), hot, 0) },
+		}
+		through := uint64(1500)
+		for _, name := range []string{"ReadAll", "ReadStream"} {
+			var prev uint64
+			n := 0
+			for rec, err := range reads[name]() {
+				if err != nil {
+					if !errors.Is(err, runtime.ErrTruncated) {
+						t.Errorf("%s overtaken by a truncation: %v, want ErrTruncated", name, err)
+					}
+					break
+				}
+				if prev != 0 && rec.Position != prev+1 {
+					t.Errorf("%s overtaken by a truncation yielded position %d after %d", name, rec.Position, prev)
+					break
+				}
+				prev = rec.Position
+				if n++; n == 1 {
+					if _, err := ret.TruncateLog(ctx(t), through); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			through += 500
+		}
 	})
 	t.Run("Checkpoints", func(t *testing.T) {
 		s, _, _ := r.open(t, 0)
