@@ -13,7 +13,7 @@ import (
 // stable: tools may match on them.
 const (
 	ProblemRecord       = "record"        // an event record does not decode, or claims another position
-	ProblemPositionGap  = "position-gap"  // global positions are not exactly 1..head
+	ProblemPositionGap  = "position-gap"  // global positions are not exactly 1..head (Truncated()+1..head after a truncation)
 	ProblemIndexMissing = "index-missing" // an event is missing from the store's stream index
 	ProblemVersionGap   = "version-gap"   // a stream's versions do not run 1, 2, 3, … without holes
 	ProblemVersionOrder = "version-order" // a stream's positions do not increase with its versions

@@ -55,6 +55,9 @@ const (
 // not usable.
 type Store struct {
 	now func() time.Time
+	// keyTTL is the idempotency keys' time to live, 0 for ever (see
+	// retention.go).
+	keyTTL time.Duration
 
 	mu     sync.RWMutex
 	closed bool
@@ -77,6 +80,9 @@ type Store struct {
 	// blocked on (waiting set) and on Close: the broadcast that wakes Wait.
 	notify  chan struct{}
 	waiting atomic.Bool
+	// truncated is the last position TruncateLog removed and removed the
+	// number of events it removed (see retention.go).
+	truncated, removed uint64
 }
 
 // streamState is one stream's index; written only under Store.mu.
@@ -98,16 +104,16 @@ type entry struct {
 
 var _ runtime.Store = (*Store)(nil)
 
-// New returns an empty store.
-func New() *Store {
-	return &Store{
+// New returns an empty store configured by opts.
+func New(opts ...Option) *Store {
+	return newStore(opts, &Store{
 		now:         time.Now,
 		streams:     make(map[runtime.StreamID]*streamState),
 		snapshots:   make(map[runtime.StreamID]runtime.Snapshot),
 		checkpoints: make(map[string]uint64),
 		idempotency: make(map[string]runtime.IdempotencyRecord),
 		notify:      make(chan struct{}),
-	}
+	})
 }
 
 func closedErr(op string) error {
@@ -255,7 +261,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		return runtime.AppendResult{}, err
 	}
 	if req.IdempotencyKey != "" {
-		if first, ok := s.idempotency[req.IdempotencyKey]; ok {
+		if first, ok := s.liveKey(req.IdempotencyKey, now); ok {
 			return runtime.AppendResult{}, &runtime.DuplicateError{Existing: first}
 		}
 	}
@@ -349,10 +355,14 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		if st := s.streams[stream]; st != nil {
 			positions = st.positions
 		}
-		chunks := s.chunks
+		chunks, truncated := s.chunks, s.truncated
 		s.mu.RUnlock()
 
 		if after >= uint64(len(positions)) {
+			return
+		}
+		if err := truncatedRead(stream, positions, after, truncated); err != nil {
+			yield(runtime.Record{}, err)
 			return
 		}
 		positions = positions[after:]
@@ -394,6 +404,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 			return
 		}
 		chunks, head := s.chunks, s.head
+		after = max(after, s.truncated) // the log starts after what was truncated
 		s.mu.RUnlock()
 
 		var sl slab
@@ -590,7 +601,7 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	if s.closed {
 		return closedErr(op)
 	}
-	if first, ok := s.idempotency[rec.Key]; ok {
+	if first, ok := s.liveKey(rec.Key, s.now()); ok {
 		return &runtime.DuplicateError{Existing: first}
 	}
 	s.idempotency[rec.Key] = rec
@@ -612,7 +623,7 @@ func (s *Store) LoadIdempotency(ctx context.Context, key string) (runtime.Idempo
 		return runtime.IdempotencyRecord{}, closedErr(op)
 	}
 	rec, ok := s.idempotency[key]
-	if !ok {
+	if !ok || runtime.IdempotencyExpired(rec, s.keyTTL, s.now()) {
 		return runtime.IdempotencyRecord{}, fmt.Errorf("memory: %s: %w", op, runtime.ErrNotFound)
 	}
 	return rec, nil
@@ -629,7 +640,7 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 		return runtime.Stats{}, closedErr("stats")
 	}
 	return runtime.Stats{
-		Events:          s.head,
+		Events:          s.head - s.removed,
 		Streams:         uint64(len(s.streams)),
 		Snapshots:       uint64(len(s.snapshots)),
 		Checkpoints:     uint64(len(s.checkpoints)),

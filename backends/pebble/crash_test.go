@@ -209,6 +209,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(killChild(dir))
 	}
+	if dir := os.Getenv(truncateChildEnv); dir != "" {
+		os.Exit(truncateChild(dir)) // retention_kill_test.go
+	}
 	os.Exit(m.Run())
 }
 

@@ -36,6 +36,7 @@ type options struct {
 	fs           vfs.FS
 	tune         func(*pebbledb.Options)
 	now          func() time.Time
+	keyTTL       time.Duration // WithIdempotencyTTL (retention.go)
 }
 
 func defaultOptions() options {

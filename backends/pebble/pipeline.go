@@ -91,6 +91,7 @@ const (
 	opCheckpoint
 	opIdem
 	opFlush
+	opFunc // runs fn as the writer (retention.go)
 )
 
 // op is one queued mutation and, once answered on done, its answer.
@@ -103,6 +104,7 @@ type op struct {
 	name string
 	pos  uint64
 	idem runtime.IdempotencyRecord
+	fn   func(*writer) error // opFunc
 
 	// An append's records, encoded by the caller before queueing (see
 	// encode): sk is the stream key, enc the record heads back to back,
@@ -161,6 +163,8 @@ func (o *op) describe() string {
 		return fmt.Sprintf("save checkpoint %q", o.name)
 	case opIdem:
 		return fmt.Sprintf("save idempotency key %q", o.idem.Key)
+	case opFunc:
+		return opNames[opFunc]
 	}
 	return "flush"
 }
@@ -481,10 +485,14 @@ type writer struct {
 	strikes  int           // slow, unproductive yields in a row (see yieldStrikes)
 
 	// per group
-	newIdem  map[string]runtime.IdempotencyRecord
-	snapVers map[string]uint64
-	newCkpt  map[string]bool
-	accepted []*op
+	newIdem map[string]runtime.IdempotencyRecord
+	// expiredIdem holds the keys whose expired record lookupIdem met in
+	// this group: recording them again replaces it (retention.go).
+	expiredIdem map[string]bool
+	purgedIdem  map[string]bool // keys PurgeExpiredKeys deleted in this group
+	snapVers    map[string]uint64
+	newCkpt     map[string]bool
+	accepted    []*op
 	// rejected are the group's requests refused by a check (conflict,
 	// duplicate key). They are answered by the syncer after every earlier
 	// group, so that what they were checked against — the Actual of a
@@ -507,6 +515,7 @@ func (w *writer) group(ops []*op) *pending {
 	}
 	w.newBatch()
 	w.newIdem = nil
+	w.expiredIdem, w.purgedIdem = nil, nil
 	w.snapVers = nil
 	w.newCkpt = nil
 	groupPos, groupCtr := w.pos, w.ctr
@@ -531,6 +540,8 @@ func (w *writer) group(ops []*op) *pending {
 			err = w.saveIdem(o)
 		case opFlush:
 			w.needsSync, flush = true, true
+		case opFunc:
+			err = o.fn(w)
 		}
 		if err != nil {
 			o.err = err
@@ -563,7 +574,7 @@ type pending struct {
 	sync  bool
 }
 
-var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush"}
+var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush", opFunc: "retention"}
 
 // commit writes the counters and applies the batch, returning the group
 // for the syncer (see hand), which answers ops once the batch is durable
@@ -779,6 +790,9 @@ func (w *writer) lookupIdem(key string) (runtime.IdempotencyRecord, bool, error)
 	if rec, ok := w.newIdem[key]; ok {
 		return rec, true, nil
 	}
+	if w.purgedIdem[key] {
+		return runtime.IdempotencyRecord{}, false, nil
+	}
 	v, err := w.s.get(idemKey(key))
 	if errors.Is(err, runtime.ErrNotFound) {
 		return runtime.IdempotencyRecord{}, false, nil
@@ -790,6 +804,9 @@ func (w *writer) lookupIdem(key string) (runtime.IdempotencyRecord, bool, error)
 	if err != nil {
 		return rec, false, &runtime.DecodeError{What: "idempotency record", Err: fmt.Errorf("key %q: %w", key, err)}
 	}
+	if w.expired(rec) {
+		return rec, false, nil
+	}
 	return rec, true, nil
 }
 
@@ -798,7 +815,9 @@ func (w *writer) putIdem(rec runtime.IdempotencyRecord) {
 		w.newIdem = make(map[string]runtime.IdempotencyRecord)
 	}
 	w.newIdem[rec.Key] = rec
-	w.ctr.IdempotencyKeys++
+	if !w.replacesExpired(rec.Key) {
+		w.ctr.IdempotencyKeys++
+	}
 	_ = w.batch.Set(idemKey(rec.Key), encodeIdem(rec), nil)
 }
 

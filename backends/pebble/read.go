@@ -90,6 +90,10 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		if after >= runtime.MaxVersion {
 			return
 		}
+		if err := s.truncatedRead(ctx, stream, after); err != nil {
+			yield(runtime.Record{}, err)
+			return
+		}
 		s.wmu.Lock()
 		limit := s.acked
 		s.wmu.Unlock()
@@ -206,8 +210,7 @@ func (r *streamReader) step(first bool) (runtime.Record, bool, error) {
 		if err := t.recs.Error(); err != nil {
 			return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
 		}
-		return runtime.Record{}, true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope",
-			Err: errors.New("the stream index points to a missing event record")}
+		return runtime.Record{}, true, r.s.missingRecord(*r.stream, version, pos)
 	}
 	val, err := t.recs.ValueAndErr()
 	if err != nil {
@@ -431,6 +434,9 @@ func (s *Store) LoadIdempotency(ctx context.Context, key string) (runtime.Idempo
 	rec, err := decodeIdem(key, v)
 	if err != nil {
 		return runtime.IdempotencyRecord{}, &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, What: "idempotency record", Err: fmt.Errorf("key %q: %w", key, err)}
+	}
+	if s.expiredRecord(rec) {
+		return runtime.IdempotencyRecord{}, fmt.Errorf("cqrsgen/pebble: %s: %w", op, runtime.ErrNotFound)
 	}
 	return rec, nil
 }

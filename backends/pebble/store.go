@@ -67,6 +67,8 @@ type Store struct {
 	pipeline
 
 	fatal atomic.Pointer[error]
+
+	retention retention // retention.go
 }
 
 var _ runtime.Store = (*Store)(nil)
@@ -199,6 +201,9 @@ func (s *Store) load() error {
 		return &runtime.DecodeError{What: "store counters", Err: fmt.Errorf("%s: %w", s.dir, err)}
 	}
 	s.ctr = c
+	if err := s.loadTruncated(); err != nil {
+		return err
+	}
 	head, err := s.lastPosition()
 	if err != nil {
 		return err

@@ -145,7 +145,8 @@ type verifier struct {
 
 	keys, indexEntries uint64 // reported in rep.Extra
 
-	nextPos uint64 // the position the next event key should have
+	nextPos   uint64 // the position the next event key should have
+	truncated uint64 // the truncation mark: events up to it are gone
 
 	// the stream index entry before the current one
 	prevStream []byte
@@ -237,6 +238,8 @@ func verifyKeys(ctx context.Context, r kvReader, cross bool) (*verifier, error) 
 			} else if ver != FormatVersion {
 				v.rep.Add(runtime.VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("format version %d, this build reads %d", ver, FormatVersion)})
 			}
+		case bytes.Equal(k, keyTruncated):
+			v.truncation(k, val)
 		case bytes.Equal(k, keyCounters):
 			c, err := decodeCounters(val)
 			if err != nil {
@@ -268,6 +271,9 @@ func verifyKeys(ctx context.Context, r kvReader, cross bool) (*verifier, error) 
 		v.checkCounters(*stored)
 	}
 	v.rep.Extra = map[string]uint64{VerifyKeys: v.keys, VerifyIndexEntries: v.indexEntries}
+	if v.truncated > 0 {
+		v.rep.Extra[VerifyTruncated] = v.truncated
+	}
 	return v, nil
 }
 
@@ -423,6 +429,9 @@ func (v *verifier) index(k, val []byte) error {
 			Detail: fmt.Sprintf("position %d is not after the previous version's position %d", pos, v.prevPos)})
 	}
 	v.prevVer, v.prevPos = ver, pos
+	if pos <= v.truncated {
+		return nil // the event was truncated; the entry keeps the version
+	}
 	if !v.cross {
 		v.add(&v.entries, sk, ver, pos)
 		return nil

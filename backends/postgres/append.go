@@ -58,6 +58,9 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: append: %w", err)
 	}
 	op := "append to " + req.Stream.String()
+	if err := s.expireKey(ctx, op, req.IdempotencyKey); err != nil {
+		return runtime.AppendResult{}, err
+	}
 	var out appendOut
 	if req.IdempotencyKey == "" && s.testHookBeforeCommit == nil && s.groupMax > 0 {
 		out, err = s.appendGrouped(ctx, req)

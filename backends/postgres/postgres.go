@@ -93,6 +93,7 @@ type options struct {
 	groups   int
 	notify   bool
 	now      func() time.Time
+	keyTTL   time.Duration // WithIdempotencyTTL (retention.go)
 }
 
 // WithSchema puts the store's tables in the named PostgreSQL schema

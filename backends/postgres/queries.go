@@ -65,6 +65,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING 1`),
 	(SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
 		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'),
 	pg_total_relation_size(format('%I.events', $1::text)::regclass),
-	(SELECT coalesce(max(version), 0) FROM {{S}}.schema_version)`),
+	(SELECT coalesce(max(version), 0) FROM {{S}}.schema_version),
+	(SELECT removed FROM {{S}}.log_truncated WHERE id = 1)`),
 	}
 }

@@ -24,9 +24,8 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		if after >= math.MaxInt64 {
 			after = math.MaxInt64
 		}
-		typ, id := []byte(stream.Type), []byte(stream.ID)
 		for {
-			page, perr := s.page(ctx, op, s.q.readStream, typ, id, int64(after), pageSize)
+			page, perr := s.readStreamPage(ctx, op, stream, int64(after))
 			for _, r := range page {
 				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)
@@ -65,6 +64,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 			yield(runtime.Record{}, err)
 			return
 		}
+		started := false
 		for after < head {
 			page, perr := s.page(ctx, op, s.q.readAll, int64(after), int64(head), pageSize)
 			for _, r := range page {
@@ -72,6 +72,13 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 					yield(runtime.Record{}, err)
 					return
 				}
+				if started && r.Position != after+1 {
+					if err := s.overtaken(ctx, op, after+1); err != nil {
+						yield(runtime.Record{}, err)
+						return
+					}
+				}
+				started = true
 				if !yield(r, nil) {
 					return
 				}

@@ -128,6 +128,9 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	if rec.Version > runtime.MaxVersion {
 		return fmt.Errorf("cqrsgen: postgres: %s: %w: version %d", op, runtime.ErrInvalid, rec.Version)
 	}
+	if err := s.expireKey(ctx, op, rec.Key); err != nil {
+		return err
+	}
 	t := runtime.NormalizeTime(rec.Time, s.opt.now)
 	var one int
 	err = s.pool.QueryRow(ctx, s.q.idemSave, []byte(rec.Key), []byte(rec.Stream.Type), []byte(rec.Stream.ID),
@@ -156,7 +159,11 @@ func (s *Store) LoadIdempotency(ctx context.Context, key string) (runtime.Idempo
 	if err := runtime.ValidateKey("idempotency key", key); err != nil {
 		return runtime.IdempotencyRecord{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
 	}
-	return s.loadIdem(ctx, s.pool, key)
+	rec, err := s.loadIdem(ctx, s.pool, key)
+	if err == nil && s.expiredRecord(rec) {
+		return runtime.IdempotencyRecord{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, runtime.ErrNotFound)
+	}
+	return rec, err
 }
 
 type querier interface {
@@ -193,7 +200,7 @@ func (s *Store) loadIdem(ctx context.Context, q querier, key string) (runtime.Id
 }
 
 // Stats returns the store's counters. Events is the head (positions are
-// gap-free); DiskBytes is pg_total_relation_size (tables, indexes, TOAST)
+// gap-free) less the events truncated (retention.go); DiskBytes is pg_total_relation_size (tables, indexes, TOAST)
 // summed over the store's schema. Extra holds "events_bytes" (the events
 // table alone), "schema_version", and the pool's "pool_total_conns" and
 // "pool_acquired_conns".
@@ -203,13 +210,13 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 		return runtime.Stats{}, err
 	}
 	defer leave()
-	var head, streams, snaps, ckpts, keys, disk, evBytes, ver int64
-	if err := s.pool.QueryRow(ctx, s.q.stats, s.opt.schema).Scan(&head, &streams, &snaps, &ckpts, &keys, &disk, &evBytes, &ver); err != nil {
+	var head, streams, snaps, ckpts, keys, disk, evBytes, ver, removed int64
+	if err := s.pool.QueryRow(ctx, s.q.stats, s.opt.schema).Scan(&head, &streams, &snaps, &ckpts, &keys, &disk, &evBytes, &ver, &removed); err != nil {
 		return runtime.Stats{}, s.fail(ctx, "stats", err)
 	}
 	ps := s.pool.Stat()
 	return runtime.Stats{
-		Events:          uint64(head),
+		Events:          uint64(max(head-removed, 0)),
 		Streams:         uint64(streams),
 		Snapshots:       uint64(snaps),
 		Checkpoints:     uint64(ckpts),

@@ -11,7 +11,7 @@ import (
 
 // SchemaVersion is the version of the table layout this code writes. Open
 // migrates older schemas up to it and refuses newer ones.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // lockClass is the first key of the advisory lock that serialises
 // migrations; the second is hashtext(schema name), so stores in distinct
@@ -35,7 +35,7 @@ func (e *SchemaVersionError) Error() string {
 }
 
 // migrations[i] takes the schema from version i to i+1. {{S}} is replaced
-// by the quoted schema name.
+// by the quoted schema name. Version 4 (retention.go) is migrationRetention.
 var migrations = []string{
 	`
 CREATE TABLE {{S}}.log_head (
@@ -466,6 +466,7 @@ BEGIN
 END
 $fn$;
 `,
+	migrationRetention,
 }
 
 // migrate creates or upgrades the schema inside one transaction holding an

@@ -119,7 +119,8 @@ func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
 		detail           func(a, b int64) string
 	}{
 		{ProblemPositionGap, "events", `SELECT ''::bytea, ''::bytea, 0::bigint, position, prev FROM (
-	SELECT position, coalesce(lag(position) OVER (ORDER BY position), 0) AS prev FROM ` + S + `.events) x
+	SELECT position, coalesce(lag(position) OVER (ORDER BY position),
+		(SELECT position FROM ` + S + `.log_truncated WHERE id = 1)) AS prev FROM ` + S + `.events) x
 WHERE position <> prev + 1 ORDER BY position`,
 			func(pos, prev int64) string {
 				if pos == prev+2 {
@@ -128,9 +129,9 @@ WHERE position <> prev + 1 ORDER BY position`,
 				return fmt.Sprintf("positions %d to %d are missing", prev+1, pos-1)
 			}},
 		{ProblemVersionGap, "events", `SELECT stream_type, stream_id, version, position, prev FROM (
-	SELECT stream_type, stream_id, version, position,
-		coalesce(lag(version) OVER (PARTITION BY stream_type, stream_id ORDER BY version), 0) AS prev
-	FROM ` + S + `.events) x
+	SELECT stream_type, stream_id, e.version, e.position,
+		coalesce(lag(e.version) OVER (PARTITION BY stream_type, stream_id ORDER BY e.version), t.version, 0) AS prev
+	FROM ` + S + `.events e LEFT JOIN ` + S + `.truncated_streams t USING (stream_type, stream_id)) x
 WHERE version <> prev + 1 ORDER BY stream_type, stream_id, version`,
 			func(ver, prev int64) string {
 				if prev == 0 {
@@ -157,10 +158,11 @@ WHERE s.version IS NULL OR s.version < e.version ORDER BY 1, 2`,
 				}
 				return fmt.Sprintf("the streams row says version %d, the events reach version %d", rowVer, ver)
 			}},
-		{ProblemIndexAhead, "streams", `SELECT s.stream_type, s.stream_id, s.version, 0::bigint, coalesce(max(e.version), 0) FROM ` + S + `.streams s
+		{ProblemIndexAhead, "streams", `SELECT s.stream_type, s.stream_id, s.version, 0::bigint, greatest(coalesce(max(e.version), 0), coalesce(max(t.version), 0)) FROM ` + S + `.streams s
 LEFT JOIN ` + S + `.events e USING (stream_type, stream_id)
+LEFT JOIN ` + S + `.truncated_streams t USING (stream_type, stream_id)
 GROUP BY s.stream_type, s.stream_id, s.version
-HAVING s.version > coalesce(max(e.version), 0) ORDER BY 1, 2`,
+HAVING s.version > greatest(coalesce(max(e.version), 0), coalesce(max(t.version), 0)) ORDER BY 1, 2`,
 			func(ver, evVer int64) string {
 				return fmt.Sprintf("the streams row says version %d, the events reach version %d", ver, evVer)
 			}},

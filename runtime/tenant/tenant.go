@@ -200,6 +200,12 @@ func (s *Store) unscopeErr(err error) error {
 	if errors.As(err, &de) {
 		return &runtime.DuplicateError{Existing: s.unscopeIdem(de.Existing)}
 	}
+	var te *runtime.TruncatedError
+	if errors.As(err, &te) {
+		out := *te
+		out.Stream, _ = s.unscope(te.Stream)
+		return &out
+	}
 	return err
 }
 

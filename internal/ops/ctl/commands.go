@@ -107,6 +107,7 @@ type statsJSON struct {
 	Checkpoints     uint64           `json:"checkpoints"`
 	IdempotencyKeys uint64           `json:"idempotency_keys"`
 	Head            uint64           `json:"head"`
+	Truncated       uint64           `json:"truncated,omitempty"` // the last truncated position (archive)
 	DiskBytes       int64            `json:"disk_bytes"`
 	Extra           map[string]int64 `json:"extra,omitempty"`
 }
@@ -120,10 +121,14 @@ func (c *command) stats(ctx context.Context, fs *flag.FlagSet, args []string) er
 		if err != nil {
 			return err
 		}
+		var tr runtime.VerifyReport // only its Extra, filled by addTruncated
+		if err := addTruncated(ctx, t, &tr); err != nil {
+			return err
+		}
 		return writeIndented(c.env.Stdout, statsJSON{
 			Store: t.kind, Events: st.Events, Streams: st.Streams, Snapshots: st.Snapshots,
 			Checkpoints: st.Checkpoints, IdempotencyKeys: st.IdempotencyKeys, Head: st.Head,
-			DiskBytes: st.DiskBytes, Extra: st.Extra,
+			Truncated: tr.Extra["truncated"], DiskBytes: st.DiskBytes, Extra: st.Extra,
 		})
 	})
 }
@@ -415,8 +420,10 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 			}
 			kind = t.kind
 			var verr error
-			r, verr = v.Verify(ctx)
-			return verr
+			if r, verr = v.Verify(ctx); verr != nil {
+				return verr
+			}
+			return addTruncated(ctx, t, &r)
 		})
 	}
 	if err != nil {
@@ -447,7 +454,7 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 		return err
 	}
 	if rep.OK {
-		fmt.Fprintf(c.env.Stderr, "verify: ok: %d events, %d streams, head %d\n", rep.Counts["events"], rep.Counts["streams"], rep.Counts["head"])
+		fmt.Fprintf(c.env.Stderr, "verify: ok: %d events, %d streams, head %d%s\n", rep.Counts["events"], rep.Counts["streams"], rep.Counts["head"], startNote(rep.Counts))
 		return nil
 	}
 	for _, l := range lines {

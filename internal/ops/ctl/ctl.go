@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
@@ -87,6 +88,20 @@ var commands = []commandDoc{
 		"load an export (JSON Lines or Parquet, detected;",
 		"default stdin) into an empty store"},
 		"Loads a whole-log export into an empty store. The format (JSON Lines or Parquet) is detected\nfrom the input. A Pebble directory that import created is removed again when import fails."},
+	{"archive", "archive (-before P | -before-time T) (-to FILE | -dry-run) [-yes] [-allow-uncovered] [-allow-behind]", []string{
+		"write the oldest events to a Parquet file, verify",
+		"it against the store and, with -yes, truncate them"},
+		"Archives the events from the start of the log up to position P-1 (or up to the first event\n" +
+			"at or after time T) to a Parquet file, reads the file back and compares every record with\n" +
+			"the store, and only then, with -yes, truncates them from the store. The newest event is always\n" +
+			"kept. An existing FILE is verified, never overwritten: run without -yes, keep the file, run\n" +
+			"again with -yes. It refuses when a stream in the range has no snapshot at or after its last\n" +
+			"archived version (it could not be loaded afterwards) unless -allow-uncovered is given, and\n" +
+			"when a checkpoint is below the range's end (its projection or saga would skip events)\n" +
+			"unless -allow-behind is given."},
+	{"purge-keys", "purge-keys -ttl D", []string{"delete the idempotency keys older than D"},
+		"Deletes the idempotency records recorded more than D (a Go duration, e.g. 720h) ago. Use the\n" +
+			"TTL the application opens the store with (WithIdempotencyTTL)."},
 }
 
 // usage is the global usage text.
@@ -252,6 +267,10 @@ func run(ctx context.Context, args []string, env Env) error {
 		return c.export(ctx, fs, rest)
 	case "import":
 		return c.importLog(ctx, fs, rest)
+	case "archive":
+		return c.archive(ctx, fs, rest)
+	case "purge-keys":
+		return c.purgeKeys(ctx, fs, rest)
 	case "help":
 		return flag.ErrHelp
 	}
@@ -268,6 +287,8 @@ type command struct {
 	// following, when set, is called by follow with the position it
 	// follows from, before it reads anything (tests wait for it).
 	following func(start uint64)
+	// keyTTL is the idempotency key TTL open gives the store (purge-keys).
+	keyTTL time.Duration
 }
 
 // target is an opened store.
@@ -305,7 +326,7 @@ func (c *command) open(ctx context.Context, create, bulk bool) (*target, error) 
 				return nil, fmt.Errorf("pebble store: %w", err)
 			}
 		}
-		opts := []pebble.Option{pebble.WithLogger(c.logger())}
+		opts := []pebble.Option{pebble.WithLogger(c.logger()), pebble.WithIdempotencyTTL(c.keyTTL)}
 		if bulk {
 			opts = append(opts, pebble.WithNoSync(0))
 		}
@@ -315,7 +336,7 @@ func (c *command) open(ctx context.Context, create, bulk bool) (*target, error) 
 		}
 		return &target{Store: s, kind: "pebble", close: s.Close}, nil
 	}
-	s, err := postgres.Open(ctx, c.sf.dsn, postgres.WithSchema(c.sf.schema))
+	s, err := postgres.Open(ctx, c.sf.dsn, postgres.WithSchema(c.sf.schema), postgres.WithIdempotencyTTL(c.keyTTL))
 	if err != nil {
 		return nil, err
 	}

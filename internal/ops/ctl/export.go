@@ -90,6 +90,9 @@ func (c *command) export(ctx context.Context, fs *flag.FlagSet, args []string) e
 		if err != nil {
 			return err
 		}
+		if *from, err = c.logStart(ctx, t, *from); err != nil {
+			return err
+		}
 		last := head
 		if *to != 0 && *to < head {
 			last = *to
