@@ -77,6 +77,8 @@ type Store struct {
 	// blocked on (waiting set) and on Close: the broadcast that wakes Wait.
 	notify  chan struct{}
 	waiting atomic.Bool
+	// keyRing holds the data keys of crypto-shredding (keys.go).
+	keyRing keyRing
 }
 
 // streamState is one stream's index; written only under Store.mu.
