@@ -27,9 +27,12 @@ type subjectEntry struct {
 
 var _ runtime.KeyStore = (*Store)(nil)
 
-func (s *Store) enterKeys(ctx context.Context, op string) error {
+func (s *Store) enterKeys(ctx context.Context, op, subject string) error {
 	if err := runtime.ContextErr(ctx, op); err != nil {
 		return err
+	}
+	if err := runtime.ValidateKey("subject", subject); err != nil {
+		return fmt.Errorf("memory: %w", err)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -42,11 +45,8 @@ func (s *Store) enterKeys(ctx context.Context, op string) error {
 // SubjectKey returns subject's data key, keeping fresh as it when the
 // subject has none, and records stream for it (runtime.KeyStore).
 func (s *Store) SubjectKey(ctx context.Context, subject string, stream runtime.StreamID, fresh runtime.DataKey) (runtime.DataKey, error) {
-	if err := s.enterKeys(ctx, "subject key"); err != nil {
+	if err := s.enterKeys(ctx, "subject key", subject); err != nil {
 		return runtime.DataKey{}, err
-	}
-	if err := runtime.ValidateKey("subject", subject); err != nil {
-		return runtime.DataKey{}, fmt.Errorf("memory: %w", err)
 	}
 	if err := runtime.ValidateStream(stream); err != nil {
 		return runtime.DataKey{}, fmt.Errorf("memory: %w", err)
@@ -67,7 +67,7 @@ func (s *Store) SubjectKey(ctx context.Context, subject string, stream runtime.S
 
 // LoadSubjectKey returns subject's data key or runtime.ErrNotFound.
 func (s *Store) LoadSubjectKey(ctx context.Context, subject string) (runtime.DataKey, error) {
-	if err := s.enterKeys(ctx, "load subject key"); err != nil {
+	if err := s.enterKeys(ctx, "load subject key", subject); err != nil {
 		return runtime.DataKey{}, err
 	}
 	s.keyRing.mu.Lock()
@@ -80,7 +80,7 @@ func (s *Store) LoadSubjectKey(ctx context.Context, subject string) (runtime.Dat
 
 // SubjectStreams returns the streams recorded for subject's key.
 func (s *Store) SubjectStreams(ctx context.Context, subject string) ([]runtime.StreamID, bool, error) {
-	if err := s.enterKeys(ctx, "subject streams"); err != nil {
+	if err := s.enterKeys(ctx, "subject streams", subject); err != nil {
 		return nil, false, err
 	}
 	s.keyRing.mu.Lock()
@@ -94,7 +94,7 @@ func (s *Store) SubjectStreams(ctx context.Context, subject string) ([]runtime.S
 
 // ForgetSubject deletes subject's data key and returns its streams.
 func (s *Store) ForgetSubject(ctx context.Context, subject string) ([]runtime.StreamID, bool, error) {
-	if err := s.enterKeys(ctx, "forget subject"); err != nil {
+	if err := s.enterKeys(ctx, "forget subject", subject); err != nil {
 		return nil, false, err
 	}
 	s.keyRing.mu.Lock()

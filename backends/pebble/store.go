@@ -67,6 +67,9 @@ type Store struct {
 	pipeline
 
 	fatal atomic.Pointer[error]
+
+	// keyFiles holds crypto-shredding's data keys (keys.go).
+	keyFiles keyFiles
 }
 
 var _ runtime.Store = (*Store)(nil)
