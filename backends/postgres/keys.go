@@ -71,13 +71,17 @@ var _ runtime.KeyStore = (*Store)(nil)
 
 // keysBegin is begin, a subject check and the key tables.
 func (s *Store) keysBegin(ctx context.Context, op, subject string) (func(), error) {
+	if err := runtime.ValidateKey("subject", subject); err != nil {
+		return nil, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+	}
+	return s.keysReady(ctx, op)
+}
+
+// keysReady is begin and the key tables.
+func (s *Store) keysReady(ctx context.Context, op string) (func(), error) {
 	leave, err := s.begin(ctx, op)
 	if err != nil {
 		return nil, err
-	}
-	if err := runtime.ValidateKey("subject", subject); err != nil {
-		leave()
-		return nil, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
 	}
 	s.keys.mu.Lock()
 	defer s.keys.mu.Unlock()
@@ -264,4 +268,31 @@ func sortStreams(streams []runtime.StreamID) {
 	slices.SortFunc(streams, func(a, b runtime.StreamID) int {
 		return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.ID, b.ID))
 	})
+}
+
+// PurgeForgottenKeys rewrites the key tables (VACUUM FULL) and runs a
+// CHECKPOINT, so that the table files no longer hold the keys and stream
+// rows ForgetSubject deleted: plain VACUUM frees the space of dead rows
+// without necessarily overwriting it. It takes an exclusive lock on the
+// two small tables for the rewrite, and CHECKPOINT needs a superuser or the
+// pg_checkpoint role. The write-ahead log, archives, replicas' copies and
+// backups are beyond it (see docs/guide.md).
+func (s *Store) PurgeForgottenKeys(ctx context.Context) error {
+	op := "purge forgotten keys"
+	leave, err := s.keysReady(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	schema := pgx.Identifier{s.opt.schema}.Sanitize()
+	for _, sql := range []string{
+		"VACUUM FULL " + schema + ".subject_keys",
+		"VACUUM FULL " + schema + ".subject_streams",
+		"CHECKPOINT",
+	} {
+		if _, err := s.pool.Exec(ctx, sql); err != nil {
+			return s.fail(ctx, op, err)
+		}
+	}
+	return nil
 }

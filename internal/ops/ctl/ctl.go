@@ -83,6 +83,15 @@ var commands = []commandDoc{
 		"write the log (or positions P..P) as JSON Lines",
 		"(default) or as a Parquet file"},
 		"Writes the log, or positions P..P, as JSON Lines (default) or as a Parquet file."},
+	{"forget-subject", "forget-subject [-dry-run | -yes [-purge]] SUBJECT", []string{
+		"crypto-shred a subject: destroy its data key, so its",
+		"sealed (pii) fields read as \"[forgotten]\"; without",
+		"-yes only reports what it would do"},
+		"Destroys the data key of SUBJECT (runtime.ForgetSubject): every field tagged pii of that subject\n" +
+			"then reads as \"[forgotten]\", and the snapshots of its streams are replaced. Prints what it did\n" +
+			"(or would do) as JSON. Without -yes nothing changes and the exit code is 1; -dry-run reports\n" +
+			"and exits 0. On PostgreSQL, -purge then rewrites the key tables so that their files no longer\n" +
+			"hold the key (see docs/guide.md, Crypto-shredding). It cannot be undone."},
 	{"import", "import [FILE]", []string{
 		"load an export (JSON Lines or Parquet, detected;",
 		"default stdin) into an empty store"},
@@ -252,6 +261,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return c.export(ctx, fs, rest)
 	case "import":
 		return c.importLog(ctx, fs, rest)
+	case "forget-subject":
+		return c.forgetSubject(ctx, fs, rest)
 	case "help":
 		return flag.ErrHelp
 	}
