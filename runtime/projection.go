@@ -790,7 +790,7 @@ func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 // call calls Handle once, under a context caused by rec (and in a span
 // when there is a tracer).
 func (r *runner) call(ctx context.Context, rec Record) error {
-	rec, err := openFrom(ctx, r.store, rec)
+	rec, err := OpenRecordFrom(ctx, r.store, rec)
 	if err != nil {
 		return err
 	}

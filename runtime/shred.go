@@ -381,13 +381,27 @@ func openData(o *opener, data []byte) ([]byte, error) {
 // hasSealed reports whether rec may hold sealed values (see wire.HasSealed).
 func hasSealed(rec Record) bool { return wire.HasSealed(rec.Data) }
 
-// openFrom opens rec's sealed values with the keys of store, the store rec
-// was read from: the projection and saga runners call it before decoding.
-func openFrom(ctx context.Context, store Store, rec Record) (Record, error) {
+// RecordKeys is implemented by a store whose records are sealed under
+// different KeyStores (a read-only view across tenants): KeysFor returns
+// the one that opens rec.
+type RecordKeys interface {
+	KeysFor(rec Record) (KeyStore, bool)
+}
+
+// OpenRecordFrom is OpenRecord with the keys of store, the store rec was
+// read from (its RecordKeys, else KeysOf). The projection and saga
+// runners call it before decoding; so should code that decodes the
+// records it reads itself.
+func OpenRecordFrom(ctx context.Context, store Store, rec Record) (Record, error) {
 	if !hasSealed(rec) {
 		return rec, nil
 	}
-	keys, _ := KeysOf(store)
+	var keys KeyStore
+	if rk := behind(store, func(s Store) (RecordKeys, bool) { r, ok := s.(RecordKeys); return r, ok }); rk != nil {
+		keys, _ = rk.KeysFor(rec)
+	} else {
+		keys, _ = KeysOf(store)
+	}
 	return OpenRecord(ctx, keys, rec)
 }
 

@@ -98,3 +98,18 @@ func (s *Store) unscopeStreams(streams []runtime.StreamID) []runtime.StreamID {
 	}
 	return out
 }
+
+var _ runtime.RecordKeys = (*AllStore)(nil)
+
+// KeysFor returns the KeyStore that opens rec, a record All's ReadAll
+// yielded: its tenant's (named by Metadata[MetadataKey]) for a tenant's
+// record, the store's own for a record written outside any tenant. So a
+// projection across tenants reads each tenant's sealed fields as that
+// tenant's repositories do.
+func (a *AllStore) KeysFor(rec runtime.Record) (runtime.KeyStore, bool) {
+	name, ok := rec.Metadata[MetadataKey]
+	if !ok || ValidateName(name) != nil {
+		return runtime.KeysOf(a.inner)
+	}
+	return &Store{inner: a.inner, name: name, prefix: prefix(name), done: a.done}, true
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
+	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
 
 func TestKeysAreTenantScoped(t *testing.T) {
@@ -48,5 +49,49 @@ func TestKeysAreTenantScoped(t *testing.T) {
 	}
 	if _, found, _ := store.SubjectStreams(ctx, "@6:globex/ada"); !found {
 		t.Error("globex's subject is not stored under its scoped id")
+	}
+}
+
+// TestAllOpensEachTenantsRecords: a projection across tenants reads each
+// tenant's sealed fields with that tenant's key, and one tenant forgetting
+// its subject does not touch another's.
+func TestAllOpensEachTenantsRecords(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	st := runtime.StreamID{Type: "Member", ID: "m1"}
+	for _, name := range []string{"acme", "globex"} {
+		v, _ := tenant.Scope(store, name)
+		b := wire.AppendMapHeader(nil, 1)
+		b, err := runtime.NewSealer(ctx, v, st).String(wire.AppendString(b, "Email"), "Email", "ada", name+"-ada@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: []runtime.EventData{{Name: "Joined", Schema: 1, Data: b}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme, _ := tenant.Scope(store, "acme")
+	if _, err := runtime.ForgetSubject(ctx, acme, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	all := tenant.All(store)
+	var got []string
+	for rec, err := range all.ReadAll(ctx, 0) {
+		if err == nil {
+			rec, err = runtime.OpenRecordFrom(ctx, all, rec)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, b, _ := wire.ReadMapHeader(rec.Data)
+		_, b, _ = wire.ReadString(b)
+		email, _, err := wire.ReadString(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, email)
+	}
+	if len(got) != 2 || got[0] != runtime.ForgottenString || got[1] != "globex-ada@example.com" {
+		t.Errorf("across tenants = %q; want acme's forgotten, globex's in the clear", got)
 	}
 }
