@@ -121,9 +121,10 @@ func (r *Repository[S, E, C]) load(ctx context.Context, id string) (*S, uint64, 
 		return nil, 0, err
 	}
 	state, version := r.loadSnapshot(ctx, stream)
+	open := r.opener(ctx)
 	for rec, err := range r.store.ReadStream(ctx, stream, version) {
 		if err == nil {
-			rec, err = r.open(ctx, rec)
+			rec, err = open(rec)
 		}
 		if err != nil {
 			return nil, 0, err
@@ -480,9 +481,10 @@ func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint6
 			yield(Envelope[E]{}, err)
 			return
 		}
+		open := r.opener(ctx)
 		for rec, err := range r.store.ReadStream(ctx, stream, after) {
 			if err == nil {
-				rec, err = r.open(ctx, rec)
+				rec, err = open(rec)
 			}
 			if err != nil {
 				yield(Envelope[E]{}, err)

@@ -326,7 +326,12 @@ func OpenRecord(ctx context.Context, keys KeyStore, rec Record) (Record, error) 
 	if !wire.HasSealed(rec.Data) {
 		return rec, nil
 	}
-	data, err := openData(newOpener(ctx, keys), rec.Data)
+	return openRecord(newOpener(ctx, keys), rec)
+}
+
+// openRecord is OpenRecord with o's keys.
+func openRecord(o *opener, rec Record) (Record, error) {
+	data, err := openData(o, rec.Data)
 	if err != nil {
 		return rec, &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "sealed fields of " + rec.Name, Err: err}
 	}

@@ -74,13 +74,21 @@ func (r *Repository[S, E, C]) encodeEvent(ctx context.Context, stream StreamID, 
 	return t.encodeSealed(e, *s)
 }
 
-// open opens rec's sealed values (see OpenRecord).
-func (r *Repository[S, E, C]) open(ctx context.Context, rec Record) (Record, error) {
-	if !hasSealed(rec) {
-		return rec, nil
+// opener returns the function that opens the sealed values of the records
+// of one read (see OpenRecord), fetching each subject's key once for the
+// whole read.
+func (r *Repository[S, E, C]) opener(ctx context.Context) func(Record) (Record, error) {
+	var o *opener
+	return func(rec Record) (Record, error) {
+		if !hasSealed(rec) {
+			return rec, nil
+		}
+		if o == nil {
+			keys, _ := KeysOf(r.store)
+			o = newOpener(ctx, keys)
+		}
+		return openRecord(o, rec)
 	}
-	keys, _ := KeysOf(r.store)
-	return OpenRecord(ctx, keys, rec)
 }
 
 // snapshotMagic starts a sealed snapshot's data.

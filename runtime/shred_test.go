@@ -241,3 +241,47 @@ func TestOpenRecordRefusesForgery(t *testing.T) {
 		t.Errorf("OpenRecord without keys: %v", err)
 	}
 }
+
+// plainMemberTable is memberTable without the pii tag, for the benchmark.
+func plainMemberTable() *runtime.Events[member, memberEvent] {
+	marshal := func(e joined) ([]byte, error) {
+		b := wire.AppendMapHeader(nil, 2)
+		b = wire.AppendString(wire.AppendString(b, "User"), e.User)
+		return wire.AppendString(wire.AppendString(b, "Email"), e.Email), nil
+	}
+	return runtime.NewEvents("Member", memberEvent.isMemberEvent,
+		runtime.Event[memberEvent]("Joined", 1, (*member).applyJoined, marshal, unmarshalJoined))
+}
+
+// BenchmarkShred compares appending one event and loading its stream on
+// the memory store with the e-mail sealed (pii) and in the clear.
+func BenchmarkShred(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		table func() *runtime.Events[member, memberEvent]
+	}{{"plain", plainMemberTable}, {"sealed", memberTable}} {
+		b.Run(tc.name+"/append", func(b *testing.B) {
+			repo := runtime.NewRepository(memory.New(), &runtime.Aggregate[member, memberEvent, runtime.NoCommand]{Type: "Member", Events: tc.table()})
+			ctx := context.Background()
+			for i := 0; b.Loop(); i++ {
+				if _, err := repo.Append(ctx, "m", runtime.AnyVersion, joined{User: "ada", Email: secret}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/load10", func(b *testing.B) {
+			repo := runtime.NewRepository(memory.New(), &runtime.Aggregate[member, memberEvent, runtime.NoCommand]{Type: "Member", Events: tc.table()})
+			ctx := context.Background()
+			for range 10 {
+				if _, err := repo.Append(ctx, "m", runtime.AnyVersion, joined{User: "ada", Email: secret}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				if _, _, err := repo.Load(ctx, "m"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

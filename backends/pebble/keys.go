@@ -38,12 +38,12 @@ const keysDir = "keys"
 // keyFileMagic starts every key file: tag and format version.
 const keyFileMagic = "cqK\x01"
 
-// keyFiles guards the key files and caches their keys (the store's
+// keyFiles guards the key files and caches what they hold (the store's
 // directory is locked to one process, so the cache cannot go stale).
 type keyFiles struct {
 	mu    sync.Mutex
-	made  bool // keys/ exists
-	cache map[string]runtime.DataKey
+	made  bool                // keys/ exists
+	cache map[string]*keyFile // by subject; never modified once cached
 }
 
 var _ runtime.KeyStore = (*Store)(nil)
@@ -98,8 +98,21 @@ func decodeKeyFile(data []byte) (*keyFile, error) {
 	return f, nil
 }
 
-// readKeyFile returns subject's key file, or nil when it has none.
+// readKeyFile returns subject's key file, or nil when it has none. The
+// result is shared with the cache: do not modify it.
 func (s *Store) readKeyFile(subject string) (*keyFile, error) {
+	if f, ok := s.keyFiles.cache[subject]; ok {
+		return f, nil
+	}
+	f, err := s.loadKeyFile(subject)
+	if err == nil && f != nil {
+		s.cacheKey(f)
+	}
+	return f, err
+}
+
+// loadKeyFile reads subject's key file from disk.
+func (s *Store) loadKeyFile(subject string) (*keyFile, error) {
 	path := s.keyPath(subject)
 	fh, err := s.opts.fs.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -207,13 +220,13 @@ func (s *Store) SubjectKey(ctx context.Context, subject string, stream runtime.S
 			key = f.key
 			return nil
 		}
-		f.streams = append(f.streams, stream)
-		slices.SortFunc(f.streams, compareStreams)
-		if err := s.writeKeyFile(f); err != nil {
+		next := &keyFile{subject: subject, key: f.key, streams: append(slices.Clone(f.streams), stream)}
+		slices.SortFunc(next.streams, compareStreams)
+		if err := s.writeKeyFile(next); err != nil {
 			return err
 		}
-		key = f.key
-		s.cacheKey(subject, key)
+		key = next.key
+		s.cacheKey(next)
 		return nil
 	})
 	return key, err
@@ -223,21 +236,17 @@ func compareStreams(a, b runtime.StreamID) int {
 	return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.ID, b.ID))
 }
 
-func (s *Store) cacheKey(subject string, k runtime.DataKey) {
+func (s *Store) cacheKey(f *keyFile) {
 	if s.keyFiles.cache == nil {
-		s.keyFiles.cache = map[string]runtime.DataKey{}
+		s.keyFiles.cache = map[string]*keyFile{}
 	}
-	s.keyFiles.cache[subject] = k
+	s.keyFiles.cache[f.subject] = f
 }
 
 // LoadSubjectKey returns subject's data key or runtime.ErrNotFound.
 func (s *Store) LoadSubjectKey(ctx context.Context, subject string) (runtime.DataKey, error) {
 	var key runtime.DataKey
 	err := s.keysOp(ctx, "load subject key", subject, func() error {
-		if k, ok := s.keyFiles.cache[subject]; ok {
-			key = k
-			return nil
-		}
 		f, err := s.readKeyFile(subject)
 		switch {
 		case err != nil:
@@ -246,7 +255,6 @@ func (s *Store) LoadSubjectKey(ctx context.Context, subject string) (runtime.Dat
 			return runtime.ErrNotFound
 		}
 		key = f.key
-		s.cacheKey(subject, key)
 		return nil
 	})
 	return key, err
@@ -257,7 +265,7 @@ func (s *Store) SubjectStreams(ctx context.Context, subject string) (streams []r
 	err = s.keysOp(ctx, "subject streams", subject, func() error {
 		f, err := s.readKeyFile(subject)
 		if f != nil {
-			streams, found = f.streams, true
+			streams, found = slices.Clone(f.streams), true
 		}
 		return err
 	})
@@ -279,7 +287,7 @@ func (s *Store) ForgetSubject(ctx context.Context, subject string) (streams []ru
 		if err := syncDir(s.opts.fs, s.opts.fs.PathJoin(s.dir, keysDir)); err != nil {
 			return err
 		}
-		streams, found = f.streams, true
+		streams, found = slices.Clone(f.streams), true
 		return nil
 	})
 	return streams, found, err
