@@ -1,7 +1,8 @@
 // Package ctl implements cqrsctl, the operator's tool for cqrsgen event
-// stores: stats, streams, events, tail, verify, export and import on a
-// Pebble directory or a PostgreSQL database. cmd/cqrsctl is a thin main
-// around Run; docs/operations.md is the user's guide.
+// stores: stats, streams, events, tail, tree, verify, export, import and
+// forget-subject on a Pebble directory or a PostgreSQL database.
+// cmd/cqrsctl is a thin main around Run; docs/operations.md is the user's
+// guide.
 package ctl
 
 import (
