@@ -285,3 +285,45 @@ func BenchmarkShred(b *testing.B) {
 		})
 	}
 }
+
+// TestOpenRecordBadBytes truncates a sealed record at every length and
+// flips every bit of it: opening never panics, and never yields an e-mail
+// other than the original, the placeholder or an error.
+func TestOpenRecordBadBytes(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	if _, err := newMembers(store, 0).Append(ctx, "m1", runtime.NoStream, joined{User: "ada", Email: secret}); err != nil {
+		t.Fatal(err)
+	}
+	var rec runtime.Record
+	for r, err := range store.ReadAll(ctx, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec = r
+	}
+	check := func(what string, data []byte) {
+		bad := rec
+		bad.Data = data
+		opened, err := runtime.OpenRecord(ctx, store, bad)
+		if err != nil {
+			return
+		}
+		if _, _, ok, _ := runtime.ReadSealedSubject(opened.Data); ok {
+			t.Errorf("%s: an opened record still starts with a sealed value", what)
+		}
+		if e, err := unmarshalJoined(opened.Data); err == nil && e.Email != secret && e.Email != runtime.ForgottenString && e.Email != "" {
+			t.Errorf("%s: opened to e-mail %q", what, e.Email)
+		}
+	}
+	for n := range len(rec.Data) {
+		check("truncated", rec.Data[:n:n])
+	}
+	for i := range len(rec.Data) {
+		for bit := range 8 {
+			data := bytes.Clone(rec.Data)
+			data[i] ^= 1 << bit
+			check("flipped", data)
+		}
+	}
+}
