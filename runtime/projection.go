@@ -790,13 +790,17 @@ func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 // call calls Handle once, under a context caused by rec (and in a span
 // when there is a tracer).
 func (r *runner) call(ctx context.Context, rec Record) error {
+	rec, err := OpenRecordFrom(ctx, r.store, rec)
+	if err != nil {
+		return err
+	}
 	ctx = ContextCausedBy(ctx, rec)
 	if r.tracer == nil {
 		return r.p.Handle(ctx, rec)
 	}
 	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanProjection, Name: r.p.Name, Stream: rec.Stream,
 		Event: rec.Name, Version: rec.Version, Position: rec.Position, Cause: rec.Metadata})
-	err := r.p.Handle(ctx, rec)
+	err = r.p.Handle(ctx, rec)
 	span.End(err)
 	return err
 }

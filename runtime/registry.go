@@ -37,6 +37,7 @@ type EventType[S, I any] struct {
 	schema uint32
 	names  []string
 	encode func(I) ([]byte, error)
+	seal   func(I, *Sealer) ([]byte, error) // fields tagged pii: see SealedEvent
 	apply  func(*S, I)
 	forms  []form[S, I]
 	// typed holds the []typedForm[E] of the row, for On and React, which

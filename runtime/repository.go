@@ -121,7 +121,11 @@ func (r *Repository[S, E, C]) load(ctx context.Context, id string) (*S, uint64, 
 		return nil, 0, err
 	}
 	state, version := r.loadSnapshot(ctx, stream)
+	open := r.opener(ctx)
 	for rec, err := range r.store.ReadStream(ctx, stream, version) {
+		if err == nil {
+			rec, err = open(rec)
+		}
 		if err != nil {
 			return nil, 0, err
 		}
@@ -155,6 +159,15 @@ func (r *Repository[S, E, C]) loadSnapshot(ctx context.Context, stream StreamID)
 		return state, 0
 	case snap.Schema != r.agg.StateSchema:
 		return state, 0
+	}
+	if r.sealing() {
+		keys, _ := KeysOf(r.store)
+		if snap.Data, err = openSnapshot(ctx, keys, stream, snap.Data); err != nil {
+			if !errors.Is(err, errSnapshotKey) {
+				r.report(&DecodeError{Stream: stream, Version: snap.Version, What: "snapshot", Err: err})
+			}
+			return state, 0
+		}
 	}
 	if err := r.agg.DecodeState(snap.Data, state); err != nil {
 		r.report(&DecodeError{Stream: stream, Version: snap.Version, What: "snapshot", Err: err})
@@ -240,8 +253,9 @@ func (r *Repository[S, E, C]) appendEvents(ctx context.Context, stream StreamID,
 	}
 	now := r.opts.now().UTC()
 	data := make([]EventData, len(events))
+	var sealer *Sealer
 	for i, e := range events {
-		d, err := r.agg.EncodeEvent(e)
+		d, err := r.encodeEvent(ctx, stream, e, &sealer)
 		if err != nil {
 			return AppendResult{}, wrapf(err, "encoding event %d for %s", i, stream)
 		}
@@ -261,6 +275,10 @@ func (r *Repository[S, E, C]) crossesSnapshot(from, to uint64) bool {
 
 func (r *Repository[S, E, C]) saveSnapshot(ctx context.Context, stream StreamID, state *S, version uint64) {
 	data, err := r.agg.EncodeState(state)
+	if err == nil && r.sealing() {
+		keys, _ := KeysOf(r.store)
+		data, err = sealSnapshot(ctx, keys, stream, data)
+	}
 	if err != nil {
 		r.report(wrapf(err, "encoding snapshot of %s at version %d", stream, version))
 		return
@@ -463,7 +481,11 @@ func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint6
 			yield(Envelope[E]{}, err)
 			return
 		}
+		open := r.opener(ctx)
 		for rec, err := range r.store.ReadStream(ctx, stream, after) {
+			if err == nil {
+				rec, err = open(rec)
+			}
 			if err != nil {
 				yield(Envelope[E]{}, err)
 				return

@@ -808,6 +808,9 @@ func (r *sagaRunner[S]) replayRecord(ctx context.Context, id string, position ui
 		if rec.Position != position {
 			break
 		}
+		if rec, err = OpenRecordFrom(ctx, r.store, rec); err != nil {
+			return err
+		}
 		cid, react, ok, err := r.saga.Correlate(rec)
 		if err != nil {
 			return err

@@ -89,6 +89,13 @@ func Codecs(f *jen.File, pkg *model.Package) {
 	}
 	f.ImportAlias(WirePath, WireAlias)
 	for _, s := range pkg.Structs {
+		if s.HasPII() { // see pii.go
+			emitSealedMarshal(f, s)
+			emitUnmarshal(f, s)
+			emitSealedAppend(f, s)
+			emitDecode(f, s)
+			continue
+		}
 		if topLevel(s) {
 			emitMarshal(f, s)
 			emitUnmarshal(f, s)
@@ -401,6 +408,10 @@ func emitDecode(f *jen.File, s *model.Struct) {
 		key := fd.Key
 		e := &emitter{s: s}
 		e.onErr = func() jen.Code { return jen.Return(jen.Id("b"), fieldErr(s, jen.Lit(key))) }
+		if fd.PII != nil { // see pii.go
+			cases = append(cases, jen.Case(jen.Lit(fd.Key)).Block(e.decodePII(fd)...))
+			continue
+		}
 		cases = append(cases, jen.Case(jen.Lit(fd.Key)).Block(e.dec(fd.Type, val{x: jen.Id("v").Dot(fd.GoName)})...))
 	}
 	cases = append(cases, jen.Default().Block(

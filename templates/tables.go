@@ -76,10 +76,14 @@ func Tables(f *jen.File, a *model.Aggregate) {
 						Add(oneLine(jen.Return(jen.Id(MarshalFunc(e.Struct)).Call(jen.Op("&").Id("e"))))),
 					jen.Line().Add(valueDecoder("e", e.Struct)),
 				}
+				ctor := "Event"
+				if e.Struct.HasPII() { // see pii.go
+					ctor, row[3] = "SealedEvent", jen.Line().Add(sealedMarshalAdapter(e.Struct))
+				}
 				for _, u := range e.Upcasts {
 					row = append(row, jen.Line().Add(rt("UpcastFrom")).Call(wireName(e, u.WireName), jen.Lit(int(u.Version)), valueDecoder("old", u.Struct), upcastChain(e, u)))
 				}
-				args = append(args, jen.Line().Add(rt("Event")).Types(jen.Id(ev)).Call(rowsLast(row)...))
+				args = append(args, jen.Line().Add(rt(ctor)).Types(jen.Id(ev)).Call(rowsLast(row)...))
 			}
 			table := rt("NewEvents").Call(rowsLast(args)...)
 			for _, r := range retiredForms(a.Retired) {

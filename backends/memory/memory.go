@@ -83,6 +83,8 @@ type Store struct {
 	// truncated is the last position TruncateLog removed and removed the
 	// number of events it removed (see retention.go).
 	truncated, removed uint64
+	// keyRing holds the data keys of crypto-shredding (keys.go).
+	keyRing keyRing
 }
 
 // streamState is one stream's index; written only under Store.mu.

@@ -69,6 +69,8 @@ type Store struct {
 	fatal atomic.Pointer[error]
 
 	retention retention // retention.go
+	// keyFiles holds crypto-shredding's data keys (keys.go).
+	keyFiles keyFiles
 }
 
 var _ runtime.Store = (*Store)(nil)

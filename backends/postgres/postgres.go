@@ -169,6 +169,7 @@ type Store struct {
 	changed chan struct{} // closed and replaced when the head may have moved
 
 	leases leaseState
+	keys   keyState // crypto-shredding's data keys (keys.go)
 
 	stopListen context.CancelFunc
 	listenDone chan struct{}

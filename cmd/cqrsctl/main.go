@@ -1,6 +1,7 @@
 // Command cqrsctl inspects, verifies, exports and imports cqrsgen event
 // stores (a Pebble directory or a PostgreSQL database) without the
-// application's Go types. See docs/operations.md, or run cqrsctl -h.
+// application's Go types, and crypto-shreds subjects (forget-subject). See
+// docs/operations.md, or run cqrsctl -h.
 package main
 
 import (

@@ -93,6 +93,9 @@ type Shape struct {
 	// Len is an array's length; Ref a back-reference's depth.
 	Len, Ref int64
 	Fields   []*Field
+	// Subject is the wire key of the subject field of a field tagged pii,
+	// whose shape is Kind "pii" with Elem the field's type (see pii.go).
+	Subject string
 }
 
 // Field is one field of a struct shape.
@@ -155,7 +158,7 @@ func structShape(s *model.Struct, open map[*model.Struct]int64) *Shape {
 	open[s] = int64(len(open))
 	sh := &Shape{Kind: "struct"}
 	for _, f := range s.Fields {
-		sh.Fields = append(sh.Fields, &Field{Key: f.Key, Type: typeShape(f.Type, open), Pos: f.Pos})
+		sh.Fields = append(sh.Fields, &Field{Key: f.Key, Type: piiShape(f, typeShape(f.Type, open)), Pos: f.Pos})
 	}
 	delete(open, s)
 	return sh
@@ -234,6 +237,9 @@ func (s *Shape) write(b *strings.Builder) {
 		b.WriteString("}")
 	case "ref":
 		b.WriteString("^" + strconv.FormatInt(s.Ref, 10))
+	case "pii":
+		b.WriteString("pii(" + key(s.Subject) + ")")
+		s.Elem.write(b)
 	case "pointer":
 		b.WriteString("*")
 		s.Elem.write(b)
@@ -444,6 +450,8 @@ func (p *lineParser) shape(depth int) (*Shape, error) {
 			}
 			s.Fields = append(s.Fields, &Field{Key: k, Type: t})
 		}
+	case strings.HasPrefix(rest, "pii("):
+		return p.pii(depth)
 	case rest[0] == '^':
 		p.off++
 		n, err := p.number()

@@ -117,6 +117,9 @@ type Field struct {
 	Key  string
 	Type *Type
 	Pos  Pos
+	// PII is the field's `cqrs:"pii=…"` tag: the field is stored sealed
+	// under its subject's data key (see pii.go). Nil for other fields.
+	PII *PII
 }
 
 // Kind classifies a field type for the codec.

@@ -88,6 +88,7 @@ func (r *Resolver) Struct(obj *types.TypeName) *model.Struct {
 	r.byObj[obj] = s // before the fields: recursive types find it
 	r.order = append(r.order, resolved{pos: pos, s: s})
 	s.Fields = r.fields(obj.Name(), st, pos, map[string]string{}, "", 0)
+	r.resolvePII(s)
 	return s
 }
 
@@ -104,9 +105,13 @@ func (r *Resolver) fields(owner string, st *types.Struct, pos token.Position, ke
 		key, skip, tagErr := parseTag(st.Tag(i))
 		fpos := r.position(v.Pos(), pos)
 		where := "field " + owner + "." + prefix + v.Name()
+		subject, piiErr := parseCqrsTag(st.Tag(i))
 		switch {
 		case tagErr != "":
 			r.errorf(fpos, "%s: %s", where, tagErr)
+			continue
+		case piiErr != "":
+			r.errorf(fpos, "%s: %s", where, piiErr)
 			continue
 		case skip:
 			continue
@@ -146,7 +151,11 @@ func (r *Resolver) fields(owner string, st *types.Struct, pos token.Position, ke
 		if t == nil {
 			continue
 		}
-		out = append(out, &model.Field{GoName: prefix + v.Name(), Key: key, Type: t, Pos: modelPos(fpos)})
+		f := &model.Field{GoName: prefix + v.Name(), Key: key, Type: t, Pos: modelPos(fpos)}
+		if subject != "" {
+			f.PII = &model.PII{SubjectName: subject}
+		}
+		out = append(out, f)
 	}
 	return out
 }

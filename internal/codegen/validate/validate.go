@@ -55,6 +55,7 @@ func Check(pkg *model.Package, scope Scope, codecNames []string) []model.Error {
 
 	errs = append(errs, checkProjections(pkg)...)
 	errs = append(errs, checkSagas(pkg)...)
+	errs = append(errs, checkPII(pkg)...)
 
 	// Generated identifiers against each other and against the user's.
 	generated := model.GeneratedNames(pkg)

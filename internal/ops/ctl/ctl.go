@@ -1,7 +1,8 @@
 // Package ctl implements cqrsctl, the operator's tool for cqrsgen event
-// stores: stats, streams, events, tail, verify, export and import on a
-// Pebble directory or a PostgreSQL database. cmd/cqrsctl is a thin main
-// around Run; docs/operations.md is the user's guide.
+// stores: stats, streams, events, tail, tree, verify, export, import and
+// forget-subject on a Pebble directory or a PostgreSQL database.
+// cmd/cqrsctl is a thin main around Run; docs/operations.md is the user's
+// guide.
 package ctl
 
 import (
@@ -84,6 +85,15 @@ var commands = []commandDoc{
 		"write the log (or positions P..P) as JSON Lines",
 		"(default) or as a Parquet file"},
 		"Writes the log, or positions P..P, as JSON Lines (default) or as a Parquet file."},
+	{"forget-subject", "forget-subject [-dry-run | -yes [-purge]] SUBJECT", []string{
+		"crypto-shred a subject: destroy its data key, so its",
+		"sealed (pii) fields read as \"[forgotten]\"; without",
+		"-yes only reports what it would do"},
+		"Destroys the data key of SUBJECT (runtime.ForgetSubject): every field tagged pii of that subject\n" +
+			"then reads as \"[forgotten]\", and the snapshots of its streams are replaced. Prints what it did\n" +
+			"(or would do) as JSON. Without -yes nothing changes and the exit code is 1; -dry-run reports\n" +
+			"and exits 0. On PostgreSQL, -purge then rewrites the key tables so that their files no longer\n" +
+			"hold the key (see docs/guide.md, Crypto-shredding). It cannot be undone."},
 	{"import", "import [FILE]", []string{
 		"load an export (JSON Lines or Parquet, detected;",
 		"default stdin) into an empty store"},
@@ -271,6 +281,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return c.archive(ctx, fs, rest)
 	case "purge-keys":
 		return c.purgeKeys(ctx, fs, rest)
+	case "forget-subject":
+		return c.forgetSubject(ctx, fs, rest)
 	case "help":
 		return flag.ErrHelp
 	}

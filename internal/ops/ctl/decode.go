@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
 
@@ -20,9 +21,14 @@ const maxDepth = 1000
 // codecs write struct fields in declaration order); non-string keys are
 // rendered as their JSON text. bin becomes a base64 string, the timestamp
 // extension an RFC 3339 string with nanoseconds (UTC), other extensions
-// {"ext": type, "data": base64}, NaN and infinities the strings "NaN",
-// "+Inf", "-Inf". It fails on malformed or trailing bytes and never
-// panics.
+// {"ext": type, "data": base64}, a sealed value (a field tagged pii)
+// {"sealed": subject}, NaN and infinities the strings "NaN", "+Inf",
+// "-Inf". It fails on malformed or trailing bytes and never panics.
+//
+// Sealed values are never opened here: what cqrsctl prints and exports
+// holds no personal data in the clear, so that forgetting a subject also
+// shreds every export and archive made before (their raw bodies hold only
+// the ciphertext, whose key is then gone).
 func msgpackToJSON(data []byte) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	rest, err := decodeValue(data, &buf, 0)
@@ -164,6 +170,17 @@ func decodeValue(b []byte, w *bytes.Buffer, depth int) ([]byte, error) {
 }
 
 func decodeExt(b []byte, w *bytes.Buffer) ([]byte, error) {
+	if subject, rest, ok, err := runtime.ReadSealedSubject(b); ok || err != nil {
+		// A field tagged pii: its subject, never its plaintext (see
+		// msgpackToJSON).
+		if err != nil {
+			return b, err
+		}
+		w.WriteString(`{"sealed":`)
+		writeString(w, subject)
+		w.WriteByte('}')
+		return rest, nil
+	}
 	rest, err := wire.Skip(b)
 	if err != nil {
 		return b, err
