@@ -1,9 +1,10 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"slices"
+
+	"github.com/cqrsgen/cqrsgen/runtime/internal/route"
 )
 
 // Events is the table of one aggregate's event types: for each, its wire
@@ -27,7 +28,7 @@ type Events[S, I any] struct {
 	types      []*EventType[S, I]
 	// forms finds every stored form, current or former, by wire name and
 	// schema version.
-	forms router[formKey, form[S, I]]
+	forms route.Table[formKey, form[S, I]]
 }
 
 // EventType is one row of an Events table: an event type E of an aggregate
@@ -164,7 +165,7 @@ func NewEvents[S, I any](streamType string, kind func(I) int, types ...*EventTyp
 	t := &Events[S, I]{streamType: streamType, kind: kind, types: types}
 	for _, row := range types {
 		for _, f := range row.forms {
-			t.forms.add(formKey{f.name, f.schema}, f)
+			t.forms.Add(formKey{f.name, f.schema}, f)
 		}
 	}
 	return t
@@ -180,7 +181,7 @@ func (t *Events[S, I]) StreamType() string { return t.streamType }
 // retired names are not among Names. It returns t, for generated code.
 func (t *Events[S, I]) Retire(name string, schemas ...uint32) *Events[S, I] {
 	for _, v := range schemas {
-		t.forms.add(formKey{name, v}, form[S, I]{
+		t.forms.Add(formKey{name, v}, form[S, I]{
 			name: name, schema: v,
 			decode: func([]byte) (I, error) {
 				var zero I
@@ -260,7 +261,7 @@ func (t *Events[S, I]) Encode(e I) (EventData, error) {
 
 // lookup returns the stored form (name, schema).
 func (t *Events[S, I]) lookup(name string, schema uint32) (form[S, I], error) {
-	if f, ok := t.forms.get(formKey{name, schema}); ok {
+	if f, ok := t.forms.Get(formKey{name, schema}); ok {
 		return f, nil
 	}
 	return form[S, I]{}, &UnknownEventError{Name: name, Schema: schema}
@@ -297,6 +298,16 @@ func typedForms[E, S, I any](t *Events[S, I]) ([]typedForm[E], error) {
 	}
 	var zero E
 	return nil, fmt.Errorf("cqrsgen: %T is not an event of %s: %w", zero, t.streamType, ErrInvalid)
+}
+
+// Typed returns what tables that hand records to typed functions
+// (projection.On, saga.React) need of event type E in t: its stored forms'
+// distinct wire names, current first, and a decoder of a record stored
+// under one of them into E, whose failure is a *DecodeError naming the
+// record. When E is not an event of t, err matches ErrInvalid.
+func Typed[E, S, I any](t *Events[S, I]) (names []string, decode func(Record) (E, error), err error) {
+	fs, err := typedForms[E](t)
+	return formNames(fs), func(rec Record) (E, error) { return decodeTyped(fs, rec) }, err
 }
 
 // Commands is the table of one aggregate's command types, each routed to
@@ -357,77 +368,10 @@ func (t *Commands[S, C, I]) Decide(state *S, c C) ([]I, error) {
 	return t.decide[k](state, c)
 }
 
-// recordKey routes a record by its stream type and wire name.
-type recordKey struct{ streamType, name string }
-
 // formKey names a stored form: wire name and schema version.
 type formKey struct {
 	name   string
 	schema uint32
-}
-
-// routerScan is the size up to which a router scans its keys instead of
-// hashing: comparing a handful of short strings (lengths first) is faster
-// than hashing one, and generated tables and projections are that small.
-const routerScan = 8
-
-// router finds a value by key: a linear scan while it holds at most
-// routerScan entries, a map beyond. Adding a key again replaces its value.
-type router[K comparable, V any] struct {
-	keys []K
-	vals []V
-	m    map[K]V
-}
-
-func (r *router[K, V]) add(k K, v V) {
-	if i := slices.Index(r.keys, k); i >= 0 {
-		r.vals[i] = v
-	} else {
-		r.keys, r.vals = append(r.keys, k), append(r.vals, v)
-	}
-	if len(r.keys) > routerScan {
-		r.m = make(map[K]V, len(r.keys))
-		for i, k := range r.keys {
-			r.m[k] = r.vals[i]
-		}
-	}
-}
-
-func (r *router[K, V]) get(k K) (V, bool) {
-	if r.m != nil {
-		v, ok := r.m[k]
-		return v, ok
-	}
-	for i := range r.keys {
-		if r.keys[i] == k {
-			return r.vals[i], true
-		}
-	}
-	var zero V
-	return zero, false
-}
-
-// Handler is a projection's handler of one event type, built by On.
-type Handler struct {
-	names  []string
-	handle func(ctx context.Context, rec Record) error
-	stream string
-	err    error
-}
-
-// On returns the handler that decodes the records of event type E of the
-// aggregate whose table is t (current and former wire names, upcast) and
-// calls fn with the concrete event. Generated Projection methods pass their
-// On<Event> methods.
-func On[E, S, I any](t *Events[S, I], fn func(context.Context, Envelope[E]) error) Handler {
-	fs, err := typedForms[E](t)
-	return Handler{names: formNames(fs), stream: t.streamType, err: err, handle: func(ctx context.Context, rec Record) error {
-		e, err := decodeTyped(fs, rec)
-		if err != nil {
-			return err
-		}
-		return fn(ctx, EnvelopeOf(rec, e))
-	}}
 }
 
 // formNames returns the distinct wire names of fs, in order.
@@ -456,116 +400,4 @@ func decodeTyped[E any](fs []typedForm[E], rec Record) (E, error) {
 	var zero E
 	return zero, &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: rec.Name,
 		Err: &UnknownEventError{Name: rec.Name, Schema: rec.Schema}}
-}
-
-// Handlers routes records to the handlers of one projection by stream type
-// and wire name: each record is decoded once, straight into the type its
-// handler takes.
-type Handlers struct {
-	names  []string
-	handle router[recordKey, func(ctx context.Context, rec Record) error]
-	err    error
-}
-
-// NewHandlers combines the handlers of a projection, one per event type.
-func NewHandlers(hs ...Handler) *Handlers {
-	out := &Handlers{}
-	for _, h := range hs {
-		if h.err != nil && out.err == nil {
-			out.err = h.err
-		}
-		for _, name := range h.names {
-			if !slices.Contains(out.names, name) {
-				out.names = append(out.names, name)
-			}
-			out.handle.add(recordKey{h.stream, name}, h.handle)
-		}
-	}
-	return out
-}
-
-// Names returns the wire names the handlers consume (for Projection.Events),
-// current names before former ones of each event type, in handler order.
-func (h *Handlers) Names() []string { return h.names }
-
-// Handle decodes rec and calls the handler of its stream type and wire
-// name; a record no handler takes is skipped without decoding.
-func (h *Handlers) Handle(ctx context.Context, rec Record) error {
-	if h.err != nil {
-		return h.err
-	}
-	if fn, ok := h.handle.get(recordKey{rec.Stream.Type, rec.Name}); ok {
-		return fn(ctx, rec)
-	}
-	return nil
-}
-
-// sagaCorrelate is the correlate step of one saga reaction.
-type sagaCorrelate[S any] func(rec Record) (string, func(context.Context, *S, *SagaActions) error, bool, error)
-
-// Reaction is a saga's reaction to one event type, built by React.
-type Reaction[S any] struct {
-	names     []string
-	correlate sagaCorrelate[S]
-	stream    string
-	err       error
-}
-
-// React returns saga S's reaction to event type E of the aggregate whose
-// table is t: correlate maps the event to an instance (it is called on a
-// zero S), and on reacts to it. Generated code passes method expressions
-// ((*Transfer).CorrelateWithdrawn, (*Transfer).OnWithdrawn).
-func React[S, E, A, I any](t *Events[A, I], correlate func(*S, Envelope[E]) (string, bool), on func(*S, context.Context, Envelope[E], *SagaActions) error) Reaction[S] {
-	fs, err := typedForms[E](t)
-	return Reaction[S]{names: formNames(fs), stream: t.streamType, err: err,
-		correlate: func(rec Record) (string, func(context.Context, *S, *SagaActions) error, bool, error) {
-			e, err := decodeTyped(fs, rec)
-			if err != nil {
-				return "", nil, false, err
-			}
-			env := EnvelopeOf(rec, e)
-			instance, ok := correlate(new(S), env)
-			return instance, func(ctx context.Context, s *S, do *SagaActions) error { return on(s, ctx, env, do) }, ok, nil
-		}}
-}
-
-// Reactions routes records to the reactions of one saga by stream type and
-// wire name, decoding each once into the type its reaction takes.
-type Reactions[S any] struct {
-	names     []string
-	correlate router[recordKey, sagaCorrelate[S]]
-	err       error
-}
-
-// NewReactions combines the reactions of a saga, one per event type.
-func NewReactions[S any](rs ...Reaction[S]) *Reactions[S] {
-	out := &Reactions[S]{}
-	for _, r := range rs {
-		if r.err != nil && out.err == nil {
-			out.err = r.err
-		}
-		for _, name := range r.names {
-			if !slices.Contains(out.names, name) {
-				out.names = append(out.names, name)
-			}
-			out.correlate.add(recordKey{r.stream, name}, r.correlate)
-		}
-	}
-	return out
-}
-
-// Names returns the wire names the reactions consume (for Saga.Events).
-func (r *Reactions[S]) Names() []string { return r.names }
-
-// Correlate decodes rec and returns the instance it belongs to and the
-// reaction to run (for Saga.Correlate); a record no reaction takes is
-// skipped without decoding (ok is false).
-func (r *Reactions[S]) Correlate(rec Record) (instance string, react func(context.Context, *S, *SagaActions) error, ok bool, err error) {
-	if r.err != nil {
-		return "", nil, false, r.err
-	}
-	if fn, found := r.correlate.get(recordKey{rec.Stream.Type, rec.Name}); found {
-		return fn(rec)
-	}
-	return "", nil, false, nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 // A hand-written aggregate built the way generated code builds one: sealed
@@ -211,12 +213,12 @@ func TestHandlersAndReactions(t *testing.T) {
 	ctx := context.Background()
 	var reads []int64
 	var resets int
-	h := runtime.NewHandlers(
-		runtime.On(meterEvents, func(_ context.Context, e runtime.Envelope[read]) error {
+	h := projection.NewHandlers(
+		projection.On(meterEvents, func(_ context.Context, e runtime.Envelope[read]) error {
 			reads = append(reads, e.Event.Value)
 			return nil
 		}),
-		runtime.On(meterEvents, func(context.Context, runtime.Envelope[reset]) error { resets++; return nil }),
+		projection.On(meterEvents, func(context.Context, runtime.Envelope[reset]) error { resets++; return nil }),
 	)
 	if got, want := h.Names(), []string{"meter.read", "meter.sampled", "meter.reset"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %q, want %q", got, want)
@@ -244,15 +246,15 @@ func TestHandlersAndReactions(t *testing.T) {
 
 	// A handler of a type that is not in the table fails every record,
 	// rather than skipping them silently.
-	bad := runtime.NewHandlers(runtime.On(meterEvents, func(context.Context, runtime.Envelope[record]) error { return nil }))
+	bad := projection.NewHandlers(projection.On(meterEvents, func(context.Context, runtime.Envelope[record]) error { return nil }))
 	if err := bad.Handle(ctx, rec("meter", "meter.read", 2, marshalInt(1))); !errors.Is(err, runtime.ErrInvalid) {
 		t.Fatalf("handler of a non-event: %v, want ErrInvalid", err)
 	}
 
 	type watch struct{ seen int64 }
-	rs := runtime.NewReactions(runtime.React(meterEvents,
+	rs := saga.NewReactions(saga.React(meterEvents,
 		func(_ *watch, e runtime.Envelope[read]) (string, bool) { return "w-" + e.ID, e.Event.Value > 0 },
-		func(w *watch, _ context.Context, e runtime.Envelope[read], _ *runtime.SagaActions) error {
+		func(w *watch, _ context.Context, e runtime.Envelope[read], _ *saga.Actions) error {
 			w.seen = e.Event.Value
 			return nil
 		}))

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math/rand/v2"
-	"sync"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime/internal/keyed"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
 )
 
 // SupportPackageIsVersion2 is referenced by generated code
@@ -64,7 +65,7 @@ type Repository[S, E, C any] struct {
 	store   Store
 	agg     *Aggregate[S, E, C]
 	opts    repoOptions
-	locks   keyedMutex
+	locks   keyed.Mutex
 	tracer  Tracer         // nil: no spans
 	metrics CommandMetrics // nil: no command metrics
 }
@@ -357,7 +358,7 @@ func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c 
 	}
 	md := eventMetadata(ctx, o.metadata)
 
-	unlock := r.locks.lock(id)
+	unlock := r.locks.Lock(id)
 	defer unlock()
 	for attempt := 0; ; attempt++ {
 		state, version, err := r.Load(ctx, id)
@@ -398,7 +399,7 @@ func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c 
 		if !errors.Is(err, ErrConflict) || attempt >= r.opts.retries {
 			return done(0, err)
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retry.Backoff(ctx, attempt); err != nil {
 			return done(0, err)
 		}
 		retries++
@@ -438,21 +439,6 @@ func (r *Repository[S, E, C]) reported(ctx context.Context, stream StreamID, rep
 	}
 }
 
-// backoff sleeps a jittered, exponentially growing interval (capped at
-// about 50ms) before retry attempt+1, or returns ctx's error.
-func backoff(ctx context.Context, attempt int) error {
-	limit := time.Millisecond << min(attempt, 6)
-	d := time.Duration(rand.Int64N(int64(limit))) + 100*time.Microsecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("cqrsgen: retrying command: %w", ctx.Err())
-	case <-t.C:
-		return nil
-	}
-}
-
 // Events yields the typed events of aggregate id with version > after, in
 // order, skipping retired ones (ErrRetired). A decoding failure is yielded as a *DecodeError and ends the
 // sequence.
@@ -488,41 +474,5 @@ func EnvelopeOf[E any](rec Record, e E) Envelope[E] {
 	return Envelope[E]{
 		ID: rec.Stream.ID, Type: rec.Stream.Type, Version: rec.Version, Position: rec.Position,
 		EventID: rec.EventID, Time: rec.Time, Name: rec.Name, Schema: rec.Schema, Event: e, Metadata: rec.Metadata,
-	}
-}
-
-// keyedMutex serialises work per key without keeping a mutex per key
-// forever: entries are reference-counted and removed when unused.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = make(map[string]*keyedEntry)
-	}
-	e := k.locks[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.locks[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		e.refs--
-		if e.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"maps"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime/internal/wrap"
 )
 
 // SpanKind names the work a span covers. The values are stable: tracer
@@ -59,7 +61,7 @@ type Span interface {
 
 // Tracer receives spans for the runtime's work. trace/otelcqrs adapts
 // OpenTelemetry; the runtime itself links no tracing library. Give it to
-// the runtime with WithTracer: repositories, projection runners and saga
+// the runtime with instrument.WithTracer: repositories, projection runners and saga
 // runners over the instrumented store use it. Without one the runtime
 // starts no spans and writes no trace context, at the cost of a nil check.
 type Tracer interface {
@@ -72,16 +74,36 @@ type Tracer interface {
 	Inject(ctx context.Context, md map[string]string)
 }
 
-// WithTracer makes repositories, projection runners and saga runners over
-// the instrumented store start spans through t (see Tracer). Instrument's
-// Metrics may be nil for tracing alone.
-func WithTracer(t Tracer) InstrumentOption {
-	return func(o *instrumentOptions) { o.tracer = t }
+// Instrumented is implemented by store wrappers that carry
+// instrumentation (instrument.Store). Repositories, and the projection and
+// saga runners, find the first one behind any chain of wrappers with an
+// Unwrap() Store method and report their work to it.
+type Instrumented interface {
+	Store
+	// Tracer returns the tracer spans go to, nil for none.
+	Tracer() Tracer
+	// Observer returns what receives metrics (instrument.Metrics), nil for
+	// none. Repositories report commands to it when it implements
+	// CommandMetrics; the projection and saga runners use
+	// projection.Metrics and saga.Metrics the same way.
+	Observer() any
+}
+
+// instrumented finds, behind store's wrappers, an Instrumented store for
+// which pick reports a value.
+func instrumented[T any](store Store, pick func(Instrumented) (T, bool)) T {
+	return wrap.Find(store, func(s Store) (T, bool) {
+		if i, ok := s.(Instrumented); ok {
+			return pick(i)
+		}
+		var zero T
+		return zero, false
+	})
 }
 
 // tracerOf finds the Tracer behind store's wrappers, or nil.
 func tracerOf(store Store) Tracer {
-	return instrumented(store, func(i *InstrumentedStore) (Tracer, bool) { return i.o.tracer, i.o.tracer != nil })
+	return instrumented(store, func(i Instrumented) (Tracer, bool) { t := i.Tracer(); return t, t != nil })
 }
 
 // traceMetadata returns md with ctx's trace context added, leaving md
@@ -127,44 +149,18 @@ type CommandCall struct {
 	Err      error
 }
 
-// SagaStepOutcome says how a saga step or compensation ended.
-type SagaStepOutcome string
-
-// The outcomes of a saga step.
-const (
-	// SagaStepCompleted: the command succeeded.
-	SagaStepCompleted SagaStepOutcome = "completed"
-	// SagaStepFailed: the command was rejected (a Business error): the
-	// step failed and the saga compensates, or the compensation failed.
-	SagaStepFailed SagaStepOutcome = "failed"
-	// SagaStepError: a transient or fatal error stopped the runner; the
-	// step is tried again when it runs again.
-	SagaStepError SagaStepOutcome = "error"
-)
-
-// SagaStepCall reports one saga step or compensation carried out.
-type SagaStepCall struct {
-	Saga string
-	// Compensation is true for a compensation, false for a step.
-	Compensation bool
-	Outcome      SagaStepOutcome
-	// Tries is how many times the command ran.
-	Tries int
-}
-
-// CommandMetrics is an optional extension of Metrics for the write side:
-// when the Metrics given to Instrument implements it, repositories and
-// saga runners over that instrumented store report each command and saga
-// step to it. metrics/prometheus implements it.
+// CommandMetrics is an optional extension of instrument.Metrics for the
+// write side: when the metrics given to instrument.New implement it,
+// repositories over that instrumented store report each command to it.
+// metrics/prometheus implements it.
 type CommandMetrics interface {
 	ObserveCommand(c CommandCall)
-	ObserveSagaStep(s SagaStepCall)
 }
 
 // commandMetricsOf finds CommandMetrics behind store's wrappers, or nil.
 func commandMetricsOf(store Store) CommandMetrics {
-	return instrumented(store, func(i *InstrumentedStore) (CommandMetrics, bool) {
-		m, ok := i.m.(CommandMetrics)
+	return instrumented(store, func(i Instrumented) (CommandMetrics, bool) {
+		m, ok := i.Observer().(CommandMetrics)
 		return m, ok
 	})
 }

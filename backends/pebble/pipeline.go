@@ -13,6 +13,7 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // pipeline is the store's write path, embedded in Store. Every mutation
@@ -125,7 +126,7 @@ type op struct {
 // clock returns the append's clock reading, reading now the first time.
 func (o *op) clock(now func() time.Time) time.Time {
 	if o.now.IsZero() {
-		o.now = runtime.NormalizeTime(time.Time{}, now)
+		o.now = storekit.NormalizeTime(time.Time{}, now)
 	}
 	return o.now
 }
@@ -206,7 +207,7 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 			e = &withID
 		}
 		var crc uint32
-		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, runtime.NormalizeTime(t, now), keys)
+		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, storekit.NormalizeTime(t, now), keys)
 		o.heads = append(o.heads, recordHead{end: len(o.enc), crc: crc})
 	}
 	o.bytes = len(o.enc) + len(req.Events)*(2*recordTailLen+len(o.sk))
@@ -228,7 +229,7 @@ func putAppendOp(o *op) {
 // submit queues o for the writer and waits for its answer.
 func (s *Store) submit(o *op) error {
 	if o.ctx.Err() != nil {
-		return runtime.ContextErr(o.ctx, o.describe())
+		return storekit.ContextErr(o.ctx, o.describe())
 	}
 	if err := s.failure(); err != nil {
 		return fmt.Errorf("cqrsgen/pebble: %s: %w", o.describe(), err)
@@ -514,7 +515,7 @@ func (w *writer) group(ops []*op) *pending {
 	w.needsSync = !s.opts.noSync
 	flush := false
 	for _, o := range ops {
-		if err := runtime.ContextErr(o.ctx, opNames[o.kind]); err != nil {
+		if err := storekit.ContextErr(o.ctx, opNames[o.kind]); err != nil {
 			o.err = err
 			o.answer()
 			continue
@@ -818,7 +819,7 @@ func (w *writer) append(o *op) error {
 		return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
 	}
 	cur := h.version
-	if err := runtime.CheckExpected(req.Stream, req.Expected, cur); err != nil {
+	if err := storekit.CheckExpected(req.Stream, req.Expected, cur); err != nil {
 		return err
 	}
 	if uint64(len(o.heads)) > runtime.MaxVersion-cur {
@@ -890,7 +891,7 @@ func (w *writer) snapshot(o *op) error {
 		w.snapVers = make(map[string]uint64)
 	}
 	w.snapVers[string(key)] = sn.Version
-	sn.Time = runtime.NormalizeTime(sn.Time, w.s.opts.now)
+	sn.Time = storekit.NormalizeTime(sn.Time, w.s.opts.now)
 	_ = w.batch.Set(key, encodeSnapshot(sn), nil)
 	return nil
 }
@@ -923,7 +924,7 @@ func (w *writer) saveIdem(o *op) error {
 		return &runtime.DuplicateError{Existing: existing}
 	}
 	rec := o.idem
-	rec.Time = runtime.NormalizeTime(rec.Time, w.s.opts.now)
+	rec.Time = storekit.NormalizeTime(rec.Time, w.s.opts.now)
 	w.putIdem(rec)
 	return nil
 }

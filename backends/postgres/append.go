@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -54,7 +55,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		return runtime.AppendResult{}, err
 	}
 	defer leave()
-	if err := runtime.ValidateAppend(req); err != nil {
+	if err := storekit.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: append: %w", err)
 	}
 	op := "append to " + req.Stream.String()
@@ -130,7 +131,7 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 		}
 		nextID = nextID.Next()
 		eids[i] = pgtype.UUID{Bytes: id, Valid: true}
-		t := runtime.NormalizeTime(e.Time, s.opt.now)
+		t := storekit.NormalizeTime(e.Time, s.opt.now)
 		names[i] = []byte(e.Name)
 		schemas[i] = int64(e.Schema)
 		secs[i], nanos[i] = t.Unix(), int32(t.Nanosecond())
@@ -153,7 +154,7 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	if req.IdempotencyKey != "" {
 		key = []byte(req.IdempotencyKey)
 	}
-	now := runtime.NormalizeTime(time.Time{}, s.opt.now)
+	now := storekit.NormalizeTime(time.Time{}, s.opt.now)
 	return []any{[]byte(req.Stream.Type), []byte(req.Stream.ID), expected, key,
 		names, schemas, secs, nanos, mds, datas, eids, now.Unix(), int32(now.Nanosecond()), int64(runtime.MaxVersion)}
 }

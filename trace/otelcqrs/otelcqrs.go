@@ -2,7 +2,7 @@
 // to runtime.Tracer, so that the runtime itself links no tracing library.
 //
 //	tracer := otelcqrs.New(otel.GetTracerProvider())
-//	store := runtime.Instrument(pebbleStore, metrics, runtime.WithTracer(tracer))
+//	store := instrument.New(pebbleStore, metrics, instrument.WithTracer(tracer))
 //
 // Repositories, projection runners and saga runners over store then start
 // a span for every Execute, Load and Append, every call of a projection

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
 	"sync"
@@ -145,21 +146,21 @@ type TransferSagaRepositories struct {
 	Account *account.AccountRepository
 }
 
-// NewTransferSaga describes the Transfer saga to the runtime (runtime.RunSaga, runtime.LoadSaga):
-// it reacts with OnRequested, OnWithdrawn and OnDeposited to the events they take, each mapped to
-// an instance by its Correlate<Event> rule (called on a zero value). Deadlines go to OnDeadline.
-// Commands execute through the repositories of repos, with each step's idempotency key.
-func NewTransferSaga(repos TransferSagaRepositories) *runtime.Saga[Transfer] {
-	r := runtime.NewReactions[Transfer](
-		runtime.React(RequestEvents(), (*Transfer).CorrelateRequested, (*Transfer).OnRequested),
-		runtime.React(account.AccountEvents(), (*Transfer).CorrelateWithdrawn, (*Transfer).OnWithdrawn),
-		runtime.React(account.AccountEvents(), (*Transfer).CorrelateDeposited, (*Transfer).OnDeposited),
+// NewTransferSaga describes the Transfer saga to the runtime (saga.Run, saga.Load): it reacts with
+// OnRequested, OnWithdrawn and OnDeposited to the events they take, each mapped to an instance by
+// its Correlate<Event> rule (called on a zero value). Deadlines go to OnDeadline. Commands execute
+// through the repositories of repos, with each step's idempotency key.
+func NewTransferSaga(repos TransferSagaRepositories) *saga.Saga[Transfer] {
+	r := saga.NewReactions[Transfer](
+		saga.React(RequestEvents(), (*Transfer).CorrelateRequested, (*Transfer).OnRequested),
+		saga.React(account.AccountEvents(), (*Transfer).CorrelateWithdrawn, (*Transfer).OnWithdrawn),
+		saga.React(account.AccountEvents(), (*Transfer).CorrelateDeposited, (*Transfer).OnDeposited),
 	)
-	return &runtime.Saga[Transfer]{
+	return &saga.Saga[Transfer]{
 		Name:      TransferSagaName,
 		Events:    r.Names(),
 		Correlate: r.Correlate,
-		Deadline: func(ctx context.Context, s *Transfer, d runtime.SagaDeadline, do *runtime.SagaActions) error {
+		Deadline: func(ctx context.Context, s *Transfer, d saga.Deadline, do *saga.Actions) error {
 			return s.OnDeadline(ctx, d, do)
 		},
 		Execute: func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error) {

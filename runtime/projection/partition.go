@@ -1,4 +1,4 @@
-package runtime
+package projection
 
 import (
 	"context"
@@ -9,6 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/readside"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
 )
 
 // Partition identifies one partition of a projection split with
@@ -21,7 +25,7 @@ type Partition struct {
 // PartitionOf returns the partition, out of count, of the records of
 // stream: a hash of its type and id, so all records of a stream go to one
 // partition, in order.
-func PartitionOf(stream StreamID, count int) int {
+func PartitionOf(stream runtime.StreamID, count int) int {
 	if count <= 1 {
 		return 0
 	}
@@ -43,7 +47,7 @@ func PartitionName(name string, p Partition) string {
 	return name + "#" + strconv.Itoa(p.Index) + "/" + strconv.Itoa(p.Count)
 }
 
-// Partitions splits a projection added to a ProjectionGroup into n
+// Partitions splits a projection added to a Group into n
 // partitions by stream (PartitionOf): n projections named PartitionName,
 // each with its own checkpoint and, on a store with leases, its own lease,
 // so the replicas of a service share the work. Handle, Reset and Position
@@ -53,10 +57,10 @@ func PartitionName(name string, p Partition) string {
 // share of the partitions, n divided by the number of processes running
 // them (rounded up), and gives partitions up when more processes join, so
 // the partitions spread over the replicas; a process counts the others
-// through the store's leases. n ≤ 1 means no split. Only ProjectionGroup.Add
+// through the store's leases. n ≤ 1 means no split. Only Group.Add
 // accepts it.
-func Partitions(n int) ProjectionOption {
-	return func(c *projectionConfig) { c.partitions = max(n, 1) }
+func Partitions(n int) Option {
+	return func(c *readside.Config) { c.Partitions = max(n, 1) }
 }
 
 type partitionKey struct{}
@@ -81,7 +85,7 @@ func partitioned(p Projection, n int) []Projection {
 		part := Partition{Index: i, Count: n}
 		q := p
 		q.Name = PartitionName(p.Name, part)
-		q.Handle = func(ctx context.Context, rec Record) error { return p.Handle(WithPartition(ctx, part), rec) }
+		q.Handle = func(ctx context.Context, rec runtime.Record) error { return p.Handle(WithPartition(ctx, part), rec) }
 		if p.Reset != nil {
 			q.Reset = func(ctx context.Context) error { return p.Reset(WithPartition(ctx, part)) }
 		}
@@ -102,14 +106,14 @@ const memberPrefix = reservedPrefix + "members:"
 type partitionSet struct {
 	base   string
 	n      int
-	leaser Leaser
+	leaser lease.Leaser
 	holder string
 	ttl    time.Duration
 
 	held atomic.Int32 // partitions this process holds now
 
 	mu      sync.Mutex
-	member  Lease // this process's membership lease, as last renewed
+	member  lease.Lease // this process's membership lease, as last renewed
 	fair    int
 	checked time.Time
 }
@@ -134,7 +138,7 @@ func (s *partitionSet) join(ctx context.Context) error {
 func (s *partitionSet) leave() {
 	s.mu.Lock()
 	m := s.member
-	s.member, s.fair = Lease{}, 0
+	s.member, s.fair = lease.Lease{}, 0
 	s.mu.Unlock()
 	if m.Epoch != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), s.ttl)
@@ -149,7 +153,7 @@ func (s *partitionSet) leave() {
 func (s *partitionSet) fairShare(ctx context.Context) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fair > 0 && time.Since(s.checked) < pollEvery(s.ttl) {
+	if s.fair > 0 && time.Since(s.checked) < readside.PollEvery(s.ttl) {
 		return s.fair
 	}
 	if l, err := s.leaser.AcquireLease(ctx, s.memberName(), s.holder, s.ttl); err == nil {
@@ -174,14 +178,14 @@ func (s *partitionSet) fairShare(ctx context.Context) int {
 	return s.fair
 }
 
-// mayTake reports whether this process may take one more partition.
-func (s *partitionSet) mayTake(ctx context.Context) bool {
+// MayTake reports whether this process may take one more partition.
+func (s *partitionSet) MayTake(ctx context.Context) bool {
 	return int(s.held.Load()) < s.fairShare(ctx)
 }
 
-// tryYield gives up one held partition when this process holds more than
+// TryYield gives up one held partition when this process holds more than
 // its fair share; it reports whether the caller is to give its up.
-func (s *partitionSet) tryYield(ctx context.Context) bool {
+func (s *partitionSet) TryYield(ctx context.Context) bool {
 	fair := s.fairShare(ctx)
 	for {
 		h := s.held.Load()
@@ -193,6 +197,9 @@ func (s *partitionSet) tryYield(ctx context.Context) bool {
 		}
 	}
 }
+
+// Hold counts delta partitions more (or fewer) held by this process.
+func (s *partitionSet) Hold(delta int32) { s.held.Add(delta) }
 
 func (s *partitionSet) String() string {
 	return fmt.Sprintf("%s in %d partitions", s.base, s.n)

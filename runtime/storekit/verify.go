@@ -1,10 +1,12 @@
-package runtime
+package storekit
 
 import (
 	"context"
 	"fmt"
 	"iter"
 	"strings"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
 // Kinds of problem that a Verifier reports (VerifyProblem.Kind) wherever the
@@ -38,7 +40,7 @@ type VerifyProblem struct {
 	// Table is the table concerned in a SQL backend (PostgreSQL).
 	Table string
 	// Stream, Version and Position locate the problem when they are known.
-	Stream   StreamID
+	Stream   runtime.StreamID
 	Version  uint64
 	Position uint64
 	// Detail says what is wrong, in words.
@@ -51,7 +53,7 @@ type VerifyProblem struct {
 func (p VerifyProblem) String() string {
 	var b strings.Builder
 	b.WriteString(p.Kind)
-	if p.Stream != (StreamID{}) {
+	if p.Stream != (runtime.StreamID{}) {
 		fmt.Fprintf(&b, " stream %s", p.Stream)
 	}
 	if p.Version != 0 {
@@ -124,7 +126,7 @@ type Verifier interface {
 
 // StreamInfo describes one stream as a StreamLister lists it.
 type StreamInfo struct {
-	Stream StreamID
+	Stream runtime.StreamID
 	// Version is the stream's last committed version (its event count).
 	Version uint64
 	// LastPosition is the global position of that version's event.
@@ -135,11 +137,11 @@ type StreamInfo struct {
 //
 // Streams yields the streams that have at least one committed event,
 // optionally only those of stream type typ ("" for all), starting after
-// the stream after (the zero StreamID to start at the beginning), in the
+// the stream after (the zero runtime.StreamID to start at the beginning), in the
 // backend's own stable order; passing the last stream of one page as after
 // yields the next page. With a type filter, after must be of that type or
 // zero (a backend may reject another). The order differs between backends;
 // each documents its own.
 type StreamLister interface {
-	Streams(ctx context.Context, typ string, after StreamID) iter.Seq2[StreamInfo, error]
+	Streams(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[StreamInfo, error]
 }

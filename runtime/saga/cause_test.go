@@ -1,4 +1,4 @@
-package runtime_test
+package saga_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 // walletRecords returns every record of wallet id, in order.
@@ -112,7 +114,7 @@ func TestProjectionCommandsAreCaused(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
-				done <- runtime.RunProjection(ctx, store, runtime.Projection{Name: "mirror", Events: []string{"debited"},
+				done <- projection.Run(ctx, store, projection.Projection{Name: "mirror", Events: []string{"debited"},
 					Handle: func(ctx context.Context, rec runtime.Record) error {
 						if rec.Stream.ID != "a" {
 							return nil
@@ -166,8 +168,8 @@ func TestSagaStepsAreCaused(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			store, _ := b.open(t)
 			f := newFixture(t, store)
-			saga := newTransferSaga(f.repo, transferOptions{})
-			f.run(t, store, saga)
+			sg := newTransferSaga(f.repo, transferOptions{})
+			f.run(t, store, sg)
 			// t1 starts under a correlation id, t2 without one.
 			if _, err := store.Append(context.Background(), runtime.AppendRequest{
 				Stream: runtime.StreamID{Type: "transfer-request", ID: "t1"}, Expected: runtime.NoStream,
@@ -177,8 +179,8 @@ func TestSagaStepsAreCaused(t *testing.T) {
 				t.Fatal(err)
 			}
 			requestTransfer(t, store, "t2", "a", "c", 20) // c is closed: a is refunded
-			waitSaga(t, store, saga, "t1", final)
-			waitSaga(t, store, saga, "t2", final)
+			waitSaga(t, store, sg, "t1", final)
+			waitSaga(t, store, sg, "t2", final)
 
 			req := func(id string) uint64 {
 				for rec, err := range store.ReadStream(context.Background(), runtime.StreamID{Type: "transfer-request", ID: id}, 0) {
@@ -215,7 +217,7 @@ func TestSagaStepsAreCaused(t *testing.T) {
 				if md[runtime.MetadataCorrelation] != c.corr || md[runtime.MetadataCausation] != c.cau {
 					t.Errorf("%s: metadata %v, want correlation %q causation %q", c.what, md, c.corr, c.cau)
 				}
-				if md[runtime.MetadataSaga] != sagaName {
+				if md[saga.MetadataName] != sagaName {
 					t.Errorf("%s: metadata %v lost the saga's keys", c.what, md)
 				}
 			}

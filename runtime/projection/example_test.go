@@ -1,4 +1,4 @@
-package runtime_test
+package projection_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 // totals is a read model: the sum of deposits per account. Its Handle is
@@ -42,7 +43,7 @@ func (t *totals) reset(context.Context) error {
 // A group runs projections from their checkpoints through the whole log
 // and then live; WaitFor gives read-your-writes, Status reports progress,
 // and Rebuild replays a read model from scratch.
-func ExampleProjectionGroup() {
+func ExampleGroup() {
 	ctx, cancel := context.WithCancel(context.Background())
 	store := memory.New()
 	appendEvent := func(id, name, data string) uint64 {
@@ -61,8 +62,8 @@ func ExampleProjectionGroup() {
 	appendEvent("acc-1", "Deposited", "20")
 
 	model := &totals{sum: map[string]int{}}
-	group := runtime.NewProjectionGroup(store)
-	err := group.Add(runtime.Projection{
+	group := projection.NewGroup(store)
+	err := group.Add(projection.Projection{
 		Name:   "totals",
 		Events: []string{"Deposited"},
 		Handle: model.handle,

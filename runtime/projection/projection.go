@@ -1,4 +1,4 @@
-package runtime
+package projection
 
 import (
 	"context"
@@ -9,6 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/readside"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
 )
 
 // Projection describes a read model fed by the whole event log of a store:
@@ -44,22 +49,22 @@ type Projection struct {
 	// them). A nil Events hands every record to Handle.
 	Events []string
 	// Handle applies one record to the read model. Generated code decodes
-	// the record by rec.Name (returning a *DecodeError when that fails) and
+	// the record by rec.Name (returning a *runtime.DecodeError when that fails) and
 	// calls the user's On<Event> method with an Envelope built by
-	// EnvelopeOf. An error is retried with back-off (see HandlerRetry), and
-	// then stops the projection with a *ProjectionError. Errors that match
-	// ErrCorrupt are not retried: the bytes will not change. Errors that
-	// match ErrUnavailable (the read model's database is down) are retried
+	// runtime.EnvelopeOf. An error is retried with back-off (see HandlerRetry), and
+	// then stops the projection with a *Error. Errors that match
+	// runtime.ErrCorrupt are not retried: the bytes will not change. Errors that
+	// match runtime.ErrUnavailable (the read model's database is down) are retried
 	// without limit, the projection waiting meanwhile; errors that match
-	// ErrLeaseLost (a fenced write refused) end this process's tenure and
+	// lease.ErrLost (a fenced write refused) end this process's tenure and
 	// the projection stands by.
-	Handle func(ctx context.Context, rec Record) error
+	Handle func(ctx context.Context, rec runtime.Record) error
 	// Reset empties the read model; it is called by a rebuild before the
 	// log is replayed from the start. It must be idempotent (a crash during
 	// a rebuild makes the runner call it again). In exactly-once mode it
 	// must also set the committed position to 0, atomically with emptying
 	// the model. Nil when the projection has no Reset method: then a
-	// rebuild is refused with an error matching ErrInvalid.
+	// rebuild is refused with an error matching runtime.ErrInvalid.
 	Reset func(ctx context.Context) error
 	// Position, when set, puts the projection in exactly-once mode (see
 	// above): it returns the last position committed together with the read
@@ -75,21 +80,21 @@ const reservedPrefix = "cqrsgen:"
 func rebuildMarker(name string) string { return reservedPrefix + "rebuild:" + name }
 
 func (p *Projection) validate() error {
-	if err := ValidateKey("projection name", p.Name); err != nil {
+	if err := runtime.ValidateKey("projection name", p.Name); err != nil {
 		return err
 	}
 	if strings.HasPrefix(p.Name, reservedPrefix) {
-		return fmt.Errorf("%w: projection name %q uses the reserved prefix %q", ErrInvalid, p.Name, reservedPrefix)
+		return fmt.Errorf("%w: projection name %q uses the reserved prefix %q", runtime.ErrInvalid, p.Name, reservedPrefix)
 	}
-	if len(rebuildMarker(p.Name)) > MaxIDLength {
-		return fmt.Errorf("%w: projection name is %d bytes, limit %d", ErrTooLarge, len(p.Name), MaxIDLength-len(rebuildMarker("")))
+	if len(rebuildMarker(p.Name)) > runtime.MaxIDLength {
+		return fmt.Errorf("%w: projection name is %d bytes, limit %d", runtime.ErrTooLarge, len(p.Name), runtime.MaxIDLength-len(rebuildMarker("")))
 	}
 	if p.Handle == nil {
-		return fmt.Errorf("%w: projection %q has no Handle function", ErrInvalid, p.Name)
+		return fmt.Errorf("%w: projection %q has no Handle function", runtime.ErrInvalid, p.Name)
 	}
 	for _, e := range p.Events {
 		if e == "" {
-			return fmt.Errorf("%w: projection %q consumes an empty event name", ErrInvalid, p.Name)
+			return fmt.Errorf("%w: projection %q consumes an empty event name", runtime.ErrInvalid, p.Name)
 		}
 	}
 	return nil
@@ -113,40 +118,19 @@ const (
 	MaxHandlerRetryDelay = 30 * time.Second
 )
 
-// ProjectionOption configures how projections run. Options given to
-// NewProjectionGroup apply to every projection of the group; options given
-// to ProjectionGroup.Add or RunProjection override them for one.
-type ProjectionOption func(*projectionConfig)
+// Option configures how projections run. Options given to
+// NewGroup apply to every projection of the group; options given
+// to Group.Add or Run override them for one.
+type Option func(*readside.Config)
 
-type projectionConfig struct {
-	checkpointEvents   int
-	checkpointInterval time.Duration
-	attempts           int
-	retryDelay         time.Duration
-	leaseTTL           time.Duration
-	leaseHolder        string
-	noLease            bool
-	partitions         int
-	// held is the lease session RunSaga holds for its projection.
-	held *leaseSession
-}
-
-func defaultProjectionConfig() projectionConfig {
-	return projectionConfig{
-		checkpointEvents:   DefaultCheckpointEvents,
-		checkpointInterval: DefaultCheckpointInterval,
-		attempts:           DefaultHandlerAttempts,
-		retryDelay:         DefaultHandlerRetryDelay,
-		leaseTTL:           DefaultLeaseTTL,
+func defaultProjectionConfig() readside.Config {
+	return readside.Config{
+		CheckpointEvents:   DefaultCheckpointEvents,
+		CheckpointInterval: DefaultCheckpointInterval,
+		Attempts:           DefaultHandlerAttempts,
+		RetryDelay:         DefaultHandlerRetryDelay,
+		LeaseTTL:           lease.DefaultTTL,
 	}
-}
-
-// holder returns the lease holder name of the runners configured by c.
-func (c *projectionConfig) holder() string {
-	if c.leaseHolder != "" {
-		return c.leaseHolder
-	}
-	return processHolder()
 }
 
 // CheckpointEvery sets how often an at-least-once projection saves its
@@ -159,45 +143,45 @@ func (c *projectionConfig) holder() string {
 // most the one event being handled is handled again. With larger values up
 // to n-1 records, or interval's worth, are replayed after a crash.
 // Exactly-once projections ignore it.
-func CheckpointEvery(n int, interval time.Duration) ProjectionOption {
-	return func(c *projectionConfig) {
-		c.checkpointEvents, c.checkpointInterval = max(n, 0), max(interval, 0)
+func CheckpointEvery(n int, interval time.Duration) Option {
+	return func(c *readside.Config) {
+		c.CheckpointEvents, c.CheckpointInterval = max(n, 0), max(interval, 0)
 	}
 }
 
 // HandlerRetry sets how a failing Handle call is retried: up to attempts
 // calls in all (attempts ≤ 1 disables retries), waiting base before the
 // second, then doubling each time up to MaxHandlerRetryDelay. Errors that
-// match ErrCorrupt are never retried, and a done context ends the waiting.
-func HandlerRetry(attempts int, base time.Duration) ProjectionOption {
-	return func(c *projectionConfig) {
-		c.attempts, c.retryDelay = max(attempts, 1), max(base, 0)
+// match runtime.ErrCorrupt are never retried, and a done context ends the waiting.
+func HandlerRetry(attempts int, base time.Duration) Option {
+	return func(c *readside.Config) {
+		c.Attempts, c.RetryDelay = max(attempts, 1), max(base, 0)
 	}
 }
 
 // retryDelayFor returns the wait before attempt n+1 (n ≥ 1 failed attempts).
-func (c *projectionConfig) retryDelayFor(n int) time.Duration {
-	d := c.retryDelay
+func retryDelayFor(c *readside.Config, n int) time.Duration {
+	d := c.RetryDelay
 	for i := 1; i < n && d < MaxHandlerRetryDelay; i++ {
 		d *= 2
 	}
 	return min(d, MaxHandlerRetryDelay)
 }
 
-// ProjectionError reports why a projection stopped. When a record was
+// Error reports why a projection stopped. When a record was
 // being handled, Stream, Version, Event and Position name it and Attempts
 // says how many times Handle was called; otherwise (a store failure while
 // reading, saving the checkpoint or rebuilding) Event is empty and
 // Position is where the projection had got to. Unwrap returns the cause,
 // so errors.Is and errors.As see through it.
-type ProjectionError struct {
+type Error struct {
 	// Projection is the projection's name.
 	Projection string
 	// Position is the global position of the failing record, or the last
 	// position processed when no record was involved.
 	Position uint64
 	// Stream and Version locate the failing record.
-	Stream  StreamID
+	Stream  runtime.StreamID
 	Version uint64
 	// Event is the failing record's wire name, "" when no record was
 	// involved.
@@ -208,7 +192,7 @@ type ProjectionError struct {
 	Err error
 }
 
-func (e *ProjectionError) Error() string {
+func (e *Error) Error() string {
 	if e.Event == "" {
 		return fmt.Sprintf("cqrsgen: projection %q stopped after position %d: %v", e.Projection, e.Position, e.Err)
 	}
@@ -217,52 +201,52 @@ func (e *ProjectionError) Error() string {
 }
 
 // Unwrap returns the cause.
-func (e *ProjectionError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// ProjectionState is the life-cycle state of a projection in a group.
-type ProjectionState int
+// State is the life-cycle state of a projection in a group.
+type State int
 
 // Projection states.
 const (
-	// ProjectionStopped: not running (not started yet, or its group's
+	// Stopped: not running (not started yet, or its group's
 	// context is done).
-	ProjectionStopped ProjectionState = iota
-	// ProjectionRunning: catching up or following the log live.
-	ProjectionRunning
-	// ProjectionFailed: stopped by an error (ProjectionStatus.LastError)
+	Stopped State = iota
+	// Running: catching up or following the log live.
+	Running
+	// Failed: stopped by an error (Status.LastError)
 	// until it is rebuilt or its group is run again.
-	ProjectionFailed
-	// ProjectionStandby: another process holds the projection's lease
-	// (ProjectionStatus.Lease); this one takes over when it lapses.
-	ProjectionStandby
-	// ProjectionWaiting: the store is unavailable (LastError says why);
+	Failed
+	// Standby: another process holds the projection's lease
+	// (Status.Lease); this one takes over when it lapses.
+	Standby
+	// Waiting: the store is unavailable (LastError says why);
 	// the projection retries with back-off and resumes by itself.
-	ProjectionWaiting
+	Waiting
 )
 
 // String returns "stopped", "running", "failed", "standby" or "waiting".
-func (s ProjectionState) String() string {
+func (s State) String() string {
 	switch s {
-	case ProjectionStopped:
+	case Stopped:
 		return "stopped"
-	case ProjectionRunning:
+	case Running:
 		return "running"
-	case ProjectionFailed:
+	case Failed:
 		return "failed"
-	case ProjectionStandby:
+	case Standby:
 		return "standby"
-	case ProjectionWaiting:
+	case Waiting:
 		return "waiting"
 	}
 	return fmt.Sprintf("ProjectionState(%d)", int(s))
 }
 
-// ProjectionStatus is a snapshot of a projection's progress.
-type ProjectionStatus struct {
+// Status is a snapshot of a projection's progress.
+type Status struct {
 	// Name is the projection's name.
 	Name string
 	// State is running, stopped, failed, standby or waiting.
-	State ProjectionState
+	State State
 	// ExactlyOnce reports that the projection owns its checkpoint.
 	ExactlyOnce bool
 	// Position is the last global position processed (handled or
@@ -281,13 +265,13 @@ type ProjectionStatus struct {
 	// Rebuilds counts completed rebuilds since the group was created.
 	Rebuilds uint64
 	// LastError is the error that failed the projection (a
-	// *ProjectionError), or, while waiting, the store's error; nil when it
+	// *Error), or, while waiting, the store's error; nil when it
 	// has not failed since its last start.
 	LastError error
 	// Lease is the projection's lease as last seen: held by this process
 	// (Lease.Holder is ours) while running, by another while standing by.
 	// Zero when the projection runs without a lease.
-	Lease Lease
+	Lease lease.Lease
 }
 
 // errInterrupted ends a run so that its goroutine can serve a rebuild
@@ -301,9 +285,9 @@ var (
 // runner runs one projection. The fields above mu are set once; the
 // counters are atomics; the rest is guarded by mu.
 type runner struct {
-	store       Store
+	store       runtime.Store
 	p           Projection
-	cfg         projectionConfig
+	cfg         readside.Config
 	consumes    map[string]struct{} // nil: everything
 	exactlyOnce bool
 
@@ -313,28 +297,28 @@ type runner struct {
 	rebuilds   atomic.Uint64
 	waiters    atomic.Int64
 
-	leaser    Leaser // nil: unleased
+	leaser    lease.Leaser // nil: unleased
 	holder    string
 	part      *Partition    // the partition of a split projection, nil if not split
 	pset      *partitionSet // shared by the partitions, nil without leases
-	metrics   ReadSideMetrics
-	tracer    Tracer        // nil: no spans
-	head      atomic.Uint64 // the store's head as last seen
-	eventTime atomic.Int64  // Unix nanoseconds of the last event processed, 0: none yet
+	metrics   Metrics
+	tracer    runtime.Tracer // nil: no spans
+	head      atomic.Uint64  // the store's head as last seen
+	eventTime atomic.Int64   // Unix nanoseconds of the last event processed, 0: none yet
 
 	mu        sync.Mutex
-	state     ProjectionState
+	state     State
 	lastErr   error
-	session   *leaseSession // the lease held while running
-	lease     Lease         // the lease as last seen
-	notify    chan struct{} // closed and replaced on progress (when waited for) and state changes
+	session   *readside.Session // the lease held while running
+	lease     lease.Lease       // the lease as last seen
+	notify    chan struct{}     // closed and replaced on progress (when waited for) and state changes
 	cancelSub context.CancelFunc
 	accepting bool         // a group goroutine serves rebuild requests
 	pending   []chan error // rebuild requests not yet served
 	wake      chan struct{}
 }
 
-func newRunner(store Store, p Projection, cfg projectionConfig) *runner {
+func newRunner(store runtime.Store, p Projection, cfg readside.Config) *runner {
 	r := &runner{
 		store:       store,
 		p:           p,
@@ -342,11 +326,11 @@ func newRunner(store Store, p Projection, cfg projectionConfig) *runner {
 		exactlyOnce: p.Position != nil,
 		notify:      make(chan struct{}),
 		wake:        make(chan struct{}, 1),
-		holder:      cfg.holder(),
+		holder:      cfg.Holder(),
 		metrics:     readSideMetricsOf(store),
-		tracer:      tracerOf(store),
+		tracer:      readside.TracerOf(store),
 	}
-	if l, ok := LeaserOf(store); ok && !cfg.noLease {
+	if l, ok := lease.Of(store); ok && !cfg.NoLease {
 		r.leaser = l
 	}
 	if p.Events != nil {
@@ -358,13 +342,21 @@ func newRunner(store Store, p Projection, cfg projectionConfig) *runner {
 	return r
 }
 
+// share returns the partition set the runner's lease counts in, if any.
+func (r *runner) share() readside.Share {
+	if r.pset == nil {
+		return nil
+	}
+	return r.pset
+}
+
 // broadcastLocked wakes WaitFor callers. r.mu must be held.
 func (r *runner) broadcastLocked() {
 	close(r.notify)
 	r.notify = make(chan struct{})
 }
 
-func (r *runner) setState(s ProjectionState, err error) {
+func (r *runner) setState(s State, err error) {
 	r.mu.Lock()
 	r.state, r.lastErr = s, err
 	r.broadcastLocked()
@@ -381,7 +373,7 @@ func (r *runner) observe() {
 	state := r.state
 	r.mu.Unlock()
 	pos, head := r.position.Load(), r.head.Load()
-	p := ProjectionProgress{Name: r.p.Name, Position: pos, Head: max(head, pos), State: state}
+	p := Progress{Name: r.p.Name, Position: pos, Head: max(head, pos), State: state}
 	if t := r.eventTime.Load(); t != 0 {
 		p.EventTime = time.Unix(0, t).UTC()
 	}
@@ -401,7 +393,7 @@ func (r *runner) seenHead(h uint64) {
 
 // setSession records the lease session the runner works under (nil when
 // it ends).
-func (r *runner) setSession(s *leaseSession) {
+func (r *runner) setSession(s *readside.Session) {
 	r.mu.Lock()
 	if r.session != nil {
 		r.lease = r.session.Lease()
@@ -415,15 +407,15 @@ func (r *runner) setSession(s *leaseSession) {
 
 // standby records that the lease could not be taken: another holds it
 // (other), or the store is unavailable (err).
-func (r *runner) standby(other Lease, err error) {
+func (r *runner) standby(other lease.Lease, err error) {
 	r.mu.Lock()
-	if errors.Is(err, ErrLeaseHeld) {
-		r.state, r.lastErr = ProjectionStandby, nil
+	if errors.Is(err, lease.ErrHeld) {
+		r.state, r.lastErr = Standby, nil
 		if other.Holder != "" { // "" when a partition is held back for the fair share
 			r.lease = other
 		}
 	} else {
-		r.state, r.lastErr = ProjectionWaiting, err
+		r.state, r.lastErr = Waiting, err
 	}
 	r.broadcastLocked()
 	r.mu.Unlock()
@@ -439,7 +431,7 @@ func (r *runner) saveCheckpoint(ctx context.Context, name string, pos uint64) er
 	if s == nil {
 		return r.store.SaveCheckpoint(ctx, name, pos)
 	}
-	return s.leaser.SaveCheckpointLeased(ctx, s.Lease(), name, pos)
+	return s.SaveCheckpoint(ctx, name, pos)
 }
 
 // progress publishes a new position.
@@ -452,9 +444,9 @@ func (r *runner) progress(pos uint64) {
 	}
 }
 
-func (r *runner) status(head uint64) ProjectionStatus {
+func (r *runner) status(head uint64) Status {
 	r.mu.Lock()
-	st := ProjectionStatus{Name: r.p.Name, State: r.state, LastError: r.lastErr, ExactlyOnce: r.exactlyOnce, Lease: r.lease}
+	st := Status{Name: r.p.Name, State: r.state, LastError: r.lastErr, ExactlyOnce: r.exactlyOnce, Lease: r.lease}
 	if r.session != nil {
 		st.Lease = r.session.Lease()
 	}
@@ -470,8 +462,8 @@ func (r *runner) status(head uint64) ProjectionStatus {
 	return st
 }
 
-func (r *runner) fail(pos uint64, err error) *ProjectionError {
-	return &ProjectionError{Projection: r.p.Name, Position: pos, Err: err}
+func (r *runner) fail(pos uint64, err error) *Error {
+	return &Error{Projection: r.p.Name, Position: pos, Err: err}
 }
 
 // start finds where to resume: the projection's own position
@@ -490,7 +482,7 @@ func (r *runner) start(ctx context.Context) (uint64, error) {
 	}
 	marker, err := r.store.LoadCheckpoint(ctx, rebuildMarker(r.p.Name))
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, runtime.ErrNotFound):
 	case err != nil:
 		return 0, err
 	case marker != 0:
@@ -500,7 +492,7 @@ func (r *runner) start(ctx context.Context) (uint64, error) {
 		return 0, nil
 	}
 	pos, err := r.store.LoadCheckpoint(ctx, r.p.Name)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, runtime.ErrNotFound) {
 		return 0, nil
 	}
 	return pos, err
@@ -512,7 +504,7 @@ func (r *runner) start(ctx context.Context) (uint64, error) {
 // replaying, so no event is ever applied on top of old state.
 func (r *runner) rebuild(ctx context.Context) error {
 	if r.p.Reset == nil {
-		return fmt.Errorf("%w: projection %q has no Reset method, so it cannot be rebuilt", ErrInvalid, r.p.Name)
+		return fmt.Errorf("%w: projection %q has no Reset method, so it cannot be rebuilt", runtime.ErrInvalid, r.p.Name)
 	}
 	if r.exactlyOnce {
 		if err := r.p.Reset(ctx); err != nil {
@@ -523,7 +515,7 @@ func (r *runner) rebuild(ctx context.Context) error {
 			return fmt.Errorf("cqrsgen: reading the position of projection %q after Reset: %w", r.p.Name, err)
 		}
 		if pos != 0 {
-			return fmt.Errorf("%w: projection %q is at position %d after Reset; Reset must set it to 0", ErrInvalid, r.p.Name, pos)
+			return fmt.Errorf("%w: projection %q is at position %d after Reset; Reset must set it to 0", runtime.ErrInvalid, r.p.Name, pos)
 		}
 	} else {
 		if err := r.saveCheckpoint(ctx, rebuildMarker(r.p.Name), 1); err != nil {
@@ -543,29 +535,29 @@ func (r *runner) rebuild(ctx context.Context) error {
 // rebuildLeased is rebuild for a group that is not running: on a store
 // with leases it takes the projection's lease for the duration, so that no
 // other process runs the projection meanwhile, and refuses with an error
-// matching ErrLeaseHeld when another process holds it.
+// matching lease.ErrHeld when another process holds it.
 func (r *runner) rebuildLeased(ctx context.Context) error {
 	if r.leaser == nil {
 		return r.rebuild(ctx)
 	}
-	l, err := r.leaser.AcquireLease(ctx, r.p.Name, r.holder, r.cfg.leaseTTL)
+	l, err := r.leaser.AcquireLease(ctx, r.p.Name, r.holder, r.cfg.LeaseTTL)
 	if err != nil {
 		return fmt.Errorf("cqrsgen: rebuilding projection %q: %w (holder %s)", r.p.Name, err, l.Holder)
 	}
-	s := &leaseSession{leaser: r.leaser, ttl: r.cfg.leaseTTL, lease: l}
+	s := readside.Held(r.leaser, r.cfg.LeaseTTL, l)
 	r.setSession(s)
 	defer func() {
 		r.setSession(nil)
 		_ = r.leaser.ReleaseLease(context.WithoutCancel(ctx), l)
 	}()
-	return r.rebuild(WithLease(ctx, l))
+	return r.rebuild(lease.NewContext(ctx, l))
 }
 
 // finishRebuild is the part of an at-least-once rebuild after the marker
 // is set.
 func (r *runner) finishRebuild(ctx context.Context) error {
 	if r.p.Reset == nil {
-		return fmt.Errorf("%w: projection %q has an unfinished rebuild but no Reset method", ErrInvalid, r.p.Name)
+		return fmt.Errorf("%w: projection %q has an unfinished rebuild but no Reset method", runtime.ErrInvalid, r.p.Name)
 	}
 	if err := r.p.Reset(ctx); err != nil {
 		return fmt.Errorf("cqrsgen: resetting projection %q: %w", r.p.Name, err)
@@ -592,7 +584,7 @@ func (r *runner) serve(ctx context.Context) error {
 	if err == nil {
 		// Clear a failure before answering, so that a caller of Rebuild
 		// never sees the old error once it returns.
-		r.setState(ProjectionRunning, nil)
+		r.setState(Running, nil)
 	}
 	for _, reply := range reqs {
 		reply <- err
@@ -605,7 +597,7 @@ func (r *runner) serve(ctx context.Context) error {
 
 // run processes the log from the projection's checkpoint until ctx is done
 // (nil), a rebuild is requested (errInterrupted), or it fails (a
-// *ProjectionError).
+// *Error).
 func (r *runner) run(ctx context.Context) error {
 	if err := r.serve(ctx); err != nil {
 		return err
@@ -619,7 +611,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.checkpoint.Store(pos)
 	r.progress(pos)
-	r.setState(ProjectionRunning, nil)
+	r.setState(Running, nil)
 
 	sub, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -705,8 +697,8 @@ func (r *runner) run(ctx context.Context) error {
 			}
 			r.progress(pos)
 			unsaved++
-			if (r.cfg.checkpointEvents > 0 && unsaved >= r.cfg.checkpointEvents) ||
-				(r.cfg.checkpointInterval > 0 && time.Since(lastSave) >= r.cfg.checkpointInterval) {
+			if (r.cfg.CheckpointEvents > 0 && unsaved >= r.cfg.CheckpointEvents) ||
+				(r.cfg.CheckpointInterval > 0 && time.Since(lastSave) >= r.cfg.CheckpointInterval) {
 				if err := checkpointNow(); err != nil || ctx.Err() != nil {
 					return err
 				}
@@ -725,7 +717,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 }
 
-func (r *runner) wants(rec Record) bool {
+func (r *runner) wants(rec runtime.Record) bool {
 	if r.part != nil && PartitionOf(rec.Stream, r.part.Count) != r.part.Index {
 		return false
 	}
@@ -738,30 +730,30 @@ func (r *runner) wants(rec Record) bool {
 
 // handle calls Handle with retries. It returns nil once the record is
 // applied, ctx's error when ctx ends the retrying, errInterrupted when a
-// rebuild request (sub done) cuts a back-off short, or a *ProjectionError.
-func (r *runner) handle(ctx, sub context.Context, rec Record) error {
+// rebuild request (sub done) cuts a back-off short, or a *Error.
+func (r *runner) handle(ctx, sub context.Context, rec runtime.Record) error {
 	outages := 0
 	for attempt := 1; ; attempt++ {
 		err := r.call(ctx, rec)
 		if err == nil {
 			if outages > 0 {
-				r.setState(ProjectionRunning, nil)
+				r.setState(Running, nil)
 			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		delay := r.cfg.retryDelayFor(attempt)
-		if errors.Is(err, ErrUnavailable) {
+		delay := retryDelayFor(&r.cfg, attempt)
+		if errors.Is(err, runtime.ErrUnavailable) {
 			// The read model's store is down: wait for it, without using
 			// up the attempts meant for the handler's own errors.
-			r.setState(ProjectionWaiting, err)
-			delay = unavailableDelay(outages)
+			r.setState(Waiting, err)
+			delay = retry.UnavailableDelay(outages)
 			outages++
 			attempt--
-		} else if attempt >= r.cfg.attempts || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrLeaseLost) {
-			return &ProjectionError{Projection: r.p.Name, Position: rec.Position, Stream: rec.Stream,
+		} else if attempt >= r.cfg.Attempts || errors.Is(err, runtime.ErrCorrupt) || errors.Is(err, lease.ErrLost) {
+			return &Error{Projection: r.p.Name, Position: rec.Position, Stream: rec.Stream,
 				Version: rec.Version, Event: rec.Name, Attempts: attempt, Err: err}
 		}
 		t := time.NewTimer(delay)
@@ -789,12 +781,12 @@ func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 
 // call calls Handle once, under a context caused by rec (and in a span
 // when there is a tracer).
-func (r *runner) call(ctx context.Context, rec Record) error {
-	ctx = ContextCausedBy(ctx, rec)
+func (r *runner) call(ctx context.Context, rec runtime.Record) error {
+	ctx = runtime.ContextCausedBy(ctx, rec)
 	if r.tracer == nil {
 		return r.p.Handle(ctx, rec)
 	}
-	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanProjection, Name: r.p.Name, Stream: rec.Stream,
+	ctx, span := r.tracer.Start(ctx, runtime.SpanStart{Kind: runtime.SpanProjection, Name: r.p.Name, Stream: rec.Stream,
 		Event: rec.Name, Version: rec.Version, Position: rec.Position, Cause: rec.Metadata})
 	err := r.p.Handle(ctx, rec)
 	span.End(err)
@@ -812,7 +804,7 @@ func (r *runner) waitFor(ctx context.Context, position uint64) error {
 		// earlier Run is forgotten when the next one starts, so a caller
 		// that starts Run and waits at once must not see it.
 		ch, state, lastErr := r.notify, r.state, r.lastErr
-		failed := state == ProjectionFailed && r.accepting
+		failed := state == Failed && r.accepting
 		r.mu.Unlock()
 		if r.position.Load() >= position {
 			return nil
@@ -821,13 +813,13 @@ func (r *runner) waitFor(ctx context.Context, position uint64) error {
 			return lastErr
 		}
 		var poll *time.Timer
-		if state == ProjectionStandby {
+		if state == Standby {
 			// Another process runs the projection: ask the store.
 			ok, err := r.reachedElsewhere(ctx, position)
 			switch {
 			case ok:
 				return nil
-			case err != nil && !errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
+			case err != nil && !errors.Is(err, runtime.ErrUnavailable) && ctx.Err() == nil:
 				return fmt.Errorf("cqrsgen: waiting for projection %q to reach position %d: %w", r.p.Name, position, err)
 			}
 			poll = time.NewTimer(standbyPoll)
@@ -857,7 +849,7 @@ const standbyPoll = 50 * time.Millisecond
 func (r *runner) reachedElsewhere(ctx context.Context, position uint64) (bool, error) {
 	if !r.exactlyOnce {
 		cp, err := r.store.LoadCheckpoint(ctx, r.p.Name)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, runtime.ErrNotFound) {
 			return position == 0, nil
 		}
 		return err == nil && cp >= position, err
@@ -890,24 +882,24 @@ var registry = struct {
 }{running: make(map[registryKey]struct{})}
 
 type registryKey struct {
-	store Store
+	store runtime.Store
 	name  string
 }
 
 // isComparable reports whether s can be a map key (every store shipped is a
 // pointer; a store of a non-comparable type is not checked across groups).
-func isComparable(s Store) (ok bool) {
+func isComparable(s runtime.Store) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	_ = map[Store]struct{}{s: {}}
+	_ = map[runtime.Store]struct{}{s: {}}
 	return true
 }
 
 // register claims names on store for this process, all or none.
-func register(store Store, names []string) (release func(), err error) {
+func register(store runtime.Store, names []string) (release func(), err error) {
 	if !isComparable(store) {
 		return func() {}, nil
 	}
@@ -915,7 +907,7 @@ func register(store Store, names []string) (release func(), err error) {
 	defer registry.mu.Unlock()
 	for _, n := range names {
 		if _, ok := registry.running[registryKey{store, n}]; ok {
-			return nil, fmt.Errorf("%w: a projection named %q is already running on this store in this process", ErrInvalid, n)
+			return nil, fmt.Errorf("%w: a projection named %q is already running on this store in this process", runtime.ErrInvalid, n)
 		}
 	}
 	for _, n := range names {
@@ -930,18 +922,18 @@ func register(store Store, names []string) (release func(), err error) {
 	}, nil
 }
 
-// RunProjection runs one projection on store until ctx is done, which is a
-// clean stop (nil), or until it fails, returning a *ProjectionError. It
+// Run runs one projection on store until ctx is done, which is a
+// clean stop (nil), or until it fails, returning a *Error. It
 // resumes from the projection's checkpoint, processes the whole log after
 // it, then follows new events as they become durable. On a store that
 // implements Leaser it first takes the projection's lease, standing by
 // while another process holds it, and stands by again if it loses it; an
-// unavailable store (ErrUnavailable) is waited out, not returned. opts override the
+// unavailable store (runtime.ErrUnavailable) is waited out, not returned. opts override the
 // defaults (CheckpointEvery, HandlerRetry). A projection of the same name
 // already running on the same store in this process is an error matching
-// ErrInvalid. Use a ProjectionGroup to run several, watch their status and
+// runtime.ErrInvalid. Use a Group to run several, watch their status and
 // rebuild them.
-func RunProjection(ctx context.Context, store Store, p Projection, opts ...ProjectionOption) error {
+func Run(ctx context.Context, store runtime.Store, p Projection, opts ...Option) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
@@ -949,8 +941,8 @@ func RunProjection(ctx context.Context, store Store, p Projection, opts ...Proje
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.partitions > 1 {
-		return fmt.Errorf("%w: projection %q: Partitions applies to ProjectionGroup.Add", ErrInvalid, p.Name)
+	if cfg.Partitions > 1 {
+		return fmt.Errorf("%w: projection %q: Partitions applies to ProjectionGroup.Add", runtime.ErrInvalid, p.Name)
 	}
 	release, err := register(store, []string{p.Name})
 	if err != nil {
@@ -966,30 +958,30 @@ func RunProjection(ctx context.Context, store Store, p Projection, opts ...Proje
 			break
 		}
 	}
-	r.setState(ProjectionStopped, nil)
+	r.setState(Stopped, nil)
 	return err
 }
 
 // leasedRun is run under the projection's lease when the store has leases:
 // it stands by until it holds the lease, runs while it holds it, and gives
 // it up when the run ends. A lost lease ends the run with an error
-// matching ErrLeaseLost.
+// matching lease.ErrLost.
 func (r *runner) leasedRun(ctx context.Context) error {
 	if r.leaser == nil {
 		return r.run(ctx)
 	}
-	if r.cfg.held != nil {
-		// RunSaga holds the lease; ctx is within its tenure, and ends
+	if r.cfg.Held != nil {
+		// saga.Run holds the lease; ctx is within its tenure, and ends
 		// with it.
-		r.setSession(r.cfg.held)
+		r.setSession(r.cfg.Held)
 		defer r.setSession(nil)
 		err := r.run(ctx)
-		if errors.Is(err, ErrLeaseLost) {
-			r.cfg.held.lose()
+		if errors.Is(err, lease.ErrLost) {
+			r.cfg.Held.Lose()
 		}
 		return err
 	}
-	sess, err := acquireLease(ctx, r.leaser, r.metrics, r.p.Name, r.holder, r.cfg.leaseTTL, r.pset, r.standby)
+	sess, err := readside.Acquire(ctx, r.leaser, r.metrics, r.p.Name, r.holder, r.cfg.LeaseTTL, r.share(), r.standby)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -997,14 +989,14 @@ func (r *runner) leasedRun(ctx context.Context) error {
 		return r.fail(r.position.Load(), fmt.Errorf("acquiring the lease: %w", err))
 	}
 	r.setSession(sess)
-	err = r.run(sess.ctx)
+	err = r.run(sess.Context())
 	r.setSession(nil)
-	if errors.Is(err, ErrLeaseLost) {
-		sess.lose() // a fenced write found the lease gone before the renewer did
+	if errors.Is(err, lease.ErrLost) {
+		sess.Lose() // a fenced write found the lease gone before the renewer did
 	}
-	sess.release()
-	if ctx.Err() == nil && sess.lost() {
-		return fmt.Errorf("cqrsgen: projection %q: %w", r.p.Name, ErrLeaseLost)
+	sess.Release()
+	if ctx.Err() == nil && sess.Lost() {
+		return fmt.Errorf("cqrsgen: projection %q: %w", r.p.Name, lease.ErrLost)
 	}
 	return err
 }
@@ -1018,27 +1010,27 @@ func (r *runner) again(ctx context.Context, err error, outages *int, before uint
 		return false
 	}
 	switch {
-	case err == nil, errors.Is(err, errInterrupted), errors.Is(err, ErrLeaseLost):
+	case err == nil, errors.Is(err, errInterrupted), errors.Is(err, lease.ErrLost):
 		return true
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, runtime.ErrUnavailable):
 		if r.position.Load() != before {
 			*outages = 0
 		}
-		r.setState(ProjectionWaiting, err)
-		sleepCtx(ctx, unavailableDelay(*outages))
+		r.setState(Waiting, err)
+		retry.Sleep(ctx, retry.UnavailableDelay(*outages))
 		*outages++
 		return true
 	}
 	return false
 }
 
-// ProjectionGroup runs several projections over one store, each in its own
+// Group runs several projections over one store, each in its own
 // goroutine with its own subscription to the log, so that a slow or failed
 // projection never delays appends or the other projections. It reports
 // their status and rebuilds them. Its methods are safe for concurrent use.
-type ProjectionGroup struct {
-	store Store
-	cfg   projectionConfig
+type Group struct {
+	store runtime.Store
+	cfg   readside.Config
 
 	mu      sync.Mutex // guards runners, order and psets
 	runners map[string]*runner
@@ -1049,21 +1041,21 @@ type ProjectionGroup struct {
 	running bool
 }
 
-// NewProjectionGroup returns an empty group over store; opts are the
+// NewGroup returns an empty group over store; opts are the
 // defaults for the projections added to it.
-func NewProjectionGroup(store Store, opts ...ProjectionOption) *ProjectionGroup {
+func NewGroup(store runtime.Store, opts ...Option) *Group {
 	cfg := defaultProjectionConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &ProjectionGroup{store: store, cfg: cfg, runners: make(map[string]*runner)}
+	return &Group{store: store, cfg: cfg, runners: make(map[string]*runner)}
 }
 
 // Add adds a projection to the group, with opts overriding the group's
-// options. It fails with an error matching ErrInvalid when p is invalid
+// options. It fails with an error matching runtime.ErrInvalid when p is invalid
 // (empty or reserved name, no Handle), when the group already has a
 // projection of that name, or when the group is running.
-func (g *ProjectionGroup) Add(p Projection, opts ...ProjectionOption) error {
+func (g *Group) Add(p Projection, opts ...Option) error {
 	if err := p.validate(); err != nil {
 		return err
 	}
@@ -1074,56 +1066,56 @@ func (g *ProjectionGroup) Add(p Projection, opts ...ProjectionOption) error {
 	g.life.Lock()
 	defer g.life.Unlock()
 	if g.running {
-		return fmt.Errorf("%w: adding projection %q to a running group", ErrInvalid, p.Name)
+		return fmt.Errorf("%w: adding projection %q to a running group", runtime.ErrInvalid, p.Name)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if cfg.partitions <= 1 {
+	if cfg.Partitions <= 1 {
 		if _, ok := g.runners[p.Name]; ok {
-			return fmt.Errorf("%w: two projections named %q", ErrInvalid, p.Name)
+			return fmt.Errorf("%w: two projections named %q", runtime.ErrInvalid, p.Name)
 		}
 		r := newRunner(g.store, p, cfg)
 		g.runners[p.Name] = r
 		g.order = append(g.order, r)
 		return nil
 	}
-	parts := partitioned(p, cfg.partitions)
+	parts := partitioned(p, cfg.Partitions)
 	for _, q := range parts {
 		if err := q.validate(); err != nil {
 			return err
 		}
 		if _, ok := g.runners[q.Name]; ok {
-			return fmt.Errorf("%w: two projections named %q", ErrInvalid, q.Name)
+			return fmt.Errorf("%w: two projections named %q", runtime.ErrInvalid, q.Name)
 		}
 	}
 	var set *partitionSet
-	if l, ok := LeaserOf(g.store); ok && !cfg.noLease {
-		set = &partitionSet{base: p.Name, n: cfg.partitions, leaser: l, holder: cfg.holder(), ttl: cfg.leaseTTL}
-		if err := ValidateKey("partition membership lease", set.memberName()); err != nil {
+	if l, ok := lease.Of(g.store); ok && !cfg.NoLease {
+		set = &partitionSet{base: p.Name, n: cfg.Partitions, leaser: l, holder: cfg.Holder(), ttl: cfg.LeaseTTL}
+		if err := runtime.ValidateKey("partition membership lease", set.memberName()); err != nil {
 			return err
 		}
 		g.psets = append(g.psets, set)
 	}
 	for i, q := range parts {
 		r := newRunner(g.store, q, cfg)
-		r.part, r.pset = &Partition{Index: i, Count: cfg.partitions}, set
+		r.part, r.pset = &Partition{Index: i, Count: cfg.Partitions}, set
 		g.runners[q.Name] = r
 		g.order = append(g.order, r)
 	}
 	return nil
 }
 
-func (g *ProjectionGroup) runner(name string) (*runner, error) {
+func (g *Group) runner(name string) (*runner, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r, ok := g.runners[name]
 	if !ok {
-		return nil, fmt.Errorf("cqrsgen: projection %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("cqrsgen: projection %q: %w", name, runtime.ErrNotFound)
 	}
 	return r, nil
 }
 
-func (g *ProjectionGroup) list() []*runner {
+func (g *Group) list() []*runner {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]*runner(nil), g.order...)
@@ -1134,16 +1126,16 @@ func (g *ProjectionGroup) list() []*runner {
 // takes its lease, standing by while another process holds it (see
 // Leaser, LeaseTTL, WithoutLease); then it waits for all of them to stop (saving their
 // checkpoints) and returns. A projection that fails stops alone, in state
-// ProjectionFailed with its error in its status, and stays so until it is
+// Failed with its error in its status, and stays so until it is
 // rebuilt (or the group is run again); the others carry on. A store that
-// is unavailable (ErrUnavailable) does not fail a projection: it waits,
-// in state ProjectionWaiting, and resumes once the store answers. Run returns nil
+// is unavailable (runtime.ErrUnavailable) does not fail a projection: it waits,
+// in state Waiting, and resumes once the store answers. Run returns nil
 // when no projection was failed at the end, else the failures joined
-// (errors.Join of *ProjectionError). It returns an error matching
-// ErrInvalid at once when the group is already running, or when a
+// (errors.Join of *Error). It returns an error matching
+// runtime.ErrInvalid at once when the group is already running, or when a
 // projection of one of its names is already running on the same store in
 // this process.
-func (g *ProjectionGroup) Run(ctx context.Context) error {
+func (g *Group) Run(ctx context.Context) error {
 	runners := g.list()
 	names := make([]string, len(runners))
 	for i, r := range runners {
@@ -1152,7 +1144,7 @@ func (g *ProjectionGroup) Run(ctx context.Context) error {
 	g.life.Lock()
 	if g.running {
 		g.life.Unlock()
-		return fmt.Errorf("%w: projection group is already running", ErrInvalid)
+		return fmt.Errorf("%w: projection group is already running", runtime.ErrInvalid)
 	}
 	release, err := register(g.store, names)
 	if err != nil {
@@ -1163,7 +1155,7 @@ func (g *ProjectionGroup) Run(ctx context.Context) error {
 	for _, r := range runners {
 		r.mu.Lock()
 		r.accepting = true
-		r.state, r.lastErr = ProjectionStopped, nil // forget the last Run's failure
+		r.state, r.lastErr = Stopped, nil // forget the last Run's failure
 		r.mu.Unlock()
 	}
 	g.mu.Lock()
@@ -1177,7 +1169,7 @@ func (g *ProjectionGroup) Run(ctx context.Context) error {
 		if err := s.join(ctx); err != nil && ctx.Err() == nil {
 			for _, r := range runners {
 				if r.pset == s {
-					r.setState(ProjectionWaiting, err)
+					r.setState(Waiting, err)
 				}
 			}
 		}
@@ -1212,8 +1204,8 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 			reply <- errRetryRebuild
 		}
 		r.pending = nil
-		if r.state != ProjectionFailed {
-			r.state = ProjectionStopped
+		if r.state != Failed {
+			r.state = Stopped
 		}
 		r.broadcastLocked()
 		r.mu.Unlock()
@@ -1229,7 +1221,7 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 		if r.again(ctx, err, &outages, before) {
 			continue
 		}
-		r.setState(ProjectionFailed, err)
+		r.setState(Failed, err)
 		for {
 			select {
 			case <-ctx.Done():
@@ -1250,12 +1242,12 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 // projection's Reset), sets its checkpoint to zero and replays the whole
 // log, so that the result equals a read model built once, with no event
 // applied on top of old state. A projection without Reset is refused with
-// an error matching ErrInvalid; an unknown name matches ErrNotFound.
+// an error matching runtime.ErrInvalid; an unknown name matches runtime.ErrNotFound.
 //
 // With leases, only the process holding the projection's lease rebuilds
 // it: on a running group a standby serves the request once it takes the
 // lease; a group that is not running takes the lease for the rebuild and
-// fails with ErrLeaseHeld when another process holds it.
+// fails with lease.ErrHeld when another process holds it.
 //
 // When the group is running, the projection's own goroutine does the work
 // between two records (so Reset never runs concurrently with Handle) and
@@ -1266,13 +1258,13 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 //
 // If ctx is done first, Rebuild returns its error; a request already
 // handed to the running projection is still carried out.
-func (g *ProjectionGroup) Rebuild(ctx context.Context, name string) error {
+func (g *Group) Rebuild(ctx context.Context, name string) error {
 	r, err := g.runner(name)
 	if err != nil {
 		return err
 	}
 	if r.p.Reset == nil {
-		return fmt.Errorf("%w: projection %q has no Reset method, so it cannot be rebuilt", ErrInvalid, name)
+		return fmt.Errorf("%w: projection %q has no Reset method, so it cannot be rebuilt", runtime.ErrInvalid, name)
 	}
 	for {
 		g.life.Lock()
@@ -1281,7 +1273,7 @@ func (g *ProjectionGroup) Rebuild(ctx context.Context, name string) error {
 			r.mu.Unlock()
 			err := r.rebuildLeased(ctx)
 			if err == nil {
-				r.setState(ProjectionStopped, nil)
+				r.setState(Stopped, nil)
 			}
 			g.life.Unlock()
 			return err
@@ -1311,13 +1303,13 @@ func (g *ProjectionGroup) Rebuild(ctx context.Context, name string) error {
 }
 
 // Status returns the named projection's status, with Head and Lag taken
-// from the store now. An unknown name matches ErrNotFound; if the store's
+// from the store now. An unknown name matches runtime.ErrNotFound; if the store's
 // head cannot be read the status is returned with the error, Head and Lag
 // left at 0.
-func (g *ProjectionGroup) Status(ctx context.Context, name string) (ProjectionStatus, error) {
+func (g *Group) Status(ctx context.Context, name string) (Status, error) {
 	r, err := g.runner(name)
 	if err != nil {
-		return ProjectionStatus{}, err
+		return Status{}, err
 	}
 	head, err := g.store.Head(ctx)
 	if err != nil {
@@ -1329,13 +1321,13 @@ func (g *ProjectionGroup) Status(ctx context.Context, name string) (ProjectionSt
 // Statuses returns the status of every projection, in the order they were
 // added, against one reading of the store's head (if it cannot be read the
 // statuses are returned with the error, Head and Lag left at 0).
-func (g *ProjectionGroup) Statuses(ctx context.Context) ([]ProjectionStatus, error) {
+func (g *Group) Statuses(ctx context.Context) ([]Status, error) {
 	head, herr := g.store.Head(ctx)
 	if herr != nil {
 		head = 0
 	}
 	runners := g.list()
-	out := make([]ProjectionStatus, len(runners))
+	out := make([]Status, len(runners))
 	for i, r := range runners {
 		out[i] = r.status(head)
 	}
@@ -1343,8 +1335,8 @@ func (g *ProjectionGroup) Statuses(ctx context.Context) ([]ProjectionStatus, err
 }
 
 // WaitFor blocks until the named projection has processed every record up
-// to position (read-your-writes: pass the LastPosition that ReportAppend
-// or ContextWithAppendReport gave for a write), and returns nil. It
+// to position (read-your-writes: pass the LastPosition that runtime.ReportAppend
+// or runtime.ContextWithAppendReport gave for a write), and returns nil. It
 // returns the projection's error if it is or becomes failed during the
 // group's current Run, and an error wrapping ctx's if ctx is done first.
 // It does not start the projection: while the group is not running it
@@ -1354,7 +1346,7 @@ func (g *ProjectionGroup) Statuses(ctx context.Context) ([]ProjectionStatus, err
 // (another process holds the lease) it polls the store for the holder's
 // progress: the saved checkpoint (at-least-once, saved at the latest once
 // the holder has caught up) or the read model's position (exactly-once).
-func (g *ProjectionGroup) WaitFor(ctx context.Context, name string, position uint64) error {
+func (g *Group) WaitFor(ctx context.Context, name string, position uint64) error {
 	r, err := g.runner(name)
 	if err != nil {
 		return err

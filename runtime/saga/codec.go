@@ -1,4 +1,4 @@
-package runtime
+package saga
 
 import (
 	"fmt"
@@ -50,7 +50,7 @@ type reactedRec struct {
 	StateSchema uint32
 	FirstSeq    uint64
 	Steps       []stepRec
-	Set         []SagaDeadline
+	Set         []Deadline
 	Cancelled   []string
 	Complete    bool
 	Fail        string
@@ -76,7 +76,7 @@ type outcomeRec struct {
 
 // endedRec ends an instance.
 type endedRec struct {
-	Status SagaStatus
+	Status Status
 	Reason string
 }
 
@@ -242,7 +242,7 @@ func decodeReacted(data []byte) (*reactedRec, error) {
 	n = r.array(-1)
 	for i := 0; i < n && r.err == nil; i++ {
 		r.array(2)
-		rec.Set = append(rec.Set, SagaDeadline{Name: r.str(), At: r.time()})
+		rec.Set = append(rec.Set, Deadline{Name: r.str(), At: r.time()})
 	}
 	n = r.array(-1)
 	for i := 0; i < n && r.err == nil; i++ {
@@ -289,7 +289,7 @@ func decodeEnded(data []byte) (endedRec, error) {
 	if err := r.done(); err != nil {
 		return e, err
 	}
-	for st := SagaRunning; st <= SagaFailed; st++ {
+	for st := Running; st <= Failed; st++ {
 		if st.String() == s {
 			e.Status = st
 			return e, nil

@@ -1,4 +1,4 @@
-package runtime_test
+package saga_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 // The saga fixture is written by hand in the shape cqrsgen generates: a
@@ -101,15 +103,15 @@ type transferOptions struct {
 const sagaName = "transfer"
 
 // newTransferSaga returns the transfer saga over the wallets of repo.
-func newTransferSaga(repo *runtime.Repository[wallet, walletEvent, walletCmd], o transferOptions) *runtime.Saga[transfer] {
+func newTransferSaga(repo *runtime.Repository[wallet, walletEvent, walletCmd], o transferOptions) *saga.Saga[transfer] {
 	if o.execute == nil {
 		o.execute = repo.Execute
 	}
 	if o.timeout == 0 {
 		o.timeout = time.Hour
 	}
-	onRequested := func(e transferRequest) func(context.Context, *transfer, *runtime.SagaActions) error {
-		return func(_ context.Context, s *transfer, do *runtime.SagaActions) error {
+	onRequested := func(e transferRequest) func(context.Context, *transfer, *saga.Actions) error {
+		return func(_ context.Context, s *transfer, do *saga.Actions) error {
 			s.From, s.To, s.Amount = e.From, e.To, e.Amount
 			do.Send(s.From, walletCmd{Op: "debit", Amount: s.Amount, Ref: "transfer:" + do.Instance()}).
 				Compensate(s.From, walletCmd{Op: "credit", Amount: s.Amount, Ref: "refund:" + do.Instance()})
@@ -117,21 +119,21 @@ func newTransferSaga(repo *runtime.Repository[wallet, walletEvent, walletCmd], o
 			return nil
 		}
 	}
-	onDebited := func(_ context.Context, s *transfer, do *runtime.SagaActions) error {
+	onDebited := func(_ context.Context, s *transfer, do *saga.Actions) error {
 		do.Send(s.To, walletCmd{Op: "credit", Amount: s.Amount, Ref: "transfer:" + do.Instance()}).
 			Compensate(s.To, walletCmd{Op: "debit", Amount: s.Amount, Ref: "reverse:" + do.Instance()})
 		return nil
 	}
-	onCredited := func(_ context.Context, s *transfer, do *runtime.SagaActions) error {
+	onCredited := func(_ context.Context, s *transfer, do *saga.Actions) error {
 		s.Credited = true
 		do.CancelDeadline("credit")
 		do.Complete()
 		return nil
 	}
-	return &runtime.Saga[transfer]{
+	return &saga.Saga[transfer]{
 		Name:   sagaName,
 		Events: []string{"transfer-requested", "debited", "credited"},
-		Correlate: func(rec runtime.Record) (string, func(context.Context, *transfer, *runtime.SagaActions) error, bool, error) {
+		Correlate: func(rec runtime.Record) (string, func(context.Context, *transfer, *saga.Actions) error, bool, error) {
 			switch rec.Name {
 			case "transfer-requested":
 				e, err := decodeRequest(rec.Data)
@@ -140,7 +142,7 @@ func newTransferSaga(repo *runtime.Repository[wallet, walletEvent, walletCmd], o
 				}
 				return rec.Stream.ID, onRequested(e), true, nil
 			case "debited", "credited":
-				id, ok := runtime.SentBy(rec.Metadata, sagaName)
+				id, ok := saga.SentBy(rec.Metadata, sagaName)
 				if !ok {
 					return "", nil, false, nil
 				}
@@ -151,7 +153,7 @@ func newTransferSaga(repo *runtime.Repository[wallet, walletEvent, walletCmd], o
 			}
 			return "", nil, false, nil
 		},
-		Deadline: func(_ context.Context, s *transfer, d runtime.SagaDeadline, do *runtime.SagaActions) error {
+		Deadline: func(_ context.Context, s *transfer, d saga.Deadline, do *saga.Actions) error {
 			if d.Name == "credit" && !s.Credited {
 				do.Fail(fmt.Errorf("credit to %s timed out", s.To))
 			}
@@ -244,14 +246,14 @@ var backends = []backend{
 type fixture struct {
 	store runtime.Store
 	repo  *runtime.Repository[wallet, walletEvent, walletCmd]
-	clock *runtime.ManualClock
+	clock *saga.ManualClock
 }
 
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newFixture(t *testing.T, s runtime.Store) *fixture {
 	t.Helper()
-	f := &fixture{store: s, repo: runtime.NewRepository(s, walletAgg), clock: runtime.NewManualClock(epoch)}
+	f := &fixture{store: s, repo: runtime.NewRepository(s, walletAgg), clock: saga.NewManualClock(epoch)}
 	ctx := context.Background()
 	for _, c := range []struct {
 		id  string
@@ -294,15 +296,15 @@ func (r *sagaRun) wait() error {
 }
 
 // run starts the saga.
-func (f *fixture) run(t *testing.T, s runtime.Store, saga *runtime.Saga[transfer], opts ...runtime.SagaOption) *sagaRun {
+func (f *fixture) run(t *testing.T, s runtime.Store, sg *saga.Saga[transfer], opts ...saga.Option) *sagaRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &sagaRun{t: t, done: make(chan struct{})}
-	opts = append([]runtime.SagaOption{runtime.SagaClock(f.clock), runtime.SagaRetry(3, 0),
-		runtime.SagaProjection(runtime.HandlerRetry(1, 0))}, opts...)
+	opts = append([]saga.Option{saga.WithClock(f.clock), saga.Retry(3, 0),
+		saga.Projection(projection.HandlerRetry(1, 0))}, opts...)
 	go func() {
 		defer close(r.done)
-		r.err = runtime.RunSaga(ctx, s, saga, opts...)
+		r.err = saga.Run(ctx, s, sg, opts...)
 	}()
 	r.stop = func() error {
 		cancel()
@@ -339,14 +341,14 @@ func (f *fixture) refs(t *testing.T, id, name string) []string {
 
 // waitSaga polls the instance until it reaches a final status (or want's
 // condition) and returns it; it gives up when the test's deadline nears.
-func waitSaga(t *testing.T, s runtime.Store, saga *runtime.Saga[transfer], id string, done func(*runtime.SagaInstance[transfer]) bool) *runtime.SagaInstance[transfer] {
+func waitSaga(t *testing.T, s runtime.Store, sg *saga.Saga[transfer], id string, done func(*saga.Instance[transfer]) bool) *saga.Instance[transfer] {
 	t.Helper()
 	deadline, ok := t.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
 	for {
-		in, err := runtime.LoadSaga(context.Background(), s, saga, id)
+		in, err := saga.Load(context.Background(), s, sg, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,9 +362,9 @@ func waitSaga(t *testing.T, s runtime.Store, saga *runtime.Saga[transfer], id st
 	}
 }
 
-func final(in *runtime.SagaInstance[transfer]) bool { return in.Status.Final() }
+func final(in *saga.Instance[transfer]) bool { return in.Status.Final() }
 
-func stepStatuses(in *runtime.SagaInstance[transfer]) string {
+func stepStatuses(in *saga.Instance[transfer]) string {
 	var parts []string
 	for _, s := range in.Steps {
 		parts = append(parts, fmt.Sprintf("%d:%s", s.Seq, s.Status))
@@ -375,8 +377,8 @@ func TestSagaHappyPathAndCompensation(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			store, _ := b.open(t)
 			f := newFixture(t, store)
-			saga := newTransferSaga(f.repo, transferOptions{})
-			stop := f.run(t, store, saga).stop
+			sg := newTransferSaga(f.repo, transferOptions{})
+			stop := f.run(t, store, sg).stop
 			requestTransfer(t, store, "t1", "a", "b", 30) // completes
 			requestTransfer(t, store, "t2", "a", "c", 20) // c is closed: refund a
 			requestTransfer(t, store, "t3", "b", "a", 99) // b lacks funds: nothing to compensate
@@ -388,7 +390,7 @@ func TestSagaHappyPathAndCompensation(t *testing.T) {
 				{"t2", "compensated", "1:compensated 2:failed", "wallet: closed"},
 				{"t3", "compensated", "1:failed", "wallet: insufficient funds"},
 			} {
-				in := waitSaga(t, store, saga, c.id, final)
+				in := waitSaga(t, store, sg, c.id, final)
 				if in.Status.String() != c.status || stepStatuses(in) != c.steps || !strings.Contains(in.Reason, c.reason) {
 					t.Errorf("%s: status %v steps %q reason %q; want %s, %q, reason containing %q",
 						c.id, in.Status, stepStatuses(in), in.Reason, c.status, c.steps, c.reason)
@@ -406,7 +408,7 @@ func TestSagaHappyPathAndCompensation(t *testing.T) {
 			if got := f.refs(t, "a", "credited"); strings.Join(got, ",") != ",refund:t2" {
 				t.Errorf("credits of a: %q, want the opening credit and one refund", got)
 			}
-			in, _ := runtime.LoadSaga(context.Background(), store, saga, "t1")
+			in, _ := saga.Load(context.Background(), store, sg, "t1")
 			if in.State.From != "a" || in.State.To != "b" || in.State.Amount != 30 || !in.State.Credited {
 				t.Errorf("t1 state %+v", in.State)
 			}
@@ -432,15 +434,15 @@ func TestSagaDeadlineFiresAfterRestart(t *testing.T) {
 				}
 				return f.repo.Execute(ctx, id, c, opts...)
 			}}
-			saga := newTransferSaga(f.repo, stuck)
-			stop := f.run(t, store, saga).stop
+			sg := newTransferSaga(f.repo, stuck)
+			stop := f.run(t, store, sg).stop
 			requestTransfer(t, store, "t1", "a", "b", 30)
 			<-blocked
 			if err := stop(); err != nil {
 				t.Fatalf("a cancelled runner returns nil, got %v", err)
 			}
-			in := waitSaga(t, store, saga, "t1", func(*runtime.SagaInstance[transfer]) bool { return true })
-			if in.Status != runtime.SagaRunning || stepStatuses(in) != "1:completed 2:pending" || len(in.Deadlines) != 1 {
+			in := waitSaga(t, store, sg, "t1", func(*saga.Instance[transfer]) bool { return true })
+			if in.Status != saga.Running || stepStatuses(in) != "1:completed 2:pending" || len(in.Deadlines) != 1 {
 				t.Fatalf("after the stop: %v %q deadlines %v", in.Status, stepStatuses(in), in.Deadlines)
 			}
 			if want := epoch.Add(time.Hour); !in.Deadlines[0].At.Equal(want) {
@@ -450,13 +452,13 @@ func TestSagaDeadlineFiresAfterRestart(t *testing.T) {
 			store = reopen()
 			f.use(store)
 			f.clock.Advance(2 * time.Hour)
-			saga = newTransferSaga(f.repo, transferOptions{})
-			stop = f.run(t, store, saga).stop
-			in = waitSaga(t, store, saga, "t1", final)
+			sg = newTransferSaga(f.repo, transferOptions{})
+			stop = f.run(t, store, sg).stop
+			in = waitSaga(t, store, sg, "t1", final)
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			if in.Status != runtime.SagaCompensated || !strings.Contains(in.Reason, "timed out") {
+			if in.Status != saga.Compensated || !strings.Contains(in.Reason, "timed out") {
 				t.Errorf("status %v reason %q, want compensated after the timeout", in.Status, in.Reason)
 			}
 			// Whether the new runner executed the pending credit before the
@@ -530,8 +532,8 @@ func TestSagaResumesWithoutRepeatingAStep(t *testing.T) {
 				f := newFixture(t, store)
 				crashing := &failingStore{Store: store, failOn: p.failOn}
 				repo := runtime.NewRepository[wallet, walletEvent, walletCmd](crashing, walletAgg)
-				saga := newTransferSaga(repo, transferOptions{})
-				run := f.run(t, crashing, saga)
+				sg := newTransferSaga(repo, transferOptions{})
+				run := f.run(t, crashing, sg)
 				requestTransfer(t, store, "t1", "a", "b", 30)
 				err := run.wait()
 				if !errors.Is(err, runtime.ErrClosed) {
@@ -540,13 +542,13 @@ func TestSagaResumesWithoutRepeatingAStep(t *testing.T) {
 
 				store = reopen()
 				f.use(store)
-				saga = newTransferSaga(f.repo, transferOptions{})
-				stop := f.run(t, store, saga).stop
-				in := waitSaga(t, store, saga, "t1", final)
+				sg = newTransferSaga(f.repo, transferOptions{})
+				stop := f.run(t, store, sg).stop
+				in := waitSaga(t, store, sg, "t1", final)
 				if err := stop(); err != nil {
 					t.Fatal(err)
 				}
-				if in.Status != runtime.SagaCompleted || stepStatuses(in) != "1:completed 2:completed" {
+				if in.Status != saga.Completed || stepStatuses(in) != "1:completed 2:completed" {
 					t.Fatalf("status %v steps %q", in.Status, stepStatuses(in))
 				}
 				if got := f.refs(t, "a", "debited"); len(got) != 1 {
@@ -569,14 +571,14 @@ func TestSagaRetries(t *testing.T) {
 		name       string
 		failures   int
 		err        error
-		wantStatus runtime.SagaStatus
+		wantStatus saga.Status
 		wantCalls  int
 		wantRunErr bool
 	}{
-		{"transient then success", 2, runtime.MarkTransient(errors.New("network blip")), runtime.SagaCompleted, 3, false},
-		{"conflict then success", 1, &runtime.ConflictError{Stream: runtime.StreamID{Type: "wallet", ID: "b"}, Expected: 1, Actual: 2}, runtime.SagaCompleted, 2, false},
-		{"business error", 1, errWalletClosed, runtime.SagaCompensated, 1, false},
-		{"transient for ever", 100, runtime.MarkTransient(errors.New("down")), runtime.SagaRunning, 3, true},
+		{"transient then success", 2, saga.MarkTransient(errors.New("network blip")), saga.Completed, 3, false},
+		{"conflict then success", 1, &runtime.ConflictError{Stream: runtime.StreamID{Type: "wallet", ID: "b"}, Expected: 1, Actual: 2}, saga.Completed, 2, false},
+		{"business error", 1, errWalletClosed, saga.Compensated, 1, false},
+		{"transient for ever", 100, saga.MarkTransient(errors.New("down")), saga.Running, 3, true},
 	}
 	for _, b := range backends {
 		for _, c := range cases {
@@ -584,7 +586,7 @@ func TestSagaRetries(t *testing.T) {
 				store, _ := b.open(t)
 				f := newFixture(t, store)
 				var calls atomic.Int32
-				saga := newTransferSaga(f.repo, transferOptions{execute: func(ctx context.Context, id string, cmd walletCmd, opts ...runtime.ExecOption) (uint64, error) {
+				sg := newTransferSaga(f.repo, transferOptions{execute: func(ctx context.Context, id string, cmd walletCmd, opts ...runtime.ExecOption) (uint64, error) {
 					if cmd.Op == "credit" && id == "b" {
 						if n := calls.Add(1); int(n) <= c.failures {
 							return 0, c.err
@@ -592,18 +594,18 @@ func TestSagaRetries(t *testing.T) {
 					}
 					return f.repo.Execute(ctx, id, cmd, opts...)
 				}})
-				run := f.run(t, store, saga)
+				run := f.run(t, store, sg)
 				requestTransfer(t, store, "t1", "a", "b", 30)
-				var in *runtime.SagaInstance[transfer]
+				var in *saga.Instance[transfer]
 				if c.wantRunErr {
 					err := run.wait()
-					var se *runtime.SagaError
+					var se *saga.Error
 					if !errors.As(err, &se) || se.Seq != 2 || !strings.Contains(err.Error(), "giving up after 3 tries") {
 						t.Fatalf("runner error %v, want a *SagaError on step 2 giving up", err)
 					}
-					in = waitSaga(t, store, saga, "t1", func(*runtime.SagaInstance[transfer]) bool { return true })
+					in = waitSaga(t, store, sg, "t1", func(*saga.Instance[transfer]) bool { return true })
 				} else {
-					in = waitSaga(t, store, saga, "t1", final)
+					in = waitSaga(t, store, sg, "t1", final)
 					if err := run.stop(); err != nil {
 						t.Fatal(err)
 					}
@@ -636,8 +638,8 @@ func TestSagaConcurrentRunnersAndEvents(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			store, _ := b.open(t)
 			f := newFixture(t, store)
-			saga := newTransferSaga(f.repo, transferOptions{})
-			stop1 := f.run(t, store, saga).stop
+			sg := newTransferSaga(f.repo, transferOptions{})
+			stop1 := f.run(t, store, sg).stop
 			stop2 := f.run(t, twin{store}, newTransferSaga(f.repo, transferOptions{})).stop
 			const n = 20
 			var wg sync.WaitGroup
@@ -650,8 +652,8 @@ func TestSagaConcurrentRunnersAndEvents(t *testing.T) {
 			}
 			wg.Wait()
 			for i := range n {
-				in := waitSaga(t, store, saga, fmt.Sprintf("t%02d", i), final)
-				if in.Status != runtime.SagaCompleted || in.Reactions != 3 {
+				in := waitSaga(t, store, sg, fmt.Sprintf("t%02d", i), final)
+				if in.Status != saga.Completed || in.Reactions != 3 {
 					t.Errorf("t%02d: %v after %d reactions, want completed after 3", i, in.Status, in.Reactions)
 				}
 			}
@@ -682,14 +684,14 @@ func TestSagaStepKey(t *testing.T) {
 	long := strings.Repeat("x", runtime.MaxIDLength)
 	keys := map[string]string{}
 	for _, c := range []struct {
-		saga, id string
-		seq      uint64
-		comp     bool
+		sg, id string
+		seq    uint64
+		comp   bool
 	}{
 		{"a", "b:1", 1, false}, {"a:b", "1", 1, false}, {"a", "b", 11, false}, {"a", "b:1", 1, true},
 		{"a", long, 1, false}, {"a", long + "y", 1, false}, {"a", "b", 1, false},
 	} {
-		k := runtime.SagaStepKey(c.saga, c.id, c.seq, c.comp)
+		k := saga.StepKey(c.sg, c.id, c.seq, c.comp)
 		if len(k) > runtime.MaxIDLength {
 			t.Errorf("key for %+v is %d bytes", c, len(k))
 		}
@@ -697,7 +699,7 @@ func TestSagaStepKey(t *testing.T) {
 			t.Errorf("key %q for %+v already used by %s", k, c, prev)
 		}
 		keys[k] = fmt.Sprintf("%+v", c)
-		if again := runtime.SagaStepKey(c.saga, c.id, c.seq, c.comp); again != k {
+		if again := saga.StepKey(c.sg, c.id, c.seq, c.comp); again != k {
 			t.Errorf("key not stable: %q then %q", k, again)
 		}
 	}
@@ -709,21 +711,21 @@ func TestSagaValidation(t *testing.T) {
 	good := newTransferSaga(runtime.NewRepository(store, walletAgg), transferOptions{})
 	for _, c := range []struct {
 		name string
-		edit func(s *runtime.Saga[transfer])
+		edit func(s *saga.Saga[transfer])
 		want error
 	}{
-		{"empty name", func(s *runtime.Saga[transfer]) { s.Name = "" }, runtime.ErrInvalid},
-		{"long name", func(s *runtime.Saga[transfer]) { s.Name = strings.Repeat("n", 250) }, runtime.ErrTooLarge},
-		{"no correlate", func(s *runtime.Saga[transfer]) { s.Correlate = nil }, runtime.ErrInvalid},
-		{"no execute", func(s *runtime.Saga[transfer]) { s.Execute = nil }, runtime.ErrInvalid},
-		{"no codec", func(s *runtime.Saga[transfer]) { s.DecodeState = nil }, runtime.ErrInvalid},
+		{"empty name", func(s *saga.Saga[transfer]) { s.Name = "" }, runtime.ErrInvalid},
+		{"long name", func(s *saga.Saga[transfer]) { s.Name = strings.Repeat("n", 250) }, runtime.ErrTooLarge},
+		{"no correlate", func(s *saga.Saga[transfer]) { s.Correlate = nil }, runtime.ErrInvalid},
+		{"no execute", func(s *saga.Saga[transfer]) { s.Execute = nil }, runtime.ErrInvalid},
+		{"no codec", func(s *saga.Saga[transfer]) { s.DecodeState = nil }, runtime.ErrInvalid},
 	} {
 		s := *good
 		c.edit(&s)
-		if err := runtime.RunSaga(context.Background(), store, &s); !errors.Is(err, c.want) {
+		if err := saga.Run(context.Background(), store, &s); !errors.Is(err, c.want) {
 			t.Errorf("%s: RunSaga = %v, want %v", c.name, err, c.want)
 		}
-		if _, err := runtime.LoadSaga(context.Background(), store, &s, "x"); !errors.Is(err, c.want) {
+		if _, err := saga.Load(context.Background(), store, &s, "x"); !errors.Is(err, c.want) {
 			t.Errorf("%s: LoadSaga = %v, want %v", c.name, err, c.want)
 		}
 	}
@@ -732,19 +734,19 @@ func TestSagaValidation(t *testing.T) {
 func TestClassifyError(t *testing.T) {
 	for _, c := range []struct {
 		err  error
-		want runtime.ErrorClass
+		want saga.ErrorClass
 	}{
-		{errWalletClosed, runtime.Business},
-		{fmt.Errorf("wrapped: %w", errNoFunds), runtime.Business},
-		{runtime.MarkTransient(errors.New("x")), runtime.Transient},
-		{&runtime.ConflictError{}, runtime.Transient},
-		{context.DeadlineExceeded, runtime.Transient},
-		{context.Canceled, runtime.Fatal},
-		{fmt.Errorf("x: %w", runtime.ErrClosed), runtime.Fatal},
-		{&runtime.DecodeError{}, runtime.Fatal},
-		{runtime.ErrInvalid, runtime.Fatal},
+		{errWalletClosed, saga.Business},
+		{fmt.Errorf("wrapped: %w", errNoFunds), saga.Business},
+		{saga.MarkTransient(errors.New("x")), saga.Transient},
+		{&runtime.ConflictError{}, saga.Transient},
+		{context.DeadlineExceeded, saga.Transient},
+		{context.Canceled, saga.Fatal},
+		{fmt.Errorf("x: %w", runtime.ErrClosed), saga.Fatal},
+		{&runtime.DecodeError{}, saga.Fatal},
+		{runtime.ErrInvalid, saga.Fatal},
 	} {
-		if got := runtime.ClassifyError(c.err); got != c.want {
+		if got := saga.ClassifyError(c.err); got != c.want {
 			t.Errorf("ClassifyError(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
@@ -754,13 +756,13 @@ func TestClassifyError(t *testing.T) {
 // version 2, that DecodeState of version 1 cannot read and vice versa
 // (as a retyped field would); upcast selects whether it can still read
 // version 1 states.
-func stateV2(saga *runtime.Saga[transfer], upcast bool) *runtime.Saga[transfer] {
-	v1 := saga.DecodeState
-	saga.StateVersion = 2
-	saga.EncodeState = func(s *transfer) ([]byte, error) {
+func stateV2(sg *saga.Saga[transfer], upcast bool) *saga.Saga[transfer] {
+	v1 := sg.DecodeState
+	sg.StateVersion = 2
+	sg.EncodeState = func(s *transfer) ([]byte, error) {
 		return fmt.Appendf(nil, "v2;%s;%s;%d;%t", s.From, s.To, s.Amount, s.Credited), nil
 	}
-	saga.DecodeState = func(data []byte, s *transfer) error {
+	sg.DecodeState = func(data []byte, s *transfer) error {
 		parts := strings.Split(string(data), ";")
 		if len(parts) != 5 || parts[0] != "v2" {
 			return fmt.Errorf("bad v2 state %q", data)
@@ -769,16 +771,16 @@ func stateV2(saga *runtime.Saga[transfer], upcast bool) *runtime.Saga[transfer] 
 		s.From, s.To, s.Amount, s.Credited = parts[1], parts[2], n, parts[4] == "true"
 		return err
 	}
-	saga.UpcastState = nil
+	sg.UpcastState = nil
 	if upcast {
-		saga.UpcastState = func(version uint32, data []byte, s *transfer) error {
+		sg.UpcastState = func(version uint32, data []byte, s *transfer) error {
 			if version != 1 {
-				return &runtime.StateVersionError{Saga: saga.Name, Stored: version, Current: 2}
+				return &saga.StateVersionError{Saga: sg.Name, Stored: version, Current: 2}
 			}
 			return v1(data, s)
 		}
 	}
-	return saga
+	return sg
 }
 
 // TestSagaStateSchemaChange leaves two instances in flight under state
@@ -815,8 +817,8 @@ func TestSagaStateSchemaChange(t *testing.T) {
 			}
 			v1 := newTransferSaga(f.repo, transferOptions{})
 			for id, want := range map[string]string{"t1": "1:completed 2:pending", "t2": "1:completed"} {
-				in := waitSaga(t, store, v1, id, func(*runtime.SagaInstance[transfer]) bool { return true })
-				if in.Status != runtime.SagaRunning || stepStatuses(in) != want {
+				in := waitSaga(t, store, v1, id, func(*saga.Instance[transfer]) bool { return true })
+				if in.Status != saga.Running || stepStatuses(in) != want {
 					t.Fatalf("%s in flight: %v %q, want running %q", id, in.Status, stepStatuses(in), want)
 				}
 			}
@@ -825,9 +827,9 @@ func TestSagaStateSchemaChange(t *testing.T) {
 			f.use(store)
 			ctx := context.Background()
 			broken := stateV2(newTransferSaga(f.repo, transferOptions{}), false)
-			_, err := runtime.LoadSaga(ctx, store, broken, "t1")
+			_, err := saga.Load(ctx, store, broken, "t1")
 			var de *runtime.DecodeError
-			var ve *runtime.StateVersionError
+			var ve *saga.StateVersionError
 			if !errors.As(err, &de) || !errors.As(err, &ve) || ve.Stored != 1 || ve.Current != 2 || de.Stream.ID != "t1" || de.Version == 0 {
 				t.Fatalf("LoadSaga without an upcaster = %v, want a *DecodeError naming t1's stream and version, wrapping a *StateVersionError 1 → 2", err)
 			}
@@ -835,17 +837,17 @@ func TestSagaStateSchemaChange(t *testing.T) {
 				t.Fatalf("RunSaga without an upcaster = %v, want it to stop with the *StateVersionError", err)
 			}
 
-			saga := stateV2(newTransferSaga(f.repo, transferOptions{}), true)
-			stop := f.run(t, store, saga).stop
-			t1 := waitSaga(t, store, saga, "t1", final)
-			t2 := waitSaga(t, store, saga, "t2", final)
+			sg := stateV2(newTransferSaga(f.repo, transferOptions{}), true)
+			stop := f.run(t, store, sg).stop
+			t1 := waitSaga(t, store, sg, "t1", final)
+			t2 := waitSaga(t, store, sg, "t2", final)
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			if t1.Status != runtime.SagaCompleted || stepStatuses(t1) != "1:completed 2:completed" || t1.State.Amount != 30 || !t1.State.Credited {
+			if t1.Status != saga.Completed || stepStatuses(t1) != "1:completed 2:completed" || t1.State.Amount != 30 || !t1.State.Credited {
 				t.Errorf("t1: %v %q state %+v, want completed", t1.Status, stepStatuses(t1), t1.State)
 			}
-			if t2.Status != runtime.SagaCompensated || stepStatuses(t2) != "1:compensated 2:failed" || t2.State.To != "c" {
+			if t2.Status != saga.Compensated || stepStatuses(t2) != "1:compensated 2:failed" || t2.State.To != "c" {
 				t.Errorf("t2: %v %q state %+v, want compensated", t2.Status, stepStatuses(t2), t2.State)
 			}
 			if a, b := f.balance(t, "a"), f.balance(t, "b"); a != 70 || b != 30 {

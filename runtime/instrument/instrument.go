@@ -1,4 +1,4 @@
-package runtime
+package instrument
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"iter"
 	"log/slog"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
 // Op names a Store method as an instrumented store reports it. The values
@@ -39,21 +41,21 @@ type Outcome string
 const (
 	// OutcomeOK: the call succeeded (a read that found nothing is OK).
 	OutcomeOK Outcome = "ok"
-	// OutcomeConflict: an append lost on its expected version (ErrConflict).
+	// OutcomeConflict: an append lost on its expected version (runtime.ErrConflict).
 	OutcomeConflict Outcome = "conflict"
-	// OutcomeDuplicate: an idempotency key was already recorded (ErrDuplicate).
+	// OutcomeDuplicate: an idempotency key was already recorded (runtime.ErrDuplicate).
 	OutcomeDuplicate Outcome = "duplicate"
 	// OutcomeNotFound: a snapshot, checkpoint or idempotency record is missing.
 	OutcomeNotFound Outcome = "not_found"
 	// OutcomeCanceled: the caller's context ended first.
 	OutcomeCanceled Outcome = "canceled"
-	// OutcomeInvalid: the input broke a rule (ErrInvalid or ErrTooLarge).
+	// OutcomeInvalid: the input broke a rule (runtime.ErrInvalid or runtime.ErrTooLarge).
 	OutcomeInvalid Outcome = "invalid"
-	// OutcomeCorrupt: stored bytes did not decode (ErrCorrupt).
+	// OutcomeCorrupt: stored bytes did not decode (runtime.ErrCorrupt).
 	OutcomeCorrupt Outcome = "corrupt"
-	// OutcomeClosed: the store was closed (ErrClosed).
+	// OutcomeClosed: the store was closed (runtime.ErrClosed).
 	OutcomeClosed Outcome = "closed"
-	// OutcomeUnavailable: the store could not be reached (ErrUnavailable).
+	// OutcomeUnavailable: the store could not be reached (runtime.ErrUnavailable).
 	OutcomeUnavailable Outcome = "unavailable"
 	// OutcomeError: any other failure (I/O, network, a failed store).
 	OutcomeError Outcome = "error"
@@ -64,21 +66,21 @@ func OutcomeOf(err error) Outcome {
 	switch {
 	case err == nil:
 		return OutcomeOK
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, runtime.ErrConflict):
 		return OutcomeConflict
-	case errors.Is(err, ErrDuplicate):
+	case errors.Is(err, runtime.ErrDuplicate):
 		return OutcomeDuplicate
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, runtime.ErrNotFound):
 		return OutcomeNotFound
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return OutcomeCanceled
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrTooLarge):
+	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, runtime.ErrTooLarge):
 		return OutcomeInvalid
-	case errors.Is(err, ErrCorrupt):
+	case errors.Is(err, runtime.ErrCorrupt):
 		return OutcomeCorrupt
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, runtime.ErrClosed):
 		return OutcomeClosed
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, runtime.ErrUnavailable):
 		return OutcomeUnavailable
 	}
 	return OutcomeError
@@ -127,38 +129,38 @@ type MetricsFunc func(Call)
 // ObserveCall calls f(c).
 func (f MetricsFunc) ObserveCall(c Call) { f(c) }
 
-// InstrumentOption configures Instrument.
-type InstrumentOption func(*instrumentOptions)
+// Option configures Instrument.
+type Option func(*instrumentOptions)
 
 type instrumentOptions struct {
 	logger *slog.Logger
 	slow   time.Duration
 	now    func() time.Time
-	tracer Tracer
+	tracer runtime.Tracer
 }
 
-// WithStoreLogger makes the instrumented store log through l what an
+// WithLogger makes the instrumented store log through l what an
 // operator wants to know (nothing by default):
-//   - Error: corrupt records (ErrCorrupt) and failures other than conflicts,
+//   - Error: corrupt records (runtime.ErrCorrupt) and failures other than conflicts,
 //     duplicates, missing records, invalid input and cancellation;
 //   - Warn: calls slower than the WithSlowCall threshold;
 //   - Debug: conflicts and duplicate idempotency keys.
 //
 // Records carry op, stream_type (and stream for appends), outcome, the
 // duration and the error.
-func WithStoreLogger(l *slog.Logger) InstrumentOption {
+func WithLogger(l *slog.Logger) Option {
 	return func(o *instrumentOptions) { o.logger = l }
 }
 
 // WithSlowCall sets the duration above which a call is logged at Warn
 // level (default 0: never). Waits are exempt: waiting is their job.
-func WithSlowCall(d time.Duration) InstrumentOption {
+func WithSlowCall(d time.Duration) Option {
 	return func(o *instrumentOptions) { o.slow = d }
 }
 
-// WithInstrumentClock sets the clock that durations are measured with
+// WithClock sets the clock that durations are measured with
 // (default time.Now), for deterministic tests of metrics pipelines.
-func WithInstrumentClock(now func() time.Time) InstrumentOption {
+func WithClock(now func() time.Time) Option {
 	return func(o *instrumentOptions) {
 		if now != nil {
 			o.now = now
@@ -166,37 +168,59 @@ func WithInstrumentClock(now func() time.Time) InstrumentOption {
 	}
 }
 
-// Instrument wraps store so that every call is reported to m (which may be
-// nil for logging only) and, with WithStoreLogger, logged. The wrapper
+// WithTracer makes repositories, projection runners and saga runners over
+// the instrumented store start spans through t (see runtime.Tracer). New's
+// metrics may be nil for tracing alone.
+func WithTracer(t runtime.Tracer) Option {
+	return func(o *instrumentOptions) { o.tracer = t }
+}
+
+// New wraps store so that every call is reported to m (which may be
+// nil for logging only) and, with WithLogger, logged. The wrapper
 // adds no behaviour: results and errors pass through unchanged. Use
 // Unwrap on the result to reach the backend's own type.
-func Instrument(store Store, m Metrics, opts ...InstrumentOption) *InstrumentedStore {
+func New(store runtime.Store, m Metrics, opts ...Option) *Store {
 	o := instrumentOptions{now: time.Now}
 	for _, f := range opts {
 		f(&o)
 	}
-	return &InstrumentedStore{s: store, m: m, o: o}
+	return &Store{s: store, m: m, o: o}
 }
 
-// InstrumentedStore is a Store that reports every call to a Metrics and
+// Store is a Store that reports every call to a Metrics and
 // a slog.Logger. Create it with Instrument.
-type InstrumentedStore struct {
-	s Store
+type Store struct {
+	s runtime.Store
 	m Metrics
 	o instrumentOptions
 }
 
-var _ Store = (*InstrumentedStore)(nil)
+var _ runtime.Store = (*Store)(nil)
 
 // Unwrap returns the wrapped store.
-func (i *InstrumentedStore) Unwrap() Store { return i.s }
+func (i *Store) Unwrap() runtime.Store { return i.s }
+
+// Tracer returns the tracer given with WithTracer, or nil
+// (runtime.Instrumented).
+func (i *Store) Tracer() runtime.Tracer { return i.o.tracer }
+
+// Observer returns the Metrics given to New, or nil
+// (runtime.Instrumented): repositories and runners over the store report
+// to it what it implements of runtime.CommandMetrics, projection.Metrics
+// and saga.Metrics.
+func (i *Store) Observer() any {
+	if i.m == nil {
+		return nil
+	}
+	return i.m
+}
 
 // observe reports one call that started at start.
-func (i *InstrumentedStore) observe(op Op, stream *StreamID, start time.Time, records int, err error) {
+func (i *Store) observe(op Op, stream *runtime.StreamID, start time.Time, records int, err error) {
 	i.report(op, stream, i.o.now().Sub(start), records, err)
 }
 
-func (i *InstrumentedStore) report(op Op, stream *StreamID, d time.Duration, records int, err error) {
+func (i *Store) report(op Op, stream *runtime.StreamID, d time.Duration, records int, err error) {
 	c := Call{Op: op, Duration: d, Records: records, Outcome: OutcomeOf(err), Err: err}
 	if stream != nil {
 		c.StreamType = stream.Type
@@ -209,7 +233,7 @@ func (i *InstrumentedStore) report(op Op, stream *StreamID, d time.Duration, rec
 	}
 }
 
-func (i *InstrumentedStore) log(c Call, stream *StreamID) {
+func (i *Store) log(c Call, stream *runtime.StreamID) {
 	var level slog.Level
 	switch c.Outcome {
 	case OutcomeOK, OutcomeNotFound, OutcomeCanceled, OutcomeInvalid, OutcomeClosed:
@@ -245,7 +269,7 @@ func (i *InstrumentedStore) log(c Call, stream *StreamID) {
 }
 
 // Append appends through the wrapped store and reports OpAppend.
-func (i *InstrumentedStore) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+func (i *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
 	start := i.o.now()
 	res, err := i.s.Append(ctx, req)
 	n := 0
@@ -258,8 +282,8 @@ func (i *InstrumentedStore) Append(ctx context.Context, req AppendRequest) (Appe
 
 // measure wraps a read sequence: it reports op once the loop ends, with
 // the records yielded and the time spent inside the store.
-func (i *InstrumentedStore) measure(op Op, stream *StreamID, seq iter.Seq2[Record, error]) iter.Seq2[Record, error] {
-	return func(yield func(Record, error) bool) {
+func (i *Store) measure(op Op, stream *runtime.StreamID, seq iter.Seq2[runtime.Record, error]) iter.Seq2[runtime.Record, error] {
+	return func(yield func(runtime.Record, error) bool) {
 		var (
 			spent time.Duration
 			n     int
@@ -287,18 +311,18 @@ func (i *InstrumentedStore) measure(op Op, stream *StreamID, seq iter.Seq2[Recor
 
 // ReadStream reads through the wrapped store and reports OpReadStream when
 // the loop ends.
-func (i *InstrumentedStore) ReadStream(ctx context.Context, stream StreamID, after uint64) iter.Seq2[Record, error] {
+func (i *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after uint64) iter.Seq2[runtime.Record, error] {
 	return i.measure(OpReadStream, &stream, i.s.ReadStream(ctx, stream, after))
 }
 
 // ReadAll reads through the wrapped store and reports OpReadAll when the
 // loop ends.
-func (i *InstrumentedStore) ReadAll(ctx context.Context, after uint64) iter.Seq2[Record, error] {
+func (i *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Record, error] {
 	return i.measure(OpReadAll, nil, i.s.ReadAll(ctx, after))
 }
 
 // StreamVersion reports OpStreamVersion.
-func (i *InstrumentedStore) StreamVersion(ctx context.Context, stream StreamID) (uint64, error) {
+func (i *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uint64, error) {
 	start := i.o.now()
 	v, err := i.s.StreamVersion(ctx, stream)
 	i.observe(OpStreamVersion, &stream, start, 0, err)
@@ -306,7 +330,7 @@ func (i *InstrumentedStore) StreamVersion(ctx context.Context, stream StreamID) 
 }
 
 // Head reports OpHead.
-func (i *InstrumentedStore) Head(ctx context.Context) (uint64, error) {
+func (i *Store) Head(ctx context.Context) (uint64, error) {
 	start := i.o.now()
 	h, err := i.s.Head(ctx)
 	i.observe(OpHead, nil, start, 0, err)
@@ -314,7 +338,7 @@ func (i *InstrumentedStore) Head(ctx context.Context) (uint64, error) {
 }
 
 // Wait reports OpWait: how long a subscriber waited for the next event.
-func (i *InstrumentedStore) Wait(ctx context.Context, after uint64) (uint64, error) {
+func (i *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	start := i.o.now()
 	h, err := i.s.Wait(ctx, after)
 	i.observe(OpWait, nil, start, 0, err)
@@ -322,7 +346,7 @@ func (i *InstrumentedStore) Wait(ctx context.Context, after uint64) (uint64, err
 }
 
 // SaveSnapshot reports OpSaveSnapshot.
-func (i *InstrumentedStore) SaveSnapshot(ctx context.Context, s Snapshot) error {
+func (i *Store) SaveSnapshot(ctx context.Context, s runtime.Snapshot) error {
 	start := i.o.now()
 	err := i.s.SaveSnapshot(ctx, s)
 	i.observe(OpSaveSnapshot, &s.Stream, start, 0, err)
@@ -330,7 +354,7 @@ func (i *InstrumentedStore) SaveSnapshot(ctx context.Context, s Snapshot) error 
 }
 
 // LoadSnapshot reports OpLoadSnapshot.
-func (i *InstrumentedStore) LoadSnapshot(ctx context.Context, stream StreamID) (Snapshot, error) {
+func (i *Store) LoadSnapshot(ctx context.Context, stream runtime.StreamID) (runtime.Snapshot, error) {
 	start := i.o.now()
 	s, err := i.s.LoadSnapshot(ctx, stream)
 	i.observe(OpLoadSnapshot, &stream, start, 0, err)
@@ -338,7 +362,7 @@ func (i *InstrumentedStore) LoadSnapshot(ctx context.Context, stream StreamID) (
 }
 
 // SaveCheckpoint reports OpSaveCheckpoint.
-func (i *InstrumentedStore) SaveCheckpoint(ctx context.Context, name string, position uint64) error {
+func (i *Store) SaveCheckpoint(ctx context.Context, name string, position uint64) error {
 	start := i.o.now()
 	err := i.s.SaveCheckpoint(ctx, name, position)
 	i.observe(OpSaveCheckpoint, nil, start, 0, err)
@@ -346,7 +370,7 @@ func (i *InstrumentedStore) SaveCheckpoint(ctx context.Context, name string, pos
 }
 
 // LoadCheckpoint reports OpLoadCheckpoint.
-func (i *InstrumentedStore) LoadCheckpoint(ctx context.Context, name string) (uint64, error) {
+func (i *Store) LoadCheckpoint(ctx context.Context, name string) (uint64, error) {
 	start := i.o.now()
 	p, err := i.s.LoadCheckpoint(ctx, name)
 	i.observe(OpLoadCheckpoint, nil, start, 0, err)
@@ -354,7 +378,7 @@ func (i *InstrumentedStore) LoadCheckpoint(ctx context.Context, name string) (ui
 }
 
 // SaveIdempotency reports OpSaveIdempotency.
-func (i *InstrumentedStore) SaveIdempotency(ctx context.Context, rec IdempotencyRecord) error {
+func (i *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyRecord) error {
 	start := i.o.now()
 	err := i.s.SaveIdempotency(ctx, rec)
 	i.observe(OpSaveIdempotency, &rec.Stream, start, 0, err)
@@ -362,7 +386,7 @@ func (i *InstrumentedStore) SaveIdempotency(ctx context.Context, rec Idempotency
 }
 
 // LoadIdempotency reports OpLoadIdempotency.
-func (i *InstrumentedStore) LoadIdempotency(ctx context.Context, key string) (IdempotencyRecord, error) {
+func (i *Store) LoadIdempotency(ctx context.Context, key string) (runtime.IdempotencyRecord, error) {
 	start := i.o.now()
 	rec, err := i.s.LoadIdempotency(ctx, key)
 	i.observe(OpLoadIdempotency, nil, start, 0, err)
@@ -370,7 +394,7 @@ func (i *InstrumentedStore) LoadIdempotency(ctx context.Context, key string) (Id
 }
 
 // Stats reports OpStats.
-func (i *InstrumentedStore) Stats(ctx context.Context) (Stats, error) {
+func (i *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 	start := i.o.now()
 	st, err := i.s.Stats(ctx)
 	i.observe(OpStats, nil, start, 0, err)
@@ -378,7 +402,7 @@ func (i *InstrumentedStore) Stats(ctx context.Context) (Stats, error) {
 }
 
 // Flush reports OpFlush.
-func (i *InstrumentedStore) Flush(ctx context.Context) error {
+func (i *Store) Flush(ctx context.Context) error {
 	start := i.o.now()
 	err := i.s.Flush(ctx)
 	i.observe(OpFlush, nil, start, 0, err)
@@ -386,7 +410,7 @@ func (i *InstrumentedStore) Flush(ctx context.Context) error {
 }
 
 // Close closes the wrapped store and reports OpClose.
-func (i *InstrumentedStore) Close() error {
+func (i *Store) Close() error {
 	start := i.o.now()
 	err := i.s.Close()
 	i.observe(OpClose, nil, start, 0, err)

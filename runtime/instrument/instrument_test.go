@@ -1,4 +1,4 @@
-package runtime_test
+package instrument_test
 
 import (
 	"bytes"
@@ -14,21 +14,22 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/instrument"
 )
 
 // recorder is a Metrics that keeps every call.
 type recorder struct {
 	mu    sync.Mutex
-	calls []runtime.Call
+	calls []instrument.Call
 }
 
-func (r *recorder) ObserveCall(c runtime.Call) {
+func (r *recorder) ObserveCall(c instrument.Call) {
 	r.mu.Lock()
 	r.calls = append(r.calls, c)
 	r.mu.Unlock()
 }
 
-func (r *recorder) take() []runtime.Call {
+func (r *recorder) take() []instrument.Call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.calls
@@ -59,17 +60,17 @@ func TestInstrumentReportsEveryCall(t *testing.T) {
 	ctx := context.Background()
 	rec := &recorder{}
 	clock := &stepClock{}
-	s := runtime.Instrument(memory.New(), rec, runtime.WithInstrumentClock(clock.now))
+	s := instrument.New(memory.New(), rec, instrument.WithClock(clock.now))
 	if _, ok := s.Unwrap().(*memory.Store); !ok {
 		t.Fatalf("Unwrap = %T, want *memory.Store", s.Unwrap())
 	}
 	other := runtime.StreamID{Type: "order", ID: "o1"}
 
 	type want struct {
-		op      runtime.Op
+		op      instrument.Op
 		typ     string
 		records int
-		outcome runtime.Outcome
+		outcome instrument.Outcome
 	}
 	tests := []struct {
 		name string
@@ -79,21 +80,21 @@ func TestInstrumentReportsEveryCall(t *testing.T) {
 		{"append", func() error {
 			_, err := s.Append(ctx, runtime.AppendRequest{Stream: acct, Events: []runtime.EventData{ev("Opened"), ev("Deposited")}})
 			return err
-		}, want{runtime.OpAppend, "account", 2, runtime.OutcomeOK}},
+		}, want{instrument.OpAppend, "account", 2, instrument.OutcomeOK}},
 		{"conflict", func() error {
 			_, err := s.Append(ctx, runtime.AppendRequest{Stream: acct, Expected: 1, Events: []runtime.EventData{ev("X")}})
 			if !errors.Is(err, runtime.ErrConflict) {
 				return fmt.Errorf("want conflict, got %v", err)
 			}
 			return nil
-		}, want{runtime.OpAppend, "account", 0, runtime.OutcomeConflict}},
+		}, want{instrument.OpAppend, "account", 0, instrument.OutcomeConflict}},
 		{"invalid", func() error {
 			_, err := s.Append(ctx, runtime.AppendRequest{Stream: acct})
 			if !errors.Is(err, runtime.ErrInvalid) {
 				return fmt.Errorf("want invalid, got %v", err)
 			}
 			return nil
-		}, want{runtime.OpAppend, "account", 0, runtime.OutcomeInvalid}},
+		}, want{instrument.OpAppend, "account", 0, instrument.OutcomeInvalid}},
 		{"duplicate", func() error {
 			req := runtime.AppendRequest{Stream: other, Expected: runtime.AnyVersion, Events: []runtime.EventData{ev("Placed")}, IdempotencyKey: "k"}
 			if _, err := s.Append(ctx, req); err != nil {
@@ -105,7 +106,7 @@ func TestInstrumentReportsEveryCall(t *testing.T) {
 				return fmt.Errorf("want duplicate, got %v", err)
 			}
 			return nil
-		}, want{runtime.OpAppend, "order", 0, runtime.OutcomeDuplicate}},
+		}, want{instrument.OpAppend, "order", 0, instrument.OutcomeDuplicate}},
 		{"read stream", func() error {
 			n := 0
 			for _, err := range s.ReadStream(ctx, acct, 0) {
@@ -118,17 +119,17 @@ func TestInstrumentReportsEveryCall(t *testing.T) {
 				return fmt.Errorf("read %d records", n)
 			}
 			return nil
-		}, want{runtime.OpReadStream, "account", 2, runtime.OutcomeOK}},
+		}, want{instrument.OpReadStream, "account", 2, instrument.OutcomeOK}},
 		{"read all, stopped early", func() error {
 			for range s.ReadAll(ctx, 0) {
 				break
 			}
 			return nil
-		}, want{runtime.OpReadAll, "", 1, runtime.OutcomeOK}},
+		}, want{instrument.OpReadAll, "", 1, instrument.OutcomeOK}},
 		{"stream version", func() error { _, err := s.StreamVersion(ctx, acct); return err },
-			want{runtime.OpStreamVersion, "account", 0, runtime.OutcomeOK}},
-		{"head", func() error { _, err := s.Head(ctx); return err }, want{runtime.OpHead, "", 0, runtime.OutcomeOK}},
-		{"wait", func() error { _, err := s.Wait(ctx, 0); return err }, want{runtime.OpWait, "", 0, runtime.OutcomeOK}},
+			want{instrument.OpStreamVersion, "account", 0, instrument.OutcomeOK}},
+		{"head", func() error { _, err := s.Head(ctx); return err }, want{instrument.OpHead, "", 0, instrument.OutcomeOK}},
+		{"wait", func() error { _, err := s.Wait(ctx, 0); return err }, want{instrument.OpWait, "", 0, instrument.OutcomeOK}},
 		{"wait canceled", func() error {
 			c, cancel := context.WithCancel(ctx)
 			cancel()
@@ -137,36 +138,36 @@ func TestInstrumentReportsEveryCall(t *testing.T) {
 				return errors.New("wait on a canceled context succeeded")
 			}
 			return nil
-		}, want{runtime.OpWait, "", 0, runtime.OutcomeCanceled}},
+		}, want{instrument.OpWait, "", 0, instrument.OutcomeCanceled}},
 		{"load missing snapshot", func() error {
 			_, err := s.LoadSnapshot(ctx, acct)
 			if !errors.Is(err, runtime.ErrNotFound) {
 				return fmt.Errorf("want not found, got %v", err)
 			}
 			return nil
-		}, want{runtime.OpLoadSnapshot, "account", 0, runtime.OutcomeNotFound}},
+		}, want{instrument.OpLoadSnapshot, "account", 0, instrument.OutcomeNotFound}},
 		{"save snapshot", func() error {
 			return s.SaveSnapshot(ctx, runtime.Snapshot{Stream: acct, Version: 2, Schema: "h", Data: []byte{1}})
-		}, want{runtime.OpSaveSnapshot, "account", 0, runtime.OutcomeOK}},
+		}, want{instrument.OpSaveSnapshot, "account", 0, instrument.OutcomeOK}},
 		{"save checkpoint", func() error { return s.SaveCheckpoint(ctx, "p", 1) },
-			want{runtime.OpSaveCheckpoint, "", 0, runtime.OutcomeOK}},
+			want{instrument.OpSaveCheckpoint, "", 0, instrument.OutcomeOK}},
 		{"load checkpoint", func() error { _, err := s.LoadCheckpoint(ctx, "p"); return err },
-			want{runtime.OpLoadCheckpoint, "", 0, runtime.OutcomeOK}},
+			want{instrument.OpLoadCheckpoint, "", 0, instrument.OutcomeOK}},
 		{"save idempotency", func() error {
 			return s.SaveIdempotency(ctx, runtime.IdempotencyRecord{Key: "k2", Stream: acct, Version: 2})
-		}, want{runtime.OpSaveIdempotency, "account", 0, runtime.OutcomeOK}},
+		}, want{instrument.OpSaveIdempotency, "account", 0, instrument.OutcomeOK}},
 		{"load idempotency", func() error { _, err := s.LoadIdempotency(ctx, "k2"); return err },
-			want{runtime.OpLoadIdempotency, "", 0, runtime.OutcomeOK}},
-		{"stats", func() error { _, err := s.Stats(ctx); return err }, want{runtime.OpStats, "", 0, runtime.OutcomeOK}},
-		{"flush", func() error { return s.Flush(ctx) }, want{runtime.OpFlush, "", 0, runtime.OutcomeOK}},
-		{"close", func() error { return s.Close() }, want{runtime.OpClose, "", 0, runtime.OutcomeOK}},
+			want{instrument.OpLoadIdempotency, "", 0, instrument.OutcomeOK}},
+		{"stats", func() error { _, err := s.Stats(ctx); return err }, want{instrument.OpStats, "", 0, instrument.OutcomeOK}},
+		{"flush", func() error { return s.Flush(ctx) }, want{instrument.OpFlush, "", 0, instrument.OutcomeOK}},
+		{"close", func() error { return s.Close() }, want{instrument.OpClose, "", 0, instrument.OutcomeOK}},
 		{"after close", func() error {
 			_, err := s.Head(ctx)
 			if !errors.Is(err, runtime.ErrClosed) {
 				return fmt.Errorf("want closed, got %v", err)
 			}
 			return nil
-		}, want{runtime.OpHead, "", 0, runtime.OutcomeClosed}},
+		}, want{instrument.OpHead, "", 0, instrument.OutcomeClosed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,7 +184,7 @@ func TestInstrumentReportsEveryCall(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("reported %+v, want %+v", got, tt.want)
 			}
-			if (c.Err == nil) != (c.Outcome == runtime.OutcomeOK) {
+			if (c.Err == nil) != (c.Outcome == instrument.OutcomeOK) {
 				t.Errorf("Err %v with outcome %s", c.Err, c.Outcome)
 			}
 			if c.Duration <= 0 {
@@ -199,7 +200,7 @@ func TestInstrumentExcludesConsumerTime(t *testing.T) {
 	ctx := context.Background()
 	rec := &recorder{}
 	clock := &stepClock{}
-	s := runtime.Instrument(memory.New(), rec, runtime.WithInstrumentClock(clock.now))
+	s := instrument.New(memory.New(), rec, instrument.WithClock(clock.now))
 	for i := range 5 {
 		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: acct, Expected: uint64(i), Events: []runtime.EventData{ev("E")}}); err != nil {
 			t.Fatal(err)
@@ -228,22 +229,22 @@ func TestInstrumentExcludesConsumerTime(t *testing.T) {
 func TestOutcomeOf(t *testing.T) {
 	tests := []struct {
 		err  error
-		want runtime.Outcome
+		want instrument.Outcome
 	}{
-		{nil, runtime.OutcomeOK},
-		{fmt.Errorf("wrapped: %w", &runtime.ConflictError{Stream: acct}), runtime.OutcomeConflict},
-		{&runtime.DuplicateError{}, runtime.OutcomeDuplicate},
-		{fmt.Errorf("x: %w", runtime.ErrNotFound), runtime.OutcomeNotFound},
-		{fmt.Errorf("x: %w", context.DeadlineExceeded), runtime.OutcomeCanceled},
-		{fmt.Errorf("x: %w", context.Canceled), runtime.OutcomeCanceled},
-		{runtime.ErrTooLarge, runtime.OutcomeInvalid},
-		{runtime.ErrInvalid, runtime.OutcomeInvalid},
-		{&runtime.DecodeError{Err: errors.New("bad")}, runtime.OutcomeCorrupt},
-		{runtime.ErrClosed, runtime.OutcomeClosed},
-		{errors.New("disk on fire"), runtime.OutcomeError},
+		{nil, instrument.OutcomeOK},
+		{fmt.Errorf("wrapped: %w", &runtime.ConflictError{Stream: acct}), instrument.OutcomeConflict},
+		{&runtime.DuplicateError{}, instrument.OutcomeDuplicate},
+		{fmt.Errorf("x: %w", runtime.ErrNotFound), instrument.OutcomeNotFound},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), instrument.OutcomeCanceled},
+		{fmt.Errorf("x: %w", context.Canceled), instrument.OutcomeCanceled},
+		{runtime.ErrTooLarge, instrument.OutcomeInvalid},
+		{runtime.ErrInvalid, instrument.OutcomeInvalid},
+		{&runtime.DecodeError{Err: errors.New("bad")}, instrument.OutcomeCorrupt},
+		{runtime.ErrClosed, instrument.OutcomeClosed},
+		{errors.New("disk on fire"), instrument.OutcomeError},
 	}
 	for _, tt := range tests {
-		if got := runtime.OutcomeOf(tt.err); got != tt.want {
+		if got := instrument.OutcomeOf(tt.err); got != tt.want {
 			t.Errorf("OutcomeOf(%v) = %s, want %s", tt.err, got, tt.want)
 		}
 	}
@@ -302,7 +303,7 @@ func TestInstrumentLogging(t *testing.T) {
 			if _, err := mem.Append(ctx, runtime.AppendRequest{Stream: acct, Events: []runtime.EventData{ev("E")}}); err != nil {
 				t.Fatal(err)
 			}
-			s := runtime.Instrument(mem, nil, runtime.WithStoreLogger(l), runtime.WithSlowCall(tt.slow), runtime.WithInstrumentClock(clock.now))
+			s := instrument.New(mem, nil, instrument.WithLogger(l), instrument.WithSlowCall(tt.slow), instrument.WithClock(clock.now))
 			tt.call(s)
 			out := buf.String()
 			if strings.Contains(out, "failed") && strings.Contains(out, "outcome=not_found") {
@@ -329,7 +330,7 @@ func TestInstrumentCorruptLogged(t *testing.T) {
 	var buf bytes.Buffer
 	l := slog.New(slog.NewTextHandler(&buf, nil))
 	rec := &recorder{}
-	s := runtime.Instrument(corruptStore{memory.New()}, rec, runtime.WithStoreLogger(l))
+	s := instrument.New(corruptStore{memory.New()}, rec, instrument.WithLogger(l))
 	n := 0
 	for _, err := range s.ReadStream(context.Background(), acct, 0) {
 		if !errors.Is(err, runtime.ErrCorrupt) {
@@ -346,7 +347,7 @@ func TestInstrumentCorruptLogged(t *testing.T) {
 			t.Errorf("log %q lacks %q", out, w)
 		}
 	}
-	if c := rec.take(); len(c) != 1 || c[0].Outcome != runtime.OutcomeCorrupt || c[0].Records != 0 {
+	if c := rec.take(); len(c) != 1 || c[0].Outcome != instrument.OutcomeCorrupt || c[0].Records != 0 {
 		t.Errorf("calls %+v", c)
 	}
 }
@@ -356,10 +357,10 @@ func TestInstrumentCorruptLogged(t *testing.T) {
 func TestInstrumentConcurrent(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
-	counts := map[runtime.Outcome]int{}
+	counts := map[instrument.Outcome]int{}
 	events := 0
-	m := runtime.MetricsFunc(func(c runtime.Call) {
-		if c.Op != runtime.OpAppend {
+	m := instrument.MetricsFunc(func(c instrument.Call) {
+		if c.Op != instrument.OpAppend {
 			return
 		}
 		mu.Lock()
@@ -367,7 +368,7 @@ func TestInstrumentConcurrent(t *testing.T) {
 		events += c.Records
 		mu.Unlock()
 	})
-	s := runtime.Instrument(memory.New(), m)
+	s := instrument.New(memory.New(), m)
 	const writers, each = 16, 20
 	var wg sync.WaitGroup
 	for range writers {
@@ -394,12 +395,12 @@ func TestInstrumentConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if counts[runtime.OutcomeOK] != writers*each || events != writers*each {
-		t.Errorf("ok appends %d, events %d, want %d", counts[runtime.OutcomeOK], events, writers*each)
+	if counts[instrument.OutcomeOK] != writers*each || events != writers*each {
+		t.Errorf("ok appends %d, events %d, want %d", counts[instrument.OutcomeOK], events, writers*each)
 	}
 	v, _ := s.StreamVersion(ctx, acct)
 	if v != writers*each {
 		t.Errorf("version %d", v)
 	}
-	t.Logf("conflicts reported: %d", counts[runtime.OutcomeConflict])
+	t.Logf("conflicts reported: %d", counts[instrument.OutcomeConflict])
 }

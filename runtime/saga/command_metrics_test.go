@@ -1,4 +1,4 @@
-package runtime_test
+package saga_test
 
 import (
 	"context"
@@ -8,22 +8,24 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/instrument"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 // commandRecorder records what CommandMetrics receives.
 type commandRecorder struct {
 	mu       sync.Mutex
 	commands []runtime.CommandCall
-	steps    []runtime.SagaStepCall
+	steps    []saga.StepCall
 }
 
-func (c *commandRecorder) ObserveCall(runtime.Call) {}
+func (c *commandRecorder) ObserveCall(instrument.Call) {}
 func (c *commandRecorder) ObserveCommand(call runtime.CommandCall) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.commands = append(c.commands, call)
 }
-func (c *commandRecorder) ObserveSagaStep(s runtime.SagaStepCall) {
+func (c *commandRecorder) ObserveSagaStep(s saga.StepCall) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.steps = append(c.steps, s)
@@ -55,7 +57,7 @@ func (s *conflictOnce) Unwrap() runtime.Store { return s.Store }
 func TestCommandMetrics(t *testing.T) {
 	m := &commandRecorder{}
 	flaky := &conflictOnce{Store: memory.New()}
-	store := runtime.Instrument(flaky, m)
+	store := instrument.New(flaky, m)
 	defer store.Close()
 	f := newFixture(t, store)
 	m.commands = nil // the fixture's own commands
@@ -102,16 +104,16 @@ func TestCommandMetrics(t *testing.T) {
 
 	// A transfer to the closed wallet: the debit completes, the credit
 	// fails, the refund (a compensation) completes.
-	saga := newTransferSaga(f.repo, transferOptions{})
-	f.run(t, store, saga)
+	sg := newTransferSaga(f.repo, transferOptions{})
+	f.run(t, store, sg)
 	requestTransfer(t, store, "t1", "a", "c", 5)
-	waitSaga(t, store, saga, "t1", final)
+	waitSaga(t, store, sg, "t1", final)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	want := []runtime.SagaStepCall{
-		{Saga: sagaName, Outcome: runtime.SagaStepCompleted, Tries: 1},
-		{Saga: sagaName, Outcome: runtime.SagaStepFailed, Tries: 1},
-		{Saga: sagaName, Compensation: true, Outcome: runtime.SagaStepCompleted, Tries: 1},
+	want := []saga.StepCall{
+		{Saga: sagaName, Outcome: saga.OutcomeCompleted, Tries: 1},
+		{Saga: sagaName, Outcome: saga.OutcomeFailed, Tries: 1},
+		{Saga: sagaName, Compensation: true, Outcome: saga.OutcomeCompleted, Tries: 1},
 	}
 	if len(m.steps) != len(want) {
 		t.Fatalf("saga steps %+v, want %+v", m.steps, want)
@@ -120,35 +122,5 @@ func TestCommandMetrics(t *testing.T) {
 		if m.steps[i] != want[i] {
 			t.Errorf("saga step %d: %+v, want %+v", i, m.steps[i], want[i])
 		}
-	}
-}
-
-// TestProjectionEventTime: runners report when the last event they
-// processed was appended, for lag in seconds.
-func TestProjectionEventTime(t *testing.T) {
-	m := &readSide{}
-	store := runtime.Instrument(memory.New(), m)
-	defer store.Close()
-	newFixture(t, store)
-	last := last(t, store, "c")
-	ctx, cancel := context.WithCancel(context.Background())
-	group := runtime.NewProjectionGroup(store)
-	if err := group.Add(runtime.Projection{Name: "p", Handle: func(context.Context, runtime.Record) error { return nil }}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- group.Run(ctx) }()
-	if err := group.WaitFor(context.Background(), "p", last.Position); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	m.mu.Lock()
-	p := m.last["p"]
-	m.mu.Unlock()
-	if p.Position != last.Position || !p.EventTime.Equal(last.Time) {
-		t.Errorf("last progress %+v, want position %d and event time %v", p, last.Position, last.Time)
 	}
 }

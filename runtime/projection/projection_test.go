@@ -1,4 +1,4 @@
-package runtime_test
+package projection_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 // The fixture is a small bank: "Opened" (Data = owner) and "Deposited"
@@ -137,8 +138,8 @@ func (m *model) position(context.Context) (uint64, error) {
 
 // projection describes m as generated code would; exact selects the
 // exactly-once mode.
-func (m *model) projection(name string, exact bool) runtime.Projection {
-	p := runtime.Projection{Name: name, Events: []string{"Opened", "Deposited"}, Handle: m.handle, Reset: m.reset}
+func (m *model) projection(name string, exact bool) projection.Projection {
+	p := projection.Projection{Name: name, Events: []string{"Opened", "Deposited"}, Handle: m.handle, Reset: m.reset}
 	if exact {
 		p.Position = m.position
 	}
@@ -192,7 +193,7 @@ func checkExact(t testing.TB, s runtime.Store, m *model) {
 
 // startGroup runs g in the background; stop cancels it and returns Run's
 // error.
-func startGroup(t testing.TB, g *runtime.ProjectionGroup) (stop func() error) {
+func startGroup(t testing.TB, g *projection.Group) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -207,7 +208,7 @@ func startGroup(t testing.TB, g *runtime.ProjectionGroup) (stop func() error) {
 	return stop
 }
 
-func waitFor(t testing.TB, g *runtime.ProjectionGroup, name string, pos uint64) {
+func waitFor(t testing.TB, g *projection.Group, name string, pos uint64) {
 	t.Helper()
 	if err := g.WaitFor(context.Background(), name, pos); err != nil {
 		t.Fatalf("waiting for %s to reach %d: %v", name, pos, err)
@@ -229,7 +230,7 @@ func TestProjectionCatchUpThenLive(t *testing.T) {
 			store := memory.New()
 			appendEvents(t, store, 50)
 			m := newModel()
-			g := runtime.NewProjectionGroup(store)
+			g := projection.NewGroup(store)
 			if err := g.Add(m.projection("balances", exact)); err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +258,7 @@ func TestProjectionCatchUpThenLive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.State != runtime.ProjectionRunning || st.Position != 250 || st.Head != 250 || st.Lag != 0 || st.ExactlyOnce != exact {
+			if st.State != projection.Running || st.Position != 250 || st.Head != 250 || st.Lag != 0 || st.ExactlyOnce != exact {
 				t.Fatalf("status = %+v, want running at 250 with no lag", st)
 			}
 			if want := uint64(len(builtOnce(t, store).applied)); st.Handled != want {
@@ -274,7 +275,7 @@ func TestProjectionCatchUpThenLive(t *testing.T) {
 			} else if got := loadCheckpoint(t, store, "balances"); got != 250 {
 				t.Fatalf("checkpoint after stop = %d, want 250", got)
 			}
-			if st, _ := g.Status(context.Background(), "balances"); st.State != runtime.ProjectionStopped {
+			if st, _ := g.Status(context.Background(), "balances"); st.State != projection.Stopped {
 				t.Fatalf("state after stop = %v, want stopped", st.State)
 			}
 		})
@@ -294,7 +295,7 @@ func TestProjectionResumesFromCheckpoint(t *testing.T) {
 		first.CompareAndSwap(0, rec.Position)
 		return nil
 	}
-	g := runtime.NewProjectionGroup(store)
+	g := projection.NewGroup(store)
 	if err := g.Add(m.projection("balances", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +352,8 @@ func TestAtLeastOnceCrashReplaysOnlyUnsaved(t *testing.T) {
 				}
 				return nil
 			}
-			opt := runtime.CheckpointEvery(tc.every, tc.interval)
-			_ = runtime.RunProjection(ctx, cs, m.projection("balances", false), opt)
+			opt := projection.CheckpointEvery(tc.every, tc.interval)
+			_ = projection.Run(ctx, cs, m.projection("balances", false), opt)
 			cancel()
 
 			saved, err := base.LoadCheckpoint(context.Background(), "balances")
@@ -374,7 +375,7 @@ func TestAtLeastOnceCrashReplaysOnlyUnsaved(t *testing.T) {
 
 			// Restart on the real store and let it catch up.
 			m.before = nil
-			g := runtime.NewProjectionGroup(base, opt)
+			g := projection.NewGroup(base, opt)
 			if err := g.Add(m.projection("balances", false)); err != nil {
 				t.Fatal(err)
 			}
@@ -428,7 +429,7 @@ func TestExactlyOnceSurvivesCrash(t *testing.T) {
 				m.before = crash
 			}
 			// Big checkpoint batches: exactly-once must not depend on them.
-			err := runtime.RunProjection(ctx, store, m.projection("balances", true), runtime.CheckpointEvery(1000, 0))
+			err := projection.Run(ctx, store, m.projection("balances", true), projection.CheckpointEvery(1000, 0))
 			if err != nil {
 				t.Fatalf("RunProjection after the crash = %v, want nil (context cancelled)", err)
 			}
@@ -441,7 +442,7 @@ func TestExactlyOnceSurvivesCrash(t *testing.T) {
 				t.Fatalf("committed position after crash = %d, want %d", pos, wantPos)
 			}
 
-			g := runtime.NewProjectionGroup(store)
+			g := projection.NewGroup(store)
 			if err := g.Add(m.projection("balances", true)); err != nil {
 				t.Fatal(err)
 			}
@@ -465,7 +466,7 @@ func TestExactlyOnceRetryAfterCommit(t *testing.T) {
 		}
 		return nil
 	}
-	g := runtime.NewProjectionGroup(store, runtime.HandlerRetry(3, time.Microsecond))
+	g := projection.NewGroup(store, projection.HandlerRetry(3, time.Microsecond))
 	if err := g.Add(m.projection("balances", true)); err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +495,7 @@ func TestRebuildIsExact(t *testing.T) {
 			store := memory.New()
 			appendEvents(t, store, 45)
 			m := newModel()
-			g := runtime.NewProjectionGroup(store)
+			g := projection.NewGroup(store)
 			if err := g.Add(m.projection("balances", tc.exact)); err != nil {
 				t.Fatal(err)
 			}
@@ -530,7 +531,7 @@ func TestRebuildIsExact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Rebuilds != 1 || st.State != runtime.ProjectionRunning {
+			if st.Rebuilds != 1 || st.State != projection.Running {
 				t.Fatalf("status after rebuild = %+v, want 1 rebuild, running", st)
 			}
 		})
@@ -560,7 +561,7 @@ func TestRebuildInterruptedIsFinishedOnStart(t *testing.T) {
 	base := memory.New()
 	appendEvents(t, base, 30)
 	m := newModel()
-	g := runtime.NewProjectionGroup(base)
+	g := projection.NewGroup(base)
 	if err := g.Add(m.projection("balances", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -570,7 +571,7 @@ func TestRebuildInterruptedIsFinishedOnStart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	crashing := runtime.NewProjectionGroup(&failZero{Store: base, name: "balances"})
+	crashing := projection.NewGroup(&failZero{Store: base, name: "balances"})
 	if err := crashing.Add(m.projection("balances", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +582,7 @@ func TestRebuildInterruptedIsFinishedOnStart(t *testing.T) {
 		t.Fatalf("checkpoint = %d, want the old 30 (the crash came before zeroing)", got)
 	}
 
-	g2 := runtime.NewProjectionGroup(base)
+	g2 := projection.NewGroup(base)
 	if err := g2.Add(m.projection("balances", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -596,7 +597,7 @@ func TestRebuildRefused(t *testing.T) {
 	m := newModel()
 	p := m.projection("noreset", false)
 	p.Reset = nil
-	g := runtime.NewProjectionGroup(store)
+	g := projection.NewGroup(store)
 	if err := g.Add(p); err != nil {
 		t.Fatal(err)
 	}
@@ -678,7 +679,7 @@ func TestHandlerErrors(t *testing.T) {
 				case <-ctx.Done():
 				}
 			}()
-			err := runtime.RunProjection(ctx, store, p, runtime.HandlerRetry(tc.attempts, time.Microsecond), runtime.CheckpointEvery(1, 0))
+			err := projection.Run(ctx, store, p, projection.HandlerRetry(tc.attempts, time.Microsecond), projection.CheckpointEvery(1, 0))
 			if int(calls.Load()) != tc.wantCalls {
 				t.Fatalf("handler called %d times at position %d, want %d", calls.Load(), failAt, tc.wantCalls)
 			}
@@ -688,11 +689,11 @@ func TestHandlerErrors(t *testing.T) {
 				}
 				return
 			}
-			var pe *runtime.ProjectionError
+			var pe *projection.Error
 			if !errors.As(err, &pe) || !errors.Is(err, tc.wantErr) {
 				t.Fatalf("RunProjection = %v, want a *ProjectionError wrapping %v", err, tc.wantErr)
 			}
-			want := runtime.ProjectionError{Projection: "balances", Position: failAt, Stream: runtime.StreamID{Type: "account", ID: "a1"},
+			want := projection.Error{Projection: "balances", Position: failAt, Stream: runtime.StreamID{Type: "account", ID: "a1"},
 				Version: pe.Version, Event: "Deposited", Attempts: tc.wantCalls, Err: pe.Err}
 			if *pe != want || pe.Version == 0 {
 				t.Fatalf("error = %+v, want %+v", *pe, want)
@@ -733,14 +734,14 @@ func TestGroupFailureIsolatedAndRebuildRestarts(t *testing.T) {
 		return nil
 	}
 	healthy := newModel()
-	g := runtime.NewProjectionGroup(store, runtime.HandlerRetry(2, time.Microsecond))
+	g := projection.NewGroup(store, projection.HandlerRetry(2, time.Microsecond))
 	for _, err := range []error{g.Add(broken.projection("broken", false)), g.Add(healthy.projection("healthy", true))} {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	stop := startGroup(t, g)
-	var pe *runtime.ProjectionError
+	var pe *projection.Error
 	if err := g.WaitFor(ctx, "broken", 30); !errors.As(err, &pe) || pe.Position != 10 || pe.Attempts != 2 {
 		t.Fatalf("WaitFor(broken) = %v, want its failure at position 10 after 2 attempts", err)
 	}
@@ -751,11 +752,11 @@ func TestGroupFailureIsolatedAndRebuildRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sts[0].Name != "broken" || sts[0].State != runtime.ProjectionFailed || !errors.As(sts[0].LastError, &pe) ||
+	if sts[0].Name != "broken" || sts[0].State != projection.Failed || !errors.As(sts[0].LastError, &pe) ||
 		sts[0].Position != 9 || sts[0].Lag != head-9 {
 		t.Fatalf("broken status = %+v", sts[0])
 	}
-	if sts[1].Name != "healthy" || sts[1].State != runtime.ProjectionRunning || sts[1].LastError != nil || sts[1].Lag != 0 {
+	if sts[1].Name != "healthy" || sts[1].State != projection.Running || sts[1].LastError != nil || sts[1].Lag != 0 {
 		t.Fatalf("healthy status = %+v", sts[1])
 	}
 
@@ -800,7 +801,7 @@ func TestRebuildInterruptsBackoff(t *testing.T) {
 		}
 		return nil
 	}
-	g := runtime.NewProjectionGroup(store, runtime.HandlerRetry(5, time.Hour))
+	g := projection.NewGroup(store, projection.HandlerRetry(5, time.Hour))
 	if err := g.Add(m.projection("balances", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -833,7 +834,7 @@ func TestSlowProjectionBlocksNobody(t *testing.T) {
 		}
 	}
 	fast := newModel()
-	g := runtime.NewProjectionGroup(store)
+	g := projection.NewGroup(store)
 	for _, err := range []error{g.Add(slow.projection("slow", false)), g.Add(fast.projection("fast", false))} {
 		if err != nil {
 			t.Fatal(err)
@@ -887,7 +888,7 @@ func TestSlowProjectionBlocksNobody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != runtime.ProjectionRunning || st.Position != 0 || st.Lag != head {
+	if st.State != projection.Running || st.Position != 0 || st.Lag != head {
 		t.Fatalf("slow status = %+v, want running at 0 with lag %d", st, head)
 	}
 	close(release)
@@ -904,8 +905,8 @@ func TestEventFilter(t *testing.T) {
 	m := newModel()
 	// nil Events: every record reaches Handle.
 	var all atomic.Uint64
-	everything := runtime.Projection{Name: "audit", Handle: func(context.Context, runtime.Record) error { all.Add(1); return nil }}
-	g := runtime.NewProjectionGroup(store, runtime.HandlerRetry(1, 0))
+	everything := projection.Projection{Name: "audit", Handle: func(context.Context, runtime.Record) error { all.Add(1); return nil }}
+	g := projection.NewGroup(store, projection.HandlerRetry(1, 0))
 	for _, err := range []error{g.Add(m.projection("balances", false)), g.Add(everything)} {
 		if err != nil {
 			t.Fatal(err)
@@ -928,29 +929,29 @@ func TestProjectionValidationAndNames(t *testing.T) {
 	handle := func(context.Context, runtime.Record) error { return nil }
 	tests := []struct {
 		name string
-		p    runtime.Projection
+		p    projection.Projection
 		want error
 	}{
-		{"empty name", runtime.Projection{Handle: handle}, runtime.ErrInvalid},
-		{"reserved name", runtime.Projection{Name: "cqrsgen:x", Handle: handle}, runtime.ErrInvalid},
-		{"long name", runtime.Projection{Name: string(make([]byte, runtime.MaxIDLength)), Handle: handle}, runtime.ErrTooLarge},
-		{"no handle", runtime.Projection{Name: "p"}, runtime.ErrInvalid},
-		{"empty event name", runtime.Projection{Name: "p", Events: []string{""}, Handle: handle}, runtime.ErrInvalid},
+		{"empty name", projection.Projection{Handle: handle}, runtime.ErrInvalid},
+		{"reserved name", projection.Projection{Name: "cqrsgen:x", Handle: handle}, runtime.ErrInvalid},
+		{"long name", projection.Projection{Name: string(make([]byte, runtime.MaxIDLength)), Handle: handle}, runtime.ErrTooLarge},
+		{"no handle", projection.Projection{Name: "p"}, runtime.ErrInvalid},
+		{"empty event name", projection.Projection{Name: "p", Events: []string{""}, Handle: handle}, runtime.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := runtime.NewProjectionGroup(memory.New()).Add(tc.p); !errors.Is(err, tc.want) {
+			if err := projection.NewGroup(memory.New()).Add(tc.p); !errors.Is(err, tc.want) {
 				t.Fatalf("Add = %v, want %v", err, tc.want)
 			}
-			if err := runtime.RunProjection(context.Background(), memory.New(), tc.p); !errors.Is(err, tc.want) {
+			if err := projection.Run(context.Background(), memory.New(), tc.p); !errors.Is(err, tc.want) {
 				t.Fatalf("RunProjection = %v, want %v", err, tc.want)
 			}
 		})
 	}
 
 	store := memory.New()
-	g := runtime.NewProjectionGroup(store)
-	p := runtime.Projection{Name: "p", Handle: handle}
+	g := projection.NewGroup(store)
+	p := projection.Projection{Name: "p", Handle: handle}
 	if err := g.Add(p); err != nil {
 		t.Fatal(err)
 	}
@@ -960,7 +961,7 @@ func TestProjectionValidationAndNames(t *testing.T) {
 	stop := startGroup(t, g)
 	appendEvents(t, store, 1)
 	waitFor(t, g, "p", 1) // running, so its name is claimed
-	if err := g.Add(runtime.Projection{Name: "q", Handle: handle}); !errors.Is(err, runtime.ErrInvalid) {
+	if err := g.Add(projection.Projection{Name: "q", Handle: handle}); !errors.Is(err, runtime.ErrInvalid) {
 		t.Fatalf("Add to a running group = %v, want ErrInvalid", err)
 	}
 	if err := g.Run(context.Background()); !errors.Is(err, runtime.ErrInvalid) {
@@ -968,10 +969,10 @@ func TestProjectionValidationAndNames(t *testing.T) {
 	}
 	// The same name on the same store, from anywhere in the process, is
 	// refused while it runs; on another store it is fine.
-	if err := runtime.RunProjection(context.Background(), store, p); !errors.Is(err, runtime.ErrInvalid) {
+	if err := projection.Run(context.Background(), store, p); !errors.Is(err, runtime.ErrInvalid) {
 		t.Fatalf("RunProjection of a running name = %v, want ErrInvalid", err)
 	}
-	other := runtime.NewProjectionGroup(store)
+	other := projection.NewGroup(store)
 	if err := other.Add(p); err != nil {
 		t.Fatal(err)
 	}
@@ -980,14 +981,14 @@ func TestProjectionValidationAndNames(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := runtime.RunProjection(ctx, memory.New(), p); err != nil {
+	if err := projection.Run(ctx, memory.New(), p); err != nil {
 		t.Fatalf("RunProjection on another store = %v, want nil", err)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	// Once stopped, the name is free again.
-	if err := runtime.RunProjection(ctx, store, p); err != nil {
+	if err := projection.Run(ctx, store, p); err != nil {
 		t.Fatalf("RunProjection after the group stopped = %v, want nil", err)
 	}
 	if _, err := g.Status(context.Background(), "nope"); !errors.Is(err, runtime.ErrNotFound) {
@@ -999,7 +1000,7 @@ func TestProjectionStoreClosed(t *testing.T) {
 	store := memory.New()
 	appendEvents(t, store, 10)
 	m := newModel()
-	g := runtime.NewProjectionGroup(store)
+	g := projection.NewGroup(store)
 	if err := g.Add(m.projection("balances", false)); err != nil {
 		t.Fatal(err)
 	}
@@ -1009,7 +1010,7 @@ func TestProjectionStoreClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := g.WaitFor(context.Background(), "balances", 11)
-	var pe *runtime.ProjectionError
+	var pe *projection.Error
 	if !errors.Is(err, runtime.ErrClosed) || !errors.As(err, &pe) || pe.Position != 10 || pe.Event != "" {
 		t.Fatalf("WaitFor after Close = %v, want a *ProjectionError at 10 wrapping ErrClosed", err)
 	}
@@ -1031,12 +1032,12 @@ func TestProjectionsStopWithoutLeaks(t *testing.T) {
 	failed := newModel()
 	failed.before = backoff.before
 
-	g := runtime.NewProjectionGroup(store)
+	g := projection.NewGroup(store)
 	for _, err := range []error{
 		g.Add(idle.projection("idle", false)),
 		g.Add(blocked.projection("blocked", true)),
-		g.Add(backoff.projection("backoff", false), runtime.HandlerRetry(5, time.Hour)),
-		g.Add(failed.projection("failed", false), runtime.HandlerRetry(1, 0)),
+		g.Add(backoff.projection("backoff", false), projection.HandlerRetry(5, time.Hour)),
+		g.Add(failed.projection("failed", false), projection.HandlerRetry(1, 0)),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -1049,13 +1050,13 @@ func TestProjectionsStopWithoutLeaks(t *testing.T) {
 		t.Fatal("failed projection reached the head")
 	}
 	single := make(chan error, 1)
-	go func() { single <- runtime.RunProjection(ctx, store, newModel().projection("single", false)) }()
+	go func() { single <- projection.Run(ctx, store, newModel().projection("single", false)) }()
 	cancel()
 	if err := <-single; err != nil {
 		t.Fatalf("RunProjection = %v, want nil", err)
 	}
 	err := <-done
-	var pe *runtime.ProjectionError
+	var pe *projection.Error
 	if !errors.As(err, &pe) || pe.Projection != "failed" {
 		t.Fatalf("Run = %v, want only the failure of \"failed\"", err)
 	}
@@ -1071,16 +1072,16 @@ func TestProjectionsStopWithoutLeaks(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	for _, name := range []string{"idle", "blocked", "backoff"} {
-		if st, _ := g.Status(context.Background(), name); st.State != runtime.ProjectionStopped {
+		if st, _ := g.Status(context.Background(), name); st.State != projection.Stopped {
 			t.Fatalf("%s state = %v, want stopped", name, st.State)
 		}
 	}
 }
 
 func TestProjectionStateString(t *testing.T) {
-	for s, want := range map[runtime.ProjectionState]string{
-		runtime.ProjectionStopped: "stopped", runtime.ProjectionRunning: "running", runtime.ProjectionFailed: "failed",
-		runtime.ProjectionStandby: "standby", runtime.ProjectionWaiting: "waiting", 9: "ProjectionState(9)",
+	for s, want := range map[projection.State]string{
+		projection.Stopped: "stopped", projection.Running: "running", projection.Failed: "failed",
+		projection.Standby: "standby", projection.Waiting: "waiting", 9: "ProjectionState(9)",
 	} {
 		if got := s.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(s), got, want)
@@ -1105,8 +1106,8 @@ func BenchmarkProjectionCatchUp(b *testing.B) {
 		}
 	}
 	var sum atomic.Int64
-	g := runtime.NewProjectionGroup(store)
-	if err := g.Add(runtime.Projection{Name: "sum", Events: []string{"Deposited"}, Handle: func(_ context.Context, rec runtime.Record) error {
+	g := projection.NewGroup(store)
+	if err := g.Add(projection.Projection{Name: "sum", Events: []string{"Deposited"}, Handle: func(_ context.Context, rec runtime.Record) error {
 		sum.Add(int64(len(rec.Data)))
 		return nil
 	}}); err != nil {
@@ -1136,8 +1137,8 @@ func BenchmarkProjectionLiveLag(b *testing.B) {
 	store := memory.New()
 	lags := make([]time.Duration, 0, b.N)
 	var mu sync.Mutex
-	g := runtime.NewProjectionGroup(store)
-	if err := g.Add(runtime.Projection{Name: "lag", Handle: func(_ context.Context, rec runtime.Record) error {
+	g := projection.NewGroup(store)
+	if err := g.Add(projection.Projection{Name: "lag", Handle: func(_ context.Context, rec runtime.Record) error {
 		sent, err := strconv.ParseInt(string(rec.Data), 10, 64)
 		if err != nil {
 			return err
@@ -1193,12 +1194,12 @@ func TestWaitForIgnoresAnEarlierRunsFailure(t *testing.T) {
 		}
 		return nil
 	}
-	g := runtime.NewProjectionGroup(store)
-	if err := g.Add(m.projection("flaky", false), runtime.HandlerRetry(1, 0)); err != nil {
+	g := projection.NewGroup(store)
+	if err := g.Add(m.projection("flaky", false), projection.HandlerRetry(1, 0)); err != nil {
 		t.Fatal(err)
 	}
 	stop := startGroup(t, g)
-	var pe *runtime.ProjectionError
+	var pe *projection.Error
 	if err := g.WaitFor(context.Background(), "flaky", 10); !errors.As(err, &pe) || pe.Position != 5 {
 		t.Fatalf("WaitFor during the failing Run = %v, want its failure at 5", err)
 	}
@@ -1207,7 +1208,7 @@ func TestWaitForIgnoresAnEarlierRunsFailure(t *testing.T) {
 	}
 	broken.Store(false)
 
-	if st, err := g.Status(context.Background(), "flaky"); err != nil || st.State != runtime.ProjectionFailed || st.LastError == nil {
+	if st, err := g.Status(context.Background(), "flaky"); err != nil || st.State != projection.Failed || st.LastError == nil {
 		t.Fatalf("Status between runs = %+v, %v; want the last Run's failure", st, err)
 	}
 	done, cancel := context.WithCancel(context.Background())

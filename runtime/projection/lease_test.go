@@ -1,4 +1,4 @@
-package runtime_test
+package projection_test
 
 import (
 	"context"
@@ -12,104 +12,45 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/instrument"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/leasetest"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
-
-// leaseTable is an in-memory lease table shared by the leasedStores of one
-// test, standing in for a database's.
-type leaseTable struct {
-	mu     sync.Mutex
-	leases map[string]runtime.Lease
-}
-
-// leasedStore is one process's view of a shared store with leases.
-type leasedStore struct {
-	runtime.Store
-	t *leaseTable
-}
-
-func newLeased(s runtime.Store, t *leaseTable) *leasedStore { return &leasedStore{Store: s, t: t} }
-
-func (s *leasedStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (runtime.Lease, error) {
-	if err := ctx.Err(); err != nil {
-		return runtime.Lease{}, err
-	}
-	s.t.mu.Lock()
-	defer s.t.mu.Unlock()
-	l, now := s.t.leases[name], time.Now()
-	switch {
-	case l.Holder == holder:
-	case l.Holder == "" || now.After(l.Expires):
-		l.Epoch++
-	default:
-		return l, fmt.Errorf("lease %q: %w", name, runtime.ErrLeaseHeld)
-	}
-	l.Name, l.Holder, l.Expires = name, holder, now.Add(ttl)
-	s.t.leases[name] = l
-	return l, nil
-}
-
-func (s *leasedStore) ReleaseLease(ctx context.Context, l runtime.Lease) error {
-	s.t.mu.Lock()
-	defer s.t.mu.Unlock()
-	if cur := s.t.leases[l.Name]; cur.Holder == l.Holder && cur.Epoch == l.Epoch {
-		cur.Holder = ""
-		s.t.leases[l.Name] = cur
-	}
-	return nil
-}
-
-func (s *leasedStore) SaveCheckpointLeased(ctx context.Context, l runtime.Lease, name string, pos uint64) error {
-	s.t.mu.Lock()
-	defer s.t.mu.Unlock()
-	if cur := s.t.leases[l.Name]; cur.Holder != l.Holder || cur.Epoch != l.Epoch {
-		return runtime.ErrLeaseLost
-	}
-	return s.Store.SaveCheckpoint(ctx, name, pos)
-}
-
-func (s *leasedStore) Leases(ctx context.Context) ([]runtime.Lease, error) {
-	s.t.mu.Lock()
-	defer s.t.mu.Unlock()
-	var out []runtime.Lease
-	for _, l := range s.t.leases {
-		out = append(out, l)
-	}
-	return out, nil
-}
 
 // readSide records what the runners report to ReadSideMetrics.
 type readSide struct {
 	mu     sync.Mutex
-	leases []runtime.LeaseEvent
-	last   map[string]runtime.ProjectionProgress
+	leases []lease.Event
+	last   map[string]projection.Progress
 }
 
-func (m *readSide) ObserveCall(runtime.Call) {}
-func (m *readSide) ObserveLease(e runtime.LeaseEvent) {
+func (m *readSide) ObserveCall(instrument.Call) {}
+func (m *readSide) ObserveLease(e lease.Event) {
 	m.mu.Lock()
 	m.leases = append(m.leases, e)
 	m.mu.Unlock()
 }
-func (m *readSide) ObserveProjection(p runtime.ProjectionProgress) {
+func (m *readSide) ObserveProjection(p projection.Progress) {
 	m.mu.Lock()
 	if m.last == nil {
-		m.last = map[string]runtime.ProjectionProgress{}
+		m.last = map[string]projection.Progress{}
 	}
 	m.last[p.Name] = p
 	m.mu.Unlock()
 }
 
-func (m *readSide) changes() []runtime.LeaseChange {
+func (m *readSide) changes() []lease.Change {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []runtime.LeaseChange
+	var out []lease.Change
 	for _, e := range m.leases {
 		out = append(out, e.Change)
 	}
 	return out
 }
 
-func waitState(t *testing.T, g *runtime.ProjectionGroup, name string, want runtime.ProjectionState) runtime.ProjectionStatus {
+func waitState(t *testing.T, g *projection.Group, name string, want projection.State) projection.Status {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -134,19 +75,19 @@ func waitState(t *testing.T, g *runtime.ProjectionGroup, name string, want runti
 // store's ReadSideMetrics sees the lease changes and the lag.
 func TestLeasedGroups(t *testing.T) {
 	mem := memory.New()
-	table := &leaseTable{leases: map[string]runtime.Lease{}}
+	table := leasetest.NewTable()
 	metrics := &readSide{}
 	var handled [2]atomic.Int64
-	groups := make([]*runtime.ProjectionGroup, 2)
+	groups := make([]*projection.Group, 2)
 	stops := make([]func() error, 2)
 	for i := range groups {
-		var store runtime.Store = newLeased(mem, table)
+		var store runtime.Store = leasetest.New(mem, table)
 		if i == 0 {
-			store = runtime.Instrument(store, metrics)
+			store = instrument.New(store, metrics)
 		}
-		groups[i] = runtime.NewProjectionGroup(store, runtime.LeaseHolder(fmt.Sprint("p", i)), runtime.LeaseTTL(time.Second),
-			runtime.CheckpointEvery(1, 0))
-		if err := groups[i].Add(runtime.Projection{Name: "count", Handle: func(context.Context, runtime.Record) error {
+		groups[i] = projection.NewGroup(store, projection.LeaseHolder(fmt.Sprint("p", i)), projection.LeaseTTL(time.Second),
+			projection.CheckpointEvery(1, 0))
+		if err := groups[i].Add(projection.Projection{Name: "count", Handle: func(context.Context, runtime.Record) error {
 			handled[i].Add(1)
 			return nil
 		}}); err != nil {
@@ -154,10 +95,10 @@ func TestLeasedGroups(t *testing.T) {
 		}
 		stops[i] = startGroup(t, groups[i])
 		if i == 0 {
-			waitState(t, groups[0], "count", runtime.ProjectionRunning)
+			waitState(t, groups[0], "count", projection.Running)
 		}
 	}
-	st := waitState(t, groups[1], "count", runtime.ProjectionStandby)
+	st := waitState(t, groups[1], "count", projection.Standby)
 	if st.Lease.Holder != "p0" || st.Lease.Epoch != 1 {
 		t.Fatalf("standby sees lease %+v, want p0 at epoch 1", st.Lease)
 	}
@@ -171,7 +112,7 @@ func TestLeasedGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	st = waitState(t, groups[1], "count", runtime.ProjectionRunning)
+	st = waitState(t, groups[1], "count", projection.Running)
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("takeover after a release took %v, want about a poll (200 ms)", took)
 	}
@@ -189,7 +130,7 @@ func TestLeasedGroups(t *testing.T) {
 	metrics.mu.Lock()
 	p := metrics.last["count"]
 	metrics.mu.Unlock()
-	if p.Position != 30 || p.State != runtime.ProjectionStopped {
+	if p.Position != 30 || p.State != projection.Stopped {
 		t.Errorf("last progress reported %+v, want position 30, stopped", p)
 	}
 }
@@ -199,20 +140,18 @@ func TestLeasedGroups(t *testing.T) {
 // is refused, and it stands by instead of failing.
 func TestLeaseLostByFencing(t *testing.T) {
 	mem := memory.New()
-	table := &leaseTable{leases: map[string]runtime.Lease{}}
-	g := runtime.NewProjectionGroup(newLeased(mem, table), runtime.LeaseHolder("me"), runtime.CheckpointEvery(1, 0))
-	if err := g.Add(runtime.Projection{Name: "p", Handle: func(context.Context, runtime.Record) error { return nil }}); err != nil {
+	table := leasetest.NewTable()
+	g := projection.NewGroup(leasetest.New(mem, table), projection.LeaseHolder("me"), projection.CheckpointEvery(1, 0))
+	if err := g.Add(projection.Projection{Name: "p", Handle: func(context.Context, runtime.Record) error { return nil }}); err != nil {
 		t.Fatal(err)
 	}
 	startGroup(t, g)
-	waitState(t, g, "p", runtime.ProjectionRunning)
-	table.mu.Lock()
-	l := table.leases["p"]
+	waitState(t, g, "p", projection.Running)
+	l := table.Get("p")
 	l.Holder, l.Epoch = "thief", l.Epoch+1
-	table.leases["p"] = l
-	table.mu.Unlock()
+	table.Set(l)
 	appendEvents(t, mem, 1)
-	st := waitState(t, g, "p", runtime.ProjectionStandby)
+	st := waitState(t, g, "p", projection.Standby)
 	if st.Lease.Holder != "thief" || st.LastError != nil {
 		t.Fatalf("status %+v, want standby behind thief, no error", st)
 	}
@@ -265,14 +204,14 @@ func TestUnavailableIsWaitedOut(t *testing.T) {
 	s := &flakyStore{Store: mem}
 	var modelDown atomic.Bool
 	var seen, modelSeen atomic.Uint64
-	g := runtime.NewProjectionGroup(s, runtime.HandlerRetry(1, 0))
-	if err := g.Add(runtime.Projection{Name: "reader", Handle: func(_ context.Context, rec runtime.Record) error {
+	g := projection.NewGroup(s, projection.HandlerRetry(1, 0))
+	if err := g.Add(projection.Projection{Name: "reader", Handle: func(_ context.Context, rec runtime.Record) error {
 		seen.Store(rec.Position)
 		return nil
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Add(runtime.Projection{Name: "model", Handle: func(_ context.Context, rec runtime.Record) error {
+	if err := g.Add(projection.Projection{Name: "model", Handle: func(_ context.Context, rec runtime.Record) error {
 		if modelDown.Load() {
 			return fmt.Errorf("read model: %w", errDown)
 		}
@@ -300,18 +239,18 @@ func TestUnavailableIsWaitedOut(t *testing.T) {
 
 	s.down.Store(true)
 	modelDown.Store(true)
-	st := waitState(t, g, "reader", runtime.ProjectionWaiting)
+	st := waitState(t, g, "reader", projection.Waiting)
 	if !errors.Is(st.LastError, runtime.ErrUnavailable) {
 		t.Fatalf("waiting with %v, want an ErrUnavailable", st.LastError)
 	}
 	s.down.Store(false)
 	head = appendEvents(t, mem, 5) // the model's handler fails on these
-	waitState(t, g, "model", runtime.ProjectionWaiting)
+	waitState(t, g, "model", projection.Waiting)
 	modelDown.Store(false)
 	waitFor(t, g, "reader", head)
 	waitFor(t, g, "model", head)
 	for _, name := range []string{"reader", "model"} {
-		if st := waitState(t, g, name, runtime.ProjectionRunning); st.LastError != nil {
+		if st := waitState(t, g, name, projection.Running); st.LastError != nil {
 			t.Fatalf("%s resumed with error %v", name, st.LastError)
 		}
 	}
@@ -327,75 +266,22 @@ func TestUnavailableIsWaitedOut(t *testing.T) {
 	}
 }
 
-// TestLeasedSagaRunners runs the transfer saga in two runners over a store
-// with leases, as two replicas would: only the lease holder executes
-// steps; when it stops, the other takes the lease over and finishes the
-// transfers requested meanwhile.
-func TestLeasedSagaRunners(t *testing.T) {
-	mem := memory.New()
-	table := &leaseTable{leases: map[string]runtime.Lease{}}
-	f := newFixture(t, mem)
-	var executed [2]atomic.Int64
-	runs := make([]*sagaRun, 2)
-	for i := range runs {
-		saga := newTransferSaga(f.repo, transferOptions{execute: func(ctx context.Context, id string, c walletCmd, opts ...runtime.ExecOption) (uint64, error) {
-			executed[i].Add(1)
-			return f.repo.Execute(ctx, id, c, opts...)
-		}})
-		runs[i] = f.run(t, newLeased(mem, table), saga,
-			runtime.SagaProjection(runtime.LeaseHolder(fmt.Sprint("r", i)), runtime.LeaseTTL(time.Second)))
-		if i == 0 {
-			for {
-				table.mu.Lock()
-				held := table.leases[runtime.SagaProjectionName(sagaName)].Holder
-				table.mu.Unlock()
-				if held == "r0" {
-					break
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}
-	}
-	saga := newTransferSaga(f.repo, transferOptions{})
-	requestTransfer(t, mem, "t1", "a", "b", 30)
-	waitSaga(t, mem, saga, "t1", final)
-	if executed[0].Load() != 2 || executed[1].Load() != 0 {
-		t.Fatalf("steps executed by the holder %d, by the standby %d; want 2 and 0", executed[0].Load(), executed[1].Load())
-	}
-	if err := runs[0].stop(); err != nil {
-		t.Fatal(err)
-	}
-	requestTransfer(t, mem, "t2", "a", "b", 20)
-	if in := waitSaga(t, mem, saga, "t2", final); in.Status != runtime.SagaCompleted {
-		t.Fatalf("t2 %v", in.Status)
-	}
-	if executed[1].Load() != 2 {
-		t.Fatalf("the runner that took over executed %d steps, want 2", executed[1].Load())
-	}
-	table.mu.Lock()
-	l := table.leases[runtime.SagaProjectionName(sagaName)]
-	table.mu.Unlock()
-	if l.Holder != "r1" || l.Epoch != 2 {
-		t.Fatalf("saga lease %+v, want r1 at epoch 2", l)
-	}
-}
-
 // TestStandbyWaitForExactlyOnce: WaitFor on a standby replica of an
 // exactly-once projection returns once the holder's read model (shared, as
 // a database would be) has committed the position, including when the
 // position is a record the projection does not consume.
 func TestStandbyWaitForExactlyOnce(t *testing.T) {
 	mem := memory.New()
-	table := &leaseTable{leases: map[string]runtime.Lease{}}
+	table := leasetest.NewTable()
 	m := newModel()
-	groups := make([]*runtime.ProjectionGroup, 2)
+	groups := make([]*projection.Group, 2)
 	for i := range groups {
-		groups[i] = runtime.NewProjectionGroup(newLeased(mem, table), runtime.LeaseHolder(fmt.Sprint("p", i)))
+		groups[i] = projection.NewGroup(leasetest.New(mem, table), projection.LeaseHolder(fmt.Sprint("p", i)))
 		if err := groups[i].Add(m.projection("exact", true)); err != nil {
 			t.Fatal(err)
 		}
 		startGroup(t, groups[i])
-		waitState(t, groups[i], "exact", []runtime.ProjectionState{runtime.ProjectionRunning, runtime.ProjectionStandby}[i])
+		waitState(t, groups[i], "exact", []projection.State{projection.Running, projection.Standby}[i])
 	}
 	head := appendEvents(t, mem, 14) // position 14 is a Noise record, not consumed
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -415,14 +301,14 @@ func TestStandbyWaitForExactlyOnce(t *testing.T) {
 }
 
 // running counts the projections of g in state running.
-func running(t *testing.T, g *runtime.ProjectionGroup) (n int) {
+func running(t *testing.T, g *projection.Group) (n int) {
 	t.Helper()
 	sts, err := g.Statuses(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, st := range sts {
-		if st.State == runtime.ProjectionRunning {
+		if st.State == projection.Running {
 			n++
 		}
 	}
@@ -435,24 +321,24 @@ func running(t *testing.T, g *runtime.ProjectionGroup) (n int) {
 // stops the other takes all 4.
 func TestPartitionsSpread(t *testing.T) {
 	mem := memory.New()
-	table := &leaseTable{leases: map[string]runtime.Lease{}}
+	table := leasetest.NewTable()
 	var mu sync.Mutex
 	seen := map[uint64]bool{}
-	groups := make([]*runtime.ProjectionGroup, 2)
+	groups := make([]*projection.Group, 2)
 	stops := make([]func() error, 2)
 	for i := range groups {
-		groups[i] = runtime.NewProjectionGroup(newLeased(mem, table), runtime.LeaseHolder(fmt.Sprint("p", i)),
-			runtime.LeaseTTL(300*time.Millisecond), runtime.CheckpointEvery(1, 0))
-		err := groups[i].Add(runtime.Projection{Name: "split", Handle: func(ctx context.Context, rec runtime.Record) error {
-			p, ok := runtime.PartitionFrom(ctx)
-			if !ok || runtime.PartitionOf(rec.Stream, 4) != p.Index || p.Count != 4 {
+		groups[i] = projection.NewGroup(leasetest.New(mem, table), projection.LeaseHolder(fmt.Sprint("p", i)),
+			projection.LeaseTTL(300*time.Millisecond), projection.CheckpointEvery(1, 0))
+		err := groups[i].Add(projection.Projection{Name: "split", Handle: func(ctx context.Context, rec runtime.Record) error {
+			p, ok := projection.PartitionFrom(ctx)
+			if !ok || projection.PartitionOf(rec.Stream, 4) != p.Index || p.Count != 4 {
 				t.Errorf("record of %s at position %d handled by partition %+v (ok %v)", rec.Stream, rec.Position, p, ok)
 			}
 			mu.Lock()
 			seen[rec.Position] = true
 			mu.Unlock()
 			return nil
-		}}, runtime.Partitions(4))
+		}}, projection.Partitions(4))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -467,7 +353,7 @@ func TestPartitionsSpread(t *testing.T) {
 	}
 	head := appendEvents(t, mem, 40)
 	for i := range 4 {
-		name := runtime.PartitionName("split", runtime.Partition{Index: i, Count: 4})
+		name := projection.PartitionName("split", projection.Partition{Index: i, Count: 4})
 		for _, g := range groups {
 			waitFor(t, g, name, head) // the holder, or the standby through the store
 		}
@@ -488,11 +374,47 @@ func TestPartitionsSpread(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if runtime.PartitionOf(runtime.StreamID{Type: "ab", ID: "c"}, 1<<30) == runtime.PartitionOf(runtime.StreamID{Type: "a", ID: "bc"}, 1<<30) {
+	if projection.PartitionOf(runtime.StreamID{Type: "ab", ID: "c"}, 1<<30) == projection.PartitionOf(runtime.StreamID{Type: "a", ID: "bc"}, 1<<30) {
 		t.Error("PartitionOf does not separate (ab, c) from (a, bc)")
 	}
-	if err := runtime.RunProjection(context.Background(), mem, runtime.Projection{Name: "x", Handle: func(context.Context, runtime.Record) error { return nil }},
-		runtime.Partitions(2)); !errors.Is(err, runtime.ErrInvalid) {
+	if err := projection.Run(context.Background(), mem, projection.Projection{Name: "x", Handle: func(context.Context, runtime.Record) error { return nil }},
+		projection.Partitions(2)); !errors.Is(err, runtime.ErrInvalid) {
 		t.Errorf("RunProjection with Partitions: %v, want ErrInvalid", err)
+	}
+}
+
+// TestProjectionEventTime: runners report when the last event they
+// processed was appended, for lag in seconds.
+func TestProjectionEventTime(t *testing.T) {
+	m := &readSide{}
+	store := instrument.New(memory.New(), m)
+	defer store.Close()
+	head := appendEvents(t, store, 5)
+	var last runtime.Record
+	for rec, err := range store.ReadAll(context.Background(), head-1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = rec
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	group := projection.NewGroup(store)
+	if err := group.Add(projection.Projection{Name: "p", Handle: func(context.Context, runtime.Record) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- group.Run(ctx) }()
+	if err := group.WaitFor(context.Background(), "p", last.Position); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	p := m.last["p"]
+	m.mu.Unlock()
+	if p.Position != last.Position || !p.EventTime.Equal(last.Time) {
+		t.Errorf("last progress %+v, want position %d and event time %v", p, last.Position, last.Time)
 	}
 }

@@ -1,4 +1,4 @@
-package runtime
+package saga
 
 import (
 	"context"
@@ -7,50 +7,52 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
-// SagaStatus is the life-cycle state of a saga instance.
-type SagaStatus int
+// Status is the life-cycle state of a saga instance.
+type Status int
 
 // Saga instance states. Completed, Compensated and Failed are final: the
 // instance ignores later events and deadlines.
 const (
-	// SagaRunning: started, not finished.
-	SagaRunning SagaStatus = iota
-	// SagaCompensating: a step failed (or a reaction called Fail) and the
+	// Running: started, not finished.
+	Running Status = iota
+	// Compensating: a step failed (or a reaction called Fail) and the
 	// completed steps are being compensated, newest first.
-	SagaCompensating
-	// SagaCompleted: a reaction called Complete and every step it and the
+	Compensating
+	// Completed: a reaction called Complete and every step it and the
 	// reactions before it sent succeeded.
-	SagaCompleted
-	// SagaCompensated: the saga failed and every completed step that had a
+	Completed
+	// Compensated: the saga failed and every completed step that had a
 	// compensation was compensated.
-	SagaCompensated
-	// SagaFailed: the saga failed and at least one compensation failed too;
+	Compensated
+	// Failed: the saga failed and at least one compensation failed too;
 	// it needs a person.
-	SagaFailed
+	Failed
 )
 
 // String returns "running", "compensating", "completed", "compensated" or
 // "failed".
-func (s SagaStatus) String() string {
+func (s Status) String() string {
 	switch s {
-	case SagaRunning:
+	case Running:
 		return "running"
-	case SagaCompensating:
+	case Compensating:
 		return "compensating"
-	case SagaCompleted:
+	case Completed:
 		return "completed"
-	case SagaCompensated:
+	case Compensated:
 		return "compensated"
-	case SagaFailed:
+	case Failed:
 		return "failed"
 	}
 	return fmt.Sprintf("SagaStatus(%d)", int(s))
 }
 
 // Final reports whether the status is Completed, Compensated or Failed.
-func (s SagaStatus) Final() bool { return s >= SagaCompleted }
+func (s Status) Final() bool { return s >= Completed }
 
 // StepStatus is the state of one step of a saga instance.
 type StepStatus int
@@ -89,10 +91,10 @@ func (s StepStatus) String() string {
 	return fmt.Sprintf("StepStatus(%d)", int(s))
 }
 
-// SagaStep is one command a saga instance sent, as persisted.
-type SagaStep struct {
+// Step is one command a saga instance sent, as persisted.
+type Step struct {
 	// Seq numbers the instance's steps from 1; it is part of the step's
-	// idempotency key (SagaStepKey).
+	// idempotency key (StepKey).
 	Seq uint64
 	// Target is the id of the aggregate the command went to; Command is
 	// the command's Go type (for people).
@@ -115,17 +117,17 @@ type SagaStep struct {
 	reaction int // index into sagaInstance.reactions
 }
 
-// SagaDeadline is a deadline of a saga instance: Name fires once At has
+// Deadline is a deadline of a saga instance: Name fires once At has
 // passed on the saga's clock, unless cancelled or re-set first.
-type SagaDeadline struct {
+type Deadline struct {
 	// Instance is the saga instance's id.
 	Instance string
 	Name     string
 	At       time.Time
 }
 
-// SagaInstance is a saga instance as persisted, for inspection (LoadSaga).
-type SagaInstance[S any] struct {
+// Instance is a saga instance as persisted, for inspection (Load).
+type Instance[S any] struct {
 	// ID is the instance id (the correlation id); Version the version of
 	// its stream.
 	ID      string
@@ -134,12 +136,12 @@ type SagaInstance[S any] struct {
 	State *S
 	// Status is the instance's life-cycle state and Reason why it failed,
 	// if it did.
-	Status SagaStatus
+	Status Status
 	Reason string
 	// Steps are the steps in order; Deadlines the pending deadlines,
 	// earliest first.
-	Steps     []SagaStep
-	Deadlines []SagaDeadline
+	Steps     []Step
+	Deadlines []Deadline
 	// Reactions counts the persisted reactions.
 	Reactions int
 }
@@ -152,13 +154,13 @@ type sagaInstance struct {
 	lastPos   uint64      // highest log position reacted to
 	reactions []*reactedRec
 	states    []storedState // state before each reaction
-	steps     []SagaStep
+	steps     []Step
 	deadlines map[string]time.Time
 	complete  bool
 	failed    bool // a reaction called Fail or a step failed
 	reason    string
 	ended     bool
-	status    SagaStatus
+	status    Status
 }
 
 // storedState is an encoded saga state and where it is stored.
@@ -173,7 +175,7 @@ func newSagaInstance(id string) *sagaInstance {
 }
 
 // apply folds one record of the instance stream.
-func (in *sagaInstance) apply(rec Record) error {
+func (in *sagaInstance) apply(rec runtime.Record) error {
 	var err error
 	switch rec.Name {
 	case sagaReacted:
@@ -196,10 +198,10 @@ func (in *sagaInstance) apply(rec Record) error {
 			clear(in.deadlines)
 		}
 	default:
-		err = &UnknownEventError{Name: rec.Name, Schema: rec.Schema}
+		err = &runtime.UnknownEventError{Name: rec.Name, Schema: rec.Schema}
 	}
 	if err != nil {
-		return &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "saga record " + rec.Name, Err: err}
+		return &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "saga record " + rec.Name, Err: err}
 	}
 	in.version = rec.Version
 	return nil
@@ -227,7 +229,7 @@ func (in *sagaInstance) applyReacted(r *reactedRec, at uint64) error {
 		in.deadlines[d.Name] = d.At
 	}
 	for i, s := range r.Steps {
-		in.steps = append(in.steps, SagaStep{
+		in.steps = append(in.steps, Step{
 			Seq: r.FirstSeq + uint64(i), Target: s.Target, Command: s.Command,
 			Compensable: s.Compensable, CompensationTarget: s.CompTarget, CompensationCommand: s.CompCommand,
 			Trigger: r.Trigger.String(), reaction: idx,
@@ -265,15 +267,15 @@ func (in *sagaInstance) applyOutcome(name string, o outcomeRec) error {
 	return nil
 }
 
-// currentStatus is the instance's status as SagaInstance reports it.
-func (in *sagaInstance) currentStatus() SagaStatus {
+// currentStatus is the instance's status as Instance reports it.
+func (in *sagaInstance) currentStatus() Status {
 	switch {
 	case in.ended:
 		return in.status
 	case in.failed:
-		return SagaCompensating
+		return Compensating
 	}
-	return SagaRunning
+	return Running
 }
 
 // sagaAction is the next thing a resumed instance must do.
@@ -288,7 +290,7 @@ const (
 
 // next returns the instance's next action: run its first pending step;
 // compensate its newest completed, compensable step; or end it.
-func (in *sagaInstance) next() (sagaAction, *SagaStep, endedRec) {
+func (in *sagaInstance) next() (sagaAction, *Step, endedRec) {
 	if in.ended {
 		return actNone, nil, endedRec{}
 	}
@@ -299,7 +301,7 @@ func (in *sagaInstance) next() (sagaAction, *SagaStep, endedRec) {
 			}
 		}
 		if in.complete {
-			return actEnd, nil, endedRec{Status: SagaCompleted}
+			return actEnd, nil, endedRec{Status: Completed}
 		}
 		return actNone, nil, endedRec{}
 	}
@@ -314,18 +316,18 @@ func (in *sagaInstance) next() (sagaAction, *SagaStep, endedRec) {
 		}
 	}
 	if compFailed {
-		return actEnd, nil, endedRec{Status: SagaFailed, Reason: in.reason}
+		return actEnd, nil, endedRec{Status: Failed, Reason: in.reason}
 	}
-	return actEnd, nil, endedRec{Status: SagaCompensated, Reason: in.reason}
+	return actEnd, nil, endedRec{Status: Compensated, Reason: in.reason}
 }
 
 // sagaStream is the stream of instance id of the saga named name.
-func sagaStream(name, id string) StreamID {
-	return StreamID{Type: SagaStreamPrefix + name, ID: id}
+func sagaStream(name, id string) runtime.StreamID {
+	return runtime.StreamID{Type: StreamPrefix + name, ID: id}
 }
 
 // loadInstance reads and folds instance id.
-func loadInstance(ctx context.Context, store Store, name, id string) (*sagaInstance, error) {
+func loadInstance(ctx context.Context, store runtime.Store, name, id string) (*sagaInstance, error) {
 	in := newSagaInstance(id)
 	for rec, err := range store.ReadStream(ctx, sagaStream(name, id), 0) {
 		if err != nil {
@@ -338,14 +340,14 @@ func loadInstance(ctx context.Context, store Store, name, id string) (*sagaInsta
 	return in, nil
 }
 
-// LoadSaga returns instance id of saga as persisted in store: its state,
+// Load returns instance id of saga as persisted in store: its state,
 // status, steps and pending deadlines. An instance that was never started
-// is returned with Version 0, the zero state and status SagaRunning.
-func LoadSaga[S any](ctx context.Context, store Store, saga *Saga[S], id string) (*SagaInstance[S], error) {
+// is returned with Version 0, the zero state and status Running.
+func Load[S any](ctx context.Context, store runtime.Store, saga *Saga[S], id string) (*Instance[S], error) {
 	if err := saga.validate(); err != nil {
 		return nil, err
 	}
-	if err := ValidateStream(sagaStream(saga.Name, id)); err != nil {
+	if err := runtime.ValidateStream(sagaStream(saga.Name, id)); err != nil {
 		return nil, err
 	}
 	in, err := loadInstance(ctx, store, saga.Name, id)
@@ -356,18 +358,18 @@ func LoadSaga[S any](ctx context.Context, store Store, saga *Saga[S], id string)
 	if err != nil {
 		return nil, err
 	}
-	out := &SagaInstance[S]{ID: id, Version: in.version, State: state, Status: in.currentStatus(),
+	out := &Instance[S]{ID: id, Version: in.version, State: state, Status: in.currentStatus(),
 		Reason: in.reason, Steps: slices.Clone(in.steps), Reactions: len(in.reactions)}
 	for _, n := range slices.Sorted(maps.Keys(in.deadlines)) {
-		out.Deadlines = append(out.Deadlines, SagaDeadline{Instance: id, Name: n, At: in.deadlines[n]})
+		out.Deadlines = append(out.Deadlines, Deadline{Instance: id, Name: n, At: in.deadlines[n]})
 	}
-	slices.SortStableFunc(out.Deadlines, func(a, b SagaDeadline) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(out.Deadlines, func(a, b Deadline) int { return a.At.Compare(b.At) })
 	return out, nil
 }
 
 // state decodes a stored state of instance in: the zero state when there
 // is none, DecodeState when it has the saga's StateVersion, UpcastState
-// when it is older. A state that cannot be decoded is a *DecodeError
+// when it is older. A state that cannot be decoded is a *runtime.DecodeError
 // naming the reaction record that stored it.
 func (s *Saga[S]) state(in *sagaInstance, st storedState) (*S, error) {
 	out := new(S)
@@ -384,7 +386,7 @@ func (s *Saga[S]) state(in *sagaInstance, st storedState) (*S, error) {
 		err = &StateVersionError{Saga: s.Name, Stored: st.schema, Current: cur}
 	}
 	if err != nil {
-		return nil, &DecodeError{Stream: sagaStream(s.Name, in.id), Version: st.at,
+		return nil, &runtime.DecodeError{Stream: sagaStream(s.Name, in.id), Version: st.at,
 			What: fmt.Sprintf("saga state (schema version %d)", st.schema), Err: err}
 	}
 	return out, nil
@@ -393,7 +395,7 @@ func (s *Saga[S]) state(in *sagaInstance, st storedState) (*S, error) {
 // stateVersion is the schema version the saga writes its state with.
 func (s *Saga[S]) stateVersion() uint32 { return max(s.StateVersion, 1) }
 
-// StateVersionError is the cause inside a *DecodeError when a saga
+// StateVersionError is the cause inside a *runtime.DecodeError when a saga
 // instance's state was stored under a schema version this build cannot
 // read: an older one with no upcaster (Saga.UpcastState), or a newer one
 // (written by a newer build).

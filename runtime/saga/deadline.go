@@ -1,4 +1,4 @@
-package runtime
+package saga
 
 import (
 	"context"
@@ -7,9 +7,11 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
-// Clock is the time source of saga deadlines and SagaActions.Now.
+// Clock is the time source of saga deadlines and Actions.Now.
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
@@ -95,15 +97,15 @@ func (c *ManualClock) Waiters() int {
 }
 
 // deadlineIndex is the persisted index of a saga's deadlines: the stream
-// (SagaDeadlinesPrefix + name, "index"), one record per deadline set,
+// (DeadlinesPrefix + name, "index"), one record per deadline set,
 // appended before the reaction that sets it (so the index holds at least
 // every pending deadline), compacted into the stream's snapshot. An entry
 // is dropped once its deadline fired or turned out stale (cancelled, re-set
 // or the instance ended); that is checked against the instance, which is
 // the truth.
 type deadlineIndex struct {
-	store   Store
-	stream  StreamID
+	store   runtime.Store
+	stream  runtime.StreamID
 	mu      sync.Mutex
 	entries map[indexKey]indexRec
 	version uint64 // index stream version read so far
@@ -124,23 +126,23 @@ const deadlineSnapshotSchema = "cqrsgen.saga.deadlines/1"
 // deadlineSnapshotEvery is how many dropped entries trigger a snapshot.
 const deadlineSnapshotEvery = 64
 
-func newDeadlineIndex(store Store, saga string) *deadlineIndex {
-	return &deadlineIndex{store: store, stream: StreamID{Type: SagaDeadlinesPrefix + saga, ID: "index"},
+func newDeadlineIndex(store runtime.Store, saga string) *deadlineIndex {
+	return &deadlineIndex{store: store, stream: runtime.StreamID{Type: DeadlinesPrefix + saga, ID: "index"},
 		entries: map[indexKey]indexRec{}, wake: make(chan struct{}, 1)}
 }
 
 // add records deadlines set by the reaction that will be version version
 // of instance id, and wakes the loop.
-func (x *deadlineIndex) add(ctx context.Context, id string, version uint64, set []SagaDeadline) error {
+func (x *deadlineIndex) add(ctx context.Context, id string, version uint64, set []Deadline) error {
 	if len(set) == 0 {
 		return nil
 	}
-	events := make([]EventData, len(set))
+	events := make([]runtime.EventData, len(set))
 	for i, d := range set {
-		events[i] = EventData{Name: sagaDeadlineIndexed, Schema: 1,
+		events[i] = runtime.EventData{Name: sagaDeadlineIndexed, Schema: 1,
 			Data: encodeIndex(indexRec{Instance: id, Name: d.Name, At: d.At, Version: version})}
 	}
-	if _, err := x.store.Append(ctx, AppendRequest{Stream: x.stream, Expected: AnyVersion, Events: events}); err != nil {
+	if _, err := x.store.Append(ctx, runtime.AppendRequest{Stream: x.stream, Expected: runtime.AnyVersion, Events: events}); err != nil {
 		return fmt.Errorf("indexing deadlines: %w", err)
 	}
 	select {
@@ -154,13 +156,13 @@ func (x *deadlineIndex) add(ctx context.Context, id string, version uint64, set 
 func (x *deadlineIndex) load(ctx context.Context) error {
 	snap, err := x.store.LoadSnapshot(ctx, x.stream)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, runtime.ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("loading the deadline index: %w", err)
 	case snap.Schema == deadlineSnapshotSchema:
 		set, err := decodeIndexSet(snap.Data)
 		if err != nil {
-			return &DecodeError{Stream: x.stream, Version: snap.Version, What: "snapshot", Err: err}
+			return &runtime.DecodeError{Stream: x.stream, Version: snap.Version, What: "snapshot", Err: err}
 		}
 		x.mu.Lock()
 		for _, e := range set {
@@ -182,7 +184,7 @@ func (x *deadlineIndex) tail(ctx context.Context) error {
 		}
 		e, err := decodeIndex(rec.Data)
 		if err != nil {
-			return &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "deadline index entry", Err: err}
+			return &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "deadline index entry", Err: err}
 		}
 		x.entries[keyOf(e)] = e
 		x.version = rec.Version
@@ -241,7 +243,7 @@ func (x *deadlineIndex) compact(ctx context.Context, force bool) error {
 	x.dropped = 0
 	x.mu.Unlock()
 	slices.SortFunc(set, func(a, b indexRec) int { return a.At.Compare(b.At) })
-	err := x.store.SaveSnapshot(ctx, Snapshot{Stream: x.stream, Version: version, Schema: deadlineSnapshotSchema, Data: encodeIndexSet(set)})
+	err := x.store.SaveSnapshot(ctx, runtime.Snapshot{Stream: x.stream, Version: version, Schema: deadlineSnapshotSchema, Data: encodeIndexSet(set)})
 	if err != nil {
 		return fmt.Errorf("saving the deadline index: %w", err)
 	}
@@ -280,7 +282,7 @@ func (r *sagaRunner[S]) deadlineLoop(ctx context.Context) error {
 // returns when the next one is due (zero if none is known).
 func (r *sagaRunner[S]) fireDue(ctx context.Context) (time.Time, error) {
 	if err := r.idx.tail(ctx); err != nil {
-		return time.Time{}, &SagaError{Saga: r.saga.Name, Trigger: "deadline index", Err: err}
+		return time.Time{}, &Error{Saga: r.saga.Name, Trigger: "deadline index", Err: err}
 	}
 	due, next := r.idx.due(r.cfg.clock.Now())
 	for _, e := range due {
@@ -296,7 +298,7 @@ func (r *sagaRunner[S]) fireDue(ctx context.Context) (time.Time, error) {
 		}
 	}
 	if err := r.idx.compact(ctx, false); err != nil {
-		return next, &SagaError{Saga: r.saga.Name, Trigger: "deadline index", Err: err}
+		return next, &Error{Saga: r.saga.Name, Trigger: "deadline index", Err: err}
 	}
 	return next, nil
 }
@@ -305,8 +307,8 @@ func (r *sagaRunner[S]) fireDue(ctx context.Context) (time.Time, error) {
 // reports whether the entry is done with (fired, or stale); false means
 // the reaction that set it is not visible yet.
 func (r *sagaRunner[S]) fire(ctx context.Context, e indexRec) (bool, error) {
-	d := SagaDeadline{Instance: e.Instance, Name: e.Name, At: e.At}
-	react := func(ctx context.Context, s *S, do *SagaActions) error {
+	d := Deadline{Instance: e.Instance, Name: e.Name, At: e.At}
+	react := func(ctx context.Context, s *S, do *Actions) error {
 		if r.saga.Deadline == nil {
 			do.Fail(fmt.Errorf("deadline %q passed (%s)", d.Name, d.At.Format(time.RFC3339Nano)))
 			return nil

@@ -1,4 +1,4 @@
-package runtime
+package saga
 
 import (
 	"context"
@@ -9,23 +9,30 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/keyed"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/readside"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
-// SagaStreamPrefix starts the stream type of every saga instance stream:
+// StreamPrefix starts the stream type of every saga instance stream:
 // instance id of the saga named N is the stream ("cqrsgen.saga." + N, id).
-// Saga deadline indexes live in streams of type SagaDeadlinesPrefix + N.
+// Saga deadline indexes live in streams of type DeadlinesPrefix + N.
 const (
-	SagaStreamPrefix    = "cqrsgen.saga."
-	SagaDeadlinesPrefix = "cqrsgen.saga-deadlines."
+	StreamPrefix    = "cqrsgen.saga."
+	DeadlinesPrefix = "cqrsgen.saga-deadlines."
 )
 
 // Metadata keys the runtime attaches to every event a saga's command
 // appends, so that reactions can correlate the results of their own steps
 // (see SentBy).
 const (
-	MetadataSaga         = "cqrsgen.saga"
-	MetadataSagaInstance = "cqrsgen.saga.instance"
-	MetadataSagaStep     = "cqrsgen.saga.step"
+	MetadataName     = "cqrsgen.saga"
+	MetadataInstance = "cqrsgen.saga.instance"
+	MetadataStep     = "cqrsgen.saga.step"
 )
 
 // Saga describes a saga (a process manager) to the runtime: how it
@@ -38,19 +45,19 @@ const (
 //
 // # How an instance runs
 //
-// Each instance is an event stream of its own (SagaStreamPrefix + Name,
+// Each instance is an event stream of its own (StreamPrefix + Name,
 // instance id) that only the runtime writes. Reacting to an event or a
 // deadline is two-phase:
 //
 //  1. The reaction is decided and persisted: the instance is loaded, the
 //     user's reaction runs on a copy of its state and records what to do in
-//     a SagaActions (steps to send, compensations, deadlines, Complete,
+//     a Actions (steps to send, compensations, deadlines, Complete,
 //     Fail). The new state and that plan are appended as one
 //     "cqrsgen.saga.reacted" record, expecting the version loaded, so two
 //     runners never both decide for one instance (optimistic concurrency).
 //  2. The plan is carried out: each pending step's command is executed with
 //     an idempotency key derived from the saga, the instance and the step's
-//     number (SagaStepKey), and its outcome is appended
+//     number (StepKey), and its outcome is appended
 //     ("step-completed"/"step-failed"). A rejected step, or Fail, turns
 //     the instance to compensating: the compensations of the completed
 //     steps are executed newest first, each keyed and persisted
@@ -67,7 +74,7 @@ const (
 // compensation, which runs long after its reaction) the runtime replays the
 // reaction that sent it, with the state it had then and the same trigger
 // event. Reactions must therefore be deterministic functions of the state
-// and the event (or deadline): no clocks (use SagaActions.Now), no random
+// and the event (or deadline): no clocks (use Actions.Now), no random
 // ids, no reads of other state. A replay that sends other steps fails with
 // an error instead of executing something else.
 type Saga[S any] struct {
@@ -81,17 +88,17 @@ type Saga[S any] struct {
 	Events []string
 	// Correlate decodes rec and returns the instance it belongs to and the
 	// reaction to run, or ok=false when it belongs to none. A decoding
-	// failure is an error (generated code returns a *DecodeError).
-	Correlate func(rec Record) (instance string, react func(ctx context.Context, state *S, do *SagaActions) error, ok bool, err error)
+	// failure is an error (generated code returns a *runtime.DecodeError).
+	Correlate func(rec runtime.Record) (instance string, react func(ctx context.Context, state *S, do *Actions) error, ok bool, err error)
 	// Deadline reacts to a deadline of the instance. Nil means a deadline
 	// fails the saga (its completed steps are compensated).
-	Deadline func(ctx context.Context, state *S, d SagaDeadline, do *SagaActions) error
+	Deadline func(ctx context.Context, state *S, d Deadline, do *Actions) error
 	// Execute executes command c against aggregate id with opts (the
 	// step's idempotency key and metadata) and returns the new version.
 	// Generated code switches on the command's type to the repository of
 	// its aggregate; a type it does not route is an error matching
-	// ErrInvalid.
-	Execute func(ctx context.Context, id string, c any, opts ...ExecOption) (uint64, error)
+	// runtime.ErrInvalid.
+	Execute func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error)
 	// EncodeState and DecodeState encode the saga's state, at schema
 	// version StateVersion.
 	EncodeState func(state *S) ([]byte, error)
@@ -104,67 +111,67 @@ type Saga[S any] struct {
 	// UpcastState decodes a state stored under an older schema version
 	// into the current S (generated from the //cqrs:upcast funcs that
 	// lead to S). Nil when there are none: an instance whose state is
-	// older then fails to load with a *DecodeError wrapping a
+	// older then fails to load with a *runtime.DecodeError wrapping a
 	// *StateVersionError.
 	UpcastState func(version uint32, data []byte, state *S) error
 }
 
 func (s *Saga[S]) validate() error {
 	if s == nil {
-		return fmt.Errorf("%w: nil saga", ErrInvalid)
+		return fmt.Errorf("%w: nil saga", runtime.ErrInvalid)
 	}
-	if err := ValidateKey("saga name", s.Name); err != nil {
+	if err := runtime.ValidateKey("saga name", s.Name); err != nil {
 		return err
 	}
-	if len(SagaDeadlinesPrefix+s.Name) > MaxTypeLength {
-		return fmt.Errorf("%w: saga name is %d bytes, limit %d", ErrTooLarge, len(s.Name), MaxTypeLength-len(SagaDeadlinesPrefix))
+	if len(DeadlinesPrefix+s.Name) > runtime.MaxTypeLength {
+		return fmt.Errorf("%w: saga name is %d bytes, limit %d", runtime.ErrTooLarge, len(s.Name), runtime.MaxTypeLength-len(DeadlinesPrefix))
 	}
 	switch {
 	case s.Correlate == nil:
-		return fmt.Errorf("%w: saga %q has no Correlate function", ErrInvalid, s.Name)
+		return fmt.Errorf("%w: saga %q has no Correlate function", runtime.ErrInvalid, s.Name)
 	case s.Execute == nil:
-		return fmt.Errorf("%w: saga %q has no Execute function", ErrInvalid, s.Name)
+		return fmt.Errorf("%w: saga %q has no Execute function", runtime.ErrInvalid, s.Name)
 	case s.EncodeState == nil || s.DecodeState == nil:
-		return fmt.Errorf("%w: saga %q has no state codec", ErrInvalid, s.Name)
+		return fmt.Errorf("%w: saga %q has no state codec", runtime.ErrInvalid, s.Name)
 	}
 	return nil
 }
 
-// SagaActions records what a reaction decides. A reaction gets a fresh one
+// Actions records what a reaction decides. A reaction gets a fresh one
 // and must only use it during the call; nothing happens until the reaction
 // returns nil and its decision is persisted.
-type SagaActions struct {
+type Actions struct {
 	instance  string
 	now       time.Time
-	steps     []*SagaSend
-	set       []SagaDeadline
+	steps     []*Send
+	set       []Deadline
 	cancelled []string
 	complete  bool
 	fail      string
 }
 
-// SagaSend is a step a reaction sent; Compensate attaches its
+// Send is a step a reaction sent; Compensate attaches its
 // compensation.
-type SagaSend struct {
+type Send struct {
 	id      string
 	command any
-	comp    *SagaSend
+	comp    *Send
 }
 
 // Instance returns the id of the saga instance reacting.
-func (do *SagaActions) Instance() string { return do.instance }
+func (do *Actions) Instance() string { return do.instance }
 
 // Now returns the saga clock's time when the reaction started. Reactions
 // must use it instead of time.Now, to stay deterministic.
-func (do *SagaActions) Now() time.Time { return do.now }
+func (do *Actions) Now() time.Time { return do.now }
 
 // Send sends command c to the aggregate with id id, as the instance's next
 // step. Steps run in the order sent, after the reaction is persisted, each
 // with its own idempotency key; the command's type must be a command of an
 // aggregate the saga routes (generated code checks this when it is
 // generated). A step rejected by its aggregate fails the saga.
-func (do *SagaActions) Send(id string, c any) *SagaSend {
-	s := &SagaSend{id: id, command: c}
+func (do *Actions) Send(id string, c any) *Send {
+	s := &Send{id: id, command: c}
 	do.steps = append(do.steps, s)
 	return s
 }
@@ -172,25 +179,25 @@ func (do *SagaActions) Send(id string, c any) *SagaSend {
 // Compensate sets the command that undoes the step, sent to aggregate id
 // if the saga fails after the step completed. Compensations run newest
 // step first.
-func (s *SagaSend) Compensate(id string, c any) {
-	s.comp = &SagaSend{id: id, command: c}
+func (s *Send) Compensate(id string, c any) {
+	s.comp = &Send{id: id, command: c}
 }
 
 // Deadline sets (or re-sets) the instance's deadline name to fire once d
 // has passed on the saga clock. It is persisted with the reaction, so it
 // fires after a restart too; a deadline reaction (the saga's OnDeadline)
 // then runs with it. Final instances drop their deadlines.
-func (do *SagaActions) Deadline(name string, d time.Duration) {
+func (do *Actions) Deadline(name string, d time.Duration) {
 	do.DeadlineAt(name, do.now.Add(d))
 }
 
 // DeadlineAt is Deadline with an absolute time.
-func (do *SagaActions) DeadlineAt(name string, at time.Time) {
-	do.set = append(do.set, SagaDeadline{Instance: do.instance, Name: name, At: at.UTC()})
+func (do *Actions) DeadlineAt(name string, at time.Time) {
+	do.set = append(do.set, Deadline{Instance: do.instance, Name: name, At: at.UTC()})
 }
 
 // CancelDeadline cancels the instance's deadline name, if set.
-func (do *SagaActions) CancelDeadline(name string) {
+func (do *Actions) CancelDeadline(name string) {
 	do.cancelled = append(do.cancelled, name)
 	kept := do.set[:0]
 	for _, d := range do.set {
@@ -203,18 +210,18 @@ func (do *SagaActions) CancelDeadline(name string) {
 
 // Complete ends the saga successfully once every step sent so far (by this
 // and earlier reactions) has completed.
-func (do *SagaActions) Complete() { do.complete = true }
+func (do *Actions) Complete() { do.complete = true }
 
 // Fail fails the saga: steps not yet executed are skipped, and the
 // completed steps are compensated, newest first. reason is persisted.
-func (do *SagaActions) Fail(reason error) {
+func (do *Actions) Fail(reason error) {
 	if reason == nil {
 		reason = errors.New("failed")
 	}
 	do.fail = reason.Error()
 }
 
-func (do *SagaActions) empty() bool {
+func (do *Actions) empty() bool {
 	return len(do.steps) == 0 && len(do.set) == 0 && len(do.cancelled) == 0 && !do.complete && do.fail == ""
 }
 
@@ -223,26 +230,26 @@ func (do *SagaActions) empty() bool {
 // saga. Correlation rules use it to map the results of their own commands
 // back to the instance.
 func SentBy(md map[string]string, saga string) (instance string, ok bool) {
-	if md[MetadataSaga] != saga {
+	if md[MetadataName] != saga {
 		return "", false
 	}
-	instance, ok = md[MetadataSagaInstance]
+	instance, ok = md[MetadataInstance]
 	return instance, ok && instance != ""
 }
 
-// SagaStepKey returns the idempotency key of step seq of instance id of the
+// StepKey returns the idempotency key of step seq of instance id of the
 // saga named saga; compensation selects the key of the step's
 // compensation. Keys are injective in (saga, id, seq, compensation) and at
-// most MaxIDLength bytes: an instance id too long to fit is replaced by its
+// most runtime.MaxIDLength bytes: an instance id too long to fit is replaced by its
 // SHA-256.
-func SagaStepKey(saga, id string, seq uint64, compensation bool) string {
+func StepKey(saga, id string, seq uint64, compensation bool) string {
 	kind := "s"
 	if compensation {
 		kind = "c"
 	}
 	prefix := "cqrsgen.saga:" + strconv.Itoa(len(saga)) + ":" + saga + ":"
 	suffix := ":" + kind + strconv.FormatUint(seq, 10)
-	if k := prefix + "i" + id + suffix; len(k) <= MaxIDLength {
+	if k := prefix + "i" + id + suffix; len(k) <= runtime.MaxIDLength {
 		return k
 	}
 	sum := sha256.Sum256([]byte(id))
@@ -287,19 +294,19 @@ func MarkTransient(err error) error {
 }
 
 // ClassifyError is the default classification of a step's error:
-// ErrClosed, ErrCorrupt, ErrInvalid, ErrTooLarge and context.Canceled are
-// Fatal; ErrConflict, ErrUnavailable, context.DeadlineExceeded,
+// runtime.ErrClosed, runtime.ErrCorrupt, runtime.ErrInvalid, runtime.ErrTooLarge and context.Canceled are
+// Fatal; runtime.ErrConflict, runtime.ErrUnavailable, context.DeadlineExceeded,
 // MarkTransient errors and net.Error timeouts are Transient; everything else, in particular every
 // error a Handle method returns, is a Business rejection.
 func ClassifyError(err error) ErrorClass {
 	var te *transientError
 	var ne net.Error
 	switch {
-	case errors.As(err, &te), errors.Is(err, ErrConflict), errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded),
+	case errors.As(err, &te), errors.Is(err, runtime.ErrConflict), errors.Is(err, runtime.ErrUnavailable), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():
 		return Transient
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalid),
-		errors.Is(err, ErrTooLarge), errors.Is(err, context.Canceled):
+	case errors.Is(err, runtime.ErrClosed), errors.Is(err, runtime.ErrCorrupt), errors.Is(err, runtime.ErrInvalid),
+		errors.Is(err, runtime.ErrTooLarge), errors.Is(err, context.Canceled):
 		return Fatal
 	}
 	return Business
@@ -307,19 +314,19 @@ func ClassifyError(err error) ErrorClass {
 
 // Defaults of the saga options.
 const (
-	// DefaultSagaAttempts is how many times a step's command is tried when
+	// DefaultAttempts is how many times a step's command is tried when
 	// it fails with a transient error.
-	DefaultSagaAttempts = 5
-	// DefaultSagaRetryDelay is the first back-off; it doubles each time up
-	// to MaxHandlerRetryDelay.
-	DefaultSagaRetryDelay = 50 * time.Millisecond
-	// DefaultSagaPollInterval is how often the deadline loop looks for
+	DefaultAttempts = 5
+	// DefaultRetryDelay is the first back-off; it doubles each time up
+	// to projection.MaxHandlerRetryDelay.
+	DefaultRetryDelay = 50 * time.Millisecond
+	// DefaultPollInterval is how often the deadline loop looks for
 	// deadlines set by other processes.
-	DefaultSagaPollInterval = time.Second
+	DefaultPollInterval = time.Second
 )
 
-// SagaOption configures RunSaga.
-type SagaOption func(*sagaConfig)
+// Option configures Run.
+type Option func(*sagaConfig)
 
 type sagaConfig struct {
 	clock      Clock
@@ -327,12 +334,12 @@ type sagaConfig struct {
 	retryDelay time.Duration
 	classify   func(error) ErrorClass
 	poll       time.Duration
-	projection []ProjectionOption
+	projection []projection.Option
 }
 
-// SagaClock sets the clock of deadlines and SagaActions.Now (default: the
+// WithClock sets the clock of deadlines and Actions.Now (default: the
 // system clock). Tests pass a *ManualClock.
-func SagaClock(c Clock) SagaOption {
+func WithClock(c Clock) Option {
 	return func(cfg *sagaConfig) {
 		if c != nil {
 			cfg.clock = c
@@ -340,15 +347,15 @@ func SagaClock(c Clock) SagaOption {
 	}
 }
 
-// SagaRetry sets how a step failing with a transient error is retried: up
+// Retry sets how a step failing with a transient error is retried: up
 // to attempts tries in all (≤ 1: no retries), waiting base before the
 // second and doubling each time (real time, not the saga clock).
-func SagaRetry(attempts int, base time.Duration) SagaOption {
+func Retry(attempts int, base time.Duration) Option {
 	return func(cfg *sagaConfig) { cfg.attempts, cfg.retryDelay = max(attempts, 1), max(base, 0) }
 }
 
-// SagaClassify replaces ClassifyError.
-func SagaClassify(f func(error) ErrorClass) SagaOption {
+// Classify replaces ClassifyError.
+func Classify(f func(error) ErrorClass) Option {
 	return func(cfg *sagaConfig) {
 		if f != nil {
 			cfg.classify = f
@@ -356,10 +363,10 @@ func SagaClassify(f func(error) ErrorClass) SagaOption {
 	}
 }
 
-// SagaPollInterval sets how often (on the saga clock) the deadline loop
+// PollInterval sets how often (on the saga clock) the deadline loop
 // reads deadlines that other processes set (default
-// DefaultSagaPollInterval). Deadlines set in this process wake it at once.
-func SagaPollInterval(d time.Duration) SagaOption {
+// DefaultPollInterval). Deadlines set in this process wake it at once.
+func PollInterval(d time.Duration) Option {
 	return func(cfg *sagaConfig) {
 		if d > 0 {
 			cfg.poll = d
@@ -367,15 +374,15 @@ func SagaPollInterval(d time.Duration) SagaOption {
 	}
 }
 
-// SagaProjection passes options to the projection that feeds the saga
-// from the log (CheckpointEvery, HandlerRetry).
-func SagaProjection(opts ...ProjectionOption) SagaOption {
+// Projection passes options to the projection that feeds the saga
+// from the log (projection.CheckpointEvery, projection.HandlerRetry).
+func Projection(opts ...projection.Option) Option {
 	return func(cfg *sagaConfig) { cfg.projection = append(cfg.projection, opts...) }
 }
 
-// SagaError reports why a saga runner stopped while driving an instance.
+// Error reports why a saga runner stopped while driving an instance.
 // Unwrap returns the cause.
-type SagaError struct {
+type Error struct {
 	Saga, Instance string
 	// Trigger describes the event or deadline being handled.
 	Trigger string
@@ -384,7 +391,7 @@ type SagaError struct {
 	Err error
 }
 
-func (e *SagaError) Error() string {
+func (e *Error) Error() string {
 	s := fmt.Sprintf("cqrsgen: saga %q instance %q (%s)", e.Saga, e.Instance, e.Trigger)
 	if e.Seq != 0 {
 		s += fmt.Sprintf(" step %d", e.Seq)
@@ -393,87 +400,89 @@ func (e *SagaError) Error() string {
 }
 
 // Unwrap returns the cause.
-func (e *SagaError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // sagaRunner drives the instances of one saga.
 type sagaRunner[S any] struct {
-	store   Store
+	store   runtime.Store
 	saga    *Saga[S]
 	cfg     sagaConfig
-	locks   keyedMutex
+	locks   keyed.Mutex
 	idx     *deadlineIndex
-	tracer  Tracer         // nil: no spans
-	metrics CommandMetrics // nil: no step metrics
+	tracer  runtime.Tracer // nil: no spans
+	metrics Metrics        // nil: no step metrics
 }
 
-// SagaProjectionName is the name of the projection (and so of the
+// ProjectionName is the name of the projection (and so of the
 // checkpoint) that feeds the saga named name from the log.
-func SagaProjectionName(name string) string { return SagaStreamPrefix + name }
+func ProjectionName(name string) string { return StreamPrefix + name }
 
-// RunSaga runs saga on store until ctx is done (a clean stop, nil) or it
+// Run runs saga on store until ctx is done (a clean stop, nil) or it
 // fails. It consumes the whole log from the saga's checkpoint through a
-// Projection named SagaProjectionName(saga.Name), correlating each record
+// Projection named ProjectionName(saga.Name), correlating each record
 // to an instance and driving it (see Saga), and fires the deadlines of the
 // instances as they fall due on the saga clock, including deadlines that
-// fell due while no runner was running. Failures are a *ProjectionError
-// (wrapping a *SagaError when an instance was being driven) or a
-// *SagaError from the deadline loop.
+// fell due while no runner was running. Failures are a *projection.Error
+// (wrapping a *Error when an instance was being driven) or a
+// *Error from the deadline loop.
 //
 // On a store that implements Leaser (PostgreSQL), every process may run
 // the saga: the runner takes the saga's lease (named
-// SagaProjectionName(saga.Name); LeaseTTL, LeaseHolder and WithoutLease
-// passed through SagaProjection apply) and only its holder reads the log
+// ProjectionName(saga.Name); projection.LeaseTTL, projection.LeaseHolder and projection.WithoutLease
+// passed through Projection apply) and only its holder reads the log
 // and fires deadlines, the others standing by to take over when it lapses;
 // its checkpoint is fenced by the lease. Without leases, one runner per
 // saga and store should run at a time. Either way two runners at once
 // never execute a step twice nor decide twice for one instance, but may
-// both try to. An unavailable store (ErrUnavailable) is waited out, not
+// both try to. An unavailable store (runtime.ErrUnavailable) is waited out, not
 // returned.
-func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...SagaOption) error {
+func Run[S any](ctx context.Context, store runtime.Store, saga *Saga[S], opts ...Option) error {
 	if err := saga.validate(); err != nil {
 		return err
 	}
-	cfg := sagaConfig{clock: SystemClock(), attempts: DefaultSagaAttempts, retryDelay: DefaultSagaRetryDelay,
-		classify: ClassifyError, poll: DefaultSagaPollInterval}
+	cfg := sagaConfig{clock: SystemClock(), attempts: DefaultAttempts, retryDelay: DefaultRetryDelay,
+		classify: ClassifyError, poll: DefaultPollInterval}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	pcfg := defaultProjectionConfig()
+	// The lease settings of the projection options (the rest are the
+	// projection's own defaults, applied when it runs).
+	pcfg := readside.Config{LeaseTTL: lease.DefaultTTL}
 	for _, o := range cfg.projection {
 		o(&pcfg)
 	}
-	leaser, leased := LeaserOf(store)
-	leased = leased && !pcfg.noLease
-	name := SagaProjectionName(saga.Name)
-	metrics := readSideMetricsOf(store)
+	leaser, leased := lease.Of(store)
+	leased = leased && !pcfg.NoLease
+	name := ProjectionName(saga.Name)
+	metrics := readside.MetricsOf[projection.Metrics](store)
 	for outages := 0; ; {
 		runCtx := ctx
-		var sess *leaseSession
+		var sess *readside.Session
 		if leased {
 			var err error
-			sess, err = acquireLease(ctx, leaser, metrics, name, pcfg.holder(), pcfg.leaseTTL, nil, func(Lease, error) {})
+			sess, err = readside.Acquire(ctx, leaser, metrics, name, pcfg.Holder(), pcfg.LeaseTTL, nil, func(lease.Lease, error) {})
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
-				return &SagaError{Saga: saga.Name, Trigger: "lease", Err: err}
+				return &Error{Saga: saga.Name, Trigger: "lease", Err: err}
 			}
-			runCtx = sess.ctx
+			runCtx = sess.Context()
 		}
 		err := runSagaOnce(runCtx, store, saga, cfg, sess)
 		if sess != nil {
-			if errors.Is(err, ErrLeaseLost) {
-				sess.lose()
+			if errors.Is(err, lease.ErrLost) {
+				sess.Lose()
 			}
-			sess.release()
+			sess.Release()
 		}
 		switch {
 		case ctx.Err() != nil:
 			return err
-		case sess != nil && sess.lost(), errors.Is(err, ErrLeaseLost):
+		case sess != nil && sess.Lost(), errors.Is(err, lease.ErrLost):
 			continue // stand by again
-		case errors.Is(err, ErrUnavailable):
-			sleepCtx(ctx, unavailableDelay(outages))
+		case errors.Is(err, runtime.ErrUnavailable):
+			retry.Sleep(ctx, retry.UnavailableDelay(outages))
 			outages++
 			continue
 		}
@@ -483,17 +492,17 @@ func RunSaga[S any](ctx context.Context, store Store, saga *Saga[S], opts ...Sag
 
 // runSagaOnce runs the saga until ctx is done or it fails: one tenure of
 // its lease (sess, nil without leases).
-func runSagaOnce[S any](ctx context.Context, store Store, saga *Saga[S], cfg sagaConfig, sess *leaseSession) error {
-	r := &sagaRunner[S]{store: store, saga: saga, cfg: cfg, tracer: tracerOf(store), metrics: commandMetricsOf(store)}
+func runSagaOnce[S any](ctx context.Context, store runtime.Store, saga *Saga[S], cfg sagaConfig, sess *readside.Session) error {
+	r := &sagaRunner[S]{store: store, saga: saga, cfg: cfg, tracer: readside.TracerOf(store), metrics: metricsOf(store)}
 	r.idx = newDeadlineIndex(store, saga.Name)
 	events := saga.Events
 	if events == nil {
 		events = []string{}
 	}
-	p := Projection{Name: SagaProjectionName(saga.Name), Events: events, Handle: r.handleRecord}
+	p := projection.Projection{Name: ProjectionName(saga.Name), Events: events, Handle: r.handleRecord}
 	popts := cfg.projection
 	if sess != nil {
-		popts = append(popts[:len(popts):len(popts)], func(c *projectionConfig) { c.held = sess })
+		popts = append(popts[:len(popts):len(popts)], func(c *readside.Config) { c.Held = sess })
 	}
 
 	// Deadlines that fell due while no runner ran fire first, before the
@@ -503,7 +512,7 @@ func runSagaOnce[S any](ctx context.Context, store Store, saga *Saga[S], cfg sag
 		if ctx.Err() != nil {
 			return nil
 		}
-		return &SagaError{Saga: saga.Name, Trigger: "deadline index", Err: err}
+		return &Error{Saga: saga.Name, Trigger: "deadline index", Err: err}
 	}
 	if _, err := r.fireDue(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -522,7 +531,7 @@ func runSagaOnce[S any](ctx context.Context, store Store, saga *Saga[S], cfg sag
 		}
 		dlErr <- err
 	}()
-	err := RunProjection(ctx, store, p, popts...)
+	err := projection.Run(ctx, store, p, popts...)
 	cancel()
 	if derr := <-dlErr; derr != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return derr
@@ -531,13 +540,13 @@ func runSagaOnce[S any](ctx context.Context, store Store, saga *Saga[S], cfg sag
 }
 
 // handleRecord is the projection's Handle: correlate, then drive.
-func (r *sagaRunner[S]) handleRecord(ctx context.Context, rec Record) error {
+func (r *sagaRunner[S]) handleRecord(ctx context.Context, rec runtime.Record) error {
 	id, react, ok, err := r.saga.Correlate(rec)
 	if err != nil || !ok {
 		return err
 	}
-	if err := ValidateStream(sagaStream(r.saga.Name, id)); err != nil {
-		return &SagaError{Saga: r.saga.Name, Instance: id, Trigger: sagaTrigger{Position: rec.Position}.String(),
+	if err := runtime.ValidateStream(sagaStream(r.saga.Name, id)); err != nil {
+		return &Error{Saga: r.saga.Name, Instance: id, Trigger: sagaTrigger{Position: rec.Position}.String(),
 			Err: fmt.Errorf("correlation of %s version %d: %w", rec.Stream, rec.Version, err)}
 	}
 	_, err = r.drive(ctx, id, 0, sagaTrigger{Position: rec.Position}, rec.Name, react)
@@ -549,11 +558,11 @@ func (r *sagaRunner[S]) handleRecord(ctx context.Context, rec Record) error {
 // trigger was handled or found stale; false means the instance is not at
 // minVersion yet (a deadline whose reaction is not visible yet).
 func (r *sagaRunner[S]) drive(ctx context.Context, id string, minVersion uint64, trig sagaTrigger, event string,
-	react func(context.Context, *S, *SagaActions) error) (bool, error) {
-	unlock := r.locks.lock(id)
+	react func(context.Context, *S, *Actions) error) (bool, error) {
+	unlock := r.locks.Lock(id)
 	defer unlock()
 	fail := func(seq uint64, err error) error {
-		return &SagaError{Saga: r.saga.Name, Instance: id, Trigger: trig.String(), Seq: seq, Err: err}
+		return &Error{Saga: r.saga.Name, Instance: id, Trigger: trig.String(), Seq: seq, Err: err}
 	}
 	for attempt := 0; ; attempt++ {
 		in, err := loadInstance(ctx, r.store, r.saga.Name, id)
@@ -573,7 +582,7 @@ func (r *sagaRunner[S]) drive(ctx context.Context, id string, minVersion uint64,
 		if err != nil {
 			return false, fail(0, err)
 		}
-		do := &SagaActions{instance: id, now: r.cfg.clock.Now().UTC()}
+		do := &Actions{instance: id, now: r.cfg.clock.Now().UTC()}
 		if err := react(ctx, state, do); err != nil {
 			return false, fail(0, fmt.Errorf("reaction: %w", err))
 		}
@@ -588,13 +597,13 @@ func (r *sagaRunner[S]) drive(ctx context.Context, id string, minVersion uint64,
 		if err := r.idx.add(ctx, id, in.version+1, rec.Set); err != nil {
 			return false, fail(0, err)
 		}
-		res, err := r.store.Append(ctx, AppendRequest{Stream: sagaStream(r.saga.Name, id), Expected: in.version,
-			Events: []EventData{{Name: sagaReacted, Schema: 1, Time: r.cfg.clock.Now().UTC(), Data: encodeReacted(rec)}}})
-		if errors.Is(err, ErrConflict) && attempt < DefaultRetries {
+		res, err := r.store.Append(ctx, runtime.AppendRequest{Stream: sagaStream(r.saga.Name, id), Expected: in.version,
+			Events: []runtime.EventData{{Name: sagaReacted, Schema: 1, Time: r.cfg.clock.Now().UTC(), Data: encodeReacted(rec)}}})
+		if errors.Is(err, runtime.ErrConflict) && attempt < runtime.DefaultRetries {
 			// Another runner moved the instance: decide again on its state
 			// (after a pause: a store may show the winner's append to
 			// readers a moment after it refuses ours).
-			if err := backoff(ctx, attempt); err != nil {
+			if err := retry.Backoff(ctx, attempt); err != nil {
 				return false, fail(0, err)
 			}
 			continue
@@ -606,7 +615,7 @@ func (r *sagaRunner[S]) drive(ctx context.Context, id string, minVersion uint64,
 			return false, fail(0, err)
 		}
 		in.version = res.LastVersion
-		fresh := make(map[uint64]*SagaSend, len(do.steps))
+		fresh := make(map[uint64]*Send, len(do.steps))
 		for i, s := range do.steps {
 			fresh[rec.FirstSeq+uint64(i)] = s
 		}
@@ -628,7 +637,7 @@ func (r *sagaRunner[S]) isZero(data []byte) bool {
 	return err == nil && string(zero) == string(data)
 }
 
-func (r *sagaRunner[S]) reacted(in *sagaInstance, trig sagaTrigger, event string, state []byte, do *SagaActions) *reactedRec {
+func (r *sagaRunner[S]) reacted(in *sagaInstance, trig sagaTrigger, event string, state []byte, do *Actions) *reactedRec {
 	rec := &reactedRec{Trigger: trig, Event: event, Now: do.now, State: state, StateSchema: r.saga.stateVersion(), FirstSeq: uint64(len(in.steps)) + 1,
 		Set: do.set, Cancelled: do.cancelled, Complete: do.complete, Fail: do.fail}
 	for _, s := range do.steps {
@@ -644,10 +653,10 @@ func (r *sagaRunner[S]) reacted(in *sagaInstance, trig sagaTrigger, event string
 // resume carries out what instance in has left to do, appending each
 // outcome. fresh holds the commands of the reaction just persisted (by
 // step number); other commands are found by replaying their reaction.
-func (r *sagaRunner[S]) resume(ctx context.Context, in *sagaInstance, trig sagaTrigger, fresh map[uint64]*SagaSend) error {
+func (r *sagaRunner[S]) resume(ctx context.Context, in *sagaInstance, trig sagaTrigger, fresh map[uint64]*Send) error {
 	id := in.id
 	fail := func(seq uint64, err error) error {
-		return &SagaError{Saga: r.saga.Name, Instance: id, Trigger: trig.String(), Seq: seq, Err: err}
+		return &Error{Saga: r.saga.Name, Instance: id, Trigger: trig.String(), Seq: seq, Err: err}
 	}
 	for conflicts := 0; ; {
 		act, step, end := in.next()
@@ -668,31 +677,31 @@ func (r *sagaRunner[S]) resume(ctx context.Context, in *sagaInstance, trig sagaT
 				send = send.comp
 			}
 			v, tries, err := r.step(ctx, in, step, comp, send)
-			outcome := SagaStepCompleted
+			outcome := OutcomeCompleted
 			switch {
 			case err == nil:
 				name = map[bool]string{false: sagaStepCompleted, true: sagaCompensated}[comp]
 				data = encodeOutcome(outcomeRec{Seq: step.Seq, Version: v, Tries: tries})
 			case r.cfg.classify(err) == Business:
-				outcome = SagaStepFailed
+				outcome = OutcomeFailed
 				name = map[bool]string{false: sagaStepFailed, true: sagaCompensationFailed}[comp]
 				data = encodeOutcome(outcomeRec{Seq: step.Seq, Error: err.Error(), Tries: tries})
 			default:
-				outcome = SagaStepError
+				outcome = OutcomeError
 			}
 			if r.metrics != nil {
-				r.metrics.ObserveSagaStep(SagaStepCall{Saga: r.saga.Name, Compensation: comp, Outcome: outcome, Tries: tries})
+				r.metrics.ObserveSagaStep(StepCall{Saga: r.saga.Name, Compensation: comp, Outcome: outcome, Tries: tries})
 			}
-			if outcome == SagaStepError {
+			if outcome == OutcomeError {
 				return fail(step.Seq, err)
 			}
 		}
 		stream := sagaStream(r.saga.Name, in.id)
-		_, err := r.store.Append(ctx, AppendRequest{Stream: stream, Expected: in.version,
-			Events: []EventData{{Name: name, Schema: 1, Time: r.cfg.clock.Now().UTC(), Data: data}}})
-		if errors.Is(err, ErrConflict) {
+		_, err := r.store.Append(ctx, runtime.AppendRequest{Stream: stream, Expected: in.version,
+			Events: []runtime.EventData{{Name: name, Schema: 1, Time: r.cfg.clock.Now().UTC(), Data: data}}})
+		if errors.Is(err, runtime.ErrConflict) {
 			// Another runner got there first: continue from what it wrote.
-			if err := backoff(ctx, conflicts); err != nil {
+			if err := retry.Backoff(ctx, conflicts); err != nil {
 				return fail(0, err)
 			}
 			conflicts++
@@ -706,7 +715,7 @@ func (r *sagaRunner[S]) resume(ctx context.Context, in *sagaInstance, trig sagaT
 		if err != nil {
 			return fail(0, fmt.Errorf("persisting %s: %w", name, err))
 		}
-		if err := in.apply(Record{Stream: stream, Version: in.version + 1, Name: name, Schema: 1, Data: data}); err != nil {
+		if err := in.apply(runtime.Record{Stream: stream, Version: in.version + 1, Name: name, Schema: 1, Data: data}); err != nil {
 			return fail(0, err)
 		}
 	}
@@ -714,7 +723,7 @@ func (r *sagaRunner[S]) resume(ctx context.Context, in *sagaInstance, trig sagaT
 
 // command returns the step's command: from the reaction just decided, or
 // by replaying the reaction that sent it.
-func (r *sagaRunner[S]) command(ctx context.Context, in *sagaInstance, step *SagaStep, fresh map[uint64]*SagaSend) (*SagaSend, error) {
+func (r *sagaRunner[S]) command(ctx context.Context, in *sagaInstance, step *Step, fresh map[uint64]*Send) (*Send, error) {
 	if s := fresh[step.Seq]; s != nil {
 		return s, nil
 	}
@@ -723,9 +732,9 @@ func (r *sagaRunner[S]) command(ctx context.Context, in *sagaInstance, step *Sag
 	if err != nil {
 		return nil, err
 	}
-	do := &SagaActions{instance: in.id, now: rx.Now}
+	do := &Actions{instance: in.id, now: rx.Now}
 	if rx.Trigger.Deadline != "" {
-		d := SagaDeadline{Instance: in.id, Name: rx.Trigger.Deadline, At: rx.Trigger.At}
+		d := Deadline{Instance: in.id, Name: rx.Trigger.Deadline, At: rx.Trigger.At}
 		if r.saga.Deadline != nil {
 			err = r.saga.Deadline(ctx, state, d, do)
 		}
@@ -747,15 +756,15 @@ func (r *sagaRunner[S]) command(ctx context.Context, in *sagaInstance, step *Sag
 
 // step executes a step's command (or compensation) under a context caused
 // by the event behind it, in a span when there is a tracer.
-func (r *sagaRunner[S]) step(ctx context.Context, in *sagaInstance, step *SagaStep, comp bool, send *SagaSend) (uint64, int, error) {
+func (r *sagaRunner[S]) step(ctx context.Context, in *sagaInstance, step *Step, comp bool, send *Send) (uint64, int, error) {
 	ctx = r.causedBy(ctx, in, step)
 	if r.tracer == nil {
 		return r.execute(ctx, in.id, step.Seq, comp, send)
 	}
-	s := SpanStart{Kind: SpanSagaStep, Name: r.saga.Name, Stream: StreamID{ID: send.id},
+	s := runtime.SpanStart{Kind: runtime.SpanSagaStep, Name: r.saga.Name, Stream: runtime.StreamID{ID: send.id},
 		Command: fmt.Sprintf("%T", send.command), Instance: in.id, Step: stepLabel(step.Seq, comp)}
-	if c, _ := ctx.Value(causeKey{}).(*cause); c != nil && c.event != nil {
-		s.Event, s.Version, s.Position, s.Cause = c.event.Name, c.event.Version, c.event.Position, c.event.Metadata
+	if ev, ok := runtime.CauseFromContext(ctx); ok {
+		s.Event, s.Version, s.Position, s.Cause = ev.Name, ev.Version, ev.Position, ev.Metadata
 	}
 	ctx, span := r.tracer.Start(ctx, s)
 	v, tries, err := r.execute(ctx, in.id, step.Seq, comp, send)
@@ -763,7 +772,7 @@ func (r *sagaRunner[S]) step(ctx context.Context, in *sagaInstance, step *SagaSt
 	return v, tries, err
 }
 
-// stepLabel is a step's MetadataSagaStep value: its number, with "c" for
+// stepLabel is a step's MetadataStep value: its number, with "c" for
 // its compensation.
 func stepLabel(seq uint64, comp bool) string {
 	if comp {
@@ -772,14 +781,14 @@ func stepLabel(seq uint64, comp bool) string {
 	return strconv.FormatUint(seq, 10)
 }
 
-// causedBy returns ctx caused by the event behind step (ContextCausedBy):
+// causedBy returns ctx caused by the event behind step (runtime.ContextCausedBy):
 // the event its reaction handled or, for a reaction to a deadline, the
 // event of the latest event reaction before it (the one that led there).
 // A compensation is caused by the event that caused the step it undoes.
 // The record comes from ctx when the runner is handling it, else from the
 // store. Without such an event (or when it cannot be read) ctx is returned
 // as it is: a missing link never stops a step.
-func (r *sagaRunner[S]) causedBy(ctx context.Context, in *sagaInstance, step *SagaStep) context.Context {
+func (r *sagaRunner[S]) causedBy(ctx context.Context, in *sagaInstance, step *Step) context.Context {
 	var pos uint64
 	for i := step.reaction; i >= 0 && pos == 0; i-- {
 		pos = in.reactions[i].Trigger.Position
@@ -787,20 +796,20 @@ func (r *sagaRunner[S]) causedBy(ctx context.Context, in *sagaInstance, step *Sa
 	if pos == 0 {
 		return ctx
 	}
-	if c, _ := ctx.Value(causeKey{}).(*cause); c != nil && c.event != nil && c.event.Position == pos {
+	if ev, ok := runtime.CauseFromContext(ctx); ok && ev.Position == pos {
 		return ctx
 	}
 	for rec, err := range r.store.ReadAll(ctx, pos-1) {
 		if err != nil || rec.Position != pos {
 			break
 		}
-		return ContextCausedBy(ctx, rec)
+		return runtime.ContextCausedBy(ctx, rec)
 	}
 	return ctx
 }
 
 // replayRecord runs the reaction to the record at position again.
-func (r *sagaRunner[S]) replayRecord(ctx context.Context, id string, position uint64, state *S, do *SagaActions) error {
+func (r *sagaRunner[S]) replayRecord(ctx context.Context, id string, position uint64, state *S, do *Actions) error {
 	for rec, err := range r.store.ReadAll(ctx, position-1) {
 		if err != nil {
 			return err
@@ -817,17 +826,17 @@ func (r *sagaRunner[S]) replayRecord(ctx context.Context, id string, position ui
 		}
 		return react(ctx, state, do)
 	}
-	return fmt.Errorf("%w: no record at position %d", ErrNotFound, position)
+	return fmt.Errorf("%w: no record at position %d", runtime.ErrNotFound, position)
 }
 
 // execute runs a step's command (or compensation) under its idempotency
 // key, retrying transient errors with back-off.
-func (r *sagaRunner[S]) execute(ctx context.Context, id string, seq uint64, comp bool, s *SagaSend) (uint64, int, error) {
-	key := SagaStepKey(r.saga.Name, id, seq, comp)
-	md := map[string]string{MetadataSaga: r.saga.Name, MetadataSagaInstance: id, MetadataSagaStep: stepLabel(seq, comp)}
+func (r *sagaRunner[S]) execute(ctx context.Context, id string, seq uint64, comp bool, s *Send) (uint64, int, error) {
+	key := StepKey(r.saga.Name, id, seq, comp)
+	md := map[string]string{MetadataName: r.saga.Name, MetadataInstance: id, MetadataStep: stepLabel(seq, comp)}
 	delay := r.cfg.retryDelay
 	for try := 1; ; try++ {
-		v, err := r.saga.Execute(ctx, s.id, s.command, IdempotencyKey(key), Metadata(md))
+		v, err := r.saga.Execute(ctx, s.id, s.command, runtime.IdempotencyKey(key), runtime.Metadata(md))
 		if err == nil {
 			return v, try, nil
 		}
@@ -847,6 +856,6 @@ func (r *sagaRunner[S]) execute(ctx context.Context, id string, seq uint64, comp
 			return 0, try, fmt.Errorf("%w (%w)", ctx.Err(), err)
 		case <-t.C:
 		}
-		delay = min(delay*2, MaxHandlerRetryDelay)
+		delay = min(delay*2, projection.MaxHandlerRetryDelay)
 	}
 }
