@@ -230,11 +230,8 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	}
 	// Copy the metadata and take the time before taking the lock; the
 	// bodies are copied into the arena under it.
-	var now time.Time
-	needNow := req.IdempotencyKey != ""
 	var metadata []map[string]string
 	for i, e := range req.Events {
-		needNow = needNow || e.Time.IsZero()
 		if e.Metadata != nil {
 			if metadata == nil {
 				metadata = make([]map[string]string, len(req.Events))
@@ -242,10 +239,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 			metadata[i] = maps.Clone(e.Metadata)
 		}
 	}
-	if needNow {
-		now = s.now()
-	}
-	nowFn := func() time.Time { return now }
+	stamp := storekit.NewStamp(req, s.now)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,37 +249,26 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err := ctxErr(ctx, op); err != nil {
 		return runtime.AppendResult{}, err
 	}
+	var existing runtime.IdempotencyRecord
+	found := false
 	if req.IdempotencyKey != "" {
-		if first, ok := s.idempotency[req.IdempotencyKey]; ok {
-			return runtime.AppendResult{}, &runtime.DuplicateError{Existing: first}
-		}
+		existing, found = s.idempotency[req.IdempotencyKey]
 	}
 	st := s.streams[req.Stream]
 	var actual uint64
 	if st != nil {
 		actual = uint64(len(st.positions))
 	}
-	if err := storekit.CheckExpected(req.Stream, req.Expected, actual); err != nil {
+	res, err := storekit.Check(req, actual, s.head, existing, found)
+	if err != nil {
 		return runtime.AppendResult{}, err
-	}
-	if actual+uint64(len(req.Events)) > runtime.MaxVersion {
-		return runtime.AppendResult{}, fmt.Errorf("memory: %w: %s would pass version %d", runtime.ErrTooLarge, req.Stream, runtime.MaxVersion)
 	}
 	if st == nil {
 		st = &streamState{}
 		s.streams[req.Stream] = st
 	}
-	res := runtime.AppendResult{
-		FirstVersion:  actual + 1,
-		FirstPosition: s.head + 1,
-	}
-	nextID := runtime.NewEventIDs(len(req.Events)) // for the events without an id
 	for i, e := range req.Events {
-		id := e.ID
-		if id.IsZero() {
-			id = nextID
-		}
-		nextID = nextID.Next()
+		id, t := stamp.Event(i)
 		i0 := s.head // index of the new entry
 		if i0>>chunkShift == uint64(len(s.chunks)) {
 			s.chunks = append(s.chunks, new([chunkSize]entry))
@@ -297,7 +280,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 			version: actual + 1 + uint64(i),
 			name:    e.Name,
 			schema:  e.Schema,
-			time:    storekit.NormalizeTime(e.Time, nowFn),
+			time:    t,
 			data:    s.storeBody(e.Data),
 		}
 		if metadata != nil {
@@ -306,16 +289,8 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		s.head++
 		st.positions = append(st.positions, s.head)
 	}
-	res.LastVersion = actual + uint64(len(req.Events))
-	res.LastPosition = s.head
 	if req.IdempotencyKey != "" {
-		s.idempotency[req.IdempotencyKey] = runtime.IdempotencyRecord{
-			Key:      req.IdempotencyKey,
-			Stream:   req.Stream,
-			Version:  res.LastVersion,
-			Position: res.LastPosition,
-			Time:     storekit.NormalizeTime(time.Time{}, nowFn),
-		}
+		s.idempotency[req.IdempotencyKey] = storekit.KeyRecord(req, res, stamp.Now())
 	}
 	// Wait sets waiting under the read lock after taking notify, so a Wait
 	// that saw the old head is always woken.

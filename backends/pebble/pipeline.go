@@ -182,10 +182,13 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 	o.enc, o.heads = o.enc[:0], o.heads[:0]
 	// One clock reading per append: it stamps every event without a time
 	// of its own and the idempotency record (see writer.append).
+	stamp := storekit.NewStamp(req, now)
 	o.now = time.Time{}
+	if req.IdempotencyKey != "" {
+		o.now = stamp.Now() // already read by NewStamp: the record needs it
+	}
 	var keys []string
 	var keyBuf [8]string
-	var nextID runtime.EventID // the next id of the block reserved for events without one
 	for i := range req.Events {
 		e := &req.Events[i]
 		keys = keyBuf[:0]
@@ -193,21 +196,15 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		t := e.Time
-		if t.IsZero() {
-			t = o.clock(now)
-		}
-		if e.ID.IsZero() {
+		id, t := stamp.Event(i)
+		if id != e.ID {
 			// A copy: the caller's events are not ours to change.
-			if nextID.IsZero() {
-				nextID = runtime.NewEventIDs(len(req.Events) - i)
-			}
 			withID := *e
-			withID.ID, nextID = nextID, nextID.Next()
+			withID.ID = id
 			e = &withID
 		}
 		var crc uint32
-		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, storekit.NormalizeTime(t, now), keys)
+		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, t, keys)
 		o.heads = append(o.heads, recordHead{end: len(o.enc), crc: crc})
 	}
 	o.bytes = len(o.enc) + len(req.Events)*(2*recordTailLen+len(o.sk))
@@ -805,27 +802,27 @@ func (w *writer) putIdem(rec runtime.IdempotencyRecord) {
 
 func (w *writer) append(o *op) error {
 	req := &o.req
+	var existing runtime.IdempotencyRecord
+	found := false
 	if req.IdempotencyKey != "" {
-		existing, ok, err := w.lookupIdem(req.IdempotencyKey)
-		if err != nil {
+		var err error
+		if existing, found, err = w.lookupIdem(req.IdempotencyKey); err != nil {
 			return err
 		}
-		if ok {
-			return &runtime.DuplicateError{Existing: existing}
+	}
+	var h *headEntry
+	var cur uint64
+	if !found { // a duplicate needs no head
+		var err error
+		if h, err = w.head(o.sk, req.Stream); err != nil {
+			return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
 		}
+		cur = h.version
 	}
-	h, err := w.head(o.sk, req.Stream)
+	res, err := storekit.Check(*req, cur, w.pos, existing, found)
 	if err != nil {
-		return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
-	}
-	cur := h.version
-	if err := storekit.CheckExpected(req.Stream, req.Expected, cur); err != nil {
 		return err
 	}
-	if uint64(len(o.heads)) > runtime.MaxVersion-cur {
-		return fmt.Errorf("%w: append to %s would pass the maximum version", runtime.ErrTooLarge, req.Stream)
-	}
-	res := runtime.AppendResult{FirstVersion: cur + 1, FirstPosition: w.pos + 1}
 	start := 0
 	for _, rh := range o.heads {
 		cur++
@@ -844,17 +841,13 @@ func (w *writer) append(o *op) error {
 		w.idx = binary.BigEndian.AppendUint64(w.idx, w.pos)
 		w.idxKeyLens = append(w.idxKeyLens, 1+len(o.sk)+8)
 	}
-	res.LastVersion, res.LastPosition = cur, w.pos
 	if res.FirstVersion == 1 {
 		w.ctr.Streams++
 	}
 	w.ctr.Events += uint64(len(o.heads))
 	h.version = cur
 	if req.IdempotencyKey != "" {
-		w.putIdem(runtime.IdempotencyRecord{
-			Key: req.IdempotencyKey, Stream: req.Stream, Version: cur, Position: w.pos,
-			Time: o.clock(w.s.opts.now),
-		})
+		w.putIdem(storekit.KeyRecord(*req, res, o.clock(w.s.opts.now)))
 	}
 	o.res = res
 	return nil
