@@ -20,9 +20,9 @@
 //
 // Other audiences have packages of their own: runtime/projection (read
 // models fed by the log), runtime/saga (process managers), runtime/lease
-// (one active runner among many processes), runtime/instrument (metrics
-// and logging of any store; tracing hooks are [Tracer] here) and
-// runtime/storekit (what store authors implement and call).
+// (one active runner among many processes), runtime/instrument (metrics,
+// logging and tracing of any store), runtime/telemetry (the hooks adapters
+// implement) and runtime/storekit (what store authors implement and call).
 //
 // Versions are per stream and 1-based: after n events a stream is at
 // version n, and a stream that does not exist is at version 0 ([NoStream]).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/runtime/internal/keyed"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 )
 
 // SupportPackageIsVersion2 is referenced by generated code
@@ -66,8 +67,8 @@ type Repository[S, E, C any] struct {
 	agg     *Aggregate[S, E, C]
 	opts    repoOptions
 	locks   keyed.Mutex
-	tracer  Tracer         // nil: no spans
-	metrics CommandMetrics // nil: no command metrics
+	tracer  telemetry.Tracer         // nil: no spans
+	metrics telemetry.CommandMetrics // nil: no command metrics
 }
 
 // NewRepository returns a repository of agg's aggregates stored in store.
@@ -110,7 +111,7 @@ func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, 
 	if r.tracer == nil {
 		return r.load(ctx, id)
 	}
-	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanLoad, Stream: r.Stream(id)})
+	ctx, span := r.tracer.Start(ctx, telemetry.SpanStart{Kind: telemetry.SpanLoad, Stream: telemetry.Stream(r.Stream(id))})
 	state, v, err := r.load(ctx, id)
 	span.End(err)
 	return state, v, err
@@ -227,7 +228,7 @@ func (r *Repository[S, E, C]) append(ctx context.Context, stream StreamID, expec
 	if r.tracer == nil {
 		return r.appendEvents(ctx, stream, expected, events, md, key)
 	}
-	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanAppend, Stream: stream})
+	ctx, span := r.tracer.Start(ctx, telemetry.SpanStart{Kind: telemetry.SpanAppend, Stream: telemetry.Stream(stream)})
 	res, err := r.appendEvents(ctx, stream, expected, events, traceMetadata(ctx, r.tracer, md), key)
 	span.End(err)
 	return res, err
@@ -288,9 +289,9 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 		v, _, err := r.execute(ctx, id, c, opts)
 		return v, err
 	}
-	var span Span
+	var span telemetry.Span
 	if r.tracer != nil {
-		ctx, span = r.tracer.Start(ctx, SpanStart{Kind: SpanExecute, Stream: r.Stream(id), Command: fmt.Sprintf("%T", c)})
+		ctx, span = r.tracer.Start(ctx, telemetry.SpanStart{Kind: telemetry.SpanExecute, Stream: telemetry.Stream(r.Stream(id)), Command: fmt.Sprintf("%T", c)})
 	}
 	start := time.Now()
 	v, res, err := r.execute(ctx, id, c, opts)
@@ -298,15 +299,15 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 		span.End(err)
 	}
 	if r.metrics != nil {
-		r.metrics.ObserveCommand(CommandCall{StreamType: r.agg.Type, Outcome: res.outcome, Retries: res.retries,
+		r.metrics.ObserveCommand(telemetry.CommandCall{StreamType: r.agg.Type, Outcome: res.outcome, Retries: res.retries,
 			Duration: time.Since(start), Err: err})
 	}
 	return v, err
 }
 
-// executed is how an execute ended, for CommandMetrics.
+// executed is how an execute ended, for telemetry.CommandMetrics.
 type executed struct {
-	outcome CommandOutcome
+	outcome telemetry.CommandOutcome
 	retries int
 }
 
@@ -315,11 +316,11 @@ func (r *Repository[S, E, C]) execute(ctx context.Context, id string, c C, opts 
 	if res.outcome == "" {
 		switch {
 		case err == nil:
-			res.outcome = CommandOK
+			res.outcome = telemetry.CommandOK
 		case errors.Is(err, ErrConflict):
-			res.outcome = CommandConflict
+			res.outcome = telemetry.CommandConflict
 		default:
-			res.outcome = CommandError
+			res.outcome = telemetry.CommandError
 		}
 	}
 	return v, res, err
@@ -342,7 +343,7 @@ func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c 
 	retries := 0
 	done := func(v uint64, err error) (uint64, executed, error) { return v, executed{retries: retries}, err }
 	dup := func(v uint64, err error) (uint64, executed, error) {
-		return v, executed{outcome: CommandDuplicate, retries: retries}, err
+		return v, executed{outcome: telemetry.CommandDuplicate, retries: retries}, err
 	}
 	if o.key != "" {
 		if err := ValidateKey("idempotency key", o.key); err != nil {
@@ -367,7 +368,7 @@ func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c 
 		}
 		events, err := r.agg.Decide(state, c)
 		if err != nil {
-			return 0, executed{outcome: CommandRejected, retries: retries}, err
+			return 0, executed{outcome: telemetry.CommandRejected, retries: retries}, err
 		}
 		if len(events) == 0 {
 			if o.key != "" {

@@ -41,6 +41,7 @@ var KnownImports = map[string]string{
 	"lease":      "github.com/cqrsgen/cqrsgen/runtime/lease",
 	"instrument": "github.com/cqrsgen/cqrsgen/runtime/instrument",
 	"storekit":   "github.com/cqrsgen/cqrsgen/runtime/storekit",
+	"telemetry":  "github.com/cqrsgen/cqrsgen/runtime/telemetry",
 	"natsjs":     "github.com/cqrsgen/cqrsgen/publish/natsjs",
 	"nats":       "github.com/nats-io/nats.go",
 	"jetstream":  "github.com/nats-io/nats.go/jetstream",

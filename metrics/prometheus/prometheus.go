@@ -24,10 +24,10 @@
 //	cqrsgen_projection_state{projection, state}                gauge: 1 for the current state
 //	cqrsgen_projection_last_event_timestamp_seconds{projection} gauge: append time of the last event processed (Unix)
 //
-// and, for the write side (runtime.CommandMetrics: repositories and saga
+// and, for the write side (telemetry.CommandMetrics: repositories and saga
 // runners over the instrumented store):
 //
-//	cqrsgen_commands_total{stream_type, outcome}               counter: Execute calls by runtime.CommandOutcome
+//	cqrsgen_commands_total{stream_type, outcome}               counter: Execute calls by telemetry.CommandOutcome
 //	cqrsgen_command_retries_total{stream_type}                 counter: appends retried after a version conflict
 //	cqrsgen_command_duration_seconds{stream_type}              histogram: Execute latency, retries included
 //	cqrsgen_saga_steps_total{saga, kind, outcome}              counter: steps (kind="step") and compensations (kind="compensation") by saga.StepOutcome
@@ -41,11 +41,11 @@
 package prometheus
 
 import (
-	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/instrument"
 	"github.com/cqrsgen/cqrsgen/runtime/lease"
 	"github.com/cqrsgen/cqrsgen/runtime/projection"
 	"github.com/cqrsgen/cqrsgen/runtime/saga"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 	prom "github.com/prometheus/client_golang/prometheus"
 )
 
@@ -114,10 +114,10 @@ type Metrics struct {
 }
 
 var (
-	_ instrument.Metrics     = (*Metrics)(nil)
-	_ projection.Metrics     = (*Metrics)(nil)
-	_ runtime.CommandMetrics = (*Metrics)(nil)
-	_ prom.Collector         = (*Metrics)(nil)
+	_ instrument.Metrics       = (*Metrics)(nil)
+	_ projection.Metrics       = (*Metrics)(nil)
+	_ telemetry.CommandMetrics = (*Metrics)(nil)
+	_ prom.Collector           = (*Metrics)(nil)
 )
 
 // New returns Metrics with its collectors created (not registered).
@@ -194,7 +194,7 @@ func New(opts ...Option) *Metrics {
 }
 
 // ObserveCommand records one executed command.
-func (m *Metrics) ObserveCommand(c runtime.CommandCall) {
+func (m *Metrics) ObserveCommand(c telemetry.CommandCall) {
 	typ := c.StreamType
 	if !m.withType {
 		typ = ""

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 )
 
 // Op names a Store method as an instrumented store reports it. The values
@@ -136,7 +137,7 @@ type instrumentOptions struct {
 	logger *slog.Logger
 	slow   time.Duration
 	now    func() time.Time
-	tracer runtime.Tracer
+	tracer telemetry.Tracer
 }
 
 // WithLogger makes the instrumented store log through l what an
@@ -169,9 +170,9 @@ func WithClock(now func() time.Time) Option {
 }
 
 // WithTracer makes repositories, projection runners and saga runners over
-// the instrumented store start spans through t (see runtime.Tracer). New's
+// the instrumented store start spans through t (see telemetry.Tracer). New's
 // metrics may be nil for tracing alone.
-func WithTracer(t runtime.Tracer) Option {
+func WithTracer(t telemetry.Tracer) Option {
 	return func(o *instrumentOptions) { o.tracer = t }
 }
 
@@ -195,18 +196,21 @@ type Store struct {
 	o instrumentOptions
 }
 
-var _ runtime.Store = (*Store)(nil)
+var (
+	_ runtime.Store          = (*Store)(nil)
+	_ telemetry.Instrumented = (*Store)(nil)
+)
 
 // Unwrap returns the wrapped store.
 func (i *Store) Unwrap() runtime.Store { return i.s }
 
 // Tracer returns the tracer given with WithTracer, or nil
-// (runtime.Instrumented).
-func (i *Store) Tracer() runtime.Tracer { return i.o.tracer }
+// (telemetry.Instrumented).
+func (i *Store) Tracer() telemetry.Tracer { return i.o.tracer }
 
 // Observer returns the Metrics given to New, or nil
-// (runtime.Instrumented): repositories and runners over the store report
-// to it what it implements of runtime.CommandMetrics, projection.Metrics
+// (telemetry.Instrumented): repositories and runners over the store report
+// to it what it implements of telemetry.CommandMetrics, projection.Metrics
 // and saga.Metrics.
 func (i *Store) Observer() any {
 	if i.m == nil {

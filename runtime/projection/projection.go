@@ -14,6 +14,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime/internal/readside"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
 	"github.com/cqrsgen/cqrsgen/runtime/lease"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 )
 
 // Projection describes a read model fed by the whole event log of a store:
@@ -302,9 +303,9 @@ type runner struct {
 	part      *Partition    // the partition of a split projection, nil if not split
 	pset      *partitionSet // shared by the partitions, nil without leases
 	metrics   Metrics
-	tracer    runtime.Tracer // nil: no spans
-	head      atomic.Uint64  // the store's head as last seen
-	eventTime atomic.Int64   // Unix nanoseconds of the last event processed, 0: none yet
+	tracer    telemetry.Tracer // nil: no spans
+	head      atomic.Uint64    // the store's head as last seen
+	eventTime atomic.Int64     // Unix nanoseconds of the last event processed, 0: none yet
 
 	mu        sync.Mutex
 	state     State
@@ -786,7 +787,7 @@ func (r *runner) call(ctx context.Context, rec runtime.Record) error {
 	if r.tracer == nil {
 		return r.p.Handle(ctx, rec)
 	}
-	ctx, span := r.tracer.Start(ctx, runtime.SpanStart{Kind: runtime.SpanProjection, Name: r.p.Name, Stream: rec.Stream,
+	ctx, span := r.tracer.Start(ctx, telemetry.SpanStart{Kind: telemetry.SpanProjection, Name: r.p.Name, Stream: telemetry.Stream(rec.Stream),
 		Event: rec.Name, Version: rec.Version, Position: rec.Position, Cause: rec.Metadata})
 	err := r.p.Handle(ctx, rec)
 	span.End(err)

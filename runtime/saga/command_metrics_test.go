@@ -10,17 +10,18 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/instrument"
 	"github.com/cqrsgen/cqrsgen/runtime/saga"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 )
 
 // commandRecorder records what CommandMetrics receives.
 type commandRecorder struct {
 	mu       sync.Mutex
-	commands []runtime.CommandCall
+	commands []telemetry.CommandCall
 	steps    []saga.StepCall
 }
 
 func (c *commandRecorder) ObserveCall(instrument.Call) {}
-func (c *commandRecorder) ObserveCommand(call runtime.CommandCall) {
+func (c *commandRecorder) ObserveCommand(call telemetry.CommandCall) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.commands = append(c.commands, call)
@@ -66,19 +67,19 @@ func TestCommandMetrics(t *testing.T) {
 	flaky.left = 1
 	steps := []struct {
 		do      func() error
-		outcome runtime.CommandOutcome
+		outcome telemetry.CommandOutcome
 		retries int
 	}{
-		{func() error { _, err := f.repo.Execute(ctx, "a", walletCmd{Op: "credit", Amount: 1}); return err }, runtime.CommandOK, 1},
-		{func() error { _, err := f.repo.Execute(ctx, "c", walletCmd{Op: "credit", Amount: 1}); return err }, runtime.CommandRejected, 0},
+		{func() error { _, err := f.repo.Execute(ctx, "a", walletCmd{Op: "credit", Amount: 1}); return err }, telemetry.CommandOK, 1},
+		{func() error { _, err := f.repo.Execute(ctx, "c", walletCmd{Op: "credit", Amount: 1}); return err }, telemetry.CommandRejected, 0},
 		{func() error {
 			_, err := f.repo.Execute(ctx, "b", walletCmd{Op: "credit", Amount: 1}, runtime.IdempotencyKey("k"))
 			return err
-		}, runtime.CommandOK, 0},
+		}, telemetry.CommandOK, 0},
 		{func() error {
 			_, err := f.repo.Execute(ctx, "b", walletCmd{Op: "credit", Amount: 1}, runtime.IdempotencyKey("k"))
 			return err
-		}, runtime.CommandDuplicate, 0},
+		}, telemetry.CommandDuplicate, 0},
 		{func() error {
 			flaky.left = runtime.DefaultRetries + 1
 			_, err := f.repo.Execute(ctx, "a", walletCmd{Op: "credit", Amount: 1})
@@ -86,11 +87,11 @@ func TestCommandMetrics(t *testing.T) {
 				return errors.New("no conflict")
 			}
 			return nil
-		}, runtime.CommandConflict, runtime.DefaultRetries},
+		}, telemetry.CommandConflict, runtime.DefaultRetries},
 	}
 	for i, s := range steps {
 		err := s.do()
-		if s.outcome != runtime.CommandRejected && err != nil {
+		if s.outcome != telemetry.CommandRejected && err != nil {
 			t.Fatalf("command %d: %v", i, err)
 		}
 		got := m.commands[len(m.commands)-1]

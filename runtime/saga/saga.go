@@ -16,6 +16,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
 	"github.com/cqrsgen/cqrsgen/runtime/lease"
 	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 )
 
 // StreamPrefix starts the stream type of every saga instance stream:
@@ -409,8 +410,8 @@ type sagaRunner[S any] struct {
 	cfg     sagaConfig
 	locks   keyed.Mutex
 	idx     *deadlineIndex
-	tracer  runtime.Tracer // nil: no spans
-	metrics Metrics        // nil: no step metrics
+	tracer  telemetry.Tracer // nil: no spans
+	metrics Metrics          // nil: no step metrics
 }
 
 // ProjectionName is the name of the projection (and so of the
@@ -761,7 +762,7 @@ func (r *sagaRunner[S]) step(ctx context.Context, in *sagaInstance, step *Step, 
 	if r.tracer == nil {
 		return r.execute(ctx, in.id, step.Seq, comp, send)
 	}
-	s := runtime.SpanStart{Kind: runtime.SpanSagaStep, Name: r.saga.Name, Stream: runtime.StreamID{ID: send.id},
+	s := telemetry.SpanStart{Kind: telemetry.SpanSagaStep, Name: r.saga.Name, Stream: telemetry.Stream{ID: send.id},
 		Command: fmt.Sprintf("%T", send.command), Instance: in.id, Step: stepLabel(step.Seq, comp)}
 	if ev, ok := runtime.CauseFromContext(ctx); ok {
 		s.Event, s.Version, s.Position, s.Cause = ev.Name, ev.Version, ev.Position, ev.Metadata

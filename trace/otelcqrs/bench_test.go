@@ -8,6 +8,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/instrument"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 	"github.com/cqrsgen/cqrsgen/trace/otelcqrs"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -22,7 +23,7 @@ import (
 func BenchmarkExecute(b *testing.B) {
 	for _, c := range []struct {
 		name   string
-		tracer runtime.Tracer
+		tracer telemetry.Tracer
 		corr   bool
 	}{
 		{"off", nil, false},

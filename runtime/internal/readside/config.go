@@ -5,6 +5,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/wrap"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 )
 
 // Config is how a projection runs: what projection.Option sets. It lives
@@ -33,10 +34,10 @@ func (c *Config) Holder() string {
 }
 
 // TracerOf returns the tracer of the first instrumented wrapper of store
-// that has one (runtime.Instrumented), or nil.
-func TracerOf(store runtime.Store) runtime.Tracer {
-	return wrap.Find(store, func(s runtime.Store) (runtime.Tracer, bool) {
-		i, ok := s.(runtime.Instrumented)
+// that has one (telemetry.Instrumented), or nil.
+func TracerOf(store runtime.Store) telemetry.Tracer {
+	return wrap.Find(store, func(s runtime.Store) (telemetry.Tracer, bool) {
+		i, ok := s.(telemetry.Instrumented)
 		if !ok {
 			return nil, false
 		}
@@ -50,7 +51,7 @@ func TracerOf(store runtime.Store) runtime.Tracer {
 // or the zero T.
 func MetricsOf[T any](store runtime.Store) T {
 	return wrap.Find(store, func(s runtime.Store) (T, bool) {
-		i, ok := s.(runtime.Instrumented)
+		i, ok := s.(telemetry.Instrumented)
 		if !ok {
 			var zero T
 			return zero, false

@@ -1,11 +1,14 @@
-package runtime
+// Package telemetry defines the hooks through which the runtime reports its
+// own work: spans (Tracer) for repositories and the projection and saga
+// runners, and command outcomes (CommandMetrics). Adapters implement them
+// (trace/otelcqrs, metrics/prometheus); runtime/instrument installs them on
+// a store, and the runtime finds them behind any chain of store wrappers
+// (Instrumented).
+package telemetry
 
 import (
 	"context"
-	"maps"
 	"time"
-
-	"github.com/cqrsgen/cqrsgen/runtime/internal/wrap"
 )
 
 // SpanKind names the work a span covers. The values are stable: tracer
@@ -14,9 +17,9 @@ type SpanKind string
 
 // The kinds of span the runtime starts.
 const (
-	// SpanExecute covers Repository.Execute: load, decide, append, retries.
+	// SpanExecute covers runtime.Repository.Execute: load, decide, append, retries.
 	SpanExecute SpanKind = "execute"
-	// SpanLoad covers Repository.Load: snapshot and events.
+	// SpanLoad covers runtime.Repository.Load: snapshot and events.
 	SpanLoad SpanKind = "load"
 	// SpanAppend covers one append of a repository; the events it writes
 	// carry its trace context (Tracer.Inject).
@@ -36,7 +39,7 @@ type SpanStart struct {
 	// Stream is the aggregate (execute, load, append, saga step: the
 	// step's target id, Type empty since the saga routes by command) or
 	// the handled record's stream (projection).
-	Stream StreamID
+	Stream Stream
 	// Name is the projection's or the saga's name.
 	Name string
 	// Command is the command's Go type (execute, saga step).
@@ -52,6 +55,13 @@ type SpanStart struct {
 	// (projection, saga step): it holds the trace context the writer's
 	// Tracer.Inject stored, so the span can continue or link to that trace.
 	Cause map[string]string
+}
+
+// Stream names a stream as runtime.StreamID does (convert one into the
+// other): its type and id.
+type Stream struct {
+	Type string
+	ID   string
 }
 
 // Span is a started span. End is called once, with the work's error.
@@ -77,9 +87,8 @@ type Tracer interface {
 // Instrumented is implemented by store wrappers that carry
 // instrumentation (instrument.Store). Repositories, and the projection and
 // saga runners, find the first one behind any chain of wrappers with an
-// Unwrap() Store method and report their work to it.
+// Unwrap() runtime.Store method and report their work to it.
 type Instrumented interface {
-	Store
 	// Tracer returns the tracer spans go to, nil for none.
 	Tracer() Tracer
 	// Observer returns what receives metrics (instrument.Metrics), nil for
@@ -89,36 +98,7 @@ type Instrumented interface {
 	Observer() any
 }
 
-// instrumented finds, behind store's wrappers, an Instrumented store for
-// which pick reports a value.
-func instrumented[T any](store Store, pick func(Instrumented) (T, bool)) T {
-	return wrap.Find(store, func(s Store) (T, bool) {
-		if i, ok := s.(Instrumented); ok {
-			return pick(i)
-		}
-		var zero T
-		return zero, false
-	})
-}
-
-// tracerOf finds the Tracer behind store's wrappers, or nil.
-func tracerOf(store Store) Tracer {
-	return instrumented(store, func(i Instrumented) (Tracer, bool) { t := i.Tracer(); return t, t != nil })
-}
-
-// traceMetadata returns md with ctx's trace context added, leaving md
-// (which may be shared with a context) untouched.
-func traceMetadata(ctx context.Context, t Tracer, md map[string]string) map[string]string {
-	out := make(map[string]string, len(md)+2)
-	maps.Copy(out, md)
-	t.Inject(ctx, out)
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
-// CommandOutcome says how a Repository.Execute ended. The values are
+// CommandOutcome says how a runtime.Repository.Execute ended. The values are
 // stable label values.
 type CommandOutcome string
 
@@ -138,7 +118,7 @@ const (
 	CommandError CommandOutcome = "error"
 )
 
-// CommandCall reports one completed Repository.Execute.
+// CommandCall reports one completed runtime.Repository.Execute.
 type CommandCall struct {
 	// StreamType is the aggregate's stream type (never the id).
 	StreamType string
@@ -155,12 +135,4 @@ type CommandCall struct {
 // metrics/prometheus implements it.
 type CommandMetrics interface {
 	ObserveCommand(c CommandCall)
-}
-
-// commandMetricsOf finds CommandMetrics behind store's wrappers, or nil.
-func commandMetricsOf(store Store) CommandMetrics {
-	return instrumented(store, func(i Instrumented) (CommandMetrics, bool) {
-		m, ok := i.Observer().(CommandMetrics)
-		return m, ok
-	})
 }
