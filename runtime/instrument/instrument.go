@@ -1,3 +1,8 @@
+// Package instrument wraps any runtime.Store so that every call is
+// reported to Metrics (metrics/prometheus adapts them to Prometheus) and,
+// optionally, logged through log/slog; with WithTracer, repositories and
+// the projection and saga runners over the wrapped store start spans
+// (trace/otelcqrs adapts OpenTelemetry). The wrapper adds no behaviour.
 package instrument
 
 import (
@@ -109,7 +114,7 @@ type Call struct {
 }
 
 // Metrics receives a Call for every completed call on a store wrapped by
-// Instrument. Implementations must be safe for concurrent use and should
+// New. Implementations must be safe for concurrent use and should
 // return quickly: they run on the caller's goroutine. Package
 // metrics/prometheus adapts it to Prometheus counters and histograms.
 //
@@ -130,7 +135,7 @@ type MetricsFunc func(Call)
 // ObserveCall calls f(c).
 func (f MetricsFunc) ObserveCall(c Call) { f(c) }
 
-// Option configures Instrument.
+// Option configures New.
 type Option func(*instrumentOptions)
 
 type instrumentOptions struct {
@@ -188,8 +193,8 @@ func New(store runtime.Store, m Metrics, opts ...Option) *Store {
 	return &Store{s: store, m: m, o: o}
 }
 
-// Store is a Store that reports every call to a Metrics and
-// a slog.Logger. Create it with Instrument.
+// Store is a runtime.Store that reports every call to a Metrics and
+// a slog.Logger. Create it with New.
 type Store struct {
 	s runtime.Store
 	m Metrics

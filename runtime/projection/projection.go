@@ -927,7 +927,7 @@ func register(store runtime.Store, names []string) (release func(), err error) {
 // clean stop (nil), or until it fails, returning a *Error. It
 // resumes from the projection's checkpoint, processes the whole log after
 // it, then follows new events as they become durable. On a store that
-// implements Leaser it first takes the projection's lease, standing by
+// implements lease.Leaser it first takes the projection's lease, standing by
 // while another process holds it, and stands by again if it loses it; an
 // unavailable store (runtime.ErrUnavailable) is waited out, not returned. opts override the
 // defaults (CheckpointEvery, HandlerRetry). A projection of the same name
@@ -943,7 +943,7 @@ func Run(ctx context.Context, store runtime.Store, p Projection, opts ...Option)
 		o(&cfg)
 	}
 	if cfg.Partitions > 1 {
-		return fmt.Errorf("%w: projection %q: Partitions applies to ProjectionGroup.Add", runtime.ErrInvalid, p.Name)
+		return fmt.Errorf("%w: projection %q: Partitions applies to Group.Add", runtime.ErrInvalid, p.Name)
 	}
 	release, err := register(store, []string{p.Name})
 	if err != nil {
@@ -1123,9 +1123,9 @@ func (g *Group) list() []*runner {
 }
 
 // Run runs every projection of the group, each in its own goroutine, until
-// ctx is done; on a store that implements Leaser each projection first
+// ctx is done; on a store that implements lease.Leaser each projection first
 // takes its lease, standing by while another process holds it (see
-// Leaser, LeaseTTL, WithoutLease); then it waits for all of them to stop (saving their
+// lease.Leaser, LeaseTTL, WithoutLease); then it waits for all of them to stop (saving their
 // checkpoints) and returns. A projection that fails stops alone, in state
 // Failed with its error in its status, and stays so until it is
 // rebuilt (or the group is run again); the others carry on. A store that

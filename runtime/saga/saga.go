@@ -427,7 +427,7 @@ func ProjectionName(name string) string { return StreamPrefix + name }
 // (wrapping a *Error when an instance was being driven) or a
 // *Error from the deadline loop.
 //
-// On a store that implements Leaser (PostgreSQL), every process may run
+// On a store that implements lease.Leaser (PostgreSQL), every process may run
 // the saga: the runner takes the saga's lease (named
 // ProjectionName(saga.Name); projection.LeaseTTL, projection.LeaseHolder and projection.WithoutLease
 // passed through Projection apply) and only its holder reads the log

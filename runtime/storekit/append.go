@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/eventid"
 )
 
 // Stamp gives the events of one append what a store fills in: the id of an
 // event that has none (runtime.EventData.ID) and the time of an event
 // that has none. Ids come from one block reserved for the append
-// (runtime.NewEventIDs), and every time the store fills in is one clock
+// (reserved once, at the first event without an id), and every time the store fills in is one clock
 // reading, which also stamps the idempotency record (Now). All times are
 // normalised (NormalizeTime). The zero Stamp is not usable; make one with
 // NewStamp, and call Event in event order.
@@ -54,9 +55,9 @@ func (s *Stamp) Event(i int) (runtime.EventID, time.Time) {
 	id := e.ID
 	if id.IsZero() {
 		if s.next.IsZero() {
-			s.next = runtime.NewEventIDs(len(s.events) - i)
+			s.next = runtime.EventID(eventid.Block(len(s.events) - i))
 		}
-		id, s.next = s.next, s.next.Next()
+		id, s.next = s.next, eventid.Next(s.next)
 	}
 	if e.Time.IsZero() {
 		return id, s.Now()
