@@ -12,13 +12,6 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 )
 
-// SupportPackageIsVersion2 is referenced by generated code
-// (`const _ = runtime.SupportPackageIsVersion2`) so that code generated for
-// a runtime it does not match fails to compile instead of misbehaving. It is
-// bumped, and the old constant removed, when the contract between generated
-// code and this package changes incompatibly.
-const SupportPackageIsVersion2 = true
-
 // NoCommand is the command type of an aggregate that has no commands. It
 // has no values other than nil, so such an aggregate cannot Execute.
 type NoCommand interface{ noCommand() }
@@ -37,11 +30,12 @@ type Aggregate[S, E, C any] struct {
 	// SnapshotEvery saves a snapshot whenever a stream's version crosses a
 	// multiple of it; 0 disables snapshots.
 	SnapshotEvery uint64
-	// Events is the aggregate's event table. When set, it provides Apply,
-	// EncodeEvent and DecodeEvent where those are nil, and Load decodes
-	// each event straight into the state through it. Generated code sets
-	// it; hand-written aggregates may set the functions instead.
-	Events *Events[S, E]
+	// Events is the aggregate's event table (registry.Events). When set,
+	// it provides Apply, EncodeEvent and DecodeEvent where those are nil,
+	// and Load decodes each event straight into the state through it.
+	// Generated code sets it; hand-written aggregates may set the
+	// functions instead.
+	Events EventTable[S, E]
 	// Apply evolves state by one event.
 	Apply func(state *S, event E)
 	// Decide turns a command into events, or rejects it with an error. It
@@ -175,7 +169,7 @@ func (r *Repository[S, E, C]) report(err error) {
 // event table when there is one, else through DecodeEvent and Apply.
 func (r *Repository[S, E, C]) evolve(state *S, rec Record) error {
 	if t := r.agg.Events; t != nil {
-		if err := t.evolve(state, rec.Name, rec.Schema, rec.Data); err != nil {
+		if err := t.Evolve(state, rec.Name, rec.Schema, rec.Data); err != nil {
 			return &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "event " + rec.Name, Err: err}
 		}
 		return nil

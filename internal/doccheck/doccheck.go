@@ -42,6 +42,7 @@ var KnownImports = map[string]string{
 	"instrument": "github.com/cqrsgen/cqrsgen/runtime/instrument",
 	"storekit":   "github.com/cqrsgen/cqrsgen/runtime/storekit",
 	"telemetry":  "github.com/cqrsgen/cqrsgen/runtime/telemetry",
+	"registry":   "github.com/cqrsgen/cqrsgen/runtime/registry",
 	"natsjs":     "github.com/cqrsgen/cqrsgen/publish/natsjs",
 	"nats":       "github.com/nats-io/nats.go",
 	"jetstream":  "github.com/nats-io/nats.go/jetstream",

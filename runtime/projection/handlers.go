@@ -6,6 +6,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/route"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 )
 
 // recordKey routes a record by its stream type and wire name.
@@ -23,8 +24,8 @@ type Handler struct {
 // aggregate whose table is t (current and former wire names, upcast) and
 // calls fn with the concrete event. Generated Projection methods pass their
 // On<Event> methods.
-func On[E, S, I any](t *runtime.Events[S, I], fn func(context.Context, runtime.Envelope[E]) error) Handler {
-	names, decode, err := runtime.Typed[E](t)
+func On[E, S, I any](t *registry.Events[S, I], fn func(context.Context, runtime.Envelope[E]) error) Handler {
+	names, decode, err := registry.Typed[E](t)
 	return Handler{names: names, stream: t.StreamType(), err: err, handle: func(ctx context.Context, rec runtime.Record) error {
 		e, err := decode(rec)
 		if err != nil {

@@ -875,9 +875,9 @@ func (r *runner) reachedElsewhere(ctx context.Context, position uint64) (bool, e
 	return last >= position, nil
 }
 
-// registry holds the names of the projections running in this process,
+// inProcess holds the names of the projections running in this process,
 // per store, so that two runners never share a checkpoint.
-var registry = struct {
+var inProcess = struct {
 	mu      sync.Mutex
 	running map[registryKey]struct{}
 }{running: make(map[registryKey]struct{})}
@@ -904,21 +904,21 @@ func register(store runtime.Store, names []string) (release func(), err error) {
 	if !isComparable(store) {
 		return func() {}, nil
 	}
-	registry.mu.Lock()
-	defer registry.mu.Unlock()
+	inProcess.mu.Lock()
+	defer inProcess.mu.Unlock()
 	for _, n := range names {
-		if _, ok := registry.running[registryKey{store, n}]; ok {
+		if _, ok := inProcess.running[registryKey{store, n}]; ok {
 			return nil, fmt.Errorf("%w: a projection named %q is already running on this store in this process", runtime.ErrInvalid, n)
 		}
 	}
 	for _, n := range names {
-		registry.running[registryKey{store, n}] = struct{}{}
+		inProcess.running[registryKey{store, n}] = struct{}{}
 	}
 	return func() {
-		registry.mu.Lock()
-		defer registry.mu.Unlock()
+		inProcess.mu.Lock()
+		defer inProcess.mu.Unlock()
 		for _, n := range names {
-			delete(registry.running, registryKey{store, n})
+			delete(inProcess.running, registryKey{store, n})
 		}
 	}, nil
 }

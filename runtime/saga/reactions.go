@@ -6,6 +6,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/route"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 )
 
 // recordKey routes a record by its stream type and wire name.
@@ -26,8 +27,8 @@ type Reaction[S any] struct {
 // table is t: correlate maps the event to an instance (it is called on a
 // zero S), and on reacts to it. Generated code passes method expressions
 // ((*Transfer).CorrelateWithdrawn, (*Transfer).OnWithdrawn).
-func React[S, E, A, I any](t *runtime.Events[A, I], correlate func(*S, runtime.Envelope[E]) (string, bool), on func(*S, context.Context, runtime.Envelope[E], *Actions) error) Reaction[S] {
-	names, decode, err := runtime.Typed[E](t)
+func React[S, E, A, I any](t *registry.Events[A, I], correlate func(*S, runtime.Envelope[E]) (string, bool), on func(*S, context.Context, runtime.Envelope[E], *Actions) error) Reaction[S] {
+	names, decode, err := registry.Typed[E](t)
 	return Reaction[S]{names: names, stream: t.StreamType(), err: err,
 		correlate: func(rec runtime.Record) (string, func(context.Context, *S, *Actions) error, bool, error) {
 			e, err := decode(rec)

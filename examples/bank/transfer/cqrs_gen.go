@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	"github.com/cqrsgen/cqrsgen/runtime/saga"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
 	"sync"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // Stable names of the Request aggregate and its events as they are stored. They must not change
 // once data exists; the Go types can be renamed freely.
@@ -63,23 +64,23 @@ func (a *Request) Decide(c RequestCommand) ([]RequestEvent, error) {
 // The tables of Request, rows in marker order, built by RequestEvents.
 var (
 	cqrsRequestOnce     sync.Once
-	cqrsRequestEvents   *runtime.Events[Request, RequestEvent]
-	cqrsRequestCommands *runtime.Commands[Request, RequestCommand, RequestEvent]
+	cqrsRequestEvents   *registry.Events[Request, RequestEvent]
+	cqrsRequestCommands *registry.Commands[Request, RequestCommand, RequestEvent]
 )
 
 // RequestEvents returns Request's event table, for projections, sagas and tools of any package. It
 // builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
 // no initialization cycle.
-func RequestEvents() *runtime.Events[Request, RequestEvent] {
+func RequestEvents() *registry.Events[Request, RequestEvent] {
 	cqrsRequestOnce.Do(func() {
-		cqrsRequestEvents = runtime.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
-			runtime.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
+		cqrsRequestEvents = registry.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
+			registry.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
 				func(e Requested) ([]byte, error) { return cqrsMarshalRequested(&e) },
 				func(b []byte) (e Requested, err error) { err = cqrsUnmarshalRequested(b, &e); return },
 			),
 		)
-		cqrsRequestCommands = runtime.NewCommands(RequestCommand.isRequestCommand,
-			runtime.Command[RequestCommand]((*Request).HandleRequestTransfer),
+		cqrsRequestCommands = registry.NewCommands(RequestCommand.isRequestCommand,
+			registry.Command[RequestCommand]((*Request).HandleRequestTransfer),
 		)
 	})
 	return cqrsRequestEvents

@@ -4,12 +4,12 @@ package sales
 
 import (
 	"github.com/cqrsgen/cqrsgen/examples/shop/shop"
-	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // CustomersProjectionName is the checkpoint name of the Customers projection.
 const CustomersProjectionName = "shop.sales-by-customer"

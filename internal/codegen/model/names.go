@@ -195,10 +195,12 @@ func projectionNames(pkg *Package) []Name {
 func StreamTypeConstOf(aggregate string) string { return aggregate + "StreamType" }
 
 // RuntimePath is the import path of the runtime package generated code
-// calls; ProjectionPath and SagaPath are those of the projection and saga
-// machinery generated projections and sagas call.
+// calls; RegistryPath that of the event and command tables it builds, and
+// ProjectionPath and SagaPath those of the projection and saga machinery
+// generated projections and sagas call.
 const (
 	RuntimePath    = "github.com/cqrsgen/cqrsgen/runtime"
+	RegistryPath   = RuntimePath + "/registry"
 	ProjectionPath = RuntimePath + "/projection"
 	SagaPath       = RuntimePath + "/saga"
 )

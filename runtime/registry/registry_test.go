@@ -1,4 +1,4 @@
-package runtime_test
+package registry_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
@@ -62,13 +63,13 @@ func unmarshalInt(data []byte) (int64, error) {
 }
 
 var (
-	meterEvents = runtime.NewEvents("meter", meterEvent.isMeterEvent,
-		runtime.Event[meterEvent]("meter.read", 2, (*meter).applyRead,
+	meterEvents = registry.NewEvents("meter", meterEvent.isMeterEvent,
+		registry.Event[meterEvent]("meter.read", 2, (*meter).applyRead,
 			func(e read) ([]byte, error) { return marshalInt(e.Value), nil },
 			func(data []byte) (e read, err error) { e.Value, err = unmarshalInt(data); return e, err },
-			runtime.UpcastFrom("meter.read", 1, decodeReadV1, readV1ToV2),
-			runtime.UpcastFrom("meter.sampled", 1, decodeReadV1, readV1ToV2)),
-		runtime.Event[meterEvent]("meter.reset", 1, (*meter).applyReset,
+			registry.UpcastFrom("meter.read", 1, decodeReadV1, readV1ToV2),
+			registry.UpcastFrom("meter.sampled", 1, decodeReadV1, readV1ToV2)),
+		registry.Event[meterEvent]("meter.reset", 1, (*meter).applyReset,
 			func(reset) ([]byte, error) { return []byte{}, nil },
 			func(data []byte) (reset, error) {
 				if len(data) != 0 {
@@ -77,7 +78,7 @@ var (
 				return reset{}, nil
 			}),
 	)
-	meterCommands = runtime.NewCommands(meterCommand.isMeterCommand, runtime.Command[meterCommand]((*meter).handleRecord))
+	meterCommands = registry.NewCommands(meterCommand.isMeterCommand, registry.Command[meterCommand]((*meter).handleRecord))
 	meterAgg      = &runtime.Aggregate[meter, meterEvent, meterCommand]{Type: "meter", Events: meterEvents, Decide: meterCommands.Decide}
 )
 
@@ -277,16 +278,16 @@ func TestHandlersAndReactions(t *testing.T) {
 // TestEventsManyForms: a table with more stored forms than the router
 // scans (here twelve) finds each through its map, the same as a small one.
 func TestEventsManyForms(t *testing.T) {
-	var ups []runtime.Upcast[read]
+	var ups []registry.Upcast[read]
 	for i := range 10 {
-		ups = append(ups, runtime.UpcastFrom(fmt.Sprintf("meter.old%d", i), 1, decodeReadV1, readV1ToV2))
+		ups = append(ups, registry.UpcastFrom(fmt.Sprintf("meter.old%d", i), 1, decodeReadV1, readV1ToV2))
 	}
-	big := runtime.NewEvents("meter", meterEvent.isMeterEvent,
-		runtime.Event[meterEvent]("meter.read", 2, (*meter).applyRead,
+	big := registry.NewEvents("meter", meterEvent.isMeterEvent,
+		registry.Event[meterEvent]("meter.read", 2, (*meter).applyRead,
 			func(e read) ([]byte, error) { return marshalInt(e.Value), nil },
 			func(data []byte) (e read, err error) { e.Value, err = unmarshalInt(data); return e, err },
 			ups...),
-		runtime.Event[meterEvent]("meter.reset", 1, (*meter).applyReset,
+		registry.Event[meterEvent]("meter.reset", 1, (*meter).applyReset,
 			func(reset) ([]byte, error) { return []byte{}, nil },
 			func([]byte) (reset, error) { return reset{}, nil }),
 	)

@@ -1,9 +1,10 @@
-package runtime
+package registry
 
 import (
 	"fmt"
 	"slices"
 
+	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/route"
 )
 
@@ -19,7 +20,7 @@ import (
 // An event may enter as a pointer (&Opened{} satisfies the sealed interface,
 // since the method set of *T includes T's): the table treats a non-nil
 // pointer as its value everywhere (Apply, Encode) and refuses a nil one with
-// an error matching ErrInvalid wherever it can return one (Encode, so
+// an error matching runtime.ErrInvalid wherever it can return one (Encode, so
 // Append and Execute); Apply, which returns nothing, leaves the state as a
 // nil event does.
 type Events[S, I any] struct {
@@ -143,7 +144,7 @@ func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal f
 }
 
 // eventValue returns v as an E: v itself, or what a non-nil *E points to.
-// Anything else (a nil pointer) is an error matching ErrInvalid.
+// Anything else (a nil pointer) is an error matching runtime.ErrInvalid.
 func eventValue[E, I any](v I) (E, error) {
 	switch x := any(v).(type) {
 	case E:
@@ -154,7 +155,7 @@ func eventValue[E, I any](v I) (E, error) {
 		}
 	}
 	var zero E
-	return zero, fmt.Errorf("cqrsgen: %T(nil) is not an event: %w", v, ErrInvalid)
+	return zero, fmt.Errorf("cqrsgen: %T(nil) is not an event: %w", v, runtime.ErrInvalid)
 }
 
 // NewEvents returns the event table of an aggregate stored under
@@ -177,7 +178,7 @@ func (t *Events[S, I]) StreamType() string { return t.streamType }
 
 // Retire records stored forms of an event type retired with
 // //cqrs:retired: the wire name and each of schemas. Decoding one returns
-// ErrRetired, which the Repository skips (the event's version still counts);
+// runtime.ErrRetired, which the Repository skips (the event's version still counts);
 // retired names are not among Names. It returns t, for generated code.
 func (t *Events[S, I]) Retire(name string, schemas ...uint32) *Events[S, I] {
 	for _, v := range schemas {
@@ -185,9 +186,9 @@ func (t *Events[S, I]) Retire(name string, schemas ...uint32) *Events[S, I] {
 			name: name, schema: v,
 			decode: func([]byte) (I, error) {
 				var zero I
-				return zero, ErrRetired
+				return zero, runtime.ErrRetired
 			},
-			evolve: func(*S, []byte) error { return ErrRetired },
+			evolve: func(*S, []byte) error { return runtime.ErrRetired },
 		})
 	}
 	return t
@@ -210,14 +211,14 @@ func (t *Events[S, I]) Names() []string {
 // row returns e's row, or an error for a nil event or nil pointer.
 func (t *Events[S, I]) row(e I) (*EventType[S, I], error) {
 	if any(e) == nil {
-		return nil, fmt.Errorf("cqrsgen: nil event of %s: %w", t.streamType, ErrInvalid)
+		return nil, fmt.Errorf("cqrsgen: nil event of %s: %w", t.streamType, runtime.ErrInvalid)
 	}
 	k, ok := index(t.kind, e)
 	if !ok {
-		return nil, fmt.Errorf("cqrsgen: %T(nil) is not an event of %s: %w", e, t.streamType, ErrInvalid)
+		return nil, fmt.Errorf("cqrsgen: %T(nil) is not an event of %s: %w", e, t.streamType, runtime.ErrInvalid)
 	}
 	if k < 0 || k >= len(t.types) {
-		return nil, fmt.Errorf("cqrsgen: %T is not an event of %s: %w", e, t.streamType, ErrInvalid)
+		return nil, fmt.Errorf("cqrsgen: %T is not an event of %s: %w", e, t.streamType, runtime.ErrInvalid)
 	}
 	return t.types[k], nil
 }
@@ -246,17 +247,17 @@ func (t *Events[S, I]) Apply(state *S, e I) {
 
 // Encode encodes e with its wire name and schema version. A pointer to an
 // event is encoded as its value; a nil event or nil pointer is an error
-// matching ErrInvalid.
-func (t *Events[S, I]) Encode(e I) (EventData, error) {
+// matching runtime.ErrInvalid.
+func (t *Events[S, I]) Encode(e I) (runtime.EventData, error) {
 	row, err := t.row(e)
 	if err != nil {
-		return EventData{}, err
+		return runtime.EventData{}, err
 	}
 	data, err := row.encode(e)
 	if err != nil {
-		return EventData{}, fmt.Errorf("cqrsgen: encoding event %s: %w", row.name, err)
+		return runtime.EventData{}, fmt.Errorf("cqrsgen: encoding event %s: %w", row.name, err)
 	}
-	return EventData{Name: row.name, Schema: row.schema, Data: data}, nil
+	return runtime.EventData{Name: row.name, Schema: row.schema, Data: data}, nil
 }
 
 // lookup returns the stored form (name, schema).
@@ -264,12 +265,12 @@ func (t *Events[S, I]) lookup(name string, schema uint32) (form[S, I], error) {
 	if f, ok := t.forms.Get(formKey{name, schema}); ok {
 		return f, nil
 	}
-	return form[S, I]{}, &UnknownEventError{Name: name, Schema: schema}
+	return form[S, I]{}, &runtime.UnknownEventError{Name: name, Schema: schema}
 }
 
 // Decode decodes a stored event from its wire name and schema version into
 // its current type, upcasting older versions and former names. An unknown
-// name or version is a *UnknownEventError.
+// name or version is a *runtime.UnknownEventError.
 func (t *Events[S, I]) Decode(name string, schema uint32, data []byte) (I, error) {
 	f, err := t.lookup(name, schema)
 	if err != nil {
@@ -279,9 +280,10 @@ func (t *Events[S, I]) Decode(name string, schema uint32, data []byte) (I, error
 	return f.decode(data)
 }
 
-// evolve decodes a stored event and applies it to state in one step,
-// without boxing it in the interface.
-func (t *Events[S, I]) evolve(state *S, name string, schema uint32, data []byte) error {
+// Evolve decodes a stored event and applies it to state in one step,
+// without boxing it in the interface (runtime.Repository.Load's path). An
+// unknown name or version is a *runtime.UnknownEventError.
+func (t *Events[S, I]) Evolve(state *S, name string, schema uint32, data []byte) error {
 	f, err := t.lookup(name, schema)
 	if err != nil {
 		return err
@@ -297,17 +299,17 @@ func typedForms[E, S, I any](t *Events[S, I]) ([]typedForm[E], error) {
 		}
 	}
 	var zero E
-	return nil, fmt.Errorf("cqrsgen: %T is not an event of %s: %w", zero, t.streamType, ErrInvalid)
+	return nil, fmt.Errorf("cqrsgen: %T is not an event of %s: %w", zero, t.streamType, runtime.ErrInvalid)
 }
 
 // Typed returns what tables that hand records to typed functions
 // (projection.On, saga.React) need of event type E in t: its stored forms'
 // distinct wire names, current first, and a decoder of a record stored
-// under one of them into E, whose failure is a *DecodeError naming the
-// record. When E is not an event of t, err matches ErrInvalid.
-func Typed[E, S, I any](t *Events[S, I]) (names []string, decode func(Record) (E, error), err error) {
+// under one of them into E, whose failure is a *runtime.DecodeError naming the
+// record. When E is not an event of t, err matches runtime.ErrInvalid.
+func Typed[E, S, I any](t *Events[S, I]) (names []string, decode func(runtime.Record) (E, error), err error) {
 	fs, err := typedForms[E](t)
-	return formNames(fs), func(rec Record) (E, error) { return decodeTyped(fs, rec) }, err
+	return formNames(fs), func(rec runtime.Record) (E, error) { return decodeTyped(fs, rec) }, err
 }
 
 // Commands is the table of one aggregate's command types, each routed to
@@ -332,7 +334,7 @@ func Command[C, S, Cmd, I any](handle func(*S, Cmd) ([]I, error)) CommandType[S,
 		if !ok {
 			p, _ := any(c).(*Cmd)
 			if p == nil {
-				return nil, fmt.Errorf("cqrsgen: %T(nil) is not a command: %w", c, ErrInvalid)
+				return nil, fmt.Errorf("cqrsgen: %T(nil) is not a command: %w", c, runtime.ErrInvalid)
 			}
 			v = *p
 		}
@@ -353,17 +355,17 @@ func NewCommands[S, C, I any](kind func(C) int, types ...CommandType[S, C, I]) *
 
 // Decide decides c against state through its type's Handle method and
 // returns the events to append. A nil command or nil pointer is an error
-// matching ErrInvalid.
+// matching runtime.ErrInvalid.
 func (t *Commands[S, C, I]) Decide(state *S, c C) ([]I, error) {
 	if any(c) == nil {
-		return nil, fmt.Errorf("cqrsgen: nil command: %w", ErrInvalid)
+		return nil, fmt.Errorf("cqrsgen: nil command: %w", runtime.ErrInvalid)
 	}
 	k, ok := index(t.kind, c)
 	if !ok {
-		return nil, fmt.Errorf("cqrsgen: %T(nil) is not a command: %w", c, ErrInvalid)
+		return nil, fmt.Errorf("cqrsgen: %T(nil) is not a command: %w", c, runtime.ErrInvalid)
 	}
 	if k < 0 || k >= len(t.decide) {
-		return nil, fmt.Errorf("cqrsgen: %T is not a command of this aggregate: %w", c, ErrInvalid)
+		return nil, fmt.Errorf("cqrsgen: %T is not a command of this aggregate: %w", c, runtime.ErrInvalid)
 	}
 	return t.decide[k](state, c)
 }
@@ -386,18 +388,18 @@ func formNames[E any](fs []typedForm[E]) []string {
 }
 
 // decodeTyped decodes rec with the form of fs stored under its name and
-// schema version; a failure is a *DecodeError naming the record.
-func decodeTyped[E any](fs []typedForm[E], rec Record) (E, error) {
+// schema version; a failure is a *runtime.DecodeError naming the record.
+func decodeTyped[E any](fs []typedForm[E], rec runtime.Record) (E, error) {
 	for _, f := range fs {
 		if f.name == rec.Name && f.schema == rec.Schema {
 			e, err := f.decode(rec.Data)
 			if err != nil {
-				return e, &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: rec.Name, Err: err}
+				return e, &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: rec.Name, Err: err}
 			}
 			return e, nil
 		}
 	}
 	var zero E
-	return zero, &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: rec.Name,
-		Err: &UnknownEventError{Name: rec.Name, Schema: rec.Schema}}
+	return zero, &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: rec.Name,
+		Err: &runtime.UnknownEventError{Name: rec.Name, Schema: rec.Schema}}
 }
