@@ -10,7 +10,7 @@
 //     concurrency, executes commands with bounded retries and persisted
 //     idempotency keys ([IdempotencyKey]), and reads typed [Envelope]
 //     streams. Generated code describes each aggregate to it with an
-//     [Aggregate] and the tables [Events] and [Commands].
+//     [Aggregate] and the event and command tables of runtime/registry.
 //   - [Subscribe] follows the whole log of a store from a position: first
 //     what is already stored, then live, without loss or duplicates.
 //   - Events carry their correlation id and the reference of the event
