@@ -23,6 +23,7 @@ import (
 	"context"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 //cqrs:aggregate
@@ -54,7 +55,7 @@ type Booking struct{}
 
 func (Booking) CorrelateHeld(e runtime.Envelope[Held]) (string, bool) { return e.ID, true }
 
-func (b *Booking) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *runtime.SagaActions) error {
+func (b *Booking) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *saga.Actions) error {
 ` + sends[first] + sends[second] + `	return nil
 }
 `
@@ -83,7 +84,7 @@ func TestSagaConstructorIgnoresSourceOrder(t *testing.T) {
 	}
 	got := string(outs[0])
 	for _, want := range []string{
-		"func NewBookingSaga(repos BookingSagaRepositories) *runtime.Saga[Booking] {",
+		"func NewBookingSaga(repos BookingSagaRepositories) *saga.Saga[Booking] {",
 		"type BookingSagaRepositories struct {\n\t// Card executes the saga's hotel.CardCommand steps.\n\tCard *CardRepository\n\t// Room executes",
 	} {
 		if !strings.Contains(got, want) {

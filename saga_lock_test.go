@@ -19,6 +19,7 @@ import (
 	"context"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 //cqrs:aggregate
@@ -36,7 +37,7 @@ type Flow struct {
 
 func (Flow) CorrelateHeld(e runtime.Envelope[Held]) (string, bool) { return e.ID, true }
 
-func (f *Flow) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *runtime.SagaActions) error {
+func (f *Flow) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *saga.Actions) error {
 	return nil
 }
 {{extra}}`
@@ -85,7 +86,7 @@ func TestSagaStateLock(t *testing.T) {
 	// The issue's case: Amount int64 → string, no version bump.
 	fields := "\tRoom   string\n\tAmount string\n\tNights int32"
 	writeSagaLockPackage(t, dir, " name=hotel.booking", fields, "")
-	want := "./hotel.go:20:2: field Amount of Flow changed from int64 to string: bump version= and add a //cqrs:upcast from the old shape, or run with -accept-breaking\n"
+	want := "./hotel.go:21:2: field Amount of Flow changed from int64 to string: bump version= and add a //cqrs:upcast from the old shape, or run with -accept-breaking\n"
 	if stderr := run(1); stderr != want {
 		t.Fatalf("retyped saga state field:\n got %q\nwant %q", stderr, want)
 	}
@@ -95,7 +96,7 @@ func TestSagaStateLock(t *testing.T) {
 
 	// A version bump alone leaves the stored states unread.
 	writeSagaLockPackage(t, dir, " name=hotel.booking version=2", fields, "")
-	if stderr := run(1); !strings.Contains(stderr, "./hotel.go:18:6: saga Flow is version 2, but no //cqrs:upcast returns Flow: instance states stored at version 1 could not be read; add //cqrs:upcast func(old FlowV1) Flow") {
+	if stderr := run(1); !strings.Contains(stderr, "./hotel.go:19:6: saga Flow is version 2, but no //cqrs:upcast returns Flow: instance states stored at version 1 could not be read; add //cqrs:upcast func(old FlowV1) Flow") {
 		t.Fatalf("version bump without upcaster: %q", stderr)
 	}
 
@@ -124,10 +125,10 @@ func TestSagaStateLock(t *testing.T) {
 
 	for _, c := range []struct{ name, opts, extra, want string }{
 		{"version down", " name=hotel.booking", "",
-			"./hotel.go:18:6: saga Flow is version 1, but cqrs.lock records hotel.booking@2: versions never go down; restore version=2, or run with -accept-breaking\n" +
-				"./hotel.go:20:2: field Amount of Flow changed from int64 to string: bump version= and add a //cqrs:upcast from the old shape, or run with -accept-breaking\n"},
+			"./hotel.go:19:6: saga Flow is version 1, but cqrs.lock records hotel.booking@2: versions never go down; restore version=2, or run with -accept-breaking\n" +
+				"./hotel.go:21:2: field Amount of Flow changed from int64 to string: bump version= and add a //cqrs:upcast from the old shape, or run with -accept-breaking\n"},
 		{"renamed", " name=hotel.stay version=2", fmt.Sprintf(upcast, "int64"),
-			"./hotel.go:18:6: name of saga Flow changed from \"hotel.booking\" to \"hotel.stay\": its instances in flight would no longer be found; restore name=hotel.booking on the saga, or run with -accept-breaking\n"},
+			"./hotel.go:19:6: name of saga Flow changed from \"hotel.booking\" to \"hotel.stay\": its instances in flight would no longer be found; restore name=hotel.booking on the saga, or run with -accept-breaking\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			writeSagaLockPackage(t, dir, c.opts, fields, c.extra)

@@ -99,6 +99,16 @@ func ContextCausedBy(ctx context.Context, rec Record) context.Context {
 	return context.WithValue(ctx, causeKey{}, &cause{event: &rec})
 }
 
+// CauseFromContext returns the record that ContextCausedBy made the cause
+// of ctx's appends; ok is false when there is none (or when
+// ContextWithCausation replaced it).
+func CauseFromContext(ctx context.Context) (rec Record, ok bool) {
+	if c, _ := ctx.Value(causeKey{}).(*cause); c != nil && c.event != nil {
+		return *c.event, true
+	}
+	return Record{}, false
+}
+
 // CorrelationFromContext returns the correlation id appends under ctx
 // carry, or "".
 func CorrelationFromContext(ctx context.Context) string {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ import (
 func TestWrapPrefixOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	inner := ContextErr(ctx, "wait") // "cqrsgen: wait: context canceled"
+	inner := fmt.Errorf("cqrsgen: wait: %w", ctx.Err())
 	err := wrapf(inner, "subscription after position %d", 7)
 	want := "cqrsgen: subscription after position 7: wait: context canceled"
 	if err.Error() != want {

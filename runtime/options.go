@@ -86,7 +86,7 @@ func Metadata(md map[string]string) ExecOption {
 
 // ReportAppend makes Execute store in *res where its command's events
 // landed, for read-your-writes: pass res.LastPosition to
-// ProjectionGroup.WaitFor. When the call itself appended nothing (the
+// projection.Group.WaitFor. When the call itself appended nothing (the
 // command decided no events, or its idempotency key had already succeeded)
 // FirstVersion and FirstPosition are 0, and LastVersion and LastPosition
 // are the stream's version and the position of the event at that version

@@ -5,17 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math/rand/v2"
-	"sync"
 	"time"
-)
 
-// SupportPackageIsVersion2 is referenced by generated code
-// (`const _ = runtime.SupportPackageIsVersion2`) so that code generated for
-// a runtime it does not match fails to compile instead of misbehaving. It is
-// bumped, and the old constant removed, when the contract between generated
-// code and this package changes incompatibly.
-const SupportPackageIsVersion2 = true
+	"github.com/cqrsgen/cqrsgen/runtime/internal/keyed"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
+)
 
 // NoCommand is the command type of an aggregate that has no commands. It
 // has no values other than nil, so such an aggregate cannot Execute.
@@ -35,11 +30,12 @@ type Aggregate[S, E, C any] struct {
 	// SnapshotEvery saves a snapshot whenever a stream's version crosses a
 	// multiple of it; 0 disables snapshots.
 	SnapshotEvery uint64
-	// Events is the aggregate's event table. When set, it provides Apply,
-	// EncodeEvent and DecodeEvent where those are nil, and Load decodes
-	// each event straight into the state through it. Generated code sets
-	// it; hand-written aggregates may set the functions instead.
-	Events *Events[S, E]
+	// Events is the aggregate's event table (registry.Events). When set,
+	// it provides Apply, EncodeEvent and DecodeEvent where those are nil,
+	// and Load decodes each event straight into the state through it.
+	// Generated code sets it; hand-written aggregates may set the
+	// functions instead.
+	Events EventTable[S, E]
 	// Apply evolves state by one event.
 	Apply func(state *S, event E)
 	// Decide turns a command into events, or rejects it with an error. It
@@ -64,9 +60,9 @@ type Repository[S, E, C any] struct {
 	store   Store
 	agg     *Aggregate[S, E, C]
 	opts    repoOptions
-	locks   keyedMutex
-	tracer  Tracer         // nil: no spans
-	metrics CommandMetrics // nil: no command metrics
+	locks   keyed.Mutex
+	tracer  telemetry.Tracer         // nil: no spans
+	metrics telemetry.CommandMetrics // nil: no command metrics
 }
 
 // NewRepository returns a repository of agg's aggregates stored in store.
@@ -109,7 +105,7 @@ func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, 
 	if r.tracer == nil {
 		return r.load(ctx, id)
 	}
-	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanLoad, Stream: r.Stream(id)})
+	ctx, span := r.tracer.Start(ctx, telemetry.SpanStart{Kind: telemetry.SpanLoad, Stream: telemetry.Stream(r.Stream(id))})
 	state, v, err := r.load(ctx, id)
 	span.End(err)
 	return state, v, err
@@ -186,7 +182,7 @@ func (r *Repository[S, E, C]) report(err error) {
 // event table when there is one, else through DecodeEvent and Apply.
 func (r *Repository[S, E, C]) evolve(state *S, rec Record) error {
 	if t := r.agg.Events; t != nil {
-		if err := t.evolve(state, rec.Name, rec.Schema, rec.Data); err != nil {
+		if err := t.Evolve(state, rec.Name, rec.Schema, rec.Data); err != nil {
 			return &DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: "event " + rec.Name, Err: err}
 		}
 		return nil
@@ -239,7 +235,7 @@ func (r *Repository[S, E, C]) append(ctx context.Context, stream StreamID, expec
 	if r.tracer == nil {
 		return r.appendEvents(ctx, stream, expected, events, md, key)
 	}
-	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanAppend, Stream: stream})
+	ctx, span := r.tracer.Start(ctx, telemetry.SpanStart{Kind: telemetry.SpanAppend, Stream: telemetry.Stream(stream)})
 	res, err := r.appendEvents(ctx, stream, expected, events, traceMetadata(ctx, r.tracer, md), key)
 	span.End(err)
 	return res, err
@@ -305,9 +301,9 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 		v, _, err := r.execute(ctx, id, c, opts)
 		return v, err
 	}
-	var span Span
+	var span telemetry.Span
 	if r.tracer != nil {
-		ctx, span = r.tracer.Start(ctx, SpanStart{Kind: SpanExecute, Stream: r.Stream(id), Command: fmt.Sprintf("%T", c)})
+		ctx, span = r.tracer.Start(ctx, telemetry.SpanStart{Kind: telemetry.SpanExecute, Stream: telemetry.Stream(r.Stream(id)), Command: fmt.Sprintf("%T", c)})
 	}
 	start := time.Now()
 	v, res, err := r.execute(ctx, id, c, opts)
@@ -315,15 +311,15 @@ func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts 
 		span.End(err)
 	}
 	if r.metrics != nil {
-		r.metrics.ObserveCommand(CommandCall{StreamType: r.agg.Type, Outcome: res.outcome, Retries: res.retries,
+		r.metrics.ObserveCommand(telemetry.CommandCall{StreamType: r.agg.Type, Outcome: res.outcome, Retries: res.retries,
 			Duration: time.Since(start), Err: err})
 	}
 	return v, err
 }
 
-// executed is how an execute ended, for CommandMetrics.
+// executed is how an execute ended, for telemetry.CommandMetrics.
 type executed struct {
-	outcome CommandOutcome
+	outcome telemetry.CommandOutcome
 	retries int
 }
 
@@ -332,11 +328,11 @@ func (r *Repository[S, E, C]) execute(ctx context.Context, id string, c C, opts 
 	if res.outcome == "" {
 		switch {
 		case err == nil:
-			res.outcome = CommandOK
+			res.outcome = telemetry.CommandOK
 		case errors.Is(err, ErrConflict):
-			res.outcome = CommandConflict
+			res.outcome = telemetry.CommandConflict
 		default:
-			res.outcome = CommandError
+			res.outcome = telemetry.CommandError
 		}
 	}
 	return v, res, err
@@ -359,7 +355,7 @@ func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c 
 	retries := 0
 	done := func(v uint64, err error) (uint64, executed, error) { return v, executed{retries: retries}, err }
 	dup := func(v uint64, err error) (uint64, executed, error) {
-		return v, executed{outcome: CommandDuplicate, retries: retries}, err
+		return v, executed{outcome: telemetry.CommandDuplicate, retries: retries}, err
 	}
 	if o.key != "" {
 		if err := ValidateKey("idempotency key", o.key); err != nil {
@@ -375,7 +371,7 @@ func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c 
 	}
 	md := eventMetadata(ctx, o.metadata)
 
-	unlock := r.locks.lock(id)
+	unlock := r.locks.Lock(id)
 	defer unlock()
 	for attempt := 0; ; attempt++ {
 		state, version, err := r.Load(ctx, id)
@@ -384,7 +380,7 @@ func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c 
 		}
 		events, err := r.agg.Decide(state, c)
 		if err != nil {
-			return 0, executed{outcome: CommandRejected, retries: retries}, err
+			return 0, executed{outcome: telemetry.CommandRejected, retries: retries}, err
 		}
 		if len(events) == 0 {
 			if o.key != "" {
@@ -416,7 +412,7 @@ func (r *Repository[S, E, C]) decideAndAppend(ctx context.Context, id string, c 
 		if !errors.Is(err, ErrConflict) || attempt >= r.opts.retries {
 			return done(0, err)
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retry.Backoff(ctx, attempt); err != nil {
 			return done(0, err)
 		}
 		retries++
@@ -453,21 +449,6 @@ func (r *Repository[S, E, C]) reported(ctx context.Context, stream StreamID, rep
 		}
 		*rep = res
 		return version, nil
-	}
-}
-
-// backoff sleeps a jittered, exponentially growing interval (capped at
-// about 50ms) before retry attempt+1, or returns ctx's error.
-func backoff(ctx context.Context, attempt int) error {
-	limit := time.Millisecond << min(attempt, 6)
-	d := time.Duration(rand.Int64N(int64(limit))) + 100*time.Microsecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("cqrsgen: retrying command: %w", ctx.Err())
-	case <-t.C:
-		return nil
 	}
 }
 
@@ -510,41 +491,5 @@ func EnvelopeOf[E any](rec Record, e E) Envelope[E] {
 	return Envelope[E]{
 		ID: rec.Stream.ID, Type: rec.Stream.Type, Version: rec.Version, Position: rec.Position,
 		EventID: rec.EventID, Time: rec.Time, Name: rec.Name, Schema: rec.Schema, Event: e, Metadata: rec.Metadata,
-	}
-}
-
-// keyedMutex serialises work per key without keeping a mutex per key
-// forever: entries are reference-counted and removed when unused.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = make(map[string]*keyedEntry)
-	}
-	e := k.locks[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.locks[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		e.refs--
-		if e.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
 	}
 }

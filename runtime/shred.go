@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cqrsgen/cqrsgen/runtime/internal/wrap"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
 
@@ -81,7 +82,7 @@ type KeyStore interface {
 // methods lead to (a wrapper that scopes names, such as a tenant's view,
 // implements KeyStore itself so that it is found first).
 func KeysOf(store Store) (KeyStore, bool) {
-	k := behind(store, func(s Store) (KeyStore, bool) {
+	k := wrap.Find(store, func(s Store) (KeyStore, bool) {
 		k, ok := s.(KeyStore)
 		return k, ok
 	})
@@ -402,7 +403,7 @@ func OpenRecordFrom(ctx context.Context, store Store, rec Record) (Record, error
 		return rec, nil
 	}
 	var keys KeyStore
-	if rk := behind(store, func(s Store) (RecordKeys, bool) { r, ok := s.(RecordKeys); return r, ok }); rk != nil {
+	if rk := wrap.Find(store, func(s Store) (RecordKeys, bool) { r, ok := s.(RecordKeys); return r, ok }); rk != nil {
 		keys, _ = rk.KeysFor(rec)
 	} else {
 		keys, _ = KeysOf(store)

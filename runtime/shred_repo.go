@@ -8,70 +8,32 @@ import (
 	"fmt"
 )
 
-// SealedEvent is Event for an event type with fields tagged pii: marshal
-// seals them through the *Sealer the Repository passes (see Sealer). Such
-// an event can only be encoded by a Repository over a store with a
-// KeyStore: Events.Encode of it fails with ErrNoKeyStore, so that its
-// personal data never reaches a store in plaintext.
-func SealedEvent[I, S, E any](name string, schema uint32, apply func(*S, E), marshal func(E, *Sealer) ([]byte, error), unmarshal func([]byte) (E, error), upcasts ...Upcast[E]) *EventType[S, I] {
-	t := Event[I](name, schema, apply, func(E) ([]byte, error) {
-		return nil, fmt.Errorf("event %s has fields tagged pii, which only a Repository over a store with a KeyStore can seal: %w", name, ErrNoKeyStore)
-	}, unmarshal, upcasts...)
-	t.seal = func(i I, s *Sealer) ([]byte, error) {
-		e, err := eventValue[E](i)
-		if err != nil {
-			return nil, err
-		}
-		return marshal(e, s)
-	}
-	return t
-}
-
-// sealing reports whether any event type of t has fields tagged pii: then
-// the Repository seals its snapshots too (see sealSnapshot).
-func (t *Events[S, I]) sealing() bool {
-	for _, row := range t.types {
-		if row.seal != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// encodeSealed is Encode with the sealer the fields tagged pii need.
-func (t *Events[S, I]) encodeSealed(e I, s *Sealer) (EventData, error) {
-	row, err := t.row(e)
-	if err != nil {
-		return EventData{}, err
-	}
-	if row.seal == nil {
-		return t.Encode(e)
-	}
-	data, err := row.seal(e, s)
-	if err != nil {
-		return EventData{}, fmt.Errorf("cqrsgen: encoding event %s: %w", row.name, err)
-	}
-	return EventData{Name: row.name, Schema: row.schema, Data: data}, nil
+// sealingTable is what a registry.Events table adds for aggregates with
+// fields tagged pii; the Repository seals through it.
+type sealingTable[E any] interface {
+	Sealing() bool
+	EncodeSealed(e E, s *Sealer) (EventData, error)
 }
 
 // sealing reports whether the repository's aggregate has events with
 // fields tagged pii.
 func (r *Repository[S, E, C]) sealing() bool {
-	return r.agg.Events != nil && r.agg.Events.sealing()
+	t, ok := r.agg.Events.(sealingTable[E])
+	return ok && t.Sealing()
 }
 
 // encodeEvent encodes e for stream, sealing its fields tagged pii with the
 // store's keys (*s is made on first use and reused for the batch).
 func (r *Repository[S, E, C]) encodeEvent(ctx context.Context, stream StreamID, e E, s **Sealer) (EventData, error) {
-	t := r.agg.Events
-	if t == nil || !t.sealing() {
+	t, ok := r.agg.Events.(sealingTable[E])
+	if !ok || !t.Sealing() {
 		return r.agg.EncodeEvent(e)
 	}
 	if *s == nil {
 		keys, _ := KeysOf(r.store)
 		*s = NewSealer(ctx, keys, stream)
 	}
-	return t.encodeSealed(e, *s)
+	return t.EncodeSealed(e, *s)
 }
 
 // opener returns the function that opens the sealed values of the records

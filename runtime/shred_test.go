@@ -8,6 +8,8 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
 
@@ -57,9 +59,9 @@ func decodeMember(b []byte, m *member) (err error) {
 	return err
 }
 
-func memberTable() *runtime.Events[member, memberEvent] {
-	return runtime.NewEvents("Member", memberEvent.isMemberEvent,
-		runtime.SealedEvent[memberEvent]("Joined", 1, (*member).applyJoined, marshalJoined, unmarshalJoined))
+func memberTable() *registry.Events[member, memberEvent] {
+	return registry.NewEvents("Member", memberEvent.isMemberEvent,
+		registry.SealedEvent[memberEvent]("Joined", 1, (*member).applyJoined, marshalJoined, unmarshalJoined))
 }
 
 func newMembers(store runtime.Store, snapshotEvery uint64) *runtime.Repository[member, memberEvent, runtime.NoCommand] {
@@ -162,14 +164,14 @@ func TestShredForget(t *testing.T) {
 	}
 	// A projection reads the placeholder and does not fail.
 	seen := make(chan string, 3)
-	p := runtime.Projection{Name: "emails", Handle: func(ctx context.Context, rec runtime.Record) error {
+	p := projection.Projection{Name: "emails", Handle: func(ctx context.Context, rec runtime.Record) error {
 		e, err := unmarshalJoined(rec.Data)
 		seen <- e.Email
 		return err
 	}}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- runtime.RunProjection(runCtx, store, p) }()
+	go func() { done <- projection.Run(runCtx, store, p) }()
 	for _, want := range []string{runtime.ForgottenString, runtime.ForgottenString, "bob@example.com"} {
 		if got := <-seen; got != want {
 			t.Errorf("projection saw %q, want %q", got, want)
@@ -243,14 +245,14 @@ func TestOpenRecordRefusesForgery(t *testing.T) {
 }
 
 // plainMemberTable is memberTable without the pii tag, for the benchmark.
-func plainMemberTable() *runtime.Events[member, memberEvent] {
+func plainMemberTable() *registry.Events[member, memberEvent] {
 	marshal := func(e joined) ([]byte, error) {
 		b := wire.AppendMapHeader(nil, 2)
 		b = wire.AppendString(wire.AppendString(b, "User"), e.User)
 		return wire.AppendString(wire.AppendString(b, "Email"), e.Email), nil
 	}
-	return runtime.NewEvents("Member", memberEvent.isMemberEvent,
-		runtime.Event[memberEvent]("Joined", 1, (*member).applyJoined, marshal, unmarshalJoined))
+	return registry.NewEvents("Member", memberEvent.isMemberEvent,
+		registry.Event[memberEvent]("Joined", 1, (*member).applyJoined, marshal, unmarshalJoined))
 }
 
 // BenchmarkShred compares appending one event and loading its stream on
@@ -258,7 +260,7 @@ func plainMemberTable() *runtime.Events[member, memberEvent] {
 func BenchmarkShred(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
-		table func() *runtime.Events[member, memberEvent]
+		table func() *registry.Events[member, memberEvent]
 	}{{"plain", plainMemberTable}, {"sealed", memberTable}} {
 		b.Run(tc.name+"/append", func(b *testing.B) {
 			repo := runtime.NewRepository(memory.New(), &runtime.Aggregate[member, memberEvent, runtime.NoCommand]{Type: "Member", Events: tc.table()})

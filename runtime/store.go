@@ -153,7 +153,7 @@ type Stats struct {
 // for now (a lost connection, a server restarting) wraps ErrUnavailable,
 // so that Subscribe and the projection and saga runners wait it out; every
 // other error is final for the call. Stores shared by several processes
-// may also implement Leaser.
+// may also implement lease.Leaser.
 //
 // Durability and visibility: Append returns only once the events are
 // durable (unless the backend was explicitly opened with relaxed syncing),

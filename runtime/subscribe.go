@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"iter"
+
+	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
 )
 
 // Subscribe yields every record of the store with position > after, in
@@ -31,7 +33,7 @@ func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record,
 			if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
 				return false
 			}
-			ok := sleepCtx(ctx, unavailableDelay(outages))
+			ok := retry.Sleep(ctx, retry.UnavailableDelay(outages))
 			outages++
 			return ok
 		}

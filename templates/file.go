@@ -21,6 +21,9 @@ func File(pkg *model.Package) *jen.File {
 	f := jen.NewFilePathName(pkg.Path, pkg.Name)
 	f.HeaderComment("// " + Header)
 	f.ImportName(model.RuntimePath, "runtime")
+	f.ImportName(model.RegistryPath, "registry")
+	f.ImportName(model.ProjectionPath, "projection")
+	f.ImportName(model.SagaPath, "saga")
 	Guard(f)
 	for _, a := range pkg.Aggregates {
 		Constants(f, a)

@@ -7,9 +7,9 @@ import (
 )
 
 // Projection emits a projection's checkpoint-name constant and its
-// Projection method, which describes it to the runtime: one runtime.On per
+// Projection method, which describes it to the runtime: one projection.On per
 // On<Event> method over the event's aggregate table (<A>Events), combined by
-// runtime.NewHandlers, which consumes exactly those events' wire names and
+// projection.NewHandlers, which consumes exactly those events' wire names and
 // decodes each record once, straight into the type its method takes
 // (records of other events are skipped without decoding); Reset and
 // Position when the type has them.
@@ -25,7 +25,7 @@ func Projection(f *jen.File, pkg *model.Package, p *model.Projection) {
 	var handlers []jen.Code
 	var methods []string
 	for _, h := range p.Handlers {
-		handlers = append(handlers, jen.Qual(model.RuntimePath, "On").Call(
+		handlers = append(handlers, jen.Qual(model.ProjectionPath, "On").Call(
 			jen.Qual(h.Event.PkgPath, model.EventsFuncOf(h.Event.Aggregate)).Call(), jen.Id("p").Dot(h.Method)))
 		methods = append(methods, h.Method)
 	}
@@ -53,12 +53,12 @@ func Projection(f *jen.File, pkg *model.Package, p *model.Projection) {
 	default:
 		delivery = "Delivery is at-least-once (handlers must be idempotent); without Reset, rebuilds are refused."
 	}
-	docf(f.Group, 0, "%s describes the %s projection to the runtime (runtime.RunProjection, "+
-		"runtime.ProjectionGroup): checkpoint name %s, and handlers that decode only the events %s take "+
+	docf(f.Group, 0, "%s describes the %s projection to the runtime (projection.Run, "+
+		"projection.Group): checkpoint name %s, and handlers that decode only the events %s take "+
 		"and call them with the concrete event. %s", model.ProjectionMethod, p.GoName,
 		model.ProjectionNameConst(p), list(methods), delivery)
-	f.Func().Params(jen.Id("p").Op("*").Id(p.GoName)).Id(model.ProjectionMethod).Params().Qual(model.RuntimePath, "Projection").Block(
-		jen.Id("h").Op(":=").Qual(model.RuntimePath, "NewHandlers").Custom(multiLine, handlers...),
-		jen.Return(jen.Qual(model.RuntimePath, "Projection").Custom(multi, fields...)),
+	f.Func().Params(jen.Id("p").Op("*").Id(p.GoName)).Id(model.ProjectionMethod).Params().Qual(model.ProjectionPath, "Projection").Block(
+		jen.Id("h").Op(":=").Qual(model.ProjectionPath, "NewHandlers").Custom(multiLine, handlers...),
+		jen.Return(jen.Qual(model.ProjectionPath, "Projection").Custom(multi, fields...)),
 	)
 }

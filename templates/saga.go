@@ -11,9 +11,9 @@ import (
 )
 
 // Saga emits a saga's name constant and its New<S>Saga function, which
-// describes it to the runtime (runtime.RunSaga, runtime.LoadSaga): the wire
-// names it reacts to and a Correlate (runtime.NewReactions of one
-// runtime.React per On<E>, over the event's aggregate table <A>Events, which
+// describes it to the runtime (saga.Run, saga.Load): the wire
+// names it reacts to and a Correlate (saga.NewReactions of one
+// saga.React per On<E>, over the event's aggregate table <A>Events, which
 // decodes a record once, maps it to an instance with Correlate<E> and
 // returns the On<E> reaction), OnDeadline when the type has it, an Execute that
 // routes each command by its aggregate's <A>Command interface to the
@@ -38,14 +38,14 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	f.Const().Id(model.SagaNameConst(s)).Op("=").Lit(s.Name)
 
 	ctx := func() *jen.Statement { return jen.Id("ctx").Qual("context", "Context") }
-	actions := func() *jen.Statement { return jen.Id("do").Op("*").Qual(model.RuntimePath, "SagaActions") }
+	actions := func() *jen.Statement { return jen.Id("do").Op("*").Qual(model.SagaPath, "Actions") }
 
-	// One runtime.React per reaction over the event's aggregate table: the
+	// One saga.React per reaction over the event's aggregate table: the
 	// runtime decodes each record once, straight into the reaction's type.
 	var reactions []jen.Code
 	for _, r := range s.Reactions {
 		recv := jen.Parens(jen.Op("*").Id(s.GoName))
-		reactions = append(reactions, jen.Qual(model.RuntimePath, "React").Call(
+		reactions = append(reactions, jen.Qual(model.SagaPath, "React").Call(
 			jen.Qual(r.Event.PkgPath, model.EventsFuncOf(r.Event.Aggregate)).Call(),
 			recv.Clone().Dot(r.Correlate), recv.Clone().Dot(r.Method)))
 	}
@@ -97,7 +97,7 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	}
 	if s.Deadline {
 		fields = append(fields, jen.Id("Deadline").Op(":").Func().
-			Params(ctx(), jen.Id("s").Op("*").Id(s.GoName), jen.Id("d").Qual(model.RuntimePath, "SagaDeadline"), actions()).Error().Block(
+			Params(ctx(), jen.Id("s").Op("*").Id(s.GoName), jen.Id("d").Qual(model.SagaPath, "Deadline"), actions()).Error().Block(
 			jen.Return(jen.Id("s").Dot(model.DeadlineMethod).Call(jen.Id("ctx"), jen.Id("d"), jen.Id("do"))),
 		))
 	}
@@ -115,7 +115,7 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 	for _, r := range s.Reactions {
 		methods = append(methods, r.Method)
 	}
-	text := fmt.Sprintf("%s describes the %s saga to the runtime (runtime.RunSaga, runtime.LoadSaga): "+
+	text := fmt.Sprintf("%s describes the %s saga to the runtime (saga.Run, saga.Load): "+
 		"it reacts with %s to the events they take, each mapped to an instance by its Correlate<Event> "+
 		"rule (called on a zero value).", model.NewSagaFunc(s), s.GoName, list(methods))
 	if s.Deadline {
@@ -129,9 +129,9 @@ func Saga(f *jen.File, pkg *model.Package, s *model.Saga) {
 		text += " The package sends no commands."
 	}
 	docf(f.Group, 0, "%s", text)
-	f.Func().Id(model.NewSagaFunc(s)).Params(params...).Op("*").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Block(
-		jen.Id("r").Op(":=").Qual(model.RuntimePath, "NewReactions").Types(jen.Id(s.GoName)).Custom(multiLine, reactions...),
-		jen.Return(jen.Op("&").Qual(model.RuntimePath, "Saga").Types(jen.Id(s.GoName)).Custom(multi, fields...)),
+	f.Func().Id(model.NewSagaFunc(s)).Params(params...).Op("*").Qual(model.SagaPath, "Saga").Types(jen.Id(s.GoName)).Block(
+		jen.Id("r").Op(":=").Qual(model.SagaPath, "NewReactions").Types(jen.Id(s.GoName)).Custom(multiLine, reactions...),
+		jen.Return(jen.Op("&").Qual(model.SagaPath, "Saga").Types(jen.Id(s.GoName)).Custom(multi, fields...)),
 	)
 }
 
@@ -153,7 +153,7 @@ func upcastState(s *model.Saga) jen.Code {
 				)
 			}
 		})
-		b.Return(jen.Op("&").Qual(model.RuntimePath, "StateVersionError").Values(jen.Dict{
+		b.Return(jen.Op("&").Qual(model.SagaPath, "StateVersionError").Values(jen.Dict{
 			jen.Id("Saga"):    jen.Id(model.SagaNameConst(s)),
 			jen.Id("Stored"):  jen.Id("version"),
 			jen.Id("Current"): jen.Lit(int(s.Version)),

@@ -18,19 +18,19 @@ func rowsLast(args []jen.Code) []jen.Code {
 	return out
 }
 
-// Tables emits the aggregate's event table (runtime.Events: wire name,
+// Tables emits the aggregate's event table (registry.Events: wire name,
 // schema version, Apply method, codec and upcasts of each event, in marker
-// order), its command table (runtime.Commands) when it has commands, and
+// order), its command table (registry.Commands) when it has commands, and
 // the exported <A>Events through which everything reaches them. The tables
 // are built on first use (sync.Once) rather than in their declarations or
 // in init: a declaration that refers to Apply<E> is an initialisation
 // cycle when Apply<E> calls Apply, and an init func runs after package
 // variables, which may build a repository.
 //
-//	func AccountEvents() *runtime.Events[Account, AccountEvent] {
+//	func AccountEvents() *registry.Events[Account, AccountEvent] {
 //		cqrsAccountOnce.Do(func() {
-//			cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
-//			runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
+//			cqrsAccountEvents = registry.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
+//			registry.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
 //				func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
 //				func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
 //			),
@@ -40,7 +40,7 @@ func rowsLast(args []jen.Code) []jen.Code {
 //	}
 func Tables(f *jen.File, a *model.Aggregate) {
 	ev := model.EventInterface(a)
-	rt := func(name string) *jen.Statement { return jen.Qual(model.RuntimePath, name) }
+	rt := func(name string) *jen.Statement { return jen.Qual(model.RegistryPath, name) }
 	eventsType := func() *jen.Statement {
 		return jen.Op("*").Add(rt("Events")).Types(jen.Id(a.GoName), jen.Id(ev))
 	}

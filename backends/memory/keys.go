@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // keyRing holds the data keys of crypto-shredded subjects (see
@@ -28,7 +29,7 @@ type subjectEntry struct {
 var _ runtime.KeyStore = (*Store)(nil)
 
 func (s *Store) enterKeys(ctx context.Context, op, subject string) error {
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return err
 	}
 	if err := runtime.ValidateKey("subject", subject); err != nil {

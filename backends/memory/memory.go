@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 const (
@@ -122,13 +123,13 @@ func closedErr(op string) error {
 	return fmt.Errorf("memory: %s: %w", op, runtime.ErrClosed)
 }
 
-// ctxErr is runtime.ContextErr with the operation's name built only when
+// ctxErr is storekit.ContextErr with the operation's name built only when
 // the context is done (it is formatted per call otherwise).
 func ctxErr(ctx context.Context, op func() string) error {
 	if ctx.Err() == nil {
 		return nil
 	}
-	return runtime.ContextErr(ctx, op())
+	return storekit.ContextErr(ctx, op())
 }
 
 // notFoundError is the ErrNotFound of a stream lookup, formatted only when
@@ -232,16 +233,13 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err := ctxErr(ctx, op); err != nil {
 		return runtime.AppendResult{}, err
 	}
-	if err := runtime.ValidateAppend(req); err != nil {
+	if err := storekit.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, fmt.Errorf("memory: %w", err)
 	}
 	// Copy the metadata and take the time before taking the lock; the
 	// bodies are copied into the arena under it.
-	var now time.Time
-	needNow := req.IdempotencyKey != ""
 	var metadata []map[string]string
 	for i, e := range req.Events {
-		needNow = needNow || e.Time.IsZero()
 		if e.Metadata != nil {
 			if metadata == nil {
 				metadata = make([]map[string]string, len(req.Events))
@@ -249,10 +247,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 			metadata[i] = maps.Clone(e.Metadata)
 		}
 	}
-	if needNow {
-		now = s.now()
-	}
-	nowFn := func() time.Time { return now }
+	stamp := storekit.NewStamp(req, s.now)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -262,37 +257,26 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err := ctxErr(ctx, op); err != nil {
 		return runtime.AppendResult{}, err
 	}
+	var existing runtime.IdempotencyRecord
+	found := false
 	if req.IdempotencyKey != "" {
-		if first, ok := s.liveKey(req.IdempotencyKey, now); ok {
-			return runtime.AppendResult{}, &runtime.DuplicateError{Existing: first}
-		}
+		existing, found = s.liveKey(req.IdempotencyKey, stamp.Now())
 	}
 	st := s.streams[req.Stream]
 	var actual uint64
 	if st != nil {
 		actual = uint64(len(st.positions))
 	}
-	if err := runtime.CheckExpected(req.Stream, req.Expected, actual); err != nil {
+	res, err := storekit.Check(req, actual, s.head, existing, found)
+	if err != nil {
 		return runtime.AppendResult{}, err
-	}
-	if actual+uint64(len(req.Events)) > runtime.MaxVersion {
-		return runtime.AppendResult{}, fmt.Errorf("memory: %w: %s would pass version %d", runtime.ErrTooLarge, req.Stream, runtime.MaxVersion)
 	}
 	if st == nil {
 		st = &streamState{}
 		s.streams[req.Stream] = st
 	}
-	res := runtime.AppendResult{
-		FirstVersion:  actual + 1,
-		FirstPosition: s.head + 1,
-	}
-	nextID := runtime.NewEventIDs(len(req.Events)) // for the events without an id
 	for i, e := range req.Events {
-		id := e.ID
-		if id.IsZero() {
-			id = nextID
-		}
-		nextID = nextID.Next()
+		id, t := stamp.Event(i)
 		i0 := s.head // index of the new entry
 		if i0>>chunkShift == uint64(len(s.chunks)) {
 			s.chunks = append(s.chunks, new([chunkSize]entry))
@@ -304,7 +288,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 			version: actual + 1 + uint64(i),
 			name:    e.Name,
 			schema:  e.Schema,
-			time:    runtime.NormalizeTime(e.Time, nowFn),
+			time:    t,
 			data:    s.storeBody(e.Data),
 		}
 		if metadata != nil {
@@ -313,16 +297,8 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		s.head++
 		st.positions = append(st.positions, s.head)
 	}
-	res.LastVersion = actual + uint64(len(req.Events))
-	res.LastPosition = s.head
 	if req.IdempotencyKey != "" {
-		s.idempotency[req.IdempotencyKey] = runtime.IdempotencyRecord{
-			Key:      req.IdempotencyKey,
-			Stream:   req.Stream,
-			Version:  res.LastVersion,
-			Position: res.LastPosition,
-			Time:     runtime.NormalizeTime(time.Time{}, nowFn),
-		}
+		s.idempotency[req.IdempotencyKey] = storekit.KeyRecord(req, res, stamp.Now())
 	}
 	// Wait sets waiting under the read lock after taking notify, so a Wait
 	// that saw the old head is always woken.
@@ -434,7 +410,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 // StreamVersion returns the stream's current version, 0 when missing.
 func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uint64, error) {
 	op := "version of " + stream.String()
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return 0, err
 	}
 	if err := runtime.ValidateStream(stream); err != nil {
@@ -453,7 +429,7 @@ func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uin
 
 // Head returns the last global position, 0 for an empty store.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
-	if err := runtime.ContextErr(ctx, "head"); err != nil {
+	if err := storekit.ContextErr(ctx, "head"); err != nil {
 		return 0, err
 	}
 	s.mu.RLock()
@@ -470,7 +446,7 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	op := fmt.Sprintf("wait after position %d", after)
 	for {
-		if err := runtime.ContextErr(ctx, op); err != nil {
+		if err := storekit.ContextErr(ctx, op); err != nil {
 			return 0, err
 		}
 		s.mu.RLock()
@@ -489,7 +465,7 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return 0, runtime.ContextErr(ctx, op)
+			return 0, storekit.ContextErr(ctx, op)
 		case <-ch:
 		}
 	}
@@ -500,14 +476,14 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 // and changes nothing. A zero Time is set to now.
 func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
 	op := "save snapshot of " + snap.Stream.String()
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return err
 	}
-	if err := runtime.ValidateSnapshot(snap); err != nil {
+	if err := storekit.ValidateSnapshot(snap); err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}
 	snap.Data = cloneBytes(snap.Data)
-	snap.Time = runtime.NormalizeTime(snap.Time, s.now)
+	snap.Time = storekit.NormalizeTime(snap.Time, s.now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -545,7 +521,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream runtime.StreamID) (runt
 // SaveCheckpoint records position under name.
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, position uint64) error {
 	op := fmt.Sprintf("save checkpoint %q", name)
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return err
 	}
 	if err := runtime.ValidateKey("checkpoint name", name); err != nil {
@@ -563,7 +539,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, position uint64
 // LoadCheckpoint returns the position recorded under name or ErrNotFound.
 func (s *Store) LoadCheckpoint(ctx context.Context, name string) (uint64, error) {
 	op := fmt.Sprintf("load checkpoint %q", name)
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return 0, err
 	}
 	if err := runtime.ValidateKey("checkpoint name", name); err != nil {
@@ -586,7 +562,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (uint64, error)
 // zero Time is set to now.
 func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyRecord) error {
 	op := fmt.Sprintf("save idempotency key %q", rec.Key)
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return err
 	}
 	if err := runtime.ValidateKey("idempotency key", rec.Key); err != nil {
@@ -597,7 +573,7 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 			return fmt.Errorf("memory: idempotency key %q: %w", rec.Key, err)
 		}
 	}
-	rec.Time = runtime.NormalizeTime(rec.Time, s.now)
+	rec.Time = storekit.NormalizeTime(rec.Time, s.now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -613,7 +589,7 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 // LoadIdempotency returns the record for key or ErrNotFound.
 func (s *Store) LoadIdempotency(ctx context.Context, key string) (runtime.IdempotencyRecord, error) {
 	op := fmt.Sprintf("load idempotency key %q", key)
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return runtime.IdempotencyRecord{}, err
 	}
 	if err := runtime.ValidateKey("idempotency key", key); err != nil {
@@ -633,7 +609,7 @@ func (s *Store) LoadIdempotency(ctx context.Context, key string) (runtime.Idempo
 
 // Stats returns the store's counters. DiskBytes is always 0.
 func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
-	if err := runtime.ContextErr(ctx, "stats"); err != nil {
+	if err := storekit.ContextErr(ctx, "stats"); err != nil {
 		return runtime.Stats{}, err
 	}
 	s.mu.RLock()
@@ -653,7 +629,7 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 
 // Flush is a no-op: every append is visible as soon as it returns.
 func (s *Store) Flush(ctx context.Context) error {
-	if err := runtime.ContextErr(ctx, "flush"); err != nil {
+	if err := storekit.ContextErr(ctx, "flush"); err != nil {
 		return err
 	}
 	s.mu.RLock()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // Option configures New.
@@ -57,7 +58,7 @@ func (s *Store) liveKey(key string, now time.Time) (runtime.IdempotencyRecord, b
 // how many it removed. See runtime.Retention.
 func (s *Store) PurgeExpiredKeys(ctx context.Context) (uint64, error) {
 	const op = "purge expired idempotency keys"
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return 0, err
 	}
 	now := s.now()
@@ -81,7 +82,7 @@ func (s *Store) PurgeExpiredKeys(ctx context.Context) (uint64, error) {
 
 // Truncated returns the last position TruncateLog removed, 0 if none.
 func (s *Store) Truncated(ctx context.Context) (uint64, error) {
-	if err := runtime.ContextErr(ctx, "truncated"); err != nil {
+	if err := storekit.ContextErr(ctx, "truncated"); err != nil {
 		return 0, err
 	}
 	s.mu.RLock()
@@ -97,7 +98,7 @@ func (s *Store) Truncated(ctx context.Context) (uint64, error) {
 // are released; readers already iterating keep what they had.
 func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.TruncateResult, error) {
 	op := fmt.Sprintf("truncate the log through position %d", through)
-	if err := runtime.ContextErr(ctx, op); err != nil {
+	if err := storekit.ContextErr(ctx, op); err != nil {
 		return runtime.TruncateResult{}, err
 	}
 	s.mu.Lock()
@@ -144,7 +145,7 @@ var _ runtime.CheckpointLister = (*Store)(nil)
 // Checkpoints yields every checkpoint, by name.
 func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInfo, error] {
 	return func(yield func(runtime.CheckpointInfo, error) bool) {
-		if err := runtime.ContextErr(ctx, "list checkpoints"); err != nil {
+		if err := storekit.ContextErr(ctx, "list checkpoints"); err != nil {
 			yield(runtime.CheckpointInfo{}, err)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // The store's writes. Each goes through the write pipeline (pipeline.go),
@@ -13,7 +14,7 @@ import (
 // Append appends req atomically (see runtime.Store). It returns once the
 // events are synced to disk, unless the store was opened WithNoSync.
 func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
-	if err := runtime.ValidateAppend(req); err != nil {
+	if err := storekit.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, err
 	}
 	o := getAppendOp(ctx, req, s.opts.now)
@@ -28,7 +29,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 
 // SaveSnapshot stores snap unless a snapshot at a higher version exists.
 func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
-	if err := runtime.ValidateSnapshot(snap); err != nil {
+	if err := storekit.ValidateSnapshot(snap); err != nil {
 		return err
 	}
 	return s.submit(&op{kind: opSnapshot, ctx: ctx, snap: snap})

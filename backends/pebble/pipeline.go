@@ -13,6 +13,7 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // pipeline is the store's write path, embedded in Store. Every mutation
@@ -127,7 +128,7 @@ type op struct {
 // clock returns the append's clock reading, reading now the first time.
 func (o *op) clock(now func() time.Time) time.Time {
 	if o.now.IsZero() {
-		o.now = runtime.NormalizeTime(time.Time{}, now)
+		o.now = storekit.NormalizeTime(time.Time{}, now)
 	}
 	return o.now
 }
@@ -185,10 +186,13 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 	o.enc, o.heads = o.enc[:0], o.heads[:0]
 	// One clock reading per append: it stamps every event without a time
 	// of its own and the idempotency record (see writer.append).
+	stamp := storekit.NewStamp(req, now)
 	o.now = time.Time{}
+	if req.IdempotencyKey != "" {
+		o.now = stamp.Now() // already read by NewStamp: the record needs it
+	}
 	var keys []string
 	var keyBuf [8]string
-	var nextID runtime.EventID // the next id of the block reserved for events without one
 	for i := range req.Events {
 		e := &req.Events[i]
 		keys = keyBuf[:0]
@@ -196,21 +200,15 @@ func getAppendOp(ctx context.Context, req runtime.AppendRequest, now func() time
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		t := e.Time
-		if t.IsZero() {
-			t = o.clock(now)
-		}
-		if e.ID.IsZero() {
+		id, t := stamp.Event(i)
+		if id != e.ID {
 			// A copy: the caller's events are not ours to change.
-			if nextID.IsZero() {
-				nextID = runtime.NewEventIDs(len(req.Events) - i)
-			}
 			withID := *e
-			withID.ID, nextID = nextID, nextID.Next()
+			withID.ID = id
 			e = &withID
 		}
 		var crc uint32
-		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, runtime.NormalizeTime(t, now), keys)
+		o.enc, crc = appendRecordHead(o.enc, req.Stream, e, t, keys)
 		o.heads = append(o.heads, recordHead{end: len(o.enc), crc: crc})
 	}
 	o.bytes = len(o.enc) + len(req.Events)*(2*recordTailLen+len(o.sk))
@@ -232,7 +230,7 @@ func putAppendOp(o *op) {
 // submit queues o for the writer and waits for its answer.
 func (s *Store) submit(o *op) error {
 	if o.ctx.Err() != nil {
-		return runtime.ContextErr(o.ctx, o.describe())
+		return storekit.ContextErr(o.ctx, o.describe())
 	}
 	if err := s.failure(); err != nil {
 		return fmt.Errorf("cqrsgen/pebble: %s: %w", o.describe(), err)
@@ -523,7 +521,7 @@ func (w *writer) group(ops []*op) *pending {
 	w.needsSync = !s.opts.noSync
 	flush := false
 	for _, o := range ops {
-		if err := runtime.ContextErr(o.ctx, opNames[o.kind]); err != nil {
+		if err := storekit.ContextErr(o.ctx, opNames[o.kind]); err != nil {
 			o.err = err
 			o.answer()
 			continue
@@ -823,27 +821,27 @@ func (w *writer) putIdem(rec runtime.IdempotencyRecord) {
 
 func (w *writer) append(o *op) error {
 	req := &o.req
+	var existing runtime.IdempotencyRecord
+	found := false
 	if req.IdempotencyKey != "" {
-		existing, ok, err := w.lookupIdem(req.IdempotencyKey)
-		if err != nil {
+		var err error
+		if existing, found, err = w.lookupIdem(req.IdempotencyKey); err != nil {
 			return err
 		}
-		if ok {
-			return &runtime.DuplicateError{Existing: existing}
+	}
+	var h *headEntry
+	var cur uint64
+	if !found { // a duplicate needs no head
+		var err error
+		if h, err = w.head(o.sk, req.Stream); err != nil {
+			return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
 		}
+		cur = h.version
 	}
-	h, err := w.head(o.sk, req.Stream)
+	res, err := storekit.Check(*req, cur, w.pos, existing, found)
 	if err != nil {
-		return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
-	}
-	cur := h.version
-	if err := runtime.CheckExpected(req.Stream, req.Expected, cur); err != nil {
 		return err
 	}
-	if uint64(len(o.heads)) > runtime.MaxVersion-cur {
-		return fmt.Errorf("%w: append to %s would pass the maximum version", runtime.ErrTooLarge, req.Stream)
-	}
-	res := runtime.AppendResult{FirstVersion: cur + 1, FirstPosition: w.pos + 1}
 	start := 0
 	for _, rh := range o.heads {
 		cur++
@@ -862,17 +860,13 @@ func (w *writer) append(o *op) error {
 		w.idx = binary.BigEndian.AppendUint64(w.idx, w.pos)
 		w.idxKeyLens = append(w.idxKeyLens, 1+len(o.sk)+8)
 	}
-	res.LastVersion, res.LastPosition = cur, w.pos
 	if res.FirstVersion == 1 {
 		w.ctr.Streams++
 	}
 	w.ctr.Events += uint64(len(o.heads))
 	h.version = cur
 	if req.IdempotencyKey != "" {
-		w.putIdem(runtime.IdempotencyRecord{
-			Key: req.IdempotencyKey, Stream: req.Stream, Version: cur, Position: w.pos,
-			Time: o.clock(w.s.opts.now),
-		})
+		w.putIdem(storekit.KeyRecord(*req, res, o.clock(w.s.opts.now)))
 	}
 	o.res = res
 	return nil
@@ -909,7 +903,7 @@ func (w *writer) snapshot(o *op) error {
 		w.snapVers = make(map[string]uint64)
 	}
 	w.snapVers[string(key)] = sn.Version
-	sn.Time = runtime.NormalizeTime(sn.Time, w.s.opts.now)
+	sn.Time = storekit.NormalizeTime(sn.Time, w.s.opts.now)
 	_ = w.batch.Set(key, encodeSnapshot(sn), nil)
 	return nil
 }
@@ -942,7 +936,7 @@ func (w *writer) saveIdem(o *op) error {
 		return &runtime.DuplicateError{Existing: existing}
 	}
 	rec := o.idem
-	rec.Time = runtime.NormalizeTime(rec.Time, w.s.opts.now)
+	rec.Time = storekit.NormalizeTime(rec.Time, w.s.opts.now)
 	w.putIdem(rec)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // trackedIter is a Pebble iterator that Close can close under a reader;
@@ -111,7 +112,7 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		sr := streamReader{s: s, t: t, stream: &stream, prefix: prefix, limit: limit, op: op}
 		for first := true; ; first = false {
 			if err := ctx.Err(); err != nil {
-				yield(runtime.Record{}, runtime.ContextErr(ctx, op()))
+				yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
 				return
 			}
 			rec, done, err := sr.step(first)
@@ -254,7 +255,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 		var sl slab
 		for first := true; ; first = false {
 			if ctx.Err() != nil {
-				yield(runtime.Record{}, runtime.ContextErr(ctx, op))
+				yield(runtime.Record{}, storekit.ContextErr(ctx, op))
 				return
 			}
 			rec, done, err := allStep(t, first, &sl)

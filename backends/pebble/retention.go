@@ -12,6 +12,7 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // Retention (see runtime.Retention): idempotency keys that expire, and
@@ -297,7 +298,7 @@ func (s *Store) countEvents(ctx context.Context, after, through uint64) (uint64,
 	for ok := t.it.First(); ok; ok = t.it.Next() {
 		n++
 		if n%4096 == 0 {
-			if err := runtime.ContextErr(ctx, op()); err != nil {
+			if err := storekit.ContextErr(ctx, op()); err != nil {
 				return 0, err
 			}
 		}
@@ -355,7 +356,7 @@ func (s *Store) expiredRecord(rec runtime.IdempotencyRecord) bool {
 }
 
 // VerifyTruncated names the truncation mark (the last truncated position)
-// in runtime.VerifyReport.Extra, present once the log was truncated.
+// in storekit.VerifyReport.Extra, present once the log was truncated.
 const VerifyTruncated = "truncated"
 
 // truncation reads the truncation mark for Verify. Its key sorts before
@@ -365,7 +366,7 @@ const VerifyTruncated = "truncated"
 func (v *verifier) truncation(k, val []byte) {
 	pos, err := decodeTruncated(val)
 	if err != nil {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "the truncation mark does not decode: " + err.Error()})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "the truncation mark does not decode: " + err.Error()})
 		return
 	}
 	v.truncated, v.nextPos = pos, pos+1

@@ -11,11 +11,12 @@ import (
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
 
 // A small aggregate with a field tagged pii, its codec written as cqrsgen
-// generates it (runtime.SealedEvent, Sealer.String, wire.ReadOpenedString).
+// generates it (registry.SealedEvent, Sealer.String, wire.ReadOpenedString).
 
 type person struct{ Email string }
 
@@ -55,8 +56,8 @@ func unmarshalRegistered(data []byte) (e registered, err error) {
 func people(s runtime.Store) *runtime.Repository[person, personEvent, runtime.NoCommand] {
 	return runtime.NewRepository(s, &runtime.Aggregate[person, personEvent, runtime.NoCommand]{
 		Type: "Person", StateSchema: "person-v1", SnapshotEvery: 1,
-		Events: runtime.NewEvents("Person", personEvent.isPersonEvent,
-			runtime.SealedEvent[personEvent]("Registered", 1, (*person).applyRegistered, marshalRegistered, unmarshalRegistered)),
+		Events: registry.NewEvents("Person", personEvent.isPersonEvent,
+			registry.SealedEvent[personEvent]("Registered", 1, (*person).applyRegistered, marshalRegistered, unmarshalRegistered)),
 		EncodeState: func(p *person) ([]byte, error) { return wire.AppendString(nil, p.Email), nil },
 		DecodeState: func(b []byte, p *person) (err error) { p.Email, _, err = wire.ReadString(b); return err },
 	})

@@ -14,6 +14,7 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // FormatVersion is the version of the key layout and envelopes this build
@@ -269,7 +270,7 @@ func (s *Store) enter(ctx context.Context, op string) error {
 // enterLazy is enter with the operation's name built only for an error.
 func (s *Store) enterLazy(ctx context.Context, op func() string) error {
 	if ctx.Err() != nil {
-		return runtime.ContextErr(ctx, op())
+		return storekit.ContextErr(ctx, op())
 	}
 	s.mu.RLock()
 	if s.closed {

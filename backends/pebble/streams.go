@@ -8,11 +8,12 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // StreamInfo describes one stream as Streams lists it: its last
 // acknowledged version and that version's global position.
-type StreamInfo = runtime.StreamInfo
+type StreamInfo = storekit.StreamInfo
 
 // Streams yields the streams that have at least one acknowledged event, in
 // the store's key order (by stream type length, type, id length, id),
@@ -20,7 +21,7 @@ type StreamInfo = runtime.StreamInfo
 // the stream after (the zero StreamID to start at the beginning). Pass the
 // last stream of one page as after to get the next page. With a type
 // filter, after must be of that type or zero. It implements
-// runtime.StreamLister.
+// storekit.StreamLister.
 func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[StreamInfo, error] {
 	return func(yield func(StreamInfo, error) bool) {
 		const op = "list streams"
@@ -52,7 +53,7 @@ func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID)
 		}
 		defer func() { _ = s.release(t) }()
 		for first := true; ; first = false {
-			if err := runtime.ContextErr(ctx, op); err != nil {
+			if err := storekit.ContextErr(ctx, op); err != nil {
 				yield(StreamInfo{}, err)
 				return
 			}

@@ -11,28 +11,29 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
-// Kinds of problem that Verify reports (runtime.VerifyProblem.Kind). The
+// Kinds of problem that Verify reports (storekit.VerifyProblem.Kind). The
 // values are stable: tools may match on them. The kinds every backend
 // shares are runtime's Problem* constants, repeated here.
 const (
-	ProblemFormat        = "format"                    // the format key is missing, unreadable or of another version
-	ProblemCounters      = "counters"                  // the counters key is unreadable or disagrees with the data
-	ProblemUnknownKey    = "unknown-key"               // a key outside the layout, or of the wrong shape
-	ProblemRecord        = runtime.ProblemRecord       // an event record does not decode, or claims another position
-	ProblemPositionGap   = runtime.ProblemPositionGap  // global positions are not exactly 1..head
-	ProblemIndexMissing  = runtime.ProblemIndexMissing // an event has no stream index entry pointing at it
-	ProblemIndexDangling = "index-dangling"            // a stream index entry points at a missing event
-	ProblemIndexMismatch = "index-mismatch"            // a stream index entry points at an event of another stream or version
-	ProblemVersionGap    = runtime.ProblemVersionGap   // a stream's versions do not run 1, 2, 3, … without holes
-	ProblemVersionOrder  = runtime.ProblemVersionOrder // a stream's positions do not increase with its versions
-	ProblemSnapshot      = runtime.ProblemSnapshot     // a snapshot does not decode or is ahead of its stream
-	ProblemIdempotency   = runtime.ProblemIdempotency  // an idempotency record does not decode or points past its stream
-	ProblemCheckpoint    = runtime.ProblemCheckpoint   // a checkpoint does not decode or is past the head
+	ProblemFormat        = "format"                     // the format key is missing, unreadable or of another version
+	ProblemCounters      = "counters"                   // the counters key is unreadable or disagrees with the data
+	ProblemUnknownKey    = "unknown-key"                // a key outside the layout, or of the wrong shape
+	ProblemRecord        = storekit.ProblemRecord       // an event record does not decode, or claims another position
+	ProblemPositionGap   = storekit.ProblemPositionGap  // global positions are not exactly 1..head
+	ProblemIndexMissing  = storekit.ProblemIndexMissing // an event has no stream index entry pointing at it
+	ProblemIndexDangling = "index-dangling"             // a stream index entry points at a missing event
+	ProblemIndexMismatch = "index-mismatch"             // a stream index entry points at an event of another stream or version
+	ProblemVersionGap    = storekit.ProblemVersionGap   // a stream's versions do not run 1, 2, 3, … without holes
+	ProblemVersionOrder  = storekit.ProblemVersionOrder // a stream's positions do not increase with its versions
+	ProblemSnapshot      = storekit.ProblemSnapshot     // a snapshot does not decode or is ahead of its stream
+	ProblemIdempotency   = storekit.ProblemIdempotency  // an idempotency record does not decode or points past its stream
+	ProblemCheckpoint    = storekit.ProblemCheckpoint   // a checkpoint does not decode or is past the head
 )
 
-// Names of the Pebble-specific counts in runtime.VerifyReport.Extra.
+// Names of the Pebble-specific counts in storekit.VerifyReport.Extra.
 const (
 	// VerifyKeys counts every key walked.
 	VerifyKeys = "keys"
@@ -40,10 +41,10 @@ const (
 	VerifyIndexEntries = "index_entries"
 )
 
-// Store implements runtime.Verifier and runtime.StreamLister.
+// Store implements storekit.Verifier and storekit.StreamLister.
 var (
-	_ runtime.Verifier     = (*Store)(nil)
-	_ runtime.StreamLister = (*Store)(nil)
+	_ storekit.Verifier     = (*Store)(nil)
+	_ storekit.StreamLister = (*Store)(nil)
 )
 
 // Verify walks every key and value of the open store in a consistent
@@ -60,9 +61,9 @@ var (
 // error is only for a walk that could not be completed (a closed store, a
 // done context, an I/O error). Writers may continue meanwhile: the
 // snapshot isolates the walk from them.
-func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
+func (s *Store) Verify(ctx context.Context) (storekit.VerifyReport, error) {
 	if err := s.enter(ctx, "verify"); err != nil {
-		return runtime.VerifyReport{}, err
+		return storekit.VerifyReport{}, err
 	}
 	defer s.mu.RUnlock()
 	snap := s.db.NewSnapshot()
@@ -75,20 +76,20 @@ func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
 // Open refuses (for example one whose counters are damaged). The directory
 // must not be open in any process (the error then wraps ErrLocked). Of the
 // options, only WithFS and WithLogger apply.
-func VerifyDir(ctx context.Context, dir string, opts ...Option) (runtime.VerifyReport, error) {
+func VerifyDir(ctx context.Context, dir string, opts ...Option) (storekit.VerifyReport, error) {
 	o := defaultOptions()
 	for _, f := range opts {
 		f(&o)
 	}
-	if err := runtime.ContextErr(ctx, "verify "+dir); err != nil {
-		return runtime.VerifyReport{}, err
+	if err := storekit.ContextErr(ctx, "verify "+dir); err != nil {
+		return storekit.VerifyReport{}, err
 	}
 	if _, err := o.fs.Stat(dir); err != nil {
-		return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify %q: %w", dir, err)
+		return storekit.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify %q: %w", dir, err)
 	}
 	lock, err := pebbledb.LockDirectory(dir, o.fs)
 	if err != nil {
-		return runtime.VerifyReport{}, fmt.Errorf("%w: %q (in this or another process): %v", ErrLocked, dir, err)
+		return storekit.VerifyReport{}, fmt.Errorf("%w: %q (in this or another process): %v", ErrLocked, dir, err)
 	}
 	defer lock.Close()
 	s := &Store{dir: dir}
@@ -99,7 +100,7 @@ func VerifyDir(ctx context.Context, dir string, opts ...Option) (runtime.VerifyR
 		Logger:   &logger{s: s, l: o.logger},
 	})
 	if err != nil {
-		return runtime.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify %q: %w", dir, err)
+		return storekit.VerifyReport{}, fmt.Errorf("cqrsgen/pebble: verify %q: %w", dir, err)
 	}
 	defer db.Close()
 	return verify(ctx, db)
@@ -141,7 +142,7 @@ func parseStreamKey(b []byte) (runtime.StreamID, []byte, bool) {
 // verifier holds the walk's state.
 type verifier struct {
 	r   kvReader
-	rep *runtime.VerifyReport
+	rep *storekit.VerifyReport
 
 	keys, indexEntries uint64 // reported in rep.Extra
 
@@ -182,7 +183,7 @@ func (v *verifier) add(t *tripleSum, sk []byte, ver, pos uint64) {
 // lookup per event and per entry (two random reads each, which made
 // verification 13x slower than a scan). Only when the sums differ does it
 // walk again with those lookups, to name each damaged entry.
-func verify(ctx context.Context, r kvReader) (runtime.VerifyReport, error) {
+func verify(ctx context.Context, r kvReader) (storekit.VerifyReport, error) {
 	rep, matched, err := verifyWalk(ctx, r, false)
 	if err != nil || matched {
 		return rep, err
@@ -194,16 +195,16 @@ func verify(ctx context.Context, r kvReader) (runtime.VerifyReport, error) {
 // verifyWalk is one walk of verify; cross makes it look up, for every
 // event, its index entry and, for every index entry, its event. matched
 // reports that the events and the index entries hold the same triples.
-func verifyWalk(ctx context.Context, r kvReader, cross bool) (runtime.VerifyReport, bool, error) {
+func verifyWalk(ctx context.Context, r kvReader, cross bool) (storekit.VerifyReport, bool, error) {
 	v, err := verifyKeys(ctx, r, cross)
 	if err != nil {
-		return runtime.VerifyReport{}, false, err
+		return storekit.VerifyReport{}, false, err
 	}
 	return *v.rep, v.events == v.entries, nil
 }
 
 func verifyKeys(ctx context.Context, r kvReader, cross bool) (*verifier, error) {
-	v := &verifier{r: r, rep: &runtime.VerifyReport{}, nextPos: 1, cross: cross, seed: maphash.MakeSeed()}
+	v := &verifier{r: r, rep: &storekit.VerifyReport{}, nextPos: 1, cross: cross, seed: maphash.MakeSeed()}
 	fail := func(err error) (*verifier, error) { return nil, err }
 	head, err := v.lastPosition()
 	if err != nil {
@@ -218,7 +219,7 @@ func verifyKeys(ctx context.Context, r kvReader, cross bool) (*verifier, error) 
 	sawFormat := false
 	for ok := it.First(); ok; ok = it.Next() {
 		if v.keys%1024 == 0 {
-			if err := runtime.ContextErr(ctx, "verify"); err != nil {
+			if err := storekit.ContextErr(ctx, "verify"); err != nil {
 				_ = it.Close()
 				return fail(err)
 			}
@@ -234,21 +235,21 @@ func verifyKeys(ctx context.Context, r kvReader, cross bool) (*verifier, error) 
 		case bytes.Equal(k, keyFormat):
 			sawFormat = true
 			if ver, n := binary.Uvarint(val); n <= 0 || n != len(val) {
-				v.rep.Add(runtime.VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("unreadable format value %x", val)})
+				v.rep.Add(storekit.VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("unreadable format value %x", val)})
 			} else if ver != FormatVersion {
-				v.rep.Add(runtime.VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("format version %d, this build reads %d", ver, FormatVersion)})
+				v.rep.Add(storekit.VerifyProblem{Kind: ProblemFormat, Key: k, Detail: fmt.Sprintf("format version %d, this build reads %d", ver, FormatVersion)})
 			}
 		case bytes.Equal(k, keyTruncated):
 			v.truncation(k, val)
 		case bytes.Equal(k, keyCounters):
 			c, err := decodeCounters(val)
 			if err != nil {
-				v.rep.Add(runtime.VerifyProblem{Kind: ProblemCounters, Key: k, Detail: "counters do not decode: " + err.Error()})
+				v.rep.Add(storekit.VerifyProblem{Kind: ProblemCounters, Key: k, Detail: "counters do not decode: " + err.Error()})
 			} else {
 				stored = &c
 			}
 		case len(k) == 0:
-			v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "empty key"})
+			v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "empty key"})
 		default:
 			if err := v.key(k, val); err != nil {
 				_ = it.Close()
@@ -260,11 +261,11 @@ func verifyKeys(ctx context.Context, r kvReader, cross bool) (*verifier, error) 
 		return fail(fmt.Errorf("cqrsgen/pebble: verify: %w", err))
 	}
 	if !sawFormat {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemFormat, Key: keyFormat, Detail: "the format key is missing"})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemFormat, Key: keyFormat, Detail: "the format key is missing"})
 	}
 	if v.keys > 0 && stored == nil {
 		if _, ok, _ := getCopy(r, keyCounters); !ok {
-			v.rep.Add(runtime.VerifyProblem{Kind: ProblemCounters, Key: keyCounters, Detail: "the counters key is missing"})
+			v.rep.Add(storekit.VerifyProblem{Kind: ProblemCounters, Key: keyCounters, Detail: "the counters key is missing"})
 		}
 	}
 	if stored != nil {
@@ -305,7 +306,7 @@ func (v *verifier) checkCounters(c counters) {
 		{"idempotency keys", c.IdempotencyKeys, r.IdempotencyKeys},
 	} {
 		if x.stored != x.found {
-			r.Add(runtime.VerifyProblem{Kind: ProblemCounters, Key: keyCounters,
+			r.Add(storekit.VerifyProblem{Kind: ProblemCounters, Key: keyCounters,
 				Detail: fmt.Sprintf("the counters say %d %s, the walk found %d", x.stored, x.name, x.found)})
 		}
 	}
@@ -326,13 +327,13 @@ func (v *verifier) key(k, val []byte) error {
 		v.checkpoint(k, val)
 		return nil
 	}
-	v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "key outside the store's layout"})
+	v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "key outside the store's layout"})
 	return nil
 }
 
 func (v *verifier) event(k, val []byte) error {
 	if len(k) != 9 {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "event key is not 9 bytes"})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "event key is not 9 bytes"})
 		return nil
 	}
 	v.rep.Events++
@@ -344,7 +345,7 @@ func (v *verifier) event(k, val []byte) error {
 		} else if pos == v.nextPos+1 {
 			detail = fmt.Sprintf("position %d is missing", v.nextPos)
 		}
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemPositionGap, Position: pos, Detail: detail})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemPositionGap, Position: pos, Detail: detail})
 	}
 	v.nextPos = pos + 1
 	rec, err := decodeRecordOf(val, nil, &v.slab)
@@ -355,7 +356,7 @@ func (v *verifier) event(k, val []byte) error {
 		err = fmt.Errorf("the record has an empty stream, name or version")
 	}
 	if err != nil {
-		p := runtime.VerifyProblem{Kind: ProblemRecord, Key: k, Position: pos, Detail: "event record does not decode: " + err.Error()}
+		p := storekit.VerifyProblem{Kind: ProblemRecord, Key: k, Position: pos, Detail: "event record does not decode: " + err.Error()}
 		if len(val) > 4 {
 			if st, ver, ok := peekRecordHeader(val[:len(val)-4]); ok && st.Type != "" && st.ID != "" {
 				p.Stream, p.Version = st, ver
@@ -376,12 +377,12 @@ func (v *verifier) event(k, val []byte) error {
 	}
 	switch {
 	case !ok:
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIndexMissing, Key: ik, Stream: rec.Stream, Version: rec.Version, Position: pos,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemIndexMissing, Key: ik, Stream: rec.Stream, Version: rec.Version, Position: pos,
 			Detail: "the event has no stream index entry"})
 	case len(iv) != 8:
 		// reported when the walk reaches the index entry
 	case binary.BigEndian.Uint64(iv) != pos:
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIndexMissing, Key: ik, Stream: rec.Stream, Version: rec.Version, Position: pos,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemIndexMissing, Key: ik, Stream: rec.Stream, Version: rec.Version, Position: pos,
 			Detail: fmt.Sprintf("the stream index entry points at position %d instead", binary.BigEndian.Uint64(iv))})
 	}
 	return nil
@@ -390,7 +391,7 @@ func (v *verifier) event(k, val []byte) error {
 func (v *verifier) index(k, val []byte) error {
 	v.indexEntries++
 	if len(k) < 1+8 {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed stream index key"})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed stream index key"})
 		return nil
 	}
 	sk := k[1 : len(k)-8]
@@ -400,7 +401,7 @@ func (v *verifier) index(k, val []byte) error {
 		// Parse (and allocate) the stream only where a new one starts.
 		st, rest, ok := parseStreamKey(k[1:])
 		if !ok || len(rest) != 8 {
-			v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed stream index key"})
+			v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed stream index key"})
 			return nil
 		}
 		stream = st
@@ -411,7 +412,7 @@ func (v *verifier) index(k, val []byte) error {
 	}
 	ver := binary.BigEndian.Uint64(k[len(k)-8:])
 	if len(val) != 8 {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Stream: stream, Version: ver,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Stream: stream, Version: ver,
 			Detail: fmt.Sprintf("stream index value is %d bytes, not 8", len(val))})
 		v.prevVer = ver
 		return nil
@@ -422,10 +423,10 @@ func (v *verifier) index(k, val []byte) error {
 		if v.prevVer == 0 {
 			detail = fmt.Sprintf("the stream starts at version %d", ver)
 		}
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemVersionGap, Key: k, Stream: stream, Version: ver, Position: pos, Detail: detail})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemVersionGap, Key: k, Stream: stream, Version: ver, Position: pos, Detail: detail})
 	}
 	if v.prevPos != 0 && pos <= v.prevPos {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemVersionOrder, Key: k, Stream: stream, Version: ver, Position: pos,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemVersionOrder, Key: k, Stream: stream, Version: ver, Position: pos,
 			Detail: fmt.Sprintf("position %d is not after the previous version's position %d", pos, v.prevPos)})
 	}
 	v.prevVer, v.prevPos = ver, pos
@@ -441,7 +442,7 @@ func (v *verifier) index(k, val []byte) error {
 		return fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
 	if !ok {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIndexDangling, Key: k, Stream: stream, Version: ver, Position: pos,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemIndexDangling, Key: k, Stream: stream, Version: ver, Position: pos,
 			Detail: "the stream index entry points at a missing event"})
 		return nil
 	}
@@ -450,7 +451,7 @@ func (v *verifier) index(k, val []byte) error {
 		return nil // reported with the event record
 	}
 	if rec.Stream != stream || rec.Version != ver {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIndexMismatch, Key: k, Stream: stream, Version: ver, Position: pos,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemIndexMismatch, Key: k, Stream: stream, Version: ver, Position: pos,
 			Detail: fmt.Sprintf("the event at position %d belongs to %s version %d", pos, rec.Stream, rec.Version)})
 	}
 	return nil
@@ -474,12 +475,12 @@ func (v *verifier) snapshot(k, val []byte) error {
 	v.rep.Snapshots++
 	stream, rest, ok := parseStreamKey(k[1:])
 	if !ok || len(rest) != 0 {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed snapshot key"})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed snapshot key"})
 		return nil
 	}
 	snap, err := decodeSnapshot(stream, val)
 	if err != nil {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemSnapshot, Key: k, Stream: stream, Detail: "snapshot does not decode: " + err.Error()})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemSnapshot, Key: k, Stream: stream, Detail: "snapshot does not decode: " + err.Error()})
 		return nil
 	}
 	head, err := v.streamHeadOf(stream)
@@ -487,7 +488,7 @@ func (v *verifier) snapshot(k, val []byte) error {
 		return fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
 	if snap.Version > head {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemSnapshot, Key: k, Stream: stream, Version: snap.Version,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemSnapshot, Key: k, Stream: stream, Version: snap.Version,
 			Detail: fmt.Sprintf("snapshot at version %d is ahead of the stream's version %d", snap.Version, head)})
 	}
 	return nil
@@ -498,11 +499,11 @@ func (v *verifier) idem(k, val []byte) error {
 	key := string(k[1:])
 	rec, err := decodeIdem(key, val)
 	if err != nil {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIdempotency, Key: k, Detail: fmt.Sprintf("idempotency record %q does not decode: %v", key, err)})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemIdempotency, Key: k, Detail: fmt.Sprintf("idempotency record %q does not decode: %v", key, err)})
 		return nil
 	}
 	if rec.Stream.Type == "" || rec.Stream.ID == "" {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIdempotency, Key: k, Detail: fmt.Sprintf("idempotency record %q names an empty stream", key)})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemIdempotency, Key: k, Detail: fmt.Sprintf("idempotency record %q names an empty stream", key)})
 		return nil
 	}
 	head, err := v.streamHeadOf(rec.Stream)
@@ -510,7 +511,7 @@ func (v *verifier) idem(k, val []byte) error {
 		return fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
 	if rec.Version > head || rec.Position > v.rep.Head {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemIdempotency, Key: k, Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemIdempotency, Key: k, Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
 			Detail: fmt.Sprintf("idempotency record %q points past its stream (version %d) or the head (position %d)", key, head, v.rep.Head)})
 	}
 	return nil
@@ -521,11 +522,11 @@ func (v *verifier) checkpoint(k, val []byte) {
 	name := string(k[1:])
 	p, err := decodeCheckpoint(val)
 	if err != nil {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemCheckpoint, Key: k, Detail: fmt.Sprintf("checkpoint %q does not decode: %v", name, err)})
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemCheckpoint, Key: k, Detail: fmt.Sprintf("checkpoint %q does not decode: %v", name, err)})
 		return
 	}
 	if p > v.rep.Head {
-		v.rep.Add(runtime.VerifyProblem{Kind: ProblemCheckpoint, Key: k, Position: p,
+		v.rep.Add(storekit.VerifyProblem{Kind: ProblemCheckpoint, Key: k, Position: p,
 			Detail: fmt.Sprintf("checkpoint %q is past the head %d", name, v.rep.Head)})
 	}
 }

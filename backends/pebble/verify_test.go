@@ -14,6 +14,7 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 var verifyQuiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -55,7 +56,7 @@ func fillVerifyStore(t *testing.T) string {
 	if !rep.OK() {
 		t.Fatalf("fresh store has problems: %v", rep.Problems)
 	}
-	want := runtime.VerifyReport{Events: 7, Streams: 3, Snapshots: 1, Checkpoints: 1, IdempotencyKeys: 1, Head: 7,
+	want := storekit.VerifyReport{Events: 7, Streams: 3, Snapshots: 1, Checkpoints: 1, IdempotencyKeys: 1, Head: 7,
 		Extra: map[string]uint64{VerifyKeys: 2 + 7 + 7 + 1 + 1 + 1, VerifyIndexEntries: 7}}
 	rep.Problems = nil
 	if !reflect.DeepEqual(rep, want) {

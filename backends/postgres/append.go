@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -54,7 +55,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		return runtime.AppendResult{}, err
 	}
 	defer leave()
-	if err := runtime.ValidateAppend(req); err != nil {
+	if err := storekit.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: append: %w", err)
 	}
 	op := "append to " + req.Stream.String()
@@ -125,15 +126,10 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	mds := make([][]byte, n)
 	datas := make([][]byte, n)
 	eids := make([]pgtype.UUID, n)
-	nextID := runtime.NewEventIDs(n) // for the events without an id
+	stamp := storekit.NewStamp(req, s.opt.now)
 	for i, e := range req.Events {
-		id := e.ID
-		if id.IsZero() {
-			id = nextID
-		}
-		nextID = nextID.Next()
+		id, t := stamp.Event(i)
 		eids[i] = pgtype.UUID{Bytes: id, Valid: true}
-		t := runtime.NormalizeTime(e.Time, s.opt.now)
 		names[i] = []byte(e.Name)
 		schemas[i] = int64(e.Schema)
 		secs[i], nanos[i] = t.Unix(), int32(t.Nanosecond())
@@ -156,7 +152,7 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	if req.IdempotencyKey != "" {
 		key = []byte(req.IdempotencyKey)
 	}
-	now := runtime.NormalizeTime(time.Time{}, s.opt.now)
+	now := stamp.Now()
 	return []any{[]byte(req.Stream.Type), []byte(req.Stream.ID), expected, key,
 		names, schemas, secs, nanos, mds, datas, eids, now.Unix(), int32(now.Nanosecond()), int64(runtime.MaxVersion)}
 }
@@ -258,29 +254,29 @@ func (s *Store) appendResult(req runtime.AppendRequest, op string, out appendOut
 		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w",
 			op, &runtime.DecodeError{Stream: st, What: "stream head", Err: fmt.Errorf("negative version %d", out.actual)})
 	}
-	n := uint64(len(req.Events))
-	switch out.status {
-	case appendOK:
-		return runtime.AppendResult{
-			FirstVersion:  uint64(out.actual) + 1,
-			LastVersion:   uint64(out.actual) + n,
-			FirstPosition: uint64(out.base) + 1,
-			LastPosition:  uint64(out.base) + n,
-		}, nil
-	case appendConflict:
-		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op,
-			&runtime.ConflictError{Stream: st, Expected: req.Expected, Actual: uint64(out.actual)})
-	case appendDuplicate:
+	// The database applied the append rules; storekit.Check states them
+	// once for every store, so its verdict on what the database found
+	// gives the result or the error, and must agree with the status.
+	var existing runtime.IdempotencyRecord
+	found := out.status == appendDuplicate
+	if found {
 		rec, err := out.duplicate(req.IdempotencyKey)
 		if err != nil {
 			return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
 		}
-		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.DuplicateError{Existing: rec})
-	case appendTooLarge:
-		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w: version %d over the limit %d",
-			op, runtime.ErrTooLarge, uint64(out.actual)+n, runtime.MaxVersion)
+		existing = rec
 	}
-	return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: append_events answered status %d", op, out.status)
+	switch out.status {
+	case appendOK, appendConflict, appendDuplicate, appendTooLarge:
+		res, err := storekit.Check(req, uint64(out.actual), uint64(out.base), existing, found)
+		switch {
+		case err == nil && out.status == appendOK:
+			return res, nil
+		case err != nil && out.status != appendOK:
+			return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+		}
+	}
+	return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: append_events answered status %d at version %d", op, out.status, out.actual)
 }
 
 // duplicate is the idempotency record append_events found for key.

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
 	"github.com/jackc/pgx/v5"
 )
 
-// Leases: the store implements runtime.Leaser with one table, {schema}.leases,
+// Leases: the store implements lease.Leaser with one table, {schema}.leases,
 // one row per lease (a projection or a saga):
 //
 //	name bytea PRIMARY KEY, holder text, epoch bigint, expires_at timestamptz
@@ -28,7 +29,7 @@ import (
 // migration lock), outside the numbered schema migrations: it holds only
 // coordination state that can be recreated empty at any time.
 
-var _ runtime.Leaser = (*Store)(nil)
+var _ lease.Leaser = (*Store)(nil)
 
 const leaseDDL = `CREATE TABLE IF NOT EXISTS {{S}}.leases (
 	name        bytea       PRIMARY KEY,
@@ -132,22 +133,22 @@ func validLeaseName(name, holder string) error {
 }
 
 // AcquireLease takes lease name for holder for ttl, or renews it when
-// holder holds it (see runtime.Leaser). When another holder's lease
-// stands it returns that lease and an error matching runtime.ErrLeaseHeld.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (runtime.Lease, error) {
+// holder holds it (see lease.Leaser). When another holder's lease
+// stands it returns that lease and an error matching lease.ErrHeld.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (lease.Lease, error) {
 	op := fmt.Sprintf("acquire lease %q", name)
 	if err := validLeaseName(name, holder); err != nil {
-		return runtime.Lease{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+		return lease.Lease{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
 	}
 	if ttl <= 0 {
-		return runtime.Lease{}, fmt.Errorf("cqrsgen: postgres: %s: %w: TTL %v", op, runtime.ErrInvalid, ttl)
+		return lease.Lease{}, fmt.Errorf("cqrsgen: postgres: %s: %w: TTL %v", op, runtime.ErrInvalid, ttl)
 	}
 	leave, err := s.leaseBegin(ctx, op)
 	if err != nil {
-		return runtime.Lease{}, err
+		return lease.Lease{}, err
 	}
 	defer leave()
-	l := runtime.Lease{Name: name}
+	l := lease.Lease{Name: name}
 	var epoch int64
 	err = s.pool.QueryRow(ctx, s.leases.q.acquire, []byte(name), holder, ttl.Microseconds()).Scan(&l.Holder, &epoch, &l.Expires)
 	if isNoRows(err) {
@@ -155,21 +156,21 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		if err == nil {
 			l.Epoch = uint64(epoch)
 			return l, fmt.Errorf("cqrsgen: postgres: %s: %w: held by %s (epoch %d) until %s",
-				op, runtime.ErrLeaseHeld, l.Holder, l.Epoch, l.Expires.UTC().Format(time.RFC3339Nano))
+				op, lease.ErrHeld, l.Holder, l.Epoch, l.Expires.UTC().Format(time.RFC3339Nano))
 		}
 		if isNoRows(err) { // released and removed meanwhile: try again later
-			return l, fmt.Errorf("cqrsgen: postgres: %s: %w", op, runtime.ErrLeaseHeld)
+			return l, fmt.Errorf("cqrsgen: postgres: %s: %w", op, lease.ErrHeld)
 		}
 	}
 	if err != nil {
-		return runtime.Lease{}, s.fail(ctx, op, err)
+		return lease.Lease{}, s.fail(ctx, op, err)
 	}
 	l.Epoch = uint64(epoch)
 	return l, nil
 }
 
 // ReleaseLease ends l at once if its holder still holds it at its epoch.
-func (s *Store) ReleaseLease(ctx context.Context, l runtime.Lease) error {
+func (s *Store) ReleaseLease(ctx context.Context, l lease.Lease) error {
 	op := fmt.Sprintf("release lease %q", l.Name)
 	if err := validLeaseName(l.Name, l.Holder); err != nil {
 		return fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
@@ -187,8 +188,8 @@ func (s *Store) ReleaseLease(ctx context.Context, l runtime.Lease) error {
 
 // SaveCheckpointLeased saves a checkpoint only while l is held at its
 // epoch, atomically with that check; otherwise it fails with an error
-// matching runtime.ErrLeaseLost.
-func (s *Store) SaveCheckpointLeased(ctx context.Context, l runtime.Lease, name string, position uint64) error {
+// matching lease.ErrLost.
+func (s *Store) SaveCheckpointLeased(ctx context.Context, l lease.Lease, name string, position uint64) error {
 	op := fmt.Sprintf("save checkpoint %q under lease %q epoch %d", name, l.Name, l.Epoch)
 	if err := runtime.ValidateKey("checkpoint name", name); err != nil {
 		return fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
@@ -204,7 +205,7 @@ func (s *Store) SaveCheckpointLeased(ctx context.Context, l runtime.Lease, name 
 	var one int
 	err = s.pool.QueryRow(ctx, s.leases.q.ckptSave, []byte(name), int64(position), []byte(l.Name), l.Holder, int64(l.Epoch)).Scan(&one)
 	if isNoRows(err) {
-		return fmt.Errorf("cqrsgen: postgres: %s: %w", op, runtime.ErrLeaseLost)
+		return fmt.Errorf("cqrsgen: postgres: %s: %w", op, lease.ErrLost)
 	}
 	if err != nil {
 		return s.fail(ctx, op, err)
@@ -214,7 +215,7 @@ func (s *Store) SaveCheckpointLeased(ctx context.Context, l runtime.Lease, name 
 
 // Leases returns every lease, ordered by name. A released lease has an
 // empty Holder.
-func (s *Store) Leases(ctx context.Context) ([]runtime.Lease, error) {
+func (s *Store) Leases(ctx context.Context) ([]lease.Lease, error) {
 	leave, err := s.leaseBegin(ctx, "list leases")
 	if err != nil {
 		return nil, err
@@ -224,11 +225,11 @@ func (s *Store) Leases(ctx context.Context) ([]runtime.Lease, error) {
 	if err != nil {
 		return nil, s.fail(ctx, "list leases", err)
 	}
-	var out []runtime.Lease
+	var out []lease.Lease
 	for rows.Next() {
 		var (
 			name  []byte
-			l     runtime.Lease
+			l     lease.Lease
 			epoch int64
 		)
 		if err := rows.Scan(&name, &l.Holder, &epoch, &l.Expires); err != nil {
@@ -245,17 +246,17 @@ func (s *Store) Leases(ctx context.Context) ([]runtime.Lease, error) {
 }
 
 // Fence checks, inside the caller's transaction tx on this store's
-// database, that the lease carried by ctx (runtime.LeaseFrom: the lease a
+// database, that the lease carried by ctx (lease.FromContext: the lease a
 // projection runner holds while it calls Handle, Reset and Position) is
 // still held at its epoch, and locks it until tx ends, so that no other
 // process can take it over before tx commits. A read model kept in the
 // same database calls it in each write transaction, before committing its
 // rows and its position: a runner that lost its lease then commits
-// nothing, and Fence's error (matching runtime.ErrLeaseLost) makes the
+// nothing, and Fence's error (matching lease.ErrLost) makes the
 // runner stand by. Without a lease in ctx (the projection runs unleased)
 // Fence does nothing.
 func (s *Store) Fence(ctx context.Context, tx pgx.Tx) error {
-	l, ok := runtime.LeaseFrom(ctx)
+	l, ok := lease.FromContext(ctx)
 	if !ok {
 		return nil
 	}
@@ -268,7 +269,7 @@ func (s *Store) Fence(ctx context.Context, tx pgx.Tx) error {
 	var one int
 	err = tx.QueryRow(ctx, s.leases.q.fence, []byte(l.Name), l.Holder, int64(l.Epoch)).Scan(&one)
 	if isNoRows(err) {
-		return fmt.Errorf("cqrsgen: postgres: %s: %w", op, runtime.ErrLeaseLost)
+		return fmt.Errorf("cqrsgen: postgres: %s: %w", op, lease.ErrLost)
 	}
 	if err != nil {
 		return s.fail(ctx, op, err)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/storetest"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -35,7 +37,7 @@ func TestLeaseLifecycle(t *testing.T) {
 		t.Fatalf("renewal = %+v, %v; want epoch 1 and a later expiry than %v", renewed, err, a.Expires)
 	}
 	other, err := s.AcquireLease(ctx, "p", "B", ttl)
-	if !errors.Is(err, runtime.ErrLeaseHeld) || other.Holder != "A" || other.Epoch != 1 {
+	if !errors.Is(err, lease.ErrHeld) || other.Holder != "A" || other.Epoch != 1 {
 		t.Fatalf("B while A holds = %+v, %v; want ErrLeaseHeld naming A", other, err)
 	}
 	if err := s.SaveCheckpointLeased(ctx, a, "p", 10); err != nil {
@@ -48,10 +50,10 @@ func TestLeaseLifecycle(t *testing.T) {
 		t.Fatalf("B after expiry = %+v, %v; want B at epoch 2", b, err)
 	}
 	// A, deposed, cannot write; B can.
-	if err := s.SaveCheckpointLeased(ctx, a, "p", 99); !errors.Is(err, runtime.ErrLeaseLost) {
+	if err := s.SaveCheckpointLeased(ctx, a, "p", 99); !errors.Is(err, lease.ErrLost) {
 		t.Fatalf("deposed holder's checkpoint: %v, want ErrLeaseLost", err)
 	}
-	if _, err := s.AcquireLease(ctx, "p", "A", ttl); !errors.Is(err, runtime.ErrLeaseHeld) {
+	if _, err := s.AcquireLease(ctx, "p", "A", ttl); !errors.Is(err, lease.ErrHeld) {
 		t.Fatalf("A renewing after takeover: %v, want ErrLeaseHeld", err)
 	}
 	if err := s.SaveCheckpointLeased(ctx, b, "p", 20); err != nil {
@@ -62,18 +64,18 @@ func TestLeaseLifecycle(t *testing.T) {
 	}
 
 	// Fence in a user transaction: passes for B, refuses A.
-	fenced := func(l runtime.Lease) error {
+	fenced := func(l lease.Lease) error {
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer tx.Rollback(ctx)
-		return s.Fence(runtime.WithLease(ctx, l), tx)
+		return s.Fence(lease.NewContext(ctx, l), tx)
 	}
 	if err := fenced(b); err != nil {
 		t.Fatalf("Fence for the holder: %v", err)
 	}
-	if err := fenced(a); !errors.Is(err, runtime.ErrLeaseLost) {
+	if err := fenced(a); !errors.Is(err, lease.ErrLost) {
 		t.Fatalf("Fence for the deposed holder: %v, want ErrLeaseLost", err)
 	}
 	if err := s.Fence(ctx, nil); err != nil {
@@ -84,7 +86,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	if err := s.ReleaseLease(ctx, a); err != nil {
 		t.Fatalf("release by a deposed holder: %v, want nil (nothing to do)", err)
 	}
-	if _, err := s.AcquireLease(ctx, "p", "C", ttl); !errors.Is(err, runtime.ErrLeaseHeld) {
+	if _, err := s.AcquireLease(ctx, "p", "C", ttl); !errors.Is(err, lease.ErrHeld) {
 		t.Fatalf("C after A's stale release: %v, want ErrLeaseHeld (B still holds)", err)
 	}
 	if err := s.ReleaseLease(ctx, b); err != nil {
@@ -94,7 +96,7 @@ func TestLeaseLifecycle(t *testing.T) {
 	if err != nil || b2.Epoch != 3 {
 		t.Fatalf("B after releasing = %+v, %v; want epoch 3", b2, err)
 	}
-	if err := s.SaveCheckpointLeased(ctx, b, "p", 30); !errors.Is(err, runtime.ErrLeaseLost) {
+	if err := s.SaveCheckpointLeased(ctx, b, "p", 30); !errors.Is(err, lease.ErrLost) {
 		t.Fatalf("checkpoint under the released epoch: %v, want ErrLeaseLost", err)
 	}
 	leases, err := s.Leases(ctx)
@@ -116,10 +118,10 @@ func TestLeaseRace(t *testing.T) {
 		stores[i] = openIn(t, schema)
 	}
 	ctx := context.Background()
-	var last runtime.Lease
+	var last lease.Lease
 	for round := range 20 {
 		var wins atomic.Int32
-		var won runtime.Lease
+		var won lease.Lease
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for i, s := range stores {
@@ -133,7 +135,7 @@ func TestLeaseRace(t *testing.T) {
 					mu.Lock()
 					won = l
 					mu.Unlock()
-				case !errors.Is(err, runtime.ErrLeaseHeld):
+				case !errors.Is(err, lease.ErrHeld):
 					t.Error(err)
 				}
 			}()
@@ -179,12 +181,12 @@ func (f *frozenStore) gate() {
 	}
 }
 
-func (f *frozenStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (runtime.Lease, error) {
+func (f *frozenStore) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (lease.Lease, error) {
 	f.gate()
 	return f.Store.AcquireLease(ctx, name, holder, ttl)
 }
 
-func (f *frozenStore) SaveCheckpointLeased(ctx context.Context, l runtime.Lease, name string, pos uint64) error {
+func (f *frozenStore) SaveCheckpointLeased(ctx context.Context, l lease.Lease, name string, pos uint64) error {
 	f.gate()
 	return f.Store.SaveCheckpointLeased(ctx, l, name, pos)
 }
@@ -206,7 +208,7 @@ func TestProjectionFailover(t *testing.T) {
 
 	type replica struct {
 		store   *frozenStore
-		group   *runtime.ProjectionGroup
+		group   *projection.Group
 		applied atomic.Int64
 		refused atomic.Int64
 		done    chan error
@@ -220,8 +222,8 @@ INSERT INTO `+model+` VALUES (1, 0, 0, '{}')`); err != nil {
 	for i := range replicas {
 		r := &replica{store: &frozenStore{Store: openIn(t, schema)}, done: make(chan error, 1)}
 		s := r.store.Store
-		r.group = runtime.NewProjectionGroup(r.store, runtime.LeaseTTL(ttl), runtime.LeaseHolder(fmt.Sprintf("replica-%d", i)))
-		err := r.group.Add(runtime.Projection{Name: "count",
+		r.group = projection.NewGroup(r.store, projection.LeaseTTL(ttl), projection.LeaseHolder(fmt.Sprintf("replica-%d", i)))
+		err := r.group.Add(projection.Projection{Name: "count",
 			Handle: func(ctx context.Context, rec runtime.Record) error {
 				r.store.gate()
 				err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -232,7 +234,7 @@ INSERT INTO `+model+` VALUES (1, 0, 0, '{}')`); err != nil {
 						positions = positions || $1 WHERE id = 1 AND position < $1`, int64(rec.Position))
 					return err
 				})
-				if errors.Is(err, runtime.ErrLeaseLost) {
+				if errors.Is(err, lease.ErrLost) {
 					r.refused.Add(1)
 				} else if err == nil {
 					r.applied.Add(1)
@@ -272,7 +274,7 @@ INSERT INTO `+model+` VALUES (1, 0, 0, '{}')`); err != nil {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if st.State == runtime.ProjectionRunning && st.Position >= pos {
+				if st.State == projection.Running && st.Position >= pos {
 					return i
 				}
 			}
@@ -288,11 +290,11 @@ INSERT INTO `+model+` VALUES (1, 0, 0, '{}')`); err != nil {
 	// The other replica's Run may not have started yet on a loaded
 	// machine: give it time to reach the lease and stand by.
 	st, _ := replicas[other].group.Status(ctx, "count")
-	for deadline := time.Now().Add(30 * time.Second); st.State == runtime.ProjectionStopped && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(30 * time.Second); st.State == projection.Stopped && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 		st, _ = replicas[other].group.Status(ctx, "count")
 	}
-	if st.State != runtime.ProjectionStandby || st.Lease.Holder != fmt.Sprintf("replica-%d", first) {
+	if st.State != projection.Standby || st.Lease.Holder != fmt.Sprintf("replica-%d", first) {
 		t.Fatalf("the other replica is %v with lease %+v; want standby behind replica-%d", st.State, st.Lease, first)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -322,7 +324,7 @@ INSERT INTO `+model+` VALUES (1, 0, 0, '{}')`); err != nil {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, _ := replicas[first].group.Status(ctx, "count")
-		if st.State == runtime.ProjectionStandby {
+		if st.State == projection.Standby {
 			break
 		}
 		if time.Now().After(deadline) {

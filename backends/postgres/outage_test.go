@@ -11,6 +11,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/postgres/pgtest"
 	"github.com/cqrsgen/cqrsgen/backends/storetest"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 // TestServerRestartUnderLoad crashes a server of its own (immediate
@@ -74,8 +75,8 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	// The projection and the subscriber.
 	var projMu sync.Mutex
 	projSeen := map[uint64]bool{}
-	group := runtime.NewProjectionGroup(s, runtime.LeaseTTL(time.Second))
-	if err := group.Add(runtime.Projection{Name: "seen", Handle: func(ctx context.Context, rec runtime.Record) error {
+	group := projection.NewGroup(s, projection.LeaseTTL(time.Second))
+	if err := group.Add(projection.Projection{Name: "seen", Handle: func(ctx context.Context, rec runtime.Record) error {
 		projMu.Lock()
 		projSeen[rec.Position] = true
 		projMu.Unlock()
@@ -107,7 +108,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	waiting := false
 	for time.Since(crashed) < 2*time.Second {
 		st, _ := group.Status(ctx, "seen")
-		if st.State == runtime.ProjectionWaiting && errors.Is(st.LastError, runtime.ErrUnavailable) {
+		if st.State == projection.Waiting && errors.Is(st.LastError, runtime.ErrUnavailable) {
 			if !waiting {
 				t.Logf("status while the server is down: %v: %v", st.State, st.LastError)
 			}
@@ -135,11 +136,11 @@ func TestServerRestartUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.State == runtime.ProjectionFailed {
+		if st.State == projection.Failed {
 			t.Fatalf("projection failed: %v", st.LastError)
 		}
 		if st.Position >= head && subLast.Load() >= head {
-			if st.State != runtime.ProjectionRunning || st.LastError != nil {
+			if st.State != projection.Running || st.LastError != nil {
 				t.Fatalf("projection caught up but is %v (%v)", st.State, st.LastError)
 			}
 			break

@@ -51,13 +51,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -204,7 +204,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if o.schema == "" {
 		return nil, fmt.Errorf("cqrsgen: postgres: %w: empty schema name", runtime.ErrInvalid)
 	}
-	if err := runtime.ContextErr(ctx, "postgres: open"); err != nil {
+	if err := storekit.ContextErr(ctx, "postgres: open"); err != nil {
 		return nil, err
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -297,7 +297,7 @@ func (s *Store) begin(ctx context.Context, op string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
+	if err := storekit.ContextErr(ctx, "postgres: "+op); err != nil {
 		leave()
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -27,7 +28,7 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		for {
 			page, perr := s.readStreamPage(ctx, op, stream, int64(after))
 			for _, r := range page {
-				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
+				if err := storekit.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)
 					return
 				}
@@ -68,7 +69,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 		for after < head {
 			page, perr := s.page(ctx, op, s.q.readAll, int64(after), int64(head), pageSize)
 			for _, r := range page {
-				if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
+				if err := storekit.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)
 					return
 				}

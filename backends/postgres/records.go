@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -19,10 +20,10 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
 		return err
 	}
 	defer leave()
-	if err := runtime.ValidateSnapshot(snap); err != nil {
+	if err := storekit.ValidateSnapshot(snap); err != nil {
 		return fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
 	}
-	t := runtime.NormalizeTime(snap.Time, s.opt.now)
+	t := storekit.NormalizeTime(snap.Time, s.opt.now)
 	data := snap.Data
 	if data == nil {
 		data = []byte{}
@@ -131,7 +132,7 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	if err := s.expireKey(ctx, op, rec.Key); err != nil {
 		return err
 	}
-	t := runtime.NormalizeTime(rec.Time, s.opt.now)
+	t := storekit.NormalizeTime(rec.Time, s.opt.now)
 	var one int
 	err = s.pool.QueryRow(ctx, s.q.idemSave, []byte(rec.Key), []byte(rec.Stream.Type), []byte(rec.Stream.ID),
 		int64(rec.Version), int64(rec.Position), t.Unix(), int32(t.Nanosecond())).Scan(&one)

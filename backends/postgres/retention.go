@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -68,7 +69,7 @@ func (s *Store) keyCutoff() (int64, int32, bool) {
 	if s.opt.keyTTL <= 0 {
 		return 0, 0, false
 	}
-	c := runtime.NormalizeTime(time.Time{}, s.opt.now).Add(-s.opt.keyTTL)
+	c := storekit.NormalizeTime(time.Time{}, s.opt.now).Add(-s.opt.keyTTL)
 	return c.Unix(), int32(c.Nanosecond()), true
 }
 

@@ -22,7 +22,7 @@ import (
 // are returned as they are. The store wraps its own errors so; a read
 // model kept in the same database wraps its errors with it so that its
 // projection waits out an outage instead of failing (see
-// runtime.Projection.Handle).
+// projection.Projection.Handle).
 func MarkUnavailable(err error) error {
 	if err == nil || errors.Is(err, runtime.ErrUnavailable) || !unavailable(err) {
 		return err

@@ -7,29 +7,30 @@ import (
 	"iter"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 )
 
-// Kinds of problem that Verify reports (runtime.VerifyProblem.Kind). The
+// Kinds of problem that Verify reports (storekit.VerifyProblem.Kind). The
 // values are stable and shared with the Pebble store where the concept is
 // the same (runtime's Problem* constants, repeated here).
 const (
-	ProblemRecord       = runtime.ProblemRecord       // an events row does not decode
-	ProblemPositionGap  = runtime.ProblemPositionGap  // global positions are not exactly 1..head
-	ProblemHead         = "head"                      // log_head disagrees with the events table, or log_durable is past it
-	ProblemIndexMissing = runtime.ProblemIndexMissing // an event's stream has no streams row, or the row is behind
-	ProblemIndexAhead   = "index-ahead"               // a streams row is ahead of the stream's events
-	ProblemVersionGap   = runtime.ProblemVersionGap   // a stream's versions do not run 1, 2, 3, … without holes
-	ProblemVersionOrder = runtime.ProblemVersionOrder // a stream's positions do not increase with its versions
-	ProblemSnapshot     = runtime.ProblemSnapshot     // a snapshot row is out of range or ahead of its stream
-	ProblemIdempotency  = runtime.ProblemIdempotency  // an idempotency row is out of range or points past its stream
-	ProblemCheckpoint   = runtime.ProblemCheckpoint   // a checkpoint is past the head
+	ProblemRecord       = storekit.ProblemRecord       // an events row does not decode
+	ProblemPositionGap  = storekit.ProblemPositionGap  // global positions are not exactly 1..head
+	ProblemHead         = "head"                       // log_head disagrees with the events table, or log_durable is past it
+	ProblemIndexMissing = storekit.ProblemIndexMissing // an event's stream has no streams row, or the row is behind
+	ProblemIndexAhead   = "index-ahead"                // a streams row is ahead of the stream's events
+	ProblemVersionGap   = storekit.ProblemVersionGap   // a stream's versions do not run 1, 2, 3, … without holes
+	ProblemVersionOrder = storekit.ProblemVersionOrder // a stream's positions do not increase with its versions
+	ProblemSnapshot     = storekit.ProblemSnapshot     // a snapshot row is out of range or ahead of its stream
+	ProblemIdempotency  = storekit.ProblemIdempotency  // an idempotency row is out of range or points past its stream
+	ProblemCheckpoint   = storekit.ProblemCheckpoint   // a checkpoint is past the head
 )
 
-// Store implements runtime.Verifier and runtime.StreamLister.
+// Store implements storekit.Verifier and storekit.StreamLister.
 var (
-	_ runtime.Verifier     = (*Store)(nil)
-	_ runtime.StreamLister = (*Store)(nil)
+	_ storekit.Verifier     = (*Store)(nil)
+	_ storekit.StreamLister = (*Store)(nil)
 )
 
 // Verify checks the store's tables in one REPEATABLE READ, read-only
@@ -44,23 +45,23 @@ var (
 // position log_head records; Extra is nil); the error is only for a check
 // that could not be run (a closed store, a done context, a lost
 // connection).
-func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
+func (s *Store) Verify(ctx context.Context) (storekit.VerifyReport, error) {
 	const op = "verify"
 	leave, err := s.begin(ctx, op)
 	if err != nil {
-		return runtime.VerifyReport{}, err
+		return storekit.VerifyReport{}, err
 	}
 	defer leave()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return runtime.VerifyReport{}, s.fail(ctx, op, err)
+		return storekit.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
-		return runtime.VerifyReport{}, s.fail(ctx, op, err)
+		return storekit.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	S := pgx.Identifier{s.opt.schema}.Sanitize()
-	rep := &runtime.VerifyReport{}
+	rep := &storekit.VerifyReport{}
 	var head, events, streams, snaps, ckpts, keys int64
 	if err := tx.QueryRow(ctx, `SELECT
 	(SELECT position FROM `+S+`.log_head WHERE id = 1),
@@ -69,7 +70,7 @@ func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
 	(SELECT count(*) FROM `+S+`.snapshots),
 	(SELECT count(*) FROM `+S+`.checkpoints),
 	(SELECT count(*) FROM `+S+`.idempotency)`).Scan(&head, &events, &streams, &snaps, &ckpts, &keys); err != nil {
-		return runtime.VerifyReport{}, s.fail(ctx, op, err)
+		return storekit.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	rep.Head, rep.Events, rep.Streams = uint64(head), uint64(events), uint64(streams)
 	rep.Snapshots, rep.Checkpoints, rep.IdempotencyKeys = uint64(snaps), uint64(ckpts), uint64(keys)
@@ -79,7 +80,7 @@ func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
 	for {
 		rows, err := tx.Query(ctx, `SELECT `+eventCols+` FROM `+S+`.events WHERE position > $1 ORDER BY position LIMIT $2`, after, pageSize)
 		if err != nil {
-			return runtime.VerifyReport{}, s.fail(ctx, op, err)
+			return storekit.VerifyReport{}, s.fail(ctx, op, err)
 		}
 		n := 0
 		for rows.Next() {
@@ -87,7 +88,7 @@ func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
 			var pos int64
 			r, err := scanRecord(rows)
 			if err != nil {
-				p := runtime.VerifyProblem{Kind: ProblemRecord, Table: "events", Detail: "row does not decode: " + err.Error()}
+				p := storekit.VerifyProblem{Kind: ProblemRecord, Table: "events", Detail: "row does not decode: " + err.Error()}
 				var de *runtime.DecodeError
 				if errors.As(err, &de) {
 					p.Stream, p.Version, p.Position = de.Stream, de.Version, de.Position
@@ -104,10 +105,10 @@ func (s *Store) Verify(ctx context.Context) (runtime.VerifyReport, error) {
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return runtime.VerifyReport{}, s.fail(ctx, op, err)
+			return storekit.VerifyReport{}, s.fail(ctx, op, err)
 		}
-		if err := runtime.ContextErr(ctx, "postgres: "+op); err != nil {
-			return runtime.VerifyReport{}, err
+		if err := storekit.ContextErr(ctx, "postgres: "+op); err != nil {
+			return storekit.VerifyReport{}, err
 		}
 		if n < pageSize {
 			break
@@ -184,18 +185,18 @@ WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY
 			nil},
 	}
 	for _, c := range checks {
-		rows, err := tx.Query(ctx, c.sql+` LIMIT `+fmt.Sprint(runtime.MaxVerifyProblems+1))
+		rows, err := tx.Query(ctx, c.sql+` LIMIT `+fmt.Sprint(storekit.MaxVerifyProblems+1))
 		if err != nil {
-			return runtime.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
+			return storekit.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
 		}
 		for rows.Next() {
 			var typ, id []byte
 			var ver, pos, x int64
 			if err := rows.Scan(&typ, &id, &ver, &pos, &x); err != nil {
 				rows.Close()
-				return runtime.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
+				return storekit.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
 			}
-			p := runtime.VerifyProblem{Kind: c.kind, Table: c.table, Stream: runtime.StreamID{Type: string(typ), ID: string(id)},
+			p := storekit.VerifyProblem{Kind: c.kind, Table: c.table, Stream: runtime.StreamID{Type: string(typ), ID: string(id)},
 				Version: uint64(max(ver, 0)), Position: uint64(max(pos, 0))}
 			switch c.kind {
 			case ProblemPositionGap:
@@ -212,23 +213,23 @@ WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return runtime.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
+			return storekit.VerifyReport{}, s.fail(ctx, op+" ("+c.kind+")", err)
 		}
 	}
 	var maxPos int64
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+S+`.events`).Scan(&maxPos); err != nil {
-		return runtime.VerifyReport{}, s.fail(ctx, op, err)
+		return storekit.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	if maxPos != head {
-		rep.Add(runtime.VerifyProblem{Kind: ProblemHead, Table: "log_head",
+		rep.Add(storekit.VerifyProblem{Kind: ProblemHead, Table: "log_head",
 			Detail: fmt.Sprintf("log_head says position %d, the last event is at position %d", head, maxPos)})
 	}
 	var durable int64
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+S+`.log_durable`).Scan(&durable); err != nil {
-		return runtime.VerifyReport{}, s.fail(ctx, op, err)
+		return storekit.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	if durable > head {
-		rep.Add(runtime.VerifyProblem{Kind: ProblemHead, Table: "log_durable",
+		rep.Add(storekit.VerifyProblem{Kind: ProblemHead, Table: "log_durable",
 			Detail: fmt.Sprintf("log_durable says position %d is durable, past log_head's %d", durable, head)})
 	}
 	return *rep, nil
@@ -236,13 +237,13 @@ WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY
 
 // StreamInfo describes one stream as Streams lists it: its committed
 // version and that version's global position.
-type StreamInfo = runtime.StreamInfo
+type StreamInfo = storekit.StreamInfo
 
 // Streams yields the streams that have at least one committed event,
 // ordered by type then id (bytewise), optionally only those of stream type
 // typ ("" for all), starting after the stream after (the zero StreamID to
 // start at the beginning). Pass the last stream of one page as after to get
-// the next page. It implements runtime.StreamLister.
+// the next page. It implements storekit.StreamLister.
 func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID) iter.Seq2[StreamInfo, error] {
 	return func(yield func(StreamInfo, error) bool) {
 		const op = "list streams"

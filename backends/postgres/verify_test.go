@@ -10,6 +10,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/postgres/pgtest"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -94,7 +95,7 @@ func TestVerifyFindsDamage(t *testing.T) {
 				t.Errorf("OK() = %v", rep.OK())
 			}
 			if tt.sql == nil {
-				want := runtime.VerifyReport{Events: 7, Streams: 3, Snapshots: 1, Checkpoints: 1, IdempotencyKeys: 1, Head: 7}
+				want := storekit.VerifyReport{Events: 7, Streams: 3, Snapshots: 1, Checkpoints: 1, IdempotencyKeys: 1, Head: 7}
 				rep.Problems = nil
 				if fmt.Sprint(rep) != fmt.Sprint(want) {
 					t.Errorf("report %+v, want %+v", rep, want)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
 )
 
@@ -284,7 +285,7 @@ func (r *retentionHarness) testKeyTTL(t *testing.T) {
 		if n := stats(t, s).IdempotencyKeys; n != 1 {
 			t.Errorf("Stats.IdempotencyKeys = %d after recording a purged key again, want 1", n)
 		}
-		if v, ok := s.(runtime.Verifier); ok {
+		if v, ok := s.(storekit.Verifier); ok {
 			checkVerify(t, v)
 		}
 	})
@@ -354,7 +355,7 @@ func (r *retentionHarness) testKeyTTL(t *testing.T) {
 }
 
 // checkVerify fails t when v's Verify finds a problem.
-func checkVerify(t *testing.T, v runtime.Verifier) {
+func checkVerify(t *testing.T, v storekit.Verifier) {
 	t.Helper()
 	rep, err := v.Verify(ctx(t))
 	if err != nil {
@@ -718,7 +719,7 @@ func (r *retentionHarness) checkTruncated(t *testing.T, s runtime.Store, ret run
 	if n := stats(t, s).Events; n != 3 {
 		t.Errorf("Stats.Events = %d, want 3", n)
 	}
-	if v, ok := s.(runtime.Verifier); ok {
+	if v, ok := s.(storekit.Verifier); ok {
 		checkVerify(t, v)
 	}
 }

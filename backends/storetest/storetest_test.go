@@ -12,6 +12,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/storetest"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // The suite must bite: each broken store below breaks one rule, and the
@@ -105,7 +106,7 @@ func TestBrokenStoreHelper(t *testing.T) {
 type ignoresExpected struct{ runtime.Store }
 
 func (s ignoresExpected) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
-	if runtime.ValidateExpected(req.Expected) == nil {
+	if storekit.ValidateExpected(req.Expected) == nil {
 		req.Expected = runtime.AnyVersion
 	}
 	return s.Store.Append(ctx, req)

@@ -28,7 +28,7 @@
 //
 // With -soak it runs the load and soak instead (no kills): 64 writers
 // executing commands through the generated bank repository and appending
-// directly, four projections in a runtime.ProjectionGroup, memory sampled
+// directly, four projections in a projection.Group, memory sampled
 // every few seconds; it exits 1 on an error, a read model disagreeing with
 // the store, or memory or goroutines growing after warm-up.
 //
@@ -50,7 +50,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/postgres/pgtest"
 	"github.com/cqrsgen/cqrsgen/internal/ops/torture"
-	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
 )
 
 func main() {
@@ -63,7 +63,7 @@ func run() int {
 		replica   = flag.String("replica", "", "internal: run as a replica of the replicas campaign with this spec")
 		replicas  = flag.Int("replicas", 0, "run the replicas campaign with this many replica processes on PostgreSQL")
 		kills     = flag.Int("kills", 20, "replicas campaign: SIGKILLs of a lease holder")
-		leaseTTL  = flag.Duration("lease-ttl", runtime.DefaultLeaseTTL, "replicas campaign: the replicas' lease TTL")
+		leaseTTL  = flag.Duration("lease-ttl", lease.DefaultTTL, "replicas campaign: the replicas' lease TTL")
 		parts     = flag.Int("partitions", 1, "replicas campaign: split the read model in this many partitions")
 		restarts  = flag.Int("restarts", 0, "replicas campaign with -pgtest: crash the server this many times between kills, 2 s down each")
 		rounds    = flag.Int("rounds", 100, "kill rounds per backend")

@@ -27,6 +27,8 @@ import (
 	"github.com/cqrsgen/cqrsgen/examples/bank/readmodel"
 	"github.com/cqrsgen/cqrsgen/examples/bank/transfer"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 func main() {
@@ -64,7 +66,7 @@ func run(ctx context.Context, dir string, w io.Writer) error {
 	// The read side runs beside the commands: a projection group feeding
 	// the balances-by-owner read model from the whole log, live.
 	balances := &readmodel.Balances{}
-	group := runtime.NewProjectionGroup(store)
+	group := projection.NewGroup(store)
 	if err := group.Add(balances.Projection()); err != nil {
 		return err
 	}
@@ -183,11 +185,11 @@ func runTransfers(ctx context.Context, dir, run string, w io.Writer) error {
 		}
 	}
 
-	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
+	transferSaga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
 	sagaCtx, stopSaga := context.WithCancel(ctx)
 	defer stopSaga()
 	sagaDone := make(chan error, 1)
-	go func() { sagaDone <- runtime.RunSaga(sagaCtx, store, saga) }()
+	go func() { sagaDone <- saga.Run(sagaCtx, store, transferSaga) }()
 
 	requests := transfer.NewRequestRepository(store)
 	transfers := []struct {
@@ -201,7 +203,7 @@ func runTransfers(ctx context.Context, dir, run string, w io.Writer) error {
 		}
 	}
 	for _, t := range transfers {
-		in, err := waitTransfer(ctx, store, saga, t.id)
+		in, err := waitTransfer(ctx, store, transferSaga, t.id)
 		if err != nil {
 			return err
 		}
@@ -231,11 +233,11 @@ func runTransfers(ctx context.Context, dir, run string, w io.Writer) error {
 }
 
 // waitTransfer polls a transfer until it has finished.
-func waitTransfer(ctx context.Context, store runtime.Store, saga *runtime.Saga[transfer.Transfer], id string) (*runtime.SagaInstance[transfer.Transfer], error) {
+func waitTransfer(ctx context.Context, store runtime.Store, transferSaga *saga.Saga[transfer.Transfer], id string) (*saga.Instance[transfer.Transfer], error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		in, err := runtime.LoadSaga(ctx, store, saga, id)
+		in, err := saga.Load(ctx, store, transferSaga, id)
 		if err != nil {
 			return nil, err
 		}
@@ -254,7 +256,7 @@ func waitTransfer(ctx context.Context, store runtime.Store, saga *runtime.Saga[t
 // head (read-your-writes), prints the balances by owner and the
 // projection's status, then rebuilds it from position 0 and checks that the
 // replay gives the same balances.
-func showReadModel(ctx context.Context, w io.Writer, store runtime.Store, group *runtime.ProjectionGroup, balances *readmodel.Balances) error {
+func showReadModel(ctx context.Context, w io.Writer, store runtime.Store, group *projection.Group, balances *readmodel.Balances) error {
 	const name = readmodel.BalancesProjectionName
 	head, err := store.Head(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/examples/shop/sales"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 // readModel runs the sales-by-customer projection (package sales), which
@@ -16,7 +17,7 @@ import (
 type readModel struct {
 	store     runtime.Store
 	customers *sales.Customers
-	group     *runtime.ProjectionGroup
+	group     *projection.Group
 	cancel    context.CancelFunc
 	done      chan error
 }
@@ -24,7 +25,7 @@ type readModel struct {
 // startReadModel starts a projection group over store feeding a fresh
 // sales.Customers; stop (or show) ends it.
 func startReadModel(ctx context.Context, store runtime.Store) (*readModel, error) {
-	r := &readModel{store: store, customers: &sales.Customers{}, group: runtime.NewProjectionGroup(store), done: make(chan error, 1)}
+	r := &readModel{store: store, customers: &sales.Customers{}, group: projection.NewGroup(store), done: make(chan error, 1)}
 	if err := r.group.Add(r.customers.Projection()); err != nil {
 		return nil, err
 	}

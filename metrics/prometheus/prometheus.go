@@ -1,10 +1,10 @@
 // Package prometheus exports the calls of an instrumented cqrsgen store
-// (runtime.Instrument) as Prometheus metrics. It is a separate package so
+// (instrument.New) as Prometheus metrics. It is a separate package so
 // that programs that do not use Prometheus do not link its client.
 //
 //	m := prometheus.New()
 //	prom.MustRegister(m)                        // github.com/prometheus/client_golang/prometheus
-//	store := runtime.Instrument(pebbleStore, m)
+//	store := instrument.New(pebbleStore, m)
 //
 // Metrics (the namespace defaults to "cqrsgen"):
 //
@@ -13,7 +13,7 @@
 //	cqrsgen_store_conflicts_total{stream_type}                 counter: appends that lost on their expected version
 //	cqrsgen_store_call_duration_seconds{op, stream_type}       histogram: time spent in the store
 //
-// and, for the read side (runtime.ReadSideMetrics: projection and saga
+// and, for the read side (projection.Metrics: projection and saga
 // runners over the instrumented store):
 //
 //	cqrsgen_lease_changes_total{lease, change}                 counter: leases acquired, lost, released by this process
@@ -24,16 +24,16 @@
 //	cqrsgen_projection_state{projection, state}                gauge: 1 for the current state
 //	cqrsgen_projection_last_event_timestamp_seconds{projection} gauge: append time of the last event processed (Unix)
 //
-// and, for the write side (runtime.CommandMetrics: repositories and saga
+// and, for the write side (telemetry.CommandMetrics: repositories and saga
 // runners over the instrumented store):
 //
-//	cqrsgen_commands_total{stream_type, outcome}               counter: Execute calls by runtime.CommandOutcome
+//	cqrsgen_commands_total{stream_type, outcome}               counter: Execute calls by telemetry.CommandOutcome
 //	cqrsgen_command_retries_total{stream_type}                 counter: appends retried after a version conflict
 //	cqrsgen_command_duration_seconds{stream_type}              histogram: Execute latency, retries included
-//	cqrsgen_saga_steps_total{saga, kind, outcome}              counter: steps (kind="step") and compensations (kind="compensation") by runtime.SagaStepOutcome
+//	cqrsgen_saga_steps_total{saga, kind, outcome}              counter: steps (kind="step") and compensations (kind="compensation") by saga.StepOutcome
 //
-// op is a runtime.Op ("append", "read_stream", "read_all", "wait", …) and
-// outcome a runtime.Outcome ("ok", "conflict", "error", …). stream_type is
+// op is a instrument.Op ("append", "read_stream", "read_all", "wait", …) and
+// outcome a instrument.Outcome ("ok", "conflict", "error", …). stream_type is
 // the aggregate's stream type, empty for calls on the whole log; stream
 // ids are never used as labels. Subscriptions show as op="read_all"
 // (catch-up) and op="wait" (live: how long subscribers waited for the next
@@ -41,7 +41,11 @@
 package prometheus
 
 import (
-	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/instrument"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 	prom "github.com/prometheus/client_golang/prometheus"
 )
 
@@ -86,7 +90,7 @@ func WithoutStreamType() Option {
 	return func(o *options) { o.streamType = false }
 }
 
-// Metrics is a runtime.Metrics that records calls into Prometheus
+// Metrics is a instrument.Metrics that records calls into Prometheus
 // collectors. It is itself a prometheus.Collector: register it once.
 type Metrics struct {
 	calls     *prom.CounterVec
@@ -110,10 +114,10 @@ type Metrics struct {
 }
 
 var (
-	_ runtime.Metrics         = (*Metrics)(nil)
-	_ runtime.ReadSideMetrics = (*Metrics)(nil)
-	_ runtime.CommandMetrics  = (*Metrics)(nil)
-	_ prom.Collector          = (*Metrics)(nil)
+	_ instrument.Metrics       = (*Metrics)(nil)
+	_ projection.Metrics       = (*Metrics)(nil)
+	_ telemetry.CommandMetrics = (*Metrics)(nil)
+	_ prom.Collector           = (*Metrics)(nil)
 )
 
 // New returns Metrics with its collectors created (not registered).
@@ -190,7 +194,7 @@ func New(opts ...Option) *Metrics {
 }
 
 // ObserveCommand records one executed command.
-func (m *Metrics) ObserveCommand(c runtime.CommandCall) {
+func (m *Metrics) ObserveCommand(c telemetry.CommandCall) {
 	typ := c.StreamType
 	if !m.withType {
 		typ = ""
@@ -203,7 +207,7 @@ func (m *Metrics) ObserveCommand(c runtime.CommandCall) {
 }
 
 // ObserveSagaStep records one saga step or compensation.
-func (m *Metrics) ObserveSagaStep(s runtime.SagaStepCall) {
+func (m *Metrics) ObserveSagaStep(s saga.StepCall) {
 	kind := "step"
 	if s.Compensation {
 		kind = "compensation"
@@ -212,14 +216,14 @@ func (m *Metrics) ObserveSagaStep(s runtime.SagaStepCall) {
 }
 
 // projectionStates are the states exported by cqrsgen_projection_state.
-var projectionStates = []runtime.ProjectionState{runtime.ProjectionStopped, runtime.ProjectionRunning,
-	runtime.ProjectionFailed, runtime.ProjectionStandby, runtime.ProjectionWaiting}
+var projectionStates = []projection.State{projection.Stopped, projection.Running,
+	projection.Failed, projection.Standby, projection.Waiting}
 
 // ObserveLease records a lease change of this process.
-func (m *Metrics) ObserveLease(e runtime.LeaseEvent) {
+func (m *Metrics) ObserveLease(e lease.Event) {
 	m.leaseChanges.WithLabelValues(e.Lease.Name, string(e.Change)).Inc()
 	held := 0.0
-	if e.Change == runtime.LeaseAcquired {
+	if e.Change == lease.Acquired {
 		held = 1
 	}
 	m.leaseHeld.WithLabelValues(e.Lease.Name).Set(held)
@@ -227,7 +231,7 @@ func (m *Metrics) ObserveLease(e runtime.LeaseEvent) {
 }
 
 // ObserveProjection records a projection's progress.
-func (m *Metrics) ObserveProjection(p runtime.ProjectionProgress) {
+func (m *Metrics) ObserveProjection(p projection.Progress) {
 	m.position.WithLabelValues(p.Name).Set(float64(p.Position))
 	m.lag.WithLabelValues(p.Name).Set(float64(p.Lag))
 	if !p.EventTime.IsZero() {
@@ -243,7 +247,7 @@ func (m *Metrics) ObserveProjection(p runtime.ProjectionProgress) {
 }
 
 // ObserveCall records c.
-func (m *Metrics) ObserveCall(c runtime.Call) {
+func (m *Metrics) ObserveCall(c instrument.Call) {
 	typ := c.StreamType
 	if !m.withType {
 		typ = ""
@@ -253,7 +257,7 @@ func (m *Metrics) ObserveCall(c runtime.Call) {
 	if c.Records > 0 {
 		m.records.WithLabelValues(op, typ).Add(float64(c.Records))
 	}
-	if c.Outcome == runtime.OutcomeConflict {
+	if c.Outcome == instrument.OutcomeConflict {
 		m.conflicts.WithLabelValues(typ).Inc()
 	}
 	m.duration.WithLabelValues(op, typ).Observe(c.Duration.Seconds())

@@ -13,6 +13,10 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	cqrsprom "github.com/cqrsgen/cqrsgen/metrics/prometheus"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/instrument"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 )
@@ -30,7 +34,7 @@ func TestThroughInstrumentedStore(t *testing.T) {
 	reg.MustRegister(m)
 	var tick time.Time
 	clock := func() time.Time { tick = tick.Add(time.Millisecond); return tick }
-	s := runtime.Instrument(memory.New(), m, runtime.WithInstrumentClock(clock))
+	s := instrument.New(memory.New(), m, instrument.WithClock(clock))
 
 	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: acct, Events: []runtime.EventData{ev(), ev(), ev()}}); err != nil {
 		t.Fatal(err)
@@ -145,7 +149,7 @@ func TestOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := cqrsprom.New(tt.opts...)
-			m.ObserveCall(runtime.Call{Op: runtime.OpHead, StreamType: "order", Outcome: runtime.OutcomeOK})
+			m.ObserveCall(instrument.Call{Op: instrument.OpHead, StreamType: "order", Outcome: instrument.OutcomeOK})
 			reg := prom.NewRegistry()
 			reg.MustRegister(m)
 			name := strings.SplitN(tt.want, "{", 2)[0]
@@ -160,7 +164,7 @@ func TestOptions(t *testing.T) {
 func TestBuckets(t *testing.T) {
 	m := cqrsprom.New(cqrsprom.WithBuckets([]float64{0.001, 0.01}))
 	for _, d := range []time.Duration{500 * time.Microsecond, 5 * time.Millisecond, time.Second} {
-		m.ObserveCall(runtime.Call{Op: runtime.OpAppend, Outcome: runtime.OutcomeOK, Duration: d})
+		m.ObserveCall(instrument.Call{Op: instrument.OpAppend, Outcome: instrument.OutcomeOK, Duration: d})
 	}
 	reg := prom.NewRegistry()
 	reg.MustRegister(m)
@@ -190,7 +194,7 @@ func TestConcurrentObserve(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 100 {
-				m.ObserveCall(runtime.Call{Op: runtime.OpAppend, StreamType: "a", Outcome: runtime.OutcomeConflict, Duration: time.Microsecond})
+				m.ObserveCall(instrument.Call{Op: instrument.OpAppend, StreamType: "a", Outcome: instrument.OutcomeConflict, Duration: time.Microsecond})
 			}
 		}()
 	}
@@ -209,12 +213,12 @@ func TestReadSide(t *testing.T) {
 	m := cqrsprom.New()
 	reg := prom.NewPedanticRegistry()
 	reg.MustRegister(m)
-	l := runtime.Lease{Name: "bank.balances", Holder: "host/1/ab", Epoch: 3}
-	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseAcquired})
-	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseLost})
+	l := lease.Lease{Name: "bank.balances", Holder: "host/1/ab", Epoch: 3}
+	m.ObserveLease(lease.Event{Lease: l, Change: lease.Acquired})
+	m.ObserveLease(lease.Event{Lease: l, Change: lease.Lost})
 	l.Epoch = 5
-	m.ObserveLease(runtime.LeaseEvent{Lease: l, Change: runtime.LeaseAcquired})
-	m.ObserveProjection(runtime.ProjectionProgress{Name: "bank.balances", Position: 90, Head: 100, Lag: 10, State: runtime.ProjectionRunning,
+	m.ObserveLease(lease.Event{Lease: l, Change: lease.Acquired})
+	m.ObserveProjection(projection.Progress{Name: "bank.balances", Position: 90, Head: 100, Lag: 10, State: projection.Running,
 		EventTime: time.Unix(1_700_000_000, 250_000_000)})
 	want := `
 # HELP cqrsgen_lease_changes_total Leases acquired, lost or released by this process, by lease and change.
@@ -253,7 +257,7 @@ func TestWriteSide(t *testing.T) {
 	m := cqrsprom.New()
 	reg := prom.NewPedanticRegistry()
 	reg.MustRegister(m)
-	store := runtime.Instrument(memory.New(), m)
+	store := instrument.New(memory.New(), m)
 	defer store.Close()
 	repo := runtime.NewRepository(store, &runtime.Aggregate[int, int, int]{
 		Type:  "counter",
@@ -277,8 +281,8 @@ func TestWriteSide(t *testing.T) {
 	for _, c := range []int{1, 2, -1} {
 		repo.Execute(ctx, "c1", c)
 	}
-	m.ObserveSagaStep(runtime.SagaStepCall{Saga: "transfer", Outcome: runtime.SagaStepFailed, Tries: 1})
-	m.ObserveSagaStep(runtime.SagaStepCall{Saga: "transfer", Compensation: true, Outcome: runtime.SagaStepCompleted, Tries: 2})
+	m.ObserveSagaStep(saga.StepCall{Saga: "transfer", Outcome: saga.OutcomeFailed, Tries: 1})
+	m.ObserveSagaStep(saga.StepCall{Saga: "transfer", Compensation: true, Outcome: saga.OutcomeCompleted, Tries: 2})
 	want := `
 # HELP cqrsgen_commands_total Commands executed, by stream type and outcome (ok, rejected, conflict, duplicate, error).
 # TYPE cqrsgen_commands_total counter

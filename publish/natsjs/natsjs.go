@@ -4,7 +4,7 @@
 // one twice nor reorders them.
 //
 //	pub, err := natsjs.New(js, store, natsjs.Config{Subject: "bank"})
-//	group := runtime.NewProjectionGroup(store)
+//	group := projection.NewGroup(store)
 //	group.Add(pub.Projection())
 //	go group.Run(ctx)
 //
@@ -57,10 +57,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
 // Header names set on every message.
@@ -171,11 +171,11 @@ func DefaultMsgID(name string, rec runtime.Record) string {
 func (p *Publisher) Published() uint64 { return p.published.Load() }
 
 // Projection returns the projection that publishes: add it to a
-// runtime.ProjectionGroup over the store given to New. It runs in
+// projection.Group over the store given to New. It runs in
 // exactly-once mode (see the package doc) and has no Reset: a rebuild would
 // publish every event again.
-func (p *Publisher) Projection() runtime.Projection {
-	return runtime.Projection{
+func (p *Publisher) Projection() projection.Projection {
+	return projection.Projection{
 		Name:     p.cfg.Name,
 		Events:   p.cfg.Events,
 		Handle:   p.handle,

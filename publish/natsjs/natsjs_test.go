@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/publish/natsjs"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 var kills = flag.Int("natsjs.kills", 4, "how many times TestKilledPublisher kills the publishing process")
@@ -152,7 +152,7 @@ func run(t *testing.T, js jetstream.JetStream, s runtime.Store) *natsjs.Publishe
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	group := runtime.NewProjectionGroup(s)
+	group := projection.NewGroup(s)
 	if err := group.Add(pub.Projection()); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestFilters(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	group := runtime.NewProjectionGroup(s)
+	group := projection.NewGroup(s)
 	if err := group.Add(pub.Projection()); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func child(dir, natsURL string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	group := runtime.NewProjectionGroup(s)
+	group := projection.NewGroup(s)
 	if err := group.Add(pub.Projection()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

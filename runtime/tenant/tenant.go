@@ -49,6 +49,7 @@ import (
 	"sync"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // MaxNameLength is the longest tenant name, in bytes.
@@ -214,7 +215,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err := s.closed("append to " + req.Stream.String()); err != nil {
 		return runtime.AppendResult{}, err
 	}
-	if err := runtime.ValidateAppend(req); err != nil {
+	if err := storekit.ValidateAppend(req); err != nil {
 		return runtime.AppendResult{}, err
 	}
 	for i, e := range req.Events {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
 )
 
@@ -83,8 +84,8 @@ type sums struct {
 	sum map[string]int
 }
 
-func (s *sums) projection(name string) runtime.Projection {
-	return runtime.Projection{
+func (s *sums) projection(name string) projection.Projection {
+	return projection.Projection{
 		Name:   name,
 		Events: []string{"Deposited"},
 		Handle: func(_ context.Context, rec runtime.Record) error {
@@ -129,16 +130,16 @@ func TestProjections(t *testing.T) {
 	}
 
 	acme, all := &sums{sum: map[string]int{}}, &sums{sum: map[string]int{}}
-	acmeGroup := runtime.NewProjectionGroup(views["acme"])
+	acmeGroup := projection.NewGroup(views["acme"])
 	if err := acmeGroup.Add(acme.projection("sums")); err != nil {
 		t.Fatal(err)
 	}
-	allGroup := runtime.NewProjectionGroup(tenant.All(store))
+	allGroup := projection.NewGroup(tenant.All(store))
 	if err := allGroup.Add(all.projection("sums")); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for _, g := range []*runtime.ProjectionGroup{acmeGroup, allGroup} {
+	for _, g := range []*projection.Group{acmeGroup, allGroup} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

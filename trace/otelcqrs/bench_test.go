@@ -4,12 +4,13 @@ import (
 	"context"
 	"testing"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/instrument"
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 	"github.com/cqrsgen/cqrsgen/trace/otelcqrs"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // BenchmarkExecute measures what tracing adds to an Execute (the runtime
@@ -22,7 +23,7 @@ import (
 func BenchmarkExecute(b *testing.B) {
 	for _, c := range []struct {
 		name   string
-		tracer runtime.Tracer
+		tracer telemetry.Tracer
 		corr   bool
 	}{
 		{"off", nil, false},
@@ -38,7 +39,7 @@ func BenchmarkExecute(b *testing.B) {
 			var store runtime.Store = memory.New()
 			defer store.Close()
 			if c.tracer != nil {
-				store = runtime.Instrument(store, nil, runtime.WithTracer(c.tracer))
+				store = instrument.New(store, nil, instrument.WithTracer(c.tracer))
 			}
 			repo := account.NewAccountRepository(store)
 			if _, err := repo.Execute(ctx, "bench", account.OpenAccount{Owner: "bench owner"}); err != nil {

@@ -1,8 +1,8 @@
 // Package otelcqrs adapts OpenTelemetry tracing (go.opentelemetry.io/otel)
-// to runtime.Tracer, so that the runtime itself links no tracing library.
+// to telemetry.Tracer, so that the runtime itself links no tracing library.
 //
 //	tracer := otelcqrs.New(otel.GetTracerProvider())
-//	store := runtime.Instrument(pebbleStore, metrics, runtime.WithTracer(tracer))
+//	store := instrument.New(pebbleStore, metrics, instrument.WithTracer(tracer))
 //
 // Repositories, projection runners and saga runners over store then start
 // a span for every Execute, Load and Append, every call of a projection
@@ -19,12 +19,11 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
 // ScopeName is the instrumentation scope of the spans.
@@ -44,14 +43,14 @@ const (
 	AttrEventPosition = attribute.Key("cqrs.event.position")
 )
 
-// Tracer is a runtime.Tracer over an OpenTelemetry TracerProvider.
+// Tracer is a telemetry.Tracer over an OpenTelemetry TracerProvider.
 type Tracer struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	links  bool
 }
 
-var _ runtime.Tracer = (*Tracer)(nil)
+var _ telemetry.Tracer = (*Tracer)(nil)
 
 // Option configures New.
 type Option func(*Tracer)
@@ -87,7 +86,7 @@ func New(tp trace.TracerProvider, opts ...Option) *Tracer {
 
 // Start starts the span s describes. Its name is "cqrs.<kind> <stream type
 // or projection/saga name>".
-func (t *Tracer) Start(ctx context.Context, s runtime.SpanStart) (context.Context, runtime.Span) {
+func (t *Tracer) Start(ctx context.Context, s telemetry.SpanStart) (context.Context, telemetry.Span) {
 	attrs := make([]attribute.KeyValue, 0, 8)
 	add := func(k attribute.Key, v string) {
 		if v != "" {
@@ -109,11 +108,11 @@ func (t *Tracer) Start(ctx context.Context, s runtime.SpanStart) (context.Contex
 	name := "cqrs." + string(s.Kind)
 	kind := trace.SpanKindInternal
 	switch s.Kind {
-	case runtime.SpanProjection:
+	case telemetry.SpanProjection:
 		add(AttrProjection, s.Name)
 		name += " " + s.Name
 		kind = trace.SpanKindConsumer
-	case runtime.SpanSagaStep:
+	case telemetry.SpanSagaStep:
 		add(AttrSaga, s.Name)
 		name += " " + s.Name
 	default:

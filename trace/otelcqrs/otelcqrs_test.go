@@ -8,13 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cqrsgen/cqrsgen/backends/memory"
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/instrument"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
+	"github.com/cqrsgen/cqrsgen/trace/otelcqrs"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/cqrsgen/cqrsgen/backends/memory"
-	"github.com/cqrsgen/cqrsgen/runtime"
-	"github.com/cqrsgen/cqrsgen/trace/otelcqrs"
 )
 
 // The fixture: placing an order appends "placed"; a saga reacts by sending
@@ -39,19 +41,19 @@ func aggregate(typ string, decide func(string) string) *runtime.Aggregate[struct
 	}
 }
 
-func fulfilment(stock *runtime.Repository[struct{}, event, string]) *runtime.Saga[bool] {
-	return &runtime.Saga[bool]{
+func fulfilment(stock *runtime.Repository[struct{}, event, string]) *saga.Saga[bool] {
+	return &saga.Saga[bool]{
 		Name:   "fulfilment",
 		Events: []string{"placed", "reserved"},
-		Correlate: func(rec runtime.Record) (string, func(context.Context, *bool, *runtime.SagaActions) error, bool, error) {
+		Correlate: func(rec runtime.Record) (string, func(context.Context, *bool, *saga.Actions) error, bool, error) {
 			if rec.Name == "placed" {
-				return rec.Stream.ID, func(_ context.Context, _ *bool, do *runtime.SagaActions) error {
+				return rec.Stream.ID, func(_ context.Context, _ *bool, do *saga.Actions) error {
 					do.Send(do.Instance(), "reserve")
 					return nil
 				}, true, nil
 			}
-			id, ok := runtime.SentBy(rec.Metadata, "fulfilment")
-			return id, func(_ context.Context, done *bool, do *runtime.SagaActions) error {
+			id, ok := saga.SentBy(rec.Metadata, "fulfilment")
+			return id, func(_ context.Context, done *bool, do *saga.Actions) error {
 				*done = true
 				do.Complete()
 				return nil
@@ -78,15 +80,15 @@ func fulfilment(stock *runtime.Repository[struct{}, event, string]) *runtime.Sag
 func TestTraceCrossesSaga(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	store := runtime.Instrument(memory.New(), nil, runtime.WithTracer(otelcqrs.New(tp)))
+	store := instrument.New(memory.New(), nil, instrument.WithTracer(otelcqrs.New(tp)))
 	defer store.Close()
 	orders := runtime.NewRepository(store, aggregate("order", func(c string) string { return map[string]string{"place": "placed"}[c] }))
 	stock := runtime.NewRepository(store, aggregate("stock", func(c string) string { return map[string]string{"reserve": "reserved"}[c] }))
-	saga := fulfilment(stock)
+	sg := fulfilment(stock)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runtime.RunSaga(ctx, store, saga) }()
+	go func() { done <- saga.Run(ctx, store, sg) }()
 
 	reqCtx, request := tp.Tracer("test").Start(context.Background(), "request")
 	if _, err := orders.Execute(reqCtx, "o1", "place"); err != nil {
@@ -94,7 +96,7 @@ func TestTraceCrossesSaga(t *testing.T) {
 	}
 	request.End()
 	for {
-		in, err := runtime.LoadSaga(context.Background(), store, saga, "o1")
+		in, err := saga.Load(context.Background(), store, sg, "o1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +208,7 @@ func TestTraceCrossesSaga(t *testing.T) {
 func TestWithLinks(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	store := runtime.Instrument(memory.New(), nil, runtime.WithTracer(otelcqrs.New(tp, otelcqrs.WithLinks())))
+	store := instrument.New(memory.New(), nil, instrument.WithTracer(otelcqrs.New(tp, otelcqrs.WithLinks())))
 	defer store.Close()
 	orders := runtime.NewRepository(store, aggregate("order", func(string) string { return "placed" }))
 	if _, err := orders.Execute(context.Background(), "o1", "place"); err != nil {
@@ -215,7 +217,7 @@ func TestWithLinks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	handled := make(chan struct{})
-	go runtime.RunProjection(ctx, store, runtime.Projection{Name: "p", Handle: func(context.Context, runtime.Record) error {
+	go projection.Run(ctx, store, projection.Projection{Name: "p", Handle: func(context.Context, runtime.Record) error {
 		close(handled)
 		return nil
 	}})

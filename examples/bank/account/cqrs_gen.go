@@ -5,13 +5,14 @@ package account
 import (
 	"context"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
 	"sync"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // Stable names of the Account aggregate and its events as they are stored. They must not change
 // once data exists; the Go types can be renamed freely.
@@ -80,38 +81,38 @@ func (a *Account) Decide(c AccountCommand) ([]AccountEvent, error) {
 // The tables of Account, rows in marker order, built by AccountEvents.
 var (
 	cqrsAccountOnce     sync.Once
-	cqrsAccountEvents   *runtime.Events[Account, AccountEvent]
-	cqrsAccountCommands *runtime.Commands[Account, AccountCommand, AccountEvent]
+	cqrsAccountEvents   *registry.Events[Account, AccountEvent]
+	cqrsAccountCommands *registry.Commands[Account, AccountCommand, AccountEvent]
 )
 
 // AccountEvents returns Account's event table, for projections, sagas and tools of any package. It
 // builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
 // no initialization cycle.
-func AccountEvents() *runtime.Events[Account, AccountEvent] {
+func AccountEvents() *registry.Events[Account, AccountEvent] {
 	cqrsAccountOnce.Do(func() {
-		cqrsAccountEvents = runtime.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
-			runtime.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
+		cqrsAccountEvents = registry.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
+			registry.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
 				func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
 				func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
 			),
-			runtime.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited,
+			registry.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited,
 				func(e Deposited) ([]byte, error) { return cqrsMarshalDeposited(&e) },
 				func(b []byte) (e Deposited, err error) { err = cqrsUnmarshalDeposited(b, &e); return },
 			),
-			runtime.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn,
+			registry.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn,
 				func(e Withdrawn) ([]byte, error) { return cqrsMarshalWithdrawn(&e) },
 				func(b []byte) (e Withdrawn, err error) { err = cqrsUnmarshalWithdrawn(b, &e); return },
 			),
-			runtime.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed,
+			registry.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed,
 				func(e AccountClosed) ([]byte, error) { return cqrsMarshalAccountClosed(&e) },
 				func(b []byte) (e AccountClosed, err error) { err = cqrsUnmarshalAccountClosed(b, &e); return },
 			),
 		)
-		cqrsAccountCommands = runtime.NewCommands(AccountCommand.isAccountCommand,
-			runtime.Command[AccountCommand]((*Account).HandleOpenAccount),
-			runtime.Command[AccountCommand]((*Account).HandleDeposit),
-			runtime.Command[AccountCommand]((*Account).HandleWithdraw),
-			runtime.Command[AccountCommand]((*Account).HandleCloseAccount),
+		cqrsAccountCommands = registry.NewCommands(AccountCommand.isAccountCommand,
+			registry.Command[AccountCommand]((*Account).HandleOpenAccount),
+			registry.Command[AccountCommand]((*Account).HandleDeposit),
+			registry.Command[AccountCommand]((*Account).HandleWithdraw),
+			registry.Command[AccountCommand]((*Account).HandleCloseAccount),
 		)
 	})
 	return cqrsAccountEvents

@@ -11,6 +11,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // encoded returns the stored form of events appended through the
@@ -80,7 +81,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		ev, claimed, derr := decodeAny(t, name, schema, data)
 
 		// Through the repository: a store holding the bytes as they are.
-		if runtime.ValidateAppend(runtime.AppendRequest{Stream: runtime.StreamID{Type: account.AccountStreamType, ID: "x"},
+		if storekit.ValidateAppend(runtime.AppendRequest{Stream: runtime.StreamID{Type: account.AccountStreamType, ID: "x"},
 			Events: []runtime.EventData{{Name: name, Schema: schema, Data: data}}}) != nil {
 			return // the store would refuse to hold it
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/examples/bank/readmodel"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 // BenchmarkCatchUp measures how fast the generated Balances projection
@@ -54,7 +55,7 @@ func benchCatchUp(b *testing.B, store runtime.Store) {
 	}
 	b.ResetTimer()
 	balances := &readmodel.Balances{}
-	group := runtime.NewProjectionGroup(store)
+	group := projection.NewGroup(store)
 	if err := group.Add(balances.Projection()); err != nil {
 		b.Fatal(err)
 	}

@@ -4,27 +4,28 @@ package readmodel
 
 import (
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
-	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // BalancesProjectionName is the checkpoint name of the Balances projection.
 const BalancesProjectionName = "bank.balances-by-owner"
 
-// Projection describes the Balances projection to the runtime (runtime.RunProjection,
-// runtime.ProjectionGroup): checkpoint name BalancesProjectionName, and handlers that decode only
-// the events OnOpened, OnDeposited, OnWithdrawn and OnAccountClosed take and call them with the
-// concrete event. Reset enables rebuilds; Position selects exactly-once delivery.
-func (p *Balances) Projection() runtime.Projection {
-	h := runtime.NewHandlers(
-		runtime.On(account.AccountEvents(), p.OnOpened),
-		runtime.On(account.AccountEvents(), p.OnDeposited),
-		runtime.On(account.AccountEvents(), p.OnWithdrawn),
-		runtime.On(account.AccountEvents(), p.OnAccountClosed),
+// Projection describes the Balances projection to the runtime (projection.Run, projection.Group):
+// checkpoint name BalancesProjectionName, and handlers that decode only the events OnOpened,
+// OnDeposited, OnWithdrawn and OnAccountClosed take and call them with the concrete event. Reset
+// enables rebuilds; Position selects exactly-once delivery.
+func (p *Balances) Projection() projection.Projection {
+	h := projection.NewHandlers(
+		projection.On(account.AccountEvents(), p.OnOpened),
+		projection.On(account.AccountEvents(), p.OnDeposited),
+		projection.On(account.AccountEvents(), p.OnWithdrawn),
+		projection.On(account.AccountEvents(), p.OnAccountClosed),
 	)
-	return runtime.Projection{
+	return projection.Projection{
 		Name:     BalancesProjectionName,
 		Events:   h.Names(),
 		Handle:   h.Handle,

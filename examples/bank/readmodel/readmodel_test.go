@@ -9,6 +9,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/examples/bank/readmodel"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 // TestBalances runs the generated projection on the memory store over
@@ -56,7 +57,7 @@ func TestBalances(t *testing.T) {
 	}
 
 	b := &readmodel.Balances{}
-	group := runtime.NewProjectionGroup(store)
+	group := projection.NewGroup(store)
 	if err := group.Add(b.Projection()); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/examples/bank/transfer"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 // TestTransferCarriesCorrelation: through generated code, the withdrawal
@@ -18,7 +19,7 @@ func TestTransferCarriesCorrelation(t *testing.T) {
 			s := b.open(t)
 			defer s.Close()
 			accounts := bank(t, s)
-			start(t, s, accounts, runtime.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)))
+			start(t, s, accounts, saga.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)))
 			ctx := runtime.ContextWithCorrelation(context.Background(), "req-ok")
 			var req runtime.AppendResult
 			if _, err := transfer.NewRequestRepository(s).Execute(ctx, "ok", transfer.RequestTransfer{From: "src", To: "dst", Amount: 30_00},
@@ -32,7 +33,7 @@ func TestTransferCarriesCorrelation(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if inst, ok := runtime.SentBy(env.Metadata, transfer.TransferSagaName); ok && inst == "ok" {
+					if inst, ok := saga.SentBy(env.Metadata, transfer.TransferSagaName); ok && inst == "ok" {
 						return runtime.Envelope[any]{Position: env.Position, Metadata: env.Metadata, Name: env.Name}
 					}
 				}

@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
 	"sync"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // Stable names of the Request aggregate and its events as they are stored. They must not change
 // once data exists; the Go types can be renamed freely.
@@ -62,23 +64,23 @@ func (a *Request) Decide(c RequestCommand) ([]RequestEvent, error) {
 // The tables of Request, rows in marker order, built by RequestEvents.
 var (
 	cqrsRequestOnce     sync.Once
-	cqrsRequestEvents   *runtime.Events[Request, RequestEvent]
-	cqrsRequestCommands *runtime.Commands[Request, RequestCommand, RequestEvent]
+	cqrsRequestEvents   *registry.Events[Request, RequestEvent]
+	cqrsRequestCommands *registry.Commands[Request, RequestCommand, RequestEvent]
 )
 
 // RequestEvents returns Request's event table, for projections, sagas and tools of any package. It
 // builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
 // no initialization cycle.
-func RequestEvents() *runtime.Events[Request, RequestEvent] {
+func RequestEvents() *registry.Events[Request, RequestEvent] {
 	cqrsRequestOnce.Do(func() {
-		cqrsRequestEvents = runtime.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
-			runtime.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
+		cqrsRequestEvents = registry.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
+			registry.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
 				func(e Requested) ([]byte, error) { return cqrsMarshalRequested(&e) },
 				func(b []byte) (e Requested, err error) { err = cqrsUnmarshalRequested(b, &e); return },
 			),
 		)
-		cqrsRequestCommands = runtime.NewCommands(RequestCommand.isRequestCommand,
-			runtime.Command[RequestCommand]((*Request).HandleRequestTransfer),
+		cqrsRequestCommands = registry.NewCommands(RequestCommand.isRequestCommand,
+			registry.Command[RequestCommand]((*Request).HandleRequestTransfer),
 		)
 	})
 	return cqrsRequestEvents
@@ -145,21 +147,21 @@ type TransferSagaRepositories struct {
 	Account *account.AccountRepository
 }
 
-// NewTransferSaga describes the Transfer saga to the runtime (runtime.RunSaga, runtime.LoadSaga):
-// it reacts with OnRequested, OnWithdrawn and OnDeposited to the events they take, each mapped to
-// an instance by its Correlate<Event> rule (called on a zero value). Deadlines go to OnDeadline.
-// Commands execute through the repositories of repos, with each step's idempotency key.
-func NewTransferSaga(repos TransferSagaRepositories) *runtime.Saga[Transfer] {
-	r := runtime.NewReactions[Transfer](
-		runtime.React(RequestEvents(), (*Transfer).CorrelateRequested, (*Transfer).OnRequested),
-		runtime.React(account.AccountEvents(), (*Transfer).CorrelateWithdrawn, (*Transfer).OnWithdrawn),
-		runtime.React(account.AccountEvents(), (*Transfer).CorrelateDeposited, (*Transfer).OnDeposited),
+// NewTransferSaga describes the Transfer saga to the runtime (saga.Run, saga.Load): it reacts with
+// OnRequested, OnWithdrawn and OnDeposited to the events they take, each mapped to an instance by
+// its Correlate<Event> rule (called on a zero value). Deadlines go to OnDeadline. Commands execute
+// through the repositories of repos, with each step's idempotency key.
+func NewTransferSaga(repos TransferSagaRepositories) *saga.Saga[Transfer] {
+	r := saga.NewReactions[Transfer](
+		saga.React(RequestEvents(), (*Transfer).CorrelateRequested, (*Transfer).OnRequested),
+		saga.React(account.AccountEvents(), (*Transfer).CorrelateWithdrawn, (*Transfer).OnWithdrawn),
+		saga.React(account.AccountEvents(), (*Transfer).CorrelateDeposited, (*Transfer).OnDeposited),
 	)
-	return &runtime.Saga[Transfer]{
+	return &saga.Saga[Transfer]{
 		Name:      TransferSagaName,
 		Events:    r.Names(),
 		Correlate: r.Correlate,
-		Deadline: func(ctx context.Context, s *Transfer, d runtime.SagaDeadline, do *runtime.SagaActions) error {
+		Deadline: func(ctx context.Context, s *Transfer, d saga.Deadline, do *saga.Actions) error {
 			return s.OnDeadline(ctx, d, do)
 		},
 		Execute: func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/examples/bank/transfer"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 // Environment of the kill test: killChildEnv (the store's directory)
@@ -101,10 +102,10 @@ func killChild(dir string) int {
 		_, _ = os.Stdout.WriteString(fmt.Sprintf(format, args...) + "\n")
 	}
 	accounts := account.NewAccountRepository(s)
-	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
-	logged := *saga
+	sg := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
+	logged := *sg
 	logged.Execute = func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error) {
-		v, err := saga.Execute(ctx, id, c, opts...)
+		v, err := sg.Execute(ctx, id, c, opts...)
 		var ref string
 		switch c := c.(type) {
 		case account.Deposit:
@@ -115,7 +116,7 @@ func killChild(dir string) int {
 		switch {
 		case err == nil:
 			say("step %s %T %s v%d", id, c, ref, v)
-		case runtime.ClassifyError(err) == runtime.Business:
+		case saga.ClassifyError(err) == saga.Business:
 			say("step %s %T %s rejected", id, c, ref)
 		}
 		return v, err
@@ -124,7 +125,7 @@ func killChild(dir string) int {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- runtime.RunSaga(ctx, s, &logged, runtime.SagaClock(runtime.NewManualClock(killClock)))
+		done <- saga.Run(ctx, s, &logged, saga.WithClock(saga.NewManualClock(killClock)))
 	}()
 	requests := transfer.NewRequestRepository(s)
 	for _, p := range killPlan() {
@@ -137,7 +138,7 @@ func killChild(dir string) int {
 	}
 	for _, p := range killPlan() {
 		for {
-			in, err := runtime.LoadSaga(ctx, s, saga, p.id)
+			in, err := saga.Load(ctx, s, sg, p.id)
 			if err != nil {
 				return fail(4, "load saga %s: %v", p.id, err)
 			}
@@ -361,7 +362,7 @@ func verifyKillBank(t *testing.T, dir string, reqs map[string]uint64, steps map[
 	}
 	defer s.Close()
 	accounts := account.NewAccountRepository(s)
-	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
+	sg := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
 
 	// Every money movement, by account, kind and reference; each must
 	// appear at most once.
@@ -410,11 +411,11 @@ func verifyKillBank(t *testing.T, dir string, reqs map[string]uint64, steps map[
 		if comp {
 			step += "c"
 		}
-		if ev.metadata[runtime.MetadataSaga] != transfer.TransferSagaName || ev.metadata[runtime.MetadataSagaInstance] != p.id ||
-			ev.metadata[runtime.MetadataSagaStep] != step {
+		if ev.metadata[saga.MetadataName] != transfer.TransferSagaName || ev.metadata[saga.MetadataInstance] != p.id ||
+			ev.metadata[saga.MetadataStep] != step {
 			t.Errorf("%s: %s %q metadata %v, want saga step %s", p.id, k.command, k.reference, ev.metadata, step)
 		}
-		key := runtime.SagaStepKey(transfer.TransferSagaName, p.id, seq, comp)
+		key := saga.StepKey(transfer.TransferSagaName, p.id, seq, comp)
 		rec, err := s.LoadIdempotency(ctx, key)
 		switch {
 		case err != nil:
@@ -433,26 +434,26 @@ func verifyKillBank(t *testing.T, dir string, reqs map[string]uint64, steps map[
 		if v, ok := reqs[p.id]; !ok || v != 1 {
 			t.Errorf("%s: request acknowledged at version %d (seen %v), want 1", p.id, v, ok)
 		}
-		in, err := runtime.LoadSaga(ctx, s, saga, p.id)
+		in, err := saga.Load(ctx, s, sg, p.id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		withdrawal := stepAck{p.from, "account.Withdraw", "transfer " + p.id}
 		deposit := stepAck{p.to, "account.Deposit", "transfer " + p.id}
 		refund := stepAck{p.from, "account.Deposit", "refund " + p.id}
-		wantStatus, wantRecords := runtime.SagaCompleted, map[string]int{
+		wantStatus, wantRecords := saga.Completed, map[string]int{
 			"cqrsgen.saga.reacted": 3, "cqrsgen.saga.step-completed": 2, "cqrsgen.saga.ended": 1}
-		wantSteps := []runtime.StepStatus{runtime.StepCompleted, runtime.StepCompleted}
+		wantSteps := []saga.StepStatus{saga.StepCompleted, saga.StepCompleted}
 		if p.to == killClosed {
-			wantStatus, wantRecords = runtime.SagaCompensated, map[string]int{
+			wantStatus, wantRecords = saga.Compensated, map[string]int{
 				"cqrsgen.saga.reacted": 2, "cqrsgen.saga.step-completed": 1, "cqrsgen.saga.step-failed": 1,
 				"cqrsgen.saga.compensated": 1, "cqrsgen.saga.ended": 1}
-			wantSteps = []runtime.StepStatus{runtime.StepCompensated, runtime.StepFailed}
+			wantSteps = []saga.StepStatus{saga.StepCompensated, saga.StepFailed}
 		}
 		if in.Status != wantStatus || len(in.Deadlines) != 0 {
 			t.Errorf("%s: %v (%s) with deadlines %v, want %v and none", p.id, in.Status, in.Reason, in.Deadlines, wantStatus)
 		}
-		var got []runtime.StepStatus
+		var got []saga.StepStatus
 		for _, st := range in.Steps {
 			got = append(got, st.Status)
 		}
@@ -461,7 +462,7 @@ func verifyKillBank(t *testing.T, dir string, reqs map[string]uint64, steps map[
 		}
 		// The instance stream: each outcome persisted once, one end, last.
 		records, last := map[string]int{}, ""
-		for rec, err := range s.ReadStream(ctx, runtime.StreamID{Type: runtime.SagaStreamPrefix + transfer.TransferSagaName, ID: p.id}, 0) {
+		for rec, err := range s.ReadStream(ctx, runtime.StreamID{Type: saga.StreamPrefix + transfer.TransferSagaName, ID: p.id}, 0) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -481,7 +482,7 @@ func verifyKillBank(t *testing.T, dir string, reqs map[string]uint64, steps map[
 			if len(in.Steps) > 0 && in.Steps[0].Version != r.version {
 				t.Errorf("%s: compensated step recorded v%d, refund v%d", p.id, in.Steps[0].Version, r.version)
 			}
-			if _, err := s.LoadIdempotency(ctx, runtime.SagaStepKey(transfer.TransferSagaName, p.id, 2, false)); !errors.Is(err, runtime.ErrNotFound) {
+			if _, err := s.LoadIdempotency(ctx, saga.StepKey(transfer.TransferSagaName, p.id, 2, false)); !errors.Is(err, runtime.ErrNotFound) {
 				t.Errorf("%s: key of the rejected deposit: %v, want ErrNotFound", p.id, err)
 			}
 			if got := steps[deposit]; got != "rejected" {

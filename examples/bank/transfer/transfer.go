@@ -4,7 +4,7 @@
 // Transfer saga withdraws the amount from the source, deposits it to the
 // destination, and refunds the source when the deposit is rejected (the
 // destination is closed) or has not happened by the deadline. cqrsgen
-// generates the plumbing into cqrs_gen.go; runtime.RunSaga runs it.
+// generates the plumbing into cqrs_gen.go; saga.Run runs it.
 package transfer
 
 //go:generate go tool cqrsgen
@@ -16,6 +16,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 // DepositTimeout is how long a transfer may take from its request to the
@@ -91,7 +92,7 @@ func (Transfer) CorrelateRequested(e runtime.Envelope[Requested]) (string, bool)
 
 // OnRequested withdraws the amount from the source (refunded if the
 // transfer fails later) and gives the deposit DepositTimeout.
-func (t *Transfer) OnRequested(ctx context.Context, e runtime.Envelope[Requested], do *runtime.SagaActions) error {
+func (t *Transfer) OnRequested(ctx context.Context, e runtime.Envelope[Requested], do *saga.Actions) error {
 	t.From, t.To, t.Amount = e.Event.From, e.Event.To, e.Event.Amount
 	do.Send(t.From, account.Withdraw{Amount: t.Amount, Reference: reference("transfer", do.Instance())}).
 		Compensate(t.From, account.Deposit{Amount: t.Amount, Reference: reference("refund", do.Instance())})
@@ -101,11 +102,11 @@ func (t *Transfer) OnRequested(ctx context.Context, e runtime.Envelope[Requested
 
 // CorrelateWithdrawn: the withdrawal this saga's step made.
 func (Transfer) CorrelateWithdrawn(e runtime.Envelope[account.Withdrawn]) (string, bool) {
-	return runtime.SentBy(e.Metadata, TransferSagaName)
+	return saga.SentBy(e.Metadata, TransferSagaName)
 }
 
 // OnWithdrawn deposits the money to the destination.
-func (t *Transfer) OnWithdrawn(ctx context.Context, e runtime.Envelope[account.Withdrawn], do *runtime.SagaActions) error {
+func (t *Transfer) OnWithdrawn(ctx context.Context, e runtime.Envelope[account.Withdrawn], do *saga.Actions) error {
 	if t.Withdrawn {
 		return nil // a compensating withdrawal (none here) would land here
 	}
@@ -117,11 +118,11 @@ func (t *Transfer) OnWithdrawn(ctx context.Context, e runtime.Envelope[account.W
 
 // CorrelateDeposited: the deposit this saga's step made.
 func (Transfer) CorrelateDeposited(e runtime.Envelope[account.Deposited]) (string, bool) {
-	return runtime.SentBy(e.Metadata, TransferSagaName)
+	return saga.SentBy(e.Metadata, TransferSagaName)
 }
 
 // OnDeposited completes the transfer.
-func (t *Transfer) OnDeposited(ctx context.Context, e runtime.Envelope[account.Deposited], do *runtime.SagaActions) error {
+func (t *Transfer) OnDeposited(ctx context.Context, e runtime.Envelope[account.Deposited], do *saga.Actions) error {
 	t.Deposited = true
 	do.CancelDeadline("deposit")
 	do.Complete()
@@ -130,7 +131,7 @@ func (t *Transfer) OnDeposited(ctx context.Context, e runtime.Envelope[account.D
 
 // OnDeadline fails a transfer whose deposit has not happened: the
 // withdrawal is refunded.
-func (t *Transfer) OnDeadline(ctx context.Context, d runtime.SagaDeadline, do *runtime.SagaActions) error {
+func (t *Transfer) OnDeadline(ctx context.Context, d saga.Deadline, do *saga.Actions) error {
 	if d.Name == "deposit" && !t.Deposited {
 		do.Fail(ErrDepositTimedOut)
 	}

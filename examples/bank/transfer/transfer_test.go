@@ -11,6 +11,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/examples/bank/account"
 	"github.com/cqrsgen/cqrsgen/examples/bank/transfer"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 type stores struct {
@@ -54,11 +55,11 @@ func bank(t *testing.T, s runtime.Store) *account.AccountRepository {
 }
 
 // start runs the saga until the test ends or stop is called.
-func start(t *testing.T, s runtime.Store, accounts *account.AccountRepository, clock runtime.Clock) (stop func() error) {
+func start(t *testing.T, s runtime.Store, accounts *account.AccountRepository, clock saga.Clock) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runtime.RunSaga(ctx, s, transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts}), runtime.SagaClock(clock))
+		done <- saga.Run(ctx, s, transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts}), saga.WithClock(clock))
 	}()
 	var err error
 	stopped := false
@@ -81,14 +82,14 @@ func request(t *testing.T, s runtime.Store, id, from, to string, amount int64) {
 	}
 }
 
-func waitFinal(t *testing.T, s runtime.Store, accounts *account.AccountRepository, id string) *runtime.SagaInstance[transfer.Transfer] {
+func waitFinal(t *testing.T, s runtime.Store, accounts *account.AccountRepository, id string) *saga.Instance[transfer.Transfer] {
 	t.Helper()
 	deadline, ok := t.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
 	for {
-		in, err := runtime.LoadSaga(context.Background(), s, transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts}), id)
+		in, err := saga.Load(context.Background(), s, transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts}), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,14 +118,14 @@ func TestTransfer(t *testing.T) {
 			s := b.open(t)
 			defer s.Close()
 			accounts := bank(t, s)
-			clock := runtime.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+			clock := saga.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 			stop := start(t, s, accounts, clock)
 			request(t, s, "ok", "src", "dst", 30_00)
 			request(t, s, "to-closed", "src", "closed", 20_00)
 			for _, c := range []struct {
 				id     string
-				status runtime.SagaStatus
-			}{{"ok", runtime.SagaCompleted}, {"to-closed", runtime.SagaCompensated}} {
+				status saga.Status
+			}{{"ok", saga.Completed}, {"to-closed", saga.Compensated}} {
 				if in := waitFinal(t, s, accounts, c.id); in.Status != c.status {
 					t.Errorf("%s: %v (%s), want %v", c.id, in.Status, in.Reason, c.status)
 				}
@@ -148,20 +149,20 @@ func TestTransferTimesOutAcrossRestart(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			s := b.open(t)
 			accounts := bank(t, s)
-			clock := runtime.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+			clock := saga.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 			ctx, cancel := context.WithCancel(context.Background())
-			saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
-			dying := *saga
+			sg := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
+			dying := *sg
 			dying.Execute = func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error) {
 				if _, deposit := c.(account.Deposit); deposit {
 					cancel() // the process dies before the deposit
 					<-ctx.Done()
 					return 0, ctx.Err()
 				}
-				return saga.Execute(ctx, id, c, opts...)
+				return sg.Execute(ctx, id, c, opts...)
 			}
 			request(t, s, "slow", "src", "dst", 30_00)
-			if err := runtime.RunSaga(ctx, s, &dying, runtime.SagaClock(clock)); err != nil {
+			if err := saga.Run(ctx, s, &dying, saga.WithClock(clock)); err != nil {
 				t.Fatalf("stopped runner: %v", err)
 			}
 			if got := balance(t, accounts, "src"); got != 70_00 {
@@ -181,7 +182,7 @@ func TestTransferTimesOutAcrossRestart(t *testing.T) {
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			if in.Status != runtime.SagaCompensated || in.Reason != transfer.ErrDepositTimedOut.Error() {
+			if in.Status != saga.Compensated || in.Reason != transfer.ErrDepositTimedOut.Error() {
 				t.Errorf("status %v reason %q, want compensated after the timeout", in.Status, in.Reason)
 			}
 			if src, dst := balance(t, accounts, "src"), balance(t, accounts, "dst"); src != 100_00 || dst != 0 {

@@ -4,29 +4,30 @@ package sales
 
 import (
 	"github.com/cqrsgen/cqrsgen/examples/shop/shop"
-	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // CustomersProjectionName is the checkpoint name of the Customers projection.
 const CustomersProjectionName = "shop.sales-by-customer"
 
-// Projection describes the Customers projection to the runtime (runtime.RunProjection,
-// runtime.ProjectionGroup): checkpoint name CustomersProjectionName, and handlers that decode only
-// the events OnCustomerRegistered, OnOrderCreated, OnOrderPaid, OnOrderShipped and OnOrderCancelled
-// take and call them with the concrete event. Reset enables rebuilds; Position selects exactly-once
+// Projection describes the Customers projection to the runtime (projection.Run, projection.Group):
+// checkpoint name CustomersProjectionName, and handlers that decode only the events
+// OnCustomerRegistered, OnOrderCreated, OnOrderPaid, OnOrderShipped and OnOrderCancelled take and
+// call them with the concrete event. Reset enables rebuilds; Position selects exactly-once
 // delivery.
-func (p *Customers) Projection() runtime.Projection {
-	h := runtime.NewHandlers(
-		runtime.On(shop.CustomerEvents(), p.OnCustomerRegistered),
-		runtime.On(shop.OrderEvents(), p.OnOrderCreated),
-		runtime.On(shop.OrderEvents(), p.OnOrderPaid),
-		runtime.On(shop.OrderEvents(), p.OnOrderShipped),
-		runtime.On(shop.OrderEvents(), p.OnOrderCancelled),
+func (p *Customers) Projection() projection.Projection {
+	h := projection.NewHandlers(
+		projection.On(shop.CustomerEvents(), p.OnCustomerRegistered),
+		projection.On(shop.OrderEvents(), p.OnOrderCreated),
+		projection.On(shop.OrderEvents(), p.OnOrderPaid),
+		projection.On(shop.OrderEvents(), p.OnOrderShipped),
+		projection.On(shop.OrderEvents(), p.OnOrderCancelled),
 	)
-	return runtime.Projection{
+	return projection.Projection{
 		Name:     CustomersProjectionName,
 		Events:   h.Names(),
 		Handle:   h.Handle,

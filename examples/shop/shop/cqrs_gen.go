@@ -5,13 +5,14 @@ package shop
 import (
 	"context"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
 	"sync"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // Stable names of the Customer aggregate and its events as they are stored. They must not change
 // once data exists; the Go types can be renamed freely.
@@ -69,28 +70,28 @@ func (a *Customer) Decide(c CustomerCommand) ([]CustomerEvent, error) {
 // The tables of Customer, rows in marker order, built by CustomerEvents.
 var (
 	cqrsCustomerOnce     sync.Once
-	cqrsCustomerEvents   *runtime.Events[Customer, CustomerEvent]
-	cqrsCustomerCommands *runtime.Commands[Customer, CustomerCommand, CustomerEvent]
+	cqrsCustomerEvents   *registry.Events[Customer, CustomerEvent]
+	cqrsCustomerCommands *registry.Commands[Customer, CustomerCommand, CustomerEvent]
 )
 
 // CustomerEvents returns Customer's event table, for projections, sagas and tools of any package.
 // It builds the tables on first use, so package variables may use them and Apply<E> calling Apply
 // is no initialization cycle.
-func CustomerEvents() *runtime.Events[Customer, CustomerEvent] {
+func CustomerEvents() *registry.Events[Customer, CustomerEvent] {
 	cqrsCustomerOnce.Do(func() {
-		cqrsCustomerEvents = runtime.NewEvents(CustomerStreamType, CustomerEvent.isCustomerEvent,
-			runtime.Event[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered,
+		cqrsCustomerEvents = registry.NewEvents(CustomerStreamType, CustomerEvent.isCustomerEvent,
+			registry.Event[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered,
 				func(e CustomerRegistered) ([]byte, error) { return cqrsMarshalCustomerRegistered(&e) },
 				func(b []byte) (e CustomerRegistered, err error) { err = cqrsUnmarshalCustomerRegistered(b, &e); return },
 			),
-			runtime.Event[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged,
+			registry.Event[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged,
 				func(e EmailChanged) ([]byte, error) { return cqrsMarshalEmailChanged(&e) },
 				func(b []byte) (e EmailChanged, err error) { err = cqrsUnmarshalEmailChanged(b, &e); return },
 			),
 		)
-		cqrsCustomerCommands = runtime.NewCommands(CustomerCommand.isCustomerCommand,
-			runtime.Command[CustomerCommand]((*Customer).HandleRegisterCustomer),
-			runtime.Command[CustomerCommand]((*Customer).HandleChangeEmail),
+		cqrsCustomerCommands = registry.NewCommands(CustomerCommand.isCustomerCommand,
+			registry.Command[CustomerCommand]((*Customer).HandleRegisterCustomer),
+			registry.Command[CustomerCommand]((*Customer).HandleChangeEmail),
 		)
 	})
 	return cqrsCustomerEvents
@@ -223,49 +224,49 @@ func (a *Order) Decide(c OrderCommand) ([]OrderEvent, error) {
 // The tables of Order, rows in marker order, built by OrderEvents.
 var (
 	cqrsOrderOnce     sync.Once
-	cqrsOrderEvents   *runtime.Events[Order, OrderEvent]
-	cqrsOrderCommands *runtime.Commands[Order, OrderCommand, OrderEvent]
+	cqrsOrderEvents   *registry.Events[Order, OrderEvent]
+	cqrsOrderCommands *registry.Commands[Order, OrderCommand, OrderEvent]
 )
 
 // OrderEvents returns Order's event table, for projections, sagas and tools of any package. It
 // builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
 // no initialization cycle.
-func OrderEvents() *runtime.Events[Order, OrderEvent] {
+func OrderEvents() *registry.Events[Order, OrderEvent] {
 	cqrsOrderOnce.Do(func() {
-		cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
-			runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+		cqrsOrderEvents = registry.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
+			registry.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
 				func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
 				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
 			),
-			runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+			registry.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
 				func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
 				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
 			),
-			runtime.Event[OrderEvent](OrderPlacedEventName, OrderPlacedSchemaVersion, (*Order).ApplyOrderPlaced,
+			registry.Event[OrderEvent](OrderPlacedEventName, OrderPlacedSchemaVersion, (*Order).ApplyOrderPlaced,
 				func(e OrderPlaced) ([]byte, error) { return cqrsMarshalOrderPlaced(&e) },
 				func(b []byte) (e OrderPlaced, err error) { err = cqrsUnmarshalOrderPlaced(b, &e); return },
 			),
-			runtime.Event[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid,
+			registry.Event[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid,
 				func(e OrderPaid) ([]byte, error) { return cqrsMarshalOrderPaid(&e) },
 				func(b []byte) (e OrderPaid, err error) { err = cqrsUnmarshalOrderPaid(b, &e); return },
 			),
-			runtime.Event[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped,
+			registry.Event[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped,
 				func(e OrderShipped) ([]byte, error) { return cqrsMarshalOrderShipped(&e) },
 				func(b []byte) (e OrderShipped, err error) { err = cqrsUnmarshalOrderShipped(b, &e); return },
-				runtime.UpcastFrom(OrderShippedEventName, 1, func(b []byte) (old OrderShippedV1, err error) { err = cqrsUnmarshalOrderShippedV1(b, &old); return }, orderShippedV1ToV2),
+				registry.UpcastFrom(OrderShippedEventName, 1, func(b []byte) (old OrderShippedV1, err error) { err = cqrsUnmarshalOrderShippedV1(b, &old); return }, orderShippedV1ToV2),
 			),
-			runtime.Event[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled,
+			registry.Event[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled,
 				func(e OrderCancelled) ([]byte, error) { return cqrsMarshalOrderCancelled(&e) },
 				func(b []byte) (e OrderCancelled, err error) { err = cqrsUnmarshalOrderCancelled(b, &e); return },
 			),
 		)
-		cqrsOrderCommands = runtime.NewCommands(OrderCommand.isOrderCommand,
-			runtime.Command[OrderCommand]((*Order).HandleCreateOrder),
-			runtime.Command[OrderCommand]((*Order).HandleAddLine),
-			runtime.Command[OrderCommand]((*Order).HandlePlaceOrder),
-			runtime.Command[OrderCommand]((*Order).HandlePayOrder),
-			runtime.Command[OrderCommand]((*Order).HandleShipOrder),
-			runtime.Command[OrderCommand]((*Order).HandleCancelOrder),
+		cqrsOrderCommands = registry.NewCommands(OrderCommand.isOrderCommand,
+			registry.Command[OrderCommand]((*Order).HandleCreateOrder),
+			registry.Command[OrderCommand]((*Order).HandleAddLine),
+			registry.Command[OrderCommand]((*Order).HandlePlaceOrder),
+			registry.Command[OrderCommand]((*Order).HandlePayOrder),
+			registry.Command[OrderCommand]((*Order).HandleShipOrder),
+			registry.Command[OrderCommand]((*Order).HandleCancelOrder),
 		)
 	})
 	return cqrsOrderEvents
@@ -398,48 +399,48 @@ func (a *Product) Decide(c ProductCommand) ([]ProductEvent, error) {
 // The tables of Product, rows in marker order, built by ProductEvents.
 var (
 	cqrsProductOnce     sync.Once
-	cqrsProductEvents   *runtime.Events[Product, ProductEvent]
-	cqrsProductCommands *runtime.Commands[Product, ProductCommand, ProductEvent]
+	cqrsProductEvents   *registry.Events[Product, ProductEvent]
+	cqrsProductCommands *registry.Commands[Product, ProductCommand, ProductEvent]
 )
 
 // ProductEvents returns Product's event table, for projections, sagas and tools of any package. It
 // builds the tables on first use, so package variables may use them and Apply<E> calling Apply is
 // no initialization cycle.
-func ProductEvents() *runtime.Events[Product, ProductEvent] {
+func ProductEvents() *registry.Events[Product, ProductEvent] {
 	cqrsProductOnce.Do(func() {
-		cqrsProductEvents = runtime.NewEvents(ProductStreamType, ProductEvent.isProductEvent,
-			runtime.Event[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed,
+		cqrsProductEvents = registry.NewEvents(ProductStreamType, ProductEvent.isProductEvent,
+			registry.Event[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed,
 				func(e ProductListed) ([]byte, error) { return cqrsMarshalProductListed(&e) },
 				func(b []byte) (e ProductListed, err error) { err = cqrsUnmarshalProductListed(b, &e); return },
 			),
-			runtime.Event[ProductEvent](PriceChangedEventName, PriceChangedSchemaVersion, (*Product).ApplyPriceChanged,
+			registry.Event[ProductEvent](PriceChangedEventName, PriceChangedSchemaVersion, (*Product).ApplyPriceChanged,
 				func(e PriceChanged) ([]byte, error) { return cqrsMarshalPriceChanged(&e) },
 				func(b []byte) (e PriceChanged, err error) { err = cqrsUnmarshalPriceChanged(b, &e); return },
 			),
-			runtime.Event[ProductEvent](StockReceivedEventName, StockReceivedSchemaVersion, (*Product).ApplyStockReceived,
+			registry.Event[ProductEvent](StockReceivedEventName, StockReceivedSchemaVersion, (*Product).ApplyStockReceived,
 				func(e StockReceived) ([]byte, error) { return cqrsMarshalStockReceived(&e) },
 				func(b []byte) (e StockReceived, err error) { err = cqrsUnmarshalStockReceived(b, &e); return },
 			),
-			runtime.Event[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved,
+			registry.Event[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved,
 				func(e StockReserved) ([]byte, error) { return cqrsMarshalStockReserved(&e) },
 				func(b []byte) (e StockReserved, err error) { err = cqrsUnmarshalStockReserved(b, &e); return },
 			),
-			runtime.Event[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased,
+			registry.Event[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased,
 				func(e StockReleased) ([]byte, error) { return cqrsMarshalStockReleased(&e) },
 				func(b []byte) (e StockReleased, err error) { err = cqrsUnmarshalStockReleased(b, &e); return },
 			),
-			runtime.Event[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched,
+			registry.Event[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched,
 				func(e StockDispatched) ([]byte, error) { return cqrsMarshalStockDispatched(&e) },
 				func(b []byte) (e StockDispatched, err error) { err = cqrsUnmarshalStockDispatched(b, &e); return },
 			),
 		)
-		cqrsProductCommands = runtime.NewCommands(ProductCommand.isProductCommand,
-			runtime.Command[ProductCommand]((*Product).HandleListProduct),
-			runtime.Command[ProductCommand]((*Product).HandleChangePrice),
-			runtime.Command[ProductCommand]((*Product).HandleReceiveStock),
-			runtime.Command[ProductCommand]((*Product).HandleReserveStock),
-			runtime.Command[ProductCommand]((*Product).HandleReleaseStock),
-			runtime.Command[ProductCommand]((*Product).HandleDispatchStock),
+		cqrsProductCommands = registry.NewCommands(ProductCommand.isProductCommand,
+			registry.Command[ProductCommand]((*Product).HandleListProduct),
+			registry.Command[ProductCommand]((*Product).HandleChangePrice),
+			registry.Command[ProductCommand]((*Product).HandleReceiveStock),
+			registry.Command[ProductCommand]((*Product).HandleReserveStock),
+			registry.Command[ProductCommand]((*Product).HandleReleaseStock),
+			registry.Command[ProductCommand]((*Product).HandleDispatchStock),
 		)
 	})
 	return cqrsProductEvents

@@ -6,11 +6,11 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/examples/shop/shop"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // shippedV1 appends, through the plain runtime.Store, an order whose
@@ -67,7 +67,7 @@ func TestShippedV1ReadAsV2(t *testing.T) {
 	// The handlers projections are built from upcast too, and get the
 	// concrete event.
 	var e shop.OrderShipped
-	h := runtime.NewHandlers(runtime.On(shop.OrderEvents(), func(_ context.Context, env runtime.Envelope[shop.OrderShipped]) error {
+	h := projection.NewHandlers(projection.On(shop.OrderEvents(), func(_ context.Context, env runtime.Envelope[shop.OrderShipped]) error {
 		e = env.Event
 		return nil
 	}))

@@ -18,7 +18,7 @@ import (
 const KindSaga = "saga"
 
 // SagaStreamPrefix starts the stream type of a saga's instances
-// (runtime.SagaStreamPrefix).
+// (saga.StreamPrefix).
 const SagaStreamPrefix = "cqrsgen.saga."
 
 // sagaEntries returns the entries of the package's saga states and of the

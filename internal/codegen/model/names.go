@@ -168,7 +168,7 @@ func sagaNames(pkg *Package) []Name {
 }
 
 // ProjectionMethod is the method generated on each projection type P:
-// func (p *P) Projection() runtime.Projection.
+// func (p *P) Projection() projection.Projection.
 const ProjectionMethod = "Projection"
 
 // The methods of a projection type the generated code calls when present.
@@ -195,5 +195,12 @@ func projectionNames(pkg *Package) []Name {
 func StreamTypeConstOf(aggregate string) string { return aggregate + "StreamType" }
 
 // RuntimePath is the import path of the runtime package generated code
-// calls.
-const RuntimePath = "github.com/cqrsgen/cqrsgen/runtime"
+// calls; RegistryPath that of the event and command tables it builds, and
+// ProjectionPath and SagaPath those of the projection and saga machinery
+// generated projections and sagas call.
+const (
+	RuntimePath    = "github.com/cqrsgen/cqrsgen/runtime"
+	RegistryPath   = RuntimePath + "/registry"
+	ProjectionPath = RuntimePath + "/projection"
+	SagaPath       = RuntimePath + "/saga"
+)

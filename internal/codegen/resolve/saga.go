@@ -14,10 +14,10 @@ import (
 
 // sagas builds the model of every //cqrs:saga type: its reactions
 // (On<Event> methods on *S taking a runtime.Envelope of a cqrsgen event and
-// a *runtime.SagaActions), the correlation rule of each (Correlate<Event>
+// a *saga.Actions), the correlation rule of each (Correlate<Event>
 // on S), its optional OnDeadline, and the aggregates the package sends
 // commands to (the static types of the commands passed to
-// SagaActions.Send and SagaSend.Compensate anywhere in the package). It
+// saga.Actions.Send and saga.Send.Compensate anywhere in the package). It
 // runs after the package's aggregates and events are in mp.
 func (b *builder) sagas(mp *model.Package, dirs []directive.Directive) {
 	if len(dirs) == 0 {
@@ -101,17 +101,17 @@ func (b *builder) anyReaction(methods []*ast.FuncDecl) bool {
 }
 
 func reactionWant(recv, method, event string) string {
-	return fmt.Sprintf("func (s *%s) %s(ctx context.Context, e runtime.Envelope[%s], do *runtime.SagaActions) error", recv, method, event)
+	return fmt.Sprintf("func (s *%s) %s(ctx context.Context, e runtime.Envelope[%s], do *saga.Actions) error", recv, method, event)
 }
 
 func correlateWant(recv, method, event string) string {
 	return fmt.Sprintf("func (%s) %s(e runtime.Envelope[%s]) (instance string, ok bool)", recv, method, event)
 }
 
-const deadlineWant = "(ctx context.Context, d runtime.SagaDeadline, do *runtime.SagaActions) error"
+const deadlineWant = "(ctx context.Context, d saga.Deadline, do *saga.Actions) error"
 
 // isDeadlineHandler reports whether an OnDeadline method takes a
-// runtime.SagaDeadline (rather than reacting to an event named Deadline).
+// saga.Deadline (rather than reacting to an event named Deadline).
 func (b *builder) isDeadlineHandler(fd *ast.FuncDecl) bool {
 	fn, _ := b.pkg.Info.Defs[fd.Name].(*types.Func)
 	if fn == nil {
@@ -121,8 +121,8 @@ func (b *builder) isDeadlineHandler(fd *ast.FuncDecl) bool {
 	return sig.Params().Len() < 2 || envelopeArg(sig.Params().At(1).Type()) == nil
 }
 
-// checkDeadline checks func (s *S) OnDeadline(ctx, d runtime.SagaDeadline,
-// do *runtime.SagaActions) error.
+// checkDeadline checks func (s *S) OnDeadline(ctx, d saga.Deadline,
+// do *saga.Actions) error.
 func (b *builder) checkDeadline(s *model.Saga, fd *ast.FuncDecl) bool {
 	fn, _ := b.pkg.Info.Defs[fd.Name].(*types.Func)
 	if fn == nil {
@@ -132,7 +132,7 @@ func (b *builder) checkDeadline(s *model.Saga, fd *ast.FuncDecl) bool {
 	_, ptr := sig.Recv().Type().(*types.Pointer)
 	ok := ptr && sig.Params().Len() == 3 && !sig.Variadic() &&
 		isNamed(sig.Params().At(0).Type(), "context", "Context") &&
-		isNamed(sig.Params().At(1).Type(), model.RuntimePath, "SagaDeadline") &&
+		isNamed(sig.Params().At(1).Type(), model.SagaPath, "Deadline") &&
 		isSagaActions(sig.Params().At(2).Type()) && returnsError(sig)
 	if !ok {
 		b.errorf(b.pos(fd.Name.Pos()), "%s has the wrong signature: want func (s *%s) %s%s, have %s",
@@ -143,7 +143,7 @@ func (b *builder) checkDeadline(s *model.Saga, fd *ast.FuncDecl) bool {
 
 func isSagaActions(t types.Type) bool {
 	p, ok := t.(*types.Pointer)
-	return ok && isNamed(p.Elem(), model.RuntimePath, "SagaActions")
+	return ok && isNamed(p.Elem(), model.SagaPath, "Actions")
 }
 
 func returnsError(sig *types.Signature) bool {
@@ -209,7 +209,7 @@ func (b *builder) reaction(mp *model.Package, s *model.Saga, fd *ast.FuncDecl, c
 
 // sagaTargets finds the aggregates the package sends commands to: the
 // static type of the command argument of every call of
-// (*runtime.SagaActions).Send and (*runtime.SagaSend).Compensate in the
+// (*saga.Actions).Send and (*saga.Send).Compensate in the
 // package must be a command of an aggregate (or its <A>Command
 // interface), of this package or an imported one.
 func (b *builder) sagaTargets(mp *model.Package, files map[string]*sourceFile) []*model.CommandTarget {
@@ -226,7 +226,7 @@ func (b *builder) sagaTargets(mp *model.Package, files map[string]*sourceFile) [
 				return true
 			}
 			fn, _ := b.pkg.Info.Uses[sel.Sel].(*types.Func)
-			if fn == nil || fn.Pkg() == nil || fn.Pkg().Path() != model.RuntimePath {
+			if fn == nil || fn.Pkg() == nil || fn.Pkg().Path() != model.SagaPath {
 				return true
 			}
 			recv := fn.Type().(*types.Signature).Recv()
@@ -234,8 +234,8 @@ func (b *builder) sagaTargets(mp *model.Package, files map[string]*sourceFile) [
 				return true
 			}
 			p, _ := recv.Type().(*types.Pointer)
-			if p == nil || !(fn.Name() == "Send" && isNamed(p.Elem(), model.RuntimePath, "SagaActions") ||
-				fn.Name() == "Compensate" && isNamed(p.Elem(), model.RuntimePath, "SagaSend")) {
+			if p == nil || !(fn.Name() == "Send" && isNamed(p.Elem(), model.SagaPath, "Actions") ||
+				fn.Name() == "Compensate" && isNamed(p.Elem(), model.SagaPath, "Send")) {
 				return true
 			}
 			arg := call.Args[1]

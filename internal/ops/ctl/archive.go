@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -372,7 +373,7 @@ func (c *command) logStart(ctx context.Context, t *target, from uint64) (uint64,
 
 // addTruncated adds the truncation mark to a report of a store whose
 // Verify does not (Pebble's does, as "truncated").
-func addTruncated(ctx context.Context, t *target, r *runtime.VerifyReport) error {
+func addTruncated(ctx context.Context, t *target, r *storekit.VerifyReport) error {
 	ret, ok := t.Store.(runtime.Retention)
 	if !ok {
 		return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // streamJSON is a stream id in JSON.
@@ -121,7 +122,7 @@ func (c *command) stats(ctx context.Context, fs *flag.FlagSet, args []string) er
 		if err != nil {
 			return err
 		}
-		var tr runtime.VerifyReport // only its Extra, filled by addTruncated
+		var tr storekit.VerifyReport // only its Extra, filled by addTruncated
 		if err := addTruncated(ctx, t, &tr); err != nil {
 			return err
 		}
@@ -162,7 +163,7 @@ func (c *command) streams(ctx context.Context, fs *flag.FlagSet, args []string) 
 		return usagef("-limit %d: must be ≥ 0", *limit)
 	}
 	return c.withStore(ctx, false, false, func(t *target) error {
-		lister, ok := t.Store.(runtime.StreamLister)
+		lister, ok := t.Store.(storekit.StreamLister)
 		if !ok {
 			return fmt.Errorf("streams: the %s store cannot list its streams", t.kind)
 		}
@@ -265,7 +266,7 @@ func typesHint(types []string) string {
 // streamTypes returns the distinct stream types of t, sorted; it reads
 // every stream, so it is for error paths only.
 func streamTypes(ctx context.Context, t *target) ([]string, error) {
-	lister, ok := t.Store.(runtime.StreamLister)
+	lister, ok := t.Store.(storekit.StreamLister)
 	if !ok {
 		return nil, fmt.Errorf("the %s store cannot list its streams", t.kind)
 	}
@@ -403,7 +404,7 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 		return err
 	}
 	var (
-		r    runtime.VerifyReport
+		r    storekit.VerifyReport
 		kind string
 		err  error
 	)
@@ -414,7 +415,7 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 		r, err = pebble.VerifyDir(ctx, dir, pebble.WithLogger(c.logger()))
 	} else {
 		err = c.withStore(ctx, false, false, func(t *target) error {
-			v, ok := t.Store.(runtime.Verifier)
+			v, ok := t.Store.(storekit.Verifier)
 			if !ok {
 				return fmt.Errorf("verify: the %s store cannot verify itself", t.kind)
 			}
@@ -470,14 +471,14 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 // checkBodies adds a "body" problem to r for each event of t
 // whose body is not one well-formed MessagePack value, and counts the
 // bodies checked as r.Extra["bodies_decoded"].
-func checkBodies(ctx context.Context, t runtime.Store, r *runtime.VerifyReport) error {
+func checkBodies(ctx context.Context, t runtime.Store, r *storekit.VerifyReport) error {
 	var decoded uint64
 	for rec, err := range t.ReadAll(ctx, 0) {
 		if err != nil {
 			return err
 		}
 		if _, err := msgpackToJSON(rec.Data); err != nil {
-			r.Add(runtime.VerifyProblem{Kind: "body", Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
+			r.Add(storekit.VerifyProblem{Kind: "body", Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
 				Detail: fmt.Sprintf("event %s@%d: %v", rec.Name, rec.Schema, err)})
 			continue
 		}

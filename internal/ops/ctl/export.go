@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -406,7 +407,7 @@ func (im *importer) add(ctx context.Context, e eventJSON) error {
 	// from the store.
 	ev := runtime.EventData{ID: id, Name: e.Name, Schema: e.Schema, Time: t, Metadata: e.Metadata, Data: e.Raw}
 	if stream != im.pending.Stream || len(im.pending.Events) >= runtime.MaxBatchEvents ||
-		im.size+runtime.EventSize(ev) > runtime.MaxBatchSize {
+		im.size+storekit.EventSize(ev) > runtime.MaxBatchSize {
 		if err := im.flush(ctx); err != nil {
 			return err
 		}
@@ -424,7 +425,7 @@ func (im *importer) add(ctx context.Context, e eventJSON) error {
 		im.size = 0
 	}
 	im.pending.Events = append(im.pending.Events, ev)
-	im.size += runtime.EventSize(ev)
+	im.size += storekit.EventSize(ev)
 	im.next++
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 // ChildSpec is what the parent tells a child process: where the store is,
@@ -99,8 +100,8 @@ func RunChild(ctx context.Context, spec ChildSpec, stdout io.Writer) error {
 	// its lease still standing: no lease, or each child would stand by
 	// for the TTL instead of exercising the projection (the replicas
 	// campaign tests leases).
-	group := runtime.NewProjectionGroup(s, runtime.CheckpointEvery(7, 20*time.Millisecond), runtime.WithoutLease())
-	if err := group.Add(runtime.Projection{
+	group := projection.NewGroup(s, projection.CheckpointEvery(7, 20*time.Millisecond), projection.WithoutLease())
+	if err := group.Add(projection.Projection{
 		Name: ProjectionName,
 		Handle: func(_ context.Context, rec runtime.Record) error {
 			return out.printf("h %d\n", rec.Position)

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // BalancesProjectionName is the name (and lease) of the replicas' read
@@ -21,7 +22,7 @@ const BalancesProjectionName = "torture.bank-balances"
 // side: one row per account and one row holding the position, committed
 // together (exactly-once), each transaction fenced by the projection's
 // lease (postgres.Store.Fence), so a replica that lost its lease commits
-// nothing. Split into parts partitions (runtime.Partitions), it keeps one
+// nothing. Split into parts partitions (projection.Partitions), it keeps one
 // position per partition.
 type pgBalances struct {
 	store    *postgres.Store
@@ -55,13 +56,13 @@ CREATE TABLE IF NOT EXISTS `+b.applied+` (position bigint PRIMARY KEY, part int 
 // part is the partition Handle, Reset and Position were called for (0
 // when the projection is not split).
 func part(ctx context.Context) int {
-	p, _ := runtime.PartitionFrom(ctx)
+	p, _ := projection.PartitionFrom(ctx)
 	return p.Index
 }
 
 // options are the group options the model is added with.
-func (b *pgBalances) options() []runtime.ProjectionOption {
-	return []runtime.ProjectionOption{runtime.Partitions(b.parts)}
+func (b *pgBalances) options() []projection.Option {
+	return []projection.Option{projection.Partitions(b.parts)}
 }
 
 // leaseName is the name of the lease of partition 0 (of the model when
@@ -70,12 +71,12 @@ func (b *pgBalances) leaseName() string {
 	if b.parts <= 1 {
 		return BalancesProjectionName
 	}
-	return runtime.PartitionName(BalancesProjectionName, runtime.Partition{Index: 0, Count: b.parts})
+	return projection.PartitionName(BalancesProjectionName, projection.Partition{Index: 0, Count: b.parts})
 }
 
 // Projection describes the read model to the runtime.
-func (b *pgBalances) Projection() runtime.Projection {
-	return runtime.Projection{
+func (b *pgBalances) Projection() projection.Projection {
+	return projection.Projection{
 		Name:     BalancesProjectionName,
 		Events:   account.AccountEvents().Names(),
 		Handle:   b.handle,
@@ -148,7 +149,7 @@ func (b *pgBalances) handle(ctx context.Context, rec runtime.Record) error {
 		// Who applied it, under which epoch: the campaign checks that
 		// epochs never go down along the log (no deposed holder wrote
 		// after its successor).
-		l, _ := runtime.LeaseFrom(ctx)
+		l, _ := lease.FromContext(ctx)
 		if _, err := tx.Exec(ctx, `INSERT INTO `+b.applied+` VALUES ($1, $2, $3, $4)`, int64(rec.Position), part(ctx), l.Holder, int64(l.Epoch)); err != nil {
 			return err
 		}
@@ -177,7 +178,7 @@ func (b *pgBalances) reset(ctx context.Context) error {
 		}
 		var mine []string
 		for _, id := range ids {
-			if runtime.PartitionOf(runtime.StreamID{Type: account.AccountStreamType, ID: id}, b.parts) == part(ctx) {
+			if projection.PartitionOf(runtime.StreamID{Type: account.AccountStreamType, ID: id}, b.parts) == part(ctx) {
 				mine = append(mine, id)
 			}
 		}

@@ -10,12 +10,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/transfer"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ReplicaSpec is what the parent of the replicas campaign tells one
@@ -27,7 +28,7 @@ type ReplicaSpec struct {
 	Name string `json:"name"`
 	// TTL is the lease TTL.
 	TTL time.Duration `json:"ttl"`
-	// Partitions splits the read model (runtime.Partitions).
+	// Partitions splits the read model (projection.Partitions).
 	Partitions int `json:"partitions"`
 }
 
@@ -79,16 +80,16 @@ func runReplica(ctx context.Context, rs ReplicaSpec, stdout io.Writer) error {
 	defer cancel()
 
 	model := newPGBalances(store, pool, rs.Schema, rs.Partitions)
-	lease := []runtime.ProjectionOption{runtime.LeaseTTL(rs.TTL), runtime.LeaseHolder(rs.Name)}
-	group := runtime.NewProjectionGroup(store, lease...)
+	lease := []projection.Option{projection.LeaseTTL(rs.TTL), projection.LeaseHolder(rs.Name)}
+	group := projection.NewGroup(store, lease...)
 	if err := group.Add(model.Projection(), model.options()...); err != nil {
 		return err
 	}
 	accounts := account.NewAccountRepository(store)
-	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
-	logged := *saga
+	transferSaga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
+	logged := *transferSaga
 	logged.Execute = func(ctx context.Context, id string, c any, opts ...runtime.ExecOption) (uint64, error) {
-		v, err := saga.Execute(ctx, id, c, opts...)
+		v, err := transferSaga.Execute(ctx, id, c, opts...)
 		if err == nil {
 			var ref string
 			switch c := c.(type) {
@@ -105,8 +106,8 @@ func runReplica(ctx context.Context, rs ReplicaSpec, stdout io.Writer) error {
 	sagaErr := make(chan error, 1)
 	go func() { groupErr <- group.Run(ctx) }()
 	go func() {
-		sagaErr <- runtime.RunSaga(ctx, store, &logged, runtime.SagaClock(runtime.NewManualClock(replicaClock)),
-			runtime.SagaProjection(lease...))
+		sagaErr <- saga.Run(ctx, store, &logged, saga.WithClock(saga.NewManualClock(replicaClock)),
+			saga.Projection(lease...))
 	}()
 	if err := out.printf("ready\n"); err != nil {
 		return err

@@ -14,13 +14,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/readmodel"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/transfer"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ReplicaConfig describes a replicas campaign: N replica processes run the
@@ -38,9 +40,9 @@ type ReplicaConfig struct {
 	// must keep up with the transfers: about 60 a second on a loaded
 	// 2-vCPU machine).
 	Writers int
-	// TTL is the replicas' lease TTL (runtime.LeaseTTL).
+	// TTL is the replicas' lease TTL (projection.LeaseTTL).
 	TTL time.Duration
-	// Partitions splits the read model (runtime.Partitions); ≤ 1: not
+	// Partitions splits the read model (projection.Partitions); ≤ 1: not
 	// split. Kills then target the holder of partition 0.
 	Partitions int
 	// Seed seeds the kill moments and the writers' choices.
@@ -341,7 +343,7 @@ func (w *replicaWriters) retry(ctx context.Context, f func() error) error {
 }
 
 // sagaLease is the lease of the transfer saga.
-var sagaLease = runtime.SagaProjectionName(transfer.TransferSagaName)
+var sagaLease = saga.ProjectionName(transfer.TransferSagaName)
 
 // RunReplicas runs a replicas campaign: it opens the bank on a fresh
 // schema, starts cfg.Replicas replica processes (ReplicaMain), lets writers
@@ -512,12 +514,12 @@ func RunReplicas(ctx context.Context, cfg ReplicaConfig) (ReplicaSummary, error)
 
 // currentHolder waits until a running replica holds lease name and returns
 // the lease and the replica's slot.
-func currentHolder(ctx context.Context, store *postgres.Store, set *replicaSet, name string) (runtime.Lease, int, error) {
+func currentHolder(ctx context.Context, store *postgres.Store, set *replicaSet, name string) (lease.Lease, int, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		leases, err := store.Leases(ctx)
 		if err != nil && !errors.Is(err, runtime.ErrUnavailable) {
-			return runtime.Lease{}, 0, err
+			return lease.Lease{}, 0, err
 		}
 		for _, l := range leases {
 			if l.Name == name && l.Holder != "" {
@@ -527,14 +529,14 @@ func currentHolder(ctx context.Context, store *postgres.Store, set *replicaSet, 
 			}
 		}
 		if err := set.err(); err != nil {
-			return runtime.Lease{}, 0, err
+			return lease.Lease{}, 0, err
 		}
 		if time.Now().After(deadline) {
-			return runtime.Lease{}, 0, fmt.Errorf("no running replica holds lease %s after a minute (leases %+v)", name, leases)
+			return lease.Lease{}, 0, fmt.Errorf("no running replica holds lease %s after a minute (leases %+v)", name, leases)
 		}
 		select {
 		case <-ctx.Done():
-			return runtime.Lease{}, 0, ctx.Err()
+			return lease.Lease{}, 0, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -542,12 +544,12 @@ func currentHolder(ctx context.Context, store *postgres.Store, set *replicaSet, 
 
 // waitTakeover waits until another holder holds lease name at a higher
 // epoch than held.
-func waitTakeover(ctx context.Context, store *postgres.Store, name string, held runtime.Lease) (runtime.Lease, error) {
+func waitTakeover(ctx context.Context, store *postgres.Store, name string, held lease.Lease) (lease.Lease, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		leases, err := store.Leases(ctx)
 		if err != nil && !errors.Is(err, runtime.ErrUnavailable) {
-			return runtime.Lease{}, err
+			return lease.Lease{}, err
 		}
 		for _, l := range leases {
 			if l.Name == name && l.Holder != "" && l.Holder != held.Holder {
@@ -559,11 +561,11 @@ func waitTakeover(ctx context.Context, store *postgres.Store, name string, held 
 			}
 		}
 		if time.Now().After(deadline) {
-			return runtime.Lease{}, fmt.Errorf("nobody took lease %s over within a minute of killing %s", name, held.Holder)
+			return lease.Lease{}, fmt.Errorf("nobody took lease %s over within a minute of killing %s", name, held.Holder)
 		}
 		select {
 		case <-ctx.Done():
-			return runtime.Lease{}, ctx.Err()
+			return lease.Lease{}, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -579,7 +581,7 @@ func lastAccountEvents(ctx context.Context, store runtime.Store, parts int) ([]u
 			return nil, err
 		}
 		if rec.Stream.Type == account.AccountStreamType {
-			last[runtime.PartitionOf(rec.Stream, len(last))] = rec.Position
+			last[projection.PartitionOf(rec.Stream, len(last))] = rec.Position
 		}
 	}
 	return last, nil
@@ -611,7 +613,7 @@ func caughtUp(ctx context.Context, store runtime.Store, model *pgBalances) (bool
 // settleReplicas waits until every acknowledged transfer's saga has ended
 // and the read model has applied the last account event.
 func settleReplicas(ctx context.Context, store *postgres.Store, model *pgBalances, w *replicaWriters, set *replicaSet) error {
-	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: account.NewAccountRepository(store)})
+	transferSaga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: account.NewAccountRepository(store)})
 	w.mu.Lock()
 	ids := make([]string, 0, len(w.transfers))
 	for id := range w.transfers {
@@ -632,7 +634,7 @@ func settleReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 		// Look at the pending transfers in order, stopping at the first
 		// unfinished one, so each finished one is loaded about once.
 		for len(pending) > 0 {
-			in, err := runtime.LoadSaga(ctx, store, saga, pending[0])
+			in, err := saga.Load(ctx, store, transferSaga, pending[0])
 			if err != nil {
 				return err
 			}
@@ -683,7 +685,7 @@ func verifyReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 		}
 	}
 	accounts := account.NewAccountRepository(store)
-	saga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
+	transferSaga := transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts})
 	head, err := store.Head(ctx)
 	if err != nil {
 		return err
@@ -757,10 +759,10 @@ func verifyReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 		if f.amount != amount {
 			bad("%s: %s of %d, want %d", id, m.kind, f.amount, amount)
 		}
-		if f.metadata[runtime.MetadataSagaInstance] != id {
+		if f.metadata[saga.MetadataInstance] != id {
 			bad("%s: %s %q carries saga metadata %v", id, m.kind, m.reference, f.metadata)
 		}
-		rec, err := store.LoadIdempotency(ctx, runtime.SagaStepKey(transfer.TransferSagaName, id, seq, comp))
+		rec, err := store.LoadIdempotency(ctx, saga.StepKey(transfer.TransferSagaName, id, seq, comp))
 		if err != nil || rec.Stream.ID != m.account || rec.Version != f.version {
 			bad("%s: key of step %d (compensation %v): %+v, %v; the event is %s v%d", id, seq, comp, rec, err, m.account, f.version)
 		}
@@ -769,7 +771,7 @@ func verifyReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 		if r, _, err := transfer.NewRequestRepository(store).Load(ctx, id); err != nil || !r.Requested {
 			bad("%s: acknowledged request not found: %v", id, err)
 		}
-		in, err := runtime.LoadSaga(ctx, store, saga, id)
+		in, err := saga.Load(ctx, store, transferSaga, id)
 		if err != nil {
 			return err
 		}
@@ -777,11 +779,11 @@ func verifyReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 		deposit := movement{c.To, "deposit", "transfer " + id}
 		refund := movement{c.From, "deposit", "refund " + id}
 		switch in.Status {
-		case runtime.SagaCompleted:
+		case saga.Completed:
 			sum.Completed++
 			expect(id, withdraw, c.Amount, 1, false)
 			expect(id, deposit, c.Amount, 2, false)
-		case runtime.SagaCompensated:
+		case saga.Compensated:
 			sum.Compensated++
 			if _, ok := moves[withdraw]; ok {
 				expect(id, withdraw, c.Amount, 1, false)
@@ -830,7 +832,7 @@ func verifyReplicas(ctx context.Context, store *postgres.Store, model *pgBalance
 		return err
 	}
 	rebuilt := &readmodel.Balances{}
-	g := runtime.NewProjectionGroup(store, runtime.WithoutLease())
+	g := projection.NewGroup(store, projection.WithoutLease())
 	if err := g.Add(rebuilt.Projection()); err != nil {
 		return err
 	}

@@ -18,12 +18,13 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 // SoakConfig configures a load and soak run (RunSoak): many writers
 // executing commands through the generated bank repository and appending
 // through runtime.Store directly, on a Pebble store, while a
-// runtime.ProjectionGroup runs four projections (two at-least-once, two
+// projection.Group runs four projections (two at-least-once, two
 // exactly-once) and the process's memory is sampled.
 type SoakConfig struct {
 	// Dir is the Pebble store directory (created if missing).
@@ -154,7 +155,7 @@ type balanceRow struct {
 	balance int64
 }
 
-func (m *soakModel) projections() []runtime.Projection {
+func (m *soakModel) projections() []projection.Projection {
 	acctNames := account.AccountEvents().Names()
 	delta := func(rec runtime.Record) (int64, error) {
 		if rec.Stream.Type != account.AccountStreamType {
@@ -169,7 +170,7 @@ func (m *soakModel) projections() []runtime.Projection {
 		}
 		return 0, err
 	}
-	return []runtime.Projection{
+	return []projection.Projection{
 		{Name: soakBalances, Events: acctNames, Handle: func(_ context.Context, rec runtime.Record) error {
 			d, err := delta(rec)
 			if err != nil {
@@ -384,7 +385,7 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 
 	repo := account.NewAccountRepository(store, runtime.WithRetries(1000), runtime.WithSnapshotEvery(64))
 	model := &soakModel{balances: map[string]balanceRow{}, names: map[string]uint64{}, versions: map[runtime.StreamID]uint64{}}
-	group := runtime.NewProjectionGroup(store, runtime.CheckpointEvery(50, 100*time.Millisecond))
+	group := projection.NewGroup(store, projection.CheckpointEvery(50, 100*time.Millisecond))
 	for _, p := range model.projections() {
 		if err := group.Add(p); err != nil {
 			return res, fmt.Errorf("soak: %w", err)

@@ -5,13 +5,14 @@ package upcastbench
 import (
 	"context"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
 	"sync"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // Stable names of the Ledger aggregate and its events as they are stored. They must not change once
 // data exists; the Go types can be renamed freely.
@@ -53,34 +54,34 @@ func (a *Ledger) Apply(e LedgerEvent) { LedgerEvents().Apply(a, e) }
 // The tables of Ledger, rows in marker order, built by LedgerEvents.
 var (
 	cqrsLedgerOnce   sync.Once
-	cqrsLedgerEvents *runtime.Events[Ledger, LedgerEvent]
+	cqrsLedgerEvents *registry.Events[Ledger, LedgerEvent]
 )
 
 // LedgerEvents returns Ledger's event table, for projections, sagas and tools of any package. It
 // builds the table on first use, so package variables may use them and Apply<E> calling Apply is no
 // initialization cycle.
-func LedgerEvents() *runtime.Events[Ledger, LedgerEvent] {
+func LedgerEvents() *registry.Events[Ledger, LedgerEvent] {
 	cqrsLedgerOnce.Do(func() {
-		cqrsLedgerEvents = runtime.NewEvents(LedgerStreamType, LedgerEvent.isLedgerEvent,
-			runtime.Event[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted,
+		cqrsLedgerEvents = registry.NewEvents(LedgerStreamType, LedgerEvent.isLedgerEvent,
+			registry.Event[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted,
 				func(e Noted) ([]byte, error) { return cqrsMarshalNoted(&e) },
 				func(b []byte) (e Noted, err error) { err = cqrsUnmarshalNoted(b, &e); return },
 			),
-			runtime.Event[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid,
+			registry.Event[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid,
 				func(e Paid) ([]byte, error) { return cqrsMarshalPaid(&e) },
 				func(b []byte) (e Paid, err error) { err = cqrsUnmarshalPaid(b, &e); return },
-				runtime.UpcastFrom(PaidEventName, 1, func(b []byte) (old PaidV1, err error) { err = cqrsUnmarshalPaidV1(b, &old); return }, paidV1ToV2),
+				registry.UpcastFrom(PaidEventName, 1, func(b []byte) (old PaidV1, err error) { err = cqrsUnmarshalPaidV1(b, &old); return }, paidV1ToV2),
 			),
-			runtime.Event[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved,
+			registry.Event[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved,
 				func(e Moved) ([]byte, error) { return cqrsMarshalMoved(&e) },
 				func(b []byte) (e Moved, err error) { err = cqrsUnmarshalMoved(b, &e); return },
-				runtime.UpcastFrom(MovedEventName, 1, func(b []byte) (old MovedV1, err error) { err = cqrsUnmarshalMovedV1(b, &old); return }, func(old MovedV1) Moved {
+				registry.UpcastFrom(MovedEventName, 1, func(b []byte) (old MovedV1, err error) { err = cqrsUnmarshalMovedV1(b, &old); return }, func(old MovedV1) Moved {
 					return movedV3ToV4(movedV2ToV3(movedV1ToV2(old)))
 				}),
-				runtime.UpcastFrom(MovedEventName, 2, func(b []byte) (old MovedV2, err error) { err = cqrsUnmarshalMovedV2(b, &old); return }, func(old MovedV2) Moved {
+				registry.UpcastFrom(MovedEventName, 2, func(b []byte) (old MovedV2, err error) { err = cqrsUnmarshalMovedV2(b, &old); return }, func(old MovedV2) Moved {
 					return movedV3ToV4(movedV2ToV3(old))
 				}),
-				runtime.UpcastFrom(MovedEventName, 3, func(b []byte) (old MovedV3, err error) { err = cqrsUnmarshalMovedV3(b, &old); return }, movedV3ToV4),
+				registry.UpcastFrom(MovedEventName, 3, func(b []byte) (old MovedV3, err error) { err = cqrsUnmarshalMovedV3(b, &old); return }, movedV3ToV4),
 			),
 		)
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 const (
@@ -127,14 +128,14 @@ func behaviour(t *testing.T, store runtime.Store) {
 func project(t *testing.T, store runtime.Store, name string) []string {
 	t.Helper()
 	seen := make(chan string, 3)
-	h := runtime.NewHandlers(runtime.On(MemberEvents(), func(_ context.Context, e runtime.Envelope[Joined]) error {
+	h := projection.NewHandlers(projection.On(MemberEvents(), func(_ context.Context, e runtime.Envelope[Joined]) error {
 		seen <- e.Event.Email
 		return nil
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runtime.RunProjection(ctx, store, runtime.Projection{Name: name, Events: h.Names(), Handle: h.Handle})
+		done <- projection.Run(ctx, store, projection.Projection{Name: name, Events: h.Names(), Handle: h.Handle})
 	}()
 	var out []string
 	for range 3 {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 //cqrs:aggregate
@@ -33,7 +34,7 @@ type NotACommand struct{}
 type Flow struct{ N int }
 
 // A reaction without a correlation rule.
-func (s *Flow) OnOpened(ctx context.Context, e runtime.Envelope[Opened], do *runtime.SagaActions) error {
+func (s *Flow) OnOpened(ctx context.Context, e runtime.Envelope[Opened], do *saga.Actions) error {
 	do.Send("x", Open{})
 	do.Send("x", NotACommand{})
 	do.Send("x", &Open{})
@@ -42,7 +43,7 @@ func (s *Flow) OnOpened(ctx context.Context, e runtime.Envelope[Opened], do *run
 }
 
 // A reaction to a type that is not an event.
-func (s *Flow) OnNotAnEvent(ctx context.Context, e runtime.Envelope[NotAnEvent], do *runtime.SagaActions) error {
+func (s *Flow) OnNotAnEvent(ctx context.Context, e runtime.Envelope[NotAnEvent], do *saga.Actions) error {
 	return nil
 }
 
@@ -57,13 +58,13 @@ func (Flow) CorrelateClosed(e runtime.Envelope[Closed]) (string, bool) { return 
 func (Flow) CorrelateRenamed(e runtime.Envelope[Opened]) (string, bool) { return "", false }
 
 // Wrong deadline signature.
-func (s *Flow) OnDeadline(ctx context.Context, d runtime.SagaDeadline) error { return nil }
+func (s *Flow) OnDeadline(ctx context.Context, d saga.Deadline) error { return nil }
 
 //cqrs:saga
 type Twice struct{}
 
 func (Twice) CorrelateOpened(e runtime.Envelope[Opened]) string { return "" }
 
-func (s *Twice) OnOpened(ctx context.Context, e runtime.Envelope[Opened], do *runtime.SagaActions) error {
+func (s *Twice) OnOpened(ctx context.Context, e runtime.Envelope[Opened], do *saga.Actions) error {
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 //cqrs:aggregate
@@ -42,12 +43,12 @@ func (Gap) CorrelateHeld(e runtime.Envelope[Held]) (string, bool)   { return e.I
 func (First) CorrelateHeld(e runtime.Envelope[Held]) (string, bool) { return e.ID, true }
 func (Named) CorrelateHeld(e runtime.Envelope[Held]) (string, bool) { return e.ID, true }
 
-func (s *Gap) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *runtime.SagaActions) error {
+func (s *Gap) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *saga.Actions) error {
 	return nil
 }
-func (s *First) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *runtime.SagaActions) error {
+func (s *First) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *saga.Actions) error {
 	return nil
 }
-func (s *Named) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *runtime.SagaActions) error {
+func (s *Named) OnHeld(ctx context.Context, e runtime.Envelope[Held], do *saga.Actions) error {
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/saga"
 )
 
 // Audit counts placed orders. Its state changed shape twice, so instances
@@ -29,7 +30,7 @@ func auditV2ToV3(old AuditV2) Audit { return Audit{Orders: old.Orders} }
 
 func (Audit) CorrelatePlaced(e runtime.Envelope[Placed]) (string, bool) { return "all", true }
 
-func (s *Audit) OnPlaced(ctx context.Context, e runtime.Envelope[Placed], do *runtime.SagaActions) error {
+func (s *Audit) OnPlaced(ctx context.Context, e runtime.Envelope[Placed], do *saga.Actions) error {
 	s.Orders++
 	s.Last = e.ID
 	return nil

@@ -5,13 +5,14 @@ package v1
 import (
 	"context"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	cqrswire "github.com/cqrsgen/cqrsgen/runtime/wire"
 	"iter"
 	"sync"
 )
 
-// This is a compile-time assertion that this file matches the runtime package it is built with.
-const _ = runtime.SupportPackageIsVersion2
+// This is a compile-time assertion that this file matches the runtime it is built with.
+const _ = registry.SupportPackageIsVersion3
 
 // Stable names of the Order aggregate and its events as they are stored. They must not change once
 // data exists; the Go types can be renamed freely.
@@ -48,20 +49,20 @@ func (a *Order) Apply(e OrderEvent) { OrderEvents().Apply(a, e) }
 // The tables of Order, rows in marker order, built by OrderEvents.
 var (
 	cqrsOrderOnce   sync.Once
-	cqrsOrderEvents *runtime.Events[Order, OrderEvent]
+	cqrsOrderEvents *registry.Events[Order, OrderEvent]
 )
 
 // OrderEvents returns Order's event table, for projections, sagas and tools of any package. It
 // builds the table on first use, so package variables may use them and Apply<E> calling Apply is no
 // initialization cycle.
-func OrderEvents() *runtime.Events[Order, OrderEvent] {
+func OrderEvents() *registry.Events[Order, OrderEvent] {
 	cqrsOrderOnce.Do(func() {
-		cqrsOrderEvents = runtime.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
-			runtime.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+		cqrsOrderEvents = registry.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
+			registry.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
 				func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
 				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
 			),
-			runtime.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+			registry.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
 				func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
 				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
 			),

@@ -13,6 +13,7 @@ import (
 	"example.com/e2e/projection/readmodel"
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
 func seed(t *testing.T, store runtime.Store) uint64 {
@@ -66,7 +67,7 @@ func TestGeneratedAPI(t *testing.T) {
 	// A handler built on the aggregate's table gets the concrete event and
 	// decodes only its own records.
 	var got []bank.Deposited
-	h := runtime.NewHandlers(runtime.On(bank.AccountEvents(), func(_ context.Context, e runtime.Envelope[bank.Deposited]) error {
+	h := projection.NewHandlers(projection.On(bank.AccountEvents(), func(_ context.Context, e runtime.Envelope[bank.Deposited]) error {
 		got = append(got, e.Event)
 		return nil
 	}))
@@ -98,8 +99,8 @@ func TestBuildRebuildAndBuildOnce(t *testing.T) {
 	head := seed(t, store)
 
 	b, deposits := &readmodel.Balances{}, &bank.Deposits{}
-	group := runtime.NewProjectionGroup(store, runtime.CheckpointEvery(1, 0))
-	for _, p := range []runtime.Projection{b.Projection(), deposits.Projection()} {
+	group := projection.NewGroup(store, projection.CheckpointEvery(1, 0))
+	for _, p := range []projection.Projection{b.Projection(), deposits.Projection()} {
 		if err := group.Add(p); err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func TestBuildRebuildAndBuildOnce(t *testing.T) {
 	// Built once, by a fresh model and a lone runner: the same.
 	once := &readmodel.Balances{}
 	runCtx, cancel = context.WithCancel(ctx)
-	go func() { done <- runtime.RunProjection(runCtx, store, once.Projection()) }()
+	go func() { done <- projection.Run(runCtx, store, once.Projection()) }()
 	for {
 		if pos, _ := once.Position(ctx); pos >= head-1 {
 			break
@@ -169,8 +170,8 @@ func TestCorruptRecordStopsWithoutRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = runtime.RunProjection(ctx, store, (&readmodel.Balances{}).Projection(), runtime.HandlerRetry(3, time.Millisecond))
-	var pe *runtime.ProjectionError
+	err = projection.Run(ctx, store, (&readmodel.Balances{}).Projection(), projection.HandlerRetry(3, time.Millisecond))
+	var pe *projection.Error
 	if !errors.As(err, &pe) || !errors.Is(err, runtime.ErrCorrupt) {
 		t.Fatalf("got %v, want a *ProjectionError matching ErrCorrupt", err)
 	}
@@ -189,8 +190,8 @@ func TestHandlerErrorIsRetriedThenStops(t *testing.T) {
 	if _, err := bank.NewAccountRepository(store).Append(ctx, "z", runtime.NoStream, bank.Opened{Owner: "boom"}); err != nil {
 		t.Fatal(err)
 	}
-	err := runtime.RunProjection(ctx, store, (&readmodel.Balances{}).Projection(), runtime.HandlerRetry(2, time.Millisecond))
-	var pe *runtime.ProjectionError
+	err := projection.Run(ctx, store, (&readmodel.Balances{}).Projection(), projection.HandlerRetry(2, time.Millisecond))
+	var pe *projection.Error
 	if !errors.As(err, &pe) || !errors.Is(err, readmodel.ErrBoom) || pe.Attempts != 2 || pe.Stream.ID != "z" {
 		t.Fatalf("got %v (%+v), want ErrBoom after 2 attempts on stream z", err, pe)
 	}
