@@ -117,6 +117,9 @@ func ValidateAppend(req AppendRequest) error {
 		if e.Name == "" {
 			return fmt.Errorf("%w: event %d of append to %s has an empty name", ErrInvalid, i, req.Stream)
 		}
+		if e.Name == TombstoneEvent {
+			return fmt.Errorf("%w: event %d of append to %s: name %q is reserved for tombstones (see DeleteStream)", ErrInvalid, i, req.Stream, e.Name)
+		}
 		if len(e.Name) > MaxNameLength {
 			return fmt.Errorf("%w: event %d of append to %s: name is %d bytes, limit %d", ErrTooLarge, i, req.Stream, len(e.Name), MaxNameLength)
 		}

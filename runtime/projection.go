@@ -127,6 +127,8 @@ type projectionConfig struct {
 	leaseHolder        string
 	noLease            bool
 	partitions         int
+	skipDeleted        bool                                         // see SkipDeletedStreams
+	onDeleted          func(ctx context.Context, t Tombstone) error // see OnStreamDeleted
 	// held is the lease session RunSaga holds for its projection.
 	held *leaseSession
 }
@@ -673,6 +675,7 @@ func (r *runner) run(ctx context.Context) error {
 		return r.fail(pos, cause)
 	}
 
+	deleted := map[StreamID]bool{} // see SkipDeletedStreams
 	for {
 		for rec, err := range r.store.ReadAll(sub, pos) {
 			if err != nil {
@@ -684,7 +687,13 @@ func (r *runner) run(ctx context.Context) error {
 			if rec.Position <= pos {
 				continue // never deliver a position twice
 			}
-			if r.wants(rec) {
+			want := r.wants(rec)
+			if want && r.cfg.skipDeleted {
+				if want, err = r.liveRecord(sub, deleted, rec); err != nil {
+					return stop(err)
+				}
+			}
+			if want {
 				if err := r.handle(ctx, sub, rec); err != nil {
 					if errors.Is(err, errInterrupted) {
 						return err
@@ -729,7 +738,7 @@ func (r *runner) wants(rec Record) bool {
 	if r.part != nil && PartitionOf(rec.Stream, r.part.Count) != r.part.Index {
 		return false
 	}
-	if r.consumes == nil {
+	if r.consumes == nil || (r.cfg.onDeleted != nil && IsTombstone(rec)) {
 		return true
 	}
 	_, ok := r.consumes[rec.Name]
@@ -792,11 +801,11 @@ func (r *runner) handle(ctx, sub context.Context, rec Record) error {
 func (r *runner) call(ctx context.Context, rec Record) error {
 	ctx = ContextCausedBy(ctx, rec)
 	if r.tracer == nil {
-		return r.p.Handle(ctx, rec)
+		return r.dispatch(ctx, rec)
 	}
 	ctx, span := r.tracer.Start(ctx, SpanStart{Kind: SpanProjection, Name: r.p.Name, Stream: rec.Stream,
 		Event: rec.Name, Version: rec.Version, Position: rec.Position, Cause: rec.Metadata})
-	err := r.p.Handle(ctx, rec)
+	err := r.dispatch(ctx, rec)
 	span.End(err)
 	return err
 }

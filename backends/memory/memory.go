@@ -77,12 +77,21 @@ type Store struct {
 	// blocked on (waiting set) and on Close: the broadcast that wakes Wait.
 	notify  chan struct{}
 	waiting atomic.Bool
+	// removed counts the records hard deletes removed (delete.go).
+	removed uint64
 }
 
 // streamState is one stream's index; written only under Store.mu.
+// positions[i] is the position of version base+i+1: base is 0 but for a
+// hard-deleted stream, whose only record is its tombstone (delete.go).
 type streamState struct {
 	positions []uint64
+	base      uint64
+	tomb      *runtime.Tombstone // set once the stream is deleted
 }
+
+// version returns the stream's last version.
+func (st *streamState) version() uint64 { return st.base + uint64(len(st.positions)) }
 
 // entry is one stored event. Its Data and Metadata are private copies.
 type entry struct {
@@ -94,6 +103,7 @@ type entry struct {
 	time     time.Time
 	metadata map[string]string
 	data     []byte
+	gone     bool // removed by a hard delete (delete.go)
 }
 
 var _ runtime.Store = (*Store)(nil)
@@ -262,7 +272,10 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	st := s.streams[req.Stream]
 	var actual uint64
 	if st != nil {
-		actual = uint64(len(st.positions))
+		if st.tomb != nil {
+			return runtime.AppendResult{}, &runtime.DeletedError{Tombstone: *st.tomb}
+		}
+		actual = st.version()
 	}
 	if err := runtime.CheckExpected(req.Stream, req.Expected, actual); err != nil {
 		return runtime.AppendResult{}, err
@@ -346,16 +359,17 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 			return
 		}
 		var positions []uint64
+		var base uint64
 		if st := s.streams[stream]; st != nil {
-			positions = st.positions
+			positions, base = st.positions, st.base
 		}
 		chunks := s.chunks
 		s.mu.RUnlock()
 
-		if after >= uint64(len(positions)) {
+		if after >= base+uint64(len(positions)) {
 			return
 		}
-		positions = positions[after:]
+		positions = positions[max(after, base)-base:]
 		var sl slab
 		for i, pos := range positions {
 			if i%256 == 255 {
@@ -405,6 +419,9 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 				}
 			}
 			e := at(chunks, pos)
+			if e.gone {
+				continue
+			}
 			data := sl.copy(e.data, func(k int) ([]byte, bool) {
 				if pos+uint64(k) > head {
 					return nil, false
@@ -433,7 +450,7 @@ func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uin
 		return 0, closedErr(op)
 	}
 	if st := s.streams[stream]; st != nil {
-		return uint64(len(st.positions)), nil
+		return st.version(), nil
 	}
 	return 0, nil
 }
@@ -629,7 +646,7 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 		return runtime.Stats{}, closedErr("stats")
 	}
 	return runtime.Stats{
-		Events:          s.head,
+		Events:          s.head - s.removed,
 		Streams:         uint64(len(s.streams)),
 		Snapshots:       uint64(len(s.snapshots)),
 		Checkpoints:     uint64(len(s.checkpoints)),
