@@ -91,6 +91,7 @@ const (
 	opCheckpoint
 	opIdem
 	opFlush
+	opDelete // delete.go
 )
 
 // op is one queued mutation and, once answered on done, its answer.
@@ -103,6 +104,7 @@ type op struct {
 	name string
 	pos  uint64
 	idem runtime.IdempotencyRecord
+	del  *deleteOp
 
 	// An append's records, encoded by the caller before queueing (see
 	// encode): sk is the stream key, enc the record heads back to back,
@@ -146,6 +148,8 @@ func (o *op) size() int {
 		return o.bytes
 	case opSnapshot:
 		return len(o.snap.Data) + len(o.snap.Schema)
+	case opDelete:
+		return maxGroupBytes + 1 // a group of its own (see writer.delete)
 	}
 	return 64
 }
@@ -161,6 +165,8 @@ func (o *op) describe() string {
 		return fmt.Sprintf("save checkpoint %q", o.name)
 	case opIdem:
 		return fmt.Sprintf("save idempotency key %q", o.idem.Key)
+	case opDelete:
+		return fmt.Sprintf("%s delete of %s", o.del.req.Mode, o.del.req.Stream)
 	}
 	return "flush"
 }
@@ -531,6 +537,13 @@ func (w *writer) group(ops []*op) *pending {
 			err = w.saveIdem(o)
 		case opFlush:
 			w.needsSync, flush = true, true
+		case opDelete:
+			err = w.delete(o)
+			if err == nil && (o.del.req.DryRun || o.del.res.Already) {
+				// Nothing to write: answered in order, like a refusal.
+				w.rejected = append(w.rejected, o)
+				continue
+			}
 		}
 		if err != nil {
 			o.err = err
@@ -563,7 +576,7 @@ type pending struct {
 	sync  bool
 }
 
-var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush"}
+var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush", opDelete: "delete stream"}
 
 // commit writes the counters and applies the batch, returning the group
 // for the syncer (see hand), which answers ops once the batch is durable
@@ -726,8 +739,12 @@ func (s *Store) settle(p *pending) {
 
 const maxCachedHeads = 1 << 20
 
-// headEntry is a cached stream version, updated in place.
-type headEntry struct{ version uint64 }
+// headEntry is a cached stream version, updated in place, and the stream's
+// tombstone once it is deleted (delete.go).
+type headEntry struct {
+	version uint64
+	tomb    *runtime.Tombstone
+}
 
 // head returns the cache entry of the stream with key sk, reading the
 // stream's version from the database on a miss.
@@ -740,6 +757,11 @@ func (w *writer) head(sk []byte, stream runtime.StreamID) (*headEntry, error) {
 		return nil, err
 	}
 	h := &headEntry{version: v}
+	if v > 0 {
+		if h.tomb, err = w.s.loadTombstone(sk, stream); err != nil {
+			return nil, err
+		}
+	}
 	w.heads[string(sk)] = h
 	return h, nil
 }
@@ -816,6 +838,9 @@ func (w *writer) append(o *op) error {
 	h, err := w.head(o.sk, req.Stream)
 	if err != nil {
 		return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
+	}
+	if h.tomb != nil {
+		return &runtime.DeletedError{Tombstone: *h.tomb}
 	}
 	cur := h.version
 	if err := runtime.CheckExpected(req.Stream, req.Expected, cur); err != nil {
