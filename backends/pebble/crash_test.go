@@ -209,6 +209,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(killChild(dir))
 	}
+	if dir := os.Getenv(deleteChildEnv); dir != "" {
+		os.Exit(deleteChild(dir)) // crash_delete_test.go
+	}
 	os.Exit(m.Run())
 }
 
