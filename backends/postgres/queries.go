@@ -58,6 +58,7 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position`),
 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING 1`),
 		stats: r.Replace(`SELECT
 	(SELECT coalesce(max(position), 0) FROM {{S}}.log_durable),
+	(SELECT coalesce(sum(last - first + 1), 0)::bigint FROM {{S}}.holes),
 	(SELECT count(*) FROM {{S}}.streams WHERE version > 0),
 	(SELECT count(*) FROM {{S}}.snapshots),
 	(SELECT count(*) FROM {{S}}.checkpoints),

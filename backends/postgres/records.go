@@ -192,8 +192,8 @@ func (s *Store) loadIdem(ctx context.Context, q querier, key string) (runtime.Id
 	return rec, nil
 }
 
-// Stats returns the store's counters. Events is the head (positions are
-// gap-free); DiskBytes is pg_total_relation_size (tables, indexes, TOAST)
+// Stats returns the store's counters. Events is the head less the
+// positions hard deletes removed (positions are otherwise gap-free); DiskBytes is pg_total_relation_size (tables, indexes, TOAST)
 // summed over the store's schema. Extra holds "events_bytes" (the events
 // table alone), "schema_version", and the pool's "pool_total_conns" and
 // "pool_acquired_conns".
@@ -203,13 +203,13 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 		return runtime.Stats{}, err
 	}
 	defer leave()
-	var head, streams, snaps, ckpts, keys, disk, evBytes, ver int64
-	if err := s.pool.QueryRow(ctx, s.q.stats, s.opt.schema).Scan(&head, &streams, &snaps, &ckpts, &keys, &disk, &evBytes, &ver); err != nil {
+	var head, removed, streams, snaps, ckpts, keys, disk, evBytes, ver int64
+	if err := s.pool.QueryRow(ctx, s.q.stats, s.opt.schema).Scan(&head, &removed, &streams, &snaps, &ckpts, &keys, &disk, &evBytes, &ver); err != nil {
 		return runtime.Stats{}, s.fail(ctx, "stats", err)
 	}
 	ps := s.pool.Stat()
 	return runtime.Stats{
-		Events:          uint64(head),
+		Events:          uint64(head - removed),
 		Streams:         uint64(streams),
 		Snapshots:       uint64(snaps),
 		Checkpoints:     uint64(ckpts),

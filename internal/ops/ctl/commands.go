@@ -60,6 +60,9 @@ func toJSON(r runtime.Record, raw bool) eventJSON {
 		e.Metadata = nil
 	}
 	data, err := msgpackToJSON(r.Data)
+	if runtime.IsTombstone(r) {
+		data, err = tombstoneData(r)
+	}
 	if err != nil {
 		e.Data = json.RawMessage("null")
 		e.DataError = err.Error()
@@ -460,8 +463,9 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 	return errProblems
 }
 
-// checkBodies adds a "body" problem to r for each event of t
-// whose body is not one well-formed MessagePack value, and counts the
+// checkBodies adds a "body" problem to r for each event of t whose body is
+// not one well-formed MessagePack value (a tombstone's, not a tombstone
+// runtime.TombstoneOf reads), and counts the
 // bodies checked as r.Extra["bodies_decoded"].
 func checkBodies(ctx context.Context, t runtime.Store, r *runtime.VerifyReport) error {
 	var decoded uint64
@@ -469,7 +473,12 @@ func checkBodies(ctx context.Context, t runtime.Store, r *runtime.VerifyReport) 
 		if err != nil {
 			return err
 		}
-		if _, err := msgpackToJSON(rec.Data); err != nil {
+		if runtime.IsTombstone(rec) {
+			_, err = runtime.TombstoneOf(rec)
+		} else {
+			_, err = msgpackToJSON(rec.Data)
+		}
+		if err != nil {
 			r.Add(runtime.VerifyProblem{Kind: "body", Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
 				Detail: fmt.Sprintf("event %s@%d: %v", rec.Name, rec.Schema, err)})
 			continue
@@ -481,4 +490,15 @@ func checkBodies(ctx context.Context, t runtime.Store, r *runtime.VerifyReport) 
 	}
 	r.Extra["bodies_decoded"] = decoded
 	return nil
+}
+
+// tombstoneData is a tombstone record's data as JSON (see tombstoneJSON).
+func tombstoneData(r runtime.Record) (json.RawMessage, error) {
+	t, err := runtime.TombstoneOf(r)
+	if err != nil {
+		return nil, err
+	}
+	j := tombstoneToJSON(t)
+	j.Position, j.Time, j.Version = 0, "", 0 // the record's own fields say them
+	return json.Marshal(j)
 }
