@@ -91,6 +91,17 @@ func TestDelete(t *testing.T) {
 			if r := b.run(t, "delete", "-stream", "account/zz", "-yes"); r.code != ExitFailed || !strings.Contains(r.stderr, "no records") {
 				t.Errorf("delete of a missing stream: exit %d, %q", r.code, r.stderr)
 			}
+			// A store with deletions exports (holes and all), but the export is not
+			// replayed into a new store: import keeps positions and versions.
+			exp := b.run(t, "export")
+			if exp.code != ExitOK || !strings.Contains(exp.stdout, runtime.TombstoneEvent) {
+				t.Fatalf("export: exit %d, %q", exp.code, exp.stderr)
+			}
+			fresh := pebbleBackend(t)
+			r = runCtl(context.Background(), append(fresh.flags, "import"), exp.stdout, false)
+			if r.code != ExitFailed {
+				t.Errorf("import of an export with tombstones and holes: exit %d, %q; want a refusal", r.code, r.stderr)
+			}
 		})
 	}
 }
