@@ -11,7 +11,9 @@ import (
 // still count as processed). Records read before their stream was deleted
 // were handled as usual; the stream's tombstone tells the projection to
 // drop what it built from them (see OnStreamDeleted). Each stream is looked
-// up once per run (StreamTombstone), then remembered.
+// up once per run (StreamTombstone), then remembered. The lookup needs
+// per-stream reads, which tenant.All does not offer: there, run one group
+// per tenant instead.
 func SkipDeletedStreams() ProjectionOption {
 	return func(c *projectionConfig) { c.skipDeleted = true }
 }
