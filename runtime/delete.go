@@ -191,9 +191,11 @@ type DeleteResult struct {
 // expected-version check (but after the idempotency check: a key recorded
 // before a soft delete still returns its first result), ReadStream yields
 // the remaining records (a soft delete's events, then the tombstone),
-// StreamVersion is the tombstone's version and LoadSnapshot of a hard
-// deleted stream fails with ErrNotFound. The tombstone is durable when
-// DeleteStream returns.
+// StreamVersion is the tombstone's version, LoadSnapshot of a hard
+// deleted stream fails with ErrNotFound, and SaveSnapshot fails with a
+// *DeletedError and stores nothing (a command that loaded the stream
+// before the delete cannot bring its state back). The tombstone is durable
+// when DeleteStream returns.
 type StreamDeleter interface {
 	DeleteStream(ctx context.Context, req DeleteRequest) (DeleteResult, error)
 }

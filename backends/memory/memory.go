@@ -517,6 +517,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
 	if s.closed {
 		return closedErr(op)
 	}
+	if st := s.streams[snap.Stream]; st != nil && st.tomb != nil {
+		return &runtime.DeletedError{Tombstone: *st.tomb}
+	}
 	if old, ok := s.snapshots[snap.Stream]; ok && old.Version > snap.Version {
 		return nil
 	}

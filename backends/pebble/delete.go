@@ -280,3 +280,21 @@ func (w *writer) streamIdemKeys(stream runtime.StreamID) ([][]byte, error) {
 	}
 	return out, errors.Join(it.Error(), it.Close())
 }
+
+// refuseDeleted returns a *runtime.DeletedError when stream is deleted: a
+// snapshot saved after a hard delete would bring its state back.
+func (w *writer) refuseDeleted(stream runtime.StreamID) error {
+	sk := appendStreamKey(nil, stream)
+	h, ok := w.heads[string(sk)]
+	if !ok {
+		t, err := w.s.loadTombstone(sk, stream)
+		if err != nil || t == nil {
+			return err
+		}
+		return &runtime.DeletedError{Tombstone: *t}
+	}
+	if h.tomb != nil {
+		return &runtime.DeletedError{Tombstone: *h.tomb}
+	}
+	return nil
+}

@@ -886,6 +886,9 @@ func (w *writer) append(o *op) error {
 
 func (w *writer) snapshot(o *op) error {
 	sn := o.snap
+	if err := w.refuseDeleted(sn.Stream); err != nil { // delete.go
+		return err
+	}
 	key := snapshotKey(sn.Stream)
 	cur, seen := w.snapVers[string(key)]
 	if !seen {

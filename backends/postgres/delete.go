@@ -222,3 +222,23 @@ func (s *Store) deletedAppend(ctx context.Context, req runtime.AppendRequest, op
 	}
 	return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.DeletedError{Tombstone: t})
 }
+
+// refuseDeleted is SaveSnapshot's answer when its upsert wrote nothing: a
+// *runtime.DeletedError when the stream is deleted (a snapshot saved after a
+// hard delete would bring its state back), else nil (a newer snapshot is
+// kept).
+func (s *Store) refuseDeleted(ctx context.Context, op string, stream runtime.StreamID) error {
+	var v int64
+	err := s.pool.QueryRow(ctx, s.q.streamVersion, []byte(stream.Type), []byte(stream.ID)).Scan(&v)
+	if isNoRows(err) || (err == nil && uint64(v) < deletedBase) {
+		return nil
+	}
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	t, err := s.tombstone(ctx, s.pool, stream)
+	if err != nil {
+		return fmt.Errorf("cqrsgen: postgres: %s: the stream is deleted: %w", op, err)
+	}
+	return fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.DeletedError{Tombstone: t})
+}

@@ -27,10 +27,13 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
 	if data == nil {
 		data = []byte{}
 	}
-	_, err = s.pool.Exec(ctx, s.q.snapSave, []byte(snap.Stream.Type), []byte(snap.Stream.ID), int64(snap.Version),
-		[]byte(snap.Schema), t.Unix(), int32(t.Nanosecond()), data)
+	tag, err := s.pool.Exec(ctx, s.q.snapSave, []byte(snap.Stream.Type), []byte(snap.Stream.ID), int64(snap.Version),
+		[]byte(snap.Schema), t.Unix(), int32(t.Nanosecond()), data, int64(runtime.MaxVersion))
 	if err != nil {
 		return s.fail(ctx, op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return s.refuseDeleted(ctx, op, snap.Stream) // delete.go
 	}
 	return nil
 }

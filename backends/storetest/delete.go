@@ -71,6 +71,15 @@ func checkRefused(t *testing.T, s runtime.Store, st runtime.StreamID, tomb runti
 	if !errors.Is(err, runtime.ErrStreamDeleted) {
 		t.Errorf("keyed Append to deleted %s: %v; want ErrStreamDeleted", st, err)
 	}
+	// A snapshot saved late (by a command that loaded before the delete)
+	// must not bring a hard-deleted stream's state back.
+	err = s.SaveSnapshot(ctx(t), runtime.Snapshot{Stream: st, Version: tomb.Version + 5, Schema: "late", Data: []byte("late state")})
+	if !errors.Is(err, runtime.ErrStreamDeleted) {
+		t.Errorf("SaveSnapshot of deleted %s: %v; want ErrStreamDeleted", st, err)
+	}
+	if snap, err := s.LoadSnapshot(ctx(t), st); err == nil && snap.Schema == "late" {
+		t.Errorf("a snapshot saved after the delete of %s was stored", st)
+	}
 }
 
 // checkTombstone checks the last record of recs is st's tombstone t.
