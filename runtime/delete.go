@@ -192,8 +192,9 @@ type DeleteResult struct {
 // before a soft delete still returns its first result), ReadStream yields
 // the remaining records (a soft delete's events, then the tombstone),
 // StreamVersion is the tombstone's version, LoadSnapshot of a hard
-// deleted stream fails with ErrNotFound, and SaveSnapshot fails with a
-// *DeletedError and stores nothing (a command that loaded the stream
+// deleted stream fails with ErrNotFound, and SaveSnapshot and
+// SaveIdempotency (of a new key naming the stream) fail with a
+// *DeletedError and store nothing (a command that loaded the stream
 // before the delete cannot bring its state back). The tombstone is durable
 // when DeleteStream returns.
 type StreamDeleter interface {

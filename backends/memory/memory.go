@@ -613,6 +613,9 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	if first, ok := s.idempotency[rec.Key]; ok {
 		return &runtime.DuplicateError{Existing: first}
 	}
+	if st := s.streams[rec.Stream]; st != nil && st.tomb != nil {
+		return &runtime.DeletedError{Tombstone: *st.tomb}
+	}
 	s.idempotency[rec.Key] = rec
 	return nil
 }

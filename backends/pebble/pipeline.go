@@ -950,6 +950,9 @@ func (w *writer) saveIdem(o *op) error {
 	if ok {
 		return &runtime.DuplicateError{Existing: existing}
 	}
+	if err := w.refuseDeleted(o.idem.Stream); err != nil { // delete.go
+		return err
+	}
 	rec := o.idem
 	rec.Time = runtime.NormalizeTime(rec.Time, w.s.opts.now)
 	w.putIdem(rec)

@@ -59,8 +59,11 @@ WHERE stream_type = $1 AND stream_id = $2`),
 		ckptSave: r.Replace(`INSERT INTO {{S}}.checkpoints (name, position) VALUES ($1, $2)
 ON CONFLICT (name) DO UPDATE SET position = excluded.position`),
 		ckptLoad: r.Replace(`SELECT position FROM {{S}}.checkpoints WHERE name = $1`),
-		idemSave: r.Replace(`INSERT INTO {{S}}.idempotency (key, stream_type, stream_id, version, position, time_s, time_ns)
-VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING 1`),
+		// As snapSave: no key is recorded for a deleted stream.
+		idemSave: r.Replace(`WITH st AS (SELECT version FROM {{S}}.streams WHERE stream_type = $2 AND stream_id = $3 FOR SHARE)
+INSERT INTO {{S}}.idempotency (key, stream_type, stream_id, version, position, time_s, time_ns)
+SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM st WHERE version > $8)
+ON CONFLICT (key) DO NOTHING RETURNING 1`),
 		stats: r.Replace(`SELECT
 	(SELECT coalesce(max(position), 0) FROM {{S}}.log_durable),
 	(SELECT coalesce(sum(last - first + 1), 0)::bigint FROM {{S}}.holes),

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -134,7 +135,7 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	t := runtime.NormalizeTime(rec.Time, s.opt.now)
 	var one int
 	err = s.pool.QueryRow(ctx, s.q.idemSave, []byte(rec.Key), []byte(rec.Stream.Type), []byte(rec.Stream.ID),
-		int64(rec.Version), int64(rec.Position), t.Unix(), int32(t.Nanosecond())).Scan(&one)
+		int64(rec.Version), int64(rec.Position), t.Unix(), int32(t.Nanosecond()), int64(runtime.MaxVersion)).Scan(&one)
 	if err == nil {
 		return nil
 	}
@@ -142,6 +143,12 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 		return s.fail(ctx, op, err)
 	}
 	first, err := s.loadIdem(ctx, s.pool, rec.Key)
+	if errors.Is(err, runtime.ErrNotFound) {
+		// Not a duplicate: the stream is deleted (delete.go).
+		if derr := s.refuseDeleted(ctx, op, rec.Stream); derr != nil {
+			return derr
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,15 @@ func checkRefused(t *testing.T, s runtime.Store, st runtime.StreamID, tomb runti
 	if snap, err := s.LoadSnapshot(ctx(t), st); err == nil && snap.Schema == "late" {
 		t.Errorf("a snapshot saved after the delete of %s was stored", st)
 	}
+	// Nor may a late idempotency record name it again.
+	late := "late key " + st.ID
+	err = s.SaveIdempotency(ctx(t), runtime.IdempotencyRecord{Key: late, Stream: st, Version: tomb.Version - 1})
+	if !errors.Is(err, runtime.ErrStreamDeleted) {
+		t.Errorf("SaveIdempotency naming deleted %s: %v; want ErrStreamDeleted", st, err)
+	}
+	if _, err := s.LoadIdempotency(ctx(t), late); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("a key saved after the delete of %s was stored: %v", st, err)
+	}
 }
 
 // checkTombstone checks the last record of recs is st's tombstone t.
