@@ -27,8 +27,9 @@
 // Versions are per stream and 1-based: after n events a stream is at
 // version n, and a stream that does not exist is at version 0 ([NoStream]).
 // Positions are global, strictly increasing across all streams of a store,
-// gap-free and in commit order, so a reader of the whole log never skips an
-// event committed before one it has already read.
+// gap-free (but for the holes a hard [DeleteStream] leaves) and in commit
+// order, so a reader of the whole log never skips an event committed before
+// one it has already read.
 //
 // Every error a store or repository returns is typed: use [errors.Is] with
 // the sentinels ([ErrConflict], [ErrNotFound], [ErrClosed], [ErrInvalid],

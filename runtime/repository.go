@@ -100,7 +100,8 @@ func (r *Repository[S, E, C]) Stream(id string) StreamID {
 
 // Load returns the current state of aggregate id and its version: the
 // latest usable snapshot plus the events after it. A missing aggregate is
-// the zero state at version 0 with a nil error.
+// the zero state at version 0 with a nil error; a deleted one (see
+// DeleteStream) fails with a *DeletedError (ErrStreamDeleted).
 func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, error) {
 	if r.tracer == nil {
 		return r.load(ctx, id)
@@ -124,6 +125,9 @@ func (r *Repository[S, E, C]) load(ctx context.Context, id string) (*S, uint64, 
 		}
 		if err != nil {
 			return nil, 0, err
+		}
+		if IsTombstone(rec) {
+			return nil, 0, deleted(rec)
 		}
 		if err := r.evolve(state, rec); err != nil {
 			if errors.Is(err, ErrRetired) {
@@ -454,7 +458,8 @@ func (r *Repository[S, E, C]) reported(ctx context.Context, stream StreamID, rep
 
 // Events yields the typed events of aggregate id with version > after, in
 // order, skipping retired ones (ErrRetired). A decoding failure is yielded as a *DecodeError and ends the
-// sequence.
+// sequence. The events a soft delete kept are yielded, then the stream's
+// tombstone as a *DeletedError (ErrStreamDeleted), which ends the sequence.
 func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint64) iter.Seq2[Envelope[E], error] {
 	return func(yield func(Envelope[E], error) bool) {
 		stream := r.Stream(id)
@@ -469,6 +474,10 @@ func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint6
 			}
 			if err != nil {
 				yield(Envelope[E]{}, err)
+				return
+			}
+			if IsTombstone(rec) {
+				yield(Envelope[E]{}, deleted(rec))
 				return
 			}
 			e, err := r.decode(rec)

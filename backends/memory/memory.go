@@ -81,17 +81,25 @@ type Store struct {
 	// blocked on (waiting set) and on Close: the broadcast that wakes Wait.
 	notify  chan struct{}
 	waiting atomic.Bool
-	// truncated is the last position TruncateLog removed and removed the
-	// number of events it removed (see retention.go).
+	// truncated is the last position TruncateLog removed, and removed the
+	// number of records truncations and hard deletes removed (retention.go,
+	// delete.go).
 	truncated, removed uint64
 	// keyRing holds the data keys of crypto-shredding (keys.go).
 	keyRing keyRing
 }
 
 // streamState is one stream's index; written only under Store.mu.
+// positions[i] is the position of version base+i+1: base is 0 but for a
+// hard-deleted stream, whose only record is its tombstone (delete.go).
 type streamState struct {
 	positions []uint64
+	base      uint64
+	tomb      *runtime.Tombstone // set once the stream is deleted
 }
+
+// version returns the stream's last version.
+func (st *streamState) version() uint64 { return st.base + uint64(len(st.positions)) }
 
 // entry is one stored event. Its Data and Metadata are private copies.
 type entry struct {
@@ -103,6 +111,7 @@ type entry struct {
 	time     time.Time
 	metadata map[string]string
 	data     []byte
+	gone     bool // removed by a hard delete (delete.go)
 }
 
 var _ runtime.Store = (*Store)(nil)
@@ -265,7 +274,10 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	st := s.streams[req.Stream]
 	var actual uint64
 	if st != nil {
-		actual = uint64(len(st.positions))
+		if st.tomb != nil && !found { // a keyed retry still gets its first result
+			return runtime.AppendResult{}, &runtime.DeletedError{Tombstone: *st.tomb}
+		}
+		actual = st.version()
 	}
 	res, err := storekit.Check(req, actual, s.head, existing, found)
 	if err != nil {
@@ -330,20 +342,22 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 			return
 		}
 		var positions []uint64
+		var base uint64
 		if st := s.streams[stream]; st != nil {
-			positions = st.positions
+			positions, base = st.positions, st.base
 		}
 		chunks, truncated := s.chunks, s.truncated
 		s.mu.RUnlock()
 
-		if after >= uint64(len(positions)) {
+		if after >= base+uint64(len(positions)) {
 			return
 		}
-		if err := truncatedRead(stream, positions, after, truncated); err != nil {
+		from := max(after, base) - base
+		if err := truncatedRead(stream, positions, base, from, truncated); err != nil {
 			yield(runtime.Record{}, err)
 			return
 		}
-		positions = positions[after:]
+		positions = positions[from:]
 		var sl slab
 		for i, pos := range positions {
 			if i%256 == 255 {
@@ -394,6 +408,9 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 				}
 			}
 			e := at(chunks, pos)
+			if e.gone {
+				continue
+			}
 			data := sl.copy(e.data, func(k int) ([]byte, bool) {
 				if pos+uint64(k) > head {
 					return nil, false
@@ -422,7 +439,7 @@ func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uin
 		return 0, closedErr(op)
 	}
 	if st := s.streams[stream]; st != nil {
-		return uint64(len(st.positions)), nil
+		return st.version(), nil
 	}
 	return 0, nil
 }
@@ -488,6 +505,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return closedErr(op)
+	}
+	if st := s.streams[snap.Stream]; st != nil && st.tomb != nil {
+		return &runtime.DeletedError{Tombstone: *st.tomb}
 	}
 	if old, ok := s.snapshots[snap.Stream]; ok && old.Version > snap.Version {
 		return nil
@@ -581,6 +601,9 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	}
 	if first, ok := s.liveKey(rec.Key, s.now()); ok {
 		return &runtime.DuplicateError{Existing: first}
+	}
+	if st := s.streams[rec.Stream]; st != nil && st.tomb != nil {
+		return &runtime.DeletedError{Tombstone: *st.tomb}
 	}
 	s.idempotency[rec.Key] = rec
 	return nil

@@ -112,6 +112,12 @@ func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.Trunca
 	if through >= s.head {
 		return runtime.TruncateResult{}, fmt.Errorf("memory: %s: %w: the head is %d and the newest event is always kept", op, runtime.ErrInvalid, s.head)
 	}
+	res := runtime.TruncateResult{Through: through}
+	for pos := s.truncated + 1; pos <= through; pos++ {
+		if !at(s.chunks, pos).gone { // hard deletes counted theirs (delete.go)
+			res.Removed++
+		}
+	}
 	// Readers hold the old chunk list without the lock: give them a new
 	// one instead of changing the old.
 	chunks := make([]*[chunkSize]entry, len(s.chunks))
@@ -123,21 +129,21 @@ func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.Trunca
 		chunks[i] = nil
 	}
 	s.chunks = chunks
-	res := runtime.TruncateResult{Through: through, Removed: through - s.truncated}
 	s.removed += res.Removed
 	s.truncated = through
 	return res, nil
 }
 
 // truncatedRead returns the *runtime.TruncatedError of a read of stream
-// after version after when its next event (positions[after]) was
-// truncated; positions are the stream's, after < len(positions).
-func truncatedRead(stream runtime.StreamID, positions []uint64, after, truncated uint64) error {
-	if truncated == 0 || positions[after] > truncated {
+// from positions[from] on (the version base+from+1) when that event was
+// truncated; positions are the stream's from version base+1 (base is
+// nonzero after a hard delete), from < len(positions).
+func truncatedRead(stream runtime.StreamID, positions []uint64, base, from, truncated uint64) error {
+	if truncated == 0 || positions[from] > truncated {
 		return nil
 	}
 	through := sort.Search(len(positions), func(i int) bool { return positions[i] > truncated })
-	return &runtime.TruncatedError{Stream: stream, After: after, Through: uint64(through)}
+	return &runtime.TruncatedError{Stream: stream, After: base + from, Through: base + uint64(through)}
 }
 
 var _ runtime.CheckpointLister = (*Store)(nil)

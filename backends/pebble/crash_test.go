@@ -212,6 +212,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(truncateChildEnv); dir != "" {
 		os.Exit(truncateChild(dir)) // retention_kill_test.go
 	}
+	if dir := os.Getenv(deleteChildEnv); dir != "" {
+		os.Exit(deleteChild(dir)) // crash_delete_test.go
+	}
 	os.Exit(m.Run())
 }
 

@@ -92,7 +92,8 @@ const (
 	opCheckpoint
 	opIdem
 	opFlush
-	opFunc // runs fn as the writer (retention.go)
+	opFunc   // runs fn as the writer (retention.go)
+	opDelete // delete.go
 )
 
 // op is one queued mutation and, once answered on done, its answer.
@@ -106,6 +107,7 @@ type op struct {
 	pos  uint64
 	idem runtime.IdempotencyRecord
 	fn   func(*writer) error // opFunc
+	del  *deleteOp
 
 	// An append's records, encoded by the caller before queueing (see
 	// encode): sk is the stream key, enc the record heads back to back,
@@ -149,6 +151,8 @@ func (o *op) size() int {
 		return o.bytes
 	case opSnapshot:
 		return len(o.snap.Data) + len(o.snap.Schema)
+	case opDelete:
+		return maxGroupBytes + 1 // a group of its own (see writer.delete)
 	}
 	return 64
 }
@@ -540,6 +544,13 @@ func (w *writer) group(ops []*op) *pending {
 			w.needsSync, flush = true, true
 		case opFunc:
 			err = o.fn(w)
+		case opDelete:
+			err = w.delete(o)
+			if err == nil && (o.del.req.DryRun || o.del.res.Already) {
+				// Nothing to write: answered in order, like a refusal.
+				w.rejected = append(w.rejected, o)
+				continue
+			}
 		}
 		if err != nil {
 			o.err = err
@@ -572,7 +583,7 @@ type pending struct {
 	sync  bool
 }
 
-var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush", opFunc: "retention"}
+var opNames = [...]string{opAppend: "append", opSnapshot: "save snapshot", opCheckpoint: "save checkpoint", opIdem: "save idempotency record", opFlush: "flush", opFunc: "retention", opDelete: "delete stream"}
 
 // commit writes the counters and applies the batch, returning the group
 // for the syncer (see hand), which answers ops once the batch is durable
@@ -735,8 +746,12 @@ func (s *Store) settle(p *pending) {
 
 const maxCachedHeads = 1 << 20
 
-// headEntry is a cached stream version, updated in place.
-type headEntry struct{ version uint64 }
+// headEntry is a cached stream version, updated in place, and the stream's
+// tombstone once it is deleted (delete.go).
+type headEntry struct {
+	version uint64
+	tomb    *runtime.Tombstone
+}
 
 // head returns the cache entry of the stream with key sk, reading the
 // stream's version from the database on a miss.
@@ -749,6 +764,11 @@ func (w *writer) head(sk []byte, stream runtime.StreamID) (*headEntry, error) {
 		return nil, err
 	}
 	h := &headEntry{version: v}
+	if v > 0 {
+		if h.tomb, err = w.s.loadTombstone(sk, stream); err != nil {
+			return nil, err
+		}
+	}
 	w.heads[string(sk)] = h
 	return h, nil
 }
@@ -836,6 +856,9 @@ func (w *writer) append(o *op) error {
 		if h, err = w.head(o.sk, req.Stream); err != nil {
 			return fmt.Errorf("cqrsgen/pebble: append to %s: %w", req.Stream, err)
 		}
+		if h.tomb != nil {
+			return &runtime.DeletedError{Tombstone: *h.tomb}
+		}
 		cur = h.version
 	}
 	res, err := storekit.Check(*req, cur, w.pos, existing, found)
@@ -874,6 +897,9 @@ func (w *writer) append(o *op) error {
 
 func (w *writer) snapshot(o *op) error {
 	sn := o.snap
+	if err := w.refuseDeleted(sn.Stream); err != nil { // delete.go
+		return err
+	}
 	key := snapshotKey(sn.Stream)
 	cur, seen := w.snapVers[string(key)]
 	if !seen {
@@ -934,6 +960,9 @@ func (w *writer) saveIdem(o *op) error {
 	}
 	if ok {
 		return &runtime.DuplicateError{Existing: existing}
+	}
+	if err := w.refuseDeleted(o.idem.Stream); err != nil { // delete.go
+		return err
 	}
 	rec := o.idem
 	rec.Time = storekit.NormalizeTime(rec.Time, w.s.opts.now)

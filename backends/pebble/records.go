@@ -22,6 +22,7 @@ const (
 	tagSnapshot   = 'n' // n<streamKey>                 → snapshot envelope
 	tagIdem       = 'i' // i<key bytes>                 → idempotency envelope
 	tagCheckpoint = 'c' // c<name bytes>                → checkpoint envelope
+	// tagDeleted ('d') and tagHoles ('h') are the deletions' (delete.go).
 )
 
 var (

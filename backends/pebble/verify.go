@@ -162,6 +162,10 @@ type verifier struct {
 	events, entries tripleSum
 	hbuf            []byte
 	slab            slab
+
+	// holes are the runs of positions hard deletes removed, in order; the
+	// walk reads them (h keys) before the event records (p keys).
+	holes [][2]uint64
 }
 
 // tripleSum is an order-free digest of a set of (stream, version,
@@ -326,6 +330,11 @@ func (v *verifier) key(k, val []byte) error {
 	case tagCheckpoint:
 		v.checkpoint(k, val)
 		return nil
+	case tagDeleted:
+		return v.deleted(k, val)
+	case tagHoles:
+		v.hole(k, val)
+		return nil
 	}
 	v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "key outside the store's layout"})
 	return nil
@@ -338,6 +347,7 @@ func (v *verifier) event(k, val []byte) error {
 	}
 	v.rep.Events++
 	pos := binary.BigEndian.Uint64(k[1:])
+	v.skipHoles(pos)
 	if pos != v.nextPos {
 		detail := fmt.Sprintf("positions %d to %d are missing", v.nextPos, pos-1)
 		if pos < v.nextPos || pos == 0 {
@@ -418,7 +428,7 @@ func (v *verifier) index(k, val []byte) error {
 		return nil
 	}
 	pos := binary.BigEndian.Uint64(val)
-	if ver != v.prevVer+1 {
+	if ver != v.prevVer+1 && !(v.prevVer == 0 && v.hardDeletedAt(sk, ver)) {
 		detail := fmt.Sprintf("version %d follows version %d", ver, v.prevVer)
 		if v.prevVer == 0 {
 			detail = fmt.Sprintf("the stream starts at version %d", ver)

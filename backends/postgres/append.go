@@ -71,6 +71,9 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if err != nil {
 		return runtime.AppendResult{}, err
 	}
+	if out.status != appendOK && out.actual >= int64(deletedBase) {
+		return s.deletedAppend(ctx, req, op, out) // delete.go
+	}
 	return s.appendResult(req, op, out)
 }
 

@@ -43,8 +43,13 @@ WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3`),
 		readStream: r.Replace(`SELECT ` + eventCols + ` FROM {{S}}.events
 WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version LIMIT $4`),
 		streamVersion: r.Replace(`SELECT version FROM {{S}}.streams WHERE stream_type = $1 AND stream_id = $2`),
-		snapSave: r.Replace(`INSERT INTO {{S}}.snapshots AS t (stream_type, stream_id, version, schema, time_s, time_ns, data)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+		// The stream's row, when it has one, is share-locked: a delete
+		// (which locks it for update) comes wholly before or after, and a
+		// deleted stream's row (version past runtime.MaxVersion) stops the
+		// insert (see delete.go).
+		snapSave: r.Replace(`WITH st AS (SELECT version FROM {{S}}.streams WHERE stream_type = $1 AND stream_id = $2 FOR SHARE)
+INSERT INTO {{S}}.snapshots AS t (stream_type, stream_id, version, schema, time_s, time_ns, data)
+SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM st WHERE version > $8)
 ON CONFLICT (stream_type, stream_id) DO UPDATE
 SET version = excluded.version, schema = excluded.schema, time_s = excluded.time_s,
 	time_ns = excluded.time_ns, data = excluded.data
@@ -54,10 +59,14 @@ WHERE stream_type = $1 AND stream_id = $2`),
 		ckptSave: r.Replace(`INSERT INTO {{S}}.checkpoints (name, position) VALUES ($1, $2)
 ON CONFLICT (name) DO UPDATE SET position = excluded.position`),
 		ckptLoad: r.Replace(`SELECT position FROM {{S}}.checkpoints WHERE name = $1`),
-		idemSave: r.Replace(`INSERT INTO {{S}}.idempotency (key, stream_type, stream_id, version, position, time_s, time_ns)
-VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING 1`),
+		// As snapSave: no key is recorded for a deleted stream.
+		idemSave: r.Replace(`WITH st AS (SELECT version FROM {{S}}.streams WHERE stream_type = $2 AND stream_id = $3 FOR SHARE)
+INSERT INTO {{S}}.idempotency (key, stream_type, stream_id, version, position, time_s, time_ns)
+SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM st WHERE version > $8)
+ON CONFLICT (key) DO NOTHING RETURNING 1`),
 		stats: r.Replace(`SELECT
 	(SELECT coalesce(max(position), 0) FROM {{S}}.log_durable),
+	(SELECT coalesce(sum(last - first + 1), 0)::bigint FROM {{S}}.holes),
 	(SELECT count(*) FROM {{S}}.streams WHERE version > 0),
 	(SELECT count(*) FROM {{S}}.snapshots),
 	(SELECT count(*) FROM {{S}}.checkpoints),

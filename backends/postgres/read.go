@@ -197,5 +197,8 @@ func (s *Store) StreamVersion(ctx context.Context, stream runtime.StreamID) (uin
 		return 0, fmt.Errorf("cqrsgen: postgres: %s: %w", op,
 			&runtime.DecodeError{Stream: stream, What: "stream head", Err: fmt.Errorf("negative version %d", v)})
 	}
+	if uint64(v) >= deletedBase {
+		return uint64(v) - deletedBase, nil // a deleted stream (delete.go)
+	}
 	return uint64(v), nil
 }

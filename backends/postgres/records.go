@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,10 +29,13 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap runtime.Snapshot) error {
 	if data == nil {
 		data = []byte{}
 	}
-	_, err = s.pool.Exec(ctx, s.q.snapSave, []byte(snap.Stream.Type), []byte(snap.Stream.ID), int64(snap.Version),
-		[]byte(snap.Schema), t.Unix(), int32(t.Nanosecond()), data)
+	tag, err := s.pool.Exec(ctx, s.q.snapSave, []byte(snap.Stream.Type), []byte(snap.Stream.ID), int64(snap.Version),
+		[]byte(snap.Schema), t.Unix(), int32(t.Nanosecond()), data, int64(runtime.MaxVersion))
 	if err != nil {
 		return s.fail(ctx, op, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return s.refuseDeleted(ctx, op, snap.Stream) // delete.go
 	}
 	return nil
 }
@@ -135,7 +139,7 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	t := storekit.NormalizeTime(rec.Time, s.opt.now)
 	var one int
 	err = s.pool.QueryRow(ctx, s.q.idemSave, []byte(rec.Key), []byte(rec.Stream.Type), []byte(rec.Stream.ID),
-		int64(rec.Version), int64(rec.Position), t.Unix(), int32(t.Nanosecond())).Scan(&one)
+		int64(rec.Version), int64(rec.Position), t.Unix(), int32(t.Nanosecond()), int64(runtime.MaxVersion)).Scan(&one)
 	if err == nil {
 		return nil
 	}
@@ -143,6 +147,12 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 		return s.fail(ctx, op, err)
 	}
 	first, err := s.loadIdem(ctx, s.pool, rec.Key)
+	if errors.Is(err, runtime.ErrNotFound) {
+		// Not a duplicate: the stream is deleted (delete.go).
+		if derr := s.refuseDeleted(ctx, op, rec.Stream); derr != nil {
+			return derr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -200,8 +210,9 @@ func (s *Store) loadIdem(ctx context.Context, q querier, key string) (runtime.Id
 	return rec, nil
 }
 
-// Stats returns the store's counters. Events is the head (positions are
-// gap-free) less the events truncated (retention.go); DiskBytes is pg_total_relation_size (tables, indexes, TOAST)
+// Stats returns the store's counters. Events is the head less the
+// positions hard deletes removed (delete.go) and the events truncations
+// removed (retention.go); positions are otherwise gap-free. DiskBytes is pg_total_relation_size (tables, indexes, TOAST)
 // summed over the store's schema. Extra holds "events_bytes" (the events
 // table alone), "schema_version", and the pool's "pool_total_conns" and
 // "pool_acquired_conns".
@@ -211,13 +222,13 @@ func (s *Store) Stats(ctx context.Context) (runtime.Stats, error) {
 		return runtime.Stats{}, err
 	}
 	defer leave()
-	var head, streams, snaps, ckpts, keys, disk, evBytes, ver, removed int64
-	if err := s.pool.QueryRow(ctx, s.q.stats, s.opt.schema).Scan(&head, &streams, &snaps, &ckpts, &keys, &disk, &evBytes, &ver, &removed); err != nil {
+	var head, holes, streams, snaps, ckpts, keys, disk, evBytes, ver, truncated int64
+	if err := s.pool.QueryRow(ctx, s.q.stats, s.opt.schema).Scan(&head, &holes, &streams, &snaps, &ckpts, &keys, &disk, &evBytes, &ver, &truncated); err != nil {
 		return runtime.Stats{}, s.fail(ctx, "stats", err)
 	}
 	ps := s.pool.Stat()
 	return runtime.Stats{
-		Events:          uint64(max(head-removed, 0)),
+		Events:          uint64(max(head-holes-truncated, 0)),
 		Streams:         uint64(streams),
 		Snapshots:       uint64(snaps),
 		Checkpoints:     uint64(ckpts),

@@ -11,7 +11,7 @@ import (
 
 // SchemaVersion is the version of the table layout this code writes. Open
 // migrates older schemas up to it and refuses newer ones.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // lockClass is the first key of the advisory lock that serialises
 // migrations; the second is hashtext(schema name), so stores in distinct
@@ -467,6 +467,25 @@ END
 $fn$;
 `,
 	migrationRetention,
+	// Version 5: deleted streams (delete.go). A deleted stream's streams
+	// row holds deletedBase + its tombstone's version, which the append
+	// functions refuse as over the version limit; deleted_streams names
+	// its tombstone, and holes the runs of positions a hard delete removed.
+	`
+CREATE TABLE {{S}}.deleted_streams (
+	stream_type bytea    NOT NULL,
+	stream_id   bytea    NOT NULL,
+	mode        smallint NOT NULL,
+	position    bigint   NOT NULL,
+	version     bigint   NOT NULL,
+	PRIMARY KEY (stream_type, stream_id)
+);
+
+CREATE TABLE {{S}}.holes (
+	first bigint PRIMARY KEY,
+	last  bigint NOT NULL CHECK (last >= first)
+);
+`,
 }
 
 // migrate creates or upgrades the schema inside one transaction holding an

@@ -119,9 +119,13 @@ func (s *Store) Verify(ctx context.Context) (storekit.VerifyReport, error) {
 		kind, table, sql string
 		detail           func(a, b int64) string
 	}{
+		// The runs of positions hard deletes removed (holes) fill the gaps
+		// they left.
 		{ProblemPositionGap, "events", `SELECT ''::bytea, ''::bytea, 0::bigint, position, prev FROM (
-	SELECT position, coalesce(lag(position) OVER (ORDER BY position),
-		(SELECT position FROM ` + S + `.log_truncated WHERE id = 1)) AS prev FROM ` + S + `.events) x
+	SELECT position, last, coalesce(lag(last) OVER (ORDER BY position), (SELECT position FROM ` + S + `.log_truncated WHERE id = 1)) AS prev FROM (
+		SELECT position, position AS last FROM ` + S + `.events
+		UNION ALL SELECT greatest(h.first, c.position + 1), h.last FROM ` + S + `.holes h, ` + S + `.log_truncated c
+			WHERE c.id = 1 AND h.last > c.position) r) x
 WHERE position <> prev + 1 ORDER BY position`,
 			func(pos, prev int64) string {
 				if pos == prev+2 {
@@ -133,7 +137,9 @@ WHERE position <> prev + 1 ORDER BY position`,
 	SELECT stream_type, stream_id, e.version, e.position,
 		coalesce(lag(e.version) OVER (PARTITION BY stream_type, stream_id ORDER BY e.version), t.version, 0) AS prev
 	FROM ` + S + `.events e LEFT JOIN ` + S + `.truncated_streams t USING (stream_type, stream_id)) x
-WHERE version <> prev + 1 ORDER BY stream_type, stream_id, version`,
+WHERE version <> prev + 1 AND NOT EXISTS (SELECT 1 FROM ` + S + `.deleted_streams d
+	WHERE d.stream_type = x.stream_type AND d.stream_id = x.stream_id AND d.mode = 2 AND d.version = x.version)
+ORDER BY stream_type, stream_id, version`,
 			func(ver, prev int64) string {
 				if prev == 0 {
 					return fmt.Sprintf("the stream starts at version %d", ver)
@@ -159,11 +165,12 @@ WHERE s.version IS NULL OR s.version < e.version ORDER BY 1, 2`,
 				}
 				return fmt.Sprintf("the streams row says version %d, the events reach version %d", rowVer, ver)
 			}},
+		// A deleted stream's row holds deletedBase + its version.
 		{ProblemIndexAhead, "streams", `SELECT s.stream_type, s.stream_id, s.version, 0::bigint, greatest(coalesce(max(e.version), 0), coalesce(max(t.version), 0)) FROM ` + S + `.streams s
 LEFT JOIN ` + S + `.events e USING (stream_type, stream_id)
 LEFT JOIN ` + S + `.truncated_streams t USING (stream_type, stream_id)
 GROUP BY s.stream_type, s.stream_id, s.version
-HAVING s.version > greatest(coalesce(max(e.version), 0), coalesce(max(t.version), 0)) ORDER BY 1, 2`,
+HAVING (CASE WHEN s.version >= ` + fmt.Sprint(deletedBase) + ` THEN s.version - ` + fmt.Sprint(deletedBase) + ` ELSE s.version END) > greatest(coalesce(max(e.version), 0), coalesce(max(t.version), 0)) ORDER BY 1, 2`,
 			func(ver, evVer int64) string {
 				return fmt.Sprintf("the streams row says version %d, the events reach version %d", ver, evVer)
 			}},

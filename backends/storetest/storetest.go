@@ -81,6 +81,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Reopen", h.testReopen)
 	t.Run("Tenants", h.testTenants)
 	t.Run("Shredding", h.testShredding)
+	t.Run("Delete", h.testDelete)
 }
 
 type harness struct {

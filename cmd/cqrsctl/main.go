@@ -1,4 +1,4 @@
-// Command cqrsctl inspects, verifies, exports and imports cqrsgen event
+// Command cqrsctl inspects, verifies, deletes streams of, exports and imports cqrsgen event
 // stores (a Pebble directory or a PostgreSQL database) without the
 // application's Go types, and crypto-shreds subjects (forget-subject). See
 // docs/operations.md, or run cqrsctl -h.

@@ -666,6 +666,7 @@ func (r *runner) run(ctx context.Context) error {
 		return r.fail(pos, cause)
 	}
 
+	deleted := map[runtime.StreamID]bool{} // see SkipDeletedStreams
 	for {
 		for rec, err := range r.store.ReadAll(sub, pos) {
 			if err != nil {
@@ -677,7 +678,13 @@ func (r *runner) run(ctx context.Context) error {
 			if rec.Position <= pos {
 				continue // never deliver a position twice
 			}
-			if r.wants(rec) {
+			want := r.wants(rec)
+			if want && r.cfg.SkipDeleted {
+				if want, err = r.liveRecord(sub, deleted, rec); err != nil {
+					return stop(err)
+				}
+			}
+			if want {
 				if err := r.handle(ctx, sub, rec); err != nil {
 					if errors.Is(err, errInterrupted) {
 						return err
@@ -722,7 +729,7 @@ func (r *runner) wants(rec runtime.Record) bool {
 	if r.part != nil && PartitionOf(rec.Stream, r.part.Count) != r.part.Index {
 		return false
 	}
-	if r.consumes == nil {
+	if r.consumes == nil || (r.cfg.OnDeleted != nil && runtime.IsTombstone(rec)) {
 		return true
 	}
 	_, ok := r.consumes[rec.Name]
@@ -789,11 +796,11 @@ func (r *runner) call(ctx context.Context, rec runtime.Record) error {
 	}
 	ctx = runtime.ContextCausedBy(ctx, rec)
 	if r.tracer == nil {
-		return r.p.Handle(ctx, rec)
+		return r.dispatch(ctx, rec)
 	}
 	ctx, span := r.tracer.Start(ctx, telemetry.SpanStart{Kind: telemetry.SpanProjection, Name: r.p.Name, Stream: telemetry.Stream(rec.Stream),
 		Event: rec.Name, Version: rec.Version, Position: rec.Position, Cause: rec.Metadata})
-	err = r.p.Handle(ctx, rec)
+	err = r.dispatch(ctx, rec)
 	span.End(err)
 	return err
 }

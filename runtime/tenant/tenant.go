@@ -191,6 +191,12 @@ func (s *Store) unscopeIdem(rec runtime.IdempotencyRecord) runtime.IdempotencyRe
 
 // unscopeErr rewrites the errors whose fields name stored streams or keys.
 func (s *Store) unscopeErr(err error) error {
+	var del *runtime.DeletedError
+	if errors.As(err, &del) {
+		out := *del
+		out.Tombstone.Stream, _ = s.unscope(del.Tombstone.Stream)
+		return &out
+	}
 	var ce *runtime.ConflictError
 	if errors.As(err, &ce) {
 		out := *ce

@@ -61,6 +61,9 @@ func toJSON(r runtime.Record, raw bool) eventJSON {
 		e.Metadata = nil
 	}
 	data, err := msgpackToJSON(r.Data)
+	if runtime.IsTombstone(r) {
+		data, err = tombstoneData(r)
+	}
 	if err != nil {
 		e.Data = json.RawMessage("null")
 		e.DataError = err.Error()
@@ -468,8 +471,9 @@ func (c *command) verify(ctx context.Context, fs *flag.FlagSet, args []string) e
 	return errProblems
 }
 
-// checkBodies adds a "body" problem to r for each event of t
-// whose body is not one well-formed MessagePack value, and counts the
+// checkBodies adds a "body" problem to r for each event of t whose body is
+// not one well-formed MessagePack value (a tombstone's, not a tombstone
+// runtime.TombstoneOf reads), and counts the
 // bodies checked as r.Extra["bodies_decoded"].
 func checkBodies(ctx context.Context, t runtime.Store, r *storekit.VerifyReport) error {
 	var decoded uint64
@@ -477,7 +481,12 @@ func checkBodies(ctx context.Context, t runtime.Store, r *storekit.VerifyReport)
 		if err != nil {
 			return err
 		}
-		if _, err := msgpackToJSON(rec.Data); err != nil {
+		if runtime.IsTombstone(rec) {
+			_, err = runtime.TombstoneOf(rec)
+		} else {
+			_, err = msgpackToJSON(rec.Data)
+		}
+		if err != nil {
 			r.Add(storekit.VerifyProblem{Kind: "body", Stream: rec.Stream, Version: rec.Version, Position: rec.Position,
 				Detail: fmt.Sprintf("event %s@%d: %v", rec.Name, rec.Schema, err)})
 			continue
@@ -489,4 +498,15 @@ func checkBodies(ctx context.Context, t runtime.Store, r *storekit.VerifyReport)
 	}
 	r.Extra["bodies_decoded"] = decoded
 	return nil
+}
+
+// tombstoneData is a tombstone record's data as JSON (see tombstoneJSON).
+func tombstoneData(r runtime.Record) (json.RawMessage, error) {
+	t, err := runtime.TombstoneOf(r)
+	if err != nil {
+		return nil, err
+	}
+	j := tombstoneToJSON(t)
+	j.Position, j.Time, j.Version = 0, "", 0 // the record's own fields say them
+	return json.Marshal(j)
 }

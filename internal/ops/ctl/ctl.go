@@ -1,8 +1,8 @@
 // Package ctl implements cqrsctl, the operator's tool for cqrsgen event
-// stores: stats, streams, events, tail, tree, verify, export, import and
-// forget-subject on a Pebble directory or a PostgreSQL database.
-// cmd/cqrsctl is a thin main around Run; docs/operations.md is the user's
-// guide.
+// stores: stats, streams, events, tail, tree, verify, delete, export,
+// import, archive, purge-keys and forget-subject on a Pebble directory or a
+// PostgreSQL database. cmd/cqrsctl is a thin main around Run;
+// docs/operations.md is the user's guide.
 package ctl
 
 import (
@@ -81,6 +81,14 @@ var commands = []commandDoc{
 		"check every key, record and event body; exit 1 with",
 		"a report when anything is wrong"},
 		"Checks every key and record, and that every event body decodes as MessagePack; prints a JSON\nreport and exits 1 when anything is wrong."},
+	{"delete", "delete -stream TYPE/ID [-hard] [-yes]", []string{
+		"delete a stream, soft (hidden, events kept) or -hard",
+		"(removed); a dry run that prints what it would do",
+		"unless -yes"},
+		"Deletes one stream (-stream TYPE/ID, or -type and -id; -tenant for a tenant's stream). A soft\n" +
+			"delete hides the stream and keeps its events; -hard removes its events, snapshot, index and\n" +
+			"idempotency keys. Either way a tombstone record is appended and the stream can never be\n" +
+			"appended to again. Without -yes (or with -dry-run) it only prints what it would delete."},
 	{"export", "export [-from P] [-to P] [-format jsonl|parquet] [-o FILE]", []string{
 		"write the log (or positions P..P) as JSON Lines",
 		"(default) or as a Parquet file"},
@@ -273,6 +281,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return c.tree(ctx, fs, rest)
 	case "verify":
 		return c.verify(ctx, fs, rest)
+	case "delete":
+		return c.deleteStream(ctx, fs, rest)
 	case "export":
 		return c.export(ctx, fs, rest)
 	case "import":

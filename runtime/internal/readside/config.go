@@ -1,6 +1,7 @@
 package readside
 
 import (
+	"context"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -21,6 +22,8 @@ type Config struct {
 	LeaseHolder        string
 	NoLease            bool
 	Partitions         int
+	SkipDeleted        bool                                                 // see projection.SkipDeletedStreams
+	OnDeleted          func(ctx context.Context, t runtime.Tombstone) error // see projection.OnStreamDeleted
 	// Held is the lease session saga.Run holds for its projection.
 	Held *Session
 }

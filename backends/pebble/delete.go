@@ -1,0 +1,301 @@
+package pebble
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
+)
+
+// Deleting streams (see runtime.StreamDeleter). A delete goes through the
+// write pipeline as a group of its own, so it is ordered with every append:
+// an append checked after it sees the stream deleted, one checked before it
+// is part of what it deletes. It writes, in one batch:
+//
+//   - the tombstone record at the next position, and its index entry;
+//   - d<streamKey> → the tombstone's position (8 bytes) and mode (1 byte):
+//     what the writer checks appends against;
+//   - for a hard delete: a range deletion of the stream's index, point or
+//     range deletions of its event records (one range per run of
+//     consecutive positions), deletions of its snapshot and idempotency
+//     keys, and h<first:8> → last:8 for each removed run of positions, so
+//     that Verify tells the holes from lost records.
+//
+// Pebble drops the deleted keys' bytes when a compaction rewrites the
+// tables that hold them; DeleteStream compacts the deleted key spans at once
+// (see compactDeleted), so the space is reclaimed when it returns.
+const (
+	tagDeleted = 'd' // d<streamKey>  → tombstone position:8, mode:1
+	tagHoles   = 'h' // h<first:8>    → last:8: positions a hard delete removed
+)
+
+var _ runtime.StreamDeleter = (*Store)(nil)
+
+func deletedKey(sk []byte) []byte {
+	return append([]byte{tagDeleted}, sk...)
+}
+
+func holeKey(first uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{tagHoles}, first)
+}
+
+func encodeDeleted(pos uint64, mode runtime.DeleteMode) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, pos), byte(mode))
+}
+
+func decodeDeleted(v []byte) (uint64, runtime.DeleteMode, error) {
+	if len(v) != 9 || (v[8] != byte(runtime.SoftDelete) && v[8] != byte(runtime.HardDelete)) {
+		return 0, 0, fmt.Errorf("malformed deletion marker %x", v)
+	}
+	return binary.BigEndian.Uint64(v), runtime.DeleteMode(v[8]), nil
+}
+
+// DeleteStream deletes a stream (see runtime.StreamDeleter). The tombstone
+// is synced before it returns, even on a store opened WithNoSync. After a
+// hard delete it compacts the deleted key spans, so that the removed events'
+// bytes leave the tables (and, once Pebble drops the obsolete WAL files,
+// the directory); a compaction failure is returned, the delete itself
+// stands.
+func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (runtime.DeleteResult, error) {
+	if err := runtime.ValidateDelete(req); err != nil {
+		return runtime.DeleteResult{}, err
+	}
+	o := &op{kind: opDelete, ctx: ctx, del: &deleteOp{req: req}}
+	if err := s.submit(o); err != nil {
+		return runtime.DeleteResult{}, err
+	}
+	d := o.del
+	if req.DryRun || d.res.Already || req.Mode != runtime.HardDelete {
+		return d.res, nil
+	}
+	if err := s.compactDeleted(ctx, d); err != nil {
+		return d.res, fmt.Errorf("cqrsgen/pebble: %s delete of %s is committed, compacting it failed: %w", req.Mode, req.Stream, err)
+	}
+	return d.res, nil
+}
+
+// deleteOp is a delete's request, and the writer's answer with what it
+// removed (for compactDeleted).
+type deleteOp struct {
+	req          runtime.DeleteRequest
+	res          runtime.DeleteResult
+	sk           []byte
+	minPos, maxP uint64 // the span of the removed event records
+}
+
+// compactDeleted compacts the spans a hard delete removed keys from: its
+// event records and its stream index. The idempotency keys and the
+// snapshot are single keys, left to Pebble's own compactions.
+func (s *Store) compactDeleted(ctx context.Context, d *deleteOp) error {
+	if err := s.enter(ctx, "compact"); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	if d.minPos > 0 {
+		if err := s.db.Compact(ctx, eventKey(nil, d.minPos), eventKey(nil, d.maxP+1), true); err != nil {
+			return err
+		}
+	}
+	prefix := append([]byte{tagStream}, d.sk...)
+	return s.db.Compact(ctx, prefix, prefixEnd(prefix), false)
+}
+
+// loadTombstone returns the tombstone of the stream with key sk, nil when
+// the stream is not deleted. The caller holds mu or is the writer.
+func (s *Store) loadTombstone(sk []byte, stream runtime.StreamID) (*runtime.Tombstone, error) {
+	v, err := s.get(deletedKey(sk))
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	pos, _, err := decodeDeleted(v)
+	if err != nil {
+		return nil, &runtime.DecodeError{Stream: stream, What: "deletion marker", Err: err}
+	}
+	rv, err := s.get(eventKey(nil, pos))
+	if err != nil {
+		return nil, &runtime.DecodeError{Stream: stream, Position: pos, What: "tombstone", Err: err}
+	}
+	rec, err := decodeRecord(rv)
+	if err != nil {
+		return nil, &runtime.DecodeError{Stream: stream, Position: pos, What: "tombstone", Err: err}
+	}
+	t, err := runtime.TombstoneOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// delete is the writer's side of DeleteStream; it runs in a group of its
+// own (see op.size).
+func (w *writer) delete(o *op) error {
+	d := o.del
+	req := d.req
+	d.sk = appendStreamKey(nil, req.Stream)
+	h, err := w.head(d.sk, req.Stream)
+	if err != nil {
+		return fmt.Errorf("cqrsgen/pebble: delete %s: %w", req.Stream, err)
+	}
+	if h.version == 0 {
+		return fmt.Errorf("cqrsgen/pebble: delete %s: the stream has no records: %w", req.Stream, runtime.ErrNotFound)
+	}
+	if h.tomb != nil && (h.tomb.Mode == runtime.HardDelete || req.Mode == runtime.SoftDelete) {
+		d.res = runtime.DeleteResult{Tombstone: *h.tomb, Already: true}
+		return nil
+	}
+	t := runtime.Tombstone{Stream: req.Stream, Mode: req.Mode, Version: h.version + 1, Events: h.version}
+	res := runtime.DeleteResult{Events: h.version}
+	if h.tomb != nil {
+		t.Events, res.Events = h.tomb.Events, h.tomb.Events
+	}
+	var positions []uint64
+	var keys [][]byte
+	if req.Mode == runtime.HardDelete {
+		if positions, err = w.streamPositions(d.sk); err != nil {
+			return fmt.Errorf("cqrsgen/pebble: delete %s: %w", req.Stream, err)
+		}
+		t.Removed = uint64(len(positions))
+		if _, err := w.s.get(snapshotKey(req.Stream)); err == nil {
+			res.Snapshot = true
+		} else if !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("cqrsgen/pebble: delete %s: %w", req.Stream, err)
+		}
+		if keys, err = w.streamIdemKeys(req.Stream); err != nil {
+			return fmt.Errorf("cqrsgen/pebble: delete %s: %w", req.Stream, err)
+		}
+		res.IdempotencyKeys = uint64(len(keys))
+	}
+	res.Tombstone = t
+	if req.DryRun {
+		d.res = res
+		return nil
+	}
+
+	b := w.batch
+	w.flushIndex()
+	if req.Mode == runtime.HardDelete {
+		prefix := streamIndexPrefix(nil, req.Stream)
+		_ = b.DeleteRange(prefix, prefixEnd(prefix), nil)
+		for i := 0; i < len(positions); {
+			j := i
+			for j+1 < len(positions) && positions[j+1] == positions[j]+1 {
+				j++
+			}
+			first, last := positions[i], positions[j]
+			if first == last {
+				_ = b.Delete(eventKey(nil, first), nil)
+			} else {
+				_ = b.DeleteRange(eventKey(nil, first), eventKey(nil, last+1), nil)
+			}
+			_ = b.Set(holeKey(first), binary.BigEndian.AppendUint64(nil, last), nil)
+			i = j + 1
+		}
+		if len(positions) > 0 {
+			d.minPos, d.maxP = positions[0], positions[len(positions)-1]
+		}
+		if res.Snapshot {
+			_ = b.Delete(snapshotKey(req.Stream), nil)
+			w.ctr.Snapshots--
+		}
+		for _, k := range keys {
+			_ = b.Delete(k, nil)
+		}
+		w.ctr.IdempotencyKeys -= res.IdempotencyKeys
+		w.ctr.Events -= t.Removed
+	}
+	w.pos++
+	t.Position = w.pos
+	t.Time = storekit.NormalizeTime(o.clock(w.s.opts.now), nil)
+	rec := runtime.TombstoneRecord(t)
+	rec.EventID = storekit.NewEventID()
+	_ = b.Set(eventKey(nil, t.Position), encodeRecord(nil, &rec, nil), nil)
+	w.idx = append(w.idx, tagStream)
+	w.idx = append(w.idx, d.sk...)
+	w.idx = binary.BigEndian.AppendUint64(w.idx, t.Version)
+	w.idx = binary.BigEndian.AppendUint64(w.idx, t.Position)
+	w.idxKeyLens = append(w.idxKeyLens, 1+len(d.sk)+8)
+	_ = b.Set(deletedKey(d.sk), encodeDeleted(t.Position, t.Mode), nil)
+	w.ctr.Events++
+	w.needsSync = true
+	h.version = t.Version
+	h.tomb = &t
+	res.Tombstone = t
+	d.res = res
+	return nil
+}
+
+// streamPositions returns the positions of every record of the stream with
+// key sk, in version order.
+func (w *writer) streamPositions(sk []byte) ([]uint64, error) {
+	prefix := append([]byte{tagStream}, sk...)
+	it, err := w.s.db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		if len(v) != 8 {
+			_ = it.Close()
+			return nil, fmt.Errorf("malformed stream index entry %x", it.Key())
+		}
+		out = append(out, binary.BigEndian.Uint64(v))
+	}
+	return out, errors.Join(it.Error(), it.Close())
+}
+
+// streamIdemKeys returns the keys of the idempotency records that name
+// stream. Keys are stored by key alone, so this reads them all: a hard
+// delete costs a scan of the idempotency keys.
+func (w *writer) streamIdemKeys(stream runtime.StreamID) ([][]byte, error) {
+	it, err := w.s.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagIdem}, UpperBound: []byte{tagIdem + 1}})
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		k := it.Key()
+		rec, err := decodeIdem(string(k[1:]), v)
+		if err != nil {
+			continue // a damaged record names no stream we can match; Verify reports it
+		}
+		if rec.Stream == stream {
+			out = append(out, append([]byte(nil), k...))
+		}
+	}
+	return out, errors.Join(it.Error(), it.Close())
+}
+
+// refuseDeleted returns a *runtime.DeletedError when stream is deleted: a
+// snapshot saved after a hard delete would bring its state back.
+func (w *writer) refuseDeleted(stream runtime.StreamID) error {
+	sk := appendStreamKey(nil, stream)
+	h, ok := w.heads[string(sk)]
+	if !ok {
+		t, err := w.s.loadTombstone(sk, stream)
+		if err != nil || t == nil {
+			return err
+		}
+		return &runtime.DeletedError{Tombstone: *t}
+	}
+	if h.tomb != nil {
+		return &runtime.DeletedError{Tombstone: *h.tomb}
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Deleting streams (see runtime.StreamDeleter), in one transaction that
+// locks the stream's row first, as appends do, so it is ordered with every
+// append to the stream. It inserts the tombstone at the next position, sets
+// the stream's version to deletedBase plus the tombstone's version, and
+// records the delete in deleted_streams. A version at or over deletedBase is
+// past runtime.MaxVersion, so the append functions refuse every append to
+// the stream (a conflict or "over the limit") without a change of their
+// own; Append turns that refusal into a *runtime.DeletedError. A hard
+// delete also deletes the stream's events, snapshot and idempotency keys
+// with ordinary DELETEs (VACUUM reclaims the space, as for any deleted
+// rows) and records each run of removed positions in holes, so that Verify
+// tells them from lost rows. The transaction commits synchronously and
+// records the durable head in it, so the tombstone is durable and visible
+// to readers when DeleteStream returns.
+
+// deletedBase marks a deleted stream's row in streams: its version is
+// deletedBase + the tombstone's version.
+const deletedBase = runtime.MaxVersion + 1
+
+var _ runtime.StreamDeleter = (*Store)(nil)
+
+// DeleteStream deletes a stream (see runtime.StreamDeleter).
+func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (runtime.DeleteResult, error) {
+	op := fmt.Sprintf("%s delete of %s", req.Mode, req.Stream)
+	leave, err := s.begin(ctx, op)
+	if err != nil {
+		return runtime.DeleteResult{}, err
+	}
+	defer leave()
+	if err := runtime.ValidateDelete(req); err != nil {
+		return runtime.DeleteResult{}, fmt.Errorf("cqrsgen: postgres: %w", err)
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return runtime.DeleteResult{}, s.fail(ctx, op, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	res, write, err := s.deleteTx(ctx, tx, req)
+	if err != nil {
+		var de *runtime.DecodeError
+		if errors.Is(err, runtime.ErrNotFound) || errors.As(err, &de) {
+			return runtime.DeleteResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+		}
+		return runtime.DeleteResult{}, s.fail(ctx, op, err)
+	}
+	if !write {
+		return res, nil
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return runtime.DeleteResult{}, s.fail(ctx, op, err)
+	}
+	s.signal()
+	s.notifier.kick()
+	return res, nil
+}
+
+// deleteTx runs the delete in tx, reporting whether it wrote anything to
+// commit.
+func (s *Store) deleteTx(ctx context.Context, tx pgx.Tx, req runtime.DeleteRequest) (runtime.DeleteResult, bool, error) {
+	S := pgx.Identifier{s.opt.schema}.Sanitize()
+	typ, id := []byte(req.Stream.Type), []byte(req.Stream.ID)
+	var raw int64
+	err := tx.QueryRow(ctx, `SELECT version FROM `+S+`.streams WHERE stream_type = $1 AND stream_id = $2 FOR UPDATE`, typ, id).Scan(&raw)
+	if isNoRows(err) || (err == nil && raw == 0) {
+		return runtime.DeleteResult{}, false, fmt.Errorf("the stream has no records: %w", runtime.ErrNotFound)
+	}
+	if err != nil {
+		return runtime.DeleteResult{}, false, err
+	}
+	version := uint64(raw)
+	var prev *runtime.Tombstone
+	if version >= deletedBase {
+		t, err := s.tombstone(ctx, tx, req.Stream)
+		if err != nil {
+			return runtime.DeleteResult{}, false, err
+		}
+		if t.Mode == runtime.HardDelete || req.Mode == runtime.SoftDelete {
+			return runtime.DeleteResult{Tombstone: t, Already: true}, false, nil
+		}
+		prev, version = &t, t.Version
+	}
+	t := runtime.Tombstone{Stream: req.Stream, Mode: req.Mode, Version: version + 1, Events: version}
+	res := runtime.DeleteResult{Events: version}
+	if prev != nil {
+		t.Events, res.Events = prev.Events, prev.Events
+	}
+	var positions []int64
+	if req.Mode == runtime.HardDelete {
+		rows, err := tx.Query(ctx, `SELECT position, octet_length(data) + coalesce(octet_length(metadata), 0) FROM `+S+`.events
+WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
+		if err != nil {
+			return runtime.DeleteResult{}, false, err
+		}
+		for rows.Next() {
+			var pos, n int64
+			if err := rows.Scan(&pos, &n); err != nil {
+				rows.Close()
+				return runtime.DeleteResult{}, false, err
+			}
+			positions = append(positions, pos)
+			res.Bytes += n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return runtime.DeleteResult{}, false, err
+		}
+		t.Removed = uint64(len(positions))
+		var snaps, keys int64
+		if err := tx.QueryRow(ctx, `SELECT
+	(SELECT count(*) FROM `+S+`.snapshots WHERE stream_type = $1 AND stream_id = $2),
+	(SELECT count(*) FROM `+S+`.idempotency WHERE stream_type = $1 AND stream_id = $2)`, typ, id).Scan(&snaps, &keys); err != nil {
+			return runtime.DeleteResult{}, false, err
+		}
+		res.Snapshot, res.IdempotencyKeys = snaps > 0, uint64(keys)
+	}
+	res.Tombstone = t
+	if req.DryRun {
+		return res, false, nil
+	}
+
+	b := &pgx.Batch{}
+	// Commit synchronously whatever the session's default, so that the
+	// durable head recorded below (queries.flush) is durable.
+	b.Queue(`SET LOCAL synchronous_commit = on`)
+	if req.Mode == runtime.HardDelete {
+		b.Queue(`DELETE FROM `+S+`.events WHERE stream_type = $1 AND stream_id = $2`, typ, id)
+		b.Queue(`DELETE FROM `+S+`.snapshots WHERE stream_type = $1 AND stream_id = $2`, typ, id)
+		// Lock order as in append_events: stream row, idempotency keys, log_head.
+		b.Queue(`DELETE FROM `+S+`.idempotency WHERE stream_type = $1 AND stream_id = $2`, typ, id)
+		for i := 0; i < len(positions); {
+			j := i
+			for j+1 < len(positions) && positions[j+1] == positions[j]+1 {
+				j++
+			}
+			b.Queue(`INSERT INTO `+S+`.holes (first, last) VALUES ($1, $2)`, positions[i], positions[j])
+			i = j + 1
+		}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return runtime.DeleteResult{}, false, err
+	}
+	var pos int64
+	if err := tx.QueryRow(ctx, `UPDATE `+S+`.log_head SET position = position + 1 WHERE id = 1 RETURNING position`).Scan(&pos); err != nil {
+		return runtime.DeleteResult{}, false, err
+	}
+	t.Position = uint64(pos)
+	t.Time = storekit.NormalizeTime(s.opt.now(), nil)
+	rec := runtime.TombstoneRecord(t)
+	b = &pgx.Batch{}
+	b.Queue(`INSERT INTO `+S+`.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)`, pos, typ, id, int64(t.Version), []byte(rec.Name), int64(rec.Schema),
+		rec.Time.Unix(), int32(rec.Time.Nanosecond()), rec.Data, pgtype.UUID{Bytes: storekit.NewEventID(), Valid: true})
+	b.Queue(`UPDATE `+S+`.streams SET version = $3 WHERE stream_type = $1 AND stream_id = $2`, typ, id, int64(deletedBase+t.Version))
+	b.Queue(`INSERT INTO `+S+`.deleted_streams (stream_type, stream_id, mode, position, version) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (stream_type, stream_id) DO UPDATE SET mode = excluded.mode, position = excluded.position, version = excluded.version`,
+		typ, id, int16(t.Mode), pos, int64(t.Version))
+	b.Queue(s.q.flush)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return runtime.DeleteResult{}, false, err
+	}
+	res.Tombstone = t
+	return res, true, nil
+}
+
+// tombstone reads the tombstone of a deleted stream.
+func (s *Store) tombstone(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, stream runtime.StreamID) (runtime.Tombstone, error) {
+	S := pgx.Identifier{s.opt.schema}.Sanitize()
+	rows, err := q.Query(ctx, `SELECT `+eventCols+` FROM `+S+`.events
+WHERE position = (SELECT position FROM `+S+`.deleted_streams WHERE stream_type = $1 AND stream_id = $2)`,
+		[]byte(stream.Type), []byte(stream.ID))
+	if err != nil {
+		return runtime.Tombstone{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return runtime.Tombstone{}, err
+		}
+		return runtime.Tombstone{}, &runtime.DecodeError{Stream: stream, What: "tombstone",
+			Err: errors.New("the stream is marked deleted but its tombstone is missing")}
+	}
+	rec, err := scanRecord(rows)
+	if err != nil {
+		return runtime.Tombstone{}, err
+	}
+	return runtime.TombstoneOf(rec)
+}
+
+// deletedAppend is Append's answer when the append functions refused req
+// because its stream is deleted (out.actual ≥ deletedBase): the first
+// result of a recorded idempotency key, else a *runtime.DeletedError.
+func (s *Store) deletedAppend(ctx context.Context, req runtime.AppendRequest, op string, out appendOut) (runtime.AppendResult, error) {
+	if out.status == appendDuplicate {
+		return s.appendResult(req, op, out)
+	}
+	if req.IdempotencyKey != "" {
+		rec, err := s.loadIdem(ctx, s.pool, req.IdempotencyKey)
+		if err == nil {
+			return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.DuplicateError{Existing: rec})
+		}
+		if !errors.Is(err, runtime.ErrNotFound) {
+			return runtime.AppendResult{}, err
+		}
+	}
+	t, err := s.tombstone(ctx, s.pool, req.Stream)
+	if err != nil {
+		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: the stream is deleted: %w", op, err)
+	}
+	return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.DeletedError{Tombstone: t})
+}
+
+// refuseDeleted is SaveSnapshot's answer when its upsert wrote nothing: a
+// *runtime.DeletedError when the stream is deleted (a snapshot saved after a
+// hard delete would bring its state back), else nil (a newer snapshot is
+// kept).
+func (s *Store) refuseDeleted(ctx context.Context, op string, stream runtime.StreamID) error {
+	var v int64
+	err := s.pool.QueryRow(ctx, s.q.streamVersion, []byte(stream.Type), []byte(stream.ID)).Scan(&v)
+	if isNoRows(err) || (err == nil && uint64(v) < deletedBase) {
+		return nil
+	}
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	t, err := s.tombstone(ctx, s.pool, stream)
+	if err != nil {
+		return fmt.Errorf("cqrsgen: postgres: %s: the stream is deleted: %w", op, err)
+	}
+	return fmt.Errorf("cqrsgen: postgres: %s: %w", op, &runtime.DeletedError{Tombstone: t})
+}
