@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Events is the table of one aggregate's event types: for each, its wire
@@ -89,7 +90,9 @@ func UpcastFrom[E, Old any](name string, schema uint32, unmarshal func([]byte) (
 // older forms upcast into it. The codec takes and returns events by value:
 // a pointer handed to a func value escapes to the heap, which would cost an
 // allocation per event. E implements I (generated code declares the
-// marker methods that make it so).
+// marker methods that make it so). unmarshal (and an upcast's) must copy
+// what the event keeps of its input, as generated decoders do: Load may
+// hand it bytes a store lends only for the call (StreamVisitor).
 func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal func(E) ([]byte, error), unmarshal func([]byte) (E, error), upcasts ...Upcast[E]) *EventType[S, I] {
 	typed := []typedForm[E]{{name: name, schema: schema, decode: unmarshal}}
 	for _, u := range upcasts {
@@ -263,7 +266,8 @@ func (t *Events[S, I]) lookup(name string, schema uint32) (form[S, I], error) {
 	if f, ok := t.forms.get(formKey{name, schema}); ok {
 		return f, nil
 	}
-	return form[S, I]{}, &UnknownEventError{Name: name, Schema: schema}
+	// The name is copied: it may be a StreamVisitor's borrowed bytes.
+	return form[S, I]{}, &UnknownEventError{Name: strings.Clone(name), Schema: schema}
 }
 
 // Decode decodes a stored event from its wire name and schema version into

@@ -101,6 +101,35 @@ func TestRecordRoundTripAndDamage(t *testing.T) {
 			t.Fatalf("truncation to %d bytes not detected", n)
 		}
 	}
+	// VisitStream's view of the record: the same fields, the same checks.
+	var v runtime.EventView
+	if err := viewRecord(&v, enc, &rec.Stream, rec.Version, rec.Position); err != nil || v.Name != rec.Name ||
+		v.Schema != rec.Schema || string(v.Data) != "payload" || v.Version != rec.Version || v.Position != rec.Position {
+		t.Fatalf("viewRecord: %+v, %v; want the record's fields", v, err)
+	}
+	for i := range enc {
+		for bit := range 8 {
+			b := bytes.Clone(enc)
+			b[i] ^= 1 << bit
+			if err := viewRecord(&v, b, &rec.Stream, rec.Version, rec.Position); err == nil {
+				t.Fatalf("viewRecord: flip of bit %d of byte %d not detected", bit, i)
+			}
+		}
+	}
+	for n := range len(enc) {
+		if err := viewRecord(&v, enc[:n], &rec.Stream, rec.Version, rec.Position); err == nil {
+			t.Fatalf("viewRecord: truncation to %d bytes not detected", n)
+		}
+	}
+	other := runtime.StreamID{Type: rec.Stream.Type, ID: "a-2"}
+	for _, c := range []struct {
+		st       *runtime.StreamID
+		ver, pos uint64
+	}{{&other, rec.Version, rec.Position}, {&rec.Stream, rec.Version + 1, rec.Position}, {&rec.Stream, rec.Version, rec.Position - 1}} {
+		if err := viewRecord(&v, enc, c.st, c.ver, c.pos); err == nil {
+			t.Errorf("viewRecord accepted the record as %s version %d position %d", c.st, c.ver, c.pos)
+		}
+	}
 }
 
 // TestRecordEnvelope2 checks that records written before event ids existed
@@ -283,6 +312,14 @@ func TestCorruptRecord(t *testing.T) {
 			}
 			if len(recs) != 1 || string(recs[0].Data) != "e0" {
 				t.Fatalf("ReadStream yielded %d records before the damage, want 1", len(recs))
+			}
+			var shown []string
+			err = s.VisitStream(ctx, st, 0, func(e *runtime.EventView) error { shown = append(shown, string(e.Data)); return nil })
+			if !errors.As(err, &de) || !errors.Is(err, runtime.ErrCorrupt) || de.Stream != st || de.Version != 2 || de.Position != 2 {
+				t.Fatalf("VisitStream: %v, want a DecodeError for %s version 2", err, st)
+			}
+			if len(shown) != 1 || shown[0] != "e0" {
+				t.Fatalf("VisitStream showed %q before the damage, want [e0]", shown)
 			}
 			recs, err = collect(t, s.ReadAll(ctx, 0))
 			if !errors.As(err, &de) || de.Position != 2 || len(recs) != 1 {

@@ -80,6 +80,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Context", h.testContext)
 	t.Run("Reopen", h.testReopen)
 	t.Run("Tenants", h.testTenants)
+	t.Run("Visit", h.testVisit)
 }
 
 type harness struct {

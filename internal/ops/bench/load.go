@@ -300,12 +300,11 @@ func (r *runner) populateRawPebble(ctx context.Context) (*rawLoad, error) {
 }
 
 // rawPebbleLoad reads one aggregate the way the Pebble store must at
-// least: (a Get of the snapshot key, then) a bounded iterator over the
-// stream's index keys and a seek per event into the records.
+// least: (a Get of the snapshot key, then) rawStreamRead of the events
+// after it.
 func (r *runner) rawPebbleLoad(ctx context.Context, db *pebbledb.DB, name string, size int, snap bool, aggs int, id func(int) string) (Row, error) {
 	var next atomic.Int64
-	var pk [9]byte
-	pk[0] = 'p'
+	var buf []byte // one goroutine drives the loads
 	res, err := drive(ctx, r.cfg.Progress, name+" raw pebble", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
 		stream := runtime.StreamID{Type: streamType, ID: id(int(next.Add(1)) % aggs)}
 		sk := streamKeyOf(stream)
@@ -322,49 +321,17 @@ func (r *runner) rawPebbleLoad(ctx context.Context, db *pebbledb.DB, name string
 		prefix := append([]byte{'s'}, sk...)
 		lower := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
 		upper := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^uint64(0))
-		idx, err := db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
-		if err != nil {
-			return err
-		}
-		var recs *pebbledb.Iterator
-		for ok := idx.First(); ok; ok = idx.Next() {
-			v, err := idx.ValueAndErr()
-			if err != nil {
-				_ = idx.Close()
-				return err
-			}
-			copy(pk[1:], v)
-			if recs == nil {
-				if recs, err = db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{'p'}, UpperBound: []byte{'q'}}); err != nil {
-					_ = idx.Close()
-					return err
-				}
-			}
-			if !recs.SeekGE(pk[:]) {
-				_ = idx.Close()
-				_ = recs.Close()
-				return fmt.Errorf("record %x missing", pk)
-			}
-			rv, err := recs.ValueAndErr()
-			if err != nil {
-				_ = idx.Close()
-				_ = recs.Close()
-				return err
-			}
-			_ = append([]byte(nil), rv...)
-		}
-		err = idx.Close()
-		if recs != nil {
-			if cerr := recs.Close(); err == nil {
-				err = cerr
-			}
+		n, out, err := rawStreamRead(db, lower, upper, buf)
+		buf = out
+		if err == nil && n != size-int(after) {
+			err = fmt.Errorf("raw read of %s: %d records, want %d", stream, n, size-int(after))
 		}
 		return err
 	})
 	if err != nil {
 		return Row{}, err
 	}
-	row := Row{Case: name, Group: "load", Subject: "raw pebble (iterate index + seek records)", Kind: KindLimit, Batch: size}
+	row := Row{Case: name, Group: "load", Subject: "raw pebble (iterate index + next-or-seek records)", Kind: KindLimit, Batch: size}
 	res.fill(&row, size)
 	if snap {
 		row.Events, row.EventsPerSec = 0, 0
