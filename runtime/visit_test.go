@@ -108,3 +108,37 @@ func TestRepositoryLoadThroughVisitor(t *testing.T) {
 		}
 	}
 }
+
+// TestDecoder: a typed decoder decodes the current and the former forms
+// of its type, refuses the others, and is refused for a type that is not
+// the table's.
+func TestDecoder(t *testing.T) {
+	dec, err := runtime.Decoder[read](meterEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		schema uint32
+		data   []byte
+		want   read
+	}{
+		{"meter.read", 2, marshalInt(7), read{Value: 7}},
+		{"meter.read", 1, marshalInt(70), read{Value: 7}},    // upcast
+		{"meter.sampled", 1, marshalInt(90), read{Value: 9}}, // former name
+	} {
+		if got, err := dec(c.name, c.schema, c.data); err != nil || got != c.want {
+			t.Errorf("decode %s v%d = %+v, %v; want %+v", c.name, c.schema, got, err, c.want)
+		}
+	}
+	var ue *runtime.UnknownEventError
+	if _, err := dec("meter.reset", 1, nil); !errors.As(err, &ue) || ue.Name != "meter.reset" {
+		t.Errorf("decode of another type's form: %v, want an UnknownEventError", err)
+	}
+	if _, err := dec("meter.read", 2, []byte{0x80}); err == nil {
+		t.Error("decode of a bad body: no error")
+	}
+	if _, err := runtime.Decoder[record](meterEvents); !errors.Is(err, runtime.ErrInvalid) {
+		t.Errorf("Decoder of a type that is not an event of the table: %v, want ErrInvalid", err)
+	}
+}

@@ -71,8 +71,9 @@ func evaluateTargets(rows []Row) []Target {
 		break
 	}
 	for _, d := range []struct{ name, subject string }{
-		{"generated decode vs reflection msgpack, codec alone", "generated AccountEvents().Decode"},
-		{"generated decode vs reflection msgpack, repository path against path", "generated (AccountRepository)"},
+		{"generated decode vs reflection msgpack, codec alone", "generated decode (runtime.Decoder"},
+		{"generated decode vs reflection msgpack, repository Load path against path", "generated AccountRepository Load"},
+		{"generated decode vs reflection msgpack, repository Events path against path (one event per call)", "generated (AccountRepository)"},
 	} {
 		if row, ok := findRow(rows, "codec/decode", d.subject); ok && row.Limit != "" {
 			ts = append(ts, Target{
