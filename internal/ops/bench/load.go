@@ -172,26 +172,30 @@ func (r *runner) loadStore(ctx context.Context, store string, cases []int, raw *
 		name := loadCaseName(size, snap)
 		aggs := r.aggregatesOf(size)
 		id := func(i int) string { return aggID(size, snap, i) }
-		var limit Row
+		var rawOp func(context.Context, int) error
 		if store == "pebble" && raw != nil {
-			if limit, err = r.rawPebbleLoad(ctx, raw.db, name, size, snap, aggs, id); err != nil {
-				return err
-			}
+			rawOp = rawPebbleLoad(raw.db, size, snap, aggs, id)
 		}
-		if err := r.measureLoads(ctx, s, store, name, size, snap, aggs, id, limit); err != nil {
+		if err := r.measureLoads(ctx, s, store, name, size, snap, aggs, id, rawOp); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// loadRounds is how many turns each side of a load case takes, the sides
+// alternating in rotated order (as the durable append rows do), so that
+// the machine's drift falls on all of them alike.
+const loadRounds = 4
+
 // measureLoads adds the rows of one load case: ReadStream of aggregates
-// id(0..aggs-1) (after their snapshot when snap) beside limit when it is
-// set, then the generated repository's Load beside ReadStream.
-func (r *runner) measureLoads(ctx context.Context, s runtime.Store, store, name string, size int, snap bool, aggs int, id func(int) string, limit Row) error {
-	var next atomic.Int64
-	res, err := drive(ctx, r.cfg.Progress, name+" "+store, 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
-		stream := runtime.StreamID{Type: streamType, ID: id(int(next.Add(1)) % aggs)}
+// id(0..aggs-1) (after their snapshot when snap) beside rawOp's limit when
+// it is set, and the generated repository's Load beside ReadStream. The
+// sides take loadRounds turns each of a share of the count and time cap.
+func (r *runner) measureLoads(ctx context.Context, s runtime.Store, store, name string, size int, snap bool, aggs int, id func(int) string, rawOp func(context.Context, int) error) error {
+	var nextRead, nextLoad atomic.Int64
+	readOp := func(ctx context.Context, _ int) error {
+		stream := runtime.StreamID{Type: streamType, ID: id(int(nextRead.Add(1)) % aggs)}
 		var after uint64
 		if snap {
 			sn, err := s.LoadSnapshot(ctx, stream)
@@ -211,26 +215,10 @@ func (r *runner) measureLoads(ctx context.Context, s runtime.Store, store, name 
 			return fmt.Errorf("bench: %s: read no events", stream)
 		}
 		return nil
-	})
-	if err != nil {
-		return err
 	}
-	row := Row{Case: name, Group: "load", Subject: store + " store (ReadStream, no decoding)", Kind: KindCqrsgen, Batch: size}
-	res.fill(&row, size)
-	if snap {
-		row.Events = 0
-		row.EventsPerSec = 0
-	}
-	if limit.Case != "" {
-		ratioP50(&row, limit)
-		r.add(limit)
-	}
-	r.add(row)
-
 	repo := account.NewAccountRepository(s)
-	next.Store(0)
-	res, err = drive(ctx, r.cfg.Progress, name+" "+store+" repository", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
-		aid := id(int(next.Add(1)) % aggs)
+	loadOp := func(ctx context.Context, _ int) error {
+		aid := id(int(nextLoad.Add(1)) % aggs)
 		state, v, err := repo.Load(ctx, aid)
 		if err != nil {
 			return err
@@ -239,18 +227,59 @@ func (r *runner) measureLoads(ctx context.Context, s runtime.Store, store, name 
 			return fmt.Errorf("bench: loaded %s at version %d with %d deposits, want %d and %d", aid, v, state.Deposits, size, size-1)
 		}
 		return nil
-	})
+	}
+	labels := []string{name + " " + store, name + " " + store + " repository"}
+	ops := []func(context.Context, int) error{readOp, loadOp}
+	if rawOp != nil {
+		labels = append(labels, name+" raw pebble")
+		ops = append(ops, rawOp)
+	}
+	res, err := r.alternate(ctx, labels, ops, loadRounds, r.lim.loads, r.lim.loadTime)
 	if err != nil {
 		return err
 	}
-	repoRow := Row{Case: name, Group: "load", Subject: store + " repository Load (generated decode + apply)", Kind: KindCqrsgen, Batch: size}
-	res.fill(&repoRow, size)
-	if snap {
-		repoRow.Events, repoRow.EventsPerSec = 0, 0
+	fill := func(row *Row, res driveResult) {
+		res.fill(row, size)
+		if snap {
+			row.Events, row.EventsPerSec = 0, 0
+		}
+		if row.Note != "" {
+			row.Note += fmt.Sprintf(" (%d turns, alternating)", loadRounds)
+		}
 	}
+	row := Row{Case: name, Group: "load", Subject: store + " store (ReadStream, no decoding)", Kind: KindCqrsgen, Batch: size}
+	fill(&row, res[0])
+	if rawOp != nil {
+		limit := Row{Case: name, Group: "load", Subject: "raw pebble (iterate index + next-or-seek records)", Kind: KindLimit, Batch: size}
+		fill(&limit, res[2])
+		ratioP50(&row, limit)
+		r.add(limit)
+	}
+	r.add(row)
+	repoRow := Row{Case: name, Group: "load", Subject: store + " repository Load (generated decode + apply)", Kind: KindCqrsgen, Batch: size}
+	fill(&repoRow, res[1])
 	ratioP50(&repoRow, row)
 	r.add(repoRow)
 	return nil
+}
+
+// alternate runs each of ops in rounds turns of a share of maxOps and of
+// maxTime, the order rotated every round, from one goroutine, and returns
+// each op's accumulated result.
+func (r *runner) alternate(ctx context.Context, labels []string, ops []func(context.Context, int) error, rounds int, maxOps int64, maxTime time.Duration) ([]driveResult, error) {
+	res := make([]driveResult, len(ops))
+	share := max(1, maxOps/int64(rounds))
+	for round := range rounds {
+		for j := range ops {
+			i := (round + j) % len(ops)
+			d, err := drive(ctx, r.cfg.Progress, labels[i], 1, share, maxTime/time.Duration(rounds), ops[i])
+			res[i].add(d)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, nil
 }
 
 // rawLoad is a raw Pebble database holding the load workload's keys in
@@ -299,13 +328,13 @@ func (r *runner) populateRawPebble(ctx context.Context) (*rawLoad, error) {
 	return &rawLoad{db: db, close: closeDB}, nil
 }
 
-// rawPebbleLoad reads one aggregate the way the Pebble store must at
-// least: (a Get of the snapshot key, then) rawStreamRead of the events
-// after it.
-func (r *runner) rawPebbleLoad(ctx context.Context, db *pebbledb.DB, name string, size int, snap bool, aggs int, id func(int) string) (Row, error) {
+// rawPebbleLoad returns the limit's operation: read one aggregate the way
+// the Pebble store must at least: (a Get of the snapshot key, then)
+// rawStreamRead of the events after it.
+func rawPebbleLoad(db *pebbledb.DB, size int, snap bool, aggs int, id func(int) string) func(context.Context, int) error {
 	var next atomic.Int64
 	var buf []byte // one goroutine drives the loads
-	res, err := drive(ctx, r.cfg.Progress, name+" raw pebble", 1, r.lim.loads, r.lim.loadTime, func(ctx context.Context, _ int) error {
+	return func(ctx context.Context, _ int) error {
 		stream := runtime.StreamID{Type: streamType, ID: id(int(next.Add(1)) % aggs)}
 		sk := streamKeyOf(stream)
 		after := uint64(0)
@@ -314,7 +343,7 @@ func (r *runner) rawPebbleLoad(ctx context.Context, db *pebbledb.DB, name string
 			if err != nil {
 				return fmt.Errorf("snapshot of %s: %w", stream, err)
 			}
-			_ = append([]byte(nil), v...)
+			buf = append(buf[:0], v...)
 			_ = closer.Close()
 			after = uint64(size)
 		}
@@ -327,14 +356,5 @@ func (r *runner) rawPebbleLoad(ctx context.Context, db *pebbledb.DB, name string
 			err = fmt.Errorf("raw read of %s: %d records, want %d", stream, n, size-int(after))
 		}
 		return err
-	})
-	if err != nil {
-		return Row{}, err
 	}
-	row := Row{Case: name, Group: "load", Subject: "raw pebble (iterate index + next-or-seek records)", Kind: KindLimit, Batch: size}
-	res.fill(&row, size)
-	if snap {
-		row.Events, row.EventsPerSec = 0, 0
-	}
-	return row, nil
 }
