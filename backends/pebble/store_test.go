@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +104,7 @@ func TestRecordRoundTripAndDamage(t *testing.T) {
 	}
 	// VisitStream's view of the record: the same fields, the same checks.
 	var v runtime.EventView
-	if err := viewRecord(&v, enc, &rec.Stream, rec.Version, rec.Position); err != nil || v.Name != rec.Name ||
+	if err := viewRecord(&v, enc, appendStreamKey(nil, rec.Stream), rec.Version, rec.Position); err != nil || v.Name != rec.Name ||
 		v.Schema != rec.Schema || string(v.Data) != "payload" || v.Version != rec.Version || v.Position != rec.Position {
 		t.Fatalf("viewRecord: %+v, %v; want the record's fields", v, err)
 	}
@@ -111,13 +112,13 @@ func TestRecordRoundTripAndDamage(t *testing.T) {
 		for bit := range 8 {
 			b := bytes.Clone(enc)
 			b[i] ^= 1 << bit
-			if err := viewRecord(&v, b, &rec.Stream, rec.Version, rec.Position); err == nil {
+			if err := viewRecord(&v, b, appendStreamKey(nil, rec.Stream), rec.Version, rec.Position); err == nil {
 				t.Fatalf("viewRecord: flip of bit %d of byte %d not detected", bit, i)
 			}
 		}
 	}
 	for n := range len(enc) {
-		if err := viewRecord(&v, enc[:n], &rec.Stream, rec.Version, rec.Position); err == nil {
+		if err := viewRecord(&v, enc[:n], appendStreamKey(nil, rec.Stream), rec.Version, rec.Position); err == nil {
 			t.Fatalf("viewRecord: truncation to %d bytes not detected", n)
 		}
 	}
@@ -126,7 +127,7 @@ func TestRecordRoundTripAndDamage(t *testing.T) {
 		st       *runtime.StreamID
 		ver, pos uint64
 	}{{&other, rec.Version, rec.Position}, {&rec.Stream, rec.Version + 1, rec.Position}, {&rec.Stream, rec.Version, rec.Position - 1}} {
-		if err := viewRecord(&v, enc, c.st, c.ver, c.pos); err == nil {
+		if err := viewRecord(&v, enc, appendStreamKey(nil, *c.st), c.ver, c.pos); err == nil {
 			t.Errorf("viewRecord accepted the record as %s version %d position %d", c.st, c.ver, c.pos)
 		}
 	}
@@ -542,5 +543,23 @@ func TestOneClockPerAppend(t *testing.T) {
 	want := base.Add(time.Second)
 	if len(times) != 3 || !times[0].Equal(want) || !times[1].Equal(want) || !times[2].Equal(base.Add(-time.Hour)) || !rec.Time.Equal(want) {
 		t.Errorf("event times %v, idempotency time %v; want %v for the events without a time and the record, the given time kept", times, rec.Time, want)
+	}
+}
+
+// TestSkipVarint: skipVarint accepts exactly the varints binary.Varint
+// decodes, and moves past the same bytes.
+func TestSkipVarint(t *testing.T) {
+	cases := [][]byte{{}, {0x80}, {0x80, 0x80}, bytes.Repeat([]byte{0xff}, 10), append(bytes.Repeat([]byte{0xff}, 9), 0x01),
+		append(bytes.Repeat([]byte{0xff}, 9), 0x02), bytes.Repeat([]byte{0x80}, 11)}
+	for _, v := range []int64{0, 1, -1, 63, -64, 64, 1 << 40, math.MinInt64, math.MaxInt64} {
+		cases = append(cases, binary.AppendVarint(nil, v), append(binary.AppendVarint(nil, v), 7))
+	}
+	for _, b := range cases {
+		_, n := binary.Varint(b)
+		c := cursor{b: b}
+		c.skipVarint()
+		if (n > 0) == c.bad || (n > 0 && c.off != n) {
+			t.Errorf("skipVarint(%x): off %d bad %v; binary.Varint read %d bytes", b, c.off, c.bad, n)
+		}
 	}
 }

@@ -59,7 +59,7 @@ func (r *streamReader) visit(first bool, v *runtime.EventView, fn func(*runtime.
 		if done || err != nil {
 			return true, err
 		}
-		if err := viewRecord(v, val, r.stream, version, pos); err != nil {
+		if err := viewRecord(v, val, r.prefix[1:], version, pos); err != nil {
 			return true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
 		}
 		if err := fn(v); err != nil {
@@ -70,9 +70,11 @@ func (r *streamReader) visit(first bool, v *runtime.EventView, fn func(*runtime.
 }
 
 // viewRecord checks record value val (checksum, envelope, and that it
-// holds stream's event at version and pos) and points v at its name and
-// body, which alias val.
-func viewRecord(v *runtime.EventView, val []byte, stream *runtime.StreamID, version, pos uint64) error {
+// holds the event of the stream whose key (appendStreamKey) is sk at
+// version and pos) and points v at its name and body, which alias val.
+// A record's stream type and id are written as the stream key encodes
+// them (two length-prefixed strings), so one comparison checks both.
+func viewRecord(v *runtime.EventView, val []byte, sk []byte, version, pos uint64) error {
 	body, err := unseal(val)
 	if err != nil {
 		return err
@@ -83,10 +85,17 @@ func viewRecord(v *runtime.EventView, val []byte, stream *runtime.StreamID, vers
 	}
 	tail := body[len(body)-16:]
 	ver, p := binary.BigEndian.Uint64(tail[0:8]), binary.BigEndian.Uint64(tail[8:16])
-	c := cursor{b: body[head : len(body)-16]}
-	typ, id, name := c.bytes(), c.bytes(), c.bytes()
+	fields := body[head : len(body)-16]
+	if len(fields) < len(sk) || string(fields[:len(sk)]) != string(sk) || ver != version || p != pos {
+		c := cursor{b: fields}
+		typ, id := c.bytes(), c.bytes()
+		return fmt.Errorf("record holds %s version %d position %d", runtime.StreamID{Type: string(typ), ID: string(id)}, ver, p)
+	}
+	c := cursor{b: fields, off: len(sk)}
+	name := c.bytes()
 	schema := c.uvarint()
-	_, nsec := c.varint(), c.uvarint()
+	c.skipVarint() // seconds
+	nsec := c.uvarint()
 	n := c.uvarint()
 	if c.bad || schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
 		return errTruncated
@@ -98,12 +107,24 @@ func viewRecord(v *runtime.EventView, val []byte, stream *runtime.StreamID, vers
 	if c.bad || c.off != len(c.b) {
 		return errTruncated
 	}
-	if string(typ) != stream.Type || string(id) != stream.ID || ver != version || p != pos {
-		return fmt.Errorf("record holds %s version %d position %d", runtime.StreamID{Type: string(typ), ID: string(id)}, ver, p)
-	}
 	*v = runtime.EventView{Version: ver, Position: p, Schema: uint32(schema), Data: data}
 	if len(name) > 0 {
 		v.Name = unsafe.String(&name[0], len(name))
 	}
 	return nil
+}
+
+// skipVarint moves past one varint without decoding it, refusing what
+// varint refuses (a truncated or overlong one).
+func (c *cursor) skipVarint() {
+	for i := c.off; !c.bad && i < len(c.b) && i < c.off+binary.MaxVarintLen64; i++ {
+		if c.b[i] < 0x80 {
+			if i == c.off+binary.MaxVarintLen64-1 && c.b[i] > 1 {
+				break // overflows 64 bits
+			}
+			c.off = i + 1
+			return
+		}
+	}
+	c.bad = true
 }
