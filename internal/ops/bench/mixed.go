@@ -193,7 +193,7 @@ func (r *runner) rawPebbleMixed(ctx context.Context, name string, snap bool) (Ro
 		}
 		prefix := append([]byte{'s'}, sk...)
 		lower := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
-		if _, _, err := rawStreamRead(db, lower, append(append([]byte(nil), prefix...), 0xff), nil); err != nil {
+		if _, _, err := rawStreamRead(db, lower, append(append([]byte(nil), prefix...), 0xff), nil, false); err != nil {
 			return err
 		}
 		version := heads[i].Add(1)

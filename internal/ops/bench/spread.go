@@ -99,9 +99,10 @@ func (r *runner) spreadStore(ctx context.Context, store string, rawDB *pebbledb.
 	if err != nil {
 		return fmt.Errorf("bench: populating %s for the spread load: %w", store, err)
 	}
-	var rawOp func(context.Context, int) error
+	var rawOps []func(context.Context, int) error
 	if store == "pebble" && rawDB != nil {
-		rawOp = rawPebbleLoad(rawDB, spreadEvents, false, spreadStreams, spreadID)
+		rawOps = []func(context.Context, int) error{rawPebbleLoad(rawDB, spreadEvents, false, spreadStreams, spreadID, false),
+			rawPebbleLoad(rawDB, spreadEvents, false, spreadStreams, spreadID, true)}
 	}
-	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, rawOp)
+	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, rawOps)
 }
