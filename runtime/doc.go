@@ -29,6 +29,10 @@
 //     N replicas run the same read side with one active per projection.
 //     Errors matching [ErrUnavailable] (the store's server restarting) are
 //     waited out by Subscribe and the runners.
+//   - [StreamVisitor] is the optional capability behind Load (memory and
+//     Pebble implement it): the store lends each event's name and body to
+//     the event table's decoder instead of building a [Record]. [Decoder]
+//     decodes one event type without boxing it in its interface.
 //   - [Instrument] wraps any Store with metrics ([Metrics], and
 //     [ReadSideMetrics] for leases and lag, [CommandMetrics] for commands
 //     and saga steps), spans ([WithTracer], [Tracer]) and optional
