@@ -120,8 +120,8 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 
 // openStream validates a read of stream after version after and opens
 // sr's index iterator over it, bounded by the last acknowledged append;
-// false with a nil error when there is nothing to read. On true the
-// caller must release sr.t.
+// false with a nil error when there is nothing to read. sr must be a
+// zero streamReader; on true the caller must release sr.t.
 func (s *Store) openStream(ctx context.Context, sr *streamReader, stream *runtime.StreamID, after uint64, op func() string) (bool, error) {
 	if err := runtime.ValidateStream(*stream); err != nil {
 		return false, err
@@ -140,7 +140,7 @@ func (s *Store) openStream(ctx context.Context, sr *streamReader, stream *runtim
 	if err != nil {
 		return false, err
 	}
-	*sr = streamReader{s: s, t: t, stream: stream, prefix: prefix, limit: limit, op: op, kb: sr.kb}
+	sr.s, sr.t, sr.stream, sr.prefix, sr.limit, sr.op = s, t, stream, prefix, limit, op
 	return true, nil
 }
 
