@@ -13,6 +13,10 @@
 //     [Aggregate] and the event and command tables of runtime/registry.
 //   - [Subscribe] follows the whole log of a store from a position: first
 //     what is already stored, then live, without loss or duplicates.
+//   - [StreamVisitor] is the optional capability behind Load (memory and
+//     Pebble implement it): the store lends each event's name and body to
+//     the event table's decoder instead of building a [Record]. registry.Decoder
+//     decodes one event type without boxing it in its interface.
 //   - Events carry their correlation id and the reference of the event
 //     that caused them ([MetadataCorrelation], [MetadataCausation]): set
 //     one with [ContextWithCorrelation]; projection handlers and saga steps

@@ -63,6 +63,10 @@ type Repository[S, E, C any] struct {
 	locks   keyed.Mutex
 	tracer  telemetry.Tracer         // nil: no spans
 	metrics telemetry.CommandMetrics // nil: no command metrics
+	// visitor is the store's StreamVisitor, which Load uses when the
+	// aggregate has an event table and no fields tagged pii; nil:
+	// ReadStream.
+	visitor StreamVisitor
 }
 
 // NewRepository returns a repository of agg's aggregates stored in store.
@@ -87,7 +91,11 @@ func NewRepository[S, E, C any](store Store, agg *Aggregate[S, E, C], opts ...Op
 	if agg.EncodeState == nil || agg.DecodeState == nil {
 		o.snapshotEvery = 0
 	}
-	return &Repository[S, E, C]{store: store, agg: agg, opts: o, tracer: tracerOf(store), metrics: commandMetricsOf(store)}
+	rep := &Repository[S, E, C]{store: store, agg: agg, opts: o, tracer: tracerOf(store), metrics: commandMetricsOf(store)}
+	if agg.Events != nil && !rep.sealing() { // sealed records are opened first: ReadStream
+		rep.visitor = visitorOf(store)
+	}
+	return rep
 }
 
 // Store returns the store the repository reads and writes.
@@ -118,6 +126,13 @@ func (r *Repository[S, E, C]) load(ctx context.Context, id string) (*S, uint64, 
 		return nil, 0, err
 	}
 	state, version := r.loadSnapshot(ctx, stream)
+	if r.visitor != nil {
+		version, err := visitLoad(ctx, r.visitor, r.agg.Events, stream, state, version)
+		if err != nil {
+			return nil, 0, err
+		}
+		return state, version, nil
+	}
 	open := r.opener(ctx)
 	for rec, err := range r.store.ReadStream(ctx, stream, version) {
 		if err == nil {

@@ -84,32 +84,15 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		// op is built only for an error: a load that succeeds pays
 		// nothing for it.
 		op := func() string { return "read stream " + stream.String() }
-		if err := runtime.ValidateStream(stream); err != nil {
-			yield(runtime.Record{}, err)
+		var sr streamReader
+		if ok, err := s.openStream(ctx, &sr, &stream, after, op); !ok {
+			if err != nil {
+				yield(runtime.Record{}, err)
+			}
 			return
 		}
-		if after >= runtime.MaxVersion {
-			return
-		}
-		if err := s.truncatedRead(ctx, stream, after); err != nil {
-			yield(runtime.Record{}, err)
-			return
-		}
-		s.wmu.Lock()
-		limit := s.acked
-		s.wmu.Unlock()
-		// One buffer holds the prefix, the lower bound and the upper bound.
-		var kb [64]byte
-		prefix := streamIndexPrefix(kb[:0], stream)
-		lower := binary.BigEndian.AppendUint64(prefix, after+1)
-		upper := prefixEndInto(lower[len(lower):], prefix)
-		t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
-		if err != nil {
-			yield(runtime.Record{}, err)
-			return
-		}
+		t := sr.t
 		defer func() { _ = s.release(t) }()
-		sr := streamReader{s: s, t: t, stream: &stream, prefix: prefix, limit: limit, op: op}
 		for first := true; ; first = false {
 			if err := ctx.Err(); err != nil {
 				yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
@@ -134,6 +117,35 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 			}
 		}
 	}
+}
+
+// openStream validates a read of stream after version after and opens
+// sr's index iterator over it, bounded by the last acknowledged append;
+// false with a nil error when there is nothing to read. sr must be a
+// zero streamReader; on true the caller must release sr.t.
+func (s *Store) openStream(ctx context.Context, sr *streamReader, stream *runtime.StreamID, after uint64, op func() string) (bool, error) {
+	if err := runtime.ValidateStream(*stream); err != nil {
+		return false, err
+	}
+	if after >= runtime.MaxVersion {
+		return false, nil
+	}
+	if err := s.truncatedRead(ctx, *stream, after); err != nil { // retention.go
+		return false, err
+	}
+	s.wmu.Lock()
+	limit := s.acked
+	s.wmu.Unlock()
+	// sr's buffer holds the prefix, the lower bound and the upper bound.
+	prefix := streamIndexPrefix(sr.kb[:0], *stream)
+	lower := binary.BigEndian.AppendUint64(prefix, after+1)
+	upper := prefixEndInto(lower[len(lower):], prefix)
+	t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return false, err
+	}
+	sr.s, sr.t, sr.stream, sr.prefix, sr.limit, sr.op = s, t, stream, prefix, limit, op
+	return true, nil
 }
 
 // finish reports an iterator's own error after its last step.
@@ -165,6 +177,7 @@ type streamReader struct {
 	op     func() string
 	key    [9]byte
 	slab   slab
+	kb     [64]byte // holds prefix and the iterator's bounds
 }
 
 // step moves the index iterator one entry and loads the record it points
@@ -176,46 +189,9 @@ func (r *streamReader) step(first bool) (runtime.Record, bool, error) {
 	if t.closed {
 		return runtime.Record{}, true, errStoreClosed
 	}
-	var ok bool
-	if first {
-		ok = t.it.First()
-	} else {
-		ok = t.it.Next()
-	}
-	if !ok {
-		return runtime.Record{}, true, nil
-	}
-	k := t.it.Key()
-	v, err := t.it.ValueAndErr()
-	if err != nil {
-		return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
-	}
-	if len(k) != len(r.prefix)+8 || len(v) != 8 {
-		return runtime.Record{}, true, &runtime.DecodeError{Stream: *r.stream, What: "stream index", Err: fmt.Errorf("malformed entry %x", k)}
-	}
-	version := binary.BigEndian.Uint64(k[len(r.prefix):])
-	pos := binary.BigEndian.Uint64(v)
-	if pos > r.limit {
-		return runtime.Record{}, true, nil // not yet acknowledged
-	}
-	if t.recs == nil {
-		// t is registered, so Close closes the database only after it has
-		// taken t.mu, which this step holds.
-		if t.recs, err = r.s.db.NewIter(&eventBounds); err != nil {
-			return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
-		}
-	}
-	r.key[0] = tagEvent
-	binary.BigEndian.PutUint64(r.key[1:], pos)
-	if !t.recs.SeekGE(r.key[:]) || string(t.recs.Key()) != string(r.key[:]) {
-		if err := t.recs.Error(); err != nil {
-			return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
-		}
-		return runtime.Record{}, true, r.s.missingRecord(*r.stream, version, pos)
-	}
-	val, err := t.recs.ValueAndErr()
-	if err != nil {
-		return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
+	version, pos, val, done, err := r.next(first)
+	if done || err != nil {
+		return runtime.Record{}, true, err
 	}
 	rec, err := decodeRecordOf(val, r.stream, &r.slab)
 	if err == nil && (rec.Stream != *r.stream || rec.Version != version || rec.Position != pos) {
@@ -225,6 +201,64 @@ func (r *streamReader) step(first bool) (runtime.Record, bool, error) {
 		return runtime.Record{}, true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
 	}
 	return rec, false, nil
+}
+
+// next moves the index iterator one entry (to the first when first) and
+// the records iterator to the record the entry points to, and returns the
+// entry's version and position and the record's value, which is valid
+// until the iterators move. done is true at the end of the stream (or of
+// what was acknowledged when the read began) and on an error. The caller
+// holds t.mu and has checked that t is not closed.
+func (r *streamReader) next(first bool) (version, pos uint64, val []byte, done bool, err error) {
+	t := r.t
+	var ok bool
+	if first {
+		ok = t.it.First()
+	} else {
+		ok = t.it.Next()
+	}
+	if !ok {
+		return 0, 0, nil, true, nil
+	}
+	k := t.it.Key()
+	v, err := t.it.ValueAndErr()
+	if err != nil {
+		return 0, 0, nil, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
+	}
+	if len(k) != len(r.prefix)+8 || len(v) != 8 {
+		return 0, 0, nil, true, &runtime.DecodeError{Stream: *r.stream, What: "stream index", Err: fmt.Errorf("malformed entry %x", k)}
+	}
+	version = binary.BigEndian.Uint64(k[len(r.prefix):])
+	pos = binary.BigEndian.Uint64(v)
+	if pos > r.limit {
+		return 0, 0, nil, true, nil // not yet acknowledged
+	}
+	if t.recs == nil {
+		// t is registered, so Close closes the database only after it has
+		// taken t.mu, which the caller holds.
+		if t.recs, err = r.s.db.NewIter(&eventBounds); err != nil {
+			return 0, 0, nil, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
+		}
+	}
+	// The events of one append have consecutive positions: when the
+	// previous record's position is the one before, a Next reaches the
+	// record (and is checked like a seek), cheaper than a SeekGE.
+	prev := binary.BigEndian.Uint64(r.key[1:])
+	r.key[0] = tagEvent
+	binary.BigEndian.PutUint64(r.key[1:], pos)
+	if prev == 0 || prev+1 != pos || !t.recs.Next() || string(t.recs.Key()) != string(r.key[:]) {
+		if !t.recs.SeekGE(r.key[:]) || string(t.recs.Key()) != string(r.key[:]) {
+			if err := t.recs.Error(); err != nil {
+				return 0, 0, nil, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
+			}
+			return 0, 0, nil, true, r.s.missingRecord(*r.stream, version, pos) // retention.go
+		}
+	}
+	val, err = t.recs.ValueAndErr()
+	if err != nil {
+		return 0, 0, nil, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
+	}
+	return version, pos, val, false, nil
 }
 
 // ReadAll yields every event with position > after, in position order, up

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +100,35 @@ func TestRecordRoundTripAndDamage(t *testing.T) {
 	for n := range len(enc) {
 		if _, err := decodeRecord(enc[:n]); err == nil {
 			t.Fatalf("truncation to %d bytes not detected", n)
+		}
+	}
+	// VisitStream's view of the record: the same fields, the same checks.
+	var v runtime.EventView
+	if err := viewRecord(&v, enc, appendStreamKey(nil, rec.Stream), rec.Version, rec.Position); err != nil || v.Name != rec.Name ||
+		v.Schema != rec.Schema || string(v.Data) != "payload" || v.Version != rec.Version || v.Position != rec.Position {
+		t.Fatalf("viewRecord: %+v, %v; want the record's fields", v, err)
+	}
+	for i := range enc {
+		for bit := range 8 {
+			b := bytes.Clone(enc)
+			b[i] ^= 1 << bit
+			if err := viewRecord(&v, b, appendStreamKey(nil, rec.Stream), rec.Version, rec.Position); err == nil {
+				t.Fatalf("viewRecord: flip of bit %d of byte %d not detected", bit, i)
+			}
+		}
+	}
+	for n := range len(enc) {
+		if err := viewRecord(&v, enc[:n], appendStreamKey(nil, rec.Stream), rec.Version, rec.Position); err == nil {
+			t.Fatalf("viewRecord: truncation to %d bytes not detected", n)
+		}
+	}
+	other := runtime.StreamID{Type: rec.Stream.Type, ID: "a-2"}
+	for _, c := range []struct {
+		st       *runtime.StreamID
+		ver, pos uint64
+	}{{&other, rec.Version, rec.Position}, {&rec.Stream, rec.Version + 1, rec.Position}, {&rec.Stream, rec.Version, rec.Position - 1}} {
+		if err := viewRecord(&v, enc, appendStreamKey(nil, *c.st), c.ver, c.pos); err == nil {
+			t.Errorf("viewRecord accepted the record as %s version %d position %d", c.st, c.ver, c.pos)
 		}
 	}
 }
@@ -283,6 +313,14 @@ func TestCorruptRecord(t *testing.T) {
 			}
 			if len(recs) != 1 || string(recs[0].Data) != "e0" {
 				t.Fatalf("ReadStream yielded %d records before the damage, want 1", len(recs))
+			}
+			var shown []string
+			err = s.VisitStream(ctx, st, 0, func(e *runtime.EventView) error { shown = append(shown, string(e.Data)); return nil })
+			if !errors.As(err, &de) || !errors.Is(err, runtime.ErrCorrupt) || de.Stream != st || de.Version != 2 || de.Position != 2 {
+				t.Fatalf("VisitStream: %v, want a DecodeError for %s version 2", err, st)
+			}
+			if len(shown) != 1 || shown[0] != "e0" {
+				t.Fatalf("VisitStream showed %q before the damage, want [e0]", shown)
 			}
 			recs, err = collect(t, s.ReadAll(ctx, 0))
 			if !errors.As(err, &de) || de.Position != 2 || len(recs) != 1 {
@@ -505,5 +543,23 @@ func TestOneClockPerAppend(t *testing.T) {
 	want := base.Add(time.Second)
 	if len(times) != 3 || !times[0].Equal(want) || !times[1].Equal(want) || !times[2].Equal(base.Add(-time.Hour)) || !rec.Time.Equal(want) {
 		t.Errorf("event times %v, idempotency time %v; want %v for the events without a time and the record, the given time kept", times, rec.Time, want)
+	}
+}
+
+// TestSkipVarint: skipVarint accepts exactly the varints binary.Varint
+// decodes, and moves past the same bytes.
+func TestSkipVarint(t *testing.T) {
+	cases := [][]byte{{}, {0x80}, {0x80, 0x80}, bytes.Repeat([]byte{0xff}, 10), append(bytes.Repeat([]byte{0xff}, 9), 0x01),
+		append(bytes.Repeat([]byte{0xff}, 9), 0x02), bytes.Repeat([]byte{0x80}, 11)}
+	for _, v := range []int64{0, 1, -1, 63, -64, 64, 1 << 40, math.MinInt64, math.MaxInt64} {
+		cases = append(cases, binary.AppendVarint(nil, v), append(binary.AppendVarint(nil, v), 7))
+	}
+	for _, b := range cases {
+		_, n := binary.Varint(b)
+		c := cursor{b: b}
+		c.skipVarint()
+		if (n > 0) == c.bad || (n > 0 && c.off != n) {
+			t.Errorf("skipVarint(%x): off %d bad %v; binary.Varint read %d bytes", b, c.off, c.bad, n)
+		}
 	}
 }

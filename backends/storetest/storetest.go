@@ -82,6 +82,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Tenants", h.testTenants)
 	t.Run("Shredding", h.testShredding)
 	t.Run("Delete", h.testDelete)
+	t.Run("Visit", h.testVisit)
 }
 
 type harness struct {

@@ -50,9 +50,11 @@ func TestQuickMemoryRun(t *testing.T) {
 	}
 	// Memory only: no fsync row; 8 append cases × 3 rows; 6 load cases and
 	// the spread load × 2 rows; mixed: 2 cases × 1 row; read: limit +
-	// ReadAll + Subscribe; codec: 3 encode rows, 4 decode rows (the codec
-	// alone has no encode row).
-	want := map[string]int{"append": 24, "load": 14, "mixed": 2, "read": 3, "codec": 7}
+	// ReadAll + Subscribe; codec: 3 encode rows (limit, Append path
+	// limit and generated), 7 decode rows (limit, typed and boxed codec
+	// alone, Load path limit and generated, Events path limit and
+	// generated).
+	want := map[string]int{"append": 24, "load": 14, "mixed": 2, "read": 3, "codec": 10}
 	for g, n := range want {
 		if groups[g] != n {
 			t.Errorf("%d %s rows, want %d (all: %v)", groups[g], g, n, groups)

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/route"
@@ -92,7 +93,9 @@ func UpcastFrom[E, Old any](name string, schema uint32, unmarshal func([]byte) (
 // older forms upcast into it. The codec takes and returns events by value:
 // a pointer handed to a func value escapes to the heap, which would cost an
 // allocation per event. E implements I (generated code declares the
-// marker methods that make it so).
+// marker methods that make it so). unmarshal (and an upcast's) must copy
+// what the event keeps of its input, as generated decoders do: Load may
+// hand it bytes a store lends only for the call (StreamVisitor).
 func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal func(E) ([]byte, error), unmarshal func([]byte) (E, error), upcasts ...Upcast[E]) *EventType[S, I] {
 	typed := []typedForm[E]{{name: name, schema: schema, decode: unmarshal}}
 	for _, u := range upcasts {
@@ -266,7 +269,8 @@ func (t *Events[S, I]) lookup(name string, schema uint32) (form[S, I], error) {
 	if f, ok := t.forms.Get(formKey{name, schema}); ok {
 		return f, nil
 	}
-	return form[S, I]{}, &runtime.UnknownEventError{Name: name, Schema: schema}
+	// The name is copied: it may be a StreamVisitor's borrowed bytes.
+	return form[S, I]{}, &runtime.UnknownEventError{Name: strings.Clone(name), Schema: schema}
 }
 
 // Decode decodes a stored event from its wire name and schema version into

@@ -17,6 +17,9 @@ type codecImpl struct {
 	encode  func() error
 	decode  func() error
 	note    string
+	// events is how many events one call handles (0: one); the row's
+	// figures are per event.
+	events int
 }
 
 // generatedCodec, when set (generated.go), returns the generated codec of
@@ -136,10 +139,11 @@ func (r *runner) measureCodecs(ctx context.Context, name string, sides []codecIm
 	}
 	rows := make([]Row, len(ops))
 	for i, op := range ops {
-		allocs := testing.AllocsPerRun(1000, func() { _ = op() })
-		n := counts[i]
+		per := int64(max(sides[i].events, 1))
+		allocs := testing.AllocsPerRun(1000/int(per)+1, func() { _ = op() })
+		n := counts[i] * per
 		rows[i] = Row{Case: name, Group: "codec", Subject: sides[i].subject, Kind: sides[i].kind, Ops: n, Events: n,
-			Seconds: elapsed[i].Seconds(), AllocsPerOp: allocs}
+			Seconds: elapsed[i].Seconds(), AllocsPerOp: allocs / float64(per)}
 		if n > 0 {
 			rows[i].NsPerOp = float64(elapsed[i].Nanoseconds()) / float64(n)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -39,6 +40,22 @@ func (s *stubStore) ReadStream(context.Context, runtime.StreamID, uint64) iter.S
 	return func(yield func(runtime.Record, error) bool) { yield(s.rec, nil) }
 }
 
+// VisitStream shows the fixed record loadPathEvents times, at versions 1
+// to loadPathEvents: the Load path rows read a stream of that length.
+func (s *stubStore) VisitStream(_ context.Context, _ runtime.StreamID, after uint64, fn func(*runtime.EventView) error) error {
+	v := runtime.EventView{Name: s.rec.Name, Schema: s.rec.Schema, Data: s.rec.Data}
+	for i := after + 1; i <= loadPathEvents; i++ {
+		v.Version, v.Position = i, i
+		if err := fn(&v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadPathEvents is the length of the stream the Load path rows load.
+const loadPathEvents = 100
+
 func (s *stubStore) LoadSnapshot(context.Context, runtime.StreamID) (runtime.Snapshot, error) {
 	return runtime.Snapshot{}, runtime.ErrNotFound
 }
@@ -54,12 +71,32 @@ func generatedPayload() ([]byte, error) {
 }
 
 // reflectionAggregate is the Account aggregate with reflection msgpack
-// codecs in place of the generated ones (Deposited events only): the same
-// repository path as the generated codec, so the two rows differ only in
-// the codec.
+// codecs in place of the generated ones: its event table has the
+// generated table's rows, in the same order, with msgpack.Marshal and
+// msgpack.Unmarshal as each row's codec, so that Load takes the generated
+// repository's path (StreamVisitor, table, decode into the state) and the
+// two rows differ only in the codec. Events and Append go through
+// EncodeEvent and DecodeEvent, which handle Deposited events only.
 func reflectionAggregate() *runtime.Aggregate[account.Account, account.AccountEvent, runtime.NoCommand] {
+	kind := func(e account.AccountEvent) int {
+		switch e.(type) {
+		case account.Opened:
+			return 0
+		case account.Deposited:
+			return 1
+		case account.Withdrawn:
+			return 2
+		}
+		return 3
+	}
 	return &runtime.Aggregate[account.Account, account.AccountEvent, runtime.NoCommand]{
-		Type:  account.AccountStreamType,
+		Type: account.AccountStreamType,
+		Events: registry.NewEvents(account.AccountStreamType, kind,
+			reflectionRow(account.OpenedEventName, account.OpenedSchemaVersion, (*account.Account).ApplyOpened),
+			reflectionRow(account.DepositedEventName, account.DepositedSchemaVersion, (*account.Account).ApplyDeposited),
+			reflectionRow(account.WithdrawnEventName, account.WithdrawnSchemaVersion, (*account.Account).ApplyWithdrawn),
+			reflectionRow(account.AccountClosedEventName, account.AccountClosedSchemaVersion, (*account.Account).ApplyAccountClosed),
+		),
 		Apply: (*account.Account).Apply,
 		EncodeEvent: func(e account.AccountEvent) (runtime.EventData, error) {
 			data, err := msgpack.Marshal(e)
@@ -76,36 +113,60 @@ func reflectionAggregate() *runtime.Aggregate[account.Account, account.AccountEv
 	}
 }
 
-// repoCodec returns encode and decode through a repository over a stub
-// store holding payload.
-func repoCodec(subject, kind, note string, payload []byte, newRepo func(runtime.Store) interface {
+// reflectionRow is an event table row with reflection msgpack as its
+// codec.
+func reflectionRow[E any](name string, schema uint32, apply func(*account.Account, E)) *registry.EventType[account.Account, account.AccountEvent] {
+	return registry.Event[account.AccountEvent](name, schema, apply,
+		func(e E) ([]byte, error) { return msgpack.Marshal(&e) },
+		func(data []byte) (e E, err error) { err = msgpack.Unmarshal(data, &e); return e, err })
+}
+
+// repoAPI is what the path rows call: the generated AccountRepository's
+// methods, which runtime.Repository has too.
+type repoAPI = interface {
 	Append(context.Context, string, uint64, ...account.AccountEvent) (uint64, error)
 	Events(context.Context, string, uint64) iter.Seq2[runtime.Envelope[account.AccountEvent], error]
-}) codecImpl {
+	Load(context.Context, string) (*account.Account, uint64, error)
+}
+
+// repoCodec returns encode and decode through a repository over a stub
+// store holding payload: decode is Events of one event, or with load a
+// Load of a stream of loadPathEvents events (the figures per event).
+func repoCodec(subject, kind, note string, payload []byte, load bool, newRepo func(runtime.Store) repoAPI) codecImpl {
 	ctx := context.Background()
 	stub := &stubStore{rec: runtime.Record{
 		Stream: runtime.StreamID{Type: account.AccountStreamType, ID: "codec"}, Version: 1, Position: 1,
 		Name: account.DepositedEventName, Schema: account.DepositedSchemaVersion, Data: payload,
 	}}
 	repo := newRepo(stub)
-	return codecImpl{
-		subject: subject, kind: kind, note: note,
-		encode: func() error {
-			_, err := repo.Append(ctx, "codec", runtime.AnyVersion, sampleDeposit)
-			return err
-		},
-		decode: func() error {
-			for env, err := range repo.Events(ctx, "codec", 0) {
-				if err != nil {
-					return err
-				}
-				if env.Event != sampleDeposit {
-					return fmt.Errorf("decoded %+v, want %+v", env.Event, sampleDeposit)
-				}
+	c := codecImpl{subject: subject, kind: kind, note: note}
+	if load {
+		c.events = loadPathEvents
+		c.decode = func() error {
+			a, v, err := repo.Load(ctx, "codec")
+			if err == nil && (v != loadPathEvents || a.Balance != loadPathEvents*sampleEvent.Amount) {
+				err = fmt.Errorf("loaded version %d balance %d, want %d and %d", v, a.Balance, loadPathEvents, loadPathEvents*sampleEvent.Amount)
 			}
-			return nil
-		},
+			return err
+		}
+		return c
 	}
+	c.encode = func() error {
+		_, err := repo.Append(ctx, "codec", runtime.AnyVersion, sampleDeposit)
+		return err
+	}
+	c.decode = func() error {
+		for env, err := range repo.Events(ctx, "codec", 0) {
+			if err != nil {
+				return err
+			}
+			if env.Event != sampleDeposit {
+				return fmt.Errorf("decoded %+v, want %+v", env.Event, sampleDeposit)
+			}
+		}
+		return nil
+	}
+	return c
 }
 
 func init() {
@@ -120,16 +181,29 @@ func init() {
 		if err := msgpack.Unmarshal(payload, &back); err != nil || back != sampleDeposit {
 			return nil, fmt.Errorf("bench: reflection msgpack cannot read the generated encoding: %v (%+v)", err, back)
 		}
-		type repoAPI = interface {
-			Append(context.Context, string, uint64, ...account.AccountEvent) (uint64, error)
-			Events(context.Context, string, uint64) iter.Seq2[runtime.Envelope[account.AccountEvent], error]
-		}
 		same := samplePayload() // the bytes the reflection row decodes
 		events := account.AccountEvents()
+		decodeDeposited, err := registry.Decoder[account.Deposited](events)
+		if err != nil {
+			return nil, err
+		}
+		reflection := func(s runtime.Store) repoAPI { return runtime.NewRepository(s, reflectionAggregate()) }
+		generated := func(s runtime.Store) repoAPI { return account.NewAccountRepository(s, runtime.WithSnapshotEvery(0)) }
 		return []codecImpl{
 			{
-				subject: "generated AccountEvents().Decode (codec alone)", kind: KindCqrsgen,
-				note: "the generated event table's Decode of the bytes msgpack.Unmarshal decodes in the row above",
+				subject: "generated decode (registry.Decoder of AccountEvents, codec alone)", kind: KindCqrsgen,
+				note: "the generated decoder of Deposited, through the event table without the interface box, of the bytes msgpack.Unmarshal decodes in the limit row",
+				decode: func() error {
+					d, err := decodeDeposited(account.DepositedEventName, account.DepositedSchemaVersion, same)
+					if err == nil && d != sampleDeposit {
+						err = fmt.Errorf("decoded %+v, want %+v", d, sampleDeposit)
+					}
+					return err
+				},
+			},
+			{
+				subject: "generated AccountEvents().Decode (boxed in AccountEvent)", kind: KindCqrsgen,
+				note: "the same decoder through Events.Decode, which returns the event in its interface (one more allocation)",
 				decode: func() error {
 					e, err := events.Decode(account.DepositedEventName, account.DepositedSchemaVersion, same)
 					if d, ok := e.(account.Deposited); err == nil && (!ok || d != sampleDeposit) {
@@ -138,14 +212,18 @@ func init() {
 					return err
 				},
 			},
+			repoCodec("reflection msgpack through runtime.Repository Load", KindLimit,
+				fmt.Sprintf("Load of a %d-event stream, per event: the generated path (StreamVisitor, event table, decode into the state) with msgpack.Unmarshal as the table's codec (stub store)", loadPathEvents),
+				payload, true, reflection),
+			repoCodec("generated AccountRepository Load", KindCqrsgen,
+				fmt.Sprintf("Load of a %d-event stream, per event, on the same stub store", loadPathEvents),
+				payload, true, generated),
 			repoCodec("reflection msgpack through runtime.Repository", KindLimit,
-				"the generated repository's path with msgpack.Marshal/Unmarshal as the codec (stub store)",
-				payload, func(s runtime.Store) repoAPI { return runtime.NewRepository(s, reflectionAggregate()) }),
+				"Append / Events of one event: the generated repository's path with msgpack.Marshal/Unmarshal as the codec (stub store)",
+				payload, false, reflection),
 			repoCodec("generated (AccountRepository)", KindCqrsgen,
-				"generated AccountRepository Append/Events on a stub store: codec plus repository per-call work",
-				payload, func(s runtime.Store) repoAPI {
-					return account.NewAccountRepository(s, runtime.WithSnapshotEvery(0))
-				}),
+				"generated AccountRepository Append / Events of one event on a stub store: codec plus repository per-call work",
+				payload, false, generated),
 		}, nil
 	}
 }

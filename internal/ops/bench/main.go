@@ -33,6 +33,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, terminal
 		dir    = fs.String("dir", filepath.Join(os.TempDir(), "cqrsbench"), "parent of the data directories (must be on a real disk, not tmpfs)")
 		only   = fs.String("only", "", "regexp: run only the cases whose name matches (e.g. '^append/batch=1/' or 'load|codec')")
 		scale  = fs.Float64("scale", 1, "multiply every operation count by this factor")
+		cpuOut = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (with -only: of the cases selected)")
+		memOut = fs.String("memprofile", "", "write an allocation profile of the run to this file")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: cqrsbench [flags]\n\nMeasures cqrsgen's stores and codecs beside raw Pebble, the disk's fsync rate and reflection msgpack.\n\n")
@@ -67,7 +69,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, terminal
 	if fsys, err := FilesystemOf("/proc/mounts", *dir); err == nil {
 		fmt.Fprintf(stderr, "cqrsbench: data directory %s is on %s (%s at %s)\n", *dir, fsys.Type, fsys.Device, fsys.MountPoint)
 	}
+	stopProfiles, err := startProfiles(*cpuOut, *memOut)
+	if err != nil {
+		return err
+	}
 	rep, runErr := Run(ctx, cfg)
+	if err := stopProfiles(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
 	if rep == nil {
 		return runErr
 	}

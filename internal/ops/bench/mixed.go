@@ -193,31 +193,7 @@ func (r *runner) rawPebbleMixed(ctx context.Context, name string, snap bool) (Ro
 		}
 		prefix := append([]byte{'s'}, sk...)
 		lower := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
-		idx, err := db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: append(append([]byte(nil), prefix...), 0xff)})
-		if err != nil {
-			return err
-		}
-		var recs *pebbledb.Iterator
-		var pk [9]byte
-		pk[0] = 'p'
-		var buf []byte
-		for ok := idx.First(); ok; ok = idx.Next() {
-			if recs == nil {
-				if recs, err = db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{'p'}, UpperBound: []byte{'q'}}); err != nil {
-					_ = idx.Close()
-					return err
-				}
-			}
-			copy(pk[1:], idx.Value())
-			if recs.SeekGE(pk[:]) {
-				buf = append(buf[:0], recs.Value()...)
-			}
-		}
-		err = idx.Close()
-		if recs != nil {
-			err = errors.Join(err, recs.Close())
-		}
-		if err != nil {
+		if _, _, err := rawStreamRead(db, lower, append(append([]byte(nil), prefix...), 0xff), nil, false); err != nil {
 			return err
 		}
 		version := heads[i].Add(1)

@@ -99,11 +99,10 @@ func (r *runner) spreadStore(ctx context.Context, store string, rawDB *pebbledb.
 	if err != nil {
 		return fmt.Errorf("bench: populating %s for the spread load: %w", store, err)
 	}
-	var limit Row
+	var rawOps []func(context.Context, int) error
 	if store == "pebble" && rawDB != nil {
-		if limit, err = r.rawPebbleLoad(ctx, rawDB, spreadCase, spreadEvents, false, spreadStreams, spreadID); err != nil {
-			return err
-		}
+		rawOps = []func(context.Context, int) error{rawPebbleLoad(rawDB, spreadEvents, false, spreadStreams, spreadID, false),
+			rawPebbleLoad(rawDB, spreadEvents, false, spreadStreams, spreadID, true)}
 	}
-	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, limit)
+	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, rawOps)
 }

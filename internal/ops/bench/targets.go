@@ -71,8 +71,9 @@ func evaluateTargets(rows []Row) []Target {
 		break
 	}
 	for _, d := range []struct{ name, subject string }{
-		{"generated decode vs reflection msgpack, codec alone", "generated AccountEvents().Decode"},
-		{"generated decode vs reflection msgpack, repository path against path", "generated (AccountRepository)"},
+		{"generated decode vs reflection msgpack, codec alone", "generated decode (registry.Decoder"},
+		{"generated decode vs reflection msgpack, repository Load path against path", "generated AccountRepository Load"},
+		{"generated decode vs reflection msgpack, repository Events path against path (one event per call)", "generated (AccountRepository)"},
 	} {
 		if row, ok := findRow(rows, "codec/decode", d.subject); ok && row.Limit != "" {
 			ts = append(ts, Target{
@@ -97,17 +98,37 @@ func readTargets(rows []Row) []Target {
 			continue
 		}
 		ts = append(ts, Target{
-			Name: fmt.Sprintf("Pebble ReadStream, %d events", n), Want: "≥ 0.9x raw iteration + seek (p50)",
+			Name: fmt.Sprintf("Pebble ReadStream, %d events", n), Want: "≥ 0.9x raw iteration + next-or-seek (p50)",
 			Measured: fmt.Sprintf("%.2fx (p50 %s)", rs.Ratio, formatNs(rs.Latency.P50)),
 			Met:      rs.Ratio >= 0.9, Value: rs.Ratio,
 		})
-		if lr, ok := findRow(rows, c, "pebble repository Load"); ok && lr.Limit != "" && lr.Latency != nil {
+		lr, haveLoad := findRow(rows, c, "pebble repository Load")
+		if haveLoad && lr.Limit != "" && lr.Latency != nil {
 			r := lr.Ratio * rs.Ratio // Load's row is compared with ReadStream's
 			ts = append(ts, Target{
-				Name: fmt.Sprintf("Pebble repository Load, %d events", n), Want: "≥ 0.8x raw iteration + seek, decoding included (p50)",
+				Name: fmt.Sprintf("Pebble repository Load, %d events", n), Want: "≥ 0.8x raw iteration + next-or-seek, decoding included (p50)",
 				Measured: fmt.Sprintf("%.2fx (p50 %s)", r, formatNs(lr.Latency.P50)),
 				Met:      r >= 0.8, Value: r,
 			})
+		}
+		// The same rows against the limit as issue 18 defined it (a seek
+		// per record), which the store no longer pays for contiguous
+		// events: for comparison with the issue's figures only.
+		if seek, ok := findRow(rows, c, "raw pebble, issue 18's limit"); ok && seek.Latency != nil && rs.Latency.P50 > 0 {
+			r := float64(seek.Latency.P50) / float64(rs.Latency.P50)
+			ts = append(ts, Target{
+				Name: fmt.Sprintf("Pebble ReadStream, %d events, against issue 18's limit (for comparison)", n), Want: "≥ 0.9x raw iteration + seek every record (p50)",
+				Measured: fmt.Sprintf("%.2fx (p50 %s vs %s)", r, formatNs(rs.Latency.P50), formatNs(seek.Latency.P50)),
+				Met:      r >= 0.9, Value: r,
+			})
+			if haveLoad && lr.Latency != nil && lr.Latency.P50 > 0 {
+				r := float64(seek.Latency.P50) / float64(lr.Latency.P50)
+				ts = append(ts, Target{
+					Name: fmt.Sprintf("Pebble repository Load, %d events, against issue 18's limit (for comparison)", n), Want: "≥ 0.8x raw iteration + seek every record, decoding included (p50)",
+					Measured: fmt.Sprintf("%.2fx (p50 %s vs %s)", r, formatNs(lr.Latency.P50), formatNs(seek.Latency.P50)),
+					Met:      r >= 0.8, Value: r,
+				})
+			}
 		}
 	}
 	if row, ok := findRow(rows, "read/all", "pebble store"); ok && row.Limit != "" {

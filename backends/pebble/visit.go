@@ -1,0 +1,131 @@
+package pebble
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
+)
+
+var _ runtime.StreamVisitor = (*Store)(nil)
+
+// visitBatch is how many events VisitStream shows per lock of its
+// iterators (and per check of the context).
+const visitBatch = 32
+
+// VisitStream shows fn the events of stream with version > after, in
+// order, up to the last acknowledged append, as ReadStream yields them
+// but without copying them: the view's Name and Data are Pebble's own
+// buffer, lent for the call. Each record's checksum and stream, version and
+// position are checked as ReadStream checks them; time, id and metadata
+// are skipped over. A Close of the store waits for the call to fn in
+// progress, then ends the visit with ErrClosed.
+func (s *Store) VisitStream(ctx context.Context, stream runtime.StreamID, after uint64, fn func(*runtime.EventView) error) error {
+	op := func() string { return "read stream " + stream.String() }
+	var sr streamReader
+	if ok, err := s.openStream(ctx, &sr, &stream, after, op); !ok {
+		return err
+	}
+	defer func() { _ = s.release(sr.t) }()
+	var v runtime.EventView
+	for first := true; ; first = false {
+		if err := ctx.Err(); err != nil {
+			return storekit.ContextErr(ctx, op())
+		}
+		done, err := sr.visit(first, &v, fn)
+		if err != nil {
+			return err
+		}
+		if done {
+			return s.finish(sr.t, op)
+		}
+	}
+}
+
+// visit shows fn up to visitBatch events under one lock of the iterators,
+// which fn's view borrows from.
+func (r *streamReader) visit(first bool, v *runtime.EventView, fn func(*runtime.EventView) error) (bool, error) {
+	t := r.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return true, errStoreClosed
+	}
+	for i := range visitBatch {
+		version, pos, val, done, err := r.next(first && i == 0)
+		if done || err != nil {
+			return true, err
+		}
+		if err := viewRecord(v, val, r.prefix[1:], version, pos); err != nil {
+			return true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
+		}
+		if err := fn(v); err != nil {
+			return true, err
+		}
+	}
+	return false, nil
+}
+
+// viewRecord checks record value val (checksum, envelope, and that it
+// holds the event of the stream whose key (appendStreamKey) is sk at
+// version and pos) and points v at its name and body, which alias val.
+// A record's stream type and id are written as the stream key encodes
+// them (two length-prefixed strings), so one comparison checks both.
+func viewRecord(v *runtime.EventView, val []byte, sk []byte, version, pos uint64) error {
+	body, err := unseal(val)
+	if err != nil {
+		return err
+	}
+	head, err := recordHeadLen(body)
+	if err != nil {
+		return err
+	}
+	tail := body[len(body)-16:]
+	ver, p := binary.BigEndian.Uint64(tail[0:8]), binary.BigEndian.Uint64(tail[8:16])
+	fields := body[head : len(body)-16]
+	if len(fields) < len(sk) || string(fields[:len(sk)]) != string(sk) || ver != version || p != pos {
+		c := cursor{b: fields}
+		typ, id := c.bytes(), c.bytes()
+		return fmt.Errorf("record holds %s version %d position %d", runtime.StreamID{Type: string(typ), ID: string(id)}, ver, p)
+	}
+	c := cursor{b: fields, off: len(sk)}
+	name := c.bytes()
+	schema := c.uvarint()
+	c.skipVarint() // seconds
+	nsec := c.uvarint()
+	n := c.uvarint()
+	if c.bad || schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
+		return errTruncated
+	}
+	for range 2 * n {
+		c.bytes() // metadata keys and values
+	}
+	data := c.bytes()
+	if c.bad || c.off != len(c.b) {
+		return errTruncated
+	}
+	*v = runtime.EventView{Version: ver, Position: p, Schema: uint32(schema), Data: data}
+	if len(name) > 0 {
+		v.Name = unsafe.String(&name[0], len(name))
+	}
+	return nil
+}
+
+// skipVarint moves past one varint without decoding it, refusing what
+// varint refuses (a truncated or overlong one).
+func (c *cursor) skipVarint() {
+	for i := c.off; !c.bad && i < len(c.b) && i < c.off+binary.MaxVarintLen64; i++ {
+		if c.b[i] < 0x80 {
+			if i == c.off+binary.MaxVarintLen64-1 && c.b[i] > 1 {
+				break // overflows 64 bits
+			}
+			c.off = i + 1
+			return
+		}
+	}
+	c.bad = true
+}
