@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime/internal/tombstone"
 )
 
 // Deleting a stream (runtime/lifecycle: DeleteStream, and the
@@ -84,18 +86,9 @@ type Tombstone struct {
 // IsTombstone reports whether rec is a tombstone record.
 func IsTombstone(rec Record) bool { return rec.Name == TombstoneEvent }
 
-// tombstoneV1 is the first byte of a tombstone record's data.
-const tombstoneV1 = 1
-
-// TombstoneRecord returns the tombstone record of t, as a store appends it
-// (t.Time must be set). Stores call it; nothing else needs to.
-func TombstoneRecord(t Tombstone) Record {
-	data := []byte{tombstoneV1, byte(t.Mode)}
-	data = binary.AppendUvarint(data, t.Events)
-	data = binary.AppendUvarint(data, t.Removed)
-	return Record{Stream: t.Stream, Version: t.Version, Position: t.Position, Name: TombstoneEvent, Schema: 1,
-		Time: t.Time, Data: data}
-}
+// tombstoneV1 is the first byte of a tombstone record's data (see
+// lifecycle.TombstoneRecord, which writes it).
+const tombstoneV1 = tombstone.V1
 
 // TombstoneOf decodes a tombstone record. A record that is not one fails
 // with ErrInvalid; a damaged one with a *DecodeError.

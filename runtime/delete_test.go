@@ -68,7 +68,7 @@ func TestRepositoryDeletedStream(t *testing.T) {
 }
 
 func TestTombstoneOfRejectsDamage(t *testing.T) {
-	good := runtime.TombstoneRecord(runtime.Tombstone{Stream: runtime.StreamID{Type: "T", ID: "x"}, Mode: runtime.HardDelete, Version: 3, Events: 2, Removed: 2})
+	good := lifecycle.TombstoneRecord(runtime.Tombstone{Stream: runtime.StreamID{Type: "T", ID: "x"}, Mode: runtime.HardDelete, Version: 3, Events: 2, Removed: 2})
 	if _, err := runtime.TombstoneOf(good); err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (
 	}
 	res.Tombstone.Time = storekit.NormalizeTime(time.Time{}, s.now)
 	res.Tombstone.Position = s.head + 1
-	rec := runtime.TombstoneRecord(res.Tombstone)
+	rec := lifecycle.TombstoneRecord(res.Tombstone)
 	i0 := s.head
 	if i0>>chunkShift == uint64(len(s.chunks)) {
 		s.chunks = append(s.chunks, new([chunkSize]entry))

@@ -214,7 +214,7 @@ func (w *writer) delete(o *op) error {
 	w.pos++
 	t.Position = w.pos
 	t.Time = storekit.NormalizeTime(o.clock(w.s.opts.now), nil)
-	rec := runtime.TombstoneRecord(t)
+	rec := lifecycle.TombstoneRecord(t)
 	rec.EventID = storekit.NewEventID()
 	_ = b.Set(eventKey(nil, t.Position), encodeRecord(nil, &rec, nil), nil)
 	w.idx = append(w.idx, tagStream)

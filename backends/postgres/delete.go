@@ -159,7 +159,7 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 	}
 	t.Position = uint64(pos)
 	t.Time = storekit.NormalizeTime(s.opt.now(), nil)
-	rec := runtime.TombstoneRecord(t)
+	rec := lifecycle.TombstoneRecord(t)
 	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO `+S+`.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)`, pos, typ, id, int64(t.Version), []byte(rec.Name), int64(rec.Schema),

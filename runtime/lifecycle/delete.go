@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/tombstone"
 )
 
 // DeleteRequest asks a StreamDeleter to delete one stream.
@@ -37,6 +38,13 @@ type DeleteResult struct {
 	Bytes int64
 }
 
+// TombstoneRecord returns the tombstone record of t, as a store appends it
+// (t.Time must be set). Stores call it; nothing else needs to.
+func TombstoneRecord(t runtime.Tombstone) runtime.Record {
+	return runtime.Record{Stream: t.Stream, Version: t.Version, Position: t.Position, Name: runtime.TombstoneEvent, Schema: 1,
+		Time: t.Time, Data: tombstone.Data(byte(t.Mode), t.Events, t.Removed)}
+}
+
 // StreamDeleter is implemented by stores that can delete streams (see
 // DeleteStream, which callers use). DeleteStream validates req, then, in
 // one atomic step ordered with every append to the stream:
@@ -45,7 +53,7 @@ type DeleteResult struct {
 //     records;
 //   - returns Already when the stream's tombstone already says req.Mode, or
 //     runtime.HardDelete when req.Mode is runtime.SoftDelete;
-//   - otherwise appends the tombstone record (runtime.TombstoneRecord) at
+//   - otherwise appends the tombstone record (TombstoneRecord) at
 //     the stream's next version and the log's next position, and for
 //     runtime.HardDelete removes every other record of the stream from the log and
 //     the stream index, its snapshot and the idempotency keys recorded for
