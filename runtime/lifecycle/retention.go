@@ -77,9 +77,9 @@ type Retention interface {
 	// after a crash the log is truncated through the earlier position or
 	// through this one, never in between. through must be below the
 	// durable head (the newest event is always kept, so that the head
-	// survives a restart on every store), else runtime.ErrInvalid. A through at or
-	// below Truncated() removes nothing. It checks nothing about
-	// snapshots or archives: see PlanTruncation.
+	// survives a restart on every store), else runtime.ErrInvalid. A
+	// through at or below Truncated() removes nothing. It checks nothing
+	// about snapshots or archives: see PlanTruncation.
 	TruncateLog(ctx context.Context, through uint64) (TruncateResult, error)
 }
 
@@ -98,8 +98,8 @@ type TruncationPlan struct {
 	// Uncovered lists (up to MaxPlanUncovered, in order of first
 	// appearance) the streams that have no snapshot at or after their
 	// last version in the range: after the truncation they cannot be
-	// loaded or read from the start (a *runtime.TruncatedError). UncoveredCount
-	// counts them all.
+	// loaded or read from the start (a *runtime.TruncatedError).
+	// UncoveredCount counts them all.
 	Uncovered      []runtime.StreamID
 	UncoveredCount uint64
 	// Behind lists (up to MaxPlanUncovered, by name) the checkpoints below
