@@ -7,6 +7,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 func TestRepositoryDeletedStream(t *testing.T) {
@@ -22,7 +23,7 @@ func TestRepositoryDeletedStream(t *testing.T) {
 			if _, err := repo.Execute(ctx, "c1", add{N: 3}); err != nil {
 				t.Fatal(err)
 			}
-			res, err := runtime.DeleteStream(ctx, store, repo.Stream("c1"), mode)
+			res, err := lifecycle.DeleteStream(ctx, store, repo.Stream("c1"), mode)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,22 +67,8 @@ func TestRepositoryDeletedStream(t *testing.T) {
 	}
 }
 
-// bare hides every method of a store but runtime.Store's.
-type bare struct{ runtime.Store }
-
-func TestDeleteStreamUnsupported(t *testing.T) {
-	_, err := runtime.DeleteStream(context.Background(), bare{memory.New()}, runtime.StreamID{Type: "T", ID: "x"}, runtime.HardDelete)
-	if !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("DeleteStream on a store without the capability: %v; want errors.ErrUnsupported", err)
-	}
-	_, err = runtime.DeleteStream(context.Background(), memory.New(), runtime.StreamID{Type: "T", ID: "x"}, 0)
-	if !errors.Is(err, runtime.ErrInvalid) {
-		t.Fatalf("DeleteStream with mode 0: %v; want ErrInvalid", err)
-	}
-}
-
 func TestTombstoneOfRejectsDamage(t *testing.T) {
-	good := runtime.TombstoneRecord(runtime.Tombstone{Stream: runtime.StreamID{Type: "T", ID: "x"}, Mode: runtime.HardDelete, Version: 3, Events: 2, Removed: 2})
+	good := lifecycle.TombstoneRecord(runtime.Tombstone{Stream: runtime.StreamID{Type: "T", ID: "x"}, Mode: runtime.HardDelete, Version: 3, Events: 2, Removed: 2})
 	if _, err := runtime.TombstoneOf(good); err != nil {
 		t.Fatal(err)
 	}

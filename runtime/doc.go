@@ -26,14 +26,16 @@
 // models fed by the log), runtime/saga (process managers), runtime/lease
 // (one active runner among many processes), runtime/instrument (metrics,
 // logging and tracing of any store), runtime/telemetry (the hooks adapters
-// implement) and runtime/storekit (what store authors implement and call).
+// implement), runtime/storekit (what store authors implement and call) and
+// runtime/lifecycle (deleting streams, retention and crypto-shredding for
+// operators, and the store capabilities behind them).
 //
 // Versions are per stream and 1-based: after n events a stream is at
 // version n, and a stream that does not exist is at version 0 ([NoStream]).
 // Positions are global, strictly increasing across all streams of a store,
-// gap-free (but for the holes a hard [DeleteStream] leaves) and in commit
-// order, so a reader of the whole log never skips an event committed before
-// one it has already read.
+// gap-free (but for the holes a hard delete leaves) and in commit order,
+// so a reader of the whole log never skips an event committed before one
+// it has already read.
 //
 // Every error a store or repository returns is typed: use [errors.Is] with
 // the sentinels ([ErrConflict], [ErrNotFound], [ErrClosed], [ErrInvalid],

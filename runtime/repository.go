@@ -109,7 +109,7 @@ func (r *Repository[S, E, C]) Stream(id string) StreamID {
 // Load returns the current state of aggregate id and its version: the
 // latest usable snapshot plus the events after it. A missing aggregate is
 // the zero state at version 0 with a nil error; a deleted one (see
-// DeleteStream) fails with a *DeletedError (ErrStreamDeleted).
+// lifecycle.DeleteStream) fails with a *DeletedError (ErrStreamDeleted).
 func (r *Repository[S, E, C]) Load(ctx context.Context, id string) (*S, uint64, error) {
 	if r.tracer == nil {
 		return r.load(ctx, id)

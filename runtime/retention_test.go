@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // TestRepositoryAfterTruncation: a stream with a snapshot covering its
@@ -32,7 +32,7 @@ func TestRepositoryAfterTruncation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	plan, err := runtime.PlanTruncation(ctx, store, 5)
+	plan, err := lifecycle.PlanTruncation(ctx, store, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,26 +75,5 @@ func TestRepositoryAfterTruncation(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != 3 {
 		t.Errorf("Events(bare, after %d) = versions %v, want [3]", te.Through, got)
-	}
-}
-
-func TestIdempotencyExpired(t *testing.T) {
-	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	rec := runtime.IdempotencyRecord{Key: "k", Time: t0}
-	for _, tt := range []struct {
-		ttl  time.Duration
-		now  time.Time
-		want bool
-	}{
-		{0, t0.Add(1000 * time.Hour), false},
-		{-time.Hour, t0.Add(1000 * time.Hour), false},
-		{time.Hour, t0, false},
-		{time.Hour, t0.Add(time.Hour - 1), false},
-		{time.Hour, t0.Add(time.Hour), true},
-		{time.Hour, t0.Add(2 * time.Hour), true},
-	} {
-		if got := runtime.IdempotencyExpired(rec, tt.ttl, tt.now); got != tt.want {
-			t.Errorf("IdempotencyExpired(ttl %v, now t0+%v) = %v, want %v", tt.ttl, tt.now.Sub(t0), got, tt.want)
-		}
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,9 +17,9 @@ import (
 // Crypto-shredding. An event field tagged `cqrs:"pii=Subject"` is stored
 // sealed: encrypted with AES-256-GCM under a data key of the subject whose
 // id the event's Subject field holds. The data keys live in the store's
-// KeyStore; forgetting a subject (ForgetSubject) deletes its key, after
-// which every sealed value of that subject reads as a placeholder
-// (ForgottenString) and the events themselves never change.
+// KeyStore; forgetting a subject (lifecycle.ForgetSubject) deletes its
+// key, after which every sealed value of that subject reads as a
+// placeholder (ForgottenString) and the events themselves never change.
 
 // ForgottenString is what a string field tagged pii reads as once its
 // subject is forgotten (or its key is otherwise gone).
@@ -99,17 +97,6 @@ func ValidateSubject(subject string) error {
 		return fmt.Errorf("%w: subject starts with a NUL byte (reserved)", ErrInvalid)
 	}
 	return nil
-}
-
-// snapshotSubject is the reserved subject whose key seals the snapshots of
-// stream (see sealSnapshot).
-// It is a hash of the stream's injective encoding, so that it is short
-// whatever the stream's length.
-func snapshotSubject(stream StreamID) string {
-	b := binary.AppendUvarint(nil, uint64(len(stream.Type)))
-	b = append(b, stream.Type...)
-	sum := sha256.Sum256(append(b, stream.ID...))
-	return "\x00snapshot:" + hex.EncodeToString(sum[:])
 }
 
 // Sealer seals the fields tagged pii of the events of one append. The

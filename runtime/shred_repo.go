@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+
+	"github.com/cqrsgen/cqrsgen/runtime/internal/sealkey"
 )
 
 // sealingTable is what a registry.Events table adds for aggregates with
@@ -53,19 +55,19 @@ func (r *Repository[S, E, C]) opener(ctx context.Context) func(Record) (Record, 
 	}
 }
 
+// snapshotSubject is the reserved subject whose key seals the snapshots of
+// stream (see sealSnapshot and lifecycle.ForgetSubject).
+func snapshotSubject(stream StreamID) string { return sealkey.SnapshotSubject(stream.Type, stream.ID) }
+
 // snapshotMagic starts a sealed snapshot's data.
 const snapshotMagic = "cqS\x01"
 
-// ForgottenSchema is the schema of the snapshot ForgetSubject leaves in
-// place of a stream's snapshot: no aggregate has it, so loads ignore it and
-// rebuild from events.
-const ForgottenSchema = "cqrs.forgotten"
-
 // sealSnapshot encrypts the encoded state of stream with the stream's
 // snapshot key (a reserved subject of the KeyStore): a state may hold what
-// Apply copied from fields tagged pii, and ForgetSubject destroys the
-// snapshot keys of every stream that carried the subject, so that no old
-// snapshot can be read (or, once the store has purged, found) afterwards.
+// Apply copied from fields tagged pii, and lifecycle.ForgetSubject
+// destroys the snapshot keys of every stream that carried the subject, so
+// that no old snapshot can be read (or, once the store has purged, found)
+// afterwards.
 func sealSnapshot(ctx context.Context, keys KeyStore, stream StreamID, data []byte) ([]byte, error) {
 	if keys == nil {
 		return nil, ErrNoKeyStore
@@ -127,92 +129,4 @@ func openSnapshot(ctx context.Context, keys KeyStore, stream StreamID, data []by
 		return nil, fmt.Errorf("%w: sealed snapshot does not authenticate", ErrCorrupt)
 	}
 	return plain, nil
-}
-
-// ForgetResult is what ForgetSubject did, or would do (PlanForget).
-type ForgetResult struct {
-	Subject string
-	// Found reports whether the subject had a data key.
-	Found bool
-	// Streams are the streams recorded as holding the subject's sealed
-	// data, sorted.
-	Streams []StreamID
-	// Snapshots counts the snapshots of those streams replaced (or to be
-	// replaced) by a ForgottenSchema placeholder.
-	Snapshots int
-}
-
-// PlanForget reports what ForgetSubject would do, changing nothing.
-func PlanForget(ctx context.Context, store Store, subject string) (ForgetResult, error) {
-	res := ForgetResult{Subject: subject}
-	keys, err := subjectKeys(store, subject)
-	if err != nil {
-		return res, err
-	}
-	if res.Streams, res.Found, err = keys.SubjectStreams(ctx, subject); err != nil {
-		return res, err
-	}
-	for _, st := range res.Streams {
-		if _, err := store.LoadSnapshot(ctx, st); err == nil {
-			res.Snapshots++
-		} else if !errors.Is(err, ErrNotFound) {
-			return res, err
-		}
-	}
-	return res, nil
-}
-
-func subjectKeys(store Store, subject string) (KeyStore, error) {
-	if err := ValidateSubject(subject); err != nil {
-		return nil, err
-	}
-	keys, ok := KeysOf(store)
-	if !ok {
-		return nil, ErrNoKeyStore
-	}
-	return keys, nil
-}
-
-// ForgetSubject crypto-shreds subject: for every stream recorded as
-// holding its sealed data it destroys the stream's snapshot key and
-// replaces the stream's snapshot by a ForgottenSchema placeholder, then it
-// destroys the subject's data key. Afterwards every load, projection, saga
-// and export reads the subject's sealed values as ForgottenString; the
-// events are not changed. Each step is idempotent: after a failure, call
-// it again. Whether the destroyed keys' bytes also leave the store's files
-// at once depends on the store (see its KeyStore and docs/guide.md).
-//
-// A snapshot saved concurrently from a state loaded before the key was
-// destroyed can still hold the plaintext: forget a subject when its
-// streams are not being written, or call ForgetSubject again afterwards.
-func ForgetSubject(ctx context.Context, store Store, subject string) (ForgetResult, error) {
-	res, err := PlanForget(ctx, store, subject)
-	if err != nil || !res.Found {
-		return res, err
-	}
-	keys, _ := KeysOf(store)
-	res.Snapshots = 0
-	for _, st := range res.Streams {
-		if _, _, err := keys.ForgetSubject(ctx, snapshotSubject(st)); err != nil {
-			return res, fmt.Errorf("cqrsgen: forgetting the snapshot key of %s: %w", st, err)
-		}
-		snap, err := store.LoadSnapshot(ctx, st)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return res, err
-		}
-		if snap.Schema != ForgottenSchema || len(snap.Data) > 0 {
-			err = store.SaveSnapshot(ctx, Snapshot{Stream: st, Version: snap.Version, Schema: ForgottenSchema, Time: snap.Time})
-			if err != nil {
-				return res, fmt.Errorf("cqrsgen: replacing the snapshot of %s: %w", st, err)
-			}
-		}
-		res.Snapshots++
-	}
-	if _, _, err := keys.ForgetSubject(ctx, subject); err != nil {
-		return res, fmt.Errorf("cqrsgen: forgetting subject %q: %w", subject, err)
-	}
-	return res, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/projection"
 	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
@@ -141,18 +142,18 @@ func TestShredForget(t *testing.T) {
 	if err != nil || bytes.Contains(snap.Data, []byte(secret)) {
 		t.Fatalf("snapshot %q, %v: want one, sealed", snap.Data, err)
 	}
-	plan, err := runtime.PlanForget(ctx, store, "ada")
+	plan, err := lifecycle.PlanForget(ctx, store, "ada")
 	if err != nil || !plan.Found || len(plan.Streams) != 2 || plan.Snapshots != 2 {
 		t.Fatalf("PlanForget = %+v, %v; want 2 streams and 2 snapshots", plan, err)
 	}
 	if s, _ := store.LoadSubjectKey(ctx, "ada"); s == (runtime.DataKey{}) {
 		t.Fatal("PlanForget removed the key")
 	}
-	res, err := runtime.ForgetSubject(ctx, store, "ada")
+	res, err := lifecycle.ForgetSubject(ctx, store, "ada")
 	if err != nil || !res.Found || res.Snapshots != 2 {
 		t.Fatalf("ForgetSubject = %+v, %v", res, err)
 	}
-	if snap, err := store.LoadSnapshot(ctx, m1); err != nil || snap.Schema != runtime.ForgottenSchema || len(snap.Data) != 0 {
+	if snap, err := store.LoadSnapshot(ctx, m1); err != nil || snap.Schema != lifecycle.ForgottenSchema || len(snap.Data) != 0 {
 		t.Errorf("snapshot after forgetting = %+v, %v; want the placeholder", snap, err)
 	}
 	state, v, err := repo.Load(ctx, "m1")
@@ -181,7 +182,7 @@ func TestShredForget(t *testing.T) {
 	<-done
 	// Forgetting again is a no-op; a subject seen again gets a new key,
 	// under which only its new data reads.
-	if res, err := runtime.ForgetSubject(ctx, store, "ada"); err != nil || res.Found {
+	if res, err := lifecycle.ForgetSubject(ctx, store, "ada"); err != nil || res.Found {
 		t.Errorf("second ForgetSubject = %+v, %v", res, err)
 	}
 	if _, err := repo.Append(ctx, "m1", 1, joined{User: "ada", Email: "new@example.com"}); err != nil {

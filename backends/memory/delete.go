@@ -7,37 +7,38 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
-var _ runtime.StreamDeleter = (*Store)(nil)
+var _ lifecycle.StreamDeleter = (*Store)(nil)
 
-// DeleteStream deletes a stream (see runtime.StreamDeleter). A hard delete
+// DeleteStream deletes a stream (see lifecycle.StreamDeleter). A hard delete
 // drops the stream's entries from the log: the chunks that hold them are
 // copied without them (copy on write), so reads already under way finish
 // over what they started with.
-func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (runtime.DeleteResult, error) {
+func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.DeleteResult, error) {
 	op := func() string { return fmt.Sprintf("%s delete of %s", req.Mode, req.Stream) }
 	if err := ctxErr(ctx, op); err != nil {
-		return runtime.DeleteResult{}, err
+		return lifecycle.DeleteResult{}, err
 	}
-	if err := runtime.ValidateDelete(req); err != nil {
-		return runtime.DeleteResult{}, fmt.Errorf("memory: %w", err)
+	if err := lifecycle.ValidateDelete(req); err != nil {
+		return lifecycle.DeleteResult{}, fmt.Errorf("memory: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return runtime.DeleteResult{}, closedErr(op())
+		return lifecycle.DeleteResult{}, closedErr(op())
 	}
 	if err := ctxErr(ctx, op); err != nil {
-		return runtime.DeleteResult{}, err
+		return lifecycle.DeleteResult{}, err
 	}
 	st := s.streams[req.Stream]
 	if st == nil || st.version() == 0 {
-		return runtime.DeleteResult{}, fmt.Errorf("memory: %s: the stream has no records: %w", op(), runtime.ErrNotFound)
+		return lifecycle.DeleteResult{}, fmt.Errorf("memory: %s: the stream has no records: %w", op(), runtime.ErrNotFound)
 	}
 	if st.tomb != nil && (st.tomb.Mode == runtime.HardDelete || req.Mode == runtime.SoftDelete) {
-		return runtime.DeleteResult{Tombstone: *st.tomb, Already: true}, nil
+		return lifecycle.DeleteResult{Tombstone: *st.tomb, Already: true}, nil
 	}
 	events := uint64(len(st.positions))
 	lastEvent := st.version()
@@ -45,7 +46,7 @@ func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (ru
 		events-- // the soft delete's tombstone
 		lastEvent = st.tomb.Events
 	}
-	res := runtime.DeleteResult{
+	res := lifecycle.DeleteResult{
 		Tombstone: runtime.Tombstone{Stream: req.Stream, Mode: req.Mode, Version: st.version() + 1, Events: lastEvent},
 		Events:    events,
 	}
@@ -83,7 +84,7 @@ func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (ru
 	}
 	res.Tombstone.Time = storekit.NormalizeTime(time.Time{}, s.now)
 	res.Tombstone.Position = s.head + 1
-	rec := runtime.TombstoneRecord(res.Tombstone)
+	rec := lifecycle.TombstoneRecord(res.Tombstone)
 	i0 := s.head
 	if i0>>chunkShift == uint64(len(s.chunks)) {
 		s.chunks = append(s.chunks, new([chunkSize]entry))

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
@@ -624,7 +625,7 @@ func (s *Store) LoadIdempotency(ctx context.Context, key string) (runtime.Idempo
 		return runtime.IdempotencyRecord{}, closedErr(op)
 	}
 	rec, ok := s.idempotency[key]
-	if !ok || runtime.IdempotencyExpired(rec, s.keyTTL, s.now()) {
+	if !ok || lifecycle.IdempotencyExpired(rec, s.keyTTL, s.now()) {
 		return runtime.IdempotencyRecord{}, fmt.Errorf("memory: %s: %w", op, runtime.ErrNotFound)
 	}
 	return rec, nil

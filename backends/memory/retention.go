@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
@@ -17,7 +18,7 @@ import (
 type Option func(*Store)
 
 // WithIdempotencyTTL makes idempotency keys expire ttl after they were
-// recorded (see runtime.Retention); 0, the default, keeps them for ever.
+// recorded (see lifecycle.Retention); 0, the default, keeps them for ever.
 // Choose a ttl longer than the longest time a client may retry a command.
 func WithIdempotencyTTL(ttl time.Duration) Option {
 	return func(s *Store) { s.keyTTL = max(ttl, 0) }
@@ -41,13 +42,13 @@ func newStore(opts []Option, s *Store) *Store {
 	return s
 }
 
-var _ runtime.Retention = (*Store)(nil)
+var _ lifecycle.Retention = (*Store)(nil)
 
 // liveKey returns the record of key unless it is missing or has expired at
 // now; an expired record is removed. The caller holds s.mu for writing.
 func (s *Store) liveKey(key string, now time.Time) (runtime.IdempotencyRecord, bool) {
 	rec, ok := s.idempotency[key]
-	if ok && runtime.IdempotencyExpired(rec, s.keyTTL, now) {
+	if ok && lifecycle.IdempotencyExpired(rec, s.keyTTL, now) {
 		delete(s.idempotency, key)
 		return rec, false
 	}
@@ -55,7 +56,7 @@ func (s *Store) liveKey(key string, now time.Time) (runtime.IdempotencyRecord, b
 }
 
 // PurgeExpiredKeys removes every expired idempotency record and returns
-// how many it removed. See runtime.Retention.
+// how many it removed. See lifecycle.Retention.
 func (s *Store) PurgeExpiredKeys(ctx context.Context) (uint64, error) {
 	const op = "purge expired idempotency keys"
 	if err := storekit.ContextErr(ctx, op); err != nil {
@@ -72,7 +73,7 @@ func (s *Store) PurgeExpiredKeys(ctx context.Context) (uint64, error) {
 	}
 	var n uint64
 	for k, rec := range s.idempotency {
-		if runtime.IdempotencyExpired(rec, s.keyTTL, now) {
+		if lifecycle.IdempotencyExpired(rec, s.keyTTL, now) {
 			delete(s.idempotency, k)
 			n++
 		}
@@ -94,25 +95,25 @@ func (s *Store) Truncated(ctx context.Context) (uint64, error) {
 }
 
 // TruncateLog removes the events at positions ≤ through (see
-// runtime.Retention). The chunks of the log that hold only removed events
+// lifecycle.Retention). The chunks of the log that hold only removed events
 // are released; readers already iterating keep what they had.
-func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.TruncateResult, error) {
+func (s *Store) TruncateLog(ctx context.Context, through uint64) (lifecycle.TruncateResult, error) {
 	op := fmt.Sprintf("truncate the log through position %d", through)
 	if err := storekit.ContextErr(ctx, op); err != nil {
-		return runtime.TruncateResult{}, err
+		return lifecycle.TruncateResult{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return runtime.TruncateResult{}, closedErr(op)
+		return lifecycle.TruncateResult{}, closedErr(op)
 	}
 	if through <= s.truncated {
-		return runtime.TruncateResult{Through: s.truncated}, nil
+		return lifecycle.TruncateResult{Through: s.truncated}, nil
 	}
 	if through >= s.head {
-		return runtime.TruncateResult{}, fmt.Errorf("memory: %s: %w: the head is %d and the newest event is always kept", op, runtime.ErrInvalid, s.head)
+		return lifecycle.TruncateResult{}, fmt.Errorf("memory: %s: %w: the head is %d and the newest event is always kept", op, runtime.ErrInvalid, s.head)
 	}
-	res := runtime.TruncateResult{Through: through}
+	res := lifecycle.TruncateResult{Through: through}
 	for pos := s.truncated + 1; pos <= through; pos++ {
 		if !at(s.chunks, pos).gone { // hard deletes counted theirs (delete.go)
 			res.Removed++
@@ -146,27 +147,27 @@ func truncatedRead(stream runtime.StreamID, positions []uint64, base, from, trun
 	return &runtime.TruncatedError{Stream: stream, After: base + from, Through: base + uint64(through)}
 }
 
-var _ runtime.CheckpointLister = (*Store)(nil)
+var _ lifecycle.CheckpointLister = (*Store)(nil)
 
 // Checkpoints yields every checkpoint, by name.
-func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInfo, error] {
-	return func(yield func(runtime.CheckpointInfo, error) bool) {
+func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[lifecycle.CheckpointInfo, error] {
+	return func(yield func(lifecycle.CheckpointInfo, error) bool) {
 		if err := storekit.ContextErr(ctx, "list checkpoints"); err != nil {
-			yield(runtime.CheckpointInfo{}, err)
+			yield(lifecycle.CheckpointInfo{}, err)
 			return
 		}
 		s.mu.RLock()
 		if s.closed {
 			s.mu.RUnlock()
-			yield(runtime.CheckpointInfo{}, closedErr("list checkpoints"))
+			yield(lifecycle.CheckpointInfo{}, closedErr("list checkpoints"))
 			return
 		}
-		out := make([]runtime.CheckpointInfo, 0, len(s.checkpoints))
+		out := make([]lifecycle.CheckpointInfo, 0, len(s.checkpoints))
 		for name, pos := range s.checkpoints {
-			out = append(out, runtime.CheckpointInfo{Name: name, Position: pos})
+			out = append(out, lifecycle.CheckpointInfo{Name: name, Position: pos})
 		}
 		s.mu.RUnlock()
-		slices.SortFunc(out, func(a, b runtime.CheckpointInfo) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortFunc(out, func(a, b lifecycle.CheckpointInfo) int { return strings.Compare(a.Name, b.Name) })
 		for _, c := range out {
 			if !yield(c, nil) {
 				return

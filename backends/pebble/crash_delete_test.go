@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // deleteChildEnv makes the test binary a child that hard-deletes the
@@ -88,7 +89,7 @@ func deleteChild(dir string) int {
 	}()
 	for i := range crashStreams {
 		_, _ = fmt.Fprintf(os.Stdout, "begin %d\n", i)
-		if _, err := runtime.DeleteStream(ctx, s, crashStream(i), runtime.HardDelete); err != nil {
+		if _, err := lifecycle.DeleteStream(ctx, s, crashStream(i), runtime.HardDelete); err != nil {
 			fmt.Fprintln(os.Stderr, "child delete:", err)
 			return 3
 		}

@@ -8,10 +8,11 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
-// Deleting streams (see runtime.StreamDeleter). A delete goes through the
+// Deleting streams (see lifecycle.StreamDeleter). A delete goes through the
 // write pipeline as a group of its own, so it is ordered with every append:
 // an append checked after it sees the stream deleted, one checked before it
 // is part of what it deletes. It writes, in one batch:
@@ -33,7 +34,7 @@ const (
 	tagHoles   = 'h' // h<first:8>    → last:8: positions a hard delete removed
 )
 
-var _ runtime.StreamDeleter = (*Store)(nil)
+var _ lifecycle.StreamDeleter = (*Store)(nil)
 
 func deletedKey(sk []byte) []byte {
 	return append([]byte{tagDeleted}, sk...)
@@ -54,19 +55,19 @@ func decodeDeleted(v []byte) (uint64, runtime.DeleteMode, error) {
 	return binary.BigEndian.Uint64(v), runtime.DeleteMode(v[8]), nil
 }
 
-// DeleteStream deletes a stream (see runtime.StreamDeleter). The tombstone
+// DeleteStream deletes a stream (see lifecycle.StreamDeleter). The tombstone
 // is synced before it returns, even on a store opened WithNoSync. After a
 // hard delete it compacts the deleted key spans, so that the removed events'
 // bytes leave the tables (and, once Pebble drops the obsolete WAL files,
 // the directory); a compaction failure is returned, the delete itself
 // stands.
-func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (runtime.DeleteResult, error) {
-	if err := runtime.ValidateDelete(req); err != nil {
-		return runtime.DeleteResult{}, err
+func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.DeleteResult, error) {
+	if err := lifecycle.ValidateDelete(req); err != nil {
+		return lifecycle.DeleteResult{}, err
 	}
 	o := &op{kind: opDelete, ctx: ctx, del: &deleteOp{req: req}}
 	if err := s.submit(o); err != nil {
-		return runtime.DeleteResult{}, err
+		return lifecycle.DeleteResult{}, err
 	}
 	d := o.del
 	if req.DryRun || d.res.Already || req.Mode != runtime.HardDelete {
@@ -81,8 +82,8 @@ func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (ru
 // deleteOp is a delete's request, and the writer's answer with what it
 // removed (for compactDeleted).
 type deleteOp struct {
-	req          runtime.DeleteRequest
-	res          runtime.DeleteResult
+	req          lifecycle.DeleteRequest
+	res          lifecycle.DeleteResult
 	sk           []byte
 	minPos, maxP uint64 // the span of the removed event records
 }
@@ -147,11 +148,11 @@ func (w *writer) delete(o *op) error {
 		return fmt.Errorf("cqrsgen/pebble: delete %s: the stream has no records: %w", req.Stream, runtime.ErrNotFound)
 	}
 	if h.tomb != nil && (h.tomb.Mode == runtime.HardDelete || req.Mode == runtime.SoftDelete) {
-		d.res = runtime.DeleteResult{Tombstone: *h.tomb, Already: true}
+		d.res = lifecycle.DeleteResult{Tombstone: *h.tomb, Already: true}
 		return nil
 	}
 	t := runtime.Tombstone{Stream: req.Stream, Mode: req.Mode, Version: h.version + 1, Events: h.version}
-	res := runtime.DeleteResult{Events: h.version}
+	res := lifecycle.DeleteResult{Events: h.version}
 	if h.tomb != nil {
 		t.Events, res.Events = h.tomb.Events, h.tomb.Events
 	}
@@ -213,7 +214,7 @@ func (w *writer) delete(o *op) error {
 	w.pos++
 	t.Position = w.pos
 	t.Time = storekit.NormalizeTime(o.clock(w.s.opts.now), nil)
-	rec := runtime.TombstoneRecord(t)
+	rec := lifecycle.TombstoneRecord(t)
 	rec.EventID = storekit.NewEventID()
 	_ = b.Set(eventKey(nil, t.Position), encodeRecord(nil, &rec, nil), nil)
 	w.idx = append(w.idx, tagStream)

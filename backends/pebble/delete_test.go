@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // tableBytes returns the total size of the store's sstables and the names
@@ -91,7 +92,7 @@ func TestHardDeleteReclaimsSpace(t *testing.T) {
 	if len(holding) == 0 {
 		t.Fatalf("no table holds the marker before the delete: the test checks nothing")
 	}
-	res, err := runtime.DeleteStream(ctx, s, doomed, runtime.HardDelete)
+	res, err := lifecycle.DeleteStream(ctx, s, doomed, runtime.HardDelete)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,11 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
-// Retention (see runtime.Retention): idempotency keys that expire, and
+// Retention (see lifecycle.Retention): idempotency keys that expire, and
 // truncation of the log.
 //
 // Keys. A record's expiry is computed from its Time and the store's TTL
@@ -43,14 +44,14 @@ type retention struct {
 }
 
 // WithIdempotencyTTL makes idempotency keys expire ttl after they were
-// recorded (see runtime.Retention); 0, the default, keeps them for ever.
+// recorded (see lifecycle.Retention); 0, the default, keeps them for ever.
 // Choose a ttl longer than the longest time a client may retry a command.
 // Expiry follows the clock of WithClock.
 func WithIdempotencyTTL(ttl time.Duration) Option {
 	return func(o *options) { o.keyTTL = max(ttl, 0) }
 }
 
-var _ runtime.Retention = (*Store)(nil)
+var _ lifecycle.Retention = (*Store)(nil)
 
 func encodeTruncated(pos uint64) []byte {
 	return seal(binary.AppendUvarint([]byte{truncatedV1}, pos))
@@ -92,7 +93,7 @@ func (s *Store) loadTruncated() error {
 // key, so that recording it again replaces the record without counting a
 // new key.
 func (w *writer) expired(rec runtime.IdempotencyRecord) bool {
-	if !runtime.IdempotencyExpired(rec, w.s.opts.keyTTL, w.s.opts.now()) {
+	if !lifecycle.IdempotencyExpired(rec, w.s.opts.keyTTL, w.s.opts.now()) {
 		return false
 	}
 	if w.expiredIdem == nil {
@@ -164,7 +165,7 @@ func purgeKeys(keys []string, n *uint64) func(*writer) error {
 				return fmt.Errorf("cqrsgen/pebble: purge expired idempotency keys: %w", err)
 			}
 			rec, err := decodeIdem(k, v)
-			if err != nil || !runtime.IdempotencyExpired(rec, w.s.opts.keyTTL, w.s.opts.now()) {
+			if err != nil || !lifecycle.IdempotencyExpired(rec, w.s.opts.keyTTL, w.s.opts.now()) {
 				continue
 			}
 			_ = w.batch.Delete(idemKey(k), nil)
@@ -207,7 +208,7 @@ func (s *Store) expiredKeys(ctx context.Context, after []byte) ([]string, bool, 
 			return nil, false, fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)
 		}
 		// A record that does not decode is left for verify to report.
-		if rec, err := decodeIdem(k, v); err == nil && runtime.IdempotencyExpired(rec, s.opts.keyTTL, now) {
+		if rec, err := decodeIdem(k, v); err == nil && lifecycle.IdempotencyExpired(rec, s.opts.keyTTL, now) {
 			keys = append(keys, k)
 			if len(keys) == purgeBatch {
 				return keys, true, nil
@@ -230,18 +231,18 @@ func (s *Store) Truncated(ctx context.Context) (uint64, error) {
 }
 
 // TruncateLog deletes the events at positions ≤ through in one atomic
-// batch (see runtime.Retention and the comment at the top of this file).
-func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.TruncateResult, error) {
+// batch (see lifecycle.Retention and the comment at the top of this file).
+func (s *Store) TruncateLog(ctx context.Context, through uint64) (lifecycle.TruncateResult, error) {
 	what := fmt.Sprintf("truncate the log through position %d", through)
 	s.retention.mu.Lock()
 	defer s.retention.mu.Unlock()
 	cur := s.retention.truncated.Load()
 	if through <= cur {
 		if err := s.enter(ctx, what); err != nil {
-			return runtime.TruncateResult{}, err
+			return lifecycle.TruncateResult{}, err
 		}
 		s.mu.RUnlock()
-		return runtime.TruncateResult{Through: cur}, nil
+		return lifecycle.TruncateResult{Through: cur}, nil
 	}
 	// Count the records to delete before taking the writer role: they are
 	// at or below an acknowledged position, so they are in the database
@@ -251,14 +252,14 @@ func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.Trunca
 	s.wmu.Unlock()
 	if through >= acked {
 		if err := s.enter(ctx, what); err != nil {
-			return runtime.TruncateResult{}, err
+			return lifecycle.TruncateResult{}, err
 		}
 		s.mu.RUnlock()
-		return runtime.TruncateResult{}, fmt.Errorf("cqrsgen/pebble: %s: %w: the head is %d and the newest event is always kept", what, runtime.ErrInvalid, acked)
+		return lifecycle.TruncateResult{}, fmt.Errorf("cqrsgen/pebble: %s: %w: the head is %d and the newest event is always kept", what, runtime.ErrInvalid, acked)
 	}
 	n, err := s.countEvents(ctx, cur, through)
 	if err != nil {
-		return runtime.TruncateResult{}, err
+		return lifecycle.TruncateResult{}, err
 	}
 	err = s.submit(&op{kind: opFunc, ctx: ctx, fn: func(w *writer) error {
 		if through >= w.pos {
@@ -274,11 +275,11 @@ func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.Trunca
 	}})
 	if err != nil {
 		if errors.Is(err, runtime.ErrInvalid) {
-			return runtime.TruncateResult{}, err
+			return lifecycle.TruncateResult{}, err
 		}
-		return runtime.TruncateResult{}, fmt.Errorf("cqrsgen/pebble: %s: %w", what, err)
+		return lifecycle.TruncateResult{}, fmt.Errorf("cqrsgen/pebble: %s: %w", what, err)
 	}
-	return runtime.TruncateResult{Through: through, Removed: n}, nil
+	return lifecycle.TruncateResult{Through: through, Removed: n}, nil
 }
 
 // countEvents counts the event records at positions in (after, through].
@@ -352,7 +353,7 @@ func (s *Store) truncatedRead(ctx context.Context, stream runtime.StreamID, afte
 
 // expiredRecord reports whether a record LoadIdempotency read has expired.
 func (s *Store) expiredRecord(rec runtime.IdempotencyRecord) bool {
-	return runtime.IdempotencyExpired(rec, s.opts.keyTTL, s.opts.now())
+	return lifecycle.IdempotencyExpired(rec, s.opts.keyTTL, s.opts.now())
 }
 
 // VerifyTruncated names the truncation mark (the last truncated position)
@@ -372,22 +373,22 @@ func (v *verifier) truncation(k, val []byte) {
 	v.truncated, v.nextPos = pos, pos+1
 }
 
-var _ runtime.CheckpointLister = (*Store)(nil)
+var _ lifecycle.CheckpointLister = (*Store)(nil)
 
 // Checkpoints yields every checkpoint, in key (name) order. A checkpoint
 // that does not decode ends the sequence with a *runtime.DecodeError.
-func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInfo, error] {
-	return func(yield func(runtime.CheckpointInfo, error) bool) {
+func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[lifecycle.CheckpointInfo, error] {
+	return func(yield func(lifecycle.CheckpointInfo, error) bool) {
 		op := func() string { return "list checkpoints" }
 		t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: []byte{tagCheckpoint}, UpperBound: []byte{tagCheckpoint + 1}})
 		if err != nil {
-			yield(runtime.CheckpointInfo{}, err)
+			yield(lifecycle.CheckpointInfo{}, err)
 			return
 		}
 		defer func() { _ = s.release(t) }()
 		// Read all under the iterator's lock, then yield: the caller may
 		// call the store from its loop.
-		var out []runtime.CheckpointInfo
+		var out []lifecycle.CheckpointInfo
 		err = func() error {
 			t.mu.Lock()
 			defer t.mu.Unlock()
@@ -404,7 +405,7 @@ func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInf
 				if err != nil {
 					return &runtime.DecodeError{What: "checkpoint", Err: fmt.Errorf("%q: %w", name, err)}
 				}
-				out = append(out, runtime.CheckpointInfo{Name: name, Position: pos})
+				out = append(out, lifecycle.CheckpointInfo{Name: name, Position: pos})
 			}
 			return t.it.Error()
 		}()
@@ -414,7 +415,7 @@ func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInf
 			}
 		}
 		if err != nil {
-			yield(runtime.CheckpointInfo{}, err)
+			yield(lifecycle.CheckpointInfo{}, err)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/registry"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
@@ -152,7 +153,7 @@ func TestShredLeavesNoTrace(t *testing.T) {
 	}
 
 	before := keyFileKeys(t, dir)
-	res, err := runtime.ForgetSubject(ctx, s, "ada")
+	res, err := lifecycle.ForgetSubject(ctx, s, "ada")
 	if err != nil || len(res.Streams) != 25 || res.Snapshots != 25 {
 		t.Fatalf("ForgetSubject = %d streams, %d snapshots, %v", len(res.Streams), res.Snapshots, err)
 	}

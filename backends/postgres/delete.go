@@ -6,12 +6,13 @@ import (
 	"fmt"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Deleting streams (see runtime.StreamDeleter), in one transaction that
+// Deleting streams (see lifecycle.StreamDeleter), in one transaction that
 // locks the stream's row first, as appends do, so it is ordered with every
 // append to the stream. It inserts the tombstone at the next position, sets
 // the stream's version to deletedBase plus the tombstone's version, and
@@ -30,37 +31,37 @@ import (
 // deletedBase + the tombstone's version.
 const deletedBase = runtime.MaxVersion + 1
 
-var _ runtime.StreamDeleter = (*Store)(nil)
+var _ lifecycle.StreamDeleter = (*Store)(nil)
 
-// DeleteStream deletes a stream (see runtime.StreamDeleter).
-func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (runtime.DeleteResult, error) {
+// DeleteStream deletes a stream (see lifecycle.StreamDeleter).
+func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.DeleteResult, error) {
 	op := fmt.Sprintf("%s delete of %s", req.Mode, req.Stream)
 	leave, err := s.begin(ctx, op)
 	if err != nil {
-		return runtime.DeleteResult{}, err
+		return lifecycle.DeleteResult{}, err
 	}
 	defer leave()
-	if err := runtime.ValidateDelete(req); err != nil {
-		return runtime.DeleteResult{}, fmt.Errorf("cqrsgen: postgres: %w", err)
+	if err := lifecycle.ValidateDelete(req); err != nil {
+		return lifecycle.DeleteResult{}, fmt.Errorf("cqrsgen: postgres: %w", err)
 	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
-		return runtime.DeleteResult{}, s.fail(ctx, op, err)
+		return lifecycle.DeleteResult{}, s.fail(ctx, op, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	res, write, err := s.deleteTx(ctx, tx, req)
 	if err != nil {
 		var de *runtime.DecodeError
 		if errors.Is(err, runtime.ErrNotFound) || errors.As(err, &de) {
-			return runtime.DeleteResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+			return lifecycle.DeleteResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
 		}
-		return runtime.DeleteResult{}, s.fail(ctx, op, err)
+		return lifecycle.DeleteResult{}, s.fail(ctx, op, err)
 	}
 	if !write {
 		return res, nil
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return runtime.DeleteResult{}, s.fail(ctx, op, err)
+		return lifecycle.DeleteResult{}, s.fail(ctx, op, err)
 	}
 	s.signal()
 	s.notifier.kick()
@@ -69,31 +70,31 @@ func (s *Store) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (ru
 
 // deleteTx runs the delete in tx, reporting whether it wrote anything to
 // commit.
-func (s *Store) deleteTx(ctx context.Context, tx pgx.Tx, req runtime.DeleteRequest) (runtime.DeleteResult, bool, error) {
+func (s *Store) deleteTx(ctx context.Context, tx pgx.Tx, req lifecycle.DeleteRequest) (lifecycle.DeleteResult, bool, error) {
 	S := pgx.Identifier{s.opt.schema}.Sanitize()
 	typ, id := []byte(req.Stream.Type), []byte(req.Stream.ID)
 	var raw int64
 	err := tx.QueryRow(ctx, `SELECT version FROM `+S+`.streams WHERE stream_type = $1 AND stream_id = $2 FOR UPDATE`, typ, id).Scan(&raw)
 	if isNoRows(err) || (err == nil && raw == 0) {
-		return runtime.DeleteResult{}, false, fmt.Errorf("the stream has no records: %w", runtime.ErrNotFound)
+		return lifecycle.DeleteResult{}, false, fmt.Errorf("the stream has no records: %w", runtime.ErrNotFound)
 	}
 	if err != nil {
-		return runtime.DeleteResult{}, false, err
+		return lifecycle.DeleteResult{}, false, err
 	}
 	version := uint64(raw)
 	var prev *runtime.Tombstone
 	if version >= deletedBase {
 		t, err := s.tombstone(ctx, tx, req.Stream)
 		if err != nil {
-			return runtime.DeleteResult{}, false, err
+			return lifecycle.DeleteResult{}, false, err
 		}
 		if t.Mode == runtime.HardDelete || req.Mode == runtime.SoftDelete {
-			return runtime.DeleteResult{Tombstone: t, Already: true}, false, nil
+			return lifecycle.DeleteResult{Tombstone: t, Already: true}, false, nil
 		}
 		prev, version = &t, t.Version
 	}
 	t := runtime.Tombstone{Stream: req.Stream, Mode: req.Mode, Version: version + 1, Events: version}
-	res := runtime.DeleteResult{Events: version}
+	res := lifecycle.DeleteResult{Events: version}
 	if prev != nil {
 		t.Events, res.Events = prev.Events, prev.Events
 	}
@@ -102,27 +103,27 @@ func (s *Store) deleteTx(ctx context.Context, tx pgx.Tx, req runtime.DeleteReque
 		rows, err := tx.Query(ctx, `SELECT position, octet_length(data) + coalesce(octet_length(metadata), 0) FROM `+S+`.events
 WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 		if err != nil {
-			return runtime.DeleteResult{}, false, err
+			return lifecycle.DeleteResult{}, false, err
 		}
 		for rows.Next() {
 			var pos, n int64
 			if err := rows.Scan(&pos, &n); err != nil {
 				rows.Close()
-				return runtime.DeleteResult{}, false, err
+				return lifecycle.DeleteResult{}, false, err
 			}
 			positions = append(positions, pos)
 			res.Bytes += n
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return runtime.DeleteResult{}, false, err
+			return lifecycle.DeleteResult{}, false, err
 		}
 		t.Removed = uint64(len(positions))
 		var snaps, keys int64
 		if err := tx.QueryRow(ctx, `SELECT
 	(SELECT count(*) FROM `+S+`.snapshots WHERE stream_type = $1 AND stream_id = $2),
 	(SELECT count(*) FROM `+S+`.idempotency WHERE stream_type = $1 AND stream_id = $2)`, typ, id).Scan(&snaps, &keys); err != nil {
-			return runtime.DeleteResult{}, false, err
+			return lifecycle.DeleteResult{}, false, err
 		}
 		res.Snapshot, res.IdempotencyKeys = snaps > 0, uint64(keys)
 	}
@@ -150,15 +151,15 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 		}
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return runtime.DeleteResult{}, false, err
+		return lifecycle.DeleteResult{}, false, err
 	}
 	var pos int64
 	if err := tx.QueryRow(ctx, `UPDATE `+S+`.log_head SET position = position + 1 WHERE id = 1 RETURNING position`).Scan(&pos); err != nil {
-		return runtime.DeleteResult{}, false, err
+		return lifecycle.DeleteResult{}, false, err
 	}
 	t.Position = uint64(pos)
 	t.Time = storekit.NormalizeTime(s.opt.now(), nil)
-	rec := runtime.TombstoneRecord(t)
+	rec := lifecycle.TombstoneRecord(t)
 	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO `+S+`.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)`, pos, typ, id, int64(t.Version), []byte(rec.Name), int64(rec.Schema),
@@ -169,7 +170,7 @@ ON CONFLICT (stream_type, stream_id) DO UPDATE SET mode = excluded.mode, positio
 		typ, id, int16(t.Mode), pos, int64(t.Version))
 	b.Queue(s.q.flush)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return runtime.DeleteResult{}, false, err
+		return lifecycle.DeleteResult{}, false, err
 	}
 	res.Tombstone = t
 	return res, true, nil

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
 )
 
-// Retention (see runtime.Retention): idempotency keys that expire, and
+// Retention (see lifecycle.Retention): idempotency keys that expire, and
 // truncation of the log.
 //
 // Keys. Expiry is computed from a record's time and the store's TTL, on
@@ -48,7 +49,7 @@ CREATE TABLE {{S}}.truncated_streams (
 `
 
 // WithIdempotencyTTL makes idempotency keys expire ttl after they were
-// recorded (see runtime.Retention); 0, the default, keeps them for ever.
+// recorded (see lifecycle.Retention); 0, the default, keeps them for ever.
 // Choose a ttl longer than the longest time a client may retry a command.
 // Expiry follows the clock of WithClock; processes sharing a schema should
 // use the same ttl.
@@ -56,7 +57,7 @@ func WithIdempotencyTTL(ttl time.Duration) Option {
 	return func(o *options) { o.keyTTL = max(ttl, 0) }
 }
 
-var _ runtime.Retention = (*Store)(nil)
+var _ lifecycle.Retention = (*Store)(nil)
 
 // sql returns q with the store's quoted schema name in place of {{S}}.
 func (s *Store) sql(q string) string {
@@ -90,7 +91,7 @@ func (s *Store) expireKey(ctx context.Context, op, key string) error {
 
 // expiredRecord reports whether a record LoadIdempotency read has expired.
 func (s *Store) expiredRecord(rec runtime.IdempotencyRecord) bool {
-	return runtime.IdempotencyExpired(rec, s.opt.keyTTL, s.opt.now())
+	return lifecycle.IdempotencyExpired(rec, s.opt.keyTTL, s.opt.now())
 }
 
 // PurgeExpiredKeys deletes the expired idempotency records and returns how
@@ -129,50 +130,50 @@ func (s *Store) Truncated(ctx context.Context) (uint64, error) {
 }
 
 // TruncateLog deletes the events at positions ≤ through in one transaction
-// (see runtime.Retention and the comment at the top of this file).
-func (s *Store) TruncateLog(ctx context.Context, through uint64) (runtime.TruncateResult, error) {
+// (see lifecycle.Retention and the comment at the top of this file).
+func (s *Store) TruncateLog(ctx context.Context, through uint64) (lifecycle.TruncateResult, error) {
 	op := fmt.Sprintf("truncate the log through position %d", through)
 	leave, err := s.begin(ctx, op)
 	if err != nil {
-		return runtime.TruncateResult{}, err
+		return lifecycle.TruncateResult{}, err
 	}
 	defer leave()
 	if through > runtime.MaxVersion {
-		return runtime.TruncateResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, runtime.ErrInvalid)
+		return lifecycle.TruncateResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w", op, runtime.ErrInvalid)
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return runtime.TruncateResult{}, s.fail(ctx, op, err)
+		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
 	defer tx.Rollback(context.Background())
 	var cur, durable int64
 	if err := tx.QueryRow(ctx, s.sql(`SELECT position, (SELECT coalesce(max(position), 0) FROM {{S}}.log_durable)
 FROM {{S}}.log_truncated WHERE id = 1 FOR UPDATE`)).Scan(&cur, &durable); err != nil {
-		return runtime.TruncateResult{}, s.fail(ctx, op, err)
+		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
 	if int64(through) <= cur {
-		return runtime.TruncateResult{Through: uint64(cur)}, nil
+		return lifecycle.TruncateResult{Through: uint64(cur)}, nil
 	}
 	if int64(through) >= durable {
-		return runtime.TruncateResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w: the head is %d and the newest event is always kept", op, runtime.ErrInvalid, durable)
+		return lifecycle.TruncateResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w: the head is %d and the newest event is always kept", op, runtime.ErrInvalid, durable)
 	}
 	if _, err := tx.Exec(ctx, s.sql(`INSERT INTO {{S}}.truncated_streams AS t (stream_type, stream_id, version)
 SELECT stream_type, stream_id, max(version) FROM {{S}}.events WHERE position > $1 AND position <= $2 GROUP BY stream_type, stream_id
 ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = greatest(t.version, excluded.version)`), cur, int64(through)); err != nil {
-		return runtime.TruncateResult{}, s.fail(ctx, op, err)
+		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
 	tag, err := tx.Exec(ctx, s.sql(`DELETE FROM {{S}}.events WHERE position > $1 AND position <= $2`), cur, int64(through))
 	if err != nil {
-		return runtime.TruncateResult{}, s.fail(ctx, op, err)
+		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
 	removed := tag.RowsAffected()
 	if _, err := tx.Exec(ctx, s.sql(`UPDATE {{S}}.log_truncated SET position = $1, removed = removed + $2 WHERE id = 1`), int64(through), removed); err != nil {
-		return runtime.TruncateResult{}, s.fail(ctx, op, err)
+		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return runtime.TruncateResult{}, s.fail(ctx, op+" (outcome unknown)", err)
+		return lifecycle.TruncateResult{}, s.fail(ctx, op+" (outcome unknown)", err)
 	}
-	return runtime.TruncateResult{Through: through, Removed: uint64(removed)}, nil
+	return lifecycle.TruncateResult{Through: through, Removed: uint64(removed)}, nil
 }
 
 // readStreamPage reads a page of a ReadStream after version after and, in
@@ -222,13 +223,13 @@ func (s *Store) readStreamPage(ctx context.Context, op string, stream runtime.St
 	return out, err
 }
 
-var _ runtime.CheckpointLister = (*Store)(nil)
+var _ lifecycle.CheckpointLister = (*Store)(nil)
 
 // Checkpoints yields every checkpoint, ordered by name (bytewise).
-func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInfo, error] {
-	return func(yield func(runtime.CheckpointInfo, error) bool) {
+func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[lifecycle.CheckpointInfo, error] {
+	return func(yield func(lifecycle.CheckpointInfo, error) bool) {
 		const op = "list checkpoints"
-		out, err := func() ([]runtime.CheckpointInfo, error) {
+		out, err := func() ([]lifecycle.CheckpointInfo, error) {
 			leave, err := s.begin(ctx, op)
 			if err != nil {
 				return nil, err
@@ -239,14 +240,14 @@ func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInf
 				return nil, s.fail(ctx, op, err)
 			}
 			defer rows.Close()
-			var out []runtime.CheckpointInfo
+			var out []lifecycle.CheckpointInfo
 			for rows.Next() {
 				var name []byte
 				var pos int64
 				if err := rows.Scan(&name, &pos); err != nil {
 					return out, s.fail(ctx, op, err)
 				}
-				out = append(out, runtime.CheckpointInfo{Name: string(name), Position: uint64(max(pos, 0))})
+				out = append(out, lifecycle.CheckpointInfo{Name: string(name), Position: uint64(max(pos, 0))})
 			}
 			if err := rows.Err(); err != nil {
 				return out, s.fail(ctx, op, err)
@@ -259,7 +260,7 @@ func (s *Store) Checkpoints(ctx context.Context) iter.Seq2[runtime.CheckpointInf
 			}
 		}
 		if err != nil {
-			yield(runtime.CheckpointInfo{}, err)
+			yield(lifecycle.CheckpointInfo{}, err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
 
@@ -60,7 +61,7 @@ func TestShredPurge(t *testing.T) {
 		}
 	}
 
-	if _, err := runtime.ForgetSubject(ctx, s, "ada"); err != nil {
+	if _, err := lifecycle.ForgetSubject(ctx, s, "ada"); err != nil {
 		t.Fatal(err)
 	}
 	var rows int

@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
 )
 
-// testDelete checks runtime.StreamDeleter on stores that implement it.
+// testDelete checks lifecycle.StreamDeleter on stores that implement it.
 func (h *harness) testDelete(t *testing.T) {
-	if _, ok := h.open(t).(runtime.StreamDeleter); !ok {
-		t.Log("the store does not implement runtime.StreamDeleter: no delete rules to check")
+	if _, ok := h.open(t).(lifecycle.StreamDeleter); !ok {
+		t.Log("the store does not implement lifecycle.StreamDeleter: no delete rules to check")
 		return
 	}
 	t.Run("Soft", h.deleteSoft)
@@ -27,9 +28,9 @@ func (h *harness) testDelete(t *testing.T) {
 	t.Run("Tenants", h.deleteTenants)
 }
 
-func mustDelete(t *testing.T, s runtime.Store, st runtime.StreamID, mode runtime.DeleteMode) runtime.DeleteResult {
+func mustDelete(t *testing.T, s runtime.Store, st runtime.StreamID, mode runtime.DeleteMode) lifecycle.DeleteResult {
 	t.Helper()
-	res, err := runtime.DeleteStream(ctx(t), s, st, mode)
+	res, err := lifecycle.DeleteStream(ctx(t), s, st, mode)
 	if err != nil {
 		t.Fatalf("DeleteStream(%s, %s): %v", st, mode, err)
 	}
@@ -146,10 +147,10 @@ func (h *harness) deleteSoft(t *testing.T) {
 		t.Fatalf("ReadAll: %d records, want %d (the events stay)", len(all), before+1)
 	}
 	checkTombstone(t, all, tomb)
-	if got, err := runtime.StreamTombstone(ctx(t), s, a); err != nil || got.Position != tomb.Position {
+	if got, err := lifecycle.StreamTombstone(ctx(t), s, a); err != nil || got.Position != tomb.Position {
 		t.Errorf("StreamTombstone = %+v, %v", got, err)
 	}
-	if _, err := runtime.StreamTombstone(ctx(t), s, b); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := lifecycle.StreamTombstone(ctx(t), s, b); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("StreamTombstone of a live stream: %v; want ErrNotFound", err)
 	}
 	checkRefused(t, s, a, tomb)
@@ -317,7 +318,7 @@ func (h *harness) deleteDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []runtime.DeleteMode{runtime.SoftDelete, runtime.HardDelete} {
-		plan, err := runtime.PlanDelete(ctx(t), s, a, mode)
+		plan, err := lifecycle.PlanDelete(ctx(t), s, a, mode)
 		if err != nil {
 			t.Fatalf("PlanDelete(%s): %v", mode, err)
 		}
@@ -337,14 +338,14 @@ func (h *harness) deleteDryRun(t *testing.T) {
 
 func (h *harness) deleteBadInput(t *testing.T) {
 	s := h.open(t)
-	if _, err := runtime.DeleteStream(ctx(t), s, stream("T", "missing"), runtime.HardDelete); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := lifecycle.DeleteStream(ctx(t), s, stream("T", "missing"), runtime.HardDelete); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("delete of a missing stream: %v; want ErrNotFound", err)
 	}
-	if _, err := runtime.DeleteStream(ctx(t), s, stream("", "x"), runtime.HardDelete); !errors.Is(err, runtime.ErrInvalid) {
+	if _, err := lifecycle.DeleteStream(ctx(t), s, stream("", "x"), runtime.HardDelete); !errors.Is(err, runtime.ErrInvalid) {
 		t.Errorf("delete of an invalid stream: %v; want ErrInvalid", err)
 	}
 	mustAppend(t, s, stream("T", "x"), runtime.NoStream, Events(1)...)
-	if _, err := s.(runtime.StreamDeleter).DeleteStream(ctx(t), runtime.DeleteRequest{Stream: stream("T", "x"), Mode: 7}); !errors.Is(err, runtime.ErrInvalid) {
+	if _, err := s.(lifecycle.StreamDeleter).DeleteStream(ctx(t), lifecycle.DeleteRequest{Stream: stream("T", "x"), Mode: 7}); !errors.Is(err, runtime.ErrInvalid) {
 		t.Errorf("delete with mode 7: %v; want ErrInvalid", err)
 	}
 	_, err := s.Append(ctx(t), runtime.AppendRequest{Stream: stream("T", "x"), Expected: runtime.AnyVersion,
@@ -367,7 +368,7 @@ func (h *harness) deleteRace(t *testing.T, mode runtime.DeleteMode) {
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		acked = map[uint64]uint64{1: 1} // position → version
-		del   runtime.DeleteResult
+		del   lifecycle.DeleteResult
 		start = make(chan struct{})
 	)
 	for w := range writers {
@@ -409,7 +410,7 @@ func (h *harness) deleteRace(t *testing.T, mode runtime.DeleteMode) {
 		defer wg.Done()
 		<-start
 		var err error
-		if del, err = runtime.DeleteStream(ctx(t), s, a, mode); err != nil {
+		if del, err = lifecycle.DeleteStream(ctx(t), s, a, mode); err != nil {
 			t.Errorf("DeleteStream: %v", err)
 		}
 	}()
@@ -467,7 +468,7 @@ func (h *harness) deleteTenants(t *testing.T) {
 	victim := data[names[0]].view
 	st := stream("acct", "x")
 	for _, mode := range []runtime.DeleteMode{runtime.SoftDelete, runtime.HardDelete} {
-		res, err := runtime.DeleteStream(ctx(t), victim, st, mode)
+		res, err := lifecycle.DeleteStream(ctx(t), victim, st, mode)
 		if err != nil {
 			t.Fatalf("DeleteStream through tenant %q (%s): %v", victim.Name(), mode, err)
 		}
@@ -506,7 +507,7 @@ func (h *harness) deleteTenants(t *testing.T) {
 	if len(got) != 1 || got[0].Position != raw.LastPosition {
 		t.Errorf("the unscoped stream after a tenant's delete = %v", got)
 	}
-	if _, err := runtime.DeleteStream(ctx(t), tenant.All(s), st, runtime.HardDelete); err == nil {
+	if _, err := lifecycle.DeleteStream(ctx(t), tenant.All(s), st, runtime.HardDelete); err == nil {
 		t.Errorf("DeleteStream through tenant.All succeeded; want a refusal")
 	}
 	checkVerifies(t, s)
@@ -514,7 +515,7 @@ func (h *harness) deleteTenants(t *testing.T) {
 
 func mustTombstone(t *testing.T, s runtime.Store, st runtime.StreamID) runtime.Tombstone {
 	t.Helper()
-	tomb, err := runtime.StreamTombstone(ctx(t), s, st)
+	tomb, err := lifecycle.StreamTombstone(ctx(t), s, st)
 	if err != nil {
 		t.Fatalf("StreamTombstone(%s): %v", st, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // Broken deleters, run by TestBrokenStoreHelper like the broken stores of
@@ -27,7 +28,7 @@ type swapsModes struct {
 	mode runtime.DeleteMode
 }
 
-func (s swapsModes) DeleteStream(ctx context.Context, req runtime.DeleteRequest) (runtime.DeleteResult, error) {
+func (s swapsModes) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.DeleteResult, error) {
 	req.Mode = s.mode
 	return s.Store.DeleteStream(ctx, req)
 }

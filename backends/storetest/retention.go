@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
 )
@@ -18,7 +19,7 @@ import (
 type RetentionFactory struct {
 	// Open returns a new, empty store whose idempotency keys expire ttl
 	// after they are recorded (0: never) and whose clock is now. The store
-	// must implement runtime.Retention.
+	// must implement lifecycle.Retention.
 	Open func(t *testing.T, ttl time.Duration, now func() time.Time) runtime.Store
 	// Reopen, when non-nil, closes s and opens the same underlying store
 	// again with ttl and now.
@@ -49,7 +50,7 @@ func (c *Clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// RunRetention checks the store's runtime.Retention: idempotency keys that
+// RunRetention checks the store's lifecycle.Retention: idempotency keys that
 // expire under a TTL (on the store's clock, in tenant views too) and
 // truncation of the log (what readers see, errors, persistence). It runs
 // no wall-clock waits: time moves by a Clock.
@@ -71,7 +72,7 @@ const keyTTL = time.Hour
 
 // open returns a fresh store (closed when t ends), its Retention and its
 // clock.
-func (r *retentionHarness) open(t *testing.T, ttl time.Duration) (runtime.Store, runtime.Retention, *Clock) {
+func (r *retentionHarness) open(t *testing.T, ttl time.Duration) (runtime.Store, lifecycle.Retention, *Clock) {
 	t.Helper()
 	c := NewClock(time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC))
 	s := r.f.Open(t, ttl, c.Now)
@@ -80,19 +81,19 @@ func (r *retentionHarness) open(t *testing.T, ttl time.Duration) (runtime.Store,
 	}
 	cs := &closer{s: s}
 	t.Cleanup(func() { cs.close(t) })
-	ret, ok := s.(runtime.Retention)
+	ret, ok := s.(lifecycle.Retention)
 	if !ok {
-		t.Fatalf("storetest: %T does not implement runtime.Retention", s)
+		t.Fatalf("storetest: %T does not implement lifecycle.Retention", s)
 	}
 	return s, ret, c
 }
 
-func (r *retentionHarness) reopen(t *testing.T, s runtime.Store, ttl time.Duration, c *Clock) (runtime.Store, runtime.Retention) {
+func (r *retentionHarness) reopen(t *testing.T, s runtime.Store, ttl time.Duration, c *Clock) (runtime.Store, lifecycle.Retention) {
 	t.Helper()
 	s = r.f.Reopen(t, s, ttl, c.Now)
 	cs := &closer{s: s}
 	t.Cleanup(func() { cs.close(t) })
-	return s, s.(runtime.Retention)
+	return s, s.(lifecycle.Retention)
 }
 
 // keyedAppend appends one event to st with key, expecting any version.
@@ -407,7 +408,7 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 			t.Fatalf("Truncated of a new store = %d, %v", p, err)
 		}
 		res, err := ret.TruncateLog(ctx(t), 4)
-		if err != nil || res != (runtime.TruncateResult{Through: 4, Removed: 4}) {
+		if err != nil || res != (lifecycle.TruncateResult{Through: 4, Removed: 4}) {
 			t.Fatalf("TruncateLog(4) = %+v, %v; want {4 4}", res, err)
 		}
 		r.checkTruncated(t, s, ret, a, b, c)
@@ -440,11 +441,11 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, through := range []uint64{0, 1, 2} {
-			if res, err := ret.TruncateLog(ctx(t), through); err != nil || res != (runtime.TruncateResult{Through: 2}) {
+			if res, err := ret.TruncateLog(ctx(t), through); err != nil || res != (lifecycle.TruncateResult{Through: 2}) {
 				t.Errorf("TruncateLog(%d) after TruncateLog(2) = %+v, %v; want {2 0}", through, res, err)
 			}
 		}
-		if res, err := ret.TruncateLog(ctx(t), 5); err != nil || res != (runtime.TruncateResult{Through: 5, Removed: 3}) {
+		if res, err := ret.TruncateLog(ctx(t), 5); err != nil || res != (lifecycle.TruncateResult{Through: 5, Removed: 3}) {
 			t.Errorf("TruncateLog(5) after TruncateLog(2) = %+v, %v; want {5 3}", res, err)
 		}
 		if got := positions(readAll(t, s, 0)); !slices.Equal(got, []uint64{6, 7}) {
@@ -453,7 +454,7 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 	})
 	t.Run("KeepsNewest", func(t *testing.T) {
 		s, ret, _ := r.open(t, 0)
-		if res, err := ret.TruncateLog(ctx(t), 0); err != nil || res != (runtime.TruncateResult{}) {
+		if res, err := ret.TruncateLog(ctx(t), 0); err != nil || res != (lifecycle.TruncateResult{}) {
 			t.Errorf("TruncateLog(0) of an empty store = %+v, %v; want nothing done", res, err)
 		}
 		truncationLog(t, s)
@@ -480,15 +481,15 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		p, err := runtime.PlanTruncation(ctx(t), s, 4)
+		p, err := lifecycle.PlanTruncation(ctx(t), s, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if p.From != 1 || p.Through != 4 || p.Events != 4 || p.Streams != 2 || p.UncoveredCount != 1 || !slices.Equal(p.Uncovered, []runtime.StreamID{b}) {
 			t.Errorf("PlanTruncation(4) = %+v; want 1..4, 4 events, 2 streams, B uncovered (snapshot at 1 of 2)", p)
 		}
-		if _, ok := s.(runtime.CheckpointLister); ok {
-			want := []runtime.CheckpointInfo{{Name: "behind", Position: 2}, {Name: "rebuild", Position: 0}}
+		if _, ok := s.(lifecycle.CheckpointLister); ok {
+			want := []lifecycle.CheckpointInfo{{Name: "behind", Position: 2}, {Name: "rebuild", Position: 0}}
 			if p.BehindCount != 2 || !slices.Equal(p.Behind, want) {
 				t.Errorf("PlanTruncation(4) behind = %d %v; want %v", p.BehindCount, p.Behind, want)
 			}
@@ -610,9 +611,9 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 	})
 	t.Run("Checkpoints", func(t *testing.T) {
 		s, _, _ := r.open(t, 0)
-		cl, ok := s.(runtime.CheckpointLister)
+		cl, ok := s.(lifecycle.CheckpointLister)
 		if !ok {
-			t.Skip("the store does not implement runtime.CheckpointLister")
+			t.Skip("the store does not implement lifecycle.CheckpointLister")
 		}
 		acme, err := tenant.Scope(s, "acme")
 		if err != nil {
@@ -621,19 +622,19 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 		if err := acme.SaveCheckpoint(ctx(t), "p", 7); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range []runtime.CheckpointInfo{{Name: "b", Position: 2}, {Name: "a\x00", Position: 3}, {Name: "a", Position: 1}, {Name: "b", Position: 5}} {
+		for _, c := range []lifecycle.CheckpointInfo{{Name: "b", Position: 2}, {Name: "a\x00", Position: 3}, {Name: "a", Position: 1}, {Name: "b", Position: 5}} {
 			if err := s.SaveCheckpoint(ctx(t), c.Name, c.Position); err != nil {
 				t.Fatal(err)
 			}
 		}
-		var got []runtime.CheckpointInfo
+		var got []lifecycle.CheckpointInfo
 		for c, err := range cl.Checkpoints(ctx(t)) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			got = append(got, c)
 		}
-		want := []runtime.CheckpointInfo{{Name: "@4:acme/p", Position: 7}, {Name: "a", Position: 1}, {Name: "a\x00", Position: 3}, {Name: "b", Position: 5}}
+		want := []lifecycle.CheckpointInfo{{Name: "@4:acme/p", Position: 7}, {Name: "a", Position: 1}, {Name: "a\x00", Position: 3}, {Name: "b", Position: 5}}
 		if !slices.Equal(got, want) {
 			t.Errorf("Checkpoints = %q, want %q (bytewise by name)", got, want)
 		}
@@ -681,7 +682,7 @@ func (r *retentionHarness) testTruncate(t *testing.T) {
 
 // checkTruncated checks what readers see of truncationLog truncated
 // through 4: A1 B1 A2 B2 gone, A3 C1 C2 kept.
-func (r *retentionHarness) checkTruncated(t *testing.T, s runtime.Store, ret runtime.Retention, a, b, c runtime.StreamID) {
+func (r *retentionHarness) checkTruncated(t *testing.T, s runtime.Store, ret lifecycle.Retention, a, b, c runtime.StreamID) {
 	t.Helper()
 	if p, err := ret.Truncated(ctx(t)); err != nil || p != 4 {
 		t.Errorf("Truncated = %d, %v; want 4", p, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
@@ -17,7 +18,7 @@ import (
 func (h *harness) testShredding(t *testing.T) {
 	s := h.open(t)
 	if _, ok := runtime.KeysOf(s); !ok {
-		if _, err := runtime.ForgetSubject(ctx(t), s, "u"); !errors.Is(err, runtime.ErrNoKeyStore) {
+		if _, err := lifecycle.ForgetSubject(ctx(t), s, "u"); !errors.Is(err, runtime.ErrNoKeyStore) {
 			t.Errorf("ForgetSubject on a store without keys: %v, want ErrNoKeyStore", err)
 		}
 		return
@@ -244,21 +245,21 @@ func (h *harness) shredRecords(t *testing.T) {
 	if got := emails(t, s); !slices.Equal(got, []string{"alice@example.com", "bob@example.com", "alice@example.org"}) {
 		t.Fatalf("opened emails = %q", got)
 	}
-	plan, err := runtime.PlanForget(ctx(t), s, "alice")
+	plan, err := lifecycle.PlanForget(ctx(t), s, "alice")
 	if err != nil || !plan.Found || plan.Snapshots != 1 || !slices.Equal(plan.Streams, []runtime.StreamID{stream("M", "1")}) {
 		t.Fatalf("PlanForget = %+v, %v", plan, err)
 	}
 	if got := emails(t, s); got[0] != "alice@example.com" {
 		t.Fatalf("PlanForget changed something: %q", got)
 	}
-	if res, err := runtime.ForgetSubject(ctx(t), s, "alice"); err != nil || res.Snapshots != 1 {
+	if res, err := lifecycle.ForgetSubject(ctx(t), s, "alice"); err != nil || res.Snapshots != 1 {
 		t.Fatalf("ForgetSubject = %+v, %v", res, err)
 	}
 	f := runtime.ForgottenString
 	if got := emails(t, s); !slices.Equal(got, []string{f, "bob@example.com", f}) {
 		t.Errorf("emails after forgetting alice = %q", got)
 	}
-	if snap, err := s.LoadSnapshot(ctx(t), stream("M", "1")); err != nil || snap.Schema != runtime.ForgottenSchema || len(snap.Data) != 0 {
+	if snap, err := s.LoadSnapshot(ctx(t), stream("M", "1")); err != nil || snap.Schema != lifecycle.ForgottenSchema || len(snap.Data) != 0 {
 		t.Errorf("alice's stream's snapshot = %+v, %v; want the placeholder", snap, err)
 	}
 	if snap, err := s.LoadSnapshot(ctx(t), stream("M", "2")); err != nil || string(snap.Data) != "state" {
@@ -274,7 +275,7 @@ func (h *harness) shredTenants(t *testing.T) {
 	b, _ := tenant.Scope(s, "b")
 	sealedEvent(t, a, stream("M", "1"), "alice", "a-alice")
 	sealedEvent(t, b, stream("M", "1"), "alice", "b-alice")
-	if _, err := runtime.ForgetSubject(ctx(t), a, "alice"); err != nil {
+	if _, err := lifecycle.ForgetSubject(ctx(t), a, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if got := emails(t, a); !slices.Equal(got, []string{runtime.ForgottenString}) {
@@ -297,7 +298,7 @@ func (h *harness) shredReopen(t *testing.T) {
 	if got := emails(t, s); !slices.Equal(got, []string{"alice@example.com", "bob@example.com"}) {
 		t.Fatalf("emails after reopen = %q", got)
 	}
-	if _, err := runtime.ForgetSubject(ctx(t), s, "alice"); err != nil {
+	if _, err := lifecycle.ForgetSubject(ctx(t), s, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	s = h.reopen(t, s)

@@ -43,6 +43,7 @@ var KnownImports = map[string]string{
 	"storekit":   "github.com/cqrsgen/cqrsgen/runtime/storekit",
 	"telemetry":  "github.com/cqrsgen/cqrsgen/runtime/telemetry",
 	"registry":   "github.com/cqrsgen/cqrsgen/runtime/registry",
+	"lifecycle":  "github.com/cqrsgen/cqrsgen/runtime/lifecycle",
 	"natsjs":     "github.com/cqrsgen/cqrsgen/publish/natsjs",
 	"nats":       "github.com/nats-io/nats.go",
 	"jetstream":  "github.com/nats-io/nats.go/jetstream",

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/readside"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // SkipDeletedStreams makes a projection skip the records of streams that
@@ -14,7 +15,7 @@ import (
 // still count as processed). Records read before their stream was deleted
 // were handled as usual; the stream's tombstone tells the projection to
 // drop what it built from them (see OnStreamDeleted). Each stream is looked
-// up once per run (runtime.StreamTombstone), then remembered. The lookup needs
+// up once per run (lifecycle.StreamTombstone), then remembered. The lookup needs
 // per-stream reads, which tenant.All does not offer: there, run one group
 // per tenant instead.
 func SkipDeletedStreams() Option {
@@ -22,7 +23,7 @@ func SkipDeletedStreams() Option {
 }
 
 // OnStreamDeleted hands the projection's tombstone records (see
-// runtime.DeleteStream) to fn, decoded, instead of to Handle, whatever the
+// lifecycle.DeleteStream) to fn, decoded, instead of to Handle, whatever the
 // projection's Events: fn removes what the read model holds of the deleted
 // stream. fn's errors are retried as Handle's are. Without this option a
 // tombstone reaches Handle only when the projection consumes runtime.TombstoneEvent
@@ -58,7 +59,7 @@ func (r *runner) liveRecord(ctx context.Context, cache map[runtime.StreamID]bool
 	if del, ok := cache[rec.Stream]; ok {
 		return !del, nil
 	}
-	_, err := runtime.StreamTombstone(ctx, r.store, rec.Stream)
+	_, err := lifecycle.StreamTombstone(ctx, r.store, rec.Stream)
 	del := err == nil
 	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return false, err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
@@ -27,7 +28,7 @@ func TestProjectionDeletedStreams(t *testing.T) {
 		}
 	}
 	gone := runtime.StreamID{Type: "account", ID: "gone"}
-	res, err := runtime.DeleteStream(ctx, store, gone, runtime.SoftDelete)
+	res, err := lifecycle.DeleteStream(ctx, store, gone, runtime.SoftDelete)
 	if err != nil {
 		t.Fatal(err)
 	}

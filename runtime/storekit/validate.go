@@ -73,7 +73,7 @@ func ValidateAppend(req runtime.AppendRequest) error {
 			return fmt.Errorf("%w: event %d of append to %s has an empty name", runtime.ErrInvalid, i, req.Stream)
 		}
 		if e.Name == runtime.TombstoneEvent {
-			return fmt.Errorf("%w: event %d of append to %s: name %q is reserved for tombstones (see runtime.DeleteStream)", runtime.ErrInvalid, i, req.Stream, e.Name)
+			return fmt.Errorf("%w: event %d of append to %s: name %q is reserved for tombstones (see lifecycle.DeleteStream)", runtime.ErrInvalid, i, req.Stream, e.Name)
 		}
 		if len(e.Name) > runtime.MaxNameLength {
 			return fmt.Errorf("%w: event %d of append to %s: name is %d bytes, limit %d", runtime.ErrTooLarge, i, req.Stream, len(e.Name), runtime.MaxNameLength)

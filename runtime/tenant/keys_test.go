@@ -7,6 +7,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
 	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
@@ -71,7 +72,7 @@ func TestAllOpensEachTenantsRecords(t *testing.T) {
 		}
 	}
 	acme, _ := tenant.Scope(store, "acme")
-	if _, err := runtime.ForgetSubject(ctx, acme, "ada"); err != nil {
+	if _, err := lifecycle.ForgetSubject(ctx, acme, "ada"); err != nil {
 		t.Fatal(err)
 	}
 	all := tenant.All(store)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/parquet-go/parquet-go"
 )
@@ -31,10 +32,10 @@ type archiveJSON struct {
 	Streams   uint64 `json:"streams"`
 	Uncovered uint64 `json:"uncovered_streams"`
 	// UncoveredFirst lists the first uncovered streams (see
-	// runtime.TruncationPlan).
+	// lifecycle.TruncationPlan).
 	UncoveredFirst []streamJSON `json:"uncovered_first,omitempty"`
 	// Behind counts the checkpoints below the range's end, BehindFirst
-	// lists the first (see runtime.TruncationPlan).
+	// lists the first (see lifecycle.TruncationPlan).
 	Behind      uint64           `json:"checkpoints_behind"`
 	BehindFirst []checkpointJSON `json:"checkpoints_behind_first,omitempty"`
 	Archive     string           `json:"archive,omitempty"`
@@ -76,7 +77,7 @@ func (c *command) archive(ctx context.Context, fs *flag.FlagSet, args []string) 
 		return usagef("archive: -dry-run and -yes exclude each other")
 	}
 	return c.withStore(ctx, false, false, func(t *target) error {
-		ret, ok := t.Store.(runtime.Retention)
+		ret, ok := t.Store.(lifecycle.Retention)
 		if !ok {
 			return fmt.Errorf("archive: the %s store cannot truncate its log", t.kind)
 		}
@@ -102,7 +103,7 @@ func (c *command) archive(ctx context.Context, fs *flag.FlagSet, args []string) 
 		case through <= start:
 			return fmt.Errorf("archive: nothing to archive: the log starts at position %d", start+1)
 		}
-		plan, err := runtime.PlanTruncation(ctx, t.Store, through)
+		plan, err := lifecycle.PlanTruncation(ctx, t.Store, through)
 		if err != nil {
 			return err
 		}
@@ -183,7 +184,7 @@ func firstAtOrAfter(ctx context.Context, t *target, start, head uint64, cut time
 // writeArchive writes the plan's range to path through a temporary file in
 // the same directory, synced and renamed into place, so that path never
 // names a partial archive.
-func (c *command) writeArchive(ctx context.Context, t *target, path string, plan runtime.TruncationPlan) error {
+func (c *command) writeArchive(ctx context.Context, t *target, path string, plan lifecycle.TruncationPlan) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
@@ -343,7 +344,7 @@ func (c *command) purgeKeys(ctx context.Context, fs *flag.FlagSet, args []string
 	}
 	c.keyTTL = *ttl
 	return c.withStore(ctx, false, false, func(t *target) error {
-		ret, ok := t.Store.(runtime.Retention)
+		ret, ok := t.Store.(lifecycle.Retention)
 		if !ok {
 			return fmt.Errorf("purge-keys: the %s store cannot expire keys", t.kind)
 		}
@@ -359,7 +360,7 @@ func (c *command) purgeKeys(ctx context.Context, fs *flag.FlagSet, args []string
 // logStart returns from, or the log's first kept position when from is
 // before it (the events before were truncated), saying so on stderr.
 func (c *command) logStart(ctx context.Context, t *target, from uint64) (uint64, error) {
-	ret, ok := t.Store.(runtime.Retention)
+	ret, ok := t.Store.(lifecycle.Retention)
 	if !ok {
 		return from, nil
 	}
@@ -374,7 +375,7 @@ func (c *command) logStart(ctx context.Context, t *target, from uint64) (uint64,
 // addTruncated adds the truncation mark to a report of a store whose
 // Verify does not (Pebble's does, as "truncated").
 func addTruncated(ctx context.Context, t *target, r *storekit.VerifyReport) error {
-	ret, ok := t.Store.(runtime.Retention)
+	ret, ok := t.Store.(lifecycle.Retention)
 	if !ok {
 		return nil
 	}

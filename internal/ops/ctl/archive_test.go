@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // storeState is what a test reads back from a store after a command.
@@ -22,7 +23,7 @@ func readState(t *testing.T, b backend) storeState {
 	t.Helper()
 	s := b.open(t)
 	defer s.Close()
-	tr, err := s.(runtime.Retention).Truncated(t.Context())
+	tr, err := s.(lifecycle.Retention).Truncated(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ var commands = []commandDoc{
 		"crypto-shred a subject: destroy its data key, so its",
 		"sealed (pii) fields read as \"[forgotten]\"; without",
 		"-yes only reports what it would do"},
-		"Destroys the data key of SUBJECT (runtime.ForgetSubject): every field tagged pii of that subject\n" +
+		"Destroys the data key of SUBJECT (lifecycle.ForgetSubject): every field tagged pii of that subject\n" +
 			"then reads as \"[forgotten]\", and the snapshots of its streams are replaced. Prints what it did\n" +
 			"(or would do) as JSON. Without -yes nothing changes and the exit code is 1; -dry-run reports\n" +
 			"and exits 0. On PostgreSQL, -purge then rewrites the key tables so that their files no longer\n" +

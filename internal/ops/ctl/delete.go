@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
 )
 
@@ -101,12 +102,12 @@ func (c *command) deleteStream(ctx context.Context, fs *flag.FlagSet, args []str
 			defer view.Close()
 			store = view
 		}
-		var res runtime.DeleteResult
+		var res lifecycle.DeleteResult
 		var err error
 		if dry {
-			res, err = runtime.PlanDelete(ctx, store, stream, mode)
+			res, err = lifecycle.PlanDelete(ctx, store, stream, mode)
 		} else {
-			res, err = runtime.DeleteStream(ctx, store, stream, mode)
+			res, err = lifecycle.DeleteStream(ctx, store, stream, mode)
 		}
 		if err != nil {
 			return fmt.Errorf("delete %s: %w", stream, err)

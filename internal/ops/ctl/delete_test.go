@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
 )
 
@@ -133,7 +134,7 @@ func TestDeleteTenant(t *testing.T) {
 	defer s.Close()
 	for name, deleted := range map[string]bool{"acme": true, "globex": false} {
 		view, _ := tenant.Scope(s, name)
-		_, err := runtime.StreamTombstone(context.Background(), view, st)
+		_, err := lifecycle.StreamTombstone(context.Background(), view, st)
 		if got := err == nil; got != deleted || (!deleted && !errors.Is(err, runtime.ErrNotFound)) {
 			t.Errorf("tenant %s: deleted %v (%v), want %v", name, got, err, deleted)
 		}

@@ -149,7 +149,7 @@ func (c *command) writeJSONL(ctx context.Context, t *target, w io.Writer, from, 
 		if rec.Position > last {
 			break
 		}
-		// Positions increase; hard deletes leave holes (runtime.DeleteStream).
+		// Positions increase; hard deletes leave holes (lifecycle.DeleteStream).
 		if rec.Position < next {
 			_ = out.flush()
 			return fmt.Errorf("export: the store yielded position %d where %d was expected: run verify", rec.Position, next)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // forgetJSON is what forget-subject prints.
@@ -23,7 +24,7 @@ type forgetJSON struct {
 	Purged bool `json:"purged,omitempty"`
 }
 
-// forgetSubject crypto-shreds one subject (runtime.ForgetSubject). Without
+// forgetSubject crypto-shreds one subject (lifecycle.ForgetSubject). Without
 // -yes it only reports what it would do, like -dry-run, and fails, so that
 // a forgotten flag never destroys a key; the destruction cannot be undone.
 func (c *command) forgetSubject(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -45,12 +46,12 @@ func (c *command) forgetSubject(ctx context.Context, fs *flag.FlagSet, args []st
 		return usagef("forget-subject: %v", err)
 	}
 	return c.withStore(ctx, false, false, func(t *target) error {
-		var res runtime.ForgetResult
+		var res lifecycle.ForgetResult
 		var err error
 		if *yes {
-			res, err = runtime.ForgetSubject(ctx, t.Store, subject)
+			res, err = lifecycle.ForgetSubject(ctx, t.Store, subject)
 		} else {
-			res, err = runtime.PlanForget(ctx, t.Store, subject)
+			res, err = lifecycle.PlanForget(ctx, t.Store, subject)
 		}
 		if err != nil {
 			return err

@@ -214,7 +214,7 @@ func (c *command) parquetRows(ctx context.Context, t runtime.Store, pw *parquet.
 		if rec.Position > last {
 			break
 		}
-		// Positions increase; hard deletes leave holes (runtime.DeleteStream).
+		// Positions increase; hard deletes leave holes (lifecycle.DeleteStream).
 		if rec.Position < next {
 			return fmt.Errorf("export: the store yielded position %d where %d was expected: run verify", rec.Position, next)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/projection"
 )
 
@@ -96,7 +97,7 @@ func behaviour(t *testing.T, store runtime.Store) {
 		t.Errorf("projection saw %q before forgetting", seen)
 	}
 
-	res, err := runtime.ForgetSubject(ctx, store, "u1")
+	res, err := lifecycle.ForgetSubject(ctx, store, "u1")
 	if err != nil || len(res.Streams) != 2 || res.Snapshots != 1 {
 		t.Fatalf("ForgetSubject = %+v, %v", res, err)
 	}

@@ -1,4 +1,4 @@
-package runtime
+package lifecycle
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"iter"
 	"slices"
 	"time"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
 // Retention: idempotency keys that expire, and truncation of the oldest
@@ -16,8 +18,8 @@ import (
 // option of its constructor; 0, the default, keeps keys forever). A key
 // expires TTL after its record's Time, on the store's clock: from then on
 // it no longer deduplicates (an Append or SaveIdempotency with it records
-// it afresh) and LoadIdempotency reports ErrNotFound. Expired records are
-// removed lazily (when their key is used again) and by
+// it afresh) and LoadIdempotency reports runtime.ErrNotFound. Expired
+// records are removed lazily (when their key is used again) and by
 // Retention.PurgeExpiredKeys. Changing the TTL applies to records already
 // stored, since expiry is computed from their Time when they are read.
 //
@@ -28,50 +30,25 @@ import (
 //     starting at 0 starts at the first kept position. A ReadAll that a
 //     truncation overtakes while it runs either goes on over the events
 //     it had (a store that reads a snapshot) or ends with an error
-//     wrapping ErrTruncated; it never skips positions silently.
+//     wrapping runtime.ErrTruncated; it never skips positions silently.
 //   - StreamVersion and appends are unaffected: a stream keeps its version.
 //   - ReadStream of a stream whose events up to version V were removed,
 //     asked for events after a version below V, fails before yielding
-//     anything with a *TruncatedError naming the stream and V. A read that
-//     a truncation overtakes while it runs ends with that error; it never
-//     skips versions or reports corruption. A
-//     Repository whose stream has a snapshot at V or later loads as
-//     before; without one, Load fails with that error.
+//     anything with a *runtime.TruncatedError naming the stream and V. A
+//     read that a truncation overtakes while it runs ends with that error;
+//     it never skips versions or reports corruption. A Repository whose
+//     stream has a snapshot at V or later loads as before; without one,
+//     Load fails with that error.
 //
 // PlanTruncation tells which streams would be left without such a
 // snapshot, and which checkpoints (projections, sagas) have not yet
 // processed the range: a consumer resuming from such a checkpoint would
 // skip the removed events without knowing it.
 
-// ErrTruncated is matched (errors.Is) by every *TruncatedError.
-var ErrTruncated = errors.New("cqrsgen: events truncated")
-
-// TruncatedError reports a read of a stream from before its first kept
-// version: the events up to Through were removed by a truncation of the
-// log (see Retention).
-type TruncatedError struct {
-	Stream StreamID
-	// After is the version the read asked to start after.
-	After uint64
-	// Through is the stream's last removed version: a read after it, or a
-	// snapshot at or after it, is whole. (A read that a truncation overtook
-	// while it ran may be told a lower version than the last removed,
-	// never a higher one.)
-	Through uint64
-}
-
-func (e *TruncatedError) Error() string {
-	return fmt.Sprintf("cqrsgen: %s: events up to version %d were truncated from the log (read asked for versions after %d; load a snapshot at version %d or later, or read from the archive)",
-		e.Stream, e.Through, e.After, e.Through)
-}
-
-// Is reports target == ErrTruncated.
-func (e *TruncatedError) Is(target error) bool { return target == ErrTruncated }
-
 // IdempotencyExpired reports whether rec has outlived ttl at now. A ttl of
 // 0 or less never expires; otherwise a record expires once now is at or
 // after rec.Time + ttl. Stores call it with their own clock.
-func IdempotencyExpired(rec IdempotencyRecord, ttl time.Duration, now time.Time) bool {
+func IdempotencyExpired(rec runtime.IdempotencyRecord, ttl time.Duration, now time.Time) bool {
 	return ttl > 0 && !now.Before(rec.Time.Add(ttl))
 }
 
@@ -100,9 +77,9 @@ type Retention interface {
 	// after a crash the log is truncated through the earlier position or
 	// through this one, never in between. through must be below the
 	// durable head (the newest event is always kept, so that the head
-	// survives a restart on every store), else ErrInvalid. A through at or
-	// below Truncated() removes nothing. It checks nothing about
-	// snapshots or archives: see PlanTruncation.
+	// survives a restart on every store), else runtime.ErrInvalid. A
+	// through at or below Truncated() removes nothing. It checks nothing
+	// about snapshots or archives: see PlanTruncation.
 	TruncateLog(ctx context.Context, through uint64) (TruncateResult, error)
 }
 
@@ -121,9 +98,9 @@ type TruncationPlan struct {
 	// Uncovered lists (up to MaxPlanUncovered, in order of first
 	// appearance) the streams that have no snapshot at or after their
 	// last version in the range: after the truncation they cannot be
-	// loaded or read from the start (a *TruncatedError). UncoveredCount
-	// counts them all.
-	Uncovered      []StreamID
+	// loaded or read from the start (a *runtime.TruncatedError).
+	// UncoveredCount counts them all.
+	Uncovered      []runtime.StreamID
 	UncoveredCount uint64
 	// Behind lists (up to MaxPlanUncovered, by name) the checkpoints below
 	// Through: their projections or sagas have not processed the whole
@@ -153,10 +130,10 @@ type CheckpointLister interface {
 // through. The store does not know the aggregates' state schemas: a
 // snapshot that the application will ignore as stale (Snapshot.Schema)
 // counts as covering here. It keeps one map entry per stream of the range.
-func PlanTruncation(ctx context.Context, s Store, through uint64) (TruncationPlan, error) {
+func PlanTruncation(ctx context.Context, s runtime.Store, through uint64) (TruncationPlan, error) {
 	r, ok := s.(Retention)
 	if !ok {
-		return TruncationPlan{}, fmt.Errorf("%w: the store cannot truncate its log (it does not implement runtime.Retention)", ErrInvalid)
+		return TruncationPlan{}, fmt.Errorf("%w: the store cannot truncate its log (it does not implement lifecycle.Retention)", runtime.ErrInvalid)
 	}
 	start, err := r.Truncated(ctx)
 	if err != nil {
@@ -166,8 +143,8 @@ func PlanTruncation(ctx context.Context, s Store, through uint64) (TruncationPla
 	if through <= start {
 		return p, nil
 	}
-	last := make(map[StreamID]uint64)
-	var order []StreamID
+	last := make(map[runtime.StreamID]uint64)
+	var order []runtime.StreamID
 	for rec, err := range s.ReadAll(ctx, start) {
 		if err != nil {
 			return p, err
@@ -187,7 +164,7 @@ func PlanTruncation(ctx context.Context, s Store, through uint64) (TruncationPla
 	p.Streams = uint64(len(order))
 	for _, st := range order {
 		snap, err := s.LoadSnapshot(ctx, st)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return p, err
 		}
 		if err == nil && snap.Version >= last[st] {

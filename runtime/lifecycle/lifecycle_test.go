@@ -1,0 +1,47 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cqrsgen/cqrsgen/backends/memory"
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
+)
+
+// bare hides every method of a store but runtime.Store's.
+type bare struct{ runtime.Store }
+
+func TestDeleteStreamUnsupported(t *testing.T) {
+	_, err := lifecycle.DeleteStream(context.Background(), bare{memory.New()}, runtime.StreamID{Type: "T", ID: "x"}, runtime.HardDelete)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("DeleteStream on a store without the capability: %v; want errors.ErrUnsupported", err)
+	}
+	_, err = lifecycle.DeleteStream(context.Background(), memory.New(), runtime.StreamID{Type: "T", ID: "x"}, 0)
+	if !errors.Is(err, runtime.ErrInvalid) {
+		t.Fatalf("DeleteStream with mode 0: %v; want ErrInvalid", err)
+	}
+}
+
+func TestIdempotencyExpired(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	rec := runtime.IdempotencyRecord{Key: "k", Time: t0}
+	for _, tt := range []struct {
+		ttl  time.Duration
+		now  time.Time
+		want bool
+	}{
+		{0, t0.Add(1000 * time.Hour), false},
+		{-time.Hour, t0.Add(1000 * time.Hour), false},
+		{time.Hour, t0, false},
+		{time.Hour, t0.Add(time.Hour - 1), false},
+		{time.Hour, t0.Add(time.Hour), true},
+		{time.Hour, t0.Add(2 * time.Hour), true},
+	} {
+		if got := lifecycle.IdempotencyExpired(rec, tt.ttl, tt.now); got != tt.want {
+			t.Errorf("IdempotencyExpired(ttl %v, now t0+%v) = %v, want %v", tt.ttl, tt.now.Sub(t0), got, tt.want)
+		}
+	}
+}
