@@ -62,7 +62,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if req.IdempotencyKey == "" && s.testHookBeforeCommit == nil && s.groupMax > 0 {
 		out, err = s.appendGrouped(ctx, req)
 	} else {
-		out, err = s.appendOne(ctx, req)
+		out, err = s.appendOne(ctx, req, s.grouper.idle())
 	}
 	if err != nil {
 		return runtime.AppendResult{}, err
@@ -70,10 +70,15 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	return s.appendResult(req, op, out)
 }
 
-// appendOne appends req in a transaction of its own.
-func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest) (appendOut, error) {
-	self := s.appending.Add(1) <= s.selfFlushMax
+// appendOne appends req in a transaction of its own. lone says that no
+// other append of this process is queued or taking positions: then, if no
+// other single append is in flight either, it commits synchronously (see
+// appendSync).
+func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone bool) (appendOut, error) {
+	n := s.appending.Add(1)
 	defer s.appending.Add(-1)
+	self := n <= s.selfFlushMax
+	lone = lone && n == 1
 	args := s.appendArgs(req)
 	op := "append to " + req.Stream.String()
 
@@ -87,6 +92,9 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest) (appen
 	switch {
 	case s.testHookBeforeCommit != nil:
 		out, err = s.appendHooked(ctx, c, args)
+	case lone:
+		out, err = s.appendSync(ctx, c, args)
+		flushed = err == nil
 	case self:
 		out, err = s.appendPipelined(ctx, c, args)
 		flushed = err == nil
@@ -202,6 +210,46 @@ func (s *Store) appendPipelined(ctx context.Context, c *pgx.Conn, args []any) (a
 	s.notifier.kick()
 	return out, nil
 }
+
+// appendSync appends and flushes in one transaction, committed under the
+// session's synchronous_commit, in one round trip: the call, then RESET
+// synchronous_commit (undoing the call's set_config to off), then the flush
+// statement, which inside the transaction reads the head the call just
+// took. The COMMIT waits for the WAL flush, so the transaction holds the
+// log_head row through it, which is what the asynchronous commit and its
+// separate flush avoid; an append alone in its process has nobody here to
+// hold up, and saves the second commit (its WAL record and its wake-ups).
+// Other processes' appends may wait for that flush on the row; they would
+// wait for a flush of their own anyway.
+func (s *Store) appendSync(ctx context.Context, c *pgx.Conn, args []any) (appendOut, error) {
+	var out appendOut
+	b := &pgx.Batch{}
+	b.Queue(s.q.appendFn, args...)
+	b.Queue(resetSync)
+	s.queueFlush(b)
+	br := c.SendBatch(ctx, b)
+	defer br.Close()
+	if err := br.QueryRow().Scan(out.dest()...); err != nil {
+		return out, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	if _, err := s.readFlush(br); err != nil {
+		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	s.signal()
+	s.notifier.kick()
+	return out, nil
+}
+
+// resetSync sets synchronous_commit back to the session's default (the
+// server's, role's, database's or DSN's setting) for the rest of the
+// transaction.
+const resetSync = "RESET synchronous_commit"
 
 // appendHooked is the append path of tests that hold the transaction open
 // between the call and its commit.
