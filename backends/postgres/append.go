@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -230,7 +232,12 @@ func (s *Store) appendSync(ctx context.Context, c *pgx.Conn, args []any) (append
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
 	if err := br.QueryRow().Scan(out.dest()...); err != nil {
-		return out, err
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return out, err // refused: the transaction rolls back
+		}
+		// The whole transaction was sent: it may have committed.
+		return out, fmt.Errorf("reading the answer (outcome unknown): %w", err)
 	}
 	if _, err := br.Exec(); err != nil {
 		return out, fmt.Errorf("commit (outcome unknown): %w", err)

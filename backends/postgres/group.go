@@ -54,20 +54,22 @@ type grouper struct {
 	mu       sync.Mutex
 	queue    []*groupReq
 	inFlight int // groups before their commit's answer
+
+	appends atomic.Int32 // unkeyed appends from their call to their answer
 }
 
-// idle reports that no unkeyed append of the process is queued or taking
-// positions.
+// idle reports that no unkeyed append of the process is in flight: none
+// queued, taking positions or waiting for its flush.
 func (g *grouper) idle() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.inFlight == 0 && len(g.queue) == 0
+	return g.appends.Load() == 0
 }
 
 // appendGrouped queues req for a group and waits for its answer.
 func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (appendOut, error) {
 	r := &groupReq{req: req, done: make(chan groupAnswer, 1)}
 	g := &s.grouper
+	g.appends.Add(1)
+	defer g.appends.Add(-1)
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
 	var batch []*groupReq
@@ -151,10 +153,12 @@ func (s *Store) runGroup(batch []*groupReq) {
 		return bytes.Compare([]byte(a.req.Stream.ID), []byte(b.req.Stream.ID))
 	})
 	ctx := context.Background()
-	if len(live) == 1 && s.grouper.queued() == 0 {
-		// Alone: a single append that commits synchronously, in one round
-		// trip (appendSync). An append that arrives meanwhile waits for it,
-		// as it would for any group in flight.
+	if len(live) == 1 && s.grouper.appends.Load() == 1 {
+		// Alone, no other unkeyed append anywhere between its call and its
+		// answer (none queued, none in a group's flush, which would come
+		// back for another): a single append that commits synchronously, in
+		// one round trip (appendSync). An append that arrives meanwhile
+		// waits for it, as it would for any group taking positions.
 		out, err := s.appendOne(ctx, live[0].req, true)
 		s.committed()
 		live[0].done <- groupAnswer{out, err}
@@ -179,13 +183,6 @@ func (s *Store) runGroup(batch []*groupReq) {
 			r.done <- groupAnswer{out: outs[i]}
 		}
 	}
-}
-
-// queued is the number of appends waiting for a group.
-func (g *grouper) queued() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.queue)
 }
 
 // appendGroupTx runs append_group for reqs and its flush in one round trip
