@@ -26,9 +26,10 @@ const (
 // (see group.go): one call of the schema's append_group function checks
 // each append on its own (a mismatch is a *runtime.ConflictError for that
 // append only), takes the positions of all of them with one update of the
-// log_head counter, inserts their events, commits, and is followed by a
-// flush in the same round trip. One group runs at a time per store (see
-// WithGroups); the appends that queue meanwhile form the next.
+// log_head counter, inserts their events and commits; its flush follows in
+// the same round trip. One group takes positions at a time per store (see
+// WithGroups); the appends that queue meanwhile form the next, which starts
+// as soon as the previous one's commit is answered, beside its flush.
 //
 // Other appends are one call of append_events each: without a key, one
 // UPDATE locks, checks and moves the stream's row; with a key, the row is
@@ -42,14 +43,16 @@ const (
 // row lock is held for microseconds rather than for a WAL flush, and
 // Append returns only after a flush that covers its commit (flusher.go):
 // an acknowledged append is durable under the server's synchronous_commit,
-// and readers, who follow the durable head, never see it earlier.
+// and readers, who follow the durable head, never see it earlier. An
+// append alone in its process instead commits synchronously, with the
+// durable head in the same transaction (appendSync).
 //
-// Round trips: a group, or a single append while no more appends are in
-// flight than the pool has connections, pipelines its call and its flush:
-// one round trip (an append may first wait for the group before its own).
-// A single append beyond that sends its call (one round trip) and waits
-// for the flusher's next round. The NOTIFY for other processes follows on
-// the notifier's connection.
+// Round trips: one for a group (call, commit and flush pipelined), for a
+// lone append, and for a single append while no more appends are in flight
+// than the pool has connections (call and flush pipelined); an append may
+// first wait for the group taking positions. A single append beyond that
+// sends its call (one round trip) and waits for the flusher's next round.
+// The NOTIFY for other processes follows on the notifier's connection.
 func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
 	leave, err := s.begin(ctx, "append")
 	if err != nil {
@@ -80,7 +83,7 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone b
 	n := s.appending.Add(1)
 	defer s.appending.Add(-1)
 	self := n <= s.selfFlushMax
-	lone = lone && n == 1
+	lone = lone && n == 1 && s.lone.alone()
 	args := s.appendArgs(req)
 	op := "append to " + req.Stream.String()
 
@@ -109,6 +112,9 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone b
 		return out, s.appendErr(ctx, req, op, err)
 	}
 	conn.Release()
+	if out.status == appendOK {
+		s.lone.note(uint64(out.base), uint64(out.base)+uint64(len(req.Events)))
+	}
 	if !flushed {
 		// Even a refusal waits: the version or record it was checked
 		// against may itself be waiting for its flush.

@@ -237,8 +237,18 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 		return nil, false, fmt.Errorf("append_group answered %d statuses for %d appends", len(statuses), len(reqs))
 	}
 	outs = make([]appendOut, len(reqs))
-	for i := range reqs {
+	var first, last uint64
+	for i, r := range reqs {
 		outs[i] = appendOut{status: statuses[i], base: bases[i], actual: actuals[i]}
+		if statuses[i] == appendOK {
+			if last == 0 {
+				first = uint64(bases[i])
+			}
+			last = uint64(bases[i]) + uint64(len(r.req.Events))
+		}
+	}
+	if last != 0 {
+		s.lone.note(first, last)
 	}
 	return outs, false, nil
 }

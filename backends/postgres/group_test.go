@@ -69,16 +69,7 @@ func TestLoneAppendOneTransaction(t *testing.T) {
 	if h, err := s.Head(ctx); err != nil || h != res.LastPosition {
 		t.Fatalf("Head = %d, %v; want %d", h, err, res.LastPosition)
 	}
-	sameTx := func() bool {
-		t.Helper()
-		var same bool
-		q := fmt.Sprintf(`SELECT (SELECT xmin::text FROM %[1]s.events ORDER BY position DESC LIMIT 1) =
-	(SELECT xmin::text FROM %[1]s.log_durable ORDER BY position DESC LIMIT 1)`, pgx.Identifier{s.opt.schema}.Sanitize())
-		if err := s.pool.QueryRow(ctx, q).Scan(&same); err != nil {
-			t.Fatal(err)
-		}
-		return same
-	}
+	sameTx := func() bool { return lastAppendSync(t, s) }
 	if !sameTx() {
 		t.Error("a lone append and its durable head were written by two transactions")
 	}
@@ -100,5 +91,59 @@ func TestLoneAppendOneTransaction(t *testing.T) {
 	}
 	if sameTx() {
 		t.Error("a group's append and its flush were one transaction: its commit held the counter through the WAL flush")
+	}
+}
+
+// lastAppendSync reports whether the latest events of s's schema were
+// written by the transaction that wrote the highest durable head: an
+// append that committed synchronously (appendSync).
+func lastAppendSync(t *testing.T, s *Store) bool {
+	t.Helper()
+	var same bool
+	q := fmt.Sprintf(`SELECT (SELECT xmin::text FROM %[1]s.events ORDER BY position DESC LIMIT 1) =
+	(SELECT xmin::text FROM %[1]s.log_durable ORDER BY position DESC LIMIT 1)`, pgx.Identifier{s.opt.schema}.Sanitize())
+	if err := s.pool.QueryRow(t.Context(), q).Scan(&same); err != nil {
+		t.Fatal(err)
+	}
+	return same
+}
+
+// TestLoneYieldsToOtherProcesses checks that a lone append commits
+// synchronously only while its store has not seen other processes append:
+// once another store took positions between two of its appends, its next
+// append commits asynchronously and shares flushes, until an append finds
+// nobody else's positions before its own again.
+func TestLoneYieldsToOtherProcesses(t *testing.T) {
+	t.Parallel()
+	a := newStore(t, WithNotify(false))
+	b := openIn(t, a.opt.schema, WithNotify(false))
+	ctx := t.Context()
+	stA, stB := runtime.StreamID{Type: "T", ID: "a"}, runtime.StreamID{Type: "T", ID: "b"}
+	var va, vb uint64
+	appendTo := func(s *Store, st runtime.StreamID, v *uint64) {
+		t.Helper()
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: *v, Events: storetest.Events(1)}); err != nil {
+			t.Fatal(err)
+		}
+		*v++
+	}
+	steps := []struct {
+		s    *Store
+		sync bool
+		why  string
+		st   runtime.StreamID
+		v    *uint64
+	}{
+		{a, true, "a's first append", stA, &va},
+		{b, true, "b's first append", stB, &vb},
+		{a, true, "a's second append (decided before it saw b's)", stA, &va},
+		{a, false, "a's append after seeing b's positions", stA, &va},
+		{a, true, "a's append after an append that saw nobody else", stA, &va},
+	}
+	for _, step := range steps {
+		appendTo(step.s, step.st, step.v)
+		if got := lastAppendSync(t, a); got != step.sync {
+			t.Errorf("%s: synchronous %v, want %v", step.why, got, step.sync)
+		}
 	}
 }
