@@ -227,6 +227,13 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 		[]any{&statuses, &bases, &actuals}, committed)
 	if err != nil {
 		rollback(c)
+		if retry && !c.IsClosed() {
+			// The statement prepared on this connection may be what
+			// failed (say, the function was replaced and its plan went
+			// stale): prepare it afresh next time, as pgx's own statement
+			// cache does.
+			_ = c.Deallocate(ctx, stmtAppendGroup)
+		}
 		conn.Release()
 		return nil, retry, err
 	}

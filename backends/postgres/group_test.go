@@ -52,6 +52,20 @@ VALUES (1000, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sani
 	if v, err := s.StreamVersion(ctx, b); err != nil || v != 2 {
 		t.Errorf("StreamVersion(b) = %d, %v; want 2", v, err)
 	}
+	// The next group, on whichever connection, still works.
+	batch = []*groupReq{
+		{req: runtime.AppendRequest{Stream: b, Expected: 2, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+		{req: runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "c"}, Expected: runtime.NoStream, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+	}
+	s.grouper.mu.Lock()
+	s.grouper.inFlight++
+	s.grouper.mu.Unlock()
+	s.runGroup(batch)
+	for i, r := range batch {
+		if a := <-r.done; a.err != nil || a.out.status != appendOK {
+			t.Errorf("append %d of the next group: %+v, %v", i, a.out, a.err)
+		}
+	}
 }
 
 // TestLoneAppendOneTransaction checks that an append alone in its process
