@@ -153,12 +153,14 @@ func (s *Store) runGroup(batch []*groupReq) {
 		return bytes.Compare([]byte(a.req.Stream.ID), []byte(b.req.Stream.ID))
 	})
 	ctx := context.Background()
-	if len(live) == 1 && s.grouper.appends.Load() == 1 {
+	if len(live) == 1 && s.grouper.appends.Load() == 1 && s.lone.alone() {
 		// Alone, no other unkeyed append anywhere between its call and its
 		// answer (none queued, none in a group's flush, which would come
-		// back for another): a single append that commits synchronously, in
-		// one round trip (appendSync). An append that arrives meanwhile
-		// waits for it, as it would for any group taking positions.
+		// back for another), and no other process seen appending: a single
+		// append that commits synchronously, in one round trip
+		// (appendSync). An append that arrives meanwhile waits for it, as
+		// it would for any group taking positions. Otherwise even a group
+		// of one goes through append_group, whose flush overlaps the next.
 		out, err := s.appendOne(ctx, live[0].req, true)
 		s.committed()
 		live[0].done <- groupAnswer{out, err}
