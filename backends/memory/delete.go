@@ -90,7 +90,7 @@ func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (
 		s.chunks = append(s.chunks, new([chunkSize]entry))
 	}
 	s.chunks[i0>>chunkShift][i0&(chunkSize-1)] = entry{
-		id: storekit.NewEventID(), stream: rec.Stream, version: rec.Version, name: rec.Name, schema: rec.Schema,
+		id: runtime.NewEventID(), stream: rec.Stream, version: rec.Version, name: rec.Name, schema: rec.Schema,
 		time: rec.Time, data: s.storeBody(rec.Data),
 	}
 	s.head++

@@ -215,7 +215,7 @@ func (w *writer) delete(o *op) error {
 	t.Position = w.pos
 	t.Time = storekit.NormalizeTime(o.clock(w.s.opts.now), nil)
 	rec := lifecycle.TombstoneRecord(t)
-	rec.EventID = storekit.NewEventID()
+	rec.EventID = runtime.NewEventID()
 	_ = b.Set(eventKey(nil, t.Position), encodeRecord(nil, &rec, nil), nil)
 	w.idx = append(w.idx, tagStream)
 	w.idx = append(w.idx, d.sk...)

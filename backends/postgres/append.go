@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -25,9 +27,10 @@ const (
 // (see group.go): one call of the schema's append_group function checks
 // each append on its own (a mismatch is a *runtime.ConflictError for that
 // append only), takes the positions of all of them with one update of the
-// log_head counter, inserts their events, commits, and is followed by a
-// flush in the same round trip. One group runs at a time per store (see
-// WithGroups); the appends that queue meanwhile form the next.
+// log_head counter, inserts their events and commits; its flush follows in
+// the same round trip. One group takes positions at a time per store (see
+// WithGroups); the appends that queue meanwhile form the next, which starts
+// as soon as the previous one's commit is answered, beside its flush.
 //
 // Other appends are one call of append_events each: without a key, one
 // UPDATE locks, checks and moves the stream's row; with a key, the row is
@@ -41,14 +44,16 @@ const (
 // row lock is held for microseconds rather than for a WAL flush, and
 // Append returns only after a flush that covers its commit (flusher.go):
 // an acknowledged append is durable under the server's synchronous_commit,
-// and readers, who follow the durable head, never see it earlier.
+// and readers, who follow the durable head, never see it earlier. An
+// append alone in its process instead commits synchronously, with the
+// durable head in the same transaction (appendSync).
 //
-// Round trips: a group, or a single append while no more appends are in
-// flight than the pool has connections, pipelines its call and its flush:
-// one round trip (an append may first wait for the group before its own).
-// A single append beyond that sends its call (one round trip) and waits
-// for the flusher's next round. The NOTIFY for other processes follows on
-// the notifier's connection.
+// Round trips: one for a group (call, commit and flush pipelined), for a
+// lone append, and for a single append while no more appends are in flight
+// than the pool has connections (call and flush pipelined); an append may
+// first wait for the group taking positions. A single append beyond that
+// sends its call (one round trip) and waits for the flusher's next round.
+// The NOTIFY for other processes follows on the notifier's connection.
 func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.AppendResult, error) {
 	leave, err := s.begin(ctx, "append")
 	if err != nil {
@@ -66,7 +71,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if req.IdempotencyKey == "" && s.testHookBeforeCommit == nil && s.groupMax > 0 {
 		out, err = s.appendGrouped(ctx, req)
 	} else {
-		out, err = s.appendOne(ctx, req)
+		out, err = s.appendOne(ctx, req, s.grouper.idle())
 	}
 	if err != nil {
 		return runtime.AppendResult{}, err
@@ -77,10 +82,15 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	return s.appendResult(req, op, out)
 }
 
-// appendOne appends req in a transaction of its own.
-func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest) (appendOut, error) {
-	self := s.appending.Add(1) <= s.selfFlushMax
+// appendOne appends req in a transaction of its own. lone says that no
+// other append of this process is queued or taking positions: then, if no
+// other single append is in flight either, it commits synchronously (see
+// appendSync).
+func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone bool) (appendOut, error) {
+	n := s.appending.Add(1)
 	defer s.appending.Add(-1)
+	self := n <= s.selfFlushMax
+	lone = lone && n == 1 && s.lone.alone()
 	args := s.appendArgs(req)
 	op := "append to " + req.Stream.String()
 
@@ -94,6 +104,9 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest) (appen
 	switch {
 	case s.testHookBeforeCommit != nil:
 		out, err = s.appendHooked(ctx, c, args)
+	case lone:
+		out, err = s.appendSync(ctx, c, args)
+		flushed = err == nil
 	case self:
 		out, err = s.appendPipelined(ctx, c, args)
 		flushed = err == nil
@@ -106,6 +119,9 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest) (appen
 		return out, s.appendErr(ctx, req, op, err)
 	}
 	conn.Release()
+	if out.status == appendOK {
+		s.lone.note(uint64(out.base), uint64(out.base)+uint64(len(req.Events)))
+	}
 	if !flushed {
 		// Even a refusal waits: the version or record it was checked
 		// against may itself be waiting for its flush.
@@ -204,6 +220,51 @@ func (s *Store) appendPipelined(ctx context.Context, c *pgx.Conn, args []any) (a
 	s.notifier.kick()
 	return out, nil
 }
+
+// appendSync appends and flushes in one transaction, committed under the
+// session's synchronous_commit, in one round trip: the call, then RESET
+// synchronous_commit (undoing the call's set_config to off), then the flush
+// statement, which inside the transaction reads the head the call just
+// took. The COMMIT waits for the WAL flush, so the transaction holds the
+// log_head row through it, which is what the asynchronous commit and its
+// separate flush avoid; an append alone in its process has nobody here to
+// hold up, and saves the second commit (its WAL record and its wake-ups).
+// Other processes' appends may wait for that flush on the row; they would
+// wait for a flush of their own anyway.
+func (s *Store) appendSync(ctx context.Context, c *pgx.Conn, args []any) (appendOut, error) {
+	var out appendOut
+	b := &pgx.Batch{}
+	b.Queue(s.q.appendFn, args...)
+	b.Queue(resetSync)
+	s.queueFlush(b)
+	br := c.SendBatch(ctx, b)
+	defer br.Close()
+	if err := br.QueryRow().Scan(out.dest()...); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return out, err // refused: the transaction rolls back
+		}
+		// The whole transaction was sent: it may have committed.
+		return out, fmt.Errorf("reading the answer (outcome unknown): %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	if _, err := s.readFlush(br); err != nil {
+		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	s.signal()
+	s.notifier.kick()
+	return out, nil
+}
+
+// resetSync sets synchronous_commit back to the session's default (the
+// server's, role's, database's or DSN's setting) for the rest of the
+// transaction.
+const resetSync = "RESET synchronous_commit"
 
 // appendHooked is the append path of tests that hold the transaction open
 // between the call and its commit.

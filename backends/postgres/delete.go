@@ -163,7 +163,7 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO `+S+`.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)`, pos, typ, id, int64(t.Version), []byte(rec.Name), int64(rec.Schema),
-		rec.Time.Unix(), int32(rec.Time.Nanosecond()), rec.Data, pgtype.UUID{Bytes: storekit.NewEventID(), Valid: true})
+		rec.Time.Unix(), int32(rec.Time.Nanosecond()), rec.Data, pgtype.UUID{Bytes: runtime.NewEventID(), Valid: true})
 	b.Queue(`UPDATE `+S+`.streams SET version = $3 WHERE stream_type = $1 AND stream_id = $2`, typ, id, int64(deletedBase+t.Version))
 	b.Queue(`INSERT INTO `+S+`.deleted_streams (stream_type, stream_id, mode, position, version) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (stream_type, stream_id) DO UPDATE SET mode = excluded.mode, position = excluded.position, version = excluded.version`,

@@ -334,9 +334,13 @@ func TestAppendGroup(t *testing.T) {
 	for _, r := range reqs {
 		group = append(group, &groupReq{req: r, done: make(chan groupAnswer, 1)})
 	}
-	outs, retry, err := s.appendGroupTx(t.Context(), group)
+	commits := 0
+	outs, retry, err := s.appendGroupTx(t.Context(), group, func() { commits++ })
 	if err != nil || retry {
 		t.Fatalf("append_group: %v (retry %v)", err, retry)
+	}
+	if commits != 1 {
+		t.Errorf("committed called %d times, want once", commits)
 	}
 	want := []appendOut{
 		{status: appendOK, base: 1, actual: 1},

@@ -45,19 +45,31 @@ type groupAnswer struct {
 // grouper combines the concurrent unkeyed appends of a process into
 // groups: one transaction (append_group), one position update, one insert
 // and one flush for all the appends that queued while the store's other
-// groups ran. Up to max groups run at once, each on a pooled connection.
-// Every append in a group is checked on its own, so a conflict fails only
-// its append.
+// groups took their positions. Up to max groups are in their transaction at
+// once, each on a pooled connection; a group leaves that phase when its
+// asynchronous commit is answered, and its flush then runs beside the next
+// group's transaction. Every append in a group is checked on its own, so a
+// conflict fails only its append.
 type grouper struct {
 	mu       sync.Mutex
 	queue    []*groupReq
-	inFlight int
+	inFlight int // groups before their commit's answer
+
+	appends atomic.Int32 // unkeyed appends from their call to their answer
+}
+
+// idle reports that no unkeyed append of the process is in flight: none
+// queued, taking positions or waiting for its flush.
+func (g *grouper) idle() bool {
+	return g.appends.Load() == 0
 }
 
 // appendGrouped queues req for a group and waits for its answer.
 func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (appendOut, error) {
 	r := &groupReq{req: req, done: make(chan groupAnswer, 1)}
 	g := &s.grouper
+	g.appends.Add(1)
+	defer g.appends.Add(-1)
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
 	var batch []*groupReq
@@ -68,18 +80,8 @@ func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (a
 	g.mu.Unlock()
 	if batch != nil {
 		// Lead this group in the caller's goroutine (an append alone in
-		// its process pays no hand-over), then pass the queue on.
+		// its process pays no hand-over).
 		s.runGroup(batch)
-		g.mu.Lock()
-		if len(g.queue) == 0 {
-			g.inFlight--
-			g.mu.Unlock()
-		} else {
-			next := g.take()
-			g.mu.Unlock()
-			s.inflight.Add(1) // the caller is in flight, so Close is still waiting
-			go s.runGroups(next)
-		}
 	}
 	select {
 	case a := <-r.done:
@@ -105,28 +107,32 @@ func (g *grouper) take() []*groupReq {
 	return batch
 }
 
-// runGroups runs batch, then the groups queued meanwhile, until the queue
-// is empty.
-func (s *Store) runGroups(batch []*groupReq) {
-	defer s.inflight.Done()
+// committed ends a group's transaction phase: the requests queued
+// meanwhile become the next group, led by a goroutine of its own, or the
+// group's slot is freed. The caller is in flight (an Append, or a group's
+// goroutine answering in-flight Appends), so Close is still waiting.
+func (s *Store) committed() {
 	g := &s.grouper
-	for {
-		s.runGroup(batch)
-		g.mu.Lock()
-		if len(g.queue) == 0 {
-			g.inFlight--
-			g.mu.Unlock()
-			return
-		}
-		batch = g.take()
+	g.mu.Lock()
+	if len(g.queue) == 0 {
+		g.inFlight--
 		g.mu.Unlock()
+		return
 	}
+	next := g.take()
+	g.mu.Unlock()
+	s.inflight.Add(1)
+	go func() {
+		defer s.inflight.Done()
+		s.runGroup(next)
+	}()
 }
 
 // runGroup appends the requests of batch that are still wanted in one
-// transaction, followed by its flush in the same round trip, and answers
-// each. If the transaction fails as a whole, each append is retried on its
-// own, so that one bad append answers its own error only.
+// transaction, calls committed once that transaction is answered, then
+// flushes and answers each. If the transaction fails as a whole, each
+// append is retried on its own, so that one bad append answers its own
+// error only.
 func (s *Store) runGroup(batch []*groupReq) {
 	live := batch[:0:0]
 	for _, r := range batch {
@@ -135,6 +141,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		}
 	}
 	if len(live) == 0 {
+		s.committed()
 		return
 	}
 	// One lock order for stream rows across every group of every process;
@@ -146,20 +153,27 @@ func (s *Store) runGroup(batch []*groupReq) {
 		return bytes.Compare([]byte(a.req.Stream.ID), []byte(b.req.Stream.ID))
 	})
 	ctx := context.Background()
-	if len(live) == 1 {
-		// A group of one is a single append (append_events is cheaper).
-		out, err := s.appendOne(ctx, live[0].req)
+	if len(live) == 1 && s.grouper.appends.Load() == 1 && s.lone.alone() {
+		// Alone, no other unkeyed append anywhere between its call and its
+		// answer (none queued, none in a group's flush, which would come
+		// back for another), and no other process seen appending: a single
+		// append that commits synchronously, in one round trip
+		// (appendSync). An append that arrives meanwhile waits for it, as
+		// it would for any group taking positions. Otherwise even a group
+		// of one goes through append_group, whose flush overlaps the next.
+		out, err := s.appendOne(ctx, live[0].req, true)
+		s.committed()
 		live[0].done <- groupAnswer{out, err}
 		return
 	}
-	outs, retry, err := s.appendGroupTx(ctx, live)
+	outs, retry, err := s.appendGroupTx(ctx, live, s.committed)
 	switch {
 	case retry:
 		// The server refused the group's statement (say, a unique
 		// violation on a table changed behind the store's back): nothing
 		// was written. Each append on its own answers its own error.
 		for _, r := range live {
-			out, err := s.appendOne(ctx, r.req)
+			out, err := s.appendOne(ctx, r.req, false)
 			r.done <- groupAnswer{out, err}
 		}
 	case err != nil:
@@ -173,9 +187,11 @@ func (s *Store) runGroup(batch []*groupReq) {
 	}
 }
 
-// appendGroupTx runs append_group for reqs and flushes. retry reports that
-// the server refused the call itself, so nothing was written.
-func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq) (outs []appendOut, retry bool, err error) {
+// appendGroupTx runs append_group for reqs and its flush in one round trip
+// (groupPipeline), calling committed once the group's commit is answered
+// (or nothing was written). retry reports that the server refused the call
+// itself, so nothing was written.
+func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed func()) (outs []appendOut, retry bool, err error) {
 	var (
 		types, ids, names, mds, datas [][]byte
 		expected, counts, seq         []int64
@@ -203,39 +219,23 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq) (outs []app
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
+		committed()
 		return nil, false, err // nothing sent
 	}
 	c := conn.Conn()
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(s.q.appendGroup, types, ids, expected, counts, owner, seq, names, schemas, secs, nanos, mds, datas, eids, int64(runtime.MaxVersion))
-	b.Queue("COMMIT")
-	s.queueFlush(b)
 	var statuses []int32
 	var bases, actuals []int64
-	br := c.SendBatch(ctx, b)
-	_, err = br.Exec()
-	if err == nil {
-		err = br.QueryRow().Scan(&statuses, &bases, &actuals)
-		var pe *pgconn.PgError
-		retry = errors.As(err, &pe)
-	}
-	if err == nil {
-		err = commitTag(br)
-		if err != nil {
-			err = fmt.Errorf("commit (outcome unknown): %w", err)
-		}
-	}
-	if err == nil {
-		if _, err = s.readFlush(br); err != nil {
-			err = fmt.Errorf("flush (outcome unknown): %w", err)
-		}
-	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("flush (outcome unknown): %w", cerr)
-	}
+	retry, err = s.groupPipeline(ctx, c, []any{types, ids, expected, counts, owner, seq, names, schemas, secs, nanos, mds, datas, eids, int64(runtime.MaxVersion)},
+		[]any{&statuses, &bases, &actuals}, committed)
 	if err != nil {
 		rollback(c)
+		if retry && !c.IsClosed() {
+			// The statement prepared on this connection may be what
+			// failed (say, the function was replaced and its plan went
+			// stale): prepare it afresh next time, as pgx's own statement
+			// cache does.
+			_ = c.Deallocate(ctx, stmtAppendGroup)
+		}
 		conn.Release()
 		return nil, retry, err
 	}
@@ -246,8 +246,144 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq) (outs []app
 		return nil, false, fmt.Errorf("append_group answered %d statuses for %d appends", len(statuses), len(reqs))
 	}
 	outs = make([]appendOut, len(reqs))
-	for i := range reqs {
+	var first, last uint64
+	for i, r := range reqs {
 		outs[i] = appendOut{status: statuses[i], base: bases[i], actual: actuals[i]}
+		if statuses[i] == appendOK {
+			if last == 0 {
+				first = uint64(bases[i])
+			}
+			last = uint64(bases[i]) + uint64(len(r.req.Events))
+		}
+	}
+	if last != 0 {
+		s.lone.note(first, last)
 	}
 	return outs, false, nil
+}
+
+// Names of the statements groupPipeline prepares on each connection it
+// uses (a connection serves one store, hence one schema).
+const (
+	stmtAppendGroup = "cqrsgen_append_group"
+	stmtFlush       = "cqrsgen_flush"
+)
+
+// groupPipeline sends, in one round trip, the append_group call with args
+// in an implicit transaction of its own, a Sync (which commits it, with
+// synchronous_commit = off), the flush statement and a second Sync (which
+// commits the flush under the session's synchronous_commit). The server
+// answers the first part as soon as its commit is done, before it waits
+// for the WAL: committed is then called, so that the next group takes its
+// positions while this one's flush waits, and the flushes of consecutive
+// groups share the server's WAL flushes. The call's row is scanned into
+// dest. retry reports that the server refused the call itself (nothing was
+// written); committed is called exactly once.
+func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, args, dest []any, committed func()) (retry bool, err error) {
+	called := false
+	done := func() {
+		if !called {
+			called = true
+			committed()
+		}
+	}
+	defer done()
+	sdCall, err := c.Prepare(ctx, stmtAppendGroup, s.q.appendGroup)
+	if err != nil {
+		return false, err
+	}
+	sdFlush, err := c.Prepare(ctx, stmtFlush, s.q.flush)
+	if err != nil {
+		return false, err
+	}
+	m := c.TypeMap()
+	var eqb pgx.ExtendedQueryBuilder
+	if err := eqb.Build(m, sdCall, args); err != nil {
+		return false, err // nothing sent
+	}
+	flushFormats := []int16{m.FormatCodeForOID(sdFlush.Fields[0].DataTypeOID)}
+	p := c.PgConn().StartPipeline(ctx)
+	p.SendQueryPrepared(sdCall.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	p.SendPipelineSync()
+	p.SendQueryPrepared(sdFlush.Name, nil, nil, flushFormats)
+	p.SendPipelineSync()
+	if err := p.Flush(); err != nil {
+		p.Close()
+		return false, fmt.Errorf("sending the group (outcome unknown): %w", err)
+	}
+	// The call's row, then its Sync: the commit.
+	err = readRow(p, m, dest)
+	if err != nil {
+		p.Close()
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return true, err
+		}
+		return false, fmt.Errorf("reading the group's answer (outcome unknown): %w", err)
+	}
+	if err := readSync(p); err != nil {
+		p.Close()
+		return false, fmt.Errorf("commit (outcome unknown): %w", err)
+	}
+	done()
+	var head int64
+	if err := readRow(p, m, []any{&head}); err != nil {
+		p.Close()
+		return false, fmt.Errorf("flush (outcome unknown): %w", err)
+	}
+	if err := readSync(p); err != nil {
+		p.Close()
+		return false, fmt.Errorf("flush (outcome unknown): %w", err)
+	}
+	if err := p.Close(); err != nil {
+		return false, fmt.Errorf("flush (outcome unknown): %w", err)
+	}
+	return false, nil
+}
+
+// readRow reads the next result of p, which must be one row, into dest.
+func readRow(p *pgconn.Pipeline, m *pgtype.Map, dest []any) error {
+	res, err := p.GetResults()
+	if err != nil {
+		return err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return fmt.Errorf("pipeline answered %T, want a result", res)
+	}
+	rows := 0
+	var scanErr error
+	for rr.NextRow() {
+		rows++
+		vals, fields := rr.Values(), rr.FieldDescriptions()
+		if len(vals) != len(dest) {
+			scanErr = fmt.Errorf("statement answered %d columns, want %d", len(vals), len(dest))
+			continue
+		}
+		for i := range dest {
+			if err := m.Scan(fields[i].DataTypeOID, fields[i].Format, vals[i], dest[i]); err != nil && scanErr == nil {
+				scanErr = fmt.Errorf("column %s: %w", fields[i].Name, err)
+			}
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		return err
+	}
+	if scanErr == nil && rows != 1 {
+		scanErr = fmt.Errorf("statement answered %d rows, want 1", rows)
+	}
+	return scanErr
+}
+
+// readSync reads the Sync that ends a part of p's pipeline; an error
+// before it (a failed commit) is returned.
+func readSync(p *pgconn.Pipeline) error {
+	res, err := p.GetResults()
+	if err != nil {
+		return err
+	}
+	if _, ok := res.(*pgconn.PipelineSync); !ok {
+		return fmt.Errorf("pipeline answered %T, want its sync", res)
+	}
+	return nil
 }

@@ -178,6 +178,7 @@ type Store struct {
 	selfFlushMax int32        // up to this many in flight, an append pipelines its own flush (the pool size)
 	groupMax     int          // groups of unkeyed appends run at once (0: none)
 	grouper      grouper
+	lone         loneState
 	flusher      *flusher
 	notifier     *notifier
 	stopFlush    context.CancelFunc

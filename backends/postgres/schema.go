@@ -30,7 +30,8 @@ type SchemaVersionError struct {
 }
 
 func (e *SchemaVersionError) Error() string {
-	return fmt.Sprintf("cqrsgen: postgres: schema %q is at version %d, newer than version %d that this code supports: upgrade cqrsgen",
+	return fmt.Sprintf("cqrsgen: postgres: schema %q is at version %d, newer than version %d that this build supports: "+
+		"a newer cqrsgen has migrated it (schemas are never migrated down); run that version or newer here too",
 		e.Schema, e.Found, e.Supported)
 }
 

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -63,8 +64,10 @@ func TestSchemaNewerRefused(t *testing.T) {
 	if !errors.As(err, &sv) || sv.Found != SchemaVersion+1 || sv.Supported != SchemaVersion || sv.Schema != schema {
 		t.Fatalf("Open of a newer schema: %v, want *SchemaVersionError{Found: %d}", err, SchemaVersion+1)
 	}
-	if !strings.Contains(err.Error(), "newer") {
-		t.Errorf("error %q does not say the schema is newer", err)
+	for _, want := range []string{schema, fmt.Sprintf("version %d, newer than version %d", SchemaVersion+1, SchemaVersion), "never migrated down", "run that version or newer"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	}
 }
 

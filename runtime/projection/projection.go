@@ -1254,7 +1254,10 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 // projection's Reset), sets its checkpoint to zero and replays the whole
 // log, so that the result equals a read model built once, with no event
 // applied on top of old state. A projection without Reset is refused with
-// an error matching runtime.ErrInvalid; an unknown name matches runtime.ErrNotFound.
+// an error matching runtime.ErrInvalid; an unknown name matches runtime.ErrNotFound. A
+// projection split with Partitions is rebuilt partition by partition, by
+// the partitions' names (PartitionName); its own name is refused with an
+// error matching runtime.ErrInvalid that says so.
 //
 // With leases, only the process holding the projection's lease rebuilds
 // it: on a running group a standby serves the request once it takes the
@@ -1271,6 +1274,9 @@ func (r *runner) loop(ctx context.Context) (failure error) {
 // If ctx is done first, Rebuild returns its error; a request already
 // handed to the running projection is still carried out.
 func (g *Group) Rebuild(ctx context.Context, name string) error {
+	if parts := g.splitRunners(name); parts != nil {
+		return errRebuildSplit(name, parts)
+	}
 	r, err := g.runner(name)
 	if err != nil {
 		return err
@@ -1358,7 +1364,13 @@ func (g *Group) Statuses(ctx context.Context) ([]Status, error) {
 // (another process holds the lease) it polls the store for the holder's
 // progress: the saved checkpoint (at-least-once, saved at the latest once
 // the holder has caught up) or the read model's position (exactly-once).
+// For a projection split with Partitions, name may be the projection's
+// own name: WaitFor then waits for every partition (or a partition's name,
+// for that one).
 func (g *Group) WaitFor(ctx context.Context, name string, position uint64) error {
+	if parts := g.splitRunners(name); parts != nil {
+		return waitForSplit(ctx, parts, position)
+	}
 	r, err := g.runner(name)
 	if err != nil {
 		return err

@@ -108,8 +108,3 @@ func KeyRecord(req runtime.AppendRequest, res runtime.AppendResult, at time.Time
 		Version: res.LastVersion, Position: res.LastPosition, Time: at,
 	}
 }
-
-// NewEventID returns a fresh event id for a record a store writes by
-// itself rather than for an append, such as a deletion's tombstone: unique
-// and greater than every id this process made before it.
-func NewEventID() runtime.EventID { return runtime.EventID(eventid.Block(1)) }

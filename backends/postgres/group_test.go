@@ -1,0 +1,163 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/cqrsgen/cqrsgen/backends/storetest"
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/jackc/pgx/v5"
+)
+
+// TestGroupRefusedRetriesEach makes the server refuse a group's call (a
+// row written behind the store's back makes its insert violate the unique
+// stream version index): nothing of the group is written, each append is
+// retried on its own and answers its own outcome, and the group's slot is
+// freed.
+func TestGroupRefusedRetriesEach(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	a, b := runtime.StreamID{Type: "T", ID: "a"}, runtime.StreamID{Type: "T", ID: "b"}
+	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: a, Expected: runtime.NoStream, Events: storetest.Events(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, data)
+VALUES (1000, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sanitize())); err != nil {
+		t.Fatal(err)
+	}
+	batch := []*groupReq{
+		{req: runtime.AppendRequest{Stream: a, Expected: 1, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+		{req: runtime.AppendRequest{Stream: b, Expected: runtime.NoStream, Events: storetest.Events(2)}, done: make(chan groupAnswer, 1)},
+	}
+	s.grouper.mu.Lock()
+	s.grouper.inFlight++ // as appendGrouped does before it runs a group
+	s.grouper.mu.Unlock()
+	s.runGroup(batch)
+	s.grouper.mu.Lock()
+	slots := s.grouper.inFlight
+	s.grouper.mu.Unlock()
+	if slots != 0 {
+		t.Errorf("%d groups still taking positions after the group, want 0: its slot was not freed", slots)
+	}
+	ansA, ansB := <-batch[0].done, <-batch[1].done
+	var ce *runtime.ConflictError
+	if !errors.As(ansA.err, &ce) || ce.Actual != 1 {
+		t.Errorf("append to a: %v, want a conflict at version 1", ansA.err)
+	}
+	if ansB.err != nil || ansB.out.status != appendOK || ansB.out.actual != 0 {
+		t.Errorf("append to b: %+v, %v; want ok from version 0", ansB.out, ansB.err)
+	}
+	if v, err := s.StreamVersion(ctx, b); err != nil || v != 2 {
+		t.Errorf("StreamVersion(b) = %d, %v; want 2", v, err)
+	}
+	// The next group, on whichever connection, still works.
+	batch = []*groupReq{
+		{req: runtime.AppendRequest{Stream: b, Expected: 2, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+		{req: runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "c"}, Expected: runtime.NoStream, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+	}
+	s.grouper.mu.Lock()
+	s.grouper.inFlight++
+	s.grouper.mu.Unlock()
+	s.runGroup(batch)
+	for i, r := range batch {
+		if a := <-r.done; a.err != nil || a.out.status != appendOK {
+			t.Errorf("append %d of the next group: %+v, %v", i, a.out, a.err)
+		}
+	}
+}
+
+// TestLoneAppendOneTransaction checks that an append alone in its process
+// writes its events and the durable head in one transaction (appendSync),
+// and that a group's append and its flush are two (groupPipeline).
+func TestLoneAppendOneTransaction(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, WithNotify(false))
+	ctx := t.Context()
+	st := runtime.StreamID{Type: "T", ID: "lone"}
+	res, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: storetest.Events(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.Head(ctx); err != nil || h != res.LastPosition {
+		t.Fatalf("Head = %d, %v; want %d", h, err, res.LastPosition)
+	}
+	sameTx := func() bool { return lastAppendSync(t, s) }
+	if !sameTx() {
+		t.Error("a lone append and its durable head were written by two transactions")
+	}
+	s.grouper.mu.Lock()
+	s.grouper.inFlight++
+	s.grouper.mu.Unlock()
+	batch := []*groupReq{
+		{req: runtime.AppendRequest{Stream: st, Expected: 3, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+		{req: runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "other"}, Expected: runtime.NoStream, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+	}
+	s.runGroup(batch)
+	for i, r := range batch {
+		if a := <-r.done; a.err != nil || a.out.status != appendOK {
+			t.Fatalf("group append %d: %+v, %v", i, a.out, a.err)
+		}
+	}
+	if h, err := s.Head(ctx); err != nil || h != res.LastPosition+2 {
+		t.Fatalf("Head after the group = %d, %v; want %d", h, err, res.LastPosition+2)
+	}
+	if sameTx() {
+		t.Error("a group's append and its flush were one transaction: its commit held the counter through the WAL flush")
+	}
+}
+
+// lastAppendSync reports whether the latest events of s's schema were
+// written by the transaction that wrote the highest durable head: an
+// append that committed synchronously (appendSync).
+func lastAppendSync(t *testing.T, s *Store) bool {
+	t.Helper()
+	var same bool
+	q := fmt.Sprintf(`SELECT (SELECT xmin::text FROM %[1]s.events ORDER BY position DESC LIMIT 1) =
+	(SELECT xmin::text FROM %[1]s.log_durable ORDER BY position DESC LIMIT 1)`, pgx.Identifier{s.opt.schema}.Sanitize())
+	if err := s.pool.QueryRow(t.Context(), q).Scan(&same); err != nil {
+		t.Fatal(err)
+	}
+	return same
+}
+
+// TestLoneYieldsToOtherProcesses checks that a lone append commits
+// synchronously only while its store has not seen other processes append:
+// once another store took positions between two of its appends, its next
+// append commits asynchronously and shares flushes, until an append finds
+// nobody else's positions before its own again.
+func TestLoneYieldsToOtherProcesses(t *testing.T) {
+	t.Parallel()
+	a := newStore(t, WithNotify(false))
+	b := openIn(t, a.opt.schema, WithNotify(false))
+	ctx := t.Context()
+	stA, stB := runtime.StreamID{Type: "T", ID: "a"}, runtime.StreamID{Type: "T", ID: "b"}
+	var va, vb uint64
+	appendTo := func(s *Store, st runtime.StreamID, v *uint64) {
+		t.Helper()
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: *v, Events: storetest.Events(1)}); err != nil {
+			t.Fatal(err)
+		}
+		*v++
+	}
+	steps := []struct {
+		s    *Store
+		sync bool
+		why  string
+		st   runtime.StreamID
+		v    *uint64
+	}{
+		{a, true, "a's first append", stA, &va},
+		{b, true, "b's first append", stB, &vb},
+		{a, true, "a's second append (decided before it saw b's)", stA, &va},
+		{a, false, "a's append after seeing b's positions", stA, &va},
+		{a, true, "a's append after an append that saw nobody else", stA, &va},
+	}
+	for _, step := range steps {
+		appendTo(step.s, step.st, step.v)
+		if got := lastAppendSync(t, a); got != step.sync {
+			t.Errorf("%s: synchronous %v, want %v", step.why, got, step.sync)
+		}
+	}
+}
