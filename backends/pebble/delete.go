@@ -248,6 +248,7 @@ func (w *writer) delete(o *op) error {
 		}
 		if len(positions) > 0 {
 			d.minPos, d.maxP = positions[0], positions[len(positions)-1]
+			w.removed = true
 		}
 		if res.Snapshot {
 			_ = b.Delete(snapshotKey(req.Stream), nil)
