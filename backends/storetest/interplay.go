@@ -275,6 +275,7 @@ func (r *retentionHarness) testInterplay(t *testing.T) {
 			}
 			open := func(t *testing.T, ttl time.Duration) *lcWorld { return r.lcOpen(t, view.tenant, ttl) }
 			t.Run("HardDeletePartlyTruncated", func(t *testing.T) { lcHardPartlyTruncated(t, open(t, 0)) })
+			t.Run("HardDeleteManyTruncated", func(t *testing.T) { lcHardManyTruncated(t, open(t, 0)) })
 			t.Run("HardDeleteWhollyTruncated", func(t *testing.T) { lcHardWhollyTruncated(t, open(t, 0)) })
 			t.Run("SoftDeleteThenTruncation", func(t *testing.T) { lcSoftThenTruncation(t, open(t, 0)) })
 			t.Run("TruncationOverHole", func(t *testing.T) { lcTruncationOverHole(t, open(t, 0)) })
@@ -321,6 +322,29 @@ func lcHardPartlyTruncated(t *testing.T, w *lcWorld) {
 	w.add(t, b, 1)
 	lcTruncate(t, w.store, res.Tombstone.Position)
 	w.check(t, lcStream{st: a, through: 6, mode: runtime.HardDelete, tomb: 6}, lcStream{st: b, through: 2, versions: []uint64{3}})
+}
+
+// lcHardManyTruncated: as lcHardPartlyTruncated with enough events that a
+// store's blocks of the log (the memory store's chunks) are dropped whole
+// by the truncation before the delete.
+func lcHardManyTruncated(t *testing.T, w *lcWorld) {
+	a, b := stream("T", "a"), stream("T", "b")
+	var through uint64
+	for i := range 12 {
+		w.other(t)
+		res := mustAppend(t, w.view, a, runtime.AnyVersion, EventsWith(fmt.Sprint("a", i), 50)...)
+		mustAppend(t, w.view, b, runtime.AnyVersion, EventsWith(fmt.Sprint("b", i), 1)...)
+		if i == 9 {
+			through = res.LastPosition
+		}
+	}
+	lcTruncate(t, w.store, through)
+	w.check(t, lcStream{st: a, through: 500, versions: versions(501, 600)}, lcStream{st: b, through: 9, versions: versions(10, 12)})
+	res := lcDelete(t, w.view, a, runtime.HardDelete)
+	if res.Tombstone.Version != 601 || res.Tombstone.Events != 600 || res.Tombstone.Removed != 100 {
+		t.Errorf("hard delete of a stream truncated through v500 = %+v; want tombstone v601 of 600 events, 100 removed", res)
+	}
+	w.check(t, lcStream{st: a, versions: []uint64{601}, mode: runtime.HardDelete, tomb: 601}, lcStream{st: b, through: 9, versions: versions(10, 12)})
 }
 
 // lcHardWhollyTruncated: a hard delete of a stream whose events were all
