@@ -109,6 +109,12 @@ func (s *Store) deleteTx(ctx context.Context, tx pgx.Tx, req runtime.DeleteReque
 	}
 	var positions []int64
 	if req.Mode == runtime.HardDelete {
+		// Ordered with truncations (which lock the row FOR UPDATE first):
+		// a position is then either truncated or a hole, never counted
+		// as both, and the two never wait for each other's rows.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM `+S+`.log_truncated WHERE id = 1 FOR SHARE`); err != nil {
+			return runtime.DeleteResult{}, false, err
+		}
 		rows, err := tx.Query(ctx, `SELECT position, octet_length(data) + coalesce(octet_length(metadata), 0) FROM `+S+`.events
 WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 		if err != nil {
