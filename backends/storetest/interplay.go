@@ -255,6 +255,22 @@ func (w *lcWorld) checkStream(t *testing.T, want lcStream) {
 	}
 }
 
+// planCovers checks that PlanTruncation(through) lists none of the deleted
+// streams as uncovered: a deleted stream is not loaded, so it needs no
+// snapshot. (Direct only: the plan names a tenant's streams as stored.)
+func (w *lcWorld) planCovers(t *testing.T, through uint64, deleted ...runtime.StreamID) {
+	t.Helper()
+	if w.tenant {
+		return
+	}
+	p := lcPlanTruncation(t, w.store, through)
+	for _, st := range deleted {
+		if slices.Contains(p.Uncovered, st) {
+			t.Errorf("PlanTruncation(%d) lists the deleted %s as uncovered: %+v", through, st, p)
+		}
+	}
+}
+
 func versions(from, to uint64) []uint64 {
 	var out []uint64
 	for v := from; v <= to; v++ {
@@ -378,6 +394,7 @@ func lcSoftThenTruncation(t *testing.T, w *lcWorld) {
 	w.add(t, b, 2)
 	lcTruncate(t, w.store, pa[0])
 	w.check(t, lcStream{st: a, through: 1, versions: []uint64{2, 3}, mode: runtime.SoftDelete, tomb: 3}, lcStream{st: b, versions: versions(1, 2)})
+	w.planCovers(t, soft.Tombstone.Position, a)
 	lcTruncate(t, w.store, soft.Tombstone.Position) // over the tombstone
 	w.check(t, lcStream{st: a, through: 3, mode: runtime.SoftDelete, tomb: 3}, lcStream{st: b, versions: versions(1, 2)})
 
@@ -423,6 +440,7 @@ func lcTruncationOverHole(t *testing.T, w *lcWorld) {
 	}
 	w.check(t, lcStream{st: a, versions: []uint64{4}, mode: runtime.HardDelete, tomb: 4}, lcStream{st: b, through: 1, versions: []uint64{2}})
 	// Again, through the tombstone: nothing counted twice.
+	w.planCovers(t, hard.Tombstone.Position, a)
 	before = stats(t, w.store).Events
 	tr = lcTruncate(t, w.store, hard.Tombstone.Position)
 	if after := stats(t, w.store).Events; before-after != tr.Removed || (!w.tenant && tr.Removed != 1) {
