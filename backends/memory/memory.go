@@ -354,7 +354,7 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 			return
 		}
 		from := max(after, base) - base
-		if err := truncatedRead(stream, positions, base, from, truncated); err != nil {
+		if err := truncatedRead(stream, positions, after, base, from, truncated); err != nil {
 			yield(runtime.Record{}, err)
 			return
 		}

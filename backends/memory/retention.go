@@ -136,15 +136,15 @@ func (s *Store) TruncateLog(ctx context.Context, through uint64) (lifecycle.Trun
 }
 
 // truncatedRead returns the *runtime.TruncatedError of a read of stream
-// from positions[from] on (the version base+from+1) when that event was
-// truncated; positions are the stream's from version base+1 (base is
-// nonzero after a hard delete), from < len(positions).
-func truncatedRead(stream runtime.StreamID, positions []uint64, base, from, truncated uint64) error {
+// after version after, from positions[from] on (the version base+from+1),
+// when that event was truncated; positions are the stream's from version
+// base+1 (base is nonzero after a hard delete), from < len(positions).
+func truncatedRead(stream runtime.StreamID, positions []uint64, after, base, from, truncated uint64) error {
 	if truncated == 0 || positions[from] > truncated {
 		return nil
 	}
 	through := sort.Search(len(positions), func(i int) bool { return positions[i] > truncated })
-	return &runtime.TruncatedError{Stream: stream, After: base + from, Through: base + uint64(through)}
+	return &runtime.TruncatedError{Stream: stream, After: after, Through: base + uint64(through)}
 }
 
 var _ lifecycle.CheckpointLister = (*Store)(nil)

@@ -40,7 +40,7 @@ func (s *Store) VisitStream(ctx context.Context, stream runtime.StreamID, after 
 		return nil
 	}
 	from := max(after, base) - base
-	if err := truncatedRead(stream, positions, base, from, truncated); err != nil {
+	if err := truncatedRead(stream, positions, after, base, from, truncated); err != nil {
 		return err
 	}
 	positions = positions[from:]

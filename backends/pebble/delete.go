@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -18,8 +20,11 @@ import (
 // is part of what it deletes. It writes, in one batch:
 //
 //   - the tombstone record at the next position, and its index entry;
-//   - d<streamKey> → the tombstone's position (8 bytes) and mode (1 byte):
-//     what the writer checks appends against;
+//   - d<streamKey> → the tombstone's position (8 bytes), mode (1 byte),
+//     version (8 bytes), time and counts: what the writer checks appends
+//     against. It holds the whole tombstone because a truncation of the
+//     log may remove the tombstone record while the stream stays deleted
+//     (markers of 9 bytes, written before, hold position and mode only);
 //   - for a hard delete: a range deletion of the stream's index, point or
 //     range deletions of its event records (one range per run of
 //     consecutive positions), deletions of its snapshot and idempotency
@@ -30,7 +35,7 @@ import (
 // tables that hold them; DeleteStream compacts the deleted key spans at once
 // (see compactDeleted), so the space is reclaimed when it returns.
 const (
-	tagDeleted = 'd' // d<streamKey>  → tombstone position:8, mode:1
+	tagDeleted = 'd' // d<streamKey>  → tombstone position:8, mode:1, version:8, time, events, removed
 	tagHoles   = 'h' // h<first:8>    → last:8: positions a hard delete removed
 )
 
@@ -44,15 +49,50 @@ func holeKey(first uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{tagHoles}, first)
 }
 
-func encodeDeleted(pos uint64, mode runtime.DeleteMode) []byte {
-	return append(binary.BigEndian.AppendUint64(nil, pos), byte(mode))
+func encodeDeleted(t runtime.Tombstone) []byte {
+	b := append(binary.BigEndian.AppendUint64(nil, t.Position), byte(t.Mode))
+	b = binary.BigEndian.AppendUint64(b, t.Version)
+	b = appendTime(b, t.Time)
+	b = binary.AppendUvarint(b, t.Events)
+	return binary.AppendUvarint(b, t.Removed)
 }
 
-func decodeDeleted(v []byte) (uint64, runtime.DeleteMode, error) {
-	if len(v) != 9 || (v[8] != byte(runtime.SoftDelete) && v[8] != byte(runtime.HardDelete)) {
-		return 0, 0, fmt.Errorf("malformed deletion marker %x", v)
+// decodeDeleted decodes a deletion marker: the tombstone's position and
+// mode, and the tombstone (without its Stream) when the marker holds it
+// (nil for a marker of 9 bytes).
+func decodeDeleted(v []byte) (uint64, runtime.DeleteMode, *runtime.Tombstone, error) {
+	bad := func() (uint64, runtime.DeleteMode, *runtime.Tombstone, error) {
+		return 0, 0, nil, fmt.Errorf("malformed deletion marker %x", v)
 	}
-	return binary.BigEndian.Uint64(v), runtime.DeleteMode(v[8]), nil
+	if len(v) < 9 || (v[8] != byte(runtime.SoftDelete) && v[8] != byte(runtime.HardDelete)) {
+		return bad()
+	}
+	pos, mode := binary.BigEndian.Uint64(v), runtime.DeleteMode(v[8])
+	if len(v) == 9 {
+		return pos, mode, nil, nil
+	}
+	t := &runtime.Tombstone{Position: pos, Mode: mode}
+	r := v[9:]
+	if len(r) < 8 {
+		return bad()
+	}
+	t.Version, r = binary.BigEndian.Uint64(r), r[8:]
+	sec, n := binary.Varint(r)
+	if n <= 0 {
+		return bad()
+	}
+	nsec, m := binary.Uvarint(r[n:])
+	if m <= 0 || nsec >= 1e9 {
+		return bad()
+	}
+	t.Time, r = time.Unix(sec, int64(nsec)).UTC(), r[n+m:]
+	if t.Events, n = binary.Uvarint(r); n <= 0 {
+		return bad()
+	}
+	if t.Removed, m = binary.Uvarint(r[n:]); m <= 0 || n+m != len(r) {
+		return bad()
+	}
+	return pos, mode, t, nil
 }
 
 // DeleteStream deletes a stream (see lifecycle.StreamDeleter). The tombstone
@@ -115,9 +155,13 @@ func (s *Store) loadTombstone(sk []byte, stream runtime.StreamID) (*runtime.Tomb
 	if err != nil {
 		return nil, err
 	}
-	pos, _, err := decodeDeleted(v)
+	pos, _, t, err := decodeDeleted(v)
 	if err != nil {
 		return nil, &runtime.DecodeError{Stream: stream, What: "deletion marker", Err: err}
+	}
+	if t != nil {
+		t.Stream = stream
+		return t, nil
 	}
 	rv, err := s.get(eventKey(nil, pos))
 	if err != nil {
@@ -127,11 +171,11 @@ func (s *Store) loadTombstone(sk []byte, stream runtime.StreamID) (*runtime.Tomb
 	if err != nil {
 		return nil, &runtime.DecodeError{Stream: stream, Position: pos, What: "tombstone", Err: err}
 	}
-	t, err := runtime.TombstoneOf(rec)
+	tomb, err := runtime.TombstoneOf(rec)
 	if err != nil {
 		return nil, err
 	}
-	return &t, nil
+	return &tomb, nil
 }
 
 // delete is the writer's side of DeleteStream; it runs in a group of its
@@ -162,6 +206,11 @@ func (w *writer) delete(o *op) error {
 		if positions, err = w.streamPositions(d.sk); err != nil {
 			return fmt.Errorf("cqrsgen/pebble: delete %s: %w", req.Stream, err)
 		}
+		// Records a truncation removed are gone already: neither counted
+		// nor deleted again, and no hole is recorded for them.
+		truncated := w.s.retention.truncated.Load()
+		i, _ := slices.BinarySearch(positions, truncated+1)
+		positions = positions[i:]
 		t.Removed = uint64(len(positions))
 		if _, err := w.s.get(snapshotKey(req.Stream)); err == nil {
 			res.Snapshot = true
@@ -200,6 +249,7 @@ func (w *writer) delete(o *op) error {
 		}
 		if len(positions) > 0 {
 			d.minPos, d.maxP = positions[0], positions[len(positions)-1]
+			w.removed = true
 		}
 		if res.Snapshot {
 			_ = b.Delete(snapshotKey(req.Stream), nil)
@@ -222,7 +272,7 @@ func (w *writer) delete(o *op) error {
 	w.idx = binary.BigEndian.AppendUint64(w.idx, t.Version)
 	w.idx = binary.BigEndian.AppendUint64(w.idx, t.Position)
 	w.idxKeyLens = append(w.idxKeyLens, 1+len(d.sk)+8)
-	_ = b.Set(deletedKey(d.sk), encodeDeleted(t.Position, t.Mode), nil)
+	_ = b.Set(deletedKey(d.sk), encodeDeleted(t), nil)
 	w.ctr.Events++
 	w.needsSync = true
 	h.version = t.Version

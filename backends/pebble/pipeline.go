@@ -492,6 +492,7 @@ type writer struct {
 	// this group: recording them again replaces it (retention.go).
 	expiredIdem map[string]bool
 	purgedIdem  map[string]bool // keys PurgeExpiredKeys deleted in this group
+	removed     bool            // a hard delete removed event records (see TruncateLog)
 	snapVers    map[string]uint64
 	newCkpt     map[string]bool
 	accepted    []*op
@@ -612,6 +613,12 @@ func (w *writer) commit(ops []*op, sync bool) *pending {
 	}
 	if err == nil {
 		err = s.failure()
+	}
+	if w.removed {
+		// Counted once applied, so that a TruncateLog that counted
+		// before sees it (retention.go).
+		s.retention.deletes.Add(1)
+		w.removed = false
 	}
 	if w.batch != nil {
 		if w.batch.Len() > 4<<20 || err != nil {

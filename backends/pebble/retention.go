@@ -41,6 +41,10 @@ const truncatedV1 = 1
 type retention struct {
 	mu        sync.Mutex    // serialises TruncateLog calls
 	truncated atomic.Uint64 // the last truncated position
+	// deletes counts the applied hard deletes that removed event
+	// records: a TruncateLog that counted its range before one of them
+	// was applied recounts.
+	deletes atomic.Uint64
 }
 
 // WithIdempotencyTTL makes idempotency keys expire ttl after they were
@@ -257,6 +261,7 @@ func (s *Store) TruncateLog(ctx context.Context, through uint64) (lifecycle.Trun
 		s.mu.RUnlock()
 		return lifecycle.TruncateResult{}, fmt.Errorf("cqrsgen/pebble: %s: %w: the head is %d and the newest event is always kept", what, runtime.ErrInvalid, acked)
 	}
+	deletes := s.retention.deletes.Load()
 	n, err := s.countEvents(ctx, cur, through)
 	if err != nil {
 		return lifecycle.TruncateResult{}, err
@@ -264,6 +269,14 @@ func (s *Store) TruncateLog(ctx context.Context, through uint64) (lifecycle.Trun
 	err = s.submit(&op{kind: opFunc, ctx: ctx, fn: func(w *writer) error {
 		if through >= w.pos {
 			return fmt.Errorf("cqrsgen/pebble: %s: %w: the head is %d and the newest event is always kept", what, runtime.ErrInvalid, w.pos)
+		}
+		if s.retention.deletes.Load() != deletes {
+			// A hard delete applied since the count may have removed
+			// records of the range, and subtracted them from the
+			// counters itself.
+			if n, err = w.countEvents(cur, through); err != nil {
+				return err
+			}
 		}
 		_ = w.batch.DeleteRange(eventKey(nil, cur+1), eventKey(nil, through+1), nil)
 		_ = w.batch.Set(keyTruncated, encodeTruncated(through), nil)
@@ -305,6 +318,20 @@ func (s *Store) countEvents(ctx context.Context, after, through uint64) (uint64,
 		}
 	}
 	return n, t.it.Error()
+}
+
+// countEvents is Store.countEvents for the writer, which must not wait for
+// the store's lock.
+func (w *writer) countEvents(after, through uint64) (uint64, error) {
+	it, err := w.s.db.NewIter(&pebbledb.IterOptions{LowerBound: eventKey(nil, after+1), UpperBound: eventKey(nil, through+1)})
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	return n, errors.Join(it.Error(), it.Close())
 }
 
 // truncatedRead returns the *runtime.TruncatedError of a read of stream

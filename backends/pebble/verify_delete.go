@@ -31,7 +31,9 @@ func (v *verifier) hole(k, val []byte) {
 // there, before the event at pos is checked against it.
 func (v *verifier) skipHoles(pos uint64) {
 	for len(v.holes) > 0 && v.holes[0][0] < pos {
-		if v.holes[0][0] == v.nextPos {
+		// A truncation may have removed the hole's start: then the log
+		// starts inside it.
+		if v.holes[0][0] <= v.nextPos && v.nextPos <= v.holes[0][1] {
 			v.nextPos = v.holes[0][1] + 1
 		}
 		v.holes = v.holes[1:]
@@ -45,9 +47,12 @@ func (v *verifier) hardDeletedAt(sk []byte, ver uint64) bool {
 	if err != nil || !ok {
 		return false
 	}
-	pos, mode, err := decodeDeleted(val)
+	pos, mode, t, err := decodeDeleted(val)
 	if err != nil || mode != runtime.HardDelete {
 		return false
+	}
+	if t != nil {
+		return t.Version == ver
 	}
 	rv, ok, err := getCopy(v.r, eventKey(nil, pos))
 	if err != nil || !ok {
@@ -65,7 +70,7 @@ func (v *verifier) deleted(k, val []byte) error {
 		v.rep.Add(storekit.VerifyProblem{Kind: ProblemUnknownKey, Key: k, Detail: "malformed deletion marker key"})
 		return nil
 	}
-	pos, mode, err := decodeDeleted(val)
+	pos, mode, marked, err := decodeDeleted(val)
 	if err != nil {
 		v.rep.Add(storekit.VerifyProblem{Kind: ProblemRecord, Key: k, Stream: stream, Detail: err.Error()})
 		return nil
@@ -74,6 +79,16 @@ func (v *verifier) deleted(k, val []byte) error {
 	if err != nil {
 		return fmt.Errorf("cqrsgen/pebble: verify: %w", err)
 	}
+	if !ok && marked != nil {
+		// The marker holds the tombstone: its record may be truncated.
+		truncated, err := v.truncationMark()
+		if err != nil {
+			return err
+		}
+		if pos <= truncated {
+			return nil
+		}
+	}
 	var t runtime.Tombstone
 	if ok {
 		var rec runtime.Record
@@ -81,9 +96,26 @@ func (v *verifier) deleted(k, val []byte) error {
 			t, err = runtime.TombstoneOf(rec)
 		}
 	}
-	if !ok || err != nil || t.Stream != stream || t.Mode != mode {
+	if !ok || err != nil || t.Stream != stream || t.Mode != mode || marked != nil && t.Version != marked.Version {
 		v.rep.Add(storekit.VerifyProblem{Kind: ProblemRecord, Key: k, Stream: stream, Position: pos,
 			Detail: fmt.Sprintf("the deletion marker (%s) does not point at the stream's tombstone", mode)})
 	}
 	return nil
+}
+
+// truncationMark reads the truncation mark (deletion markers sort before
+// it, so the walk has not met it yet).
+func (v *verifier) truncationMark() (uint64, error) {
+	val, ok, err := getCopy(v.r, keyTruncated)
+	if err != nil {
+		return 0, fmt.Errorf("cqrsgen/pebble: verify: %w", err)
+	}
+	if !ok {
+		return 0, nil
+	}
+	pos, err := decodeTruncated(val)
+	if err != nil {
+		return 0, nil // reported when the walk reaches the mark
+	}
+	return pos, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
@@ -26,6 +27,15 @@ import (
 // tells them from lost rows. The transaction commits synchronously and
 // records the durable head in it, so the tombstone is durable and visible
 // to readers when DeleteStream returns.
+
+// migrationTombstoneCopy (version 6) keeps a copy of each tombstone's time
+// and data in deleted_streams: a truncation of the log may remove the
+// tombstone's event row while the stream stays deleted, and appends, deletes
+// and reads still need the tombstone. Rows of version 5 have no copy (NULL)
+// and read the event row, as before.
+const migrationTombstoneCopy = `
+ALTER TABLE {{S}}.deleted_streams ADD COLUMN time_s bigint, ADD COLUMN time_ns integer, ADD COLUMN data bytea;
+`
 
 // deletedBase marks a deleted stream's row in streams: its version is
 // deletedBase + the tombstone's version.
@@ -100,6 +110,12 @@ func (s *Store) deleteTx(ctx context.Context, tx pgx.Tx, req lifecycle.DeleteReq
 	}
 	var positions []int64
 	if req.Mode == runtime.HardDelete {
+		// Ordered with truncations (which lock the row FOR UPDATE first):
+		// a position is then either truncated or a hole, never counted
+		// as both, and the two never wait for each other's rows.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM `+S+`.log_truncated WHERE id = 1 FOR SHARE`); err != nil {
+			return lifecycle.DeleteResult{}, false, err
+		}
 		rows, err := tx.Query(ctx, `SELECT position, octet_length(data) + coalesce(octet_length(metadata), 0) FROM `+S+`.events
 WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 		if err != nil {
@@ -141,6 +157,9 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 		b.Queue(`DELETE FROM `+S+`.snapshots WHERE stream_type = $1 AND stream_id = $2`, typ, id)
 		// Lock order as in append_events: stream row, idempotency keys, log_head.
 		b.Queue(`DELETE FROM `+S+`.idempotency WHERE stream_type = $1 AND stream_id = $2`, typ, id)
+		// What a truncation removed is moot now: ReadStream yields the
+		// tombstone alone, until a truncation removes that too.
+		b.Queue(`DELETE FROM `+S+`.truncated_streams WHERE stream_type = $1 AND stream_id = $2`, typ, id)
 		for i := 0; i < len(positions); {
 			j := i
 			for j+1 < len(positions) && positions[j+1] == positions[j]+1 {
@@ -165,9 +184,11 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)`, pos, typ, id, int64(t.Version), []byte(rec.Name), int64(rec.Schema),
 		rec.Time.Unix(), int32(rec.Time.Nanosecond()), rec.Data, pgtype.UUID{Bytes: runtime.NewEventID(), Valid: true})
 	b.Queue(`UPDATE `+S+`.streams SET version = $3 WHERE stream_type = $1 AND stream_id = $2`, typ, id, int64(deletedBase+t.Version))
-	b.Queue(`INSERT INTO `+S+`.deleted_streams (stream_type, stream_id, mode, position, version) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (stream_type, stream_id) DO UPDATE SET mode = excluded.mode, position = excluded.position, version = excluded.version`,
-		typ, id, int16(t.Mode), pos, int64(t.Version))
+	b.Queue(`INSERT INTO `+S+`.deleted_streams (stream_type, stream_id, mode, position, version, time_s, time_ns, data)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (stream_type, stream_id) DO UPDATE SET mode = excluded.mode, position = excluded.position, version = excluded.version,
+	time_s = excluded.time_s, time_ns = excluded.time_ns, data = excluded.data`,
+		typ, id, int16(t.Mode), pos, int64(t.Version), rec.Time.Unix(), int32(rec.Time.Nanosecond()), rec.Data)
 	b.Queue(s.q.flush)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return lifecycle.DeleteResult{}, false, err
@@ -176,7 +197,8 @@ ON CONFLICT (stream_type, stream_id) DO UPDATE SET mode = excluded.mode, positio
 	return res, true, nil
 }
 
-// tombstone reads the tombstone of a deleted stream.
+// tombstone reads the tombstone of a deleted stream: its event row, or
+// when a truncation removed that, the copy in deleted_streams.
 func (s *Store) tombstone(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, stream runtime.StreamID) (runtime.Tombstone, error) {
@@ -192,14 +214,42 @@ WHERE position = (SELECT position FROM `+S+`.deleted_streams WHERE stream_type =
 		if err := rows.Err(); err != nil {
 			return runtime.Tombstone{}, err
 		}
-		return runtime.Tombstone{}, &runtime.DecodeError{Stream: stream, What: "tombstone",
-			Err: errors.New("the stream is marked deleted but its tombstone is missing")}
+		rows.Close()
+		return s.tombstoneCopy(ctx, q, stream)
 	}
 	rec, err := scanRecord(rows)
 	if err != nil {
 		return runtime.Tombstone{}, err
 	}
 	return runtime.TombstoneOf(rec)
+}
+
+// tombstoneCopy reads the copy of a tombstone kept in deleted_streams.
+func (s *Store) tombstoneCopy(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, stream runtime.StreamID) (runtime.Tombstone, error) {
+	S := pgx.Identifier{s.opt.schema}.Sanitize()
+	rows, err := q.Query(ctx, `SELECT position, version, time_s, time_ns, data FROM `+S+`.deleted_streams
+WHERE stream_type = $1 AND stream_id = $2 AND data IS NOT NULL`, []byte(stream.Type), []byte(stream.ID))
+	if err != nil {
+		return runtime.Tombstone{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return runtime.Tombstone{}, err
+		}
+		return runtime.Tombstone{}, &runtime.DecodeError{Stream: stream, What: "tombstone",
+			Err: errors.New("the stream is marked deleted but its tombstone is missing")}
+	}
+	var pos, ver, sec int64
+	var nsec int32
+	var data []byte
+	if err := rows.Scan(&pos, &ver, &sec, &nsec, &data); err != nil {
+		return runtime.Tombstone{}, err
+	}
+	return runtime.TombstoneOf(runtime.Record{Stream: stream, Version: uint64(ver), Position: uint64(pos),
+		Name: runtime.TombstoneEvent, Schema: 1, Time: time.Unix(sec, int64(nsec)).UTC(), Data: data})
 }
 
 // deletedAppend is Append's answer when the append functions refused req

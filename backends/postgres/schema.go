@@ -11,7 +11,7 @@ import (
 
 // SchemaVersion is the version of the table layout this code writes. Open
 // migrates older schemas up to it and refuses newer ones.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // lockClass is the first key of the advisory lock that serialises
 // migrations; the second is hashtext(schema name), so stores in distinct
@@ -487,6 +487,7 @@ CREATE TABLE {{S}}.holes (
 	last  bigint NOT NULL CHECK (last >= first)
 );
 `,
+	migrationTombstoneCopy,
 }
 
 // migrate creates or upgrades the schema inside one transaction holding an

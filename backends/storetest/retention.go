@@ -62,6 +62,7 @@ func RunRetention(t *testing.T, f RetentionFactory) {
 	r := &retentionHarness{f: f}
 	t.Run("KeyTTL", r.testKeyTTL)
 	t.Run("Truncate", r.testTruncate)
+	t.Run("Interplay", r.testInterplay)
 }
 
 type retentionHarness struct {

@@ -91,6 +91,12 @@ func ForgetSubject(ctx context.Context, store runtime.Store, subject string) (Fo
 		}
 		if snap.Schema != ForgottenSchema || len(snap.Data) > 0 {
 			err = store.SaveSnapshot(ctx, runtime.Snapshot{Stream: st, Version: snap.Version, Schema: ForgottenSchema, Time: snap.Time})
+			if errors.Is(err, runtime.ErrStreamDeleted) {
+				// A deleted stream takes no snapshot (not even the
+				// placeholder); a soft-deleted one keeps its last, sealed
+				// under the stream's key destroyed above, so unreadable.
+				continue
+			}
 			if err != nil {
 				return res, fmt.Errorf("cqrsgen: replacing the snapshot of %s: %w", st, err)
 			}

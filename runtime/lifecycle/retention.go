@@ -98,8 +98,9 @@ type TruncationPlan struct {
 	// Uncovered lists (up to MaxPlanUncovered, in order of first
 	// appearance) the streams that have no snapshot at or after their
 	// last version in the range: after the truncation they cannot be
-	// loaded or read from the start (a *runtime.TruncatedError).
-	// UncoveredCount counts them all.
+	// loaded or read from the start (a *runtime.TruncatedError). Deleted
+	// streams are not listed: they are not loaded. UncoveredCount counts
+	// them all.
 	Uncovered      []runtime.StreamID
 	UncoveredCount uint64
 	// Behind lists (up to MaxPlanUncovered, by name) the checkpoints below
@@ -126,7 +127,7 @@ type CheckpointLister interface {
 
 // PlanTruncation reads the events TruncateLog(ctx, through) would remove
 // from s and checks that every stream they belong to has a snapshot at or
-// after its last removed version, and that every checkpoint is at or past
+// after its last removed version or is deleted, and that every checkpoint is at or past
 // through. The store does not know the aggregates' state schemas: a
 // snapshot that the application will ignore as stale (Snapshot.Schema)
 // counts as covering here. It keeps one map entry per stream of the range.
@@ -169,6 +170,14 @@ func PlanTruncation(ctx context.Context, s runtime.Store, through uint64) (Trunc
 		}
 		if err == nil && snap.Version >= last[st] {
 			continue
+		}
+		// A deleted stream is never loaded again: it needs no snapshot.
+		// (Its tombstone is at or after its records in the range, so a
+		// truncation has not removed it.)
+		if _, err := StreamTombstone(ctx, s, st); err == nil {
+			continue
+		} else if !errors.Is(err, runtime.ErrNotFound) {
+			return p, err
 		}
 		p.UncoveredCount++
 		if len(p.Uncovered) < MaxPlanUncovered {
