@@ -26,8 +26,9 @@ type DeleteResult struct {
 	// Already is true when the stream was already deleted in this mode, or
 	// hard-deleted when a soft delete was asked: nothing was written.
 	Already bool
-	// Events is how many event records the delete hid (soft) or removed
-	// (hard).
+	// Events is how many events the stream held (its last event's
+	// version), including any a truncation already removed; how many
+	// records a hard delete removed itself is Tombstone.Removed.
 	Events uint64
 	// Snapshot is true when a hard delete removed the stream's snapshot.
 	Snapshot bool
