@@ -222,6 +222,43 @@ func (sl *slab) copy(b []byte, next func(k int) ([]byte, bool)) []byte {
 	return out
 }
 
+// streamRead returns what a read of stream after version after walks: the
+// positions of its events from version after+1 on, and the chunks they are
+// in (readers use them without the lock: entries are never written again
+// once appended). Versions start after the stream's base (a hard
+// delete's), and a read from before the first kept version fails with a
+// *runtime.TruncatedError (retention.go). ReadStream and VisitStream share
+// it.
+func (s *Store) streamRead(ctx context.Context, stream runtime.StreamID, after uint64, op func() string) ([]uint64, []*[chunkSize]entry, error) {
+	if err := ctxErr(ctx, op); err != nil {
+		return nil, nil, err
+	}
+	if err := runtime.ValidateStream(stream); err != nil {
+		return nil, nil, fmt.Errorf("memory: %w", err)
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, nil, closedErr(op())
+	}
+	var positions []uint64
+	var base uint64
+	if st := s.streams[stream]; st != nil {
+		positions, base = st.positions, st.base
+	}
+	chunks, truncated := s.chunks, s.truncated
+	s.mu.RUnlock()
+
+	if after >= base+uint64(len(positions)) {
+		return nil, nil, nil
+	}
+	from := max(after, base) - base
+	if err := truncatedRead(stream, positions, after, base, from, truncated); err != nil {
+		return nil, nil, err
+	}
+	return positions[from:], chunks, nil
+}
+
 func (e *entry) record(pos uint64, data []byte) runtime.Record {
 	return runtime.Record{
 		EventID:  e.id,
@@ -328,37 +365,11 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after uint64) iter.Seq2[runtime.Record, error] {
 	return func(yield func(runtime.Record, error) bool) {
 		op := func() string { return "read stream " + stream.String() }
-		if err := ctxErr(ctx, op); err != nil {
+		positions, chunks, err := s.streamRead(ctx, stream, after, op)
+		if err != nil {
 			yield(runtime.Record{}, err)
 			return
 		}
-		if err := runtime.ValidateStream(stream); err != nil {
-			yield(runtime.Record{}, fmt.Errorf("memory: %w", err))
-			return
-		}
-		s.mu.RLock()
-		if s.closed {
-			s.mu.RUnlock()
-			yield(runtime.Record{}, closedErr(op()))
-			return
-		}
-		var positions []uint64
-		var base uint64
-		if st := s.streams[stream]; st != nil {
-			positions, base = st.positions, st.base
-		}
-		chunks, truncated := s.chunks, s.truncated
-		s.mu.RUnlock()
-
-		if after >= base+uint64(len(positions)) {
-			return
-		}
-		from := max(after, base) - base
-		if err := truncatedRead(stream, positions, after, base, from, truncated); err != nil {
-			yield(runtime.Record{}, err)
-			return
-		}
-		positions = positions[from:]
 		var sl slab
 		for i, pos := range positions {
 			if i%256 == 255 {
