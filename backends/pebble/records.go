@@ -279,11 +279,22 @@ func decodeRecord(v []byte) (runtime.Record, error) {
 // stream known (nil: any stream), copying its bytes into sl (nil: a copy
 // of its own); see parseRecordOf.
 func decodeRecordOf(v []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
-	body, err := unseal(v)
-	if err != nil {
+	var rec runtime.Record
+	if err := decodeRecordInto(&rec, v, known, sl); err != nil {
 		return runtime.Record{}, err
 	}
-	return parseRecordOf(body, known, sl)
+	return rec, nil
+}
+
+// decodeRecordInto is decodeRecordOf writing into *rec, every field of
+// which it sets: a reader that decodes into a record of its own stack
+// copies no Record on the way (see ReadAll).
+func decodeRecordInto(rec *runtime.Record, v []byte, known *runtime.StreamID, sl *slab) error {
+	body, err := unseal(v)
+	if err != nil {
+		return err
+	}
+	return parseRecordInto(rec, body, known, sl)
 }
 
 // parseRecord parses a record body (without checksum verification).
@@ -335,10 +346,20 @@ func (sl *slab) clone(b []byte) []byte {
 // takes known's strings and the copy leaves the stream out.
 func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
 	var rec runtime.Record
+	if err := parseRecordInto(&rec, body, known, sl); err != nil {
+		return runtime.Record{}, err
+	}
+	return rec, nil
+}
+
+// parseRecordInto is parseRecordOf writing into *rec, every field of which
+// it sets when it succeeds (on an error *rec holds a mix of fields).
+func parseRecordInto(rec *runtime.Record, body []byte, known *runtime.StreamID, sl *slab) error {
 	head, err := recordHeadLen(body)
 	if err != nil {
-		return rec, err
+		return err
 	}
+	rec.EventID = runtime.EventID{}
 	if head > 1 {
 		rec.EventID = runtime.EventID(body[1:head])
 	}
@@ -351,7 +372,7 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	nameStart := c.off
 	name := c.bytes()
 	if c.bad {
-		return runtime.Record{}, errTruncated
+		return errTruncated
 	}
 	// Strings already held (the caller's stream, or the stream and name of
 	// the read's previous record, which consecutive records of one append
@@ -390,10 +411,11 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 		c.bad = true
 	}
 	if c.bad {
-		return runtime.Record{}, errTruncated
+		return errTruncated
 	}
 	rec.Schema = uint32(schema)
 	rec.Time = time.Unix(sec, int64(nsec)).UTC()
+	rec.Metadata = nil
 	if n > 0 {
 		rec.Metadata = make(map[string]string, n)
 		for range n {
@@ -403,7 +425,7 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	}
 	rec.Data = c.bytes()
 	if c.bad || c.off != len(c.b) {
-		return runtime.Record{}, errTruncated
+		return errTruncated
 	}
 	if rec.Data == nil {
 		rec.Data = []byte{}
@@ -418,7 +440,7 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	if sl != nil && sl.name != rec.Name {
 		sl.name = rec.Name
 	}
-	return rec, nil
+	return nil
 }
 
 // cursor reads length-prefixed fields from b. Unlike reader it moves an
