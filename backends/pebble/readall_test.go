@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -61,6 +62,43 @@ func TestReadAllBatchesEndAtTheNextRecord(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestCursorVarints checks the cursor's varint decoding (a one-byte fast
+// path, a 64-bit load for up to 8 bytes, encoding/binary beyond) against
+// encoding/binary, with and without 8 bytes left to read, and that a
+// truncated or overlong varint marks the cursor bad.
+func TestCursorVarints(t *testing.T) {
+	vals := []uint64{0, 1, 0x7f, 0x80, 0x3fff, 0x4000, 1<<21 - 1, 1 << 21, 1<<28 + 5, 1<<35 - 1, 1 << 35,
+		1<<42 + 99, 1<<49 - 1, 1 << 49, 1<<56 - 1, 1 << 56, 1<<63 + 12345, ^uint64(0)}
+	for i := range 1000 {
+		vals = append(vals, uint64(i)*0x9e3779b97f4a7c15>>uint(i%64))
+	}
+	for _, v := range vals {
+		for _, pad := range []int{0, 3, 8} {
+			b := binary.AppendUvarint(nil, v)
+			b = append(b, make([]byte, pad)...)
+			c := cursor{b: b}
+			if got := c.uvarint(); got != v || c.bad || c.off != len(b)-pad {
+				t.Fatalf("uvarint of %d (pad %d) = %d, off %d, bad %v", v, pad, got, c.off, c.bad)
+			}
+			s := int64(v)
+			b = append(binary.AppendVarint(nil, s), make([]byte, pad)...)
+			c = cursor{b: b}
+			if got := c.varint(); got != s || c.bad {
+				t.Fatalf("varint of %d (pad %d) = %d, bad %v", s, pad, got, c.bad)
+			}
+		}
+	}
+	for _, b := range [][]byte{{}, {0x80}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}} {
+		c := cursor{b: b}
+		if got := c.uvarint(); !c.bad || got != 0 {
+			t.Errorf("uvarint of %x = %d, bad %v; want 0 and bad", b, got, c.bad)
+		}
+		if got := c.uvarint(); got != 0 {
+			t.Errorf("uvarint after bad = %d, want 0", got)
 		}
 	}
 }
