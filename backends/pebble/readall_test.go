@@ -5,7 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
@@ -99,6 +103,34 @@ func TestCursorVarints(t *testing.T) {
 		}
 		if got := c.uvarint(); got != 0 {
 			t.Errorf("uvarint after bad = %d, want 0", got)
+		}
+	}
+}
+
+// TestSlabReuseMatchesFreshDecode decodes a sequence of records whose
+// streams and names repeat, change, and extend one another (a type that is
+// a prefix of the next, a name one byte longer) through one slab, as a
+// read does, and checks each against a decode of its own.
+func TestSlabReuseMatchesFreshDecode(t *testing.T) {
+	streams := []runtime.StreamID{{Type: "ab", ID: "c"}, {Type: "abc", ID: ""}, {Type: "ab", ID: "cd"}, {Type: "a", ID: "bc"}}
+	names := []string{"x", "xy", "", "x\x00"}
+	var sl slab
+	for i := range 400 {
+		st := streams[(i/3)%len(streams)]
+		rec := runtime.Record{EventID: runtime.NewEventID(), Stream: st, Version: uint64(i + 1), Position: uint64(i + 1),
+			Name: names[(i/2)%len(names)], Schema: uint32(i), Time: time.Unix(int64(i)*7919, int64(i)).UTC(), Data: []byte(fmt.Sprint(i))}
+		if i%5 == 0 {
+			rec.Metadata = map[string]string{"k": fmt.Sprint(i)}
+		}
+		enc := encodeRecord(nil, &rec, slices.Sorted(maps.Keys(rec.Metadata)))
+		var known *runtime.StreamID
+		if i%7 == 0 {
+			known = &streams[0]
+		}
+		got, err := decodeRecordOf(enc, known, &sl)
+		want, werr := decodeRecord(enc)
+		if err != nil || werr != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(got, rec) {
+			t.Fatalf("record %d: through the slab %+v, %v; alone %+v, %v; written %+v", i, got, err, want, werr, rec)
 		}
 	}
 }

@@ -311,9 +311,14 @@ func parseRecord(body []byte) (runtime.Record, error) {
 // so no copy overlaps another.
 type slab struct {
 	free []byte
-	// stream and name are the previous record's, for the next to reuse.
+	// stream and name are the previous record's, for the next to reuse,
+	// and head is its encoding of them (the fields before the schema).
+	// The encoding is prefix-free, so a record whose fields start with
+	// head has the same stream and name: one comparison instead of three
+	// fields parsed and compared.
 	stream runtime.StreamID
 	name   string
+	head   []byte
 }
 
 const (
@@ -373,9 +378,19 @@ func parseRecordInto(rec *runtime.Record, body []byte, known *runtime.StreamID, 
 	// copied: reading the time back from a copy just written stalls on
 	// the stores, and the numbers need no copy.
 	c := cursor{b: fields}
-	typ, id := c.bytes(), c.bytes()
-	nameStart := c.off
-	name := c.bytes()
+	haveStream, haveName := false, false
+	var typ, id, name []byte
+	nameStart := 0
+	if sl != nil && len(sl.head) != 0 && len(fields) > len(sl.head) && string(fields[:len(sl.head)]) == string(sl.head) &&
+		(known == nil || *known == sl.stream) {
+		rec.Stream, rec.Name, haveStream, haveName = sl.stream, sl.name, true, true
+		c.off = len(sl.head)
+	} else {
+		typ, id = c.bytes(), c.bytes()
+		nameStart = c.off
+		name = c.bytes()
+	}
+	nameEnd := c.off
 	schema := c.uvarint()
 	sec, nsec := c.varint(), c.uvarint()
 	n := c.uvarint()
@@ -388,14 +403,14 @@ func parseRecordInto(rec *runtime.Record, body []byte, known *runtime.StreamID, 
 	// Strings already held (the caller's stream, or the stream and name of
 	// the read's previous record, which consecutive records of one append
 	// share) are reused; the copy starts at the first field that needs one.
-	haveStream, haveName := false, false
 	switch {
+	case haveName:
 	case known != nil && string(typ) == known.Type && string(id) == known.ID:
 		rec.Stream, haveStream = *known, true
 	case sl != nil && sl.stream.Type != "" && string(typ) == sl.stream.Type && string(id) == sl.stream.ID:
 		rec.Stream, haveStream = sl.stream, true
 	}
-	if haveStream && sl != nil && sl.name != "" && string(name) == sl.name {
+	if !haveName && haveStream && sl != nil && sl.name != "" && string(name) == sl.name {
 		rec.Name, haveName = sl.name, true
 	}
 	from := metaStart
@@ -441,6 +456,9 @@ func parseRecordInto(rec *runtime.Record, body []byte, known *runtime.StreamID, 
 	}
 	if sl != nil && sl.name != rec.Name {
 		sl.name = rec.Name
+	}
+	if sl != nil && string(sl.head) != string(fields[:nameEnd]) {
+		sl.head = append(sl.head[:0], fields[:nameEnd]...)
 	}
 	return nil
 }
