@@ -392,7 +392,9 @@ func parseRecordInto(rec *runtime.Record, body []byte, known *runtime.StreamID, 
 	}
 	nameEnd := c.off
 	schema := c.uvarint()
-	sec, nsec := c.varint(), c.uvarint()
+	// The time's two numbers are rarely one byte long: straight to the
+	// long path.
+	sec, nsec := unzigzag(c.uvarintLong()), c.uvarintLong()
 	n := c.uvarint()
 	metaStart := c.off
 	if c.bad || schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
@@ -457,7 +459,7 @@ func parseRecordInto(rec *runtime.Record, body []byte, known *runtime.StreamID, 
 	if sl != nil && sl.name != rec.Name {
 		sl.name = rec.Name
 	}
-	if sl != nil && string(sl.head) != string(fields[:nameEnd]) {
+	if sl != nil && !haveName && string(sl.head) != string(fields[:nameEnd]) {
 		sl.head = append(sl.head[:0], fields[:nameEnd]...)
 	}
 	return nil
@@ -525,8 +527,10 @@ func (c *cursor) uvarintLong() uint64 {
 }
 
 // varint reads a zig-zag varint (binary.Varint's encoding).
-func (c *cursor) varint() int64 {
-	ux := c.uvarint()
+func (c *cursor) varint() int64 { return unzigzag(c.uvarint()) }
+
+// unzigzag undoes the zig-zag encoding of a signed varint.
+func unzigzag(ux uint64) int64 {
 	x := int64(ux >> 1)
 	if ux&1 != 0 {
 		x = ^x
