@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"sync/atomic"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -23,11 +24,15 @@ type trackedIter struct {
 	recs   *pebbledb.Iterator
 	closed bool
 	err    error
+	// shut mirrors closed for a reader that does not hold mu: ReadAll checks
+	// it between the records it decoded under one lock (readall.go).
+	shut atomic.Bool
 }
 
 func (t *trackedIter) close() {
 	if !t.closed {
 		t.closed = true
+		t.shut.Store(true)
 		t.err = t.it.Close()
 		if t.recs != nil {
 			t.err = errors.Join(t.err, t.recs.Close())
@@ -286,69 +291,11 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 			return
 		}
 		defer func() { _ = s.release(t) }()
-		var sl slab
-		for first := true; ; first = false {
-			if ctx.Err() != nil {
-				yield(runtime.Record{}, storekit.ContextErr(ctx, op))
-				return
-			}
-			rec, done, err := allStep(t, first, &sl)
-			if done && err == nil {
-				err = s.finish(t, opReadAll)
-			}
-			if err != nil {
-				yield(runtime.Record{}, err)
-				return
-			}
-			if done || !yield(rec, nil) {
-				return
-			}
-		}
+		s.readAll(ctx, t, yield)
 	}
 }
 
 func opReadAll() string { return "read all" }
-
-func allStep(t *trackedIter, first bool, sl *slab) (runtime.Record, bool, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return runtime.Record{}, true, errStoreClosed
-	}
-	var ok bool
-	if first {
-		ok = t.it.First()
-	} else {
-		ok = t.it.Next()
-	}
-	if !ok {
-		return runtime.Record{}, true, nil
-	}
-	k := t.it.Key()
-	if len(k) != 9 {
-		return runtime.Record{}, true, &runtime.DecodeError{What: "event key", Err: fmt.Errorf("malformed key %x", k)}
-	}
-	pos := binary.BigEndian.Uint64(k[1:])
-	v, err := t.it.ValueAndErr()
-	if err != nil {
-		return runtime.Record{}, true, fmt.Errorf("cqrsgen/pebble: read all at position %d: %w", pos, err)
-	}
-	rec, err := decodeRecordOf(v, nil, sl)
-	if err == nil && rec.Position != pos {
-		err = fmt.Errorf("record at position %d claims position %d", pos, rec.Position)
-	}
-	if err != nil {
-		de := &runtime.DecodeError{Position: pos, What: "envelope", Err: err}
-		if len(v) > 4 {
-			if st, ver, ok := peekRecordHeader(v[:len(v)-4]); ok && st.Type != "" && st.ID != "" {
-				de.Stream, de.Version = st, ver
-				de.Err = fmt.Errorf("%w (stream and version as read from the damaged record)", err)
-			}
-		}
-		return runtime.Record{}, true, de
-	}
-	return rec, false, nil
-}
 
 // StreamVersion returns the stream's last acknowledged version, 0 when the
 // stream does not exist.

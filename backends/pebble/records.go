@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/bits"
 	"time"
 	"unsafe"
 
@@ -279,11 +280,22 @@ func decodeRecord(v []byte) (runtime.Record, error) {
 // stream known (nil: any stream), copying its bytes into sl (nil: a copy
 // of its own); see parseRecordOf.
 func decodeRecordOf(v []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
-	body, err := unseal(v)
-	if err != nil {
+	var rec runtime.Record
+	if err := decodeRecordInto(&rec, v, known, sl); err != nil {
 		return runtime.Record{}, err
 	}
-	return parseRecordOf(body, known, sl)
+	return rec, nil
+}
+
+// decodeRecordInto is decodeRecordOf writing into *rec, every field of
+// which it sets: a reader that decodes into a record of its own stack
+// copies no Record on the way (see ReadAll).
+func decodeRecordInto(rec *runtime.Record, v []byte, known *runtime.StreamID, sl *slab) error {
+	body, err := unseal(v)
+	if err != nil {
+		return err
+	}
+	return parseRecordInto(rec, body, known, sl)
 }
 
 // parseRecord parses a record body (without checksum verification).
@@ -299,9 +311,14 @@ func parseRecord(body []byte) (runtime.Record, error) {
 // so no copy overlaps another.
 type slab struct {
 	free []byte
-	// stream and name are the previous record's, for the next to reuse.
+	// stream and name are the previous record's, for the next to reuse,
+	// and head is its encoding of them (the fields before the schema).
+	// The encoding is prefix-free, so a record whose fields start with
+	// head has the same stream and name: one comparison instead of three
+	// fields parsed and compared.
 	stream runtime.StreamID
 	name   string
+	head   []byte
 }
 
 const (
@@ -335,10 +352,20 @@ func (sl *slab) clone(b []byte) []byte {
 // takes known's strings and the copy leaves the stream out.
 func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Record, error) {
 	var rec runtime.Record
+	if err := parseRecordInto(&rec, body, known, sl); err != nil {
+		return runtime.Record{}, err
+	}
+	return rec, nil
+}
+
+// parseRecordInto is parseRecordOf writing into *rec, every field of which
+// it sets when it succeeds (on an error *rec holds a mix of fields).
+func parseRecordInto(rec *runtime.Record, body []byte, known *runtime.StreamID, sl *slab) error {
 	head, err := recordHeadLen(body)
 	if err != nil {
-		return rec, err
+		return err
 	}
+	rec.EventID = runtime.EventID{}
 	if head > 1 {
 		rec.EventID = runtime.EventID(body[1:head])
 	}
@@ -346,33 +373,56 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	rec.Version = binary.BigEndian.Uint64(tail[0:8])
 	rec.Position = binary.BigEndian.Uint64(tail[8:16])
 	fields := body[head : len(body)-16]
+	// The fixed fields are read from body itself, and only what the
+	// record must own (strings not already held, metadata, data) is
+	// copied: reading the time back from a copy just written stalls on
+	// the stores, and the numbers need no copy.
 	c := cursor{b: fields}
-	typ, id := c.bytes(), c.bytes()
-	nameStart := c.off
-	name := c.bytes()
-	if c.bad {
-		return runtime.Record{}, errTruncated
+	haveStream, haveName := false, false
+	var typ, id, name []byte
+	nameStart := 0
+	if sl != nil && len(sl.head) != 0 && len(fields) > len(sl.head) && string(fields[:len(sl.head)]) == string(sl.head) &&
+		(known == nil || *known == sl.stream) {
+		rec.Stream, rec.Name, haveStream, haveName = sl.stream, sl.name, true, true
+		c.off = len(sl.head)
+	} else {
+		typ, id = c.bytes(), c.bytes()
+		nameStart = c.off
+		name = c.bytes()
+	}
+	nameEnd := c.off
+	schema := c.uvarint()
+	// The time's two numbers are rarely one byte long: straight to the
+	// long path.
+	sec, nsec := unzigzag(c.uvarintLong()), c.uvarintLong()
+	n := c.uvarint()
+	metaStart := c.off
+	if c.bad || schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
+		// Each metadata pair takes at least two bytes, so n is bounded by
+		// what remains.
+		return errTruncated
 	}
 	// Strings already held (the caller's stream, or the stream and name of
 	// the read's previous record, which consecutive records of one append
 	// share) are reused; the copy starts at the first field that needs one.
-	haveStream, haveName := false, false
 	switch {
+	case haveName:
 	case known != nil && string(typ) == known.Type && string(id) == known.ID:
 		rec.Stream, haveStream = *known, true
 	case sl != nil && sl.stream.Type != "" && string(typ) == sl.stream.Type && string(id) == sl.stream.ID:
 		rec.Stream, haveStream = sl.stream, true
 	}
-	if haveStream && sl != nil && sl.name != "" && string(name) == sl.name {
+	if !haveName && haveStream && sl != nil && sl.name != "" && string(name) == sl.name {
 		rec.Name, haveName = sl.name, true
 	}
-	from := c.off
+	from := metaStart
 	switch {
 	case !haveStream:
 		from = 0
 	case !haveName:
 		from = nameStart
 	}
+	// The copy has the layout of fields[from:], so offsets carry over.
 	c = cursor{b: sl.clone(fields[from:])}
 	if !haveStream {
 		rec.Stream.Type = c.string()
@@ -381,19 +431,10 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	if !haveName {
 		rec.Name = c.string()
 	}
-	schema := c.uvarint()
-	sec, nsec := c.varint(), c.uvarint()
-	n := c.uvarint()
-	if schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
-		// Each metadata pair takes at least two bytes, so n is bounded by
-		// what remains.
-		c.bad = true
-	}
-	if c.bad {
-		return runtime.Record{}, errTruncated
-	}
+	c.off = metaStart - from
 	rec.Schema = uint32(schema)
 	rec.Time = time.Unix(sec, int64(nsec)).UTC()
+	rec.Metadata = nil
 	if n > 0 {
 		rec.Metadata = make(map[string]string, n)
 		for range n {
@@ -403,7 +444,7 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	}
 	rec.Data = c.bytes()
 	if c.bad || c.off != len(c.b) {
-		return runtime.Record{}, errTruncated
+		return errTruncated
 	}
 	if rec.Data == nil {
 		rec.Data = []byte{}
@@ -418,48 +459,83 @@ func parseRecordOf(body []byte, known *runtime.StreamID, sl *slab) (runtime.Reco
 	if sl != nil && sl.name != rec.Name {
 		sl.name = rec.Name
 	}
-	return rec, nil
+	if sl != nil && !haveName && string(sl.head) != string(fields[:nameEnd]) {
+		sl.head = append(sl.head[:0], fields[:nameEnd]...)
+	}
+	return nil
 }
 
 // cursor reads length-prefixed fields from b. Unlike reader it moves an
 // offset, never a slice, so that a hot decoding loop writes no pointer
 // (a pointer write costs a write barrier while the collector runs). Once
-// bad, every read returns a zero value.
+// bad, every read returns a zero value (fail moves off to the end, so no
+// fast path reads on).
 type cursor struct {
 	b   []byte
 	off int
 	bad bool
 }
 
+// fail marks c bad.
+func (c *cursor) fail() {
+	c.bad = true
+	c.off = len(c.b)
+}
+
+// uvarint reads an unsigned varint.
+//
+// Its fast path, a one-byte value (most lengths and small numbers), is
+// small enough to be inlined into the decoding loop; longer values take
+// uvarintLong.
 func (c *cursor) uvarint() uint64 {
+	if off := c.off; off < len(c.b) && c.b[off] < 0x80 {
+		c.off = off + 1
+		return uint64(c.b[off])
+	}
+	return c.uvarintLong()
+}
+
+// uvarintLong is uvarint past its fast path. A value of up to 8 bytes
+// with 8 bytes left to read (a record's time: about 5 bytes of seconds
+// and 4 of nanoseconds) is decoded from one 64-bit load without a loop:
+// the first byte without the continuation bit ends it, and the 7-bit
+// groups are packed together in three steps.
+func (c *cursor) uvarintLong() uint64 {
 	if c.bad || c.off >= len(c.b) {
-		c.bad = true
+		c.fail()
 		return 0
 	}
-	if x := c.b[c.off]; x < 0x80 { // most lengths and small numbers
-		c.off++
-		return uint64(x)
+	if rest := c.b[c.off:]; len(rest) >= 8 {
+		w := binary.LittleEndian.Uint64(rest)
+		if stop := ^w & 0x8080808080808080; stop != 0 {
+			n := bits.TrailingZeros64(stop)/8 + 1
+			w &= (1<<(8*n) - 1) & 0x7f7f7f7f7f7f7f7f // 1<<64 is 0: all bytes
+			w = w&0x007f007f007f007f | (w&0x7f007f007f007f00)>>1
+			w = w&0x00003fff00003fff | (w&0x3fff00003fff0000)>>2
+			w = w&0x000000000fffffff | (w&0x0fffffff00000000)>>4
+			c.off += n
+			return w
+		}
 	}
 	v, n := binary.Uvarint(c.b[c.off:])
 	if n <= 0 {
-		c.bad = true
+		c.fail()
 		return 0
 	}
 	c.off += n
 	return v
 }
 
-func (c *cursor) varint() int64 {
-	if c.bad {
-		return 0
+// varint reads a zig-zag varint (binary.Varint's encoding).
+func (c *cursor) varint() int64 { return unzigzag(c.uvarint()) }
+
+// unzigzag undoes the zig-zag encoding of a signed varint.
+func unzigzag(ux uint64) int64 {
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(c.b[c.off:])
-	if n <= 0 {
-		c.bad = true
-		return 0
-	}
-	c.off += n
-	return v
+	return x
 }
 
 // bytes returns the next length-prefixed field, aliasing b with its
@@ -467,7 +543,7 @@ func (c *cursor) varint() int64 {
 func (c *cursor) bytes() []byte {
 	n := c.uvarint()
 	if c.bad || n > uint64(len(c.b)-c.off) {
-		c.bad = true
+		c.fail()
 		return nil
 	}
 	start := c.off

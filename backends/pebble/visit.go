@@ -127,5 +127,5 @@ func (c *cursor) skipVarint() {
 			return
 		}
 	}
-	c.bad = true
+	c.fail()
 }
