@@ -83,7 +83,10 @@ var eventBounds = pebbledb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound:
 
 // ReadStream yields stream's events with version > after, in order, up to
 // the last acknowledged append. The iterator is closed when the loop ends,
-// including on break; a Close of the store ends it with ErrClosed.
+// including on break; a Close of the store ends it with ErrClosed. It
+// decodes in batches under one lock of its iterators, as ReadAll does
+// (readall.go), and ends at the next record on a Close or a cancellation
+// that comes mid-batch.
 func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after uint64) iter.Seq2[runtime.Record, error] {
 	return func(yield func(runtime.Record, error) bool) {
 		// op is built only for an error: a load that succeeds pays
@@ -98,28 +101,40 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		}
 		t := sr.t
 		defer func() { _ = s.release(t) }()
+		var recs [allBatchMax]runtime.Record
+		size := allBatchFirst
 		for first := true; ; first = false {
-			if err := ctx.Err(); err != nil {
+			if ctx.Err() != nil {
 				yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
 				return
 			}
-			rec, done, err := sr.step(first)
-			if done {
-				if err == nil {
-					err = s.finish(t, op)
+			n, done, err := sr.fill(first, recs[:size])
+			for i := range n {
+				if i > 0 {
+					if t.shut.Load() {
+						yield(runtime.Record{}, errStoreClosed)
+						return
+					}
+					if ctx.Err() != nil {
+						yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
+						return
+					}
 				}
-				if err != nil {
-					yield(runtime.Record{}, err)
+				if !yield(recs[i], nil) {
+					return
 				}
-				return
+			}
+			if done && err == nil {
+				err = s.finish(t, op)
 			}
 			if err != nil {
 				yield(runtime.Record{}, err)
 				return
 			}
-			if !yield(rec, nil) {
+			if done {
 				return
 			}
+			size = min(2*size, allBatchMax)
 		}
 	}
 }
@@ -185,27 +200,34 @@ type streamReader struct {
 	kb     [64]byte // holds prefix and the iterator's bounds
 }
 
-// step moves the index iterator one entry and loads the record it points
-// to through the records iterator, with one lock of the tracked iterators.
-func (r *streamReader) step(first bool) (runtime.Record, bool, error) {
+// fill moves the index iterator over up to len(recs) entries (from the
+// first when first) and decodes the records they point to into recs,
+// holding the tracked iterators' lock for all of them. It returns how many
+// it decoded, whether the read is over, and the error that ended it; the
+// records before an error are valid.
+func (r *streamReader) fill(first bool, recs []runtime.Record) (n int, done bool, err error) {
 	t := r.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return runtime.Record{}, true, errStoreClosed
+		return 0, true, errStoreClosed
 	}
-	version, pos, val, done, err := r.next(first)
-	if done || err != nil {
-		return runtime.Record{}, true, err
+	for n < len(recs) {
+		version, pos, val, done, err := r.next(first && n == 0)
+		if done || err != nil {
+			return n, true, err
+		}
+		rec := &recs[n]
+		err = decodeRecordInto(rec, val, r.stream, &r.slab)
+		if err == nil && (rec.Stream != *r.stream || rec.Version != version || rec.Position != pos) {
+			err = fmt.Errorf("record holds %s version %d position %d", rec.Stream, rec.Version, rec.Position)
+		}
+		if err != nil {
+			return n, true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
+		}
+		n++
 	}
-	rec, err := decodeRecordOf(val, r.stream, &r.slab)
-	if err == nil && (rec.Stream != *r.stream || rec.Version != version || rec.Position != pos) {
-		err = fmt.Errorf("record holds %s version %d position %d", rec.Stream, rec.Version, rec.Position)
-	}
-	if err != nil {
-		return runtime.Record{}, true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
-	}
-	return rec, false, nil
+	return n, false, nil
 }
 
 // next moves the index iterator one entry (to the first when first) and
