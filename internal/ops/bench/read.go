@@ -50,38 +50,22 @@ func (r *runner) readStoreCase(ctx context.Context, store string, doAll, doSub b
 		}
 		return nil
 	}
-	var s runtime.Store
+	s, raw, closeAll, err := r.openFilled(ctx, store, fill)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := closeAll(); err == nil {
+			err = cerr
+		}
+	}()
 	var limit *scanSide
 	switch store {
 	case "pebble":
-		sp, err := r.openSettledPebble(ctx, fill)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := sp.close(); err == nil {
-				err = cerr
-			}
-		}()
-		s = sp.store
 		limit = &scanSide{name: "read/all", subject: "raw pebble (scan event keys of the same compacted tables, copy each value)",
-			kind: KindLimit, read: rawPebbleScan(sp.raw)}
-	default:
-		var closeStore func() error
-		if s, closeStore, err = r.openStore(ctx, store); err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := closeStore(); err == nil {
-				err = cerr
-			}
-		}()
-		if err := fill(s); err != nil {
-			return err
-		}
-		if store == "memory" {
-			limit = &scanSide{name: "read/all", subject: "raw memory (slice scan, copy each body)", kind: KindLimit, read: rawMemoryScan(total)}
-		}
+			kind: KindLimit, read: rawPebbleScan(raw)}
+	case "memory":
+		limit = &scanSide{name: "read/all", subject: "raw memory (slice scan, copy each body)", kind: KindLimit, read: rawMemoryScan(total)}
 	}
 	return r.readStore(ctx, store, s, limit, doAll, doSub)
 }

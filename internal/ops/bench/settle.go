@@ -27,6 +27,29 @@ type settledPebble struct {
 	close func() error
 }
 
+// openFilled opens a fresh store of the named kind and fills it through
+// fill. For Pebble it also returns raw, a raw database holding the same
+// tables in the same compacted layout (openSettledPebble), for the limits
+// of read cases; for other stores raw is nil. close closes both and
+// removes their data.
+func (r *runner) openFilled(ctx context.Context, store string, fill func(runtime.Store) error) (s runtime.Store, raw *pebbledb.DB, close func() error, err error) {
+	if store == "pebble" {
+		sp, err := r.openSettledPebble(ctx, fill)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return sp.store, sp.raw, sp.close, nil
+	}
+	s, closeStore, err := r.openStore(ctx, store)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := fill(s); err != nil {
+		return nil, nil, nil, errors.Join(err, closeStore())
+	}
+	return s, nil, closeStore, nil
+}
+
 // openSettledPebble opens a fresh Pebble store, fills it through fill,
 // closes it, flushes and compacts its whole key space with raw Pebble,
 // checkpoints it into a second directory, and reopens the store on the
