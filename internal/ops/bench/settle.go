@@ -30,9 +30,9 @@ type settledPebble struct {
 // openFilled opens a fresh store of the named kind and fills it through
 // fill. For Pebble it also returns raw, a raw database holding the same
 // tables in the same compacted layout (openSettledPebble), for the limits
-// of read cases; for other stores raw is nil. close closes both and
+// of read cases; for other stores raw is nil. closeAll closes both and
 // removes their data.
-func (r *runner) openFilled(ctx context.Context, store string, fill func(runtime.Store) error) (s runtime.Store, raw *pebbledb.DB, close func() error, err error) {
+func (r *runner) openFilled(ctx context.Context, store string, fill func(runtime.Store) error) (s runtime.Store, raw *pebbledb.DB, closeAll func() error, err error) {
 	if store == "pebble" {
 		sp, err := r.openSettledPebble(ctx, fill)
 		if err != nil {
