@@ -12,7 +12,6 @@ import (
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
-	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
@@ -221,16 +220,9 @@ func recordSize(stream runtime.StreamID, version, pos uint64, name string, data 
 // default options (cache, memtable size, format).
 func (r *runner) openRawPebble() (*pebbledb.DB, func(), error) {
 	dir := r.tempDir("rawpebble")
-	opts := &pebbledb.Options{
-		FormatMajorVersion: pebbledb.FormatNewest,
-		MemTableSize:       pebble.DefaultMemTableSize,
-		Logger:             quietLogger{slog.New(slog.NewTextHandler(r.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))},
-	}
-	opts.Cache = pebbledb.NewCache(pebble.CacheCapacity(pebble.DefaultCacheSize, opts))
-	defer opts.Cache.Unref()
-	db, err := pebbledb.Open(dir, opts)
+	db, err := openPebbleDir(dir, slog.New(slog.NewTextHandler(r.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
-		return nil, nil, fmt.Errorf("bench: opening raw pebble in %s: %w", dir, err)
+		return nil, nil, err
 	}
 	return db, func() {
 		_ = db.Close()

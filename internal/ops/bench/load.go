@@ -60,16 +60,8 @@ func (r *runner) loadCases(ctx context.Context) error {
 	if len(cases) == 0 {
 		return nil
 	}
-	var raw *rawLoad
-	if r.has("pebble") {
-		var err error
-		if raw, err = r.populateRawPebble(ctx); err != nil {
-			return err
-		}
-		defer raw.close()
-	}
 	for _, store := range r.cfg.Stores {
-		if err := r.loadStore(ctx, store, cases, raw); err != nil {
+		if err := r.loadStore(ctx, store, cases); err != nil {
 			return err
 		}
 	}
@@ -127,13 +119,41 @@ func (r *runner) aggregatesOf(size int) int {
 	return 0
 }
 
-func (r *runner) loadStore(ctx context.Context, store string, cases []int, raw *rawLoad) error {
-	s, closeStore, err := r.openStore(ctx, store)
+// loadStore fills a store with the load workload through the generated
+// repository and measures the load cases. Pebble's limits read a raw
+// checkpoint of the store's own database, both flushed and compacted
+// (settle.go): the same keys and bytes in the same layout.
+func (r *runner) loadStore(ctx context.Context, store string, cases []int) (err error) {
+	s, raw, closeAll, err := r.openFilled(ctx, store, func(s runtime.Store) error { return r.fillLoads(ctx, s) })
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	err = r.forEachAggregate(ctx, func(ctx context.Context, size int, snap bool, i int) error {
+	defer func() {
+		if cerr := closeAll(); err == nil {
+			err = cerr
+		}
+	}()
+	for _, c := range cases {
+		size, snap := loadSizes[c/2], c%2 == 1
+		name := loadCaseName(size, snap)
+		aggs := r.aggregatesOf(size)
+		id := func(i int) string { return aggID(size, snap, i) }
+		var rawOps []func(context.Context, int) error
+		if raw != nil {
+			rawOps = []func(context.Context, int) error{rawPebbleLoad(raw, size, snap, aggs, id, false), rawPebbleLoad(raw, size, snap, aggs, id, true)}
+		}
+		if err := r.measureLoads(ctx, s, store, name, size, snap, aggs, id, rawOps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fillLoads appends the load workload's aggregates to s through the
+// generated repository, with a snapshot at the last version of the
+// snapshot aggregates.
+func (r *runner) fillLoads(ctx context.Context, s runtime.Store) error {
+	return r.forEachAggregate(ctx, func(ctx context.Context, size int, snap bool, i int) error {
 		every := uint64(0)
 		if snap {
 			every = uint64(size)
@@ -164,23 +184,6 @@ func (r *runner) loadStore(ctx context.Context, store string, cases []int, raw *
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, c := range cases {
-		size, snap := loadSizes[c/2], c%2 == 1
-		name := loadCaseName(size, snap)
-		aggs := r.aggregatesOf(size)
-		id := func(i int) string { return aggID(size, snap, i) }
-		var rawOps []func(context.Context, int) error
-		if store == "pebble" && raw != nil {
-			rawOps = []func(context.Context, int) error{rawPebbleLoad(raw.db, size, snap, aggs, id, false), rawPebbleLoad(raw.db, size, snap, aggs, id, true)}
-		}
-		if err := r.measureLoads(ctx, s, store, name, size, snap, aggs, id, rawOps); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // loadRounds is how many turns each side of a load case takes, the sides
@@ -286,52 +289,6 @@ func (r *runner) alternate(ctx context.Context, labels []string, ops []func(cont
 		}
 	}
 	return res, nil
-}
-
-// rawLoad is a raw Pebble database holding the load workload's keys in
-// the Pebble store's layout.
-type rawLoad struct {
-	db    *pebbledb.DB
-	close func()
-}
-
-func (r *runner) populateRawPebble(ctx context.Context) (*rawLoad, error) {
-	db, closeDB, err := r.openRawPebble()
-	if err != nil {
-		return nil, err
-	}
-	data := samplePayload()
-	body := snapshotBody()
-	var pos atomic.Uint64
-	err = r.forEachAggregate(ctx, func(ctx context.Context, size int, snap bool, i int) error {
-		stream := runtime.StreamID{Type: streamType, ID: aggID(size, snap, i)}
-		sk := streamKeyOf(stream)
-		value := make([]byte, recordSize(stream, uint64(size), 100_000, eventName, data))
-		var kbuf []byte
-		var v uint64
-		for v < uint64(size) {
-			n := min(100, size-int(v))
-			b := db.NewBatch()
-			first := pos.Add(uint64(n)) - uint64(n)
-			for j := range n {
-				v++
-				kbuf = rawKeys(b, sk, v, first+uint64(j)+1, value, kbuf)
-			}
-			if snap && v == uint64(size) {
-				_ = b.Set(append([]byte{'n'}, sk...), body, nil)
-			}
-			if err := b.Commit(pebbledb.Sync); err != nil {
-				return err
-			}
-			_ = b.Close()
-		}
-		return nil
-	})
-	if err != nil {
-		closeDB()
-		return nil, fmt.Errorf("bench: populating raw pebble: %w", err)
-	}
-	return &rawLoad{db: db, close: closeDB}, nil
 }
 
 // rawPebbleLoad returns the limit's operation: read one aggregate the way
