@@ -342,9 +342,15 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 		if head > after {
 			return head, nil
 		}
+		// Another caller's Head may have scanned past this tenant's new
+		// record since the Head above: read last with scanned, or the
+		// wait below would start after that record and never return.
 		s.headMu.Lock()
-		scanned := s.scanned
+		scanned, last := s.scanned, s.last
 		s.headMu.Unlock()
+		if last > after {
+			return last, nil
+		}
 		if _, err := s.inner.Wait(ctx, scanned); err != nil {
 			return 0, s.waitErr(err)
 		}
