@@ -9,8 +9,8 @@ type Member struct{}
 type Joined struct {
 	User  string
 	Alias string // new fields are fine
-	Email string `cqrs:"pii=User"`  // tag added
-	Phone string                     // tag removed
+	Email string `cqrs:"pii=User"` // tag added
+	Phone string // tag removed
 	Name  string `cqrs:"pii=Alias"` // subject changed
 }
 

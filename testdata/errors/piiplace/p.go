@@ -3,8 +3,8 @@ package piiplace
 //cqrs:aggregate
 type Member struct {
 	User  string
-	Email string `cqrs:"pii=User"` // a state is not sealed
-	Last  *Joined                  // nor is an event inside another struct
+	Email string  `cqrs:"pii=User"` // a state is not sealed
+	Last  *Joined // nor is an event inside another struct
 }
 
 //cqrs:event Member
