@@ -11,7 +11,6 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/runtime"
-	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 )
 
 // trackedIter is a Pebble iterator that Close can close under a reader;
@@ -101,41 +100,7 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		}
 		t := sr.t
 		defer func() { _ = s.release(t) }()
-		var recs [allBatchMax]runtime.Record
-		size := allBatchFirst
-		for first := true; ; first = false {
-			if ctx.Err() != nil {
-				yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
-				return
-			}
-			n, done, err := sr.fill(first, recs[:size])
-			for i := range n {
-				if i > 0 {
-					if t.shut.Load() {
-						yield(runtime.Record{}, errStoreClosed)
-						return
-					}
-					if ctx.Err() != nil {
-						yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
-						return
-					}
-				}
-				if !yield(recs[i], nil) {
-					return
-				}
-			}
-			if done && err == nil {
-				err = s.finish(t, op)
-			}
-			if err != nil {
-				yield(runtime.Record{}, err)
-				return
-			}
-			if done {
-				return
-			}
-			size = min(2*size, allBatchMax)
-		}
+		s.yieldBatches(ctx, t, op, sr.fill, yield)
 	}
 }
 

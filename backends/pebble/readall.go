@@ -25,28 +25,36 @@ const (
 // readAll runs ReadAll's loop over t, an iterator bounded to the records
 // to read; the caller releases t.
 func (s *Store) readAll(ctx context.Context, t *trackedIter, yield func(runtime.Record, error) bool) {
-	var (
-		recs [allBatchMax]runtime.Record
-		sl   slab
-	)
+	var sl slab
+	s.yieldBatches(ctx, t, opReadAll, func(first bool, recs []runtime.Record) (int, bool, error) {
+		return allFill(t, first, recs, &sl)
+	}, yield)
+}
+
+// yieldBatches runs the loop ReadAll and ReadStream share: fill decodes up
+// to len(recs) records under one lock of t (from the first when first),
+// and the loop yields them, batches growing from allBatchFirst to
+// allBatchMax. The batch was read before a Close or a cancellation that
+// comes while the caller holds a record, but the read ends at the next
+// record as it did when each record took the lock.
+func (s *Store) yieldBatches(ctx context.Context, t *trackedIter, op func() string,
+	fill func(first bool, recs []runtime.Record) (n int, done bool, err error), yield func(runtime.Record, error) bool) {
+	var recs [allBatchMax]runtime.Record
 	size := allBatchFirst
 	for first := true; ; first = false {
 		if ctx.Err() != nil {
-			yield(runtime.Record{}, storekit.ContextErr(ctx, "read all"))
+			yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
 			return
 		}
-		n, done, err := allFill(t, first, recs[:size], &sl)
+		n, done, err := fill(first, recs[:size])
 		for i := range n {
-			// The batch was read before a Close or a cancellation that
-			// comes while the caller holds a record, but the read ends
-			// at the next record as it did when each took the lock.
 			if i > 0 {
 				if t.shut.Load() {
 					yield(runtime.Record{}, errStoreClosed)
 					return
 				}
 				if ctx.Err() != nil {
-					yield(runtime.Record{}, storekit.ContextErr(ctx, "read all"))
+					yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
 					return
 				}
 			}
@@ -55,7 +63,7 @@ func (s *Store) readAll(ctx context.Context, t *trackedIter, yield func(runtime.
 			}
 		}
 		if done && err == nil {
-			err = s.finish(t, opReadAll)
+			err = s.finish(t, op)
 		}
 		if err != nil {
 			yield(runtime.Record{}, err)
