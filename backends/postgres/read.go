@@ -106,6 +106,12 @@ func (s *Store) page(ctx context.Context, op, sql string, args ...any) ([]runtim
 	}
 	defer leave()
 	rows, err := s.pool.Query(ctx, sql, args...)
+	return s.scanRecords(ctx, op, rows, err)
+}
+
+// scanRecords decodes the rows of a read query (err is the query's) into
+// records. On an error it returns the records decoded before it.
+func (s *Store) scanRecords(ctx context.Context, op string, rows pgx.Rows, err error) ([]runtime.Record, error) {
 	if err != nil {
 		return nil, s.fail(ctx, op, err)
 	}

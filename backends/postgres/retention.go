@@ -194,25 +194,8 @@ func (s *Store) readStreamPage(ctx context.Context, op string, stream runtime.St
 	b.Queue(s.sql(`SELECT coalesce(max(version), 0) FROM {{S}}.truncated_streams WHERE stream_type = $1 AND stream_id = $2`), typ, id)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	out, err := func() ([]runtime.Record, error) {
-		rows, err := br.Query()
-		if err != nil {
-			return nil, s.fail(ctx, op, err)
-		}
-		defer rows.Close()
-		var out []runtime.Record
-		for rows.Next() {
-			r, err := scanRecord(rows)
-			if err != nil {
-				return out, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
-			}
-			out = append(out, r)
-		}
-		if err := rows.Err(); err != nil {
-			return out, s.fail(ctx, op, err)
-		}
-		return out, nil
-	}()
+	rows, err := br.Query()
+	out, err := s.scanRecords(ctx, op, rows, err)
 	var through int64
 	if qerr := br.QueryRow().Scan(&through); qerr != nil && err == nil {
 		return nil, s.fail(ctx, op, qerr)
