@@ -97,19 +97,8 @@ func (s *Store) keysReady(ctx context.Context, op string) (func(), error) {
 }
 
 func (s *Store) keyTables(ctx context.Context) error {
-	schema := pgx.Identifier{s.opt.schema}.Sanitize()
-	tx, err := s.pool.Begin(ctx)
+	schema, err := s.createOnFirstUse(ctx, keysDDL)
 	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(lockClass), s.opt.schema); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, strings.ReplaceAll(keysDDL, "{{S}}", schema)); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
 	s.keys.q = newKeySQL(schema)

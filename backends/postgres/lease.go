@@ -88,21 +88,8 @@ func (s *Store) leaseTable(ctx context.Context) error {
 	if s.leases.ready {
 		return nil
 	}
-	schema := pgx.Identifier{s.opt.schema}.Sanitize()
-	tx, err := s.pool.Begin(ctx)
+	schema, err := s.createOnFirstUse(ctx, leaseDDL)
 	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.Background())
-	// The migration lock: concurrent CREATE TABLE IF NOT EXISTS can fail
-	// on the catalog's unique indexes.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(lockClass), s.opt.schema); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, strings.ReplaceAll(leaseDDL, "{{S}}", schema)); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
 	s.leases.q, s.leases.ready = newLeaseSQL(schema), true
@@ -275,4 +262,25 @@ func (s *Store) Fence(ctx context.Context, tx pgx.Tx) error {
 		return s.fail(ctx, op, err)
 	}
 	return nil
+}
+
+// createOnFirstUse runs ddl (CREATE … IF NOT EXISTS statements, the schema
+// written {{S}}) under the migration lock, for the tables a capability
+// creates when first used (leases, keys), and returns the quoted schema.
+// The lock matters: concurrent CREATE TABLE IF NOT EXISTS can fail on the
+// catalog's unique indexes.
+func (s *Store) createOnFirstUse(ctx context.Context, ddl string) (string, error) {
+	schema := pgx.Identifier{s.opt.schema}.Sanitize()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(lockClass), s.opt.schema); err != nil {
+		return "", err
+	}
+	if _, err := tx.Exec(ctx, strings.ReplaceAll(ddl, "{{S}}", schema)); err != nil {
+		return "", err
+	}
+	return schema, tx.Commit(ctx)
 }
