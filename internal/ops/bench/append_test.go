@@ -55,7 +55,7 @@ func (l *sideLog) fakeSides(n int, failOn string) []func() (*appendSide, error) 
 // opened, run and closed, and that each gets its whole count. One writer,
 // so a side's operations within a turn run one after the other.
 func TestRunSides(t *testing.T) {
-	r := &runner{cfg: Config{Progress: nopProgress{}}, lim: limits{appendTime: time.Hour}}
+	r := &runner{cfg: Config{Progress: nopProgress{}}}
 	for _, tc := range []struct {
 		name   string
 		rounds int
@@ -73,7 +73,7 @@ func TestRunSides(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &sideLog{ops: map[string]int64{}}
-			sides, err := r.runSides(context.Background(), l.fakeSides(3, tc.failOn), tc.rounds, 1, 40)
+			sides, err := r.runSides(context.Background(), l.fakeSides(3, tc.failOn), tc.rounds, 1, 40, time.Hour)
 			if got := strings.Join(l.events, ", "); got != tc.want {
 				t.Errorf("events:\n got %s\nwant %s", got, tc.want)
 			}

@@ -167,7 +167,7 @@ func (r *runner) fillLoads(ctx context.Context, s runtime.Store) error {
 			n := min(100, size-int(v))
 			events := make([]account.AccountEvent, n)
 			for j := range events {
-				events[j] = sampleDeposit
+				events[j] = realisticDeposit(id, int(v)+j+1)
 			}
 			if v == 0 {
 				events[0] = account.Opened{Owner: "bench owner " + id, At: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}

@@ -73,8 +73,9 @@ func fillSpread(ctx context.Context, s runtime.Store) error {
 	var next atomic.Int64
 	ops := int64(spreadStreams * (spreadEvents - 1))
 	_, err := drive(ctx, nopProgress{}, "populate spread", 16, ops, time.Hour, func(ctx context.Context, _ int) error {
-		id := spreadID(int(next.Add(1)-1) % spreadStreams)
-		_, err := repo.Append(ctx, id, runtime.AnyVersion, sampleDeposit)
+		k := int(next.Add(1) - 1)
+		id := spreadID(k % spreadStreams)
+		_, err := repo.Append(ctx, id, runtime.AnyVersion, realisticDeposit(id, k/spreadStreams+2))
 		if err != nil {
 			return fmt.Errorf("bench: populating %s for the spread load: %w", id, err)
 		}
