@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
@@ -195,7 +196,7 @@ func TestRawMemoryKeepsEveryBody(t *testing.T) {
 		}
 	}
 	for i, b := range want {
-		if got := m.body(uint64(i + 1)); !bytes.Equal(got, b) {
+		if got := rawBody(m, uint64(i+1)); !bytes.Equal(got, b) {
 			t.Fatalf("position %d holds %q, want %q", i+1, got, b)
 		}
 	}
@@ -214,4 +215,62 @@ func mapsEqualKeys[A, B any](a map[string]A, b map[string]B) bool {
 		}
 	}
 	return true
+}
+
+// rawBody returns the body at position pos (from 1) of m.
+func rawBody(m *rawMemory, pos uint64) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.chunks[(pos-1)/rawMemoryChunk][(pos-1)%rawMemoryChunk]
+}
+
+// TestRawMemoryOfCopiesTheStore checks that the memory load limit reads
+// the store's own bodies and snapshots, stream by stream.
+func TestRawMemoryOfCopiesTheStore(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New()
+	defer s.Close()
+	for i, n := range []int{3, 5} {
+		st := runtime.StreamID{Type: streamType, ID: fmt.Sprintf("agg-%d", i)}
+		evs := sampleBatch(n)
+		for k := range evs {
+			evs[k].Data = fmt.Appendf(nil, "%s/%d", st.ID, k)
+		}
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Events: evs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := runtime.Snapshot{Stream: runtime.StreamID{Type: streamType, ID: "agg-1"}, Version: 5, Data: []byte("state")}
+	if err := s.SaveSnapshot(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	m, snaps, err := rawMemoryOf(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{3, 5} {
+		id := fmt.Sprintf("agg-%d", i)
+		positions := *m.streams[id]
+		if len(positions) != n {
+			t.Fatalf("%s: %d positions, want %d", id, len(positions), n)
+		}
+		for k, p := range positions {
+			if got, want := string(rawBody(m, p)), fmt.Sprintf("%s/%d", id, k); got != want {
+				t.Errorf("%s version %d: body %q, want %q", id, k+1, got, want)
+			}
+		}
+	}
+	if len(snaps) != 1 || string(snaps["agg-1"]) != "state" {
+		t.Errorf("snapshots %q, want agg-1's", snaps)
+	}
+	ids := func(i int) string { return fmt.Sprintf("agg-%d", i) }
+	if err := rawMemoryLoad(m, snaps, 5, true, 1, func(int) string { return ids(1) })(ctx, 0); err != nil {
+		t.Errorf("load with snapshot: %v", err)
+	}
+	if err := rawMemoryLoad(m, snaps, 3, false, 1, ids)(ctx, 0); err != nil {
+		t.Errorf("load: %v", err)
+	}
+	if err := rawMemoryLoad(m, snaps, 4, false, 1, ids)(ctx, 0); err == nil {
+		t.Error("load of 3 events as 4: no error")
+	}
 }

@@ -51,12 +51,11 @@ func (r *runner) spreadStore(ctx context.Context, store string) (err error) {
 			err = cerr
 		}
 	}()
-	var rawOps []func(context.Context, int) error
-	if raw != nil {
-		rawOps = []func(context.Context, int) error{rawPebbleLoad(raw, spreadEvents, false, spreadStreams, spreadID, false),
-			rawPebbleLoad(raw, spreadEvents, false, spreadStreams, spreadID, true)}
+	lims, err := loadLimits(ctx, s, raw, spreadEvents, false, spreadStreams, spreadID)
+	if err != nil {
+		return err
 	}
-	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, rawOps)
+	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, lims)
 }
 
 // fillSpread writes the spread layout through the generated repository:
