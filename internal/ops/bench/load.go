@@ -222,8 +222,9 @@ func loadLimits(ctx context.Context, s runtime.Store, raw *pebbledb.DB, size int
 }
 
 // measureLoads adds the rows of one load case: ReadStream of aggregates
-// id(0..aggs-1) (after their snapshot when snap) beside lims[0] when there
-// are limits, and the generated repository's Load beside ReadStream;
+// id(0..aggs-1) (after their snapshot when snap) and the generated
+// repository's Load, each beside lims[0] when there are limits (Load
+// beside ReadStream otherwise);
 // lims[1:] are shown beside lims[0] (issue 18's weaker Pebble limit, for
 // comparison). The sides take loadRounds turns each of a share of the
 // count and time cap.
@@ -299,7 +300,15 @@ func (r *runner) measureLoads(ctx context.Context, s runtime.Store, store, name 
 	r.add(row)
 	repoRow := Row{Case: name, Group: "load", Subject: store + " repository Load (generated decode + apply)", Kind: KindCqrsgen, Batch: size}
 	fill(&repoRow, res[1])
-	ratioP50(&repoRow, row)
+	// Load is set beside the raw limit, not beside ReadStream: it reads
+	// through the store's StreamVisitor, which builds no Record, so it
+	// can beat ReadStream (by up to 1.15x with a snapshot), and a row the
+	// product beats is no limit. ReadStream stands beside it in the table.
+	if len(lims) > 0 {
+		ratioP50(&repoRow, limit)
+	} else {
+		ratioP50(&repoRow, row)
+	}
 	r.add(repoRow)
 	return nil
 }
