@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
@@ -126,12 +127,21 @@ func (r *runner) mixedStore(ctx context.Context, name, store string, snap bool) 
 		close: func() error { return nil },
 		note:  func() string { return fmt.Sprintf("%d conflicts retried", conflicts.Load()) },
 	}
-	open := []func() (*appendSide, error){func() (*appendSide, error) { return storeSide, nil }}
-	rounds := 1
+	var limit *appendSide
 	if raw != nil {
 		g := newRawGroupCommit(raw)
-		limit := rawPebbleMixed(raw, g, name, snap)
+		limit = rawPebbleMixed(raw, g, name, snap)
 		limit.close = func() error { g.close(); return nil }
+	} else if _, ok := s.(*memory.Store); ok {
+		m, snaps, err := rawMemoryOf(ctx, s)
+		if err != nil {
+			return err
+		}
+		limit = rawMemoryMixed(m, snaps, name, snap)
+	}
+	open := []func() (*appendSide, error){func() (*appendSide, error) { return storeSide, nil }}
+	rounds := 1
+	if limit != nil {
 		open = append([]func() (*appendSide, error){func() (*appendSide, error) { return limit, nil }}, open...)
 		rounds = mixedRounds
 	}
@@ -266,4 +276,65 @@ func longestRecord(db *pebbledb.DB) int {
 		n = max(n, len(it.Value()))
 	}
 	return n
+}
+
+// rawMemoryMixed is the memory store's mixed limit, on m, a copy of the
+// store's filled events (rawMemoryOf): each operation reads a random
+// aggregate the least a memory load must (with snap, a copy of its
+// snapshot's body, then the bodies after the snapshot's version; without,
+// every body; each copied into one buffer per writer) and appends one
+// body as long as the store's longest to it (rawMemory.append). Versions
+// and snapshot versions come from in-memory counters: no checks, no
+// conflicts, no decoding.
+func rawMemoryMixed(m *rawMemory, snaps map[string][]byte, name string, snap bool) *appendSide {
+	snapVers := make([]atomic.Uint64, mixedAggregates)
+	for i := range snapVers {
+		if snap && mixedSize(i) >= mixedSnapshotEvery {
+			snapVers[i].Store(uint64(mixedSize(i)))
+		}
+	}
+	longest := 0
+	for _, c := range m.chunks {
+		for _, b := range c {
+			longest = max(longest, len(b))
+		}
+	}
+	value := make([]byte, longest)
+	type wstate struct {
+		w   rawMemoryWriter
+		buf []byte
+	}
+	ws := make([]wstate, mixedWriters)
+	return &appendSide{
+		label: name + " raw memory",
+		row: Row{Case: name, Group: "mixed", Subject: "raw memory (copy the stream's bodies, append one body)", Kind: KindLimit,
+			Batch: 1, Writers: mixedWriters},
+		op: func(_ context.Context, w int) error {
+			st := &ws[w]
+			i := rand.IntN(mixedAggregates)
+			sid := mixedID(i)
+			after := uint64(0)
+			if snap {
+				if b, ok := snaps[sid]; ok {
+					st.buf = append(st.buf[:0], b...)
+					after = snapVers[i].Load()
+				}
+			}
+			m.mu.Lock()
+			positions := *m.streams[sid]
+			chunks := m.chunks
+			m.mu.Unlock()
+			if after > uint64(len(positions)) {
+				return fmt.Errorf("raw memory: %s: snapshot at %d of %d events", sid, after, len(positions))
+			}
+			for _, p := range positions[after:] {
+				st.buf = append(st.buf[:0], chunks[(p-1)/rawMemoryChunk][(p-1)%rawMemoryChunk]...)
+			}
+			if n := m.append(&st.w, sid, [][]byte{value}); snap && n%mixedSnapshotEvery == 0 {
+				snapVers[i].Store(uint64(n))
+			}
+			return nil
+		},
+		close: func() error { return nil },
+	}
 }
