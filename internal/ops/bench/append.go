@@ -73,9 +73,7 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		}
 		for _, sd := range sides {
 			sd.res.fill(&sd.row, batch)
-			if sd.note != nil {
-				sd.row.Note = joinNote(sd.row.Note, sd.note())
-			}
+			sd.row.Note = joinNote(sd.row.Note, sd.noted)
 		}
 		storeRow, repoRow := &sides[len(sides)-2].row, &sides[len(sides)-1].row
 		if len(sides) == 3 {
@@ -106,6 +104,9 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 		var errs []error
 		for _, sd := range sides {
 			if sd.close != nil {
+				if sd.note != nil {
+					sd.noted = sd.note()
+				}
 				errs = append(errs, sd.close())
 				sd.close = nil
 			}
@@ -155,8 +156,10 @@ type appendSide struct {
 	op    func(ctx context.Context, w int) error
 	close func() error // nil once closed
 	res   driveResult
-	// note, when set, adds to the row's note once every turn is done.
-	note func() string
+	// note, when set, is called once every turn is done, before the
+	// side is closed; noted holds what it returned, for the row's note.
+	note  func() string
+	noted string
 }
 
 // repoAppend appends batches of Deposited events through the generated
@@ -186,7 +189,26 @@ func (r *runner) repoAppend(ctx context.Context, name, store string, batch, writ
 			return err
 		},
 		close: closeStore,
+		note:  commitsNote(ctx, s, batch),
 	}, nil
+}
+
+// commitsNote returns a note of the appends per commit of a store whose
+// Stats count its commits (Extra["commits"]: the Pebble store), beside
+// which the grouped limit's own figure can be read; nil for other stores.
+// Called once every turn is done, while the store is still open.
+func commitsNote(ctx context.Context, s runtime.Store, batch int) func() string {
+	st, err := s.Stats(ctx)
+	if _, ok := st.Extra["commits"]; err != nil || !ok {
+		return nil
+	}
+	return func() string {
+		st, err := s.Stats(ctx)
+		if c := st.Extra["commits"]; err == nil && c > 0 {
+			return fmt.Sprintf("%.1f appends per synced commit", float64(st.Events)/float64(batch)/float64(c))
+		}
+		return ""
+	}
 }
 
 // storeAppend appends batches of store-level events, each writer to its own
@@ -215,6 +237,7 @@ func (r *runner) storeAppend(ctx context.Context, name, store string, batch, wri
 			return err
 		},
 		close: closeStore,
+		note:  commitsNote(ctx, s, batch),
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -97,5 +98,34 @@ func TestRunSides(t *testing.T) {
 				t.Errorf("sides %v, want a, b, c in the order opened", labels)
 			}
 		})
+	}
+}
+
+// TestRunSidesNotesBeforeClosing checks that a side's note is taken once
+// its turns are done and before it is closed (the Pebble store's note reads
+// its Stats), in one round and in several.
+func TestRunSidesNotesBeforeClosing(t *testing.T) {
+	r := &runner{cfg: Config{Progress: nopProgress{}}}
+	for _, rounds := range []int{1, 4} {
+		var ops int
+		closed := false
+		side := &appendSide{
+			label: "a",
+			op:    func(context.Context, int) error { ops++; return nil },
+			close: func() error { closed = true; return nil },
+			note: func() string {
+				if closed {
+					return "closed"
+				}
+				return fmt.Sprintf("%d ops", ops)
+			},
+		}
+		sides, err := r.runSides(context.Background(), []func() (*appendSide, error){func() (*appendSide, error) { return side, nil }}, rounds, 1, 8, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sides[0].noted; got != "8 ops" || !closed {
+			t.Errorf("%d rounds: noted %q, closed %v; want \"8 ops\", true", rounds, got, closed)
+		}
 	}
 }

@@ -151,9 +151,7 @@ func (r *runner) mixedStore(ctx context.Context, name, store string, snap bool) 
 	}
 	for _, sd := range sides {
 		sd.res.fill(&sd.row, 1)
-		if sd.note != nil {
-			sd.row.Note = joinNote(sd.row.Note, sd.note())
-		}
+		sd.row.Note = joinNote(sd.row.Note, sd.noted)
 		if rounds > 1 && sd.res.capped {
 			sd.row.Note = joinNote(sd.row.Note, fmt.Sprintf("%d turns, alternating", rounds))
 		}
@@ -166,9 +164,10 @@ func (r *runner) mixedStore(ctx context.Context, name, store string, snap bool) 
 	return nil
 }
 
+// joinNote joins two parts of a row's note, either possibly empty.
 func joinNote(a, b string) string {
-	if a == "" {
-		return b
+	if a == "" || b == "" {
+		return a + b
 	}
 	return a + "; " + b
 }
