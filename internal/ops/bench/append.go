@@ -145,8 +145,10 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 }
 
 // appendRounds is how many turns each side of an append case gets (see
-// runSides).
-const appendRounds = 8
+// runSides). Another process's burst of fsyncs on the shared disk lasts
+// about a turn of 4 (1.25 s of 5): single-writer Pebble ratios spread over
+// 0.65x–1.31x with 4 or 8 turns, 0.84x–1.02x with 16 (docs/benchmarks.md).
+const appendRounds = 16
 
 // appendSide is one row of an append case: op appends one batch for
 // writer w; res accumulates its turns.
