@@ -67,7 +67,7 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		if store == "memory" || batch > 1 {
 			ops *= 2
 		}
-		sides, err := r.runSides(ctx, open, appendRounds, writers, ops, r.lim.appendTime)
+		sides, err := r.runSides(ctx, open, appendTurns(ops, writers), writers, ops, r.lim.appendTime)
 		if err != nil {
 			return err
 		}
@@ -149,6 +149,15 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 // about a turn of 4 (1.25 s of 5): single-writer Pebble ratios spread over
 // 0.65x–1.31x with 4 or 8 turns, 0.84x–1.02x with 16 (docs/benchmarks.md).
 const appendRounds = 16
+
+// appendTurns is how many turns an append case of ops appends from
+// `writers` goroutines takes: appendRounds, fewer when a turn would give a
+// writer fewer than 8 appends (a turn then measures goroutines starting
+// and stopping, not appends: the quick run's 100-event rows), never fewer
+// than 2.
+func appendTurns(ops int64, writers int) int {
+	return int(max(2, min(appendRounds, ops/int64(8*writers))))
+}
 
 // appendSide is one row of an append case: op appends one batch for
 // writer w; res accumulates its turns.

@@ -129,3 +129,21 @@ func TestRunSidesNotesBeforeClosing(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendTurns(t *testing.T) {
+	for _, tc := range []struct {
+		ops     int64
+		writers int
+		want    int
+	}{
+		{2_000_000, 1, appendRounds}, // full run, single events
+		{20_000, 256, 9},             // full run, 100-event appends
+		{1_000, 64, 2},               // quick run, 100-event appends
+		{1, 256, 2},                  // never fewer than two
+		{100_000, 256, appendRounds}, // quick run, single events
+	} {
+		if got := appendTurns(tc.ops, tc.writers); got != tc.want {
+			t.Errorf("appendTurns(%d, %d) = %d, want %d", tc.ops, tc.writers, got, tc.want)
+		}
+	}
+}
