@@ -58,11 +58,11 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		// as much as a disk's, and the memory rows swung past their limit
 		// (issue 18). Alternated, each side's turns meet the same drift and
 		// the same three heaps.
+		//
 		// Short turns are at the mercy of the shared machine: a stall of a
 		// few tens of milliseconds ruins one. Memory's rows (a million
 		// events in well under a second) and the 100-event rows (10,000
-		// appends, a few hundred per writer at 256 writers) take twice the
-		// events.
+		// appends, 39 per writer at 256 writers) take twice the events.
 		ops := maxOps
 		if store == "memory" || batch > 1 {
 			ops *= 2
@@ -91,10 +91,10 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 }
 
 // runSides opens the sides of a case and gives each maxOps operations
-// from `writers` goroutines, within capTime. With one round each side is opened,
-// run and closed in turn; with more, every side stays open and they take
-// turns of a share of maxOps and of the time cap, the order rotated every
-// round. Run one after the other, a few seconds each, the sides of a
+// from `writers` goroutines, within capTime. With one round each side is
+// opened, run and closed in turn; with more, every side stays open and
+// they take turns of a share of maxOps and of capTime, the order rotated
+// every round. Run one after the other, a few seconds each, the sides of a
 // durable store met different disks: on a shared VM the fsync latency
 // drifts by ±10% between runs, and single-event ratios swung by ±15% from
 // run to run of the same build.

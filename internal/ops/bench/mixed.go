@@ -42,8 +42,8 @@ func mixedSize(i int) int { return 10 + (i*37)%91 }
 // order rotated every round (see runSides).
 const mixedRounds = 4
 
-// mixedCases measures the mixed workload on each store, beside, for
-// Pebble, raw Pebble reading and writing the same keys in the same state.
+// mixedCases measures the mixed workload on each store, beside a limit
+// reading and writing the same keys in the same state (Pebble, memory).
 func (r *runner) mixedCases(ctx context.Context) error {
 	for _, snap := range []bool{false, true} {
 		name := mixedCaseName(snap)
@@ -75,10 +75,12 @@ func (r *runner) fillMixed(ctx context.Context, repo *account.AccountRepository)
 	})
 }
 
-// mixedStore measures one store's mixed case. For Pebble the store is
-// filled, then settled (settle.go): the limit runs on a checkpoint of the
-// store's own compacted database, so both sides start from the same keys,
-// bytes and layout, and the two sides take mixedRounds turns each.
+// mixedStore measures one store's mixed case beside its limit, the two
+// sides taking mixedRounds turns each. For Pebble the store is filled, then
+// settled (settle.go): the limit runs on a checkpoint of the store's own
+// compacted database, so both sides start from the same keys, bytes and
+// layout. For memory the limit runs on a copy of the filled store's
+// bodies (rawMemoryOf).
 func (r *runner) mixedStore(ctx context.Context, name, store string, snap bool) (err error) {
 	every := uint64(0)
 	if snap {
