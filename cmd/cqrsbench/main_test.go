@@ -36,9 +36,7 @@ func TestQuickMemoryRun(t *testing.T) {
 	groups := map[string]int{}
 	for _, r := range rep.Rows {
 		groups[r.Group]++
-		if r.Kind == bench.KindCqrsgen && r.Group != "fsync" && r.Limit == "" &&
-			!strings.HasPrefix(r.Case, "load/") && // memory loads compare the repository with the store row
-			!strings.HasPrefix(r.Case, "mixed/") { // the mixed workload has a limit for Pebble only
+		if r.Kind == bench.KindCqrsgen && r.Group != "fsync" && r.Limit == "" {
 			t.Errorf("row %s %s has no limit", r.Case, r.Subject)
 		}
 		if r.Latency != nil && (r.Latency.P50 > r.Latency.P99 || r.Latency.P99 > r.Latency.P999 || r.Latency.P999 > r.Latency.Max) {
@@ -49,12 +47,12 @@ func TestQuickMemoryRun(t *testing.T) {
 		}
 	}
 	// Memory only: no fsync row; 8 append cases × 3 rows; 6 load cases and
-	// the spread load × 2 rows; mixed: 2 cases × 1 row; read: limit +
+	// the spread load × 3 rows (raw memory limit, ReadStream, Load); mixed: 2 cases × 2 rows (raw memory limit, repository); read: limit +
 	// ReadAll + Subscribe; codec: 3 encode rows (limit, Append path
 	// limit and generated), 7 decode rows (limit, typed and boxed codec
 	// alone, Load path limit and generated, Events path limit and
 	// generated).
-	want := map[string]int{"append": 24, "load": 14, "mixed": 2, "read": 3, "codec": 10}
+	want := map[string]int{"append": 24, "load": 21, "mixed": 4, "read": 3, "codec": 10}
 	for g, n := range want {
 		if groups[g] != n {
 			t.Errorf("%d %s rows, want %d (all: %v)", groups[g], g, n, groups)

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -55,7 +56,7 @@ func (l *sideLog) fakeSides(n int, failOn string) []func() (*appendSide, error) 
 // opened, run and closed, and that each gets its whole count. One writer,
 // so a side's operations within a turn run one after the other.
 func TestRunSides(t *testing.T) {
-	r := &runner{cfg: Config{Progress: nopProgress{}}, lim: limits{appendTime: time.Hour}}
+	r := &runner{cfg: Config{Progress: nopProgress{}}}
 	for _, tc := range []struct {
 		name   string
 		rounds int
@@ -73,7 +74,7 @@ func TestRunSides(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &sideLog{ops: map[string]int64{}}
-			sides, err := r.runSides(context.Background(), l.fakeSides(3, tc.failOn), tc.rounds, 1, 40)
+			sides, err := r.runSides(context.Background(), l.fakeSides(3, tc.failOn), tc.rounds, 1, 40, time.Hour)
 			if got := strings.Join(l.events, ", "); got != tc.want {
 				t.Errorf("events:\n got %s\nwant %s", got, tc.want)
 			}
@@ -97,5 +98,52 @@ func TestRunSides(t *testing.T) {
 				t.Errorf("sides %v, want a, b, c in the order opened", labels)
 			}
 		})
+	}
+}
+
+// TestRunSidesNotesBeforeClosing checks that a side's note is taken once
+// its turns are done and before it is closed (the Pebble store's note reads
+// its Stats), in one round and in several.
+func TestRunSidesNotesBeforeClosing(t *testing.T) {
+	r := &runner{cfg: Config{Progress: nopProgress{}}}
+	for _, rounds := range []int{1, 4} {
+		var ops int
+		closed := false
+		side := &appendSide{
+			label: "a",
+			op:    func(context.Context, int) error { ops++; return nil },
+			close: func() error { closed = true; return nil },
+			note: func() string {
+				if closed {
+					return "closed"
+				}
+				return fmt.Sprintf("%d ops", ops)
+			},
+		}
+		sides, err := r.runSides(context.Background(), []func() (*appendSide, error){func() (*appendSide, error) { return side, nil }}, rounds, 1, 8, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sides[0].noted; got != "8 ops" || !closed {
+			t.Errorf("%d rounds: noted %q, closed %v; want \"8 ops\", true", rounds, got, closed)
+		}
+	}
+}
+
+func TestAppendTurns(t *testing.T) {
+	for _, tc := range []struct {
+		ops     int64
+		writers int
+		want    int
+	}{
+		{2_000_000, 1, appendRounds}, // full run, single events
+		{20_000, 256, 9},             // full run, 100-event appends
+		{1_000, 64, 2},               // quick run, 100-event appends
+		{1, 256, 2},                  // never fewer than two
+		{100_000, 256, appendRounds}, // quick run, single events
+	} {
+		if got := appendTurns(tc.ops, tc.writers); got != tc.want {
+			t.Errorf("appendTurns(%d, %d) = %d, want %d", tc.ops, tc.writers, got, tc.want)
+		}
 	}
 }

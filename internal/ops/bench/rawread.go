@@ -2,11 +2,14 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
 // rawStreamRead reads one stream's events on the Pebble store's key layout
@@ -62,4 +65,67 @@ func rawStreamRead(db *pebbledb.DB, lower, upper, buf []byte, seekOnly bool) (n 
 		n++
 	}
 	return n, buf, nil
+}
+
+// rawMemoryOf copies the events of the memory store s into a rawMemory,
+// stream by stream in position order (the same bodies), and returns it
+// with each stream's snapshot body, by stream id: the data of the memory
+// load limits.
+func rawMemoryOf(ctx context.Context, s runtime.Store) (*rawMemory, map[string][]byte, error) {
+	m := newRawMemory()
+	var w rawMemoryWriter
+	snaps := make(map[string][]byte)
+	for rec, err := range s.ReadAll(ctx, 0) {
+		if err != nil {
+			return nil, nil, fmt.Errorf("bench: copying the memory store: %w", err)
+		}
+		if m.append(&w, rec.Stream.ID, [][]byte{rec.Data}) == 1 {
+			sn, err := s.LoadSnapshot(ctx, rec.Stream)
+			switch {
+			case err == nil:
+				snaps[rec.Stream.ID] = sn.Data
+			case !errors.Is(err, runtime.ErrNotFound):
+				return nil, nil, fmt.Errorf("bench: copying the memory store: %w", err)
+			}
+		}
+	}
+	return m, snaps, nil
+}
+
+// rawMemoryLoad returns the memory limit's load operation: the least a
+// load from memory must do: (with snap, copy the snapshot's body; then)
+// take the stream's positions and the chunk list under the lock and copy
+// each body after the snapshot into one reused buffer. The memory store's
+// ReadStream also builds a Record per event and hands out copies the
+// caller owns.
+func rawMemoryLoad(m *rawMemory, snaps map[string][]byte, size int, snap bool, aggs int, id func(int) string) func(context.Context, int) error {
+	var next atomic.Int64
+	var buf []byte // one goroutine drives the loads
+	return func(context.Context, int) error {
+		sid := id(int(next.Add(1)) % aggs)
+		after := 0
+		if snap {
+			b, ok := snaps[sid]
+			if !ok {
+				return fmt.Errorf("raw memory: no snapshot of %s", sid)
+			}
+			buf = append(buf[:0], b...)
+			after = size
+		}
+		m.mu.Lock()
+		idx := m.streams[sid]
+		var positions []uint64
+		if idx != nil {
+			positions = *idx
+		}
+		chunks := m.chunks
+		m.mu.Unlock()
+		if len(positions) != size {
+			return fmt.Errorf("raw memory: %s holds %d events, want %d", sid, len(positions), size)
+		}
+		for _, p := range positions[after:] {
+			buf = append(buf[:0], chunks[(p-1)/rawMemoryChunk][(p-1)%rawMemoryChunk]...)
+		}
+		return nil
+	}
 }

@@ -51,12 +51,11 @@ func (r *runner) spreadStore(ctx context.Context, store string) (err error) {
 			err = cerr
 		}
 	}()
-	var rawOps []func(context.Context, int) error
-	if raw != nil {
-		rawOps = []func(context.Context, int) error{rawPebbleLoad(raw, spreadEvents, false, spreadStreams, spreadID, false),
-			rawPebbleLoad(raw, spreadEvents, false, spreadStreams, spreadID, true)}
+	lims, err := loadLimits(ctx, s, raw, spreadEvents, false, spreadStreams, spreadID)
+	if err != nil {
+		return err
 	}
-	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, rawOps)
+	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, lims)
 }
 
 // fillSpread writes the spread layout through the generated repository:
@@ -73,8 +72,9 @@ func fillSpread(ctx context.Context, s runtime.Store) error {
 	var next atomic.Int64
 	ops := int64(spreadStreams * (spreadEvents - 1))
 	_, err := drive(ctx, nopProgress{}, "populate spread", 16, ops, time.Hour, func(ctx context.Context, _ int) error {
-		id := spreadID(int(next.Add(1)-1) % spreadStreams)
-		_, err := repo.Append(ctx, id, runtime.AnyVersion, sampleDeposit)
+		k := int(next.Add(1) - 1)
+		id := spreadID(k % spreadStreams)
+		_, err := repo.Append(ctx, id, runtime.AnyVersion, realisticDeposit(id, k/spreadStreams+2))
 		if err != nil {
 			return fmt.Errorf("bench: populating %s for the spread load: %w", id, err)
 		}

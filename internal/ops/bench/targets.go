@@ -104,7 +104,10 @@ func readTargets(rows []Row) []Target {
 		})
 		lr, haveLoad := findRow(rows, c, "pebble repository Load")
 		if haveLoad && lr.Limit != "" && lr.Latency != nil {
-			r := lr.Ratio * rs.Ratio // Load's row is compared with ReadStream's
+			r := lr.Ratio
+			if !strings.HasPrefix(lr.Limit, "raw") { // compared with ReadStream's row
+				r *= rs.Ratio
+			}
 			ts = append(ts, Target{
 				Name: fmt.Sprintf("Pebble repository Load, %d events", n), Want: "≥ 0.8x raw iteration + next-or-seek, decoding included (p50)",
 				Measured: fmt.Sprintf("%.2fx (p50 %s)", r, formatNs(lr.Latency.P50)),

@@ -1,0 +1,276 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/cqrsgen/cqrsgen/backends/memory"
+	"github.com/cqrsgen/cqrsgen/backends/pebble"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// dumpEvents returns the event records ('p' keys: value length) and stream
+// index entries ('s' keys: value) of the closed Pebble database in dir.
+func dumpEvents(t *testing.T, dir string) (records map[string]int, index map[string]string) {
+	t.Helper()
+	db, err := openPebbleDir(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	it, err := db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	records, index = map[string]int{}, map[string]string{}
+	for ok := it.First(); ok; ok = it.Next() {
+		switch it.Key()[0] {
+		case 'p':
+			records[string(it.Key())] = len(it.Value())
+		case 's':
+			index[string(it.Key())] = string(it.Value())
+		}
+	}
+	return records, index
+}
+
+// TestRawPebbleAppendWritesTheStoresKeys checks that the append limit
+// writes the keys the Pebble store writes for the same appends, and values
+// at least as long (the store's record may be one byte shorter: its time's
+// nanoseconds take 4 or 5 bytes).
+func TestRawPebbleAppendWritesTheStoresKeys(t *testing.T) {
+	ctx := context.Background()
+	const batch, appends = 3, 2
+	storeDir := t.TempDir()
+	s, err := pebble.Open(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := runtime.StreamID{Type: streamType, ID: "writer-0"}
+	for a := range appends {
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: stream, Expected: uint64(a * batch), Events: sampleBatch(batch)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	rawDir := t.TempDir()
+	db, err := openPebbleDir(rawDir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newRawGroupCommit(db)
+	w := rawAppendWrites(1, batch)[0]
+	for range appends {
+		if err := g.write(w); err != nil {
+			t.Fatal(err)
+		}
+		w.version += batch
+	}
+	g.close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	storeRecs, storeIdx := dumpEvents(t, storeDir)
+	rawRecs, rawIdx := dumpEvents(t, rawDir)
+	if len(storeRecs) != batch*appends || len(storeIdx) != batch*appends {
+		t.Fatalf("store wrote %d records and %d index entries, want %d", len(storeRecs), len(storeIdx), batch*appends)
+	}
+	if !mapsEqualKeys(storeRecs, rawRecs) {
+		t.Errorf("record keys: store %q, limit %q", slices.Sorted(maps.Keys(storeRecs)), slices.Sorted(maps.Keys(rawRecs)))
+	}
+	for k, n := range storeRecs {
+		if d := rawRecs[k] - n; d < 0 || d > 1 {
+			t.Errorf("record %x: store %d bytes, limit %d", k, n, rawRecs[k])
+		}
+	}
+	if fmt.Sprint(storeIdx) != fmt.Sprint(rawIdx) {
+		t.Errorf("index entries differ:\nstore %q\nlimit %q", storeIdx, rawIdx)
+	}
+}
+
+// TestRawGroupCommitWritesEveryWrite runs concurrent writers through one
+// rawGroupCommit and checks that every write landed whole: consecutive
+// positions from 1, each record indexed once, each stream's versions
+// complete.
+func TestRawGroupCommitWritesEveryWrite(t *testing.T) {
+	const writers, writes, batch = 8, 40, 3
+	dir := t.TempDir()
+	db, err := openPebbleDir(dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newRawGroupCommit(db)
+	ws := rawAppendWrites(writers, batch)
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range writes {
+				if err := g.write(ws[w]); err != nil {
+					errs[w] = err
+					return
+				}
+				ws[w].version += batch
+			}
+		}()
+	}
+	wg.Wait()
+	g.close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, n := g.commits.Load(), g.writes.Load(); n != writers*writes || c < 1 || c > n {
+		t.Errorf("%d writes in %d commits, want %d writes", n, c, writers*writes)
+	}
+	recs, idx := dumpEvents(t, dir)
+	const total = writers * writes * batch
+	if len(recs) != total || len(idx) != total {
+		t.Fatalf("%d records, %d index entries, want %d each", len(recs), len(idx), total)
+	}
+	var positions []uint64
+	for k, v := range idx {
+		positions = append(positions, binary.BigEndian.Uint64([]byte(v)))
+		if _, ok := recs["p"+v]; !ok {
+			t.Errorf("index entry %x points at no record", k)
+		}
+	}
+	slices.Sort(positions)
+	for i, p := range positions {
+		if p != uint64(i+1) {
+			t.Fatalf("positions %v..., want 1..%d each once", positions[:i+1], total)
+		}
+	}
+	for w := range writers {
+		sk := streamKeyOf(runtime.StreamID{Type: streamType, ID: fmt.Sprintf("writer-%d", w)})
+		for v := uint64(1); v <= writes*batch; v++ {
+			k := binary.BigEndian.AppendUint64(append([]byte{'s'}, sk...), v)
+			if _, ok := idx[string(k)]; !ok {
+				t.Errorf("writer %d: version %d not indexed", w, v)
+			}
+		}
+	}
+	// One writer's versions occupy consecutive positions (its batch is
+	// written whole into one group).
+	sk := streamKeyOf(runtime.StreamID{Type: streamType, ID: "writer-0"})
+	first := idx[string(binary.BigEndian.AppendUint64(append([]byte{'s'}, sk...), 1))]
+	last := idx[string(binary.BigEndian.AppendUint64(append([]byte{'s'}, sk...), batch))]
+	if binary.BigEndian.Uint64([]byte(last))-binary.BigEndian.Uint64([]byte(first)) != batch-1 {
+		t.Errorf("writer 0's first batch at positions %x..%x, want consecutive", first, last)
+	}
+}
+
+// TestRawMemoryKeepsEveryBody checks the memory limit's log and index.
+func TestRawMemoryKeepsEveryBody(t *testing.T) {
+	m := newRawMemory()
+	var w rawMemoryWriter
+	big := bytes.Repeat([]byte{7}, rawMemoryArena+1)
+	var want [][]byte
+	for i := range 600 {
+		b := fmt.Appendf(nil, "body-%d", i)
+		if i == 300 {
+			b = big
+		}
+		want = append(want, b)
+		if n := m.append(&w, fmt.Sprintf("s%d", i%3), [][]byte{b}); n != i/3+1 {
+			t.Fatalf("append %d: stream length %d, want %d", i, n, i/3+1)
+		}
+	}
+	for i, b := range want {
+		if got := rawBody(m, uint64(i+1)); !bytes.Equal(got, b) {
+			t.Fatalf("position %d holds %q, want %q", i+1, got, b)
+		}
+	}
+	if got := *m.streams["s1"]; len(got) != 200 || got[0] != 2 || got[199] != 599 {
+		t.Errorf("stream s1 positions %v...", got[:3])
+	}
+}
+
+func mapsEqualKeys[A, B any](a map[string]A, b map[string]B) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// rawBody returns the body at position pos (from 1) of m.
+func rawBody(m *rawMemory, pos uint64) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.chunks[(pos-1)/rawMemoryChunk][(pos-1)%rawMemoryChunk]
+}
+
+// TestRawMemoryOfCopiesTheStore checks that the memory load limit reads
+// the store's own bodies and snapshots, stream by stream.
+func TestRawMemoryOfCopiesTheStore(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New()
+	defer s.Close()
+	for i, n := range []int{3, 5} {
+		st := runtime.StreamID{Type: streamType, ID: fmt.Sprintf("agg-%d", i)}
+		evs := sampleBatch(n)
+		for k := range evs {
+			evs[k].Data = fmt.Appendf(nil, "%s/%d", st.ID, k)
+		}
+		if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Events: evs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := runtime.Snapshot{Stream: runtime.StreamID{Type: streamType, ID: "agg-1"}, Version: 5, Data: []byte("state")}
+	if err := s.SaveSnapshot(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	m, snaps, err := rawMemoryOf(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{3, 5} {
+		id := fmt.Sprintf("agg-%d", i)
+		positions := *m.streams[id]
+		if len(positions) != n {
+			t.Fatalf("%s: %d positions, want %d", id, len(positions), n)
+		}
+		for k, p := range positions {
+			if got, want := string(rawBody(m, p)), fmt.Sprintf("%s/%d", id, k); got != want {
+				t.Errorf("%s version %d: body %q, want %q", id, k+1, got, want)
+			}
+		}
+	}
+	if len(snaps) != 1 || string(snaps["agg-1"]) != "state" {
+		t.Errorf("snapshots %q, want agg-1's", snaps)
+	}
+	ids := func(i int) string { return fmt.Sprintf("agg-%d", i) }
+	if err := rawMemoryLoad(m, snaps, 5, true, 1, func(int) string { return ids(1) })(ctx, 0); err != nil {
+		t.Errorf("load with snapshot: %v", err)
+	}
+	if err := rawMemoryLoad(m, snaps, 3, false, 1, ids)(ctx, 0); err != nil {
+		t.Errorf("load: %v", err)
+	}
+	if err := rawMemoryLoad(m, snaps, 4, false, 1, ids)(ctx, 0); err == nil {
+		t.Error("load of 3 events as 4: no error")
+	}
+}
