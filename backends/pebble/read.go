@@ -100,7 +100,8 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		}
 		t := sr.t
 		defer func() { _ = s.release(t) }()
-		s.yieldBatches(ctx, t, op, sr.fill, yield)
+		src := batchSource{stream: &sr, t: t}
+		s.yieldBatches(ctx, &src, op, yield)
 	}
 }
 
