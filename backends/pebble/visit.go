@@ -94,10 +94,7 @@ func viewRecord(v *runtime.EventView, val []byte, sk []byte, version, pos uint64
 	}
 	c := cursor{b: fields, off: len(sk)}
 	name := c.bytes()
-	schema := c.uvarint()
-	c.skipVarint() // seconds
-	nsec := c.uvarint()
-	n := c.uvarint()
+	schema, _, nsec, n := c.numbers()
 	if c.bad || schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
 		return errTruncated
 	}
@@ -113,19 +110,4 @@ func viewRecord(v *runtime.EventView, val []byte, sk []byte, version, pos uint64
 		v.Name = unsafe.String(&name[0], len(name))
 	}
 	return nil
-}
-
-// skipVarint moves past one varint without decoding it, refusing what
-// varint refuses (a truncated or overlong one).
-func (c *cursor) skipVarint() {
-	for i := c.off; !c.bad && i < len(c.b) && i < c.off+binary.MaxVarintLen64; i++ {
-		if c.b[i] < 0x80 {
-			if i == c.off+binary.MaxVarintLen64-1 && c.b[i] > 1 {
-				break // overflows 64 bits
-			}
-			c.off = i + 1
-			return
-		}
-	}
-	c.fail()
 }
