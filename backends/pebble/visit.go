@@ -27,16 +27,15 @@ const visitBatch = 32
 func (s *Store) VisitStream(ctx context.Context, stream runtime.StreamID, after uint64, fn func(*runtime.EventView) error) error {
 	op := func() string { return "read stream " + stream.String() }
 	var sr streamReader
-	if ok, err := s.openStream(ctx, &sr, &stream, after, op); !ok {
+	if ok, err := s.openStream(ctx, &sr, stream, after, op); !ok {
 		return err
 	}
 	defer func() { _ = s.release(sr.t) }()
-	var v runtime.EventView
 	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return storekit.ContextErr(ctx, op())
 		}
-		done, err := sr.visit(first, &v, fn)
+		done, err := sr.visit(first, fn)
 		if err != nil {
 			return err
 		}
@@ -47,8 +46,9 @@ func (s *Store) VisitStream(ctx context.Context, stream runtime.StreamID, after 
 }
 
 // visit shows fn up to visitBatch events under one lock of the iterators,
-// which fn's view borrows from.
-func (r *streamReader) visit(first bool, v *runtime.EventView, fn func(*runtime.EventView) error) (bool, error) {
+// which fn's view (r.view) borrows from.
+func (r *streamReader) visit(first bool, fn func(*runtime.EventView) error) (bool, error) {
+	v := &r.view
 	t := r.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -61,7 +61,7 @@ func (r *streamReader) visit(first bool, v *runtime.EventView, fn func(*runtime.
 			return true, err
 		}
 		if err := viewRecord(v, val, r.prefix[1:], version, pos); err != nil {
-			return true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
+			return true, &runtime.DecodeError{Stream: r.stream, Version: version, Position: pos, What: "envelope", Err: err}
 		}
 		if err := fn(v); err != nil {
 			return true, err
