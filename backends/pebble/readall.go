@@ -38,7 +38,7 @@ func (s *Store) readAll(ctx context.Context, t *trackedIter, yield func(runtime.
 type batchSource struct {
 	stream *streamReader
 	t      *trackedIter
-	slab   slab
+	slab   slab // ReadAll's copies; a stream read uses its reader's
 }
 
 // fill decodes up to len(recs) records under one lock of the iterators

@@ -480,9 +480,8 @@ func (c *cursor) fail() {
 
 // uvarint reads an unsigned varint.
 //
-// Its fast path, a one-byte value (most lengths and small numbers), is
-// small enough to be inlined into the decoding loop; longer values take
-// uvarintLong.
+// Its fast path, a one-byte value (most lengths and small numbers), makes
+// no call; longer values take uvarintLong.
 func (c *cursor) uvarint() uint64 {
 	if off := c.off; uint(off) < uint(len(c.b)) {
 		if v := c.b[off]; v < 0x80 {
