@@ -101,9 +101,9 @@ func runLadder(b *testing.B, streams []runtime.StreamID, size int, rungs []ladde
 	}
 }
 
-// BenchmarkReadStreamLadder splits a 100-event stream read (streams laid
-// out as BenchmarkReadStreamPaired's, of the bank fixture's stream type so
-// that the generated repository can load them) into rungs:
+// BenchmarkReadStreamLadder splits a stream read (streams of the bank
+// fixture's stream type, so that the generated repository can load them)
+// into rungs:
 //
 //	pebble      raw index iteration and record next-or-seek, nothing done with the value
 //	copy        + the value copied into one reused buffer (the raw limit)
@@ -114,9 +114,21 @@ func runLadder(b *testing.B, streams []runtime.StreamID, size int, rungs []ladde
 //	readstream  the store's ReadStream (decode + batches + yield)
 //	snapshot    LoadSnapshot of a stream without one (a Get that finds nothing; per event only for comparison)
 //	load        the generated repository's Load: snapshot lookup + visit + typed decode + Apply
+//
+// Streams are written as BenchmarkReadStreamPaired's (up to 100 events per
+// append, between appends of as many noise events). With events=1 (1,000
+// one-event streams) the rungs price a read's fixed cost: what the store's
+// read adds per call rather than per event.
 func BenchmarkReadStreamLadder(b *testing.B) {
-	const size = 100
-	s, streams := readStoreOf(b, account.AccountStreamType, size, 200)
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			readStreamLadder(b, size, max(200, 1000/size))
+		})
+	}
+}
+
+func readStreamLadder(b *testing.B, size, aggs int) {
+	s, streams := readStoreOf(b, account.AccountStreamType, size, aggs)
 	defer s.Close()
 	ctx := context.Background()
 	repo := account.NewAccountRepository(s)
