@@ -92,7 +92,7 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		// nothing for it.
 		op := func() string { return "read stream " + stream.String() }
 		var sr streamReader
-		if ok, err := s.openStream(ctx, &sr, &stream, after, op); !ok {
+		if ok, err := s.openStream(ctx, &sr, stream, after, op); !ok {
 			if err != nil {
 				yield(runtime.Record{}, err)
 			}
@@ -100,7 +100,8 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		}
 		t := sr.t
 		defer func() { _ = s.release(t) }()
-		s.yieldBatches(ctx, t, op, sr.fill, yield)
+		src := batchSource{stream: &sr, t: t}
+		s.yieldBatches(ctx, &src, op, yield)
 	}
 }
 
@@ -108,21 +109,21 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 // sr's index iterator over it, bounded by the last acknowledged append;
 // false with a nil error when there is nothing to read. sr must be a
 // zero streamReader; on true the caller must release sr.t.
-func (s *Store) openStream(ctx context.Context, sr *streamReader, stream *runtime.StreamID, after uint64, op func() string) (bool, error) {
-	if err := runtime.ValidateStream(*stream); err != nil {
+func (s *Store) openStream(ctx context.Context, sr *streamReader, stream runtime.StreamID, after uint64, op func() string) (bool, error) {
+	if err := runtime.ValidateStream(stream); err != nil {
 		return false, err
 	}
 	if after >= runtime.MaxVersion {
 		return false, nil
 	}
-	if err := s.truncatedRead(ctx, *stream, after); err != nil { // retention.go
+	if err := s.truncatedRead(ctx, stream, after); err != nil { // retention.go
 		return false, err
 	}
 	s.wmu.Lock()
 	limit := s.acked
 	s.wmu.Unlock()
 	// sr's buffer holds the prefix, the lower bound and the upper bound.
-	prefix := streamIndexPrefix(sr.kb[:0], *stream)
+	prefix := streamIndexPrefix(sr.kb[:0], stream)
 	lower := binary.BigEndian.AppendUint64(prefix, after+1)
 	upper := prefixEndInto(lower[len(lower):], prefix)
 	t, err := s.newIter(ctx, op, &pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -156,13 +157,17 @@ func (s *Store) finish(t *trackedIter, op func() string) error {
 type streamReader struct {
 	s      *Store
 	t      *trackedIter
-	stream *runtime.StreamID
+	stream runtime.StreamID
 	prefix []byte
 	limit  uint64
 	op     func() string
 	key    [9]byte
 	slab   slab
 	kb     [64]byte // holds prefix and the iterator's bounds
+	// view is what VisitStream shows its callback: a field, not a
+	// variable of its own, because a view handed to a callback escapes,
+	// and the reader is on the heap already (its bounds are Pebble's).
+	view runtime.EventView
 }
 
 // fill moves the index iterator over up to len(recs) entries (from the
@@ -183,12 +188,12 @@ func (r *streamReader) fill(first bool, recs []runtime.Record) (n int, done bool
 			return n, true, err
 		}
 		rec := &recs[n]
-		err = decodeRecordInto(rec, val, r.stream, &r.slab)
-		if err == nil && (rec.Stream != *r.stream || rec.Version != version || rec.Position != pos) {
+		err = decodeRecordInto(rec, val, &r.stream, &r.slab)
+		if err == nil && (rec.Stream != r.stream || rec.Version != version || rec.Position != pos) {
 			err = fmt.Errorf("record holds %s version %d position %d", rec.Stream, rec.Version, rec.Position)
 		}
 		if err != nil {
-			return n, true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
+			return n, true, &runtime.DecodeError{Stream: r.stream, Version: version, Position: pos, What: "envelope", Err: err}
 		}
 		n++
 	}
@@ -218,7 +223,7 @@ func (r *streamReader) next(first bool) (version, pos uint64, val []byte, done b
 		return 0, 0, nil, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
 	}
 	if len(k) != len(r.prefix)+8 || len(v) != 8 {
-		return 0, 0, nil, true, &runtime.DecodeError{Stream: *r.stream, What: "stream index", Err: fmt.Errorf("malformed entry %x", k)}
+		return 0, 0, nil, true, &runtime.DecodeError{Stream: r.stream, What: "stream index", Err: fmt.Errorf("malformed entry %x", k)}
 	}
 	version = binary.BigEndian.Uint64(k[len(r.prefix):])
 	pos = binary.BigEndian.Uint64(v)
@@ -243,7 +248,7 @@ func (r *streamReader) next(first bool) (version, pos uint64, val []byte, done b
 			if err := t.recs.Error(); err != nil {
 				return 0, 0, nil, true, fmt.Errorf("cqrsgen/pebble: %s: %w", r.op(), err)
 			}
-			return 0, 0, nil, true, r.s.missingRecord(*r.stream, version, pos) // retention.go
+			return 0, 0, nil, true, r.s.missingRecord(r.stream, version, pos) // retention.go
 		}
 	}
 	val, err = t.recs.ValueAndErr()

@@ -20,10 +20,16 @@ import (
 // flushes it so that reads go through tables and the block cache.
 func readStore(b *testing.B, size, aggs int) (*Store, []runtime.StreamID) {
 	b.Helper()
+	return readStoreOf(b, "Account", size, aggs)
+}
+
+// readStoreOf is readStore with streams of type typ.
+func readStoreOf(b *testing.B, typ string, size, aggs int) (*Store, []runtime.StreamID) {
+	b.Helper()
 	s := openT(b, b.TempDir(), WithNoSync(0))
 	streams := make([]runtime.StreamID, aggs)
 	for i := range streams {
-		streams[i] = runtime.StreamID{Type: "Account", ID: fmt.Sprintf("acc-%d", i)}
+		streams[i] = runtime.StreamID{Type: typ, ID: fmt.Sprintf("acc-%d", i)}
 		fillPlain(b, s, streams[i], size)
 	}
 	if err := s.Flush(context.Background()); err != nil {

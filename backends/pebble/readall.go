@@ -25,28 +25,47 @@ const (
 // readAll runs ReadAll's loop over t, an iterator bounded to the records
 // to read; the caller releases t.
 func (s *Store) readAll(ctx context.Context, t *trackedIter, yield func(runtime.Record, error) bool) {
-	var sl slab
-	s.yieldBatches(ctx, t, opReadAll, func(first bool, recs []runtime.Record) (int, bool, error) {
-		return allFill(t, first, recs, &sl)
-	}, yield)
+	src := batchSource{t: t}
+	s.yieldBatches(ctx, &src, opReadAll, yield)
 }
 
-// yieldBatches runs the loop ReadAll and ReadStream share: fill decodes up
-// to len(recs) records under one lock of t (from the first when first),
-// and the loop yields them, batches growing from allBatchFirst to
+// batchSource is what yieldBatches decodes from: one stream's records
+// through stream (ReadStream), or, when stream is nil, the records under
+// t (ReadAll). It is a concrete type, not a func, so that the batch array
+// yieldBatches passes it stays on the stack: handed to a func value, the
+// array (32 Records, 4.6 KiB) escaped to the heap and was allocated,
+// zeroed and written through write barriers on every read.
+type batchSource struct {
+	stream *streamReader
+	t      *trackedIter
+	slab   slab // ReadAll's copies; a stream read uses its reader's
+}
+
+// fill decodes up to len(recs) records under one lock of the iterators
+// (from the first when first); see streamReader.fill and allFill.
+func (b *batchSource) fill(first bool, recs []runtime.Record) (n int, done bool, err error) {
+	if b.stream != nil {
+		return b.stream.fill(first, recs)
+	}
+	return allFill(b.t, first, recs, &b.slab)
+}
+
+// yieldBatches runs the loop ReadAll and ReadStream share: src decodes up
+// to len(recs) records under one lock of src.t (from the first when
+// first), and the loop yields them, batches growing from allBatchFirst to
 // allBatchMax. The batch was read before a Close or a cancellation that
 // comes while the caller holds a record, but the read ends at the next
 // record as it did when each record took the lock.
-func (s *Store) yieldBatches(ctx context.Context, t *trackedIter, op func() string,
-	fill func(first bool, recs []runtime.Record) (n int, done bool, err error), yield func(runtime.Record, error) bool) {
+func (s *Store) yieldBatches(ctx context.Context, src *batchSource, op func() string, yield func(runtime.Record, error) bool) {
 	var recs [allBatchMax]runtime.Record
+	t := src.t
 	size := allBatchFirst
 	for first := true; ; first = false {
 		if ctx.Err() != nil {
 			yield(runtime.Record{}, storekit.ContextErr(ctx, op()))
 			return
 		}
-		n, done, err := fill(first, recs[:size])
+		n, done, err := src.fill(first, recs[:size])
 		for i := range n {
 			if i > 0 {
 				if t.shut.Load() {

@@ -122,6 +122,12 @@ func TestSlabReuseMatchesFreshDecode(t *testing.T) {
 		if i%5 == 0 {
 			rec.Metadata = map[string]string{"k": fmt.Sprint(i)}
 		}
+		if i%2 == 0 { // a time of today: varints long enough for cursor.numbers's loads
+			rec.Time = time.Unix(1_700_000_000+int64(i)*7919, int64(i)*1_000_003%1e9).UTC()
+		}
+		if i%11 == 0 {
+			rec.Data = []byte{}
+		}
 		enc := encodeRecord(nil, &rec, slices.Sorted(maps.Keys(rec.Metadata)))
 		var known *runtime.StreamID
 		if i%7 == 0 {

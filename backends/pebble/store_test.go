@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -546,20 +547,43 @@ func TestOneClockPerAppend(t *testing.T) {
 	}
 }
 
-// TestSkipVarint: skipVarint accepts exactly the varints binary.Varint
-// decodes, and moves past the same bytes.
-func TestSkipVarint(t *testing.T) {
-	cases := [][]byte{{}, {0x80}, {0x80, 0x80}, bytes.Repeat([]byte{0xff}, 10), append(bytes.Repeat([]byte{0xff}, 9), 0x01),
-		append(bytes.Repeat([]byte{0xff}, 9), 0x02), bytes.Repeat([]byte{0x80}, 11)}
-	for _, v := range []int64{0, 1, -1, 63, -64, 64, 1 << 40, math.MinInt64, math.MaxInt64} {
-		cases = append(cases, binary.AppendVarint(nil, v), append(binary.AppendVarint(nil, v), 7))
+// TestCursorNumbers: numbers reads a record's schema, time and metadata
+// count as four binary.Uvarint calls do, through its 64-bit loads and
+// through its field-by-field path alike (short input, long or overlong
+// varints, truncation), and moves past the same bytes.
+func TestCursorNumbers(t *testing.T) {
+	vals := []uint64{0, 1, 127, 128, 1 << 14, 1<<21 - 1, 1 << 35, 1<<56 - 1, 1 << 56, 1 << 63, math.MaxUint64}
+	var cases [][]byte
+	for _, s := range []uint64{0, 1, 300} {
+		for _, sec := range vals {
+			for _, ns := range []uint64{0, 999_999_999, 1 << 56, math.MaxUint64} {
+				for _, k := range []uint64{0, 2, 200} {
+					b := binary.AppendUvarint(nil, s)
+					b = binary.AppendUvarint(b, sec)
+					b = binary.AppendUvarint(b, ns)
+					b = binary.AppendUvarint(b, k)
+					cases = append(cases, b, append(slices.Clone(b), make([]byte, 20)...), b[:len(b)-1])
+				}
+			}
+		}
 	}
+	cases = append(cases, nil, bytes.Repeat([]byte{0x80}, 30), append(bytes.Repeat([]byte{0xff}, 9), 0x02, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 	for _, b := range cases {
-		_, n := binary.Varint(b)
+		var want [4]uint64
+		off, bad := 0, false
+		for i := range want {
+			v, n := binary.Uvarint(b[off:])
+			if n <= 0 {
+				bad = true
+				break
+			}
+			want[i], off = v, off+n
+		}
 		c := cursor{b: b}
-		c.skipVarint()
-		if (n > 0) == c.bad || (n > 0 && c.off != n) {
-			t.Errorf("skipVarint(%x): off %d bad %v; binary.Varint read %d bytes", b, c.off, c.bad, n)
+		s, sec, ns, k := c.numbers()
+		got := [4]uint64{s, uint64(sec<<1) ^ uint64(sec>>63), ns, k}
+		if c.bad != bad || (!bad && (got != want || c.off != off)) {
+			t.Errorf("numbers(%x) = %v, off %d, bad %v; want %v, off %d, bad %v", b, got, c.off, c.bad, want, off, bad)
 		}
 	}
 }

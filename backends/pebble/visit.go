@@ -27,16 +27,15 @@ const visitBatch = 32
 func (s *Store) VisitStream(ctx context.Context, stream runtime.StreamID, after uint64, fn func(*runtime.EventView) error) error {
 	op := func() string { return "read stream " + stream.String() }
 	var sr streamReader
-	if ok, err := s.openStream(ctx, &sr, &stream, after, op); !ok {
+	if ok, err := s.openStream(ctx, &sr, stream, after, op); !ok {
 		return err
 	}
 	defer func() { _ = s.release(sr.t) }()
-	var v runtime.EventView
 	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return storekit.ContextErr(ctx, op())
 		}
-		done, err := sr.visit(first, &v, fn)
+		done, err := sr.visit(first, fn)
 		if err != nil {
 			return err
 		}
@@ -47,8 +46,9 @@ func (s *Store) VisitStream(ctx context.Context, stream runtime.StreamID, after 
 }
 
 // visit shows fn up to visitBatch events under one lock of the iterators,
-// which fn's view borrows from.
-func (r *streamReader) visit(first bool, v *runtime.EventView, fn func(*runtime.EventView) error) (bool, error) {
+// which fn's view (r.view) borrows from.
+func (r *streamReader) visit(first bool, fn func(*runtime.EventView) error) (bool, error) {
+	v := &r.view
 	t := r.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -61,7 +61,7 @@ func (r *streamReader) visit(first bool, v *runtime.EventView, fn func(*runtime.
 			return true, err
 		}
 		if err := viewRecord(v, val, r.prefix[1:], version, pos); err != nil {
-			return true, &runtime.DecodeError{Stream: *r.stream, Version: version, Position: pos, What: "envelope", Err: err}
+			return true, &runtime.DecodeError{Stream: r.stream, Version: version, Position: pos, What: "envelope", Err: err}
 		}
 		if err := fn(v); err != nil {
 			return true, err
@@ -94,10 +94,7 @@ func viewRecord(v *runtime.EventView, val []byte, sk []byte, version, pos uint64
 	}
 	c := cursor{b: fields, off: len(sk)}
 	name := c.bytes()
-	schema := c.uvarint()
-	c.skipVarint() // seconds
-	nsec := c.uvarint()
-	n := c.uvarint()
+	schema, _, nsec, n := c.numbers()
 	if c.bad || schema > math.MaxUint32 || nsec >= 1e9 || n > uint64(len(c.b)-c.off)/2 {
 		return errTruncated
 	}
@@ -113,19 +110,4 @@ func viewRecord(v *runtime.EventView, val []byte, sk []byte, version, pos uint64
 		v.Name = unsafe.String(&name[0], len(name))
 	}
 	return nil
-}
-
-// skipVarint moves past one varint without decoding it, refusing what
-// varint refuses (a truncated or overlong one).
-func (c *cursor) skipVarint() {
-	for i := c.off; !c.bad && i < len(c.b) && i < c.off+binary.MaxVarintLen64; i++ {
-		if c.b[i] < 0x80 {
-			if i == c.off+binary.MaxVarintLen64-1 && c.b[i] > 1 {
-				break // overflows 64 bits
-			}
-			c.off = i + 1
-			return
-		}
-	}
-	c.fail()
 }
