@@ -2,14 +2,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -105,7 +103,7 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone b
 	case s.testHookBeforeCommit != nil:
 		out, err = s.appendHooked(ctx, c, args)
 	case lone:
-		out, err = s.appendSync(ctx, c, args)
+		out, err = s.appendLone(ctx, c, req, args)
 		flushed = err == nil
 	case self:
 		out, err = s.appendPipelined(ctx, c, args)
@@ -127,7 +125,8 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone b
 		// against may itself be waiting for its flush.
 		if _, err := s.flusher.await(ctx); err != nil {
 			if out.status == appendOK {
-				op += ": waiting for the flush (outcome unknown)"
+				// Committed, but not known to be durable.
+				err = unknownOutcome("waiting for the flush", err)
 			}
 			return out, s.fail(ctx, op, err)
 		}
@@ -201,24 +200,57 @@ func (s *Store) appendPipelined(ctx context.Context, c *pgx.Conn, args []any) (a
 	s.queueFlush(b)
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
+	// The whole transaction was sent: an answer lost from here on leaves
+	// the outcome unknown.
 	if _, err := br.Exec(); err != nil {
-		return out, err
+		return out, afterSend("beginning", err)
 	}
 	if err := br.QueryRow().Scan(out.dest()...); err != nil {
-		return out, err
+		return out, afterSend("reading the answer", err)
 	}
 	if err := commitTag(br); err != nil {
-		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+		return out, unknownOutcome("commit", err)
 	}
 	if _, err := s.readFlush(br); err != nil {
-		return out, fmt.Errorf("flush (outcome unknown): %w", err)
+		return out, unknownOutcome("flush", err)
 	}
 	if err := br.Close(); err != nil {
-		return out, fmt.Errorf("flush (outcome unknown): %w", err)
+		return out, unknownOutcome("flush", err)
 	}
 	s.signal()
 	s.notifier.kick()
 	return out, nil
+}
+
+// appendLone appends an append alone in its process, committed
+// synchronously. Unkeyed, it first tries one statement that moves the
+// stream's row, takes the positions, inserts the events and records the
+// durable head (appendMove or appendUpsert), in an implicit transaction of
+// its own: one round trip, one commit, and no function call (a PL/pgSQL
+// call cost about 40 µs of the 120 µs a single-event append took beyond a
+// raw INSERT). When the stream's row does not match (a conflict, a missing
+// stream that must exist, a deleted stream, the version limit), nothing was
+// written and appendSync's append_events tells why, in a second round trip.
+func (s *Store) appendLone(ctx context.Context, c *pgx.Conn, req runtime.AppendRequest, args []any) (appendOut, error) {
+	if req.IdempotencyKey != "" {
+		return s.appendSync(ctx, c, args)
+	}
+	sql := s.q.appendMove
+	if req.Expected == runtime.AnyVersion || req.Expected == 0 {
+		sql = s.q.appendUpsert
+	}
+	out := appendOut{status: appendOK}
+	err := c.QueryRow(ctx, sql, args[0], args[1], args[2], int64(len(req.Events)),
+		args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[13]).Scan(&out.base, &out.actual)
+	switch {
+	case err == nil:
+		s.signal()
+		s.notifier.kick()
+		return out, nil
+	case isNoRows(err):
+		return s.appendSync(ctx, c, args)
+	}
+	return out, afterSend("reading the answer", err)
 }
 
 // appendSync appends and flushes in one transaction, committed under the
@@ -240,21 +272,17 @@ func (s *Store) appendSync(ctx context.Context, c *pgx.Conn, args []any) (append
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
 	if err := br.QueryRow().Scan(out.dest()...); err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) {
-			return out, err // refused: the transaction rolls back
-		}
 		// The whole transaction was sent: it may have committed.
-		return out, fmt.Errorf("reading the answer (outcome unknown): %w", err)
+		return out, afterSend("reading the answer", err)
 	}
 	if _, err := br.Exec(); err != nil {
-		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+		return out, unknownOutcome("commit", err)
 	}
 	if _, err := s.readFlush(br); err != nil {
-		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+		return out, unknownOutcome("commit", err)
 	}
 	if err := br.Close(); err != nil {
-		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+		return out, unknownOutcome("commit", err)
 	}
 	s.signal()
 	s.notifier.kick()
@@ -282,7 +310,7 @@ func (s *Store) appendHooked(ctx context.Context, c *pgx.Conn, args []any) (appe
 		err = fmt.Errorf("commit answered %q", tag.String())
 	}
 	if err != nil {
-		return out, fmt.Errorf("commit (outcome unknown): %w", err)
+		return out, unknownOutcome("commit", err)
 	}
 	return out, nil
 }

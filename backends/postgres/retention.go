@@ -171,7 +171,7 @@ ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = greatest(t.version,
 		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return lifecycle.TruncateResult{}, s.fail(ctx, op+" (outcome unknown)", err)
+		return lifecycle.TruncateResult{}, s.fail(ctx, op, unknownOutcome("commit", err))
 	}
 	return lifecycle.TruncateResult{Through: through, Removed: uint64(removed)}, nil
 }
