@@ -44,7 +44,10 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		case "pebble":
 			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers) })
 		case "postgres":
-			open = append(open, func() (*appendSide, error) { return r.rawPostgresAppend(ctx, name, batch, writers) })
+			// The pgbench-style limit first (the targets are read
+			// against it), then one that groups rows across writers.
+			open = append(open, func() (*appendSide, error) { return r.rawPostgresAppend(ctx, name, batch, writers) },
+				func() (*appendSide, error) { return r.rawPostgresGroupedAppend(ctx, name, batch, writers) })
 		default:
 			if r.fsync != nil {
 				limit = *r.fsync
@@ -68,7 +71,7 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 			sd.res.fill(&sd.row, batch)
 		}
 		storeRow, repoRow := &sides[len(sides)-2].row, &sides[len(sides)-1].row
-		if len(sides) == 3 {
+		if len(sides) >= 3 {
 			limit = sides[0].row
 		}
 		ratioRate(storeRow, limit)
@@ -76,10 +79,29 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		if limit.Case == name {
 			r.add(limit)
 		}
+		// Further limits (PostgreSQL's grouped one): rows of their own,
+		// and the store's ratio to each in its note.
+		for _, sd := range sides[1 : len(sides)-2] {
+			r.add(sd.row)
+			noteRatio(storeRow, sd.row)
+			noteRatio(repoRow, sd.row)
+		}
 		r.add(*storeRow)
 		r.add(*repoRow)
 	}
 	return nil
+}
+
+// noteRatio adds row's events/s ratio to a second limit to its note.
+func noteRatio(row *Row, limit Row) {
+	if limit.EventsPerSec <= 0 || row.EventsPerSec <= 0 {
+		return
+	}
+	n := fmt.Sprintf("%.2fx %s", row.EventsPerSec/limit.EventsPerSec, limit.Subject)
+	if row.Note != "" {
+		n = row.Note + "; " + n
+	}
+	row.Note = n
 }
 
 // runSides opens the sides of an append case and gives each maxOps
