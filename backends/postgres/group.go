@@ -178,7 +178,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		}
 	case err != nil:
 		for _, r := range live {
-			r.done <- groupAnswer{err: fmt.Errorf("cqrsgen: postgres: append to %s: %w", r.req.Stream, err)}
+			r.done <- groupAnswer{err: fmt.Errorf("cqrsgen: postgres: append to %s: %w", r.req.Stream, MarkUnavailable(err))}
 		}
 	default:
 		for i, r := range live {
