@@ -30,7 +30,9 @@ const (
 // WithGroups); the appends that queue meanwhile form the next, which starts
 // as soon as the previous one's commit is answered, beside its flush.
 //
-// Other appends are one call of append_events each: without a key, one
+// An unkeyed append alone in its process is one statement that does what
+// append_events does and records the durable head (appendLone). Other
+// appends are one call of append_events each: without a key, one
 // UPDATE locks, checks and moves the stream's row; with a key, the row is
 // locked first, then the key is recorded (a key already recorded, or being
 // recorded by a transaction that then commits, is a *runtime.DuplicateError,
@@ -47,7 +49,8 @@ const (
 // durable head in the same transaction (appendSync).
 //
 // Round trips: one for a group (call, commit and flush pipelined), for a
-// lone append, and for a single append while no more appends are in flight
+// lone append (two when its stream's row does not match: append_events
+// then says why), and for a single append while no more appends are in flight
 // than the pool has connections (call and flush pipelined); an append may
 // first wait for the group taking positions. A single append beyond that
 // sends its call (one round trip) and waits for the flusher's next round.
