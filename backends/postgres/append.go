@@ -65,9 +65,6 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		return runtime.AppendResult{}, fmt.Errorf("cqrsgen: postgres: append: %w", err)
 	}
 	op := "append to " + req.Stream.String()
-	if err := s.expireKey(ctx, op, req.IdempotencyKey); err != nil {
-		return runtime.AppendResult{}, err
-	}
 	var out appendOut
 	if req.IdempotencyKey == "" && s.testHookBeforeCommit == nil && s.groupMax > 0 {
 		out, err = s.appendGrouped(ctx, req)
@@ -96,6 +93,11 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone b
 	op := "append to " + req.Stream.String()
 
 	var out appendOut
+	if s.testHookBeforeCommit != nil {
+		if err := s.expireKey(ctx, op, req.IdempotencyKey); err != nil {
+			return out, err
+		}
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return out, s.fail(ctx, op, err)
@@ -112,7 +114,7 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone b
 		out, err = s.appendPipelined(ctx, c, args)
 		flushed = err == nil
 	default:
-		err = c.QueryRow(ctx, s.q.appendFn, args...).Scan(out.dest()...)
+		out, err = s.appendCall(ctx, c, args)
 	}
 	if err != nil {
 		rollback(c)
@@ -191,18 +193,78 @@ func (o *appendOut) dest() []any {
 	return []any{&o.status, &o.base, &o.actual, &o.kType, &o.kID, &o.kVersion, &o.kPos, &o.kTimeS, &o.kTimeNs}
 }
 
+// appendCall sends the call alone (after an expired key's delete, see
+// queueExpire), in one round trip; the caller waits for the flusher.
+func (s *Store) appendCall(ctx context.Context, c *pgx.Conn, args []any) (appendOut, error) {
+	var out appendOut
+	b := &pgx.Batch{}
+	expire := s.queueExpire(b, args[3].([]byte))
+	b.Queue(s.q.appendFn, args...)
+	br := c.SendBatch(ctx, b)
+	defer br.Close()
+	if err := readExpire(br, expire); err != nil {
+		return out, err
+	}
+	if err := br.QueryRow().Scan(out.dest()...); err != nil {
+		return out, afterSend("reading the answer", err)
+	}
+	if err := br.Close(); err != nil {
+		return out, afterSend("reading the answer", err)
+	}
+	return out, nil
+}
+
+// queueExpire queues, when idempotency keys expire (WithIdempotencyTTL)
+// and key is set, the delete of key's record if it has expired, as a
+// transaction of its own (BEGIN, DELETE, COMMIT) ahead of the append in
+// the same round trip: in the append's transaction it would lock the key
+// before the stream, against the lock order of appends and deletes. A
+// concurrent append with the same key either sees the record gone and
+// records it itself, or records it first (a fresh record, which this
+// deletes not). It returns how many results it queued.
+func (s *Store) queueExpire(b *pgx.Batch, key []byte) int {
+	cs, cn, ok := s.keyCutoff()
+	if !ok || key == nil {
+		return 0
+	}
+	b.Queue("BEGIN")
+	b.Queue(s.sql(expireKeySQL), key, cs, cn)
+	b.Queue("COMMIT")
+	return 3
+}
+
+// readExpire reads the n results queueExpire queued. The whole request
+// was sent, so a lost answer leaves the append's outcome unknown; a
+// refusal skips the rest of the request (nothing appended).
+func readExpire(br pgx.BatchResults, n int) error {
+	for i := range n {
+		tag, err := br.Exec()
+		if err == nil && i == n-1 && tag.String() != "COMMIT" {
+			err = fmt.Errorf("expired key's delete: commit answered %q", tag.String())
+		}
+		if err != nil {
+			return afterSend("deleting the expired key", err)
+		}
+	}
+	return nil
+}
+
 // appendPipelined sends the call in its own transaction, then a flush and
 // the NOTIFY, in one round trip. The flush starts after the call has
 // committed, so it covers it.
 func (s *Store) appendPipelined(ctx context.Context, c *pgx.Conn, args []any) (appendOut, error) {
 	var out appendOut
 	b := &pgx.Batch{}
+	expire := s.queueExpire(b, args[3].([]byte))
 	b.Queue("BEGIN")
 	b.Queue(s.q.appendFn, args...)
 	b.Queue("COMMIT")
 	s.queueFlush(b)
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
+	if err := readExpire(br, expire); err != nil {
+		return out, err
+	}
 	// The whole transaction was sent: an answer lost from here on leaves
 	// the outcome unknown.
 	if _, err := br.Exec(); err != nil {
@@ -269,11 +331,15 @@ func (s *Store) appendLone(ctx context.Context, c *pgx.Conn, req runtime.AppendR
 func (s *Store) appendSync(ctx context.Context, c *pgx.Conn, args []any) (appendOut, error) {
 	var out appendOut
 	b := &pgx.Batch{}
+	expire := s.queueExpire(b, args[3].([]byte))
 	b.Queue(s.q.appendFn, args...)
 	b.Queue(resetSync)
 	s.queueFlush(b)
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
+	if err := readExpire(br, expire); err != nil {
+		return out, err
+	}
 	if err := br.QueryRow().Scan(out.dest()...); err != nil {
 		// The whole transaction was sent: it may have committed.
 		return out, afterSend("reading the answer", err)
