@@ -71,7 +71,7 @@ func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (
 		return res, nil
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return lifecycle.DeleteResult{}, s.fail(ctx, op, err)
+		return lifecycle.DeleteResult{}, s.fail(ctx, op, afterSend("commit", err))
 	}
 	s.signal()
 	s.notifier.kick()

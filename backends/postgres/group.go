@@ -91,7 +91,7 @@ func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (a
 		if r.state.CompareAndSwap(reqQueued, reqCanceled) {
 			return appendOut{}, s.fail(ctx, op, ctx.Err())
 		}
-		return appendOut{}, s.fail(ctx, op+" (outcome unknown)", ctx.Err())
+		return appendOut{}, s.fail(ctx, op, unknownOutcome("waiting for its group", ctx.Err()))
 	}
 }
 
@@ -178,7 +178,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		}
 	case err != nil:
 		for _, r := range live {
-			r.done <- groupAnswer{err: fmt.Errorf("cqrsgen: postgres: append to %s: %w", r.req.Stream, err)}
+			r.done <- groupAnswer{err: fmt.Errorf("cqrsgen: postgres: append to %s: %w", r.req.Stream, MarkUnavailable(err))}
 		}
 	default:
 		for i, r := range live {
@@ -309,7 +309,7 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, args, dest []any
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		p.Close()
-		return false, fmt.Errorf("sending the group (outcome unknown): %w", err)
+		return false, unknownOutcome("sending the group", err)
 	}
 	// The call's row, then its Sync: the commit.
 	err = readRow(p, m, dest)
@@ -319,24 +319,24 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, args, dest []any
 		if errors.As(err, &pe) {
 			return true, err
 		}
-		return false, fmt.Errorf("reading the group's answer (outcome unknown): %w", err)
+		return false, unknownOutcome("reading the group's answer", err)
 	}
 	if err := readSync(p); err != nil {
 		p.Close()
-		return false, fmt.Errorf("commit (outcome unknown): %w", err)
+		return false, unknownOutcome("commit", err)
 	}
 	done()
 	var head int64
 	if err := readRow(p, m, []any{&head}); err != nil {
 		p.Close()
-		return false, fmt.Errorf("flush (outcome unknown): %w", err)
+		return false, unknownOutcome("flush", err)
 	}
 	if err := readSync(p); err != nil {
 		p.Close()
-		return false, fmt.Errorf("flush (outcome unknown): %w", err)
+		return false, unknownOutcome("flush", err)
 	}
 	if err := p.Close(); err != nil {
-		return false, fmt.Errorf("flush (outcome unknown): %w", err)
+		return false, unknownOutcome("flush", err)
 	}
 	return false, nil
 }

@@ -15,14 +15,15 @@ import (
 )
 
 // waitForLockWaiters polls pg_stat_activity until n sessions of the store's
-// database wait on a lock while appending, proving they are blocked rather
-// than not yet started.
+// database wait on a lock while appending (a call of an append function,
+// or a lone append's statement, which updates log_head), proving they are
+// blocked rather than not yet started.
 func waitForLockWaiters(t *testing.T, s *Store, n int) {
 	t.Helper()
 	for {
 		var waiting int
 		err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
-WHERE wait_event_type = 'Lock' AND query LIKE '%append_%' AND query LIKE '%'||$1||'%'`,
+WHERE wait_event_type = 'Lock' AND (query LIKE '%append_%' OR query LIKE '%log_head%') AND query LIKE '%'||$1||'%'`,
 			pgx.Identifier{s.opt.schema}.Sanitize()).Scan(&waiting)
 		if err != nil {
 			t.Fatalf("pg_stat_activity: %v", err)

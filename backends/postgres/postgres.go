@@ -9,7 +9,9 @@
 // Guarantees, all enforced by the database rather than by this process:
 //
 //   - An append is one transaction (one call of the schema's append_events
-//     function). The expected version is checked against the stream's row,
+//     function, or of append_group for a group of appends; an unkeyed
+//     append alone in its process is one statement doing the same). The
+//     expected version is checked against the stream's row,
 //     locked for the transaction, and a unique index on (stream type,
 //     stream id, version) backs it up, so of two writers on two machines
 //     appending at the same version exactly one wins; the other gets a

@@ -6,11 +6,27 @@ import "strings"
 // prepares and caches each statement per connection.
 type queries struct {
 	head, heads, appendFn, appendGroup, flush, notify       string
+	appendMove, appendUpsert                                string
 	idemLoad, readAll, readStream, streamVersion            string
 	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats string
 }
 
 const eventCols = `position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id`
+
+// appendLoneTail follows the stream's update in appendMove and
+// appendUpsert. The counter's update joins the stream's result, so it runs
+// (and locks log_head) only after the stream's row is locked and checked:
+// the lock order of append_events.
+const appendLoneTail = `,
+h AS (UPDATE {{S}}.log_head SET position = position + $4 FROM s WHERE id = 1
+	RETURNING position - $4 AS base, s.actual),
+e AS (INSERT INTO {{S}}.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
+	SELECT h.base + x.i, $1, $2, h.actual + x.i, x.name, x.schema, x.ts, x.tn, x.md, x.data, x.eid
+	FROM h, unnest($5::bytea[], $6::bigint[], $7::bigint[], $8::int[], $9::bytea[], $10::bytea[], $11::uuid[])
+		WITH ORDINALITY AS x(name, schema, ts, tn, md, data, eid, i)),
+d AS (INSERT INTO {{S}}.log_durable AS d (pid, position) SELECT pg_backend_pid(), h.base + $4 FROM h
+	ON CONFLICT (pid) DO UPDATE SET position = greatest(d.position, excluded.position))
+SELECT base, actual FROM h`
 
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("{{S}}", schema)
@@ -22,6 +38,22 @@ func newQueries(schema string) queries {
 FROM {{S}}.log_durable`),
 		appendFn: r.Replace(`SELECT status, base, actual, k_type, k_id, k_version, k_position, k_time_s, k_time_ns
 FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
+		// An unkeyed append alone in its process, in one statement that
+		// needs no function call: moves the stream's row (appendMove: the
+		// stream must exist; appendUpsert: creates it when missing, for an
+		// expected version of any or 0), takes the positions, inserts the
+		// events and records the new head as durable (the statement's
+		// transaction commits under the session's synchronous_commit, so
+		// its commit makes both durable; see appendLone). No row: the
+		// stream's row did not match, and append_events tells why.
+		appendMove: r.Replace(`WITH s AS (UPDATE {{S}}.streams SET version = version + $4::bigint
+	WHERE stream_type = $1 AND stream_id = $2
+		AND ($3::bigint = -1 OR ($3 = -2 AND version > 0) OR version = $3) AND version + $4 <= $12::bigint
+	RETURNING version - $4 AS actual)` + appendLoneTail),
+		appendUpsert: r.Replace(`WITH s AS (INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES ($1, $2, $4::bigint)
+	ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version + $4
+	WHERE ($3::bigint = -1 OR t.version = $3) AND t.version + $4 <= $12::bigint
+	RETURNING t.version - $4 AS actual)` + appendLoneTail),
 		appendGroup: r.Replace(`SELECT statuses, bases, actuals
 FROM {{S}}.append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
 		// A flush: a synchronous commit that writes WAL, so that it waits

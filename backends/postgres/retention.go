@@ -74,7 +74,13 @@ func (s *Store) keyCutoff() (int64, int32, bool) {
 	return c.Unix(), int32(c.Nanosecond()), true
 }
 
-// expireKey deletes key's record if it has expired. A concurrent append
+// expireKeySQL deletes the record of key $1 if it was recorded at or
+// before ($2 seconds, $3 nanoseconds).
+const expireKeySQL = `DELETE FROM {{S}}.idempotency WHERE key = $1 AND (time_s, time_ns) <= ($2, $3)`
+
+// expireKey deletes key's record if it has expired, in a round trip of its
+// own (the append paths queue it ahead of the append instead, see
+// queueExpire). A concurrent append
 // with the same key either sees the record gone and records it itself, or
 // records it first (a fresh record, which this deletes not).
 func (s *Store) expireKey(ctx context.Context, op, key string) error {
@@ -82,8 +88,7 @@ func (s *Store) expireKey(ctx context.Context, op, key string) error {
 	if !ok || key == "" {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, s.sql(`DELETE FROM {{S}}.idempotency WHERE key = $1 AND (time_s, time_ns) <= ($2, $3)`),
-		[]byte(key), cs, cn); err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql(expireKeySQL), []byte(key), cs, cn); err != nil {
 		return s.fail(ctx, op, err)
 	}
 	return nil
@@ -171,7 +176,7 @@ ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = greatest(t.version,
 		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return lifecycle.TruncateResult{}, s.fail(ctx, op+" (outcome unknown)", err)
+		return lifecycle.TruncateResult{}, s.fail(ctx, op, unknownOutcome("commit", err))
 	}
 	return lifecycle.TruncateResult{Through: through, Removed: uint64(removed)}, nil
 }

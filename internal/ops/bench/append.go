@@ -43,7 +43,10 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		case "pebble":
 			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers) })
 		case "postgres":
-			open = append(open, func() (*appendSide, error) { return r.rawPostgresAppend(ctx, name, batch, writers) })
+			// The pgbench-style limit first (the targets are read
+			// against it), then one that groups rows across writers.
+			open = append(open, func() (*appendSide, error) { return r.rawPostgresAppend(ctx, name, batch, writers) },
+				func() (*appendSide, error) { return r.rawPostgresGroupedAppend(ctx, name, batch, writers) })
 		default:
 			if r.fsync != nil {
 				limit = *r.fsync
@@ -76,7 +79,7 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 			sd.row.Note = joinNote(sd.row.Note, sd.noted)
 		}
 		storeRow, repoRow := &sides[len(sides)-2].row, &sides[len(sides)-1].row
-		if len(sides) == 3 {
+		if len(sides) >= 3 {
 			limit = sides[0].row
 		}
 		ratioRate(storeRow, limit)
@@ -84,10 +87,25 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		if limit.Case == name {
 			r.add(limit)
 		}
+		// Further limits (PostgreSQL's grouped one): rows of their own,
+		// and the store's ratio to each in its note.
+		for _, sd := range sides[1 : len(sides)-2] {
+			r.add(sd.row)
+			noteRatio(storeRow, sd.row)
+			noteRatio(repoRow, sd.row)
+		}
 		r.add(*storeRow)
 		r.add(*repoRow)
 	}
 	return nil
+}
+
+// noteRatio adds row's events/s ratio to a second limit to its note.
+func noteRatio(row *Row, limit Row) {
+	if limit.EventsPerSec <= 0 || row.EventsPerSec <= 0 {
+		return
+	}
+	row.Note = joinNote(row.Note, fmt.Sprintf("%.2fx %s", row.EventsPerSec/limit.EventsPerSec, limit.Subject))
 }
 
 // runSides opens the sides of a case and gives each maxOps operations

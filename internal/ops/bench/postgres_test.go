@@ -31,17 +31,20 @@ func TestPostgresAppendCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var limit, store bool
+	var limit, grouped, store bool
 	for _, r := range rep.Rows {
 		switch {
+		case r.Kind == KindLimit && strings.HasPrefix(r.Subject, "raw postgres grouped"):
+			grouped = r.Ops > 0 && r.EventsPerSec > 0 && r.Writers == 8
 		case r.Kind == KindLimit && strings.HasPrefix(r.Subject, "raw postgres"):
 			limit = r.Ops > 0 && r.EventsPerSec > 0 && r.Writers == 8
 		case r.Subject == "postgres store":
-			store = r.Limit != "" && strings.HasPrefix(r.Limit, "raw postgres") && r.Ratio > 0
+			store = r.Limit != "" && strings.HasPrefix(r.Limit, "raw postgres (") && r.Ratio > 0 &&
+				strings.Contains(r.Note, "x raw postgres grouped")
 		}
 	}
-	if !limit || !store {
-		t.Errorf("rows %+v: want a raw postgres limit row and a postgres store row related to it", rep.Rows)
+	if !limit || !grouped || !store {
+		t.Errorf("rows %+v: want a raw postgres limit row, a grouped one, and a postgres store row related to both", rep.Rows)
 	}
 	cfg, err := pgConnConfig(dsn)
 	if err != nil {
