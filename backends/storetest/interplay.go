@@ -547,7 +547,7 @@ func lcEmails(t *testing.T, s runtime.Store) []string {
 
 // lcForgetAfterDelete: forgetting a subject whose streams were deleted
 // (hard: no snapshot is brought back; soft: the kept events read as the
-// placeholder) succeeds.
+// placeholder) succeeds; the hard-deleted stream is not listed.
 func lcForgetAfterDelete(t *testing.T, w *lcWorld) {
 	hard, soft, kept := stream("M", "hard"), stream("M", "soft"), stream("M", "kept")
 	for _, st := range []runtime.StreamID{hard, soft, kept} {
@@ -559,9 +559,23 @@ func lcForgetAfterDelete(t *testing.T, w *lcWorld) {
 	}
 	lcDelete(t, w.view, hard, runtime.HardDelete)
 	lcDelete(t, w.view, soft, runtime.SoftDelete)
+	// A hard-deleted stream holds no sealed data any more: the key store
+	// no longer lists it under its subjects, after a reopen too.
+	live := []runtime.StreamID{kept, soft}
+	for round := 0; ; round++ {
+		if got, found, err := keysOf(t, w.view).SubjectStreams(ctx(t), "alice"); err != nil || !found || !slices.Equal(got, live) {
+			t.Errorf("SubjectStreams after the deletes (round %d) = %v, %v, %v; want %v", round, got, found, err, live)
+		}
+		if plan, err := lifecycle.PlanForget(ctx(t), w.view, "alice"); err != nil || !slices.Equal(plan.Streams, live) {
+			t.Errorf("PlanForget after the deletes (round %d) = %+v, %v; want streams %v", round, plan, err, live)
+		}
+		if round > 0 || !w.reopen(t) {
+			break
+		}
+	}
 	res := lcForget(t, w.view, "alice")
-	if !res.Found {
-		t.Errorf("ForgetSubject = %+v", res)
+	if !res.Found || !slices.Equal(res.Streams, live) {
+		t.Errorf("ForgetSubject = %+v; want found, streams %v", res, live)
 	}
 	if _, err := w.view.LoadSnapshot(ctx(t), hard); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("LoadSnapshot of the hard-deleted stream after ForgetSubject: %v; want ErrNotFound", err)

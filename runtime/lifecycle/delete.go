@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/sealkey"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/tombstone"
 )
 
@@ -89,7 +90,9 @@ func ValidateDelete(req DeleteRequest) error {
 // what each mode guarantees). It fails with an error matching
 // errors.ErrUnsupported when store cannot delete streams, and with one
 // matching runtime.ErrNotFound when the stream has no records. Deleting a
-// deleted stream again is not an error: the result says Already.
+// deleted stream again is not an error: the result says Already. A hard
+// delete also destroys the stream's snapshot key when the store keeps data
+// keys (runtime.KeysOf), since ForgetSubject no longer reaches it.
 //
 //	res, err := lifecycle.DeleteStream(ctx, store, runtime.StreamID{Type: "Account", ID: "a-1"}, runtime.HardDelete)
 func DeleteStream(ctx context.Context, store runtime.Store, stream runtime.StreamID, mode runtime.DeleteMode) (DeleteResult, error) {
@@ -109,7 +112,20 @@ func deleteStream(ctx context.Context, store runtime.Store, req DeleteRequest) (
 	if !ok {
 		return DeleteResult{}, fmt.Errorf("cqrsgen: delete %s: store %T cannot delete streams: %w", req.Stream, store, errors.ErrUnsupported)
 	}
-	return d.DeleteStream(ctx, req)
+	res, err := d.DeleteStream(ctx, req)
+	if err != nil || req.DryRun || res.Tombstone.Mode != runtime.HardDelete {
+		return res, err
+	}
+	// A hard-deleted stream has no snapshot left, and its key stores no
+	// longer list it under its subjects (runtime.KeyStore), so
+	// ForgetSubject would never reach its snapshot key: destroy it now.
+	// Idempotent: a retry (Already) destroys it if a failure left it.
+	if keys, ok := runtime.KeysOf(store); ok {
+		if _, _, err := keys.ForgetSubject(ctx, sealkey.SnapshotSubject(req.Stream.Type, req.Stream.ID)); err != nil {
+			return res, fmt.Errorf("cqrsgen: hard delete of %s is committed, destroying its snapshot key failed (delete again to retry): %w", req.Stream, err)
+		}
+	}
+	return res, nil
 }
 
 // StreamTombstone returns the tombstone of a deleted stream, or an error

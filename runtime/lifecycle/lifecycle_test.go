@@ -8,6 +8,7 @@ import (
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/sealkey"
 	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
@@ -42,6 +43,37 @@ func TestIdempotencyExpired(t *testing.T) {
 	} {
 		if got := lifecycle.IdempotencyExpired(rec, tt.ttl, tt.now); got != tt.want {
 			t.Errorf("IdempotencyExpired(ttl %v, now t0+%v) = %v, want %v", tt.ttl, tt.now.Sub(t0), got, tt.want)
+		}
+	}
+}
+
+// TestHardDeleteDestroysSnapshotKey: a hard delete destroys the stream's
+// snapshot key (ForgetSubject no longer lists the stream, so would never
+// reach it); a soft delete keeps it.
+func TestHardDeleteDestroysSnapshotKey(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New()
+	keys, _ := runtime.KeysOf(store)
+	for _, mode := range []runtime.DeleteMode{runtime.SoftDelete, runtime.HardDelete} {
+		st := runtime.StreamID{Type: "T", ID: mode.String()}
+		if _, err := store.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream,
+			Events: []runtime.EventData{{Name: "E", Schema: 1, Data: []byte{0x80}}}}); err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := runtime.NewDataKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := sealkey.SnapshotSubject(st.Type, st.ID)
+		if _, err := keys.SubjectKey(ctx, sub, st, fresh); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lifecycle.DeleteStream(ctx, store, st, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err = keys.LoadSubjectKey(ctx, sub)
+		if gone := errors.Is(err, runtime.ErrNotFound); gone != (mode == runtime.HardDelete) {
+			t.Errorf("%s delete: LoadSubjectKey of the snapshot key: %v; want it gone only after a hard delete", mode, err)
 		}
 	}
 }
