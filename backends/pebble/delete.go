@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -320,18 +321,25 @@ func (w *writer) streamPositions(sk []byte) ([]uint64, error) {
 
 // streamIdemKeys returns the keys of the idempotency records that name
 // stream. Keys are stored by key alone, so this reads them all: a hard
-// delete costs a scan of the idempotency keys.
+// delete costs a scan of the idempotency keys (see docs/storage.md). A
+// record is decoded (and its checksum checked) only when its envelope
+// starts with the stream's name, so the scan costs a prefix comparison
+// per key.
 func (w *writer) streamIdemKeys(stream runtime.StreamID) ([][]byte, error) {
 	it, err := w.s.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagIdem}, UpperBound: []byte{tagIdem + 1}})
 	if err != nil {
 		return nil, err
 	}
+	head := appendString(appendString([]byte{idemV1}, stream.Type), stream.ID)
 	var out [][]byte
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
 			return nil, err
+		}
+		if !bytes.HasPrefix(v, head) {
+			continue
 		}
 		k := it.Key()
 		rec, err := decodeIdem(string(k[1:]), v)
