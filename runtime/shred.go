@@ -69,10 +69,12 @@ type KeyStore interface {
 	// none (it never had one, or it was forgotten).
 	LoadSubjectKey(ctx context.Context, subject string) (DataKey, error)
 	// SubjectStreams returns the streams recorded for subject's key, sorted
-	// by type then id; found is false when the subject has no key.
+	// by type then id, leaving out those hard-deleted since (they hold no
+	// sealed data any more); found is false when the subject has no key.
 	SubjectStreams(ctx context.Context, subject string) (streams []StreamID, found bool, err error)
 	// ForgetSubject deletes subject's data key and its streams, durably,
-	// and returns the streams; a subject with no key is (nil, false, nil).
+	// and returns the streams as SubjectStreams would have (hard-deleted
+	// ones left out); a subject with no key is (nil, false, nil).
 	ForgetSubject(ctx context.Context, subject string) (streams []StreamID, found bool, err error)
 }
 

@@ -60,7 +60,7 @@ func (r *Repository[S, E, C]) opener(ctx context.Context) func(Record) (Record, 
 func snapshotSubject(stream StreamID) string { return sealkey.SnapshotSubject(stream.Type, stream.ID) }
 
 // snapshotMagic starts a sealed snapshot's data.
-const snapshotMagic = "cqS\x01"
+const snapshotMagic = sealkey.SnapshotMagic
 
 // sealSnapshot encrypts the encoded state of stream with the stream's
 // snapshot key (a reserved subject of the KeyStore): a state may hold what

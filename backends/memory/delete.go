@@ -59,10 +59,8 @@ func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (
 	if req.Mode == runtime.HardDelete {
 		res.Tombstone.Removed = uint64(len(live))
 		_, res.Snapshot = s.snapshots[req.Stream]
-		for k, rec := range s.idempotency {
-			if rec.Stream == req.Stream {
-				keys = append(keys, k)
-			}
+		for k := range s.idemByStream[req.Stream] {
+			keys = append(keys, k)
 		}
 		res.IdempotencyKeys = uint64(len(keys))
 		for _, pos := range live {
@@ -78,7 +76,7 @@ func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (
 		s.removed += uint64(len(live))
 		delete(s.snapshots, req.Stream)
 		for _, k := range keys {
-			delete(s.idempotency, k)
+			s.dropKey(k)
 		}
 		st.base, st.positions = st.version(), nil
 	}

@@ -90,7 +90,7 @@ func (s *Store) SubjectStreams(ctx context.Context, subject string) ([]runtime.S
 	if e == nil {
 		return nil, false, nil
 	}
-	return sortedStreams(e.streams), true, nil
+	return s.liveStreams(e.streams), true, nil
 }
 
 // ForgetSubject deletes subject's data key and returns its streams.
@@ -106,7 +106,20 @@ func (s *Store) ForgetSubject(ctx context.Context, subject string) ([]runtime.St
 	}
 	delete(s.keyRing.keys, subject)
 	clear(e.key.Key[:])
-	return sortedStreams(e.streams), true, nil
+	return s.liveStreams(e.streams), true, nil
+}
+
+// liveStreams returns the streams of m that are not hard-deleted, sorted:
+// a hard-deleted stream holds no sealed data any more (runtime.KeyStore).
+// The caller holds keyRing.mu (nothing takes keyRing.mu under s.mu).
+func (s *Store) liveStreams(m map[runtime.StreamID]struct{}) []runtime.StreamID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := sortedStreams(m)
+	return slices.DeleteFunc(out, func(st runtime.StreamID) bool {
+		e := s.streams[st]
+		return e != nil && e.tomb != nil && e.tomb.Mode == runtime.HardDelete
+	})
 }
 
 func sortedStreams(m map[runtime.StreamID]struct{}) []runtime.StreamID {

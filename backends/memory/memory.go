@@ -78,6 +78,8 @@ type Store struct {
 	snapshots   map[runtime.StreamID]runtime.Snapshot
 	checkpoints map[string]uint64
 	idempotency map[string]runtime.IdempotencyRecord
+	// idemByStream indexes idempotency's keys by stream (see idem.go).
+	idemByStream map[runtime.StreamID]map[string]struct{}
 	// notify is closed and replaced on an append that a Wait may be
 	// blocked on (waiting set) and on Close: the broadcast that wakes Wait.
 	notify  chan struct{}
@@ -348,7 +350,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 		st.positions = append(st.positions, s.head)
 	}
 	if req.IdempotencyKey != "" {
-		s.idempotency[req.IdempotencyKey] = storekit.KeyRecord(req, res, stamp.Now())
+		s.putKey(storekit.KeyRecord(req, res, stamp.Now()))
 	}
 	// Wait sets waiting under the read lock after taking notify, so a Wait
 	// that saw the old head is always woken.
@@ -617,7 +619,7 @@ func (s *Store) SaveIdempotency(ctx context.Context, rec runtime.IdempotencyReco
 	if st := s.streams[rec.Stream]; st != nil && st.tomb != nil {
 		return &runtime.DeletedError{Tombstone: *st.tomb}
 	}
-	s.idempotency[rec.Key] = rec
+	s.putKey(rec)
 	return nil
 }
 
@@ -691,7 +693,7 @@ func (s *Store) Close() error {
 	s.streams = nil
 	s.snapshots = nil
 	s.checkpoints = nil
-	s.idempotency = nil
+	s.idempotency, s.idemByStream = nil, nil
 	close(s.notify)
 	return nil
 }

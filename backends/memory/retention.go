@@ -49,7 +49,7 @@ var _ lifecycle.Retention = (*Store)(nil)
 func (s *Store) liveKey(key string, now time.Time) (runtime.IdempotencyRecord, bool) {
 	rec, ok := s.idempotency[key]
 	if ok && lifecycle.IdempotencyExpired(rec, s.keyTTL, now) {
-		delete(s.idempotency, key)
+		s.dropKey(key)
 		return rec, false
 	}
 	return rec, ok
@@ -74,7 +74,7 @@ func (s *Store) PurgeExpiredKeys(ctx context.Context) (uint64, error) {
 	var n uint64
 	for k, rec := range s.idempotency {
 		if lifecycle.IdempotencyExpired(rec, s.keyTTL, now) {
-			delete(s.idempotency, k)
+			s.dropKey(k)
 			n++
 		}
 	}

@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -33,7 +34,8 @@ import (
 //
 // Pebble drops the deleted keys' bytes when a compaction rewrites the
 // tables that hold them; DeleteStream compacts the deleted key spans at once
-// (see compactDeleted), so the space is reclaimed when it returns.
+// (see compactDeleted), so the space is reclaimed when it returns, and the
+// write-ahead logs that held them are deleted, never recycled (walCleaner).
 const (
 	tagDeleted = 'd' // d<streamKey>  → tombstone position:8, mode:1, version:8, time, events, removed
 	tagHoles   = 'h' // h<first:8>    → last:8: positions a hard delete removed
@@ -98,9 +100,11 @@ func decodeDeleted(v []byte) (uint64, runtime.DeleteMode, *runtime.Tombstone, er
 // DeleteStream deletes a stream (see lifecycle.StreamDeleter). The tombstone
 // is synced before it returns, even on a store opened WithNoSync. After a
 // hard delete it compacts the deleted key spans, so that the removed events'
-// bytes leave the tables (and, once Pebble drops the obsolete WAL files,
-// the directory); a compaction failure is returned, the delete itself
-// stands.
+// and snapshot's bytes leave the tables, and the write-ahead logs that
+// held them become obsolete: Pebble's cleaner deletes those in the
+// background moments later (Close waits for it), after which no file of
+// the directory holds the bytes. A compaction failure is returned, the
+// delete itself stands.
 func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.DeleteResult, error) {
 	if err := lifecycle.ValidateDelete(req); err != nil {
 		return lifecycle.DeleteResult{}, err
@@ -129,8 +133,11 @@ type deleteOp struct {
 }
 
 // compactDeleted compacts the spans a hard delete removed keys from: its
-// event records and its stream index. The idempotency keys and the
-// snapshot are single keys, left to Pebble's own compactions.
+// event records, its snapshot and its stream index. Each compaction first
+// flushes the memtables that overlap it, which makes the write-ahead logs
+// that held the removed records obsolete, and the store's Cleaner deletes
+// those (walCleaner). The idempotency keys, which hold only the stream's
+// name and positions, are left to Pebble's own compactions.
 func (s *Store) compactDeleted(ctx context.Context, d *deleteOp) error {
 	if err := s.enter(ctx, "compact"); err != nil {
 		return err
@@ -138,6 +145,12 @@ func (s *Store) compactDeleted(ctx context.Context, d *deleteOp) error {
 	defer s.mu.RUnlock()
 	if d.minPos > 0 {
 		if err := s.db.Compact(ctx, eventKey(nil, d.minPos), eventKey(nil, d.maxP+1), true); err != nil {
+			return err
+		}
+	}
+	if d.res.Snapshot {
+		k := snapshotKey(d.req.Stream)
+		if err := s.db.Compact(ctx, k, append(k, 0), false); err != nil {
 			return err
 		}
 	}
@@ -308,18 +321,25 @@ func (w *writer) streamPositions(sk []byte) ([]uint64, error) {
 
 // streamIdemKeys returns the keys of the idempotency records that name
 // stream. Keys are stored by key alone, so this reads them all: a hard
-// delete costs a scan of the idempotency keys.
+// delete costs a scan of the idempotency keys (see docs/storage.md). A
+// record is decoded (and its checksum checked) only when its envelope
+// starts with the stream's name, so the scan costs a prefix comparison
+// per key.
 func (w *writer) streamIdemKeys(stream runtime.StreamID) ([][]byte, error) {
 	it, err := w.s.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagIdem}, UpperBound: []byte{tagIdem + 1}})
 	if err != nil {
 		return nil, err
 	}
+	head := appendString(appendString([]byte{idemV1}, stream.Type), stream.ID)
 	var out [][]byte
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			_ = it.Close()
 			return nil, err
+		}
+		if !bytes.HasPrefix(v, head) {
+			continue
 		}
 		k := it.Key()
 		rec, err := decodeIdem(string(k[1:]), v)

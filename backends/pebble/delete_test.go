@@ -45,10 +45,12 @@ func tableBytes(t *testing.T, dir string, marker []byte) (int64, []string) {
 	return total, holding
 }
 
-// TestHardDeleteReclaimsSpace writes a stream whose events carry a marker,
-// flushes it to sstables, hard-deletes it, and checks that the compaction
-// DeleteStream runs leaves no table holding the marker and the tables
-// smaller by about the stream's size, while the other stream's events stay.
+// TestHardDeleteReclaimsSpace writes a stream whose events and snapshot
+// carry markers, flushes it to sstables, hard-deletes it, and checks that
+// the compaction DeleteStream runs leaves no table holding the marker and
+// the tables smaller by about the stream's size, while the other stream's
+// events stay; and that after Close no file of the directory (write-ahead
+// logs included) holds either marker.
 func TestHardDeleteReclaimsSpace(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -84,6 +86,10 @@ func TestHardDeleteReclaimsSpace(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+	snapMarker := []byte("snapshot-of-personal-data-91be04")
+	if err := s.SaveSnapshot(ctx, runtime.Snapshot{Stream: doomed, Version: 1, Schema: "user", Data: append(snapMarker, noise(100)...)}); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.db.Flush(); err != nil {
 		t.Fatal(err)
@@ -143,10 +149,11 @@ func TestHardDeleteReclaimsSpace(t *testing.T) {
 	if after > before*3/5 || live > before*3/5 {
 		t.Errorf("tables hold %d bytes after the delete (%d live before Close), %d before: want them to shrink by about half", after, live, before)
 	}
-	if files := filesHolding(t, dir, map[string][]byte{"the deleted events": marker}); len(files) > 0 {
-		// The WAL and the MANIFEST are not rewritten by compactions: see
-		// docs/storage.md ("Deleting streams").
-		t.Logf("files other than tables still holding the deleted bytes: %v", files)
+	// No file at all: the write-ahead logs that held the events and the
+	// snapshot were deleted when the delete's compaction flushed their
+	// memtables (none is kept for recycling, see walCleaner).
+	if files := filesHolding(t, dir, map[string][]byte{"the deleted events": marker, "the deleted snapshot": snapMarker}); len(files) > 0 {
+		t.Errorf("after the hard delete and Close, files still hold the deleted bytes: %v", files)
 	}
 	t.Logf("sstables: %d bytes before the hard delete, %d after (%d events of ~%d bytes removed)", before, after, res.Events, 800+len(marker))
 }

@@ -21,10 +21,11 @@ import (
 )
 
 // The data keys of crypto-shredding (runtime.KeyStore) are not kept in the
-// database: a key written to Pebble stays in its write-ahead log, in
-// sstables until compaction drops it and in the stale tail of a recycled
-// log file (Pebble reuses old WAL files without truncating them) for an
-// unbounded time, so destroying one could not be proven. Each subject has
+// database: a key written to Pebble stays in its write-ahead log until its
+// memtable is flushed and in sstables until a compaction drops it (and,
+// with Pebble's default cleaner, which this store replaces, in recycled
+// log files for an unbounded time), so destroying one would take a flush
+// and a compaction of its key at each forget. Each subject has
 // a small file of its own instead, in the directory keys/ of the store:
 // written whole to a temporary file, synced and renamed into place, and
 // removed (then the directory synced) when the subject is forgotten. After
@@ -264,12 +265,31 @@ func (s *Store) LoadSubjectKey(ctx context.Context, subject string) (runtime.Dat
 func (s *Store) SubjectStreams(ctx context.Context, subject string) (streams []runtime.StreamID, found bool, err error) {
 	err = s.keysOp(ctx, "subject streams", subject, func() error {
 		f, err := s.readKeyFile(subject)
-		if f != nil {
-			streams, found = slices.Clone(f.streams), true
+		if err != nil || f == nil {
+			return err
 		}
+		streams, err = s.liveStreams(f.streams)
+		found = err == nil
 		return err
 	})
 	return streams, found, err
+}
+
+// liveStreams returns the streams that are not hard-deleted: a
+// hard-deleted stream holds no sealed data any more (runtime.KeyStore).
+// The caller holds mu.
+func (s *Store) liveStreams(streams []runtime.StreamID) ([]runtime.StreamID, error) {
+	out := streams[:0:0]
+	for _, st := range streams {
+		t, err := s.loadTombstone(appendStreamKey(nil, st), st)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil || t.Mode != runtime.HardDelete {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
 // ForgetSubject removes subject's key file and syncs the directory: when
@@ -287,8 +307,9 @@ func (s *Store) ForgetSubject(ctx context.Context, subject string) (streams []ru
 		if err := syncDir(s.opts.fs, s.opts.fs.PathJoin(s.dir, keysDir)); err != nil {
 			return err
 		}
-		streams, found = slices.Clone(f.streams), true
-		return nil
+		found = true
+		streams, err = s.liveStreams(f.streams)
+		return err
 	})
 	return streams, found, err
 }

@@ -110,6 +110,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		MemTableSize:       o.memTableSize,
 		Logger:             &logger{s: s, l: o.logger},
 		Lock:               lock,
+		Cleaner:            walCleaner{},
 	}
 	popts.EnsureDefaults()
 	if o.tune != nil {

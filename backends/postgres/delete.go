@@ -135,10 +135,15 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 			return lifecycle.DeleteResult{}, false, err
 		}
 		t.Removed = uint64(len(positions))
+		// idempotency has no index by stream: a count scans the table, so
+		// only a dry run counts; a delete takes the DELETE's row count.
+		countKeys := `0::bigint`
+		if req.DryRun {
+			countKeys = `(SELECT count(*) FROM ` + S + `.idempotency WHERE stream_type = $1 AND stream_id = $2)`
+		}
 		var snaps, keys int64
 		if err := tx.QueryRow(ctx, `SELECT
-	(SELECT count(*) FROM `+S+`.snapshots WHERE stream_type = $1 AND stream_id = $2),
-	(SELECT count(*) FROM `+S+`.idempotency WHERE stream_type = $1 AND stream_id = $2)`, typ, id).Scan(&snaps, &keys); err != nil {
+	(SELECT count(*) FROM `+S+`.snapshots WHERE stream_type = $1 AND stream_id = $2), `+countKeys, typ, id).Scan(&snaps, &keys); err != nil {
 			return lifecycle.DeleteResult{}, false, err
 		}
 		res.Snapshot, res.IdempotencyKeys = snaps > 0, uint64(keys)
@@ -149,6 +154,7 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 	}
 
 	b := &pgx.Batch{}
+	idemDelete := -1 // the index of the DELETE of the stream's keys in b
 	// Commit synchronously whatever the session's default, so that the
 	// durable head recorded below (queries.flush) is durable.
 	b.Queue(`SET LOCAL synchronous_commit = on`)
@@ -156,6 +162,7 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 		b.Queue(`DELETE FROM `+S+`.events WHERE stream_type = $1 AND stream_id = $2`, typ, id)
 		b.Queue(`DELETE FROM `+S+`.snapshots WHERE stream_type = $1 AND stream_id = $2`, typ, id)
 		// Lock order as in append_events: stream row, idempotency keys, log_head.
+		idemDelete = b.Len()
 		b.Queue(`DELETE FROM `+S+`.idempotency WHERE stream_type = $1 AND stream_id = $2`, typ, id)
 		// What a truncation removed is moot now: ReadStream yields the
 		// tombstone alone, until a truncation removes that too.
@@ -169,7 +176,18 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 			i = j + 1
 		}
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	br := tx.SendBatch(ctx, b)
+	for i := range b.Len() {
+		tag, err := br.Exec()
+		if err != nil {
+			_ = br.Close()
+			return lifecycle.DeleteResult{}, false, err
+		}
+		if i == idemDelete {
+			res.IdempotencyKeys = uint64(tag.RowsAffected())
+		}
+	}
+	if err := br.Close(); err != nil {
 		return lifecycle.DeleteResult{}, false, err
 	}
 	var pos int64

@@ -52,6 +52,12 @@ type keySQL struct {
 	get, has, insertKey, insertStream, streams, forgetStreams, forgetKey string
 }
 
+// notHardDeleted keeps the rows s of subject_streams whose stream is not
+// hard-deleted: such a stream holds no sealed data any more
+// (runtime.KeyStore), so neither SubjectStreams nor ForgetSubject lists it.
+var notHardDeleted = fmt.Sprintf(` AND NOT EXISTS (SELECT 1 FROM {{S}}.deleted_streams d
+	WHERE d.stream_type = s.stream_type AND d.stream_id = s.stream_id AND d.mode = %d)`, runtime.HardDelete)
+
 func newKeySQL(schema string) keySQL {
 	r := strings.NewReplacer("{{S}}", schema)
 	return keySQL{
@@ -59,11 +65,13 @@ func newKeySQL(schema string) keySQL {
 		has: r.Replace(`SELECT k.key_id, k.key, EXISTS (SELECT 1 FROM {{S}}.subject_streams s
 	WHERE s.subject = $1 AND s.stream_type = $2 AND s.stream_id = $3)
 FROM {{S}}.subject_keys k WHERE k.subject = $1`),
-		insertKey:     r.Replace(`INSERT INTO {{S}}.subject_keys (subject, key_id, key) VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING`),
-		insertStream:  r.Replace(`INSERT INTO {{S}}.subject_streams (subject, stream_type, stream_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`),
-		streams:       r.Replace(`SELECT stream_type, stream_id FROM {{S}}.subject_streams WHERE subject = $1 ORDER BY stream_type, stream_id`),
-		forgetStreams: r.Replace(`DELETE FROM {{S}}.subject_streams WHERE subject = $1 RETURNING stream_type, stream_id`),
-		forgetKey:     r.Replace(`DELETE FROM {{S}}.subject_keys WHERE subject = $1`),
+		insertKey:    r.Replace(`INSERT INTO {{S}}.subject_keys (subject, key_id, key) VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING`),
+		insertStream: r.Replace(`INSERT INTO {{S}}.subject_streams (subject, stream_type, stream_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`),
+		streams: r.Replace(`SELECT s.stream_type, s.stream_id FROM {{S}}.subject_streams s WHERE s.subject = $1` + notHardDeleted +
+			` ORDER BY s.stream_type, s.stream_id`),
+		forgetStreams: r.Replace(`WITH s AS (DELETE FROM {{S}}.subject_streams WHERE subject = $1 RETURNING stream_type, stream_id)
+SELECT s.stream_type, s.stream_id FROM s WHERE true` + notHardDeleted),
+		forgetKey: r.Replace(`DELETE FROM {{S}}.subject_keys WHERE subject = $1`),
 	}
 }
 

@@ -302,6 +302,76 @@ func (r *retentionHarness) testInterplay(t *testing.T) {
 			t.Run("Race", func(t *testing.T) { lcRace(t, open(t, 0)) })
 		})
 	}
+	t.Run("TenantRetention", func(t *testing.T) { lcTenantRetention(t, r.lcOpen(t, true, time.Hour)) })
+}
+
+// lcTenantRetention: a tenant's view answers lifecycle.Retention for what
+// can be scoped to the tenant (where its log starts, its checkpoints, so
+// PlanTruncation through the view) and refuses what acts on the whole
+// shared store (TruncateLog, PurgeExpiredKeys) with tenant.ErrStoreWide,
+// changing nothing.
+func lcTenantRetention(t *testing.T, w *lcWorld) {
+	a, b := stream("T", "a"), stream("T", "b")
+	pa := w.add(t, a, 2)
+	w.add(t, b, 1)
+	if _, err := keyedAppend(t, w.view, b, "kb"); err != nil {
+		t.Fatal(err)
+	}
+	w.other(t)
+	zeta, err := tenant.Scope(w.store, "zeta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		s    runtime.Store
+		name string
+		pos  uint64
+	}{{w.view, "p", pa[0]}, {w.view, "q", pa[1] + 100}, {zeta, "p", 1}, {w.store, "admin", 1}} {
+		if err := c.s.SaveCheckpoint(ctx(t), c.name, c.pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ret, ok := w.view.(lifecycle.Retention)
+	if !ok {
+		t.Fatalf("the tenant view %T does not implement lifecycle.Retention", w.view)
+	}
+	var got []lifecycle.CheckpointInfo
+	for c, err := range w.view.(lifecycle.CheckpointLister).Checkpoints(ctx(t)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	if want := []lifecycle.CheckpointInfo{{Name: "p", Position: pa[0]}, {Name: "q", Position: pa[1] + 100}}; !slices.Equal(got, want) {
+		t.Errorf("Checkpoints through the view = %v; want the tenant's only, %v", got, want)
+	}
+	head := stats(t, w.store).Head
+	before := stats(t, w.store)
+	w.clock.Advance(2 * time.Hour) // kb expires
+	if _, err := ret.TruncateLog(ctx(t), head-1); !errors.Is(err, tenant.ErrStoreWide) || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("TruncateLog through the view: %v; want tenant.ErrStoreWide and errors.ErrUnsupported", err)
+	}
+	if n, err := ret.PurgeExpiredKeys(ctx(t)); n != 0 || !errors.Is(err, tenant.ErrStoreWide) || !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("PurgeExpiredKeys through the view = %d, %v; want tenant.ErrStoreWide and errors.ErrUnsupported", n, err)
+	}
+	if after := stats(t, w.store); after.Events != before.Events || after.IdempotencyKeys != before.IdempotencyKeys || lcTruncated(t, w.store) != 0 {
+		t.Errorf("refused calls changed the store: %+v, then %+v, truncated %d", before, after, lcTruncated(t, w.store))
+	}
+	if p, err := ret.Truncated(ctx(t)); err != nil || p != 0 {
+		t.Errorf("Truncated through the view = %d, %v; want 0", p, err)
+	}
+	plan, err := lifecycle.PlanTruncation(ctx(t), w.view, pa[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Events != 2 || plan.Streams != 1 || !slices.Equal(plan.Uncovered, []runtime.StreamID{a}) ||
+		!slices.Equal(plan.Behind, []lifecycle.CheckpointInfo{{Name: "p", Position: pa[0]}}) {
+		t.Errorf("PlanTruncation(%d) through the view = %+v; want the tenant's 2 events of %s, uncovered, and checkpoint p behind", pa[1], plan, a)
+	}
+	through := lcTruncate(t, w.store, pa[1]).Through
+	if p, err := ret.Truncated(ctx(t)); err != nil || p != through {
+		t.Errorf("Truncated through the view after the store's truncation = %d, %v; want %d", p, err, through)
+	}
 }
 
 func isDeleter(s runtime.Store) bool {
@@ -547,7 +617,7 @@ func lcEmails(t *testing.T, s runtime.Store) []string {
 
 // lcForgetAfterDelete: forgetting a subject whose streams were deleted
 // (hard: no snapshot is brought back; soft: the kept events read as the
-// placeholder) succeeds.
+// placeholder) succeeds; the hard-deleted stream is not listed.
 func lcForgetAfterDelete(t *testing.T, w *lcWorld) {
 	hard, soft, kept := stream("M", "hard"), stream("M", "soft"), stream("M", "kept")
 	for _, st := range []runtime.StreamID{hard, soft, kept} {
@@ -559,9 +629,23 @@ func lcForgetAfterDelete(t *testing.T, w *lcWorld) {
 	}
 	lcDelete(t, w.view, hard, runtime.HardDelete)
 	lcDelete(t, w.view, soft, runtime.SoftDelete)
+	// A hard-deleted stream holds no sealed data any more: the key store
+	// no longer lists it under its subjects, after a reopen too.
+	live := []runtime.StreamID{kept, soft}
+	for round := 0; ; round++ {
+		if got, found, err := keysOf(t, w.view).SubjectStreams(ctx(t), "alice"); err != nil || !found || !slices.Equal(got, live) {
+			t.Errorf("SubjectStreams after the deletes (round %d) = %v, %v, %v; want %v", round, got, found, err, live)
+		}
+		if plan, err := lifecycle.PlanForget(ctx(t), w.view, "alice"); err != nil || !slices.Equal(plan.Streams, live) {
+			t.Errorf("PlanForget after the deletes (round %d) = %+v, %v; want streams %v", round, plan, err, live)
+		}
+		if round > 0 || !w.reopen(t) {
+			break
+		}
+	}
 	res := lcForget(t, w.view, "alice")
-	if !res.Found {
-		t.Errorf("ForgetSubject = %+v", res)
+	if !res.Found || !slices.Equal(res.Streams, live) {
+		t.Errorf("ForgetSubject = %+v; want found, streams %v", res, live)
 	}
 	if _, err := w.view.LoadSnapshot(ctx(t), hard); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("LoadSnapshot of the hard-deleted stream after ForgetSubject: %v; want ErrNotFound", err)

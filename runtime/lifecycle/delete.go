@@ -1,11 +1,13 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/internal/sealkey"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/tombstone"
 )
 
@@ -89,7 +91,9 @@ func ValidateDelete(req DeleteRequest) error {
 // what each mode guarantees). It fails with an error matching
 // errors.ErrUnsupported when store cannot delete streams, and with one
 // matching runtime.ErrNotFound when the stream has no records. Deleting a
-// deleted stream again is not an error: the result says Already.
+// deleted stream again is not an error: the result says Already. A hard
+// delete of a stream with a sealed snapshot first destroys the snapshot's
+// key (runtime.KeysOf), since ForgetSubject no longer reaches it.
 //
 //	res, err := lifecycle.DeleteStream(ctx, store, runtime.StreamID{Type: "Account", ID: "a-1"}, runtime.HardDelete)
 func DeleteStream(ctx context.Context, store runtime.Store, stream runtime.StreamID, mode runtime.DeleteMode) (DeleteResult, error) {
@@ -109,7 +113,41 @@ func deleteStream(ctx context.Context, store runtime.Store, req DeleteRequest) (
 	if !ok {
 		return DeleteResult{}, fmt.Errorf("cqrsgen: delete %s: store %T cannot delete streams: %w", req.Stream, store, errors.ErrUnsupported)
 	}
+	if req.Mode == runtime.HardDelete && !req.DryRun {
+		if err := forgetSnapshotKey(ctx, store, req.Stream); err != nil {
+			return DeleteResult{}, err
+		}
+	}
 	return d.DeleteStream(ctx, req)
+}
+
+// forgetSnapshotKey destroys the key of stream's snapshot when the stream
+// has a sealed snapshot (so a key), before a hard delete removes the
+// snapshot: the key stores no longer list a hard-deleted stream under its
+// subjects (runtime.KeyStore), so ForgetSubject would never reach that key
+// afterwards. Done first, a failed delete leaves a snapshot that no longer
+// opens, which loads ignore (they rebuild from events), and a retry finds
+// it again. Stores that never sealed a snapshot are not asked anything
+// (PostgreSQL would create its key tables).
+func forgetSnapshotKey(ctx context.Context, store runtime.Store, stream runtime.StreamID) error {
+	snap, err := store.LoadSnapshot(ctx, stream)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cqrsgen: hard delete of %s: %w", stream, err)
+	}
+	if !bytes.HasPrefix(snap.Data, []byte(sealkey.SnapshotMagic)) {
+		return nil
+	}
+	keys, ok := runtime.KeysOf(store)
+	if !ok {
+		return nil
+	}
+	if _, _, err := keys.ForgetSubject(ctx, sealkey.SnapshotSubject(stream.Type, stream.ID)); err != nil {
+		return fmt.Errorf("cqrsgen: hard delete of %s: destroying its snapshot key: %w", stream, err)
+	}
+	return nil
 }
 
 // StreamTombstone returns the tombstone of a deleted stream, or an error

@@ -9,6 +9,10 @@ import (
 	"encoding/hex"
 )
 
+// SnapshotMagic starts a sealed snapshot's data (runtime's sealSnapshot);
+// lifecycle.DeleteStream looks for it to know the stream has a snapshot key.
+const SnapshotMagic = "cqS\x01"
+
 // SnapshotSubject is the reserved subject whose key seals the snapshots of the
 // stream typ/id. It starts with a NUL byte, which runtime.ValidateSubject
 // refuses in subjects of applications, and is a hash of the stream's

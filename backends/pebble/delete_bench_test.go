@@ -1,0 +1,117 @@
+package pebble
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
+)
+
+// BenchmarkHardDeleteAmongKeys times a hard delete of a one-event stream
+// with one idempotency key on two stores, alternating between them: one
+// holding no other keys (the limit) and one holding the keys of
+// CQRSGEN_BENCH_KEYS other streams (default 1,000,000). Idempotency
+// records are stored by key alone, so a hard delete reads all of them to
+// find its stream's (streamIdemKeys); the difference is that scan.
+func BenchmarkHardDeleteAmongKeys(b *testing.B) {
+	ctx := context.Background()
+	keys := 1_000_000
+	if v := os.Getenv("CQRSGEN_BENCH_KEYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys = n
+	}
+	open := func(n int) *Store {
+		s := openT(b, b.TempDir())
+		b.Cleanup(func() { _ = s.Close() })
+		// The records are written straight into Pebble in large batches:
+		// appending a million keyed streams through the store would take
+		// minutes and measure nothing more.
+		t0 := time.Unix(1_900_000_000, 0)
+		for i := 0; i < n; {
+			batch := s.db.NewBatch()
+			for j := 0; j < 100_000 && i < n; j, i = j+1, i+1 {
+				rec := runtime.IdempotencyRecord{Stream: runtime.StreamID{Type: "Other", ID: strconv.Itoa(i)}, Version: 1, Position: uint64(i + 1), Time: t0}
+				_ = batch.Set(idemKey(fmt.Sprintf("key-%09d", i)), encodeIdem(rec), nil)
+			}
+			if err := batch.Commit(pebbledb.NoSync); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	stores := [2]*Store{open(0), open(keys)}
+	names := [2]string{"limit", fmt.Sprintf("%dkeys", keys)}
+	durs := map[string][]time.Duration{}
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 2 {
+			if i%2 == 1 {
+				k = 1 - k
+			}
+			s := stores[k]
+			st := runtime.StreamID{Type: "Doomed", ID: strconv.Itoa(i)}
+			if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, IdempotencyKey: "doomed-" + st.ID,
+				Events: []runtime.EventData{{Name: "E", Schema: 1, Data: []byte{0x80}}}}); err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			res, err := s.DeleteStream(ctx, lifecycle.DeleteRequest{Stream: st, Mode: runtime.HardDelete})
+			durs[names[k]] = append(durs[names[k]], time.Since(t0))
+			if err != nil || res.IdempotencyKeys != 1 {
+				b.Fatalf("hard delete = %+v, %v; want 1 key removed", res, err)
+			}
+		}
+	}
+	b.StopTimer()
+	for _, name := range names {
+		reportPercentilesAs(b, name, durs[name])
+	}
+}
+
+// BenchmarkAppendWALRecycling prices the store's refusal to recycle
+// write-ahead log files (walCleaner): synced one-event appends on two
+// stores with 1 MiB memtables (a new log every few hundred appends), one
+// with the store's cleaner and one with Pebble's default, which recycles,
+// alternating between them.
+func BenchmarkAppendWALRecycling(b *testing.B) {
+	ctx := context.Background()
+	recycling := WithPebbleOptions(func(o *pebbledb.Options) { o.Cleaner = pebbledb.DeleteCleaner{} })
+	stores := [2]*Store{openT(b, b.TempDir(), WithMemTableSize(1<<20)), openT(b, b.TempDir(), WithMemTableSize(1<<20), recycling)}
+	for _, s := range stores {
+		b.Cleanup(func() { _ = s.Close() })
+	}
+	names := [2]string{"norecycle", "recycle"}
+	data := make([]byte, 1000)
+	durs := map[string][]time.Duration{}
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 2 {
+			if i%2 == 1 {
+				k = 1 - k
+			}
+			t0 := time.Now()
+			if _, err := stores[k].Append(ctx, runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "x"}, Expected: runtime.AnyVersion,
+				Events: []runtime.EventData{{Name: "E", Schema: 1, Data: data}}}); err != nil {
+				b.Fatal(err)
+			}
+			durs[names[k]] = append(durs[names[k]], time.Since(t0))
+		}
+	}
+	b.StopTimer()
+	for _, name := range names {
+		reportPercentilesAs(b, name, durs[name])
+	}
+}
