@@ -358,6 +358,12 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream runtime.StreamID) (runt
 		return runtime.Snapshot{}, err
 	}
 	defer s.mu.RUnlock()
+	if !s.snaps.maybe(stream) { // no Get that would miss (snapset.go)
+		return runtime.Snapshot{}, fmt.Errorf("cqrsgen/pebble: %s: %w", op, runtime.ErrNotFound)
+	}
+	if s.snapGet != nil {
+		s.snapGet()
+	}
 	v, err := s.get(snapshotKey(stream))
 	if err != nil {
 		return runtime.Snapshot{}, fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)

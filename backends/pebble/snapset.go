@@ -1,0 +1,106 @@
+package pebble
+
+import (
+	"errors"
+	"hash/maphash"
+	"sync"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/runtime"
+)
+
+// snapSet records, in memory, which streams may have a snapshot, so that
+// LoadSnapshot of a stream without one (most streams, and every Load of
+// them) answers ErrNotFound without a Pebble Get that misses: about 1.3 µs
+// through the memtables and every level's filter and index, the largest
+// fixed cost of a short Load (docs/benchmarks.md, "Snapshot presence").
+//
+// The set holds a 64-bit hash of each snapshotted stream's key, so it may
+// say "maybe" for a stream without a snapshot (a collision, or a stream
+// whose snapshot was deleted): LoadSnapshot then does the Get, which
+// answers. It must never say "no" for a stream with a snapshot, so:
+//
+//   - Open builds it from the durable snapshot keys (buildSnapSet), before
+//     the writer starts: the directory lock makes the store the only
+//     writer of its keys.
+//   - The writer adds a stream when it puts the snapshot into a batch,
+//     before the commit (writer.snapshot): a reader may see "maybe" for a
+//     snapshot not yet durable (the Get then misses, as it would without
+//     the set), never "no" for one that is.
+//   - Nothing is ever removed: a hard delete's snapshot stays "maybe"
+//     until the next Open, costing only the Get. Removing would need a
+//     count per hash (two streams may share one) for a rare case.
+//
+// Memory: one map entry per snapshotted stream, 8 bytes of key plus the
+// map's own overhead (see BenchmarkSnapSetOpen).
+type snapSet struct {
+	seed   maphash.Seed
+	shards [snapShards]snapShard
+	// everything makes the set say "maybe" for every stream: the Get path
+	// for tests and for the before/after benchmark rungs. Set before use.
+	everything bool
+}
+
+// snapShards spreads the readers' lock traffic: a Load takes one shard's
+// read lock, and readers of different streams rarely share its cache line.
+const snapShards = 64
+
+type snapShard struct {
+	mu sync.RWMutex
+	m  map[uint64]struct{}
+	_  [64 - 24 - 8]byte // a cache line per shard
+}
+
+// snapHash hashes the encoded stream key sk.
+func (s *snapSet) snapHash(sk []byte) uint64 { return maphash.Bytes(s.seed, sk) }
+
+func (s *snapSet) shard(h uint64) *snapShard { return &s.shards[h>>(64-6)] }
+
+// maybe reports whether stream may have a snapshot; false means it has
+// none.
+func (s *snapSet) maybe(stream runtime.StreamID) bool {
+	if s.everything {
+		return true
+	}
+	var buf [64]byte
+	h := s.snapHash(appendStreamKey(buf[:0], stream))
+	sh := s.shard(h)
+	sh.mu.RLock()
+	_, ok := sh.m[h]
+	sh.mu.RUnlock()
+	return ok
+}
+
+// add records that the stream with encoded key sk has a snapshot.
+func (s *snapSet) add(sk []byte) {
+	h := s.snapHash(sk)
+	sh := s.shard(h)
+	sh.mu.RLock()
+	_, ok := sh.m[h]
+	sh.mu.RUnlock()
+	if ok {
+		return
+	}
+	sh.mu.Lock()
+	sh.m[h] = struct{}{}
+	sh.mu.Unlock()
+}
+
+// build fills the set from the snapshot keys in db. n, the
+// snapshot counter, sizes the maps.
+func (s *snapSet) build(db *pebbledb.DB, n uint64) error {
+	s.seed = maphash.MakeSeed()
+	per := int(min(n, 1<<32) / snapShards)
+	for i := range s.shards {
+		s.shards[i].m = make(map[uint64]struct{}, per+per/8)
+	}
+	it, err := db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagSnapshot}, UpperBound: []byte{tagSnapshot + 1}})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		h := s.snapHash(it.Key()[1:])
+		s.shard(h).m[h] = struct{}{}
+	}
+	return errors.Join(it.Error(), it.Close())
+}
