@@ -104,3 +104,14 @@ func (s *snapSet) build(db *pebbledb.DB, n uint64) error {
 	}
 	return errors.Join(it.Error(), it.Close())
 }
+
+// noSnapshotError is LoadSnapshot's ErrNotFound when the set rules the
+// stream out: its message, the Get miss's, is built only when read, so
+// that the common answer of a Load costs one small allocation.
+type noSnapshotError struct{ stream runtime.StreamID }
+
+func (e *noSnapshotError) Error() string {
+	return "cqrsgen/pebble: load snapshot of " + e.stream.String() + ": " + runtime.ErrNotFound.Error()
+}
+
+func (e *noSnapshotError) Unwrap() error { return runtime.ErrNotFound }

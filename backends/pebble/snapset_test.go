@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
@@ -291,4 +293,67 @@ func BenchmarkSnapSetOpen(b *testing.B) {
 	b.ReportMetric(float64(open.Milliseconds())/float64(b.N), "open-ms")
 	b.ReportMetric(float64(build.Microseconds())/1e3/float64(b.N), "build-ms")
 	b.ReportMetric(perStream, "heap-B/stream")
+}
+
+// BenchmarkSnapSetLoad prices the snapshot set on streams without a
+// snapshot, each rung in rotated turns on the same store (runLadder; p50
+// per event, so per read at events=1):
+//
+//	miss      raw Pebble Get of the snapshot key, which finds nothing
+//	get       LoadSnapshot with the set forced to "maybe" (the Get, as before the set)
+//	set       LoadSnapshot answered by the set
+//	visit     VisitStream of the stream (the store's read of its events)
+//	load-get  the generated repository's Load with the set forced to "maybe"
+//	load      the generated repository's Load
+//
+//	go test ./backends/pebble -run '^$' -bench SnapSetLoad -benchtime 20000x
+func BenchmarkSnapSetLoad(b *testing.B) {
+	for _, size := range []int{1, 10} {
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			s, streams := readStoreOf(b, account.AccountStreamType, size, 1000/size)
+			defer s.Close()
+			ctx := context.Background()
+			repo := account.NewAccountRepository(s)
+			forced := func(f func(runtime.StreamID) (int, error)) func(runtime.StreamID) (int, error) {
+				return func(st runtime.StreamID) (int, error) {
+					s.snaps.everything = true
+					defer func() { s.snaps.everything = false }()
+					return f(st)
+				}
+			}
+			snapshot := func(st runtime.StreamID) (int, error) {
+				if _, err := s.LoadSnapshot(ctx, st); !errors.Is(err, runtime.ErrNotFound) {
+					return 0, err
+				}
+				return size, nil
+			}
+			load := func(st runtime.StreamID) (int, error) {
+				a, v, err := repo.Load(ctx, st.ID)
+				if err == nil && a.Deposits != size {
+					err = fmt.Errorf("loaded %d deposits", a.Deposits)
+				}
+				return int(v), err
+			}
+			runLadder(b, streams, size, []ladderRung{
+				{"miss", func(st runtime.StreamID) (int, error) {
+					if _, c, err := s.db.Get(snapshotKey(st)); !errors.Is(err, pebbledb.ErrNotFound) {
+						if err == nil {
+							err = c.Close()
+						}
+						return 0, fmt.Errorf("snapshot Get: %v", err)
+					}
+					return size, nil
+				}},
+				{"get", forced(snapshot)},
+				{"set", snapshot},
+				{"visit", func(st runtime.StreamID) (int, error) {
+					n := 0
+					err := s.VisitStream(ctx, st, 0, func(*runtime.EventView) error { n++; return nil })
+					return n, err
+				}},
+				{"load-get", forced(load)},
+				{"load", load},
+			})
+		})
+	}
 }
