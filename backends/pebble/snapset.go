@@ -15,9 +15,9 @@ import (
 // through the memtables and every level's filter and index, the largest
 // fixed cost of a short Load (docs/benchmarks.md, "Snapshot presence").
 //
-// The set holds a 64-bit hash of each snapshotted stream's key, so it may
-// say "maybe" for a stream without a snapshot (a collision, or a stream
-// whose snapshot was deleted): LoadSnapshot then does the Get, which
+// The set holds a 64-bit hash of each snapshotted stream's key (see
+// split), so it may say "maybe" for a stream without a snapshot (a
+// collision, or a stream whose snapshot was deleted): LoadSnapshot then does the Get, which
 // answers. It must never say "no" for a stream with a snapshot, so:
 //
 //   - Open builds it from the durable snapshot keys (buildSnapSet), before
@@ -31,8 +31,8 @@ import (
 //     until the next Open, costing only the Get. Removing would need a
 //     count per hash (two streams may share one) for a rare case.
 //
-// Memory: one map entry per snapshotted stream, 8 bytes of key plus the
-// map's own overhead (see BenchmarkSnapSetOpen).
+// Memory: one 8-byte map slot per snapshotted stream, about 12 bytes with
+// the map's control bytes and free slots (see BenchmarkSnapSetOpen).
 type snapSet struct {
 	seed   maphash.Seed
 	shards [snapShards]snapShard
@@ -47,7 +47,7 @@ const snapShards = 64
 
 type snapShard struct {
 	mu sync.RWMutex
-	m  map[uint64]struct{}
+	m  map[uint32]uint32 // see split
 	_  [64 - 24 - 8]byte // a cache line per shard
 }
 
@@ -63,27 +63,58 @@ func (s *snapSet) maybe(stream runtime.StreamID) bool {
 		return true
 	}
 	var buf [64]byte
-	h := s.snapHash(appendStreamKey(buf[:0], stream))
-	sh := s.shard(h)
-	sh.mu.RLock()
-	_, ok := sh.m[h]
-	sh.mu.RUnlock()
-	return ok
+	return s.maybeHash(s.snapHash(appendStreamKey(buf[:0], stream)))
 }
 
-// add records that the stream with encoded key sk has a snapshot.
-func (s *snapSet) add(sk []byte) {
-	h := s.snapHash(sk)
+// maybeHash is maybe for the stream whose key hashes to h.
+func (s *snapSet) maybeHash(h uint64) bool {
 	sh := s.shard(h)
+	k, v := split(h)
 	sh.mu.RLock()
-	_, ok := sh.m[h]
+	got, ok := sh.m[k]
 	sh.mu.RUnlock()
-	if ok {
+	return ok && (got == v || got == several)
+}
+
+// add records that the stream with encoded key sk has a snapshot. Only
+// the writer adds, so the read-locked look-up sees the latest entry.
+func (s *snapSet) add(sk []byte) { s.addHash(s.snapHash(sk)) }
+
+// addHash is add for the stream whose key hashes to h.
+func (s *snapSet) addHash(h uint64) {
+	sh := s.shard(h)
+	k, v := split(h)
+	sh.mu.RLock()
+	got, ok := sh.m[k]
+	sh.mu.RUnlock()
+	if ok && (got == v || got == several) {
 		return
 	}
 	sh.mu.Lock()
-	sh.m[h] = struct{}{}
+	sh.m[k] = merge(got, ok, v)
 	sh.mu.Unlock()
+}
+
+// An entry maps the low 32 bits of a stream's hash to the next 32 (never
+// zero): a map[uint32]uint32 slot is 8 bytes, where a map[uint64]struct{}
+// one is padded to 16. When two streams share the low bits the entry
+// becomes several, "maybe" for every stream with those bits.
+const several = 0
+
+func split(h uint64) (k, v uint32) {
+	k, v = uint32(h), uint32(h>>32)
+	if v == several {
+		v = 1
+	}
+	return k, v
+}
+
+// merge returns the entry that records v beside got (present when ok).
+func merge(got uint32, ok bool, v uint32) uint32 {
+	if !ok || got == v {
+		return v
+	}
+	return several
 }
 
 // build fills the set from the snapshot keys in db. n, the
@@ -92,15 +123,14 @@ func (s *snapSet) build(db *pebbledb.DB, n uint64) error {
 	s.seed = maphash.MakeSeed()
 	per := int(min(n, 1<<32) / snapShards)
 	for i := range s.shards {
-		s.shards[i].m = make(map[uint64]struct{}, per+per/8)
+		s.shards[i].m = make(map[uint32]uint32, per)
 	}
 	it, err := db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{tagSnapshot}, UpperBound: []byte{tagSnapshot + 1}})
 	if err != nil {
 		return err
 	}
 	for ok := it.First(); ok; ok = it.Next() {
-		h := s.snapHash(it.Key()[1:])
-		s.shard(h).m[h] = struct{}{}
+		s.addHash(s.snapHash(it.Key()[1:]))
 	}
 	return errors.Join(it.Error(), it.Close())
 }

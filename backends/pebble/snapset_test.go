@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/internal/ops/fixture/account"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
@@ -169,6 +171,46 @@ func TestSnapSetCollision(t *testing.T) {
 	}
 }
 
+// TestSnapSetEntries checks the set's answers for hashes that share a
+// shard and their low 32 bits: it may say "maybe" for a hash never added,
+// never "no" for one that was.
+func TestSnapSetEntries(t *testing.T) {
+	const lo = 0x3c00_0000_0000_1234 // shard 15, low bits 0x1234
+	for _, tc := range []struct {
+		name  string
+		added []uint64
+		maybe []uint64 // the set answers "maybe" (added ones included)
+		no    []uint64 // the set answers "no"
+	}{
+		{"empty", nil, nil, []uint64{lo, 0}},
+		{"one", []uint64{lo}, []uint64{lo}, []uint64{lo | 1<<40, lo + 1, lo ^ 1<<63}},
+		{"same twice", []uint64{lo, lo}, []uint64{lo}, []uint64{lo | 1<<40}},
+		{"low bits shared", []uint64{lo, lo | 1<<40}, []uint64{lo, lo | 1<<40, lo | 1<<41}, []uint64{lo + 1}},
+		{"three sharing", []uint64{lo, lo | 1<<40, lo | 1<<41}, []uint64{lo, lo | 1<<40, lo | 1<<41}, []uint64{lo + 1}},
+		{"high bits zero", []uint64{0x1234, 1<<32 | 0x1234}, []uint64{0x1234, 1<<32 | 0x1234}, []uint64{2<<32 | 0x1234}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s snapSet
+			for i := range s.shards {
+				s.shards[i].m = make(map[uint32]uint32)
+			}
+			for _, h := range tc.added {
+				s.addHash(h)
+			}
+			for _, h := range append(slices.Clone(tc.added), tc.maybe...) {
+				if !s.maybeHash(h) {
+					t.Errorf("maybeHash(%#x) = false; want true", h)
+				}
+			}
+			for _, h := range tc.no {
+				if s.maybeHash(h) {
+					t.Errorf("maybeHash(%#x) = true; want false", h)
+				}
+			}
+		})
+	}
+}
+
 // TestSnapSetConcurrent saves snapshots of one stream from many goroutines
 // while others load it: a load that starts after a save returned finds
 // that save's version or a later one.
@@ -258,6 +300,12 @@ func BenchmarkSnapSetOpen(b *testing.B) {
 		}()
 	}
 	wg.Wait()
+	if err := s.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.db.Flush(); err != nil { // the set is built from sstables
+		b.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
@@ -305,6 +353,7 @@ func BenchmarkSnapSetOpen(b *testing.B) {
 //	visit     VisitStream of the stream (the store's read of its events)
 //	load-get  the generated repository's Load with the set forced to "maybe"
 //	load      the generated repository's Load
+//	memory    the memory store's LoadSnapshot, for comparison
 //
 //	go test ./backends/pebble -run '^$' -bench SnapSetLoad -benchtime 20000x
 func BenchmarkSnapSetLoad(b *testing.B) {
@@ -314,6 +363,8 @@ func BenchmarkSnapSetLoad(b *testing.B) {
 			defer s.Close()
 			ctx := context.Background()
 			repo := account.NewAccountRepository(s)
+			mem := memory.New()
+			defer mem.Close()
 			forced := func(f func(runtime.StreamID) (int, error)) func(runtime.StreamID) (int, error) {
 				return func(st runtime.StreamID) (int, error) {
 					s.snaps.everything = true
@@ -353,6 +404,12 @@ func BenchmarkSnapSetLoad(b *testing.B) {
 				}},
 				{"load-get", forced(load)},
 				{"load", load},
+				{"memory", func(st runtime.StreamID) (int, error) {
+					if _, err := mem.LoadSnapshot(ctx, st); !errors.Is(err, runtime.ErrNotFound) {
+						return 0, err
+					}
+					return size, nil
+				}},
 			})
 		})
 	}
