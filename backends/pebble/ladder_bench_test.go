@@ -112,7 +112,7 @@ func runLadder(b *testing.B, streams []runtime.StreamID, size int, rungs []ladde
 //	decode      pebble + checksum, parse, owned copy into the read's slab, the Record (decodeRecordInto)
 //	visit       the store's VisitStream (view + the store's own read: bounds, lock, tracking)
 //	readstream  the store's ReadStream (decode + batches + yield)
-//	snapshot    LoadSnapshot of a stream without one (a Get that finds nothing; per event only for comparison)
+//	snapshot    LoadSnapshot of a stream without one (answered by the snapshot set, snapset.go; per event only for comparison)
 //	load        the generated repository's Load: snapshot lookup + visit + typed decode + Apply
 //
 // Streams are written as BenchmarkReadStreamPaired's (up to 100 events per

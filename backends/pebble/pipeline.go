@@ -936,6 +936,9 @@ func (w *writer) snapshot(o *op) error {
 		w.snapVers = make(map[string]uint64)
 	}
 	w.snapVers[string(key)] = sn.Version
+	// Before the commit: a reader may see "maybe" early, never "no" for a
+	// durable snapshot (snapset.go).
+	w.s.snaps.add(key[1:])
 	sn.Time = storekit.NormalizeTime(sn.Time, w.s.opts.now)
 	_ = w.batch.Set(key, encodeSnapshot(sn), nil)
 	return nil

@@ -353,14 +353,20 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream runtime.StreamID) (runt
 	if err := runtime.ValidateStream(stream); err != nil {
 		return runtime.Snapshot{}, err
 	}
-	op := "load snapshot of " + stream.String()
-	if err := s.enter(ctx, op); err != nil {
+	op := func() string { return "load snapshot of " + stream.String() }
+	if err := s.enterLazy(ctx, op); err != nil {
 		return runtime.Snapshot{}, err
 	}
 	defer s.mu.RUnlock()
+	if !s.snaps.maybe(stream) { // no Get that would miss (snapset.go)
+		return runtime.Snapshot{}, &noSnapshotError{stream: stream}
+	}
+	if s.snapGet != nil {
+		s.snapGet()
+	}
 	v, err := s.get(snapshotKey(stream))
 	if err != nil {
-		return runtime.Snapshot{}, fmt.Errorf("cqrsgen/pebble: %s: %w", op, err)
+		return runtime.Snapshot{}, fmt.Errorf("cqrsgen/pebble: %s: %w", op(), err)
 	}
 	snap, err := decodeSnapshot(stream, v)
 	if err != nil {

@@ -69,6 +69,12 @@ type Store struct {
 
 	fatal atomic.Pointer[error]
 
+	// snaps records which streams may have a snapshot (snapset.go).
+	snaps snapSet
+	// snapGet, set by tests before use, runs before each snapshot Get of
+	// LoadSnapshot.
+	snapGet func()
+
 	retention retention // retention.go
 	// keyFiles holds crypto-shredding's data keys (keys.go).
 	keyFiles keyFiles
@@ -130,7 +136,11 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("cqrsgen/pebble: open %q: %w", dir, err)
 	}
 	s.db = db
-	if err := s.load(); err != nil {
+	err = s.load()
+	if err == nil {
+		err = s.snaps.build(db, s.ctr.Snapshots)
+	}
+	if err != nil {
 		_ = db.Close()
 		_ = lock.Close()
 		return nil, err
