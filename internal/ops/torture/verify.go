@@ -155,6 +155,15 @@ func (v *verifier) verify(ctx context.Context) (verifyStats, error) {
 		return vs, fmt.Errorf("reopen after kill: %w", err)
 	}
 	defer s.Close()
+	// On PostgreSQL an appender killed between its asynchronous commit
+	// and its flush leaves committed positions above the durable head,
+	// which the next flush of any process (at the latest the poller's,
+	// WithPollInterval later) exposes. Flush first, so that the log read
+	// below is the whole log and the re-executions of step 5 cannot be
+	// blamed for events that surface while they run.
+	if err := s.Flush(ctx); err != nil {
+		return vs, fmt.Errorf("flush after kill: %w", err)
+	}
 
 	// 1. The whole log: positions 1..n without gaps, versions 1..k per
 	// stream, earlier records unchanged.
