@@ -19,7 +19,7 @@ import (
 // between raw Pebble's work and what the store's API hands out, each step
 // measured as a whole read on the same database in rotated turns, so that
 // the difference between two neighbouring rungs is what the step adds (see
-// docs/benchmarks.md, "Reads at the limit (issue 18), third round"):
+// docs/benchmarks-history.md, "Reads at the limit (issue 18), third round"):
 //
 //	go test ./backends/pebble -run '^$' -bench 'Ladder' -benchtime 2000x
 //

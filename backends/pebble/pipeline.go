@@ -45,7 +45,7 @@ import (
 //     only once what it conflicted with is durable.
 //
 // Lock order: wlock, then qmu, then wmu. Measured figures behind the
-// gathering rules are in docs/benchmarks.md.
+// gathering rules are in docs/benchmarks-history.md.
 type pipeline struct {
 	// wlock is the writer role: held by the writer goroutine while it
 	// applies groups, or by a lone appender serving itself (see alone); it
@@ -404,7 +404,7 @@ func (s *Store) durableNow() uint64 {
 // strike is not enough: a garbage collection or a memtable flush makes a
 // single yield slow, and backing off for it costs far more gathering than
 // it saves. The measurements behind these values are in
-// docs/benchmarks.md ("Pebble store").
+// docs/benchmarks-history.md ("Pebble store").
 const (
 	yieldSlow       = 2 * time.Millisecond
 	yieldPerRequest = 100 * time.Microsecond

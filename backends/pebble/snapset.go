@@ -13,7 +13,7 @@ import (
 // LoadSnapshot of a stream without one (most streams, and every Load of
 // them) answers ErrNotFound without a Pebble Get that misses: about 1.3 µs
 // through the memtables and every level's filter and index, the largest
-// fixed cost of a short Load (docs/benchmarks.md, "Snapshot presence").
+// fixed cost of a short Load (docs/benchmarks-history.md, "Snapshot presence").
 //
 // The set holds a 64-bit hash of each snapshotted stream's key (see
 // split), so it may say "maybe" for a stream without a snapshot (a

@@ -165,7 +165,7 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 // appendRounds is how many turns each side of an append case gets (see
 // runSides). Another process's burst of fsyncs on the shared disk lasts
 // about a turn of 4 (1.25 s of 5): single-writer Pebble ratios spread over
-// 0.65x–1.31x with 4 or 8 turns, 0.84x–1.02x with 16 (docs/benchmarks.md).
+// 0.65x–1.31x with 4 or 8 turns, 0.84x–1.02x with 16 (docs/benchmarks-history.md).
 const appendRounds = 16
 
 // appendTurns is how many turns an append case of ops appends from

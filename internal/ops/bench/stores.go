@@ -108,7 +108,7 @@ const rawConnsMax = 64
 //
 // Until 2026-12-06 the table was (id bigserial, data bytea): a narrower
 // row with one index, which made the limit of a 100-row insert about 1.3x
-// higher than inserting the rows the store writes (docs/benchmarks.md).
+// higher than inserting the rows the store writes (docs/benchmarks-history.md).
 func (r *runner) rawPostgresAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
 	cfg, err := pgxpool.ParseConfig(r.cfg.PostgresDSN)
 	if err != nil {
