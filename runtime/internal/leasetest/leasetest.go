@@ -5,6 +5,8 @@ package leasetest
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,5 +97,6 @@ func (s *Store) Leases(ctx context.Context) ([]lease.Lease, error) {
 	for _, l := range s.t.leases {
 		out = append(out, l)
 	}
+	slices.SortFunc(out, func(a, b lease.Lease) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
