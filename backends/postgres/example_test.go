@@ -2,12 +2,15 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lease"
 )
 
 // Open a store on the server named by CQRSGEN_POSTGRES_DSN, append two
@@ -41,4 +44,38 @@ func Example() {
 		}
 		fmt.Println(r.Position, r.Stream, r.Version, r.Name)
 	}
+}
+
+// Two processes share one lease, as the projection and saga runners do
+// (they take it through lease.Of): the holder renews it at the same epoch,
+// another holder gets lease.ErrHeld until it is released or expires, and a
+// write fenced by a lease that has moved on fails with lease.ErrLost. (Not
+// run by go test: it needs a server.)
+func ExampleStore_AcquireLease() {
+	ctx := context.Background()
+	dsn := os.Getenv("CQRSGEN_POSTGRES_DSN")
+	a, err := postgres.Open(ctx, dsn, postgres.WithSchema("example"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.Open(ctx, dsn, postgres.WithSchema("example")) // another process
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+
+	held, err := a.AcquireLease(ctx, "totals", "process-a", 10*time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	held, _ = a.AcquireLease(ctx, "totals", "process-a", 10*time.Second) // renewal: same epoch
+	_, err = b.AcquireLease(ctx, "totals", "process-b", 10*time.Second)
+	fmt.Println("b waits:", errors.Is(err, lease.ErrHeld))
+
+	_ = a.ReleaseLease(ctx, held) // b need not wait for the lease to expire
+	taken, _ := b.AcquireLease(ctx, "totals", "process-b", 10*time.Second)
+	fmt.Println("b's epoch is newer:", taken.Epoch > held.Epoch)
+	err = a.SaveCheckpointLeased(ctx, held, "totals", 42)
+	fmt.Println("a's fenced write refused:", errors.Is(err, lease.ErrLost))
 }
