@@ -56,25 +56,17 @@ func NewDataKey() (DataKey, error) {
 	return k, nil
 }
 
-// KeyStore keeps the data keys of subjects. The stores of this module
-// implement it (a store capability: KeysOf finds it behind wrappers); the
-// runtime generates the keys, the KeyStore only keeps them. All methods
-// are safe for concurrent use.
+// KeyStore keeps the data keys of subjects: a store capability that KeysOf
+// finds behind wrappers. The runtime generates the keys; the KeyStore only
+// keeps them. The contract for store authors: package storekit.
 type KeyStore interface {
-	// SubjectKey returns subject's data key, storing fresh as that key
-	// first when the subject has none, and records that stream holds data
-	// sealed under it. Both are durable when it returns.
+	// SubjectKey returns subject's data key, storing fresh first when it has none.
 	SubjectKey(ctx context.Context, subject string, stream StreamID, fresh DataKey) (DataKey, error)
-	// LoadSubjectKey returns subject's data key, or ErrNotFound when it has
-	// none (it never had one, or it was forgotten).
+	// LoadSubjectKey returns subject's data key, or ErrNotFound.
 	LoadSubjectKey(ctx context.Context, subject string) (DataKey, error)
-	// SubjectStreams returns the streams recorded for subject's key, sorted
-	// by type then id, leaving out those hard-deleted since (they hold no
-	// sealed data any more); found is false when the subject has no key.
+	// SubjectStreams returns the streams holding data sealed under subject's key.
 	SubjectStreams(ctx context.Context, subject string) (streams []StreamID, found bool, err error)
-	// ForgetSubject deletes subject's data key and its streams, durably,
-	// and returns the streams as SubjectStreams would have (hard-deleted
-	// ones left out); a subject with no key is (nil, false, nil).
+	// ForgetSubject deletes subject's data key and its streams, durably.
 	ForgetSubject(ctx context.Context, subject string) (streams []StreamID, found bool, err error)
 }
 

@@ -138,82 +138,39 @@ type Stats struct {
 }
 
 // Store is the contract between the runtime and a backend. All methods are
-// safe for concurrent use. Every method that takes a context returns
-// promptly with an error wrapping ctx.Err() when the context is done before
-// the call takes effect, and a method called after Close returns an error
-// wrapping ErrClosed.
-//
-// Input rules shared by reads and writes: a method naming an invalid stream
-// (empty type or id, over the length limits), an empty checkpoint name or an
-// empty idempotency key fails with ErrInvalid or ErrTooLarge, whether it
-// reads or writes. A read sequence on a done context or a closed store
-// yields that error first, before any record.
-//
-// Transient failures: an error that means the backend cannot be reached
-// for now (a lost connection, a server restarting) wraps ErrUnavailable,
-// so that Subscribe and the projection and saga runners wait it out; every
-// other error is final for the call. Stores shared by several processes
-// may also implement lease.Leaser.
-//
-// Durability and visibility: Append returns only once the events are
-// durable (unless the backend was explicitly opened with relaxed syncing),
-// and ReadAll, Head and Wait never expose a position that is not yet durable.
-// Subscribers are therefore only ever told about persisted events.
+// safe for concurrent use; errors are typed (see the sentinels), and those
+// wrapping ErrUnavailable are transient. Stores expose only durable
+// positions, so subscribers are only ever told about persisted events.
+// The full contract for store authors: package storekit.
 type Store interface {
-	// Append atomically appends req.Events to req.Stream if req.Expected
-	// matches, assigning consecutive versions and consecutive global
-	// positions. Each event keeps its EventData.ID, or gets NewEventID when
-	// that is zero. A mismatch is a *ConflictError; bad input is ErrInvalid
-	// or ErrTooLarge; in every failure case nothing is written.
+	// Append appends req.Events atomically if req.Expected matches (else a *ConflictError).
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
-
-	// ReadStream yields the events of stream with version > after, in
-	// version order. A missing stream yields nothing.
+	// ReadStream yields the events of stream with version > after, in version order.
 	ReadStream(ctx context.Context, stream StreamID, after uint64) iter.Seq2[Record, error]
-
-	// ReadAll yields events of all streams with position > after, in
-	// position order, up to the durable head at the time of the call.
+	// ReadAll yields the events of all streams with position > after, up to the durable head.
 	ReadAll(ctx context.Context, after uint64) iter.Seq2[Record, error]
-
 	// StreamVersion returns the stream's current version, 0 when missing.
 	StreamVersion(ctx context.Context, stream StreamID) (uint64, error)
-
 	// Head returns the last durable global position, 0 for an empty store.
 	Head(ctx context.Context) (uint64, error)
-
-	// Wait blocks until the durable head is greater than after, then
-	// returns it. It returns ctx's error when ctx is done first and
-	// ErrClosed when the store closes.
+	// Wait blocks until the durable head is greater than after, then returns it.
 	Wait(ctx context.Context, after uint64) (uint64, error)
-
-	// SaveSnapshot stores s as the stream's latest snapshot unless one at a
-	// higher version is already stored, in which case it returns nil and
-	// keeps the newer one (snapshots never go backwards). A snapshot at the
-	// stored version replaces it.
+	// SaveSnapshot stores s as the stream's latest snapshot unless a newer one is stored.
 	SaveSnapshot(ctx context.Context, s Snapshot) error
 	// LoadSnapshot returns the stream's latest snapshot or ErrNotFound.
 	LoadSnapshot(ctx context.Context, stream StreamID) (Snapshot, error)
-
-	// SaveCheckpoint records position under name (a projection or saga).
-	// Checkpoints may move backwards (a rebuild resets them to 0).
+	// SaveCheckpoint records position under name; checkpoints may move backwards.
 	SaveCheckpoint(ctx context.Context, name string, position uint64) error
 	// LoadCheckpoint returns the position recorded under name or ErrNotFound.
 	LoadCheckpoint(ctx context.Context, name string) (uint64, error)
-
-	// SaveIdempotency records rec if its key is new; otherwise it writes
-	// nothing and returns a *DuplicateError with the first record.
+	// SaveIdempotency records rec, or returns a *DuplicateError if its key is recorded.
 	SaveIdempotency(ctx context.Context, rec IdempotencyRecord) error
 	// LoadIdempotency returns the record for key or ErrNotFound.
 	LoadIdempotency(ctx context.Context, key string) (IdempotencyRecord, error)
-
 	// Stats returns the store's counters.
 	Stats(ctx context.Context) (Stats, error)
-
-	// Flush makes everything appended so far durable (a no-op for stores
-	// that sync every append) and returns when it is.
+	// Flush makes everything appended so far durable and returns when it is.
 	Flush(ctx context.Context) error
-
-	// Close releases the store. It waits for in-flight appends; every call
-	// after it returns ErrClosed, including a second Close.
+	// Close releases the store; every later call returns ErrClosed.
 	Close() error
 }
