@@ -13,10 +13,8 @@
 //     [Aggregate] and the event and command tables of runtime/registry.
 //   - [Subscribe] follows the whole log of a store from a position: first
 //     what is already stored, then live, without loss or duplicates.
-//   - [StreamVisitor] is the optional capability behind Load (memory and
-//     Pebble implement it): the store lends each event's name and body to
-//     the event table's decoder instead of building a [Record]. registry.Decoder
-//     decodes one event type without boxing it in its interface.
+//   - [StreamVisitor] (memory and Pebble) lends Load each event without a
+//     [Record]; registry.Decoder decodes one event type without boxing it.
 //   - Events carry their correlation id and the reference of the event
 //     that caused them ([MetadataCorrelation], [MetadataCausation]): set
 //     one with [ContextWithCorrelation]; projection handlers and saga steps
@@ -30,15 +28,7 @@
 // runtime/lifecycle (deleting streams, retention and crypto-shredding for
 // operators, and the store capabilities behind them).
 //
-// Versions are per stream and 1-based: after n events a stream is at
-// version n, and a stream that does not exist is at version 0 ([NoStream]).
-// Positions are global, strictly increasing across all streams of a store,
-// gap-free (but for the holes a hard delete leaves) and in commit order,
-// so a reader of the whole log never skips an event committed before one
-// it has already read.
-//
-// Every error a store or repository returns is typed: use [errors.Is] with
-// the sentinels ([ErrConflict], [ErrNotFound], [ErrClosed], [ErrInvalid],
-// [ErrTooLarge], [ErrCorrupt], [ErrDuplicate]) and [errors.As] with the
-// structured errors ([ConflictError], [DecodeError], [DuplicateError]).
+// Versions are per stream and 1-based (a missing stream is at [NoStream], 0);
+// positions are global and in commit order (docs/guide.md, "Positions").
+// Every error is typed: match it with [errors.Is] and [errors.As].
 package runtime

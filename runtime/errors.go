@@ -32,17 +32,12 @@ var (
 	// ErrDuplicate reports an idempotency key that was already recorded.
 	// The error is a *DuplicateError carrying the first result.
 	ErrDuplicate = errors.New("cqrsgen: duplicate idempotency key")
-	// ErrUnavailable reports that the store cannot be reached for now (a
-	// lost connection, a server restarting): the call may succeed if tried
-	// again later. Stores wrap such errors with it; Subscribe and the
-	// projection and saga runners wait and retry them instead of stopping.
-	// The call may or may not have taken effect: an append that fails so
-	// must be retried with its expected version or idempotency key.
+	// ErrUnavailable reports that the store cannot be reached for now; the
+	// call may or may not have taken effect (retry an append with its
+	// expected version or idempotency key).
 	ErrUnavailable = errors.New("cqrsgen: store unavailable")
-	// ErrRetired is what a generated event decoder returns for a stored
-	// event retired with //cqrs:retired (no type reads it any more). A
-	// Repository skips such events in Load, Execute and Events; their
-	// versions still count.
+	// ErrRetired is what a generated decoder returns for an event retired
+	// with //cqrs:retired; a Repository skips such events.
 	ErrRetired = errors.New("cqrsgen: retired event")
 )
 

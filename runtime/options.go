@@ -84,14 +84,9 @@ func Metadata(md map[string]string) ExecOption {
 	}
 }
 
-// ReportAppend makes Execute store in *res where its command's events
-// landed, for read-your-writes: pass res.LastPosition to
-// projection.Group.WaitFor. When the call itself appended nothing (the
-// command decided no events, or its idempotency key had already succeeded)
-// FirstVersion and FirstPosition are 0, and LastVersion and LastPosition
-// are the stream's version and the position of the event at that version
-// (all 0 for a stream with no events). *res is written only when Execute
-// returns nil.
+// ReportAppend makes Execute store in *res, when it returns nil, where its
+// events landed: pass res.LastPosition to projection.Group.WaitFor. See
+// docs/guide.md, "Read your writes", for a call that appended nothing.
 func ReportAppend(res *AppendResult) ExecOption {
 	return func(o *execOptions) { o.report = res }
 }

@@ -30,23 +30,17 @@ type Aggregate[S, E, C any] struct {
 	// SnapshotEvery saves a snapshot whenever a stream's version crosses a
 	// multiple of it; 0 disables snapshots.
 	SnapshotEvery uint64
-	// Events is the aggregate's event table (registry.Events). When set,
-	// it provides Apply, EncodeEvent and DecodeEvent where those are nil,
-	// and Load decodes each event straight into the state through it.
-	// Generated code sets it; hand-written aggregates may set the
-	// functions instead.
+	// Events (registry.Events, set by generated code) provides Apply,
+	// EncodeEvent and DecodeEvent where those are nil.
 	Events EventTable[S, E]
 	// Apply evolves state by one event.
 	Apply func(state *S, event E)
-	// Decide turns a command into events, or rejects it with an error. It
-	// must not modify state. Nil when the aggregate has no commands.
+	// Decide turns a command into events without modifying state; nil without commands.
 	Decide func(state *S, command C) ([]E, error)
 	// EncodeEvent encodes an event and names it (Name, Schema and Data).
 	EncodeEvent func(event E) (EventData, error)
-	// DecodeEvent decodes a stored event into its current type, upcasting
-	// older schema versions. An unknown name or version returns a
-	// *UnknownEventError; a retired one (//cqrs:retired) ErrRetired, which
-	// the repository skips.
+	// DecodeEvent decodes and upcasts a stored event (else *UnknownEventError
+	// or ErrRetired).
 	DecodeEvent func(name string, schema uint32, data []byte) (E, error)
 	// EncodeState and DecodeState encode the state for snapshots. Nil
 	// disables snapshots.

@@ -151,13 +151,8 @@ func newAEAD(k DataKey) (cipher.AEAD, error) {
 // The kinds of sealed plaintext: what the placeholder is.
 const sealedString = 's'
 
-// String appends value, the field field of an event whose subject is
-// subject, sealed: a MessagePack extension (wire.SealedType) holding
-// wire.SealedMagic, the kind, the subject, the key id, a random nonce and
-// the AES-256-GCM ciphertext of value's MessagePack encoding. The
-// associated data binds the header and the field's wire key, so a sealed
-// value moved to another field, or relabelled with another subject or key,
-// fails to open.
+// String appends value, field field of an event of subject, sealed (a
+// wire.SealedType extension; see docs/guide.md, "Crypto-shredding").
 func (s *Sealer) String(b []byte, field, subject, value string) ([]byte, error) {
 	if s == nil {
 		return b, ErrNoKeyStore
@@ -296,14 +291,9 @@ func (o *opener) aead(subject string, id [8]byte) (cipher.AEAD, error) {
 	return a, nil
 }
 
-// OpenRecord returns rec with every sealed value of its event replaced by
-// its plaintext, or by the placeholder (ForgottenString) when the
-// subject's key is gone, so that the generated decoders read it. A record
-// without sealed values is returned as it is, without copying. keys is the
-// store's KeyStore (KeysOf); nil fails on a record with sealed values with
-// ErrNoKeyStore. A malformed or forged sealed value is a *DecodeError
-// matching ErrCorrupt. The Repository, the projection and saga runners and
-// cqrsctl call it; code that decodes records itself must too.
+// OpenRecord returns rec with its sealed values opened (ForgottenString once
+// the key is gone; nil keys: ErrNoKeyStore; a forged value: a *DecodeError).
+// Code that decodes records it read itself must call it.
 func OpenRecord(ctx context.Context, keys KeyStore, rec Record) (Record, error) {
 	if !wire.HasSealed(rec.Data) {
 		return rec, nil
