@@ -6,10 +6,8 @@ import (
 	"strconv"
 )
 
-// Reserved metadata keys for correlation and causation. The runtime writes
-// them; applications read them (Envelope.Metadata) and may set them through
-// ContextWithCorrelation, Correlation and Causation, never by hand-picking
-// another spelling.
+// Reserved metadata keys that the runtime writes: read them (Envelope.Metadata);
+// set them only through ContextWithCorrelation, Correlation and Causation.
 const (
 	// MetadataCorrelation holds the id of the conversation an event belongs to.
 	MetadataCorrelation = "cqrs.correlation"
@@ -56,9 +54,8 @@ func causeOf(ctx context.Context) cause {
 	return *c
 }
 
-// ContextWithCorrelation returns a context whose appends (Repository.Append
-// and Repository.Execute) carry id as their correlation id
-// (MetadataCorrelation), as do the events that projections and sagas write
+// ContextWithCorrelation returns a context whose appends (Append, Execute)
+// carry id as correlation id, as do the events projections and sagas write
 // because of them.
 func ContextWithCorrelation(ctx context.Context, id string) context.Context {
 	c := causeOf(ctx)

@@ -20,9 +20,8 @@ import (
 // package is what the Repository and stores need to recognise a deleted
 // stream; the operations live in runtime/lifecycle.
 
-// TombstoneEvent is the wire name of tombstone records (see
-// lifecycle.DeleteStream).
-// Appends of events with this name fail with ErrInvalid.
+// TombstoneEvent is the wire name of tombstone records (lifecycle.DeleteStream);
+// appends of events with this name fail with ErrInvalid.
 const TombstoneEvent = "cqrsgen:deleted"
 
 // ErrStreamDeleted reports a read of, or an append to, a deleted stream.

@@ -6,8 +6,7 @@ import (
 	"time"
 )
 
-// DefaultRetries is how many times Execute retries a command whose append
-// lost a race with another writer before it gives up with the conflict.
+// DefaultRetries is how many times Execute retries a conflicting append.
 const DefaultRetries = 10
 
 // Option configures a Repository (generated New<A>Repository functions
@@ -64,11 +63,9 @@ type execOptions struct {
 	report   *AppendResult
 }
 
-// IdempotencyKey makes Execute idempotent under key: the first successful
-// execution records its resulting version atomically with its events, and
-// any later Execute with the same key returns that version without loading
-// or deciding again, across restarts and processes. A command rejected by
-// its Handle method records nothing, so it may be retried with the same key.
+// IdempotencyKey makes Execute idempotent under key, across restarts and
+// processes: a key that succeeded returns its first version without deciding
+// again; a rejected command records nothing (see docs/guide.md, "Idempotency").
 func IdempotencyKey(key string) ExecOption {
 	return func(o *execOptions) { o.key = key }
 }

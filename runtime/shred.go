@@ -21,24 +21,21 @@ import (
 // key, after which every sealed value of that subject reads as a
 // placeholder (ForgottenString) and the events themselves never change.
 
-// ForgottenString is what a string field tagged pii reads as once its
-// subject is forgotten (or its key is otherwise gone).
+// ForgottenString is what a pii string field reads as once its key is gone.
 const ForgottenString = "[forgotten]"
 
 // IsForgotten reports whether s is the placeholder of a forgotten subject's
 // string.
 func IsForgotten(s string) bool { return s == ForgottenString }
 
-// ErrNoKeyStore reports an operation on sealed data over a store that keeps
-// no data keys (no KeyStore behind it). Nothing is written.
+// ErrNoKeyStore reports sealed data over a store without a KeyStore; nothing is written.
 var ErrNoKeyStore = errors.New("cqrsgen: the store keeps no data keys (crypto-shredding needs a KeyStore)")
 
 // DataKeySize is the size of a data key: AES-256.
 const DataKeySize = 32
 
-// DataKey is one subject's data key. ID tells keys apart: a value sealed
-// under a key that has since been forgotten (and perhaps replaced by a
-// fresh one) names an ID no stored key has, and reads as forgotten.
+// DataKey is one subject's data key. A value sealed under a forgotten key names
+// an ID no stored key has, and reads as forgotten.
 type DataKey struct {
 	ID  [8]byte
 	Key [DataKeySize]byte
@@ -93,8 +90,7 @@ func ValidateSubject(subject string) error {
 	return nil
 }
 
-// Sealer seals the fields tagged pii of the events of one append. The
-// Repository makes one per append; generated codecs call its methods.
+// Sealer seals the pii fields of one append's events, for generated codecs.
 type Sealer struct {
 	ctx    context.Context
 	keys   KeyStore
@@ -108,8 +104,7 @@ type subjectKey struct {
 	aead    cipher.AEAD
 }
 
-// NewSealer returns a sealer of values written to stream under the keys of
-// keys (nil: every seal fails with ErrNoKeyStore).
+// NewSealer returns a sealer for stream under keys (nil: ErrNoKeyStore).
 func NewSealer(ctx context.Context, keys KeyStore, stream StreamID) *Sealer {
 	return &Sealer{ctx: ctx, keys: keys, stream: stream}
 }
@@ -358,9 +353,8 @@ func openData(o *opener, data []byte) ([]byte, error) {
 // hasSealed reports whether rec may hold sealed values (see wire.HasSealed).
 func hasSealed(rec Record) bool { return wire.HasSealed(rec.Data) }
 
-// RecordKeys is implemented by a store whose records are sealed under
-// different KeyStores (a read-only view across tenants): KeysFor returns
-// the one that opens rec.
+// RecordKeys is implemented by a store whose records are sealed under several
+// KeyStores (a view across tenants): KeysFor returns the one that opens rec.
 type RecordKeys interface {
 	KeysFor(rec Record) (KeyStore, bool)
 }

@@ -41,28 +41,17 @@ func (s StreamID) String() string {
 // EventData is one event to append: already encoded, with its wire name and
 // schema version.
 type EventData struct {
-	// ID is the event's unique id; the zero id means "make one", and the
-	// store records a new NewEventID.
-	ID EventID
-	// Name is the event's stable wire name.
-	Name string
-	// Schema is the event's schema version (≥ 1 for generated events; 0 is
-	// accepted and means unversioned).
-	Schema uint32
-	// Time is when the event happened; the zero time means "now" and is
-	// filled in by the store. Stores keep nanoseconds in UTC.
-	Time time.Time
-	// Metadata is free-form string metadata (correlation ids, user, …).
-	Metadata map[string]string
-	// Data is the encoded event body.
-	Data []byte
+	ID       EventID           // unique id; zero: the store records a NewEventID
+	Name     string            // stable wire name
+	Schema   uint32            // schema version (≥ 1 generated; 0: unversioned)
+	Time     time.Time         // when it happened (UTC ns); zero: now, set by the store
+	Metadata map[string]string // free-form (correlation ids, user, …)
+	Data     []byte            // the encoded event body
 }
 
 // Record is a stored event as a store returns it.
 type Record struct {
-	// EventID is the event's unique id (see EventData.ID); zero for
-	// records stored before event ids existed.
-	EventID  EventID
+	EventID  EventID // see EventData.ID; zero if stored before event ids existed
 	Stream   StreamID
 	Version  uint64
 	Position uint64
@@ -75,37 +64,25 @@ type Record struct {
 
 // AppendRequest is one atomic append: all of Events or none.
 type AppendRequest struct {
-	Stream StreamID
-	// Expected is the version the caller saw: an exact version, NoStream,
-	// StreamExists or AnyVersion.
-	Expected uint64
-	// Events to append, at least one.
-	Events []EventData
-	// IdempotencyKey, when set, is recorded atomically with the events. If
-	// the key was already recorded the append writes nothing and fails with
-	// a *DuplicateError carrying the first record; this check comes before
-	// the expected-version check.
+	Stream   StreamID
+	Expected uint64      // an exact version, NoStream, StreamExists or AnyVersion
+	Events   []EventData // at least one
+	// IdempotencyKey, when set, is recorded atomically with the events; a
+	// recorded one fails with a *DuplicateError before any version check.
 	IdempotencyKey string
 }
 
 // AppendResult describes a committed append.
 type AppendResult struct {
-	// FirstVersion and LastVersion are the versions of the first and last
-	// appended events; LastVersion is the stream's new version.
-	FirstVersion, LastVersion uint64
-	// FirstPosition and LastPosition are their global positions.
-	FirstPosition, LastPosition uint64
+	FirstVersion, LastVersion   uint64 // of the first and last events (Last: the new version)
+	FirstPosition, LastPosition uint64 // their global positions
 }
 
 // Snapshot is the encoded state of an aggregate at a version.
 type Snapshot struct {
-	Stream StreamID
-	// Version is the stream version the state reflects.
-	Version uint64
-	// Schema identifies the state's encoded shape (generated: a hash of the
-	// state type's fields). A snapshot whose Schema differs from the
-	// aggregate's current one is ignored and the state is rebuilt from
-	// events.
+	Stream  StreamID
+	Version uint64 // the stream version the state reflects
+	// Schema is the state's shape (a hash of its fields); another one is ignored.
 	Schema string
 	Data   []byte
 	Time   time.Time
@@ -123,18 +100,14 @@ type IdempotencyRecord struct {
 // Stats are a store's counters. Extra holds backend-specific figures
 // (for Pebble: compaction and cache metrics) under stable names.
 type Stats struct {
-	Events  uint64
-	Streams uint64
-	// Snapshots counts streams that have a snapshot.
-	Snapshots   uint64
-	Checkpoints uint64
-	// IdempotencyKeys counts keys recorded by Append and SaveIdempotency.
-	IdempotencyKeys uint64
-	// Head is the last durable global position.
-	Head uint64
-	// DiskBytes is the space used on disk, 0 for in-memory stores.
-	DiskBytes int64
-	Extra     map[string]int64
+	Events          uint64
+	Streams         uint64
+	Snapshots       uint64 // streams that have a snapshot
+	Checkpoints     uint64
+	IdempotencyKeys uint64 // keys recorded by Append and SaveIdempotency
+	Head            uint64 // the last durable global position
+	DiskBytes       int64  // space used on disk, 0 for in-memory stores
+	Extra           map[string]int64
 }
 
 // Store is the contract between the runtime and a backend. All methods are

@@ -11,8 +11,9 @@ import (
 // Subscribe yields every durable record of the store with position > after,
 // in order: first what is stored, then live, without loss or duplicates. A
 // slow consumer blocks no one; ErrUnavailable is waited out (100 ms doubling
-// to 2 s). It ends when the consumer stops or on any other error, yielded
-// last (ctx.Err(), ErrClosed). See docs/guide.md, "Positions".
+// to 2 s), then the read resumes after the last record yielded. It ends when
+// the consumer stops or on any other error, yielded last (ctx.Err(),
+// ErrClosed). See docs/guide.md, "Positions".
 func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		pos := after
