@@ -6,31 +6,18 @@ import (
 	"strconv"
 )
 
-// Reserved metadata keys for correlation and causation. The runtime writes
-// them; applications read them (Envelope.Metadata) and may set them through
-// ContextWithCorrelation, Correlation and Causation, never by hand-picking
-// another spelling.
+// Reserved metadata keys that the runtime writes: read them (Envelope.Metadata);
+// set them only through ContextWithCorrelation, Correlation and Causation.
 const (
-	// MetadataCorrelation holds the correlation id: the id of the whole
-	// conversation an event belongs to. Events caused by another event
-	// inherit its correlation id; the first event of a conversation has
-	// none unless the caller gave one, and then the events it causes take
-	// its reference (RefOf) as their correlation id, so the root of a tree is the
-	// event the correlation id names.
+	// MetadataCorrelation holds the id of the conversation an event belongs to.
 	MetadataCorrelation = "cqrs.correlation"
-	// MetadataCausation holds the reference (RefOf) of the event that caused this
-	// one: the event a projection handler or a saga step was handling when
-	// it executed the command that wrote this event.
+	// MetadataCausation holds the reference (RefOf) of the event that caused this one.
 	MetadataCausation = "cqrs.causation"
 )
 
-// EventRef returns the position reference to the event at a global
-// position: the position in decimal. It names events stored before event
-// ids existed (their EventID is zero); RefOf gives every other event's
-// reference, its id. A position is meaningless in another store, and so is
-// an id minted there: references across stores (a publisher's subscribers)
-// carry the store's identity beside them. Readers tell the two forms apart:
-// a position is all digits, an id has dashes.
+// EventRef returns the reference to the event at a global position, in
+// decimal: the reference of events stored without an id (RefOf gives the
+// others'). See docs/guide.md, "Correlation and causation".
 func EventRef(position uint64) string { return strconv.FormatUint(position, 10) }
 
 // RefOf returns the reference stored under MetadataCausation (and, for an
@@ -67,9 +54,8 @@ func causeOf(ctx context.Context) cause {
 	return *c
 }
 
-// ContextWithCorrelation returns a context whose appends (Repository.Append
-// and Repository.Execute) carry id as their correlation id
-// (MetadataCorrelation), as do the events that projections and sagas write
+// ContextWithCorrelation returns a context whose appends (Append, Execute)
+// carry id as correlation id, as do the events projections and sagas write
 // because of them.
 func ContextWithCorrelation(ctx context.Context, id string) context.Context {
 	c := causeOf(ctx)
@@ -89,12 +75,9 @@ func ContextWithCausation(ctx context.Context, ref string) context.Context {
 	return context.WithValue(ctx, causeKey{}, &c)
 }
 
-// ContextCausedBy returns a context whose appends are caused by rec: they
-// carry rec's reference (RefOf) as causation and rec's correlation id (or, when rec
-// has none, its reference) as correlation. Projection runners and saga
-// runners call it for every record they hand to a handler or a step, so
-// commands executed there are linked without any code; call it yourself
-// when handling records read another way (Subscribe, ReadAll).
+// ContextCausedBy returns a context whose appends are caused by rec (causation
+// RefOf(rec), correlation rec's or, when it has none, RefOf(rec)). Projection
+// and saga runners call it; call it when handling records from Subscribe or ReadAll.
 func ContextCausedBy(ctx context.Context, rec Record) context.Context {
 	return context.WithValue(ctx, causeKey{}, &cause{event: &rec})
 }

@@ -20,9 +20,8 @@ import (
 // package is what the Repository and stores need to recognise a deleted
 // stream; the operations live in runtime/lifecycle.
 
-// TombstoneEvent is the wire name of tombstone records (see
-// lifecycle.DeleteStream).
-// Appends of events with this name fail with ErrInvalid.
+// TombstoneEvent is the wire name of tombstone records (lifecycle.DeleteStream);
+// appends of events with this name fail with ErrInvalid.
 const TombstoneEvent = "cqrsgen:deleted"
 
 // ErrStreamDeleted reports a read of, or an append to, a deleted stream.
@@ -70,16 +69,11 @@ func (e *DeletedError) Is(target error) bool { return target == ErrStreamDeleted
 type Tombstone struct {
 	Stream StreamID
 	Mode   DeleteMode
-	// Version and Position are the tombstone record's: Version is one past
-	// the stream's last record before the delete.
+	// Version and Position are the tombstone record's (Version: the last event's + 1).
 	Version, Position uint64
-	// Time is when the stream was deleted.
-	Time time.Time
-	// Events is how many events the stream had (its last event version).
-	Events uint64
-	// Removed is how many records a hard delete removed from the log (the
-	// events, and a soft delete's tombstone when one came first); 0 for a
-	// soft delete.
+	Time              time.Time // when the stream was deleted
+	Events            uint64    // how many events it had (its last event version)
+	// Removed counts the records a hard delete removed (a soft one's tombstone included).
 	Removed uint64
 }
 

@@ -5,40 +5,22 @@
 //   - [Store] is the one interface a backend implements. Stores move bytes:
 //     they never see Go event types. A stored event is a [Record]; an event
 //     to append is an [EventData].
-//   - [Repository] is the typed repository generated <A>Repository types
-//     wrap: it loads through snapshots, appends with optimistic
-//     concurrency, executes commands with bounded retries and persisted
-//     idempotency keys ([IdempotencyKey]), and reads typed [Envelope]
-//     streams. Generated code describes each aggregate to it with an
-//     [Aggregate] and the event and command tables of runtime/registry.
+//   - [Repository], which generated <A>Repository types wrap, loads, appends,
+//     executes commands and reads typed [Envelope] streams of the [Aggregate]
+//     that generated code describes (with the tables of runtime/registry).
 //   - [Subscribe] follows the whole log of a store from a position: first
 //     what is already stored, then live, without loss or duplicates.
-//   - [StreamVisitor] is the optional capability behind Load (memory and
-//     Pebble implement it): the store lends each event's name and body to
-//     the event table's decoder instead of building a [Record]. registry.Decoder
-//     decodes one event type without boxing it in its interface.
-//   - Events carry their correlation id and the reference of the event
-//     that caused them ([MetadataCorrelation], [MetadataCausation]): set
-//     one with [ContextWithCorrelation]; projection handlers and saga steps
-//     pass them on by themselves ([ContextCausedBy]).
+//   - [StreamVisitor] (memory and Pebble) lends Load each event without a
+//     [Record]; registry.Decoder decodes one event type without boxing it.
+//   - Events carry a correlation id and their cause ([MetadataCorrelation],
+//     [MetadataCausation]), passed on by projections and sagas by themselves.
 //
-// Other audiences have packages of their own: runtime/projection (read
-// models fed by the log), runtime/saga (process managers), runtime/lease
-// (one active runner among many processes), runtime/instrument (metrics,
-// logging and tracing of any store), runtime/telemetry (the hooks adapters
-// implement), runtime/storekit (what store authors implement and call) and
-// runtime/lifecycle (deleting streams, retention and crypto-shredding for
-// operators, and the store capabilities behind them).
+// Other audiences have packages of their own: runtime/projection,
+// runtime/saga, runtime/lease (one runner among processes), runtime/instrument,
+// runtime/telemetry, runtime/storekit (for store authors) and runtime/lifecycle
+// (deletion, retention, crypto-shredding).
 //
-// Versions are per stream and 1-based: after n events a stream is at
-// version n, and a stream that does not exist is at version 0 ([NoStream]).
-// Positions are global, strictly increasing across all streams of a store,
-// gap-free (but for the holes a hard delete leaves) and in commit order,
-// so a reader of the whole log never skips an event committed before one
-// it has already read.
-//
-// Every error a store or repository returns is typed: use [errors.Is] with
-// the sentinels ([ErrConflict], [ErrNotFound], [ErrClosed], [ErrInvalid],
-// [ErrTooLarge], [ErrCorrupt], [ErrDuplicate]) and [errors.As] with the
-// structured errors ([ConflictError], [DecodeError], [DuplicateError]).
+// Versions are per stream and 1-based (a missing stream is at [NoStream], 0);
+// positions are global and in commit order (docs/guide.md, "Positions").
+// Every error is typed: match it with [errors.Is] and [errors.As].
 package runtime

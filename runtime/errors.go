@@ -18,13 +18,10 @@ var (
 	ErrNotFound = errors.New("cqrsgen: not found")
 	// ErrClosed reports a call on a store that has been closed.
 	ErrClosed = errors.New("cqrsgen: store closed")
-	// ErrInvalid reports bad input: an empty stream type or id, an empty
-	// batch, an empty event name, an expected version in the reserved
-	// range. Nothing is written.
+	// ErrInvalid reports bad input (an empty stream type, id, batch or event
+	// name; a reserved expected version). Nothing is written.
 	ErrInvalid = errors.New("cqrsgen: invalid argument")
-	// ErrTooLarge reports input over one of the documented limits
-	// (MaxEventSize, MaxBatchEvents, MaxBatchSize, MaxIDLength,
-	// MaxTypeLength, MaxNameLength). Nothing is written.
+	// ErrTooLarge reports input over a limit (MaxEventSize, …). Nothing is written.
 	ErrTooLarge = errors.New("cqrsgen: over limit")
 	// ErrCorrupt reports stored bytes that cannot be decoded. The error is a
 	// *DecodeError naming the stream and version.
@@ -32,30 +29,21 @@ var (
 	// ErrDuplicate reports an idempotency key that was already recorded.
 	// The error is a *DuplicateError carrying the first result.
 	ErrDuplicate = errors.New("cqrsgen: duplicate idempotency key")
-	// ErrUnavailable reports that the store cannot be reached for now (a
-	// lost connection, a server restarting): the call may succeed if tried
-	// again later. Stores wrap such errors with it; Subscribe and the
-	// projection and saga runners wait and retry them instead of stopping.
-	// The call may or may not have taken effect: an append that fails so
-	// must be retried with its expected version or idempotency key.
+	// ErrUnavailable reports that the store cannot be reached for now; the
+	// call may or may not have taken effect (retry an append with its
+	// expected version or idempotency key).
 	ErrUnavailable = errors.New("cqrsgen: store unavailable")
-	// ErrRetired is what a generated event decoder returns for a stored
-	// event retired with //cqrs:retired (no type reads it any more). A
-	// Repository skips such events in Load, Execute and Events; their
-	// versions still count.
+	// ErrRetired is what a generated decoder returns for an event retired
+	// with //cqrs:retired; a Repository skips such events.
 	ErrRetired = errors.New("cqrsgen: retired event")
 )
 
 // ConflictError is returned when an append's expected version does not
 // match the stream. errors.Is(err, ErrConflict) is true for it.
 type ConflictError struct {
-	// Stream is the stream appended to.
-	Stream StreamID
-	// Expected is the version the caller expected (may be NoStream or
-	// StreamExists).
-	Expected uint64
-	// Actual is the stream's version at the time of the append.
-	Actual uint64
+	Stream   StreamID // the stream appended to
+	Expected uint64   // the version the caller expected (may be NoStream or StreamExists)
+	Actual   uint64   // the stream's version at the time of the append
 }
 
 func (e *ConflictError) Error() string {
@@ -82,18 +70,11 @@ func versionString(v uint64) string {
 // where it is stored. errors.Is(err, ErrCorrupt) is true for it, and Unwrap
 // returns the underlying cause.
 type DecodeError struct {
-	// Stream is the stream the record belongs to.
-	Stream StreamID
-	// Version is the record's version within Stream (0 for snapshots and
-	// store-level records that have none).
-	Version uint64
-	// Position is the record's global position, when known.
-	Position uint64
-	// What names the thing that failed: an event wire name, "snapshot",
-	// "envelope", "idempotency record".
-	What string
-	// Err is the cause.
-	Err error
+	Stream   StreamID // the stream the record belongs to
+	Version  uint64   // the record's version (0 for snapshots and store-level records)
+	Position uint64   // the record's global position, when known
+	What     string   // an event wire name, "snapshot", "envelope", "idempotency record"
+	Err      error    // the cause
 }
 
 func (e *DecodeError) Error() string {
@@ -113,8 +94,7 @@ func (e *DecodeError) Is(target error) bool { return target == ErrCorrupt }
 // Unwrap returns the cause.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// DuplicateError is returned when an idempotency key was already recorded.
-// Existing is the record written by the first use of the key.
+// DuplicateError reports an idempotency key already recorded, by Existing.
 // errors.Is(err, ErrDuplicate) is true for it.
 type DuplicateError struct {
 	Existing IdempotencyRecord

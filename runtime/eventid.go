@@ -7,11 +7,8 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime/internal/eventid"
 )
 
-// EventID is an event's unique id: a UUID, version 7 when the store made it
-// (RFC 9562: 48-bit Unix milliseconds, then random bits), so ids sort by
-// the time they were made. The zero EventID means "none": records written
-// before event ids existed carry it, and an EventData with a zero ID gets a
-// new one when it is appended.
+// EventID is an event's unique id: a UUIDv7 (RFC 9562) when the store made it,
+// sorting by time. Zero means none: old records, or an EventData to stamp.
 type EventID [16]byte
 
 // IsZero reports whether id is the zero id (no id).
@@ -53,7 +50,6 @@ func ParseEventID(s string) (EventID, error) {
 	return id, nil
 }
 
-// NewEventID returns a new UUIDv7 event id, unique and greater than every
-// id made before it by this process. Stores give the events of one append
-// ids from one block instead (storekit.Stamp).
+// NewEventID returns a new UUIDv7, greater than every id this process made
+// before it (stores use storekit.Stamp for one append's block of ids).
 func NewEventID() EventID { return EventID(eventid.Block(1)) }

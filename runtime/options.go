@@ -6,8 +6,7 @@ import (
 	"time"
 )
 
-// DefaultRetries is how many times Execute retries a command whose append
-// lost a race with another writer before it gives up with the conflict.
+// DefaultRetries is how many times Execute retries a conflicting append.
 const DefaultRetries = 10
 
 // Option configures a Repository (generated New<A>Repository functions
@@ -64,11 +63,9 @@ type execOptions struct {
 	report   *AppendResult
 }
 
-// IdempotencyKey makes Execute idempotent under key: the first successful
-// execution records its resulting version atomically with its events, and
-// any later Execute with the same key returns that version without loading
-// or deciding again, across restarts and processes. A command rejected by
-// its Handle method records nothing, so it may be retried with the same key.
+// IdempotencyKey makes Execute idempotent under key, across restarts and
+// processes: a key that succeeded returns its first version without deciding
+// again; a rejected command records nothing (see docs/guide.md, "Idempotency").
 func IdempotencyKey(key string) ExecOption {
 	return func(o *execOptions) { o.key = key }
 }
@@ -84,14 +81,9 @@ func Metadata(md map[string]string) ExecOption {
 	}
 }
 
-// ReportAppend makes Execute store in *res where its command's events
-// landed, for read-your-writes: pass res.LastPosition to
-// projection.Group.WaitFor. When the call itself appended nothing (the
-// command decided no events, or its idempotency key had already succeeded)
-// FirstVersion and FirstPosition are 0, and LastVersion and LastPosition
-// are the stream's version and the position of the event at that version
-// (all 0 for a stream with no events). *res is written only when Execute
-// returns nil.
+// ReportAppend makes Execute store in *res, when it returns nil, where its
+// events landed: pass res.LastPosition to projection.Group.WaitFor. See
+// docs/guide.md, "Read your writes", for a call that appended nothing.
 func ReportAppend(res *AppendResult) ExecOption {
 	return func(o *execOptions) { o.report = res }
 }

@@ -22,31 +22,19 @@ type NoCommand interface{ noCommand() }
 // everything here is a plain function so the generated code stays
 // reflection-free.
 type Aggregate[S, E, C any] struct {
-	// Type is the stable stream type name.
-	Type string
-	// StateSchema identifies the shape of S; snapshots saved under another
-	// schema are ignored and the state is rebuilt from events.
-	StateSchema string
-	// SnapshotEvery saves a snapshot whenever a stream's version crosses a
-	// multiple of it; 0 disables snapshots.
+	Type        string // the stable stream type name
+	StateSchema string // the shape of S: snapshots under another one are ignored
+	// SnapshotEvery saves a snapshot whenever a version crosses a multiple of it; 0: never.
 	SnapshotEvery uint64
-	// Events is the aggregate's event table (registry.Events). When set,
-	// it provides Apply, EncodeEvent and DecodeEvent where those are nil,
-	// and Load decodes each event straight into the state through it.
-	// Generated code sets it; hand-written aggregates may set the
-	// functions instead.
+	// Events (registry.Events, set by generated code) provides Apply,
+	// EncodeEvent and DecodeEvent where those are nil.
 	Events EventTable[S, E]
-	// Apply evolves state by one event.
-	Apply func(state *S, event E)
-	// Decide turns a command into events, or rejects it with an error. It
-	// must not modify state. Nil when the aggregate has no commands.
-	Decide func(state *S, command C) ([]E, error)
-	// EncodeEvent encodes an event and names it (Name, Schema and Data).
-	EncodeEvent func(event E) (EventData, error)
-	// DecodeEvent decodes a stored event into its current type, upcasting
-	// older schema versions. An unknown name or version returns a
-	// *UnknownEventError; a retired one (//cqrs:retired) ErrRetired, which
-	// the repository skips.
+	Apply  func(state *S, event E) // evolves state by one event
+	// Decide turns a command into events without modifying state; nil without commands.
+	Decide      func(state *S, command C) ([]E, error)
+	EncodeEvent func(event E) (EventData, error) // encodes and names an event
+	// DecodeEvent decodes and upcasts a stored event (else *UnknownEventError
+	// or ErrRetired).
 	DecodeEvent func(name string, schema uint32, data []byte) (E, error)
 	// EncodeState and DecodeState encode the state for snapshots. Nil
 	// disables snapshots.
@@ -223,12 +211,9 @@ func (r *Repository[S, E, C]) decode(rec Record) (E, error) {
 	return e, nil
 }
 
-// Append appends events to aggregate id if its version is expected (an
-// exact version, NoStream, StreamExists or AnyVersion) and returns the new
-// version. A mismatch returns a *ConflictError; the batch is atomic.
-// Metadata from ctx (ContextWithMetadata, ContextWithCorrelation,
-// ContextCausedBy) is attached to every event, and
-// the append's positions are reported through ContextWithAppendReport.
+// Append appends events atomically to aggregate id if its version is expected
+// and returns the new version (else a *ConflictError). Metadata from ctx
+// (ContextWithMetadata, …) goes on every event; see ContextWithAppendReport.
 func (r *Repository[S, E, C]) Append(ctx context.Context, id string, expected uint64, events ...E) (uint64, error) {
 	stream := r.Stream(id)
 	res, err := r.append(ctx, stream, expected, events, eventMetadata(ctx, nil), "")
@@ -304,17 +289,11 @@ func (r *Repository[S, E, C]) saveSnapshot(ctx context.Context, stream StreamID,
 	}
 }
 
-// Execute runs command c against aggregate id: load (snapshot + tail),
-// decide, append with the loaded version, and return the new version.
-// Commands on one id from this repository are serialised; a conflict with
-// another writer (another process or repository) is retried from a fresh
-// load up to the configured number of times. An error from the command's
-// Handle method is returned as is and nothing is appended. A command that
-// decides no events returns the current version.
-//
-// With IdempotencyKey(k), a key that already succeeded returns its first
-// result without loading or deciding again; the key is recorded atomically
-// with the events, so this holds across restarts and processes.
+// Execute runs command c against aggregate id: load, decide, append with the
+// loaded version (conflicts retried; commands on one id serialised), and return
+// the new version (the current one if c decides no events). A Handle error is
+// returned as is and appends nothing. See IdempotencyKey and docs/guide.md,
+// "Optimistic concurrency".
 func (r *Repository[S, E, C]) Execute(ctx context.Context, id string, c C, opts ...ExecOption) (uint64, error) {
 	if r.tracer == nil && r.metrics == nil {
 		v, _, err := r.execute(ctx, id, c, opts)
@@ -471,10 +450,9 @@ func (r *Repository[S, E, C]) reported(ctx context.Context, stream StreamID, rep
 	}
 }
 
-// Events yields the typed events of aggregate id with version > after, in
-// order, skipping retired ones (ErrRetired). A decoding failure is yielded as a *DecodeError and ends the
-// sequence. The events a soft delete kept are yielded, then the stream's
-// tombstone as a *DeletedError (ErrStreamDeleted), which ends the sequence.
+// Events yields the events of aggregate id with version > after, in order,
+// skipping retired ones; a *DecodeError or, after a soft delete's kept events,
+// a *DeletedError ends the sequence.
 func (r *Repository[S, E, C]) Events(ctx context.Context, id string, after uint64) iter.Seq2[Envelope[E], error] {
 	return func(yield func(Envelope[E], error) bool) {
 		stream := r.Stream(id)

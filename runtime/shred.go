@@ -21,24 +21,21 @@ import (
 // key, after which every sealed value of that subject reads as a
 // placeholder (ForgottenString) and the events themselves never change.
 
-// ForgottenString is what a string field tagged pii reads as once its
-// subject is forgotten (or its key is otherwise gone).
+// ForgottenString is what a pii string field reads as once its key is gone.
 const ForgottenString = "[forgotten]"
 
 // IsForgotten reports whether s is the placeholder of a forgotten subject's
 // string.
 func IsForgotten(s string) bool { return s == ForgottenString }
 
-// ErrNoKeyStore reports an operation on sealed data over a store that keeps
-// no data keys (no KeyStore behind it). Nothing is written.
+// ErrNoKeyStore reports sealed data over a store without a KeyStore; nothing is written.
 var ErrNoKeyStore = errors.New("cqrsgen: the store keeps no data keys (crypto-shredding needs a KeyStore)")
 
 // DataKeySize is the size of a data key: AES-256.
 const DataKeySize = 32
 
-// DataKey is one subject's data key. ID tells keys apart: a value sealed
-// under a key that has since been forgotten (and perhaps replaced by a
-// fresh one) names an ID no stored key has, and reads as forgotten.
+// DataKey is one subject's data key. A value sealed under a forgotten key names
+// an ID no stored key has, and reads as forgotten.
 type DataKey struct {
 	ID  [8]byte
 	Key [DataKeySize]byte
@@ -56,25 +53,17 @@ func NewDataKey() (DataKey, error) {
 	return k, nil
 }
 
-// KeyStore keeps the data keys of subjects. The stores of this module
-// implement it (a store capability: KeysOf finds it behind wrappers); the
-// runtime generates the keys, the KeyStore only keeps them. All methods
-// are safe for concurrent use.
+// KeyStore keeps the data keys of subjects: a store capability that KeysOf
+// finds behind wrappers. The runtime generates the keys; the KeyStore only
+// keeps them. The contract for store authors: package storekit.
 type KeyStore interface {
-	// SubjectKey returns subject's data key, storing fresh as that key
-	// first when the subject has none, and records that stream holds data
-	// sealed under it. Both are durable when it returns.
+	// SubjectKey returns subject's data key, storing fresh first when it has none.
 	SubjectKey(ctx context.Context, subject string, stream StreamID, fresh DataKey) (DataKey, error)
-	// LoadSubjectKey returns subject's data key, or ErrNotFound when it has
-	// none (it never had one, or it was forgotten).
+	// LoadSubjectKey returns subject's data key, or ErrNotFound.
 	LoadSubjectKey(ctx context.Context, subject string) (DataKey, error)
-	// SubjectStreams returns the streams recorded for subject's key, sorted
-	// by type then id, leaving out those hard-deleted since (they hold no
-	// sealed data any more); found is false when the subject has no key.
+	// SubjectStreams returns the streams holding data sealed under subject's key.
 	SubjectStreams(ctx context.Context, subject string) (streams []StreamID, found bool, err error)
-	// ForgetSubject deletes subject's data key and its streams, durably,
-	// and returns the streams as SubjectStreams would have (hard-deleted
-	// ones left out); a subject with no key is (nil, false, nil).
+	// ForgetSubject deletes subject's data key and its streams, durably.
 	ForgetSubject(ctx context.Context, subject string) (streams []StreamID, found bool, err error)
 }
 
@@ -101,8 +90,7 @@ func ValidateSubject(subject string) error {
 	return nil
 }
 
-// Sealer seals the fields tagged pii of the events of one append. The
-// Repository makes one per append; generated codecs call its methods.
+// Sealer seals the pii fields of one append's events, for generated codecs.
 type Sealer struct {
 	ctx    context.Context
 	keys   KeyStore
@@ -116,8 +104,7 @@ type subjectKey struct {
 	aead    cipher.AEAD
 }
 
-// NewSealer returns a sealer of values written to stream under the keys of
-// keys (nil: every seal fails with ErrNoKeyStore).
+// NewSealer returns a sealer for stream under keys (nil: ErrNoKeyStore).
 func NewSealer(ctx context.Context, keys KeyStore, stream StreamID) *Sealer {
 	return &Sealer{ctx: ctx, keys: keys, stream: stream}
 }
@@ -159,13 +146,8 @@ func newAEAD(k DataKey) (cipher.AEAD, error) {
 // The kinds of sealed plaintext: what the placeholder is.
 const sealedString = 's'
 
-// String appends value, the field field of an event whose subject is
-// subject, sealed: a MessagePack extension (wire.SealedType) holding
-// wire.SealedMagic, the kind, the subject, the key id, a random nonce and
-// the AES-256-GCM ciphertext of value's MessagePack encoding. The
-// associated data binds the header and the field's wire key, so a sealed
-// value moved to another field, or relabelled with another subject or key,
-// fails to open.
+// String appends value, field field of an event of subject, sealed (a
+// wire.SealedType extension; see docs/guide.md, "Crypto-shredding").
 func (s *Sealer) String(b []byte, field, subject, value string) ([]byte, error) {
 	if s == nil {
 		return b, ErrNoKeyStore
@@ -304,14 +286,9 @@ func (o *opener) aead(subject string, id [8]byte) (cipher.AEAD, error) {
 	return a, nil
 }
 
-// OpenRecord returns rec with every sealed value of its event replaced by
-// its plaintext, or by the placeholder (ForgottenString) when the
-// subject's key is gone, so that the generated decoders read it. A record
-// without sealed values is returned as it is, without copying. keys is the
-// store's KeyStore (KeysOf); nil fails on a record with sealed values with
-// ErrNoKeyStore. A malformed or forged sealed value is a *DecodeError
-// matching ErrCorrupt. The Repository, the projection and saga runners and
-// cqrsctl call it; code that decodes records itself must too.
+// OpenRecord returns rec with its sealed values opened (ForgottenString once
+// the key is gone; nil keys: ErrNoKeyStore; a forged value: a *DecodeError).
+// Code that decodes records it read itself must call it.
 func OpenRecord(ctx context.Context, keys KeyStore, rec Record) (Record, error) {
 	if !wire.HasSealed(rec.Data) {
 		return rec, nil
@@ -376,9 +353,8 @@ func openData(o *opener, data []byte) ([]byte, error) {
 // hasSealed reports whether rec may hold sealed values (see wire.HasSealed).
 func hasSealed(rec Record) bool { return wire.HasSealed(rec.Data) }
 
-// RecordKeys is implemented by a store whose records are sealed under
-// different KeyStores (a read-only view across tenants): KeysFor returns
-// the one that opens rec.
+// RecordKeys is implemented by a store whose records are sealed under several
+// KeyStores (a view across tenants): KeysFor returns the one that opens rec.
 type RecordKeys interface {
 	KeysFor(rec Record) (KeyStore, bool)
 }

@@ -41,28 +41,17 @@ func (s StreamID) String() string {
 // EventData is one event to append: already encoded, with its wire name and
 // schema version.
 type EventData struct {
-	// ID is the event's unique id; the zero id means "make one", and the
-	// store records a new NewEventID.
-	ID EventID
-	// Name is the event's stable wire name.
-	Name string
-	// Schema is the event's schema version (≥ 1 for generated events; 0 is
-	// accepted and means unversioned).
-	Schema uint32
-	// Time is when the event happened; the zero time means "now" and is
-	// filled in by the store. Stores keep nanoseconds in UTC.
-	Time time.Time
-	// Metadata is free-form string metadata (correlation ids, user, …).
-	Metadata map[string]string
-	// Data is the encoded event body.
-	Data []byte
+	ID       EventID           // unique id; zero: the store records a NewEventID
+	Name     string            // stable wire name
+	Schema   uint32            // schema version (≥ 1 generated; 0: unversioned)
+	Time     time.Time         // when it happened (UTC ns); zero: now, set by the store
+	Metadata map[string]string // free-form (correlation ids, user, …)
+	Data     []byte            // the encoded event body
 }
 
 // Record is a stored event as a store returns it.
 type Record struct {
-	// EventID is the event's unique id (see EventData.ID); zero for
-	// records stored before event ids existed.
-	EventID  EventID
+	EventID  EventID // see EventData.ID; zero if stored before event ids existed
 	Stream   StreamID
 	Version  uint64
 	Position uint64
@@ -75,37 +64,25 @@ type Record struct {
 
 // AppendRequest is one atomic append: all of Events or none.
 type AppendRequest struct {
-	Stream StreamID
-	// Expected is the version the caller saw: an exact version, NoStream,
-	// StreamExists or AnyVersion.
-	Expected uint64
-	// Events to append, at least one.
-	Events []EventData
-	// IdempotencyKey, when set, is recorded atomically with the events. If
-	// the key was already recorded the append writes nothing and fails with
-	// a *DuplicateError carrying the first record; this check comes before
-	// the expected-version check.
+	Stream   StreamID
+	Expected uint64      // an exact version, NoStream, StreamExists or AnyVersion
+	Events   []EventData // at least one
+	// IdempotencyKey, when set, is recorded atomically with the events; a
+	// recorded one fails with a *DuplicateError before any version check.
 	IdempotencyKey string
 }
 
 // AppendResult describes a committed append.
 type AppendResult struct {
-	// FirstVersion and LastVersion are the versions of the first and last
-	// appended events; LastVersion is the stream's new version.
-	FirstVersion, LastVersion uint64
-	// FirstPosition and LastPosition are their global positions.
-	FirstPosition, LastPosition uint64
+	FirstVersion, LastVersion   uint64 // of the first and last events (Last: the new version)
+	FirstPosition, LastPosition uint64 // their global positions
 }
 
 // Snapshot is the encoded state of an aggregate at a version.
 type Snapshot struct {
-	Stream StreamID
-	// Version is the stream version the state reflects.
-	Version uint64
-	// Schema identifies the state's encoded shape (generated: a hash of the
-	// state type's fields). A snapshot whose Schema differs from the
-	// aggregate's current one is ignored and the state is rebuilt from
-	// events.
+	Stream  StreamID
+	Version uint64 // the stream version the state reflects
+	// Schema is the state's shape (a hash of its fields); another one is ignored.
 	Schema string
 	Data   []byte
 	Time   time.Time
@@ -123,97 +100,50 @@ type IdempotencyRecord struct {
 // Stats are a store's counters. Extra holds backend-specific figures
 // (for Pebble: compaction and cache metrics) under stable names.
 type Stats struct {
-	Events  uint64
-	Streams uint64
-	// Snapshots counts streams that have a snapshot.
-	Snapshots   uint64
-	Checkpoints uint64
-	// IdempotencyKeys counts keys recorded by Append and SaveIdempotency.
-	IdempotencyKeys uint64
-	// Head is the last durable global position.
-	Head uint64
-	// DiskBytes is the space used on disk, 0 for in-memory stores.
-	DiskBytes int64
-	Extra     map[string]int64
+	Events          uint64
+	Streams         uint64
+	Snapshots       uint64 // streams that have a snapshot
+	Checkpoints     uint64
+	IdempotencyKeys uint64 // keys recorded by Append and SaveIdempotency
+	Head            uint64 // the last durable global position
+	DiskBytes       int64  // space used on disk, 0 for in-memory stores
+	Extra           map[string]int64
 }
 
 // Store is the contract between the runtime and a backend. All methods are
-// safe for concurrent use. Every method that takes a context returns
-// promptly with an error wrapping ctx.Err() when the context is done before
-// the call takes effect, and a method called after Close returns an error
-// wrapping ErrClosed.
-//
-// Input rules shared by reads and writes: a method naming an invalid stream
-// (empty type or id, over the length limits), an empty checkpoint name or an
-// empty idempotency key fails with ErrInvalid or ErrTooLarge, whether it
-// reads or writes. A read sequence on a done context or a closed store
-// yields that error first, before any record.
-//
-// Transient failures: an error that means the backend cannot be reached
-// for now (a lost connection, a server restarting) wraps ErrUnavailable,
-// so that Subscribe and the projection and saga runners wait it out; every
-// other error is final for the call. Stores shared by several processes
-// may also implement lease.Leaser.
-//
-// Durability and visibility: Append returns only once the events are
-// durable (unless the backend was explicitly opened with relaxed syncing),
-// and ReadAll, Head and Wait never expose a position that is not yet durable.
-// Subscribers are therefore only ever told about persisted events.
+// safe for concurrent use; errors are typed (see the sentinels), and those
+// wrapping ErrUnavailable are transient. Stores expose only durable
+// positions, so subscribers are only ever told about persisted events.
+// The full contract for store authors: package storekit.
 type Store interface {
-	// Append atomically appends req.Events to req.Stream if req.Expected
-	// matches, assigning consecutive versions and consecutive global
-	// positions. Each event keeps its EventData.ID, or gets NewEventID when
-	// that is zero. A mismatch is a *ConflictError; bad input is ErrInvalid
-	// or ErrTooLarge; in every failure case nothing is written.
+	// Append appends req.Events atomically if req.Expected matches (else a *ConflictError).
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
-
-	// ReadStream yields the events of stream with version > after, in
-	// version order. A missing stream yields nothing.
+	// ReadStream yields the events of stream with version > after, in version order.
 	ReadStream(ctx context.Context, stream StreamID, after uint64) iter.Seq2[Record, error]
-
-	// ReadAll yields events of all streams with position > after, in
-	// position order, up to the durable head at the time of the call.
+	// ReadAll yields the events of all streams with position > after, up to the durable head.
 	ReadAll(ctx context.Context, after uint64) iter.Seq2[Record, error]
-
 	// StreamVersion returns the stream's current version, 0 when missing.
 	StreamVersion(ctx context.Context, stream StreamID) (uint64, error)
-
 	// Head returns the last durable global position, 0 for an empty store.
 	Head(ctx context.Context) (uint64, error)
-
-	// Wait blocks until the durable head is greater than after, then
-	// returns it. It returns ctx's error when ctx is done first and
-	// ErrClosed when the store closes.
+	// Wait blocks until the durable head is greater than after, then returns it.
 	Wait(ctx context.Context, after uint64) (uint64, error)
-
-	// SaveSnapshot stores s as the stream's latest snapshot unless one at a
-	// higher version is already stored, in which case it returns nil and
-	// keeps the newer one (snapshots never go backwards). A snapshot at the
-	// stored version replaces it.
+	// SaveSnapshot stores s as the stream's latest snapshot unless a newer one is stored.
 	SaveSnapshot(ctx context.Context, s Snapshot) error
 	// LoadSnapshot returns the stream's latest snapshot or ErrNotFound.
 	LoadSnapshot(ctx context.Context, stream StreamID) (Snapshot, error)
-
-	// SaveCheckpoint records position under name (a projection or saga).
-	// Checkpoints may move backwards (a rebuild resets them to 0).
+	// SaveCheckpoint records position under name; checkpoints may move backwards.
 	SaveCheckpoint(ctx context.Context, name string, position uint64) error
 	// LoadCheckpoint returns the position recorded under name or ErrNotFound.
 	LoadCheckpoint(ctx context.Context, name string) (uint64, error)
-
-	// SaveIdempotency records rec if its key is new; otherwise it writes
-	// nothing and returns a *DuplicateError with the first record.
+	// SaveIdempotency records rec, or returns a *DuplicateError if its key is recorded.
 	SaveIdempotency(ctx context.Context, rec IdempotencyRecord) error
 	// LoadIdempotency returns the record for key or ErrNotFound.
 	LoadIdempotency(ctx context.Context, key string) (IdempotencyRecord, error)
-
 	// Stats returns the store's counters.
 	Stats(ctx context.Context) (Stats, error)
-
-	// Flush makes everything appended so far durable (a no-op for stores
-	// that sync every append) and returns when it is.
+	// Flush makes everything appended so far durable and returns when it is.
 	Flush(ctx context.Context) error
-
-	// Close releases the store. It waits for in-flight appends; every call
-	// after it returns ErrClosed, including a second Close.
+	// Close releases the store; every later call returns ErrClosed.
 	Close() error
 }

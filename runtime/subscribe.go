@@ -8,21 +8,12 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime/internal/retry"
 )
 
-// Subscribe yields every record of the store with position > after, in
-// position order: first what is already stored (catch-up), then each new
-// record as it becomes durable (live), without loss or duplicates. Stores
-// expose only durable positions, so a subscriber is never told of an event
-// that a crash could erase.
-//
-// A subscription pulls from the log at its own pace: a slow consumer holds
-// no buffer and never blocks writers or other subscribers (back-pressure is
-// the consumer's own loop). Errors matching ErrUnavailable (the store's
-// server restarting, a lost connection) are not yielded: the subscription
-// waits, 100 ms doubling to 2 s between tries, and carries on from the
-// last record it yielded once the store answers again. It ends when the
-// consumer stops ranging, or on any other error, in particular when ctx is
-// done or the store closes: the last pair yielded then carries the error
-// (wrapping ctx.Err() or ErrClosed).
+// Subscribe yields every durable record of the store with position > after,
+// in order: first what is stored, then live, without loss or duplicates. A
+// slow consumer blocks no one; ErrUnavailable is waited out (100 ms doubling
+// to 2 s), then the read resumes after the last record yielded. It ends when
+// the consumer stops or on any other error, yielded last (ctx.Err(),
+// ErrClosed). See docs/guide.md, "Positions".
 func Subscribe(ctx context.Context, store Store, after uint64) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		pos := after

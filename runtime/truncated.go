@@ -21,10 +21,8 @@ type TruncatedError struct {
 	Stream StreamID
 	// After is the version the read asked to start after.
 	After uint64
-	// Through is the stream's last removed version: a read after it, or a
-	// snapshot at or after it, is whole. (A read that a truncation overtook
-	// while it ran may be told a lower version than the last removed,
-	// never a higher one.)
+	// Through is the stream's last removed version (a read that a truncation
+	// overtook may be told a lower one, never a higher).
 	Through uint64
 }
 

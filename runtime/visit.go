@@ -6,10 +6,8 @@ import (
 	"errors"
 )
 
-// EventView is one stored event as a StreamVisitor shows it: the fields an
-// aggregate load needs, borrowed from the store. Name and Data may alias
-// the store's own buffers: they are valid only during the call that
-// receives the view, and must be neither modified nor kept.
+// EventView is one stored event as a StreamVisitor shows it, borrowed from
+// the store: valid only during the call that receives it, never modified.
 type EventView struct {
 	Version  uint64
 	Position uint64
@@ -18,32 +16,18 @@ type EventView struct {
 	Data     []byte
 }
 
-// StreamVisitor is the optional store capability behind the repository's
-// Load: a store that can show a stream's events to a callback without
-// copying them into Records implements it, and Repository.Load (for
-// aggregates with an event table, Aggregate.Events) reads through it
-// instead of ReadStream. A Load consumes each event at once (decodes it
-// into the state), so the copy ReadStream must make, that the caller may
-// keep its Records, is work for nothing there, as are the event's time,
-// id and metadata, which Load never reads. Only the store the repository
-// was given is asked, never the store behind a wrapper's Unwrap: a
-// wrapper changes what a read means (tenant.Scope rewrites the stream,
-// InstrumentedStore counts the read), so it hides the capability unless
-// it implements it itself, and Load then uses the wrapper's ReadStream.
+// StreamVisitor is the optional store capability behind Repository.Load:
+// the store lends a stream's events to a callback instead of copying them
+// into Records. Wrappers hide it. The contract for store authors: package
+// storekit.
 type StreamVisitor interface {
-	// VisitStream calls fn with each event of stream with version > after,
-	// in version order: the events ReadStream(ctx, stream, after) would
-	// yield, under the same validation and errors. The view and what it
-	// points to are valid only during the call to fn. It returns fn's first
-	// error, ending the visit, or the store's own (a *DecodeError for a
-	// damaged record, ctx's error, ErrClosed). fn must not call the store:
-	// a store may hold a lock of the read while fn runs (Pebble's Close
-	// waits for the call in progress).
+	// VisitStream calls fn with each event ReadStream(ctx, stream, after)
+	// would yield; fn must not call the store.
 	VisitStream(ctx context.Context, stream StreamID, after uint64, fn func(*EventView) error) error
 }
 
-// visitorOf returns store as a StreamVisitor, or nil (see StreamVisitor:
-// wrappers are not looked through).
+// visitorOf returns store as a StreamVisitor, or nil (wrappers are not
+// looked through: see package storekit's doc on StreamVisitor).
 func visitorOf(store Store) StreamVisitor {
 	v, _ := store.(StreamVisitor)
 	return v
