@@ -13,9 +13,9 @@ import (
 // satisfies done, and returns it: a request handler that must answer
 // "transfer completed", or a test, waits for the runner (in this process or
 // another) instead of polling Load. A nil done waits for a final status
-// (Status.Final). done is called on each version of the instance that
-// WaitFor loads, starting with the current one, which may be an instance
-// never started (Version 0, see Load).
+// (Status.Final). done is called each time WaitFor loads the instance,
+// first as it is now, which may be an instance never started (Version 0,
+// see Load); versions written between two loads are not all seen.
 //
 // It does not poll: it sleeps in the store's Wait until the log grows,
 // then reads the instance stream's version and loads the instance only if
