@@ -232,24 +232,15 @@ func runTransfers(ctx context.Context, dir, run string, w io.Writer) error {
 	return nil
 }
 
-// waitTransfer polls a transfer until it has finished.
+// waitTransfer waits until a transfer has finished.
 func waitTransfer(ctx context.Context, store runtime.Store, transferSaga *saga.Saga[transfer.Transfer], id string) (*saga.Instance[transfer.Transfer], error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for {
-		in, err := saga.Load(ctx, store, transferSaga, id)
-		if err != nil {
-			return nil, err
-		}
-		if in.Status.Final() {
-			return in, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("transfer %s still %v: %w", id, in.Status, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
+	in, err := saga.WaitFor(ctx, store, transferSaga, id, nil)
+	if err != nil && in != nil {
+		return nil, fmt.Errorf("transfer %s still %v: %w", id, in.Status, err)
 	}
+	return in, err
 }
 
 // showReadModel waits for the balances projection to reach the store's

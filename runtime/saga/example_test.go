@@ -125,21 +125,15 @@ func newWelcomeSaga(repo *runtime.Repository[member, memberEvent, memberCommand]
 	}
 }
 
-// waitFor polls Load until the instance satisfies done.
-func waitFor(store runtime.Store, sg *saga.Saga[welcome], id string, done func(*saga.Instance[welcome]) bool) *saga.Instance[welcome] {
-	for {
-		in, err := saga.Load(context.Background(), store, sg, id)
-		if err != nil || done(in) {
-			return in
-		}
-		time.Sleep(time.Millisecond)
-	}
+// stepDone reports that an instance's first step has completed.
+func stepDone(in *saga.Instance[welcome]) bool {
+	return len(in.Steps) == 1 && in.Steps[0].Status == saga.StepCompleted
 }
 
 // Run drives each instance from the log: a reaction's steps (Actions.Send)
 // run as commands, its deadlines fire on the saga's clock (a ManualClock
-// here), and a failed saga compensates its completed steps. Load shows an
-// instance as persisted.
+// here), and a failed saga compensates its completed steps. WaitFor waits
+// until an instance, as persisted, gets where the caller needs it.
 func ExampleRun() {
 	ctx, cancel := context.WithCancel(context.Background())
 	store := memory.New()
@@ -151,16 +145,14 @@ func ExampleRun() {
 
 	for _, id := range []string{"ann", "bob"} {
 		repo.Execute(ctx, id, join{})
-		waitFor(store, sg, id, func(in *saga.Instance[welcome]) bool {
-			return len(in.Steps) == 1 && in.Steps[0].Status == saga.StepCompleted
-		})
+		saga.WaitFor(ctx, store, sg, id, stepDone)
 	}
 	repo.Execute(ctx, "ann", verify{})
-	waitFor(store, sg, "ann", func(in *saga.Instance[welcome]) bool { return in.State.Verified })
+	saga.WaitFor(ctx, store, sg, "ann", func(in *saga.Instance[welcome]) bool { return in.State.Verified })
 	clock.Advance(25 * time.Hour) // both deadlines fall due
 
 	for _, id := range []string{"ann", "bob"} {
-		in := waitFor(store, sg, id, func(in *saga.Instance[welcome]) bool { return in.Status.Final() })
+		in, _ := saga.WaitFor(ctx, store, sg, id, nil) // nil: until its status is final
 		m, _, _ := repo.Load(ctx, id)
 		fmt.Printf("%s: %s, step 1 %s, bonus %d, reason %q\n", id, in.Status, in.Steps[0].Status, m.Bonus, in.Reason)
 	}
@@ -185,9 +177,7 @@ func ExampleLoad() {
 	go func() { done <- saga.Run(ctx, store, sg, saga.WithClock(clock)) }()
 
 	repo.Execute(ctx, "cat", join{})
-	in := waitFor(store, sg, "cat", func(in *saga.Instance[welcome]) bool {
-		return len(in.Steps) == 1 && in.Steps[0].Status == saga.StepCompleted
-	})
+	in, _ := saga.WaitFor(ctx, store, sg, "cat", stepDone)
 	cancel()
 	<-done
 	fmt.Println(in.ID, in.Status, "reactions:", in.Reactions)
@@ -205,4 +195,33 @@ func ExampleLoad() {
 	// step 1 saga_test.credit to cat completed undo: saga_test.credit
 	// deadline verify at 2030-01-02 00:00:00
 	// dan running version 0
+}
+
+// WaitFor waits until an instance, as persisted, satisfies a condition
+// (nil: a final status), sleeping in the store's Wait between changes. A
+// handler bounds it with a timeout and, when it runs out, gets the error
+// and the instance as it last saw it.
+func ExampleWaitFor() {
+	ctx, cancel := context.WithCancel(context.Background())
+	store := memory.New()
+	repo := runtime.NewRepository(store, members)
+	sg := newWelcomeSaga(repo)
+	clock := saga.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	done := make(chan error, 1)
+	go func() { done <- saga.Run(ctx, store, sg, saga.WithClock(clock)) }()
+
+	repo.Execute(ctx, "eve", join{})
+	in, err := saga.WaitFor(ctx, store, sg, "eve", stepDone)
+	fmt.Println(in.Status, in.Steps[0].Status, err)
+
+	// The clock never reaches the deadline: eve's instance never ends.
+	short, stop := context.WithTimeout(ctx, 10*time.Millisecond)
+	in, err = saga.WaitFor(short, store, sg, "eve", nil)
+	stop()
+	fmt.Println(in.Status, errors.Is(err, context.DeadlineExceeded))
+	cancel()
+	<-done
+	// Output:
+	// running completed <nil>
+	// running true
 }

@@ -339,27 +339,24 @@ func (f *fixture) refs(t *testing.T, id, name string) []string {
 	return out
 }
 
-// waitSaga polls the instance until it reaches a final status (or want's
-// condition) and returns it; it gives up when the test's deadline nears.
+// waitSaga waits (saga.WaitFor) until the instance satisfies done and
+// returns it; it gives up when the test's deadline nears.
 func waitSaga(t *testing.T, s runtime.Store, sg *saga.Saga[transfer], id string, done func(*saga.Instance[transfer]) bool) *saga.Instance[transfer] {
 	t.Helper()
 	deadline, ok := t.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
-	for {
-		in, err := saga.Load(context.Background(), s, sg, id)
-		if err != nil {
-			t.Fatal(err)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-5*time.Second))
+	defer cancel()
+	in, err := saga.WaitFor(ctx, s, sg, id, done)
+	if err != nil {
+		if in != nil {
+			t.Fatalf("instance %s never got there: %v; status %v, steps %+v", id, err, in.Status, in.Steps)
 		}
-		if done(in) {
-			return in
-		}
-		if time.Until(deadline) < 5*time.Second {
-			t.Fatalf("instance %s never got there: status %v, steps %+v", id, in.Status, in.Steps)
-		}
-		time.Sleep(2 * time.Millisecond)
+		t.Fatal(err)
 	}
+	return in
 }
 
 func final(in *saga.Instance[transfer]) bool { return in.Status.Final() }

@@ -88,19 +88,16 @@ func waitFinal(t *testing.T, s runtime.Store, accounts *account.AccountRepositor
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
-	for {
-		in, err := saga.Load(context.Background(), s, transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts}), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if in.Status.Final() {
-			return in
-		}
-		if time.Until(deadline) < 5*time.Second {
-			t.Fatalf("transfer %s is still %v: %+v", id, in.Status, in.Steps)
-		}
-		time.Sleep(2 * time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(-5*time.Second))
+	defer cancel()
+	in, err := saga.WaitFor(ctx, s, transfer.NewTransferSaga(transfer.TransferSagaRepositories{Account: accounts}), id, nil)
+	switch {
+	case err != nil && in != nil:
+		t.Fatalf("transfer %s is still %v: %v; steps %+v", id, in.Status, err, in.Steps)
+	case err != nil:
+		t.Fatal(err)
 	}
+	return in
 }
 
 func balance(t *testing.T, accounts *account.AccountRepository, id string) int64 {
