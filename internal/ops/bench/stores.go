@@ -95,31 +95,22 @@ func dropSchema(dsn, schema string) error {
 // which are open at the same time.
 const rawConnsMax = 64
 
-// rawPostgresAppend is the limit of the PostgreSQL append rows, in the
-// manner of pgbench: each writer, on a connection of its own (up to
-// rawConnsMax; beyond, writers share them), inserts `batch` rows into a
-// table of the store's events table's shape (the same columns and
-// indexes: a bigserial primary key, UNIQUE (stream_type, stream_id,
-// version)), the rows the store would write for the sample events, each
-// writer to its own stream with versions it counts itself, with one INSERT
-// per transaction, committed under the server's settings. What the store
-// adds is left out: no counter row (positions come from a sequence, so not
-// in commit order), no version check, no durable head.
-//
-// Until 2026-12-06 the table was (id bigserial, data bytea): a narrower
-// row with one index, which made the limit of a 100-row insert about 1.3x
-// higher than inserting the rows the store writes (docs/benchmarks-history.md).
-func (r *runner) rawPostgresAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
+// openRawPostgres opens a pool of conns connections for a raw PostgreSQL
+// limit and creates, in a schema of its own named after prefix, a table
+// of the store's events table's shape (the same columns and indexes: a
+// bigserial primary key, UNIQUE (stream_type, stream_id, version)); it
+// returns the pool, the table's quoted name and the function that closes
+// the pool and drops the schema.
+func (r *runner) openRawPostgres(ctx context.Context, prefix string, conns int) (*pgxpool.Pool, string, func() error, error) {
 	cfg, err := pgxpool.ParseConfig(r.cfg.PostgresDSN)
 	if err != nil {
-		return nil, fmt.Errorf("bench: bad -postgres-dsn: %w", err)
+		return nil, "", nil, fmt.Errorf("bench: bad -postgres-dsn: %w", err)
 	}
-	conns := min(writers, rawConnsMax)
 	cfg.MaxConns, cfg.MinConns = int32(conns), int32(conns)
-	schema := fmt.Sprintf("cqrsbench_raw_%d_%d", os.Getpid(), r.seq.Add(1))
+	schema := fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), r.seq.Add(1))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("bench: raw postgres: %w", err)
+		return nil, "", nil, fmt.Errorf("bench: raw postgres: %w", err)
 	}
 	closeAll := func() error {
 		pool.Close()
@@ -141,7 +132,30 @@ func (r *runner) rawPostgresAppend(ctx context.Context, name string, batch, writ
 	event_id    uuid,
 	UNIQUE (stream_type, stream_id, version)
 )`); err != nil {
-		return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
+		return nil, "", nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
+	}
+	return pool, table, closeAll, nil
+}
+
+// rawPostgresAppend is the limit of the PostgreSQL append rows, in the
+// manner of pgbench: each writer, on a connection of its own (up to
+// rawConnsMax; beyond, writers share them), inserts `batch` rows into a
+// table of the store's events table's shape (the same columns and
+// indexes: a bigserial primary key, UNIQUE (stream_type, stream_id,
+// version)), the rows the store would write for the sample events, each
+// writer to its own stream with versions it counts itself, with one INSERT
+// per transaction, committed under the server's settings. What the store
+// adds is left out: no counter row (positions come from a sequence, so not
+// in commit order), no version check, no durable head.
+//
+// Until 2026-12-06 the table was (id bigserial, data bytea): a narrower
+// row with one index, which made the limit of a 100-row insert about 1.3x
+// higher than inserting the rows the store writes (docs/benchmarks-history.md).
+func (r *runner) rawPostgresAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
+	conns := min(writers, rawConnsMax)
+	pool, table, closeAll, err := r.openRawPostgres(ctx, "cqrsbench_raw", conns)
+	if err != nil {
+		return nil, err
 	}
 	// Open every connection now, not during the first turn.
 	held := make([]*pgxpool.Conn, 0, conns)
@@ -276,38 +290,10 @@ const rawGroupConnsMax = 8
 // targets of issue 17 are read against; at many single-event writers the
 // store beats that one, not this one.
 func (r *runner) rawPostgresGroupedAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
-	cfg, err := pgxpool.ParseConfig(r.cfg.PostgresDSN)
-	if err != nil {
-		return nil, fmt.Errorf("bench: bad -postgres-dsn: %w", err)
-	}
 	conns := min(writers, rawGroupConnsMax)
-	cfg.MaxConns, cfg.MinConns = int32(conns), int32(conns)
-	schema := fmt.Sprintf("cqrsbench_rawg_%d_%d", os.Getpid(), r.seq.Add(1))
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, table, closeAll, err := r.openRawPostgres(ctx, "cqrsbench_rawg", conns)
 	if err != nil {
-		return nil, fmt.Errorf("bench: raw postgres: %w", err)
-	}
-	closeAll := func() error {
-		pool.Close()
-		return dropSchema(r.cfg.PostgresDSN, schema)
-	}
-	table := pgx.Identifier{schema, "events"}.Sanitize()
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()+
-		"; CREATE TABLE "+table+` (
-	position    bigserial PRIMARY KEY,
-	stream_type bytea  NOT NULL,
-	stream_id   bytea  NOT NULL,
-	version     bigint NOT NULL,
-	name        bytea  NOT NULL,
-	schema      bigint NOT NULL,
-	time_s      bigint NOT NULL,
-	time_ns     int    NOT NULL,
-	metadata    bytea,
-	data        bytea  NOT NULL,
-	event_id    uuid,
-	UNIQUE (stream_type, stream_id, version)
-)`); err != nil {
-		return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
+		return nil, err
 	}
 	sql := "INSERT INTO " + table + ` (stream_type, stream_id, version, name, schema, time_s, time_ns, data, event_id)
 SELECT $1, x.id, x.v, $2, 1, x.ts, x.tn, x.data, x.eid
