@@ -3,15 +3,14 @@ package pebble
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
+	"github.com/cqrsgen/cqrsgen/backends/storetest"
 	"github.com/cqrsgen/cqrsgen/runtime"
-	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // BenchmarkHardDeleteAmongKeys times a hard delete of a one-event stream
@@ -21,16 +20,7 @@ import (
 // records are stored by key alone, so a hard delete reads all of them to
 // find its stream's (streamIdemKeys); the difference is that scan.
 func BenchmarkHardDeleteAmongKeys(b *testing.B) {
-	ctx := context.Background()
-	keys := 1_000_000
-	if v := os.Getenv("CQRSGEN_BENCH_KEYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		keys = n
-	}
-	open := func(n int) *Store {
+	storetest.BenchHardDeleteAmongKeys(b, func(n int) storetest.HardDeleter {
 		s := openT(b, b.TempDir())
 		b.Cleanup(func() { _ = s.Close() })
 		// The records are written straight into Pebble in large batches:
@@ -51,34 +41,7 @@ func BenchmarkHardDeleteAmongKeys(b *testing.B) {
 			b.Fatal(err)
 		}
 		return s
-	}
-	stores := [2]*Store{open(0), open(keys)}
-	names := [2]string{"limit", fmt.Sprintf("%dkeys", keys)}
-	durs := map[string][]time.Duration{}
-	b.ResetTimer()
-	for i := range b.N {
-		for k := range 2 {
-			if i%2 == 1 {
-				k = 1 - k
-			}
-			s := stores[k]
-			st := runtime.StreamID{Type: "Doomed", ID: strconv.Itoa(i)}
-			if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, IdempotencyKey: "doomed-" + st.ID,
-				Events: []runtime.EventData{{Name: "E", Schema: 1, Data: []byte{0x80}}}}); err != nil {
-				b.Fatal(err)
-			}
-			t0 := time.Now()
-			res, err := s.DeleteStream(ctx, lifecycle.DeleteRequest{Stream: st, Mode: runtime.HardDelete})
-			durs[names[k]] = append(durs[names[k]], time.Since(t0))
-			if err != nil || res.IdempotencyKeys != 1 {
-				b.Fatalf("hard delete = %+v, %v; want 1 key removed", res, err)
-			}
-		}
-	}
-	b.StopTimer()
-	for _, name := range names {
-		reportPercentilesAs(b, name, durs[name])
-	}
+	})
 }
 
 // BenchmarkAppendWALRecycling prices the store's refusal to recycle
@@ -112,6 +75,6 @@ func BenchmarkAppendWALRecycling(b *testing.B) {
 	}
 	b.StopTimer()
 	for _, name := range names {
-		reportPercentilesAs(b, name, durs[name])
+		storetest.ReportPercentiles(b, name, durs[name])
 	}
 }

@@ -2,10 +2,10 @@ package pebble
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
+	"github.com/cqrsgen/cqrsgen/backends/storetest"
 	"github.com/cqrsgen/cqrsgen/runtime"
 )
 
@@ -53,13 +53,6 @@ func BenchmarkReadStreamTruncated(b *testing.B) {
 	b.StopTimer()
 	for _, name := range []string{"plain", "truncated"} {
 		d := durs[name]
-		reportPercentilesAs(b, name, d)
+		storetest.ReportPercentiles(b, name, d)
 	}
-}
-
-func reportPercentilesAs(b *testing.B, name string, d []time.Duration) {
-	slices.Sort(d)
-	p := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Nanoseconds()) / 1e3 }
-	b.ReportMetric(p(0.50), name+"-p50-µs")
-	b.ReportMetric(p(0.99), name+"-p99-µs")
 }
