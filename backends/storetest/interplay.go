@@ -12,7 +12,6 @@ import (
 	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/cqrsgen/cqrsgen/runtime/tenant"
-	"github.com/cqrsgen/cqrsgen/runtime/wire"
 )
 
 // The data lifecycle operations together: deletion, truncation, key expiry
@@ -580,41 +579,6 @@ func lcKeys(t *testing.T, w *lcWorld) {
 		lcStream{st: c, versions: []uint64{2}, mode: runtime.HardDelete, tomb: 2})
 }
 
-// lcEmails opens the events of s that are not tombstones and returns their
-// Email fields.
-func lcEmails(t *testing.T, s runtime.Store) []string {
-	t.Helper()
-	keys, _ := runtime.KeysOf(s)
-	var out []string
-	for rec, err := range s.ReadAll(ctx(t), 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if runtime.IsTombstone(rec) {
-			continue
-		}
-		rec, err = runtime.OpenRecord(ctx(t), keys, rec)
-		if err != nil {
-			t.Fatalf("OpenRecord: %v", err)
-		}
-		n, b, err := wire.ReadMapHeader(rec.Data)
-		for i := 0; err == nil && i < n; i++ {
-			var key, val string
-			key, b, err = wire.ReadString(b)
-			if err == nil {
-				val, b, err = wire.ReadString(b)
-			}
-			if key == "Email" {
-				out = append(out, val)
-			}
-		}
-		if err != nil {
-			t.Fatalf("opened record %s v%d does not decode: %v", rec.Stream, rec.Version, err)
-		}
-	}
-	return out
-}
-
 // lcForgetAfterDelete: forgetting a subject whose streams were deleted
 // (hard: no snapshot is brought back; soft: the kept events read as the
 // placeholder) succeeds; the hard-deleted stream is not listed.
@@ -660,7 +624,7 @@ func lcForgetAfterDelete(t *testing.T, w *lcWorld) {
 		t.Errorf("snapshot of the soft-deleted %s after ForgetSubject = %+v, %v; want it kept", soft, snap, err)
 	}
 	f := runtime.ForgottenString
-	if got := lcEmails(t, w.view); !slices.Equal(got, []string{f, f}) {
+	if got := emails(t, w.view); !slices.Equal(got, []string{f, f}) {
 		t.Errorf("emails after forgetting = %q; want two placeholders (soft-deleted and kept streams)", got)
 	}
 	if again := lcForget(t, w.view, "alice"); again.Found {
