@@ -2,11 +2,7 @@ package storetest_test
 
 import (
 	"context"
-	"errors"
 	"iter"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
@@ -62,26 +58,7 @@ func TestSuiteCatchesBrokenDeletes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.store, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenStoreHelper$", "-test.v", "-test.count=1", "-test.timeout=10m")
-			cmd.Env = append(os.Environ(), brokenEnv+"="+c.store)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("suite against %s: want a failing exit, got %v\n%s", c.store, err, out)
-			}
-			for _, name := range c.wantFail {
-				if !strings.Contains(string(out), "--- FAIL: TestBrokenStoreHelper/"+name+" ") {
-					t.Errorf("suite against %s: subtest %s did not fail", c.store, name)
-				}
-			}
-			for _, name := range c.wantPass {
-				if !strings.Contains(string(out), "--- PASS: TestBrokenStoreHelper/"+name+" ") {
-					t.Errorf("suite against %s: subtest %s did not pass (the breakage should be specific)", c.store, name)
-				}
-			}
-			if t.Failed() {
-				t.Logf("output:\n%s", out)
-			}
+			checkBrokenSuite(t, c.store, c.wantFail, c.wantPass)
 		})
 	}
 }

@@ -64,26 +64,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.store, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenStoreHelper$", "-test.v", "-test.count=1", "-test.timeout=10m")
-			cmd.Env = append(os.Environ(), brokenEnv+"="+c.store)
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("suite against %s: want a failing exit, got %v\n%s", c.store, err, out)
-			}
-			for _, name := range c.wantFail {
-				if !strings.Contains(string(out), "--- FAIL: TestBrokenStoreHelper/"+name+" ") {
-					t.Errorf("suite against %s: subtest %s did not fail", c.store, name)
-				}
-			}
-			for _, name := range c.wantPass {
-				if !strings.Contains(string(out), "--- PASS: TestBrokenStoreHelper/"+name+" ") {
-					t.Errorf("suite against %s: subtest %s did not pass (the breakage should be specific)", c.store, name)
-				}
-			}
-			if t.Failed() {
-				t.Logf("output:\n%s", out)
-			}
+			checkBrokenSuite(t, c.store, c.wantFail, c.wantPass)
 		})
 	}
 }
@@ -193,4 +174,31 @@ func (s joinsKeys) LoadSnapshot(ctx context.Context, st runtime.StreamID) (runti
 	snap, err := s.Store.LoadSnapshot(ctx, join(st))
 	snap.Stream = split(snap.Stream)
 	return snap, err
+}
+
+// checkBrokenSuite runs the suite against the broken store named store in
+// a child test process and checks that exactly the subtests of wantFail
+// fail and those of wantPass pass.
+func checkBrokenSuite(t *testing.T, store string, wantFail, wantPass []string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenStoreHelper$", "-test.v", "-test.count=1", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), brokenEnv+"="+store)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("suite against %s: want a failing exit, got %v\n%s", store, err, out)
+	}
+	for _, name := range wantFail {
+		if !strings.Contains(string(out), "--- FAIL: TestBrokenStoreHelper/"+name+" ") {
+			t.Errorf("suite against %s: subtest %s did not fail", store, name)
+		}
+	}
+	for _, name := range wantPass {
+		if !strings.Contains(string(out), "--- PASS: TestBrokenStoreHelper/"+name+" ") {
+			t.Errorf("suite against %s: subtest %s did not pass (the breakage should be specific)", store, name)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
 }
