@@ -91,6 +91,7 @@ func (s *snapSet) addHash(h uint64) {
 		return
 	}
 	sh.mu.Lock()
+	got, ok = sh.m[k] // again: another add may have come between the locks
 	sh.m[k] = merge(got, ok, v)
 	sh.mu.Unlock()
 }
