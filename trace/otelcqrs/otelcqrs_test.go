@@ -95,18 +95,11 @@ func TestTraceCrossesSaga(t *testing.T) {
 		t.Fatal(err)
 	}
 	request.End()
-	for {
-		in, err := saga.Load(context.Background(), store, sg, "o1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if in.Status.Final() {
-			break
-		}
-		if d, ok := t.Deadline(); ok && time.Until(d) < 5*time.Second {
-			t.Fatal("the saga never completed")
-		}
-		time.Sleep(2 * time.Millisecond)
+	// WaitFor wakes on the saga stream's appends instead of polling Load.
+	waitCtx, stop := context.WithTimeout(ctx, time.Minute)
+	defer stop()
+	if _, err := saga.WaitFor(waitCtx, store, sg, "o1", nil); err != nil {
+		t.Fatalf("the saga never completed: %v", err)
 	}
 	cancel()
 	if err := <-done; err != nil {
