@@ -136,25 +136,26 @@ func killChild(dir string) int {
 		}
 		say("req %s v%d", p.id, v)
 	}
+	// Wait for each transfer's saga to end; a runner that stops first ends
+	// the waits (stopped), so the child reports it instead of hanging.
+	waitCtx, stopWaits := context.WithCancel(ctx)
+	var runErr error
+	stopped := make(chan struct{})
+	go func() { runErr = <-done; close(stopped); stopWaits() }()
 	for _, p := range killPlan() {
-		for {
-			in, err := saga.Load(ctx, s, sg, p.id)
-			if err != nil {
-				return fail(4, "load saga %s: %v", p.id, err)
-			}
-			if in.Status.Final() {
-				break
-			}
+		if _, err := saga.WaitFor(waitCtx, s, sg, p.id, nil); err != nil {
 			select {
-			case err := <-done:
-				return fail(5, "saga runner stopped with %s unfinished: %v", p.id, err)
-			case <-time.After(time.Millisecond):
+			case <-stopped:
+				return fail(5, "saga runner stopped with %s unfinished: %v", p.id, runErr)
+			default:
+				return fail(4, "wait for saga %s: %v", p.id, err)
 			}
 		}
 	}
 	cancel()
-	if err := <-done; err != nil {
-		return fail(6, "saga runner: %v", err)
+	<-stopped
+	if runErr != nil {
+		return fail(6, "saga runner: %v", runErr)
 	}
 	if err := s.Close(); err != nil {
 		return fail(7, "close: %v", err)
