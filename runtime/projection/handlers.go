@@ -2,15 +2,11 @@ package projection
 
 import (
 	"context"
-	"slices"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/route"
 	"github.com/cqrsgen/cqrsgen/runtime/registry"
 )
-
-// recordKey routes a record by its stream type and wire name.
-type recordKey struct{ streamType, name string }
 
 // Handler is a projection's handler of one event type, built by On.
 type Handler struct {
@@ -39,39 +35,29 @@ func On[E, S, I any](t *registry.Events[S, I], fn func(context.Context, runtime.
 // and wire name: each record is decoded once, straight into the type its
 // handler takes.
 type Handlers struct {
-	names  []string
-	handle route.Table[recordKey, func(ctx context.Context, rec runtime.Record) error]
-	err    error
+	routes route.Records[func(ctx context.Context, rec runtime.Record) error]
 }
 
 // NewHandlers combines the handlers of a projection, one per event type.
 func NewHandlers(hs ...Handler) *Handlers {
 	out := &Handlers{}
 	for _, h := range hs {
-		if h.err != nil && out.err == nil {
-			out.err = h.err
-		}
-		for _, name := range h.names {
-			if !slices.Contains(out.names, name) {
-				out.names = append(out.names, name)
-			}
-			out.handle.Add(recordKey{h.stream, name}, h.handle)
-		}
+		out.routes.Add(h.stream, h.names, h.handle, h.err)
 	}
 	return out
 }
 
 // Names returns the wire names the handlers consume (for Projection.Events),
 // current names before former ones of each event type, in handler order.
-func (h *Handlers) Names() []string { return h.names }
+func (h *Handlers) Names() []string { return h.routes.Names() }
 
 // Handle decodes rec and calls the handler of its stream type and wire
 // name; a record no handler takes is skipped without decoding.
 func (h *Handlers) Handle(ctx context.Context, rec runtime.Record) error {
-	if h.err != nil {
-		return h.err
+	if err := h.routes.Err(); err != nil {
+		return err
 	}
-	if fn, ok := h.handle.Get(recordKey{rec.Stream.Type, rec.Name}); ok {
+	if fn, ok := h.routes.Get(rec.Stream.Type, rec.Name); ok {
 		return fn(ctx, rec)
 	}
 	return nil

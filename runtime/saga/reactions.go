@@ -2,15 +2,11 @@ package saga
 
 import (
 	"context"
-	"slices"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/cqrsgen/cqrsgen/runtime/internal/route"
 	"github.com/cqrsgen/cqrsgen/runtime/registry"
 )
-
-// recordKey routes a record by its stream type and wire name.
-type recordKey struct{ streamType, name string }
 
 // sagaCorrelate is the correlate step of one saga reaction.
 type sagaCorrelate[S any] func(rec runtime.Record) (string, func(context.Context, *S, *Actions) error, bool, error)
@@ -44,39 +40,29 @@ func React[S, E, A, I any](t *registry.Events[A, I], correlate func(*S, runtime.
 // Reactions routes records to the reactions of one saga by stream type and
 // wire name, decoding each once into the type its reaction takes.
 type Reactions[S any] struct {
-	names     []string
-	correlate route.Table[recordKey, sagaCorrelate[S]]
-	err       error
+	routes route.Records[sagaCorrelate[S]]
 }
 
 // NewReactions combines the reactions of a saga, one per event type.
 func NewReactions[S any](rs ...Reaction[S]) *Reactions[S] {
 	out := &Reactions[S]{}
 	for _, r := range rs {
-		if r.err != nil && out.err == nil {
-			out.err = r.err
-		}
-		for _, name := range r.names {
-			if !slices.Contains(out.names, name) {
-				out.names = append(out.names, name)
-			}
-			out.correlate.Add(recordKey{r.stream, name}, r.correlate)
-		}
+		out.routes.Add(r.stream, r.names, r.correlate, r.err)
 	}
 	return out
 }
 
 // Names returns the wire names the reactions consume (for Saga.Events).
-func (r *Reactions[S]) Names() []string { return r.names }
+func (r *Reactions[S]) Names() []string { return r.routes.Names() }
 
 // Correlate decodes rec and returns the instance it belongs to and the
 // reaction to run (for Saga.Correlate); a record no reaction takes is
 // skipped without decoding (ok is false).
 func (r *Reactions[S]) Correlate(rec runtime.Record) (instance string, react func(context.Context, *S, *Actions) error, ok bool, err error) {
-	if r.err != nil {
-		return "", nil, false, r.err
+	if err := r.routes.Err(); err != nil {
+		return "", nil, false, err
 	}
-	if fn, found := r.correlate.Get(recordKey{rec.Stream.Type, rec.Name}); found {
+	if fn, found := r.routes.Get(rec.Stream.Type, rec.Name); found {
 		return fn(rec)
 	}
 	return "", nil, false, nil

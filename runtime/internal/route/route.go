@@ -47,3 +47,41 @@ func (r *Table[K, V]) Get(k K) (V, bool) {
 	var zero V
 	return zero, false
 }
+
+// Records is the dispatch table of one projection or saga: a value per
+// (stream type, wire name), the wire names in the order first added, and
+// the first error an added entry carried (a table built from a faulty
+// event table reports it when used, not when built).
+type Records[V any] struct {
+	names []string
+	table Table[recordKey, V]
+	err   error
+}
+
+// recordKey routes a record by its stream type and wire name.
+type recordKey struct{ streamType, name string }
+
+// Add routes the records of streamType named names to v, and keeps err if
+// it is the first error added.
+func (r *Records[V]) Add(streamType string, names []string, v V, err error) {
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	for _, name := range names {
+		if !slices.Contains(r.names, name) {
+			r.names = append(r.names, name)
+		}
+		r.table.Add(recordKey{streamType, name}, v)
+	}
+}
+
+// Get returns the value routed to a record of streamType named name.
+func (r *Records[V]) Get(streamType, name string) (V, bool) {
+	return r.table.Get(recordKey{streamType, name})
+}
+
+// Names returns the wire names added, each once, in the order first added.
+func (r *Records[V]) Names() []string { return r.names }
+
+// Err returns the first error added, or nil.
+func (r *Records[V]) Err() error { return r.err }
