@@ -43,7 +43,8 @@ type Row struct {
 	Ops     int64   `json:"ops"`
 	Events  int64   `json:"events"`
 	Seconds float64 `json:"seconds"`
-	// EventsPerSec and OpsPerSec are throughputs over Seconds.
+	// EventsPerSec and OpsPerSec are throughputs over Seconds; a row of
+	// repeated whole-log turns (read/…) gives its median turn's instead.
 	EventsPerSec float64 `json:"events_per_sec,omitempty"`
 	OpsPerSec    float64 `json:"ops_per_sec,omitempty"`
 	// Latency summarises per-operation latencies, nil when not measured.
