@@ -29,8 +29,8 @@ const visitBatch = 32
 // so that it can be marked Stable: the first event's body gets an
 // allocation of its own, and the next ones share chunks (512 bytes, then
 // 4 KiB) that nothing writes again, one allocation for many events instead
-// of the decoder's one per event (measured 2-6% faster for a Load of 10 to
-// 100 events, docs/benchmarks-history.md). The cost is retention: a string
+// of the decoder's one per event (a Load of 10 to 100 events measured
+// 1.5-6% faster, docs/benchmarks-history.md). The cost is retention: a string
 // a decoder slices from a view, and that the caller keeps (in the loaded
 // state), keeps its whole chunk alive; strings of the first event (an
 // aggregate's opening event, whose fields a state most often keeps) keep
