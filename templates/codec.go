@@ -25,6 +25,32 @@ func MarshalFunc(s *model.Struct) string { return "cqrsMarshal" + s.CodecName() 
 // func cqrsUnmarshal<S>(data []byte, v *S) error.
 func UnmarshalFunc(s *model.Struct) string { return "cqrsUnmarshal" + s.CodecName() }
 
+// StableUnmarshalFunc is the generated decoder of an event type s for
+// bytes that are never written again (runtime.EventView.Stable), which
+// slices its strings from data instead of copying them:
+// func cqrsUnmarshalStable<S>(data []byte, v *S) error. Only the event
+// types that StableDecoded reports get one.
+func StableUnmarshalFunc(s *model.Struct) string { return "cqrsUnmarshalStable" + s.CodecName() }
+
+// StableDecoded reports whether event type s gets a StableUnmarshalFunc
+// (and is described by registry.StableEvent): it is the package's own, it
+// has strings to slice, and no fields tagged pii (whose aggregates Load
+// reads through ReadStream, which lends nothing).
+func StableDecoded(s *model.Struct) bool { return topLevel(s) && !s.HasPII() && hasStrings(s) }
+
+// stableEvents returns the event types of pkg that StableDecoded reports.
+func stableEvents(pkg *model.Package) map[*model.Struct]bool {
+	out := map[*model.Struct]bool{}
+	for _, a := range pkg.Aggregates {
+		for _, e := range a.Events {
+			if StableDecoded(e.Struct) {
+				out[e.Struct] = true
+			}
+		}
+	}
+	return out
+}
+
 // appendFunc appends s to a buffer: func(b []byte, v *S, depth int) ([]byte, error).
 func appendFunc(s *model.Struct) string { return "cqrsAppend" + s.CodecName() }
 
@@ -53,10 +79,14 @@ func CodecNames(pkg *model.Package) []string {
 		return nil
 	}
 	out := []string{WireAlias}
+	stable := stableEvents(pkg)
 	for _, s := range pkg.Structs {
 		out = append(out, appendFunc(s), decodeFunc(s))
 		if topLevel(s) {
 			out = append(out, MarshalFunc(s), UnmarshalFunc(s))
+		}
+		if stable[s] {
+			out = append(out, StableUnmarshalFunc(s))
 		}
 	}
 	sortStrings(out)
@@ -77,8 +107,12 @@ func sortStrings(s []string) {
 //	func cqrsMarshal<S>(v *S) ([]byte, error)
 //	func cqrsUnmarshal<S>(data []byte, v *S) error
 //
-// and the helpers they share (cqrsAppend<S>, cqrsDecode<S>). A struct is a
-// map keyed by wire key, in field order; decoding skips unknown keys,
+// and the helpers they share (cqrsAppend<S>, cqrsDecode<S>), and for the
+// event types that StableDecoded reports
+//
+//	func cqrsUnmarshalStable<S>(data []byte, v *S) error
+//
+// A struct is a map keyed by wire key, in field order; decoding skips unknown keys,
 // leaves missing fields zero, resets *v first, and rejects trailing bytes.
 // The byte format is what msgpack/v5 reads and writes by reflection; see
 // package runtime/wire for the details and the one difference (time.Time
@@ -88,6 +122,7 @@ func Codecs(f *jen.File, pkg *model.Package) {
 		return
 	}
 	f.ImportAlias(WirePath, WireAlias)
+	stable := stableEvents(pkg)
 	for _, s := range pkg.Structs {
 		if s.HasPII() { // see pii.go
 			emitSealedMarshal(f, s)
@@ -99,6 +134,9 @@ func Codecs(f *jen.File, pkg *model.Package) {
 		if topLevel(s) {
 			emitMarshal(f, s)
 			emitUnmarshal(f, s)
+		}
+		if stable[s] {
+			emitStableUnmarshal(f, s)
 		}
 		emitAppend(f, s)
 		emitDecode(f, s)
@@ -158,6 +196,19 @@ func emitUnmarshal(f *jen.File, s *model.Struct) {
 	docf(f.Group, 0, "%s decodes data, one whole value as %s writes it, into v.", UnmarshalFunc(s), MarshalFunc(s))
 	f.Func().Id(UnmarshalFunc(s)).Params(jen.Id("data").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName)).Error().Block(
 		jen.List(jen.Id("rest"), jen.Err()).Op(":=").Id(decodeFunc(s)).Call(jen.Id("data"), src, jen.Id("v"), jen.Lit(0)),
+		jen.Return(wire("Whole").Call(jen.Lit(s.GoName), jen.Id("rest"), jen.Err())),
+	)
+}
+
+// emitStableUnmarshal emits StableUnmarshalFunc(s): the decoder slices
+// its strings from data itself (wire.StableSource), which is safe only
+// because its callers (registry.StableEvent's rows, for views a store
+// marks Stable) pass bytes that are never written again.
+func emitStableUnmarshal(f *jen.File, s *model.Struct) {
+	docf(f.Group, 0, "%s is %s for data whose bytes are never written again (runtime.EventView.Stable): "+
+		"its strings are sliced from data, not copied, and keep data alive.", StableUnmarshalFunc(s), UnmarshalFunc(s))
+	f.Func().Id(StableUnmarshalFunc(s)).Params(jen.Id("data").Index().Byte(), jen.Id("v").Op("*").Id(s.GoName)).Error().Block(
+		jen.List(jen.Id("rest"), jen.Err()).Op(":=").Id(decodeFunc(s)).Call(jen.Id("data"), wire("StableSource").Call(jen.Id("data")), jen.Id("v"), jen.Lit(0)),
 		jen.Return(wire("Whole").Call(jen.Lit(s.GoName), jen.Id("rest"), jen.Err())),
 	)
 }

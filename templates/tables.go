@@ -80,6 +80,10 @@ func Tables(f *jen.File, a *model.Aggregate) {
 				if e.Struct.HasPII() { // see pii.go
 					ctor, row[3] = "SealedEvent", jen.Line().Add(sealedMarshalAdapter(e.Struct))
 				}
+				if StableDecoded(e.Struct) { // Load's decoder for bytes a store lends as stable
+					ctor = "StableEvent"
+					row = append(row, jen.Line().Add(decoderOf("e", e.Struct, StableUnmarshalFunc(e.Struct))))
+				}
 				for _, u := range e.Upcasts {
 					row = append(row, jen.Line().Add(rt("UpcastFrom")).Call(wireName(e, u.WireName), jen.Lit(int(u.Version)), valueDecoder("old", u.Struct), upcastChain(e, u)))
 				}
@@ -106,9 +110,14 @@ func Tables(f *jen.File, a *model.Aggregate) {
 // valueDecoder is a func literal decoding s by value:
 // func(b []byte) (v S, err error) { err = cqrsUnmarshalS(b, &v); return }.
 func valueDecoder(v string, s *model.Struct) jen.Code {
+	return decoderOf(v, s, UnmarshalFunc(s))
+}
+
+// decoderOf is valueDecoder calling the decoder fn of s.
+func decoderOf(v string, s *model.Struct, fn string) jen.Code {
 	return jen.Func().Params(jen.Id("b").Index().Byte()).Params(jen.Id(v).Id(s.GoName), jen.Err().Error()).
 		Custom(jen.Options{Open: "{ ", Close: " }", Separator: ";"},
-			jen.Err().Op("=").Id(UnmarshalFunc(s)).Call(jen.Id("b"), jen.Op("&").Id(v)),
+			jen.Err().Op("=").Id(fn).Call(jen.Id("b"), jen.Op("&").Id(v)),
 			jen.Return(),
 		)
 }

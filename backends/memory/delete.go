@@ -106,7 +106,8 @@ func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (
 // removeEntries marks the entries at positions gone. Readers walk chunk
 // lists without the lock, so every chunk touched is replaced by a copy in a
 // new chunk list: a reader keeps the list, and the entries, it started
-// with.
+// with. The bodies are dropped, never cleared: strings decoded from
+// VisitStream's Stable views may alias them.
 func (s *Store) removeEntries(positions []uint64) {
 	chunks := slices.Clone(s.chunks)
 	copied := make(map[uint64]bool)

@@ -70,7 +70,8 @@ type Store struct {
 	chunks []*[chunkSize]entry
 	head   uint64
 	// arena is the free tail of the current event-body arena. Only written
-	// under mu; the bytes handed out are never written again.
+	// under mu; the bytes handed out are never written again, by any path:
+	// VisitStream lends them as Stable, so decoded strings alias them.
 	arena []byte
 	// streams maps a stream to the positions of its events: positions[v-1]
 	// is the position of version v. Append-only, like the log.

@@ -168,6 +168,10 @@ type streamReader struct {
 	// variable of its own, because a view handed to a callback escapes,
 	// and the reader is on the heap already (its bounds are Pebble's).
 	view runtime.EventView
+	// chunk is the free tail of the chunk VisitStream copies bodies into
+	// (stable), and chunks how many chunks the visit has taken.
+	chunk  []byte
+	chunks int
 }
 
 // fill moves the index iterator over up to len(recs) entries (from the

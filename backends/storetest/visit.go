@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // testVisit checks runtime.StreamVisitor, for stores that implement it:
@@ -64,6 +66,55 @@ func (h *harness) testVisit(t *testing.T) {
 		}
 		if got, err := visit(v, ctx(t), stream("T", "missing"), 0); err != nil || len(got) != 0 {
 			t.Errorf("VisitStream of a missing stream: %d events, %v; want none, nil", len(got), err)
+		}
+	})
+	t.Run("StableBytesKept", func(t *testing.T) {
+		// A view marked Stable lends bytes that may be kept: they never
+		// change through later appends, visits, a hard delete of their
+		// stream, a truncation of the log and Close.
+		s, v := visitor(t)
+		st, other := stream("T", "visit-stable"), stream("T", "visit-stable-other")
+		mustAppend(t, s, st, runtime.NoStream, EventsWith("S", 300)...)
+		var kept, want [][]byte
+		err := v.VisitStream(ctx(t), st, 0, func(e *runtime.EventView) error {
+			if e.Stable {
+				kept, want = append(kept, e.Data), append(want, bytes.Clone(e.Data))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kept) == 0 {
+			t.Skip("the store marks no view Stable")
+		}
+		for i := range 20 {
+			mustAppend(t, s, other, runtime.AnyVersion, EventsWith(fmt.Sprintf("X%d-", i), 50)...)
+			if err := v.VisitStream(ctx(t), other, 0, func(*runtime.EventView) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d, ok := s.(lifecycle.StreamDeleter); ok {
+			if _, err := d.DeleteStream(ctx(t), lifecycle.DeleteRequest{Stream: st, Mode: runtime.HardDelete}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r, ok := s.(lifecycle.Retention); ok {
+			head, err := s.Head(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.TruncateLog(ctx(t), head-1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range kept {
+			if !bytes.Equal(kept[i], want[i]) {
+				t.Fatalf("the Data of stable view %d changed after the visit: %q, was %q", i, kept[i], want[i])
+			}
 		}
 	})
 	t.Run("StopsAtCallbackError", func(t *testing.T) {

@@ -55,6 +55,9 @@ type form[S, I any] struct {
 	schema uint32
 	decode func(data []byte) (I, error)
 	evolve func(state *S, data []byte) error
+	// evolveStable is evolve for data never written again (EvolveStable);
+	// nil: evolve.
+	evolveStable func(state *S, data []byte) error
 }
 
 // typedForm is a stored form decoded to the row's concrete type E.
@@ -62,6 +65,9 @@ type typedForm[E any] struct {
 	name   string
 	schema uint32
 	decode func(data []byte) (E, error)
+	// stable decodes data that is never written again and may be kept
+	// (StableEvent); nil: decode.
+	stable func(data []byte) (E, error)
 }
 
 // Upcast is an older stored form of an event type E: a wire name and
@@ -97,7 +103,25 @@ func UpcastFrom[E, Old any](name string, schema uint32, unmarshal func([]byte) (
 // what the event keeps of its input, as generated decoders do: Load may
 // hand it bytes a store lends only for the call (StreamVisitor).
 func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal func(E) ([]byte, error), unmarshal func([]byte) (E, error), upcasts ...Upcast[E]) *EventType[S, I] {
-	typed := []typedForm[E]{{name: name, schema: schema, decode: unmarshal}}
+	return newEventType[I](name, schema, apply, marshal, unmarshal, nil, upcasts)
+}
+
+// StableEvent is Event for an event type whose decoder can keep its input:
+// unmarshalStable decodes data whose bytes are never written again
+// (runtime.EventView.Stable) and may slice its strings from data instead of
+// copying them, as the decoders cqrsgen generates for events with string
+// fields do (wire.StableSource). Repository.Load uses it, through
+// Events.EvolveStable, for the events a store lends as stable; unmarshal
+// serves every other read, and the older forms (upcasts) are always
+// decoded by their own unmarshal. A string so decoded keeps the store's
+// bytes it was sliced from alive (see the store's documentation).
+func StableEvent[I, S, E any](name string, schema uint32, apply func(*S, E), marshal func(E) ([]byte, error), unmarshal, unmarshalStable func([]byte) (E, error), upcasts ...Upcast[E]) *EventType[S, I] {
+	return newEventType[I](name, schema, apply, marshal, unmarshal, unmarshalStable, upcasts)
+}
+
+// newEventType builds the row of Event and StableEvent (stable may be nil).
+func newEventType[I, S, E any](name string, schema uint32, apply func(*S, E), marshal func(E) ([]byte, error), unmarshal, stable func([]byte) (E, error), upcasts []Upcast[E]) *EventType[S, I] {
+	typed := []typedForm[E]{{name: name, schema: schema, decode: unmarshal, stable: stable}}
 	for _, u := range upcasts {
 		typed = append(typed, typedForm[E]{name: u.name, schema: u.schema, decode: u.decode})
 	}
@@ -122,9 +146,21 @@ func Event[I, S, E any](name string, schema uint32, apply func(*S, E), marshal f
 		if !slices.Contains(t.names, f.name) {
 			t.names = append(t.names, f.name)
 		}
+		var evolveStable func(*S, []byte) error
+		if f.stable != nil {
+			evolveStable = func(s *S, data []byte) error {
+				e, err := f.stable(data)
+				if err != nil {
+					return err
+				}
+				apply(s, e)
+				return nil
+			}
+		}
 		t.forms = append(t.forms, form[S, I]{
-			name:   f.name,
-			schema: f.schema,
+			name:         f.name,
+			schema:       f.schema,
+			evolveStable: evolveStable,
 			decode: func(data []byte) (I, error) {
 				e, err := f.decode(data)
 				if err != nil {
@@ -296,6 +332,21 @@ func (t *Events[S, I]) Evolve(state *S, name string, schema uint32, data []byte)
 	return f.evolve(state, data)
 }
 
+// EvolveStable is Evolve for data whose bytes are never written again
+// (runtime.EventView.Stable; see runtime.StableEvolver): an event type
+// described by StableEvent decodes it without copying its strings, which
+// then keep data alive; any other form is decoded as Evolve decodes it.
+func (t *Events[S, I]) EvolveStable(state *S, name string, schema uint32, data []byte) error {
+	f, err := t.lookup(name, schema)
+	if err != nil {
+		return err
+	}
+	if f.evolveStable != nil {
+		return f.evolveStable(state, data)
+	}
+	return f.evolve(state, data)
+}
+
 // typedForms returns the stored forms of the row whose type is E.
 func typedForms[E, S, I any](t *Events[S, I]) ([]typedForm[E], error) {
 	for _, row := range t.types {
@@ -408,3 +459,5 @@ func decodeTyped[E any](fs []typedForm[E], rec runtime.Record) (E, error) {
 	return zero, &runtime.DecodeError{Stream: rec.Stream, Version: rec.Version, Position: rec.Position, What: rec.Name,
 		Err: &runtime.UnknownEventError{Name: rec.Name, Schema: rec.Schema}}
 }
+
+var _ runtime.StableEvolver[struct{}] = (*Events[struct{}, any])(nil)

@@ -143,3 +143,50 @@ func TestDecoder(t *testing.T) {
 		t.Errorf("Decoder of a type that is not an event of the table: %v, want ErrInvalid", err)
 	}
 }
+
+// TestEvolveStable: EvolveStable decodes the current form of a
+// StableEvent row with its stable decoder, and every other form (an
+// upcast, a row built by Event) as Evolve does; retired and unknown forms
+// fail as under Evolve.
+func TestEvolveStable(t *testing.T) {
+	var stable, plain int
+	events := registry.NewEvents("meter", meterEvent.isMeterEvent,
+		registry.StableEvent[meterEvent]("meter.read", 2, (*meter).applyRead,
+			func(e read) ([]byte, error) { return marshalInt(e.Value), nil },
+			func(data []byte) (e read, err error) { plain++; e.Value, err = unmarshalInt(data); return e, err },
+			func(data []byte) (e read, err error) { stable++; e.Value, err = unmarshalInt(data); return e, err },
+			registry.UpcastFrom("meter.read", 1, decodeReadV1, readV1ToV2)),
+		registry.Event[meterEvent]("meter.reset", 1, (*meter).applyReset,
+			func(reset) ([]byte, error) { return []byte{}, nil },
+			func([]byte) (reset, error) { plain++; return reset{}, nil }),
+	).Retire("meter.gone", 1)
+	var m meter
+	for _, c := range []struct {
+		name          string
+		schema        uint32
+		data          []byte
+		stable, plain int
+		want          meter
+	}{
+		{"meter.read", 2, marshalInt(9), 1, 0, meter{Reading: 9}},
+		{"meter.reset", 1, nil, 0, 1, meter{Resets: 1}},
+		{"meter.read", 1, marshalInt(40), 0, 0, meter{Reading: 4, Resets: 1}}, // upcast: its own decoder
+	} {
+		stable, plain = 0, 0
+		if err := events.EvolveStable(&m, c.name, c.schema, c.data); err != nil || m != c.want || stable != c.stable || plain != c.plain {
+			t.Errorf("EvolveStable %s v%d: %+v, %v, stable decodes %d, plain %d; want %+v, %d, %d",
+				c.name, c.schema, m, err, stable, plain, c.want, c.stable, c.plain)
+		}
+	}
+	stable, plain = 0, 0
+	if err := events.Evolve(&m, "meter.read", 2, marshalInt(3)); err != nil || m.Reading != 3 || stable != 0 || plain != 1 {
+		t.Errorf("Evolve of a StableEvent row: %+v, %v, stable decodes %d, plain %d; want its plain decoder", m, err, stable, plain)
+	}
+	if err := events.EvolveStable(&m, "meter.gone", 1, nil); !errors.Is(err, runtime.ErrRetired) {
+		t.Errorf("EvolveStable of a retired form: %v, want ErrRetired", err)
+	}
+	var ue *runtime.UnknownEventError
+	if err := events.EvolveStable(&m, "meter.what", 1, nil); !errors.As(err, &ue) || ue.Name != "meter.what" {
+		t.Errorf("EvolveStable of an unknown form: %v, want an UnknownEventError", err)
+	}
+}

@@ -105,7 +105,17 @@
 // version order: the events ReadStream(ctx, stream, after) would yield,
 // under the same validation and errors. The view (runtime.EventView) and
 // what it points to are valid only during the call to fn; Name and Data may
-// alias the store's own buffers and must be neither modified nor kept.
+// alias the store's own buffers and must be neither modified nor kept,
+// unless the store marks the view Stable: then Data's bytes (not the view,
+// not Name) may be kept, and Load's generated decoders slice strings from
+// them instead of copying each body (one allocation per event fewer). Mark
+// a view Stable only when no path of the store, or of anyone it hands the
+// bytes to, ever writes them again, as long as anything refers to them:
+// not after a hard delete, a truncation, a crypto-shredding, a compaction
+// or Close (drop references instead of clearing or reusing bytes). A Go
+// string aliasing bytes that change breaks the language's guarantee that
+// strings are immutable. Iterator or page memory that a store reuses (as
+// Pebble's is) is not stable. The memory store's views are.
 // VisitStream returns fn's first error, ending the visit, or the store's own
 // (a *runtime.DecodeError for a damaged record, ctx's error, ErrClosed). fn
 // must not call the store: a store may hold a lock of the read while fn

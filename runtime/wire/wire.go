@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 )
 
 // MaxDepth bounds how deeply generated decoders (and encoders) nest struct
@@ -531,9 +532,25 @@ func Source(data []byte) string {
 	return string(data)
 }
 
-// ReadStringIn reads a string like ReadString. src is Source of the whole
-// input, of which b is a suffix; when it is not empty the string is sliced
-// from it instead of allocated.
+// StableSource returns data itself as the string that ReadStringIn slices
+// string values from, without copying it, for input that is never written
+// again: a runtime.EventView marked Stable (the memory store's arena, whose
+// bytes are never written once an event is appended). The caller
+// guarantees that, for as long as any string decoded from data lives, no
+// one writes data's bytes: that makes the string as immutable as every Go
+// string must be, which is all unsafe.String asks. Any other input must go
+// through Source, which copies. A retained string keeps data's whole
+// backing array (for the memory store, an arena of 32 KiB) alive.
+func StableSource(data []byte) string {
+	if len(data) == 0 {
+		return ""
+	}
+	return unsafe.String(&data[0], len(data))
+}
+
+// ReadStringIn reads a string like ReadString. src is Source (or
+// StableSource) of the whole input, of which b is a suffix; when it is not
+// empty the string is sliced from it instead of allocated.
 func ReadStringIn(b []byte, src string) (string, []byte, error) {
 	n, rest, err := readLen(b, "string")
 	if err != nil || n <= 0 {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -215,6 +216,42 @@ func TestReadStringIn(t *testing.T) {
 	}
 	if Source(make([]byte, MaxShared+1)) != "" {
 		t.Error("Source of a large input is shared")
+	}
+}
+
+// TestStableSource: strings read against StableSource are slices of the
+// input itself, whatever its size (Source would copy it, or give up over
+// MaxShared); Source's strings never alias the input.
+func TestStableSource(t *testing.T) {
+	long := string(bytes.Repeat([]byte("x"), MaxShared))
+	data := AppendString(AppendString(nil, "hello"), long)
+	aliases := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		start := uintptr(unsafe.Pointer(&data[0]))
+		return p >= start && p+uintptr(len(s)) <= start+uintptr(len(data))
+	}
+	for _, c := range []struct {
+		name    string
+		src     string
+		aliases bool
+	}{
+		{"StableSource", StableSource(data), true},
+		{"Source", Source(data), false},
+	} {
+		a, rest, err := ReadStringIn(data, c.src)
+		if err != nil || a != "hello" {
+			t.Fatalf("%s: %q, %v", c.name, a, err)
+		}
+		b, rest, err := ReadStringIn(rest, c.src)
+		if err != nil || b != long || len(rest) != 0 {
+			t.Fatalf("%s: long string: %d bytes, %v", c.name, len(b), err)
+		}
+		if aliases(a) != c.aliases || aliases(b) != c.aliases {
+			t.Errorf("%s: strings alias the input: %v, %v; want %v", c.name, aliases(a), aliases(b), c.aliases)
+		}
+	}
+	if StableSource(nil) != "" || StableSource([]byte{}) != "" {
+		t.Error("StableSource of an empty input is not empty")
 	}
 }
 

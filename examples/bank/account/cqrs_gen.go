@@ -91,21 +91,25 @@ var (
 func AccountEvents() *registry.Events[Account, AccountEvent] {
 	cqrsAccountOnce.Do(func() {
 		cqrsAccountEvents = registry.NewEvents(AccountStreamType, AccountEvent.isAccountEvent,
-			registry.Event[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
+			registry.StableEvent[AccountEvent](OpenedEventName, OpenedSchemaVersion, (*Account).ApplyOpened,
 				func(e Opened) ([]byte, error) { return cqrsMarshalOpened(&e) },
 				func(b []byte) (e Opened, err error) { err = cqrsUnmarshalOpened(b, &e); return },
+				func(b []byte) (e Opened, err error) { err = cqrsUnmarshalStableOpened(b, &e); return },
 			),
-			registry.Event[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited,
+			registry.StableEvent[AccountEvent](DepositedEventName, DepositedSchemaVersion, (*Account).ApplyDeposited,
 				func(e Deposited) ([]byte, error) { return cqrsMarshalDeposited(&e) },
 				func(b []byte) (e Deposited, err error) { err = cqrsUnmarshalDeposited(b, &e); return },
+				func(b []byte) (e Deposited, err error) { err = cqrsUnmarshalStableDeposited(b, &e); return },
 			),
-			registry.Event[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn,
+			registry.StableEvent[AccountEvent](WithdrawnEventName, WithdrawnSchemaVersion, (*Account).ApplyWithdrawn,
 				func(e Withdrawn) ([]byte, error) { return cqrsMarshalWithdrawn(&e) },
 				func(b []byte) (e Withdrawn, err error) { err = cqrsUnmarshalWithdrawn(b, &e); return },
+				func(b []byte) (e Withdrawn, err error) { err = cqrsUnmarshalStableWithdrawn(b, &e); return },
 			),
-			registry.Event[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed,
+			registry.StableEvent[AccountEvent](AccountClosedEventName, AccountClosedSchemaVersion, (*Account).ApplyAccountClosed,
 				func(e AccountClosed) ([]byte, error) { return cqrsMarshalAccountClosed(&e) },
 				func(b []byte) (e AccountClosed, err error) { err = cqrsUnmarshalAccountClosed(b, &e); return },
+				func(b []byte) (e AccountClosed, err error) { err = cqrsUnmarshalStableAccountClosed(b, &e); return },
 			),
 		)
 		cqrsAccountCommands = registry.NewCommands(AccountCommand.isAccountCommand,
@@ -261,6 +265,13 @@ func cqrsUnmarshalOpened(data []byte, v *Opened) error {
 	return cqrswire.Whole("Opened", rest, err)
 }
 
+// cqrsUnmarshalStableOpened is cqrsUnmarshalOpened for data whose bytes are never written again
+// (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data alive.
+func cqrsUnmarshalStableOpened(data []byte, v *Opened) error {
+	rest, err := cqrsDecodeOpened(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("Opened", rest, err)
+}
+
 // cqrsAppendOpened appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendOpened(b []byte, v *Opened, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -315,6 +326,14 @@ func cqrsMarshalDeposited(v *Deposited) ([]byte, error) {
 // cqrsUnmarshalDeposited decodes data, one whole value as cqrsMarshalDeposited writes it, into v.
 func cqrsUnmarshalDeposited(data []byte, v *Deposited) error {
 	rest, err := cqrsDecodeDeposited(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Deposited", rest, err)
+}
+
+// cqrsUnmarshalStableDeposited is cqrsUnmarshalDeposited for data whose bytes are never written
+// again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data
+// alive.
+func cqrsUnmarshalStableDeposited(data []byte, v *Deposited) error {
+	rest, err := cqrsDecodeDeposited(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("Deposited", rest, err)
 }
 
@@ -376,6 +395,14 @@ func cqrsUnmarshalWithdrawn(data []byte, v *Withdrawn) error {
 	return cqrswire.Whole("Withdrawn", rest, err)
 }
 
+// cqrsUnmarshalStableWithdrawn is cqrsUnmarshalWithdrawn for data whose bytes are never written
+// again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data
+// alive.
+func cqrsUnmarshalStableWithdrawn(data []byte, v *Withdrawn) error {
+	rest, err := cqrsDecodeWithdrawn(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("Withdrawn", rest, err)
+}
+
 // cqrsAppendWithdrawn appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendWithdrawn(b []byte, v *Withdrawn, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -432,6 +459,14 @@ func cqrsMarshalAccountClosed(v *AccountClosed) ([]byte, error) {
 // into v.
 func cqrsUnmarshalAccountClosed(data []byte, v *AccountClosed) error {
 	rest, err := cqrsDecodeAccountClosed(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("AccountClosed", rest, err)
+}
+
+// cqrsUnmarshalStableAccountClosed is cqrsUnmarshalAccountClosed for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableAccountClosed(data []byte, v *AccountClosed) error {
+	rest, err := cqrsDecodeAccountClosed(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("AccountClosed", rest, err)
 }
 

@@ -74,9 +74,10 @@ var (
 func RequestEvents() *registry.Events[Request, RequestEvent] {
 	cqrsRequestOnce.Do(func() {
 		cqrsRequestEvents = registry.NewEvents(RequestStreamType, RequestEvent.isRequestEvent,
-			registry.Event[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
+			registry.StableEvent[RequestEvent](RequestedEventName, RequestedSchemaVersion, (*Request).ApplyRequested,
 				func(e Requested) ([]byte, error) { return cqrsMarshalRequested(&e) },
 				func(b []byte) (e Requested, err error) { err = cqrsUnmarshalRequested(b, &e); return },
+				func(b []byte) (e Requested, err error) { err = cqrsUnmarshalStableRequested(b, &e); return },
 			),
 		)
 		cqrsRequestCommands = registry.NewCommands(RequestCommand.isRequestCommand,
@@ -240,6 +241,14 @@ func cqrsMarshalRequested(v *Requested) ([]byte, error) {
 // cqrsUnmarshalRequested decodes data, one whole value as cqrsMarshalRequested writes it, into v.
 func cqrsUnmarshalRequested(data []byte, v *Requested) error {
 	rest, err := cqrsDecodeRequested(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Requested", rest, err)
+}
+
+// cqrsUnmarshalStableRequested is cqrsUnmarshalRequested for data whose bytes are never written
+// again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data
+// alive.
+func cqrsUnmarshalStableRequested(data []byte, v *Requested) error {
+	rest, err := cqrsDecodeRequested(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("Requested", rest, err)
 }
 

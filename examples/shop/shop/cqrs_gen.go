@@ -80,13 +80,18 @@ var (
 func CustomerEvents() *registry.Events[Customer, CustomerEvent] {
 	cqrsCustomerOnce.Do(func() {
 		cqrsCustomerEvents = registry.NewEvents(CustomerStreamType, CustomerEvent.isCustomerEvent,
-			registry.Event[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered,
+			registry.StableEvent[CustomerEvent](CustomerRegisteredEventName, CustomerRegisteredSchemaVersion, (*Customer).ApplyCustomerRegistered,
 				func(e CustomerRegistered) ([]byte, error) { return cqrsMarshalCustomerRegistered(&e) },
 				func(b []byte) (e CustomerRegistered, err error) { err = cqrsUnmarshalCustomerRegistered(b, &e); return },
+				func(b []byte) (e CustomerRegistered, err error) {
+					err = cqrsUnmarshalStableCustomerRegistered(b, &e)
+					return
+				},
 			),
-			registry.Event[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged,
+			registry.StableEvent[CustomerEvent](EmailChangedEventName, EmailChangedSchemaVersion, (*Customer).ApplyEmailChanged,
 				func(e EmailChanged) ([]byte, error) { return cqrsMarshalEmailChanged(&e) },
 				func(b []byte) (e EmailChanged, err error) { err = cqrsUnmarshalEmailChanged(b, &e); return },
+				func(b []byte) (e EmailChanged, err error) { err = cqrsUnmarshalStableEmailChanged(b, &e); return },
 			),
 		)
 		cqrsCustomerCommands = registry.NewCommands(CustomerCommand.isCustomerCommand,
@@ -234,30 +239,35 @@ var (
 func OrderEvents() *registry.Events[Order, OrderEvent] {
 	cqrsOrderOnce.Do(func() {
 		cqrsOrderEvents = registry.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
-			registry.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+			registry.StableEvent[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
 				func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
 				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
+				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalStableOrderCreated(b, &e); return },
 			),
-			registry.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+			registry.StableEvent[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
 				func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
 				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
+				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalStableLineAdded(b, &e); return },
 			),
 			registry.Event[OrderEvent](OrderPlacedEventName, OrderPlacedSchemaVersion, (*Order).ApplyOrderPlaced,
 				func(e OrderPlaced) ([]byte, error) { return cqrsMarshalOrderPlaced(&e) },
 				func(b []byte) (e OrderPlaced, err error) { err = cqrsUnmarshalOrderPlaced(b, &e); return },
 			),
-			registry.Event[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid,
+			registry.StableEvent[OrderEvent](OrderPaidEventName, OrderPaidSchemaVersion, (*Order).ApplyOrderPaid,
 				func(e OrderPaid) ([]byte, error) { return cqrsMarshalOrderPaid(&e) },
 				func(b []byte) (e OrderPaid, err error) { err = cqrsUnmarshalOrderPaid(b, &e); return },
+				func(b []byte) (e OrderPaid, err error) { err = cqrsUnmarshalStableOrderPaid(b, &e); return },
 			),
-			registry.Event[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped,
+			registry.StableEvent[OrderEvent](OrderShippedEventName, OrderShippedSchemaVersion, (*Order).ApplyOrderShipped,
 				func(e OrderShipped) ([]byte, error) { return cqrsMarshalOrderShipped(&e) },
 				func(b []byte) (e OrderShipped, err error) { err = cqrsUnmarshalOrderShipped(b, &e); return },
+				func(b []byte) (e OrderShipped, err error) { err = cqrsUnmarshalStableOrderShipped(b, &e); return },
 				registry.UpcastFrom(OrderShippedEventName, 1, func(b []byte) (old OrderShippedV1, err error) { err = cqrsUnmarshalOrderShippedV1(b, &old); return }, orderShippedV1ToV2),
 			),
-			registry.Event[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled,
+			registry.StableEvent[OrderEvent](OrderCancelledEventName, OrderCancelledSchemaVersion, (*Order).ApplyOrderCancelled,
 				func(e OrderCancelled) ([]byte, error) { return cqrsMarshalOrderCancelled(&e) },
 				func(b []byte) (e OrderCancelled, err error) { err = cqrsUnmarshalOrderCancelled(b, &e); return },
+				func(b []byte) (e OrderCancelled, err error) { err = cqrsUnmarshalStableOrderCancelled(b, &e); return },
 			),
 		)
 		cqrsOrderCommands = registry.NewCommands(OrderCommand.isOrderCommand,
@@ -409,9 +419,10 @@ var (
 func ProductEvents() *registry.Events[Product, ProductEvent] {
 	cqrsProductOnce.Do(func() {
 		cqrsProductEvents = registry.NewEvents(ProductStreamType, ProductEvent.isProductEvent,
-			registry.Event[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed,
+			registry.StableEvent[ProductEvent](ProductListedEventName, ProductListedSchemaVersion, (*Product).ApplyProductListed,
 				func(e ProductListed) ([]byte, error) { return cqrsMarshalProductListed(&e) },
 				func(b []byte) (e ProductListed, err error) { err = cqrsUnmarshalProductListed(b, &e); return },
+				func(b []byte) (e ProductListed, err error) { err = cqrsUnmarshalStableProductListed(b, &e); return },
 			),
 			registry.Event[ProductEvent](PriceChangedEventName, PriceChangedSchemaVersion, (*Product).ApplyPriceChanged,
 				func(e PriceChanged) ([]byte, error) { return cqrsMarshalPriceChanged(&e) },
@@ -421,17 +432,20 @@ func ProductEvents() *registry.Events[Product, ProductEvent] {
 				func(e StockReceived) ([]byte, error) { return cqrsMarshalStockReceived(&e) },
 				func(b []byte) (e StockReceived, err error) { err = cqrsUnmarshalStockReceived(b, &e); return },
 			),
-			registry.Event[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved,
+			registry.StableEvent[ProductEvent](StockReservedEventName, StockReservedSchemaVersion, (*Product).ApplyStockReserved,
 				func(e StockReserved) ([]byte, error) { return cqrsMarshalStockReserved(&e) },
 				func(b []byte) (e StockReserved, err error) { err = cqrsUnmarshalStockReserved(b, &e); return },
+				func(b []byte) (e StockReserved, err error) { err = cqrsUnmarshalStableStockReserved(b, &e); return },
 			),
-			registry.Event[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased,
+			registry.StableEvent[ProductEvent](StockReleasedEventName, StockReleasedSchemaVersion, (*Product).ApplyStockReleased,
 				func(e StockReleased) ([]byte, error) { return cqrsMarshalStockReleased(&e) },
 				func(b []byte) (e StockReleased, err error) { err = cqrsUnmarshalStockReleased(b, &e); return },
+				func(b []byte) (e StockReleased, err error) { err = cqrsUnmarshalStableStockReleased(b, &e); return },
 			),
-			registry.Event[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched,
+			registry.StableEvent[ProductEvent](StockDispatchedEventName, StockDispatchedSchemaVersion, (*Product).ApplyStockDispatched,
 				func(e StockDispatched) ([]byte, error) { return cqrsMarshalStockDispatched(&e) },
 				func(b []byte) (e StockDispatched, err error) { err = cqrsUnmarshalStockDispatched(b, &e); return },
+				func(b []byte) (e StockDispatched, err error) { err = cqrsUnmarshalStableStockDispatched(b, &e); return },
 			),
 		)
 		cqrsProductCommands = registry.NewCommands(ProductCommand.isProductCommand,
@@ -572,6 +586,14 @@ func cqrsUnmarshalCustomerRegistered(data []byte, v *CustomerRegistered) error {
 	return cqrswire.Whole("CustomerRegistered", rest, err)
 }
 
+// cqrsUnmarshalStableCustomerRegistered is cqrsUnmarshalCustomerRegistered for data whose bytes are
+// never written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and
+// keep data alive.
+func cqrsUnmarshalStableCustomerRegistered(data []byte, v *CustomerRegistered) error {
+	rest, err := cqrsDecodeCustomerRegistered(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("CustomerRegistered", rest, err)
+}
+
 // cqrsAppendCustomerRegistered appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendCustomerRegistered(b []byte, v *CustomerRegistered, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -628,6 +650,14 @@ func cqrsMarshalEmailChanged(v *EmailChanged) ([]byte, error) {
 // into v.
 func cqrsUnmarshalEmailChanged(data []byte, v *EmailChanged) error {
 	rest, err := cqrsDecodeEmailChanged(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("EmailChanged", rest, err)
+}
+
+// cqrsUnmarshalStableEmailChanged is cqrsUnmarshalEmailChanged for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableEmailChanged(data []byte, v *EmailChanged) error {
+	rest, err := cqrsDecodeEmailChanged(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("EmailChanged", rest, err)
 }
 
@@ -858,6 +888,14 @@ func cqrsUnmarshalOrderCreated(data []byte, v *OrderCreated) error {
 	return cqrswire.Whole("OrderCreated", rest, err)
 }
 
+// cqrsUnmarshalStableOrderCreated is cqrsUnmarshalOrderCreated for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableOrderCreated(data []byte, v *OrderCreated) error {
+	rest, err := cqrsDecodeOrderCreated(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("OrderCreated", rest, err)
+}
+
 // cqrsAppendOrderCreated appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendOrderCreated(b []byte, v *OrderCreated, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -907,6 +945,14 @@ func cqrsMarshalLineAdded(v *LineAdded) ([]byte, error) {
 // cqrsUnmarshalLineAdded decodes data, one whole value as cqrsMarshalLineAdded writes it, into v.
 func cqrsUnmarshalLineAdded(data []byte, v *LineAdded) error {
 	rest, err := cqrsDecodeLineAdded(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("LineAdded", rest, err)
+}
+
+// cqrsUnmarshalStableLineAdded is cqrsUnmarshalLineAdded for data whose bytes are never written
+// again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data
+// alive.
+func cqrsUnmarshalStableLineAdded(data []byte, v *LineAdded) error {
+	rest, err := cqrsDecodeLineAdded(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("LineAdded", rest, err)
 }
 
@@ -1033,6 +1079,14 @@ func cqrsUnmarshalOrderPaid(data []byte, v *OrderPaid) error {
 	return cqrswire.Whole("OrderPaid", rest, err)
 }
 
+// cqrsUnmarshalStableOrderPaid is cqrsUnmarshalOrderPaid for data whose bytes are never written
+// again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data
+// alive.
+func cqrsUnmarshalStableOrderPaid(data []byte, v *OrderPaid) error {
+	rest, err := cqrsDecodeOrderPaid(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("OrderPaid", rest, err)
+}
+
 // cqrsAppendOrderPaid appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendOrderPaid(b []byte, v *OrderPaid, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -1089,6 +1143,14 @@ func cqrsMarshalOrderShipped(v *OrderShipped) ([]byte, error) {
 // into v.
 func cqrsUnmarshalOrderShipped(data []byte, v *OrderShipped) error {
 	rest, err := cqrsDecodeOrderShipped(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("OrderShipped", rest, err)
+}
+
+// cqrsUnmarshalStableOrderShipped is cqrsUnmarshalOrderShipped for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableOrderShipped(data []byte, v *OrderShipped) error {
+	rest, err := cqrsDecodeOrderShipped(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("OrderShipped", rest, err)
 }
 
@@ -1201,6 +1263,14 @@ func cqrsMarshalOrderCancelled(v *OrderCancelled) ([]byte, error) {
 // into v.
 func cqrsUnmarshalOrderCancelled(data []byte, v *OrderCancelled) error {
 	rest, err := cqrsDecodeOrderCancelled(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("OrderCancelled", rest, err)
+}
+
+// cqrsUnmarshalStableOrderCancelled is cqrsUnmarshalOrderCancelled for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableOrderCancelled(data []byte, v *OrderCancelled) error {
+	rest, err := cqrsDecodeOrderCancelled(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("OrderCancelled", rest, err)
 }
 
@@ -1336,6 +1406,14 @@ func cqrsMarshalProductListed(v *ProductListed) ([]byte, error) {
 // into v.
 func cqrsUnmarshalProductListed(data []byte, v *ProductListed) error {
 	rest, err := cqrsDecodeProductListed(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("ProductListed", rest, err)
+}
+
+// cqrsUnmarshalStableProductListed is cqrsUnmarshalProductListed for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableProductListed(data []byte, v *ProductListed) error {
+	rest, err := cqrsDecodeProductListed(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("ProductListed", rest, err)
 }
 
@@ -1504,6 +1582,14 @@ func cqrsUnmarshalStockReserved(data []byte, v *StockReserved) error {
 	return cqrswire.Whole("StockReserved", rest, err)
 }
 
+// cqrsUnmarshalStableStockReserved is cqrsUnmarshalStockReserved for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableStockReserved(data []byte, v *StockReserved) error {
+	rest, err := cqrsDecodeStockReserved(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("StockReserved", rest, err)
+}
+
 // cqrsAppendStockReserved appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendStockReserved(b []byte, v *StockReserved, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -1563,6 +1649,14 @@ func cqrsUnmarshalStockReleased(data []byte, v *StockReleased) error {
 	return cqrswire.Whole("StockReleased", rest, err)
 }
 
+// cqrsUnmarshalStableStockReleased is cqrsUnmarshalStockReleased for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableStockReleased(data []byte, v *StockReleased) error {
+	rest, err := cqrsDecodeStockReleased(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("StockReleased", rest, err)
+}
+
 // cqrsAppendStockReleased appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendStockReleased(b []byte, v *StockReleased, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -1619,6 +1713,14 @@ func cqrsMarshalStockDispatched(v *StockDispatched) ([]byte, error) {
 // it, into v.
 func cqrsUnmarshalStockDispatched(data []byte, v *StockDispatched) error {
 	rest, err := cqrsDecodeStockDispatched(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("StockDispatched", rest, err)
+}
+
+// cqrsUnmarshalStableStockDispatched is cqrsUnmarshalStockDispatched for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableStockDispatched(data []byte, v *StockDispatched) error {
+	rest, err := cqrsDecodeStockDispatched(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("StockDispatched", rest, err)
 }
 

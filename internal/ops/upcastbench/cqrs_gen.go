@@ -63,18 +63,21 @@ var (
 func LedgerEvents() *registry.Events[Ledger, LedgerEvent] {
 	cqrsLedgerOnce.Do(func() {
 		cqrsLedgerEvents = registry.NewEvents(LedgerStreamType, LedgerEvent.isLedgerEvent,
-			registry.Event[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted,
+			registry.StableEvent[LedgerEvent](NotedEventName, NotedSchemaVersion, (*Ledger).ApplyNoted,
 				func(e Noted) ([]byte, error) { return cqrsMarshalNoted(&e) },
 				func(b []byte) (e Noted, err error) { err = cqrsUnmarshalNoted(b, &e); return },
+				func(b []byte) (e Noted, err error) { err = cqrsUnmarshalStableNoted(b, &e); return },
 			),
-			registry.Event[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid,
+			registry.StableEvent[LedgerEvent](PaidEventName, PaidSchemaVersion, (*Ledger).ApplyPaid,
 				func(e Paid) ([]byte, error) { return cqrsMarshalPaid(&e) },
 				func(b []byte) (e Paid, err error) { err = cqrsUnmarshalPaid(b, &e); return },
+				func(b []byte) (e Paid, err error) { err = cqrsUnmarshalStablePaid(b, &e); return },
 				registry.UpcastFrom(PaidEventName, 1, func(b []byte) (old PaidV1, err error) { err = cqrsUnmarshalPaidV1(b, &old); return }, paidV1ToV2),
 			),
-			registry.Event[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved,
+			registry.StableEvent[LedgerEvent](MovedEventName, MovedSchemaVersion, (*Ledger).ApplyMoved,
 				func(e Moved) ([]byte, error) { return cqrsMarshalMoved(&e) },
 				func(b []byte) (e Moved, err error) { err = cqrsUnmarshalMoved(b, &e); return },
+				func(b []byte) (e Moved, err error) { err = cqrsUnmarshalStableMoved(b, &e); return },
 				registry.UpcastFrom(MovedEventName, 1, func(b []byte) (old MovedV1, err error) { err = cqrsUnmarshalMovedV1(b, &old); return }, func(old MovedV1) Moved {
 					return movedV3ToV4(movedV2ToV3(movedV1ToV2(old)))
 				}),
@@ -189,6 +192,13 @@ func cqrsUnmarshalNoted(data []byte, v *Noted) error {
 	return cqrswire.Whole("Noted", rest, err)
 }
 
+// cqrsUnmarshalStableNoted is cqrsUnmarshalNoted for data whose bytes are never written again
+// (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data alive.
+func cqrsUnmarshalStableNoted(data []byte, v *Noted) error {
+	rest, err := cqrsDecodeNoted(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("Noted", rest, err)
+}
+
 // cqrsAppendNoted appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendNoted(b []byte, v *Noted, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -243,6 +253,13 @@ func cqrsMarshalPaid(v *Paid) ([]byte, error) {
 // cqrsUnmarshalPaid decodes data, one whole value as cqrsMarshalPaid writes it, into v.
 func cqrsUnmarshalPaid(data []byte, v *Paid) error {
 	rest, err := cqrsDecodePaid(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Paid", rest, err)
+}
+
+// cqrsUnmarshalStablePaid is cqrsUnmarshalPaid for data whose bytes are never written again
+// (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data alive.
+func cqrsUnmarshalStablePaid(data []byte, v *Paid) error {
+	rest, err := cqrsDecodePaid(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("Paid", rest, err)
 }
 
@@ -357,6 +374,13 @@ func cqrsMarshalMoved(v *Moved) ([]byte, error) {
 // cqrsUnmarshalMoved decodes data, one whole value as cqrsMarshalMoved writes it, into v.
 func cqrsUnmarshalMoved(data []byte, v *Moved) error {
 	rest, err := cqrsDecodeMoved(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("Moved", rest, err)
+}
+
+// cqrsUnmarshalStableMoved is cqrsUnmarshalMoved for data whose bytes are never written again
+// (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data alive.
+func cqrsUnmarshalStableMoved(data []byte, v *Moved) error {
+	rest, err := cqrsDecodeMoved(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("Moved", rest, err)
 }
 

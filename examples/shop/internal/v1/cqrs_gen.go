@@ -58,13 +58,15 @@ var (
 func OrderEvents() *registry.Events[Order, OrderEvent] {
 	cqrsOrderOnce.Do(func() {
 		cqrsOrderEvents = registry.NewEvents(OrderStreamType, OrderEvent.isOrderEvent,
-			registry.Event[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
+			registry.StableEvent[OrderEvent](OrderCreatedEventName, OrderCreatedSchemaVersion, (*Order).ApplyOrderCreated,
 				func(e OrderCreated) ([]byte, error) { return cqrsMarshalOrderCreated(&e) },
 				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalOrderCreated(b, &e); return },
+				func(b []byte) (e OrderCreated, err error) { err = cqrsUnmarshalStableOrderCreated(b, &e); return },
 			),
-			registry.Event[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
+			registry.StableEvent[OrderEvent](LineAddedEventName, LineAddedSchemaVersion, (*Order).ApplyLineAdded,
 				func(e LineAdded) ([]byte, error) { return cqrsMarshalLineAdded(&e) },
 				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalLineAdded(b, &e); return },
+				func(b []byte) (e LineAdded, err error) { err = cqrsUnmarshalStableLineAdded(b, &e); return },
 			),
 		)
 	})
@@ -179,6 +181,14 @@ func cqrsUnmarshalOrderCreated(data []byte, v *OrderCreated) error {
 	return cqrswire.Whole("OrderCreated", rest, err)
 }
 
+// cqrsUnmarshalStableOrderCreated is cqrsUnmarshalOrderCreated for data whose bytes are never
+// written again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep
+// data alive.
+func cqrsUnmarshalStableOrderCreated(data []byte, v *OrderCreated) error {
+	rest, err := cqrsDecodeOrderCreated(data, cqrswire.StableSource(data), v, 0)
+	return cqrswire.Whole("OrderCreated", rest, err)
+}
+
 // cqrsAppendOrderCreated appends v to b as a MessagePack map keyed by field name.
 func cqrsAppendOrderCreated(b []byte, v *OrderCreated, depth int) ([]byte, error) {
 	if depth > cqrswire.MaxDepth {
@@ -228,6 +238,14 @@ func cqrsMarshalLineAdded(v *LineAdded) ([]byte, error) {
 // cqrsUnmarshalLineAdded decodes data, one whole value as cqrsMarshalLineAdded writes it, into v.
 func cqrsUnmarshalLineAdded(data []byte, v *LineAdded) error {
 	rest, err := cqrsDecodeLineAdded(data, cqrswire.Source(data), v, 0)
+	return cqrswire.Whole("LineAdded", rest, err)
+}
+
+// cqrsUnmarshalStableLineAdded is cqrsUnmarshalLineAdded for data whose bytes are never written
+// again (runtime.EventView.Stable): its strings are sliced from data, not copied, and keep data
+// alive.
+func cqrsUnmarshalStableLineAdded(data []byte, v *LineAdded) error {
+	rest, err := cqrsDecodeLineAdded(data, cqrswire.StableSource(data), v, 0)
 	return cqrswire.Whole("LineAdded", rest, err)
 }
 
