@@ -37,7 +37,8 @@ func (s *spyVisitor) VisitStream(ctx context.Context, st runtime.StreamID, after
 }
 
 // bases are the stores the wrapper is tested over: both stores with a
-// StreamVisitor, a store without one, and a visitor that counts.
+// StreamVisitor, both behind a wrapper that hides it, and a visitor that
+// counts.
 func bases() []struct {
 	name string
 	open func(t *testing.T) runtime.Store
@@ -55,6 +56,15 @@ func bases() []struct {
 			return s
 		}},
 		{"no-visitor", func(*testing.T) runtime.Store { return noVisitor{memory.New()} }},
+		// Pebble's ReadStream behind the fallback: its slab copies must
+		// stay unchanged once yielded (Visit/StableBytesKept checks it).
+		{"pebble-no-visitor", func(t *testing.T) runtime.Store {
+			s, err := pebble.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return noVisitor{s}
+		}},
 		{"spy", func(*testing.T) runtime.Store { return &spyVisitor{Store: memory.New()} }},
 	}
 }
