@@ -10,7 +10,8 @@
 //     that generated code describes (with the tables of runtime/registry).
 //   - [Subscribe] follows the whole log of a store from a position: first
 //     what is already stored, then live, without loss or duplicates.
-//   - [StreamVisitor] (memory and Pebble) lends Load each event without a
+//   - [StreamVisitor] (memory and Pebble; instrument.Store and tenant.Store
+//     pass it through) lends Load each event without a
 //     [Record]; a view marked [EventView].Stable (memory's) is decoded
 //     without copying its strings ([StableEvolver]); registry.Decoder
 //     decodes one event type without boxing it.

@@ -2,7 +2,9 @@
 // reported to Metrics (metrics/prometheus adapts them to Prometheus) and,
 // optionally, logged through log/slog; with WithTracer, repositories and
 // the projection and saga runners over the wrapped store start spans
-// (trace/otelcqrs adapts OpenTelemetry). The wrapper adds no behaviour.
+// (trace/otelcqrs adapts OpenTelemetry). The wrapper adds no behaviour,
+// and keeps the wrapped store's runtime.StreamVisitor: Repository.Load
+// reads through Store.VisitStream, reported as a ReadStream.
 package instrument
 
 import (
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/storekit"
 	"github.com/cqrsgen/cqrsgen/runtime/telemetry"
 )
 
@@ -203,6 +206,7 @@ type Store struct {
 
 var (
 	_ runtime.Store          = (*Store)(nil)
+	_ runtime.StreamVisitor  = (*Store)(nil)
 	_ telemetry.Instrumented = (*Store)(nil)
 )
 
@@ -322,6 +326,41 @@ func (i *Store) measure(op Op, stream *runtime.StreamID, seq iter.Seq2[runtime.R
 // the loop ends.
 func (i *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after uint64) iter.Seq2[runtime.Record, error] {
 	return i.measure(OpReadStream, &stream, i.s.ReadStream(ctx, stream, after))
+}
+
+// VisitStream visits through the wrapped store (see runtime.StreamVisitor
+// and storekit.VisitStream: its own VisitStream, else its ReadStream with
+// each Record shown as a stable view) and reports OpReadStream exactly as
+// ReadStream does: the views shown as Records, the time spent in the store
+// without fn's, and the store's error. An error of fn ends the visit as a
+// break ends a ReadStream loop: it is returned, not reported, and the time
+// after it is not counted. Repository.Load reads through it, so an
+// instrumented store keeps the wrapped store's fast path.
+func (i *Store) VisitStream(ctx context.Context, stream runtime.StreamID, after uint64, fn func(*runtime.EventView) error) error {
+	var (
+		spent   time.Duration
+		n       int
+		stopped bool
+	)
+	mark := i.o.now()
+	err := storekit.VisitStream(ctx, i.s, stream, after, func(e *runtime.EventView) error {
+		spent += i.o.now().Sub(mark)
+		n++
+		ferr := fn(e)
+		if ferr != nil {
+			stopped = true
+			return ferr
+		}
+		mark = i.o.now()
+		return nil
+	})
+	if stopped {
+		i.report(OpReadStream, &stream, spent, n, nil)
+		return err
+	}
+	spent += i.o.now().Sub(mark)
+	i.report(OpReadStream, &stream, spent, n, err)
+	return err
 }
 
 // ReadAll reads through the wrapped store and reports OpReadAll when the

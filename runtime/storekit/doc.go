@@ -64,7 +64,9 @@
 //     *runtime.ConflictError; bad input is ErrInvalid or ErrTooLarge; in
 //     every failure case nothing is written.
 //   - ReadStream yields the events of stream with version > after, in
-//     version order. A missing stream yields nothing.
+//     version order. A missing stream yields nothing. The Records are the
+//     caller's, who may keep them: the store never writes a yielded
+//     Record's Data (or anything it points to) again.
 //   - ReadAll yields events of all streams with position > after, in
 //     position order, up to the durable head at the time of the call.
 //   - StreamVersion returns the stream's current version, 0 when missing.
@@ -125,7 +127,11 @@
 // a wrapper's Unwrap: a wrapper changes what a read means (tenant.Scope
 // rewrites the stream, instrument.Store counts the read), so it hides
 // the capability unless it implements it itself, and Load then uses the
-// wrapper's ReadStream.
+// wrapper's ReadStream. instrument.Store and tenant.Store implement it,
+// with their ReadStream's accounting and scoping, through VisitStream (this
+// package's function): the wrapped store's own VisitStream when it has one,
+// else its ReadStream with each Record shown as a Stable view (Records are
+// the caller's; see ReadStream above). A wrapper of your own does the same.
 //
 // # runtime.KeyStore
 //

@@ -31,6 +31,12 @@
 // own records: Head is the position of the tenant's last durable record, so
 // a projection's lag and WaitFor mean what they do on a store of its own.
 //
+// # Loads
+//
+// A scoped view is a runtime.StreamVisitor (Store.VisitStream), so a
+// repository over it loads through the shared store's VisitStream, as fast
+// as over the store itself, visiting only the tenant's scoped stream.
+//
 // # Cost
 //
 // The stores have no per-tenant index of the global log: a scoped ReadAll
@@ -115,7 +121,10 @@ type Store struct {
 	last    uint64
 }
 
-var _ runtime.Store = (*Store)(nil)
+var (
+	_ runtime.Store         = (*Store)(nil)
+	_ runtime.StreamVisitor = (*Store)(nil)
+)
 
 // Scope returns tenant name's view of store. Closing the view does not close
 // store, which its owner closes once every view is done with it.
@@ -213,6 +222,12 @@ func (s *Store) unscopeErr(err error) error {
 		out.Stream, _ = s.unscope(te.Stream)
 		return &out
 	}
+	var dec *runtime.DecodeError
+	if errors.As(err, &dec) {
+		out := *dec
+		out.Stream, _ = s.unscope(dec.Stream)
+		return &out
+	}
 	return err
 }
 
@@ -277,6 +292,34 @@ func (s *Store) ReadStream(ctx context.Context, stream runtime.StreamID, after u
 		return fail(err)
 	}
 	return s.records(s.inner.ReadStream(ctx, scoped, after))
+}
+
+// VisitStream visits the events of the tenant's stream with version >
+// after (runtime.StreamVisitor): the events ReadStream yields, under its
+// validation and errors, through the store underneath's own VisitStream
+// when it has one, else its ReadStream (storekit.VisitStream). Only the
+// tenant's scoped stream is visited, and each view passes through as the
+// store shows it, Stable included. fn's error is returned unchanged.
+func (s *Store) VisitStream(ctx context.Context, stream runtime.StreamID, after uint64, fn func(*runtime.EventView) error) error {
+	if err := s.closed("read " + stream.String()); err != nil {
+		return err
+	}
+	scoped, err := s.scope(stream)
+	if err != nil {
+		return err
+	}
+	stopped := false
+	err = storekit.VisitStream(ctx, s.inner, scoped, after, func(e *runtime.EventView) error {
+		if err := fn(e); err != nil {
+			stopped = true
+			return err
+		}
+		return nil
+	})
+	if err != nil && !stopped {
+		return s.unscopeErr(err)
+	}
+	return err
 }
 
 // ReadAll yields the tenant's records with position > after, in position
