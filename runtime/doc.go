@@ -11,10 +11,10 @@
 //   - [Subscribe] follows the whole log of a store from a position: first
 //     what is already stored, then live, without loss or duplicates.
 //   - [StreamVisitor] (memory and Pebble; instrument.Store and tenant.Store
-//     pass it through) lends Load each event without a
-//     [Record]; a view marked [EventView].Stable (memory's) is decoded
-//     without copying its strings ([StableEvolver]); registry.Decoder
-//     decodes one event type without boxing it.
+//     pass it through) lends Load each event without a [Record]; a view
+//     marked [EventView].Stable (memory's bodies, Pebble's per-visit
+//     copies) is decoded without copying its strings ([StableEvolver]);
+//     registry.Decoder decodes one event type without boxing it.
 //   - Events carry a correlation id and their cause ([MetadataCorrelation],
 //     [MetadataCausation]), passed on by projections and sagas by themselves.
 //

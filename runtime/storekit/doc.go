@@ -117,7 +117,9 @@
 // or Close (drop references instead of clearing or reusing bytes). A Go
 // string aliasing bytes that change breaks the language's guarantee that
 // strings are immutable. Iterator or page memory that a store reuses (as
-// Pebble's is) is not stable. The memory store's views are.
+// Pebble's is) is not stable: Pebble's VisitStream copies the bodies into
+// chunks of its own, written once, and marks those views Stable. The
+// memory store lends its arena, which it never writes again.
 // VisitStream returns fn's first error, ending the visit, or the store's own
 // (a *runtime.DecodeError for a damaged record, ctx's error, ErrClosed). fn
 // must not call the store: a store may hold a lock of the read while fn
