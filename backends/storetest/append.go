@@ -2,10 +2,14 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
+	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 func (h *harness) testAppend(t *testing.T) {
@@ -27,6 +31,7 @@ func (h *harness) testAppend(t *testing.T) {
 		t.Run("Data", h.roundTripData)
 	})
 	t.Run("NoAliasing", h.appendNoAliasing)
+	t.Run("RecordsKept", h.appendRecordsKept)
 	t.Run("BreakEarly", h.appendBreakEarly)
 }
 
@@ -460,5 +465,55 @@ func (h *harness) appendBreakEarly(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("Close after abandoned iterations: %v", err)
+	}
+}
+
+// appendRecordsKept checks that the Records a read yields are the caller's
+// for good: nothing in them (Data, Metadata, the strings) changes through
+// later reads that could reuse a buffer, appends, a hard delete of their
+// stream, a truncation of the log and Close. Callers keep Records, and
+// storekit.VisitStream lends their Data to decoders as Stable bytes.
+func (h *harness) appendRecordsKept(t *testing.T) {
+	s := h.open(t)
+	st, other := stream("T", "kept"), stream("T", "kept-other")
+	mustAppend(t, s, st, runtime.NoStream, EventsWith("K", 300)...)
+	kept := append(readStream(t, s, st, 0), readAll(t, s, 0)...)
+	want := make([]runtime.Record, len(kept))
+	for i, r := range kept {
+		want[i] = r
+		want[i].Stream = runtime.StreamID{Type: strings.Clone(r.Stream.Type), ID: strings.Clone(r.Stream.ID)}
+		want[i].Name, want[i].Data, want[i].Metadata = strings.Clone(r.Name), bytes.Clone(r.Data), maps.Clone(r.Metadata)
+		for k, v := range r.Metadata {
+			want[i].Metadata[strings.Clone(k)] = strings.Clone(v)
+		}
+	}
+	for i := range 20 {
+		mustAppend(t, s, other, runtime.AnyVersion, EventsWith(fmt.Sprintf("X%d-", i), 50)...)
+		readStream(t, s, other, 0)
+		readAll(t, s, 0)
+	}
+	if d, ok := s.(lifecycle.StreamDeleter); ok {
+		if _, err := d.DeleteStream(ctx(t), lifecycle.DeleteRequest{Stream: st, Mode: runtime.HardDelete}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, ok := s.(lifecycle.Retention); ok {
+		head, err := s.Head(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.TruncateLog(ctx(t), head-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range kept {
+		g, w := kept[i], want[i]
+		if g.Stream != w.Stream || g.Name != w.Name || !bytes.Equal(g.Data, w.Data) || !maps.Equal(g.Metadata, w.Metadata) {
+			t.Fatalf("record %d (%s v%d) changed after the read: %s %q %q %v, was %s %q %q %v",
+				i, w.Stream, w.Version, g.Stream, g.Name, g.Data, g.Metadata, w.Stream, w.Name, w.Data, w.Metadata)
+		}
 	}
 }
