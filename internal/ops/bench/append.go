@@ -131,8 +131,10 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 		}
 		return errors.Join(errs...)
 	}
-	turn := func(sd *appendSide, ops int64, capTime time.Duration) error {
+	turn := func(sd *appendSide, round int, ops int64, capTime time.Duration) error {
+		tl := r.beginTurn()
 		res, err := drive(ctx, r.cfg.Progress, sd.label, writers, ops, capTime, sd.op)
+		tl.end(sd, round, res)
 		sd.res.add(res)
 		return err
 	}
@@ -143,7 +145,7 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 		}
 		sides = append(sides, sd)
 		if rounds == 1 {
-			err := turn(sd, maxOps, capTime)
+			err := turn(sd, 0, maxOps, capTime)
 			if err := errors.Join(err, closeAll()); err != nil {
 				return nil, err
 			}
@@ -153,7 +155,7 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 		share := max(int64(writers), maxOps/int64(rounds))
 		for round := range rounds {
 			for j := range sides {
-				if err := turn(sides[(round+j)%len(sides)], share, capTime/time.Duration(rounds)); err != nil {
+				if err := turn(sides[(round+j)%len(sides)], round, share, capTime/time.Duration(rounds)); err != nil {
 					return nil, errors.Join(err, closeAll())
 				}
 			}
@@ -189,6 +191,9 @@ type appendSide struct {
 	// side is closed; noted holds what it returned, for the row's note.
 	note  func() string
 	noted string
+	// state, when set, describes the side's database (its Pebble
+	// metrics) for the turn log (Config.TurnLog).
+	state func() string
 }
 
 // repoAppend appends batches of Deposited events through the generated
@@ -219,6 +224,7 @@ func (r *runner) repoAppend(ctx context.Context, name, store string, batch, writ
 		},
 		close: closeStore,
 		note:  commitsNote(ctx, s, batch),
+		state: r.turnState(ctx, s),
 	}, nil
 }
 
@@ -267,6 +273,7 @@ func (r *runner) storeAppend(ctx context.Context, name, store string, batch, wri
 		},
 		close: closeStore,
 		note:  commitsNote(ctx, s, batch),
+		state: r.turnState(ctx, s),
 	}, nil
 }
 
@@ -339,6 +346,7 @@ func (r *runner) rawPebbleAppend(name string, batch, writers int) (*appendSide, 
 		},
 		close: func() error { g.close(); closeDB(); return nil },
 		note:  g.note,
+		state: r.turnStateRaw(db),
 	}, nil
 }
 
