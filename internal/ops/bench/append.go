@@ -41,7 +41,11 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		case "memory":
 			open = append(open, func() (*appendSide, error) { return r.rawMemoryAppend(name, batch, writers), nil })
 		case "pebble":
-			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers) })
+			// Raw Pebble as it ships first (the targets are read against
+			// it), then the same without recycling write-ahead logs, as
+			// the store runs it (see rawPebbleAppend).
+			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers, true) },
+				func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers, false) })
 		case "postgres":
 			// The pgbench-style limit first (the targets are read
 			// against it), then one that groups rows across writers.
@@ -87,7 +91,8 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		if limit.Case == name {
 			r.add(limit)
 		}
-		// Further limits (PostgreSQL's grouped one): rows of their own,
+		// Further limits (Pebble's without log recycling, PostgreSQL's
+		// grouped one): rows of their own,
 		// and the store's ratio to each in its note.
 		for _, sd := range sides[1 : len(sides)-2] {
 			r.add(sd.row)
@@ -292,10 +297,16 @@ func recordSize(stream runtime.StreamID, name string, data []byte) int {
 }
 
 // openRawPebble opens a bare Pebble database with the Pebble store's
-// default options (cache, memtable size, format).
-func (r *runner) openRawPebble() (*pebbledb.DB, func(), error) {
+// default options (cache, memtable size, format); unless recycle is set,
+// obsolete write-ahead logs are deleted instead of recycled, as the store
+// does (noRecycleCleaner).
+func (r *runner) openRawPebble(recycle bool) (*pebbledb.DB, func(), error) {
 	dir := r.tempDir("rawpebble")
-	db, err := openPebbleDir(dir, slog.New(slog.NewTextHandler(r.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	db, err := openPebbleDir(dir, slog.New(slog.NewTextHandler(r.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn})), func(o *pebbledb.Options) {
+		if !recycle {
+			o.Cleaner = noRecycleCleaner{}
+		}
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -304,6 +315,22 @@ func (r *runner) openRawPebble() (*pebbledb.DB, func(), error) {
 		_ = os.RemoveAll(dir)
 	}, nil
 }
+
+// noRecycleCleaner deletes obsolete files and stops Pebble from recycling
+// write-ahead logs, as the Pebble store's cleaner does (backends/pebble,
+// cleaner.go: a hard delete must leave no copy of the removed bytes in a
+// kept log). Pebble recycles logs unless its Cleaner implements the
+// unexported base.NeedsFileContents, which only ArchiveCleaner does;
+// embedded one level below DeleteCleaner, it lends that method alone.
+// TestRawPebbleRecycling checks both settings.
+type noRecycleCleaner struct {
+	pebbledb.DeleteCleaner
+	archiveMarker
+}
+
+type archiveMarker struct{ pebbledb.ArchiveCleaner }
+
+func (noRecycleCleaner) String() string { return "delete, no log recycling" }
 
 // quietLogger routes Pebble's messages to a slog logger.
 type quietLogger struct{ l *slog.Logger }
@@ -328,16 +355,29 @@ func streamKeyOf(s runtime.StreamID) []byte {
 // the same batch sizes, through rawGroupCommit: concurrent writers' batches
 // merged into one synced commit, as the store merges concurrent appends.
 // Each writer counts its own versions: no ordering, no version check.
-func (r *runner) rawPebbleAppend(name string, batch, writers int) (*appendSide, error) {
-	db, closeDB, err := r.openRawPebble()
+//
+// With recycle, Pebble reuses the logs of flushed memtables for new ones,
+// as it does by default: a sync then writes into blocks the file already
+// has, where a new log's syncs also commit its growing size and extents
+// to the filesystem's journal. The store turns recycling off (hard
+// deletes), so once the first memtable is flushed every sync of its WAL is
+// of the second kind: the row without recycling shows what that costs,
+// apart from the store's own work.
+func (r *runner) rawPebbleAppend(name string, batch, writers int, recycle bool) (*appendSide, error) {
+	db, closeDB, err := r.openRawPebble(recycle)
 	if err != nil {
 		return nil, err
 	}
 	g := newRawGroupCommit(db)
 	ws := rawAppendWrites(writers, batch)
 	row := Row{Case: name, Group: "append", Subject: "raw pebble (writers' batches grouped into one synced commit)", Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}
+	label := name + " raw pebble"
+	if !recycle {
+		row.Subject = "raw pebble, logs not recycled (grouped as above; obsolete WAL files deleted, as the store does)"
+		label += " no recycling"
+	}
 	return &appendSide{
-		label: name + " raw pebble",
+		label: label,
 		row:   row,
 		op: func(_ context.Context, w int) error {
 			err := g.write(ws[w])
