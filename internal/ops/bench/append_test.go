@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -181,5 +182,34 @@ func TestRunSidesTurnLog(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("turn log:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestRunSidesQuiesces checks that the garbage earlier cases left is
+// collected before a case's first turn, in one round and in several.
+func TestRunSidesQuiesces(t *testing.T) {
+	r := &runner{cfg: Config{Progress: nopProgress{}}}
+	for _, rounds := range []int{1, 4} {
+		var ms goruntime.MemStats
+		goruntime.ReadMemStats(&ms)
+		before := ms.NumGC
+		first := uint32(0)
+		side := &appendSide{
+			label: "a",
+			op: func(context.Context, int) error {
+				if first == 0 {
+					goruntime.ReadMemStats(&ms)
+					first = ms.NumGC
+				}
+				return nil
+			},
+			close: func() error { return nil },
+		}
+		if _, err := r.runSides(context.Background(), []func() (*appendSide, error){func() (*appendSide, error) { return side, nil }}, rounds, 1, 8, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if first <= before {
+			t.Errorf("%d rounds: %d garbage collections before the first turn, want at least 1", rounds, first-before)
+		}
 	}
 }
