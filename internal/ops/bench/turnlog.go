@@ -16,6 +16,7 @@ import (
 type turnLog struct {
 	r     *runner
 	start time.Time
+	cpu   time.Duration
 	gcs   uint32
 	pause uint64
 }
@@ -29,16 +30,19 @@ func (r *runner) beginTurn() *turnLog {
 	}
 	var ms goruntime.MemStats
 	goruntime.ReadMemStats(&ms)
-	return &turnLog{r: r, start: time.Now(), gcs: ms.NumGC, pause: ms.PauseTotalNs}
+	return &turnLog{r: r, start: time.Now(), cpu: processCPU(), gcs: ms.NumGC, pause: ms.PauseTotalNs}
 }
 
 // end writes the turn's line: the side, the round, its rate, percentiles
-// and time cap, the garbage collections during it and their pauses, and
-// the side's database state after it.
+// and time cap, the process's processor time during it (the side's own
+// work, and whatever background work of the other sides' databases fell
+// in it), the garbage collections during it and their pauses, and the
+// side's database state after it.
 func (t *turnLog) end(sd *appendSide, round int, res driveResult) {
 	if t == nil {
 		return
 	}
+	cpu := processCPU() - t.cpu
 	var ms goruntime.MemStats
 	goruntime.ReadMemStats(&ms)
 	events := res.ops * int64(max(1, sd.row.Batch))
@@ -50,6 +54,11 @@ func (t *turnLog) end(sd *appendSide, round int, res driveResult) {
 	if s := res.hist.Summary(); s != nil {
 		line += fmt.Sprintf(" p50_us=%.0f p99_us=%.0f max_us=%.0f", float64(s.P50)/1e3, float64(s.P99)/1e3, float64(s.Max)/1e3)
 	}
+	cpuPerEvent := 0.0
+	if events > 0 {
+		cpuPerEvent = float64(cpu.Nanoseconds()) / float64(events)
+	}
+	line += fmt.Sprintf(" cpu_ms=%d cpu_ns_per_event=%.0f", cpu.Milliseconds(), cpuPerEvent)
 	line += fmt.Sprintf(" capped=%t gcs=%d gc_pause_us=%d heap_mb=%d", res.capped, ms.NumGC-t.gcs, (ms.PauseTotalNs-t.pause)/1e3, ms.HeapAlloc>>20)
 	if sd.state != nil {
 		line += " " + sd.state()
