@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -41,7 +42,11 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		case "memory":
 			open = append(open, func() (*appendSide, error) { return r.rawMemoryAppend(name, batch, writers), nil })
 		case "pebble":
-			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers) })
+			// Raw Pebble as it ships first (the targets are read against
+			// it), then the same without recycling write-ahead logs, as
+			// the store runs it (see rawPebbleAppend).
+			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers, true) },
+				func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers, false) })
 		case "postgres":
 			// The pgbench-style limit first (the targets are read
 			// against it), then one that groups rows across writers.
@@ -87,7 +92,8 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 		if limit.Case == name {
 			r.add(limit)
 		}
-		// Further limits (PostgreSQL's grouped one): rows of their own,
+		// Further limits (Pebble's without log recycling, PostgreSQL's
+		// grouped one): rows of their own,
 		// and the store's ratio to each in its note.
 		for _, sd := range sides[1 : len(sides)-2] {
 			r.add(sd.row)
@@ -131,8 +137,10 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 		}
 		return errors.Join(errs...)
 	}
-	turn := func(sd *appendSide, ops int64, capTime time.Duration) error {
+	turn := func(sd *appendSide, round int, ops int64, capTime time.Duration) error {
+		tl := r.beginTurn()
 		res, err := drive(ctx, r.cfg.Progress, sd.label, writers, ops, capTime, sd.op)
+		tl.end(sd, round, res)
 		sd.res.add(res)
 		return err
 	}
@@ -143,23 +151,39 @@ func (r *runner) runSides(ctx context.Context, open []func() (*appendSide, error
 		}
 		sides = append(sides, sd)
 		if rounds == 1 {
-			err := turn(sd, maxOps, capTime)
+			quiesce()
+			err := turn(sd, 0, maxOps, capTime)
 			if err := errors.Join(err, closeAll()); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if rounds > 1 {
+		quiesce()
 		share := max(int64(writers), maxOps/int64(rounds))
 		for round := range rounds {
 			for j := range sides {
-				if err := turn(sides[(round+j)%len(sides)], share, capTime/time.Duration(rounds)); err != nil {
+				if err := turn(sides[(round+j)%len(sides)], round, share, capTime/time.Duration(rounds)); err != nil {
 					return nil, errors.Join(err, closeAll())
 				}
 			}
 		}
 	}
 	return sides, closeAll()
+}
+
+// quiesce is called before a case's first turn, once its sides are open,
+// so that the first turn (always the limit's) starts from the state the
+// later ones meet: no garbage of earlier cases left to collect (in a full
+// run the memory cases leave about 1 GiB, which the turn log showed still
+// on the heap through the Pebble cases, its collection falling on
+// whichever turn reached the heap goal), and no dirty pages of earlier
+// cases (their removed data directories) or of the sides just opened
+// (new directories, logs and manifests) written back under the first
+// turn's fsyncs. An -only run of one case starts with neither.
+func quiesce() {
+	goruntime.GC()
+	syncDisks()
 }
 
 // appendRounds is how many turns each side of an append case gets (see
@@ -189,6 +213,9 @@ type appendSide struct {
 	// side is closed; noted holds what it returned, for the row's note.
 	note  func() string
 	noted string
+	// state, when set, describes the side's database (its Pebble
+	// metrics) for the turn log (Config.TurnLog).
+	state func() string
 }
 
 // repoAppend appends batches of Deposited events through the generated
@@ -219,6 +246,7 @@ func (r *runner) repoAppend(ctx context.Context, name, store string, batch, writ
 		},
 		close: closeStore,
 		note:  commitsNote(ctx, s, batch),
+		state: r.turnState(ctx, s),
 	}, nil
 }
 
@@ -267,6 +295,7 @@ func (r *runner) storeAppend(ctx context.Context, name, store string, batch, wri
 		},
 		close: closeStore,
 		note:  commitsNote(ctx, s, batch),
+		state: r.turnState(ctx, s),
 	}, nil
 }
 
@@ -285,10 +314,16 @@ func recordSize(stream runtime.StreamID, name string, data []byte) int {
 }
 
 // openRawPebble opens a bare Pebble database with the Pebble store's
-// default options (cache, memtable size, format).
-func (r *runner) openRawPebble() (*pebbledb.DB, func(), error) {
+// default options (cache, memtable size, format); unless recycle is set,
+// obsolete write-ahead logs are deleted instead of recycled, as the store
+// does (noRecycleCleaner).
+func (r *runner) openRawPebble(recycle bool) (*pebbledb.DB, func(), error) {
 	dir := r.tempDir("rawpebble")
-	db, err := openPebbleDir(dir, slog.New(slog.NewTextHandler(r.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	db, err := openPebbleDir(dir, slog.New(slog.NewTextHandler(r.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn})), func(o *pebbledb.Options) {
+		if !recycle {
+			o.Cleaner = noRecycleCleaner{}
+		}
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -297,6 +332,22 @@ func (r *runner) openRawPebble() (*pebbledb.DB, func(), error) {
 		_ = os.RemoveAll(dir)
 	}, nil
 }
+
+// noRecycleCleaner deletes obsolete files and stops Pebble from recycling
+// write-ahead logs, as the Pebble store's cleaner does (backends/pebble,
+// cleaner.go: a hard delete must leave no copy of the removed bytes in a
+// kept log). Pebble recycles logs unless its Cleaner implements the
+// unexported base.NeedsFileContents, which only ArchiveCleaner does;
+// embedded one level below DeleteCleaner, it lends that method alone.
+// TestRawPebbleRecycling checks both settings.
+type noRecycleCleaner struct {
+	pebbledb.DeleteCleaner
+	archiveMarker
+}
+
+type archiveMarker struct{ pebbledb.ArchiveCleaner }
+
+func (noRecycleCleaner) String() string { return "delete, no log recycling" }
 
 // quietLogger routes Pebble's messages to a slog logger.
 type quietLogger struct{ l *slog.Logger }
@@ -321,16 +372,29 @@ func streamKeyOf(s runtime.StreamID) []byte {
 // the same batch sizes, through rawGroupCommit: concurrent writers' batches
 // merged into one synced commit, as the store merges concurrent appends.
 // Each writer counts its own versions: no ordering, no version check.
-func (r *runner) rawPebbleAppend(name string, batch, writers int) (*appendSide, error) {
-	db, closeDB, err := r.openRawPebble()
+//
+// With recycle, Pebble reuses the logs of flushed memtables for new ones,
+// as it does by default: a sync then writes into blocks the file already
+// has, where a new log's syncs also commit its growing size and extents
+// to the filesystem's journal. The store turns recycling off (hard
+// deletes), so once the first memtable is flushed every sync of its WAL is
+// of the second kind: the row without recycling shows what that costs,
+// apart from the store's own work.
+func (r *runner) rawPebbleAppend(name string, batch, writers int, recycle bool) (*appendSide, error) {
+	db, closeDB, err := r.openRawPebble(recycle)
 	if err != nil {
 		return nil, err
 	}
 	g := newRawGroupCommit(db)
 	ws := rawAppendWrites(writers, batch)
 	row := Row{Case: name, Group: "append", Subject: "raw pebble (writers' batches grouped into one synced commit)", Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}
+	label := name + " raw pebble"
+	if !recycle {
+		row.Subject = "raw pebble, logs not recycled (grouped as above; obsolete WAL files deleted, as the store does)"
+		label += " no recycling"
+	}
 	return &appendSide{
-		label: name + " raw pebble",
+		label: label,
 		row:   row,
 		op: func(_ context.Context, w int) error {
 			err := g.write(ws[w])
@@ -339,6 +403,7 @@ func (r *runner) rawPebbleAppend(name string, batch, writers int) (*appendSide, 
 		},
 		close: func() error { g.close(); closeDB(); return nil },
 		note:  g.note,
+		state: r.turnStateRaw(db),
 	}, nil
 }
 

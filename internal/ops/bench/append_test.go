@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -144,6 +145,71 @@ func TestAppendTurns(t *testing.T) {
 	} {
 		if got := appendTurns(tc.ops, tc.writers); got != tc.want {
 			t.Errorf("appendTurns(%d, %d) = %d, want %d", tc.ops, tc.writers, got, tc.want)
+		}
+	}
+}
+
+// TestRunSidesTurnLog checks that Config.TurnLog gets one line per turn,
+// in the order the turns ran, each with its side, round, operations and
+// the side's state after the turn.
+func TestRunSidesTurnLog(t *testing.T) {
+	var buf strings.Builder
+	r := &runner{cfg: Config{Progress: nopProgress{}, TurnLog: &buf}}
+	l := &sideLog{ops: map[string]int64{}}
+	open := l.fakeSides(2, "")
+	for i, o := range open {
+		open[i] = func() (*appendSide, error) {
+			sd, err := o()
+			sd.state = func() string { return fmt.Sprintf("done=%d", l.ops[sd.label]) }
+			return sd, err
+		}
+	}
+	if _, err := r.runSides(context.Background(), open, 3, 1, 30, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for line := range strings.Lines(buf.String()) {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] != "turn" {
+			t.Fatalf("turn log line %q: want \"turn side=... round=... ops=...\"", line)
+		}
+		got = append(got, strings.Join([]string{f[1], f[2], f[3], f[len(f)-1]}, " "))
+	}
+	want := []string{
+		`side="a" round=0 ops=10 done=10`, `side="b" round=0 ops=10 done=10`,
+		`side="b" round=1 ops=10 done=20`, `side="a" round=1 ops=10 done=20`,
+		`side="a" round=2 ops=10 done=30`, `side="b" round=2 ops=10 done=30`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("turn log:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestRunSidesQuiesces checks that the garbage earlier cases left is
+// collected before a case's first turn, in one round and in several.
+func TestRunSidesQuiesces(t *testing.T) {
+	r := &runner{cfg: Config{Progress: nopProgress{}}}
+	for _, rounds := range []int{1, 4} {
+		var ms goruntime.MemStats
+		goruntime.ReadMemStats(&ms)
+		before := ms.NumGC
+		first := uint32(0)
+		side := &appendSide{
+			label: "a",
+			op: func(context.Context, int) error {
+				if first == 0 {
+					goruntime.ReadMemStats(&ms)
+					first = ms.NumGC
+				}
+				return nil
+			},
+			close: func() error { return nil },
+		}
+		if _, err := r.runSides(context.Background(), []func() (*appendSide, error){func() (*appendSide, error) { return side, nil }}, rounds, 1, 8, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if first <= before {
+			t.Errorf("%d rounds: %d garbage collections before the first turn, want at least 1", rounds, first-before)
 		}
 	}
 }

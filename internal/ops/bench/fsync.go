@@ -13,8 +13,11 @@ import (
 // is what every synced append pays while Pebble's WAL file is new (the
 // first memtable's worth after Open: each fdatasync also journals the
 // file's new size), the second what it pays once Pebble reuses a WAL file
-// it recycled. Both raw Pebble and the store write new WAL files in the
-// append rows, which run far less than a memtable's worth.
+// it recycled. Pebble's memtables start at 256 KiB and double up to the
+// store's 64 MiB, so the single-event rows from 64 writers up and every
+// 100-event row flush memtables: raw Pebble as it ships then writes into
+// recycled logs, the store (which does not recycle them: hard deletes) and
+// the limit without recycling into new ones (rawPebbleAppend).
 func (r *runner) fsyncCase(ctx context.Context) error {
 	const name = "fsync"
 	if !r.selected(name) || !r.has("pebble") && !r.has("postgres") {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -272,5 +273,35 @@ func TestRawMemoryOfCopiesTheStore(t *testing.T) {
 	}
 	if err := rawMemoryLoad(m, snaps, 4, false, 1, ids)(ctx, 0); err == nil {
 		t.Error("load of 3 events as 4: no error")
+	}
+}
+
+// TestRawPebbleRecycling checks the two raw Pebble append limits: as
+// Pebble ships, the log of a flushed memtable is kept for reuse; with the
+// store's cleaner copied (noRecycleCleaner), it is not.
+func TestRawPebbleRecycling(t *testing.T) {
+	for _, tc := range []struct {
+		recycle bool
+		want    int64 // obsolete logs kept for reuse after a flush
+	}{{true, 1}, {false, 0}} {
+		t.Run(fmt.Sprintf("recycle=%v", tc.recycle), func(t *testing.T) {
+			r := &runner{cfg: Config{Log: io.Discard}, root: t.TempDir()}
+			db, closeDB, err := r.openRawPebble(tc.recycle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeDB()
+			if err := db.Set([]byte("k"), []byte("v"), pebbledb.Sync); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			// Pebble moves a flushed memtable's log to its recycler before
+			// Flush returns.
+			if got := db.Metrics().WAL.ObsoleteFiles; got != tc.want {
+				t.Errorf("obsolete logs kept after a flush: %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

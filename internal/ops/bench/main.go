@@ -35,6 +35,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, terminal
 		scale  = fs.Float64("scale", 1, "multiply every operation count by this factor")
 		cpuOut = fs.String("cpuprofile", "", "write a CPU profile of the run to this file (with -only: of the cases selected)")
 		memOut = fs.String("memprofile", "", "write an allocation profile of the run to this file")
+		turns  = fs.String("turnlog", "", "write one line per turn of every alternated case (rates, GCs, Pebble state) to this file")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: cqrsbench [flags]\n\nMeasures cqrsgen's stores and codecs beside raw Pebble, the disk's fsync rate and reflection msgpack.\n\n")
@@ -68,6 +69,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, terminal
 	}
 	if fsys, err := FilesystemOf("/proc/mounts", *dir); err == nil {
 		fmt.Fprintf(stderr, "cqrsbench: data directory %s is on %s (%s at %s)\n", *dir, fsys.Type, fsys.Device, fsys.MountPoint)
+	}
+	if *turns != "" {
+		f, err := os.Create(*turns)
+		if err != nil {
+			return fmt.Errorf("cqrsbench: -turnlog: %w", err)
+		}
+		defer f.Close()
+		cfg.TurnLog = f
 	}
 	stopProfiles, err := startProfiles(*cpuOut, *memOut)
 	if err != nil {

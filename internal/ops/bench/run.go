@@ -43,6 +43,11 @@ type Config struct {
 	Progress Progress
 	// Log receives warnings; nil discards them.
 	Log io.Writer
+	// TurnLog, when set, receives one line per turn of every alternated
+	// case (each side's rate, percentiles, garbage collections and, for
+	// Pebble sides, the database's state), to see why a case's sides
+	// differ; nil writes nothing.
+	TurnLog io.Writer
 }
 
 // Known store names.

@@ -109,12 +109,16 @@ func settle(ctx context.Context, dir, rawDir string, logger *slog.Logger) error 
 }
 
 // openPebbleDir opens the Pebble database in dir (creating it if needed)
-// with the Pebble store's options: format, memtable and cache size.
-func openPebbleDir(dir string, logger *slog.Logger) (*pebbledb.DB, error) {
+// with the Pebble store's options: format, memtable and cache size; tune,
+// if given, changes them further.
+func openPebbleDir(dir string, logger *slog.Logger, tune ...func(*pebbledb.Options)) (*pebbledb.DB, error) {
 	opts := &pebbledb.Options{
 		FormatMajorVersion: pebbledb.FormatNewest,
 		MemTableSize:       pebble.DefaultMemTableSize,
 		Logger:             quietLogger{logger},
+	}
+	for _, f := range tune {
+		f(opts)
 	}
 	opts.Cache = pebbledb.NewCache(pebble.CacheCapacity(pebble.DefaultCacheSize, opts))
 	defer opts.Cache.Unref()
