@@ -108,6 +108,7 @@ func runLadder(b *testing.B, streams []runtime.StreamID, size int, rungs []ladde
 //	pebble      raw index iteration and record next-or-seek, nothing done with the value
 //	copy        + the value copied into one reused buffer (the raw limit)
 //	checksum    pebble + the record's CRC-32C checked
+//	parse       pebble + envelope parse and stream/version/position check, no checksum (viewBody)
 //	view        pebble + checksum, envelope parse and stream/version/position check (viewRecord)
 //	decode      pebble + checksum, parse, owned copy into the read's slab, the Record (decodeRecordInto)
 //	visit       the store's VisitStream (view + the store's own read: bounds, lock, tracking)
@@ -144,6 +145,15 @@ func readStreamLadder(b *testing.B, size, aggs int) {
 		}},
 		{"checksum", func(st runtime.StreamID) (int, error) {
 			return rawWalk(s.db, st, func(_, _ uint64, v []byte) error { _, err := unseal(v); return err })
+		}},
+		{"parse", func(st runtime.StreamID) (int, error) {
+			sk := appendStreamKey(nil, st)
+			return rawWalk(s.db, st, func(ver, pos uint64, v []byte) error {
+				if len(v) < 5 {
+					return errTruncated
+				}
+				return viewBody(&view, v[:len(v)-4], sk, ver, pos)
+			})
 		}},
 		{"view", func(st runtime.StreamID) (int, error) {
 			sk := appendStreamKey(nil, st)

@@ -124,6 +124,12 @@ func viewRecord(v *runtime.EventView, val []byte, sk []byte, version, pos uint64
 	if err != nil {
 		return err
 	}
+	return viewBody(v, body, sk, version, pos)
+}
+
+// viewBody is viewRecord after the checksum: body is the record without
+// it. (Split out so that the read ladder can price the parse alone.)
+func viewBody(v *runtime.EventView, body []byte, sk []byte, version, pos uint64) error {
 	head, err := recordHeadLen(body)
 	if err != nil {
 		return err
