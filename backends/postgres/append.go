@@ -22,7 +22,7 @@ const (
 // Append appends req.Events to req.Stream.
 //
 // Concurrent appends without an idempotency key are combined into groups
-// (see group.go): one call of the schema's append_group function checks
+// (see group.go): one call of the schema's append_group_packed function checks
 // each append on its own (a mismatch is a *runtime.ConflictError for that
 // append only), takes the positions of all of them with one update of the
 // log_head counter, inserts their events and commits; its flush follows in
@@ -162,15 +162,7 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 			datas[i] = []byte{}
 		}
 	}
-	var expected int64
-	switch req.Expected {
-	case runtime.AnyVersion:
-		expected = -1
-	case runtime.StreamExists:
-		expected = -2
-	default:
-		expected = int64(req.Expected) // ValidateAppend bounds it by MaxVersion
-	}
+	expected := expectedArg(req.Expected)
 	var key []byte
 	if req.IdempotencyKey != "" {
 		key = []byte(req.IdempotencyKey)
@@ -178,6 +170,19 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	now := stamp.Now()
 	return []any{[]byte(req.Stream.Type), []byte(req.Stream.ID), expected, key,
 		names, schemas, secs, nanos, mds, datas, eids, now.Unix(), int32(now.Nanosecond()), int64(runtime.MaxVersion)}
+}
+
+// expectedArg is the append functions' encoding of an expected version:
+// -1 any, -2 the stream must exist, else the version.
+func expectedArg(v uint64) int64 {
+	switch v {
+	case runtime.AnyVersion:
+		return -1
+	case runtime.StreamExists:
+		return -2
+	default:
+		return int64(v) // ValidateAppend bounds it by MaxVersion
+	}
 }
 
 // appendOut is append_events' result row.

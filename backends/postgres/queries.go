@@ -55,7 +55,7 @@ FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
 	WHERE ($3::bigint = -1 OR t.version = $3) AND t.version + $4 <= $12::bigint
 	RETURNING t.version - $4 AS actual)` + appendLoneTail),
 		appendGroup: r.Replace(`SELECT statuses, bases, actuals
-FROM {{S}}.append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
+FROM {{S}}.append_group_packed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
 		// A flush: a synchronous commit that writes WAL, so that it waits
 		// for the WAL flush (and any synchronous standby) up to its own
 		// commit record, which follows the commit record of every append
