@@ -167,7 +167,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		// (appendSync). An append that arrives meanwhile waits for it, as
 		// it would for any group taking positions. Otherwise even a group
 		// of one goes through append_group_packed, whose flush overlaps the next.
-		out, err := s.appendOne(ctx, live[0].req, true)
+		out, err := s.appendOne(ctx, live[0].req, true, live[0].events)
 		s.committed()
 		live[0].done <- groupAnswer{out, err}
 		return
@@ -179,7 +179,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		// violation on a table changed behind the store's back): nothing
 		// was written. Each append on its own answers its own error.
 		for _, r := range live {
-			out, err := s.appendOne(ctx, r.req, false)
+			out, err := s.appendOne(ctx, r.req, false, nil)
 			r.done <- groupAnswer{out, err}
 		}
 	case err != nil:

@@ -217,6 +217,13 @@ func TestGroupKinds(t *testing.T) {
 				Name: e.Name, Schema: e.Schema, Time: e.Time, Metadata: e.Metadata, Data: e.Data})
 		}
 	}
+	checkRecords(t, s, want)
+}
+
+// checkRecords checks that the log holds exactly want (event ids aside:
+// each must have one; nil and empty data are alike).
+func checkRecords(t *testing.T, s *Store, want []runtime.Record) {
+	t.Helper()
 	got, err := storetest.Collect(s.ReadAll(t.Context(), 0))
 	if err != nil || len(got) != len(want) {
 		t.Fatalf("ReadAll = %d records, %v; want %d", len(got), err, len(want))
@@ -237,4 +244,47 @@ func TestGroupKinds(t *testing.T) {
 			t.Errorf("record %d = %+v\nwant %+v", i, g, w)
 		}
 	}
+}
+
+// TestLoneKinds appends alone in the process (the one-statement lone
+// append): events sharing kinds (sent packed), more kinds than
+// loneMaxKinds (sent one array per column), and a conflict (the fallback
+// to append_events): every stored field reads back as appended.
+func TestLoneKinds(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	mixed := []runtime.EventData{
+		{Name: "A", Schema: 1, Time: at, Data: []byte("a")},
+		{Name: "A", Schema: 1, Time: at, Metadata: map[string]string{"k": "v"}, Data: []byte("b")},
+		{Name: "A", Schema: 1, Time: at, Metadata: map[string]string{"k": "v"}},
+		{Name: "B", Schema: 3, Time: at.Add(time.Nanosecond), Data: []byte("e")},
+		{Name: "A", Schema: 1, Time: at, Data: []byte("g")},
+	}
+	many := storetest.Events(loneMaxKinds + 5)
+	for i := range many {
+		many[i].Time = at.Add(time.Duration(i))
+	}
+	a, b := runtime.StreamID{Type: "T", ID: "a"}, runtime.StreamID{Type: "T", ID: "b"}
+	var want []runtime.Record
+	pos := uint64(0)
+	for _, r := range []runtime.AppendRequest{
+		{Stream: a, Expected: runtime.NoStream, Events: mixed},
+		{Stream: b, Expected: runtime.AnyVersion, Events: many},
+		{Stream: a, Expected: uint64(len(mixed)), Events: mixed[:2]}, // appendMove
+	} {
+		res, err := s.Append(t.Context(), r)
+		if err != nil || res.FirstPosition != pos+1 {
+			t.Fatalf("append to %s: %+v, %v; want position %d", r.Stream, res, err, pos+1)
+		}
+		for j, e := range r.Events {
+			pos++
+			want = append(want, runtime.Record{Stream: r.Stream, Version: res.FirstVersion + uint64(j), Position: pos, Name: e.Name, Schema: e.Schema, Time: e.Time, Metadata: e.Metadata, Data: e.Data})
+		}
+	}
+	var ce *runtime.ConflictError
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: a, Expected: 1, Events: mixed}); !errors.As(err, &ce) || ce.Actual != uint64(len(mixed)+2) {
+		t.Fatalf("stale append: %v, want a conflict at %d", err, len(mixed)+2)
+	}
+	checkRecords(t, s, want)
 }

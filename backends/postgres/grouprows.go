@@ -174,6 +174,27 @@ func groupParams(reqs []*groupReq) [][]byte {
 	return [][]byte{types, ids, expected, counts, knames, kschemas, kts, kns, kmds, owner, kind, data, eid, maxVersion}
 }
 
+// loneParams are appendMove's (appendUpsert's) parameters, in binary
+// format, for req alone: its stream, expected version and event count, its
+// kinds' columns, each event's kind (1-based), the data, the ids and the
+// version limit.
+func loneParams(req runtime.AppendRequest, ev *groupEvents) [][]byte {
+	const hdr = 20
+	mk := func(oid uint32, n int, b []byte, nulls bool) []byte {
+		return append(arrayHeader(make([]byte, 0, hdr+len(b)), oid, n, nulls), b...)
+	}
+	n := len(req.Events)
+	kind := arrayHeader(make([]byte, 0, hdr+8*n), oidInt4, n, false)
+	for _, d := range ev.kind {
+		kind = appendInt4(kind, d+1)
+	}
+	be := func(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+	return [][]byte{[]byte(req.Stream.Type), []byte(req.Stream.ID), be(expectedArg(req.Expected)), be(int64(n)),
+		mk(oidBytea, ev.kinds, ev.knames, false), mk(oidInt8, ev.kinds, ev.kschemas, false), mk(oidInt8, ev.kinds, ev.kts, false),
+		mk(oidInt4, ev.kinds, ev.ktn, false), mk(oidBytea, ev.kinds, ev.kmds, ev.nullMD),
+		kind, mk(oidBytea, n, ev.datas, false), mk(oidUUID, n, ev.eids, false), be(int64(runtime.MaxVersion))}
+}
+
 // migrationPackedGroup (version 7) adds append_group_packed, append_group
 // with lighter parameters: the events of a group come as four arrays
 // (owner, kind, data, id), and each event's name, schema, time and
