@@ -96,7 +96,8 @@ func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (a
 	}
 }
 
-// newGroupReq queues nothing: it encodes req's events for its group.
+// newGroupReq returns req ready to queue, its events encoded for its
+// group (and for the lone statement, should it go alone).
 func (s *Store) newGroupReq(req runtime.AppendRequest) *groupReq {
 	return &groupReq{req: req, events: s.encodeEvents(req), done: make(chan groupAnswer, 1)}
 }
@@ -250,13 +251,14 @@ const (
 	stmtFlush       = "cqrsgen_flush"
 )
 
-// binaryFormats marks every parameter of a group's call as binary.
+// binaryFormats marks every parameter (and result column) as binary: the
+// group's call and the lone statement send theirs pre-encoded.
 var binaryFormats = [...]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
-// groupPipeline sends, in one round trip, the append_group_packed call with params
-// (binary, from groupParams)
-// in an implicit transaction of its own, a Sync (which commits it, with
-// synchronous_commit = off), the flush statement and a second Sync (which
+// groupPipeline sends, in one round trip, the append_group_packed call
+// with params (binary, from groupParams) in an implicit transaction of its
+// own, a Sync (which commits it, with synchronous_commit = off), the flush
+// statement and a second Sync (which
 // commits the flush under the session's synchronous_commit). The server
 // answers the first part as soon as its commit is done, before it waits
 // for the WAL: committed is then called, so that the next group takes its
