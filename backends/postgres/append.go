@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -22,7 +23,7 @@ const (
 // Append appends req.Events to req.Stream.
 //
 // Concurrent appends without an idempotency key are combined into groups
-// (see group.go): one call of the schema's append_group function checks
+// (see group.go): one call of the schema's append_group_packed function checks
 // each append on its own (a mismatch is a *runtime.ConflictError for that
 // append only), takes the positions of all of them with one update of the
 // log_head counter, inserts their events and commits; its flush follows in
@@ -69,7 +70,7 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 	if req.IdempotencyKey == "" && s.testHookBeforeCommit == nil && s.groupMax > 0 {
 		out, err = s.appendGrouped(ctx, req)
 	} else {
-		out, err = s.appendOne(ctx, req, s.grouper.idle())
+		out, err = s.appendOne(ctx, req, s.grouper.idle(), nil)
 	}
 	if err != nil {
 		return runtime.AppendResult{}, err
@@ -84,12 +85,18 @@ func (s *Store) Append(ctx context.Context, req runtime.AppendRequest) (runtime.
 // other append of this process is queued or taking positions: then, if no
 // other single append is in flight either, it commits synchronously (see
 // appendSync).
-func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone bool) (appendOut, error) {
+//
+// ev, when not nil, holds req's events already encoded for its group
+// (encodeEvents), which an unkeyed lone append sends as they are.
+func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone bool, ev *groupEvents) (appendOut, error) {
 	n := s.appending.Add(1)
 	defer s.appending.Add(-1)
 	self := n <= s.selfFlushMax
 	lone = lone && n == 1 && s.lone.alone()
-	args := s.appendArgs(req)
+	var args []any
+	if !lone || req.IdempotencyKey != "" || s.testHookBeforeCommit != nil {
+		args = s.appendArgs(req) // the unkeyed lone statement builds its own
+	}
 	op := "append to " + req.Stream.String()
 
 	var out appendOut
@@ -108,7 +115,7 @@ func (s *Store) appendOne(ctx context.Context, req runtime.AppendRequest, lone b
 	case s.testHookBeforeCommit != nil:
 		out, err = s.appendHooked(ctx, c, args)
 	case lone:
-		out, err = s.appendLone(ctx, c, req, args)
+		out, err = s.appendLone(ctx, c, req, args, ev)
 		flushed = err == nil
 	case self:
 		out, err = s.appendPipelined(ctx, c, args)
@@ -162,15 +169,7 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 			datas[i] = []byte{}
 		}
 	}
-	var expected int64
-	switch req.Expected {
-	case runtime.AnyVersion:
-		expected = -1
-	case runtime.StreamExists:
-		expected = -2
-	default:
-		expected = int64(req.Expected) // ValidateAppend bounds it by MaxVersion
-	}
+	expected := expectedArg(req.Expected)
 	var key []byte
 	if req.IdempotencyKey != "" {
 		key = []byte(req.IdempotencyKey)
@@ -178,6 +177,19 @@ func (s *Store) appendArgs(req runtime.AppendRequest) []any {
 	now := stamp.Now()
 	return []any{[]byte(req.Stream.Type), []byte(req.Stream.ID), expected, key,
 		names, schemas, secs, nanos, mds, datas, eids, now.Unix(), int32(now.Nanosecond()), int64(runtime.MaxVersion)}
+}
+
+// expectedArg is the append functions' encoding of an expected version:
+// -1 any, -2 the stream must exist, else the version.
+func expectedArg(v uint64) int64 {
+	switch v {
+	case runtime.AnyVersion:
+		return -1
+	case runtime.StreamExists:
+		return -2
+	default:
+		return int64(v) // ValidateAppend bounds it by MaxVersion
+	}
 }
 
 // appendOut is append_events' result row.
@@ -296,26 +308,91 @@ func (s *Store) appendPipelined(ctx context.Context, c *pgx.Conn, args []any) (a
 // raw INSERT). When the stream's row does not match (a conflict, a missing
 // stream that must exist, a deleted stream, the version limit), nothing was
 // written and appendSync's append_events tells why, in a second round trip.
-func (s *Store) appendLone(ctx context.Context, c *pgx.Conn, req runtime.AppendRequest, args []any) (appendOut, error) {
+func (s *Store) appendLone(ctx context.Context, c *pgx.Conn, req runtime.AppendRequest, args []any, ev *groupEvents) (appendOut, error) {
 	if req.IdempotencyKey != "" {
 		return s.appendSync(ctx, c, args)
 	}
-	sql := s.q.appendMove
-	if req.Expected == runtime.AnyVersion || req.Expected == 0 {
-		sql = s.q.appendUpsert
-	}
+	upsert := req.Expected == runtime.AnyVersion || req.Expected == 0
 	out := appendOut{status: appendOK}
-	err := c.QueryRow(ctx, sql, args[0], args[1], args[2], int64(len(req.Events)),
-		args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[13]).Scan(&out.base, &out.actual)
+	if ev == nil {
+		ev = s.encodeEvents(req)
+	}
+	var found bool
+	var err error
+	if ev.kinds <= loneMaxKinds {
+		found, err = s.appendLonePacked(ctx, c, req, ev, upsert, &out)
+	} else {
+		args = s.appendArgs(req)
+		sql := s.q.appendMoveArrays
+		if upsert {
+			sql = s.q.appendUpsertArrays
+		}
+		err = c.QueryRow(ctx, sql, args[0], args[1], args[2], int64(len(req.Events)),
+			args[4], args[5], args[6], args[7], args[8], args[9], args[10], args[13]).Scan(&out.base, &out.actual)
+		found = err == nil
+		if isNoRows(err) {
+			err = nil
+		}
+	}
 	switch {
-	case err == nil:
-		s.signal()
-		s.notifier.kick()
-		return out, nil
-	case isNoRows(err):
+	case err != nil:
+		return out, afterSend("reading the answer", err)
+	case !found:
+		if args == nil {
+			args = s.appendArgs(req)
+		}
 		return s.appendSync(ctx, c, args)
 	}
-	return out, afterSend("reading the answer", err)
+	s.signal()
+	s.notifier.kick()
+	return out, nil
+}
+
+// loneMaxKinds bounds the kinds (see groupEvents) a lone append sends
+// through appendMove or appendUpsert: the statement subscripts flat arrays,
+// which for variable-length elements walks them from their start, so an
+// append of many distinct events sends one array per column instead.
+const loneMaxKinds = 16
+
+// Names of the lone statements appendLonePacked prepares on each
+// connection it uses.
+const (
+	stmtAppendMove   = "cqrsgen_append_move"
+	stmtAppendUpsert = "cqrsgen_append_upsert"
+)
+
+// appendLonePacked runs appendMove (appendUpsert when upsert) with req's
+// events as encodeEvents built them, in binary format, and scans its row
+// into out; found is false when the stream's row did not match (no row,
+// nothing written).
+func (s *Store) appendLonePacked(ctx context.Context, c *pgx.Conn, req runtime.AppendRequest, ev *groupEvents, upsert bool, out *appendOut) (found bool, err error) {
+	name, sql := stmtAppendMove, s.q.appendMove
+	if upsert {
+		name, sql = stmtAppendUpsert, s.q.appendUpsert
+	}
+	sd, err := c.Prepare(ctx, name, sql)
+	if err != nil {
+		return false, err
+	}
+	params := loneParams(req, ev)
+	if len(sd.ParamOIDs) != len(params) {
+		return false, fmt.Errorf("the lone append takes %d parameters, want %d", len(sd.ParamOIDs), len(params))
+	}
+	rr := c.PgConn().ExecPrepared(ctx, name, params, binaryFormats[:len(params)], binaryFormats[:2])
+	rows := 0
+	for rr.NextRow() {
+		vals := rr.Values()
+		if len(vals) != 2 || len(vals[0]) != 8 || len(vals[1]) != 8 {
+			rr.Close()
+			return false, fmt.Errorf("the lone append answered %d columns, want two bigints", len(vals))
+		}
+		out.base, out.actual = int64(binary.BigEndian.Uint64(vals[0])), int64(binary.BigEndian.Uint64(vals[1]))
+		rows++
+	}
+	if _, err := rr.Close(); err != nil {
+		return false, err
+	}
+	return rows == 1, nil
 }
 
 // appendSync appends and flushes in one transaction, committed under the

@@ -332,7 +332,7 @@ func TestAppendGroup(t *testing.T) {
 	}
 	var group []*groupReq
 	for _, r := range reqs {
-		group = append(group, &groupReq{req: r, done: make(chan groupAnswer, 1)})
+		group = append(group, s.newGroupReq(r))
 	}
 	commits := 0
 	outs, retry, err := s.appendGroupTx(t.Context(), group, func() { commits++ })
@@ -365,5 +365,70 @@ func TestAppendGroup(t *testing.T) {
 	}
 	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 {
 		t.Errorf("Verify = %+v, %v", rep.Problems, err)
+	}
+}
+
+// TestMigrateFromVersion6 builds a schema at version 6 holding a group
+// appended by version 6's append_group, then opens it: a group appended
+// through version 7's append_group_packed continues the log, version 6's
+// append_group (kept for processes that opened the schema before the
+// upgrade) still appends after it, and Verify finds nothing wrong.
+func TestMigrateFromVersion6(t *testing.T) {
+	t.Parallel()
+	schema := pgtest.Schema(t)
+	S := pgx.Identifier{schema}.Sanitize()
+	v6 := strings.ReplaceAll(strings.Join(migrations[:6], "\n"), "{{S}}", S)
+	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+S+`;
+CREATE TABLE `+S+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+`+v6+`
+INSERT INTO `+S+`.schema_version (version) VALUES (1), (2), (3), (4), (5), (6);`); err != nil {
+		t.Fatal(err)
+	}
+	// groupV6 appends two events to T/a in one group the way a version-6
+	// process does, and makes them durable as its flush would.
+	groupV6 := func(expected int64) {
+		t.Helper()
+		if err := pgtest.Exec(t.Context(), `SELECT statuses FROM `+S+`.append_group(ARRAY['\x54'::bytea], ARRAY['\x61'::bytea],
+	ARRAY[`+fmt.Sprint(expected)+`::bigint], ARRAY[2::bigint], ARRAY[1, 1], ARRAY[1::bigint, 2],
+	ARRAY['\x45'::bytea, '\x45'], ARRAY[1::bigint, 1], ARRAY[1700000000::bigint, 1700000000], ARRAY[0, 0],
+	ARRAY[NULL::bytea, NULL], ARRAY['\x01'::bytea, '\x02'], ARRAY[gen_random_uuid(), gen_random_uuid()], 1000000);
+INSERT INTO `+S+`.log_durable (pid, position) SELECT 0, position FROM `+S+`.log_head
+ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	groupV6(0)
+	s := openIn(t, schema)
+	var ver int
+	if err := s.pool.QueryRow(t.Context(), `SELECT max(version) FROM `+S+`.schema_version`).Scan(&ver); err != nil || ver != SchemaVersion {
+		t.Fatalf("schema version after Open = %d, %v; want %d", ver, err, SchemaVersion)
+	}
+	a := runtime.StreamID{Type: "T", ID: "a"}
+	group := []*groupReq{
+		s.newGroupReq(runtime.AppendRequest{Stream: a, Expected: 2, Events: storetest.Events(2)}),
+		s.newGroupReq(runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "b"}, Expected: runtime.NoStream, Events: storetest.Events(1)}),
+	}
+	outs, retry, err := s.appendGroupTx(t.Context(), group, func() {})
+	if err != nil || retry || outs[0].status != appendOK || outs[0].base != 2 || outs[1].status != appendOK || outs[1].base != 4 {
+		t.Fatalf("group after migrating: %+v, %v (retry %v); want positions 3-4 and 5", outs, err, retry)
+	}
+	groupV6(4) // a process still running the version-6 code
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := storetest.Collect(s.ReadAll(t.Context(), 0))
+	if err != nil || len(recs) != 7 {
+		t.Fatalf("ReadAll after migrating = %d records, %v; want 7", len(recs), err)
+	}
+	for i, w := range []string{`T/"a"@1`, `T/"a"@2`, `T/"a"@3`, `T/"a"@4`, `T/"b"@1`, `T/"a"@5`, `T/"a"@6`} {
+		if got := fmt.Sprintf("%s@%d", recs[i].Stream, recs[i].Version); got != w || recs[i].Position != uint64(i+1) {
+			t.Errorf("record %d = %s at %d, want %s at %d", i, got, recs[i].Position, w, i+1)
+		}
+	}
+	if recs[2].Name != "Event0" || recs[3].Metadata["i"] != "1" || string(recs[4].Data) != string(storetest.Events(1)[0].Data) {
+		t.Errorf("records of the version-7 group = %+v", recs[2:5])
+	}
+	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 || rep.Head != 7 {
+		t.Fatalf("Verify after migrating = %+v, %v; want head 7 and no problems", rep, err)
 	}
 }

@@ -32,9 +32,10 @@ const (
 
 // groupReq is an unkeyed append waiting for its group.
 type groupReq struct {
-	req   runtime.AppendRequest
-	state atomic.Int32
-	done  chan groupAnswer // buffered
+	req    runtime.AppendRequest
+	events *groupEvents // req's events, encoded for append_group_packed
+	state  atomic.Int32
+	done   chan groupAnswer // buffered
 }
 
 type groupAnswer struct {
@@ -43,7 +44,7 @@ type groupAnswer struct {
 }
 
 // grouper combines the concurrent unkeyed appends of a process into
-// groups: one transaction (append_group), one position update, one insert
+// groups: one transaction (append_group_packed), one position update, one insert
 // and one flush for all the appends that queued while the store's other
 // groups took their positions. Up to max groups are in their transaction at
 // once, each on a pooled connection; a group leaves that phase when its
@@ -66,7 +67,7 @@ func (g *grouper) idle() bool {
 
 // appendGrouped queues req for a group and waits for its answer.
 func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (appendOut, error) {
-	r := &groupReq{req: req, done: make(chan groupAnswer, 1)}
+	r := s.newGroupReq(req)
 	g := &s.grouper
 	g.appends.Add(1)
 	defer g.appends.Add(-1)
@@ -93,6 +94,12 @@ func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (a
 		}
 		return appendOut{}, s.fail(ctx, op, unknownOutcome("waiting for its group", ctx.Err()))
 	}
+}
+
+// newGroupReq returns req ready to queue, its events encoded for its
+// group (and for the lone statement, should it go alone).
+func (s *Store) newGroupReq(req runtime.AppendRequest) *groupReq {
+	return &groupReq{req: req, events: s.encodeEvents(req), done: make(chan groupAnswer, 1)}
 }
 
 // take removes from the queue the requests of the next group. g.mu is held.
@@ -160,8 +167,8 @@ func (s *Store) runGroup(batch []*groupReq) {
 		// append that commits synchronously, in one round trip
 		// (appendSync). An append that arrives meanwhile waits for it, as
 		// it would for any group taking positions. Otherwise even a group
-		// of one goes through append_group, whose flush overlaps the next.
-		out, err := s.appendOne(ctx, live[0].req, true)
+		// of one goes through append_group_packed, whose flush overlaps the next.
+		out, err := s.appendOne(ctx, live[0].req, true, live[0].events)
 		s.committed()
 		live[0].done <- groupAnswer{out, err}
 		return
@@ -173,7 +180,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		// violation on a table changed behind the store's back): nothing
 		// was written. Each append on its own answers its own error.
 		for _, r := range live {
-			out, err := s.appendOne(ctx, r.req, false)
+			out, err := s.appendOne(ctx, r.req, false, nil)
 			r.done <- groupAnswer{out, err}
 		}
 	case err != nil:
@@ -187,36 +194,12 @@ func (s *Store) runGroup(batch []*groupReq) {
 	}
 }
 
-// appendGroupTx runs append_group for reqs and its flush in one round trip
+// appendGroupTx runs append_group_packed for reqs and its flush in one round trip
 // (groupPipeline), calling committed once the group's commit is answered
 // (or nothing was written). retry reports that the server refused the call
 // itself, so nothing was written.
 func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed func()) (outs []appendOut, retry bool, err error) {
-	var (
-		types, ids, names, mds, datas [][]byte
-		expected, counts, seq         []int64
-		schemas, secs                 []int64
-		owner, nanos                  []int32
-		eids                          []pgtype.UUID
-	)
-	for k, r := range reqs {
-		a := s.appendArgs(r.req)
-		types = append(types, a[0].([]byte))
-		ids = append(ids, a[1].([]byte))
-		expected = append(expected, a[2].(int64))
-		counts = append(counts, int64(len(r.req.Events)))
-		for j := range r.req.Events {
-			owner = append(owner, int32(k+1))
-			seq = append(seq, int64(j+1))
-		}
-		names = append(names, a[4].([][]byte)...)
-		schemas = append(schemas, a[5].([]int64)...)
-		secs = append(secs, a[6].([]int64)...)
-		nanos = append(nanos, a[7].([]int32)...)
-		mds = append(mds, a[8].([][]byte)...)
-		datas = append(datas, a[9].([][]byte)...)
-		eids = append(eids, a[10].([]pgtype.UUID)...)
-	}
+	params := groupParams(reqs)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		committed()
@@ -225,8 +208,7 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 	c := conn.Conn()
 	var statuses []int32
 	var bases, actuals []int64
-	retry, err = s.groupPipeline(ctx, c, []any{types, ids, expected, counts, owner, seq, names, schemas, secs, nanos, mds, datas, eids, int64(runtime.MaxVersion)},
-		[]any{&statuses, &bases, &actuals}, committed)
+	retry, err = s.groupPipeline(ctx, c, params, []any{&statuses, &bases, &actuals}, committed)
 	if err != nil {
 		rollback(c)
 		if retry && !c.IsClosed() {
@@ -243,7 +225,7 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 	s.signal()
 	s.notifier.kick()
 	if len(statuses) != len(reqs) || len(bases) != len(reqs) || len(actuals) != len(reqs) {
-		return nil, false, fmt.Errorf("append_group answered %d statuses for %d appends", len(statuses), len(reqs))
+		return nil, false, fmt.Errorf("append_group_packed answered %d statuses for %d appends", len(statuses), len(reqs))
 	}
 	outs = make([]appendOut, len(reqs))
 	var first, last uint64
@@ -265,13 +247,18 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 // Names of the statements groupPipeline prepares on each connection it
 // uses (a connection serves one store, hence one schema).
 const (
-	stmtAppendGroup = "cqrsgen_append_group"
+	stmtAppendGroup = "cqrsgen_append_group_packed"
 	stmtFlush       = "cqrsgen_flush"
 )
 
-// groupPipeline sends, in one round trip, the append_group call with args
-// in an implicit transaction of its own, a Sync (which commits it, with
-// synchronous_commit = off), the flush statement and a second Sync (which
+// binaryFormats marks every parameter (and result column) as binary: the
+// group's call and the lone statement send theirs pre-encoded.
+var binaryFormats = [...]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+
+// groupPipeline sends, in one round trip, the append_group_packed call
+// with params (binary, from groupParams) in an implicit transaction of its
+// own, a Sync (which commits it, with synchronous_commit = off), the flush
+// statement and a second Sync (which
 // commits the flush under the session's synchronous_commit). The server
 // answers the first part as soon as its commit is done, before it waits
 // for the WAL: committed is then called, so that the next group takes its
@@ -279,7 +266,7 @@ const (
 // groups share the server's WAL flushes. The call's row is scanned into
 // dest. retry reports that the server refused the call itself (nothing was
 // written); committed is called exactly once.
-func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, args, dest []any, committed func()) (retry bool, err error) {
+func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte, dest []any, committed func()) (retry bool, err error) {
 	called := false
 	done := func() {
 		if !called {
@@ -296,14 +283,17 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, args, dest []any
 	if err != nil {
 		return false, err
 	}
+	if len(sdCall.ParamOIDs) != len(params) {
+		return false, fmt.Errorf("append_group_packed takes %d parameters, want %d", len(sdCall.ParamOIDs), len(params))
+	}
 	m := c.TypeMap()
-	var eqb pgx.ExtendedQueryBuilder
-	if err := eqb.Build(m, sdCall, args); err != nil {
-		return false, err // nothing sent
+	callFormats := make([]int16, len(sdCall.Fields))
+	for i, f := range sdCall.Fields {
+		callFormats[i] = m.FormatCodeForOID(f.DataTypeOID)
 	}
 	flushFormats := []int16{m.FormatCodeForOID(sdFlush.Fields[0].DataTypeOID)}
 	p := c.PgConn().StartPipeline(ctx)
-	p.SendQueryPrepared(sdCall.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	p.SendQueryPrepared(sdCall.Name, params, binaryFormats[:len(params)], callFormats)
 	p.SendPipelineSync()
 	p.SendQueryPrepared(sdFlush.Name, nil, nil, flushFormats)
 	p.SendPipelineSync()

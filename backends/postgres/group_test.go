@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/storetest"
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -28,8 +29,8 @@ VALUES (1000, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sani
 		t.Fatal(err)
 	}
 	batch := []*groupReq{
-		{req: runtime.AppendRequest{Stream: a, Expected: 1, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
-		{req: runtime.AppendRequest{Stream: b, Expected: runtime.NoStream, Events: storetest.Events(2)}, done: make(chan groupAnswer, 1)},
+		s.newGroupReq(runtime.AppendRequest{Stream: a, Expected: 1, Events: storetest.Events(1)}),
+		s.newGroupReq(runtime.AppendRequest{Stream: b, Expected: runtime.NoStream, Events: storetest.Events(2)}),
 	}
 	s.grouper.mu.Lock()
 	s.grouper.inFlight++ // as appendGrouped does before it runs a group
@@ -54,8 +55,8 @@ VALUES (1000, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sani
 	}
 	// The next group, on whichever connection, still works.
 	batch = []*groupReq{
-		{req: runtime.AppendRequest{Stream: b, Expected: 2, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
-		{req: runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "c"}, Expected: runtime.NoStream, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+		s.newGroupReq(runtime.AppendRequest{Stream: b, Expected: 2, Events: storetest.Events(1)}),
+		s.newGroupReq(runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "c"}, Expected: runtime.NoStream, Events: storetest.Events(1)}),
 	}
 	s.grouper.mu.Lock()
 	s.grouper.inFlight++
@@ -91,8 +92,8 @@ func TestLoneAppendOneTransaction(t *testing.T) {
 	s.grouper.inFlight++
 	s.grouper.mu.Unlock()
 	batch := []*groupReq{
-		{req: runtime.AppendRequest{Stream: st, Expected: 3, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
-		{req: runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "other"}, Expected: runtime.NoStream, Events: storetest.Events(1)}, done: make(chan groupAnswer, 1)},
+		s.newGroupReq(runtime.AppendRequest{Stream: st, Expected: 3, Events: storetest.Events(1)}),
+		s.newGroupReq(runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "other"}, Expected: runtime.NoStream, Events: storetest.Events(1)}),
 	}
 	s.runGroup(batch)
 	for i, r := range batch {
@@ -160,4 +161,130 @@ func TestLoneYieldsToOtherProcesses(t *testing.T) {
 			t.Errorf("%s: synchronous %v, want %v", step.why, got, step.sync)
 		}
 	}
+}
+
+// TestGroupKinds sends a group whose appends share, and do not share,
+// their events' name, schema, time and metadata (append_group_packed
+// passes each distinct tuple once, as a kind), with a refused append
+// between accepted ones: every stored field reads back as appended, at
+// consecutive positions and versions.
+func TestGroupKinds(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	same := func(n int) []runtime.EventData {
+		evs := make([]runtime.EventData, n)
+		for i := range evs {
+			evs[i] = runtime.EventData{Name: "Same", Schema: 2, Time: at, Data: fmt.Appendf(nil, "d%d", i)}
+		}
+		return evs
+	}
+	mixed := []runtime.EventData{
+		{Name: "A", Schema: 1, Time: at, Data: []byte("a")},
+		{Name: "A", Schema: 1, Time: at, Metadata: map[string]string{"k": "v"}, Data: []byte("b")},
+		{Name: "A", Schema: 1, Time: at, Metadata: map[string]string{"k": "v"}},
+		{Name: "A", Schema: 3, Time: at, Metadata: map[string]string{"k": "w"}, Data: []byte("d")},
+		{Name: "B", Schema: 3, Time: at.Add(time.Nanosecond), Data: []byte("e")},
+		{Name: "B", Schema: 3, Time: at.Add(time.Nanosecond), Data: []byte("f")},
+		{Name: "A", Schema: 1, Time: at, Data: []byte("g")},
+	}
+	reqs := []runtime.AppendRequest{
+		{Stream: runtime.StreamID{Type: "T", ID: "a"}, Expected: runtime.NoStream, Events: same(3)},
+		{Stream: runtime.StreamID{Type: "T", ID: "b"}, Expected: 5, Events: same(2)}, // conflict: b is new
+		{Stream: runtime.StreamID{Type: "T", ID: "c"}, Expected: runtime.AnyVersion, Events: mixed},
+		{Stream: runtime.StreamID{Type: "T", ID: "d"}, Expected: runtime.NoStream, Events: same(1)},
+	}
+	var group []*groupReq
+	for _, r := range reqs {
+		group = append(group, s.newGroupReq(r))
+	}
+	outs, retry, err := s.appendGroupTx(t.Context(), group, func() {})
+	if err != nil || retry {
+		t.Fatalf("append_group_packed: %v (retry %v)", err, retry)
+	}
+	if outs[1].status != appendConflict || outs[0].base != 0 || outs[2].base != 3 || outs[3].base != 10 {
+		t.Fatalf("outcomes %+v: want ok at 0, a conflict, ok at 3 and 10", outs)
+	}
+	var want []runtime.Record
+	pos := uint64(0)
+	for i, r := range reqs {
+		if i == 1 {
+			continue
+		}
+		for j, e := range r.Events {
+			pos++
+			want = append(want, runtime.Record{Stream: r.Stream, Version: uint64(j + 1), Position: pos,
+				Name: e.Name, Schema: e.Schema, Time: e.Time, Metadata: e.Metadata, Data: e.Data})
+		}
+	}
+	checkRecords(t, s, want)
+}
+
+// checkRecords checks that the log holds exactly want (event ids aside:
+// each must have one; nil and empty data are alike).
+func checkRecords(t *testing.T, s *Store, want []runtime.Record) {
+	t.Helper()
+	got, err := storetest.Collect(s.ReadAll(t.Context(), 0))
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("ReadAll = %d records, %v; want %d", len(got), err, len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.EventID.IsZero() {
+			t.Errorf("record %d has no event id", i)
+		}
+		g.EventID = runtime.EventID{}
+		if g.Data == nil {
+			g.Data = []byte{}
+		}
+		if w.Data == nil {
+			w.Data = []byte{}
+		}
+		if fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Errorf("record %d = %+v\nwant %+v", i, g, w)
+		}
+	}
+}
+
+// TestLoneKinds appends alone in the process (the one-statement lone
+// append): events sharing kinds (sent packed), more kinds than
+// loneMaxKinds (sent one array per column), and a conflict (the fallback
+// to append_events): every stored field reads back as appended.
+func TestLoneKinds(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	mixed := []runtime.EventData{
+		{Name: "A", Schema: 1, Time: at, Data: []byte("a")},
+		{Name: "A", Schema: 1, Time: at, Metadata: map[string]string{"k": "v"}, Data: []byte("b")},
+		{Name: "A", Schema: 1, Time: at, Metadata: map[string]string{"k": "v"}},
+		{Name: "B", Schema: 3, Time: at.Add(time.Nanosecond), Data: []byte("e")},
+		{Name: "A", Schema: 1, Time: at, Data: []byte("g")},
+	}
+	many := storetest.Events(loneMaxKinds + 5)
+	for i := range many {
+		many[i].Time = at.Add(time.Duration(i))
+	}
+	a, b := runtime.StreamID{Type: "T", ID: "a"}, runtime.StreamID{Type: "T", ID: "b"}
+	var want []runtime.Record
+	pos := uint64(0)
+	for _, r := range []runtime.AppendRequest{
+		{Stream: a, Expected: runtime.NoStream, Events: mixed},
+		{Stream: b, Expected: runtime.AnyVersion, Events: many},
+		{Stream: a, Expected: uint64(len(mixed)), Events: mixed[:2]}, // appendMove
+	} {
+		res, err := s.Append(t.Context(), r)
+		if err != nil || res.FirstPosition != pos+1 {
+			t.Fatalf("append to %s: %+v, %v; want position %d", r.Stream, res, err, pos+1)
+		}
+		for j, e := range r.Events {
+			pos++
+			want = append(want, runtime.Record{Stream: r.Stream, Version: res.FirstVersion + uint64(j), Position: pos, Name: e.Name, Schema: e.Schema, Time: e.Time, Metadata: e.Metadata, Data: e.Data})
+		}
+	}
+	var ce *runtime.ConflictError
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: a, Expected: 1, Events: mixed}); !errors.As(err, &ce) || ce.Actual != uint64(len(mixed)+2) {
+		t.Fatalf("stale append: %v, want a conflict at %d", err, len(mixed)+2)
+	}
+	checkRecords(t, s, want)
 }

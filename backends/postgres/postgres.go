@@ -9,7 +9,7 @@
 // Guarantees, all enforced by the database rather than by this process:
 //
 //   - An append is one transaction (one call of the schema's append_events
-//     function, or of append_group for a group of appends; an unkeyed
+//     function, or of append_group_packed for a group of appends; an unkeyed
 //     append alone in its process is one statement doing the same). The
 //     expected version is checked against the stream's row,
 //     locked for the transaction, and a unique index on (stream type,

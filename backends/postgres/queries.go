@@ -5,25 +5,43 @@ import "strings"
 // queries holds the store's SQL with the schema name filled in. pgx
 // prepares and caches each statement per connection.
 type queries struct {
-	head, heads, appendFn, appendGroup, flush, notify       string
-	appendMove, appendUpsert                                string
-	idemLoad, readAll, readStream, streamVersion            string
-	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats string
+	head, heads, appendFn, appendGroup, flush, notify              string
+	appendMove, appendUpsert, appendMoveArrays, appendUpsertArrays string
+	idemLoad, readAll, readStream, streamVersion                   string
+	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats        string
 }
 
 const eventCols = `position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id`
 
 // appendLoneTail follows the stream's update in appendMove and
-// appendUpsert. The counter's update joins the stream's result, so it runs
+// appendUpsert. The events come as append_group_packed's do (loneParams):
+// $5-$9 the kinds' columns, $10 each event's kind, $11 the data, $12 the
+// ids; the kinds are few (one per run of events sharing name, schema, time
+// and metadata), so subscripting the flat arrays stays cheap. The counter's update joins the stream's result, so it runs
 // (and locks log_head) only after the stream's row is locked and checked:
 // the lock order of append_events.
-const appendLoneTail = `,
+// appendLoneArraysTail is appendLoneTail with the events as one array
+// per column ($5-$11, the maximum version $12), for appends whose events
+// have many kinds: subscripting a flat array of variable-length elements
+// walks it from its start.
+const appendLoneArraysTail = `,
 h AS (UPDATE {{S}}.log_head SET position = position + $4 FROM s WHERE id = 1
 	RETURNING position - $4 AS base, s.actual),
 e AS (INSERT INTO {{S}}.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
 	SELECT h.base + x.i, $1, $2, h.actual + x.i, x.name, x.schema, x.ts, x.tn, x.md, x.data, x.eid
 	FROM h, unnest($5::bytea[], $6::bigint[], $7::bigint[], $8::int[], $9::bytea[], $10::bytea[], $11::uuid[])
 		WITH ORDINALITY AS x(name, schema, ts, tn, md, data, eid, i)),
+d AS (INSERT INTO {{S}}.log_durable AS d (pid, position) SELECT pg_backend_pid(), h.base + $4 FROM h
+	ON CONFLICT (pid) DO UPDATE SET position = greatest(d.position, excluded.position))
+SELECT base, actual FROM h`
+
+const appendLoneTail = `,
+h AS (UPDATE {{S}}.log_head SET position = position + $4 FROM s WHERE id = 1
+	RETURNING position - $4 AS base, s.actual),
+e AS (INSERT INTO {{S}}.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
+	SELECT h.base + x.i, $1, $2, h.actual + x.i,
+		($5::bytea[])[x.d], ($6::bigint[])[x.d], ($7::bigint[])[x.d], ($8::int[])[x.d], ($9::bytea[])[x.d], x.data, x.eid
+	FROM h, unnest($10::int[], $11::bytea[], $12::uuid[]) WITH ORDINALITY AS x(d, data, eid, i)),
 d AS (INSERT INTO {{S}}.log_durable AS d (pid, position) SELECT pg_backend_pid(), h.base + $4 FROM h
 	ON CONFLICT (pid) DO UPDATE SET position = greatest(d.position, excluded.position))
 SELECT base, actual FROM h`
@@ -48,14 +66,22 @@ FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
 		// stream's row did not match, and append_events tells why.
 		appendMove: r.Replace(`WITH s AS (UPDATE {{S}}.streams SET version = version + $4::bigint
 	WHERE stream_type = $1 AND stream_id = $2
-		AND ($3::bigint = -1 OR ($3 = -2 AND version > 0) OR version = $3) AND version + $4 <= $12::bigint
+		AND ($3::bigint = -1 OR ($3 = -2 AND version > 0) OR version = $3) AND version + $4 <= $13::bigint
 	RETURNING version - $4 AS actual)` + appendLoneTail),
 		appendUpsert: r.Replace(`WITH s AS (INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES ($1, $2, $4::bigint)
 	ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version + $4
-	WHERE ($3::bigint = -1 OR t.version = $3) AND t.version + $4 <= $12::bigint
+	WHERE ($3::bigint = -1 OR t.version = $3) AND t.version + $4 <= $13::bigint
 	RETURNING t.version - $4 AS actual)` + appendLoneTail),
+		appendMoveArrays: r.Replace(`WITH s AS (UPDATE {{S}}.streams SET version = version + $4::bigint
+	WHERE stream_type = $1 AND stream_id = $2
+		AND ($3::bigint = -1 OR ($3 = -2 AND version > 0) OR version = $3) AND version + $4 <= $12::bigint
+	RETURNING version - $4 AS actual)` + appendLoneArraysTail),
+		appendUpsertArrays: r.Replace(`WITH s AS (INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES ($1, $2, $4::bigint)
+	ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version + $4
+	WHERE ($3::bigint = -1 OR t.version = $3) AND t.version + $4 <= $12::bigint
+	RETURNING t.version - $4 AS actual)` + appendLoneArraysTail),
 		appendGroup: r.Replace(`SELECT statuses, bases, actuals
-FROM {{S}}.append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
+FROM {{S}}.append_group_packed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
 		// A flush: a synchronous commit that writes WAL, so that it waits
 		// for the WAL flush (and any synchronous standby) up to its own
 		// commit record, which follows the commit record of every append

@@ -49,9 +49,13 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 				func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers, false) })
 		case "postgres":
 			// The pgbench-style limit first (the targets are read
-			// against it), then one that groups rows across writers.
+			// against it), then one that groups rows across writers and,
+			// for batches, one whose client encodes in binary.
 			open = append(open, func() (*appendSide, error) { return r.rawPostgresAppend(ctx, name, batch, writers) },
 				func() (*appendSide, error) { return r.rawPostgresGroupedAppend(ctx, name, batch, writers) })
+			if batch > 1 {
+				open = append(open, func() (*appendSide, error) { return r.rawPostgresBinaryAppend(ctx, name, batch, writers) })
+			}
 		default:
 			if r.fsync != nil {
 				limit = *r.fsync
@@ -93,7 +97,7 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 			r.add(limit)
 		}
 		// Further limits (Pebble's without log recycling, PostgreSQL's
-		// grouped one): rows of their own,
+		// grouped and binary ones): rows of their own,
 		// and the store's ratio to each in its note.
 		for _, sd := range sides[1 : len(sides)-2] {
 			r.add(sd.row)

@@ -27,24 +27,37 @@ func TestPostgresAppendCase(t *testing.T) {
 		dsn += "?pool_max_conns=3"
 	}
 	rep, err := Run(t.Context(), Config{Quick: true, Scale: 0.01, Stores: []string{"postgres"}, PostgresDSN: dsn,
-		Dir: t.TempDir(), Only: regexp.MustCompile(`^append/batch=1/writers=8$`)})
+		Dir: t.TempDir(), Only: regexp.MustCompile(`^append/batch=(1|100)/writers=8$`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var limit, grouped, store bool
+	// Per batch size: the pgbench-style limit, the grouped one, the binary
+	// one (batches only), and the store's row related to each.
+	type seen struct{ limit, grouped, binary, store bool }
+	got := map[int]*seen{1: {}, 100: {}}
 	for _, r := range rep.Rows {
+		g := got[r.Batch]
+		if g == nil || r.Writers != 8 {
+			continue
+		}
+		ran := r.Ops > 0 && r.EventsPerSec > 0
 		switch {
 		case r.Kind == KindLimit && strings.HasPrefix(r.Subject, "raw postgres grouped"):
-			grouped = r.Ops > 0 && r.EventsPerSec > 0 && r.Writers == 8
-		case r.Kind == KindLimit && strings.HasPrefix(r.Subject, "raw postgres"):
-			limit = r.Ops > 0 && r.EventsPerSec > 0 && r.Writers == 8
+			g.grouped = ran
+		case r.Kind == KindLimit && strings.HasPrefix(r.Subject, "raw postgres binary"):
+			g.binary = ran
+		case r.Kind == KindLimit && strings.HasPrefix(r.Subject, "raw postgres ("):
+			g.limit = ran
 		case r.Subject == "postgres store":
-			store = r.Limit != "" && strings.HasPrefix(r.Limit, "raw postgres (") && r.Ratio > 0 &&
-				strings.Contains(r.Note, "x raw postgres grouped")
+			g.store = r.Limit != "" && strings.HasPrefix(r.Limit, "raw postgres (") && r.Ratio > 0 &&
+				strings.Contains(r.Note, "x raw postgres grouped") &&
+				strings.Contains(r.Note, "x raw postgres binary") == (r.Batch > 1)
 		}
 	}
-	if !limit || !grouped || !store {
-		t.Errorf("rows %+v: want a raw postgres limit row, a grouped one, and a postgres store row related to both", rep.Rows)
+	for batch, g := range got {
+		if !g.limit || !g.grouped || g.binary != (batch > 1) || !g.store {
+			t.Errorf("batch %d: %+v in rows %+v: want a raw postgres limit row, a grouped one, a binary one for batches, and a postgres store row related to each", batch, *g, rep.Rows)
+		}
 	}
 	cfg, err := pgConnConfig(dsn)
 	if err != nil {
