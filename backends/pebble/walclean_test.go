@@ -1,8 +1,12 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
@@ -52,4 +56,134 @@ func TestRecycledLogsOfOlderBuild(t *testing.T) {
 	if files := filesHolding(t, dir, map[string][]byte{"the marker": marker}); len(files) > 0 {
 		t.Errorf("after the hard delete by this build, files still hold the deleted bytes: %v", files)
 	}
+}
+
+// recycleWatch counts the logs Pebble creates by reusing a recycled file
+// in place (RecycledFileNum set and the file not empty: walFS creates an
+// empty one instead of reusing a doomed or removed log).
+type recycleWatch struct{ reused atomic.Int32 }
+
+func (w *recycleWatch) option() Option {
+	return WithPebbleOptions(func(o *pebbledb.Options) {
+		o.EventListener = &pebbledb.EventListener{WALCreated: func(info pebbledb.WALCreateInfo) {
+			if fi, err := os.Stat(info.Path); info.RecycledFileNum != 0 && err == nil && fi.Size() > 0 {
+				w.reused.Add(1)
+			}
+		}}
+	})
+}
+
+// appendMany appends n events of about 1 KB to stream, each holding
+// marker, in appends of 10.
+func appendMany(t testing.TB, s *Store, stream runtime.StreamID, marker []byte, n int) {
+	t.Helper()
+	for i := 0; i < n; i += 10 {
+		events := make([]runtime.EventData, 10)
+		for j := range events {
+			events[j] = runtime.EventData{Name: "E", Schema: 1, Data: append(fmt.Appendf(nil, "%d ", i+j), append(marker, bytes.Repeat([]byte{'.'}, 1000)...)...)}
+		}
+		if _, err := s.Append(context.Background(), runtime.AppendRequest{Stream: stream, Expected: runtime.AnyVersion, Events: events}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestHardDeleteWithRecycling: the store recycles write-ahead logs, and
+// when a hard delete returns no file of the directory holds the deleted
+// stream's bytes, neither a log kept for reuse nor one reused before the
+// delete (whose tail can hold older bytes); appends after it reuse or
+// create logs as before, and survive a reopen.
+func TestHardDeleteWithRecycling(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var w recycleWatch
+	s := openT(t, dir, WithMemTableSize(1<<20), w.option())
+	doomed, live := runtime.StreamID{Type: "User", ID: "u-1"}, runtime.StreamID{Type: "Live", ID: "1"}
+	marker := []byte("recycled-personal-data-5be1")
+	for range 3 {
+		appendMany(t, s, doomed, marker, 1000)
+		appendMany(t, s, live, []byte("live"), 1000)
+	}
+	if w.reused.Load() == 0 {
+		t.Fatal("Pebble reused no log before the delete: recycling is off, the test checks nothing")
+	}
+	if len(logsHolding(t, dir, marker)) == 0 {
+		t.Fatal("no log file holds the marker before the delete: the test checks nothing")
+	}
+	if _, err := lifecycle.DeleteStream(ctx, s, doomed, runtime.HardDelete); err != nil {
+		t.Fatal(err)
+	}
+	// Logs are removed before the delete returns; the tables the
+	// compaction made obsolete are deleted by Pebble moments later.
+	if files := logsHolding(t, dir, marker); len(files) > 0 {
+		t.Fatalf("when the hard delete returned, logs still held the deleted bytes: %v", files)
+	}
+	reusedBefore := w.reused.Load()
+	appendMany(t, s, live, []byte("live"), 6000)
+	if w.reused.Load() == reusedBefore {
+		t.Error("Pebble reused no log after the delete: recycling did not resume")
+	}
+	if files := logsHolding(t, dir, marker); len(files) > 0 {
+		t.Fatalf("after later appends, logs hold the deleted bytes: %v", files)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if files := filesHolding(t, dir, map[string][]byte{"the marker": marker}); len(files) > 0 {
+		t.Fatalf("after Close, files hold the deleted bytes: %v", files)
+	}
+	s = openT(t, dir)
+	defer s.Close()
+	checkAfterRecycledDelete(t, s, doomed, live, 9000)
+	if files := filesHolding(t, dir, map[string][]byte{"the marker": marker}); len(files) > 0 {
+		t.Fatalf("after reopening, files hold the deleted bytes: %v", files)
+	}
+}
+
+// checkAfterRecycledDelete checks that doomed is hard-deleted, live has at
+// least minLive events, and the store verifies clean.
+func checkAfterRecycledDelete(t *testing.T, s *Store, doomed, live runtime.StreamID, minLive int) {
+	t.Helper()
+	ctx := context.Background()
+	n := 0
+	for rec, err := range s.ReadStream(ctx, live, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; rec.Version != uint64(n) {
+			t.Fatalf("live stream: record %d is version %d", n, rec.Version)
+		}
+	}
+	if n < minLive {
+		t.Errorf("live stream has %d events, want at least %d", n, minLive)
+	}
+	var recs []runtime.Record
+	for rec, err := range s.ReadStream(ctx, doomed, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) != 1 || !runtime.IsTombstone(recs[0]) {
+		t.Errorf("deleted stream reads %d records, want its tombstone only", len(recs))
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Problems {
+		t.Errorf("Verify: %s", p)
+	}
+}
+
+// logsHolding returns the write-ahead logs in dir that hold marker.
+func logsHolding(t testing.TB, dir string, marker []byte) []string {
+	t.Helper()
+	var out []string
+	for _, f := range filesHolding(t, dir, map[string][]byte{"the marker": marker}) {
+		if strings.Contains(f, ".log ") {
+			out = append(out, f)
+		}
+	}
+	return out
 }
