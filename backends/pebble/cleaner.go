@@ -20,8 +20,11 @@ import (
 // (which makes them all obsolete) and removes them. Pebble still lists the
 // removed ones for reuse; walFS turns the reuse of a doomed or missing log
 // into the creation of a new file, which Pebble's vfs.FS contract allows
-// (ReuseForWrite "may" reuse the old file: Pebble stats the file it gets
-// for its size). See docs/storage.md, "Deletes".
+// ("It is acceptable for the implementation to choose not to reuse
+// oldname, and simply create the file with newname -- in this case the
+// implementation should delete oldname"; Pebble stats the file it gets
+// for its size, and its cleaner ignores a file already gone). See
+// docs/storage.md, "Deletes".
 
 // walFS wraps the file system that holds the store's write-ahead logs.
 type walFS struct {
