@@ -215,6 +215,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(deleteChildEnv); dir != "" {
 		os.Exit(deleteChild(dir)) // crash_delete_test.go
 	}
+	if dir := os.Getenv(recycleChildEnv); dir != "" {
+		os.Exit(recycleChild(dir)) // walclean_test.go
+	}
 	os.Exit(m.Run())
 }
 

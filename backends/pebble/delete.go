@@ -34,8 +34,9 @@ import (
 //
 // Pebble drops the deleted keys' bytes when a compaction rewrites the
 // tables that hold them; DeleteStream compacts the deleted key spans at once
-// (see compactDeleted), so the space is reclaimed when it returns, and the
-// write-ahead logs that held them are deleted, never recycled (walCleaner).
+// (see compactDeleted), so the space is reclaimed when it returns, and
+// removes the write-ahead logs that held them, including those Pebble
+// keeps for reuse (purgeLogs).
 const (
 	tagDeleted = 'd' // d<streamKey>  → tombstone position:8, mode:1, version:8, time, events, removed
 	tagHoles   = 'h' // h<first:8>    → last:8: positions a hard delete removed
@@ -99,12 +100,11 @@ func decodeDeleted(v []byte) (uint64, runtime.DeleteMode, *runtime.Tombstone, er
 
 // DeleteStream deletes a stream (see lifecycle.StreamDeleter). The tombstone
 // is synced before it returns, even on a store opened WithNoSync. After a
-// hard delete it compacts the deleted key spans, so that the removed events'
-// and snapshot's bytes leave the tables, and the write-ahead logs that
-// held them become obsolete: Pebble's cleaner deletes those in the
-// background moments later (Close waits for it), after which no file of
-// the directory holds the bytes. A compaction failure is returned, the
-// delete itself stands.
+// hard delete it removes every write-ahead log written before (purgeLogs)
+// and compacts the deleted key spans, so that the removed events' and
+// snapshot's bytes leave the tables: when it returns, no file of the
+// directory holds the bytes. A failure of either is returned, the delete
+// itself stands.
 func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (lifecycle.DeleteResult, error) {
 	if err := lifecycle.ValidateDelete(req); err != nil {
 		return lifecycle.DeleteResult{}, err
@@ -118,7 +118,7 @@ func (s *Store) DeleteStream(ctx context.Context, req lifecycle.DeleteRequest) (
 		return d.res, nil
 	}
 	if err := s.compactDeleted(ctx, d); err != nil {
-		return d.res, fmt.Errorf("cqrsgen/pebble: %s delete of %s is committed, compacting it failed: %w", req.Mode, req.Stream, err)
+		return d.res, fmt.Errorf("cqrsgen/pebble: %s delete of %s is committed, removing its bytes failed: %w", req.Mode, req.Stream, err)
 	}
 	return d.res, nil
 }
@@ -132,17 +132,20 @@ type deleteOp struct {
 	minPos, maxP uint64 // the span of the removed event records
 }
 
-// compactDeleted compacts the spans a hard delete removed keys from: its
-// event records, its snapshot and its stream index. Each compaction first
-// flushes the memtables that overlap it, which makes the write-ahead logs
-// that held the removed records obsolete, and the store's Cleaner deletes
-// those (walCleaner). The idempotency keys, which hold only the stream's
-// name and positions, are left to Pebble's own compactions.
+// compactDeleted removes the write-ahead logs that held the removed
+// records, kept for reuse or not (purgeLogs, whose flush also moves them
+// into the tables), then compacts the spans a hard delete removed keys
+// from: its event records, its snapshot and its stream index. The
+// idempotency keys, which hold only the stream's name and positions, are
+// left to Pebble's own compactions.
 func (s *Store) compactDeleted(ctx context.Context, d *deleteOp) error {
 	if err := s.enter(ctx, "compact"); err != nil {
 		return err
 	}
 	defer s.mu.RUnlock()
+	if err := s.purgeLogs(); err != nil {
+		return err
+	}
 	if d.minPos > 0 {
 		if err := s.db.Compact(ctx, eventKey(nil, d.minPos), eventKey(nil, d.maxP+1), true); err != nil {
 			return err

@@ -150,8 +150,8 @@ func TestHardDeleteReclaimsSpace(t *testing.T) {
 		t.Errorf("tables hold %d bytes after the delete (%d live before Close), %d before: want them to shrink by about half", after, live, before)
 	}
 	// No file at all: the write-ahead logs that held the events and the
-	// snapshot were deleted when the delete's compaction flushed their
-	// memtables (none is kept for recycling, see walCleaner).
+	// snapshot, those Pebble kept for reuse included, were removed by the
+	// delete (purgeLogs).
 	if files := filesHolding(t, dir, map[string][]byte{"the deleted events": marker, "the deleted snapshot": snapMarker}); len(files) > 0 {
 		t.Errorf("after the hard delete and Close, files still hold the deleted bytes: %v", files)
 	}

@@ -22,10 +22,10 @@ import (
 
 // The data keys of crypto-shredding (runtime.KeyStore) are not kept in the
 // database: a key written to Pebble stays in its write-ahead log until its
-// memtable is flushed and in sstables until a compaction drops it (and,
-// with Pebble's default cleaner, which this store replaces, in recycled
-// log files for an unbounded time), so destroying one would take a flush
-// and a compaction of its key at each forget. Each subject has
+// memtable is flushed and in sstables until a compaction drops it (and in
+// recycled log files until a hard delete purges them, purgeLogs), so
+// destroying one would take a flush, a purge and a compaction of its key
+// at each forget. Each subject has
 // a small file of its own instead, in the directory keys/ of the store:
 // written whole to a temporary file, synced and renamed into place, and
 // removed (then the directory synced) when the subject is forgotten. After

@@ -65,7 +65,7 @@ func people(s runtime.Store) *runtime.Repository[person, personEvent, runtime.No
 }
 
 // filesHolding returns the files under dir that contain any of needles.
-func filesHolding(t *testing.T, dir string, needles map[string][]byte) []string {
+func filesHolding(t testing.TB, dir string, needles map[string][]byte) []string {
 	t.Helper()
 	var hits []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

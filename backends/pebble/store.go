@@ -69,6 +69,10 @@ type Store struct {
 
 	fatal atomic.Pointer[error]
 
+	// walFS wraps the file systems of the write-ahead logs (the primary
+	// directory's, then a failover directory's), for purgeLogs.
+	walFS []*walFS
+
 	// snaps records which streams may have a snapshot (snapset.go).
 	snaps snapSet
 	// snapGet, set by tests before use, runs before each snapshot Get of
@@ -116,12 +120,12 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		MemTableSize:       o.memTableSize,
 		Logger:             &logger{s: s, l: o.logger},
 		Lock:               lock,
-		Cleaner:            walCleaner{},
 	}
 	popts.EnsureDefaults()
 	if o.tune != nil {
 		o.tune(popts)
 	}
+	s.wrapWALFS(dir, popts)
 	if popts.Cache == nil {
 		cache := pebbledb.NewCache(CacheCapacity(o.cacheSize, popts))
 		defer cache.Unref()

@@ -43,8 +43,8 @@ func (r *runner) appendCase(ctx context.Context, name string, batch, writers int
 			open = append(open, func() (*appendSide, error) { return r.rawMemoryAppend(name, batch, writers), nil })
 		case "pebble":
 			// Raw Pebble as it ships first (the targets are read against
-			// it), then the same without recycling write-ahead logs, as
-			// the store runs it (see rawPebbleAppend).
+			// it), then the same without recycling write-ahead logs, which
+			// shows what recycling saves (see rawPebbleAppend).
 			open = append(open, func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers, true) },
 				func() (*appendSide, error) { return r.rawPebbleAppend(name, batch, writers, false) })
 		case "postgres":
@@ -320,7 +320,7 @@ func recordSize(stream runtime.StreamID, name string, data []byte) int {
 // openRawPebble opens a bare Pebble database with the Pebble store's
 // default options (cache, memtable size, format); unless recycle is set,
 // obsolete write-ahead logs are deleted instead of recycled, as the store
-// does (noRecycleCleaner).
+// did before 2026-12-06 (noRecycleCleaner).
 func (r *runner) openRawPebble(recycle bool) (*pebbledb.DB, func(), error) {
 	dir := r.tempDir("rawpebble")
 	db, err := openPebbleDir(dir, slog.New(slog.NewTextHandler(r.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn})), func(o *pebbledb.Options) {
@@ -338,9 +338,9 @@ func (r *runner) openRawPebble(recycle bool) (*pebbledb.DB, func(), error) {
 }
 
 // noRecycleCleaner deletes obsolete files and stops Pebble from recycling
-// write-ahead logs, as the Pebble store's cleaner does (backends/pebble,
-// cleaner.go: a hard delete must leave no copy of the removed bytes in a
-// kept log). Pebble recycles logs unless its Cleaner implements the
+// write-ahead logs, as the Pebble store's cleaner did before it let Pebble
+// recycle and purged the logs at hard deletes instead (backends/pebble,
+// cleaner.go). Pebble recycles logs unless its Cleaner implements the
 // unexported base.NeedsFileContents, which only ArchiveCleaner does;
 // embedded one level below DeleteCleaner, it lends that method alone.
 // TestRawPebbleRecycling checks both settings.
@@ -380,10 +380,11 @@ func streamKeyOf(s runtime.StreamID) []byte {
 // With recycle, Pebble reuses the logs of flushed memtables for new ones,
 // as it does by default: a sync then writes into blocks the file already
 // has, where a new log's syncs also commit its growing size and extents
-// to the filesystem's journal. The store turns recycling off (hard
-// deletes), so once the first memtable is flushed every sync of its WAL is
-// of the second kind: the row without recycling shows what that costs,
-// apart from the store's own work.
+// to the filesystem's journal. The store recycles too (a hard delete
+// removes the logs instead, see backends/pebble/cleaner.go); it turned
+// recycling off before 2026-12-06, when every sync of its WAL after the
+// first flush was of the second kind. The row without recycling shows what
+// recycling saves, and what a store that stopped recycling would lose.
 func (r *runner) rawPebbleAppend(name string, batch, writers int, recycle bool) (*appendSide, error) {
 	db, closeDB, err := r.openRawPebble(recycle)
 	if err != nil {
@@ -394,7 +395,7 @@ func (r *runner) rawPebbleAppend(name string, batch, writers int, recycle bool) 
 	row := Row{Case: name, Group: "append", Subject: "raw pebble (writers' batches grouped into one synced commit)", Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}
 	label := name + " raw pebble"
 	if !recycle {
-		row.Subject = "raw pebble, logs not recycled (grouped as above; obsolete WAL files deleted, as the store does)"
+		row.Subject = "raw pebble, logs not recycled (grouped as above; obsolete WAL files deleted: what recycling saves)"
 		label += " no recycling"
 	}
 	return &appendSide{

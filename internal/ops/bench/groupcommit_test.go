@@ -278,7 +278,7 @@ func TestRawMemoryOfCopiesTheStore(t *testing.T) {
 
 // TestRawPebbleRecycling checks the two raw Pebble append limits: as
 // Pebble ships, the log of a flushed memtable is kept for reuse; with the
-// store's cleaner copied (noRecycleCleaner), it is not.
+// cleaner the store used before 2026-12-06 (noRecycleCleaner), it is not.
 func TestRawPebbleRecycling(t *testing.T) {
 	for _, tc := range []struct {
 		recycle bool
