@@ -201,6 +201,7 @@ func readStreamLadder(b *testing.B, size, aggs int) {
 //	pebble    raw iterator over the event keys, nothing done with the value
 //	copy      + the value copied into one reused buffer (the raw limit)
 //	checksum  pebble + the CRC-32C checked
+//	parse     pebble + envelope parse, no checksum (the ceiling of a read that keeps no per-record check)
 //	view      pebble + checksum and envelope parse, nothing copied (what a lending log visitor would cost)
 //	decode    pebble + checksum, parse, owned copy into the scan's slab, the Record (decodeRecordInto)
 //	readall   the store's ReadAll (decode + batches + yield)
@@ -250,6 +251,14 @@ func BenchmarkReadAllLadder(b *testing.B) {
 		{"checksum", func(runtime.StreamID) (int, error) {
 			return scan(func(_, v []byte) error { _, err := unseal(v); return err })
 		}},
+		{"parse", func(runtime.StreamID) (int, error) {
+			return scan(func(k, v []byte) error {
+				if len(v) < 5 {
+					return errTruncated
+				}
+				return viewLogBody(&view, v[:len(v)-4], binary.BigEndian.Uint64(k[1:]))
+			})
+		}},
 		{"view", func(runtime.StreamID) (int, error) {
 			return scan(func(k, v []byte) error { return viewLogRecord(&view, v, binary.BigEndian.Uint64(k[1:])) })
 		}},
@@ -272,6 +281,11 @@ func viewLogRecord(v *runtime.EventView, val []byte, pos uint64) error {
 	if err != nil {
 		return err
 	}
+	return viewLogBody(v, body, pos)
+}
+
+// viewLogBody is viewLogRecord after the checksum (the parse rung).
+func viewLogBody(v *runtime.EventView, body []byte, pos uint64) error {
 	head, err := recordHeadLen(body)
 	if err != nil {
 		return err
