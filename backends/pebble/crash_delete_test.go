@@ -1,13 +1,11 @@
 package pebble
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -108,26 +106,12 @@ func TestKillDuringHardDelete(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 10 child processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(3, uint64(os.Getpid())))
 	kinds := map[string]int{}
 	for round := range 10 {
 		dir := t.TempDir()
 		populateForDelete(t, dir)
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), deleteChildEnv+"="+dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, deleteChildEnv+"="+dir)
 		target := rng.IntN(crashStreams)
 		acked := map[int]bool{}
 		for sc.Scan() {

@@ -1,13 +1,11 @@
 package pebble
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,25 +254,11 @@ func TestKillRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 20 child processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(2, uint64(os.Getpid())))
 	var acks []ack
 	for round := range 20 {
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+dir, fmt.Sprintf("%s_ROUND=k%d", childEnv, round))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, childEnv+"="+dir, fmt.Sprintf("%s_ROUND=k%d", childEnv, round))
 		sc.Buffer(nil, 1<<20)
 		target := 1 + rng.IntN(600)
 		n := 0

@@ -1,12 +1,10 @@
 package pebble
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,25 +65,11 @@ func TestKillDuringTruncation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 8 child processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(3, uint64(os.Getpid())))
 	var acked uint64
 	for round := range 8 {
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), truncateChildEnv+"="+dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, truncateChildEnv+"="+dir)
 		target := 1 + rng.IntN(20)
 		n := 0
 		read := func(line string) bool {

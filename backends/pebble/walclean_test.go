@@ -1,13 +1,11 @@
 package pebble
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -251,24 +249,10 @@ func TestKillAfterRecycledDelete(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(7, uint64(os.Getpid())))
 	for round := range 6 {
 		dir := t.TempDir()
-		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), recycleChildEnv+"="+dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, recycleChildEnv+"="+dir)
 		stopAfter := 0 // appends after the delete
 		if round%2 == 1 {
 			stopAfter = 1 + rng.IntN(500)
