@@ -487,10 +487,28 @@ func (h *harness) appendRecordsKept(t *testing.T) {
 			want[i].Metadata[strings.Clone(k)] = strings.Clone(v)
 		}
 	}
-	for i := range 20 {
-		mustAppend(t, s, other, runtime.AnyVersion, EventsWith(fmt.Sprintf("X%d-", i), 50)...)
+	disturb(t, s, st, other, func() {
 		readStream(t, s, other, 0)
 		readAll(t, s, 0)
+	})
+	for i := range kept {
+		g, w := kept[i], want[i]
+		if g.Stream != w.Stream || g.Name != w.Name || !bytes.Equal(g.Data, w.Data) || !maps.Equal(g.Metadata, w.Metadata) {
+			t.Fatalf("record %d (%s v%d) changed after the read: %s %q %q %v, was %s %q %q %v",
+				i, w.Stream, w.Version, g.Stream, g.Name, g.Data, g.Metadata, w.Stream, w.Name, w.Data, w.Metadata)
+		}
+	}
+}
+
+// disturb does to store s what could rewrite bytes a reader kept from
+// stream st: 20 appends to other, each followed by read (which may reuse
+// a read's buffers), a hard delete of st and a truncation of the log
+// (where the store has them), and Close.
+func disturb(t *testing.T, s runtime.Store, st, other runtime.StreamID, read func()) {
+	t.Helper()
+	for i := range 20 {
+		mustAppend(t, s, other, runtime.AnyVersion, EventsWith(fmt.Sprintf("X%d-", i), 50)...)
+		read()
 	}
 	if d, ok := s.(lifecycle.StreamDeleter); ok {
 		if _, err := d.DeleteStream(ctx(t), lifecycle.DeleteRequest{Stream: st, Mode: runtime.HardDelete}); err != nil {
@@ -508,12 +526,5 @@ func (h *harness) appendRecordsKept(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
-	}
-	for i := range kept {
-		g, w := kept[i], want[i]
-		if g.Stream != w.Stream || g.Name != w.Name || !bytes.Equal(g.Data, w.Data) || !maps.Equal(g.Metadata, w.Metadata) {
-			t.Fatalf("record %d (%s v%d) changed after the read: %s %q %q %v, was %s %q %q %v",
-				i, w.Stream, w.Version, g.Stream, g.Name, g.Data, g.Metadata, w.Stream, w.Name, w.Data, w.Metadata)
-		}
 	}
 }

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
-	"github.com/cqrsgen/cqrsgen/runtime/lifecycle"
 )
 
 // testVisit checks runtime.StreamVisitor, for stores that implement it:
@@ -88,29 +86,11 @@ func (h *harness) testVisit(t *testing.T) {
 		if len(kept) == 0 {
 			t.Skip("the store marks no view Stable")
 		}
-		for i := range 20 {
-			mustAppend(t, s, other, runtime.AnyVersion, EventsWith(fmt.Sprintf("X%d-", i), 50)...)
+		disturb(t, s, st, other, func() {
 			if err := v.VisitStream(ctx(t), other, 0, func(*runtime.EventView) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
-		}
-		if d, ok := s.(lifecycle.StreamDeleter); ok {
-			if _, err := d.DeleteStream(ctx(t), lifecycle.DeleteRequest{Stream: st, Mode: runtime.HardDelete}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if r, ok := s.(lifecycle.Retention); ok {
-			head, err := s.Head(ctx(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.TruncateLog(ctx(t), head-1); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
+		})
 		for i := range kept {
 			if !bytes.Equal(kept[i], want[i]) {
 				t.Fatalf("the Data of stable view %d changed after the visit: %q, was %q", i, kept[i], want[i])
