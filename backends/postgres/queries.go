@@ -1,6 +1,9 @@
 package postgres
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // queries holds the store's SQL with the schema name filled in. pgx
 // prepares and caches each statement per connection.
@@ -12,6 +15,26 @@ type queries struct {
 }
 
 const eventCols = `position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id`
+
+// loneMove is the head of appendMove and appendMoveArrays: the stream's
+// row moved by $4 events when its version matches $3, up to the largest
+// version, parameter $maxParam (the two statements number their
+// parameters differently after the fourth).
+func loneMove(maxParam int) string {
+	return fmt.Sprintf(`WITH s AS (UPDATE {{S}}.streams SET version = version + $4::bigint
+	WHERE stream_type = $1 AND stream_id = $2
+		AND ($3::bigint = -1 OR ($3 = -2 AND version > 0) OR version = $3) AND version + $4 <= $%d::bigint
+	RETURNING version - $4 AS actual)`, maxParam)
+}
+
+// loneUpsert is loneMove that creates the stream's row when it is missing
+// (appendUpsert, appendUpsertArrays: an expected version of any or 0).
+func loneUpsert(maxParam int) string {
+	return fmt.Sprintf(`WITH s AS (INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES ($1, $2, $4::bigint)
+	ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version + $4
+	WHERE ($3::bigint = -1 OR t.version = $3) AND t.version + $4 <= $%d::bigint
+	RETURNING t.version - $4 AS actual)`, maxParam)
+}
 
 // appendLoneTail follows the stream's update in appendMove and
 // appendUpsert. The events come as append_group_packed's do (loneParams):
@@ -64,22 +87,10 @@ FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
 		// transaction commits under the session's synchronous_commit, so
 		// its commit makes both durable; see appendLone). No row: the
 		// stream's row did not match, and append_events tells why.
-		appendMove: r.Replace(`WITH s AS (UPDATE {{S}}.streams SET version = version + $4::bigint
-	WHERE stream_type = $1 AND stream_id = $2
-		AND ($3::bigint = -1 OR ($3 = -2 AND version > 0) OR version = $3) AND version + $4 <= $13::bigint
-	RETURNING version - $4 AS actual)` + appendLoneTail),
-		appendUpsert: r.Replace(`WITH s AS (INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES ($1, $2, $4::bigint)
-	ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version + $4
-	WHERE ($3::bigint = -1 OR t.version = $3) AND t.version + $4 <= $13::bigint
-	RETURNING t.version - $4 AS actual)` + appendLoneTail),
-		appendMoveArrays: r.Replace(`WITH s AS (UPDATE {{S}}.streams SET version = version + $4::bigint
-	WHERE stream_type = $1 AND stream_id = $2
-		AND ($3::bigint = -1 OR ($3 = -2 AND version > 0) OR version = $3) AND version + $4 <= $12::bigint
-	RETURNING version - $4 AS actual)` + appendLoneArraysTail),
-		appendUpsertArrays: r.Replace(`WITH s AS (INSERT INTO {{S}}.streams AS t (stream_type, stream_id, version) VALUES ($1, $2, $4::bigint)
-	ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = t.version + $4
-	WHERE ($3::bigint = -1 OR t.version = $3) AND t.version + $4 <= $12::bigint
-	RETURNING t.version - $4 AS actual)` + appendLoneArraysTail),
+		appendMove:         r.Replace(loneMove(13) + appendLoneTail),
+		appendUpsert:       r.Replace(loneUpsert(13) + appendLoneTail),
+		appendMoveArrays:   r.Replace(loneMove(12) + appendLoneArraysTail),
+		appendUpsertArrays: r.Replace(loneUpsert(12) + appendLoneArraysTail),
 		appendGroup: r.Replace(`SELECT statuses, bases, actuals
 FROM {{S}}.append_group_packed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
 		// A flush: a synchronous commit that writes WAL, so that it waits
