@@ -288,3 +288,153 @@ func TestLoneKinds(t *testing.T) {
 	}
 	checkRecords(t, s, want)
 }
+
+// TestGroupSetFallback sends groups through appendGroupTx and checks each
+// append's outcome, the records and which group statement ran: a group
+// whose streams all exist and match goes through the set statement alone;
+// one mixing matching, conflicting, missing and too-long streams falls
+// back to append_group_packed after the set statement wrote nothing, and
+// every append answers its own status as before; one with a stream twice,
+// or creating a stream, goes to append_group_packed directly.
+func TestGroupSetFallback(t *testing.T) {
+	t.Parallel()
+	st := func(id string) runtime.StreamID { return runtime.StreamID{Type: "T", ID: id} }
+	type want struct {
+		status int32
+		base   int64 // positions before the append's first (when ok)
+		actual int64
+	}
+	cases := []struct {
+		name      string
+		reqs      []runtime.AppendRequest
+		want      []want
+		set, pack bool // which statements the group ran
+		versions  map[string]uint64
+	}{
+		{
+			name: "all match",
+			reqs: []runtime.AppendRequest{
+				{Stream: st("a"), Expected: 1, Events: storetest.Events(2)},
+				{Stream: st("b"), Expected: runtime.AnyVersion, Events: storetest.Events(1)},
+				{Stream: st("c"), Expected: runtime.StreamExists, Events: storetest.Events(3)},
+			},
+			want:     []want{{appendOK, 4, 1}, {appendOK, 6, 1}, {appendOK, 7, 1}},
+			set:      true,
+			versions: map[string]uint64{"a": 3, "b": 2, "c": 4, "full": 1},
+		},
+		{
+			name: "mixed",
+			reqs: []runtime.AppendRequest{
+				{Stream: st("a"), Expected: 1, Events: storetest.Events(2)},                       // ok
+				{Stream: st("b"), Expected: 5, Events: storetest.Events(1)},                       // conflict at 1
+				{Stream: st("c"), Expected: runtime.AnyVersion, Events: storetest.Events(1)},      // ok
+				{Stream: st("full"), Expected: runtime.AnyVersion, Events: storetest.Events(2)},   // past MaxVersion
+				{Stream: st("new"), Expected: runtime.AnyVersion, Events: storetest.Events(2)},    // missing: created
+				{Stream: st("none"), Expected: runtime.StreamExists, Events: storetest.Events(1)}, // missing: conflict at 0
+			},
+			want:     []want{{appendOK, 4, 1}, {appendConflict, 0, 1}, {appendOK, 6, 1}, {appendTooLarge, 0, int64(runtime.MaxVersion - 1)}, {appendOK, 7, 0}, {appendConflict, 0, 0}},
+			set:      true,
+			pack:     true,
+			versions: map[string]uint64{"a": 3, "b": 1, "c": 2, "full": 1, "new": 2, "none": 0},
+		},
+		{
+			name: "stream twice",
+			reqs: []runtime.AppendRequest{
+				{Stream: st("a"), Expected: 1, Events: storetest.Events(1)},
+				{Stream: st("a"), Expected: 2, Events: storetest.Events(2)},
+				{Stream: st("a"), Expected: 2, Events: storetest.Events(1)}, // conflict at 4
+				{Stream: st("b"), Expected: 1, Events: storetest.Events(1)},
+			},
+			want:     []want{{appendOK, 4, 1}, {appendOK, 5, 2}, {appendConflict, 0, 4}, {appendOK, 7, 1}},
+			pack:     true,
+			versions: map[string]uint64{"a": 4, "b": 2},
+		},
+		{
+			name: "new stream",
+			reqs: []runtime.AppendRequest{
+				{Stream: st("a"), Expected: 1, Events: storetest.Events(1)},
+				{Stream: st("new"), Expected: runtime.NoStream, Events: storetest.Events(1)},
+			},
+			want:     []want{{appendOK, 4, 1}, {appendOK, 5, 0}},
+			pack:     true,
+			versions: map[string]uint64{"a": 2, "new": 1},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// One connection: the statements it prepared tell which ran.
+			s := newStore(t, WithMaxConns(1), WithNotify(false))
+			ctx := t.Context()
+			for _, id := range []string{"a", "b", "c", "full"} {
+				if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st(id), Expected: runtime.NoStream, Events: storetest.Events(1)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			full := func(v uint64) { // moves the row of T/full (no event follows)
+				t.Helper()
+				if _, err := s.pool.Exec(ctx, fmt.Sprintf(`UPDATE %s.streams SET version = $1 WHERE stream_id = 'full'`,
+					pgx.Identifier{s.opt.schema}.Sanitize()), int64(v)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			full(runtime.MaxVersion - 1)
+			group := make([]*groupReq, len(tc.reqs))
+			for i, r := range tc.reqs {
+				group[i] = s.newGroupReq(r)
+			}
+			commits := 0
+			outs, retry, err := s.appendGroupTx(ctx, group, func() { commits++ })
+			if err != nil || retry || commits != 1 {
+				t.Fatalf("appendGroupTx: %v (retry %v, %d commits; want 1)", err, retry, commits)
+			}
+			for i, w := range tc.want {
+				o := outs[i]
+				if o.status != w.status || o.actual != w.actual || (w.status == appendOK && o.base != w.base) {
+					t.Errorf("append %d: status %d base %d actual %d, want %d %d %d", i, o.status, o.base, o.actual, w.status, w.base, w.actual)
+				}
+			}
+			var set, pack bool
+			if err := s.pool.QueryRow(ctx, `SELECT $1 = ANY(array_agg(name)), $2 = ANY(array_agg(name)) FROM pg_prepared_statements`,
+				stmtAppendGroupSet, stmtAppendGroup).Scan(&set, &pack); err != nil {
+				t.Fatal(err)
+			}
+			if set != tc.set || pack != tc.pack {
+				t.Errorf("ran the set statement %v and append_group_packed %v, want %v and %v", set, pack, tc.set, tc.pack)
+			}
+			for id, v := range tc.versions {
+				if id == "full" {
+					v = runtime.MaxVersion - 1
+				}
+				if got, err := s.StreamVersion(ctx, st(id)); err != nil || got != v {
+					t.Errorf("StreamVersion(%s) = %d, %v; want %d", id, got, err, v)
+				}
+			}
+			// Every ok append's events, at its positions and versions, and
+			// nothing else.
+			recs, err := storetest.Collect(s.ReadAll(ctx, 4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, wantRecs []string
+			for _, r := range recs {
+				got = append(got, fmt.Sprintf("%s@%d:%d", r.Stream, r.Version, r.Position))
+			}
+			for i, w := range tc.want {
+				if w.status != appendOK {
+					continue
+				}
+				for j := range tc.reqs[i].Events {
+					wantRecs = append(wantRecs, fmt.Sprintf("%s@%d:%d", tc.reqs[i].Stream, w.actual+int64(j)+1, w.base+int64(j)+1))
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(wantRecs) {
+				t.Errorf("records after the group:\n%v\nwant\n%v", got, wantRecs)
+			}
+			full(1)
+			if rep, err := s.Verify(ctx); err != nil || len(rep.Problems) != 0 {
+				t.Errorf("Verify = %+v, %v", rep.Problems, err)
+			}
+		})
+	}
+}
