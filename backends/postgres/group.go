@@ -194,71 +194,32 @@ func (s *Store) runGroup(batch []*groupReq) {
 	}
 }
 
-// appendGroupTx appends reqs (sorted by stream) in one transaction and
-// flushes it, in one round trip (groupPipeline): through appendGroupSet
-// when the group may match as a whole (setEligible), else, or when it did
-// not match (nothing written then), through append_group_packed, which
-// answers each append's own status. committed is called exactly once, when
-// the group's commit is answered (or nothing was written). retry reports
-// that the server refused a call itself, so nothing was written.
+// appendGroupTx runs append_group_packed for reqs and its flush in one round trip
+// (groupPipeline), calling committed once the group's commit is answered
+// (or nothing was written). retry reports that the server refused the call
+// itself, so nothing was written.
 func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed func()) (outs []appendOut, retry bool, err error) {
-	called := false
-	once := func() {
-		if !called {
-			called = true
-			committed()
-		}
-	}
-	defer once()
 	params := groupParams(reqs)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
+		committed()
 		return nil, false, err // nothing sent
 	}
 	c := conn.Conn()
-	fail := func(stmt string, retry bool, err error) ([]appendOut, bool, error) {
+	var statuses []int32
+	var bases, actuals []int64
+	retry, err = s.groupPipeline(ctx, c, params, []any{&statuses, &bases, &actuals}, committed)
+	if err != nil {
 		rollback(c)
 		if retry && !c.IsClosed() {
 			// The statement prepared on this connection may be what
 			// failed (say, the function was replaced and its plan went
 			// stale): prepare it afresh next time, as pgx's own statement
 			// cache does.
-			_ = c.Deallocate(ctx, stmt)
+			_ = c.Deallocate(ctx, stmtAppendGroup)
 		}
 		conn.Release()
 		return nil, retry, err
-	}
-	var statuses []int32
-	var bases, actuals []int64
-	matched := false
-	if setEligible(reqs) {
-		var b int64
-		var offs []int64
-		retry, err = s.groupPipeline(ctx, c, stmtAppendGroupSet, s.q.appendGroupSet, params, []any{&b, &offs, &actuals}, func() {
-			if b >= 0 {
-				once()
-			}
-		})
-		if err != nil {
-			return fail(stmtAppendGroupSet, retry, err)
-		}
-		if b >= 0 {
-			if len(offs) != len(reqs) {
-				return fail("", false, fmt.Errorf("the group's statement answered %d offsets for %d appends", len(offs), len(reqs)))
-			}
-			matched = true
-			statuses = make([]int32, len(reqs))
-			bases = offs
-			for i := range bases {
-				bases[i] += b
-			}
-		}
-	}
-	if !matched {
-		retry, err = s.groupPipeline(ctx, c, stmtAppendGroup, s.q.appendGroup, params, []any{&statuses, &bases, &actuals}, once)
-		if err != nil {
-			return fail(stmtAppendGroup, retry, err)
-		}
 	}
 	conn.Release()
 	s.signal()
@@ -283,47 +244,29 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 	return outs, false, nil
 }
 
-// setEligible reports whether the appends of reqs (sorted by stream) may
-// all match through appendGroupSet: their streams are distinct (a stream
-// twice would need its row moved twice) and none expects a new stream
-// (whose row is missing, so that the statement would only fall back).
-func setEligible(reqs []*groupReq) bool {
-	for i, r := range reqs {
-		if r.req.Expected == runtime.NoStream {
-			return false
-		}
-		if i > 0 && r.req.Stream == reqs[i-1].req.Stream {
-			return false
-		}
-	}
-	return true
-}
-
 // Names of the statements groupPipeline prepares on each connection it
 // uses (a connection serves one store, hence one schema).
 const (
-	stmtAppendGroup    = "cqrsgen_append_group_packed"
-	stmtAppendGroupSet = "cqrsgen_append_group_set"
-	stmtFlush          = "cqrsgen_flush"
+	stmtAppendGroup = "cqrsgen_append_group_packed"
+	stmtFlush       = "cqrsgen_flush"
 )
 
 // binaryFormats marks every parameter (and result column) as binary: the
 // group's call and the lone statement send theirs pre-encoded.
 var binaryFormats = [...]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
-// groupPipeline sends, in one round trip, the group's statement stmt
-// (query, prepared under that name) with params (binary, from
-// groupParams) in an implicit transaction of its own, a Sync (which
-// commits it, with synchronous_commit = off), the flush statement and a
-// second Sync (which commits the flush under the session's
-// synchronous_commit). The server answers the first part as soon as its
-// commit is done, before it waits for the WAL: committed is then called,
-// so that the next group takes its positions while this one's flush
-// waits, and the flushes of consecutive groups share the server's WAL
-// flushes. The statement's row is scanned into dest. retry reports that
-// the server refused the statement itself (nothing was written); committed
-// is called exactly once.
-func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, stmt, query string, params [][]byte, dest []any, committed func()) (retry bool, err error) {
+// groupPipeline sends, in one round trip, the append_group_packed call
+// with params (binary, from groupParams) in an implicit transaction of its
+// own, a Sync (which commits it, with synchronous_commit = off), the flush
+// statement and a second Sync (which
+// commits the flush under the session's synchronous_commit). The server
+// answers the first part as soon as its commit is done, before it waits
+// for the WAL: committed is then called, so that the next group takes its
+// positions while this one's flush waits, and the flushes of consecutive
+// groups share the server's WAL flushes. The call's row is scanned into
+// dest. retry reports that the server refused the call itself (nothing was
+// written); committed is called exactly once.
+func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte, dest []any, committed func()) (retry bool, err error) {
 	called := false
 	done := func() {
 		if !called {
@@ -332,7 +275,7 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, stmt, query stri
 		}
 	}
 	defer done()
-	sdCall, err := c.Prepare(ctx, stmt, query)
+	sdCall, err := c.Prepare(ctx, stmtAppendGroup, s.q.appendGroup)
 	if err != nil {
 		return false, err
 	}
@@ -341,7 +284,7 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, stmt, query stri
 		return false, err
 	}
 	if len(sdCall.ParamOIDs) != len(params) {
-		return false, fmt.Errorf("%s takes %d parameters, want %d", stmt, len(sdCall.ParamOIDs), len(params))
+		return false, fmt.Errorf("append_group_packed takes %d parameters, want %d", len(sdCall.ParamOIDs), len(params))
 	}
 	m := c.TypeMap()
 	callFormats := make([]int16, len(sdCall.Fields))

@@ -8,10 +8,10 @@ import (
 // queries holds the store's SQL with the schema name filled in. pgx
 // prepares and caches each statement per connection.
 type queries struct {
-	head, heads, appendFn, appendGroup, appendGroupSet, flush, notify string
-	appendMove, appendUpsert, appendMoveArrays, appendUpsertArrays    string
-	idemLoad, readAll, readStream, streamVersion                      string
-	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats           string
+	head, heads, appendFn, appendGroup, flush, notify              string
+	appendMove, appendUpsert, appendMoveArrays, appendUpsertArrays string
+	idemLoad, readAll, readStream, streamVersion                   string
+	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats        string
 }
 
 const eventCols = `position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id`
@@ -69,43 +69,6 @@ d AS (INSERT INTO {{S}}.log_durable AS d (pid, position) SELECT pg_backend_pid()
 	ON CONFLICT (pid) DO UPDATE SET position = greatest(d.position, excluded.position))
 SELECT base, actual FROM h`
 
-// appendGroupSet appends a group whose streams all exist, are distinct
-// and match their expected versions, in one statement with no per-append
-// step: it takes append_group_packed's parameters (groupParams) and, when
-// every append matches, moves every stream's row, takes the counter once
-// and inserts the events. It answers the positions taken (the base before
-// the group's first event; -1 when any append did not match, and then
-// nothing is written: the caller runs append_group_packed, which gives
-// each append its own status), each append's offset in the group and each
-// stream's version before it. The stream rows are locked in the group's
-// order (LockRows above the sort), and all of them before log_head: the
-// counter's update reads g, which reads every locked row; the lock order of
-// append_group_packed. appendGroupSetHead locks and checks the streams,
-// appendGroupSetTail takes the counter and inserts the events.
-const appendGroupSetHead = `WITH x AS (
-	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS x(t, id, e, n, k)),
-l AS MATERIALIZED (
-	SELECT x.k, x.t, x.id, x.e, x.n, s.version AS a
-	FROM {{S}}.streams s JOIN x ON s.stream_type = x.t AND s.stream_id = x.id
-	ORDER BY x.k FOR UPDATE OF s),
-o AS MATERIALIZED (
-	SELECT l.k, l.t, l.id, l.n, l.a, sum(l.n) OVER (ORDER BY l.k) - l.n AS off,
-		count(*) OVER () AS cnt, sum(l.n) OVER () AS total
-	FROM l WHERE (l.e = -1 OR (l.e = -2 AND l.a > 0) OR l.a = l.e) AND l.a + l.n <= $14::bigint),
-g AS (SELECT total FROM o WHERE cnt = cardinality($1::bytea[]) LIMIT 1),
-s AS (UPDATE {{S}}.streams t SET version = o.a + o.n FROM o, g WHERE t.stream_type = o.t AND t.stream_id = o.id)`
-
-const appendGroupSetTail = `,
-h AS (UPDATE {{S}}.log_head SET position = position + g.total FROM g WHERE id = 1 RETURNING position - g.total AS b),
-ev AS (INSERT INTO {{S}}.events (` + eventCols + `)
-	SELECT h.b + x.i, o.t, o.id, o.a + x.i - o.off,
-		($5::bytea[])[x.d], ($6::bigint[])[x.d], ($7::bigint[])[x.d], ($8::int[])[x.d], ($9::bytea[])[x.d], x.data, x.eid
-	FROM h, unnest($10::int[], $11::int[], $12::bytea[], $13::uuid[]) WITH ORDINALITY AS x(k, d, data, eid, i)
-		JOIN o ON o.k = x.k),
-c AS (SELECT set_config('synchronous_commit', 'off', true))
-SELECT coalesce(h.b, -1), (SELECT array_agg(o.off ORDER BY o.k) FROM o), (SELECT array_agg(o.a ORDER BY o.k) FROM o)
-FROM c LEFT JOIN h ON true`
-
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("{{S}}", schema)
 	return queries{
@@ -130,7 +93,6 @@ FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
 		appendUpsertArrays: r.Replace(loneUpsert(12) + appendLoneArraysTail),
 		appendGroup: r.Replace(`SELECT statuses, bases, actuals
 FROM {{S}}.append_group_packed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
-		appendGroupSet: r.Replace(appendGroupSetHead + appendGroupSetTail),
 		// A flush: a synchronous commit that writes WAL, so that it waits
 		// for the WAL flush (and any synchronous standby) up to its own
 		// commit record, which follows the commit record of every append
