@@ -1,20 +1,18 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // DefaultGroups is how many append groups a store runs at once unless
@@ -59,13 +57,6 @@ type grouper struct {
 	inFlight int // groups before their commit's answer
 
 	appends atomic.Int32 // unkeyed appends from their call to their answer
-
-	// The connection of the latest group that ended well, and when it
-	// was released: sendIfIdle takes that one alone, as pgxpool's Acquire
-	// would without a health check (it checks connections idle longer
-	// than a second).
-	lastConn atomic.Pointer[pgx.Conn]
-	lastAt   atomic.Int64 // time.Now().UnixNano()
 }
 
 // idle reports that no unkeyed append of the process is in flight: none
@@ -124,13 +115,9 @@ func (g *grouper) take() []*groupReq {
 }
 
 // committed ends a group's transaction phase: the requests queued
-// meanwhile become the next group, or the group's slot is freed. The
-// caller is in flight (an Append, or a group's goroutine answering
-// in-flight Appends), so Close is still waiting. When a pooled connection
-// is idle, the next group is sent from the caller's goroutine, right after
-// the commit's answer (the caller reads its flush's answer next): the
-// server starts it without waiting for a new goroutine to be scheduled.
-// A goroutine of its own then reads its answers.
+// meanwhile become the next group, led by a goroutine of its own, or the
+// group's slot is freed. The caller is in flight (an Append, or a group's
+// goroutine answering in-flight Appends), so Close is still waiting.
 func (s *Store) committed() {
 	g := &s.grouper
 	g.mu.Lock()
@@ -141,78 +128,52 @@ func (s *Store) committed() {
 	}
 	next := g.take()
 	g.mu.Unlock()
-	live := takeLive(next)
-	if len(live) == 0 {
-		s.committed()
-		return
-	}
-	var sent *sentGroup
-	if !s.goesLone(live) {
-		sent = s.sendIfIdle(live)
-	}
 	s.inflight.Add(1)
 	go func() {
 		defer s.inflight.Done()
-		s.runLive(live, sent)
+		s.runGroup(next)
 	}()
 }
 
 // runGroup appends the requests of batch that are still wanted in one
 // transaction, calls committed once that transaction is answered, then
-// flushes and answers each.
+// flushes and answers each. If the transaction fails as a whole, each
+// append is retried on its own, so that one bad append answers its own
+// error only.
 func (s *Store) runGroup(batch []*groupReq) {
-	live := takeLive(batch)
-	if len(live) == 0 {
-		s.committed()
-		return
-	}
-	s.runLive(live, nil)
-}
-
-// takeLive returns the requests of batch that are still wanted, taken
-// (no longer cancelable) and sorted: one lock order for stream rows across
-// every group of every process; appends to one stream keep their order.
-func takeLive(batch []*groupReq) []*groupReq {
 	live := batch[:0:0]
 	for _, r := range batch {
 		if r.state.CompareAndSwap(reqQueued, reqTaken) {
 			live = append(live, r)
 		}
 	}
+	if len(live) == 0 {
+		s.committed()
+		return
+	}
+	// One lock order for stream rows across every group of every process;
+	// appends to one stream keep their order.
 	slices.SortStableFunc(live, func(a, b *groupReq) int {
-		if c := strings.Compare(a.req.Stream.Type, b.req.Stream.Type); c != 0 {
+		if c := bytes.Compare([]byte(a.req.Stream.Type), []byte(b.req.Stream.Type)); c != 0 {
 			return c
 		}
-		return strings.Compare(a.req.Stream.ID, b.req.Stream.ID)
+		return bytes.Compare([]byte(a.req.Stream.ID), []byte(b.req.Stream.ID))
 	})
-	return live
-}
-
-// goesLone reports whether live, a group of one, is alone: no other
-// unkeyed append anywhere between its call and its answer (none queued,
-// none in a group's flush, which would come back for another), and no
-// other process seen appending. It then commits synchronously, in one
-// round trip (appendSync). An append that arrives meanwhile waits for it,
-// as it would for any group taking positions. Otherwise even a group of
-// one goes through append_group_packed, whose flush overlaps the next.
-func (s *Store) goesLone(live []*groupReq) bool {
-	return len(live) == 1 && s.grouper.appends.Load() == 1 && s.lone.alone()
-}
-
-// runLive appends live (from takeLive; sent, when not nil, is its call
-// and flush already sent by sendIfIdle) in one transaction, calls
-// committed once that transaction is answered, then flushes and answers
-// each. If the transaction fails as a whole, each append is retried on
-// its own, so that one bad append answers its own error only.
-func (s *Store) runLive(live []*groupReq, sent *sentGroup) {
 	ctx := context.Background()
-	if sent == nil && s.goesLone(live) {
+	if len(live) == 1 && s.grouper.appends.Load() == 1 && s.lone.alone() {
+		// Alone, no other unkeyed append anywhere between its call and its
+		// answer (none queued, none in a group's flush, which would come
+		// back for another), and no other process seen appending: a single
+		// append that commits synchronously, in one round trip
+		// (appendSync). An append that arrives meanwhile waits for it, as
+		// it would for any group taking positions. Otherwise even a group
+		// of one goes through append_group_packed, whose flush overlaps the next.
 		out, err := s.appendOne(ctx, live[0].req, true, live[0].events)
 		s.committed()
 		live[0].done <- groupAnswer{out, err}
 		return
 	}
-	outs, retry, err := s.appendGroupSent(ctx, live, sent, s.committed)
+	outs, retry, err := s.appendGroupTx(ctx, live, s.committed)
 	switch {
 	case retry:
 		// The server refused the group's statement (say, a unique
@@ -233,71 +194,21 @@ func (s *Store) runLive(live []*groupReq, sent *sentGroup) {
 	}
 }
 
-// sentGroup is a group's call and flush sent on conn (sendIfIdle), their
-// answers still to read; err is sendGroup's error (p is then closed).
-type sentGroup struct {
-	conn *pgxpool.Conn
-	p    *pgconn.Pipeline
-	err  error
-}
-
-// sendIfIdle sends live's call and flush on the connection of the latest
-// group that ended well, if it is idle and was used within the last
-// second, and returns them; else nil. Its caller holds a connection
-// through its flush, so it must not wait for one.
-func (s *Store) sendIfIdle(live []*groupReq) *sentGroup {
-	g := &s.grouper
-	last := g.lastConn.Load()
-	if last == nil || time.Now().UnixNano()-g.lastAt.Load() > int64(time.Second) {
-		return nil
-	}
-	ctx := context.Background()
-	var conn *pgxpool.Conn
-	for _, c := range s.pool.AcquireAllIdle(ctx) {
-		if conn == nil && c.Conn() == last {
-			conn = c
-			continue
-		}
-		c.Release()
-	}
-	if conn == nil {
-		return nil
-	}
-	p, err := s.sendGroup(ctx, conn.Conn(), groupParams(live))
-	return &sentGroup{conn: conn, p: p, err: err}
-}
-
 // appendGroupTx runs append_group_packed for reqs and its flush in one round trip
-// (sendGroup, readGroup), calling committed once the group's commit is answered
+// (groupPipeline), calling committed once the group's commit is answered
 // (or nothing was written). retry reports that the server refused the call
 // itself, so nothing was written.
 func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed func()) (outs []appendOut, retry bool, err error) {
-	return s.appendGroupSent(ctx, reqs, nil, committed)
-}
-
-// appendGroupSent is appendGroupTx for a group whose call and flush may
-// have been sent already (sent, from sendIfIdle).
-func (s *Store) appendGroupSent(ctx context.Context, reqs []*groupReq, sent *sentGroup, committed func()) (outs []appendOut, retry bool, err error) {
-	if sent == nil {
-		params := groupParams(reqs)
-		conn, err := s.pool.Acquire(ctx)
-		if err != nil {
-			committed()
-			return nil, false, err // nothing sent
-		}
-		p, err := s.sendGroup(ctx, conn.Conn(), params)
-		sent = &sentGroup{conn: conn, p: p, err: err}
+	params := groupParams(reqs)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		committed()
+		return nil, false, err // nothing sent
 	}
-	conn := sent.conn
 	c := conn.Conn()
 	var statuses []int32
 	var bases, actuals []int64
-	if sent.err != nil {
-		committed()
-		err = sent.err
-	} else {
-		retry, err = readGroup(sent.p, c.TypeMap(), []any{&statuses, &bases, &actuals}, committed)
-	}
+	retry, err = s.groupPipeline(ctx, c, params, []any{&statuses, &bases, &actuals}, committed)
 	if err != nil {
 		rollback(c)
 		if retry && !c.IsClosed() {
@@ -310,8 +221,6 @@ func (s *Store) appendGroupSent(ctx context.Context, reqs []*groupReq, sent *sen
 		conn.Release()
 		return nil, retry, err
 	}
-	s.grouper.lastAt.Store(time.Now().UnixNano())
-	s.grouper.lastConn.Store(c)
 	conn.Release()
 	s.signal()
 	s.notifier.kick()
@@ -335,7 +244,7 @@ func (s *Store) appendGroupSent(ctx context.Context, reqs []*groupReq, sent *sen
 	return outs, false, nil
 }
 
-// Names of the statements sendGroup prepares on each connection it
+// Names of the statements groupPipeline prepares on each connection it
 // uses (a connection serves one store, hence one schema).
 const (
 	stmtAppendGroup = "cqrsgen_append_group_packed"
@@ -346,24 +255,36 @@ const (
 // group's call and the lone statement send theirs pre-encoded.
 var binaryFormats = [...]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
-// sendGroup sends on c, in one round trip, the append_group_packed call
+// groupPipeline sends, in one round trip, the append_group_packed call
 // with params (binary, from groupParams) in an implicit transaction of its
 // own, a Sync (which commits it, with synchronous_commit = off), the flush
-// statement and a second Sync (which commits the flush under the
-// session's synchronous_commit), and returns the pipeline whose answers
-// readGroup reads. On an error the pipeline is closed; an error after the
-// call may have reached the server is an unknown outcome.
-func (s *Store) sendGroup(ctx context.Context, c *pgx.Conn, params [][]byte) (*pgconn.Pipeline, error) {
+// statement and a second Sync (which
+// commits the flush under the session's synchronous_commit). The server
+// answers the first part as soon as its commit is done, before it waits
+// for the WAL: committed is then called, so that the next group takes its
+// positions while this one's flush waits, and the flushes of consecutive
+// groups share the server's WAL flushes. The call's row is scanned into
+// dest. retry reports that the server refused the call itself (nothing was
+// written); committed is called exactly once.
+func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte, dest []any, committed func()) (retry bool, err error) {
+	called := false
+	done := func() {
+		if !called {
+			called = true
+			committed()
+		}
+	}
+	defer done()
 	sdCall, err := c.Prepare(ctx, stmtAppendGroup, s.q.appendGroup)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	sdFlush, err := c.Prepare(ctx, stmtFlush, s.q.flush)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	if len(sdCall.ParamOIDs) != len(params) {
-		return nil, fmt.Errorf("append_group_packed takes %d parameters, want %d", len(sdCall.ParamOIDs), len(params))
+		return false, fmt.Errorf("append_group_packed takes %d parameters, want %d", len(sdCall.ParamOIDs), len(params))
 	}
 	m := c.TypeMap()
 	callFormats := make([]int16, len(sdCall.Fields))
@@ -378,27 +299,8 @@ func (s *Store) sendGroup(ctx context.Context, c *pgx.Conn, params [][]byte) (*p
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		p.Close()
-		return nil, unknownOutcome("sending the group", err)
+		return false, unknownOutcome("sending the group", err)
 	}
-	return p, nil
-}
-
-// readGroup reads the answers of a group's pipeline (sendGroup). The
-// server answers the call's part as soon as its commit is done, before it
-// waits for the WAL: committed is then called, so that the next group
-// takes its positions while this one's flush waits, and the flushes of
-// consecutive groups share the server's WAL flushes. The call's row is
-// scanned into dest. retry reports that the server refused the call
-// itself (nothing was written); committed is called exactly once.
-func readGroup(p *pgconn.Pipeline, m *pgtype.Map, dest []any, committed func()) (retry bool, err error) {
-	called := false
-	done := func() {
-		if !called {
-			called = true
-			committed()
-		}
-	}
-	defer done()
 	// The call's row, then its Sync: the commit.
 	err = readRow(p, m, dest)
 	if err != nil {

@@ -71,7 +71,7 @@ VALUES (1000, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sani
 
 // TestLoneAppendOneTransaction checks that an append alone in its process
 // writes its events and the durable head in one transaction (appendSync),
-// and that a group's append and its flush are two (sendGroup).
+// and that a group's append and its flush are two (groupPipeline).
 func TestLoneAppendOneTransaction(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, WithNotify(false))
