@@ -17,10 +17,15 @@ import (
 // waitForLockWaiters polls pg_stat_activity until n sessions of the store's
 // database wait on a lock while appending (a call of an append function,
 // or a lone append's statement, which updates log_head), proving they are
-// blocked rather than not yet started.
-func waitForLockWaiters(t *testing.T, s *Store, n int) {
+// blocked rather than not yet started. answered reports that an append
+// expected to block has returned instead: the test then fails at once
+// rather than waiting for ever.
+func waitForLockWaiters(t *testing.T, s *Store, n int, answered func() bool) {
 	t.Helper()
 	for {
+		if answered() {
+			t.Fatal("an append that should wait for the open transaction returned instead")
+		}
 		var waiting int
 		err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
 WHERE wait_event_type = 'Lock' AND (query LIKE '%append_%' OR query LIKE '%log_head%') AND query LIKE '%'||$1||'%'`,
@@ -55,6 +60,11 @@ func TestPositionsCommitOrder(t *testing.T) {
 			reader := openIn(t, a.opt.schema)
 			holding, release := make(chan struct{}), make(chan struct{})
 			a.testHookBeforeCommit = func() { close(holding); <-release }
+			// A test that fails while A holds its transaction open still
+			// lets it end, so that closing the stores does not wait for ever
+			// (cleanups run last-registered first: this before the stores').
+			free := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(free)
 
 			actx, cancelA := context.WithCancel(t.Context())
 			defer cancelA()
@@ -73,7 +83,7 @@ func TestPositionsCommitOrder(t *testing.T) {
 				res, err := b.Append(t.Context(), runtime.AppendRequest{Stream: sb, Expected: runtime.NoStream, Events: storetest.Events(1)})
 				rb <- result{res, err}
 			}()
-			waitForLockWaiters(t, a, 1)
+			waitForLockWaiters(t, a, 1, func() bool { return len(rb) > 0 })
 
 			// A holds positions 1-2 uncommitted, B is blocked: nothing is visible.
 			if h, err := reader.Head(t.Context()); err != nil || h != 0 {
@@ -91,7 +101,7 @@ func TestPositionsCommitOrder(t *testing.T) {
 			if abort {
 				cancelA()
 			}
-			close(release)
+			free()
 			resA, resB := <-ra, <-rb
 			if resB.err != nil {
 				t.Fatalf("second append: %v", resB.err)
