@@ -21,3 +21,16 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// machineCPU is the processor time every CPU of the machine has been busy
+// (not idle, not waiting for I/O) and the time they have counted in all,
+// from /proc/stat, for the turn log: with a database server on the same
+// machine, a turn's busy time is the client's, the server's and the
+// kernel's work together. ok is false when /proc/stat cannot be read.
+func machineCPU() (busy, total time.Duration, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	return parseProcStat(string(b))
+}

@@ -16,3 +16,6 @@ func syncDisks() {}
 
 // processCPU is not measured here (the turn log shows 0).
 func processCPU() time.Duration { return 0 }
+
+// machineCPU is not measured here (the turn log leaves it out).
+func machineCPU() (busy, total time.Duration, ok bool) { return 0, 0, false }

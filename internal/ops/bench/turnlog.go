@@ -14,11 +14,12 @@ import (
 
 // turnLog is one turn's entry of Config.TurnLog, begun before the turn.
 type turnLog struct {
-	r     *runner
-	start time.Time
-	cpu   time.Duration
-	gcs   uint32
-	pause uint64
+	r           *runner
+	start       time.Time
+	cpu         time.Duration
+	busy, total time.Duration // machineCPU's, ok when total > 0
+	gcs         uint32
+	pause       uint64
 }
 
 // beginTurn starts a turn's entry; a nil *turnLog (no TurnLog) does
@@ -30,13 +31,39 @@ func (r *runner) beginTurn() *turnLog {
 	}
 	var ms goruntime.MemStats
 	goruntime.ReadMemStats(&ms)
-	return &turnLog{r: r, start: time.Now(), cpu: processCPU(), gcs: ms.NumGC, pause: ms.PauseTotalNs}
+	t := &turnLog{r: r, start: time.Now(), cpu: processCPU(), gcs: ms.NumGC, pause: ms.PauseTotalNs}
+	t.busy, t.total, _ = machineCPU()
+	return t
+}
+
+// parseProcStat reads the first line of /proc/stat (the "cpu" line, in
+// USER_HZ ticks, 100 a second on Linux): busy is every field but idle
+// and iowait, guest time left out as it is counted in user already.
+func parseProcStat(stat string) (busy, total time.Duration, ok bool) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	const tick = 10 * time.Millisecond
+	for i, x := range f[1:min(len(f), 9)] { // user nice system idle iowait irq softirq steal
+		n, err := strconv.ParseInt(x, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, false
+		}
+		total += time.Duration(n) * tick
+		if i != 3 && i != 4 {
+			busy += time.Duration(n) * tick
+		}
+	}
+	return busy, total, true
 }
 
 // end writes the turn's line: the side, the round, its rate, percentiles
 // and time cap, the process's processor time during it (the side's own
 // work, and whatever background work of the other sides' databases fell
-// in it), the garbage collections during it and their pauses, and the
+// in it), the machine's busy share and busy time per event (the client's,
+// a local database server's and the kernel's work), the garbage collections during it and their pauses, and the
 // side's database state after it.
 func (t *turnLog) end(sd *appendSide, round int, res driveResult) {
 	if t == nil {
@@ -59,6 +86,14 @@ func (t *turnLog) end(sd *appendSide, round int, res driveResult) {
 		cpuPerEvent = float64(cpu.Nanoseconds()) / float64(events)
 	}
 	line += fmt.Sprintf(" cpu_ms=%d cpu_ns_per_event=%.0f", cpu.Milliseconds(), cpuPerEvent)
+	if busy, total, ok := machineCPU(); ok && t.total > 0 && total > t.total {
+		b := busy - t.busy
+		perEvent := 0.0
+		if events > 0 {
+			perEvent = float64(b.Nanoseconds()) / float64(events)
+		}
+		line += fmt.Sprintf(" machine_busy_pct=%.0f machine_cpu_ns_per_event=%.0f", 100*float64(b)/float64(total-t.total), perEvent)
+	}
 	line += fmt.Sprintf(" capped=%t gcs=%d gc_pause_us=%d heap_mb=%d", res.capped, ms.NumGC-t.gcs, (ms.PauseTotalNs-t.pause)/1e3, ms.HeapAlloc>>20)
 	if sd.state != nil {
 		line += " " + sd.state()

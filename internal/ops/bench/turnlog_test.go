@@ -5,8 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cqrsgen/cqrsgen/backends/memory"
 	"github.com/cqrsgen/cqrsgen/backends/pebble"
@@ -50,5 +52,34 @@ func TestTurnStates(t *testing.T) {
 	}
 	if f := storeState(ctx, memory.New()); f != nil {
 		t.Errorf("memory store: state %q, want none", f())
+	}
+}
+
+// TestParseProcStat checks the machine CPU the turn log reads: busy is
+// every field of the cpu line but idle and iowait, in 10 ms ticks, and a
+// line that is not the cpu line, or a field that is not a count, is
+// refused.
+func TestParseProcStat(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		stat        string
+		busy, total time.Duration
+		ok          bool
+	}{
+		{"kernel 5", "cpu  100 5 40 800 20 0 7 3 0 0\ncpu0 50 2 20 400 10 0 3 1 0 0\n", 155 * 10 * time.Millisecond, 975 * 10 * time.Millisecond, true},
+		{"old kernel, 5 fields", "cpu 10 0 5 80 5\n", 15 * 10 * time.Millisecond, 100 * 10 * time.Millisecond, true},
+		{"not the cpu line", "intr 1 2 3 4 5\n", 0, 0, false},
+		{"too short", "cpu 1 2 3\n", 0, 0, false},
+		{"not a count", "cpu 1 x 3 4 5\n", 0, 0, false},
+	} {
+		busy, total, ok := parseProcStat(tc.stat)
+		if busy != tc.busy || total != tc.total || ok != tc.ok {
+			t.Errorf("%s: busy %v total %v ok %v; want %v %v %v", tc.name, busy, total, ok, tc.busy, tc.total, tc.ok)
+		}
+	}
+	if goruntime.GOOS == "linux" {
+		if busy, total, ok := machineCPU(); !ok || total <= 0 || busy > total {
+			t.Errorf("machineCPU on Linux: busy %v total %v ok %v", busy, total, ok)
+		}
 	}
 }
