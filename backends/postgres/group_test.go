@@ -24,8 +24,8 @@ func TestGroupRefusedRetriesEach(t *testing.T) {
 	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: a, Expected: runtime.NoStream, Events: storetest.Events(1)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, data)
-VALUES (1000, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sanitize())); err != nil {
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.events (commit_id, off, stream_type, stream_id, version, name, schema, time_s, time_ns, data)
+VALUES (-1, 1, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sanitize())); err != nil {
 		t.Fatal(err)
 	}
 	batch := []*groupReq{
@@ -115,7 +115,7 @@ func TestLoneAppendOneTransaction(t *testing.T) {
 func lastAppendSync(t *testing.T, s *Store) bool {
 	t.Helper()
 	var same bool
-	q := fmt.Sprintf(`SELECT (SELECT xmin::text FROM %[1]s.events ORDER BY position DESC LIMIT 1) =
+	q := fmt.Sprintf(`SELECT (SELECT xmin::text FROM %[1]s.commits ORDER BY last DESC LIMIT 1) =
 	(SELECT xmin::text FROM %[1]s.log_durable ORDER BY position DESC LIMIT 1)`, pgx.Identifier{s.opt.schema}.Sanitize())
 	if err := s.pool.QueryRow(t.Context(), q).Scan(&same); err != nil {
 		t.Fatal(err)
