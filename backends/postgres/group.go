@@ -25,10 +25,11 @@ const DefaultGroups = 2
 
 // parallelMinEvents is how many events must be queued for a group to start
 // while another is taking its positions; fewer wait for that group's
-// commit, as with one group at a time. Measured at 8 writers: groups of
-// about 3 single events each cost 30-50% more CPU per event than groups
-// of 6, and a group of 100-event appends about 1.5 µs more per event at
-// half the size (docs/benchmarks-history.md, sixth pass).
+// commit, as with one group at a time. Measured at 8 writers against the
+// pgbench-style limit (docs/benchmarks-history.md, sixth pass): 100-event
+// appends 0.84x-0.87x with this rule against 0.66x-0.74x one group at a
+// time; single events lost with any second group (0.48x-0.54x against
+// 0.61x-0.64x), as small groups cost more CPU per event.
 const parallelMinEvents = 256
 
 // groupMaxEvents caps the events of one group (more wait for the next).
