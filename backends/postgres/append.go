@@ -25,11 +25,12 @@ const (
 // Concurrent appends without an idempotency key are combined into groups
 // (see group.go): one call of the schema's append_group_packed function checks
 // each append on its own (a mismatch is a *runtime.ConflictError for that
-// append only), takes the positions of all of them with one update of the
-// log_head counter, inserts their events and commits; its flush follows in
-// the same round trip. One group takes positions at a time per store (see
-// WithGroups); the appends that queue meanwhile form the next, which starts
-// as soon as the previous one's commit is answered, beside its flush.
+// append only), inserts their events, takes the positions of all of them
+// with one update of the log_head counter and one commits row (commits.go)
+// and commits; its flush follows in the same round trip. The appends that
+// queue while a group runs form the next, which starts as soon as the
+// previous one's commit is answered, beside its flush, or at once beside it
+// when enough events are queued (see DefaultGroups and WithGroups).
 //
 // An unkeyed append alone in its process is one statement that does what
 // append_events does and records the durable head (appendLone). Other

@@ -116,7 +116,7 @@ func (s *Store) deleteTx(ctx context.Context, tx pgx.Tx, req lifecycle.DeleteReq
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM `+S+`.log_truncated WHERE id = 1 FOR SHARE`); err != nil {
 			return lifecycle.DeleteResult{}, false, err
 		}
-		rows, err := tx.Query(ctx, `SELECT position, octet_length(data) + coalesce(octet_length(metadata), 0) FROM `+S+`.events
+		rows, err := tx.Query(ctx, `SELECT position, octet_length(data) + coalesce(octet_length(metadata), 0) FROM `+S+`.event_log
 WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 		if err != nil {
 			return lifecycle.DeleteResult{}, false, err
@@ -190,17 +190,19 @@ WHERE stream_type = $1 AND stream_id = $2 ORDER BY position`, typ, id)
 	if err := br.Close(); err != nil {
 		return lifecycle.DeleteResult{}, false, err
 	}
+	t.Time = storekit.NormalizeTime(s.opt.now(), nil)
+	rec := lifecycle.TombstoneRecord(t)
+	// The tombstone's row, then its position (commits.go).
 	var pos int64
-	if err := tx.QueryRow(ctx, `UPDATE `+S+`.log_head SET position = position + 1 WHERE id = 1 RETURNING position`).Scan(&pos); err != nil {
+	if err := tx.QueryRow(ctx, `WITH e AS (INSERT INTO `+S+`.events (commit_id, off, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
+VALUES (nextval('`+S+`.commit_ids'), 1, $1, $2, $3, $4, $5, $6, $7, NULL, $8, $9) RETURNING commit_id),
+h AS (UPDATE `+S+`.log_head SET position = position + 1 FROM e WHERE id = 1 RETURNING position, e.commit_id)
+INSERT INTO `+S+`.commits (id, first, last) SELECT commit_id, position, position FROM h RETURNING last`, typ, id, int64(t.Version), []byte(rec.Name), int64(rec.Schema),
+		rec.Time.Unix(), int32(rec.Time.Nanosecond()), rec.Data, pgtype.UUID{Bytes: runtime.NewEventID(), Valid: true}).Scan(&pos); err != nil {
 		return lifecycle.DeleteResult{}, false, err
 	}
 	t.Position = uint64(pos)
-	t.Time = storekit.NormalizeTime(s.opt.now(), nil)
-	rec := lifecycle.TombstoneRecord(t)
 	b = &pgx.Batch{}
-	b.Queue(`INSERT INTO `+S+`.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)`, pos, typ, id, int64(t.Version), []byte(rec.Name), int64(rec.Schema),
-		rec.Time.Unix(), int32(rec.Time.Nanosecond()), rec.Data, pgtype.UUID{Bytes: runtime.NewEventID(), Valid: true})
 	b.Queue(`UPDATE `+S+`.streams SET version = $3 WHERE stream_type = $1 AND stream_id = $2`, typ, id, int64(deletedBase+t.Version))
 	b.Queue(`INSERT INTO `+S+`.deleted_streams (stream_type, stream_id, mode, position, version, time_s, time_ns, data)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -221,8 +223,9 @@ func (s *Store) tombstone(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, stream runtime.StreamID) (runtime.Tombstone, error) {
 	S := pgx.Identifier{s.opt.schema}.Sanitize()
-	rows, err := q.Query(ctx, `SELECT `+eventCols+` FROM `+S+`.events
-WHERE position = (SELECT position FROM `+S+`.deleted_streams WHERE stream_type = $1 AND stream_id = $2)`,
+	rows, err := q.Query(ctx, `SELECT `+eventCols+` FROM `+S+`.event_log
+WHERE stream_type = $1 AND stream_id = $2
+	AND version = (SELECT version FROM `+S+`.deleted_streams WHERE stream_type = $1 AND stream_id = $2)`,
 		[]byte(stream.Type), []byte(stream.ID))
 	if err != nil {
 		return runtime.Tombstone{}, err

@@ -211,8 +211,8 @@ UPDATE `+S+`.log_head SET position = 3;`); err != nil {
 // TestMigrateFromVersion2 builds a schema at version 2 holding events
 // written by the version-2 append functions, then opens it: the old events
 // read back with a zero event id, new appends store theirs, the version-2
-// function (kept for processes that opened the schema before the upgrade)
-// still appends, with a NULL id, and Verify finds nothing wrong.
+// function (dropped at version 8) fails and writes nothing, and Verify
+// finds nothing wrong.
 func TestMigrateFromVersion2(t *testing.T) {
 	t.Parallel()
 	schema := pgtest.Schema(t)
@@ -226,18 +226,19 @@ INSERT INTO `+S+`.schema_version (version) VALUES (1), (2);`); err != nil {
 	}
 	// appendV2 appends one event to T/a the way a version-2 process does,
 	// and makes it durable as its flush would.
-	appendV2 := func(expected int64) {
+	appendV2 := func(expected int64) error {
 		t.Helper()
-		if err := pgtest.Exec(t.Context(), `SELECT status FROM `+S+`.append_events('\x54'::bytea, '\x61'::bytea, `+fmt.Sprint(expected)+`, NULL,
+		return pgtest.Exec(t.Context(), `SELECT status FROM `+S+`.append_events('\x54'::bytea, '\x61'::bytea, `+fmt.Sprint(expected)+`, NULL,
 	ARRAY['\x45'::bytea], ARRAY[1::bigint], ARRAY[1700000000::bigint], ARRAY[0], ARRAY[NULL::bytea], ARRAY['\x01'::bytea],
 	1700000000, 0, 1000000);
 INSERT INTO `+S+`.log_durable (pid, position) SELECT 0, position FROM `+S+`.log_head
-ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
+ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`)
+	}
+	for _, expected := range []int64{0, 1} {
+		if err := appendV2(expected); err != nil {
 			t.Fatal(err)
 		}
 	}
-	appendV2(0)
-	appendV2(1)
 	s := openIn(t, schema)
 	var ver int
 	if err := s.pool.QueryRow(t.Context(), `SELECT max(version) FROM `+S+`.schema_version`).Scan(&ver); err != nil || ver != SchemaVersion {
@@ -249,14 +250,16 @@ ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
 	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "a"}, Expected: 2, Events: evs}); err != nil {
 		t.Fatal(err)
 	}
-	appendV2(4) // a process still running the version-2 code
+	if err := appendV2(4); err == nil { // a process still running the version-2 code
+		t.Error("the version-2 append function still appends after version 8 dropped it")
+	}
 	recs, err := storetest.Collect(s.ReadStream(t.Context(), runtime.StreamID{Type: "T", ID: "a"}, 0))
-	if err != nil || len(recs) != 5 {
-		t.Fatalf("ReadStream after migrating = %d records, %v; want 5", len(recs), err)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("ReadStream after migrating = %d records, %v; want 4", len(recs), err)
 	}
 	for i, r := range recs {
 		switch zero := r.EventID.IsZero(); {
-		case (i < 2 || i == 4) && !zero:
+		case i < 2 && !zero:
 			t.Errorf("v%d written by the version-2 function: id %s, want zero", r.Version, r.EventID)
 		case i == 2 && r.EventID != given:
 			t.Errorf("v%d: id %s, want the given %s", r.Version, r.EventID, given)
@@ -265,8 +268,8 @@ ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
 		}
 	}
 	rep, err := s.Verify(t.Context())
-	if err != nil || len(rep.Problems) != 0 || rep.Head != 5 {
-		t.Fatalf("Verify after migrating = %+v, %v; want head 5 and no problems", rep, err)
+	if err != nil || len(rep.Problems) != 0 || rep.Head != 4 {
+		t.Fatalf("Verify after migrating = %+v, %v; want head 4 and no problems", rep, err)
 	}
 }
 
@@ -370,9 +373,9 @@ func TestAppendGroup(t *testing.T) {
 
 // TestMigrateFromVersion6 builds a schema at version 6 holding a group
 // appended by version 6's append_group, then opens it: a group appended
-// through version 7's append_group_packed continues the log, version 6's
-// append_group (kept for processes that opened the schema before the
-// upgrade) still appends after it, and Verify finds nothing wrong.
+// through append_group_packed continues the log, version 6's append_group
+// (kept at version 7 for processes that opened the schema before, dropped
+// at version 8) fails and writes nothing, and Verify finds nothing wrong.
 func TestMigrateFromVersion6(t *testing.T) {
 	t.Parallel()
 	schema := pgtest.Schema(t)
@@ -386,18 +389,18 @@ INSERT INTO `+S+`.schema_version (version) VALUES (1), (2), (3), (4), (5), (6);`
 	}
 	// groupV6 appends two events to T/a in one group the way a version-6
 	// process does, and makes them durable as its flush would.
-	groupV6 := func(expected int64) {
+	groupV6 := func(expected int64) error {
 		t.Helper()
-		if err := pgtest.Exec(t.Context(), `SELECT statuses FROM `+S+`.append_group(ARRAY['\x54'::bytea], ARRAY['\x61'::bytea],
+		return pgtest.Exec(t.Context(), `SELECT statuses FROM `+S+`.append_group(ARRAY['\x54'::bytea], ARRAY['\x61'::bytea],
 	ARRAY[`+fmt.Sprint(expected)+`::bigint], ARRAY[2::bigint], ARRAY[1, 1], ARRAY[1::bigint, 2],
 	ARRAY['\x45'::bytea, '\x45'], ARRAY[1::bigint, 1], ARRAY[1700000000::bigint, 1700000000], ARRAY[0, 0],
 	ARRAY[NULL::bytea, NULL], ARRAY['\x01'::bytea, '\x02'], ARRAY[gen_random_uuid(), gen_random_uuid()], 1000000);
 INSERT INTO `+S+`.log_durable (pid, position) SELECT 0, position FROM `+S+`.log_head
-ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
-			t.Fatal(err)
-		}
+ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`)
 	}
-	groupV6(0)
+	if err := groupV6(0); err != nil {
+		t.Fatal(err)
+	}
 	s := openIn(t, schema)
 	var ver int
 	if err := s.pool.QueryRow(t.Context(), `SELECT max(version) FROM `+S+`.schema_version`).Scan(&ver); err != nil || ver != SchemaVersion {
@@ -412,15 +415,17 @@ ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
 	if err != nil || retry || outs[0].status != appendOK || outs[0].base != 2 || outs[1].status != appendOK || outs[1].base != 4 {
 		t.Fatalf("group after migrating: %+v, %v (retry %v); want positions 3-4 and 5", outs, err, retry)
 	}
-	groupV6(4) // a process still running the version-6 code
+	if err := groupV6(4); err == nil { // a process still running the version-6 code
+		t.Error("version 6's append_group still appends after version 8 dropped it")
+	}
 	if err := s.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := storetest.Collect(s.ReadAll(t.Context(), 0))
-	if err != nil || len(recs) != 7 {
-		t.Fatalf("ReadAll after migrating = %d records, %v; want 7", len(recs), err)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("ReadAll after migrating = %d records, %v; want 5", len(recs), err)
 	}
-	for i, w := range []string{`T/"a"@1`, `T/"a"@2`, `T/"a"@3`, `T/"a"@4`, `T/"b"@1`, `T/"a"@5`, `T/"a"@6`} {
+	for i, w := range []string{`T/"a"@1`, `T/"a"@2`, `T/"a"@3`, `T/"a"@4`, `T/"b"@1`} {
 		if got := fmt.Sprintf("%s@%d", recs[i].Stream, recs[i].Version); got != w || recs[i].Position != uint64(i+1) {
 			t.Errorf("record %d = %s at %d, want %s at %d", i, got, recs[i].Position, w, i+1)
 		}
@@ -428,7 +433,80 @@ ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
 	if recs[2].Name != "Event0" || recs[3].Metadata["i"] != "1" || string(recs[4].Data) != string(storetest.Events(1)[0].Data) {
 		t.Errorf("records of the version-7 group = %+v", recs[2:5])
 	}
-	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 || rep.Head != 7 {
-		t.Fatalf("Verify after migrating = %+v, %v; want head 7 and no problems", rep, err)
+	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 || rep.Head != 5 {
+		t.Fatalf("Verify after migrating = %+v, %v; want head 5 and no problems", rep, err)
+	}
+}
+
+// TestMigrateFromVersion7 builds a schema at version 7 holding events
+// appended by version 7's functions, then opens it: the old rows keep
+// their positions under commit 0, a read that starts inside that commit
+// begins at the right event, append_group_packed (which a process of
+// version 7 still calls) appends through the new layout, new appends
+// continue the log, and Verify finds nothing wrong.
+func TestMigrateFromVersion7(t *testing.T) {
+	t.Parallel()
+	schema := pgtest.Schema(t)
+	S := pgx.Identifier{schema}.Sanitize()
+	v7 := strings.ReplaceAll(strings.Join(migrations[:7], "\n"), "{{S}}", S)
+	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+S+`;
+CREATE TABLE `+S+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+`+v7+`
+INSERT INTO `+S+`.schema_version (version) SELECT generate_series(1, 7);`); err != nil {
+		t.Fatal(err)
+	}
+	// groupV7 appends n events to T/id in one group the way a version-7
+	// process does, and makes them durable as its flush would.
+	groupV7 := func(id string, expected, n int) error {
+		t.Helper()
+		return pgtest.Exec(t.Context(), fmt.Sprintf(`SELECT statuses FROM %[1]s.append_group_packed(ARRAY['\x54'::bytea], ARRAY['%[2]s'::bytea],
+	ARRAY[%[3]d::bigint], ARRAY[%[4]d::bigint], ARRAY['\x45'::bytea], ARRAY[1::bigint], ARRAY[1700000000::bigint], ARRAY[0], ARRAY[NULL::bytea],
+	array_fill(1, ARRAY[%[4]d]), array_fill(1, ARRAY[%[4]d]), array_fill('\x01'::bytea, ARRAY[%[4]d]),
+	ARRAY(SELECT gen_random_uuid() FROM generate_series(1, %[4]d)), 1000000);
+INSERT INTO %[1]s.log_durable (pid, position) SELECT 0, position FROM %[1]s.log_head
+ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`, S, id, expected, n))
+	}
+	if err := groupV7("a", 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := groupV7("b", 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	s := openIn(t, schema)
+	var ver int
+	if err := s.pool.QueryRow(t.Context(), `SELECT max(version) FROM `+S+`.schema_version`).Scan(&ver); err != nil || ver != SchemaVersion {
+		t.Fatalf("schema version after Open = %d, %v; want %d", ver, err, SchemaVersion)
+	}
+	if err := groupV7("a", 3, 2); err != nil { // a process still running the version-7 code
+		t.Fatal(err)
+	}
+	a, c := runtime.StreamID{Type: "T", ID: "a"}, runtime.StreamID{Type: "T", ID: "c"}
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: c, Expected: runtime.NoStream, Events: storetest.Events(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: a, Expected: 5, Events: storetest.Events(1), IdempotencyKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`T/"a"@1`, `T/"a"@2`, `T/"a"@3`, `T/"b"@1`, `T/"b"@2`, `T/"a"@4`, `T/"a"@5`, `T/"c"@1`, `T/"c"@2`, `T/"a"@6`}
+	for _, after := range []uint64{0, 2, 5, 7} {
+		recs, err := storetest.Collect(s.ReadAll(t.Context(), after))
+		if err != nil || len(recs) != len(want)-int(after) {
+			t.Fatalf("ReadAll(%d) after migrating = %d records, %v; want %d", after, len(recs), err, len(want)-int(after))
+		}
+		for i, r := range recs {
+			if got := fmt.Sprintf("%s@%d", r.Stream, r.Version); got != want[int(after)+i] || r.Position != after+uint64(i)+1 {
+				t.Errorf("ReadAll(%d) record %d = %s at %d, want %s at %d", after, i, got, r.Position, want[int(after)+i], after+uint64(i)+1)
+			}
+		}
+	}
+	recs, err := storetest.Collect(s.ReadStream(t.Context(), a, 2))
+	if err != nil || len(recs) != 4 || recs[0].Position != 3 || recs[1].Position != 6 || recs[3].Position != 10 {
+		t.Fatalf("ReadStream(a, 2) after migrating = %+v, %v; want versions 3-6 at positions 3, 6, 7, 10", recs, err)
+	}
+	if rec, err := s.LoadIdempotency(t.Context(), "k"); err != nil || rec.Position != 10 || rec.Version != 6 {
+		t.Errorf("idempotency record = %+v, %v; want version 6 at position 10", rec, err)
+	}
+	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 || rep.Head != 10 || rep.Events != 10 {
+		t.Fatalf("Verify after migrating = %+v, %v; want head 10, 10 events and no problems", rep, err)
 	}
 }

@@ -16,9 +16,21 @@ import (
 )
 
 // DefaultGroups is how many append groups a store runs at once unless
-// WithGroups says otherwise. One at a time did best (docs/storage.md): every
-// group takes the log_head row once, and more groups in flight queue on it.
-const DefaultGroups = 1
+// WithGroups says otherwise. Groups insert their rows before they take the
+// log_head row (commits.go), so a second group inserts beside the first;
+// but a group beyond the first starts only with parallelMinEvents queued,
+// since smaller groups cost more CPU per event than they save
+// (docs/storage.md).
+const DefaultGroups = 2
+
+// parallelMinEvents is how many events must be queued for a group to start
+// while another is taking its positions; fewer wait for that group's
+// commit, as with one group at a time. Measured at 8 writers against the
+// pgbench-style limit (docs/benchmarks-history.md, sixth pass): 100-event
+// appends 0.84x-0.87x with this rule against 0.66x-0.74x one group at a
+// time; single events lost with any second group (0.48x-0.54x against
+// 0.61x-0.64x), as small groups cost more CPU per event.
+const parallelMinEvents = 256
 
 // groupMaxEvents caps the events of one group (more wait for the next).
 const groupMaxEvents = runtime.MaxBatchEvents
@@ -54,6 +66,7 @@ type groupAnswer struct {
 type grouper struct {
 	mu       sync.Mutex
 	queue    []*groupReq
+	queued   int // events in queue
 	inFlight int // groups before their commit's answer
 
 	appends atomic.Int32 // unkeyed appends from their call to their answer
@@ -71,14 +84,7 @@ func (s *Store) appendGrouped(ctx context.Context, req runtime.AppendRequest) (a
 	g := &s.grouper
 	g.appends.Add(1)
 	defer g.appends.Add(-1)
-	g.mu.Lock()
-	g.queue = append(g.queue, r)
-	var batch []*groupReq
-	if g.inFlight < s.groupMax {
-		g.inFlight++
-		batch = g.take()
-	}
-	g.mu.Unlock()
+	batch := g.enqueue(r, s.groupMax)
 	if batch != nil {
 		// Lead this group in the caller's goroutine (an append alone in
 		// its process pays no hand-over).
@@ -102,6 +108,22 @@ func (s *Store) newGroupReq(req runtime.AppendRequest) *groupReq {
 	return &groupReq{req: req, events: s.encodeEvents(req), done: make(chan groupAnswer, 1)}
 }
 
+// enqueue queues r and returns the group its caller is to lead, if one
+// starts: when no group is taking positions, or when fewer than limit are and
+// at least parallelMinEvents events are queued; else nil (r waits for a
+// group's commit, see committed).
+func (g *grouper) enqueue(r *groupReq, limit int) []*groupReq {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.queue = append(g.queue, r)
+	g.queued += len(r.req.Events)
+	if g.inFlight >= limit || (g.inFlight > 0 && g.queued < parallelMinEvents) {
+		return nil
+	}
+	g.inFlight++
+	return g.take()
+}
+
 // take removes from the queue the requests of the next group. g.mu is held.
 func (g *grouper) take() []*groupReq {
 	events, n := 0, 0
@@ -111,6 +133,7 @@ func (g *grouper) take() []*groupReq {
 	}
 	batch := slices.Clone(g.queue[:n])
 	g.queue = slices.Delete(g.queue, 0, n)
+	g.queued -= events
 	return batch
 }
 

@@ -24,8 +24,8 @@ func TestGroupRefusedRetriesEach(t *testing.T) {
 	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: a, Expected: runtime.NoStream, Events: storetest.Events(1)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, data)
-VALUES (1000, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sanitize())); err != nil {
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.events (commit_id, off, stream_type, stream_id, version, name, schema, time_s, time_ns, data)
+VALUES (-1, 1, 'T', 'a', 2, 'x', 1, 0, 0, '')`, pgx.Identifier{s.opt.schema}.Sanitize())); err != nil {
 		t.Fatal(err)
 	}
 	batch := []*groupReq{
@@ -115,7 +115,7 @@ func TestLoneAppendOneTransaction(t *testing.T) {
 func lastAppendSync(t *testing.T, s *Store) bool {
 	t.Helper()
 	var same bool
-	q := fmt.Sprintf(`SELECT (SELECT xmin::text FROM %[1]s.events ORDER BY position DESC LIMIT 1) =
+	q := fmt.Sprintf(`SELECT (SELECT xmin::text FROM %[1]s.commits ORDER BY last DESC LIMIT 1) =
 	(SELECT xmin::text FROM %[1]s.log_durable ORDER BY position DESC LIMIT 1)`, pgx.Identifier{s.opt.schema}.Sanitize())
 	if err := s.pool.QueryRow(t.Context(), q).Scan(&same); err != nil {
 		t.Fatal(err)
@@ -287,4 +287,56 @@ func TestLoneKinds(t *testing.T) {
 		t.Fatalf("stale append: %v, want a conflict at %d", err, len(mixed)+2)
 	}
 	checkRecords(t, s, want)
+}
+
+// TestGroupStarts checks when an append starts a group: at once when no
+// group is taking positions; beside one only when at least
+// parallelMinEvents events are queued and fewer than the limit of groups
+// are in flight; otherwise it queues for the next group's commit. A group
+// takes the whole queue, and the queued count follows.
+func TestGroupStarts(t *testing.T) {
+	req := func(events int) *groupReq {
+		return &groupReq{req: runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "a"}, Events: make([]runtime.EventData, events)}}
+	}
+	tests := []struct {
+		name      string
+		inFlight  int
+		limit     int
+		queued    []int // events of the appends already queued
+		events    int   // the new append's
+		wantGroup int   // appends in the group it leads (0: none)
+	}{
+		{"no group in flight", 0, 2, nil, 1, 1},
+		{"no group in flight, a queue", 0, 2, []int{1, 1}, 1, 3},
+		{"one in flight, few queued", 1, 2, []int{100}, 100, 0},
+		{"one in flight, enough queued", 1, 2, []int{100, 100}, 100, 3},
+		{"one in flight, one large append", 1, 2, nil, parallelMinEvents, 1},
+		{"at the limit", 2, 2, []int{100, 100}, 100, 0},
+		{"grouping of one group", 1, 1, []int{parallelMinEvents}, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var g grouper
+			g.inFlight = tc.inFlight
+			for _, n := range tc.queued {
+				g.queue = append(g.queue, req(n))
+				g.queued += n
+			}
+			batch := g.enqueue(req(tc.events), tc.limit)
+			if len(batch) != tc.wantGroup {
+				t.Fatalf("enqueue started a group of %d appends, want %d", len(batch), tc.wantGroup)
+			}
+			wantInFlight, wantQueued := tc.inFlight, tc.events
+			for _, n := range tc.queued {
+				wantQueued += n
+			}
+			if batch != nil {
+				wantInFlight, wantQueued = tc.inFlight+1, 0
+			}
+			if g.inFlight != wantInFlight || g.queued != wantQueued || (batch != nil && len(g.queue) != 0) {
+				t.Errorf("after enqueue: %d in flight, %d events in %d queued appends; want %d in flight, %d events",
+					g.inFlight, g.queued, len(g.queue), wantInFlight, wantQueued)
+			}
+		})
+	}
 }

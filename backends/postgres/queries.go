@@ -14,7 +14,17 @@ type queries struct {
 	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats        string
 }
 
+// eventCols are the columns scanRecord reads, from event_log (commits.go).
 const eventCols = `position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id`
+
+// readAllSQL reads the events at positions $1 < p <= $2 ($2 a durable head,
+// which is always a commit's last position), at most $3: commits by their
+// last position, each commit's rows by off (both bounds on off are index
+// conditions, so a read that starts inside a large commit does not walk
+// its earlier rows).
+const readAllSQL = `SELECT ` + eventCols + ` FROM {{S}}.event_log
+WHERE commit_last > $1 AND commit_first <= $2 AND off > $1 - commit_first + 1 AND off <= $2 - commit_first + 1
+ORDER BY commit_last, off LIMIT $3`
 
 // loneMove is the head of appendMove and appendMoveArrays: the stream's
 // row moved by $4 events when its version matches $3, up to the largest
@@ -48,23 +58,27 @@ func loneUpsert(maxParam int) string {
 // have many kinds: subscripting a flat array of variable-length elements
 // walks it from its start.
 const appendLoneArraysTail = `,
-h AS (UPDATE {{S}}.log_head SET position = position + $4 FROM s WHERE id = 1
-	RETURNING position - $4 AS base, s.actual),
-e AS (INSERT INTO {{S}}.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
-	SELECT h.base + x.i, $1, $2, h.actual + x.i, x.name, x.schema, x.ts, x.tn, x.md, x.data, x.eid
-	FROM h, unnest($5::bytea[], $6::bigint[], $7::bigint[], $8::int[], $9::bytea[], $10::bytea[], $11::uuid[])
-		WITH ORDINALITY AS x(name, schema, ts, tn, md, data, eid, i)),
-d AS (INSERT INTO {{S}}.log_durable AS d (pid, position) SELECT pg_backend_pid(), h.base + $4 FROM h
-	ON CONFLICT (pid) DO UPDATE SET position = greatest(d.position, excluded.position))
-SELECT base, actual FROM h`
+c AS (SELECT nextval('{{S}}.commit_ids') AS cid, s.actual FROM s),
+e AS (INSERT INTO {{S}}.events (commit_id, off, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
+	SELECT c.cid, x.i, $1, $2, c.actual + x.i, x.name, x.schema, x.ts, x.tn, x.md, x.data, x.eid
+	FROM c, unnest($5::bytea[], $6::bigint[], $7::bigint[], $8::int[], $9::bytea[], $10::bytea[], $11::uuid[])
+		WITH ORDINALITY AS x(name, schema, ts, tn, md, data, eid, i))` + loneCommit
 
 const appendLoneTail = `,
-h AS (UPDATE {{S}}.log_head SET position = position + $4 FROM s WHERE id = 1
-	RETURNING position - $4 AS base, s.actual),
-e AS (INSERT INTO {{S}}.events (position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
-	SELECT h.base + x.i, $1, $2, h.actual + x.i,
+c AS (SELECT nextval('{{S}}.commit_ids') AS cid, s.actual FROM s),
+e AS (INSERT INTO {{S}}.events (commit_id, off, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
+	SELECT c.cid, x.i, $1, $2, c.actual + x.i,
 		($5::bytea[])[x.d], ($6::bigint[])[x.d], ($7::bigint[])[x.d], ($8::int[])[x.d], ($9::bytea[])[x.d], x.data, x.eid
-	FROM h, unnest($10::int[], $11::bytea[], $12::uuid[]) WITH ORDINALITY AS x(d, data, eid, i)),
+	FROM c, unnest($10::int[], $11::bytea[], $12::uuid[]) WITH ORDINALITY AS x(d, data, eid, i))` + loneCommit
+
+// loneCommit ends appendLoneTail and appendLoneArraysTail: the positions
+// for commit c (commits.go; the statement commits synchronously, so the
+// counter is held through its flush whatever the order), and the new head
+// recorded as durable.
+const loneCommit = `,
+h AS (UPDATE {{S}}.log_head SET position = position + $4 FROM c WHERE id = 1
+	RETURNING position - $4 AS base, c.actual, c.cid),
+m AS (INSERT INTO {{S}}.commits (id, first, last) SELECT h.cid, h.base + 1, h.base + $4 FROM h),
 d AS (INSERT INTO {{S}}.log_durable AS d (pid, position) SELECT pg_backend_pid(), h.base + $4 FROM h
 	ON CONFLICT (pid) DO UPDATE SET position = greatest(d.position, excluded.position))
 SELECT base, actual FROM h`
@@ -107,9 +121,8 @@ RETURNING position`),
 		notify: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')`,
 		idemLoad: r.Replace(`SELECT key, stream_type, stream_id, version, position, time_s, time_ns
 FROM {{S}}.idempotency WHERE key = $1`),
-		readAll: r.Replace(`SELECT ` + eventCols + ` FROM {{S}}.events
-WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3`),
-		readStream: r.Replace(`SELECT ` + eventCols + ` FROM {{S}}.events
+		readAll: r.Replace(readAllSQL),
+		readStream: r.Replace(`SELECT ` + eventCols + ` FROM {{S}}.event_log
 WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version LIMIT $4`),
 		streamVersion: r.Replace(`SELECT version FROM {{S}}.streams WHERE stream_type = $1 AND stream_id = $2`),
 		// The stream's row, when it has one, is share-locked: a delete

@@ -163,15 +163,22 @@ FROM {{S}}.log_truncated WHERE id = 1 FOR UPDATE`)).Scan(&cur, &durable); err !=
 		return lifecycle.TruncateResult{}, fmt.Errorf("cqrsgen: postgres: %s: %w: the head is %d and the newest event is always kept", op, runtime.ErrInvalid, durable)
 	}
 	if _, err := tx.Exec(ctx, s.sql(`INSERT INTO {{S}}.truncated_streams AS t (stream_type, stream_id, version)
-SELECT stream_type, stream_id, max(version) FROM {{S}}.events WHERE position > $1 AND position <= $2 GROUP BY stream_type, stream_id
+SELECT stream_type, stream_id, max(version) FROM {{S}}.event_log
+WHERE commit_last > $1 AND commit_first <= $2 AND off > $1 - commit_first + 1 AND off <= $2 - commit_first + 1
+GROUP BY stream_type, stream_id
 ON CONFLICT (stream_type, stream_id) DO UPDATE SET version = greatest(t.version, excluded.version)`), cur, int64(through)); err != nil {
 		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
-	tag, err := tx.Exec(ctx, s.sql(`DELETE FROM {{S}}.events WHERE position > $1 AND position <= $2`), cur, int64(through))
+	tag, err := tx.Exec(ctx, s.sql(`DELETE FROM {{S}}.events e USING {{S}}.commits c
+WHERE e.commit_id = c.id AND c.last > $1 AND c.first <= $2 AND e.off > $1 - c.first + 1 AND e.off <= $2 - c.first + 1`), cur, int64(through))
 	if err != nil {
 		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}
 	removed := tag.RowsAffected()
+	// A commit wholly truncated has no rows left (commits.go).
+	if _, err := tx.Exec(ctx, s.sql(`DELETE FROM {{S}}.commits WHERE last > $1 AND last <= $2`), cur, int64(through)); err != nil {
+		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
+	}
 	if _, err := tx.Exec(ctx, s.sql(`UPDATE {{S}}.log_truncated SET position = $1, removed = removed + $2 WHERE id = 1`), int64(through), removed); err != nil {
 		return lifecycle.TruncateResult{}, s.fail(ctx, op, err)
 	}

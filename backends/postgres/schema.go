@@ -11,7 +11,7 @@ import (
 
 // SchemaVersion is the version of the table layout this code writes. Open
 // migrates older schemas up to it and refuses newer ones.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // lockClass is the first key of the advisory lock that serialises
 // migrations; the second is hashtext(schema name), so stores in distinct
@@ -489,6 +489,7 @@ CREATE TABLE {{S}}.holes (
 `,
 	migrationTombstoneCopy,
 	migrationPackedGroup, // version 7 (grouprows.go)
+	migrationCommits,     // version 8 (commits.go)
 }
 
 // migrate creates or upgrades the schema inside one transaction holding an

@@ -78,7 +78,8 @@ func (s *Store) Verify(ctx context.Context) (storekit.VerifyReport, error) {
 	// Every row decodes.
 	var after int64
 	for {
-		rows, err := tx.Query(ctx, `SELECT `+eventCols+` FROM `+S+`.events WHERE position > $1 ORDER BY position LIMIT $2`, after, pageSize)
+		rows, err := tx.Query(ctx, `SELECT `+eventCols+` FROM `+S+`.event_log
+WHERE commit_last > $1 AND off > $1 - commit_first + 1 ORDER BY commit_last, off LIMIT $2`, after, pageSize)
 		if err != nil {
 			return storekit.VerifyReport{}, s.fail(ctx, op, err)
 		}
@@ -123,20 +124,38 @@ func (s *Store) Verify(ctx context.Context) (storekit.VerifyReport, error) {
 		// they left.
 		{ProblemPositionGap, "events", `SELECT ''::bytea, ''::bytea, 0::bigint, position, prev FROM (
 	SELECT position, last, coalesce(lag(last) OVER (ORDER BY position), (SELECT position FROM ` + S + `.log_truncated WHERE id = 1)) AS prev FROM (
-		SELECT position, position AS last FROM ` + S + `.events
+		SELECT position, position AS last FROM ` + S + `.event_log
 		UNION ALL SELECT greatest(h.first, c.position + 1), h.last FROM ` + S + `.holes h, ` + S + `.log_truncated c
 			WHERE c.id = 1 AND h.last > c.position) r) x
 WHERE position <> prev + 1 ORDER BY position`,
 			func(pos, prev int64) string {
+				if pos <= prev {
+					return fmt.Sprintf("position %d comes again after position %d", pos, prev)
+				}
 				if pos == prev+2 {
 					return fmt.Sprintf("position %d is missing", prev+1)
 				}
 				return fmt.Sprintf("positions %d to %d are missing", prev+1, pos-1)
 			}},
+		// Every row has its commit and a place inside it (commits.go); a
+		// row without one is not read by position at all.
+		{ProblemRecord, "events", `SELECT e.stream_type, e.stream_id, e.version, 0::bigint, e.commit_id FROM ` + S + `.events e
+LEFT JOIN ` + S + `.commits c ON c.id = e.commit_id
+WHERE c.id IS NULL OR e.off < 1 OR e.off > c.last - c.first + 1 ORDER BY 1, 2, 3`,
+			func(ver, commit int64) string {
+				return fmt.Sprintf("version %d's commit %d is missing or does not hold the row's place", ver, commit)
+			}},
+		// Commits hold disjoint runs of positions.
+		{ProblemRecord, "commits", `SELECT ''::bytea, ''::bytea, 0::bigint, first, prev FROM (
+	SELECT first, lag(last) OVER (ORDER BY last) AS prev FROM ` + S + `.commits) x
+WHERE first <= prev ORDER BY first`,
+			func(first, prev int64) string {
+				return fmt.Sprintf("a commit starting at position %d overlaps the one before it, which ends at %d", first, prev)
+			}},
 		{ProblemVersionGap, "events", `SELECT stream_type, stream_id, version, position, prev FROM (
 	SELECT stream_type, stream_id, e.version, e.position,
 		coalesce(lag(e.version) OVER (PARTITION BY stream_type, stream_id ORDER BY e.version), t.version, 0) AS prev
-	FROM ` + S + `.events e LEFT JOIN ` + S + `.truncated_streams t USING (stream_type, stream_id)) x
+	FROM ` + S + `.event_log e LEFT JOIN ` + S + `.truncated_streams t USING (stream_type, stream_id)) x
 WHERE version <> prev + 1 AND NOT EXISTS (SELECT 1 FROM ` + S + `.deleted_streams d
 	WHERE d.stream_type = x.stream_type AND d.stream_id = x.stream_id AND d.mode = 2 AND d.version = x.version)
 ORDER BY stream_type, stream_id, version`,
@@ -149,14 +168,14 @@ ORDER BY stream_type, stream_id, version`,
 		{ProblemVersionOrder, "events", `SELECT stream_type, stream_id, version, position, prev FROM (
 	SELECT stream_type, stream_id, version, position,
 		lag(position) OVER (PARTITION BY stream_type, stream_id ORDER BY version) AS prev
-	FROM ` + S + `.events) x
+	FROM ` + S + `.event_log) x
 WHERE position <= prev ORDER BY stream_type, stream_id, version`,
 			func(pos, prev int64) string {
 				return fmt.Sprintf("position %d is not after the previous version's position %d", pos, prev)
 			}},
 		{ProblemIndexMissing, "streams", `SELECT e.stream_type, e.stream_id, e.version, e.position, coalesce(s.version, -1) FROM (
 	SELECT DISTINCT ON (stream_type, stream_id) stream_type, stream_id, version, position
-	FROM ` + S + `.events ORDER BY stream_type, stream_id, version DESC) e
+	FROM ` + S + `.event_log ORDER BY stream_type, stream_id, version DESC) e
 LEFT JOIN ` + S + `.streams s USING (stream_type, stream_id)
 WHERE s.version IS NULL OR s.version < e.version ORDER BY 1, 2`,
 			func(ver, rowVer int64) string {
@@ -208,6 +227,12 @@ WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY
 			switch c.kind {
 			case ProblemPositionGap:
 				p.Detail = c.detail(pos, x)
+			case ProblemRecord:
+				if c.table == "commits" {
+					p.Detail = c.detail(pos, x)
+				} else {
+					p.Detail = c.detail(ver, x)
+				}
 			case ProblemVersionOrder:
 				p.Detail = c.detail(pos, x)
 			case ProblemCheckpoint:
@@ -224,7 +249,7 @@ WHERE position > (SELECT position FROM ` + S + `.log_head WHERE id = 1) ORDER BY
 		}
 	}
 	var maxPos int64
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+S+`.events`).Scan(&maxPos); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM `+S+`.event_log`).Scan(&maxPos); err != nil {
 		return storekit.VerifyReport{}, s.fail(ctx, op, err)
 	}
 	if maxPos != head {
@@ -261,7 +286,7 @@ func (s *Store) Streams(ctx context.Context, typ string, after runtime.StreamID)
 				yield(StreamInfo{}, err)
 				return
 			}
-			rows, err := s.pool.Query(ctx, `SELECT s.stream_type, s.stream_id, s.version, coalesce((SELECT e.position FROM `+S+`.events e
+			rows, err := s.pool.Query(ctx, `SELECT s.stream_type, s.stream_id, s.version, coalesce((SELECT e.position FROM `+S+`.event_log e
 	WHERE e.stream_type = s.stream_type AND e.stream_id = s.stream_id AND e.version = s.version), 0)
 FROM `+S+`.streams s
 WHERE s.version > 0 AND ($1::bytea IS NULL OR s.stream_type = $1) AND (s.stream_type, s.stream_id) > ($2::bytea, $3::bytea)

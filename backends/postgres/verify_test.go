@@ -51,10 +51,10 @@ func TestVerifyFindsDamage(t *testing.T) {
 		want []string
 	}{
 		{"clean", nil, nil},
-		{"bad metadata", []string{`UPDATE {{S}}.events SET metadata = '\x05'::bytea WHERE position = 4`}, []string{ProblemRecord}},
-		{"deleted event", []string{`DELETE FROM {{S}}.events WHERE position = 5`},
+		{"bad metadata", []string{`UPDATE {{S}}.events SET metadata = '\x05'::bytea WHERE (commit_id, off) = (SELECT commit_id, off FROM {{S}}.event_log WHERE position = 4)`}, []string{ProblemRecord}},
+		{"deleted event", []string{`DELETE FROM {{S}}.events WHERE (commit_id, off) = (SELECT commit_id, off FROM {{S}}.event_log WHERE position = 5)`},
 			[]string{ProblemPositionGap, ProblemVersionGap}},
-		{"deleted last event", []string{`DELETE FROM {{S}}.events WHERE position = 7`},
+		{"deleted last event", []string{`DELETE FROM {{S}}.events WHERE (commit_id, off) = (SELECT commit_id, off FROM {{S}}.event_log WHERE position = 7)`},
 			[]string{ProblemIndexAhead, ProblemHead}},
 		{"streams row behind", []string{`UPDATE {{S}}.streams SET version = 1 WHERE stream_id = 'a2'::bytea`}, []string{ProblemIndexMissing}},
 		{"head ahead", []string{`UPDATE {{S}}.log_head SET position = 9`}, []string{ProblemHead}},
@@ -64,11 +64,19 @@ func TestVerifyFindsDamage(t *testing.T) {
 			`UPDATE {{S}}.snapshots SET version = 7`,
 		}, []string{ProblemSnapshot, ProblemCheckpoint}},
 		{"idempotency past its stream", []string{`UPDATE {{S}}.idempotency SET version = 5`}, []string{ProblemIdempotency}},
-		{"positions out of order", []string{
-			`UPDATE {{S}}.events SET position = 100 WHERE position = 1`,
-			`UPDATE {{S}}.events SET position = 1 WHERE position = 2`,
-			`UPDATE {{S}}.events SET position = 2 WHERE position = 100`,
-		}, []string{ProblemVersionOrder}},
+		{"positions out of order", []string{`DO $$
+DECLARE c1 bigint; o1 bigint; c2 bigint; o2 bigint;
+BEGIN
+	SELECT commit_id, off INTO c1, o1 FROM {{S}}.event_log WHERE position = 1;
+	SELECT commit_id, off INTO c2, o2 FROM {{S}}.event_log WHERE position = 2;
+	UPDATE {{S}}.events SET commit_id = -1 WHERE commit_id = c1 AND off = o1;
+	UPDATE {{S}}.events SET commit_id = c1, off = o1 WHERE commit_id = c2 AND off = o2;
+	UPDATE {{S}}.events SET commit_id = c2, off = o2 WHERE commit_id = -1;
+END $$`}, []string{ProblemVersionOrder}},
+		{"row without its commit", []string{`UPDATE {{S}}.events SET commit_id = 999 WHERE (commit_id, off) = (SELECT commit_id, off FROM {{S}}.event_log WHERE position = 3)`},
+			[]string{ProblemPositionGap, ProblemRecord}},
+		{"commits overlap", []string{`UPDATE {{S}}.commits SET first = first - 1 WHERE last = 6`},
+			[]string{ProblemPositionGap, ProblemPositionGap, ProblemRecord}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -322,8 +322,8 @@ func TestVerifyDamagedPostgres(t *testing.T) {
 	b := filled(t, postgresBackend(t))
 	S := pgx.Identifier{b.flags[3]}.Sanitize()
 	for _, q := range []string{
-		`UPDATE ` + S + `.events SET metadata = '\x07'::bytea WHERE position = 2`,
-		`DELETE FROM ` + S + `.events WHERE position = 4`,
+		`UPDATE ` + S + `.events SET metadata = '\x07'::bytea WHERE (commit_id, off) = (SELECT commit_id, off FROM ` + S + `.event_log WHERE position = 2)`,
+		`DELETE FROM ` + S + `.events WHERE (commit_id, off) = (SELECT commit_id, off FROM ` + S + `.event_log WHERE position = 4)`,
 		`UPDATE ` + S + `.checkpoints SET position = 60`,
 	} {
 		if err := pgtest.Exec(context.Background(), q); err != nil {
