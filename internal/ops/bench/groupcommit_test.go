@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	goruntime "runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
@@ -301,6 +303,70 @@ func TestRawPebbleRecycling(t *testing.T) {
 			// Flush returns.
 			if got := db.Metrics().WAL.ObsoleteFiles; got != tc.want {
 				t.Errorf("obsolete logs kept after a flush: %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRawGrouperMinParallel checks the grouped PostgreSQL limit's rule for
+// batches: while a group runs, queued batches start a second group only
+// once they hold minParallel events; with minParallel 0 (single events)
+// every writer that finds a free slot leads at once.
+func TestRawGrouperMinParallel(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		minParallel int
+		wantBefore  int // groups running once two writers queue behind the first
+	}{
+		{"batches", 256, 1},
+		{"single events", 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var running atomic.Int32
+			hold := make(chan struct{})
+			started := make(chan struct{}, 8)
+			g := &rawGrouper{max: 3, batch: 100, minParallel: tc.minParallel, run: func(reqs []*rawGroupReq) error {
+				running.Add(1)
+				started <- struct{}{}
+				<-hold
+				return nil
+			}}
+			errs := make(chan error, 4)
+			do := func(w int) { errs <- g.do(context.Background(), w) }
+			go do(0)
+			<-started
+			go do(1)
+			go do(2)
+			if tc.minParallel == 0 {
+				<-started
+				<-started
+			} else {
+				// Two batches (200 events) queued: no second group yet.
+				for {
+					g.mu.Lock()
+					n := len(g.queue)
+					g.mu.Unlock()
+					if n == 2 {
+						break
+					}
+					goruntime.Gosched()
+				}
+			}
+			if got := int(running.Load()); got != tc.wantBefore {
+				t.Fatalf("%d groups running with two writers behind the first, want %d", got, tc.wantBefore)
+			}
+			if tc.minParallel > 0 {
+				go do(3) // the third batch queued: 300 events
+				<-started
+				if got := running.Load(); got != 2 {
+					t.Fatalf("%d groups running with 300 events queued, want 2", got)
+				}
+			}
+			close(hold)
+			for range 3 + min(tc.minParallel, 1) {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
 			}
 		})
 	}

@@ -277,15 +277,22 @@ func sampleBatch(n int) []runtime.EventData {
 // hence how many of its groups commit at once.
 const rawGroupConnsMax = 8
 
+// rawGroupMinParallel is, for batches, how many events must be queued for
+// the grouped raw side to start a group while another runs: the rule of
+// the store's groups (postgres.parallelMinEvents), under which few large
+// groups side by side beat many small ones. Single events keep every group
+// starting at once, which is that side's best for them.
+const rawGroupMinParallel = 256
+
 // rawPostgresGroupedAppend is a limit the store's grouped appends cannot
 // beat: the store's rows inserted as the store groups them, without what
 // the store adds. Writers queue their batches; whenever fewer than
-// min(writers, rawGroupConnsMax) groups are in flight, one writer takes
-// everything queued and inserts it with one INSERT … SELECT FROM unnest in
-// one transaction, committed under the server's settings (so the group's
-// commit is its flush), and answers the writers of the group. Unlike the
-// store, its groups run side by side (the store takes positions one group
-// at a time, in commit order), and it has no counter, no version check and
+// min(writers, rawGroupConnsMax) groups are in flight (and, for batches,
+// none is or rawGroupMinParallel events are queued, as the store's rule),
+// one writer takes everything queued and inserts it with one INSERT …
+// SELECT FROM unnest in one transaction, committed under the server's
+// settings (so the group's commit is its flush), and answers the writers
+// of the group. It has no counter, no version check, no commits row and
 // no durable head. The pgbench-style rawPostgresAppend stays the limit the
 // targets of issue 17 are read against; at many single-event writers the
 // store beats that one, not this one.
@@ -307,7 +314,11 @@ FROM unnest($3::bytea[], $4::bigint[], $5::bigint[], $6::int[], $7::bytea[], $8:
 		ids[w] = fmt.Appendf(nil, "writer-%d", w)
 	}
 	versions := make([]int64, writers)
-	g := &rawGrouper{max: conns, run: func(reqs []*rawGroupReq) error {
+	minParallel := 0
+	if batch > 1 {
+		minParallel = rawGroupMinParallel
+	}
+	g := &rawGrouper{max: conns, batch: batch, minParallel: minParallel, run: func(reqs []*rawGroupReq) error {
 		var (
 			gids, gdatas [][]byte
 			gvers, gts   []int64
@@ -328,7 +339,11 @@ FROM unnest($3::bytea[], $4::bigint[], $5::bigint[], $6::int[], $7::bytea[], $8:
 		_, err := pool.Exec(ctx, sql, stream, ename, gids, gvers, gts, gtn, gdatas, geids)
 		return err
 	}}
-	row := Row{Case: name, Group: "append", Subject: fmt.Sprintf("raw postgres grouped (the store's event rows, one INSERT per group of queued appends, up to %d groups at once)", conns),
+	subject := fmt.Sprintf("raw postgres grouped (the store's event rows, one INSERT per group of queued appends, up to %d groups at once)", conns)
+	if minParallel > 0 {
+		subject = fmt.Sprintf("raw postgres grouped (the store's event rows, one INSERT per group of queued appends, up to %d groups at once, a group beside others with %d events queued)", conns, minParallel)
+	}
+	row := Row{Case: name, Group: "append", Subject: subject,
 		Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}
 	return &appendSide{
 		label: name + " raw postgres grouped",
@@ -351,10 +366,13 @@ type rawGroupReq struct {
 }
 
 // rawGrouper forms the grouped raw side's groups: up to max at once, each
-// of everything queued when it starts.
+// of everything queued when it starts; a group beside others starts only
+// with at least minParallel events queued (0: at once).
 type rawGrouper struct {
-	max int
-	run func([]*rawGroupReq) error
+	max         int
+	batch       int // events per writer's batch
+	minParallel int
+	run         func([]*rawGroupReq) error
 
 	mu       sync.Mutex
 	queue    []*rawGroupReq
@@ -367,7 +385,7 @@ func (g *rawGrouper) do(ctx context.Context, w int) error {
 	g.mu.Lock()
 	g.queue = append(g.queue, q)
 	var lead []*rawGroupReq
-	if g.inFlight < g.max {
+	if g.inFlight < g.max && (g.inFlight == 0 || len(g.queue)*g.batch >= g.minParallel) {
 		g.inFlight++
 		lead, g.queue = g.queue, nil
 	}
