@@ -277,18 +277,23 @@ func sampleBatch(n int) []runtime.EventData {
 // hence how many of its groups commit at once.
 const rawGroupConnsMax = 8
 
-// rawGroupMinParallel is, for batches, how many events must be queued for
-// the grouped raw side to start a group while another runs: the rule of
-// the store's groups (postgres.parallelMinEvents), under which few large
-// groups side by side beat many small ones. Single events keep every group
-// starting at once, which is that side's best for them.
-const rawGroupMinParallel = 256
+// rawGroupMinParallel and rawGroupBatchMax are, for batches, the store's
+// rule for its groups (postgres.parallelMinEvents, postgres.DefaultGroups):
+// a group starts beside the one in flight only with 256 events queued, and
+// at most two run at once, so that a few large groups insert side by side
+// instead of many small ones. Single events keep up to rawGroupConnsMax
+// groups starting at once, which is that side's best for them.
+const (
+	rawGroupMinParallel = 256
+	rawGroupBatchMax    = 2
+)
 
 // rawPostgresGroupedAppend is a limit the store's grouped appends cannot
 // beat: the store's rows inserted as the store groups them, without what
 // the store adds. Writers queue their batches; whenever fewer than
-// min(writers, rawGroupConnsMax) groups are in flight (and, for batches,
-// none is or rawGroupMinParallel events are queued, as the store's rule),
+// min(writers, rawGroupConnsMax) groups are in flight (for batches, fewer
+// than rawGroupBatchMax, and none or rawGroupMinParallel events queued: the
+// store's rule),
 // one writer takes everything queued and inserts it with one INSERT …
 // SELECT FROM unnest in one transaction, committed under the server's
 // settings (so the group's commit is its flush), and answers the writers
@@ -298,6 +303,9 @@ const rawGroupMinParallel = 256
 // store beats that one, not this one.
 func (r *runner) rawPostgresGroupedAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
 	conns := min(writers, rawGroupConnsMax)
+	if batch > 1 {
+		conns = min(writers, rawGroupBatchMax)
+	}
 	pool, table, closeAll, err := r.openRawPostgres(ctx, "cqrsbench_rawg", conns)
 	if err != nil {
 		return nil, err
