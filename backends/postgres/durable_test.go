@@ -160,14 +160,8 @@ func TestLongTransactionDoesNotStall(t *testing.T) {
 // continue from the next position, and Verify finds nothing wrong.
 func TestMigrateFromVersion1(t *testing.T) {
 	t.Parallel()
-	schema := pgtest.Schema(t)
-	S := pgx.Identifier{schema}.Sanitize()
-	v1 := strings.ReplaceAll(migrations[0], "{{S}}", S)
-	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+S+`;
-CREATE TABLE `+S+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
-`+v1+`
-INSERT INTO `+S+`.schema_version (version) VALUES (1);
-INSERT INTO `+S+`.streams VALUES ('\x54'::bytea, '\x61'::bytea, 2), ('\x54'::bytea, '\x62'::bytea, 1);
+	schema, S := schemaAtVersion(t, 1)
+	if err := pgtest.Exec(t.Context(), `INSERT INTO `+S+`.streams VALUES ('\x54'::bytea, '\x61'::bytea, 2), ('\x54'::bytea, '\x62'::bytea, 1);
 INSERT INTO `+S+`.events VALUES
 	(1, '\x54'::bytea, '\x61'::bytea, 1, '\x45'::bytea, 1, 1700000000, 0, NULL, '\x01'::bytea),
 	(2, '\x54'::bytea, '\x62'::bytea, 1, '\x45'::bytea, 1, 1700000000, 0, NULL, '\x02'::bytea),
@@ -215,15 +209,7 @@ UPDATE `+S+`.log_head SET position = 3;`); err != nil {
 // finds nothing wrong.
 func TestMigrateFromVersion2(t *testing.T) {
 	t.Parallel()
-	schema := pgtest.Schema(t)
-	S := pgx.Identifier{schema}.Sanitize()
-	v2 := strings.ReplaceAll(migrations[0]+migrations[1], "{{S}}", S)
-	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+S+`;
-CREATE TABLE `+S+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
-`+v2+`
-INSERT INTO `+S+`.schema_version (version) VALUES (1), (2);`); err != nil {
-		t.Fatal(err)
-	}
+	schema, S := schemaAtVersion(t, 2)
 	// appendV2 appends one event to T/a the way a version-2 process does,
 	// and makes it durable as its flush would.
 	appendV2 := func(expected int64) error {
@@ -378,15 +364,7 @@ func TestAppendGroup(t *testing.T) {
 // at version 8) fails and writes nothing, and Verify finds nothing wrong.
 func TestMigrateFromVersion6(t *testing.T) {
 	t.Parallel()
-	schema := pgtest.Schema(t)
-	S := pgx.Identifier{schema}.Sanitize()
-	v6 := strings.ReplaceAll(strings.Join(migrations[:6], "\n"), "{{S}}", S)
-	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+S+`;
-CREATE TABLE `+S+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
-`+v6+`
-INSERT INTO `+S+`.schema_version (version) VALUES (1), (2), (3), (4), (5), (6);`); err != nil {
-		t.Fatal(err)
-	}
+	schema, S := schemaAtVersion(t, 6)
 	// groupV6 appends two events to T/a in one group the way a version-6
 	// process does, and makes them durable as its flush would.
 	groupV6 := func(expected int64) error {
@@ -446,15 +424,7 @@ ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`)
 // continue the log, and Verify finds nothing wrong.
 func TestMigrateFromVersion7(t *testing.T) {
 	t.Parallel()
-	schema := pgtest.Schema(t)
-	S := pgx.Identifier{schema}.Sanitize()
-	v7 := strings.ReplaceAll(strings.Join(migrations[:7], "\n"), "{{S}}", S)
-	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+S+`;
-CREATE TABLE `+S+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
-`+v7+`
-INSERT INTO `+S+`.schema_version (version) SELECT generate_series(1, 7);`); err != nil {
-		t.Fatal(err)
-	}
+	schema, S := schemaAtVersion(t, 7)
 	// groupV7 appends n events to T/id in one group the way a version-7
 	// process does, and makes them durable as its flush would.
 	groupV7 := func(id string, expected, n int) error {
@@ -509,4 +479,20 @@ ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`, S, id, expected,
 	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 || rep.Head != 10 || rep.Events != 10 {
 		t.Fatalf("Verify after migrating = %+v, %v; want head 10, 10 events and no problems", rep, err)
 	}
+}
+
+// schemaAtVersion creates a fresh schema migrated to version n, as a
+// process of that version would have left it, and returns its name and
+// its quoted name.
+func schemaAtVersion(t *testing.T, n int) (schema, quoted string) {
+	t.Helper()
+	schema = pgtest.Schema(t)
+	quoted = pgx.Identifier{schema}.Sanitize()
+	if err := pgtest.Exec(t.Context(), `CREATE SCHEMA `+quoted+`;
+CREATE TABLE `+quoted+`.schema_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+`+strings.ReplaceAll(strings.Join(migrations[:n], "\n"), "{{S}}", quoted)+`
+INSERT INTO `+quoted+`.schema_version (version) SELECT generate_series(1, `+fmt.Sprint(n)+`);`); err != nil {
+		t.Fatal(err)
+	}
+	return schema, quoted
 }
