@@ -10,21 +10,36 @@ import (
 type queries struct {
 	head, heads, appendFn, appendGroup, flush, notify              string
 	appendMove, appendUpsert, appendMoveArrays, appendUpsertArrays string
-	idemLoad, readAll, readStream, streamVersion                   string
+	idemLoad, readAll, nextPosition, readStream, streamVersion     string
 	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats        string
 }
 
 // eventCols are the columns scanRecord reads, from event_log (commits.go).
 const eventCols = `position, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id`
 
-// readAllSQL reads the events at positions $1 < p <= $2 ($2 a durable head,
-// which is always a commit's last position), at most $3: commits by their
-// last position, each commit's rows by off (both bounds on off are index
+// readAllSQL reads the events at positions $1 < p <= $2 ($2 at most a
+// durable head), a window of $3 = $2 - $1 positions: commits by their last
+// position, each commit's rows by off (both bounds on off are index
 // conditions, so a read that starts inside a large commit does not walk
-// its earlier rows).
+// its earlier rows). Positions are unique, so the window holds at most $3
+// rows and the LIMIT never cuts it; it keeps the planner on the nested
+// loop over the two indexes. The rows are ordered by commit only: the
+// inner index scan yields a commit's rows by off, and the reader checks
+// (sorting a page that is not in position order), where ORDER BY
+// commit_last, off made the server sort every commit's rows again, about
+// half a page's time (docs/benchmarks-history.md, seventh pass).
 const readAllSQL = `SELECT ` + eventCols + ` FROM {{S}}.event_log
 WHERE commit_last > $1 AND commit_first <= $2 AND off > $1 - commit_first + 1 AND off <= $2 - commit_first + 1
-ORDER BY commit_last, off LIMIT $3`
+ORDER BY commit_last LIMIT $3`
+
+// nextPositionSQL finds the first event at a position > $1 and <= $2 (0
+// when there is none): where a ReadAll window was empty (a deleted stream's
+// or a truncated log's hole) the next window starts there, not at the next
+// multiple of the page size. Each commit is probed for its first row past
+// $1 by its primary key; commits left empty by hard deletes are walked.
+const nextPositionSQL = `SELECT coalesce((SELECT c.first + e.off - 1 FROM {{S}}.commits c
+CROSS JOIN LATERAL (SELECT off FROM {{S}}.events e WHERE e.commit_id = c.id AND e.off > $1 - c.first + 1 ORDER BY off LIMIT 1) e
+WHERE c.last > $1 AND c.first <= $2 ORDER BY c.last LIMIT 1), 0)`
 
 // loneMove is the head of appendMove and appendMoveArrays: the stream's
 // row moved by $4 events when its version matches $3, up to the largest
@@ -121,7 +136,8 @@ RETURNING position`),
 		notify: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')`,
 		idemLoad: r.Replace(`SELECT key, stream_type, stream_id, version, position, time_s, time_ns
 FROM {{S}}.idempotency WHERE key = $1`),
-		readAll: r.Replace(readAllSQL),
+		readAll:      r.Replace(readAllSQL),
+		nextPosition: r.Replace(nextPositionSQL),
 		readStream: r.Replace(`SELECT ` + eventCols + ` FROM {{S}}.event_log
 WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version LIMIT $4`),
 		streamVersion: r.Replace(`SELECT version FROM {{S}}.streams WHERE stream_type = $1 AND stream_id = $2`),

@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cqrsgen/cqrsgen/runtime"
@@ -66,8 +68,13 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 			return
 		}
 		started := false
-		for after < head {
-			page, perr := s.page(ctx, op, s.q.readAll, int64(after), int64(head), pageSize)
+		// from is where the next window starts; after, the last position
+		// yielded. They differ after a hole.
+		from := after
+		for from < head {
+			to := min(from+pageSize, head)
+			page, perr := s.page(ctx, op, s.q.readAll, int64(from), int64(to), int64(to-from))
+			inPositionOrder(page)
 			for _, r := range page {
 				if err := storekit.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)
@@ -89,11 +96,44 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 				yield(runtime.Record{}, perr)
 				return
 			}
-			if len(page) == 0 {
-				return
+			from = to
+			if len(page) == 0 && from < head {
+				next, err := s.nextPosition(ctx, op, from, head)
+				if err != nil {
+					yield(runtime.Record{}, err)
+					return
+				}
+				if next == 0 {
+					return
+				}
+				from = next - 1
 			}
 		}
 	}
+}
+
+// inPositionOrder sorts a ReadAll page by position unless it already is
+// in that order, as the plan of readAllSQL yields it.
+func inPositionOrder(page []runtime.Record) {
+	byPosition := func(a, b runtime.Record) int { return cmp.Compare(a.Position, b.Position) }
+	if !slices.IsSortedFunc(page, byPosition) {
+		slices.SortFunc(page, byPosition)
+	}
+}
+
+// nextPosition returns the first event's position in (after, head], or 0
+// when that range holds none.
+func (s *Store) nextPosition(ctx context.Context, op string, after, head uint64) (uint64, error) {
+	leave, err := s.begin(ctx, op)
+	if err != nil {
+		return 0, err
+	}
+	defer leave()
+	var p int64
+	if err := s.pool.QueryRow(ctx, s.q.nextPosition, int64(after), int64(head)).Scan(&p); err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	return uint64(p), nil
 }
 
 // page runs one read query and decodes its rows. On an error it returns
