@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -73,8 +74,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 		from := after
 		for from < head {
 			to := min(from+pageSize, head)
-			page, perr := s.page(ctx, op, s.q.readAll, int64(from), int64(to), int64(to-from))
-			inPositionOrder(page)
+			page, perr := s.readAllPage(ctx, op, from, to)
 			for _, r := range page {
 				if err := storekit.ContextErr(ctx, "postgres: "+op); err != nil {
 					yield(runtime.Record{}, err)
@@ -112,15 +112,6 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 	}
 }
 
-// inPositionOrder sorts a ReadAll page by position unless it already is
-// in that order, as the plan of readAllSQL yields it.
-func inPositionOrder(page []runtime.Record) {
-	byPosition := func(a, b runtime.Record) int { return cmp.Compare(a.Position, b.Position) }
-	if !slices.IsSortedFunc(page, byPosition) {
-		slices.SortFunc(page, byPosition)
-	}
-}
-
 // nextPosition returns the first event's position in (after, head], or 0
 // when that range holds none.
 func (s *Store) nextPosition(ctx context.Context, op string, after, head uint64) (uint64, error) {
@@ -136,17 +127,61 @@ func (s *Store) nextPosition(ctx context.Context, op string, after, head uint64)
 	return uint64(p), nil
 }
 
-// page runs one read query and decodes its rows. On an error it returns
-// the rows decoded before it, so that readers yield every good record
-// before the error.
-func (s *Store) page(ctx context.Context, op, sql string, args ...any) ([]runtime.Record, error) {
+// readAllPage reads the window of positions (from, to] in position
+// order. The server yields it ordered by commit only (readAllSQL), so a
+// row that does not decode may come before good rows at lower positions:
+// every row is read, and the page stops before the lowest bad position,
+// returning the good records below it and that row's error. On a broken
+// connection it returns no records: those read may not be the lowest.
+func (s *Store) readAllPage(ctx context.Context, op string, from, to uint64) ([]runtime.Record, error) {
 	leave, err := s.begin(ctx, op)
 	if err != nil {
 		return nil, err
 	}
 	defer leave()
-	rows, err := s.pool.Query(ctx, sql, args...)
-	return s.scanRecords(ctx, op, rows, err)
+	rows, err := s.pool.Query(ctx, s.q.readAll, int64(from), int64(to), int64(to-from))
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	defer rows.Close()
+	var (
+		out []runtime.Record
+		bad *runtime.DecodeError
+	)
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err == nil {
+			out = append(out, r)
+			continue
+		}
+		var de *runtime.DecodeError
+		if !errors.As(err, &de) || de.Position == 0 {
+			// A row that cannot be placed: nothing of the page is
+			// known to precede it.
+			return nil, fmt.Errorf("cqrsgen: postgres: %s: %w", op, err)
+		}
+		if bad == nil || de.Position < bad.Position {
+			bad = de
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	inPositionOrder(out)
+	if bad != nil {
+		n, _ := slices.BinarySearchFunc(out, bad.Position, func(r runtime.Record, p uint64) int { return cmp.Compare(r.Position, p) })
+		return out[:n], fmt.Errorf("cqrsgen: postgres: %s: %w", op, bad)
+	}
+	return out, nil
+}
+
+// inPositionOrder sorts a ReadAll page by position unless it already is
+// in that order, as the plan of readAllSQL yields it on large tables.
+func inPositionOrder(page []runtime.Record) {
+	byPosition := func(a, b runtime.Record) int { return cmp.Compare(a.Position, b.Position) }
+	if !slices.IsSortedFunc(page, byPosition) {
+		slices.SortFunc(page, byPosition)
+	}
 }
 
 // scanRecords decodes the rows of a read query (err is the query's) into
