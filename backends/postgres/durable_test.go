@@ -481,6 +481,45 @@ ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`, S, id, expected,
 	}
 }
 
+// TestMigrateFromVersion8 opens a schema of version 8 holding events: the
+// migration gives both indexes of commits their covering columns, and the
+// events read as before.
+func TestMigrateFromVersion8(t *testing.T) {
+	t.Parallel()
+	schema, S := schemaAtVersion(t, 8)
+	if err := pgtest.Exec(t.Context(), `SELECT statuses FROM `+S+`.append_group_packed(ARRAY['\x54'::bytea, '\x54'::bytea], ARRAY['\x61'::bytea, '\x62'::bytea],
+	ARRAY[0::bigint, 0], ARRAY[2::bigint, 1], ARRAY['\x45'::bytea], ARRAY[1::bigint], ARRAY[1700000000::bigint], ARRAY[0], ARRAY[NULL::bytea],
+	ARRAY[1, 1, 2], ARRAY[1, 1, 1], ARRAY['\x01'::bytea, '\x02', '\x03'], ARRAY[gen_random_uuid(), gen_random_uuid(), gen_random_uuid()], 1000000);
+INSERT INTO `+S+`.log_durable (pid, position) SELECT 0, position FROM `+S+`.log_head
+ON CONFLICT (pid) DO UPDATE SET position = excluded.position;`); err != nil {
+		t.Fatal(err)
+	}
+	s := openIn(t, schema)
+	for name, want := range map[string]string{"commits_pkey": "(id) INCLUDE (first)", "commits_last_key": "(last) INCLUDE (id, first)"} {
+		var def string
+		if err := s.pool.QueryRow(t.Context(), `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = $2`, schema, name).Scan(&def); err != nil {
+			t.Fatalf("index %s: %v", name, err)
+		}
+		if !strings.HasSuffix(def, want) {
+			t.Errorf("index %s after migrating = %q, want it to end with %q", name, def, want)
+		}
+	}
+	if _, err := s.Append(t.Context(), runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "a"}, Expected: 2, Events: storetest.Events(1)}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := storetest.Collect(s.ReadAll(t.Context(), 0))
+	if err != nil || len(recs) != 4 || recs[3].Position != 4 || recs[2].Stream.ID != "b" {
+		t.Fatalf("ReadAll after migrating = %+v, %v; want a@1, a@2, b@1, a@3 at 1-4", recs, err)
+	}
+	recs, err = storetest.Collect(s.ReadStream(t.Context(), runtime.StreamID{Type: "T", ID: "a"}, 0))
+	if err != nil || len(recs) != 3 || recs[1].Position != 2 || recs[2].Position != 4 {
+		t.Fatalf("ReadStream(a) after migrating = %+v, %v; want versions 1-3 at positions 1, 2, 4", recs, err)
+	}
+	if rep, err := s.Verify(t.Context()); err != nil || len(rep.Problems) != 0 || rep.Head != 4 {
+		t.Fatalf("Verify after migrating = %+v, %v; want head 4 and no problems", rep, err)
+	}
+}
+
 // schemaAtVersion creates a fresh schema migrated to version n, as a
 // process of that version would have left it, and returns its name and
 // its quoted name.

@@ -11,7 +11,7 @@ import (
 
 // SchemaVersion is the version of the table layout this code writes. Open
 // migrates older schemas up to it and refuses newer ones.
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // lockClass is the first key of the advisory lock that serialises
 // migrations; the second is hashtext(schema name), so stores in distinct
@@ -488,8 +488,9 @@ CREATE TABLE {{S}}.holes (
 );
 `,
 	migrationTombstoneCopy,
-	migrationPackedGroup, // version 7 (grouprows.go)
-	migrationCommits,     // version 8 (commits.go)
+	migrationPackedGroup,     // version 7 (grouprows.go)
+	migrationCommits,         // version 8 (commits.go)
+	migrationCoveringCommits, // version 9 (commits.go)
 }
 
 // migrate creates or upgrades the schema inside one transaction holding an
