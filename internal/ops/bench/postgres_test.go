@@ -59,6 +59,60 @@ func TestPostgresAppendCase(t *testing.T) {
 			t.Errorf("batch %d: %+v in rows %+v: want a raw postgres limit row, a grouped one, a binary one for batches, and a postgres store row related to each", batch, *g, rep.Rows)
 		}
 	}
+	assertNoSchemasLeft(t, dsn)
+}
+
+// TestPostgresReadCases runs the PostgreSQL whole-log read and load cases:
+// each has a raw postgres limit row that ran, the store's rows stand
+// beside it (read/subscribe beside ReadAll, as for the other stores), and
+// every schema the run created is dropped.
+func TestPostgresReadCases(t *testing.T) {
+	dsn := pgtest.Database(t)
+	rep, err := Run(t.Context(), Config{Quick: true, Scale: 0.01, Stores: []string{"postgres"}, PostgresDSN: dsn,
+		Dir: t.TempDir(), Only: regexp.MustCompile(`^(read/(all|subscribe)|load/events=(10|100)/(no-)?snapshot|load/spread/events=100)$`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []string{"read/all", "load/events=10/no-snapshot", "load/events=10/snapshot",
+		"load/events=100/no-snapshot", "load/events=100/snapshot", "load/spread/events=100"}
+	limits := map[string]string{} // case -> the limit row's subject
+	for _, r := range rep.Rows {
+		ran := r.Ops > 0 && (r.EventsPerSec > 0 || r.Latency != nil && r.Latency.P50 > 0)
+		if r.Kind == KindLimit && strings.HasPrefix(r.Subject, "raw postgres (") && ran {
+			limits[r.Case] = r.Subject
+		}
+	}
+	related := func(c, subject, limit string) {
+		t.Helper()
+		for _, r := range rep.Rows {
+			if r.Case == c && r.Subject == subject {
+				if limit == "" || r.Limit != limit || r.Ratio <= 0 {
+					t.Errorf("%s: row %q stands beside %q at %.2fx, want beside %q", c, subject, r.Limit, r.Ratio, limit)
+				}
+				return
+			}
+		}
+		t.Errorf("%s: no row %q in %+v", c, subject, rep.Rows)
+	}
+	for _, c := range cases {
+		if limits[c] == "" {
+			t.Errorf("%s: no raw postgres limit row that ran", c)
+		}
+		if strings.HasPrefix(c, "read/") {
+			related(c, "postgres store (ReadAll)", limits[c])
+			continue
+		}
+		related(c, "postgres store (ReadStream, no decoding)", limits[c])
+		related(c, "postgres repository Load (generated decode + apply)", limits[c])
+	}
+	related("read/subscribe", "postgres store (runtime.Subscribe catch-up)", "postgres store (ReadAll)")
+	assertNoSchemasLeft(t, dsn)
+}
+
+// assertNoSchemasLeft fails t if the database of dsn holds a schema a
+// benchmark created.
+func assertNoSchemasLeft(t *testing.T, dsn string) {
+	t.Helper()
 	cfg, err := pgConnConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
