@@ -117,8 +117,11 @@ func rawPGScan(ctx context.Context, conn *pgx.Conn, schema string) func(yield fu
 		next := uint64(1)
 		for rows.Next() {
 			v := rows.RawValues()
-			if len(v[0]) != 8 || binary.BigEndian.Uint64(v[0]) != next {
-				return fmt.Errorf("raw postgres: row %d holds position %x: the plan did not read in position order", next, v[0])
+			if len(v[0]) != 8 {
+				return fmt.Errorf("raw postgres: row %d holds a position of %d bytes", next, len(v[0]))
+			}
+			if p := binary.BigEndian.Uint64(v[0]); p != next {
+				return fmt.Errorf("raw postgres: row %d holds position %d: the plan did not read in position order", next, p)
 			}
 			next++
 			buf = append(buf[:0], v[9]...)
