@@ -40,7 +40,8 @@ type filledRaw struct {
 // openFilled opens a fresh store of the named kind and fills it through
 // fill. raw holds what the limits of read cases read (filledRaw): for
 // other stores than Pebble and PostgreSQL, nothing. closeAll closes the
-// store and raw and removes their data.
+// store (and Pebble's raw database) and removes their data (PostgreSQL's
+// schema); the PostgreSQL limits close their own connections first.
 func (r *runner) openFilled(ctx context.Context, store string, fill func(runtime.Store) error) (s runtime.Store, raw filledRaw, closeAll func() error, err error) {
 	switch store {
 	case "pebble":
