@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -123,7 +124,8 @@ func (r *runner) aggregatesOf(size int) int {
 // loadStore fills a store with the load workload through the generated
 // repository and measures the load cases. Pebble's limits read a raw
 // checkpoint of the store's own database, both flushed and compacted
-// (settle.go): the same keys and bytes in the same layout.
+// (settle.go): the same keys and bytes in the same layout; PostgreSQL's
+// read the store's own schema (rawPGLoad).
 func (r *runner) loadStore(ctx context.Context, store string, cases []int) (err error) {
 	s, raw, closeAll, err := r.openFilled(ctx, store, func(s runtime.Store) error { return r.fillLoads(ctx, s) })
 	if err != nil {
@@ -139,11 +141,12 @@ func (r *runner) loadStore(ctx context.Context, store string, cases []int) (err 
 		name := loadCaseName(size, snap)
 		aggs := r.aggregatesOf(size)
 		id := func(i int) string { return aggID(size, snap, i) }
-		lims, err := loadLimits(ctx, s, raw, size, snap, aggs, id)
+		lims, closeLims, err := r.loadLimits(ctx, s, raw, size, snap, aggs, id)
 		if err != nil {
 			return err
 		}
-		if err := r.measureLoads(ctx, s, store, name, size, snap, aggs, id, lims); err != nil {
+		err = r.measureLoads(ctx, s, store, name, size, snap, aggs, id, lims)
+		if err := errors.Join(err, closeLims()); err != nil {
 			return err
 		}
 	}
@@ -199,26 +202,41 @@ type loadLimit struct {
 	op             func(context.Context, int) error
 }
 
-// loadLimits returns the limits of a load case of store s: for Pebble (raw
-// is the checkpoint of its settled database) raw Pebble reading next-or-
-// seek and, for comparison, issue 18's seek-per-record limit; for the
-// memory store a raw walk over a copy of its bodies (rawMemoryOf); none
-// for other stores.
-func loadLimits(ctx context.Context, s runtime.Store, raw *pebbledb.DB, size int, snap bool, aggs int, id func(int) string) ([]loadLimit, error) {
-	if raw != nil {
+// loadLimits returns the limits of a load case of store s and the
+// function that closes them: for Pebble (raw.pebble is the checkpoint of
+// its settled database) raw Pebble reading next-or-seek and, for
+// comparison, issue 18's seek-per-record limit; for PostgreSQL one query
+// of the stream's rows in the store's own schema on a connection of the
+// limit's own (rawPGLoad); for the memory store a raw walk over a copy of
+// its bodies (rawMemoryOf); none for other stores.
+func (r *runner) loadLimits(ctx context.Context, s runtime.Store, raw filledRaw, size int, snap bool, aggs int, id func(int) string) ([]loadLimit, func() error, error) {
+	none := func() error { return nil }
+	if raw.pebble != nil {
 		return []loadLimit{
-			{"raw pebble", "raw pebble (iterate index + next-or-seek records)", rawPebbleLoad(raw, size, snap, aggs, id, false)},
-			{"raw pebble (seek)", "raw pebble, issue 18's limit (iterate index + seek every record)", rawPebbleLoad(raw, size, snap, aggs, id, true)},
-		}, nil
+			{"raw pebble", "raw pebble (iterate index + next-or-seek records)", rawPebbleLoad(raw.pebble, size, snap, aggs, id, false)},
+			{"raw pebble (seek)", "raw pebble, issue 18's limit (iterate index + seek every record)", rawPebbleLoad(raw.pebble, size, snap, aggs, id, true)},
+		}, none, nil
+	}
+	if raw.pgSchema != "" {
+		conn, err := r.rawPGConn(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		subject := "raw postgres (one query of the stream's rows in the store's event_log, no pages; raw data copied)"
+		if snap {
+			subject = "raw postgres (the snapshot's row, then one query of the stream's rows after it in the store's event_log; raw data copied)"
+		}
+		return []loadLimit{{"raw postgres", subject, rawPGLoad(conn, raw.pgSchema, size, snap, aggs, id)}},
+			func() error { return conn.Close(context.WithoutCancel(ctx)) }, nil
 	}
 	if _, ok := s.(*memory.Store); !ok {
-		return nil, nil
+		return nil, none, nil
 	}
 	m, snaps, err := rawMemoryOf(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return []loadLimit{{"raw memory", "raw memory (the stream's positions walked, each body copied)", rawMemoryLoad(m, snaps, size, snap, aggs, id)}}, nil
+	return []loadLimit{{"raw memory", "raw memory (the stream's positions walked, each body copied)", rawMemoryLoad(m, snaps, size, snap, aggs, id)}}, none, nil
 }
 
 // measureLoads adds the rows of one load case: ReadStream of aggregates

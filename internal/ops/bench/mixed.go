@@ -130,9 +130,9 @@ func (r *runner) mixedStore(ctx context.Context, name, store string, snap bool) 
 		note:  func() string { return fmt.Sprintf("%d conflicts retried", conflicts.Load()) },
 	}
 	var limit *appendSide
-	if raw != nil {
-		g := newRawGroupCommit(raw)
-		limit = rawPebbleMixed(raw, g, name, snap)
+	if raw.pebble != nil {
+		g := newRawGroupCommit(raw.pebble)
+		limit = rawPebbleMixed(raw.pebble, g, name, snap)
 		limit.close = func() error { g.close(); return nil }
 	} else if _, ok := s.(*memory.Store); ok {
 		m, snaps, err := rawMemoryOf(ctx, s)

@@ -59,6 +59,13 @@ func TestPostgresAppendCase(t *testing.T) {
 			t.Errorf("batch %d: %+v in rows %+v: want a raw postgres limit row, a grouped one, a binary one for batches, and a postgres store row related to each", batch, *g, rep.Rows)
 		}
 	}
+	assertNoSchemasLeft(t, dsn)
+}
+
+// assertNoSchemasLeft fails t if the database of dsn holds a schema a
+// benchmark created.
+func assertNoSchemasLeft(t *testing.T, dsn string) {
+	t.Helper()
 	cfg, err := pgConnConfig(dsn)
 	if err != nil {
 		t.Fatal(err)

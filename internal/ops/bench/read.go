@@ -35,7 +35,8 @@ func (r *runner) readCases(ctx context.Context) error {
 // limit's scan beside it and measures both. Pebble's limit scans a
 // checkpoint of the store's own database after both are flushed and
 // compacted (settle.go), so that the two sides read the same bytes in the
-// same layout.
+// same layout; PostgreSQL's reads the store's own schema in one query
+// (rawPGScan).
 func (r *runner) readStoreCase(ctx context.Context, store string, doAll, doSub bool) (err error) {
 	total := r.lim.logEvents
 	fill := func(s runtime.Store) error {
@@ -64,9 +65,20 @@ func (r *runner) readStoreCase(ctx context.Context, store string, doAll, doSub b
 	switch store {
 	case "pebble":
 		limit = &scanSide{name: "read/all", subject: "raw pebble (scan event keys of the same compacted tables, copy each value)",
-			kind: KindLimit, read: rawPebbleScan(raw), misses: func() int64 { return raw.Metrics().BlockCache.Misses }}
+			kind: KindLimit, read: rawPebbleScan(raw.pebble), misses: func() int64 { return raw.pebble.Metrics().BlockCache.Misses }}
 	case "memory":
 		limit = &scanSide{name: "read/all", subject: "raw memory (slice scan, copy each body)", kind: KindLimit, read: rawMemoryScan(total)}
+	case "postgres":
+		conn, err := r.rawPGConn(ctx, rawPGScanSettings...)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := conn.Close(context.WithoutCancel(ctx)); err == nil {
+				err = cerr
+			}
+		}()
+		limit = &scanSide{name: "read/all", subject: rawPGScanSubject, kind: KindLimit, read: rawPGScan(ctx, conn, raw.pgSchema)}
 	}
 	return r.readStore(ctx, store, s, limit, doAll, doSub)
 }

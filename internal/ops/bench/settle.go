@@ -27,27 +27,44 @@ type settledPebble struct {
 	close func() error
 }
 
+// filledRaw is what the limits of a filled store read (openFilled).
+type filledRaw struct {
+	// pebble, for the Pebble store, is a raw database holding the same
+	// tables in the same compacted layout (openSettledPebble).
+	pebble *pebbledb.DB
+	// pgSchema, for the PostgreSQL store, names the store's schema, which
+	// its read limits read on connections of their own (rawpgread.go).
+	pgSchema string
+}
+
 // openFilled opens a fresh store of the named kind and fills it through
-// fill. For Pebble it also returns raw, a raw database holding the same
-// tables in the same compacted layout (openSettledPebble), for the limits
-// of read cases; for other stores raw is nil. closeAll closes both and
-// removes their data.
-func (r *runner) openFilled(ctx context.Context, store string, fill func(runtime.Store) error) (s runtime.Store, raw *pebbledb.DB, closeAll func() error, err error) {
-	if store == "pebble" {
+// fill. raw holds what the limits of read cases read (filledRaw): for
+// other stores than Pebble and PostgreSQL, nothing. closeAll closes the
+// store (and Pebble's raw database) and removes their data (PostgreSQL's
+// schema); the PostgreSQL limits close their own connections first.
+func (r *runner) openFilled(ctx context.Context, store string, fill func(runtime.Store) error) (s runtime.Store, raw filledRaw, closeAll func() error, err error) {
+	switch store {
+	case "pebble":
 		sp, err := r.openSettledPebble(ctx, fill)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, raw, nil, err
 		}
-		return sp.store, sp.raw, sp.close, nil
+		return sp.store, filledRaw{pebble: sp.raw}, sp.close, nil
+	case "postgres":
+		s, schema, closeAll, err := r.openFilledPostgres(ctx, fill)
+		if err != nil {
+			return nil, raw, nil, err
+		}
+		return s, filledRaw{pgSchema: schema}, closeAll, nil
 	}
 	s, closeStore, err := r.openStore(ctx, store)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, raw, nil, err
 	}
 	if err := fill(s); err != nil {
-		return nil, nil, nil, errors.Join(err, closeStore())
+		return nil, raw, nil, errors.Join(err, closeStore())
 	}
-	return s, nil, closeStore, nil
+	return s, raw, closeStore, nil
 }
 
 // openSettledPebble opens a fresh Pebble store, fills it through fill,

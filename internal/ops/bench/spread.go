@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,8 @@ const (
 
 func spreadID(i int) string { return fmt.Sprintf("spread-%d", i) }
 
-// spreadCases measures loading spread streams from each store, beside raw
-// Pebble reading the same layout.
+// spreadCases measures loading spread streams from each store, beside the
+// store's load limits (loadLimits) reading the same layout.
 func (r *runner) spreadCases(ctx context.Context) error {
 	if !r.selected(spreadCase) {
 		return nil
@@ -40,7 +41,8 @@ func (r *runner) spreadCases(ctx context.Context) error {
 
 // spreadStore fills a store with the spread layout and measures loading
 // its streams. Pebble's limits read a raw checkpoint of the store's own
-// database, both flushed and compacted (settle.go).
+// database, both flushed and compacted (settle.go); PostgreSQL's read the
+// store's own schema (rawPGLoad).
 func (r *runner) spreadStore(ctx context.Context, store string) (err error) {
 	s, raw, closeAll, err := r.openFilled(ctx, store, func(s runtime.Store) error { return fillSpread(ctx, s) })
 	if err != nil {
@@ -51,11 +53,11 @@ func (r *runner) spreadStore(ctx context.Context, store string) (err error) {
 			err = cerr
 		}
 	}()
-	lims, err := loadLimits(ctx, s, raw, spreadEvents, false, spreadStreams, spreadID)
+	lims, closeLims, err := r.loadLimits(ctx, s, raw, spreadEvents, false, spreadStreams, spreadID)
 	if err != nil {
 		return err
 	}
-	return r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, lims)
+	return errors.Join(r.measureLoads(ctx, s, store, spreadCase, spreadEvents, false, spreadStreams, spreadID, lims), closeLims())
 }
 
 // fillSpread writes the spread layout through the generated repository:
