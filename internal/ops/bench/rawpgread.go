@@ -44,8 +44,8 @@ const rawPGScanSQL = `SELECT ` + rawPGEventCols + ` FROM %s.event_log ORDER BY c
 // rawPGScanSubject names the PostgreSQL whole-log limit in the report.
 const rawPGScanSubject = "raw postgres (one streamed query of the store's event_log by commit, no pages; positions checked, raw data copied)"
 
-// rawPGScanSettings pin rawPGScanSQL's plan to the nested loop over the
-// two indexes the store's reads also walk. Without statistics (the store
+// rawPGScanSettings pin rawPGScanSQL's and rawPGStreamSQL's plans to the
+// nested loop over the two indexes the store's reads also walk. Without statistics (the store
 // was just filled and autovacuum may not have analyzed it yet) the planner
 // picks a hash join of both tables and a sort on commit_last, which does
 // not keep each commit's rows by off; and a whole-log query's estimated
@@ -58,17 +58,27 @@ var rawPGScanSettings = []string{
 }
 
 // rawPGStreamSQL reads the events of one stream with version > $3: the
-// store's readStream query (backends/postgres/queries.go) without its
-// LIMIT, so one query reads the whole stream where the store reads pages
-// of up to 1,000 rows (a stream of exactly 1,000 events in two queries,
-// the second empty, which tells it that the stream ended).
-const rawPGStreamSQL = `SELECT ` + rawPGEventCols + ` FROM %s.event_log
-WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version`
+// store's readStream query (backends/postgres/queries.go), its LIMIT $4
+// past the stream's length, so that one query reads the whole stream
+// where the store reads pages of up to 1,000 rows (a stream of exactly
+// 1,000 events in two queries, the second empty, which tells it that the
+// stream ended).
+const rawPGStreamSQL = `SELECT ` + rawPGEventCols + ` FROM %[1]s.event_log
+WHERE stream_type = $1 AND stream_id = $2 AND version > $3 ORDER BY version LIMIT $4`
 
 // rawPGSnapSQL reads a stream's snapshot: the store's snapLoad query
 // (backends/postgres/queries.go). Column 0 is its version, 4 its body.
-const rawPGSnapSQL = `SELECT version, schema, time_s, time_ns, data FROM %s.snapshots
+const rawPGSnapSQL = `SELECT version, schema, time_s, time_ns, data FROM %[1]s.snapshots
 WHERE stream_type = $1 AND stream_id = $2`
+
+// rawPGTailSQL reads the events of one stream after its snapshot's
+// version, found by the statement itself: queued behind rawPGSnapSQL in
+// one batch, it lets the limit read a snapshot and its tail in one round
+// trip where the store takes two (LoadSnapshot, then ReadStream).
+const rawPGTailSQL = `SELECT ` + rawPGEventCols + ` FROM %[1]s.event_log
+WHERE stream_type = $1 AND stream_id = $2
+	AND version > coalesce((SELECT version FROM %[1]s.snapshots WHERE stream_type = $1 AND stream_id = $2), 0)
+ORDER BY version LIMIT $3`
 
 // openFilledPostgres opens a fresh PostgreSQL store in a schema of its
 // own, as openStore does, and fills it through fill; it also returns the
@@ -140,57 +150,70 @@ func rawPGScan(ctx context.Context, conn *pgx.Conn, schema string) func(yield fu
 }
 
 // rawPGLoad returns the PostgreSQL limit's load operation on conn (one
-// goroutine drives it): (with snap, the stream's snapshot row, rawPGSnapSQL,
-// its body copied and its version read; then) one query of the stream's
-// events after that version (rawPGStreamSQL), each row's raw data value
-// copied into one reused buffer, the rows counted.
+// goroutine drives it): one query of the stream's events (rawPGStreamSQL)
+// or, with snap, one batch of the snapshot's row (its body copied, its
+// version read) and the events after it (rawPGTailSQL), one round trip
+// either way; each event's raw data value is copied into one reused
+// buffer and the rows are counted.
 func rawPGLoad(conn *pgx.Conn, schema string, size int, snap bool, aggs int, id func(int) string) func(context.Context, int) error {
 	q := pgx.Identifier{schema}.Sanitize()
-	events, snaps := fmt.Sprintf(rawPGStreamSQL, q), fmt.Sprintf(rawPGSnapSQL, q)
+	events, snaps, tail := fmt.Sprintf(rawPGStreamSQL, q), fmt.Sprintf(rawPGSnapSQL, q), fmt.Sprintf(rawPGTailSQL, q)
 	typ := []byte(streamType)
 	var next atomic.Int64
 	var buf []byte
-	return func(ctx context.Context, _ int) error {
-		sid := id(int(next.Add(1)) % aggs)
-		after := uint64(0)
-		if snap {
-			rows, err := conn.Query(ctx, snaps, typ, []byte(sid))
-			if err != nil {
-				return err
-			}
-			found := false
-			for rows.Next() {
-				v := rows.RawValues()
-				if len(v[0]) != 8 {
-					rows.Close()
-					return fmt.Errorf("raw postgres: snapshot of %s: version of %d bytes", sid, len(v[0]))
-				}
-				after = binary.BigEndian.Uint64(v[0])
-				buf = append(buf[:0], v[4]...)
-				found = true
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if !found {
-				return fmt.Errorf("raw postgres: no snapshot of %s", sid)
-			}
-		}
-		rows, err := conn.Query(ctx, events, typ, []byte(sid), int64(after))
-		if err != nil {
-			return err
-		}
+	// count copies the data of each row of rows and counts them.
+	count := func(rows pgx.Rows) (int, error) {
 		n := 0
 		for rows.Next() {
 			buf = append(buf[:0], rows.RawValues()[9]...)
 			n++
 		}
-		if err := rows.Err(); err != nil {
+		return n, rows.Err()
+	}
+	return func(ctx context.Context, _ int) error {
+		sid := id(int(next.Add(1)) % aggs)
+		if !snap {
+			rows, err := conn.Query(ctx, events, typ, []byte(sid), int64(0), int64(size)+1)
+			if err != nil {
+				return err
+			}
+			n, err := count(rows)
+			if err == nil && n != size {
+				err = fmt.Errorf("raw postgres: read %d events of %s, want %d", n, sid, size)
+			}
 			return err
 		}
-		if n != size-int(after) {
-			return fmt.Errorf("raw postgres: read %d events of %s after version %d, want %d", n, sid, after, size-int(after))
+		b := &pgx.Batch{}
+		b.Queue(snaps, typ, []byte(sid))
+		b.Queue(tail, typ, []byte(sid), int64(size)+1)
+		br := conn.SendBatch(ctx, b)
+		after, found := uint64(0), false
+		rows, err := br.Query()
+		if err == nil {
+			for rows.Next() {
+				v := rows.RawValues()
+				if len(v[0]) != 8 {
+					rows.Close()
+					return errors.Join(fmt.Errorf("raw postgres: snapshot of %s: version of %d bytes", sid, len(v[0])), br.Close())
+				}
+				after = binary.BigEndian.Uint64(v[0])
+				buf = append(buf[:0], v[4]...)
+				found = true
+			}
+			err = rows.Err()
 		}
-		return nil
+		if err == nil && !found {
+			err = fmt.Errorf("raw postgres: no snapshot of %s", sid)
+		}
+		if err == nil {
+			rows, err = br.Query()
+		}
+		if err == nil {
+			var n int
+			if n, err = count(rows); err == nil && n != size-int(after) {
+				err = fmt.Errorf("raw postgres: read %d events of %s after version %d, want %d", n, sid, after, size-int(after))
+			}
+		}
+		return errors.Join(err, br.Close())
 	}
 }
