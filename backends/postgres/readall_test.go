@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -115,5 +116,48 @@ func TestInPositionOrder(t *testing.T) {
 		if !slices.EqualFunc(got, tc.want, func(a, b runtime.Record) bool { return a.Position == b.Position }) {
 			t.Errorf("inPositionOrder(%v) = %v", tc.in, got)
 		}
+	}
+}
+
+// TestScanRecordFormats decodes the same rows sent in binary (the raw
+// path of eventRow.read) and in text (the simple protocol, through
+// rows.Scan): both give the same records, metadata and event ids
+// included.
+func TestScanRecordFormats(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	st := runtime.StreamID{Type: "fmt", ID: "a"}
+	evs := storetest.Events(3)
+	evs[1].Metadata = map[string]string{"k": "v", "trace": "0af7"}
+	evs[2].Data = nil
+	if _, err := s.Append(ctx, runtime.AppendRequest{Stream: st, Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(mode pgx.QueryExecMode) []runtime.Record {
+		t.Helper()
+		rows, err := s.pool.Query(ctx, s.q.readStream, mode, []byte(st.Type), []byte(st.ID), int64(0), int64(pageSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []runtime.Record
+		for rows.Next() {
+			r, err := scanRecord(rows)
+			if err != nil {
+				t.Fatalf("mode %v: %v", mode, err)
+			}
+			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	bin, text := read(pgx.QueryExecModeCacheStatement), read(pgx.QueryExecModeSimpleProtocol)
+	if len(bin) != 3 || !reflect.DeepEqual(bin, text) {
+		t.Fatalf("binary rows %+v\ntext rows %+v", bin, text)
+	}
+	if bin[1].Metadata["trace"] != "0af7" || bin[0].EventID == [16]byte{} || bin[2].Data == nil || len(bin[2].Data) != 0 {
+		t.Errorf("decoded %+v: want metadata, an event id and empty (non-nil) data", bin)
 	}
 }
