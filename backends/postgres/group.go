@@ -231,7 +231,7 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 	c := conn.Conn()
 	var statuses []int32
 	var bases, actuals []int64
-	retry, err = s.groupPipeline(ctx, c, params, []any{&statuses, &bases, &actuals}, committed)
+	retry, err = s.groupPipeline(ctx, c, params, []any{&statuses, &bases, &actuals}, s.lone.alone(), committed)
 	if err != nil {
 		rollback(c)
 		if retry && !c.IsClosed() {
@@ -240,6 +240,7 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 			// stale): prepare it afresh next time, as pgx's own statement
 			// cache does.
 			_ = c.Deallocate(ctx, stmtAppendGroup)
+			_ = c.Deallocate(ctx, stmtAppendGroupDurable)
 		}
 		conn.Release()
 		return nil, retry, err
@@ -270,26 +271,43 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 // Names of the statements groupPipeline prepares on each connection it
 // uses (a connection serves one store, hence one schema).
 const (
-	stmtAppendGroup = "cqrsgen_append_group_packed"
-	stmtFlush       = "cqrsgen_flush"
+	stmtAppendGroup        = "cqrsgen_append_group_packed"
+	stmtAppendGroupDurable = "cqrsgen_append_group_durable"
+	stmtFlush              = "cqrsgen_flush"
 )
 
 // binaryFormats marks every parameter (and result column) as binary: the
 // group's call and the lone statement send theirs pre-encoded.
 var binaryFormats = [...]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
-// groupPipeline sends, in one round trip, the append_group_packed call
-// with params (binary, from groupParams) in an implicit transaction of its
-// own, a Sync (which commits it, with synchronous_commit = off), the flush
-// statement and a second Sync (which
-// commits the flush under the session's synchronous_commit). The server
-// answers the first part as soon as its commit is done, before it waits
-// for the WAL: committed is then called, so that the next group takes its
-// positions while this one's flush waits, and the flushes of consecutive
-// groups share the server's WAL flushes. The call's row is scanned into
-// dest. retry reports that the server refused the call itself (nothing was
-// written); committed is called exactly once.
-func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte, dest []any, committed func()) (retry bool, err error) {
+// groupPipeline runs the group in one round trip, in one of two ways.
+//
+// With sync (no other process seen appending lately, s.lone), in one
+// transaction: append_group_durable with params (binary, from
+// groupParams), which records the group's last position as durable, a
+// flush request and a Sync, which commits under the session's
+// synchronous_commit. The flush request makes the server send the call's
+// row before it commits: committed is then called, so that the next group
+// runs its stream updates and inserts while this one's commit waits for
+// the WAL, and takes the positions once this one has committed. The commit
+// holds the log_head row through the WAL flush; since schema version 8 a
+// group inserts its rows before it takes that row, so the next group of
+// the process waits for one flush, not a flush and an insert, and each
+// group saves the second transaction of a separate flush
+// (docs/benchmarks-history.md, eighth pass).
+//
+// Without sync (other processes append too, whose groups would queue
+// behind each of this process's flushes): append_group_packed in an
+// implicit transaction of its own and a Sync, which commits it with
+// synchronous_commit = off and is answered before the WAL flush (then
+// committed is called), then the flush statement and a second Sync, its
+// commit waiting for the WAL flush; the flushes of many groups and
+// processes share the server's WAL flushes.
+//
+// The call's row is scanned into dest. retry reports that the server
+// refused the call itself (nothing was written); committed is called
+// exactly once.
+func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte, dest []any, sync bool, committed func()) (retry bool, err error) {
 	called := false
 	done := func() {
 		if !called {
@@ -298,7 +316,11 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte,
 		}
 	}
 	defer done()
-	sdCall, err := c.Prepare(ctx, stmtAppendGroup, s.q.appendGroup)
+	name, sql := stmtAppendGroup, s.q.appendGroup
+	if sync {
+		name, sql = stmtAppendGroupDurable, s.q.appendGroupDurable
+	}
+	sdCall, err := c.Prepare(ctx, name, sql)
 	if err != nil {
 		return false, err
 	}
@@ -307,7 +329,7 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte,
 		return false, err
 	}
 	if len(sdCall.ParamOIDs) != len(params) {
-		return false, fmt.Errorf("append_group_packed takes %d parameters, want %d", len(sdCall.ParamOIDs), len(params))
+		return false, fmt.Errorf("%s takes %d parameters, want %d", name, len(sdCall.ParamOIDs), len(params))
 	}
 	m := c.TypeMap()
 	callFormats := make([]int16, len(sdCall.Fields))
@@ -317,14 +339,19 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte,
 	flushFormats := []int16{m.FormatCodeForOID(sdFlush.Fields[0].DataTypeOID)}
 	p := c.PgConn().StartPipeline(ctx)
 	p.SendQueryPrepared(sdCall.Name, params, binaryFormats[:len(params)], callFormats)
-	p.SendPipelineSync()
-	p.SendQueryPrepared(sdFlush.Name, nil, nil, flushFormats)
+	if sync {
+		p.SendFlushRequest()
+	} else {
+		p.SendPipelineSync()
+		p.SendQueryPrepared(sdFlush.Name, nil, nil, flushFormats)
+	}
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		p.Close()
 		return false, unknownOutcome("sending the group", err)
 	}
-	// The call's row, then its Sync: the commit.
+	// The call's row: with sync sent before the commit, else followed by
+	// the Sync of its asynchronous commit.
 	err = readRow(p, m, dest)
 	if err != nil {
 		p.Close()
@@ -334,22 +361,27 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte,
 		}
 		return false, unknownOutcome("reading the group's answer", err)
 	}
+	if !sync {
+		if err := readSync(p); err != nil {
+			p.Close()
+			return false, unknownOutcome("commit", err)
+		}
+	}
+	done()
+	if !sync {
+		var head int64
+		if err := readRow(p, m, []any{&head}); err != nil {
+			p.Close()
+			return false, unknownOutcome("flush", err)
+		}
+	}
+	// The last Sync: the commit that waits for the WAL flush.
 	if err := readSync(p); err != nil {
 		p.Close()
 		return false, unknownOutcome("commit", err)
 	}
-	done()
-	var head int64
-	if err := readRow(p, m, []any{&head}); err != nil {
-		p.Close()
-		return false, unknownOutcome("flush", err)
-	}
-	if err := readSync(p); err != nil {
-		p.Close()
-		return false, unknownOutcome("flush", err)
-	}
 	if err := p.Close(); err != nil {
-		return false, unknownOutcome("flush", err)
+		return false, unknownOutcome("commit", err)
 	}
 	return false, nil
 }

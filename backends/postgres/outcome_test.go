@@ -35,7 +35,7 @@ func TestAnswerLostOutcomeUnknown(t *testing.T) {
 		{"lone", nil, "", false},                          // appendLone: one statement
 		{"keyed lone", nil, "k-lone", false},              // appendSync: call, reset, flush
 		{"pipelined", []Option{WithGroups(0)}, "k", true}, // appendPipelined: BEGIN, call, COMMIT, flush
-		{"group", nil, "", true},                          // groupPipeline: call, sync, flush, sync
+		{"group", nil, "", true},                          // groupPipeline: call, flush request, reset, flush, sync
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

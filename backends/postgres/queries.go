@@ -8,10 +8,10 @@ import (
 // queries holds the store's SQL with the schema name filled in. pgx
 // prepares and caches each statement per connection.
 type queries struct {
-	head, heads, appendFn, appendGroup, flush, notify              string
-	appendMove, appendUpsert, appendMoveArrays, appendUpsertArrays string
-	idemLoad, readAll, nextPosition, readStream, streamVersion     string
-	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats        string
+	head, heads, appendFn, appendGroup, appendGroupDurable, flush, notify string
+	appendMove, appendUpsert, appendMoveArrays, appendUpsertArrays        string
+	idemLoad, readAll, nextPosition, readStream, streamVersion            string
+	snapSave, snapLoad, ckptSave, ckptLoad, idemSave, stats               string
 }
 
 // eventCols are the columns scanRecord reads, from event_log (commits.go).
@@ -122,6 +122,8 @@ FROM {{S}}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
 		appendUpsertArrays: r.Replace(loneUpsert(12) + appendLoneArraysTail),
 		appendGroup: r.Replace(`SELECT statuses, bases, actuals
 FROM {{S}}.append_group_packed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
+		appendGroupDurable: r.Replace(`SELECT statuses, bases, actuals
+FROM {{S}}.append_group_durable($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
 		// A flush: a synchronous commit that writes WAL, so that it waits
 		// for the WAL flush (and any synchronous standby) up to its own
 		// commit record, which follows the commit record of every append

@@ -11,7 +11,7 @@ import (
 
 // SchemaVersion is the version of the table layout this code writes. Open
 // migrates older schemas up to it and refuses newer ones.
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // lockClass is the first key of the advisory lock that serialises
 // migrations; the second is hashtext(schema name), so stores in distinct
@@ -491,6 +491,7 @@ CREATE TABLE {{S}}.holes (
 	migrationPackedGroup,     // version 7 (grouprows.go)
 	migrationCommits,         // version 8 (commits.go)
 	migrationCoveringCommits, // version 9 (commits.go)
+	migrationDurableGroup,    // version 10 (commits.go)
 }
 
 // migrate creates or upgrades the schema inside one transaction holding an
