@@ -31,11 +31,13 @@ func TestAnswerLostOutcomeUnknown(t *testing.T) {
 		opts   []Option
 		key    string
 		others bool // as if another process appended: no lone path
+		group  bool // straight to runGroup, as a group of one
 	}{
-		{"lone", nil, "", false},                          // appendLone: one statement
-		{"keyed lone", nil, "k-lone", false},              // appendSync: call, reset, flush
-		{"pipelined", []Option{WithGroups(0)}, "k", true}, // appendPipelined: BEGIN, call, COMMIT, flush
-		{"group", nil, "", true},                          // groupPipeline: call, flush request, reset, flush, sync
+		{"lone", nil, "", false, false},                          // appendLone: one statement
+		{"keyed lone", nil, "k-lone", false, false},              // appendSync: call, reset, flush
+		{"pipelined", []Option{WithGroups(0)}, "k", true, false}, // appendPipelined: BEGIN, call, COMMIT, flush
+		{"group", nil, "", true, false},                          // groupPipeline: call, sync, flush, sync
+		{"synchronous group", nil, "", false, true},              // groupPipeline alone: call, flush request, sync
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,7 +53,17 @@ func TestAnswerLostOutcomeUnknown(t *testing.T) {
 			direct := openIn(t, schema)
 			st := runtime.StreamID{Type: "T", ID: "cut-" + strings.ReplaceAll(tc.name, " ", "-")}
 			p.arm([]byte(st.ID))
-			_, err = s.Append(t.Context(), runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: storetest.Events(2), IdempotencyKey: tc.key})
+			req := runtime.AppendRequest{Stream: st, Expected: runtime.NoStream, Events: storetest.Events(2), IdempotencyKey: tc.key}
+			if tc.group {
+				s.grouper.mu.Lock()
+				s.grouper.inFlight++
+				s.grouper.mu.Unlock()
+				r := s.newGroupReq(req)
+				s.runGroup([]*groupReq{r})
+				err = (<-r.done).err
+			} else {
+				_, err = s.Append(t.Context(), req)
+			}
 			if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, runtime.ErrUnavailable) {
 				t.Fatalf("append whose answer was lost: %v; want ErrOutcomeUnknown and runtime.ErrUnavailable", err)
 			}
