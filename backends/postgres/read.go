@@ -84,8 +84,8 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 		// waits for it.
 		pctx, cancel := context.WithCancel(ctx)
 		var (
-			next            <-chan fetched
-			fetch, consumed time.Duration
+			next     <-chan fetched
+			consumed time.Duration // over the last window's records
 		)
 		defer func() {
 			cancel()
@@ -102,8 +102,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64) iter.Seq2[runtime.Rec
 			} else {
 				f = s.fetchAll(ctx, op, from, to)
 			}
-			fetch = f.took
-			if f.err == nil && len(f.page) > 0 && to < head && consumed > fetch {
+			if f.err == nil && len(f.page) > 0 && to < head && consumed > f.took {
 				next = s.prefetchAll(pctx, op, to, min(to+pageSize, head))
 			}
 			start := time.Now()
