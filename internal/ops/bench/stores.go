@@ -97,9 +97,10 @@ const rawConnsMax = 64
 // openRawPostgres opens a pool of conns connections for a raw PostgreSQL
 // limit and creates, in a schema of its own named after prefix, a table
 // of the store's events table's shape (the same columns and indexes: a
-// bigserial primary key, UNIQUE (stream_type, stream_id, version)); it
-// returns the pool, the table's quoted name and the function that closes
-// the pool and drops the schema.
+// bigserial primary key, UNIQUE (stream_type, stream_id, version)),
+// named events; it returns the pool, the schema's quoted name (the table
+// is schema + ".events") and the function that closes the pool and drops
+// the schema.
 func (r *runner) openRawPostgres(ctx context.Context, prefix string, conns int) (*pgxpool.Pool, string, func() error, error) {
 	cfg, err := pgxpool.ParseConfig(r.cfg.PostgresDSN)
 	if err != nil {
@@ -115,9 +116,9 @@ func (r *runner) openRawPostgres(ctx context.Context, prefix string, conns int) 
 		pool.Close()
 		return dropSchema(r.cfg.PostgresDSN, schema)
 	}
-	table := pgx.Identifier{schema, "events"}.Sanitize()
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()+
-		"; CREATE TABLE "+table+` (
+	quoted := pgx.Identifier{schema}.Sanitize()
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+quoted+
+		"; CREATE TABLE "+quoted+`.events (
 	position    bigserial PRIMARY KEY,
 	stream_type bytea  NOT NULL,
 	stream_id   bytea  NOT NULL,
@@ -133,7 +134,31 @@ func (r *runner) openRawPostgres(ctx context.Context, prefix string, conns int) 
 )`); err != nil {
 		return nil, "", nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
 	}
-	return pool, table, closeAll, nil
+	return pool, quoted, closeAll, nil
+}
+
+// openConns opens every one of the pool's conns connections now, not
+// during the first turn, and runs prepare (if not nil) on each.
+func openConns(ctx context.Context, pool *pgxpool.Pool, conns int, prepare func(*pgx.Conn) error) error {
+	held := make([]*pgxpool.Conn, 0, conns)
+	defer func() {
+		for _, c := range held {
+			c.Release()
+		}
+	}()
+	for range conns {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("bench: raw postgres: %w", err)
+		}
+		held = append(held, c)
+		if prepare != nil {
+			if err := prepare(c.Conn()); err != nil {
+				return fmt.Errorf("bench: raw postgres: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // rawPostgresAppend is the limit of the PostgreSQL append rows, in the
@@ -152,24 +177,13 @@ func (r *runner) openRawPostgres(ctx context.Context, prefix string, conns int) 
 // higher than inserting the rows the store writes (docs/benchmarks-history.md).
 func (r *runner) rawPostgresAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
 	conns := min(writers, rawConnsMax)
-	pool, table, closeAll, err := r.openRawPostgres(ctx, "cqrsbench_raw", conns)
+	pool, schema, closeAll, err := r.openRawPostgres(ctx, "cqrsbench_raw", conns)
 	if err != nil {
 		return nil, err
 	}
-	// Open every connection now, not during the first turn.
-	held := make([]*pgxpool.Conn, 0, conns)
-	for range conns {
-		c, err := pool.Acquire(ctx)
-		if err != nil {
-			for _, c := range held {
-				c.Release()
-			}
-			return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
-		}
-		held = append(held, c)
-	}
-	for _, c := range held {
-		c.Release()
+	table := schema + ".events"
+	if err := openConns(ctx, pool, conns, nil); err != nil {
+		return nil, errors.Join(err, closeAll())
 	}
 	data := samplePayload()
 	datas := make([][]byte, batch)
