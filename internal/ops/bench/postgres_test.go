@@ -197,12 +197,18 @@ FROM `+schema+`.events GROUP BY stream_id ORDER BY stream_id`, []byte(streamType
 			t.Errorf("stream %d: %+v, want %+v", w, s, want)
 		}
 	}
-	var total int64
-	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT event_id) FROM `+schema+`.events`).Scan(&total); err != nil {
+	// One commit id per group, its rows numbered from 1 (the store's key).
+	var total, commits, badCommits int64
+	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT event_id), count(DISTINCT commit_id),
+	(SELECT count(*) FROM (SELECT FROM `+schema+`.events GROUP BY commit_id HAVING min(off) <> 1 OR max(off) <> count(*)) b)
+FROM `+schema+`.events`).Scan(&total, &commits, &badCommits); err != nil {
 		t.Fatal(err)
 	}
 	if want := int64((ops*writers + 2) * batch); total != want {
 		t.Errorf("%d distinct event ids in all, want %d", total, want)
+	}
+	if commits < 2 || commits > ops*writers+2 || badCommits != 0 {
+		t.Errorf("%d commit ids (want 2 to %d, one per group), %d of them not numbered 1..n", commits, ops*writers+2, badCommits)
 	}
 
 	// The group's INSERT commits asynchronously: synchronous_commit is

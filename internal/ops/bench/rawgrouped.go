@@ -143,7 +143,14 @@ func (r *runner) rawPostgresGroupedBatches(ctx context.Context, name string, bat
 	if err != nil {
 		return nil, err
 	}
-	if _, err := pool.Exec(ctx, "CREATE TABLE "+schema+".flushes (pid int PRIMARY KEY, n bigint NOT NULL)"); err != nil {
+	// The store's events are keyed by (commit_id, off), one commit id per
+	// group from a sequence (schema version 8, whose migration leaves
+	// this column order), not by a bigserial that takes a sequence value
+	// per row.
+	if _, err := pool.Exec(ctx, "ALTER TABLE "+schema+`.events DROP COLUMN position,
+	ADD COLUMN commit_id bigint NOT NULL, ADD COLUMN off bigint NOT NULL, ADD PRIMARY KEY (commit_id, off);
+CREATE SEQUENCE `+schema+`.commit_ids;
+CREATE TABLE `+schema+".flushes (pid int PRIMARY KEY, n bigint NOT NULL)"); err != nil {
 		return nil, errors.Join(fmt.Errorf("bench: raw postgres: %w", err), closeAll())
 	}
 	insert, async, flush := rawGroupStatements(schema)
@@ -241,22 +248,27 @@ func (r *runner) rawPostgresGroupedBatches(ctx context.Context, name string, bat
 }
 
 // rawGroupStatements returns the statements of rawPostgresGroupedBatches
-// on the tables of schema (quoted): a group's INSERT, the same committed
-// asynchronously, and the flush.
+// on the tables of schema (quoted): a group's INSERT, under one commit id,
+// the same committed asynchronously, and the flush.
 //
 // The INSERT's parameters: $1 the stream type, $2 the event name; per
 // append $3 its stream id, $4 its first version less its events' place in
 // the group, $5 and $6 its clock reading (seconds, nanoseconds); per
 // event $7 its append's number (from 1), $8 its data, $9 its id.
 func rawGroupStatements(schema string) (insert, async, flush string) {
-	insert = "INSERT INTO " + schema + `.events (stream_type, stream_id, version, name, schema, time_s, time_ns, data, event_id)
-SELECT $1, ($3::bytea[])[x.k], ($4::bigint[])[x.k] + x.i, $2, 1, ($5::bigint[])[x.k], ($6::int[])[x.k], x.data, x.eid
-FROM unnest($7::int[], $8::bytea[], $9::uuid[]) WITH ORDINALITY AS x(k, data, eid, i)`
-	// set_config(…, true) holds until the statement's transaction ends,
-	// so the commit at the pipeline's Sync is asynchronous; the CTE costs
-	// no message of its own (the store sets it inside its function).
-	async = `WITH o AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
-` + insert + `, o`
+	// The CTE (materialized: evaluated once) takes the group's commit id
+	// and, for async, sets synchronous_commit off: set_config(…, true)
+	// holds until the statement's transaction ends, so the commit at the
+	// pipeline's Sync is asynchronous. It costs no message of its own (the
+	// store sets it inside its function).
+	stmt := func(set string) string {
+		return `WITH o AS MATERIALIZED (SELECT ` + set + `nextval('` + schema + `.commit_ids') AS c)
+INSERT INTO ` + schema + `.events (commit_id, off, stream_type, stream_id, version, name, schema, time_s, time_ns, data, event_id)
+SELECT o.c, x.i, $1, ($3::bytea[])[x.k], ($4::bigint[])[x.k] + x.i, $2, 1, ($5::bigint[])[x.k], ($6::int[])[x.k], x.data, x.eid
+FROM o, unnest($7::int[], $8::bytea[], $9::uuid[]) WITH ORDINALITY AS x(k, data, eid, i)`
+	}
+	insert = stmt("")
+	async = stmt("set_config('synchronous_commit', 'off', true), ")
 	// A synchronous commit that writes WAL: it waits for the WAL flush up
 	// to its own commit record.
 	flush = "INSERT INTO " + schema + `.flushes AS f (pid, n) VALUES (pg_backend_pid(), 1)
