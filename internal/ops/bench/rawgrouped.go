@@ -133,8 +133,9 @@ const (
 // all written in PostgreSQL's binary format (the data and append numbers
 // encoded once per group size). A group alone (one writer's append, and no
 // other between its call and its answer) commits its INSERT synchronously
-// and needs no flush, as the store's lone append. No counter, no version
-// check, no commits row, no durable head.
+// and needs no flush, as the store's lone append. The rows are keyed as
+// the store's, (commit_id, off), with one commit id per group from a
+// sequence. No counter, no version check, no commits row, no durable head.
 func (r *runner) rawPostgresGroupedBatches(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
 	// Up to rawGroupBatchMax groups before their commit, and those in
 	// their flush beside them.
@@ -227,7 +228,7 @@ CREATE TABLE `+schema+".flushes (pid int PRIMARY KEY, n bigint NOT NULL)"); err 
 		label: name + " raw postgres grouped",
 		row: Row{Case: name, Group: "append", Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers,
 			Subject: fmt.Sprintf("raw postgres grouped (the store's event rows, one INSERT per group of queued appends, "+
-				"committed asynchronously, then a one-row synchronous flush in the same round trip before the writers are answered; "+
+				"under one commit id, committed asynchronously, then a one-row synchronous flush in the same round trip before the writers are answered; "+
 				"the next group starts at the commit; up to %d groups before their commit, a group beside another with %d events queued; "+
 				"parameters packed in binary)", g.max, rawGroupMinParallel)},
 		op: func(ctx context.Context, w int) error {
