@@ -325,7 +325,7 @@ func TestRawGrouperMinParallel(t *testing.T) {
 			var running atomic.Int32
 			hold := make(chan struct{})
 			started := make(chan struct{}, 8)
-			g := &rawGrouper{max: 3, batch: 100, minParallel: tc.minParallel, run: func(reqs []*rawGroupReq) error {
+			g := &rawGrouper{max: 3, batch: 100, minParallel: tc.minParallel, run: func(reqs []*rawGroupReq, _ bool, _ func()) error {
 				running.Add(1)
 				started <- struct{}{}
 				<-hold
@@ -369,5 +369,108 @@ func TestRawGrouperMinParallel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRawGrouperCommitThenFlush checks the grouped PostgreSQL limit's
+// order for batches, the store's: the next group starts at the previous
+// group's commit (its run calling committed), beside that group's flush,
+// and a group's writers are answered only once its run has returned (its
+// flush answered). A group is alone only when one writer is in flight.
+func TestRawGrouperCommitThenFlush(t *testing.T) {
+	type group struct {
+		ws     []int
+		alone  bool
+		commit chan struct{} // closed: the group's commit is answered
+		flush  chan struct{} // closed: its flush is answered
+	}
+	groups := make(chan *group, 8)
+	g := &rawGrouper{max: 2, batch: 100, minParallel: 256, maxEvents: 200, run: func(reqs []*rawGroupReq, alone bool, committed func()) error {
+		gr := &group{alone: alone, commit: make(chan struct{}), flush: make(chan struct{})}
+		for _, q := range reqs {
+			gr.ws = append(gr.ws, q.w)
+		}
+		groups <- gr
+		<-gr.commit
+		committed()
+		<-gr.flush
+		return nil
+	}}
+	answered := make([]chan error, 5)
+	do := func(w int) {
+		answered[w] = make(chan error, 1)
+		go func() { answered[w] <- g.do(context.Background(), w) }()
+	}
+	queued := func(n int) { // waits for n batches in the queue
+		t.Helper()
+		for {
+			g.mu.Lock()
+			got := len(g.queue)
+			g.mu.Unlock()
+			if got == n {
+				return
+			}
+			goruntime.Gosched()
+		}
+	}
+	notAnswered := func(ws ...int) {
+		t.Helper()
+		for _, w := range ws {
+			select {
+			case err := <-answered[w]:
+				t.Fatalf("writer %d answered (%v) before its group's flush", w, err)
+			default:
+			}
+		}
+	}
+	do(0)
+	a := <-groups
+	if !slices.Equal(a.ws, []int{0}) || !a.alone {
+		t.Fatalf("first group %v alone %v, want [0] alone", a.ws, a.alone)
+	}
+	// Three batches queue behind the first group: 300 events start a
+	// second group beside it, of at most maxEvents (two batches).
+	do(1)
+	queued(1)
+	do(2)
+	queued(2)
+	do(3)
+	b := <-groups
+	if len(b.ws) != 2 || b.alone {
+		t.Fatalf("second group %v alone %v, want two batches, not alone", b.ws, b.alone)
+	}
+	queued(1)
+	select {
+	case gr := <-groups:
+		t.Fatalf("group %v started with two groups before their commit", gr.ws)
+	default:
+	}
+	// The first group's commit: the last batch starts the next group
+	// while the first waits for its flush, and nobody is answered.
+	close(a.commit)
+	c := <-groups
+	if len(c.ws) != 1 || c.alone {
+		t.Fatalf("third group %v alone %v, want one batch, not alone", c.ws, c.alone)
+	}
+	notAnswered(0, 1, 2, 3)
+	close(a.flush)
+	if err := <-answered[0]; err != nil {
+		t.Fatal(err)
+	}
+	close(b.commit)
+	close(c.commit)
+	notAnswered(b.ws...)
+	notAnswered(c.ws...)
+	close(b.flush)
+	close(c.flush)
+	for _, w := range []int{1, 2, 3} {
+		if err := <-answered[w]; err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inFlight != 0 || len(g.queue) != 0 {
+		t.Errorf("after every answer: %d groups in flight, %d queued, want none", g.inFlight, len(g.queue))
 	}
 }

@@ -22,10 +22,11 @@ import (
 // parameters cost pgx little).
 func (r *runner) rawPostgresBinaryAppend(ctx context.Context, name string, batch, writers int) (*appendSide, error) {
 	conns := min(writers, rawConnsMax)
-	pool, table, closeAll, err := r.openRawPostgres(ctx, "cqrsbench_rawb", conns)
+	pool, schema, closeAll, err := r.openRawPostgres(ctx, "cqrsbench_rawb", conns)
 	if err != nil {
 		return nil, err
 	}
+	table := schema + ".events"
 	const stmt = "cqrsbench_raw_binary"
 	sql := "INSERT INTO " + table + ` (stream_type, stream_id, version, name, schema, time_s, time_ns, data, event_id)
 SELECT $1, $2, $3 + x.i, $4, 1, $5, $6, x.data, x.eid
