@@ -5,10 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 
-	"github.com/cqrsgen/cqrsgen/backends/postgres"
 	"github.com/cqrsgen/cqrsgen/runtime"
 	"github.com/jackc/pgx/v5"
 )
@@ -81,16 +79,14 @@ WHERE stream_type = $1 AND stream_id = $2
 ORDER BY version LIMIT $3`
 
 // openFilledPostgres opens a fresh PostgreSQL store in a schema of its
-// own, as openStore does, and fills it through fill; it also returns the
+// own (openPostgresSchema) and fills it through fill; it also returns the
 // schema's name, for the read limits. closeAll closes the store and drops
 // the schema.
 func (r *runner) openFilledPostgres(ctx context.Context, fill func(runtime.Store) error) (runtime.Store, string, func() error, error) {
-	schema := fmt.Sprintf("cqrsbench_%d_%d", os.Getpid(), r.seq.Add(1))
-	s, err := postgres.Open(ctx, r.cfg.PostgresDSN, postgres.WithSchema(schema))
+	s, schema, closeAll, err := r.openPostgresSchema(ctx)
 	if err != nil {
-		return nil, "", nil, errors.Join(fmt.Errorf("bench: opening postgres store: %w", err), dropSchema(r.cfg.PostgresDSN, schema))
+		return nil, "", nil, err
 	}
-	closeAll := func() error { return errors.Join(s.Close(), dropSchema(r.cfg.PostgresDSN, schema)) }
 	if err := fill(s); err != nil {
 		return nil, "", nil, errors.Join(err, closeAll())
 	}

@@ -41,20 +41,11 @@ func (r *runner) openStore(ctx context.Context, name string) (runtime.Store, fun
 			return err
 		}, nil
 	case "postgres":
-		// A fresh schema per case, dropped afterwards: cases never see each
-		// other's data and the database is left as it was.
-		schema := fmt.Sprintf("cqrsbench_%d_%d", os.Getpid(), r.seq.Add(1))
-		s, err := postgres.Open(ctx, r.cfg.PostgresDSN, postgres.WithSchema(schema))
+		s, _, closeAll, err := r.openPostgresSchema(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("bench: opening postgres store: %w", err)
+			return nil, nil, err
 		}
-		return s, func() error {
-			err := s.Close()
-			if dropErr := dropSchema(r.cfg.PostgresDSN, schema); err == nil {
-				err = dropErr
-			}
-			return err
-		}, nil
+		return s, closeAll, nil
 	}
 	return nil, nil, fmt.Errorf("bench: unknown store %q", name)
 }
@@ -69,6 +60,19 @@ func pgConnConfig(dsn string) (*pgx.ConnConfig, error) {
 		return nil, fmt.Errorf("bench: bad -postgres-dsn: %w", err)
 	}
 	return cfg.ConnConfig, nil
+}
+
+// openPostgresSchema opens a PostgreSQL store in a fresh schema of its
+// own and returns it with the schema's name; closeAll closes the store and
+// drops the schema. A schema per case: cases never see each other's data
+// and the database is left as it was.
+func (r *runner) openPostgresSchema(ctx context.Context) (*postgres.Store, string, func() error, error) {
+	schema := fmt.Sprintf("cqrsbench_%d_%d", os.Getpid(), r.seq.Add(1))
+	s, err := postgres.Open(ctx, r.cfg.PostgresDSN, postgres.WithSchema(schema))
+	if err != nil {
+		return nil, "", nil, errors.Join(fmt.Errorf("bench: opening postgres store: %w", err), dropSchema(r.cfg.PostgresDSN, schema))
+	}
+	return s, schema, func() error { return errors.Join(s.Close(), dropSchema(r.cfg.PostgresDSN, schema)) }, nil
 }
 
 // dropSchema removes a benchmark schema and everything in it.
