@@ -253,13 +253,15 @@ ALTER TABLE {{S}}.commits DROP CONSTRAINT commits_last_key,
 `
 
 // migrationDurableGroup (version 10) adds append_group_durable:
-// append_group_packed (same parameters and answers) that leaves
-// synchronous_commit as the session has it and records the group's last
-// position as durable in its own transaction, so that a group commits and
-// is durable in one transaction, the commit holding log_head through its
-// WAL flush. A process uses it while it sees no other process appending
-// (groupPipeline); processes of version 8 and 9 keep calling
-// append_group_packed.
+// append_group_packed (same parameters and answers) with
+// synchronous_commit given back to what the session had before the call
+// (append_group_packed sets it off for its transaction), then the head
+// recorded as durable, as the flush statement records it (queries.go), in
+// the same transaction. So a group commits and is durable in one
+// transaction, the commit holding log_head through its WAL flush, and
+// the head is visible only once it is durable. A process uses it while it
+// sees no other process appending (groupPipeline); processes of version 8
+// and 9 keep calling append_group_packed.
 const migrationDurableGroup = `
 CREATE FUNCTION {{S}}.append_group_durable(
 	p_types bytea[], p_ids bytea[], p_expected bigint[], p_counts bigint[],
@@ -269,79 +271,15 @@ CREATE FUNCTION {{S}}.append_group_durable(
 	OUT statuses int[], OUT bases bigint[], OUT actuals bigint[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
-	k int;
-	n bigint;
-	e bigint;
-	a bigint;
-	total bigint := 0;
-	start bigint := 0;
-	b bigint;
-	c bigint;
-	offs bigint[];
+	sc text := current_setting('synchronous_commit');
 BEGIN
-	statuses := array_fill(0, ARRAY[cardinality(p_types)]);
-	bases := array_fill(0::bigint, ARRAY[cardinality(p_types)]);
-	actuals := array_fill(0::bigint, ARRAY[cardinality(p_types)]);
-	offs := array_fill(0::bigint, ARRAY[cardinality(p_types)]);
-	FOR k IN 1 .. cardinality(p_types) LOOP
-		n := p_counts[k];
-		e := p_expected[k];
-		LOOP
-			UPDATE {{S}}.streams SET version = version + n
-			WHERE stream_type = p_types[k] AND stream_id = p_ids[k]
-				AND (e = -1 OR (e = -2 AND version > 0) OR version = e)
-				AND version + n <= p_max_version
-			RETURNING version - n INTO a;
-			EXIT WHEN FOUND;
-			SELECT t.version INTO a FROM {{S}}.streams t WHERE t.stream_type = p_types[k] AND t.stream_id = p_ids[k];
-			IF NOT FOUND THEN
-				a := 0;
-				IF e = -1 OR e = 0 THEN
-					INSERT INTO {{S}}.streams (stream_type, stream_id, version) VALUES (p_types[k], p_ids[k], n)
-					ON CONFLICT (stream_type, stream_id) DO NOTHING;
-					EXIT WHEN FOUND;
-					CONTINUE;
-				END IF;
-			END IF;
-			IF NOT (e = -1 OR (e = -2 AND a > 0) OR e = a) THEN
-				statuses[k] := 1;
-				EXIT;
-			END IF;
-			IF a + n > p_max_version THEN
-				statuses[k] := 3;
-				EXIT;
-			END IF;
-		END LOOP;
-		actuals[k] := a;
-		IF statuses[k] = 0 THEN
-			bases[k] := total;
-			-- The append's events are x.i = start+1 .. start+n of the
-			-- flattened arrays: offs[k] + x.i is their place in the group.
-			offs[k] := total - start;
-			total := total + n;
-		END IF;
-		start := start + n;
-	END LOOP;
-	IF total = 0 THEN
-		RETURN;
-	END IF;
-	c := nextval('{{S}}.commit_ids');
-	INSERT INTO {{S}}.events (commit_id, off, stream_type, stream_id, version, name, schema, time_s, time_ns, metadata, data, event_id)
-	SELECT c, offs[x.k] + x.i, p_types[x.k], p_ids[x.k], actuals[x.k] + offs[x.k] + x.i - bases[x.k],
-		p_knames[x.d], p_kschemas[x.d], p_kts[x.d], p_ktn[x.d], p_kmds[x.d], x.data, x.eid
-	FROM unnest(p_owner, p_kind, p_datas, p_eids) WITH ORDINALITY AS x(k, d, data, eid, i)
-	WHERE statuses[x.k] = 0;
-	-- The positions, last: the counter is held from here to the commit.
-	UPDATE {{S}}.log_head SET position = position + total WHERE id = 1 RETURNING position - total INTO b;
-	INSERT INTO {{S}}.commits (id, first, last) VALUES (c, b + 1, b + total);
-	-- The commit is synchronous: the head is durable once it is visible.
-	INSERT INTO {{S}}.log_durable AS d (pid, position) VALUES (pg_backend_pid(), b + total)
+	SELECT g.statuses, g.bases, g.actuals INTO statuses, bases, actuals
+	FROM {{S}}.append_group_packed(p_types, p_ids, p_expected, p_counts, p_knames, p_kschemas, p_kts, p_ktn, p_kmds,
+		p_owner, p_kind, p_datas, p_eids, p_max_version) g;
+	PERFORM set_config('synchronous_commit', sc, true);
+	INSERT INTO {{S}}.log_durable AS d (pid, position)
+	SELECT pg_backend_pid(), position FROM {{S}}.log_head WHERE id = 1
 	ON CONFLICT (pid) DO UPDATE SET position = greatest(d.position, excluded.position);
-	FOR k IN 1 .. cardinality(p_types) LOOP
-		IF statuses[k] = 0 THEN
-			bases[k] := b + bases[k];
-		END IF;
-	END LOOP;
 END
 $fn$;
 `

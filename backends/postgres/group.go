@@ -324,10 +324,6 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte,
 	if err != nil {
 		return false, err
 	}
-	sdFlush, err := c.Prepare(ctx, stmtFlush, s.q.flush)
-	if err != nil {
-		return false, err
-	}
 	if len(sdCall.ParamOIDs) != len(params) {
 		return false, fmt.Errorf("%s takes %d parameters, want %d", name, len(sdCall.ParamOIDs), len(params))
 	}
@@ -336,14 +332,19 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte,
 	for i, f := range sdCall.Fields {
 		callFormats[i] = m.FormatCodeForOID(f.DataTypeOID)
 	}
-	flushFormats := []int16{m.FormatCodeForOID(sdFlush.Fields[0].DataTypeOID)}
+	var sdFlush *pgconn.StatementDescription // the flush, without sync
+	if !sync {
+		if sdFlush, err = c.Prepare(ctx, stmtFlush, s.q.flush); err != nil {
+			return false, err
+		}
+	}
 	p := c.PgConn().StartPipeline(ctx)
 	p.SendQueryPrepared(sdCall.Name, params, binaryFormats[:len(params)], callFormats)
 	if sync {
 		p.SendFlushRequest()
 	} else {
 		p.SendPipelineSync()
-		p.SendQueryPrepared(sdFlush.Name, nil, nil, flushFormats)
+		p.SendQueryPrepared(sdFlush.Name, nil, nil, []int16{m.FormatCodeForOID(sdFlush.Fields[0].DataTypeOID)})
 	}
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
@@ -361,14 +362,14 @@ func (s *Store) groupPipeline(ctx context.Context, c *pgx.Conn, params [][]byte,
 		}
 		return false, unknownOutcome("reading the group's answer", err)
 	}
-	if !sync {
+	if sync {
+		done()
+	} else {
 		if err := readSync(p); err != nil {
 			p.Close()
 			return false, unknownOutcome("commit", err)
 		}
-	}
-	done()
-	if !sync {
+		done()
 		var head int64
 		if err := readRow(p, m, []any{&head}); err != nil {
 			p.Close()

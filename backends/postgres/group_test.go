@@ -340,3 +340,45 @@ func TestGroupStarts(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendGroupDurableCommitsAsTheSession checks that a group's durable
+// call leaves synchronous_commit as the session had it before the call
+// (append_group_packed inside it sets it off), so that its commit waits
+// for the WAL before the durable head it recorded becomes visible; and
+// that the head it recorded is the group's last position.
+func TestAppendGroupDurableCommitsAsTheSession(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	S := pgx.Identifier{s.opt.schema}.Sanitize()
+	for i, session := range []string{"on", "local", "remote_apply"} {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		var head, durable int64
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = "+session); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `SELECT statuses FROM `+S+`.append_group_durable(ARRAY['\x54'::bytea], ARRAY['`+fmt.Sprintf(`\x%x`, fmt.Sprint("s", i))+`'::bytea],
+	ARRAY[0::bigint], ARRAY[2::bigint], ARRAY['\x45'::bytea], ARRAY[1::bigint], ARRAY[1700000000::bigint], ARRAY[0], ARRAY[NULL::bytea],
+	ARRAY[1, 1], ARRAY[1, 1], ARRAY['\x01'::bytea, '\x02'], ARRAY[gen_random_uuid(), gen_random_uuid()], 1000000)`); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, `SELECT current_setting('synchronous_commit'),
+	(SELECT position FROM `+S+`.log_head WHERE id = 1), (SELECT position FROM `+S+`.log_durable WHERE pid = pg_backend_pid())`).Scan(&got, &head, &durable)
+		})
+		conn.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != session {
+			t.Errorf("synchronous_commit after append_group_durable = %q, want the session's %q", got, session)
+		}
+		if head != int64(2*(i+1)) || durable != head {
+			t.Errorf("after group %d: head %d, recorded durable %d; want both %d", i, head, durable, 2*(i+1))
+		}
+	}
+}
