@@ -32,6 +32,19 @@ const DefaultGroups = 2
 // 0.61x-0.64x), as small groups cost more CPU per event.
 const parallelMinEvents = 256
 
+// syncGroupMaxEvents bounds the groups that commit synchronously while
+// their process appends alone (groupPipeline): a group of at least this
+// many events commits asynchronously and flushes beside the next group,
+// as groups do when other processes append. A synchronous commit holds the
+// log_head row through its WAL flush, so the group inserting beside it
+// (large groups insert side by side: parallelMinEvents) waits one flush
+// before it takes its positions; that wait costs large groups more than
+// the second transaction it saves, which is what small groups of single
+// events pay most for. 100-event appends at 8 writers, alternated with
+// every group synchronous: 215K-233K against 186K-210K events/s
+// (docs/benchmarks-history.md, ninth pass).
+const syncGroupMaxEvents = 100
+
 // groupMaxEvents caps the events of one group (more wait for the next).
 const groupMaxEvents = runtime.MaxBatchEvents
 
@@ -231,7 +244,12 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 	c := conn.Conn()
 	var statuses []int32
 	var bases, actuals []int64
-	retry, err = s.groupPipeline(ctx, c, params, []any{&statuses, &bases, &actuals}, s.lone.alone(), committed)
+	events := 0
+	for _, r := range reqs {
+		events += len(r.req.Events)
+	}
+	sync := s.lone.alone() && events < syncGroupMaxEvents
+	retry, err = s.groupPipeline(ctx, c, params, []any{&statuses, &bases, &actuals}, sync, committed)
 	if err != nil {
 		rollback(c)
 		if retry && !c.IsClosed() {
@@ -282,7 +300,8 @@ var binaryFormats = [...]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 
 // groupPipeline runs the group in one round trip, in one of two ways.
 //
-// With sync (no other process seen appending lately, s.lone), in one
+// With sync (no other process seen appending lately, s.lone, and a group
+// of fewer than syncGroupMaxEvents events), in one
 // transaction: append_group_durable with params (binary, from
 // groupParams), which records the group's last position as durable, a
 // flush request and a Sync, which commits under the session's
@@ -297,7 +316,8 @@ var binaryFormats = [...]int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 // (docs/benchmarks-history.md, eighth pass).
 //
 // Without sync (other processes append too, whose groups would queue
-// behind each of this process's flushes): append_group_packed in an
+// behind each of this process's flushes, or a large group, whose flush
+// the group inserting beside it would wait for): append_group_packed in an
 // implicit transaction of its own and a Sync, which commits it with
 // synchronous_commit = off and is answered before the WAL flush (then
 // committed is called), then the flush statement and a second Sync, its

@@ -107,6 +107,28 @@ func TestLoneAppendOneTransaction(t *testing.T) {
 	if !sameTx() {
 		t.Error("a group's append and its durable head were written by two transactions")
 	}
+	// A group of syncGroupMaxEvents events or more commits asynchronously
+	// and flushes in a second transaction, alone or not.
+	s.grouper.mu.Lock()
+	s.grouper.inFlight++
+	s.grouper.mu.Unlock()
+	half := syncGroupMaxEvents / 2
+	batch = []*groupReq{
+		s.newGroupReq(runtime.AppendRequest{Stream: st, Expected: 4, Events: storetest.Events(half)}),
+		s.newGroupReq(runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "other"}, Expected: 1, Events: storetest.Events(syncGroupMaxEvents - half)}),
+	}
+	s.runGroup(batch)
+	for i, r := range batch {
+		if a := <-r.done; a.err != nil || a.out.status != appendOK {
+			t.Fatalf("large group append %d: %+v, %v", i, a.out, a.err)
+		}
+	}
+	if h, err := s.Head(ctx); err != nil || h != res.LastPosition+2+syncGroupMaxEvents {
+		t.Fatalf("Head after the large group = %d, %v; want %d", h, err, res.LastPosition+2+syncGroupMaxEvents)
+	}
+	if sameTx() {
+		t.Errorf("a group of %d events committed synchronously; want its flush in a transaction of its own", syncGroupMaxEvents)
+	}
 }
 
 // lastAppendSync reports whether the latest events of s's schema were
