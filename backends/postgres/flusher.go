@@ -112,6 +112,7 @@ func (f *flusher) run(ctx context.Context, done func()) {
 			}
 		}
 		if r.err == nil {
+			f.s.grouper.durable.advance(r.head)
 			f.s.signal()
 		}
 		for _, ch := range batch {

@@ -404,3 +404,89 @@ func TestAppendGroupDurableCommitsAsTheSession(t *testing.T) {
 		}
 	}
 }
+
+// TestRideGroup checks a group that rides on the next one's commit: it
+// commits asynchronously, and its appends are answered only once they are
+// durable, by the next group's synchronous commit or, when the group in
+// flight ends without making them durable, by a flusher round.
+func TestRideGroup(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// cover ends the group in flight that the rider waits for, and
+		// returns the durable head the rider's answer must be covered by.
+		cover func(t *testing.T, s *Store) uint64
+		// coveredBySync: the rider's and the cover's events and the
+		// durable head are the cover's transaction's (the next group).
+		coveredBySync bool
+	}{
+		{"next group commits synchronously", func(t *testing.T, s *Store) uint64 {
+			// The slot taken for the fake group in flight is this group's.
+			r := s.newGroupReq(runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "next"}, Expected: runtime.NoStream, Events: storetest.Events(2)})
+			s.runGroup([]*groupReq{r})
+			a := <-r.done
+			if a.err != nil || a.out.status != appendOK {
+				t.Fatalf("next group: %+v, %v", a.out, a.err)
+			}
+			return uint64(a.out.base) + 2
+		}, true},
+		{"group in flight ends without a flush", func(t *testing.T, s *Store) uint64 {
+			s.grouper.mu.Lock()
+			s.grouper.inFlight--
+			s.grouper.mu.Unlock()
+			s.grouper.durable.poke()
+			return 0
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t, WithNotify(false))
+			ctx := t.Context()
+			// Two slots: the rider's, and a group in flight behind it.
+			s.grouper.mu.Lock()
+			s.grouper.inFlight += 2
+			s.grouper.rideNext = true
+			s.grouper.mu.Unlock()
+			rider := []*groupReq{
+				s.newGroupReq(runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "r1"}, Expected: runtime.NoStream, Events: storetest.Events(3)}),
+				s.newGroupReq(runtime.AppendRequest{Stream: runtime.StreamID{Type: "T", ID: "r2"}, Expected: runtime.NoStream, Events: storetest.Events(1)}),
+			}
+			go s.runGroup(rider)
+			// The rider's events commit (the log's head moves) but stay
+			// unanswered and not durable while the group in flight runs.
+			var committed int64
+			for committed < 4 {
+				time.Sleep(time.Millisecond)
+				if err := s.pool.QueryRow(ctx, fmt.Sprintf("SELECT position FROM %s.log_head", pgx.Identifier{s.opt.schema}.Sanitize())).Scan(&committed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case a := <-rider[0].done:
+				t.Fatalf("the rider was answered before anything made it durable: %+v, %v", a.out, a.err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			if h, err := s.Head(ctx); err != nil || h != 0 {
+				t.Fatalf("durable head while the rider waits = %d, %v; want 0", h, err)
+			}
+			coverHead := tt.cover(t, s)
+			for i, r := range rider {
+				if a := <-r.done; a.err != nil || a.out.status != appendOK {
+					t.Fatalf("rider append %d: %+v, %v", i, a.out, a.err)
+				}
+			}
+			h, err := s.Head(ctx)
+			if err != nil || h < 4 || h < coverHead {
+				t.Fatalf("durable head after the rider's answer = %d, %v; want at least 4 and %d", h, err, coverHead)
+			}
+			if got := lastAppendSync(t, s); got != tt.coveredBySync {
+				t.Errorf("the latest events and the durable head written by one transaction: %v, want %v", got, tt.coveredBySync)
+			}
+			recs, err := storetest.Collect(s.ReadAll(ctx, 0))
+			if want := max(int(coverHead), 4); err != nil || len(recs) != want {
+				t.Fatalf("ReadAll = %d records, %v; want %d", len(recs), err, want)
+			}
+		})
+	}
+}
