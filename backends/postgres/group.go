@@ -238,6 +238,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 	}
 	if len(live) == 0 {
 		s.committed()
+		s.grouper.durable.poke() // a rider may have waited for this group
 		return
 	}
 	// One lock order for stream rows across every group of every process;
@@ -288,6 +289,9 @@ func (s *Store) runGroup(batch []*groupReq) {
 // (or nothing was written). retry reports that the server refused the call
 // itself, so nothing was written.
 func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed func()) (outs []appendOut, retry bool, err error) {
+	// Riders wait while a group is in flight (see rideGroup); each group's
+	// end wakes them, whether or not it advanced the mark.
+	defer s.grouper.durable.poke()
 	params := groupParams(reqs)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -311,9 +315,6 @@ func (s *Store) appendGroupTx(ctx context.Context, reqs []*groupReq, committed f
 		s.grouper.rideNext = !ride
 		s.grouper.mu.Unlock()
 	}
-	// Riders wait while a group is in flight (see rideGroup); each group's
-	// end wakes them, whether or not it advanced the mark.
-	defer s.grouper.durable.poke()
 	retry, err = s.groupPipeline(ctx, c, params, []any{&statuses, &bases, &actuals}, sync && !ride, ride, committed)
 	if err != nil {
 		rollback(c)
