@@ -37,15 +37,11 @@ FROM unnest($7::bytea[], $8::uuid[]) WITH ORDINALITY AS x(data, eid, i)`
 		datas = binary.BigEndian.AppendUint32(datas, uint32(len(data)))
 		datas = append(datas, data...)
 	}
-	blank := make([][]runtime.EventData, writers)
-	ids := make([][]byte, writers)
+	blank, ids, versions := rawWriters(writers, batch)
 	eids := make([][]byte, writers)
-	for w := range writers {
-		blank[w] = make([]runtime.EventData, batch)
-		ids[w] = fmt.Appendf(nil, "writer-%d", w)
+	for w := range eids {
 		eids[w] = make([]byte, 0, 20+20*batch)
 	}
-	versions := make([]int64, writers)
 	formats := []int16{1, 1, 1, 1, 1, 1, 1, 1}
 	row := Row{Case: name, Group: "append", Subject: "raw postgres binary (the store's event rows, one INSERT per transaction, a connection per writer, parameters in binary encoded once)",
 		Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}

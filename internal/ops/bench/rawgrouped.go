@@ -63,13 +63,7 @@ SELECT $1, x.id, x.v, $2, 1, x.ts, x.tn, x.data, x.eid
 FROM unnest($3::bytea[], $4::bigint[], $5::bigint[], $6::int[], $7::bytea[], $8::uuid[]) AS x(id, v, ts, tn, data, eid)`
 	data := samplePayload()
 	stream, ename := []byte(streamType), []byte(eventName)
-	blank := make([][]runtime.EventData, writers)
-	ids := make([][]byte, writers)
-	for w := range writers {
-		blank[w] = make([]runtime.EventData, batch)
-		ids[w] = fmt.Appendf(nil, "writer-%d", w)
-	}
-	versions := make([]int64, writers)
+	blank, ids, versions := rawWriters(writers, batch)
 	g := &rawGrouper{max: conns, batch: batch, run: func(reqs []*rawGroupReq, _ bool, _ func()) error {
 		var (
 			gids, gdatas [][]byte
@@ -167,13 +161,7 @@ CREATE TABLE `+schema+".flushes (pid int PRIMARY KEY, n bigint NOT NULL)"); err 
 		return nil, errors.Join(err, closeAll())
 	}
 	arrays := newRawGroupArrays(batch)
-	blank := make([][]runtime.EventData, writers)
-	ids := make([][]byte, writers)
-	for w := range writers {
-		blank[w] = make([]runtime.EventData, batch)
-		ids[w] = fmt.Appendf(nil, "writer-%d", w)
-	}
-	versions := make([]int64, writers)
+	blank, ids, versions := rawWriters(writers, batch)
 	var groups, appends atomic.Int64
 	formats := []int16{1, 1, 1, 1, 1, 1, 1, 1, 1}
 	be4 := func(b []byte, v int32) []byte { return binary.BigEndian.AppendUint32(b, uint32(v)) }

@@ -165,6 +165,20 @@ func openConns(ctx context.Context, pool *pgxpool.Pool, conns int, prepare func(
 	return nil
 }
 
+// rawWriters returns what the raw PostgreSQL append limits keep per
+// writer: a blank batch to stamp as the stores stamp theirs
+// (storekit.Stamp: one block of ids and one clock reading per append), its
+// stream id, and the version it counts itself (only writer w touches
+// versions[w]).
+func rawWriters(writers, batch int) (blank [][]runtime.EventData, ids [][]byte, versions []int64) {
+	blank, ids = make([][]runtime.EventData, writers), make([][]byte, writers)
+	for w := range writers {
+		blank[w] = make([]runtime.EventData, batch)
+		ids[w] = fmt.Appendf(nil, "writer-%d", w)
+	}
+	return blank, ids, make([]int64, writers)
+}
+
 // rawPostgresAppend is the limit of the PostgreSQL append rows, in the
 // manner of pgbench: each writer, on a connection of its own (up to
 // rawConnsMax; beyond, writers share them), inserts `batch` rows into a
@@ -202,17 +216,7 @@ SELECT $1, $2, $3 + x.i, $4, 1, $5, $6, x.data, x.eid
 FROM unnest($7::bytea[], $8::uuid[]) WITH ORDINALITY AS x(data, eid, i)`
 	}
 	stream := []byte(streamType)
-	// Each writer stamps its rows as the stores do (storekit.Stamp: one
-	// block of ids and one clock reading per append).
-	blank := make([][]runtime.EventData, writers)
-	for w := range blank {
-		blank[w] = make([]runtime.EventData, batch)
-	}
-	ids := make([][]byte, writers)
-	for w := range ids {
-		ids[w] = fmt.Appendf(nil, "writer-%d", w)
-	}
-	versions := make([]int64, writers)
+	blank, ids, versions := rawWriters(writers, batch)
 	row := Row{Case: name, Group: "append", Subject: "raw postgres (the store's event rows, one INSERT per transaction, a connection per writer)",
 		Kind: KindLimit, Synced: ptr(true), Batch: batch, Writers: writers}
 	if conns < writers {
